@@ -1,0 +1,41 @@
+# hlm-report: `make report` and `make test` are all a newcomer needs; both create .venv first.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONFIG ?= report/configs/hsb2.yml
+
+.PHONY: setup report reports test check fmt bench clean
+
+# Reinstall whenever pyproject.toml changes; the stamp keeps repeated runs instant.
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "make: python3.11 (or python3) is needed on PATH" >&2; exit 2; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "setup: installing hlm-report and its dependencies into $(VENV) (first run takes a minute or two)"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+report: $(STAMP)
+	@$(BIN)/hlm-report render $(CONFIG)
+
+reports: $(STAMP)
+	@set -e; for config in report/configs/*.yml; do $(BIN)/hlm-report render $$config; done
+
+test: $(STAMP)
+	@$(BIN)/python -m pytest -q
+
+check: $(STAMP)
+	@$(BIN)/ruff check hlm_analysis tests
+	@$(BIN)/ruff format --check hlm_analysis tests
+	@$(MAKE) --no-print-directory test
+
+fmt: $(STAMP)
+	@$(BIN)/ruff format hlm_analysis tests
+	@$(BIN)/ruff check --fix hlm_analysis tests
+
+clean:
+	rm -rf _output _site .pytest_cache build *.egg-info

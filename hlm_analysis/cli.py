@@ -1,0 +1,83 @@
+"""Command line: `hlm-report fit|render ...`. Bad input exits 2 with one line naming the problem."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .errors import InputError
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def write_results(config: Path, out_dir: Path) -> Path:
+    """Fit the ladder and write out_dir/results.json; nothing is written unless it all succeeds."""
+    from .analysis import run_analysis
+    from .results import write_json
+    from .spec import load_spec
+
+    spec = load_spec(config)
+    started = time.perf_counter()
+    _progress(f"hlm-report: fitting {config}")
+    results = run_analysis(spec, _progress)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=out_dir, prefix=".results-", suffix=".json")
+    os.close(handle)
+    try:
+        write_json(results, Path(tmp))
+        os.replace(tmp, out_dir / "results.json")
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    _progress(f"hlm-report: wrote {out_dir / 'results.json'} in {time.perf_counter() - started:.1f} s")
+    return out_dir / "results.json"
+
+
+def _cmd_fit(args) -> int:
+    write_results(Path(args.config), Path(args.out))
+    return 0
+
+
+def _cmd_render(args) -> int:
+    from .render import render_report
+
+    render_report(Path(args.config), output_root=Path(args.output_root), engine=args.engine, progress=_progress)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hlm-report", description="Multilevel-model reports for nested data.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    fit = sub.add_parser("fit", help="fit the model ladder and write results.json")
+    fit.add_argument("config", help="report/configs/NAME.yml")
+    fit.add_argument("--out", required=True, help="directory for results.json")
+    fit.set_defaults(func=_cmd_fit)
+    render = sub.add_parser("render", help="render the report as HTML, PDF and Word")
+    render.add_argument("config", help="report/configs/NAME.yml")
+    render.add_argument("--output-root", default="_output", help="outputs go to OUTPUT_ROOT/NAME/")
+    render.add_argument("--engine", choices=["auto", "quarto", "builtin"], default="auto")
+    render.set_defaults(func=_cmd_render)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except InputError as exc:
+        print(f"hlm-report: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hlm-report: interrupted; previous outputs left as they were", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""Load the data file named by a spec, check it, drop incomplete rows and build design columns.
+
+Text predictors become dummy columns with the first sorted level as reference and patsy-style
+names (`sex[T.M]`), so terms read the same as in statsmodels formulas. Every problem the user can
+fix is raised as InputError with the file or column named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .spec import Spec
+
+INTERCEPT = "Intercept"
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file, turning every way it can fail into one InputError."""
+    if not path.is_file():
+        raise InputError(f"data file not found: {path}")
+    if path.stat().st_size == 0:
+        raise InputError(f"data file is empty: {path}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in {".parquet", ".pq"}:
+            frame = pd.read_parquet(path)
+        elif suffix in {".csv", ".txt", ".tsv"}:
+            frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+        else:
+            raise InputError(f"data file {path}: unsupported format '{suffix}' (use .csv or .parquet)")
+    except InputError:
+        raise
+    except (pd.errors.EmptyDataError, ValueError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"data file {path} could not be read: {first}") from None
+    if frame.empty:
+        raise InputError(f"data file has no rows: {path}")
+    return frame
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def _levels(series: pd.Series) -> list:
+    values = series.unique()
+    try:
+        return sorted(values)
+    except TypeError:
+        return sorted(values, key=str)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The analysis sample: complete rows only, with every design column the ladder may need."""
+
+    spec: Spec
+    frame: pd.DataFrame
+    y: np.ndarray
+    group_codes: np.ndarray
+    group_labels: list[str]
+    columns: dict[str, np.ndarray]
+    terms_of: dict[str, list[str]]
+    categorical: dict[str, list[str]]
+    predictors: list[str]
+    n_rows_read: int
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_obs(self) -> int:
+        return len(self.y)
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.group_labels)
+
+    def group_sizes(self) -> np.ndarray:
+        return np.bincount(self.group_codes, minlength=self.n_groups)
+
+    def expand(self, variables: list[str]) -> list[str]:
+        """Design-term names of a list of variables (a text variable gives its dummies)."""
+        return [term for var in variables for term in self.terms_of[var]]
+
+    def matrix(self, terms: list[str]) -> np.ndarray:
+        return np.column_stack([self.columns[t] for t in terms]) if terms else np.empty((self.n_obs, 0))
+
+
+def _columns_used(spec: Spec) -> list[str]:
+    used = [spec.outcome, spec.group, *spec.predictors, *spec.random_slopes]
+    for term in spec.interactions:
+        used.extend(term.split(":"))
+    used.extend(spec.centering)
+    used.extend(spec.contextual)
+    return list(dict.fromkeys(used))
+
+
+def _check_spec_against_columns(spec: Spec, frame: pd.DataFrame) -> None:
+    where = f"data file {spec.data.name}"
+    for column in _columns_used(spec):
+        if column not in frame.columns:
+            raise InputError(f"{where}: column '{column}' not found (columns: {', '.join(map(str, frame.columns[:12]))}{', ...' if len(frame.columns) > 12 else ''})")
+    if spec.outcome in spec.predictors:
+        raise InputError(f"outcome '{spec.outcome}' is also listed as a predictor")
+    if spec.group in spec.predictors:
+        raise InputError(f"grouping variable '{spec.group}' is also listed as a predictor")
+    for slope in spec.random_slopes:
+        if slope not in spec.predictors:
+            raise InputError(f"random slope '{slope}' must also be listed under predictors")
+    if not _is_numeric(frame[spec.outcome]):
+        raise InputError(f"outcome '{spec.outcome}' is text, not a number; choose a numeric outcome")
+    for column in [*spec.centering, *spec.contextual]:
+        if not _is_numeric(frame[column]):
+            raise InputError(f"cannot centre '{column}': it is text, not a number")
+
+
+def _drop_incomplete(frame: pd.DataFrame, used: list[str]) -> tuple[pd.DataFrame, dict[str, int]]:
+    missing = frame[used].isna()
+    dropped = {col: int(missing[col].sum()) for col in used if missing[col].any()}
+    return frame.loc[~missing.any(axis=1), used].reset_index(drop=True), dropped
+
+
+def contextual_name(column: str) -> str:
+    return f"{column}_group_mean"
+
+
+def _centre(spec: Spec, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Apply the config's centering and add group means for contextual effects.
+
+    With a group-mean centred x and its group mean both in the model, the coefficient of x is the
+    within-group effect and that of the mean the between-group effect; with x grand-mean centred
+    instead, the mean's coefficient is the contextual effect (Raudenbush & Bryk, ch. 5).
+    """
+    frame = frame.copy()
+    means = {c: frame.groupby(spec.group)[c].transform("mean") for c in {*spec.centering, *spec.contextual}}
+    predictors = list(spec.predictors)
+    for column in spec.contextual:
+        frame[contextual_name(column)] = means[column]
+        predictors.append(contextual_name(column))
+    for column, how in spec.centering.items():
+        frame[column] = frame[column] - (means[column] if how == "group" else frame[column].mean())
+    return frame, predictors
+
+
+def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
+    columns: dict[str, np.ndarray] = {INTERCEPT: np.ones(len(frame))}
+    terms_of: dict[str, list[str]] = {}
+    categorical: dict[str, list[str]] = {}
+    variables = list(dict.fromkeys([*predictors, *(v for t in spec.interactions for v in t.split(":"))]))
+    for var in variables:
+        series = frame[var]
+        if _is_numeric(series):
+            if series.nunique() < 2:
+                raise InputError(f"predictor '{var}' is constant in the analysis sample; remove it")
+            columns[var] = series.to_numpy(dtype=float)
+            terms_of[var] = [var]
+        else:
+            levels = _levels(series.astype(str) if not pd.api.types.is_bool_dtype(series) else series)
+            if len(levels) < 2:
+                raise InputError(f"predictor '{var}' has a single value ('{levels[0]}') in the analysis sample; remove it")
+            text = series.astype(str) if not pd.api.types.is_bool_dtype(series) else series
+            names = []
+            for level in levels[1:]:
+                name = f"{var}[T.{level}]"
+                columns[name] = (text == level).to_numpy(dtype=float)
+                names.append(name)
+            terms_of[var] = names
+            categorical[var] = [str(level) for level in levels]
+    for term in spec.interactions:
+        parts = term.split(":")
+        names = [""]
+        values = [np.ones(len(frame))]
+        for part in parts:
+            names = [f"{a}:{b}" if a else b for a in names for b in terms_of[part]]
+            values = [a * columns[b] for a in values for b in terms_of[part]]
+        for name, value in zip(names, values, strict=True):
+            columns[name] = value
+        terms_of[term] = names
+    return columns, terms_of, categorical
+
+
+def check_full_rank(prepared: Prepared, terms: list[str]) -> None:
+    """Raise InputError naming the first term that is a linear combination of earlier ones."""
+    kept: list[np.ndarray] = []
+    for term in terms:
+        col = prepared.columns[term]
+        scale = np.linalg.norm(col) or 1.0
+        candidate = np.column_stack([*kept, col / scale])
+        if np.linalg.matrix_rank(candidate, tol=1e-9 * np.sqrt(len(col))) < candidate.shape[1]:
+            raise InputError(
+                f"predictor '{term}' is perfectly collinear with the other predictors (or constant); remove it"
+            )
+        kept.append(col / scale)
+
+
+def prepare(spec: Spec) -> Prepared:
+    frame = read_table(spec.data)
+    _check_spec_against_columns(spec, frame)
+    used = _columns_used(spec)
+    clean, dropped = _drop_incomplete(frame, used)
+    if clean.empty:
+        raise InputError(
+            f"data file {spec.data.name}: every row has a missing value in {', '.join(dropped)}; nothing left to analyse"
+        )
+    y = clean[spec.outcome].to_numpy(dtype=float)
+    if np.ptp(y) == 0:
+        raise InputError(f"outcome '{spec.outcome}' is constant ({y[0]:g}) in the analysis sample")
+    group_values = clean[spec.group]
+    levels = _levels(group_values)
+    if len(levels) < 2:
+        raise InputError(
+            f"grouping variable '{spec.group}' has a single group ('{levels[0]}'); a multilevel model needs at least two"
+        )
+    codes = pd.Categorical(group_values, categories=levels).codes.astype(np.int64)
+    clean, predictors = _centre(spec, clean)
+    columns, terms_of, categorical = _build_columns(spec, clean, predictors)
+    prepared = Prepared(
+        spec=spec,
+        frame=clean,
+        y=y,
+        group_codes=codes,
+        group_labels=[str(v) for v in levels],
+        columns=columns,
+        terms_of=terms_of,
+        categorical=categorical,
+        predictors=predictors,
+        n_rows_read=len(frame),
+        dropped=dropped,
+    )
+    check_full_rank(prepared, [INTERCEPT, *prepared.expand(predictors)])
+    return prepared

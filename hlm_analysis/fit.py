@@ -1,0 +1,236 @@
+"""The model ladder. The only module that touches statsmodels model classes.
+
+OLS and cluster-robust OLS come from statsmodels directly. Each mixed model is fitted by
+statsmodels MixedLM (lbfgs and powell, as candidates only) and by the exact profiled criterion of
+lmm.py from several starts; optimize.py picks, polishes and verifies the best. All reported
+numbers are computed at the verified optimum with the exact criterion.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import statsmodels.api as sm
+from statsmodels.regression.mixed_linear_model import MixedLM
+
+from . import lmm, optimize, stats
+from .data import INTERCEPT, Prepared, check_full_rank
+from .results import (
+    MODEL_LABELS,
+    Attempt,
+    FixedEffect,
+    GroupEffects,
+    ModelResult,
+    VarianceComponent,
+)
+
+# statsmodels is slow on large data (about 90 s per fit at 500,000 rows); beyond this size the
+# exact optimizer's own starts and methods are the candidates.
+STATSMODELS_MAX_ROWS = 20_000
+STATSMODELS_METHODS = ("lbfgs", "powell")
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ModelDef:
+    name: str
+    fixed: list[str]
+    random: list[str]  # empty for OLS
+
+
+def ladder(prepared: Prepared) -> list[ModelDef]:
+    spec = prepared.spec
+    main = [INTERCEPT, *prepared.expand(prepared.predictors)]
+    slopes = [INTERCEPT, *prepared.expand(spec.random_slopes)]
+    models = [
+        ModelDef("ols", main, []),
+        ModelDef("ols_cluster", main, []),
+        ModelDef("null", [INTERCEPT], [INTERCEPT]),
+        ModelDef("random_intercept", main, [INTERCEPT]),
+    ]
+    if spec.random_slopes:
+        models.append(ModelDef("random_slope", main, slopes))
+    if spec.interactions:
+        extra = [v for t in spec.interactions for v in t.split(":") if v not in prepared.predictors]
+        fixed = list(dict.fromkeys([*main, *prepared.expand(extra), *prepared.expand(spec.interactions)]))
+        models.append(ModelDef("interaction", fixed, slopes if spec.random_slopes else [INTERCEPT]))
+    return models
+
+
+def _display(term: str) -> str:
+    return "1" if term == INTERCEPT else term
+
+
+def formula(prepared: Prepared, mdef: ModelDef) -> str:
+    spec = prepared.spec
+    fixed = " + ".join(_display(t) for t in mdef.fixed)
+    text = f"{spec.outcome} ~ {fixed}"
+    if mdef.random:
+        text += f" + ({' + '.join(_display(t) for t in mdef.random)} | {spec.group})"
+    return text
+
+
+def _fixed_effects(terms, estimate, std_error, df) -> tuple[FixedEffect, ...]:
+    statistic, p_value, low, high = stats.t_table(estimate, std_error, df)
+    return tuple(
+        FixedEffect(t, float(e), float(s), float(z), None if not np.isfinite(d) else float(d),
+                    float(p), float(lo), float(hi))
+        for t, e, s, z, d, p, lo, hi in zip(terms, estimate, std_error, statistic, df, p_value, low, high,
+                                              strict=True)
+    )
+
+
+def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:
+    X = prepared.matrix(mdef.fixed)
+    model = sm.OLS(prepared.y, X)
+    if mdef.name == "ols_cluster":
+        res = model.fit(cov_type="cluster", cov_kwds={"groups": prepared.group_codes}, use_t=True)
+        df = np.full(len(mdef.fixed), prepared.n_groups - 1.0)
+        df_method = "cluster (G - 1)"
+        notes = ("Cluster-robust (CR1) standard errors with G - 1 degrees of freedom.",)
+    else:
+        res = model.fit()
+        df = np.full(len(mdef.fixed), float(res.df_resid))
+        df_method = "residual"
+        notes = ()
+    bse = np.asarray(res.bse)
+    k = len(mdef.fixed) + 1
+    return ModelResult(
+        name=mdef.name, label=MODEL_LABELS[mdef.name], formula=formula(prepared, mdef), method="OLS",
+        converged=True, optimizer="least squares (QR)", loglik=float(res.llf),
+        n_obs=prepared.n_obs, n_groups=prepared.n_groups,
+        fixed_effects=_fixed_effects(mdef.fixed, np.asarray(res.params), bse, df), df_method=df_method,
+        loglik_ml=float(res.llf), aic=float(-2 * res.llf + 2 * k),
+        bic=float(-2 * res.llf + np.log(prepared.n_obs) * k), n_parameters=k, r2=float(res.rsquared),
+        fixed_cov=tuple(map(tuple, np.asarray(res.cov_params()))), notes=notes,
+    )
+
+
+def _statsmodels_candidates(prepared: Prepared, X: np.ndarray, Z: np.ndarray, reml: bool):
+    """statsmodels MixedLM fits as candidate optima, with what statsmodels claimed about them."""
+    out: list[tuple[Attempt, np.ndarray | None]] = []
+    if prepared.n_obs > STATSMODELS_MAX_ROWS:
+        note = f"skipped: more than {STATSMODELS_MAX_ROWS:,} rows"
+        return [(Attempt("statsmodels", "default", None, note=note), None)]
+    q = Z.shape[1]
+    for method in STATSMODELS_METHODS:
+        label = f"statsmodels {method}"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = MixedLM(prepared.y, X, groups=prepared.group_codes, exog_re=Z)
+                res = model.fit(reml=reml, method=[method])
+            cov = np.asarray(res.cov_re, float).reshape(q, q) / float(res.scale)
+            if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) < -1e-10):
+                raise ValueError("infeasible variance parameters")
+            theta = lmm.theta_of(lmm.psd_factor((cov + cov.T) / 2))
+            reported = float(res.llf) if np.isfinite(res.llf) else None
+            attempt = Attempt(label, "statsmodels default", None, reported, bool(res.converged))
+            out.append((attempt, theta))
+        except Exception as exc:  # noqa: BLE001 - any failure is one discarded candidate
+            reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            out.append((Attempt(label, "statsmodels default", None, note=f"failed: {reason}"), None))
+    return out
+
+
+def _variance_components(group: str, terms: list[str], cov: np.ndarray, sigma2: float):
+    rows = []
+    sd = np.sqrt(np.clip(np.diag(cov), 0, None))
+    for i, term in enumerate(terms):
+        rows.append(VarianceComponent(group, _lme4_name(term), None, float(cov[i, i]), float(sd[i])))
+    for i in range(len(terms)):
+        for j in range(i + 1, len(terms)):
+            corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else float("nan")
+            rows.append(VarianceComponent(group, _lme4_name(terms[i]), _lme4_name(terms[j]),
+                                          float(cov[i, j]), float(corr)))
+    rows.append(VarianceComponent("Residual", None, None, float(sigma2), float(np.sqrt(sigma2))))
+    return tuple(rows)
+
+
+def _lme4_name(term: str) -> str:
+    return "(Intercept)" if term == INTERCEPT else term
+
+
+def fit_mixed(prepared: Prepared, mdef: ModelDef) -> tuple[ModelResult, dict]:
+    """Fit one mixed model by REML (and by ML for likelihood comparisons); verify both optima."""
+    check_full_rank(prepared, mdef.fixed)
+    X, Z = prepared.matrix(mdef.fixed), prepared.matrix(mdef.random)
+    q = Z.shape[1]
+    sums = lmm.group_sums(prepared.y, X, Z, prepared.group_codes, prepared.n_groups)
+    reml = optimize.find_optimum(sums, True, _statsmodels_candidates(prepared, X, Z, True))
+    ml = optimize.find_optimum(sums, False, [(Attempt("REML optimum", "REML theta", None), reml.theta)])
+    sol = lmm.solve(reml.theta, sums, reml=True)
+    lam = lmm.lambda_of(sol.theta, q)
+    re_cov = sol.sigma2 * lam @ lam.T
+    cov_beta = sol.sigma2 * np.linalg.inv(sol.A)
+    se = np.sqrt(np.diag(cov_beta))
+    df = stats.satterthwaite_df(sol.theta, sol.sigma2, sums)
+    modes, cond_cov = lmm.random_effects(sol, sums)
+    cond_se = np.sqrt(np.clip(np.diagonal(cond_cov, axis1=1, axis2=2), 0, None))
+    tau00 = re_cov[0, 0]
+    reliability = tau00 / (tau00 + sol.sigma2 / sums.counts) if tau00 > 0 else np.zeros(len(sums.counts))
+    mean_zz = sums.ZtZ.sum(axis=0) / sums.n
+    r2 = stats.nakagawa_r2(X @ sol.beta, re_cov, mean_zz, sol.sigma2)
+
+    k = len(mdef.fixed) + lmm.n_theta(q) + 1
+    loglik_ml = -ml.deviance / 2
+    notes = []
+    if not reml.verified:
+        notes.append(
+            f"The REML optimum could not be verified (largest gradient {reml.max_gradient:.2g}, "
+            f"a nearby point better by {reml.best_neighbour_gain:.2g}); treat these estimates as provisional."
+        )
+    if not ml.verified:
+        notes.append("The ML refit used for AIC, BIC and likelihood-ratio tests could not be verified.")
+
+    icc = design = None
+    if mdef.name == "null":
+        theta0 = float(sol.theta[0])
+        low, high = stats.icc_interval(theta0, lambda t: lmm.deviance(np.array([t]), sums, True))
+        estimate = tau00 / (tau00 + sol.sigma2)
+        icc = {"estimate": float(estimate), "ci_low": float(low), "ci_high": float(high),
+               "method": "REML profile likelihood, 95%"}
+        design = stats.design_effect(estimate, float(np.mean(sums.counts)))
+
+    result = ModelResult(
+        name=mdef.name, label=MODEL_LABELS[mdef.name], formula=formula(prepared, mdef), method="REML",
+        converged=reml.verified, optimizer=reml.optimizer, loglik=float(-reml.deviance / 2),
+        n_obs=prepared.n_obs, n_groups=prepared.n_groups,
+        fixed_effects=_fixed_effects(mdef.fixed, sol.beta, se, df), df_method="satterthwaite",
+        variance_components=_variance_components(prepared.spec.group, mdef.random, re_cov, sol.sigma2),
+        attempts=reml.attempts, singular=reml.singular,
+        singular_terms=tuple(_lme4_name(mdef.random[i]) for i in reml.singular_terms),
+        max_gradient=reml.max_gradient, loglik_ml=float(loglik_ml),
+        aic=float(2 * k - 2 * loglik_ml), bic=float(np.log(sums.n) * k - 2 * loglik_ml), n_parameters=k,
+        r2_marginal=r2["r2_marginal"], r2_conditional=r2["r2_conditional"], icc=icc, design_effect=design,
+        fixed_cov=tuple(map(tuple, cov_beta)), random_terms=tuple(_lme4_name(t) for t in mdef.random),
+        group_effects=GroupEffects(
+            terms=tuple(_lme4_name(t) for t in mdef.random), groups=tuple(prepared.group_labels),
+            estimate=tuple(map(tuple, modes)), std_error=tuple(map(tuple, cond_se)),
+            reliability=tuple(float(r) for r in reliability),
+        ),
+        notes=tuple(notes),
+    )
+    fitted = X @ sol.beta + np.einsum("nq,nq->n", Z, modes[prepared.group_codes])
+    extras = {"fitted": fitted, "icc_adjusted": r2["icc_adjusted"], "ml_verified": ml.verified}
+    return result, extras
+
+
+def fit_ladder(prepared: Prepared, progress: Progress = lambda message: None):
+    """Fit every model of the ladder; returns the model results and per-model extras."""
+    models: dict[str, ModelResult] = {}
+    extras: dict[str, dict] = {}
+    for mdef in ladder(prepared):
+        started = time.perf_counter()
+        if mdef.random:
+            models[mdef.name], extras[mdef.name] = fit_mixed(prepared, mdef)
+        else:
+            models[mdef.name] = fit_ols(prepared, mdef)
+        status = "" if models[mdef.name].converged else " (optimum NOT verified)"
+        progress(f"  {MODEL_LABELS[mdef.name]:<24} {time.perf_counter() - started:6.2f} s{status}")
+    return models, extras
