@@ -26,16 +26,29 @@ def _comparisons(models: dict[str, ModelResult]) -> list[Comparison]:
         ma, mb = models[a], models[b]
         df = mb.n_parameters - ma.n_parameters
         stat, p = stats.lrt(ma.loglik_ml, mb.loglik_ml, df)
-        out.append(Comparison(a, b, stat, df, p, "chi-square (ML refit)", True, None, ma.aic, mb.aic))
+        out.append(
+            Comparison(a, b, stat, df, p, "chi-square (ML refit)", True, None, ma.aic, mb.aic)
+        )
 
     def variance_test(a: str, b: str, refit: bool) -> None:
         ma, mb = models[a], models[b]
         df = mb.n_parameters - ma.n_parameters
         la, lb = (ma.loglik_ml, mb.loglik_ml) if refit else (ma.loglik, mb.loglik)
         stat, naive = stats.lrt(la, lb, df)
-        out.append(Comparison(a, b, stat, df, stats.chibar_p(stat, df),
-                              "chi-bar-square 50:50 mixture (boundary-corrected)", refit, naive,
-                              ma.aic, mb.aic))
+        out.append(
+            Comparison(
+                a,
+                b,
+                stat,
+                df,
+                stats.chibar_p(stat, df),
+                "chi-bar-square 50:50 mixture (boundary-corrected)",
+                refit,
+                naive,
+                ma.aic,
+                mb.aic,
+            )
+        )
 
     variance_test("ols", "random_intercept", refit=True)
     ml_test("null", "random_intercept")
@@ -52,7 +65,13 @@ def _selection(models: dict[str, ModelResult]) -> list[dict]:
     weights = stats.akaike_weights({n: m.aic for n, m in candidates.items()})
     best = min(m.aic for m in candidates.values())
     return [
-        {"model": n, "aic": m.aic, "bic": m.bic, "delta_aic": m.aic - best, "akaike_weight": weights[n]}
+        {
+            "model": n,
+            "aic": m.aic,
+            "bic": m.bic,
+            "delta_aic": m.aic - best,
+            "akaike_weight": weights[n],
+        }
         for n, m in candidates.items()
     ]
 
@@ -63,23 +82,46 @@ def _health(models: dict[str, ModelResult], data: dict) -> list[dict]:
     for m in models.values():
         if not m.is_mixed:
             continue
-        out.append({"model": m.name, "check": "optimum", "status": "ok" if m.converged else "problem",
-                    "value": m.max_gradient})
+        out.append(
+            {
+                "model": m.name,
+                "check": "optimum",
+                "status": "ok" if m.converged else "problem",
+                "value": m.max_gradient,
+            }
+        )
         if m.singular:
-            out.append({"model": m.name, "check": "singular", "status": "warning",
-                        "value": ", ".join(m.singular_terms)})
+            out.append(
+                {
+                    "model": m.name,
+                    "check": "singular",
+                    "status": "warning",
+                    "value": ", ".join(m.singular_terms),
+                }
+            )
     band = rules.groups_band(n_groups)
     status = {"too few": "problem", "few": "warning", "enough": "ok"}[band]
-    out.append({"model": "all", "check": "groups", "status": status, "value": n_groups, "band": band})
+    out.append(
+        {"model": "all", "check": "groups", "status": status, "value": n_groups, "band": band}
+    )
     if data["n_tiny_groups"]:
-        out.append({"model": "all", "check": "tiny_groups", "status": "warning", "value": data["n_tiny_groups"]})
+        out.append(
+            {
+                "model": "all",
+                "check": "tiny_groups",
+                "status": "warning",
+                "value": data["n_tiny_groups"],
+            }
+        )
     icc = models["null"].icc["estimate"]
     if icc < rules.ICC_NEGLIGIBLE.value:
         out.append({"model": "null", "check": "icc_near_zero", "status": "warning", "value": icc})
     return out
 
 
-def _with_variance_explained(models: dict[str, ModelResult], extras: dict) -> dict[str, ModelResult]:
+def _with_variance_explained(
+    models: dict[str, ModelResult], extras: dict
+) -> dict[str, ModelResult]:
     null = models["null"]
     tau_null, sigma_null = null.variance("(Intercept)"), null.residual_variance
     out = {}
@@ -87,8 +129,12 @@ def _with_variance_explained(models: dict[str, ModelResult], extras: dict) -> di
         if m.is_mixed:
             tau, sigma = m.variance("(Intercept)"), m.residual_variance
             level2 = (tau_null - tau) / tau_null if tau_null and tau_null > 0 else None
-            m = replace(m, variance_explained_level1=(sigma_null - sigma) / sigma_null,
-                        variance_explained_level2=level2, icc_adjusted=extras[name]["icc_adjusted"])
+            m = replace(
+                m,
+                variance_explained_level1=(sigma_null - sigma) / sigma_null,
+                variance_explained_level2=level2,
+                icc_adjusted=extras[name]["icc_adjusted"],
+            )
         out[name] = m
     return out
 
@@ -96,7 +142,11 @@ def _with_variance_explained(models: dict[str, ModelResult], extras: dict) -> di
 def _diagnostics(prepared, final: ModelResult, fitted: np.ndarray) -> dict:
     rng = np.random.default_rng(20240605)
     n = prepared.n_obs
-    keep = np.sort(rng.choice(n, DIAGNOSTIC_SAMPLE, replace=False)) if n > DIAGNOSTIC_SAMPLE else np.arange(n)
+    keep = (
+        np.sort(rng.choice(n, DIAGNOSTIC_SAMPLE, replace=False))
+        if n > DIAGNOSTIC_SAMPLE
+        else np.arange(n)
+    )
     return {
         "model": final.name,
         "n_shown": int(len(keep)),
@@ -108,7 +158,16 @@ def _diagnostics(prepared, final: ModelResult, fitted: np.ndarray) -> dict:
 
 def _software() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for package in ("hlm-report", "numpy", "scipy", "pandas", "statsmodels", "matplotlib", "seaborn", "jinja2"):
+    for package in (
+        "hlm-report",
+        "numpy",
+        "scipy",
+        "pandas",
+        "statsmodels",
+        "matplotlib",
+        "seaborn",
+        "jinja2",
+    ):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -120,9 +179,11 @@ def run_analysis(spec: Spec, progress: Progress = lambda message: None) -> Resul
     started = time.perf_counter()
     prepared = prepare(spec)
     data = describe(prepared)
-    progress(f"  data: {prepared.n_obs:,} rows in {prepared.n_groups:,} groups "
-             f"({data['rows_dropped']:,} dropped) {time.perf_counter() - started:6.2f} s")
     models, extras = fit_ladder(prepared, progress)
+    progress(
+        f"  rows dropped for missing values: {data['rows_dropped']:,}; "
+        f"total {time.perf_counter() - started:.2f} s"
+    )
     models = _with_variance_explained(models, extras)
     results = Results(
         spec=spec.to_json(),

@@ -24,7 +24,6 @@ def write_results(config: Path, out_dir: Path) -> Path:
 
     spec = load_spec(config)
     started = time.perf_counter()
-    _progress(f"hlm-report: fitting {config}")
     results = run_analysis(spec, _progress)
     out_dir.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=out_dir, prefix=".results-", suffix=".json")
@@ -35,7 +34,9 @@ def write_results(config: Path, out_dir: Path) -> Path:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    _progress(f"hlm-report: wrote {out_dir / 'results.json'} in {time.perf_counter() - started:.1f} s")
+    _progress(
+        f"hlm-report: wrote {out_dir / 'results.json'} in {time.perf_counter() - started:.1f} s"
+    )
     return out_dir / "results.json"
 
 
@@ -47,12 +48,19 @@ def _cmd_fit(args) -> int:
 def _cmd_render(args) -> int:
     from .render import render_report
 
-    render_report(Path(args.config), output_root=Path(args.output_root), engine=args.engine, progress=_progress)
+    render_report(
+        Path(args.config),
+        output_root=Path(args.output_root),
+        engine=args.engine,
+        progress=_progress,
+    )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hlm-report", description="Multilevel-model reports for nested data.")
+    parser = argparse.ArgumentParser(
+        prog="hlm-report", description="Multilevel-model reports for nested data."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     fit = sub.add_parser("fit", help="fit the model ladder and write results.json")
     fit.add_argument("config", help="report/configs/NAME.yml")

@@ -32,7 +32,9 @@ def read_table(path: Path) -> pd.DataFrame:
         elif suffix in {".csv", ".txt", ".tsv"}:
             frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
         else:
-            raise InputError(f"data file {path}: unsupported format '{suffix}' (use .csv or .parquet)")
+            raise InputError(
+                f"data file {path}: unsupported format '{suffix}' (use .csv or .parquet)"
+            )
     except InputError:
         raise
     except (pd.errors.EmptyDataError, ValueError, OSError) as exc:
@@ -87,7 +89,11 @@ class Prepared:
         return [term for var in variables for term in self.terms_of[var]]
 
     def matrix(self, terms: list[str]) -> np.ndarray:
-        return np.column_stack([self.columns[t] for t in terms]) if terms else np.empty((self.n_obs, 0))
+        return (
+            np.column_stack([self.columns[t] for t in terms])
+            if terms
+            else np.empty((self.n_obs, 0))
+        )
 
 
 def _columns_used(spec: Spec) -> list[str]:
@@ -103,7 +109,9 @@ def _check_spec_against_columns(spec: Spec, frame: pd.DataFrame) -> None:
     where = f"data file {spec.data.name}"
     for column in _columns_used(spec):
         if column not in frame.columns:
-            raise InputError(f"{where}: column '{column}' not found (columns: {', '.join(map(str, frame.columns[:12]))}{', ...' if len(frame.columns) > 12 else ''})")
+            raise InputError(
+                f"{where}: column '{column}' not found (columns: {', '.join(map(str, frame.columns[:12]))}{', ...' if len(frame.columns) > 12 else ''})"
+            )
     if spec.outcome in spec.predictors:
         raise InputError(f"outcome '{spec.outcome}' is also listed as a predictor")
     if spec.group in spec.predictors:
@@ -112,7 +120,9 @@ def _check_spec_against_columns(spec: Spec, frame: pd.DataFrame) -> None:
         if slope not in spec.predictors:
             raise InputError(f"random slope '{slope}' must also be listed under predictors")
     if not _is_numeric(frame[spec.outcome]):
-        raise InputError(f"outcome '{spec.outcome}' is text, not a number; choose a numeric outcome")
+        raise InputError(
+            f"outcome '{spec.outcome}' is text, not a number; choose a numeric outcome"
+        )
     for column in [*spec.centering, *spec.contextual]:
         if not _is_numeric(frame[column]):
             raise InputError(f"cannot centre '{column}': it is text, not a number")
@@ -136,7 +146,10 @@ def _centre(spec: Spec, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     instead, the mean's coefficient is the contextual effect (Raudenbush & Bryk, ch. 5).
     """
     frame = frame.copy()
-    means = {c: frame.groupby(spec.group)[c].transform("mean") for c in {*spec.centering, *spec.contextual}}
+    means = {
+        c: frame.groupby(spec.group)[c].transform("mean")
+        for c in {*spec.centering, *spec.contextual}
+    }
     predictors = list(spec.predictors)
     for column in spec.contextual:
         frame[contextual_name(column)] = means[column]
@@ -150,7 +163,9 @@ def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
     columns: dict[str, np.ndarray] = {INTERCEPT: np.ones(len(frame))}
     terms_of: dict[str, list[str]] = {}
     categorical: dict[str, list[str]] = {}
-    variables = list(dict.fromkeys([*predictors, *(v for t in spec.interactions for v in t.split(":"))]))
+    variables = list(
+        dict.fromkeys([*predictors, *(v for t in spec.interactions for v in t.split(":"))])
+    )
     for var in variables:
         series = frame[var]
         if _is_numeric(series):
@@ -159,9 +174,13 @@ def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
             columns[var] = series.to_numpy(dtype=float)
             terms_of[var] = [var]
         else:
-            levels = _levels(series.astype(str) if not pd.api.types.is_bool_dtype(series) else series)
+            levels = _levels(
+                series.astype(str) if not pd.api.types.is_bool_dtype(series) else series
+            )
             if len(levels) < 2:
-                raise InputError(f"predictor '{var}' has a single value ('{levels[0]}') in the analysis sample; remove it")
+                raise InputError(
+                    f"predictor '{var}' has a single value ('{levels[0]}') in the analysis sample; remove it"
+                )
             text = series.astype(str) if not pd.api.types.is_bool_dtype(series) else series
             names = []
             for level in levels[1:]:

@@ -57,7 +57,9 @@ def ladder(prepared: Prepared) -> list[ModelDef]:
         models.append(ModelDef("random_slope", main, slopes))
     if spec.interactions:
         extra = [v for t in spec.interactions for v in t.split(":") if v not in prepared.predictors]
-        fixed = list(dict.fromkeys([*main, *prepared.expand(extra), *prepared.expand(spec.interactions)]))
+        fixed = list(
+            dict.fromkeys([*main, *prepared.expand(extra), *prepared.expand(spec.interactions)])
+        )
         models.append(ModelDef("interaction", fixed, slopes if spec.random_slopes else [INTERCEPT]))
     return models
 
@@ -78,10 +80,19 @@ def formula(prepared: Prepared, mdef: ModelDef) -> str:
 def _fixed_effects(terms, estimate, std_error, df) -> tuple[FixedEffect, ...]:
     statistic, p_value, low, high = stats.t_table(estimate, std_error, df)
     return tuple(
-        FixedEffect(t, float(e), float(s), float(z), None if not np.isfinite(d) else float(d),
-                    float(p), float(lo), float(hi))
-        for t, e, s, z, d, p, lo, hi in zip(terms, estimate, std_error, statistic, df, p_value, low, high,
-                                              strict=True)
+        FixedEffect(
+            t,
+            float(e),
+            float(s),
+            float(z),
+            None if not np.isfinite(d) else float(d),
+            float(p),
+            float(lo),
+            float(hi),
+        )
+        for t, e, s, z, d, p, lo, hi in zip(
+            terms, estimate, std_error, statistic, df, p_value, low, high, strict=True
+        )
     )
 
 
@@ -101,13 +112,24 @@ def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:
     bse = np.asarray(res.bse)
     k = len(mdef.fixed) + 1
     return ModelResult(
-        name=mdef.name, label=MODEL_LABELS[mdef.name], formula=formula(prepared, mdef), method="OLS",
-        converged=True, optimizer="least squares (QR)", loglik=float(res.llf),
-        n_obs=prepared.n_obs, n_groups=prepared.n_groups,
-        fixed_effects=_fixed_effects(mdef.fixed, np.asarray(res.params), bse, df), df_method=df_method,
-        loglik_ml=float(res.llf), aic=float(-2 * res.llf + 2 * k),
-        bic=float(-2 * res.llf + np.log(prepared.n_obs) * k), n_parameters=k, r2=float(res.rsquared),
-        fixed_cov=tuple(map(tuple, np.asarray(res.cov_params()))), notes=notes,
+        name=mdef.name,
+        label=MODEL_LABELS[mdef.name],
+        formula=formula(prepared, mdef),
+        method="OLS",
+        converged=True,
+        optimizer="least squares (QR)",
+        loglik=float(res.llf),
+        n_obs=prepared.n_obs,
+        n_groups=prepared.n_groups,
+        fixed_effects=_fixed_effects(mdef.fixed, np.asarray(res.params), bse, df),
+        df_method=df_method,
+        loglik_ml=float(res.llf),
+        aic=float(-2 * res.llf + 2 * k),
+        bic=float(-2 * res.llf + np.log(prepared.n_obs) * k),
+        n_parameters=k,
+        r2=float(res.rsquared),
+        fixed_cov=tuple(map(tuple, np.asarray(res.cov_params()))),
+        notes=notes,
     )
 
 
@@ -134,7 +156,9 @@ def _statsmodels_candidates(prepared: Prepared, X: np.ndarray, Z: np.ndarray, re
             out.append((attempt, theta))
         except Exception as exc:  # noqa: BLE001 - any failure is one discarded candidate
             reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-            out.append((Attempt(label, "statsmodels default", None, note=f"failed: {reason}"), None))
+            out.append(
+                (Attempt(label, "statsmodels default", None, note=f"failed: {reason}"), None)
+            )
     return out
 
 
@@ -142,12 +166,17 @@ def _variance_components(group: str, terms: list[str], cov: np.ndarray, sigma2: 
     rows = []
     sd = np.sqrt(np.clip(np.diag(cov), 0, None))
     for i, term in enumerate(terms):
-        rows.append(VarianceComponent(group, _lme4_name(term), None, float(cov[i, i]), float(sd[i])))
+        rows.append(
+            VarianceComponent(group, _lme4_name(term), None, float(cov[i, i]), float(sd[i]))
+        )
     for i in range(len(terms)):
         for j in range(i + 1, len(terms)):
             corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else float("nan")
-            rows.append(VarianceComponent(group, _lme4_name(terms[i]), _lme4_name(terms[j]),
-                                          float(cov[i, j]), float(corr)))
+            rows.append(
+                VarianceComponent(
+                    group, _lme4_name(terms[i]), _lme4_name(terms[j]), float(cov[i, j]), float(corr)
+                )
+            )
     rows.append(VarianceComponent("Residual", None, None, float(sigma2), float(np.sqrt(sigma2))))
     return tuple(rows)
 
@@ -158,12 +187,13 @@ def _lme4_name(term: str) -> str:
 
 def fit_mixed(prepared: Prepared, mdef: ModelDef) -> tuple[ModelResult, dict]:
     """Fit one mixed model by REML (and by ML for likelihood comparisons); verify both optima."""
-    check_full_rank(prepared, mdef.fixed)
     X, Z = prepared.matrix(mdef.fixed), prepared.matrix(mdef.random)
     q = Z.shape[1]
     sums = lmm.group_sums(prepared.y, X, Z, prepared.group_codes, prepared.n_groups)
     reml = optimize.find_optimum(sums, True, _statsmodels_candidates(prepared, X, Z, True))
-    ml = optimize.find_optimum(sums, False, [(Attempt("REML optimum", "REML theta", None), reml.theta)])
+    ml = optimize.find_optimum(
+        sums, False, [(Attempt("REML optimum", "REML theta", None), reml.theta)]
+    )
     sol = lmm.solve(reml.theta, sums, reml=True)
     lam = lmm.lambda_of(sol.theta, q)
     re_cov = sol.sigma2 * lam @ lam.T
@@ -173,7 +203,9 @@ def fit_mixed(prepared: Prepared, mdef: ModelDef) -> tuple[ModelResult, dict]:
     modes, cond_cov = lmm.random_effects(sol, sums)
     cond_se = np.sqrt(np.clip(np.diagonal(cond_cov, axis1=1, axis2=2), 0, None))
     tau00 = re_cov[0, 0]
-    reliability = tau00 / (tau00 + sol.sigma2 / sums.counts) if tau00 > 0 else np.zeros(len(sums.counts))
+    reliability = (
+        tau00 / (tau00 + sol.sigma2 / sums.counts) if tau00 > 0 else np.zeros(len(sums.counts))
+    )
     mean_zz = sums.ZtZ.sum(axis=0) / sums.n
     r2 = stats.nakagawa_r2(X @ sol.beta, re_cov, mean_zz, sol.sigma2)
 
@@ -186,32 +218,57 @@ def fit_mixed(prepared: Prepared, mdef: ModelDef) -> tuple[ModelResult, dict]:
             f"a nearby point better by {reml.best_neighbour_gain:.2g}); treat these estimates as provisional."
         )
     if not ml.verified:
-        notes.append("The ML refit used for AIC, BIC and likelihood-ratio tests could not be verified.")
+        notes.append(
+            "The ML refit used for AIC, BIC and likelihood-ratio tests could not be verified."
+        )
 
     icc = design = None
     if mdef.name == "null":
         theta0 = float(sol.theta[0])
         low, high = stats.icc_interval(theta0, lambda t: lmm.deviance(np.array([t]), sums, True))
         estimate = tau00 / (tau00 + sol.sigma2)
-        icc = {"estimate": float(estimate), "ci_low": float(low), "ci_high": float(high),
-               "method": "REML profile likelihood, 95%"}
+        icc = {
+            "estimate": float(estimate),
+            "ci_low": float(low),
+            "ci_high": float(high),
+            "method": "REML profile likelihood, 95%",
+        }
         design = stats.design_effect(estimate, float(np.mean(sums.counts)))
 
     result = ModelResult(
-        name=mdef.name, label=MODEL_LABELS[mdef.name], formula=formula(prepared, mdef), method="REML",
-        converged=reml.verified, optimizer=reml.optimizer, loglik=float(-reml.deviance / 2),
-        n_obs=prepared.n_obs, n_groups=prepared.n_groups,
-        fixed_effects=_fixed_effects(mdef.fixed, sol.beta, se, df), df_method="satterthwaite",
-        variance_components=_variance_components(prepared.spec.group, mdef.random, re_cov, sol.sigma2),
-        attempts=reml.attempts, singular=reml.singular,
+        name=mdef.name,
+        label=MODEL_LABELS[mdef.name],
+        formula=formula(prepared, mdef),
+        method="REML",
+        converged=reml.verified,
+        optimizer=reml.optimizer,
+        loglik=float(-reml.deviance / 2),
+        n_obs=prepared.n_obs,
+        n_groups=prepared.n_groups,
+        fixed_effects=_fixed_effects(mdef.fixed, sol.beta, se, df),
+        df_method="satterthwaite",
+        variance_components=_variance_components(
+            prepared.spec.group, mdef.random, re_cov, sol.sigma2
+        ),
+        attempts=reml.attempts,
+        singular=reml.singular,
         singular_terms=tuple(_lme4_name(mdef.random[i]) for i in reml.singular_terms),
-        max_gradient=reml.max_gradient, loglik_ml=float(loglik_ml),
-        aic=float(2 * k - 2 * loglik_ml), bic=float(np.log(sums.n) * k - 2 * loglik_ml), n_parameters=k,
-        r2_marginal=r2["r2_marginal"], r2_conditional=r2["r2_conditional"], icc=icc, design_effect=design,
-        fixed_cov=tuple(map(tuple, cov_beta)), random_terms=tuple(_lme4_name(t) for t in mdef.random),
+        max_gradient=reml.max_gradient,
+        loglik_ml=float(loglik_ml),
+        aic=float(2 * k - 2 * loglik_ml),
+        bic=float(np.log(sums.n) * k - 2 * loglik_ml),
+        n_parameters=k,
+        r2_marginal=r2["r2_marginal"],
+        r2_conditional=r2["r2_conditional"],
+        icc=icc,
+        design_effect=design,
+        fixed_cov=tuple(map(tuple, cov_beta)),
+        random_terms=tuple(_lme4_name(t) for t in mdef.random),
         group_effects=GroupEffects(
-            terms=tuple(_lme4_name(t) for t in mdef.random), groups=tuple(prepared.group_labels),
-            estimate=tuple(map(tuple, modes)), std_error=tuple(map(tuple, cond_se)),
+            terms=tuple(_lme4_name(t) for t in mdef.random),
+            groups=tuple(prepared.group_labels),
+            estimate=tuple(map(tuple, modes)),
+            std_error=tuple(map(tuple, cond_se)),
             reliability=tuple(float(r) for r in reliability),
         ),
         notes=tuple(notes),
@@ -225,7 +282,14 @@ def fit_ladder(prepared: Prepared, progress: Progress = lambda message: None):
     """Fit every model of the ladder; returns the model results and per-model extras."""
     models: dict[str, ModelResult] = {}
     extras: dict[str, dict] = {}
-    for mdef in ladder(prepared):
+    definitions = ladder(prepared)
+    for mdef in definitions:  # all input errors surface before any progress is printed
+        check_full_rank(prepared, mdef.fixed)
+    progress(
+        f"hlm-report: fitting {len(definitions)} models of {prepared.spec.name} "
+        f"({prepared.n_obs:,} rows in {prepared.n_groups:,} groups)"
+    )
+    for mdef in definitions:
         started = time.perf_counter()
         if mdef.random:
             models[mdef.name], extras[mdef.name] = fit_mixed(prepared, mdef)

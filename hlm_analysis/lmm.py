@@ -38,7 +38,9 @@ class GroupSums:
         return self.ZtZ.shape[1]
 
 
-def group_sums(y: np.ndarray, X: np.ndarray, Z: np.ndarray, codes: np.ndarray, n_groups: int) -> GroupSums:
+def group_sums(
+    y: np.ndarray, X: np.ndarray, Z: np.ndarray, codes: np.ndarray, n_groups: int
+) -> GroupSums:
     """Reduce the data to per-group cross products (groups are integer codes 0..G-1)."""
     order = np.argsort(codes, kind="stable")
     counts = np.bincount(codes, minlength=n_groups)
@@ -51,8 +53,14 @@ def group_sums(y: np.ndarray, X: np.ndarray, Z: np.ndarray, codes: np.ndarray, n
         ZtX[:, k, :] = np.add.reduceat(Zs[:, k, None] * Xs, starts, axis=0)
     Zty = np.add.reduceat(Zs * ys[:, None], starts, axis=0)
     return GroupSums(
-        n=len(y), XtX=X.T @ X, Xty=X.T @ y, yty=float(y @ y),
-        ZtZ=ZtZ, ZtX=ZtX, Zty=Zty, counts=counts,
+        n=len(y),
+        XtX=X.T @ X,
+        Xty=X.T @ y,
+        yty=float(y @ y),
+        ZtZ=ZtZ,
+        ZtX=ZtX,
+        Zty=Zty,
+        counts=counts,
     )
 
 

@@ -104,8 +104,14 @@ def find_optimum(
         theta = lmm.canonical_theta(theta, q)
         value = fun(theta)
         attempts.append(
-            Attempt(attempt.optimizer, attempt.start, _finite_or_none(-value / 2),
-                    attempt.loglik_reported, attempt.converged_reported, attempt.note)
+            Attempt(
+                attempt.optimizer,
+                attempt.start,
+                _finite_or_none(-value / 2),
+                attempt.loglik_reported,
+                attempt.converged_reported,
+                attempt.note,
+            )
         )
         candidates.append((value, attempt.optimizer, theta))
 
@@ -125,11 +131,19 @@ def find_optimum(
     grad = gradient(fun, theta)
     gain = _best_neighbour_gain(fun, theta, value)
     max_grad = float(np.max(np.abs(grad))) if len(grad) else 0.0
-    verified = bool(np.isfinite(value) and max_grad < GRADIENT_TOLERANCE and gain < NEIGHBOUR_TOLERANCE)
+    verified = bool(
+        np.isfinite(value) and max_grad < GRADIENT_TOLERANCE and gain < NEIGHBOUR_TOLERANCE
+    )
     diag = np.diag(lmm.lambda_of(theta, q))
     singular_terms = tuple(int(i) for i in np.flatnonzero(diag < SINGULAR_TOLERANCE))
     return Optimum(
-        theta=theta, deviance=float(value), optimizer=winner, attempts=tuple(attempts),
-        verified=verified, max_gradient=max_grad, best_neighbour_gain=max(gain, 0.0),
-        singular=bool(singular_terms), singular_terms=singular_terms,
+        theta=theta,
+        deviance=float(value),
+        optimizer=winner,
+        attempts=tuple(attempts),
+        verified=verified,
+        max_gradient=max_grad,
+        best_neighbour_gain=max(gain, 0.0),
+        singular=bool(singular_terms),
+        singular_terms=singular_terms,
     )

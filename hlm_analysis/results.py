@@ -112,7 +112,11 @@ class ModelResult:
 
     def variance(self, term1: str | None) -> float | None:
         for vc in self.variance_components:
-            if vc.term1 == term1 and vc.term2 is None and (term1 is not None or vc.group == "Residual"):
+            if (
+                vc.term1 == term1
+                and vc.term2 is None
+                and (term1 is not None or vc.group == "Residual")
+            ):
                 return vc.estimate
         return None
 
@@ -200,8 +204,10 @@ def _model_from_dict(raw: dict[str, Any]) -> ModelResult:
     if raw.get("group_effects") is not None:
         ge = raw["group_effects"]
         raw["group_effects"] = GroupEffects(
-            terms=tuple(ge["terms"]), groups=tuple(ge["groups"]),
-            estimate=_tuple(ge["estimate"]), std_error=_tuple(ge["std_error"]),
+            terms=tuple(ge["terms"]),
+            groups=tuple(ge["groups"]),
+            estimate=_tuple(ge["estimate"]),
+            std_error=_tuple(ge["std_error"]),
             reliability=tuple(ge.get("reliability", ())),
         )
     known = {f.name for f in fields(ModelResult)}

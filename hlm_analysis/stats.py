@@ -95,7 +95,9 @@ def nakagawa_r2(fixed_part: np.ndarray, re_cov: np.ndarray, mean_zz: np.ndarray,
     }
 
 
-def icc_interval(theta_hat: float, deviance_at: callable, level: float = 0.95) -> tuple[float, float]:
+def icc_interval(
+    theta_hat: float, deviance_at: callable, level: float = 0.95
+) -> tuple[float, float]:
     """Profile-likelihood interval for the ICC of a random-intercept-only model.
 
     With sigma^2 profiled out the REML deviance depends on theta = tau / sigma alone and

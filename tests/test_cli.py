@@ -1,0 +1,201 @@
+"""Bad input: exit status 2, one line naming the problem, no traceback, nothing written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from conftest import REFERENCE, write_config
+
+from hlm_analysis.cli import main
+from hlm_analysis.results import read_json, to_dict
+
+GOOD = {"outcome": "write", "predictors": ["read", "math"], "group": "ses"}
+
+
+def run_fit(tmp_path, capsys, config):
+    out = tmp_path / "out"
+    code = main(["fit", str(config), "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    return code, err, out
+
+
+def hsb2(tmp_path, **changes):
+    frame = pd.read_csv(REFERENCE / "hsb2.csv")
+    for column, value in changes.items():
+        frame[column] = value
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+CASES = {
+    "missing data file": (lambda p: dict(GOOD, data=p / "nope.csv"), "data file not found"),
+    "empty data file": (
+        lambda p: (p / "e.csv").write_text("") and None or dict(GOOD, data=p / "e.csv"),
+        "data file is empty",
+    ),
+    "header only": (
+        lambda p: (
+            (p / "h.csv").write_text("write,read,math,ses\n")
+            and None
+            or dict(GOOD, data=p / "h.csv")
+        ),
+        "has no rows",
+    ),
+    "unknown column": (
+        lambda p: dict(GOOD, data=hsb2(p), predictors=["read", "reading"]),
+        "column 'reading' not found",
+    ),
+    "text outcome": (lambda p: dict(GOOD, data=hsb2(p), outcome="prog"), "outcome 'prog' is text"),
+    "constant outcome": (
+        lambda p: dict(GOOD, data=hsb2(p, write=50)),
+        "outcome 'write' is constant",
+    ),
+    "one group": (lambda p: dict(GOOD, data=hsb2(p, ses="all")), "has a single group"),
+    "constant predictor": (
+        lambda p: dict(GOOD, data=hsb2(p, math=1)),
+        "predictor 'math' is constant",
+    ),
+    "all rows missing": (
+        lambda p: dict(GOOD, data=hsb2(p, read=float("nan"))),
+        "every row has a missing value in read",
+    ),
+    "random slope not a predictor": (
+        lambda p: dict(GOOD, data=hsb2(p), random_slopes=["science"]),
+        "random slope 'science' must also be listed",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_data_exits_2_with_one_line(tmp_path, capsys, case):
+    make, expected = CASES[case]
+    config = write_config(tmp_path, **make(tmp_path))
+    code, err, out = run_fit(tmp_path, capsys, config)
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("hlm-report: error: ")
+    assert expected in err[0]
+    assert not out.exists()
+
+
+def test_collinear_predictor_is_named(tmp_path, capsys):
+    frame = pd.read_csv(REFERENCE / "hsb2.csv")
+    frame["total"] = frame["read"] + frame["math"]
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    config = write_config(
+        tmp_path,
+        data=tmp_path / "d.csv",
+        outcome="write",
+        predictors=["read", "math", "total"],
+        group="ses",
+    )
+    code, err, out = run_fit(tmp_path, capsys, config)
+    assert code == 2 and "predictor 'total' is perfectly collinear" in err[-1]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("title: t\ndata: d.csv\noutcome: y\ngroup: g\ncolour: red\n", "unknown key 'colour'"),
+        ("title: t\ndata: d.csv\noutcome: y\n", "missing required key 'group'"),
+        ("title: t\ndata: d.csv\noutcome: y\ngroup: g\npredictors: x\n", "key 'predictors'"),
+        (
+            "title: t\ndata: d.csv\noutcome: y\ngroup: g\ninteractions: ['a']\n",
+            "interaction 'a' must look like 'a:b'",
+        ),
+        (
+            "title: t\ndata: d.csv\noutcome: y\ngroup: g\nstakeholders: [{name: A, email: nope}]\n",
+            "'nope' is not an email address",
+        ),
+        ("title: [unclosed\n", "not valid YAML"),
+        ("- a list\n", "expected a mapping"),
+    ],
+)
+def test_config_errors_name_the_key(tmp_path, capsys, yaml_text, expected):
+    config = tmp_path / "bad.yml"
+    config.write_text(yaml_text)
+    code, err, out = run_fit(tmp_path, capsys, config)
+    assert code == 2 and len(err) == 1
+    assert str(config) in err[0] and expected in err[0]
+
+
+def test_missing_config_file(tmp_path, capsys):
+    code, err, _ = run_fit(tmp_path, capsys, tmp_path / "none.yml")
+    assert code == 2 and "config file not found" in err[0]
+
+
+def test_fit_writes_results_json_with_contract_keys(tmp_path, capsys):
+    config = write_config(
+        tmp_path,
+        data=REFERENCE / "exam.csv",
+        outcome="normexam",
+        predictors=["standLRT", "sex"],
+        group="school",
+        random_slopes=["standLRT"],
+    )
+    code, err, out = run_fit(tmp_path, capsys, config)
+    assert code == 0
+    raw = json.loads((out / "results.json").read_text())
+    assert set(raw) >= {"spec", "data", "models"}
+    assert set(raw["data"]) >= {
+        "n_obs",
+        "n_groups",
+        "group_size",
+        "rows_dropped",
+        "dropped_by_column",
+    }
+    assert set(raw["models"]) == {"ols", "ols_cluster", "null", "random_intercept", "random_slope"}
+    for model in raw["models"].values():
+        assert set(model) >= {"method", "converged", "optimizer", "loglik", "fixed_effects"}
+        for fe in model["fixed_effects"]:
+            assert set(fe) == {
+                "term",
+                "estimate",
+                "std_error",
+                "statistic",
+                "df",
+                "p_value",
+                "ci_low",
+                "ci_high",
+            }
+    vc = raw["models"]["random_slope"]["variance_components"]
+    assert {"group", "term1", "term2", "estimate"} <= set(vc[0])
+    assert vc[-1]["group"] == "Residual" and vc[-1]["term1"] is None
+    assert raw["models"]["null"]["icc"]["estimate"] == pytest.approx(0.16834, abs=1e-3)
+    assert to_dict(read_json(out / "results.json")) == raw  # the JSON round trip is lossless
+
+
+def test_missing_values_are_dropped_and_counted(tmp_path, capsys):
+    frame = pd.read_csv(REFERENCE / "hsb2.csv")
+    frame.loc[:9, "read"] = None
+    frame.loc[5:14, "math"] = None
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    config = write_config(tmp_path, data=tmp_path / "d.csv", **GOOD)
+    code, _, out = run_fit(tmp_path, capsys, config)
+    data = json.loads((out / "results.json").read_text())["data"]
+    assert code == 0
+    assert data["n_obs"] == 185 and data["rows_dropped"] == 15
+    assert data["dropped_by_column"] == {"read": 10, "math": 10}
+
+
+def test_parquet_input(tmp_path, capsys):
+    pd.read_csv(REFERENCE / "hsb2.csv").to_parquet(tmp_path / "d.parquet")
+    config = write_config(tmp_path, data=tmp_path / "d.parquet", **GOOD)
+    code, _, out = run_fit(tmp_path, capsys, config)
+    assert code == 0 and (out / "results.json").exists()
+
+
+def test_real_entry_point_prints_no_traceback(tmp_path):
+    config = write_config(tmp_path, data=tmp_path / "nope.csv", **GOOD)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hlm_analysis", "fit", str(config), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr

@@ -1,0 +1,110 @@
+"""The optimizer ladder: every attempt recorded, the best kept, an unverified optimum never 'converged'."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import LME4, REFERENCE, write_config
+
+from hlm_analysis import lmm, optimize
+from hlm_analysis.analysis import run_analysis
+from hlm_analysis.spec import load_spec
+
+
+def test_attempts_include_powell_and_statsmodels_and_winner_is_best(fitted):
+    model = fitted("exam").model("random_slope")
+    names = {a.optimizer for a in model.attempts}
+    assert {
+        "profiled Powell",
+        "profiled L-BFGS-B",
+        "statsmodels lbfgs",
+        "statsmodels powell",
+    } <= names
+    finite = [a.loglik for a in model.attempts if a.loglik is not None]
+    assert model.loglik >= max(finite) - 1e-9
+    assert model.max_gradient < optimize.GRADIENT_TOLERANCE
+
+
+def test_statsmodels_shortfall_is_recorded_not_reported(fitted):
+    # statsmodels' own claims are kept beside the exact criterion at its answer; the report
+    # uses the verified optimum, which is never worse than any statsmodels attempt.
+    model = fitted("exam").model("random_intercept")
+    sm = [a for a in model.attempts if a.optimizer.startswith("statsmodels")]
+    assert sm and all(a.converged_reported is not None for a in sm)
+    assert all(model.loglik >= a.loglik - 1e-9 for a in sm if a.loglik is not None)
+    assert model.loglik >= LME4["exam"]["random_intercept"]["loglik_reml"] - 1e-4
+
+
+def _exam_sums():
+    d = pd.read_csv(REFERENCE / "exam.csv")
+    X = np.column_stack([np.ones(len(d)), d.standLRT, (d.sex == "M").astype(float)])
+    codes = pd.Categorical(d.school).codes.astype(int)
+    return lmm.group_sums(d.normexam.to_numpy(), X, X[:, :2], codes, codes.max() + 1)
+
+
+def test_optimizer_that_stops_short_is_not_verified(monkeypatch):
+    # Every method "returns" its starting point and polishing is disabled: the gradient check
+    # must refuse to call the result converged.
+    monkeypatch.setattr(
+        optimize, "_run", lambda method, start, fun, tight=False: np.asarray(start, float)
+    )
+    result = optimize.find_optimum(_exam_sums(), reml=True)
+    assert not result.verified
+    assert result.max_gradient > optimize.GRADIENT_TOLERANCE
+
+
+def test_non_finite_candidates_are_discarded():
+    sums = _exam_sums()
+    from hlm_analysis.results import Attempt
+
+    bad = np.array([np.nan, 0.0, np.nan])
+    result = optimize.find_optimum(sums, reml=True, external=[(Attempt("broken", "x", None), bad)])
+    assert result.verified and np.isfinite(result.deviance)
+    broken = [a for a in result.attempts if a.optimizer == "broken"]
+    assert broken[0].loglik is None
+
+
+def test_unverified_fit_says_so_in_results(tmp_path, monkeypatch):
+    monkeypatch.setattr(optimize, "GRADIENT_TOLERANCE", -1.0)  # nothing can pass verification
+    config = write_config(
+        tmp_path,
+        data=REFERENCE / "sleepstudy.csv",
+        outcome="Reaction",
+        predictors=["Days"],
+        group="Subject",
+    )
+    results = run_analysis(load_spec(config))
+    model = results.model("random_intercept")
+    assert not model.converged
+    assert any("could not be verified" in note for note in model.notes)
+    assert any(h["check"] == "optimum" and h["status"] == "problem" for h in results.health)
+
+
+def test_theta_round_trip_and_psd_factor():
+    lam = np.array([[1.5, 0.0], [0.3, 0.7]])
+    assert np.allclose(lmm.lambda_of(lmm.theta_of(lam), 2), lam)
+    singular = np.array([[4.0, 2.0], [2.0, 1.0]])  # correlation +1
+    factor = lmm.psd_factor(singular)
+    assert np.allclose(factor @ factor.T, singular)
+    assert factor[1, 1] == pytest.approx(0.0)
+
+
+def test_interaction_and_categorical_terms_in_ladder(tmp_path):
+    config = write_config(
+        tmp_path,
+        data=REFERENCE / "exam.csv",
+        outcome="normexam",
+        predictors=["standLRT", "sex"],
+        group="school",
+        random_slopes=["standLRT"],
+        interactions=["standLRT:type"],
+    )
+    results = run_analysis(load_spec(config))
+    model = results.model("interaction")
+    terms = [fe.term for fe in model.fixed_effects]
+    assert "type[T.Sngl]" in terms and "standLRT:type[T.Sngl]" in terms
+    assert model.converged
+    assert model.random_terms == ("(Intercept)", "standLRT")
+    comp = [c for c in results.comparisons if c.model_b == "interaction"][0]
+    assert comp.refit and comp.df == 2
