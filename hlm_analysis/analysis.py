@@ -194,7 +194,7 @@ def run_analysis(spec: Spec, progress: Progress = lambda message: None) -> Resul
         selection=tuple(_selection(models)),
         software=_software(),
     )
-    final = results.final_model
+    final = results.main_model
     return replace(results, diagnostics=_diagnostics(prepared, final, extras[final.name]["fitted"]))
 
 

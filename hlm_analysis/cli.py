@@ -16,7 +16,7 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def write_results(config: Path, out_dir: Path) -> Path:
+def write_results(config: Path, out_dir: Path, announce: bool = True) -> Path:
     """Fit the ladder and write out_dir/results.json; nothing is written unless it all succeeds."""
     from .analysis import run_analysis
     from .results import write_json
@@ -30,13 +30,14 @@ def write_results(config: Path, out_dir: Path) -> Path:
     os.close(handle)
     try:
         write_json(results, Path(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are meant to be shared
         os.replace(tmp, out_dir / "results.json")
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    _progress(
-        f"hlm-report: wrote {out_dir / 'results.json'} in {time.perf_counter() - started:.1f} s"
-    )
+    if announce:
+        elapsed = time.perf_counter() - started
+        _progress(f"hlm-report: wrote {out_dir / 'results.json'} in {elapsed:.1f} s")
     return out_dir / "results.json"
 
 

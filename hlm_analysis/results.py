@@ -161,9 +161,13 @@ class Results:
         return [m for m in self.models.values() if m.is_mixed]
 
     @property
-    def final_model(self) -> ModelResult:
-        """The richest mixed model whose optimum was verified (the one the narrative leads with)."""
-        for name in ("interaction", "random_slope", "random_intercept"):
+    def main_model(self) -> ModelResult:
+        """The model the report leads with: random slopes if verified, else random intercept.
+
+        The interaction model is reported beside it, not instead of it: with an interaction in the
+        model, main effects become conditional effects at zero of the other variable.
+        """
+        for name in ("random_slope", "random_intercept"):
             if name in self.models and self.models[name].converged:
                 return self.models[name]
         return self.models["random_intercept"]

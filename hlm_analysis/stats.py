@@ -148,3 +148,20 @@ def akaike_weights(aics: dict[str, float]) -> dict[str, float]:
     raw = {k: np.exp(-0.5 * (v - best)) for k, v in aics.items()}
     total = sum(raw.values())
     return {k: float(v / total) for k, v in raw.items()}
+
+
+def qq_points(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normal theoretical quantiles (Blom positions) against the sorted standardised values."""
+    values = np.sort(np.asarray(values, float))
+    n = len(values)
+    theoretical = scistats.norm.ppf((np.arange(1, n + 1) - 0.375) / (n + 0.25))
+    sd = values.std(ddof=1) if n > 1 else 1.0
+    return theoretical, (values - values.mean()) / (sd if sd > 0 else 1.0)
+
+
+def linear_prediction(rows: np.ndarray, beta: np.ndarray, cov: np.ndarray, level: float = 0.95):
+    """Predicted values of the fixed part with pointwise confidence bands."""
+    fit = rows @ beta
+    se = np.sqrt(np.einsum("ij,jk,ik->i", rows, cov, rows))
+    z = scistats.norm.ppf(0.5 + level / 2)
+    return fit, fit - z * se, fit + z * se

@@ -1,0 +1,72 @@
+"""Run a parsed .qmd's cells in one Jupyter kernel, as Quarto's Jupyter engine does.
+
+Parameters are injected in a cell right after the one tagged `parameters` (papermill's rule), so
+the defaults in the document stay readable and the values given on the command line win.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from ..errors import InputError
+from .qmd import Document
+
+# Figures at print quality, PNG only (one format every output can embed).
+_SETUP = """\
+import matplotlib
+matplotlib.use("module://matplotlib_inline.backend_inline")
+from matplotlib_inline.backend_inline import set_matplotlib_formats
+set_matplotlib_formats("png")
+matplotlib.rcParams["figure.dpi"] = 144
+matplotlib.rcParams["savefig.bbox"] = "tight"
+"""
+
+
+class ReportCellError(InputError):
+    """A cell of the report raised; the message names the cell and the error."""
+
+
+def build_notebook(doc: Document, parameters: dict) -> tuple[nbformat.NotebookNode, list[int]]:
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell(_SETUP, metadata={"tags": ["engine-setup"]}))
+    positions = []  # notebook index of each document cell
+    injected = False
+    for cell in doc.cells:
+        positions.append(len(nb.cells))
+        nb.cells.append(nbformat.v4.new_code_cell(cell.source, metadata={"tags": cell.tags}))
+        if "parameters" in cell.tags and not injected:
+            lines = [f"{key} = {value!r}" for key, value in parameters.items()]
+            nb.cells.append(nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": ["injected-parameters"]}))
+            injected = True
+    if parameters and not injected:
+        lines = [f"{key} = {value!r}" for key, value in parameters.items()]
+        nb.cells.insert(1, nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": ["injected-parameters"]}))
+        positions = [p + 1 for p in positions]
+    return nb, positions
+
+
+def execute(doc: Document, parameters: dict, workdir: Path, timeout: int = 1800) -> list[list]:
+    """Execute all cells; returns each document cell's outputs, in document order."""
+    nb, positions = build_notebook(doc, parameters)
+    allow_errors = {pos for pos, cell in zip(positions, doc.cells, strict=True) if cell.options.get("error")}
+    # IPC transport: no TCP ports, and no "running over TCP without encryption" noise.
+    manager = KernelManager(kernel_name="python3", transport="ipc")
+    client = NotebookClient(nb, km=manager, timeout=timeout, resources={"metadata": {"path": str(workdir)}},
+                            allow_errors=bool(allow_errors))
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        manager.shutdown_kernel(now=True)
+        failing = next((c for c in doc.cells if c.source.strip() and c.source.strip() in str(exc)), None)
+        where = f"cell '{failing.label}'" if failing else "a cell"
+        ename = getattr(exc, "ename", "Error")
+        evalue = str(getattr(exc, "evalue", "")).splitlines()[0] if getattr(exc, "evalue", "") else ""
+        raise ReportCellError(f"report {where} failed: {ename}: {evalue}") from None
+    if manager.has_kernel:
+        manager.shutdown_kernel(now=True)
+    return [nb.cells[pos].get("outputs", []) for pos in positions]

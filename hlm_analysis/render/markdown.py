@@ -1,0 +1,151 @@
+"""Turn executed cells into one pandoc-markdown document and resolve Quarto cross references.
+
+Pandoc alone reads `@fig-x` as a citation, so references are resolved here: figures, tables and
+sections are numbered in document order, captions get their "Figure n:" prefix, and every
+`@fig-x`, `@tbl-x`, `@sec-x` becomes a link with the number as its text.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+import pypandoc
+
+from ..errors import InputError
+from .execute import ReportCellError
+from .qmd import Cell, Document
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _escape_caption(text: str) -> str:
+    return text.replace("[", "\\[").replace("]", "\\]")
+
+
+def _figure(cell: Cell, png_b64: str, figures_dir: Path, count: int) -> str:
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    name = f"{cell.label}{'' if count == 0 else f'-{count}'}.png"
+    (figures_dir / name).write_bytes(base64.b64decode(png_b64))
+    caption = _escape_caption(str(cell.options.get("fig-cap", "")))
+    attrs = []
+    if cell.label.startswith("fig-") and count == 0:
+        attrs.append(f"#{cell.label}")
+    if cell.options.get("fig-alt"):
+        alt = str(cell.options["fig-alt"]).replace('"', "'")
+        attrs.append(f'fig-alt="{alt}"')
+    attr = f"{{{' '.join(attrs)}}}" if attrs else ""
+    return f"![{caption}]({figures_dir.name}/{name}){attr}"
+
+
+def _html_table(html: str) -> str:
+    return pypandoc.convert_text(html, "markdown-raw_html-native_divs-native_spans", format="html")
+
+
+def cell_markdown(cell: Cell, outputs: list, figures_dir: Path, echo_default: bool) -> str:
+    opts = cell.options
+    if opts.get("include") is False:
+        return ""
+    chunks = []
+    if opts.get("echo", echo_default) is True:
+        chunks.append(f"```python\n{cell.source}\n```")
+    if opts.get("output") is False:
+        return "\n\n".join(chunks)
+    asis = opts.get("output") == "asis"
+    figure_count = 0
+    for out in outputs:
+        kind = out.get("output_type")
+        if kind == "error":
+            if not opts.get("error"):
+                raise ReportCellError(f"report cell '{cell.label}' failed: {out.get('ename')}: {out.get('evalue')}")
+            chunks.append("```\n" + _ANSI.sub("", "\n".join(out.get("traceback", []))) + "\n```")
+        elif kind == "stream":
+            if out.get("name") == "stderr" and opts.get("warning", False) is not True:
+                continue
+            text = out.get("text", "")
+            chunks.append(text if asis else f"```\n{text.rstrip()}\n```")
+        elif kind in ("display_data", "execute_result"):
+            data = out.get("data", {})
+            if "image/png" in data:
+                chunks.append(_figure(cell, data["image/png"], figures_dir, figure_count))
+                figure_count += 1
+            elif "text/markdown" in data:
+                chunks.append(data["text/markdown"])
+            elif "text/html" in data and "<table" in data["text/html"]:
+                chunks.append(_html_table(data["text/html"]))
+            elif "text/plain" in data:
+                text = data["text/plain"]
+                chunks.append(text if asis else f"```\n{text}\n```")
+    return "\n\n".join(c.strip("\n") for c in chunks if c.strip())
+
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*(\{[^}]*\})?\s*$", re.M)
+_FIG = re.compile(r"!\[(?P<cap>(?:\\.|[^\]])*)\]\((?P<src>[^)]*)\)\{(?P<attr>[^}]*#(?P<id>fig-[\w-]+)[^}]*)\}")
+_TBL = re.compile(r"^:[ \t]*(?P<cap>.*?)[ \t]*\{#(?P<id>tbl-[\w-]+)\}[ \t]*$", re.M)
+_REF = re.compile(r"(?<![\w\\])@((?:fig|tbl|sec)-[\w-]*\w)")
+_FENCE = re.compile(r"^```.*?^```", re.M | re.S)
+
+
+def number_sections(markdown: str, numbered: bool) -> dict[str, str]:
+    """Labels of `{#sec-...}` headings mapped to their numbers ("2.1"), outside code blocks."""
+    counters = [0] * 6
+    labels = {}
+    text = _FENCE.sub("", markdown)
+    for match in _HEADING.finditer(text):
+        level = len(match.group(1))
+        attrs = match.group(3) or ""
+        if ".unnumbered" in attrs or "-}" in attrs:
+            continue
+        counters[level - 1] += 1
+        counters[level:] = [0] * (6 - level)
+        ident = re.search(r"#(sec-[\w-]+)", attrs)
+        if ident:
+            labels[ident.group(1)] = ".".join(str(c) for c in counters[:level]) if numbered else ""
+    return labels
+
+
+def resolve_crossrefs(markdown: str, numbered_sections: bool) -> tuple[str, list[str]]:
+    """Number figures and tables, prefix their captions, link every reference; return unknown refs."""
+    names: dict[str, str] = {}
+
+    def figure(match: re.Match) -> str:
+        n = sum(1 for k in names if k.startswith("fig-")) + 1
+        names[match["id"]] = f"Figure {n}"
+        return f"![Figure {n}: {match['cap']}]({match['src']}){{{match['attr']}}}"
+
+    def table(match: re.Match) -> str:
+        n = sum(1 for k in names if k.startswith("tbl-")) + 1
+        names[match["id"]] = f"Table {n}"
+        return f": Table {n}: {match['cap']} {{#{match['id']}}}"
+
+    markdown = _FIG.sub(figure, markdown)
+    markdown = _TBL.sub(table, markdown)
+    for label, number in number_sections(markdown, numbered_sections).items():
+        names[label] = f"Section {number}" if number else "this section"
+    unknown: list[str] = []
+
+    def ref(match: re.Match) -> str:
+        label = match.group(1)
+        if label not in names:
+            unknown.append(label)
+            return f"**?@{label}**"
+        return f"[{names[label]}](#{label})"
+
+    return _REF.sub(ref, markdown), unknown
+
+
+def assemble(doc: Document, outputs: list[list], figures_dir: Path, echo_default: bool = False) -> str:
+    pieces = []
+    cell_iter = iter(outputs)
+    for part in doc.parts:
+        if isinstance(part, Cell):
+            pieces.append(cell_markdown(part, next(cell_iter), figures_dir, echo_default))
+        else:
+            pieces.append(part.strip("\n"))
+    body = "\n\n".join(p for p in pieces if p.strip())
+    numbered = bool(doc.front_matter.get("number-sections", False))
+    body, unknown = resolve_crossrefs(body, numbered)
+    if unknown:
+        raise InputError(f"report refers to unknown label(s): {', '.join(sorted(set(unknown)))}")
+    return body + "\n"

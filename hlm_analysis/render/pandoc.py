@@ -1,0 +1,57 @@
+"""Convert the assembled markdown to HTML, Word and (via Typst) PDF with pandoc 3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pypandoc
+import typst
+
+from ..errors import InputError
+
+ASSETS = Path(__file__).parent / "assets"
+_READER = "markdown+pipe_tables+fenced_divs+bracketed_spans+implicit_figures+link_attributes"
+
+
+def _common(front: dict) -> list[str]:
+    # Wide --columns: pipe tables keep natural column widths instead of wrapping every cell.
+    args = ["--standalone", "--columns=1000", f"--lua-filter={ASSETS / 'callouts.lua'}"]
+    if front.get("toc"):
+        args += ["--toc", f"--toc-depth={front.get('toc-depth', 2)}"]
+    if front.get("number-sections"):
+        args.append("--number-sections")
+    return args
+
+
+def to_html(markdown: Path, out: Path, front: dict) -> None:
+    args = _common(front) + ["--embed-resources", f"--css={ASSETS / 'report.css'}", "--section-divs"]
+    _convert(markdown, "html5", out, args)
+
+
+def to_docx(markdown: Path, out: Path, front: dict) -> None:
+    _convert(markdown, "docx", out, _common(front))
+
+
+def to_pdf(markdown: Path, out: Path, front: dict) -> None:
+    typ = markdown.with_suffix(".typ")  # beside the figures: Typst reads only below its root
+    args = _common(front) + [
+        f"--include-in-header={ASSETS / 'typst-header.typ'}",
+        "-V", "papersize=a4", "-V", "fontsize=10.5pt", "-V", "margin.x=2.2cm", "-V", "margin.y=2.4cm",
+    ]
+    if front.get("number-sections"):
+        args += ["-V", "section-numbering=1.1"]
+    _convert(markdown, "typst", typ, args)
+    try:
+        typst.compile(str(typ), output=str(out), root=str(markdown.parent))
+    except Exception as exc:  # noqa: BLE001 - typst raises its own error types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"PDF typesetting failed: {first}") from None
+
+
+def _convert(markdown: Path, to: str, out: Path, args: list[str]) -> None:
+    try:
+        pypandoc.convert_file(str(markdown), to, format=_READER, outputfile=str(out), extra_args=args,
+                              cworkdir=str(markdown.parent))
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "pandoc failed"
+        raise InputError(f"pandoc could not write {out.name}: {first}") from None
