@@ -10,9 +10,9 @@ from importlib import metadata
 import numpy as np
 
 from . import rules, stats
-from .data import prepare
+from .data import Prepared, check_full_rank, prepare
 from .describe import describe
-from .fit import Progress, fit_ladder
+from .fit import Progress, fit_ladder, ladder
 from .results import Comparison, ModelResult, Results
 from .spec import Spec
 
@@ -175,9 +175,19 @@ def _software() -> dict[str, str]:
     return versions
 
 
-def run_analysis(spec: Spec, progress: Progress = lambda message: None) -> Results:
-    started = time.perf_counter()
+def validated(spec: Spec) -> Prepared:
+    """Read and check the data and every model's design; raises InputError before any output."""
     prepared = prepare(spec)
+    for mdef in ladder(prepared):
+        check_full_rank(prepared, mdef.fixed)
+    return prepared
+
+
+def run_analysis(
+    spec: Spec, progress: Progress = lambda message: None, prepared: Prepared | None = None
+) -> Results:
+    started = time.perf_counter()
+    prepared = prepared or validated(spec)
     data = describe(prepared)
     models, extras = fit_ladder(prepared, progress)
     progress(

@@ -16,15 +16,16 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def write_results(config: Path, out_dir: Path, announce: bool = True) -> Path:
+def write_results(config: Path, out_dir: Path, announce: bool = True, prepared=None) -> Path:
     """Fit the ladder and write out_dir/results.json; nothing is written unless it all succeeds."""
-    from .analysis import run_analysis
+    from .analysis import run_analysis, validated
     from .results import write_json
     from .spec import load_spec
 
     spec = load_spec(config)
     started = time.perf_counter()
-    results = run_analysis(spec, _progress)
+    prepared = prepared or validated(spec)  # every input error surfaces before any progress line
+    results = run_analysis(spec, _progress, prepared)
     out_dir.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=out_dir, prefix=".results-", suffix=".json")
     os.close(handle)

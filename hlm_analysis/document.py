@@ -51,8 +51,12 @@ class ReportDocument:
 
     def methods(self) -> str:
         versions = ", ".join(f"{k} {v}" for k, v in self.results.software.items())
-        return narrative.render("methods.md.j2", f=narrative.facts(self.results), versions=fmt.md_escape(versions),
-                                final=self.final)
+        return narrative.render(
+            "methods.md.j2",
+            f=narrative.facts(self.results),
+            versions=fmt.md_escape(versions),
+            final=self.final,
+        )
 
     # Tables --------------------------------------------------------------------------------
     def table(self, name: str) -> str:

@@ -24,7 +24,9 @@ LABELLED_GROUPS = 40  # caterpillar plots name each group up to this many
 
 
 def _figure(width: float, height: float) -> Figure:
-    sns.set_theme(style="whitegrid", context="notebook", font_scale=0.9, rc={"axes.titleweight": "bold"})
+    sns.set_theme(
+        style="whitegrid", context="notebook", font_scale=0.9, rc={"axes.titleweight": "bold"}
+    )
     return Figure(figsize=(width, height), layout="constrained")
 
 
@@ -41,7 +43,12 @@ def plot_distributions(results: Results, frame: pd.DataFrame) -> Figure:
     for i, var in enumerate(variables):
         ax = fig.add_subplot(rows, cols, i + 1)
         values = frame[var].dropna()
-        sns.histplot(values, ax=ax, color=PALETTE if i else "#b3471d", bins=min(40, max(10, int(np.sqrt(len(values))))))
+        sns.histplot(
+            values,
+            ax=ax,
+            color=PALETTE if i else "#b3471d",
+            bins=min(40, max(10, int(np.sqrt(len(values))))),
+        )
         ax.set_title(_short(labels.variable(var)) + (" (outcome)" if i == 0 else ""), fontsize=9)
         ax.set_xlabel("")
         ax.set_ylabel("Count" if i % cols == 0 else "")
@@ -57,8 +64,19 @@ def plot_correlations(results: Results) -> Figure:
     ax = fig.add_subplot()
     matrix = pd.DataFrame(corr["matrix"], index=names, columns=names)
     mask = np.triu(np.ones((k, k), dtype=bool), 1)
-    sns.heatmap(matrix, mask=mask, annot=k <= 10, fmt=".2f", vmin=-1, vmax=1, cmap="RdBu_r", square=True,
-                ax=ax, cbar_kws={"shrink": 0.7, "label": "Pearson r"}, annot_kws={"size": 8})
+    sns.heatmap(
+        matrix,
+        mask=mask,
+        annot=k <= 10,
+        fmt=".2f",
+        vmin=-1,
+        vmax=1,
+        cmap="RdBu_r",
+        square=True,
+        ax=ax,
+        cbar_kws={"shrink": 0.7, "label": "Pearson r"},
+        annot_kws={"size": 8},
+    )
     ax.tick_params(axis="x", rotation=35)
     for tick in ax.get_xticklabels():
         tick.set_horizontalalignment("right")
@@ -73,10 +91,31 @@ def plot_outcome_by_group(results: Results, frame: pd.DataFrame) -> Figure:
     if n_groups <= 30:
         fig = _figure(8, 3.2 if n_groups <= 12 else 4.2)
         ax = fig.add_subplot()
-        data = pd.DataFrame({"group": frame[spec["group"]].astype(str), "y": frame[spec["outcome"]]})
+        data = pd.DataFrame(
+            {"group": frame[spec["group"]].astype(str), "y": frame[spec["outcome"]]}
+        )
         order = data.groupby("group")["y"].mean().sort_values().index.tolist()
-        sns.boxplot(data=data, x="group", y="y", order=order, ax=ax, color="#cfe0f3", fliersize=2, linewidth=0.8)
-        sns.stripplot(data=data, x="group", y="y", order=order, ax=ax, color=PALETTE, size=2, alpha=0.35, jitter=0.25)
+        sns.boxplot(
+            data=data,
+            x="group",
+            y="y",
+            order=order,
+            ax=ax,
+            color="#cfe0f3",
+            fliersize=2,
+            linewidth=0.8,
+        )
+        sns.stripplot(
+            data=data,
+            x="group",
+            y="y",
+            order=order,
+            ax=ax,
+            color=PALETTE,
+            size=2,
+            alpha=0.35,
+            jitter=0.25,
+        )
         ax.set_xlabel(labels.variable(spec["group"]) + " (ordered by mean)")
         if n_groups > 12:
             ax.tick_params(axis="x", rotation=90, labelsize=7)
@@ -85,7 +124,9 @@ def plot_outcome_by_group(results: Results, frame: pd.DataFrame) -> Figure:
         ax = fig.add_subplot()
         means = np.array(groups["outcome_mean"])
         sizes = np.array(groups["n"])
-        ax.scatter(sizes, means, s=8, alpha=0.4 if n_groups > 500 else 0.8, color=PALETTE, linewidths=0)
+        ax.scatter(
+            sizes, means, s=8, alpha=0.4 if n_groups > 500 else 0.8, color=PALETTE, linewidths=0
+        )
         ax.set_xscale("log")
         ax.set_xlabel(f"{labels.variable(spec['group'])} size (log scale)")
         ax.set_title(f"Mean per group ({n_groups:,} groups): small groups scatter more", fontsize=9)
@@ -104,10 +145,14 @@ def plot_interaction(results: Results, model: ModelResult) -> Figure | None:
         colours = sns.color_palette("deep", len(lines["lines"]))
         for line, colour in zip(lines["lines"], colours, strict=True):
             ax.plot(lines["x"], line["fit"], color=colour, label=line["name"], linewidth=2)
-            ax.fill_between(lines["x"], line["low"], line["high"], color=colour, alpha=0.18, linewidth=0)
+            ax.fill_between(
+                lines["x"], line["low"], line["high"], color=colour, alpha=0.18, linewidth=0
+            )
         ax.set_xlabel(lines["x_label"])
         ax.set_ylabel(_short(lines["y_label"], 30))
-        ax.legend(title=_short(lines["moderator_label"], 30), fontsize=8, title_fontsize=8, frameon=False)
+        ax.legend(
+            title=_short(lines["moderator_label"], 30), fontsize=8, title_fontsize=8, frameon=False
+        )
         return fig
     slopes = group_slope_lines(results, model)
     if slopes is None:
@@ -117,7 +162,9 @@ def plot_interaction(results: Results, model: ModelResult) -> Figure | None:
     for line in slopes["groups"]:
         ax.plot(slopes["x"], line, color="#9fb3c8", linewidth=0.8, alpha=0.8)
     ax.plot(slopes["x"], slopes["fit"], color=PALETTE, linewidth=2.5, label="average (95% band)")
-    ax.fill_between(slopes["x"], slopes["low"], slopes["high"], color=PALETTE, alpha=0.2, linewidth=0)
+    ax.fill_between(
+        slopes["x"], slopes["low"], slopes["high"], color=PALETTE, alpha=0.2, linewidth=0
+    )
     if slopes["ticks"]:
         ax.set_xticks([0, 1], slopes["ticks"])
     ax.set_xlabel(slopes["x_label"])
@@ -143,7 +190,9 @@ def plot_actual_vs_predicted(results: Results) -> Figure:
     ax = fig.add_subplot()
     _scatter(ax, fitted, observed, len(observed) > MANY_POINTS)
     lo, hi = min(observed.min(), fitted.min()), max(observed.max(), fitted.max())
-    ax.plot([lo, hi], [lo, hi], color="#b3471d", linewidth=1, linestyle="--", label="perfect prediction")
+    ax.plot(
+        [lo, hi], [lo, hi], color="#b3471d", linewidth=1, linestyle="--", label="perfect prediction"
+    )
     ax.set_xlabel("Predicted (fixed + group effects)")
     ax.set_ylabel("Observed")
     ax.legend(fontsize=8, frameon=False, loc="upper left")
@@ -158,10 +207,19 @@ def plot_diagnostics(results: Results, model: ModelResult) -> Figure:
     _scatter(ax1, fitted, residual, len(fitted) > MANY_POINTS)
     ax1.axhline(0, color="#b3471d", linewidth=1)
     ax1.set(xlabel="Fitted", ylabel="Residual", title="Residuals vs fitted")
-    for ax, values, title in ((ax2, residual, "Residuals"),
-                              (ax3, np.array(model.group_effects.estimate)[:, 0], "Group intercepts")):
+    for ax, values, title in (
+        (ax2, residual, "Residuals"),
+        (ax3, np.array(model.group_effects.estimate)[:, 0], "Group intercepts"),
+    ):
         theoretical, sample = stats.qq_points(values)
-        ax.scatter(theoretical, sample, s=8 if len(values) < 2000 else 2, color=PALETTE, alpha=0.6, linewidths=0)
+        ax.scatter(
+            theoretical,
+            sample,
+            s=8 if len(values) < 2000 else 2,
+            color=PALETTE,
+            alpha=0.6,
+            linewidths=0,
+        )
         lim = [theoretical.min(), theoretical.max()]
         ax.plot(lim, lim, color="#b3471d", linewidth=1)
         ax.set(xlabel="Normal quantile", ylabel="Standardised value", title=f"Normal QQ: {title}")
@@ -184,13 +242,29 @@ def plot_caterpillar(results: Results, model: ModelResult) -> Figure:
         e, s = est[order, j], se[order, j]
         rank = np.arange(n)
         if n <= LABELLED_GROUPS:
-            ax.errorbar(e, rank, xerr=1.96 * s, fmt="o", color=PALETTE, ecolor="#9fb3c8", markersize=4, capsize=0)
+            ax.errorbar(
+                e,
+                rank,
+                xerr=1.96 * s,
+                fmt="o",
+                color=PALETTE,
+                ecolor="#9fb3c8",
+                markersize=4,
+                capsize=0,
+            )
             names = [_short(str(effects.groups[i]), 18) for i in order]
             ax.set_yticks(rank, names if j == 0 else [""] * n, fontsize=7)
             ax.axvline(0, color="#b3471d", linewidth=1)
         else:
-            ax.fill_between(rank, e - 1.96 * s, e + 1.96 * s, color="#9fb3c8", alpha=0.6, linewidth=0,
-                            label="95% interval")
+            ax.fill_between(
+                rank,
+                e - 1.96 * s,
+                e + 1.96 * s,
+                color="#9fb3c8",
+                alpha=0.6,
+                linewidth=0,
+                label="95% interval",
+            )
             ax.plot(rank, e, color=PALETTE, linewidth=1.2, label="estimate")
             ax.axhline(0, color="#b3471d", linewidth=1)
             ax.set_xlabel(f"Groups ranked by effect (n = {n:,})")

@@ -18,7 +18,7 @@ import statsmodels.api as sm
 from statsmodels.regression.mixed_linear_model import MixedLM
 
 from . import lmm, optimize, stats
-from .data import INTERCEPT, Prepared, check_full_rank
+from .data import INTERCEPT, Prepared
 from .results import (
     MODEL_LABELS,
     Attempt,
@@ -283,8 +283,6 @@ def fit_ladder(prepared: Prepared, progress: Progress = lambda message: None):
     models: dict[str, ModelResult] = {}
     extras: dict[str, dict] = {}
     definitions = ladder(prepared)
-    for mdef in definitions:  # all input errors surface before any progress is printed
-        check_full_rank(prepared, mdef.fixed)
     progress(
         f"hlm-report: fitting {len(definitions)} models of {prepared.spec.name} "
         f"({prepared.n_obs:,} rows in {prepared.n_groups:,} groups)"

@@ -26,7 +26,9 @@ class TermLabels:
         if term in ("Intercept", "(Intercept)"):
             return "Intercept"
         if ":" in term:
-            return " \u00d7 ".join(self.term(part, with_reference=False) for part in term.split(":"))
+            return " \u00d7 ".join(
+                self.term(part, with_reference=False) for part in term.split(":")
+            )
         match = _DUMMY.match(term)
         if match:
             var, level = match["var"], match["level"]

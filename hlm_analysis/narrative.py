@@ -22,8 +22,13 @@ TEMPLATES = REPO_ROOT / "templates"
 def environment(directory: Path = TEMPLATES) -> Environment:
     # Markdown templates receive pre-escaped strings; HTML templates (email) are autoescaped.
     return Environment(
-        loader=FileSystemLoader(str(directory)), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
+        loader=FileSystemLoader(str(directory)),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=select_autoescape(
+            enabled_extensions=("html", "html.j2"), default_for_string=False
+        ),
         keep_trailing_newline=True,
     )
 
@@ -65,7 +70,9 @@ def facts(results: Results) -> dict:
     outcome = fmt.md_escape(labels.variable(spec["outcome"]))
     group = fmt.md_escape(labels.variable(spec["group"]))
     icc = null.icc
-    effects = [_effect_fact(fe, labels, outcome) for fe in final.fixed_effects if fe.term != "Intercept"]
+    effects = [
+        _effect_fact(fe, labels, outcome) for fe in final.fixed_effects if fe.term != "Intercept"
+    ]
     n_groups = data["n_groups"]
     slope_test = next((c for c in results.comparisons if c.model_b == "random_slope"), None)
     interaction_test = next((c for c in results.comparisons if c.model_b == "interaction"), None)
@@ -98,46 +105,75 @@ def facts(results: Results) -> dict:
         "n_obs": fmt.integer(data["n_obs"]),
         "n_groups": fmt.integer(n_groups),
         "n_groups_value": n_groups,
-        "group_size": {"min": fmt.integer(data["group_size"]["min"]), "max": fmt.integer(data["group_size"]["max"]),
-                       "mean": fmt.num(data["group_size"]["mean"], 1)},
+        "group_size": {
+            "min": fmt.integer(data["group_size"]["min"]),
+            "max": fmt.integer(data["group_size"]["max"]),
+            "mean": fmt.num(data["group_size"]["mean"], 1),
+        },
         "rows_dropped": fmt.integer(data["rows_dropped"]),
         "dropped_any": data["rows_dropped"] > 0,
-        "dropped_by_column": [{"column": fmt.md_escape(labels.variable(c)), "n": fmt.integer(n)}
-                              for c, n in data["dropped_by_column"].items()],
+        "dropped_by_column": [
+            {"column": fmt.md_escape(labels.variable(c)), "n": fmt.integer(n)}
+            for c, n in data["dropped_by_column"].items()
+        ],
         "icc": {
-            "value": fmt.num(icc["estimate"], 3), "pct": fmt.pct(icc["estimate"]),
+            "value": fmt.num(icc["estimate"], 3),
+            "pct": fmt.pct(icc["estimate"]),
             "ci": f"{fmt.num(icc['ci_low'], 3)} to {fmt.num(icc['ci_high'], 3)}",
-            "band": rules.icc_band(icc["estimate"]), "estimate": icc["estimate"],
+            "band": rules.icc_band(icc["estimate"]),
+            "estimate": icc["estimate"],
         },
         "design_effect": fmt.num(null.design_effect, 2),
         "design_effect_large": (null.design_effect or 0) > rules.DESIGN_EFFECT.value,
         "groups_band": rules.groups_band(n_groups),
         "final": {"label": final.label.lower(), "name": final.name, "converged": final.converged},
         "effects": effects,
-        "significant": sorted([e for e in effects if e["significant"] and not e["is_interaction"]],
-                              key=lambda e: -e["abs_t"]),
+        "significant": sorted(
+            [e for e in effects if e["significant"] and not e["is_interaction"]],
+            key=lambda e: -e["abs_t"],
+        ),
         "not_significant": [e for e in effects if not e["significant"] and not e["is_interaction"]],
-        "r2_marginal": fmt.pct(final.r2_marginal), "r2_conditional": fmt.pct(final.r2_conditional),
+        "r2_marginal": fmt.pct(final.r2_marginal),
+        "r2_conditional": fmt.pct(final.r2_conditional),
         "r2_group_gain_small": (final.r2_conditional or 0) - (final.r2_marginal or 0) < 0.01,
-        "unexplained": fmt.pct(1 - final.r2_conditional) if final.r2_conditional is not None else "n/a",
+        "unexplained": fmt.pct(1 - final.r2_conditional)
+        if final.r2_conditional is not None
+        else "n/a",
         "level1_explained": fmt.pct(results.models["random_intercept"].variance_explained_level1),
         "level2_explained": _level2(results.models["random_intercept"]),
         "slope": slope,
         "interactions": interactions,
-        "interaction_test": None if interaction_test is None else {
-            "p": fmt.pvalue(interaction_test.p_value), "statistic": fmt.num(interaction_test.statistic, 2),
-            "df": interaction_test.df, "significant": interaction_test.p_value < rules.ALPHA.value},
+        "interaction_test": None
+        if interaction_test is None
+        else {
+            "p": fmt.pvalue(interaction_test.p_value),
+            "statistic": fmt.num(interaction_test.statistic, 2),
+            "df": interaction_test.df,
+            "significant": interaction_test.p_value < rules.ALPHA.value,
+        },
         "unverified": [m.label for m in results.mixed_models if not m.converged],
-        "singular": [{"model": m.label, "terms": ", ".join(fmt.md_escape(labels.term(t, False)) for t in m.singular_terms)}
-                     for m in results.mixed_models if m.singular],
+        "singular": [
+            {
+                "model": m.label,
+                "terms": ", ".join(fmt.md_escape(labels.term(t, False)) for t in m.singular_terms),
+            }
+            for m in results.mixed_models
+            if m.singular
+        ],
         "rules": {name: _rule(r) for name, r in _RULES.items()},
     }
 
 
 _RULES = {
-    "alpha": rules.ALPHA, "groups_strong": rules.GROUPS_STRONG_WARNING, "groups": rules.GROUPS_WARNING,
-    "icc_negligible": rules.ICC_NEGLIGIBLE, "icc_small": rules.ICC_SMALL, "icc_medium": rules.ICC_MEDIUM,
-    "icc_large": rules.ICC_LARGE, "design_effect": rules.DESIGN_EFFECT, "tiny_group": rules.TINY_GROUP,
+    "alpha": rules.ALPHA,
+    "groups_strong": rules.GROUPS_STRONG_WARNING,
+    "groups": rules.GROUPS_WARNING,
+    "icc_negligible": rules.ICC_NEGLIGIBLE,
+    "icc_small": rules.ICC_SMALL,
+    "icc_medium": rules.ICC_MEDIUM,
+    "icc_large": rules.ICC_LARGE,
+    "design_effect": rules.DESIGN_EFFECT,
+    "tiny_group": rules.TINY_GROUP,
 }
 
 
@@ -174,25 +210,66 @@ def recommendations(f: dict) -> list[dict]:
     if f["unverified"]:
         out.append({"kind": "unverified", "trigger": ", ".join(f["unverified"])})
     if f["groups_band"] == "too few":
-        out.append({"kind": "too_few_groups", "trigger": f"{f['n_groups']} groups", "rule": f["rules"]["groups_strong"]})
+        out.append(
+            {
+                "kind": "too_few_groups",
+                "trigger": f"{f['n_groups']} groups",
+                "rule": f["rules"]["groups_strong"],
+            }
+        )
     elif f["groups_band"] == "few":
-        out.append({"kind": "few_groups", "trigger": f"{f['n_groups']} groups", "rule": f["rules"]["groups"]})
+        out.append(
+            {
+                "kind": "few_groups",
+                "trigger": f"{f['n_groups']} groups",
+                "rule": f["rules"]["groups"],
+            }
+        )
     band = f["icc"]["band"]
     if f["groups_band"] != "too few":
         if band in ("medium", "large"):
-            out.append({"kind": "between_groups", "trigger": f"ICC = {f['icc']['value']}", "rule": f["rules"]["icc_medium"]})
+            out.append(
+                {
+                    "kind": "between_groups",
+                    "trigger": f"ICC = {f['icc']['value']}",
+                    "rule": f["rules"]["icc_medium"],
+                }
+            )
         elif band in ("negligible", "very small"):
-            out.append({"kind": "within_groups", "trigger": f"ICC = {f['icc']['value']}", "rule": f["rules"]["icc_small"]})
+            out.append(
+                {
+                    "kind": "within_groups",
+                    "trigger": f"ICC = {f['icc']['value']}",
+                    "rule": f["rules"]["icc_small"],
+                }
+            )
     if f["significant"]:
         e = f["significant"][0]
-        out.append({"kind": "lead_predictor", "effect": e, "trigger": f"t = {e['t']}, {e['p']}", "rule": f["rules"]["alpha"]})
+        out.append(
+            {
+                "kind": "lead_predictor",
+                "effect": e,
+                "trigger": f"t = {e['t']}, {e['p']}",
+                "rule": f["rules"]["alpha"],
+            }
+        )
     if f["slope"] is not None and f["groups_band"] != "too few":
-        out.append({"kind": "slope_varies" if f["slope"]["varies"] else "slope_constant",
-                    "trigger": f"χ²({f['slope']['df']}) = {f['slope']['statistic']}, {f['slope']['p']}",
-                    "rule": f["rules"]["alpha"]})
+        out.append(
+            {
+                "kind": "slope_varies" if f["slope"]["varies"] else "slope_constant",
+                "trigger": f"χ²({f['slope']['df']}) = {f['slope']['statistic']}, {f['slope']['p']}",
+                "rule": f["rules"]["alpha"],
+            }
+        )
     for e in f["interactions"]:
-        out.append({"kind": "interaction" if e["significant"] else "no_interaction", "effect": e,
-                    "trigger": f"{e['p']}", "rule": f["rules"]["alpha"]})
+        out.append(
+            {
+                "kind": "interaction" if e["significant"] else "no_interaction",
+                "effect": e,
+                "trigger": f"{e['p']}",
+                "rule": f["rules"]["alpha"],
+            }
+        )
     for s in f["singular"]:
         out.append({"kind": "singular", "singular": s, "trigger": f"variance of {s['terms']} = 0"})
     return out
@@ -240,7 +317,9 @@ def _health_checks(results: Results) -> list[dict]:
         item["model_label"] = labels.get(h["model"], "All models")
         if h["check"] == "singular":
             labels_obj = labels_for(results)
-            item["value"] = fmt.md_escape(", ".join(labels_obj.term(t.strip(), False) for t in h["value"].split(",")))
+            item["value"] = fmt.md_escape(
+                ", ".join(labels_obj.term(t.strip(), False) for t in h["value"].split(","))
+            )
         elif h["check"] == "optimum":
             item["value"] = f"{h['value']:.1e}" if h["value"] is not None else "n/a"
         elif h["check"] == "icc_near_zero":

@@ -47,8 +47,11 @@ def interaction_lines(results: Results, model: ModelResult, term: str) -> dict |
     xs = np.linspace(numeric[x_var]["min"], numeric[x_var]["max"], _POINTS)
     if moderator in numeric:
         m, sd = numeric[moderator]["mean"], numeric[moderator]["sd"]
-        settings = [(f"mean − 1 SD ({m - sd:.3g})", {moderator: m - sd}), (f"mean ({m:.3g})", {moderator: m}),
-                    (f"mean + 1 SD ({m + sd:.3g})", {moderator: m + sd})]
+        settings = [
+            (f"mean − 1 SD ({m - sd:.3g})", {moderator: m - sd}),
+            (f"mean ({m:.3g})", {moderator: m}),
+            (f"mean + 1 SD ({m + sd:.3g})", {moderator: m + sd}),
+        ]
     else:
         levels = _levels(results, moderator)
         settings = [(lv, {f"{moderator}[T.{lv}]": 1.0}) for lv in levels]
@@ -60,8 +63,13 @@ def interaction_lines(results: Results, model: ModelResult, term: str) -> dict |
         rows = np.array([_row(terms, {**base, **setting, x_var: x}) for x in xs])
         fit, low, high = stats.linear_prediction(rows, beta, cov)
         lines.append({"name": name, "fit": fit, "low": low, "high": high})
-    return {"x": xs, "x_label": labels.variable(x_var), "moderator_label": labels.variable(moderator),
-            "y_label": labels.variable(results.spec["outcome"]), "lines": lines}
+    return {
+        "x": xs,
+        "x_label": labels.variable(x_var),
+        "moderator_label": labels.variable(moderator),
+        "y_label": labels.variable(results.spec["outcome"]),
+        "lines": lines,
+    }
 
 
 def group_slope_lines(results: Results, model: ModelResult, max_groups: int = 40) -> dict | None:
@@ -90,7 +98,15 @@ def group_slope_lines(results: Results, model: ModelResult, max_groups: int = 40
     group_lines = [fit + est[g, 0] + est[g, 1] * x_values for g in chosen]
     labels = labels_for(results)
     dummy = labels.dummy_parts(slope_term)
-    return {"x": x_values, "x_label": labels.term(slope_term), "fit": fit, "low": low, "high": high,
-            "groups": group_lines, "n_groups_shown": len(group_lines), "n_groups": len(est),
-            "y_label": labels.variable(results.spec["outcome"]),
-            "ticks": None if dummy is None else [dummy[2], dummy[1]]}
+    return {
+        "x": x_values,
+        "x_label": labels.term(slope_term),
+        "fit": fit,
+        "low": low,
+        "high": high,
+        "groups": group_lines,
+        "n_groups_shown": len(group_lines),
+        "n_groups": len(est),
+        "y_label": labels.variable(results.spec["outcome"]),
+        "ticks": None if dummy is None else [dummy[2], dummy[1]],
+    }

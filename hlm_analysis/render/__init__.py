@@ -41,7 +41,9 @@ class _Steps:
 
 
 def _front_matter(doc_front: dict, spec) -> dict:
-    front = {k: v for k, v in doc_front.items() if k not in ("format", "execute", "jupyter", "engine")}
+    front = {
+        k: v for k, v in doc_front.items() if k not in ("format", "execute", "jupyter", "engine")
+    }
     front["title"] = md_escape(spec.title)
     if spec.subtitle:
         front["subtitle"] = md_escape(spec.subtitle)
@@ -56,13 +58,18 @@ def _builtin(config: Path, spec, work: Path, out: Path, steps: _Steps) -> None:
     from . import execute, markdown, pandoc, qmd
 
     doc = qmd.parse(REPORT_QMD)
-    params = {"config": str(config.resolve()), "results_path": str((out / "results.json").resolve())}
+    params = {
+        "config": str(config.resolve()),
+        "results_path": str((out / "results.json").resolve()),
+    }
     outputs = steps.run("execute report cells", execute.execute, doc, params, REPO_ROOT)
     body = markdown.assemble(doc, outputs, work / "figures")
     front = _front_matter(doc.front_matter, spec)
     source = work / "report.md"
-    source.write_text("---\n" + yaml.safe_dump(front, allow_unicode=True, sort_keys=False) + "---\n\n" + body,
-                      encoding="utf-8")
+    source.write_text(
+        "---\n" + yaml.safe_dump(front, allow_unicode=True, sort_keys=False) + "---\n\n" + body,
+        encoding="utf-8",
+    )
     steps.run("write HTML", pandoc.to_html, source, out / "report.html", front)
     steps.run("write Word", pandoc.to_docx, source, out / "report.docx", front)
     steps.run("write PDF (Typst)", pandoc.to_pdf, source, out / "report.pdf", front)
@@ -86,11 +93,17 @@ def _replace_dir(built: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def render_report(config: Path, output_root: Path = Path("_output"), engine: str = "auto",
-                  progress: Callable[[str], None] = print) -> Path:
+def render_report(
+    config: Path,
+    output_root: Path = Path("_output"),
+    engine: str = "auto",
+    progress: Callable[[str], None] = print,
+) -> Path:
+    from ..analysis import validated
     from ..cli import write_results
 
     spec = load_spec(config)
+    prepared = validated(spec)  # bad input fails here, before any progress line or directory
     if engine == "auto":
         engine = "quarto" if shutil.which("quarto") else "builtin"
     if engine == "quarto" and not shutil.which("quarto"):
@@ -105,13 +118,21 @@ def render_report(config: Path, output_root: Path = Path("_output"), engine: str
         out, work = staging / "out", staging / "work"
         out.mkdir()
         work.mkdir()
-        steps.run("fit the model ladder", write_results, config, out, announce=False)
+        steps.run(
+            "fit the model ladder", write_results, config, out, announce=False, prepared=prepared
+        )
         (_quarto if engine == "quarto" else _builtin)(config, spec, work, out, steps)
-        missing = [name for name in OUTPUTS if not (out / name).is_file() or (out / name).stat().st_size == 0]
+        missing = [
+            name
+            for name in OUTPUTS
+            if not (out / name).is_file() or (out / name).stat().st_size == 0
+        ]
         if missing:
             raise InputError(f"rendering produced no {', '.join(missing)}")
         _replace_dir(out, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    progress(f"hlm-report: wrote {final}/ ({', '.join(OUTPUTS)}) in {time.perf_counter() - steps.started:.1f} s")
+    progress(
+        f"hlm-report: wrote {final}/ ({', '.join(OUTPUTS)}) in {time.perf_counter() - steps.started:.1f} s"
+    )
     return final

@@ -41,11 +41,18 @@ def build_notebook(doc: Document, parameters: dict) -> tuple[nbformat.NotebookNo
         nb.cells.append(nbformat.v4.new_code_cell(cell.source, metadata={"tags": cell.tags}))
         if "parameters" in cell.tags and not injected:
             lines = [f"{key} = {value!r}" for key, value in parameters.items()]
-            nb.cells.append(nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": ["injected-parameters"]}))
+            nb.cells.append(
+                nbformat.v4.new_code_cell(
+                    "\n".join(lines), metadata={"tags": ["injected-parameters"]}
+                )
+            )
             injected = True
     if parameters and not injected:
         lines = [f"{key} = {value!r}" for key, value in parameters.items()]
-        nb.cells.insert(1, nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": ["injected-parameters"]}))
+        nb.cells.insert(
+            1,
+            nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": ["injected-parameters"]}),
+        )
         positions = [p + 1 for p in positions]
     return nb, positions
 
@@ -53,19 +60,30 @@ def build_notebook(doc: Document, parameters: dict) -> tuple[nbformat.NotebookNo
 def execute(doc: Document, parameters: dict, workdir: Path, timeout: int = 1800) -> list[list]:
     """Execute all cells; returns each document cell's outputs, in document order."""
     nb, positions = build_notebook(doc, parameters)
-    allow_errors = {pos for pos, cell in zip(positions, doc.cells, strict=True) if cell.options.get("error")}
+    allow_errors = {
+        pos for pos, cell in zip(positions, doc.cells, strict=True) if cell.options.get("error")
+    }
     # IPC transport: no TCP ports, and no "running over TCP without encryption" noise.
     manager = KernelManager(kernel_name="python3", transport="ipc")
-    client = NotebookClient(nb, km=manager, timeout=timeout, resources={"metadata": {"path": str(workdir)}},
-                            allow_errors=bool(allow_errors))
+    client = NotebookClient(
+        nb,
+        km=manager,
+        timeout=timeout,
+        resources={"metadata": {"path": str(workdir)}},
+        allow_errors=bool(allow_errors),
+    )
     try:
         client.execute()
     except CellExecutionError as exc:
         manager.shutdown_kernel(now=True)
-        failing = next((c for c in doc.cells if c.source.strip() and c.source.strip() in str(exc)), None)
+        failing = next(
+            (c for c in doc.cells if c.source.strip() and c.source.strip() in str(exc)), None
+        )
         where = f"cell '{failing.label}'" if failing else "a cell"
         ename = getattr(exc, "ename", "Error")
-        evalue = str(getattr(exc, "evalue", "")).splitlines()[0] if getattr(exc, "evalue", "") else ""
+        evalue = (
+            str(getattr(exc, "evalue", "")).splitlines()[0] if getattr(exc, "evalue", "") else ""
+        )
         raise ReportCellError(f"report {where} failed: {ename}: {evalue}") from None
     if manager.has_kernel:
         manager.shutdown_kernel(now=True)

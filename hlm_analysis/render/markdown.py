@@ -58,7 +58,9 @@ def cell_markdown(cell: Cell, outputs: list, figures_dir: Path, echo_default: bo
         kind = out.get("output_type")
         if kind == "error":
             if not opts.get("error"):
-                raise ReportCellError(f"report cell '{cell.label}' failed: {out.get('ename')}: {out.get('evalue')}")
+                raise ReportCellError(
+                    f"report cell '{cell.label}' failed: {out.get('ename')}: {out.get('evalue')}"
+                )
             chunks.append("```\n" + _ANSI.sub("", "\n".join(out.get("traceback", []))) + "\n```")
         elif kind == "stream":
             if out.get("name") == "stderr" and opts.get("warning", False) is not True:
@@ -81,7 +83,9 @@ def cell_markdown(cell: Cell, outputs: list, figures_dir: Path, echo_default: bo
 
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*(\{[^}]*\})?\s*$", re.M)
-_FIG = re.compile(r"!\[(?P<cap>(?:\\.|[^\]])*)\]\((?P<src>[^)]*)\)\{(?P<attr>[^}]*#(?P<id>fig-[\w-]+)[^}]*)\}")
+_FIG = re.compile(
+    r"!\[(?P<cap>(?:\\.|[^\]])*)\]\((?P<src>[^)]*)\)\{(?P<attr>[^}]*#(?P<id>fig-[\w-]+)[^}]*)\}"
+)
 _TBL = re.compile(r"^:[ \t]*(?P<cap>.*?)[ \t]*\{#(?P<id>tbl-[\w-]+)\}[ \t]*$", re.M)
 _REF = re.compile(r"(?<![\w\\])@((?:fig|tbl|sec)-[\w-]*\w)")
 _FENCE = re.compile(r"^```.*?^```", re.M | re.S)
@@ -135,7 +139,9 @@ def resolve_crossrefs(markdown: str, numbered_sections: bool) -> tuple[str, list
     return _REF.sub(ref, markdown), unknown
 
 
-def assemble(doc: Document, outputs: list[list], figures_dir: Path, echo_default: bool = False) -> str:
+def assemble(
+    doc: Document, outputs: list[list], figures_dir: Path, echo_default: bool = False
+) -> str:
     pieces = []
     cell_iter = iter(outputs)
     for part in doc.parts:

@@ -24,7 +24,11 @@ def _common(front: dict) -> list[str]:
 
 
 def to_html(markdown: Path, out: Path, front: dict) -> None:
-    args = _common(front) + ["--embed-resources", f"--css={ASSETS / 'report.css'}", "--section-divs"]
+    args = _common(front) + [
+        "--embed-resources",
+        f"--css={ASSETS / 'report.css'}",
+        "--section-divs",
+    ]
     _convert(markdown, "html5", out, args)
 
 
@@ -36,7 +40,14 @@ def to_pdf(markdown: Path, out: Path, front: dict) -> None:
     typ = markdown.with_suffix(".typ")  # beside the figures: Typst reads only below its root
     args = _common(front) + [
         f"--include-in-header={ASSETS / 'typst-header.typ'}",
-        "-V", "papersize=a4", "-V", "fontsize=10.5pt", "-V", "margin.x=2.2cm", "-V", "margin.y=2.4cm",
+        "-V",
+        "papersize=a4",
+        "-V",
+        "fontsize=10.5pt",
+        "-V",
+        "margin.x=2.2cm",
+        "-V",
+        "margin.y=2.4cm",
     ]
     if front.get("number-sections"):
         args += ["-V", "section-numbering=1.1"]
@@ -50,8 +61,14 @@ def to_pdf(markdown: Path, out: Path, front: dict) -> None:
 
 def _convert(markdown: Path, to: str, out: Path, args: list[str]) -> None:
     try:
-        pypandoc.convert_file(str(markdown), to, format=_READER, outputfile=str(out), extra_args=args,
-                              cworkdir=str(markdown.parent))
+        pypandoc.convert_file(
+            str(markdown),
+            to,
+            format=_READER,
+            outputfile=str(out),
+            extra_args=args,
+            cworkdir=str(markdown.parent),
+        )
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "pandoc failed"
         raise InputError(f"pandoc could not write {out.name}: {first}") from None

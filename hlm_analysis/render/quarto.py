@@ -16,9 +16,19 @@ def render(qmd: Path, config: Path, spec, out: Path, work: Path) -> None:
     shutil.copy(qmd, staged)
     for fmt_name, target in _FORMATS.items():
         cmd = [
-            "quarto", "render", str(staged), "--to", fmt_name, "--output-dir", str(work / "quarto"),
-            "-P", f"config:{config.resolve()}", "-P", f"results_path:{(out / 'results.json').resolve()}",
-            "-M", f"title:{spec.title}",
+            "quarto",
+            "render",
+            str(staged),
+            "--to",
+            fmt_name,
+            "--output-dir",
+            str(work / "quarto"),
+            "-P",
+            f"config:{config.resolve()}",
+            "-P",
+            f"results_path:{(out / 'results.json').resolve()}",
+            "-M",
+            f"title:{spec.title}",
         ]
         if spec.subtitle:
             cmd += ["-M", f"subtitle:{spec.subtitle}"]
@@ -26,7 +36,11 @@ def render(qmd: Path, config: Path, spec, out: Path, work: Path) -> None:
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["quarto failed"])[-1]
             raise InputError(f"quarto render --to {fmt_name}: {last}")
-        produced = next((work / "quarto").glob(f"{qmd.stem}.{Path(target).suffix.lstrip('.')}"), None)
+        produced = next(
+            (work / "quarto").glob(f"{qmd.stem}.{Path(target).suffix.lstrip('.')}"), None
+        )
         if produced is None:
-            raise InputError(f"quarto render --to {fmt_name} produced no {Path(target).suffix} file")
+            raise InputError(
+                f"quarto render --to {fmt_name} produced no {Path(target).suffix} file"
+            )
         shutil.move(str(produced), out / target)
