@@ -10,7 +10,7 @@ from importlib import metadata
 import numpy as np
 
 from . import rules, stats
-from .data import Prepared, check_full_rank, prepare
+from .data import Prepared, check_full_rank, contextual_name, prepare
 from .describe import describe
 from .fit import Progress, fit_ladder, ladder
 from .results import Comparison, ModelResult, Results
@@ -134,8 +134,42 @@ def _with_variance_explained(
                 variance_explained_level1=(sigma_null - sigma) / sigma_null,
                 variance_explained_level2=level2,
                 icc_adjusted=extras[name]["icc_adjusted"],
+                reliability_mean=_mean_reliability(m),
             )
         out[name] = m
+    return out
+
+
+def _mean_reliability(model: ModelResult) -> float | None:
+    reliability = model.group_effects.reliability if model.group_effects else ()
+    return float(np.mean(reliability)) if len(reliability) else None
+
+
+def _contextual(spec: Spec, model: ModelResult) -> list[dict]:
+    """Within, between and contextual effects (Raudenbush & Bryk 2002, table 5.11) with SEs.
+
+    With x group-mean centred and its group mean in the model, b_x is the within effect and
+    b_mean the between effect; otherwise b_mean is already the contextual effect.
+    """
+    terms = [fe.term for fe in model.fixed_effects]
+    estimates = np.array([fe.estimate for fe in model.fixed_effects])
+    cov = np.array(model.fixed_cov)
+    out = []
+    for var in spec.contextual:
+        i, j = terms.index(var), terms.index(contextual_name(var))
+        group_centred = spec.centering.get(var) == "group"
+        # each effect as a contrast over (b_x, b_mean)
+        contrasts = {
+            "within": (1.0, 0.0),
+            "between": (0.0, 1.0) if group_centred else (1.0, 1.0),
+            "contextual": (-1.0, 1.0) if group_centred else (0.0, 1.0),
+        }
+        row = {"variable": var, "model": model.name}
+        for name, (a, b) in contrasts.items():
+            c = np.zeros(len(terms))
+            c[i], c[j] = a, b
+            row[name] = {"estimate": float(c @ estimates), "std_error": float(np.sqrt(c @ cov @ c))}
+        out.append(row)
     return out
 
 
@@ -205,7 +239,11 @@ def run_analysis(
         software=_software(),
     )
     final = results.main_model
-    return replace(results, diagnostics=_diagnostics(prepared, final, extras[final.name]["fitted"]))
+    return replace(
+        results,
+        diagnostics=_diagnostics(prepared, final, extras[final.name]["fitted"]),
+        contextual_effects=tuple(_contextual(spec, final)),
+    )
 
 
 __all__ = ["run_analysis"]

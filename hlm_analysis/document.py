@@ -71,6 +71,7 @@ class ReportDocument:
             "comparisons": lambda: tables.comparisons(r),
             "selection": lambda: tables.selection(r),
             "attempts": lambda: tables.attempts(r),
+            "contextual": lambda: tables.contextual(r),
         }
         return builders[name]()
 

@@ -32,6 +32,9 @@ from .results import (
 # exact optimizer's own starts and methods are the candidates.
 STATSMODELS_MAX_ROWS = 20_000
 STATSMODELS_METHODS = ("lbfgs", "powell")
+# CR2 needs n x G work per coefficient; it matters only when clusters are few.
+CR2_MAX_GROUPS = 50
+CR2_MAX_ROWS = 50_000
 
 Progress = Callable[[str], None]
 
@@ -99,17 +102,37 @@ def _fixed_effects(terms, estimate, std_error, df) -> tuple[FixedEffect, ...]:
 def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:
     X = prepared.matrix(mdef.fixed)
     model = sm.OLS(prepared.y, X)
+    robust = None
+    cov = None
     if mdef.name == "ols_cluster":
         res = model.fit(cov_type="cluster", cov_kwds={"groups": prepared.group_codes}, use_t=True)
-        df = np.full(len(mdef.fixed), prepared.n_groups - 1.0)
-        df_method = "cluster (G - 1)"
-        notes = ("Cluster-robust (CR1) standard errors with G - 1 degrees of freedom.",)
+        cr1 = np.asarray(res.bse)
+        if prepared.n_groups <= CR2_MAX_GROUPS and prepared.n_obs <= CR2_MAX_ROWS:
+            cov, df = stats.cr2(X, np.asarray(res.resid), prepared.group_codes)
+            bse = np.sqrt(np.diag(cov))
+            df_method = "Bell-McCaffrey (CR2)"
+            notes = (
+                "CR2 cluster-robust standard errors with Bell-McCaffrey degrees of freedom, "
+                "the small-sample correction for few clusters; CR1 (Stata's) beside them.",
+            )
+        else:
+            bse, df = cr1, np.full(len(mdef.fixed), prepared.n_groups - 1.0)
+            df_method = "cluster (G - 1)"
+            notes = (
+                "CR1 cluster-robust standard errors with G - 1 degrees of freedom "
+                f"(CR2 is computed for up to {CR2_MAX_GROUPS} groups; with more, CR1 is accurate).",
+            )
+        robust = {
+            "reported": "CR2" if cov is not None else "CR1",
+            "cr1_std_error": dict(zip(mdef.fixed, map(float, cr1), strict=True)),
+        }
     else:
         res = model.fit()
         df = np.full(len(mdef.fixed), float(res.df_resid))
         df_method = "residual"
         notes = ()
-    bse = np.asarray(res.bse)
+        bse = np.asarray(res.bse)
+    cov = np.asarray(res.cov_params()) if cov is None else cov
     k = len(mdef.fixed) + 1
     return ModelResult(
         name=mdef.name,
@@ -128,7 +151,8 @@ def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:
         bic=float(-2 * res.llf + np.log(prepared.n_obs) * k),
         n_parameters=k,
         r2=float(res.rsquared),
-        fixed_cov=tuple(map(tuple, np.asarray(res.cov_params()))),
+        fixed_cov=tuple(map(tuple, cov)),
+        robust=robust,
         notes=notes,
     )
 

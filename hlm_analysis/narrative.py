@@ -141,6 +141,8 @@ def facts(results: Results) -> dict:
         else "n/a",
         "level1_explained": fmt.pct(results.models["random_intercept"].variance_explained_level1),
         "level2_explained": _level2(results.models["random_intercept"]),
+        "reliability": fmt.num(final.reliability_mean, 2),
+        "reliability_high": (final.reliability_mean or 0) >= rules.RELIABILITY.value,
         "slope": slope,
         "interactions": interactions,
         "interaction_test": None
@@ -174,6 +176,7 @@ _RULES = {
     "icc_large": rules.ICC_LARGE,
     "design_effect": rules.DESIGN_EFFECT,
     "tiny_group": rules.TINY_GROUP,
+    "reliability": rules.RELIABILITY,
 }
 
 

@@ -94,10 +94,12 @@ class ModelResult:
     icc_adjusted: float | None = None
     variance_explained_level1: float | None = None  # proportional reduction vs the null model
     variance_explained_level2: float | None = None
+    reliability_mean: float | None = None  # HLM 8's average lambda_j of the intercept
     design_effect: float | None = None
     fixed_cov: tuple[tuple[float, ...], ...] = ()
     random_terms: tuple[str, ...] = ()
     group_effects: GroupEffects | None = None
+    robust: dict[str, Any] | None = None  # ols_cluster: CR1 beside CR2, and which one is reported
     notes: tuple[str, ...] = ()
 
     @property
@@ -150,6 +152,7 @@ class Results:
     comparisons: tuple[Comparison, ...] = ()
     health: tuple[dict[str, Any], ...] = ()
     selection: tuple[dict[str, Any], ...] = ()  # AIC, BIC, delta AIC and Akaike weight per model
+    contextual_effects: tuple[dict[str, Any], ...] = ()  # within, between, contextual per variable
     diagnostics: dict[str, Any] = field(default_factory=dict)
     software: dict[str, str] = field(default_factory=dict)
 
@@ -226,6 +229,7 @@ def from_dict(raw: dict[str, Any]) -> Results:
         comparisons=tuple(Comparison(**c) for c in raw.get("comparisons", [])),
         health=tuple(raw.get("health", [])),
         selection=tuple(raw.get("selection", [])),
+        contextual_effects=tuple(raw.get("contextual_effects", [])),
         diagnostics=raw.get("diagnostics", {}),
         software=raw.get("software", {}),
     )

@@ -49,6 +49,12 @@ DESIGN_EFFECT = Rule(
     "Muthén & Satorra (1995), Sociological Methodology 25",
 )
 
+RELIABILITY = Rule(
+    "average reliability of group intercepts from which groups can be compared",
+    0.7,
+    "Raudenbush & Bryk (2002), Hierarchical Linear Models, 2nd ed., ch. 3 (lambda_j)",
+)
+
 
 def icc_band(icc: float) -> str:
     if icc < ICC_NEGLIGIBLE.value:
@@ -80,4 +86,5 @@ ALL_RULES = (
     ICC_MEDIUM,
     ICC_LARGE,
     DESIGN_EFFECT,
+    RELIABILITY,
 )

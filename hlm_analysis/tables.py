@@ -271,3 +271,28 @@ def attempts(results: Results) -> str:
         "(reported: the optimizer's own value)",
         "tbl-attempts",
     )
+
+
+def contextual(results: Results) -> str:
+    if not results.contextual_effects:
+        return ""
+    labels = labels_for(results)
+    rows = []
+    for row in results.contextual_effects:
+        for kind in ("within", "between", "contextual"):
+            e = row[kind]
+            rows.append(
+                [
+                    fmt.md_escape(labels.variable(row["variable"])) if kind == "within" else "",
+                    kind,
+                    fmt.sig(e["estimate"], 3),
+                    fmt.sig(e["std_error"], 2),
+                ]
+            )
+    return pipe_table(
+        ["Variable", "Effect", "Estimate", "SE"],
+        rows,
+        "llrr",
+        "Within-group, between-group and contextual (between minus within) effects",
+        "tbl-contextual",
+    )

@@ -108,3 +108,39 @@ def test_interaction_and_categorical_terms_in_ladder(tmp_path):
     assert model.random_terms == ("(Intercept)", "standLRT")
     comp = [c for c in results.comparisons if c.model_b == "interaction"][0]
     assert comp.refit and comp.df == 2
+
+
+def test_contextual_effects_within_between(tmp_path):
+    # Group-mean centred x plus its group mean: the within effect equals the fixed-effects (dummy)
+    # regression slope, and contextual = between - within.
+    d = pd.read_csv(REFERENCE / "exam.csv")
+    config = write_config(
+        tmp_path,
+        data=REFERENCE / "exam.csv",
+        outcome="normexam",
+        predictors=["standLRT"],
+        group="school",
+        centering={"standLRT": "group"},
+        contextual=["standLRT"],
+    )
+    results = run_analysis(load_spec(config))
+    row = results.contextual_effects[0]
+    assert row["contextual"]["estimate"] == pytest.approx(
+        row["between"]["estimate"] - row["within"]["estimate"]
+    )
+    centred = d.standLRT - d.groupby("school").standLRT.transform("mean")
+    yc = d.normexam - d.groupby("school").normexam.transform("mean")
+    within_fe = float((centred * yc).sum() / (centred**2).sum())
+    assert row["within"]["estimate"] == pytest.approx(within_fe, rel=2e-3)
+    assert all(row[k]["std_error"] > 0 for k in ("within", "between", "contextual"))
+    ri = results.model("random_intercept")
+    assert 0 < ri.reliability_mean < 1
+
+
+def test_cluster_robust_reports_cr2_with_cr1_beside(fitted):
+    model = fitted("hsb2").model("ols_cluster")
+    assert model.df_method == "Bell-McCaffrey (CR2)"
+    assert model.robust["reported"] == "CR2" and set(model.robust["cr1_std_error"]) == {
+        fe.term for fe in model.fixed_effects
+    }
+    assert all(fe.df < 3 for fe in model.fixed_effects)  # three clusters: at most G - 1 df
