@@ -2,7 +2,7 @@
 
 No single optimizer is trusted. Candidates come from several methods and starting points
 (including statsmodels' own fits, handed in by fit.py); every candidate is scored with the same
-exact criterion, the best is polished, and then verified: the gradient must vanish and no nearby
+exact criterion, the best is polished, and then verified: a Newton step must gain nothing and no nearby
 point may be better. A result that fails verification is reported as not converged.
 """
 
@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 
-from . import lmm
+from . import lmm, numderiv
 from .results import Attempt
 
-GRADIENT_TOLERANCE = 1e-3  # deviance units per unit of theta (a relative standard deviation)
+DECREMENT_TOLERANCE = 1e-6  # deviance a Newton step could still gain at a verified optimum
+GRADIENT_TOLERANCE = 1e-3  # on flat (boundary) directions, where curvature cannot measure the gap
 NEIGHBOUR_TOLERANCE = 1e-6  # a neighbour better by more than this refutes the optimum
 SINGULAR_TOLERANCE = 1e-4  # lme4's isSingular() default for the diagonal of Lambda
 
@@ -29,6 +30,7 @@ class Optimum:
     attempts: tuple[Attempt, ...]
     verified: bool
     max_gradient: float
+    decrement: float
     best_neighbour_gain: float
     singular: bool
     singular_terms: tuple[int, ...]  # indices of random terms whose variance is at zero
@@ -38,30 +40,38 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def default_starts(q: int) -> list[tuple[str, np.ndarray]]:
+def default_plan(q: int) -> list[tuple[str, str, np.ndarray]]:
+    """(method, start label, start) runs: three methods, two starts (lme4 starts at identity).
+
+    Nelder-Mead runs once: it is the slowest and, from a second start, rarely adds anything the
+    other two methods and the polish do not already find.
+    """
     identity = lmm.theta_of(np.eye(q))
-    return [("identity", identity), ("0.1 * identity", 0.1 * identity)]
+    small = 0.1 * identity
+    return [
+        ("L-BFGS-B", "identity", identity),
+        ("Powell", "identity", identity),
+        ("Nelder-Mead", "identity", identity),
+        ("L-BFGS-B", "0.1 * identity", small),
+        ("Powell", "0.1 * identity", small),
+    ]
 
 
 def _run(method: str, start: np.ndarray, fun, tight: bool = False) -> np.ndarray:
+    # Budgets scale with the number of parameters; the polish step (tight) goes further.
+    k = len(start)
     options = {
-        "L-BFGS-B": {"maxiter": 2000, "ftol": 1e-15 if tight else 1e-12, "gtol": 1e-9},
-        "Nelder-Mead": {"maxiter": 4000, "xatol": 1e-9 if tight else 1e-7, "fatol": 1e-12},
-        "Powell": {"maxiter": 4000, "xtol": 1e-8, "ftol": 1e-13},
+        "L-BFGS-B": {"maxiter": 1000, "ftol": 1e-15 if tight else 1e-12, "gtol": 1e-9},
+        "Nelder-Mead": {
+            "maxfev": 400 * k * (3 if tight else 1),
+            "xatol": 1e-8 if tight else 1e-6,
+            "fatol": 1e-10 if tight else 1e-8,
+        },
+        "Powell": {"maxfev": 400 * k, "xtol": 1e-6, "ftol": 1e-10},
     }[method]
     with np.errstate(all="ignore"):
         result = minimize(fun, start, method=method, options=options)
     return np.asarray(result.x, float)
-
-
-def gradient(fun, theta: np.ndarray, step: float = 1e-5) -> np.ndarray:
-    grad = np.zeros_like(theta)
-    for i in range(len(theta)):
-        h = step * max(1.0, abs(theta[i]))
-        e = np.zeros_like(theta)
-        e[i] = h
-        grad[i] = (fun(theta + e) - fun(theta - e)) / (2 * h)
-    return grad
 
 
 def _best_neighbour_gain(fun, theta: np.ndarray, value: float, seed: int = 0) -> float:
@@ -78,11 +88,38 @@ def _best_neighbour_gain(fun, theta: np.ndarray, value: float, seed: int = 0) ->
     return float(gain)
 
 
+def _newton_polish(
+    fun, theta: np.ndarray, value: float, steps: int = 25
+) -> tuple[np.ndarray, float]:
+    """Newton steps with step halving; returns (theta, value), or (theta, nan) where the
+    criterion is not locally convex (a boundary), so the caller knows to try something else."""
+    for _ in range(steps):
+        grad = numderiv.gradient(fun, theta)
+        hess = numderiv.hessian(fun, theta)
+        values, vectors = np.linalg.eigh((hess + hess.T) / 2)
+        if np.any(values <= 0):
+            return theta, float("nan")
+        step = vectors @ ((vectors.T @ grad) / values)
+        for _halving in range(30):
+            candidate = theta - step
+            candidate_value = fun(candidate)
+            if candidate_value < value:
+                break
+            step = step / 2
+        else:
+            break
+        improvement = value - candidate_value
+        theta, value = candidate, candidate_value
+        if improvement < 1e-11:
+            break
+    return theta, value
+
+
 def find_optimum(
     sums: lmm.GroupSums,
     reml: bool,
     external: list[tuple[Attempt, np.ndarray | None]] = (),
-    methods: tuple[str, ...] = ("L-BFGS-B", "Nelder-Mead", "Powell"),
+    plan: list[tuple[str, str, np.ndarray]] | None = None,
 ) -> Optimum:
     q = sums.q
 
@@ -91,12 +128,11 @@ def find_optimum(
 
     attempts: list[Attempt] = []
     candidates: list[tuple[float, str, np.ndarray]] = []
-    for label, start in default_starts(q):
-        for method in methods:
-            theta = lmm.canonical_theta(_run(method, start, fun), q)
-            value = fun(theta)
-            attempts.append(Attempt(f"profiled {method}", label, _finite_or_none(-value / 2)))
-            candidates.append((value, f"profiled {method}", theta))
+    for method, label, start in default_plan(q) if plan is None else plan:
+        theta = lmm.canonical_theta(_run(method, start, fun), q)
+        value = fun(theta)
+        attempts.append(Attempt(f"profiled {method}", label, _finite_or_none(-value / 2)))
+        candidates.append((value, f"profiled {method}", theta))
     for attempt, theta in external:
         if theta is None:
             attempts.append(attempt)
@@ -118,21 +154,32 @@ def find_optimum(
     finite = [c for c in candidates if np.isfinite(c[0])]
     if not finite:
         nan = np.full(lmm.n_theta(q), np.nan)
-        return Optimum(nan, np.inf, "none", tuple(attempts), False, np.inf, np.inf, False, ())
+        return Optimum(
+            nan, np.inf, "none", tuple(attempts), False, np.inf, np.inf, np.inf, False, ()
+        )
     value, winner, theta = min(finite, key=lambda c: c[0])
 
-    # Polish: a tight local search from the best point; keep it only if it is better.
-    for method in ("L-BFGS-B", "Nelder-Mead"):
-        polished = lmm.canonical_theta(_run(method, theta, fun, tight=True), q)
+    # Polish: Newton steps on the exact criterion, then a tight simplex search, each kept only if
+    # it improves. On large data the criterion is in the millions and quasi-Newton methods with
+    # finite-difference gradients stop early on rounding noise; Newton with wider steps does not.
+    polished, polished_value = _newton_polish(fun, theta, value)
+    if polished_value < value - 1e-9:
+        value, theta = polished_value, lmm.canonical_theta(polished, q)
+        winner = f"{winner} + Newton polish"
+    elif np.isnan(
+        polished_value
+    ):  # Newton declined (not locally convex, e.g. at a boundary): a tight simplex instead
+        polished = lmm.canonical_theta(_run("Nelder-Mead", theta, fun, tight=True), q)
         polished_value = fun(polished)
-        if polished_value < value - 1e-12:
-            value, theta, winner = polished_value, polished, f"{winner} + {method} polish"
+        if polished_value < value - 1e-9:
+            value, theta, winner = polished_value, polished, f"{winner} + Nelder-Mead polish"
 
-    grad = gradient(fun, theta)
+    grad = numderiv.gradient(fun, theta)
+    decrement = numderiv.newton_decrement(grad, numderiv.hessian(fun, theta), GRADIENT_TOLERANCE)
     gain = _best_neighbour_gain(fun, theta, value)
     max_grad = float(np.max(np.abs(grad))) if len(grad) else 0.0
     verified = bool(
-        np.isfinite(value) and max_grad < GRADIENT_TOLERANCE and gain < NEIGHBOUR_TOLERANCE
+        np.isfinite(value) and decrement < DECREMENT_TOLERANCE and gain < NEIGHBOUR_TOLERANCE
     )
     diag = np.diag(lmm.lambda_of(theta, q))
     singular_terms = tuple(int(i) for i in np.flatnonzero(diag < SINGULAR_TOLERANCE))
@@ -143,6 +190,7 @@ def find_optimum(
         attempts=tuple(attempts),
         verified=verified,
         max_gradient=max_grad,
+        decrement=decrement,
         best_neighbour_gain=max(gain, 0.0),
         singular=bool(singular_terms),
         singular_terms=singular_terms,

@@ -12,35 +12,7 @@ import numpy as np
 from scipy import optimize as sciopt
 from scipy import stats as scistats
 
-from . import lmm
-
-
-def _hessian(fun, x: np.ndarray, rel_step: float = 1e-4) -> np.ndarray:
-    k = len(x)
-    h = rel_step * np.maximum(np.abs(x), 1e-2)
-    H = np.zeros((k, k))
-    f0 = fun(x)
-    for i in range(k):
-        ei = np.zeros(k)
-        ei[i] = h[i]
-        H[i, i] = (fun(x + ei) - 2 * f0 + fun(x - ei)) / h[i] ** 2
-        for j in range(i + 1, k):
-            ej = np.zeros(k)
-            ej[j] = h[j]
-            H[i, j] = H[j, i] = (
-                fun(x + ei + ej) - fun(x + ei - ej) - fun(x - ei + ej) + fun(x - ei - ej)
-            ) / (4 * h[i] * h[j])
-    return H
-
-
-def _jacobian(fun, x: np.ndarray, rel_step: float = 1e-5) -> np.ndarray:
-    h = rel_step * np.maximum(np.abs(x), 1e-2)
-    cols = []
-    for i in range(len(x)):
-        e = np.zeros(len(x))
-        e[i] = h[i]
-        cols.append((fun(x + e) - fun(x - e)) / (2 * h[i]))
-    return np.column_stack(cols)
+from . import lmm, numderiv
 
 
 def satterthwaite_df(theta: np.ndarray, sigma2: float, sums: lmm.GroupSums) -> np.ndarray:
@@ -54,7 +26,7 @@ def satterthwaite_df(theta: np.ndarray, sigma2: float, sums: lmm.GroupSums) -> n
     def variances(par):
         return np.diag(lmm.beta_covariance(par[:k], par[k], sums))
 
-    H = _hessian(dev, phi)
+    H = numderiv.hessian(dev, phi)
     try:
         H_inv = np.linalg.inv(H)
         if np.any(np.linalg.eigvalsh(H) <= 0):
@@ -62,7 +34,7 @@ def satterthwaite_df(theta: np.ndarray, sigma2: float, sums: lmm.GroupSums) -> n
     except np.linalg.LinAlgError:
         H_inv = np.linalg.pinv(H)
     cov_phi = 2.0 * H_inv
-    jac = _jacobian(variances, phi)  # (p, k+1)
+    jac = numderiv.jacobian(variances, phi)  # (p, k+1)
     v = variances(phi)
     denom = np.einsum("pi,ij,pj->p", jac, cov_phi, jac)
     with np.errstate(divide="ignore", invalid="ignore"):

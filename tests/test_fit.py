@@ -23,7 +23,7 @@ def test_attempts_include_powell_and_statsmodels_and_winner_is_best(fitted):
     } <= names
     finite = [a.loglik for a in model.attempts if a.loglik is not None]
     assert model.loglik >= max(finite) - 1e-9
-    assert model.max_gradient < optimize.GRADIENT_TOLERANCE
+    assert model.max_gradient < 1e-2
 
 
 def test_statsmodels_shortfall_is_recorded_not_reported(fitted):
@@ -66,7 +66,7 @@ def test_non_finite_candidates_are_discarded():
 
 
 def test_unverified_fit_says_so_in_results(tmp_path, monkeypatch):
-    monkeypatch.setattr(optimize, "GRADIENT_TOLERANCE", -1.0)  # nothing can pass verification
+    monkeypatch.setattr(optimize, "DECREMENT_TOLERANCE", -1.0)  # nothing can pass verification
     config = write_config(
         tmp_path,
         data=REFERENCE / "sleepstudy.csv",

@@ -1,0 +1,65 @@
+"""Central finite differences for the few-parameter criteria of lmm.py.
+
+Steps are relative (with a floor) because the criteria can be large numbers (millions at
+500,000 rows): a step too small would drown the difference in rounding error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _steps(x: np.ndarray, rel_step: float) -> np.ndarray:
+    return rel_step * np.maximum(np.abs(x), 1e-2)
+
+
+def gradient(fun, x: np.ndarray, rel_step: float = 1e-4) -> np.ndarray:
+    h = _steps(x, rel_step)
+    grad = np.zeros(len(x))
+    for i in range(len(x)):
+        e = np.zeros(len(x))
+        e[i] = h[i]
+        grad[i] = (fun(x + e) - fun(x - e)) / (2 * h[i])
+    return grad
+
+
+def hessian(fun, x: np.ndarray, rel_step: float = 1e-4) -> np.ndarray:
+    k = len(x)
+    h = _steps(x, rel_step)
+    H = np.zeros((k, k))
+    f0 = fun(x)
+    for i in range(k):
+        ei = np.zeros(k)
+        ei[i] = h[i]
+        H[i, i] = (fun(x + ei) - 2 * f0 + fun(x - ei)) / h[i] ** 2
+        for j in range(i + 1, k):
+            ej = np.zeros(k)
+            ej[j] = h[j]
+            H[i, j] = H[j, i] = (
+                fun(x + ei + ej) - fun(x + ei - ej) - fun(x - ei + ej) + fun(x - ei - ej)
+            ) / (4 * h[i] * h[j])
+    return H
+
+
+def jacobian(fun, x: np.ndarray, rel_step: float = 1e-5) -> np.ndarray:
+    h = _steps(x, rel_step)
+    cols = []
+    for i in range(len(x)):
+        e = np.zeros(len(x))
+        e[i] = h[i]
+        cols.append((fun(x + e) - fun(x - e)) / (2 * h[i]))
+    return np.column_stack(cols)
+
+
+def newton_decrement(grad: np.ndarray, hess: np.ndarray, flat_tolerance: float) -> float:
+    """How much a Newton step could still lower the criterion (0.5 g'H^-1 g).
+
+    Directions of zero or negative curvature (a variance at the boundary) cannot be measured
+    that way; there the gradient itself must be below `flat_tolerance`, or the result is inf.
+    """
+    values, vectors = np.linalg.eigh((hess + hess.T) / 2)
+    along = vectors.T @ grad
+    curved = values > 1e-8 * max(1.0, float(np.max(np.abs(values))))
+    if np.any(np.abs(along[~curved]) > flat_tolerance):
+        return float("inf")
+    return float(0.5 * np.sum(along[curved] ** 2 / values[curved]))
