@@ -39,3 +39,6 @@ fmt: $(STAMP)
 
 clean:
 	rm -rf _output _site .pytest_cache build *.egg-info
+
+bench: $(STAMP)
+	@$(BIN)/python -m hlm_analysis.bench

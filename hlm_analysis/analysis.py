@@ -87,7 +87,7 @@ def _health(models: dict[str, ModelResult], data: dict) -> list[dict]:
                 "model": m.name,
                 "check": "optimum",
                 "status": "ok" if m.converged else "problem",
-                "value": m.max_gradient,
+                "value": m.newton_decrement,
             }
         )
         if m.singular:

@@ -16,7 +16,9 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def write_results(config: Path, out_dir: Path, announce: bool = True, prepared=None) -> Path:
+def write_results(
+    config: Path, out_dir: Path, announce: bool = True, prepared=None, progress=_progress
+) -> Path:
     """Fit the ladder and write out_dir/results.json; nothing is written unless it all succeeds."""
     from .analysis import run_analysis, validated
     from .results import write_json
@@ -25,7 +27,7 @@ def write_results(config: Path, out_dir: Path, announce: bool = True, prepared=N
     spec = load_spec(config)
     started = time.perf_counter()
     prepared = prepared or validated(spec)  # every input error surfaces before any progress line
-    results = run_analysis(spec, _progress, prepared)
+    results = run_analysis(spec, progress, prepared)
     out_dir.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=out_dir, prefix=".results-", suffix=".json")
     os.close(handle)

@@ -238,7 +238,7 @@ def fit_mixed(prepared: Prepared, mdef: ModelDef) -> tuple[ModelResult, dict]:
     notes = []
     if not reml.verified:
         notes.append(
-            f"The REML optimum could not be verified (largest gradient {reml.max_gradient:.2g}, "
+            f"The REML optimum could not be verified (a Newton step could gain {reml.decrement:.2g}, "
             f"a nearby point better by {reml.best_neighbour_gain:.2g}); treat these estimates as provisional."
         )
     if not ml.verified:
@@ -278,6 +278,7 @@ def fit_mixed(prepared: Prepared, mdef: ModelDef) -> tuple[ModelResult, dict]:
         singular=reml.singular,
         singular_terms=tuple(_lme4_name(mdef.random[i]) for i in reml.singular_terms),
         max_gradient=reml.max_gradient,
+        newton_decrement=reml.decrement,
         loglik_ml=float(loglik_ml),
         aic=float(2 * k - 2 * loglik_ml),
         bic=float(np.log(sums.n) * k - 2 * loglik_ml),

@@ -83,6 +83,7 @@ class ModelResult:
     singular: bool = False
     singular_terms: tuple[str, ...] = ()
     max_gradient: float | None = None
+    newton_decrement: float | None = None  # deviance a Newton step could still gain at the optimum
     loglik_ml: float | None = None
     aic: float | None = None
     bic: float | None = None

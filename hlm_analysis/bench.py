@@ -1,0 +1,178 @@
+"""`make bench`: how fast, and how close to the optimum, against statsmodels (and lme4 if present).
+
+Generates seeded nested data at 5,000, 50,000 and 500,000 rows, times `hlm-report fit` (the whole
+ladder, as a separate process, start-up and CSV reading included) and its peak memory, fits the
+random-intercept and random-slope models with statsmodels MixedLM on the two smaller sizes, and
+with lme4 through Rscript where R is installed; prints time ratios and log-likelihood differences.
+Ends with the warm render time of the hsb2 report in all three formats.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import yaml
+
+from . import synth
+from .spec import REPO_ROOT
+
+SIZES = [(5_000, 100), (50_000, 1_000), (500_000, 10_000)]
+STATSMODELS_LIMIT = 50_000
+
+
+def _write(directory: Path, n: int, groups: int) -> Path:
+    data = directory / f"nested_{n}.csv"
+    synth.nested(n, groups, seed=7).to_csv(data, index=False)
+    config = directory / f"nested_{n}.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "title": f"Benchmark {n:,} rows",
+                "data": str(data),
+                "outcome": "mathach",
+                "predictors": ["ses", "female", "sector"],
+                "group": "school",
+                "random_slopes": ["ses"],
+            }
+        )
+    )
+    return config
+
+
+def _ours(config: Path, out: Path) -> tuple[float, float, dict]:
+    cmd = [
+        sys.executable,
+        "-c",
+        "import resource, sys; from hlm_analysis.cli import main; code = main(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(code)",
+        "fit",
+        str(config),
+        "--out",
+        str(out),
+    ]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: hlm-report fit failed: {proc.stderr.strip().splitlines()[-1]}")
+    peak_mb = int(proc.stderr.strip().splitlines()[-1]) / 1024
+    return elapsed, peak_mb, json.loads((out / "results.json").read_text())["models"]
+
+
+def _statsmodels(config: Path) -> dict[str, tuple[float, float]]:
+    import pandas as pd
+    import statsmodels.formula.api as smf
+
+    spec = yaml.safe_load(config.read_text())
+    frame = pd.read_csv(spec["data"])
+    out = {}
+    for name, re_formula in (("random_intercept", "1"), ("random_slope", "1 + ses")):
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = smf.mixedlm(
+                "mathach ~ ses + female + sector",
+                frame,
+                groups=frame["school"],
+                re_formula=re_formula,
+            )
+            result = model.fit(reml=True)
+        out[name] = (time.perf_counter() - started, float(result.llf))
+    return out
+
+
+_R = """
+suppressMessages(library(lme4)); d <- read.csv("{data}"); d$school <- factor(d$school)
+t0 <- proc.time()[["elapsed"]]; ri <- lmer(mathach ~ ses + female + sector + (1 | school), d)
+t1 <- proc.time()[["elapsed"]]; rs <- lmer(mathach ~ ses + female + sector + (1 + ses | school), d)
+t2 <- proc.time()[["elapsed"]]
+cat(t1 - t0, as.numeric(logLik(ri)), t2 - t1, as.numeric(logLik(rs)), "\\n")
+"""
+
+
+def _lme4(config: Path) -> dict[str, tuple[float, float]] | None:
+    if not shutil.which("Rscript"):
+        return None
+    data = yaml.safe_load(config.read_text())["data"]
+    proc = subprocess.run(["Rscript", "-e", _R.format(data=data)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        return None
+    t_ri, ll_ri, t_rs, ll_rs = map(float, proc.stdout.split())
+    return {"random_intercept": (t_ri, ll_ri), "random_slope": (t_rs, ll_rs)}
+
+
+def _render_time() -> float | None:
+    from .render import render_report
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = REPO_ROOT / "report" / "configs" / "hsb2.yml"
+        render_report(
+            config, output_root=Path(tmp), engine="builtin", progress=lambda m: None
+        )  # warm-up
+        started = time.perf_counter()
+        render_report(config, output_root=Path(tmp), engine="builtin", progress=lambda m: None)
+        return time.perf_counter() - started
+
+
+def main() -> int:
+    print("hlm-report bench (2 cores here; times in seconds, log-likelihoods REML)\n")
+    header = (
+        f"{'rows':>9} {'groups':>7} {'ladder':>7} {'peak MB':>8}  {'model':<17} {'ours':>8} "
+        f"{'statsmodels':>11} {'ratio':>6} {'Δ loglik (ours - sm)':>21} {'lme4':>8} {'Δ vs lme4':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for n, groups in SIZES:
+            config = _write(tmp, n, groups)
+            elapsed, peak, models = _ours(config, tmp / f"out_{n}")
+            sm = _statsmodels(config) if n <= STATSMODELS_LIMIT else {}
+            r = _lme4(config)
+            for i, name in enumerate(("random_intercept", "random_slope")):
+                ours_ll = models[name]["loglik"]
+                cells = [
+                    f"{n:>9,}" if i == 0 else " " * 9,
+                    f"{groups:>7,}" if i == 0 else " " * 7,
+                    f"{elapsed:>7.2f}" if i == 0 else " " * 7,
+                    f"{peak:>8.0f}" if i == 0 else " " * 8,
+                ]
+                line = " ".join(cells) + f"  {name:<17} {ours_ll:>8.1f} "
+                if name in sm:
+                    t, ll = sm[name]
+                    line += f"{t:>11.2f} {t / elapsed:>6.1f} {ours_ll - ll:>21.2e}"
+                else:
+                    line += f"{'-':>11} {'-':>6} {'-':>21}"
+                if r:
+                    t, ll = r[name]
+                    line += f" {t:>8.2f} {(ours_ll - ll) / abs(ll):>10.1e}"
+                else:
+                    line += f" {'no R':>8} {'-':>10}"
+                print(line, flush=True)
+            if r:
+                lme4_total = r["random_intercept"][0] + r["random_slope"][0]
+                print(
+                    f"{'':>9} lme4 RI+RS {lme4_total:.2f} s; hlm-report whole ladder {elapsed:.2f} s "
+                    f"(ratio {elapsed / lme4_total:.2f})"
+                )
+    print(
+        "\n'ladder' is one `hlm-report fit` process: start-up, CSV, OLS, cluster-robust OLS, null,"
+    )
+    print("random intercept and random slope (REML, ML refits, Satterthwaite df); 'ratio' is")
+    print("statsmodels' time for that one model over the whole ladder's.")
+    render = _render_time()
+    print(
+        f"\nwarm render of hsb2 (HTML + PDF + Word, one execution): {render:.1f} s (target < 15 s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
