@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= report/configs/hsb2.yml
 
-.PHONY: setup report reports test check fmt bench clean
+.PHONY: setup report reports test check fmt bench clean email site publish
 
 # Reinstall whenever pyproject.toml changes; the stamp keeps repeated runs instant.
 $(STAMP): pyproject.toml
@@ -24,6 +24,10 @@ report: $(STAMP)
 
 reports: $(STAMP)
 	@set -e; for config in report/configs/*.yml; do $(BIN)/hlm-report render $$config; done
+
+# Sends _output/NAME/report.pdf to the config's stakeholders (SMTP_* settings from the environment).
+email: $(STAMP)
+	@$(BIN)/hlm-report email $(CONFIG) $(EMAIL_FLAGS)
 
 test: $(STAMP)
 	@$(BIN)/python -m pytest -q

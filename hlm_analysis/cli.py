@@ -61,6 +61,20 @@ def _cmd_render(args) -> int:
     return 0
 
 
+def _cmd_email(args) -> int:
+    from .deliver import email_report
+
+    ok = email_report(
+        Path(args.config),
+        output_root=Path(args.output_root),
+        dry_run=args.dry_run,
+        to=args.to,
+        force=args.force,
+        progress=_progress,
+    )
+    return 0 if ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hlm-report", description="Multilevel-model reports for nested data."
@@ -75,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--output-root", default="_output", help="outputs go to OUTPUT_ROOT/NAME/")
     render.add_argument("--engine", choices=["auto", "quarto", "builtin"], default="auto")
     render.set_defaults(func=_cmd_render)
+    email = sub.add_parser("email", help="email the PDF to the config's stakeholders")
+    email.add_argument("config", help="report/configs/NAME.yml")
+    email.add_argument("--dry-run", action="store_true", help="write .eml files instead of sending")
+    email.add_argument("--to", help="send only to this address")
+    email.add_argument(
+        "--force", action="store_true", help="send even to those who already have this version"
+    )
+    email.add_argument("--output-root", default="_output")
+    email.set_defaults(func=_cmd_email)
     return parser
 
 

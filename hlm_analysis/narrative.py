@@ -33,16 +33,16 @@ def environment(directory: Path = TEMPLATES) -> Environment:
     )
 
 
-def _effect_fact(fe, labels, outcome_label: str) -> dict:
+def _effect_fact(fe, labels, outcome_label: str, escape=fmt.md_escape) -> dict:
     dummy = labels.dummy_parts(fe.term)
     return {
         "term": fe.term,
-        "label": fmt.md_escape(labels.term(fe.term)),
-        "variable": fmt.md_escape(dummy[0]) if dummy else fmt.md_escape(labels.term(fe.term)),
+        "label": escape(labels.term(fe.term)),
+        "variable": escape(dummy[0]) if dummy else escape(labels.term(fe.term)),
         "is_dummy": dummy is not None,
         "is_interaction": ":" in fe.term,
-        "level": fmt.md_escape(dummy[1]) if dummy else "",
-        "reference": fmt.md_escape(dummy[2]) if dummy else "",
+        "level": escape(dummy[1]) if dummy else "",
+        "reference": escape(dummy[2]) if dummy else "",
         "direction": "higher" if fe.estimate > 0 else "lower",
         "size": fmt.sig(abs(fe.estimate), 3),
         "estimate": fmt.sig(fe.estimate, 3),
@@ -61,17 +61,21 @@ def _rule(rule: rules.Rule) -> dict:
     return {"name": rule.name, "value": value, "source": rule.source}
 
 
-def facts(results: Results) -> dict:
+def facts(results: Results, escape=fmt.md_escape) -> dict:
+    """Finished strings for the templates. `escape` makes user text literal in the target format:
+    markdown escaping for the report, identity for plain-text email (HTML email autoescapes)."""
     spec = results.spec
     labels = labels_for(results)
     data = results.data
     null = results.models["null"]
     final = results.main_model
-    outcome = fmt.md_escape(labels.variable(spec["outcome"]))
-    group = fmt.md_escape(labels.variable(spec["group"]))
+    outcome = escape(labels.variable(spec["outcome"]))
+    group = escape(labels.variable(spec["group"]))
     icc = null.icc
     effects = [
-        _effect_fact(fe, labels, outcome) for fe in final.fixed_effects if fe.term != "Intercept"
+        _effect_fact(fe, labels, outcome, escape)
+        for fe in final.fixed_effects
+        if fe.term != "Intercept"
     ]
     n_groups = data["n_groups"]
     slope_test = next((c for c in results.comparisons if c.model_b == "random_slope"), None)
@@ -81,7 +85,7 @@ def facts(results: Results) -> dict:
         rs = results.models["random_slope"]
         term = rs.random_terms[1]
         slope = {
-            "label": fmt.md_escape(labels.term(term, with_reference=False)),
+            "label": escape(labels.term(term, with_reference=False)),
             "sd": fmt.sig(rs.variance(term) ** 0.5, 3),
             "average": fmt.sig(rs.effect(_design_name(term)).estimate, 3),
             "p": fmt.pvalue(slope_test.p_value),
@@ -97,9 +101,9 @@ def facts(results: Results) -> dict:
                 if fe.term.count(":") == term.count(":") and all(
                     part.split("[")[0] in term.split(":") for part in fe.term.split(":")
                 ):
-                    interactions.append(_effect_fact(fe, labels, outcome))
+                    interactions.append(_effect_fact(fe, labels, outcome, escape))
     return {
-        "title": fmt.md_escape(spec["title"]),
+        "title": escape(spec["title"]),
         "outcome": outcome,
         "group": group,
         "n_obs": fmt.integer(data["n_obs"]),
@@ -113,7 +117,7 @@ def facts(results: Results) -> dict:
         "rows_dropped": fmt.integer(data["rows_dropped"]),
         "dropped_any": data["rows_dropped"] > 0,
         "dropped_by_column": [
-            {"column": fmt.md_escape(labels.variable(c)), "n": fmt.integer(n)}
+            {"column": escape(labels.variable(c)), "n": fmt.integer(n)}
             for c, n in data["dropped_by_column"].items()
         ],
         "icc": {
@@ -157,7 +161,7 @@ def facts(results: Results) -> dict:
         "singular": [
             {
                 "model": m.label,
-                "terms": ", ".join(fmt.md_escape(labels.term(t, False)) for t in m.singular_terms),
+                "terms": ", ".join(escape(labels.term(t, False)) for t in m.singular_terms),
             }
             for m in results.mixed_models
             if m.singular
