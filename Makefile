@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= report/configs/hsb2.yml
 
-.PHONY: setup report reports test check fmt bench clean email site publish
+.PHONY: system-deps setup report reports test check fmt bench clean email site publish
 
 # Reinstall whenever pyproject.toml changes; the stamp keeps repeated runs instant.
 $(STAMP): pyproject.toml
@@ -29,7 +29,19 @@ reports: $(STAMP)
 email: $(STAMP)
 	@$(BIN)/hlm-report email $(CONFIG) $(EMAIL_FLAGS)
 
-test: $(STAMP)
+# Renders every config and builds _site/ (index + reports).
+site: $(STAMP)
+	@$(BIN)/hlm-report site
+
+# Pushes _site/ to the gh-pages branch of PUBLISH_REMOTE (a URL or a path to a git repository).
+publish: $(STAMP)
+	@$(BIN)/hlm-report publish $(if $(PUBLISH_REMOTE),--remote $(PUBLISH_REMOTE))
+
+# The tests drive Debian's Chromium and read PDFs with poppler; install them when missing.
+system-deps:
+	@bash .ci/setup-system
+
+test: $(STAMP) system-deps
 	@$(BIN)/python -m pytest -q
 
 check: $(STAMP)

@@ -75,6 +75,29 @@ def _cmd_email(args) -> int:
     return 0 if ok else 1
 
 
+def _cmd_site(args) -> int:
+    from .site import build_site
+
+    configs = [Path(c) for c in args.configs] or sorted(Path("report/configs").glob("*.yml"))
+    build_site(
+        configs,
+        output_root=Path(args.output_root),
+        site_dir=Path(args.site_dir),
+        render=not args.no_render,
+        progress=_progress,
+    )
+    return 0
+
+
+def _cmd_publish(args) -> int:
+    from .site import publish
+
+    if not args.remote:
+        raise InputError("no git remote to publish to: pass --remote URL or set PUBLISH_REMOTE")
+    publish(Path(args.site_dir), args.remote, args.branch, progress=_progress)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hlm-report", description="Multilevel-model reports for nested data."
@@ -98,6 +121,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     email.add_argument("--output-root", default="_output")
     email.set_defaults(func=_cmd_email)
+    site = sub.add_parser("site", help="render every config and build _site/ with an index")
+    site.add_argument("configs", nargs="*", help="configs (default: report/configs/*.yml)")
+    site.add_argument("--output-root", default="_output")
+    site.add_argument("--site-dir", default="_site")
+    site.add_argument(
+        "--no-render", action="store_true", help="use the reports already in --output-root"
+    )
+    site.set_defaults(func=_cmd_site)
+    pub = sub.add_parser("publish", help="push _site/ to the gh-pages branch of a git remote")
+    pub.add_argument(
+        "--remote", default=os.environ.get("PUBLISH_REMOTE"), help="git remote URL or path"
+    )
+    pub.add_argument("--branch", default="gh-pages")
+    pub.add_argument("--site-dir", default="_site")
+    pub.set_defaults(func=_cmd_publish)
     return parser
 
 

@@ -75,6 +75,15 @@ class ReportDocument:
         }
         return builders[name]()
 
+    def effects_note(self) -> str:
+        """What the model-based effects figure would show, when there is nothing to show."""
+        if self.results.spec.get("interactions") or self.results.spec.get("random_slopes"):
+            return ""
+        return (
+            "The configuration has no interaction and no random slope, so there are no "
+            "model-based lines to draw; the coefficients above describe one common line per predictor."
+        )
+
     # Figures -------------------------------------------------------------------------------
     def figure(self, name: str):
         r = self.results

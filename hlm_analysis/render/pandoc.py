@@ -28,6 +28,7 @@ def to_html(markdown: Path, out: Path, front: dict) -> None:
         "--embed-resources",
         f"--css={ASSETS / 'report.css'}",
         "--section-divs",
+        f"--include-in-header={ASSETS / 'head.html'}",  # an empty favicon: no 404 in the console
     ]
     _convert(markdown, "html5", out, args)
 

@@ -1,0 +1,144 @@
+"""`make site`: every config rendered, and `_site/` with an index of cards linking to each report.
+
+The index is built by our own template either way; with Quarto on PATH the reports themselves are
+rendered by Quarto (see render/). `_site/` is assembled in a temporary directory and swapped in
+only when complete. `publish()` pushes it to a gh-pages branch of any git remote.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from . import fmt, narrative
+from .deliver import findings_lines
+from .errors import InputError
+from .render import _replace_dir, render_report
+from .results import read_json
+from .spec import REPO_ROOT, load_spec
+
+
+def _card(name: str, folder: Path) -> dict:
+    results = read_json(folder / "results.json")
+    built = dt.datetime.fromtimestamp((folder / "report.html").stat().st_mtime)
+    return {
+        "name": name,
+        "title": results.spec["title"],
+        "date": built.strftime("%-d %B %Y"),
+        "n_obs": fmt.integer(results.data["n_obs"]),
+        "n_groups": fmt.integer(results.data["n_groups"]),
+        "headline": findings_lines(results)[0],
+        "html": f"reports/{name}/report.html",
+        "pdf": f"reports/{name}/report.pdf",
+    }
+
+
+def build_site(
+    configs: list[Path],
+    output_root: Path = Path("_output"),
+    site_dir: Path = Path("_site"),
+    render: bool = True,
+    progress=print,
+    title: str = "Multilevel-model reports",
+) -> Path:
+    output_root = output_root if output_root.is_absolute() else REPO_ROOT / output_root
+    site_dir = site_dir if site_dir.is_absolute() else REPO_ROOT / site_dir
+    if not configs:
+        raise InputError("no configs to put on the site (report/configs/*.yml)")
+    for config in configs:
+        load_spec(config)  # every config is checked before anything is rendered
+    if render:
+        for config in configs:
+            render_report(config, output_root=output_root, progress=progress)
+    site_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".site-", dir=site_dir.parent))
+    try:
+        cards = []
+        for config in configs:
+            name = config.stem
+            folder = output_root / name
+            if not (folder / "report.html").is_file():
+                raise InputError(f"no rendered report for {config} in {folder}")
+            target = staging / "reports" / name
+            target.mkdir(parents=True)
+            for file in ("report.html", "report.pdf", "report.docx"):
+                shutil.copy2(folder / file, target / file)
+            cards.append(_card(name, folder))
+        html = (
+            narrative.environment()
+            .get_template("site_index.html.j2")
+            .render(site_title=title, cards=cards, updated=dt.date.today().strftime("%-d %B %Y"))
+        )
+        (staging / "index.html").write_text(html, encoding="utf-8")
+        (staging / ".nojekyll").write_text("")  # GitHub Pages: serve files as they are
+        _replace_dir(staging, site_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    progress(f"hlm-report: site with {len(configs)} report(s) in {site_dir}/")
+    return site_dir
+
+
+def _git(*args: str, cwd: Path) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        message = (proc.stderr.strip().splitlines() or ["git failed"])[-1]
+        raise InputError(f"git {args[0]} failed: {message}")
+    return proc.stdout
+
+
+def publish(site_dir: Path, remote: str, branch: str = "gh-pages", progress=print) -> str:
+    """Commit the site as the next commit of `branch` on `remote` and push it; returns the commit."""
+    site_dir = site_dir if site_dir.is_absolute() else REPO_ROOT / site_dir
+    if not (site_dir / "index.html").is_file():
+        raise InputError(
+            f"nothing to publish: {site_dir}/index.html is missing (run `make site` first)"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / "pages"
+        exists = (
+            subprocess.run(
+                ["git", "ls-remote", "--exit-code", "--heads", remote, branch], capture_output=True
+            ).returncode
+            == 0
+        )
+        if exists:
+            _git(
+                "clone",
+                "--quiet",
+                "--branch",
+                branch,
+                "--single-branch",
+                remote,
+                str(work),
+                cwd=Path(tmp),
+            )
+        else:
+            work.mkdir()
+            _git("init", "--quiet", cwd=work)
+            _git("checkout", "--quiet", "--orphan", branch, cwd=work)
+            _git("remote", "add", "origin", remote, cwd=work)
+        for item in work.iterdir():
+            if item.name != ".git":
+                shutil.rmtree(item) if item.is_dir() else item.unlink()
+        shutil.copytree(site_dir, work, dirs_exist_ok=True)
+        _git("add", "--all", cwd=work)
+        identity = ["-c", "user.name=hlm-report", "-c", "user.email=hlm-report@localhost"]
+        status = _git("status", "--porcelain", cwd=work)
+        if not status.strip():
+            progress("hlm-report: the published site is already up to date")
+            return _git("rev-parse", "HEAD", cwd=work).strip()
+        _git(
+            *identity,
+            "commit",
+            "--quiet",
+            "-m",
+            f"Publish site {dt.datetime.now():%Y-%m-%d %H:%M}",
+            cwd=work,
+        )
+        _git("push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", cwd=work)
+        commit = _git("rev-parse", "HEAD", cwd=work).strip()
+    progress(f"hlm-report: published {site_dir} to {remote} ({branch}, {commit[:10]})")
+    return commit
