@@ -124,3 +124,35 @@ def test_quarto_engine_requires_quarto(tmp_path, capsys, monkeypatch):
 def test_pandoc_assets_exist():
     for asset in ("callouts.lua", "report.css", "typst-header.typ"):
         assert (Path(pandoc.ASSETS) / asset).is_file()
+
+
+def test_quarto_engine_renders_the_executed_notebook_once_per_format(tmp_path, monkeypatch):
+    # A stand-in `quarto` on PATH records its arguments and writes the file Quarto would.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.txt"
+    fake = bin_dir / "quarto"
+    fake.write_text(
+        "#!/usr/bin/env python3\n"
+        "import sys, pathlib, json\n"
+        f"pathlib.Path({str(log)!r}).open('a').write(' '.join(sys.argv[1:]) + '\\n')\n"
+        "args = sys.argv[1:]\n"
+        "src = pathlib.Path(args[1]); fmt = args[args.index('--to') + 1]\n"
+        "out = pathlib.Path(args[args.index('--output-dir') + 1]); out.mkdir(exist_ok=True)\n"
+        "nb = json.loads(src.read_text())\n"
+        "head = ''.join(nb['cells'][0]['source'])\n"
+        "assert nb['cells'][0]['cell_type'] == 'raw' and head.startswith('---') and 'title:' in head\n"
+        "assert any(c.get('outputs') for c in nb['cells'] if c['cell_type'] == 'code')\n"
+        "ext = {'html': '.html', 'typst': '.pdf', 'docx': '.docx'}[fmt]\n"
+        "(out / ('report' + ext)).write_text('rendered by fake quarto')\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    final = render_report(
+        HSB2, output_root=tmp_path / "out", engine="auto", progress=lambda m: None
+    )
+    calls = log.read_text().splitlines()
+    assert [c.split("--to ")[1].split()[0] for c in calls] == ["html", "typst", "docx"]
+    assert all("--no-execute" in c for c in calls)
+    assert (final / "report.pdf").read_text() == "rendered by fake quarto"
+    assert (final / "results.json").is_file()

@@ -54,8 +54,9 @@ def _front_matter(doc_front: dict, spec) -> dict:
     return front
 
 
-def _builtin(config: Path, spec, work: Path, out: Path, steps: _Steps) -> None:
-    from . import execute, markdown, pandoc, qmd
+def _execute(config: Path, spec, work: Path, out: Path, steps: _Steps):
+    """Run the .qmd's cells once; both engines build every format from this one execution."""
+    from . import execute, qmd
 
     doc = qmd.parse(REPORT_QMD)
     params = {
@@ -63,22 +64,29 @@ def _builtin(config: Path, spec, work: Path, out: Path, steps: _Steps) -> None:
         "results_path": str((out / "results.json").resolve()),
     }
     outputs = steps.run("execute report cells", execute.execute, doc, params, REPO_ROOT)
+    return doc, outputs, _front_matter(doc.front_matter, spec)
+
+
+def _builtin(config: Path, spec, work: Path, out: Path, steps: _Steps) -> None:
+    from . import markdown, pandoc
+
+    doc, outputs, front = _execute(config, spec, work, out, steps)
     body = markdown.assemble(doc, outputs, work / "figures")
-    front = _front_matter(doc.front_matter, spec)
     source = work / "report.md"
-    source.write_text(
-        "---\n" + yaml.safe_dump(front, allow_unicode=True, sort_keys=False) + "---\n\n" + body,
-        encoding="utf-8",
-    )
+    header = "---\n" + yaml.safe_dump(front, allow_unicode=True, sort_keys=False) + "---\n\n"
+    source.write_text(header + body, encoding="utf-8")
     steps.run("write HTML", pandoc.to_html, source, out / "report.html", front)
     steps.run("write Word", pandoc.to_docx, source, out / "report.docx", front)
     steps.run("write PDF (Typst)", pandoc.to_pdf, source, out / "report.pdf", front)
 
 
 def _quarto(config: Path, spec, work: Path, out: Path, steps: _Steps) -> None:
-    from . import quarto
+    from . import ipynb, quarto
 
-    steps.run("quarto render", quarto.render, REPORT_QMD, config, spec, out, work)
+    doc, outputs, front = _execute(config, spec, work, out, steps)
+    front = {**front, "format": doc.front_matter.get("format", {})}
+    notebook = ipynb.executed_notebook(doc, outputs, front)
+    steps.run("quarto render (html, typst, docx)", quarto.render, notebook, out, work)
 
 
 def _replace_dir(built: Path, final: Path) -> None:

@@ -23,6 +23,7 @@ class Cell:
     source: str
     options: dict = field(default_factory=dict)
     index: int = 0
+    raw: str = ""  # the cell as written, '#|' lines included (Quarto reads them from a notebook)
 
     @property
     def label(self) -> str:
@@ -56,7 +57,7 @@ def _cell(code: str, index: int, path: Path) -> Cell:
         options = yaml.safe_load("\n".join(option_lines)) or {}
     except yaml.YAMLError:
         raise InputError(f"{path}: cell {index} has unreadable '#|' options") from None
-    return Cell("\n".join(body), options, index)
+    return Cell("\n".join(body), options, index, code.rstrip("\n"))
 
 
 def parse(path: Path) -> Document:

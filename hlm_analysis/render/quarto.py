@@ -1,4 +1,4 @@
-"""Render with Quarto itself when it is installed (the same .qmd, the same parameters)."""
+"""Render with Quarto itself when it is on PATH: the executed notebook, once per format."""
 
 from __future__ import annotations
 
@@ -6,41 +6,34 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import nbformat
+
 from ..errors import InputError
 
-_FORMATS = {"html": "report.html", "typst": "report.pdf", "docx": "report.docx"}
+FORMATS = {"html": "report.html", "typst": "report.pdf", "docx": "report.docx"}
 
 
-def render(qmd: Path, config: Path, spec, out: Path, work: Path) -> None:
-    staged = work / qmd.name
-    shutil.copy(qmd, staged)
-    for fmt_name, target in _FORMATS.items():
+def render(notebook: nbformat.NotebookNode, out: Path, work: Path) -> None:
+    source = work / "report.ipynb"
+    nbformat.write(notebook, source)
+    rendered = work / "quarto"
+    for fmt_name, target in FORMATS.items():
         cmd = [
             "quarto",
             "render",
-            str(staged),
+            str(source),
             "--to",
             fmt_name,
             "--output-dir",
-            str(work / "quarto"),
-            "-P",
-            f"config:{config.resolve()}",
-            "-P",
-            f"results_path:{(out / 'results.json').resolve()}",
-            "-M",
-            f"title:{spec.title}",
+            str(rendered),
+            "--no-execute",
         ]
-        if spec.subtitle:
-            cmd += ["-M", f"subtitle:{spec.subtitle}"]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work)
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["quarto failed"])[-1]
             raise InputError(f"quarto render --to {fmt_name}: {last}")
-        produced = next(
-            (work / "quarto").glob(f"{qmd.stem}.{Path(target).suffix.lstrip('.')}"), None
-        )
-        if produced is None:
-            raise InputError(
-                f"quarto render --to {fmt_name} produced no {Path(target).suffix} file"
-            )
+        suffix = Path(target).suffix
+        produced = rendered / f"report{suffix}"
+        if not produced.is_file():
+            raise InputError(f"quarto render --to {fmt_name} produced no {suffix} file")
         shutil.move(str(produced), out / target)
