@@ -8,7 +8,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import REFERENCE, write_config
+from conftest import REFERENCE, REFERENCE_CONFIGS, write_config
 
 from hlm_analysis.cli import main
 from hlm_analysis.results import read_json, to_dict
@@ -130,14 +130,7 @@ def test_missing_config_file(tmp_path, capsys):
 
 
 def test_fit_writes_results_json_with_contract_keys(tmp_path, capsys):
-    config = write_config(
-        tmp_path,
-        data=REFERENCE / "exam.csv",
-        outcome="normexam",
-        predictors=["standLRT", "sex"],
-        group="school",
-        random_slopes=["standLRT"],
-    )
+    config = write_config(tmp_path, data=REFERENCE / "exam.csv", **REFERENCE_CONFIGS["exam"])
     code, err, out = run_fit(tmp_path, capsys, config)
     assert code == 0
     raw = json.loads((out / "results.json").read_text())

@@ -206,30 +206,39 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def test_starttls_with_auth_and_password_never_shown(
-    report_dir, server, monkeypatch, capsys, tmp_path
-):
+@pytest.fixture
+def tls_server(server, monkeypatch, tmp_path):
+    """A STARTTLS server with AUTH and a certificate made here, with SMTP_* set to reach it."""
+
+    def start(authenticator, handler=None):
+        cert, key = _self_signed(tmp_path)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        handler = handler or Recorder()
+        controller = server(
+            handler,
+            tls_context=context,
+            require_starttls=True,
+            authenticator=authenticator,
+            auth_require_tls=True,
+        )
+        smtp_env(monkeypatch, controller.port, security="starttls", user="mailer")
+        monkeypatch.setenv("SMTP_CA_FILE", str(cert))
+        return handler
+
+    return start
+
+
+def test_starttls_with_auth_and_password_never_shown(report_dir, tls_server, capsys):
     config, root = report_dir
-    cert, key = _self_signed(tmp_path)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
     logins = []
 
     def authenticator(server_, session, envelope, mechanism, auth_data):
         logins.append(auth_data.login)
         ok = auth_data.login == b"mailer" and auth_data.password == PASSWORD.encode()
-        return AuthResult(success=ok, handled=False)
+        return AuthResult(success=ok, handled=False)  # handled=False: the server sends 235/535
 
-    handler = Recorder()
-    controller = server(
-        handler,
-        tls_context=context,
-        require_starttls=True,
-        authenticator=authenticator,
-        auth_require_tls=True,
-    )
-    smtp_env(monkeypatch, controller.port, security="starttls", user="mailer")
-    monkeypatch.setenv("SMTP_CA_FILE", str(cert))
+    handler = tls_server(authenticator)
     code, out = run_email(config, root, capsys)
     assert code == 0, out
     assert logins and len(handler.messages) == 2
@@ -240,24 +249,13 @@ def test_starttls_with_auth_and_password_never_shown(
     assert PASSWORD not in repr(deliver.smtp_settings())
 
 
-def test_wrong_password_is_one_clear_line(report_dir, server, monkeypatch, capsys, tmp_path):
+def test_wrong_password_is_one_clear_line(report_dir, tls_server, capsys):
     config, root = report_dir
-    cert, key = _self_signed(tmp_path)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
 
     def refuse_everyone(server_, session, envelope, mechanism, auth_data):
-        return AuthResult(success=False, handled=False)  # let the server send 535
+        return AuthResult(success=False, handled=False)
 
-    controller = server(
-        Recorder(),
-        tls_context=context,
-        require_starttls=True,
-        authenticator=refuse_everyone,
-        auth_require_tls=True,
-    )
-    smtp_env(monkeypatch, controller.port, security="starttls", user="mailer")
-    monkeypatch.setenv("SMTP_CA_FILE", str(cert))
+    tls_server(refuse_everyone)
     code, out = run_email(config, root, capsys)
     assert code == 2, out
     assert "SMTP login refused for user 'mailer'" in out and PASSWORD not in out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import LME4, REFERENCE, write_config
+from conftest import LME4, REFERENCE, REFERENCE_CONFIGS, write_config
 
 from hlm_analysis import lmm, optimize
 from hlm_analysis.analysis import run_analysis
@@ -94,10 +94,7 @@ def test_interaction_and_categorical_terms_in_ladder(tmp_path):
     config = write_config(
         tmp_path,
         data=REFERENCE / "exam.csv",
-        outcome="normexam",
-        predictors=["standLRT", "sex"],
-        group="school",
-        random_slopes=["standLRT"],
+        **REFERENCE_CONFIGS["exam"],
         interactions=["standLRT:type"],
     )
     results = run_analysis(load_spec(config))
