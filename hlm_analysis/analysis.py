@@ -212,8 +212,9 @@ def _software() -> dict[str, str]:
 def validated(spec: Spec) -> Prepared:
     """Read and check the data and every model's design; raises InputError before any output."""
     prepared = prepare(spec)
-    for mdef in ladder(prepared):
-        check_full_rank(prepared, mdef.fixed)
+    # The largest fixed part contains every other; if it has full rank, so do they.
+    largest = max((mdef.fixed for mdef in ladder(prepared)), key=len)
+    check_full_rank(prepared, largest)
     return prepared
 
 

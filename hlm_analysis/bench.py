@@ -93,7 +93,7 @@ suppressMessages(library(lme4)); d <- read.csv("{data}"); d$school <- factor(d$s
 t0 <- proc.time()[["elapsed"]]; ri <- lmer(mathach ~ ses + female + sector + (1 | school), d)
 t1 <- proc.time()[["elapsed"]]; rs <- lmer(mathach ~ ses + female + sector + (1 + ses | school), d)
 t2 <- proc.time()[["elapsed"]]
-cat(t1 - t0, as.numeric(logLik(ri)), t2 - t1, as.numeric(logLik(rs)), "\\n")
+cat(sprintf("%.6f", c(t1 - t0, as.numeric(logLik(ri)), t2 - t1, as.numeric(logLik(rs)))), "\\n")
 """
 
 

@@ -203,17 +203,21 @@ def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
 
 
 def check_full_rank(prepared: Prepared, terms: list[str]) -> None:
-    """Raise InputError naming the first term that is a linear combination of earlier ones."""
-    kept: list[np.ndarray] = []
-    for term in terms:
-        col = prepared.columns[term]
-        scale = np.linalg.norm(col) or 1.0
-        candidate = np.column_stack([*kept, col / scale])
-        if np.linalg.matrix_rank(candidate, tol=1e-9 * np.sqrt(len(col))) < candidate.shape[1]:
-            raise InputError(
-                f"predictor '{term}' is perfectly collinear with the other predictors (or constant); remove it"
-            )
-        kept.append(col / scale)
+    """Raise InputError naming the first term that is a linear combination of earlier ones.
+
+    One QR decomposition of the column-scaled design: in column order, a (near) zero diagonal of
+    R marks the first column that the ones before it already span.
+    """
+    if not terms:
+        return
+    X = prepared.matrix(terms)
+    norms = np.linalg.norm(X, axis=0)
+    r = np.linalg.qr(X / np.where(norms > 0, norms, 1.0), mode="r")
+    dependent = np.flatnonzero(np.abs(np.diag(r)) < 1e-9)
+    if len(dependent):
+        raise InputError(
+            f"predictor '{terms[dependent[0]]}' is perfectly collinear with the other predictors (or constant); remove it"
+        )
 
 
 def prepare(spec: Spec) -> Prepared:

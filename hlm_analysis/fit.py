@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS
 from statsmodels.regression.mixed_linear_model import MixedLM
 
 from . import lmm, optimize, stats
@@ -101,7 +101,7 @@ def _fixed_effects(terms, estimate, std_error, df) -> tuple[FixedEffect, ...]:
 
 def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:
     X = prepared.matrix(mdef.fixed)
-    model = sm.OLS(prepared.y, X)
+    model = OLS(prepared.y, X)
     robust = None
     cov = None
     if mdef.name == "ols_cluster":
@@ -215,9 +215,11 @@ def fit_mixed(prepared: Prepared, mdef: ModelDef) -> tuple[ModelResult, dict]:
     q = Z.shape[1]
     sums = lmm.group_sums(prepared.y, X, Z, prepared.group_codes, prepared.n_groups)
     reml = optimize.find_optimum(sums, True, _statsmodels_candidates(prepared, X, Z, True))
-    # The ML refit (for AIC, BIC and LRTs) starts at the REML optimum, which is close; it is
-    # verified just the same.
-    ml = optimize.find_optimum(sums, False, plan=[("L-BFGS-B", "REML optimum", reml.theta)])
+    # The ML refit (for AIC, BIC and LRTs) starts at the REML optimum, which is close: Newton
+    # steps from there suffice, and the result is verified just the same.
+    ml = optimize.find_optimum(
+        sums, False, external=[(Attempt("REML optimum", "REML theta", None), reml.theta)], plan=[]
+    )
     sol = lmm.solve(reml.theta, sums, reml=True)
     lam = lmm.lambda_of(sol.theta, q)
     re_cov = sol.sigma2 * lam @ lam.T
