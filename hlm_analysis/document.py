@@ -11,11 +11,14 @@ from . import figures, fmt, narrative, tables
 from .data import prepare
 from .labels import labels_for
 from .results import Results, read_json
-from .spec import load_spec
+from .spec import REPO_ROOT, load_spec
 
 
 class ReportDocument:
     def __init__(self, config: str | Path, results_path: str | Path | None = None):
+        config = Path(config)
+        if not config.is_absolute() and not config.exists():
+            config = REPO_ROOT / config  # Quarto runs cells in report/, not in the repository root
         self.spec = load_spec(config)
         if results_path:
             self.results: Results = read_json(Path(results_path))
