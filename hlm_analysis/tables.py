@@ -208,6 +208,12 @@ def variance_components(results: Results, model: ModelResult, label: str) -> str
     )
 
 
+_SHORT_METHOD = {
+    "chi-bar-square 50:50 mixture (boundary-corrected)": "χ̄² 50:50 mixture",
+    "chi-square (ML refit)": "χ²",
+}
+
+
 def comparisons(results: Results) -> str:
     rows = []
     for c in results.comparisons:
@@ -218,7 +224,7 @@ def comparisons(results: Results) -> str:
                 fmt.num(c.statistic, 2),
                 str(c.df),
                 fmt.pvalue(c.p_value) + naive,
-                c.p_value_method,
+                _SHORT_METHOD.get(c.p_value_method, c.p_value_method),
                 "ML" if c.refit else "REML",
             ]
         )
@@ -226,7 +232,8 @@ def comparisons(results: Results) -> str:
         ["Comparison", "χ²", "df", "p", "Reference distribution", "Fitted by"],
         rows,
         "lrrlll",
-        "Likelihood-ratio tests between neighbouring models",
+        "Likelihood-ratio tests between neighbouring models (χ̄²: the boundary-corrected mixture "
+        "for adding a variance, with the naive p beside it)",
         "tbl-comparisons",
     )
 
