@@ -2,8 +2,8 @@
 
 No single optimizer is trusted. Candidates come from several methods and starting points
 (including statsmodels' own fits, handed in by fit.py); every candidate is scored with the same
-exact criterion, the best is polished, and then verified: a Newton step must gain nothing and no nearby
-point may be better. A result that fails verification is reported as not converged.
+exact criterion, the best is polished, and then verified: a Newton step must gain nothing and no
+nearby point may be better. A result that fails verification is reported as not converged.
 """
 
 from __future__ import annotations
@@ -163,12 +163,11 @@ def find_optimum(
     # it improves. On large data the criterion is in the millions and quasi-Newton methods with
     # finite-difference gradients stop early on rounding noise; Newton with wider steps does not.
     polished, polished_value = _newton_polish(fun, theta, value)
+    newton_declined = np.isnan(polished_value)  # not locally convex, e.g. at a boundary
     if polished_value < value - 1e-9:
         value, theta = polished_value, lmm.canonical_theta(polished, q)
         winner = f"{winner} + Newton polish"
-    elif np.isnan(
-        polished_value
-    ):  # Newton declined (not locally convex, e.g. at a boundary): a tight simplex instead
+    elif newton_declined:  # a tight simplex search instead
         polished = lmm.canonical_theta(_run("Nelder-Mead", theta, fun, tight=True), q)
         polished_value = fun(polished)
         if polished_value < value - 1e-9:
