@@ -13,6 +13,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import yaml
+
 from . import fmt, narrative
 from .deliver import findings_lines
 from .errors import InputError
@@ -67,18 +69,55 @@ def build_site(
             for file in ("report.html", "report.pdf", "report.docx"):
                 shutil.copy2(folder / file, target / file)
             cards.append(_card(name, folder))
-        html = (
-            narrative.environment()
-            .get_template("site_index.html.j2")
-            .render(site_title=title, cards=cards, updated=dt.date.today().strftime("%-d %B %Y"))
-        )
-        (staging / "index.html").write_text(html, encoding="utf-8")
-        (staging / ".nojekyll").write_text("")  # GitHub Pages: serve files as they are
-        _replace_dir(staging, site_dir)
+        context = {
+            "site_title": title,
+            "cards": cards,
+            "updated": dt.date.today().strftime("%-d %B %Y"),
+        }
+        if shutil.which("quarto"):
+            built = _quarto_website(staging, context)
+        else:
+            html = narrative.environment().get_template("site_index.html.j2").render(**context)
+            (staging / "index.html").write_text(html, encoding="utf-8")
+            built = staging
+        (built / ".nojekyll").write_text("")  # GitHub Pages: serve files as they are
+        _replace_dir(built, site_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     progress(f"hlm-report: site with {len(configs)} report(s) in {site_dir}/")
     return site_dir
+
+
+def _quarto_website(project: Path, context: dict) -> Path:
+    """Make `project` (reports already under reports/) a Quarto website and render it.
+
+    The index carries the same cards as the built-in page; Quarto adds its navigation and theme.
+    Returns the rendered directory, which has the same structure as the built-in site.
+    """
+    config = {
+        "project": {"type": "website", "output-dir": "_built", "resources": ["reports/**"]},
+        "website": {"title": context["site_title"]},
+        "format": {"html": {"page-layout": "full"}},
+    }
+    (project / "_quarto.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    cards = narrative.environment().get_template("site_cards.html.j2").render(**context)
+    front = yaml.safe_dump(
+        {"title": context["site_title"], "subtitle": f"Updated {context['updated']}"},
+        sort_keys=False,
+    )
+    (project / "index.qmd").write_text(
+        f"---\n{front}---\n\n```{{=html}}\n{cards}\n```\n", encoding="utf-8"
+    )
+    proc = subprocess.run(
+        ["quarto", "render", str(project)], capture_output=True, text=True, cwd=project
+    )
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["quarto failed"])[-1]
+        raise InputError(f"quarto render of the website failed: {last}")
+    built = project / "_built"
+    if not (built / "index.html").is_file() or not (built / "reports").is_dir():
+        raise InputError("quarto render of the website produced no index.html or reports/")
+    return built
 
 
 def _git(*args: str, cwd: Path) -> str:

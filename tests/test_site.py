@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
+import sys
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
@@ -156,3 +157,35 @@ def test_publish_to_a_bare_repository(site, tmp_path):
     ).stdout.split()
     assert log[0] == third and log[1] == first  # history is kept, not force-pushed away
     (site / "extra.txt").unlink()
+
+
+def test_with_quarto_the_site_is_a_quarto_website_project(tmp_path, monkeypatch, site):
+    # A stand-in `quarto` renders the project the way Quarto's website type lays it out.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "quarto"
+    fake.write_text(
+        f"#!{sys.executable}\n"  # the venv's Python, which has PyYAML
+        "import sys, pathlib, shutil, yaml\n"
+        "project = pathlib.Path(sys.argv[2])\n"
+        "config = yaml.safe_load((project / '_quarto.yml').read_text())\n"
+        "assert config['project']['type'] == 'website' and 'reports/**' in config['project']['resources']\n"
+        "out = project / config['project']['output-dir']; out.mkdir()\n"
+        "(out / 'index.html').write_text((project / 'index.qmd').read_text())\n"
+        "shutil.copytree(project / 'reports', out / 'reports')\n"
+    )
+    fake.chmod(0o755)
+    import os
+
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    output_root = site.parent / "_output"
+    built = build_site(
+        [REPO_ROOT / "report" / "configs" / "hsb2.yml"],
+        output_root=output_root,
+        site_dir=tmp_path / "_site",
+        render=False,
+        progress=lambda m: None,
+    )
+    index = (built / "index.html").read_text()
+    assert index.startswith("---\ntitle: Multilevel-model reports") and 'class="card"' in index
+    assert (built / "reports" / "hsb2" / "report.pdf").is_file()
