@@ -1,7 +1,8 @@
 """`make site`: every config rendered, and `_site/` with an index of cards linking to each report.
 
-The index is built by our own template either way; with Quarto on PATH the reports themselves are
-rendered by Quarto (see render/). `_site/` is assembled in a temporary directory and swapped in
+Without Quarto the index is our own page; with Quarto on PATH the same cards go into a Quarto
+website project that Quarto renders (and the reports themselves are rendered by Quarto, see
+render/). `_site/` is assembled in a temporary directory and swapped in
 only when complete. `publish()` pushes it to a gh-pages branch of any git remote.
 """
 
