@@ -238,7 +238,9 @@ def plot_caterpillar(results: Results, model: ModelResult) -> Figure:
     fig = _figure(8 if k > 1 else 6, height)
     axes = fig.subplots(1, k, squeeze=False)[0]
     for j, ax in enumerate(axes):
-        order = np.argsort(est[:, j])
+        # Named rows keep one order (by intercept) in every panel so a row is one group throughout;
+        # unnamed ranked bands sort each panel by its own effect.
+        order = np.argsort(est[:, 0] if n <= LABELLED_GROUPS else est[:, j])
         e, s = est[order, j], se[order, j]
         rank = np.arange(n)
         if n <= LABELLED_GROUPS:
