@@ -83,11 +83,24 @@ def facts(results: Results, escape=fmt.md_escape) -> dict:
     slope = None
     if "random_slope" in results.models:
         rs = results.models["random_slope"]
-        term = rs.random_terms[1]
+        terms = rs.random_terms[1:]
+        sds = [fmt.sig(max(rs.variance(t), 0.0) ** 0.5, 3) for t in terms]
+        averages = [fmt.sig(rs.effect(_design_name(t)).estimate, 3) for t in terms]
+        if len(terms) == 1:
+            label, sd, average = (
+                escape(labels.term(terms[0], with_reference=False)),
+                sds[0],
+                averages[0],
+            )
+        else:  # several slope terms (a text variable's dummies, or several variables): name each
+            names = [escape(labels.term(t, with_reference=False)) for t in terms]
+            label = ", ".join(escape(labels.variable(v)) for v in spec["random_slopes"])
+            sd = "; ".join(f"{v} for {n}" for v, n in zip(sds, names, strict=True))
+            average = "; ".join(f"{v} for {n}" for v, n in zip(averages, names, strict=True))
         slope = {
-            "label": escape(labels.term(term, with_reference=False)),
-            "sd": fmt.sig(rs.variance(term) ** 0.5, 3),
-            "average": fmt.sig(rs.effect(_design_name(term)).estimate, 3),
+            "label": label,
+            "sd": sd,
+            "average": average,
             "p": fmt.pvalue(slope_test.p_value),
             "statistic": fmt.num(slope_test.statistic, 2),
             "df": slope_test.df,

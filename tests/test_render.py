@@ -156,3 +156,27 @@ def test_quarto_engine_renders_the_executed_notebook_once_per_format(tmp_path, m
     assert all("--no-execute" in c for c in calls)
     assert (final / "report.pdf").read_text() == "rendered by fake quarto"
     assert (final / "results.json").is_file()
+
+
+def test_render_works_from_any_directory(tmp_path, monkeypatch):
+    # The kernel runs in the repository root while the user may be anywhere (a relative IPC
+    # socket path once made the kernel unreachable from another directory).
+    import numpy as np
+    import pandas as pd
+    import yaml
+
+    rng = np.random.default_rng(1)
+    pd.DataFrame({"g": ["a"] * 6 + ["b"] * 6, "y": rng.normal(size=12)}).to_csv(
+        tmp_path / "d.csv", index=False
+    )
+    config = tmp_path / "tiny.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {"title": "Tiny", "data": str(tmp_path / "d.csv"), "outcome": "y", "group": "g"}
+        )
+    )
+    monkeypatch.chdir(tmp_path)
+    final = render_report(
+        config, output_root=tmp_path / "out", engine="builtin", progress=lambda m: None
+    )
+    assert (final / "report.pdf").stat().st_size > 0

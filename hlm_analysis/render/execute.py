@@ -6,6 +6,8 @@ the defaults in the document stay readable and the values given on the command l
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -64,7 +66,9 @@ def execute(doc: Document, parameters: dict, workdir: Path, timeout: int = 1800)
         pos for pos, cell in zip(positions, doc.cells, strict=True) if cell.options.get("error")
     }
     # IPC transport: no TCP ports, and no "running over TCP without encryption" noise.
-    manager = KernelManager(kernel_name="python3", transport="ipc")
+    # The socket path must be absolute: the kernel runs in `workdir`, the client wherever the user is.
+    sockets = Path(tempfile.mkdtemp(prefix="hlm-kernel-"))
+    manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(sockets / "kernel"))
     client = NotebookClient(
         nb,
         km=manager,
@@ -75,7 +79,6 @@ def execute(doc: Document, parameters: dict, workdir: Path, timeout: int = 1800)
     try:
         client.execute()
     except CellExecutionError as exc:
-        manager.shutdown_kernel(now=True)
         failing = next(
             (c for c in doc.cells if c.source.strip() and c.source.strip() in str(exc)), None
         )
@@ -85,6 +88,10 @@ def execute(doc: Document, parameters: dict, workdir: Path, timeout: int = 1800)
             str(getattr(exc, "evalue", "")).splitlines()[0] if getattr(exc, "evalue", "") else ""
         )
         raise ReportCellError(f"report {where} failed: {ename}: {evalue}") from None
-    if manager.has_kernel:
-        manager.shutdown_kernel(now=True)
+    except RuntimeError as exc:  # nbclient's word for a kernel that did not start or answer
+        raise ReportCellError(f"the Jupyter kernel for the report failed: {exc}") from None
+    finally:
+        if manager.has_kernel:
+            manager.shutdown_kernel(now=True)
+        shutil.rmtree(sockets, ignore_errors=True)
     return [nb.cells[pos].get("outputs", []) for pos in positions]
