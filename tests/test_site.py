@@ -111,6 +111,9 @@ def test_site_in_chromium(served, site, tmp_path):
             )
             assert len(images) >= 6, href
             assert all(ok for ok, _ in images), f"undecoded image in {href}"
+            assert all(
+                alt and not alt.startswith("Figure") for _, alt in images
+            )  # fig-alt, not the caption
             assert "Figure 1:" in page.inner_text("body")
         browser.close()
     assert (tmp_path / "site-index.png").stat().st_size > 10_000

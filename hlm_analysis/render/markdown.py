@@ -34,7 +34,7 @@ def _figure(cell: Cell, png_b64: str, figures_dir: Path, count: int) -> str:
         attrs.append(f"#{cell.label}")
     if cell.options.get("fig-alt"):
         alt = str(cell.options["fig-alt"]).replace('"', "'")
-        attrs.append(f'fig-alt="{alt}"')
+        attrs.append(f'alt="{alt}"')  # pandoc's name for Quarto's fig-alt
     attr = f"{{{' '.join(attrs)}}}" if attrs else ""
     return f"![{caption}]({figures_dir.name}/{name}){attr}"
 
