@@ -22,10 +22,10 @@ from pathlib import Path
 
 from . import narrative
 from .errors import InputError
+from .render import SEND_LOG
 from .results import read_json
 from .spec import _EMAIL, REPO_ROOT, Stakeholder, load_spec
 
-SEND_LOG = "sent.json"
 RETRIES = 3
 
 

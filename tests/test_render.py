@@ -180,3 +180,13 @@ def test_render_works_from_any_directory(tmp_path, monkeypatch):
         config, output_root=tmp_path / "out", engine="builtin", progress=lambda m: None
     )
     assert (final / "report.pdf").stat().st_size > 0
+
+
+def test_rerender_keeps_the_email_send_log(rendered):
+    (rendered / "sent.json").write_text(
+        '[{"recipient": "a@example.org", "checksum": "x", "sent": "t"}]'
+    )
+    final = render_report(
+        HSB2, output_root=rendered.parent, engine="builtin", progress=lambda m: None
+    )
+    assert "a@example.org" in (final / "sent.json").read_text()

@@ -22,6 +22,7 @@ from ..spec import REPO_ROOT, load_spec
 
 REPORT_QMD = REPO_ROOT / "report" / "hlm_report.qmd"
 OUTPUTS = ("report.html", "report.pdf", "report.docx", "results.json")
+SEND_LOG = "sent.json"  # written by deliver.py beside the report
 
 
 class _Steps:
@@ -137,6 +138,9 @@ def render_report(
         ]
         if missing:
             raise InputError(f"rendering produced no {', '.join(missing)}")
+        # The email send log outlives re-renders: it is what makes delivery exactly-once.
+        if (final / SEND_LOG).is_file():
+            shutil.copy2(final / SEND_LOG, out / SEND_LOG)
         _replace_dir(out, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
