@@ -6,6 +6,7 @@ import platform
 import time
 from dataclasses import replace
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 
@@ -13,7 +14,7 @@ from . import rules, stats
 from .data import Prepared, check_full_rank, contextual_name, prepare
 from .describe import describe
 from .fit import Progress, fit_ladder, ladder
-from .results import Comparison, ModelResult, Results
+from .results import Comparison, ModelResult, Results, write_json
 from .spec import Spec
 
 DIAGNOSTIC_SAMPLE = 5000  # points kept for residual plots: enough to see shape, small JSON
@@ -216,6 +217,19 @@ def validated(spec: Spec) -> Prepared:
     largest = max((mdef.fixed for mdef in ladder(prepared)), key=len)
     check_full_rank(prepared, largest)
     return prepared
+
+
+def write_results(
+    spec: Spec,
+    out_dir: Path,
+    progress: Progress = lambda message: None,
+    prepared: Prepared | None = None,
+) -> Path:
+    """Fit the ladder and write out_dir/results.json (atomically: all of it or nothing)."""
+    results = run_analysis(spec, progress, prepared)
+    path = out_dir / "results.json"
+    write_json(results, path)
+    return path
 
 
 def run_analysis(

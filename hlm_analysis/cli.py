@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -16,36 +15,15 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def write_results(
-    config: Path, out_dir: Path, announce: bool = True, prepared=None, progress=_progress
-) -> Path:
-    """Fit the ladder and write out_dir/results.json; nothing is written unless it all succeeds."""
-    from .analysis import run_analysis, validated
-    from .results import write_json
+def _cmd_fit(args) -> int:
+    from .analysis import validated, write_results
     from .spec import load_spec
 
-    spec = load_spec(config)
     started = time.perf_counter()
-    prepared = prepared or validated(spec)  # every input error surfaces before any progress line
-    results = run_analysis(spec, progress, prepared)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=out_dir, prefix=".results-", suffix=".json")
-    os.close(handle)
-    try:
-        write_json(results, Path(tmp))
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are meant to be shared
-        os.replace(tmp, out_dir / "results.json")
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    if announce:
-        elapsed = time.perf_counter() - started
-        _progress(f"hlm-report: wrote {out_dir / 'results.json'} in {elapsed:.1f} s")
-    return out_dir / "results.json"
-
-
-def _cmd_fit(args) -> int:
-    write_results(Path(args.config), Path(args.out))
+    spec = load_spec(Path(args.config))
+    prepared = validated(spec)  # every input error surfaces before any progress line
+    path = write_results(spec, Path(args.out), _progress, prepared)
+    _progress(f"hlm-report: wrote {path} in {time.perf_counter() - started:.1f} s")
     return 0
 
 

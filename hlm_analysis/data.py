@@ -174,21 +174,19 @@ def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
             columns[var] = series.to_numpy(dtype=float)
             terms_of[var] = [var]
         else:
-            levels = _levels(
-                series.astype(str) if not pd.api.types.is_bool_dtype(series) else series
-            )
+            text = series.astype(str)  # text, bool and category columns alike, as patsy names them
+            levels = _levels(text)
             if len(levels) < 2:
                 raise InputError(
                     f"predictor '{var}' has a single value ('{levels[0]}') in the analysis sample; remove it"
                 )
-            text = series.astype(str) if not pd.api.types.is_bool_dtype(series) else series
             names = []
             for level in levels[1:]:
                 name = f"{var}[T.{level}]"
                 columns[name] = (text == level).to_numpy(dtype=float)
                 names.append(name)
             terms_of[var] = names
-            categorical[var] = [str(level) for level in levels]
+            categorical[var] = levels
     for term in spec.interactions:
         parts = term.split(":")
         names = [""]

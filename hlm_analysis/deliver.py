@@ -20,11 +20,11 @@ from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from pathlib import Path
 
-from . import narrative
+from . import atomic, narrative
 from .errors import InputError
 from .render import SEND_LOG
 from .results import read_json
-from .spec import _EMAIL, REPO_ROOT, Stakeholder, load_spec
+from .spec import EMAIL, REPO_ROOT, Stakeholder, load_spec
 
 RETRIES = 3
 
@@ -57,7 +57,7 @@ def smtp_settings(environ=os.environ) -> SmtpSettings:
     except ValueError:
         raise InputError(f"SMTP_PORT must be a number, not '{environ.get('SMTP_PORT')}'") from None
     sender = environ.get("SMTP_FROM") or environ.get("SMTP_USER")
-    if not sender or not _EMAIL.match(sender.split("<")[-1].rstrip(">").strip()):
+    if not sender or not EMAIL.match(sender.split("<")[-1].rstrip(">").strip()):
         raise InputError("SMTP_FROM must be set to the sender's email address")
     return SmtpSettings(
         host, port, environ.get("SMTP_USER"), environ.get("SMTP_PASSWORD"), sender, security
@@ -68,15 +68,9 @@ def checksum(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def findings_lines(results) -> list[str]:
-    f = narrative.facts(results, escape=lambda text: str(text))
-    text = narrative.render("email_findings.txt.j2", f=f)
-    return [line.strip() for line in text.splitlines() if line.strip()]
-
-
 def build_message(results, person: Stakeholder, pdf: Path, sender: str) -> EmailMessage:
-    f = narrative.facts(results, escape=lambda text: str(text))
-    findings = findings_lines(results)
+    f = narrative.plain_facts(results)
+    findings = narrative.key_findings(f)
     env = narrative.environment()
     message = EmailMessage()
     message["Subject"] = f"Report: {results.spec['title']}"
@@ -158,9 +152,7 @@ def _load_log(path: Path) -> list[dict]:
 
 
 def _save_log(path: Path, entries: list[dict]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(entries, indent=1))
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps(entries, indent=1))
 
 
 def email_report(
@@ -183,7 +175,7 @@ def email_report(
             f"no report to send: {pdf} is missing (run `make report CONFIG={config}` first)"
         )
     if to is not None:
-        if not _EMAIL.match(to):
+        if not EMAIL.match(to):
             raise InputError(f"--to: '{to}' is not an email address")
         people = [Stakeholder(name=to.split("@")[0], email=to)]
     else:

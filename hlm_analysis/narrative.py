@@ -302,6 +302,18 @@ def implications(f: dict) -> list[dict]:
     return out
 
 
+def plain_facts(results: Results) -> dict:
+    """Facts with user text left literal: for plain-text email (the HTML template autoescapes)
+    and for the website's index (autoescaped too)."""
+    return facts(results, escape=str)
+
+
+def key_findings(plain: dict) -> list[str]:
+    """Three one-line findings in plain text (email body, website cards)."""
+    text = render("email_findings.txt.j2", f=plain)
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 def render(template: str, **context) -> str:
     return environment().get_template(template).render(**context).strip() + "\n"
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from . import atomic
+
 MODEL_ORDER = ("ols", "ols_cluster", "null", "random_intercept", "random_slope", "interaction")
 MODEL_LABELS = {
     "ols": "OLS",
@@ -199,7 +201,7 @@ def to_dict(results: Results) -> dict[str, Any]:
 
 def write_json(results: Results, path: Path) -> None:
     # No indentation: at 10,000 groups the file is megabytes and indenting doubles the time.
-    path.write_text(json.dumps(to_dict(results), allow_nan=False), encoding="utf-8")
+    atomic.write_text(path, json.dumps(to_dict(results), allow_nan=False))
 
 
 def _tuple(values):

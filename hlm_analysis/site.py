@@ -16,10 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from . import fmt, narrative
-from .deliver import findings_lines
+from . import atomic, fmt, narrative
 from .errors import InputError
-from .render import _replace_dir, render_report
+from .render import render_report
 from .results import read_json
 from .spec import REPO_ROOT, load_spec
 
@@ -33,7 +32,7 @@ def _card(name: str, folder: Path) -> dict:
         "date": built.strftime("%-d %B %Y"),
         "n_obs": fmt.integer(results.data["n_obs"]),
         "n_groups": fmt.integer(results.data["n_groups"]),
-        "headline": findings_lines(results)[0],
+        "headline": narrative.key_findings(narrative.plain_facts(results))[0],
         "html": f"reports/{name}/report.html",
         "pdf": f"reports/{name}/report.pdf",
     }
@@ -56,9 +55,7 @@ def build_site(
     if render:
         for config in configs:
             render_report(config, output_root=output_root, progress=progress)
-    site_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".site-", dir=site_dir.parent))
-    try:
+    with atomic.staging_dir(site_dir.parent, ".site-") as staging:
         cards = []
         for config in configs:
             name = config.stem
@@ -82,9 +79,7 @@ def build_site(
             (staging / "index.html").write_text(html, encoding="utf-8")
             built = staging
         (built / ".nojekyll").write_text("")  # GitHub Pages: serve files as they are
-        _replace_dir(built, site_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        atomic.replace_dir(built, site_dir)
     progress(f"hlm-report: site with {len(configs)} report(s) in {site_dir}/")
     return site_dir
 

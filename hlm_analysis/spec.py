@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import InputError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 
 
 class Stakeholder(BaseModel):
@@ -28,7 +28,7 @@ class Stakeholder(BaseModel):
     @field_validator("email")
     @classmethod
     def _valid_email(cls, value: str) -> str:
-        if not _EMAIL.match(value):
+        if not EMAIL.match(value):
             raise ValueError(f"'{value}' is not an email address")
         return value
 

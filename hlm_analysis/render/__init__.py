@@ -7,15 +7,14 @@ Everything is built in a temporary directory beside the output and moved into
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
+from .. import atomic
 from ..errors import InputError
 from ..fmt import md_escape
 from ..spec import REPO_ROOT, load_spec
@@ -90,26 +89,13 @@ def _quarto(config: Path, spec, work: Path, out: Path, steps: _Steps) -> None:
     steps.run("quarto render (html, typst, docx)", quarto.render, notebook, out, work)
 
 
-def _replace_dir(built: Path, final: Path) -> None:
-    """Swap the finished directory in; the old one is removed only after the swap."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
-    os.replace(built, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def render_report(
     config: Path,
     output_root: Path = Path("_output"),
     engine: str = "auto",
     progress: Callable[[str], None] = print,
 ) -> Path:
-    from ..analysis import validated
-    from ..cli import write_results
+    from ..analysis import validated, write_results
 
     spec = load_spec(config)
     prepared = validated(spec)  # bad input fails here, before any progress line or directory
@@ -122,14 +108,11 @@ def render_report(
     final = output_root / config.stem
     steps = _Steps(progress)
     progress(f"hlm-report: rendering {config} with the {engine} engine")
-    staging = Path(tempfile.mkdtemp(prefix=f".{config.stem}.building-", dir=output_root))
-    try:
+    with atomic.staging_dir(output_root, f".{config.stem}.building-") as staging:
         out, work = staging / "out", staging / "work"
         out.mkdir()
         work.mkdir()
-        steps.run(
-            "fit the model ladder", write_results, config, out, announce=False, prepared=prepared
-        )
+        steps.run("fit the model ladder", write_results, spec, out, progress, prepared)
         (_quarto if engine == "quarto" else _builtin)(config, spec, work, out, steps)
         missing = [
             name
@@ -141,9 +124,7 @@ def render_report(
         # The email send log outlives re-renders: it is what makes delivery exactly-once.
         if (final / SEND_LOG).is_file():
             shutil.copy2(final / SEND_LOG, out / SEND_LOG)
-        _replace_dir(out, final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        atomic.replace_dir(out, final)
     progress(
         f"hlm-report: wrote {final}/ ({', '.join(OUTPUTS)}) in {time.perf_counter() - steps.started:.1f} s"
     )
