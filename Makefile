@@ -44,9 +44,11 @@ system-deps:
 test: $(STAMP) system-deps
 	@$(BIN)/python -m pytest -q
 
+# Lint, format, the import contracts of the pipeline (pyproject [tool.importlinter]), then the tests.
 check: $(STAMP)
 	@$(BIN)/ruff check hlm_analysis tests
 	@$(BIN)/ruff format --check hlm_analysis tests
+	@$(BIN)/lint-imports --no-cache
 	@$(MAKE) --no-print-directory test
 
 fmt: $(STAMP)

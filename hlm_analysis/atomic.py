@@ -10,18 +10,31 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write beside the target, then rename over it (a rename within a directory is atomic)."""
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[str]:
+    """A temporary file beside `path`, renamed over it when the block ends without error
+    (a rename within a directory is atomic); removed otherwise."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
+        yield tmp
         os.chmod(tmp, 0o644)  # mkstemp makes it private; these files are meant to be shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_text(path: Path, text: str) -> None:
+    with _replacing(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+
+
+def write_parquet(path: Path, frame) -> None:
+    """A DataFrame as Parquet, in place only when complete."""
+    with _replacing(path) as tmp:
+        frame.to_parquet(tmp, index=False)
 
 
 @contextlib.contextmanager

@@ -1,14 +1,21 @@
-"""Command line: `hlm-report fit|render ...`. Bad input exits 2 with one line naming the problem."""
+"""Command line: `hlm-report fit|render|email|site|publish`.
+
+Exit status says whose fault a failure is: 2 and one line for the user's input, 3 and one line
+for a broken tool, 1 for a bug (one line, the traceback in error.log; `--debug` prints it).
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
-from .errors import InputError
+from . import layout
+from .errors import InputError, ToolError
 
 
 def _progress(message: str) -> None:
@@ -16,13 +23,15 @@ def _progress(message: str) -> None:
 
 
 def _cmd_fit(args) -> int:
-    from .analysis import validated, write_results
+    from .model.analysis import run_analysis, validated
+    from .results import RESULTS_FILE
     from .spec import load_spec
 
     started = time.perf_counter()
     spec = load_spec(Path(args.config))
     prepared = validated(spec)  # every input error surfaces before any progress line
-    path = write_results(spec, Path(args.out), _progress, prepared)
+    run_analysis(spec, Path(args.out), _progress, prepared)
+    path = Path(args.out) / RESULTS_FILE
     _progress(f"hlm-report: wrote {path} in {time.perf_counter() - started:.1f} s")
     return 0
 
@@ -40,7 +49,7 @@ def _cmd_render(args) -> int:
 
 
 def _cmd_email(args) -> int:
-    from .deliver import email_report
+    from .deliver.mail import email_report
 
     ok = email_report(
         Path(args.config),
@@ -54,7 +63,7 @@ def _cmd_email(args) -> int:
 
 
 def _cmd_site(args) -> int:
-    from .site import build_site
+    from .deliver.site import build_site
 
     configs = [Path(c) for c in args.configs] or sorted(Path("report/configs").glob("*.yml"))
     build_site(
@@ -68,7 +77,7 @@ def _cmd_site(args) -> int:
 
 
 def _cmd_publish(args) -> int:
-    from .site import publish
+    from .deliver.site import publish
 
     if not args.remote:
         raise InputError("no git remote to publish to: pass --remote URL or set PUBLISH_REMOTE")
@@ -80,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hlm-report", description="Multilevel-model reports for nested data."
     )
+    parser.add_argument(
+        "--debug", action="store_true", help="print the traceback of an internal error"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     fit = sub.add_parser("fit", help="fit the model ladder and write results.json")
     fit.add_argument("config", help="report/configs/NAME.yml")
@@ -87,7 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.set_defaults(func=_cmd_fit)
     render = sub.add_parser("render", help="render the report as HTML, PDF and Word")
     render.add_argument("config", help="report/configs/NAME.yml")
-    render.add_argument("--output-root", default="_output", help="outputs go to OUTPUT_ROOT/NAME/")
+    render.add_argument(
+        "--output-root",
+        default=str(layout.DEFAULT_OUTPUT_ROOT),
+        help="outputs go to OUTPUT_ROOT/NAME/ (default: _output in the current directory)",
+    )
     render.add_argument("--engine", choices=["auto", "quarto", "builtin"], default="auto")
     render.set_defaults(func=_cmd_render)
     email = sub.add_parser("email", help="email the PDF to the config's stakeholders")
@@ -117,6 +133,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error_log(args) -> Path:
+    """Where an internal error's traceback goes: beside the outputs the command was making."""
+    if getattr(args, "out", None):
+        return Path(args.out) / layout.ERROR_LOG
+    root = Path(getattr(args, "output_root", layout.DEFAULT_OUTPUT_ROOT))
+    if getattr(args, "config", None):
+        return layout.report_dir(root, Path(args.config)) / layout.ERROR_LOG
+    return root.resolve() / layout.ERROR_LOG
+
+
+def _report_bug(args, exc: BaseException) -> None:
+    text = "".join(traceback.format_exception(exc))
+    first = (str(exc).strip().splitlines() or [""])[0]
+    summary = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    if args.debug:
+        print(text, file=sys.stderr, end="")
+    try:
+        log = _error_log(args)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now().isoformat(timespec="seconds")
+        command = " ".join(sys.argv)
+        log.write_text(f"{stamp}  {command}\n\n{text}", encoding="utf-8")
+        where = f"traceback in {log}"
+    except OSError:
+        where = "rerun with --debug for the traceback"
+    print(f"hlm-report: internal error (a bug): {summary}; {where}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -125,9 +169,15 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"hlm-report: error: {exc}", file=sys.stderr)
         return 2
+    except ToolError as exc:
+        print(f"hlm-report: tool failed: {exc}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("hlm-report: interrupted; previous outputs left as they were", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - anything else is a bug: say so, keep the trace
+        _report_bug(args, exc)
+        return 1
 
 
 if __name__ == "__main__":

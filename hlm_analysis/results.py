@@ -1,28 +1,234 @@
-"""Frozen results: one dataclass per fitted model, tidy tables with fixed names, a JSON round trip.
+"""The results contract: what the model stage hands to everything after it.
 
-Everything downstream of fitting (tables, figures, narrative, email, site) reads these objects or
-the results.json written from them; nothing downstream touches a statsmodels object.
+One frozen dataclass per fitted model, tidy tables with fixed names, a `Design` that says what
+every term is, and a versioned JSON round trip. `model/` builds these objects, `present/`,
+`render/` and `deliver/` read them; nothing downstream touches data files or statsmodels.
+
+Names that Python and the templates share (models, health checks, statuses) are enums defined
+here; the interpretation bands live with their thresholds in `rules.py`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, fields, is_dataclass
+import types
+import typing
+from dataclasses import MISSING, dataclass, fields, is_dataclass
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
 
 from . import atomic
+from .errors import InputError
+from .rules import GroupsBand
+from .spec import Spec
 
-MODEL_ORDER = ("ols", "ols_cluster", "null", "random_intercept", "random_slope", "interaction")
-MODEL_LABELS = {
-    "ols": "OLS",
-    "ols_cluster": "OLS, cluster-robust SE",
-    "null": "Null (intercept only)",
-    "random_intercept": "Random intercept",
-    "random_slope": "Random slopes",
-    "interaction": "Interactions",
+# Bump when a field is renamed or removed; readers refuse any other version.
+SCHEMA_VERSION = 2
+RESULTS_FILE = "results.json"
+SAMPLE_FILE = "rows.parquet"  # the row sample beside results.json (figures that need rows)
+INTERCEPT = "(Intercept)"  # one spelling, as lme4 prints it, in fixed and random terms alike
+
+
+class ModelName(StrEnum):
+    OLS = "ols"
+    OLS_CLUSTER = "ols_cluster"
+    NULL = "null"
+    RANDOM_INTERCEPT = "random_intercept"
+    RANDOM_SLOPE = "random_slope"
+    INTERACTION = "interaction"
+
+    @property
+    def label(self) -> str:
+        return _MODEL_LABELS[self]
+
+
+_MODEL_LABELS = {
+    ModelName.OLS: "OLS",
+    ModelName.OLS_CLUSTER: "OLS, cluster-robust SE",
+    ModelName.NULL: "Null (intercept only)",
+    ModelName.RANDOM_INTERCEPT: "Random intercept",
+    ModelName.RANDOM_SLOPE: "Random slopes",
+    ModelName.INTERACTION: "Interactions",
 }
+MODEL_ORDER = tuple(ModelName)
+ALL_MODELS = "all"  # a health check about the data rather than one model
+
+
+class Method(StrEnum):
+    REML = "REML"
+    ML = "ML"
+    OLS = "OLS"
+
+
+class Check(StrEnum):
+    OPTIMUM = "optimum"
+    SINGULAR = "singular"
+    GROUPS = "groups"
+    TINY_GROUPS = "tiny_groups"
+    ICC_NEAR_ZERO = "icc_near_zero"
+
+
+class Status(StrEnum):
+    OK = "ok"
+    WARNING = "warning"
+    PROBLEM = "problem"
+
+
+class Reference(StrEnum):
+    """The reference distribution of a likelihood-ratio test."""
+
+    CHI_BAR = "chi-bar-square 50:50 mixture (boundary-corrected)"
+    CHI_SQUARE_ML = "chi-square (ML refit)"
+
+
+class TermKind(StrEnum):
+    INTERCEPT = "intercept"
+    NUMERIC = "numeric"
+    DUMMY = "dummy"
+    INTERACTION = "interaction"
+
+
+class VariableKind(StrEnum):
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+
+
+# ---------------------------------------------------------------------------------------------
+# The design: what each term of the models is, so nothing downstream parses term names back.
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str  # the column (for a group mean: the generated column, see `mean_of`)
+    kind: VariableKind
+    levels: tuple[str, ...] = ()  # categorical: every level, the reference first
+    centering: str | None = None  # "group" or "grand" when the config centres it
+    mean_of: str | None = None  # set for the group mean of a column (contextual effects)
+    terms: tuple[str, ...] = ()  # its design terms (a categorical variable: one per level)
+
+    @property
+    def reference(self) -> str | None:
+        return self.levels[0] if self.levels else None
+
+
+@dataclass(frozen=True)
+class Term:
+    name: str  # as in fixed_effects and variance_components
+    kind: TermKind
+    variable: str | None = None  # numeric and dummy terms: the variable behind the column
+    level: str | None = None  # dummy terms: the level coded 1
+    parts: tuple[str, ...] = ()  # interaction terms: the component terms, in order
+
+
+@dataclass(frozen=True)
+class Design:
+    outcome: str
+    group: str
+    predictors: tuple[str, ...]  # variables with a main effect (group means included)
+    variables: tuple[Variable, ...]
+    terms: tuple[Term, ...]
+
+    def variable(self, name: str) -> Variable:
+        for v in self.variables:
+            if v.name == name:
+                return v
+        raise KeyError(name)
+
+    def term(self, name: str) -> Term:
+        for t in self.terms:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+    @property
+    def categorical(self) -> dict[str, tuple[str, ...]]:
+        return {v.name: v.levels for v in self.variables if v.kind == VariableKind.CATEGORICAL}
+
+    def group_mean_of(self, column: str) -> str | None:
+        """The generated group-mean variable of `column`, if the config asked for one."""
+        return next((v.name for v in self.variables if v.mean_of == column), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Descriptives of the analysis sample
+
+
+@dataclass(frozen=True)
+class NumericSummary:
+    n: int
+    mean: float
+    sd: float
+    min: float
+    median: float
+    max: float
+
+
+@dataclass(frozen=True)
+class LevelCount:
+    level: str
+    n: int
+
+
+@dataclass(frozen=True)
+class GroupSize:
+    min: int
+    mean: float
+    max: int
+
+
+@dataclass(frozen=True)
+class Correlations:
+    variables: tuple[str, ...]
+    matrix: tuple[tuple[float, ...], ...]
+
+
+@dataclass(frozen=True)
+class GroupTable:
+    labels: tuple[str, ...]
+    n: tuple[int, ...]
+    outcome_mean: tuple[float, ...]
+    outcome_sd: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    n_rows_read: int
+    n_obs: int
+    n_groups: int
+    group_size: GroupSize
+    n_tiny_groups: int
+    rows_dropped: int
+    dropped_by_column: dict[str, int]
+    numeric: dict[str, NumericSummary]
+    categorical: dict[str, tuple[LevelCount, ...]]
+    correlations: Correlations
+    groups: GroupTable
+
+
+@dataclass(frozen=True)
+class RowSample:
+    """The rows behind the figures that need rows: a seeded sample in `file` beside results.json,
+    with each mixed model's fitted values (columns `fitted:<model>`)."""
+
+    file: str
+    n_rows: int  # rows in the sample
+    n_obs: int  # rows in the analysis sample it was drawn from
+    seed: int
+    columns: tuple[str, ...]  # the data columns it holds (outcome, group, numeric variables)
+
+    @property
+    def is_sample(self) -> bool:
+        return self.n_rows < self.n_obs
+
+    @staticmethod
+    def fitted_column(model: str) -> str:
+        return f"fitted:{model}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Fitted models
 
 
 @dataclass(frozen=True)
@@ -68,11 +274,24 @@ class GroupEffects:
 
 
 @dataclass(frozen=True)
+class Icc:
+    estimate: float
+    ci_low: float
+    ci_high: float
+    method: str
+
+
+@dataclass(frozen=True)
+class RobustSE:
+    reported: str  # "CR2" or "CR1"
+    cr1_std_error: dict[str, float]
+
+
+@dataclass(frozen=True)
 class ModelResult:
-    name: str
-    label: str
+    name: ModelName
     formula: str
-    method: str  # REML, ML or OLS
+    method: Method
     converged: bool
     optimizer: str
     loglik: float
@@ -80,34 +299,39 @@ class ModelResult:
     n_groups: int
     fixed_effects: tuple[FixedEffect, ...]
     df_method: str
+    n_parameters: int
+    loglik_ml: float | None
+    aic: float | None
+    bic: float | None
+    fixed_cov: tuple[tuple[float, ...], ...]
     variance_components: tuple[VarianceComponent, ...] = ()
     attempts: tuple[Attempt, ...] = ()
     singular: bool = False
     singular_terms: tuple[str, ...] = ()
     max_gradient: float | None = None
     newton_decrement: float | None = None  # deviance a Newton step could still gain at the optimum
-    loglik_ml: float | None = None
-    aic: float | None = None
-    bic: float | None = None
-    n_parameters: int = 0
+    ml_verified: bool | None = None  # the ML refit's optimum (AIC, BIC, LRTs) verified too
     r2: float | None = None
     r2_marginal: float | None = None
     r2_conditional: float | None = None
-    icc: dict[str, Any] | None = None
+    icc: Icc | None = None
     icc_adjusted: float | None = None
     variance_explained_level1: float | None = None  # proportional reduction vs the null model
     variance_explained_level2: float | None = None
     reliability_mean: float | None = None  # HLM 8's average lambda_j of the intercept
     design_effect: float | None = None
-    fixed_cov: tuple[tuple[float, ...], ...] = ()
     random_terms: tuple[str, ...] = ()
     group_effects: GroupEffects | None = None
-    robust: dict[str, Any] | None = None  # ols_cluster: CR1 beside CR2, and which one is reported
+    robust: RobustSE | None = None  # ols_cluster: CR1 beside CR2, and which one is reported
     notes: tuple[str, ...] = ()
 
     @property
+    def label(self) -> str:
+        return self.name.label
+
+    @property
     def is_mixed(self) -> bool:
-        return self.method in ("REML", "ML")
+        return self.method in (Method.REML, Method.ML)
 
     def effect(self, term: str) -> FixedEffect:
         for fe in self.fixed_effects:
@@ -135,12 +359,12 @@ class ModelResult:
 
 @dataclass(frozen=True)
 class Comparison:
-    model_a: str
-    model_b: str
+    model_a: ModelName
+    model_b: ModelName
     statistic: float
     df: int
     p_value: float
-    p_value_method: str
+    p_value_method: Reference
     refit: bool
     p_value_naive: float | None = None
     aic_a: float | None = None
@@ -148,19 +372,57 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class HealthCheck:
+    model: str  # a ModelName, or ALL_MODELS for checks about the data
+    check: Check
+    status: Status
+    value: float | None = None  # the statistic behind the verdict (None: not applicable)
+    terms: tuple[str, ...] = ()  # singular: the random terms at the boundary
+    band: GroupsBand | None = None  # groups: the band of the number of groups
+
+
+@dataclass(frozen=True)
+class Selection:
+    model: ModelName
+    aic: float
+    bic: float
+    delta_aic: float
+    akaike_weight: float
+
+
+@dataclass(frozen=True)
+class Effect:
+    estimate: float
+    std_error: float
+
+
+@dataclass(frozen=True)
+class ContextualEffect:
+    """Within, between and contextual effects of one variable (Raudenbush & Bryk, table 5.11)."""
+
+    variable: str
+    model: ModelName
+    within: Effect
+    between: Effect
+    contextual: Effect
+
+
+@dataclass(frozen=True)
 class Results:
-    spec: dict[str, Any]
-    data: dict[str, Any]
-    models: dict[str, ModelResult]
-    comparisons: tuple[Comparison, ...] = ()
-    health: tuple[dict[str, Any], ...] = ()
-    selection: tuple[dict[str, Any], ...] = ()  # AIC, BIC, delta AIC and Akaike weight per model
-    contextual_effects: tuple[dict[str, Any], ...] = ()  # within, between, contextual per variable
-    diagnostics: dict[str, Any] = field(default_factory=dict)
-    software: dict[str, str] = field(default_factory=dict)
+    spec: Spec
+    design: Design
+    data: DataSummary
+    models: dict[ModelName, ModelResult]
+    comparisons: tuple[Comparison, ...]
+    health: tuple[HealthCheck, ...]
+    selection: tuple[Selection, ...]  # AIC, BIC, delta AIC and Akaike weight per model
+    contextual_effects: tuple[ContextualEffect, ...]
+    sample: RowSample
+    software: dict[str, str]
+    schema_version: int = SCHEMA_VERSION
 
     def model(self, name: str) -> ModelResult:
-        return self.models[name]
+        return self.models[ModelName(name)]
 
     @property
     def mixed_models(self) -> list[ModelResult]:
@@ -168,24 +430,36 @@ class Results:
 
     @property
     def main_model(self) -> ModelResult:
-        """The model the report leads with: random slopes if verified, else random intercept.
+        return lead_model(self.models)
 
-        The interaction model is reported beside it, not instead of it: with an interaction in the
-        model, main effects become conditional effects at zero of the other variable.
-        """
-        for name in ("random_slope", "random_intercept"):
-            if name in self.models and self.models[name].converged:
-                return self.models[name]
-        return self.models["random_intercept"]
+
+def lead_model(models: dict[ModelName, ModelResult]) -> ModelResult:
+    """The model the report leads with: random slopes if verified, else random intercept.
+
+    The interaction model is reported beside it, not instead of it: with an interaction in the
+    model, main effects become conditional effects at zero of the other variable.
+    """
+    for name in (ModelName.RANDOM_SLOPE, ModelName.RANDOM_INTERCEPT):
+        if name in models and models[name].converged:
+            return models[name]
+    return models[ModelName.RANDOM_INTERCEPT]
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON: written in one pass; read back strictly (unknown or missing keys are named).
 
 
 def _plain(value: Any) -> Any:
-    """Dataclasses, tuples and numpy scalars to JSON types in one pass; NaN and inf become null
-    (JSON has neither). dataclasses.asdict deep-copies first, which is slow at 10,000 groups."""
+    """Dataclasses, enums, tuples and numpy scalars to JSON types in one pass; NaN and inf become
+    null (JSON has neither). dataclasses.asdict deep-copies first, which is slow at 10,000 groups."""
+    if isinstance(value, Enum):
+        return value.value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
+    if isinstance(value, Spec):
+        return value.to_json()
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {_plain(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if is_dataclass(value):
@@ -204,45 +478,85 @@ def write_json(results: Results, path: Path) -> None:
     atomic.write_text(path, json.dumps(to_dict(results), allow_nan=False))
 
 
-def _tuple(values):
-    return tuple(tuple(v) if isinstance(v, list) else v for v in values)
+class SchemaError(InputError):
+    """results.json does not match this version's contract."""
 
 
-def _model_from_dict(raw: dict[str, Any]) -> ModelResult:
-    raw = dict(raw)
-    raw["fixed_effects"] = tuple(FixedEffect(**fe) for fe in raw["fixed_effects"])
-    raw["variance_components"] = tuple(VarianceComponent(**vc) for vc in raw["variance_components"])
-    raw["attempts"] = tuple(Attempt(**a) for a in raw["attempts"])
-    raw["singular_terms"] = tuple(raw["singular_terms"])
-    raw["random_terms"] = tuple(raw["random_terms"])
-    raw["notes"] = tuple(raw["notes"])
-    raw["fixed_cov"] = _tuple(raw["fixed_cov"])
-    if raw.get("group_effects") is not None:
-        ge = raw["group_effects"]
-        raw["group_effects"] = GroupEffects(
-            terms=tuple(ge["terms"]),
-            groups=tuple(ge["groups"]),
-            estimate=_tuple(ge["estimate"]),
-            std_error=_tuple(ge["std_error"]),
-            reliability=tuple(ge.get("reliability", ())),
-        )
-    known = {f.name for f in fields(ModelResult)}
-    return ModelResult(**{k: v for k, v in raw.items() if k in known})
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _build(tp: Any, raw: Any, where: str) -> Any:
+    """Rebuild a value of type `tp` from its JSON form, naming the path of anything unexpected."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(tp) if a is not type(None)]
+        if raw is None:
+            return None
+        return _build(options[0], raw, where) if len(options) == 1 else raw
+    if raw is None:
+        # JSON has no NaN: a non-finite float was written as null
+        if tp is float:
+            return float("nan")
+        raise SchemaError(f"results.json: '{where}' is null")
+    if origin is tuple:
+        args = typing.get_args(tp)
+        return tuple(_build(args[0], v, f"{where}[{i}]") for i, v in enumerate(raw))
+    if origin is dict:
+        key_type, value_type = typing.get_args(tp)
+        return {
+            _build(key_type, k, where): _build(value_type, v, f"{where}.{k}")
+            for k, v in raw.items()
+        }
+    if tp is Spec:
+        return Spec.model_validate(raw)
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        try:
+            return tp(raw)
+        except ValueError:
+            raise SchemaError(f"results.json: '{where}' has unknown value {raw!r}") from None
+    if is_dataclass(tp):
+        if not isinstance(raw, dict):
+            raise SchemaError(f"results.json: '{where}' should be an object")
+        known = {f.name: f for f in fields(tp)}
+        unknown = sorted(set(raw) - set(known))
+        if unknown:
+            raise SchemaError(f"results.json: unknown key '{where}.{unknown[0]}'")
+        hints = _hints(tp)
+        values = {}
+        for name, f in known.items():
+            if name not in raw:
+                if f.default is MISSING and f.default_factory is MISSING:
+                    raise SchemaError(f"results.json: missing key '{where}.{name}'")
+                continue
+            values[name] = _build(hints[name], raw[name], f"{where}.{name}")
+        return tp(**values)
+    if tp is float and isinstance(raw, int | float):
+        return float(raw)
+    return raw
 
 
 def from_dict(raw: dict[str, Any]) -> Results:
-    return Results(
-        spec=raw["spec"],
-        data=raw["data"],
-        models={name: _model_from_dict(m) for name, m in raw["models"].items()},
-        comparisons=tuple(Comparison(**c) for c in raw.get("comparisons", [])),
-        health=tuple(raw.get("health", [])),
-        selection=tuple(raw.get("selection", [])),
-        contextual_effects=tuple(raw.get("contextual_effects", [])),
-        diagnostics=raw.get("diagnostics", {}),
-        software=raw.get("software", {}),
-    )
+    version = raw.get("schema_version") if isinstance(raw, dict) else None
+    if version != SCHEMA_VERSION:
+        raise SchemaError(
+            f"results.json has schema_version {version!r}; this hlm-report reads version "
+            f"{SCHEMA_VERSION} (fit again with 'hlm-report fit')"
+        )
+    return _build(Results, raw, "results")
 
 
 def read_json(path: Path) -> Results:
-    return from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"results file not found: {path}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise InputError(f"results file {path} is not valid JSON") from None
+    return from_dict(raw)

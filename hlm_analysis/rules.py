@@ -1,12 +1,14 @@
-"""Interpretation thresholds as named data, each with its source.
+"""Interpretation thresholds as named data, each with its source, and every decision made on them.
 
-The narrative and the model-health verdicts both read these, and every sentence they trigger names
-the rule that fired, so a reader can trace a recommendation back to a number and a citation.
+The model-health verdicts, the tables and the narrative all ask here (never a number or a band
+name of their own), and every sentence a rule triggers names it, so a reader can trace a
+recommendation back to a number and a citation. Templates receive the decisions as flags.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,11 @@ DESIGN_EFFECT = Rule(
     "Muthén & Satorra (1995), Sociological Methodology 25",
 )
 
+R2_GROUP_GAIN = Rule(
+    "conditional minus marginal R² below this means group differences add almost nothing",
+    0.01,
+    "one percentage point of the outcome's variance: below reporting precision",
+)
 RELIABILITY = Rule(
     "average reliability of group intercepts from which groups can be compared",
     0.7,
@@ -56,35 +63,84 @@ RELIABILITY = Rule(
 )
 
 
-def icc_band(icc: float) -> str:
+class IccBand(StrEnum):
+    NEGLIGIBLE = "negligible"
+    VERY_SMALL = "very small"
+    SMALL = "small"
+    MEDIUM = "medium"
+    LARGE = "large"
+
+
+class GroupsBand(StrEnum):
+    TOO_FEW = "too few"
+    FEW = "few"
+    ENOUGH = "enough"
+
+
+def icc_band(icc: float) -> IccBand:
     if icc < ICC_NEGLIGIBLE.value:
-        return "negligible"
+        return IccBand.NEGLIGIBLE
     if icc < ICC_SMALL.value:
-        return "very small"
+        return IccBand.VERY_SMALL
     if icc < ICC_MEDIUM.value:
-        return "small"
+        return IccBand.SMALL
     if icc < ICC_LARGE.value:
-        return "medium"
-    return "large"
+        return IccBand.MEDIUM
+    return IccBand.LARGE
 
 
-def groups_band(n_groups: int) -> str:
+def groups_band(n_groups: int) -> GroupsBand:
     if n_groups < GROUPS_STRONG_WARNING.value:
-        return "too few"
+        return GroupsBand.TOO_FEW
     if n_groups < GROUPS_WARNING.value:
-        return "few"
-    return "enough"
+        return GroupsBand.FEW
+    return GroupsBand.ENOUGH
 
 
-ALL_RULES = (
-    ALPHA,
-    GROUPS_STRONG_WARNING,
-    GROUPS_WARNING,
-    TINY_GROUP,
-    ICC_NEGLIGIBLE,
-    ICC_SMALL,
-    ICC_MEDIUM,
-    ICC_LARGE,
-    DESIGN_EFFECT,
-    RELIABILITY,
-)
+def significant(p_value: float | None) -> bool:
+    return p_value is not None and p_value < ALPHA.value
+
+
+def icc_classifiable(n_groups: int) -> bool:
+    """An ICC from fewer groups than can support a random effect is too uncertain to band."""
+    return groups_band(n_groups) != GroupsBand.TOO_FEW
+
+
+def between_groups_matter(icc: float) -> bool:
+    return icc_band(icc) in (IccBand.MEDIUM, IccBand.LARGE)
+
+
+def within_groups_dominate(icc: float) -> bool:
+    return icc_band(icc) in (IccBand.NEGLIGIBLE, IccBand.VERY_SMALL)
+
+
+def icc_near_zero(icc: float) -> bool:
+    return icc < ICC_NEGLIGIBLE.value
+
+
+def design_effect_large(design_effect: float | None) -> bool:
+    return (design_effect or 0.0) > DESIGN_EFFECT.value
+
+
+def reliability_high(reliability: float | None) -> bool:
+    return (reliability or 0.0) >= RELIABILITY.value
+
+
+def group_gain_small(r2_marginal: float | None, r2_conditional: float | None) -> bool:
+    return (r2_conditional or 0.0) - (r2_marginal or 0.0) < R2_GROUP_GAIN.value
+
+
+# Every rule by the short name the templates use (`f.rules.alpha.value`, `.source`, `.name`).
+RULES = {
+    "alpha": ALPHA,
+    "groups_strong": GROUPS_STRONG_WARNING,
+    "groups": GROUPS_WARNING,
+    "tiny_group": TINY_GROUP,
+    "icc_negligible": ICC_NEGLIGIBLE,
+    "icc_small": ICC_SMALL,
+    "icc_medium": ICC_MEDIUM,
+    "icc_large": ICC_LARGE,
+    "design_effect": DESIGN_EFFECT,
+    "r2_group_gain": R2_GROUP_GAIN,
+    "reliability": RELIABILITY,
+}

@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import InputError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# Relative paths in a config resolve as in a Quarto project: against the nearest folder above the
+# config that holds this file, else against the config's own folder.
+PROJECT_MARKER = "_quarto.yml"
 EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 
 
@@ -100,5 +102,23 @@ def load_spec(path: str | Path) -> Spec:
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
         raise InputError(f"{path}: {_describe(exc.errors()[0])}") from None
-    data = spec.data if spec.data.is_absolute() else REPO_ROOT / spec.data
-    return spec.model_copy(update={"data": data})
+    return spec.model_copy(update={"data": resolve_path(path, spec.data)})
+
+
+def project_root(start: Path) -> Path | None:
+    """The nearest folder at or above `start` that holds a Quarto project file."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / PROJECT_MARKER).is_file():
+            return folder
+    return None
+
+
+def resolve_path(config: Path, value: Path) -> Path:
+    """A path written in `config`: absolute as given; relative to the project root (the folder
+    holding _quarto.yml) when the config lies in a Quarto project, else to the config's folder."""
+    value = value.expanduser()
+    if value.is_absolute():
+        return value
+    folder = config.resolve().parent
+    return (project_root(folder) or folder) / value

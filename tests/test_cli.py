@@ -8,7 +8,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import REFERENCE, REFERENCE_CONFIGS, write_config
+from helpers import REFERENCE, REFERENCE_CONFIGS, write_config
 
 from hlm_analysis.cli import main
 from hlm_analysis.results import read_json, to_dict

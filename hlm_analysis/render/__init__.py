@@ -14,14 +14,11 @@ from pathlib import Path
 
 import yaml
 
-from .. import atomic
-from ..errors import InputError
-from ..fmt import md_escape
-from ..spec import REPO_ROOT, load_spec
-
-REPORT_QMD = REPO_ROOT / "report" / "hlm_report.qmd"
-OUTPUTS = ("report.html", "report.pdf", "report.docx", "results.json")
-SEND_LOG = "sent.json"  # written by deliver.py beside the report
+from .. import atomic, layout, resources
+from ..errors import InputError, ToolError
+from ..present.fmt import md_escape
+from ..results import RESULTS_FILE
+from ..spec import load_spec
 
 
 class _Steps:
@@ -34,8 +31,8 @@ class _Steps:
         self.progress(f"  ... {label}")
         try:
             result = func(*args, **kwargs)
-        except InputError as exc:
-            raise InputError(f"{label} failed: {exc}") from None
+        except (InputError, ToolError) as exc:
+            raise type(exc)(f"{label} failed: {exc}") from None
         self.progress(f"  ok  {label:<26}{time.perf_counter() - t0:6.2f} s")
         return result
 
@@ -58,12 +55,9 @@ def _execute(config: Path, spec, work: Path, out: Path, steps: _Steps):
     """Run the .qmd's cells once; both engines build every format from this one execution."""
     from . import execute, qmd
 
-    doc = qmd.parse(REPORT_QMD)
-    params = {
-        "config": str(config.resolve()),
-        "results_path": str((out / "results.json").resolve()),
-    }
-    outputs = steps.run("execute report cells", execute.execute, doc, params, REPO_ROOT)
+    doc = qmd.parse(resources.report_document())
+    params = {"results_path": str((out / RESULTS_FILE).resolve())}
+    outputs = steps.run("execute report cells", execute.execute, doc, params, work)
     return doc, outputs, _front_matter(doc.front_matter, spec)
 
 
@@ -75,9 +69,9 @@ def _builtin(config: Path, spec, work: Path, out: Path, steps: _Steps) -> None:
     source = work / "report.md"
     header = "---\n" + yaml.safe_dump(front, allow_unicode=True, sort_keys=False) + "---\n\n"
     source.write_text(header + body, encoding="utf-8")
-    steps.run("write HTML", pandoc.to_html, source, out / "report.html", front)
-    steps.run("write Word", pandoc.to_docx, source, out / "report.docx", front)
-    steps.run("write PDF (Typst)", pandoc.to_pdf, source, out / "report.pdf", front)
+    steps.run("write HTML", pandoc.to_html, source, out / layout.HTML, front)
+    steps.run("write Word", pandoc.to_docx, source, out / layout.DOCX, front)
+    steps.run("write PDF (Typst)", pandoc.to_pdf, source, out / layout.PDF, front)
 
 
 def _quarto(config: Path, spec, work: Path, out: Path, steps: _Steps) -> None:
@@ -91,41 +85,40 @@ def _quarto(config: Path, spec, work: Path, out: Path, steps: _Steps) -> None:
 
 def render_report(
     config: Path,
-    output_root: Path = Path("_output"),
+    output_root: Path = layout.DEFAULT_OUTPUT_ROOT,
     engine: str = "auto",
     progress: Callable[[str], None] = print,
 ) -> Path:
-    from ..analysis import validated, write_results
+    from ..model.analysis import run_analysis, validated
 
     spec = load_spec(config)
     prepared = validated(spec)  # bad input fails here, before any progress line or directory
     if engine == "auto":
         engine = "quarto" if shutil.which("quarto") else "builtin"
     if engine == "quarto" and not shutil.which("quarto"):
-        raise InputError("--engine quarto was asked for but 'quarto' is not on PATH")
-    output_root = output_root if output_root.is_absolute() else REPO_ROOT / output_root
-    output_root.mkdir(parents=True, exist_ok=True)
-    final = output_root / config.stem
+        raise ToolError("quarto: --engine quarto was asked for but 'quarto' is not on PATH")
+    final = layout.report_dir(output_root, config)
+    output_root = final.parent
     steps = _Steps(progress)
     progress(f"hlm-report: rendering {config} with the {engine} engine")
     with atomic.staging_dir(output_root, f".{config.stem}.building-") as staging:
         out, work = staging / "out", staging / "work"
         out.mkdir()
         work.mkdir()
-        steps.run("fit the model ladder", write_results, spec, out, progress, prepared)
+        steps.run("fit the model ladder", run_analysis, spec, out, progress, prepared)
         (_quarto if engine == "quarto" else _builtin)(config, spec, work, out, steps)
         missing = [
             name
-            for name in OUTPUTS
+            for name in layout.OUTPUTS
             if not (out / name).is_file() or (out / name).stat().st_size == 0
         ]
         if missing:
-            raise InputError(f"rendering produced no {', '.join(missing)}")
+            raise ToolError(f"rendering produced no {', '.join(missing)}")
         # The email send log outlives re-renders: it is what makes delivery exactly-once.
-        if (final / SEND_LOG).is_file():
-            shutil.copy2(final / SEND_LOG, out / SEND_LOG)
+        if (final / layout.SEND_LOG).is_file():
+            shutil.copy2(final / layout.SEND_LOG, out / layout.SEND_LOG)
         atomic.replace_dir(out, final)
     progress(
-        f"hlm-report: wrote {final}/ ({', '.join(OUTPUTS)}) in {time.perf_counter() - steps.started:.1f} s"
+        f"hlm-report: wrote {final}/ ({', '.join(layout.OUTPUTS)}) in {time.perf_counter() - steps.started:.1f} s"
     )
     return final

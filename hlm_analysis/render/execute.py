@@ -15,7 +15,8 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from ..errors import InputError
+from ..errors import ToolError
+from .errors import cell_failure
 from .qmd import Document
 
 # Figures at print quality, PNG only (one format every output can embed).
@@ -27,10 +28,6 @@ set_matplotlib_formats("png")
 matplotlib.rcParams["figure.dpi"] = 144
 matplotlib.rcParams["savefig.bbox"] = "tight"
 """
-
-
-class ReportCellError(InputError):
-    """A cell of the report raised; the message names the cell and the error."""
 
 
 def build_notebook(doc: Document, parameters: dict) -> tuple[nbformat.NotebookNode, list[int]]:
@@ -82,14 +79,13 @@ def execute(doc: Document, parameters: dict, workdir: Path, timeout: int = 1800)
         failing = next(
             (c for c in doc.cells if c.source.strip() and c.source.strip() in str(exc)), None
         )
-        where = f"cell '{failing.label}'" if failing else "a cell"
-        ename = getattr(exc, "ename", "Error")
-        evalue = (
-            str(getattr(exc, "evalue", "")).splitlines()[0] if getattr(exc, "evalue", "") else ""
-        )
-        raise ReportCellError(f"report {where} failed: {ename}: {evalue}") from None
+        label = failing.label if failing else None
+        raise cell_failure(
+            label, getattr(exc, "ename", None), getattr(exc, "evalue", None), str(exc)
+        ) from None
     except RuntimeError as exc:  # nbclient's word for a kernel that did not start or answer
-        raise ReportCellError(f"the Jupyter kernel for the report failed: {exc}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ToolError(f"Jupyter kernel: the report's kernel failed: {first}") from None
     finally:
         if manager.has_kernel:
             manager.shutdown_kernel(now=True)

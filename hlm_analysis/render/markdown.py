@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pypandoc
 
-from ..errors import InputError
-from .execute import ReportCellError
+from .errors import ReportError, cell_failure
 from .qmd import Cell, Document
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -58,9 +57,7 @@ def cell_markdown(cell: Cell, outputs: list, figures_dir: Path, echo_default: bo
         kind = out.get("output_type")
         if kind == "error":
             if not opts.get("error"):
-                raise ReportCellError(
-                    f"report cell '{cell.label}' failed: {out.get('ename')}: {out.get('evalue')}"
-                )
+                raise cell_failure(cell.label, out.get("ename"), out.get("evalue"))
             chunks.append("```\n" + _ANSI.sub("", "\n".join(out.get("traceback", []))) + "\n```")
         elif kind == "stream":
             if out.get("name") == "stderr" and opts.get("warning", False) is not True:
@@ -153,5 +150,5 @@ def assemble(
     numbered = bool(doc.front_matter.get("number-sections", False))
     body, unknown = resolve_crossrefs(body, numbered)
     if unknown:
-        raise InputError(f"report refers to unknown label(s): {', '.join(sorted(set(unknown)))}")
+        raise ReportError(f"report refers to unknown label(s): {', '.join(sorted(set(unknown)))}")
     return body + "\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pypandoc
 import typst
 
-from ..errors import InputError
+from ..errors import ToolError
 
 ASSETS = Path(__file__).parent / "assets"
 _READER = "markdown+pipe_tables+fenced_divs+bracketed_spans+implicit_figures+link_attributes"
@@ -57,7 +57,7 @@ def to_pdf(markdown: Path, out: Path, front: dict) -> None:
         typst.compile(str(typ), output=str(out), root=str(markdown.parent))
     except Exception as exc:  # noqa: BLE001 - typst raises its own error types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"PDF typesetting failed: {first}") from None
+        raise ToolError(f"Typst: PDF typesetting failed: {first}") from None
 
 
 def _convert(markdown: Path, to: str, out: Path, args: list[str]) -> None:
@@ -72,4 +72,4 @@ def _convert(markdown: Path, to: str, out: Path, args: list[str]) -> None:
         )
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "pandoc failed"
-        raise InputError(f"pandoc could not write {out.name}: {first}") from None
+        raise ToolError(f"pandoc could not write {out.name}: {first}") from None

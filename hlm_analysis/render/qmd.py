@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import InputError
+from .errors import ReportError
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.S)
 _CELL = re.compile(r"^```\{python\}[^\n]*\n(.*?)^```[ \t]*$", re.M | re.S)
@@ -56,7 +56,7 @@ def _cell(code: str, index: int, path: Path) -> Cell:
     try:
         options = yaml.safe_load("\n".join(option_lines)) or {}
     except yaml.YAMLError:
-        raise InputError(f"{path}: cell {index} has unreadable '#|' options") from None
+        raise ReportError(f"{path}: cell {index} has unreadable '#|' options") from None
     return Cell("\n".join(body), options, index, code.rstrip("\n"))
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import nbformat
 
-from ..errors import InputError
+from .. import layout
+from ..errors import ToolError
 
-FORMATS = {"html": "report.html", "typst": "report.pdf", "docx": "report.docx"}
+FORMATS = {"html": layout.HTML, "typst": layout.PDF, "docx": layout.DOCX}
 
 
 def render(notebook: nbformat.NotebookNode, out: Path, work: Path) -> None:
@@ -31,9 +32,9 @@ def render(notebook: nbformat.NotebookNode, out: Path, work: Path) -> None:
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work)
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["quarto failed"])[-1]
-            raise InputError(f"quarto render --to {fmt_name}: {last}")
+            raise ToolError(f"quarto render --to {fmt_name}: {last}")
         suffix = Path(target).suffix
         produced = rendered / f"report{suffix}"
         if not produced.is_file():
-            raise InputError(f"quarto render --to {fmt_name} produced no {suffix} file")
+            raise ToolError(f"quarto render --to {fmt_name} produced no {suffix} file")
         shutil.move(str(produced), out / target)

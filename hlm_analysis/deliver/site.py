@@ -1,0 +1,179 @@
+"""`make site`: every config rendered, and `_site/` with an index of cards linking to each report.
+
+Without Quarto the index is our own page; with Quarto on PATH the same cards go into a Quarto
+website project that Quarto renders (and the reports themselves are rendered by Quarto, see
+render/). `_site/` is assembled in a temporary directory and swapped in
+only when complete. `publish()` pushes it to a gh-pages branch of any git remote.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from .. import atomic, layout
+from ..errors import InputError, ToolError
+from ..present import fmt, narrative
+from ..render import render_report
+from ..results import RESULTS_FILE, read_json
+from ..spec import load_spec
+
+
+def _card(name: str, folder: Path) -> dict:
+    results = read_json(folder / RESULTS_FILE)
+    built = dt.datetime.fromtimestamp((folder / layout.HTML).stat().st_mtime)
+    return {
+        "name": name,
+        "title": results.spec.title,
+        "date": built.strftime("%-d %B %Y"),
+        "n_obs": fmt.integer(results.data.n_obs),
+        "n_groups": fmt.integer(results.data.n_groups),
+        "headline": narrative.key_findings(narrative.plain_facts(results))[0],
+        "html": f"reports/{name}/{layout.HTML}",
+        "pdf": f"reports/{name}/{layout.PDF}",
+    }
+
+
+def build_site(
+    configs: list[Path],
+    output_root: Path = layout.DEFAULT_OUTPUT_ROOT,
+    site_dir: Path = Path("_site"),
+    render: bool = True,
+    progress=print,
+    title: str = "Multilevel-model reports",
+) -> Path:
+    site_dir = site_dir.resolve()
+    if not configs:
+        raise InputError("no configs to put on the site (report/configs/*.yml)")
+    for config in configs:
+        load_spec(config)  # every config is checked before anything is rendered
+    if render:
+        for config in configs:
+            render_report(config, output_root=output_root, progress=progress)
+    with atomic.staging_dir(site_dir.parent, ".site-") as staging:
+        cards = []
+        for config in configs:
+            name = config.stem
+            folder = layout.report_dir(output_root, config)
+            if not (folder / layout.HTML).is_file():
+                raise InputError(f"no rendered report for {config} in {folder}")
+            target = staging / "reports" / name
+            target.mkdir(parents=True)
+            for file in layout.REPORT_FILES:
+                shutil.copy2(folder / file, target / file)
+            cards.append(_card(name, folder))
+        context = {
+            "site_title": title,
+            "cards": cards,
+            "updated": dt.date.today().strftime("%-d %B %Y"),
+        }
+        if shutil.which("quarto"):
+            built = _quarto_website(staging, context)
+        else:
+            html = narrative.environment().get_template("site_index.html.j2").render(**context)
+            (staging / "index.html").write_text(html, encoding="utf-8")
+            built = staging
+        (built / ".nojekyll").write_text("")  # GitHub Pages: serve files as they are
+        atomic.replace_dir(built, site_dir)
+    progress(f"hlm-report: site with {len(configs)} report(s) in {site_dir}/")
+    return site_dir
+
+
+def _quarto_website(project: Path, context: dict) -> Path:
+    """Make `project` (reports already under reports/) a Quarto website and render it.
+
+    The index carries the same cards as the built-in page; Quarto adds its navigation and theme.
+    Returns the rendered directory, which has the same structure as the built-in site.
+    """
+    config = {
+        "project": {"type": "website", "output-dir": "_built", "resources": ["reports/**"]},
+        "website": {"title": context["site_title"]},
+        "format": {"html": {"page-layout": "full"}},
+    }
+    (project / "_quarto.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    cards = narrative.environment().get_template("site_cards.html.j2").render(**context)
+    front = yaml.safe_dump(
+        {"title": context["site_title"], "subtitle": f"Updated {context['updated']}"},
+        sort_keys=False,
+    )
+    (project / "index.qmd").write_text(
+        f"---\n{front}---\n\n```{{=html}}\n{cards}\n```\n", encoding="utf-8"
+    )
+    proc = subprocess.run(
+        ["quarto", "render", str(project)], capture_output=True, text=True, cwd=project
+    )
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["quarto failed"])[-1]
+        raise ToolError(f"quarto render of the website failed: {last}")
+    built = project / "_built"
+    if not (built / "index.html").is_file() or not (built / "reports").is_dir():
+        raise ToolError("quarto render of the website produced no index.html or reports/")
+    return built
+
+
+def _git(*args: str, cwd: Path) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        message = (proc.stderr.strip().splitlines() or ["git failed"])[-1]
+        raise ToolError(f"git {args[0]} failed: {message}")
+    return proc.stdout
+
+
+def publish(site_dir: Path, remote: str, branch: str = "gh-pages", progress=print) -> str:
+    """Commit the site as the next commit of `branch` on `remote` and push it; returns the commit."""
+    site_dir = site_dir.resolve()
+    if not (site_dir / "index.html").is_file():
+        raise InputError(
+            f"nothing to publish: {site_dir}/index.html is missing (run `make site` first)"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / "pages"
+        exists = (
+            subprocess.run(
+                ["git", "ls-remote", "--exit-code", "--heads", remote, branch], capture_output=True
+            ).returncode
+            == 0
+        )
+        if exists:
+            _git(
+                "clone",
+                "--quiet",
+                "--branch",
+                branch,
+                "--single-branch",
+                remote,
+                str(work),
+                cwd=Path(tmp),
+            )
+        else:
+            work.mkdir()
+            _git("init", "--quiet", cwd=work)
+            _git("checkout", "--quiet", "--orphan", branch, cwd=work)
+            _git("remote", "add", "origin", remote, cwd=work)
+        for item in work.iterdir():
+            if item.name != ".git":
+                shutil.rmtree(item) if item.is_dir() else item.unlink()
+        shutil.copytree(site_dir, work, dirs_exist_ok=True)
+        _git("add", "--all", cwd=work)
+        identity = ["-c", "user.name=hlm-report", "-c", "user.email=hlm-report@localhost"]
+        status = _git("status", "--porcelain", cwd=work)
+        if not status.strip():
+            progress("hlm-report: the published site is already up to date")
+            return _git("rev-parse", "HEAD", cwd=work).strip()
+        _git(
+            *identity,
+            "commit",
+            "--quiet",
+            "-m",
+            f"Publish site {dt.datetime.now():%Y-%m-%d %H:%M}",
+            cwd=work,
+        )
+        _git("push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", cwd=work)
+        commit = _git("rev-parse", "HEAD", cwd=work).strip()
+    progress(f"hlm-report: published {site_dir} to {remote} ({branch}, {commit[:10]})")
+    return commit

@@ -1,0 +1,229 @@
+"""From a spec to Results: prepare the data, fit the ladder, compare, judge model health, and
+keep the row sample the report's figures need (results.json and rows.parquet, side by side)."""
+
+from __future__ import annotations
+
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from .. import atomic, rules
+from ..data import Prepared, check_full_rank, describe, prepare
+from ..data.describe import numeric_variables
+from ..results import (
+    ALL_MODELS,
+    RESULTS_FILE,
+    SAMPLE_FILE,
+    Check,
+    Comparison,
+    ContextualEffect,
+    DataSummary,
+    Effect,
+    HealthCheck,
+    ModelName,
+    ModelResult,
+    Reference,
+    Results,
+    RowSample,
+    Selection,
+    Status,
+    lead_model,
+    write_json,
+)
+from ..spec import Spec
+from . import stats
+from .ladder import Progress, fit_ladder, fitted_values, ladder
+
+SAMPLE_ROWS = 50_000  # rows kept for figures: enough to see every shape, small on disk
+SAMPLE_SEED = 20240605
+
+
+def _comparisons(models: dict[ModelName, ModelResult]) -> list[Comparison]:
+    out = []
+
+    def ml_test(a: ModelName, b: ModelName) -> None:
+        ma, mb = models[a], models[b]
+        df = mb.n_parameters - ma.n_parameters
+        stat, p = stats.lrt(ma.loglik_ml, mb.loglik_ml, df)
+        out.append(
+            Comparison(a, b, stat, df, p, Reference.CHI_SQUARE_ML, True, None, ma.aic, mb.aic)
+        )
+
+    def variance_test(a: ModelName, b: ModelName, refit: bool) -> None:
+        ma, mb = models[a], models[b]
+        df = mb.n_parameters - ma.n_parameters
+        la, lb = (ma.loglik_ml, mb.loglik_ml) if refit else (ma.loglik, mb.loglik)
+        stat, naive = stats.lrt(la, lb, df)
+        p = stats.chibar_p(stat, df)
+        out.append(Comparison(a, b, stat, df, p, Reference.CHI_BAR, refit, naive, ma.aic, mb.aic))
+
+    variance_test(ModelName.OLS, ModelName.RANDOM_INTERCEPT, refit=True)
+    ml_test(ModelName.NULL, ModelName.RANDOM_INTERCEPT)
+    if ModelName.RANDOM_SLOPE in models:
+        variance_test(ModelName.RANDOM_INTERCEPT, ModelName.RANDOM_SLOPE, refit=False)
+    if ModelName.INTERACTION in models:
+        base = (
+            ModelName.RANDOM_SLOPE
+            if ModelName.RANDOM_SLOPE in models
+            else ModelName.RANDOM_INTERCEPT
+        )
+        ml_test(base, ModelName.INTERACTION)
+    return out
+
+
+def _selection(models: dict[ModelName, ModelResult]) -> list[Selection]:
+    candidates = {
+        n: m for n, m in models.items() if n != ModelName.OLS_CLUSTER and m.aic is not None
+    }
+    weights = stats.akaike_weights({n: m.aic for n, m in candidates.items()})
+    best = min(m.aic for m in candidates.values())
+    return [Selection(n, m.aic, m.bic, m.aic - best, weights[n]) for n, m in candidates.items()]
+
+
+_GROUPS_STATUS = {
+    rules.GroupsBand.TOO_FEW: Status.PROBLEM,
+    rules.GroupsBand.FEW: Status.WARNING,
+    rules.GroupsBand.ENOUGH: Status.OK,
+}
+
+
+def _health(models: dict[ModelName, ModelResult], data: DataSummary) -> list[HealthCheck]:
+    out = []
+    for m in models.values():
+        if not m.is_mixed:
+            continue
+        status = Status.OK if m.converged else Status.PROBLEM
+        out.append(HealthCheck(m.name, Check.OPTIMUM, status, value=m.newton_decrement))
+        if m.singular:
+            out.append(HealthCheck(m.name, Check.SINGULAR, Status.WARNING, terms=m.singular_terms))
+    band = rules.groups_band(data.n_groups)
+    out.append(
+        HealthCheck(ALL_MODELS, Check.GROUPS, _GROUPS_STATUS[band], value=data.n_groups, band=band)
+    )
+    if data.n_tiny_groups:
+        out.append(
+            HealthCheck(ALL_MODELS, Check.TINY_GROUPS, Status.WARNING, value=data.n_tiny_groups)
+        )
+    icc = models[ModelName.NULL].icc.estimate
+    if rules.icc_near_zero(icc):
+        out.append(HealthCheck(ModelName.NULL, Check.ICC_NEAR_ZERO, Status.WARNING, value=icc))
+    return out
+
+
+def _contextual(prepared: Prepared, model: ModelResult) -> list[ContextualEffect]:
+    """Within, between and contextual effects (Raudenbush & Bryk 2002, table 5.11) with SEs.
+
+    With x group-mean centred and its group mean in the model, b_x is the within effect and
+    b_mean the between effect; otherwise b_mean is already the contextual effect.
+    """
+    design = prepared.design
+    terms = [fe.term for fe in model.fixed_effects]
+    estimates = np.array([fe.estimate for fe in model.fixed_effects])
+    cov = np.array(model.fixed_cov)
+    out = []
+    for var in prepared.spec.contextual:
+        i, j = terms.index(var), terms.index(design.group_mean_of(var))
+        group_centred = design.variable(var).centering == "group"
+        # each effect as a contrast over (b_x, b_mean)
+        contrasts = {
+            "within": (1.0, 0.0),
+            "between": (0.0, 1.0) if group_centred else (1.0, 1.0),
+            "contextual": (-1.0, 1.0) if group_centred else (0.0, 1.0),
+        }
+        effects = {}
+        for name, (a, b) in contrasts.items():
+            c = np.zeros(len(terms))
+            c[i], c[j] = a, b
+            effects[name] = Effect(float(c @ estimates), float(np.sqrt(c @ cov @ c)))
+        out.append(ContextualEffect(var, model.name, **effects))
+    return out
+
+
+def _sample_rows(prepared: Prepared) -> np.ndarray:
+    n = prepared.n_obs
+    if n <= SAMPLE_ROWS:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(SAMPLE_SEED).choice(n, SAMPLE_ROWS, replace=False))
+
+
+def write_sample(prepared: Prepared, models: dict[ModelName, ModelResult], path: Path) -> RowSample:
+    """The rows the figures draw (distributions, outcome by group, residuals), with each mixed
+    model's fitted values: a seeded sample when the data are large."""
+
+    rows = _sample_rows(prepared)
+    spec = prepared.spec
+    columns = list(dict.fromkeys([spec.outcome, spec.group, *numeric_variables(prepared)]))
+    frame = prepared.frame.iloc[rows][columns].reset_index(drop=True)
+    frame[spec.group] = frame[spec.group].astype(str)
+    for name, model in models.items():
+        if model.is_mixed:
+            frame[RowSample.fitted_column(name)] = fitted_values(prepared, model, rows)
+    atomic.write_parquet(path, frame)
+    return RowSample(path.name, len(rows), prepared.n_obs, SAMPLE_SEED, tuple(columns))
+
+
+def _software() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in (
+        "hlm-report",
+        "numpy",
+        "scipy",
+        "pandas",
+        "statsmodels",
+        "matplotlib",
+        "seaborn",
+        "jinja2",
+    ):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def validated(spec: Spec) -> Prepared:
+    """Read and check the data and every model's design; raises InputError before any output."""
+    prepared = prepare(spec)
+    # The largest fixed part contains every other; if it has full rank, so do they.
+    largest = max((mdef.fixed for mdef in ladder(prepared)), key=len)
+    check_full_rank(prepared, largest)
+    return prepared
+
+
+def run_analysis(
+    spec: Spec,
+    out_dir: Path,
+    progress: Progress = lambda message: None,
+    prepared: Prepared | None = None,
+) -> Results:
+    """Fit the ladder; write out_dir/results.json and the row sample beside it (each atomic)."""
+    started = time.perf_counter()
+    prepared = prepared or validated(spec)
+    data = describe(prepared)
+    models = fit_ladder(prepared, progress)
+    progress(
+        f"  rows dropped for missing values: {data.rows_dropped:,}; "
+        f"total {time.perf_counter() - started:.2f} s"
+    )
+    sample = write_sample(prepared, models, Path(out_dir) / SAMPLE_FILE)
+    main = lead_model(models)
+    results = Results(
+        spec=spec,
+        design=prepared.design,
+        data=data,
+        models=models,
+        comparisons=tuple(_comparisons(models)),
+        health=tuple(_health(models, data)),
+        selection=tuple(_selection(models)),
+        contextual_effects=tuple(_contextual(prepared, main)),
+        sample=sample,
+        software=_software(),
+    )
+    write_json(results, Path(out_dir) / RESULTS_FILE)
+    return results
+
+
+__all__ = ["run_analysis", "validated"]

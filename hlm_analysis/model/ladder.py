@@ -1,0 +1,335 @@
+"""The model ladder. The only module that touches statsmodels model classes.
+
+OLS and cluster-robust OLS come from statsmodels directly. Each mixed model is fitted by
+statsmodels MixedLM (lbfgs and powell, as candidates only) and by the exact profiled criterion of
+lmm.py from several starts; optimize.py picks, polishes and verifies the best. All reported
+numbers are computed at the verified optimum with the exact criterion.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from statsmodels.regression.linear_model import OLS
+from statsmodels.regression.mixed_linear_model import MixedLM
+
+from ..data import Prepared
+from ..results import (
+    INTERCEPT,
+    Attempt,
+    FixedEffect,
+    GroupEffects,
+    Icc,
+    Method,
+    ModelName,
+    ModelResult,
+    RobustSE,
+    VarianceComponent,
+)
+from . import lmm, optimize, stats
+
+# statsmodels is slow on large data (about 90 s per fit at 500,000 rows); beyond this size the
+# exact optimizer's own starts and methods are the candidates.
+STATSMODELS_MAX_ROWS = 20_000
+STATSMODELS_METHODS = ("lbfgs", "powell")
+# CR2 needs n x G work per coefficient; it matters only when clusters are few.
+CR2_MAX_GROUPS = 50
+CR2_MAX_ROWS = 50_000
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ModelDef:
+    name: ModelName
+    fixed: list[str]
+    random: list[str]  # empty for OLS
+
+
+def ladder(prepared: Prepared) -> list[ModelDef]:
+    spec = prepared.spec
+    main = [INTERCEPT, *prepared.expand(prepared.predictors)]
+    slopes = [INTERCEPT, *prepared.expand(spec.random_slopes)]
+    models = [
+        ModelDef(ModelName.OLS, main, []),
+        ModelDef(ModelName.OLS_CLUSTER, main, []),
+        ModelDef(ModelName.NULL, [INTERCEPT], [INTERCEPT]),
+        ModelDef(ModelName.RANDOM_INTERCEPT, main, [INTERCEPT]),
+    ]
+    if spec.random_slopes:
+        models.append(ModelDef(ModelName.RANDOM_SLOPE, main, slopes))
+    if spec.interactions:
+        extra = [v for t in spec.interactions for v in t.split(":") if v not in prepared.predictors]
+        fixed = list(
+            dict.fromkeys([*main, *prepared.expand(extra), *prepared.expand(spec.interactions)])
+        )
+        random = slopes if spec.random_slopes else [INTERCEPT]
+        models.append(ModelDef(ModelName.INTERACTION, fixed, random))
+    return models
+
+
+def _display(term: str) -> str:
+    return "1" if term == INTERCEPT else term
+
+
+def formula(prepared: Prepared, mdef: ModelDef) -> str:
+    spec = prepared.spec
+    fixed = " + ".join(_display(t) for t in mdef.fixed)
+    text = f"{spec.outcome} ~ {fixed}"
+    if mdef.random:
+        text += f" + ({' + '.join(_display(t) for t in mdef.random)} | {spec.group})"
+    return text
+
+
+def _fixed_effects(terms, estimate, std_error, df) -> tuple[FixedEffect, ...]:
+    statistic, p_value, low, high = stats.t_table(estimate, std_error, df)
+    return tuple(
+        FixedEffect(
+            t,
+            float(e),
+            float(s),
+            float(z),
+            None if not np.isfinite(d) else float(d),
+            float(p),
+            float(lo),
+            float(hi),
+        )
+        for t, e, s, z, d, p, lo, hi in zip(
+            terms, estimate, std_error, statistic, df, p_value, low, high, strict=True
+        )
+    )
+
+
+def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:
+    X = prepared.matrix(mdef.fixed)
+    model = OLS(prepared.y, X)
+    robust = None
+    cov = None
+    if mdef.name == ModelName.OLS_CLUSTER:
+        res = model.fit(cov_type="cluster", cov_kwds={"groups": prepared.group_codes}, use_t=True)
+        cr1 = np.asarray(res.bse)
+        if prepared.n_groups <= CR2_MAX_GROUPS and prepared.n_obs <= CR2_MAX_ROWS:
+            cov, df = stats.cr2(X, np.asarray(res.resid), prepared.group_codes)
+            bse = np.sqrt(np.diag(cov))
+            df_method = "Bell-McCaffrey (CR2)"
+            notes = (
+                "CR2 cluster-robust standard errors with Bell-McCaffrey degrees of freedom, "
+                "the small-sample correction for few clusters; CR1 (Stata's) beside them.",
+            )
+        else:
+            bse, df = cr1, np.full(len(mdef.fixed), prepared.n_groups - 1.0)
+            df_method = "cluster (G - 1)"
+            notes = (
+                "CR1 cluster-robust standard errors with G - 1 degrees of freedom "
+                f"(CR2 is computed for up to {CR2_MAX_GROUPS} groups; with more, CR1 is accurate).",
+            )
+        robust = RobustSE(
+            reported="CR2" if cov is not None else "CR1",
+            cr1_std_error=dict(zip(mdef.fixed, map(float, cr1), strict=True)),
+        )
+    else:
+        res = model.fit()
+        df = np.full(len(mdef.fixed), float(res.df_resid))
+        df_method = "residual"
+        notes = ()
+        bse = np.asarray(res.bse)
+    cov = np.asarray(res.cov_params()) if cov is None else cov
+    k = len(mdef.fixed) + 1
+    return ModelResult(
+        name=mdef.name,
+        formula=formula(prepared, mdef),
+        method=Method.OLS,
+        converged=True,
+        optimizer="least squares (QR)",
+        loglik=float(res.llf),
+        n_obs=prepared.n_obs,
+        n_groups=prepared.n_groups,
+        fixed_effects=_fixed_effects(mdef.fixed, np.asarray(res.params), bse, df),
+        df_method=df_method,
+        loglik_ml=float(res.llf),
+        aic=float(-2 * res.llf + 2 * k),
+        bic=float(-2 * res.llf + np.log(prepared.n_obs) * k),
+        n_parameters=k,
+        r2=float(res.rsquared),
+        fixed_cov=tuple(map(tuple, cov)),
+        robust=robust,
+        notes=notes,
+    )
+
+
+def _statsmodels_candidates(prepared: Prepared, X: np.ndarray, Z: np.ndarray, reml: bool):
+    """statsmodels MixedLM fits as candidate optima, with what statsmodels claimed about them."""
+    out: list[tuple[Attempt, np.ndarray | None]] = []
+    if prepared.n_obs > STATSMODELS_MAX_ROWS:
+        note = f"skipped: more than {STATSMODELS_MAX_ROWS:,} rows"
+        return [(Attempt("statsmodels", "default", None, note=note), None)]
+    q = Z.shape[1]
+    for method in STATSMODELS_METHODS:
+        label = f"statsmodels {method}"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = MixedLM(prepared.y, X, groups=prepared.group_codes, exog_re=Z)
+                res = model.fit(reml=reml, method=[method])
+            cov = np.asarray(res.cov_re, float).reshape(q, q) / float(res.scale)
+            if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) < -1e-10):
+                raise ValueError("infeasible variance parameters")
+            theta = lmm.theta_of(lmm.psd_factor((cov + cov.T) / 2))
+            reported = float(res.llf) if np.isfinite(res.llf) else None
+            attempt = Attempt(label, "statsmodels default", None, reported, bool(res.converged))
+            out.append((attempt, theta))
+        except Exception as exc:  # noqa: BLE001 - any failure is one discarded candidate
+            reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            out.append(
+                (Attempt(label, "statsmodels default", None, note=f"failed: {reason}"), None)
+            )
+    return out
+
+
+def _variance_components(group: str, terms: list[str], cov: np.ndarray, sigma2: float):
+    rows = []
+    sd = np.sqrt(np.clip(np.diag(cov), 0, None))
+    for i, term in enumerate(terms):
+        rows.append(VarianceComponent(group, term, None, float(cov[i, i]), float(sd[i])))
+    for i in range(len(terms)):
+        for j in range(i + 1, len(terms)):
+            corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else float("nan")
+            rows.append(VarianceComponent(group, terms[i], terms[j], float(cov[i, j]), float(corr)))
+    rows.append(VarianceComponent("Residual", None, None, float(sigma2), float(np.sqrt(sigma2))))
+    return tuple(rows)
+
+
+def fit_mixed(prepared: Prepared, mdef: ModelDef, null: ModelResult | None) -> ModelResult:
+    """Fit one mixed model by REML (and by ML for likelihood comparisons); verify both optima.
+
+    `null` is the fitted null model (None when this is it): variance explained is measured
+    against it."""
+    X, Z = prepared.matrix(mdef.fixed), prepared.matrix(mdef.random)
+    q = Z.shape[1]
+    sums = lmm.group_sums(prepared.y, X, Z, prepared.group_codes, prepared.n_groups)
+    reml = optimize.find_optimum(sums, True, _statsmodels_candidates(prepared, X, Z, True))
+    # The ML refit (for AIC, BIC and LRTs) starts at the REML optimum, which is close: Newton
+    # steps from there suffice, and the result is verified just the same.
+    ml = optimize.find_optimum(
+        sums, False, external=[(Attempt("REML optimum", "REML theta", None), reml.theta)], plan=[]
+    )
+    sol = lmm.solve(reml.theta, sums, reml=True)
+    lam = lmm.lambda_of(sol.theta, q)
+    re_cov = sol.sigma2 * lam @ lam.T
+    cov_beta = sol.sigma2 * np.linalg.inv(sol.A)
+    se = np.sqrt(np.diag(cov_beta))
+    df = stats.satterthwaite_df(sol.theta, sol.sigma2, sums)
+    modes, cond_cov = lmm.random_effects(sol, sums)
+    cond_se = np.sqrt(np.clip(np.diagonal(cond_cov, axis1=1, axis2=2), 0, None))
+    tau00 = re_cov[0, 0]
+    reliability = (
+        tau00 / (tau00 + sol.sigma2 / sums.counts) if tau00 > 0 else np.zeros(len(sums.counts))
+    )
+    mean_zz = sums.ZtZ.sum(axis=0) / sums.n
+    r2 = stats.nakagawa_r2(X @ sol.beta, re_cov, mean_zz, sol.sigma2)
+
+    k = len(mdef.fixed) + lmm.n_theta(q) + 1
+    loglik_ml = -ml.deviance / 2
+    notes = []
+    if not reml.verified:
+        notes.append(
+            f"The REML optimum could not be verified (a Newton step could gain {reml.decrement:.2g}, "
+            f"a nearby point better by {reml.best_neighbour_gain:.2g}); treat these estimates as provisional."
+        )
+    if not ml.verified:
+        notes.append(
+            "The ML refit used for AIC, BIC and likelihood-ratio tests could not be verified."
+        )
+
+    icc = design = None
+    if mdef.name == ModelName.NULL:
+        theta0 = float(sol.theta[0])
+        low, high = stats.icc_interval(theta0, lambda t: lmm.deviance(np.array([t]), sums, True))
+        estimate = tau00 / (tau00 + sol.sigma2)
+        icc = Icc(float(estimate), float(low), float(high), "REML profile likelihood, 95%")
+        design = stats.design_effect(estimate, float(np.mean(sums.counts)))
+    # Raudenbush & Bryk's proportional reduction of each variance against the null model.
+    tau_null, sigma_null = (tau00, sol.sigma2) if null is None else _null_variances(null)
+    level2 = (tau_null - tau00) / tau_null if tau_null > 0 else None
+
+    return ModelResult(
+        name=mdef.name,
+        formula=formula(prepared, mdef),
+        method=Method.REML,
+        converged=reml.verified,
+        optimizer=reml.optimizer,
+        loglik=float(-reml.deviance / 2),
+        n_obs=prepared.n_obs,
+        n_groups=prepared.n_groups,
+        fixed_effects=_fixed_effects(mdef.fixed, sol.beta, se, df),
+        df_method="Satterthwaite",
+        variance_components=_variance_components(
+            prepared.spec.group, mdef.random, re_cov, sol.sigma2
+        ),
+        attempts=reml.attempts,
+        singular=reml.singular,
+        singular_terms=tuple(mdef.random[i] for i in reml.singular_terms),
+        max_gradient=reml.max_gradient,
+        newton_decrement=reml.decrement,
+        ml_verified=ml.verified,
+        loglik_ml=float(loglik_ml),
+        aic=float(2 * k - 2 * loglik_ml),
+        bic=float(np.log(sums.n) * k - 2 * loglik_ml),
+        n_parameters=k,
+        r2_marginal=r2["r2_marginal"],
+        r2_conditional=r2["r2_conditional"],
+        icc=icc,
+        icc_adjusted=r2["icc_adjusted"],
+        variance_explained_level1=(sigma_null - sol.sigma2) / sigma_null,
+        variance_explained_level2=level2,
+        reliability_mean=float(np.mean(reliability)) if len(reliability) else None,
+        design_effect=design,
+        fixed_cov=tuple(map(tuple, cov_beta)),
+        random_terms=tuple(mdef.random),
+        group_effects=GroupEffects(
+            terms=tuple(mdef.random),
+            groups=tuple(prepared.group_labels),
+            estimate=tuple(map(tuple, modes)),
+            std_error=tuple(map(tuple, cond_se)),
+            reliability=tuple(float(r) for r in reliability),
+        ),
+        notes=tuple(notes),
+    )
+
+
+def _null_variances(null: ModelResult) -> tuple[float, float]:
+    return null.variance(INTERCEPT), null.residual_variance
+
+
+def fitted_values(prepared: Prepared, model: ModelResult, rows: np.ndarray) -> np.ndarray:
+    """Fitted values (fixed part plus the group's conditional modes) of a mixed model at `rows`."""
+    terms = [fe.term for fe in model.fixed_effects]
+    beta = np.array([fe.estimate for fe in model.fixed_effects])
+    X = np.column_stack([prepared.columns[t][rows] for t in terms])
+    Z = np.column_stack([prepared.columns[t][rows] for t in model.random_terms])
+    modes = np.array(model.group_effects.estimate)[prepared.group_codes[rows]]
+    return X @ beta + np.einsum("nq,nq->n", Z, modes)
+
+
+def fit_ladder(prepared: Prepared, progress: Progress = lambda message: None):
+    """Fit every model of the ladder, in ladder order (the null model before those measured
+    against it)."""
+    models: dict[ModelName, ModelResult] = {}
+    definitions = ladder(prepared)
+    progress(
+        f"hlm-report: fitting {len(definitions)} models of {prepared.spec.name} "
+        f"({prepared.n_obs:,} rows in {prepared.n_groups:,} groups)"
+    )
+    for mdef in definitions:
+        started = time.perf_counter()
+        if mdef.random:
+            models[mdef.name] = fit_mixed(prepared, mdef, models.get(ModelName.NULL))
+        else:
+            models[mdef.name] = fit_ols(prepared, mdef)
+        status = "" if models[mdef.name].converged else " (optimum NOT verified)"
+        progress(f"  {mdef.name.label:<24} {time.perf_counter() - started:6.2f} s{status}")
+    return models

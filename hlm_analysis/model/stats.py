@@ -1,0 +1,161 @@
+"""Statistics computed from the exact criterion and the fitted numbers (no statsmodels here).
+
+Satterthwaite degrees of freedom follow lmerTest (Kuznetsova et al. 2017, JSS 82(13)): the
+variance of a coefficient as a function of the variance parameters (theta, sigma), its gradient,
+and the asymptotic covariance 2 H^-1 of those parameters from the Hessian H of the REML deviance.
+R2 follows Nakagawa, Johnson & Schielzeth (2017) as performance::r2_nakagawa computes it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import optimize as sciopt
+from scipy import stats as scistats
+
+from . import lmm, numderiv
+
+
+def satterthwaite_df(theta: np.ndarray, sigma2: float, sums: lmm.GroupSums) -> np.ndarray:
+    """Satterthwaite df for each fixed-effect coefficient of a REML fit."""
+    phi = np.append(np.asarray(theta, float), np.sqrt(sigma2))
+    k = len(theta)
+
+    def dev(par):
+        return lmm.full_reml_deviance(par[:k], par[k], sums)
+
+    def variances(par):
+        return np.diag(lmm.beta_covariance(par[:k], par[k], sums))
+
+    H = numderiv.hessian(dev, phi)
+    try:
+        H_inv = np.linalg.inv(H)
+        if np.any(np.linalg.eigvalsh(H) <= 0):
+            raise np.linalg.LinAlgError
+    except np.linalg.LinAlgError:
+        H_inv = np.linalg.pinv(H)
+    cov_phi = 2.0 * H_inv
+    jac = numderiv.jacobian(variances, phi)  # (p, k+1)
+    v = variances(phi)
+    denom = np.einsum("pi,ij,pj->p", jac, cov_phi, jac)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = 2.0 * v**2 / denom
+    return np.where(np.isfinite(df) & (df > 0), df, np.nan)
+
+
+def t_table(estimate: np.ndarray, std_error: np.ndarray, df: np.ndarray, level: float = 0.95):
+    """t statistics, two-sided p values and t-based confidence intervals."""
+    statistic = estimate / std_error
+    df = np.asarray(df, float)
+    p_value = 2.0 * scistats.t.sf(np.abs(statistic), df)
+    crit = scistats.t.ppf(0.5 + level / 2, df)
+    return statistic, p_value, estimate - crit * std_error, estimate + crit * std_error
+
+
+def nakagawa_r2(fixed_part: np.ndarray, re_cov: np.ndarray, mean_zz: np.ndarray, sigma2: float):
+    """Marginal and conditional R2 and the adjusted ICC.
+
+    The random-effect variance is the average of z_i' Sigma z_i over observations
+    (performance::r2_nakagawa's choice for random slopes), which reduces to tau00 without them.
+    """
+    var_fixed = float(np.var(fixed_part, ddof=1))
+    var_random = float(np.sum(re_cov * mean_zz))
+    total = var_fixed + var_random + sigma2
+    return {
+        "r2_marginal": var_fixed / total,
+        "r2_conditional": (var_fixed + var_random) / total,
+        "icc_adjusted": var_random / (var_random + sigma2) if var_random > 0 else None,
+    }
+
+
+def icc_interval(
+    theta_hat: float, deviance_at: callable, level: float = 0.95
+) -> tuple[float, float]:
+    """Profile-likelihood interval for the ICC of a random-intercept-only model.
+
+    With sigma^2 profiled out the REML deviance depends on theta = tau / sigma alone and
+    ICC = theta^2 / (1 + theta^2) is monotone in |theta|, so the interval for theta maps
+    straight onto the ICC.
+    """
+    crit = scistats.chi2.ppf(level, 1)
+    best = deviance_at(theta_hat)
+
+    def excess(t):
+        return deviance_at(t) - best - crit
+
+    def icc(t):
+        return t * t / (1 + t * t)
+
+    theta_hat = abs(theta_hat)
+    if theta_hat < 1e-8 or excess(0.0) <= 0:
+        low = 0.0
+    else:
+        low = sciopt.brentq(excess, 0.0, theta_hat, xtol=1e-10)
+    upper = max(theta_hat, 1e-3) * 2
+    while excess(upper) < 0 and upper < 1e6:
+        upper *= 2
+    high = sciopt.brentq(excess, theta_hat, upper, xtol=1e-10) if excess(upper) > 0 else np.inf
+    return icc(low), icc(high) if np.isfinite(high) else 1.0
+
+
+def design_effect(icc: float, mean_group_size: float) -> float:
+    """Kish's design effect 1 + (m - 1) ICC: how much clustering inflates sampling variance."""
+    return 1.0 + (mean_group_size - 1.0) * icc
+
+
+def lrt(loglik_small: float, loglik_big: float, df: int) -> tuple[float, float]:
+    statistic = max(0.0, 2.0 * (loglik_big - loglik_small))
+    return statistic, float(scistats.chi2.sf(statistic, df))
+
+
+def chibar_p(statistic: float, df: int) -> float:
+    """p value of the 50:50 mixture of chi2(df-1) and chi2(df) (Self & Liang 1987; Stram & Lee
+    1994) for adding a variance (and its covariances) that sits on the boundary under H0."""
+    upper = scistats.chi2.sf(statistic, df)
+    lower = scistats.chi2.sf(statistic, df - 1) if df > 1 else float(statistic <= 0)
+    return float(0.5 * upper + 0.5 * lower)
+
+
+def akaike_weights(aics: dict[str, float]) -> dict[str, float]:
+    best = min(aics.values())
+    raw = {k: np.exp(-0.5 * (v - best)) for k, v in aics.items()}
+    total = sum(raw.values())
+    return {k: float(v / total) for k, v in raw.items()}
+
+
+def _inv_sqrt_psd(matrix: np.ndarray) -> np.ndarray:
+    values, vectors = np.linalg.eigh(matrix)
+    inv_sqrt = np.where(values > 1e-12, 1.0 / np.sqrt(np.clip(values, 1e-12, None)), 0.0)
+    return (vectors * inv_sqrt) @ vectors.T
+
+
+def cr2(X: np.ndarray, resid: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CR2 cluster-robust covariance with Bell-McCaffrey degrees of freedom per coefficient.
+
+    Bell & McCaffrey (2002), Survey Methodology 28(2); df as in Imbens & Kolesar (2016), REStat
+    98(4), with a homoskedastic working model. The adjustment A_g = (I - H_gg)^(-1/2) makes the
+    estimator unbiased under that model, which matters most when clusters are few.
+    """
+    n, p = X.shape
+    bread = np.linalg.inv(X.T @ X)
+    clusters = [np.flatnonzero(codes == g) for g in np.unique(codes)]
+    adjust = []
+    meat = np.zeros((p, p))
+    for idx in clusters:
+        Xg = X[idx]
+        A = _inv_sqrt_psd(np.eye(len(idx)) - Xg @ bread @ Xg.T)
+        adjust.append(A)
+        u = Xg.T @ (A @ resid[idx])
+        meat += np.outer(u, u)
+    cov = bread @ meat @ bread
+    df = np.empty(p)
+    for k in range(p):
+        columns = []
+        for idx, A in zip(clusters, adjust, strict=True):
+            w = A @ (X[idx] @ bread[:, k])  # A_g X_g (X'X)^-1 e_k
+            column = -X @ (bread @ (X[idx].T @ w))  # (I - H)[:, g] w = e_g w - X (X'X)^-1 X_g' w
+            column[idx] += w
+            columns.append(column)
+        G = np.column_stack(columns)
+        lam = np.linalg.eigvalsh(G.T @ G)
+        df[k] = lam.sum() ** 2 / (lam**2).sum()
+    return cov, df

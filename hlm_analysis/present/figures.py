@@ -1,0 +1,278 @@
+"""Report figures: each `plot_x(results, ...) -> Figure`, drawn on a fresh Figure (no pyplot state).
+
+No statistics are computed here beyond binning for display; predictions, quantiles and intervals
+come from predictions.py. Figures that need rows draw the row sample the fit step stored beside
+results.json (`rows`: every row up to 50,000, a seeded sample beyond).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from ..results import ModelResult, Results, RowSample
+from .labels import labels_for
+from .predictions import group_slope_lines, interaction_lines, qq_points
+
+PALETTE = "#0b5cad"
+MANY_POINTS = 3000  # above this, scatter plots become hexbin densities
+LABELLED_GROUPS = 40  # caterpillar plots name each group up to this many
+
+
+def _figure(width: float, height: float) -> Figure:
+    sns.set_theme(
+        style="whitegrid", context="notebook", font_scale=0.9, rc={"axes.titleweight": "bold"}
+    )
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _short(text: str, limit: int = 28) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def plot_distributions(results: Results, rows: pd.DataFrame) -> Figure:
+    labels = labels_for(results)
+    variables = list(results.data.numeric)[:9]
+    cols = min(3, len(variables))
+    n_rows = math.ceil(len(variables) / cols)
+    fig = _figure(8, 2.3 * n_rows + 0.3)
+    for i, var in enumerate(variables):
+        ax = fig.add_subplot(n_rows, cols, i + 1)
+        values = rows[var].dropna()
+        sns.histplot(
+            values,
+            ax=ax,
+            color=PALETTE if i else "#b3471d",
+            bins=min(40, max(10, int(np.sqrt(len(values))))),
+        )
+        ax.set_title(_short(labels.variable(var)) + (" (outcome)" if i == 0 else ""), fontsize=9)
+        ax.set_xlabel("")
+        ax.set_ylabel("Count" if i % cols == 0 else "")
+    return fig
+
+
+def plot_correlations(results: Results) -> Figure:
+    labels = labels_for(results)
+    corr = results.data.correlations
+    names = [_short(labels.variable(v), 22) for v in corr.variables]
+    k = len(names)
+    fig = _figure(min(8, 2.2 + 0.75 * k), min(6.5, 1.6 + 0.6 * k))
+    ax = fig.add_subplot()
+    matrix = pd.DataFrame(corr.matrix, index=names, columns=names)
+    mask = np.triu(np.ones((k, k), dtype=bool), 1)
+    sns.heatmap(
+        matrix,
+        mask=mask,
+        annot=k <= 10,
+        fmt=".2f",
+        vmin=-1,
+        vmax=1,
+        cmap="RdBu_r",
+        square=True,
+        ax=ax,
+        cbar_kws={"shrink": 0.7, "label": "Pearson r"},
+        annot_kws={"size": 8},
+    )
+    ax.tick_params(axis="x", rotation=35)
+    for tick in ax.get_xticklabels():
+        tick.set_horizontalalignment("right")
+    return fig
+
+
+def plot_outcome_by_group(results: Results, rows: pd.DataFrame) -> Figure:
+    spec = results.spec
+    labels = labels_for(results)
+    groups = results.data.groups
+    n_groups = len(groups.labels)
+    if n_groups <= 30:
+        fig = _figure(8, 3.2 if n_groups <= 12 else 4.2)
+        ax = fig.add_subplot()
+        data = pd.DataFrame({"group": rows[spec.group].astype(str), "y": rows[spec.outcome]})
+        order = data.groupby("group")["y"].mean().sort_values().index.tolist()
+        sns.boxplot(
+            data=data,
+            x="group",
+            y="y",
+            order=order,
+            ax=ax,
+            color="#cfe0f3",
+            fliersize=2,
+            linewidth=0.8,
+        )
+        sns.stripplot(
+            data=data,
+            x="group",
+            y="y",
+            order=order,
+            ax=ax,
+            color=PALETTE,
+            size=2,
+            alpha=0.35,
+            jitter=0.25,
+        )
+        ax.set_xlabel(labels.variable(spec.group) + " (ordered by mean)")
+        if n_groups > 12:
+            ax.tick_params(axis="x", rotation=90, labelsize=7)
+    else:
+        fig = _figure(8, 3.2)
+        ax = fig.add_subplot()
+        means = np.array(groups.outcome_mean)
+        sizes = np.array(groups.n)
+        ax.scatter(
+            sizes, means, s=8, alpha=0.4 if n_groups > 500 else 0.8, color=PALETTE, linewidths=0
+        )
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{labels.variable(spec.group)} size (log scale)")
+        ax.set_title(f"Mean per group ({n_groups:,} groups): small groups scatter more", fontsize=9)
+    ax.set_ylabel(_short(labels.variable(spec.outcome), 30))
+    return fig
+
+
+def plot_interaction(results: Results, model: ModelResult) -> Figure | None:
+    spec = results.spec
+    for term in spec.interactions:
+        lines = interaction_lines(results, model, term)
+        if lines is None:
+            continue
+        fig = _figure(7, 3.6)
+        ax = fig.add_subplot()
+        colours = sns.color_palette("deep", len(lines["lines"]))
+        for line, colour in zip(lines["lines"], colours, strict=True):
+            ax.plot(lines["x"], line["fit"], color=colour, label=line["name"], linewidth=2)
+            ax.fill_between(
+                lines["x"], line["low"], line["high"], color=colour, alpha=0.18, linewidth=0
+            )
+        ax.set_xlabel(lines["x_label"])
+        ax.set_ylabel(_short(lines["y_label"], 30))
+        ax.legend(
+            title=_short(lines["moderator_label"], 30), fontsize=8, title_fontsize=8, frameon=False
+        )
+        return fig
+    slopes = group_slope_lines(results, model)
+    if slopes is None:
+        return None
+    fig = _figure(7, 3.6)
+    ax = fig.add_subplot()
+    for line in slopes["groups"]:
+        ax.plot(slopes["x"], line, color="#9fb3c8", linewidth=0.8, alpha=0.8)
+    ax.plot(slopes["x"], slopes["fit"], color=PALETTE, linewidth=2.5, label="average (95% band)")
+    ax.fill_between(
+        slopes["x"], slopes["low"], slopes["high"], color=PALETTE, alpha=0.2, linewidth=0
+    )
+    if slopes["ticks"]:
+        ax.set_xticks([0, 1], slopes["ticks"])
+    ax.set_xlabel(slopes["x_label"])
+    ax.set_ylabel(_short(slopes["y_label"], 30))
+    shown = slopes["n_groups_shown"]
+    note = "" if shown == slopes["n_groups"] else f" ({shown} of {slopes['n_groups']:,} shown)"
+    ax.plot([], [], color="#9fb3c8", label=f"one line per group{note}")
+    ax.legend(fontsize=8, frameon=False)
+    return fig
+
+
+def _scatter(ax, x, y, many: bool) -> None:
+    if many:
+        ax.hexbin(x, y, gridsize=45, cmap="Blues", mincnt=1, linewidths=0)
+    else:
+        ax.scatter(x, y, s=10, alpha=0.55, color=PALETTE, linewidths=0)
+
+
+def _observed_fitted(results: Results, rows: pd.DataFrame, model: ModelResult):
+    observed = rows[results.spec.outcome].to_numpy(float)
+    fitted = rows[RowSample.fitted_column(model.name)].to_numpy(float)
+    return observed, fitted
+
+
+def plot_actual_vs_predicted(results: Results, rows: pd.DataFrame, model: ModelResult) -> Figure:
+    observed, fitted = _observed_fitted(results, rows, model)
+    fig = _figure(4.8, 4.2)
+    ax = fig.add_subplot()
+    _scatter(ax, fitted, observed, len(observed) > MANY_POINTS)
+    lo, hi = min(observed.min(), fitted.min()), max(observed.max(), fitted.max())
+    ax.plot(
+        [lo, hi], [lo, hi], color="#b3471d", linewidth=1, linestyle="--", label="perfect prediction"
+    )
+    ax.set_xlabel("Predicted (fixed + group effects)")
+    ax.set_ylabel("Observed")
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    return fig
+
+
+def plot_diagnostics(results: Results, rows: pd.DataFrame, model: ModelResult) -> Figure:
+    observed, fitted = _observed_fitted(results, rows, model)
+    residual = observed - fitted
+    fig = _figure(8, 2.9)
+    ax1, ax2, ax3 = fig.subplots(1, 3)
+    _scatter(ax1, fitted, residual, len(fitted) > MANY_POINTS)
+    ax1.axhline(0, color="#b3471d", linewidth=1)
+    ax1.set(xlabel="Fitted", ylabel="Residual", title="Residuals vs fitted")
+    for ax, values, title in (
+        (ax2, residual, "Residuals"),
+        (ax3, np.array(model.group_effects.estimate)[:, 0], "Group intercepts"),
+    ):
+        theoretical, sample = qq_points(values)
+        ax.scatter(
+            theoretical,
+            sample,
+            s=8 if len(values) < 2000 else 2,
+            color=PALETTE,
+            alpha=0.6,
+            linewidths=0,
+        )
+        lim = [theoretical.min(), theoretical.max()]
+        ax.plot(lim, lim, color="#b3471d", linewidth=1)
+        ax.set(xlabel="Normal quantile", ylabel="Standardised value", title=f"Normal QQ: {title}")
+    return fig
+
+
+def plot_caterpillar(results: Results, model: ModelResult) -> Figure:
+    """Group effects sorted, with 95% intervals; named groups when few, a ranked band when many."""
+    effects = model.group_effects
+    labels = labels_for(results)
+    est = np.array(effects.estimate)
+    se = np.array(effects.std_error)
+    k = len(effects.terms)
+    n = est.shape[0]
+    height = min(9.0, 1.4 + 0.16 * n) if n <= LABELLED_GROUPS else 3.2
+    fig = _figure(8 if k > 1 else 6, height)
+    axes = fig.subplots(1, k, squeeze=False)[0]
+    for j, ax in enumerate(axes):
+        # Named rows keep one order (by intercept) in every panel so a row is one group throughout;
+        # unnamed ranked bands sort each panel by its own effect.
+        order = np.argsort(est[:, 0] if n <= LABELLED_GROUPS else est[:, j])
+        e, s = est[order, j], se[order, j]
+        rank = np.arange(n)
+        if n <= LABELLED_GROUPS:
+            ax.errorbar(
+                e,
+                rank,
+                xerr=1.96 * s,
+                fmt="o",
+                color=PALETTE,
+                ecolor="#9fb3c8",
+                markersize=4,
+                capsize=0,
+            )
+            names = [_short(str(effects.groups[i]), 18) for i in order]
+            ax.set_yticks(rank, names if j == 0 else [""] * n, fontsize=7)
+            ax.axvline(0, color="#b3471d", linewidth=1)
+        else:
+            ax.fill_between(
+                rank,
+                e - 1.96 * s,
+                e + 1.96 * s,
+                color="#9fb3c8",
+                alpha=0.6,
+                linewidth=0,
+                label="95% interval",
+            )
+            ax.plot(rank, e, color=PALETTE, linewidth=1.2, label="estimate")
+            ax.axhline(0, color="#b3471d", linewidth=1)
+            ax.set_xlabel(f"Groups ranked by effect (n = {n:,})")
+            ax.legend(fontsize=8, frameon=False, loc="upper left")
+        ax.set_title(_short(labels.term(effects.terms[j], with_reference=False), 36), fontsize=9)
+    return fig

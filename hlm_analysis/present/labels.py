@@ -1,0 +1,45 @@
+"""Readable names for variables and design terms, from the config's `labels:` and the Design."""
+
+from __future__ import annotations
+
+from ..results import Design, Results, TermKind
+
+
+class TermLabels:
+    def __init__(self, labels: dict[str, str], design: Design):
+        self.labels = labels
+        self.design = design
+
+    def variable(self, column: str) -> str:
+        if column in self.labels:
+            return self.labels[column]
+        try:
+            mean_of = self.design.variable(column).mean_of
+        except KeyError:
+            mean_of = None
+        if mean_of is not None:
+            return f"{self.variable(mean_of)} (group mean)"
+        return column
+
+    def term(self, term: str, with_reference: bool = True) -> str:
+        t = self.design.term(term)
+        if t.kind == TermKind.INTERCEPT:
+            return "Intercept"
+        if t.kind == TermKind.INTERACTION:
+            return " \u00d7 ".join(self.term(part, with_reference=False) for part in t.parts)
+        if t.kind == TermKind.DUMMY:
+            reference = self.design.variable(t.variable).reference
+            suffix = f" (vs {reference})" if with_reference else ""
+            return f"{self.variable(t.variable)}: {t.level}{suffix}"
+        return self.variable(t.variable)
+
+    def dummy_parts(self, term: str) -> tuple[str, str, str] | None:
+        """(variable label, level, reference level) for a dummy term, else None."""
+        t = self.design.term(term)
+        if t.kind != TermKind.DUMMY:
+            return None
+        return self.variable(t.variable), t.level, self.design.variable(t.variable).reference
+
+
+def labels_for(results: Results) -> TermLabels:
+    return TermLabels(results.spec.labels, results.design)

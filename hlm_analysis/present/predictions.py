@@ -1,0 +1,131 @@
+"""Model-based predictions for plots: interaction lines and group-specific lines with bands.
+
+Predictors not on the plot are held at their sample means (numeric) or reference level (text).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats as scistats
+
+from ..results import Design, ModelResult, Results, TermKind
+from .labels import labels_for
+
+_POINTS = 60
+
+
+def qq_points(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normal theoretical quantiles (Blom positions) against the sorted standardised values."""
+    values = np.sort(np.asarray(values, float))
+    n = len(values)
+    theoretical = scistats.norm.ppf((np.arange(1, n + 1) - 0.375) / (n + 0.25))
+    sd = values.std(ddof=1) if n > 1 else 1.0
+    return theoretical, (values - values.mean()) / (sd if sd > 0 else 1.0)
+
+
+def linear_prediction(rows: np.ndarray, beta: np.ndarray, cov: np.ndarray, level: float = 0.95):
+    """Predicted values of the fixed part with pointwise confidence bands."""
+    fit = rows @ beta
+    se = np.sqrt(np.einsum("ij,jk,ik->i", rows, cov, rows))
+    z = scistats.norm.ppf(0.5 + level / 2)
+    return fit, fit - z * se, fit + z * se
+
+
+def _row(design: Design, terms: list[str], values: dict[str, float]) -> np.ndarray:
+    """One row of the fixed-effects design: `values` gives numeric columns and dummy terms
+    (absent dummies are 0, the reference level); interactions multiply their parts."""
+
+    def value(term: str) -> float:
+        t = design.term(term)
+        if t.kind == TermKind.INTERCEPT:
+            return 1.0
+        if t.kind == TermKind.INTERACTION:
+            return float(np.prod([value(part) for part in t.parts]))
+        return values.get(term, 0.0)
+
+    return np.array([value(term) for term in terms])
+
+
+def _baseline(results: Results) -> dict[str, float]:
+    return {var: s.mean for var, s in results.data.numeric.items()}
+
+
+def interaction_lines(results: Results, model: ModelResult, term: str) -> dict | None:
+    """Lines of the outcome against one part of `term`, one line per value of the other part."""
+    parts = term.split(":")
+    if len(parts) != 2:
+        return None
+    numeric = results.data.numeric
+    x_var = next((p for p in parts if p in numeric), None)
+    if x_var is None:
+        return None
+    moderator = parts[1] if parts[0] == x_var else parts[0]
+    labels = labels_for(results)
+    base = _baseline(results)
+    xs = np.linspace(numeric[x_var].min, numeric[x_var].max, _POINTS)
+    if moderator in numeric:
+        m, sd = numeric[moderator].mean, numeric[moderator].sd
+        settings = [
+            (f"mean − 1 SD ({m - sd:.3g})", {moderator: m - sd}),
+            (f"mean ({m:.3g})", {moderator: m}),
+            (f"mean + 1 SD ({m + sd:.3g})", {moderator: m + sd}),
+        ]
+    else:
+        variable = results.design.variable(moderator)
+        dummies = [{}, *({term: 1.0} for term in variable.terms)]  # the reference level first
+        settings = list(zip(variable.levels, dummies, strict=True))
+    terms = [fe.term for fe in model.fixed_effects]
+    beta = np.array([fe.estimate for fe in model.fixed_effects])
+    cov = np.array(model.fixed_cov)
+    lines = []
+    for name, setting in settings:
+        rows = np.array([_row(results.design, terms, {**base, **setting, x_var: x}) for x in xs])
+        fit, low, high = linear_prediction(rows, beta, cov)
+        lines.append({"name": name, "fit": fit, "low": low, "high": high})
+    return {
+        "x": xs,
+        "x_label": labels.variable(x_var),
+        "moderator_label": labels.variable(moderator),
+        "y_label": labels.variable(results.spec.outcome),
+        "lines": lines,
+    }
+
+
+def group_slope_lines(results: Results, model: ModelResult, max_groups: int = 40) -> dict | None:
+    """Each group's own line for the first random slope, beside the average line with its band."""
+    effects = model.group_effects
+    if effects is None or len(effects.terms) < 2:
+        return None
+    slope_term = effects.terms[1]
+    numeric = results.data.numeric
+    base = _baseline(results)
+    terms = [fe.term for fe in model.fixed_effects]
+    beta = np.array([fe.estimate for fe in model.fixed_effects])
+    cov = np.array(model.fixed_cov)
+    if slope_term in numeric:
+        xs = np.linspace(numeric[slope_term].min, numeric[slope_term].max, _POINTS)
+        setting = [{slope_term: x} for x in xs]
+        x_values = xs
+    else:  # a dummy: two points, reference and the level
+        setting = [{slope_term: 0.0}, {slope_term: 1.0}]
+        x_values = np.array([0.0, 1.0])
+    rows = np.array([_row(results.design, terms, {**base, **s}) for s in setting])
+    fit, low, high = linear_prediction(rows, beta, cov)
+    est = np.array(effects.estimate)
+    step = max(1, len(est) // max_groups)
+    chosen = range(0, len(est), step)
+    group_lines = [fit + est[g, 0] + est[g, 1] * x_values for g in chosen]
+    labels = labels_for(results)
+    dummy = labels.dummy_parts(slope_term)
+    return {
+        "x": x_values,
+        "x_label": labels.term(slope_term),
+        "fit": fit,
+        "low": low,
+        "high": high,
+        "groups": group_lines,
+        "n_groups_shown": len(group_lines),
+        "n_groups": len(est),
+        "y_label": labels.variable(results.spec.outcome),
+        "ticks": None if dummy is None else [dummy[2], dummy[1]],
+    }

@@ -1,0 +1,299 @@
+"""Report tables as pandoc pipe tables (markdown strings with a cross-referenceable caption).
+
+Cells are formatted here and user text is escaped here; the document only places the strings.
+"""
+
+from __future__ import annotations
+
+from .. import rules
+from ..results import MODEL_ORDER, ModelResult, Reference, Results
+from . import fmt
+from .labels import labels_for
+
+
+def pipe_table(
+    header: list[str], rows: list[list[str]], align: str, caption: str, label: str
+) -> str:
+    """align: one letter per column, 'l' or 'r'."""
+    rule = [":--" if a == "l" else "--:" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(rule) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + f"\n\n: {caption} {{#{label}}}\n"
+
+
+def descriptives(results: Results, label: str) -> str:
+    labels = labels_for(results)
+    rows = []
+    # One number of decimals per table, enough for the variable with the smallest spread.
+    d = fmt.decimals_for(min(s.sd for s in results.data.numeric.values()))
+    for var, s in results.data.numeric.items():
+        rows.append(
+            [
+                fmt.md_escape(labels.variable(var)),
+                fmt.integer(s.n),
+                *(fmt.num(v, d) for v in (s.mean, s.sd, s.min, s.median, s.max)),
+            ]
+        )
+    return pipe_table(
+        ["Variable", "N", "Mean", "SD", "Min", "Median", "Max"],
+        rows,
+        "lrrrrrr",
+        "Numeric variables in the analysis sample",
+        label,
+    )
+
+
+def categorical(results: Results, label: str) -> str:
+    labels = labels_for(results)
+    n = results.data.n_obs
+    rows = []
+    for var, levels in results.data.categorical.items():
+        for i, level in enumerate(levels):
+            rows.append(
+                [
+                    fmt.md_escape(labels.variable(var)) if i == 0 else "",
+                    fmt.md_escape(level.level),
+                    fmt.integer(level.n),
+                    fmt.pct(level.n / n, 1),
+                ]
+            )
+    return pipe_table(
+        ["Variable", "Level", "N", "Share"],
+        rows,
+        "llrr",
+        "Categorical variables (the first level is the reference)",
+        label,
+    )
+
+
+def groups(results: Results, label: str, limit: int = 25) -> str:
+    g = results.data.groups
+    spec = results.spec
+    labels = labels_for(results)
+    order = sorted(range(len(g.labels)), key=lambda i: -g.n[i])[:limit]
+    d = fmt.decimals_for(results.data.numeric[spec.outcome].sd)
+    rows = [
+        [
+            fmt.md_escape(g.labels[i]),
+            fmt.integer(g.n[i]),
+            fmt.num(g.outcome_mean[i], d),
+            fmt.num(g.outcome_sd[i], d),
+        ]
+        for i in order
+    ]
+    more = len(g.labels) - len(order)
+    caption = f"{fmt.md_escape(labels.variable(spec.group))} groups: size and mean {fmt.md_escape(labels.variable(spec.outcome))}"
+    if more:
+        caption += f" (the {len(order)} largest; {fmt.integer(more)} more in results.json)"
+    return pipe_table(["Group", "N", "Mean", "SD"], rows, "lrrr", caption, label)
+
+
+def _ladder_models(results: Results) -> list[ModelResult]:
+    return [results.models[n] for n in MODEL_ORDER if n in results.models]
+
+
+def ladder(results: Results, label: str) -> str:
+    labels = labels_for(results)
+    models = _ladder_models(results)
+    terms = list(dict.fromkeys(fe.term for m in models for fe in m.fixed_effects))
+    header = ["", *[fmt.md_escape(m.label) for m in models]]
+    rows = []
+    for term in terms:
+        row = [fmt.md_escape(labels.term(term))]
+        for m in models:
+            try:
+                fe = m.effect(term)
+            except KeyError:
+                row.append("")
+                continue
+            star = "*" if rules.significant(fe.p_value) else ""
+            row.append(f"{fmt.sig(fe.estimate, 3)}{star} ({fmt.sig(fe.std_error, 2)})")
+        rows.append(row)
+
+    def stat_row(name, getter):
+        rows.append([name, *[getter(m) for m in models]])
+
+    random_terms = list(dict.fromkeys(t for m in models for t in m.random_terms))
+    for term in random_terms:
+        stat_row(
+            f"Variance: {fmt.md_escape(labels.term(term, with_reference=False))}",
+            lambda m, t=term: fmt.sig(m.variance(t), 3) if m.variance(t) is not None else "",
+        )
+    stat_row("Residual variance", lambda m: fmt.sig(m.residual_variance, 3) if m.is_mixed else "")
+    stat_row(
+        "ICC [95% CI]",
+        lambda m: (
+            f"{fmt.num(m.icc.estimate, 3)} [{fmt.num(m.icc.ci_low, 3)}, {fmt.num(m.icc.ci_high, 3)}]"
+            if m.icc is not None
+            else ""
+        ),
+    )
+    stat_row(
+        "R² (OLS) / marginal", lambda m: fmt.num(m.r2 if m.r2 is not None else m.r2_marginal, 3)
+    )
+    stat_row("R² conditional", lambda m: fmt.num(m.r2_conditional, 3) if m.is_mixed else "")
+    stat_row("Log-likelihood (REML / OLS)", lambda m: fmt.num(m.loglik, 1))
+    stat_row("AIC (ML)", lambda m: fmt.num(m.aic, 1) if m.robust is None else "")
+    stat_row("BIC (ML)", lambda m: fmt.num(m.bic, 1) if m.robust is None else "")
+    stat_row("Observations", lambda m: fmt.integer(m.n_obs))
+    stat_row(
+        "Groups", lambda m: fmt.integer(m.n_groups) if m.is_mixed or m.robust is not None else ""
+    )
+    stat_row(
+        "Optimum verified", lambda m: ("yes" if m.converged else "**no**") if m.is_mixed else ""
+    )
+    caption = (
+        "The model ladder: estimates with standard errors in parentheses; * marks p < .05 "
+        "(Satterthwaite t tests for mixed models)"
+    )
+    return pipe_table(header, rows, "l" + "r" * len(models), caption, label)
+
+
+def coefficients(results: Results, model: ModelResult, label: str) -> str:
+    labels = labels_for(results)
+    rows = [
+        [
+            fmt.md_escape(labels.term(fe.term)),
+            fmt.sig(fe.estimate, 3),
+            fmt.sig(fe.std_error, 2),
+            fmt.df(fe.df),
+            fmt.num(fe.statistic, 2),
+            fmt.pvalue(fe.p_value).removeprefix("p ").removeprefix("= "),
+            f"[{fmt.sig(fe.ci_low, 3)}, {fmt.sig(fe.ci_high, 3)}]",
+        ]
+        for fe in model.fixed_effects
+    ]
+    caption = (
+        f"Fixed effects of the {model.label.lower()} model ({model.df_method} degrees of freedom)"
+    )
+    return pipe_table(
+        ["Term", "Estimate", "SE", "df", "t", "p", "95% CI"], rows, "lrrrrrr", caption, label
+    )
+
+
+def variance_components(results: Results, model: ModelResult, label: str) -> str:
+    labels = labels_for(results)
+    rows = []
+    for vc in model.variance_components:
+        if vc.group == "Residual":
+            rows.append(["Residual", "", fmt.sig(vc.estimate, 3), fmt.sig(vc.sdcor, 3)])
+        elif vc.term2 is None:
+            rows.append(
+                [
+                    fmt.md_escape(vc.group),
+                    fmt.md_escape(labels.term(vc.term1, with_reference=False)),
+                    fmt.sig(vc.estimate, 3),
+                    fmt.sig(vc.sdcor, 3),
+                ]
+            )
+        else:
+            pair = f"{labels.term(vc.term1, False)} with {labels.term(vc.term2, False)}"
+            rows.append(
+                [
+                    fmt.md_escape(vc.group),
+                    fmt.md_escape(pair) + " (covariance; correlation)",
+                    fmt.sig(vc.estimate, 3),
+                    fmt.num(vc.sdcor, 2),
+                ]
+            )
+    return pipe_table(
+        ["Group", "Term", "Variance", "SD"],
+        rows,
+        "llrr",
+        f"Variance components of the {model.label.lower()} model",
+        label,
+    )
+
+
+_SHORT_METHOD = {Reference.CHI_BAR: "χ̄² 50:50 mixture", Reference.CHI_SQUARE_ML: "χ²"}
+
+
+def comparisons(results: Results, label: str) -> str:
+    rows = []
+    for c in results.comparisons:
+        naive = f" (naive {fmt.pvalue(c.p_value_naive)})" if c.p_value_naive is not None else ""
+        rows.append(
+            [
+                f"{results.models[c.model_a].label} vs {results.models[c.model_b].label}",
+                fmt.num(c.statistic, 2),
+                str(c.df),
+                fmt.pvalue(c.p_value) + naive,
+                _SHORT_METHOD.get(c.p_value_method, c.p_value_method),
+                "ML" if c.refit else "REML",
+            ]
+        )
+    return pipe_table(
+        ["Comparison", "χ²", "df", "p", "Reference distribution", "Fitted by"],
+        rows,
+        "lrrlll",
+        "Likelihood-ratio tests between neighbouring models (χ̄²: the boundary-corrected mixture "
+        "for adding a variance, with the naive p beside it)",
+        label,
+    )
+
+
+def selection(results: Results, label: str) -> str:
+    rows = [
+        [
+            results.models[s.model].label,
+            fmt.num(s.aic, 1),
+            fmt.num(s.bic, 1),
+            fmt.num(s.delta_aic, 1),
+            fmt.num(s.akaike_weight, 3),
+        ]
+        for s in sorted(results.selection, key=lambda s: s.aic)
+    ]
+    return pipe_table(
+        ["Model", "AIC", "BIC", "ΔAIC", "Akaike weight"],
+        rows,
+        "lrrrr",
+        "Information criteria from maximum-likelihood fits (smaller is better)",
+        label,
+    )
+
+
+def attempts(results: Results, label: str) -> str:
+    rows = []
+    for m in results.mixed_models:
+        for i, a in enumerate(m.attempts):
+            claimed = {True: "yes", False: "no", None: ""}[a.converged_reported]
+            exact = (
+                fmt.num(a.loglik, 4)
+                if a.loglik is not None
+                else (fmt.md_escape(a.note) or "not finite")
+            )
+            reported = fmt.num(a.loglik_reported, 4) if a.loglik_reported is not None else ""
+            rows.append([m.label if i == 0 else "", a.optimizer, a.start, exact, reported, claimed])
+    return pipe_table(
+        ["Model", "Optimizer", "Start", "Exact log-lik", "Reported", "Claimed converged"],
+        rows,
+        "lllrrl",
+        "Every optimizer attempt, scored with the exact REML criterion "
+        "(reported: the optimizer's own value)",
+        label,
+    )
+
+
+def contextual(results: Results, label: str) -> str:
+    if not results.contextual_effects:
+        return ""
+    labels = labels_for(results)
+    rows = []
+    for row in results.contextual_effects:
+        for kind in ("within", "between", "contextual"):
+            e = getattr(row, kind)
+            rows.append(
+                [
+                    fmt.md_escape(labels.variable(row.variable)) if kind == "within" else "",
+                    kind,
+                    fmt.sig(e.estimate, 3),
+                    fmt.sig(e.std_error, 2),
+                ]
+            )
+    return pipe_table(
+        ["Variable", "Effect", "Estimate", "SE"],
+        rows,
+        "llrr",
+        "Within-group, between-group and contextual (between minus within) effects",
+        label,
+    )

@@ -1,0 +1,304 @@
+"""Email delivery against a real SMTP server (aiosmtpd) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import shutil
+import socket
+import ssl
+from email import policy
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+from helpers import FIXTURES, write_config
+
+from hlm_analysis.cli import main
+from hlm_analysis.deliver import mail as deliver
+
+PASSWORD = "s3cret-Pa55word"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Recorder:
+    def __init__(self, refuse=(), drop_first=0):
+        self.messages = []
+        self.refuse = set(refuse)
+        self.drops_left = drop_first
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.drops_left:
+            self.drops_left -= 1
+            server.transport.close()  # the connection drops in the middle of the message
+            return "421 closing"
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def report_dir(tmp_path):
+    """An _output/NAME folder with a results.json and a small PDF, and a config naming two people."""
+    out = tmp_path / "_output" / "analysis"
+    out.mkdir(parents=True)
+    shutil.copytree(FIXTURES / "schools", out, dirs_exist_ok=True)
+    (out / "report.pdf").write_bytes(b"%PDF-1.7\n% test report\n")
+    config = write_config(
+        tmp_path,
+        name="analysis",
+        data=tmp_path / "d.csv",
+        outcome="y",
+        group="g",
+        stakeholders=[
+            {"name": "Ada Board", "email": "ada@example.org"},
+            {"name": "Bo Refused", "email": "bo@example.org"},
+        ],
+    )
+    return config, tmp_path / "_output"
+
+
+def smtp_env(monkeypatch, port, security="none", user=None):
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SMTP_PORT", str(port))
+    monkeypatch.setenv("SMTP_FROM", "reports@district.example.org")
+    monkeypatch.setenv("SMTP_SECURITY", security)
+    if user:
+        monkeypatch.setenv("SMTP_USER", user)
+        monkeypatch.setenv("SMTP_PASSWORD", PASSWORD)
+    else:
+        monkeypatch.delenv("SMTP_USER", raising=False)
+        monkeypatch.delenv("SMTP_PASSWORD", raising=False)
+
+
+def run_email(config, root, capsys, *extra):
+    code = main(["email", str(config), "--output-root", str(root), *extra])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+@pytest.fixture
+def server():
+    started = []
+
+    def start(handler, **kwargs):
+        controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **kwargs)
+        controller.start()
+        started.append(controller)
+        return controller
+
+    yield start
+    for controller in started:
+        controller.stop()
+
+
+def test_plain_delivery_with_pdf_and_findings(report_dir, server, monkeypatch, capsys):
+    config, root = report_dir
+    handler = Recorder()
+    controller = server(handler)
+    smtp_env(monkeypatch, controller.port)
+    code, out = run_email(config, root, capsys)
+    assert code == 0, out
+    assert len(handler.messages) == 2  # one message per person
+    msg = handler.messages[0]
+    assert msg["To"] == "Ada Board <ada@example.org>"
+    assert msg["Subject"] == "Report: Exam scores in twenty schools"
+    body = msg.get_body(("plain",)).get_content()
+    assert body.startswith("Dear Ada Board,")
+    assert "15% of the variation in Exam score" in body and "intraclass correlation 0.151" in body
+    html = msg.get_body(("html",)).get_content()
+    assert "<li>" in html
+    pdfs = [part for part in msg.iter_attachments() if part.get_content_type() == "application/pdf"]
+    assert pdfs and pdfs[0].get_content() == (root / "analysis" / "report.pdf").read_bytes()
+
+
+def test_second_run_sends_nothing_new_unless_report_changes_or_force(
+    report_dir, server, monkeypatch, capsys
+):
+    config, root = report_dir
+    handler = Recorder()
+    smtp_env(monkeypatch, server(handler).port)
+    assert run_email(config, root, capsys)[0] == 0
+    code, out = run_email(config, root, capsys)
+    assert code == 0 and len(handler.messages) == 2 and "already has this version" in out
+    (root / "analysis" / "report.pdf").write_bytes(b"%PDF-1.7\n% a new version\n")
+    assert run_email(config, root, capsys)[0] == 0
+    assert len(handler.messages) == 4
+    assert run_email(config, root, capsys, "--force")[0] == 0
+    assert len(handler.messages) == 6
+
+
+def test_refused_recipient_is_named_and_others_still_get_theirs(
+    report_dir, server, monkeypatch, capsys
+):
+    config, root = report_dir
+    handler = Recorder(refuse={"bo@example.org"})
+    smtp_env(monkeypatch, server(handler).port)
+    code, out = run_email(config, root, capsys)
+    assert code == 1
+    assert "bo@example.org: refused by the server (550" in out
+    assert [m["To"] for m in handler.messages] == ["Ada Board <ada@example.org>"]
+    # the refused one is retried next time; the delivered one is not
+    handler.refuse.clear()
+    code, _ = run_email(config, root, capsys)
+    assert code == 0 and [m["To"] for m in handler.messages][-1] == "Bo Refused <bo@example.org>"
+    assert len(handler.messages) == 2
+
+
+def test_dropped_connection_is_retried(report_dir, server, monkeypatch, capsys):
+    config, root = report_dir
+    handler = Recorder(drop_first=1)
+    smtp_env(monkeypatch, server(handler).port)
+    monkeypatch.setattr(deliver.time, "sleep", lambda seconds: None)
+    code, out = run_email(config, root, capsys)
+    assert code == 0, out
+    assert "retrying" in out
+    assert len(handler.messages) == 2
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_server(server, monkeypatch, tmp_path):
+    """A STARTTLS server with AUTH and a certificate made here, with SMTP_* set to reach it."""
+
+    def start(authenticator, handler=None):
+        cert, key = _self_signed(tmp_path)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        handler = handler or Recorder()
+        controller = server(
+            handler,
+            tls_context=context,
+            require_starttls=True,
+            authenticator=authenticator,
+            auth_require_tls=True,
+        )
+        smtp_env(monkeypatch, controller.port, security="starttls", user="mailer")
+        monkeypatch.setenv("SMTP_CA_FILE", str(cert))
+        return handler
+
+    return start
+
+
+def test_starttls_with_auth_and_password_never_shown(report_dir, tls_server, capsys):
+    config, root = report_dir
+    logins = []
+
+    def authenticator(server_, session, envelope, mechanism, auth_data):
+        logins.append(auth_data.login)
+        ok = auth_data.login == b"mailer" and auth_data.password == PASSWORD.encode()
+        return AuthResult(success=ok, handled=False)  # handled=False: the server sends 235/535
+
+    handler = tls_server(authenticator)
+    code, out = run_email(config, root, capsys)
+    assert code == 0, out
+    assert logins and len(handler.messages) == 2
+    assert PASSWORD not in out
+    for path in (root / "analysis").rglob("*"):
+        if path.is_file():
+            assert PASSWORD.encode() not in path.read_bytes(), path
+    assert PASSWORD not in repr(deliver.smtp_settings())
+
+
+def test_wrong_password_is_one_clear_line(report_dir, tls_server, capsys):
+    config, root = report_dir
+
+    def refuse_everyone(server_, session, envelope, mechanism, auth_data):
+        return AuthResult(success=False, handled=False)
+
+    tls_server(refuse_everyone)
+    code, out = run_email(config, root, capsys)
+    assert code == 2, out
+    assert "SMTP login refused for user 'mailer'" in out and PASSWORD not in out
+
+
+def test_missing_pdf_and_bad_address_are_clear_errors(report_dir, monkeypatch, capsys):
+    config, root = report_dir
+    smtp_env(monkeypatch, 25)
+    code, out = run_email(config, root, capsys, "--to", "not-an-address")
+    assert code == 2 and "'not-an-address' is not an email address" in out
+    (root / "analysis" / "report.pdf").unlink()
+    code, out = run_email(config, root, capsys)
+    assert code == 2 and "no report to send" in out and "report.pdf is missing" in out
+
+
+def test_dry_run_writes_eml_files(report_dir, capsys):
+    config, root = report_dir
+    code, _ = run_email(config, root, capsys, "--dry-run")
+    files = sorted((root / "analysis" / "outbox").glob("*.eml"))
+    assert code == 0 and [f.name for f in files] == ["ada@example.org.eml", "bo@example.org.eml"]
+    msg = email.message_from_bytes(files[0].read_bytes(), policy=policy.default)
+    assert msg["To"] == "Ada Board <ada@example.org>"
+
+
+def test_user_text_in_email_html_is_escaped(report_dir, tmp_path):
+    import json
+
+    config, root = report_dir
+    results_path = root / "analysis" / "results.json"
+    raw = json.loads(results_path.read_text())
+    raw["spec"]["labels"]["ExamScore"] = "<script>alert(1)</script>"
+    results_path.write_text(json.dumps(raw))
+    from hlm_analysis.results import read_json
+    from hlm_analysis.spec import Stakeholder
+
+    msg = deliver.build_message(
+        read_json(results_path),
+        Stakeholder(name="A <b>", email="a@example.org"),
+        root / "analysis" / "report.pdf",
+        "r@example.org",
+    )
+    html = msg.get_body(("html",)).get_content()
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "A &lt;b&gt;" in html
+    assert (
+        "<script>alert(1)</script>" in msg.get_body(("plain",)).get_content()
+    )  # plain text is literal

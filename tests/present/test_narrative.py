@@ -1,0 +1,124 @@
+"""Narrative from fixed results: key sentences asserted directly, whole sections snapshot-tested.
+
+Set UPDATE_SNAPSHOTS=1 to rewrite tests/snapshots/ after an intended wording change.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import replace
+
+import pytest
+from helpers import SNAPSHOTS
+
+from hlm_analysis.present import fmt, narrative
+from hlm_analysis.present.facts import facts
+
+
+def section(results, name: str) -> str:
+    """A section as the report renders it: facts computed once, then the section's template."""
+    if name == "health_section":
+        return narrative.health_section(results, facts(results))
+    return getattr(narrative, name)(facts(results))
+
+
+def test_three_groups_cannot_support_a_random_effect(hsb2):
+    text = section(hsb2, "recommendations_section")
+    assert "Do not treat Socioeconomic status as a random effect" in text
+    assert "Triggered by: 3 groups" in text and "McNeish & Stapleton (2016)" in text
+    assert "fixed effect (dummy variables)" in text
+    summary = section(hsb2, "executive_summary")
+    assert "With only 3 groups, the data cannot support a random effect" in summary
+
+
+def test_summary_numbers_equal_results(hsb2):
+    summary = section(hsb2, "executive_summary")
+    icc = hsb2.model("null").icc
+    assert (
+        f"intraclass correlation {icc.estimate:.3f}, 95% CI {icc.ci_low:.3f} to {icc.ci_high:.3f}"
+        in summary
+    )
+    lead = hsb2.main_model.effect("socst")
+    assert (
+        f"Social studies score goes with Writing score {lead.estimate:.3f} points higher" in summary
+    )
+    assert f"{round(100 * hsb2.main_model.r2_marginal)}% of the variation" in summary
+
+
+def test_three_to_five_findings_each_with_a_number(hsb2, schools):
+    for results in (hsb2, schools):
+        bullets = [
+            line
+            for line in section(results, "executive_summary").splitlines()
+            if line.startswith("- **")
+        ]
+        assert 3 <= len(bullets) <= 5
+        assert all(re.search(r"\d", b) for b in bullets)
+
+
+def test_every_recommendation_names_its_trigger(hsb2, schools):
+    for results in (hsb2, schools):
+        items = [
+            line
+            for line in section(results, "recommendations_section").splitlines()
+            if line.startswith("1. ")
+        ]
+        assert items and all("*Triggered by:" in item for item in items)
+
+
+def test_random_slope_sentence_uses_the_boundary_corrected_test(schools):
+    comp = next(c for c in schools.comparisons if c.model_b == "random_slope")
+    text = section(schools, "interpretation")
+    assert f"χ²(2) = {comp.statistic:.2f}, {fmt.pvalue(comp.p_value)}" in text
+    assert "chi-bar-square" in text
+
+
+def test_interaction_statement_uses_interaction_model(hsb2):
+    fe = hsb2.model("interaction").effect("read:math")
+    text = section(hsb2, "interpretation")
+    assert f"Reading score × Mathematics score: {fmt.sig(fe.estimate, 3)}" in text
+
+
+def test_health_box_flags_too_few_groups(hsb2):
+    text = section(hsb2, "health_section")
+    assert text.startswith("::: {.callout-important}")
+    assert "too few for a random effect" in text
+
+
+@pytest.mark.parametrize("name", ["hsb2", "schools"])
+@pytest.mark.parametrize(
+    "name_of_section",
+    [
+        "executive_summary",
+        "interpretation",
+        "recommendations_section",
+        "implications_section",
+        "health_section",
+    ],
+)
+def test_snapshot(name, name_of_section, hsb2, schools):
+    results = {"hsb2": hsb2, "schools": schools}[name]
+    text = section(results, name_of_section)
+    path = SNAPSHOTS / f"{name}-{name_of_section}.md"
+    if os.environ.get("UPDATE_SNAPSHOTS") or not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(
+                f"snapshot {path.name} is missing; run UPDATE_SNAPSHOTS=1 make test and commit it"
+            )
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+def test_user_text_is_escaped_not_markup(hsb2):
+    labels = {**hsb2.spec.labels, "write": "<script>alert(1)</script>", "ses": "| *"}
+    spec = hsb2.spec.model_copy(update={"labels": labels})
+    text = section(replace(hsb2, spec=spec), "executive_summary")
+    assert "<script>" not in text and "\\<script\\>" in text
+    assert "\\| \\*" in text
+
+
+def test_templates_refuse_missing_variables():
+    env = narrative.environment()
+    with pytest.raises(Exception, match="undefined"):
+        env.from_string("{{ nothing_here }}").render()
