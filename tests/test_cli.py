@@ -192,3 +192,49 @@ def test_real_entry_point_prints_no_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+
+
+def test_a_bug_exits_1_with_one_line_and_the_traceback_in_error_log(tmp_path, capsys, monkeypatch):
+    from hlm_analysis.model import analysis
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("an internal mistake\nsecond line")
+
+    monkeypatch.setattr(analysis, "describe", broken)
+    config = write_config(tmp_path, data=REFERENCE / "hsb2.csv", **GOOD)
+    code, err, out = run_fit(tmp_path, capsys, config)
+    assert code == 1
+    assert len(err) == 1 and "internal error" in err[0]
+    assert "ZeroDivisionError: an internal mistake" in err[0] and str(out / "error.log") in err[0]
+    log = (out / "error.log").read_text()
+    assert "Traceback" in log and "def broken" not in log and "in broken" in log
+    assert not (out / "results.json").exists()
+
+
+def test_debug_prints_the_traceback(tmp_path, capsys, monkeypatch):
+    from hlm_analysis.model import analysis
+
+    monkeypatch.setattr(analysis, "describe", lambda *a: 1 / 0)
+    config = write_config(tmp_path, data=REFERENCE / "hsb2.csv", **GOOD)
+    assert main(["--debug", "fit", str(config), "--out", str(tmp_path / "o")]) == 1
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+def test_a_broken_tool_exits_3(tmp_path, capsys, monkeypatch):
+    from hlm_analysis.errors import ToolError
+    from hlm_analysis.model import analysis
+
+    def tool(*args, **kwargs):
+        raise ToolError("pandoc: exploded")
+
+    monkeypatch.setattr(analysis, "describe", tool)
+    config = write_config(tmp_path, data=REFERENCE / "hsb2.csv", **GOOD)
+    code, err, _ = run_fit(tmp_path, capsys, config)
+    assert code == 3 and err == ["hlm-report: tool failed: pandoc: exploded"]
+
+
+def test_results_json_carries_its_schema_version(tmp_path, capsys):
+    config = write_config(tmp_path, data=REFERENCE / "hsb2.csv", **GOOD)
+    code, _, out = run_fit(tmp_path, capsys, config)
+    assert code == 0
+    assert json.loads((out / "results.json").read_text())["schema_version"] == 2

@@ -1,0 +1,71 @@
+"""The results contract: a lossless, versioned JSON round trip that refuses what it does not know."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hlm_analysis.results import (
+    SCHEMA_VERSION,
+    Check,
+    ModelName,
+    SchemaError,
+    TermKind,
+    from_dict,
+    read_json,
+    to_dict,
+)
+
+
+def test_round_trip_is_lossless_and_typed(hsb2):
+    again = from_dict(json.loads(json.dumps(to_dict(hsb2))))
+    assert to_dict(again) == to_dict(hsb2)
+    assert again.spec == hsb2.spec  # the validated Spec itself, not a dict
+    assert set(again.models) == set(hsb2.models)
+    assert all(isinstance(name, ModelName) for name in again.models)
+    assert all(isinstance(h.check, Check) for h in again.health)
+    assert again.design.term("read:math").kind == TermKind.INTERACTION
+    assert again.design.term("read:math").parts == ("read", "math")
+
+
+def test_other_schema_versions_are_refused(hsb2):
+    raw = to_dict(hsb2)
+    raw["schema_version"] = SCHEMA_VERSION - 1
+    with pytest.raises(SchemaError, match="schema_version"):
+        from_dict(raw)
+    del raw["schema_version"]
+    with pytest.raises(SchemaError, match="schema_version None"):
+        from_dict(raw)
+
+
+def test_unknown_and_missing_keys_are_named(hsb2):
+    raw = to_dict(hsb2)
+    raw["models"]["null"]["surprise"] = 1
+    with pytest.raises(SchemaError, match=r"unknown key 'results\.models\.null\.surprise'"):
+        from_dict(raw)
+    raw = to_dict(hsb2)
+    del raw["data"]["n_obs"]
+    with pytest.raises(SchemaError, match=r"missing key 'results\.data\.n_obs'"):
+        from_dict(raw)
+    raw = to_dict(hsb2)
+    raw["health"][0]["status"] = "fine"
+    with pytest.raises(SchemaError, match="unknown value 'fine'"):
+        from_dict(raw)
+
+
+def test_non_finite_numbers_survive_as_nan(hsb2):
+    raw = to_dict(hsb2)
+    raw["models"]["null"]["fixed_effects"][0]["statistic"] = None  # JSON's stand-in for NaN
+    value = from_dict(raw).models[ModelName.NULL].fixed_effects[0].statistic
+    assert value != value
+
+
+def test_unreadable_results_file_is_input_error(tmp_path):
+    from hlm_analysis.errors import InputError
+
+    (tmp_path / "results.json").write_text("{not json")
+    with pytest.raises(InputError, match="not valid JSON"):
+        read_json(tmp_path / "results.json")
+    with pytest.raises(InputError, match="not found"):
+        read_json(tmp_path / "missing.json")
