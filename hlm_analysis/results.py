@@ -14,7 +14,7 @@ import json
 import math
 import types
 import typing
-from dataclasses import MISSING, dataclass, fields, is_dataclass
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,9 @@ class ModelName(StrEnum):
     RANDOM_INTERCEPT = "random_intercept"
     RANDOM_SLOPE = "random_slope"
     INTERACTION = "interaction"
+    # the interaction model with a random intercept only: the reference for testing the slope
+    # variance in the final model (fitted when the config has interactions and random slopes)
+    INTERACTION_INTERCEPT = "interaction_intercept"
 
     @property
     def label(self) -> str:
@@ -51,8 +54,17 @@ _MODEL_LABELS = {
     ModelName.RANDOM_INTERCEPT: "Random intercept",
     ModelName.RANDOM_SLOPE: "Random slopes",
     ModelName.INTERACTION: "Interactions",
+    ModelName.INTERACTION_INTERCEPT: "Interactions, random intercept only",
 }
-MODEL_ORDER = tuple(ModelName)
+MODEL_ORDER = (
+    ModelName.OLS,
+    ModelName.OLS_CLUSTER,
+    ModelName.NULL,
+    ModelName.RANDOM_INTERCEPT,
+    ModelName.RANDOM_SLOPE,
+    ModelName.INTERACTION_INTERCEPT,
+    ModelName.INTERACTION,
+)
 ALL_MODELS = "all"  # a health check about the data rather than one model
 
 
@@ -107,6 +119,7 @@ class Variable:
     centering: str | None = None  # "group" or "grand" when the config centres it
     mean_of: str | None = None  # set for the group mean of a column (contextual effects)
     terms: tuple[str, ...] = ()  # its design terms (a categorical variable: one per level)
+    group_level: bool = False  # constant within every group: a level-2 variable
 
     @property
     def reference(self) -> str | None:
@@ -241,6 +254,12 @@ class FixedEffect:
     p_value: float
     ci_low: float
     ci_high: float
+    # final model only: the estimate in outcome SDs per predictor SD (see model/final.py)
+    std_estimate: float | None = None
+    # final model only: CR2 cluster-robust SE with clubSandwich's Satterthwaite df
+    robust_se: float | None = None
+    robust_df: float | None = None
+    robust_p: float | None = None
 
 
 @dataclass(frozen=True)
@@ -250,6 +269,9 @@ class VarianceComponent:
     term2: str | None
     estimate: float  # a variance when term2 is None, else a covariance (lme4's vcov column)
     sdcor: float  # standard deviation or correlation (lme4's sdcor column)
+    # final model only: 95% profile-likelihood interval of sdcor (lme4's confint(method="profile"))
+    ci_low: float | None = None
+    ci_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -319,6 +341,9 @@ class ModelResult:
     variance_explained_level1: float | None = None  # proportional reduction vs the null model
     variance_explained_level2: float | None = None
     reliability_mean: float | None = None  # HLM 8's average lambda_j of the intercept
+    # HLM 8's reliability of each random coefficient (term -> average over groups)
+    reliability: dict[str, float] = field(default_factory=dict)
+    icc_residual: float | None = None  # tau00 / (tau00 + sigma2): the ICC after the predictors
     design_effect: float | None = None
     random_terms: tuple[str, ...] = ()
     group_effects: GroupEffects | None = None
@@ -372,6 +397,45 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class ComponentTest:
+    """REML likelihood-ratio test of one random component of the final model (dropping it)."""
+
+    term: str
+    statistic: float
+    df: int
+    p_value: float  # chi-bar-square 50:50 mixture
+    reduced: str  # what the model was compared with, in words
+
+
+@dataclass(frozen=True)
+class SimpleSlope:
+    interaction: str  # as in the config, e.g. "ses:sector"
+    focal: str  # the focal design term (a numeric variable or one dummy)
+    moderator: str
+    moderator_value: str  # a level, or a number written with its meaning ("mean + 1 SD")
+    estimate: float
+    std_error: float
+    df: float | None
+    ci_low: float
+    ci_high: float
+    p_value: float
+    moderator_number: float | None = None  # the numeric moderator value (None: a level)
+
+
+@dataclass(frozen=True)
+class JohnsonNeyman:
+    """Moderator values where the focal slope's 95% CI excludes zero (a continuous moderator)."""
+
+    interaction: str
+    focal: str
+    moderator: str
+    bounds: tuple[float, ...]  # 0, 1 or 2 roots within which (or outside which) it matters
+    significant_inside: bool  # True: significant between the bounds; False: outside them
+    observed_min: float
+    observed_max: float
+
+
+@dataclass(frozen=True)
 class HealthCheck:
     model: str  # a ModelName, or ALL_MODELS for checks about the data
     check: Check
@@ -419,6 +483,12 @@ class Results:
     contextual_effects: tuple[ContextualEffect, ...]
     sample: RowSample
     software: dict[str, str]
+    # The one model behind the summary, interpretation, figures and recommendations, and why.
+    final_model: ModelName
+    final_model_reason: str
+    component_tests: tuple[ComponentTest, ...] = ()  # the final model's random components
+    simple_slopes: tuple[SimpleSlope, ...] = ()  # of the final model, per interaction
+    johnson_neyman: tuple[JohnsonNeyman, ...] = ()
     schema_version: int = SCHEMA_VERSION
 
     def model(self, name: str) -> ModelResult:
@@ -429,20 +499,8 @@ class Results:
         return [m for m in self.models.values() if m.is_mixed]
 
     @property
-    def main_model(self) -> ModelResult:
-        return lead_model(self.models)
-
-
-def lead_model(models: dict[ModelName, ModelResult]) -> ModelResult:
-    """The model the report leads with: random slopes if verified, else random intercept.
-
-    The interaction model is reported beside it, not instead of it: with an interaction in the
-    model, main effects become conditional effects at zero of the other variable.
-    """
-    for name in (ModelName.RANDOM_SLOPE, ModelName.RANDOM_INTERCEPT):
-        if name in models and models[name].converged:
-            return models[name]
-    return models[ModelName.RANDOM_INTERCEPT]
+    def final(self) -> ModelResult:
+        return self.models[self.final_model]
 
 
 # ---------------------------------------------------------------------------------------------

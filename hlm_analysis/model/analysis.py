@@ -30,7 +30,6 @@ from ..results import (
     RowSample,
     Selection,
     Status,
-    lead_model,
     write_json,
 )
 from ..spec import Spec
@@ -203,13 +202,14 @@ def run_analysis(
     started = time.perf_counter()
     prepared = prepared or validated(spec)
     data = describe(prepared)
-    models = fit_ladder(prepared, progress)
+    fitted = fit_ladder(prepared, progress)
+    models = fitted.models
     progress(
         f"  rows dropped for missing values: {data.rows_dropped:,}; "
         f"total {time.perf_counter() - started:.2f} s"
     )
     sample = write_sample(prepared, models, Path(out_dir) / SAMPLE_FILE)
-    main = lead_model(models)
+    main = models[fitted.final]
     results = Results(
         spec=spec,
         design=prepared.design,
@@ -221,6 +221,11 @@ def run_analysis(
         contextual_effects=tuple(_contextual(prepared, main)),
         sample=sample,
         software=_software(),
+        final_model=fitted.final,
+        final_model_reason=fitted.reason,
+        component_tests=fitted.component_tests,
+        simple_slopes=fitted.simple_slopes,
+        johnson_neyman=fitted.johnson_neyman,
     )
     write_json(results, Path(out_dir) / RESULTS_FILE)
     return results

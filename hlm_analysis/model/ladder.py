@@ -20,17 +20,21 @@ from statsmodels.regression.mixed_linear_model import MixedLM
 from ..data import Prepared
 from ..results import (
     INTERCEPT,
+    MODEL_ORDER,
     Attempt,
+    ComponentTest,
     FixedEffect,
     GroupEffects,
     Icc,
+    JohnsonNeyman,
     Method,
     ModelName,
     ModelResult,
     RobustSE,
+    SimpleSlope,
     VarianceComponent,
 )
-from . import lmm, optimize, stats
+from . import final, lmm, optimize, stats
 
 # statsmodels is slow on large data (about 90 s per fit at 500,000 rows); beyond this size the
 # exact optimizer's own starts and methods are the candidates.
@@ -67,6 +71,8 @@ def ladder(prepared: Prepared) -> list[ModelDef]:
         fixed = list(
             dict.fromkeys([*main, *prepared.expand(extra), *prepared.expand(spec.interactions)])
         )
+        if spec.random_slopes:  # the reference for testing the slope in the interaction model
+            models.append(ModelDef(ModelName.INTERACTION_INTERCEPT, fixed, [INTERCEPT]))
         random = slopes if spec.random_slopes else [INTERCEPT]
         models.append(ModelDef(ModelName.INTERACTION, fixed, random))
     return models
@@ -85,8 +91,9 @@ def formula(prepared: Prepared, mdef: ModelDef) -> str:
     return text
 
 
-def _fixed_effects(terms, estimate, std_error, df) -> tuple[FixedEffect, ...]:
+def _fixed_effects(terms, estimate, std_error, df, standardized=None) -> tuple[FixedEffect, ...]:
     statistic, p_value, low, high = stats.t_table(estimate, std_error, df)
+    standardized = standardized or [None] * len(terms)
     return tuple(
         FixedEffect(
             t,
@@ -97,9 +104,10 @@ def _fixed_effects(terms, estimate, std_error, df) -> tuple[FixedEffect, ...]:
             float(p),
             float(lo),
             float(hi),
+            std_estimate=b,
         )
-        for t, e, s, z, d, p, lo, hi in zip(
-            terms, estimate, std_error, statistic, df, p_value, low, high, strict=True
+        for t, e, s, z, d, p, lo, hi, b in zip(
+            terms, estimate, std_error, statistic, df, p_value, low, high, standardized, strict=True
         )
     )
 
@@ -203,13 +211,25 @@ def _variance_components(group: str, terms: list[str], cov: np.ndarray, sigma2: 
     return tuple(rows)
 
 
-def fit_mixed(prepared: Prepared, mdef: ModelDef, null: ModelResult | None) -> ModelResult:
-    """Fit one mixed model by REML (and by ML for likelihood comparisons); verify both optima.
+@dataclass(frozen=True)
+class MixedFit:
+    """A mixed model's verified optima and what they imply, before it becomes a ModelResult."""
 
-    `null` is the fitted null model (None when this is it): variance explained is measured
-    against it."""
+    mdef: ModelDef
+    sums: lmm.GroupSums
+    reml: optimize.Optimum
+    ml: optimize.Optimum
+    sol: lmm.Solution
+
+    @property
+    def estimability(self) -> final.Estimability:
+        singular = tuple(self.mdef.random[i] for i in self.reml.singular_terms)
+        return final.Estimability(self.reml.verified, singular, tuple(self.mdef.random))
+
+
+def optimize_mixed(prepared: Prepared, mdef: ModelDef) -> MixedFit:
+    """Fit one mixed model by REML (and by ML for likelihood comparisons); verify both optima."""
     X, Z = prepared.matrix(mdef.fixed), prepared.matrix(mdef.random)
-    q = Z.shape[1]
     sums = lmm.group_sums(prepared.y, X, Z, prepared.group_codes, prepared.n_groups)
     reml = optimize.find_optimum(sums, True, _statsmodels_candidates(prepared, X, Z, True))
     # The ML refit (for AIC, BIC and LRTs) starts at the REML optimum, which is close: Newton
@@ -217,7 +237,24 @@ def fit_mixed(prepared: Prepared, mdef: ModelDef, null: ModelResult | None) -> M
     ml = optimize.find_optimum(
         sums, False, external=[(Attempt("REML optimum", "REML theta", None), reml.theta)], plan=[]
     )
-    sol = lmm.solve(reml.theta, sums, reml=True)
+    return MixedFit(mdef, sums, reml, ml, lmm.solve(reml.theta, sums, reml=True))
+
+
+@dataclass(frozen=True)
+class FinalExtras:
+    """What only the final model carries (DESIGN.md: results.json contract)."""
+
+    std_estimate: list[float | None]
+    df_of: Callable[[np.ndarray], np.ndarray]  # Satterthwaite df of contrasts of beta
+
+
+def mixed_result(
+    prepared: Prepared, fit: MixedFit, null: ModelResult | None, extras: FinalExtras | None
+) -> ModelResult:
+    """The ModelResult of a fitted mixed model, every field set here once. `null` is the null
+    model's result (None when this is it): variance explained is measured against it."""
+    mdef, sums, reml, ml, sol = fit.mdef, fit.sums, fit.reml, fit.ml, fit.sol
+    q = len(mdef.random)
     lam = lmm.lambda_of(sol.theta, q)
     re_cov = sol.sigma2 * lam @ lam.T
     cov_beta = sol.sigma2 * np.linalg.inv(sol.A)
@@ -229,8 +266,9 @@ def fit_mixed(prepared: Prepared, mdef: ModelDef, null: ModelResult | None) -> M
     reliability = (
         tau00 / (tau00 + sol.sigma2 / sums.counts) if tau00 > 0 else np.zeros(len(sums.counts))
     )
+    term_reliability = stats.coefficient_reliability(re_cov, sol.sigma2, sums.ZtZ)
     mean_zz = sums.ZtZ.sum(axis=0) / sums.n
-    r2 = stats.nakagawa_r2(X @ sol.beta, re_cov, mean_zz, sol.sigma2)
+    r2 = stats.nakagawa_r2(prepared.matrix(mdef.fixed) @ sol.beta, re_cov, mean_zz, sol.sigma2)
 
     k = len(mdef.fixed) + lmm.n_theta(q) + 1
     loglik_ml = -ml.deviance / 2
@@ -265,7 +303,9 @@ def fit_mixed(prepared: Prepared, mdef: ModelDef, null: ModelResult | None) -> M
         loglik=float(-reml.deviance / 2),
         n_obs=prepared.n_obs,
         n_groups=prepared.n_groups,
-        fixed_effects=_fixed_effects(mdef.fixed, sol.beta, se, df),
+        fixed_effects=_fixed_effects(
+            mdef.fixed, sol.beta, se, df, None if extras is None else extras.std_estimate
+        ),
         df_method="Satterthwaite",
         variance_components=_variance_components(
             prepared.spec.group, mdef.random, re_cov, sol.sigma2
@@ -287,6 +327,12 @@ def fit_mixed(prepared: Prepared, mdef: ModelDef, null: ModelResult | None) -> M
         variance_explained_level1=(sigma_null - sol.sigma2) / sigma_null,
         variance_explained_level2=level2,
         reliability_mean=float(np.mean(reliability)) if len(reliability) else None,
+        reliability={
+            t: float(r)
+            for t, r in zip(mdef.random, term_reliability, strict=True)
+            if np.isfinite(r)
+        },
+        icc_residual=float(tau00 / (tau00 + sol.sigma2)),
         design_effect=design,
         fixed_cov=tuple(map(tuple, cov_beta)),
         random_terms=tuple(mdef.random),
@@ -315,21 +361,57 @@ def fitted_values(prepared: Prepared, model: ModelResult, rows: np.ndarray) -> n
     return X @ beta + np.einsum("nq,nq->n", Z, modes)
 
 
-def fit_ladder(prepared: Prepared, progress: Progress = lambda message: None):
-    """Fit every model of the ladder, in ladder order (the null model before those measured
-    against it)."""
-    models: dict[ModelName, ModelResult] = {}
+@dataclass(frozen=True)
+class Ladder:
+    """Every fitted model, the final one named with its reason, and the final-model statistics."""
+
+    models: dict[ModelName, ModelResult]
+    final: ModelName
+    reason: str
+    component_tests: tuple[ComponentTest, ...]
+    simple_slopes: tuple[SimpleSlope, ...]
+    johnson_neyman: tuple[JohnsonNeyman, ...]
+
+
+def fit_ladder(prepared: Prepared, progress: Progress = lambda message: None) -> Ladder:
+    """Fit every model, choose the final one by the rule in final.py, then build each result
+    (the null model first: the others are measured against it)."""
     definitions = ladder(prepared)
     progress(
         f"hlm-report: fitting {len(definitions)} models of {prepared.spec.name} "
         f"({prepared.n_obs:,} rows in {prepared.n_groups:,} groups)"
     )
+    fits: dict[ModelName, MixedFit] = {}
+    models: dict[ModelName, ModelResult] = {}
     for mdef in definitions:
         started = time.perf_counter()
         if mdef.random:
-            models[mdef.name] = fit_mixed(prepared, mdef, models.get(ModelName.NULL))
+            fits[mdef.name] = optimize_mixed(prepared, mdef)
+            verified = fits[mdef.name].reml.verified
         else:
             models[mdef.name] = fit_ols(prepared, mdef)
-        status = "" if models[mdef.name].converged else " (optimum NOT verified)"
+            verified = True
+        status = "" if verified else " (optimum NOT verified)"
         progress(f"  {mdef.name.label:<24} {time.perf_counter() - started:6.2f} s{status}")
-    return models
+
+    name, reason = final.choose({n: f.estimability for n, f in fits.items()})
+    chosen = fits[name]
+    sol, sums = chosen.sol, chosen.sums
+
+    def df_of(contrasts: np.ndarray) -> np.ndarray:
+        return stats.satterthwaite_df(sol.theta, sol.sigma2, sums, contrasts)
+
+    extras = FinalExtras(final.std_estimates(prepared, chosen.mdef.fixed, sol.beta), df_of)
+    for model_name, fit in fits.items():
+        models[model_name] = mixed_result(
+            prepared, fit, models.get(ModelName.NULL), extras if model_name == name else None
+        )
+    cov = np.array(models[name].fixed_cov)
+    slopes, regions = final.simple_slopes(
+        prepared, chosen.mdef.fixed, sol.beta, cov, df_of, list(prepared.spec.interactions)
+    )
+    tests = final.component_tests(
+        prepared, chosen.mdef.fixed, chosen.mdef.random, sums, chosen.reml.deviance
+    )
+    ordered = {n: models[n] for n in MODEL_ORDER if n in models}
+    return Ladder(ordered, name, reason, tuple(tests), tuple(slopes), tuple(regions))

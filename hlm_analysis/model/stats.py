@@ -15,16 +15,21 @@ from scipy import stats as scistats
 from . import lmm, numderiv
 
 
-def satterthwaite_df(theta: np.ndarray, sigma2: float, sums: lmm.GroupSums) -> np.ndarray:
-    """Satterthwaite df for each fixed-effect coefficient of a REML fit."""
+def satterthwaite_df(
+    theta: np.ndarray, sigma2: float, sums: lmm.GroupSums, contrasts: np.ndarray | None = None
+) -> np.ndarray:
+    """Satterthwaite df for each fixed-effect coefficient of a REML fit, or for each row c of
+    `contrasts` (the df of c'beta, as lmerTest's contest1D)."""
     phi = np.append(np.asarray(theta, float), np.sqrt(sigma2))
     k = len(theta)
 
     def dev(par):
         return lmm.full_reml_deviance(par[:k], par[k], sums)
 
+    L = np.eye(sums.p) if contrasts is None else np.atleast_2d(contrasts)
+
     def variances(par):
-        return np.diag(lmm.beta_covariance(par[:k], par[k], sums))
+        return np.einsum("ip,pq,iq->i", L, lmm.beta_covariance(par[:k], par[k], sums), L)
 
     H = numderiv.hessian(dev, phi)
     try:
@@ -159,3 +164,20 @@ def cr2(X: np.ndarray, resid: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray
         lam = np.linalg.eigvalsh(G.T @ G)
         df[k] = lam.sum() ** 2 / (lam**2).sum()
     return cov, df
+
+
+def coefficient_reliability(re_cov: np.ndarray, sigma2: float, ZtZ: np.ndarray) -> np.ndarray:
+    """HLM's reliability of each random coefficient (Raudenbush & Bryk 2002, eq. 3.59 and 4.26):
+    the average over groups of tau_qq / (tau_qq + sigma2 [(Z_j'Z_j)^-1]_qq), over the groups
+    whose own least-squares estimate exists (Z_j'Z_j invertible)."""
+    q = re_cov.shape[0]
+    det = np.linalg.det(ZtZ)
+    scale = np.abs(ZtZ).max(axis=(1, 2)) ** q
+    usable = np.abs(det) > 1e-10 * np.where(scale > 0, scale, 1.0)
+    if not usable.any():
+        return np.full(q, np.nan)
+    sampling = sigma2 * np.diagonal(np.linalg.inv(ZtZ[usable]), axis1=1, axis2=2)
+    tau = np.clip(np.diag(re_cov), 0.0, None)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam = tau / (tau + sampling)
+    return np.where(tau > 0, lam.mean(axis=0), 0.0)

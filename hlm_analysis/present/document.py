@@ -38,7 +38,7 @@ class ReportDocument:
 
     @property
     def final(self):
-        return self.results.main_model
+        return self.results.final
 
     @cached_property
     def rows(self) -> pd.DataFrame:

@@ -39,11 +39,11 @@ def test_summary_numbers_equal_results(hsb2):
         f"intraclass correlation {icc.estimate:.3f}, 95% CI {icc.ci_low:.3f} to {icc.ci_high:.3f}"
         in summary
     )
-    lead = hsb2.main_model.effect("socst")
+    lead = hsb2.final.effect("socst")
     assert (
         f"Social studies score goes with Writing score {lead.estimate:.3f} points higher" in summary
     )
-    assert f"{round(100 * hsb2.main_model.r2_marginal)}% of the variation" in summary
+    assert f"{round(100 * hsb2.final.r2_marginal)}% of the variation" in summary
 
 
 def test_three_to_five_findings_each_with_a_number(hsb2, schools):

@@ -1,0 +1,283 @@
+"""The final model: which one the report stands on, and the statistics only it needs.
+
+The rule (written out in results.json as `final_model_reason`): the full configured model (every
+predictor, interaction and contextual effect, with the configured random slopes), simplified only
+where a part cannot be estimated (a singular fit or an optimum that cannot be verified), and then
+said so. A random slope of a variable in a cross-level interaction stays in even when its variance
+test is weak: dropping it makes the interaction's test too liberal (Heisig & Schaeffer 2019,
+Eur. Sociol. Rev. 35). Whether slopes differ between groups is then judged from the test of the
+slope in the final model, not from a model without the interaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as scistats
+
+from ..data import Prepared
+from ..results import (
+    INTERCEPT,
+    ComponentTest,
+    Design,
+    JohnsonNeyman,
+    ModelName,
+    SimpleSlope,
+    TermKind,
+    VariableKind,
+)
+from . import lmm, optimize, stats
+
+
+def full_model(names: set[ModelName]) -> ModelName:
+    for name in (ModelName.INTERACTION, ModelName.RANDOM_SLOPE):
+        if name in names:
+            return name
+    return ModelName.RANDOM_INTERCEPT
+
+
+def _reduced(full: ModelName) -> ModelName:
+    """The same fixed part with a random intercept only."""
+    return (
+        ModelName.INTERACTION_INTERCEPT
+        if full == ModelName.INTERACTION
+        else ModelName.RANDOM_INTERCEPT
+    )
+
+
+@dataclass(frozen=True)
+class Estimability:
+    """What the optimizer found about one mixed model, enough to apply the rule."""
+
+    verified: bool
+    singular_terms: tuple[str, ...]
+    random_terms: tuple[str, ...]
+
+
+def choose(fits: dict[ModelName, Estimability]) -> tuple[ModelName, str]:
+    """The final model and the reason, in words (no user text: the report escapes nothing here)."""
+    full = full_model(set(fits))
+    state = fits[full]
+    what = {
+        ModelName.INTERACTION: "the full configured model (all predictors and interactions"
+        + (", with random slopes)" if len(state.random_terms) > 1 else ")"),
+        ModelName.RANDOM_SLOPE: "the full configured model (all predictors, with random slopes)",
+        ModelName.RANDOM_INTERCEPT: "the full configured model (all predictors, random intercept)",
+    }[full]
+    if state.verified and not state.singular_terms:
+        return full, f"The report rests on {what}: every part of it could be estimated."
+    slopes = [t for t in state.singular_terms if t != INTERCEPT]
+    if len(state.random_terms) > 1 and (slopes or not state.verified):
+        reduced = _reduced(full)
+        if reduced in fits and fits[reduced].verified:
+            problem = (
+                "its random slope variance is estimated at the boundary (zero variance or a "
+                "perfect correlation)"
+                if slopes
+                else "its optimum could not be verified"
+            )
+            return reduced, (
+                f"The report rests on {what.replace('the full configured model', 'the configured model')} "
+                f"simplified to a random intercept: {problem}, so the slope cannot be estimated "
+                "from these data. The fixed part, with every predictor and interaction, is kept."
+            )
+    if not state.verified:
+        return full, (
+            f"The report rests on {what}, but its optimum could not be verified and nothing "
+            "simpler could stand in for it without dropping a research question: its numbers are "
+            "provisional."
+        )
+    return full, (
+        f"The report rests on {what}. The between-group variance is estimated at zero "
+        "(a singular fit): the groups do not differ detectably once the predictors are in."
+    )
+
+
+def std_estimates(prepared: Prepared, terms: list[str], beta: np.ndarray) -> list[float | None]:
+    """Each coefficient in outcome SDs: numeric and interaction columns per SD of the column as it
+    enters the model (for a group-mean centred predictor that is the within-group SD), dummies
+    per switch from the reference level (a standardized mean difference). The outcome SD is the
+    total SD of the analysis sample."""
+    sd_y = float(np.std(prepared.y, ddof=1))
+    out: list[float | None] = []
+    for term, b in zip(terms, beta, strict=True):
+        kind = prepared.design.term(term).kind
+        if kind == TermKind.INTERCEPT:
+            out.append(None)
+        elif kind == TermKind.DUMMY:
+            out.append(float(b / sd_y))
+        else:
+            out.append(float(b * np.std(prepared.columns[term], ddof=1) / sd_y))
+    return out
+
+
+def _moderator_settings(prepared: Prepared, moderator: str) -> list[tuple[str, float | None, dict]]:
+    """(label, number, {moderator term: value}) for each moderator value the slopes are shown at."""
+    variable = prepared.design.variable(moderator)
+    if variable.kind == VariableKind.CATEGORICAL:
+        out = [(variable.levels[0], None, {t: 0.0 for t in variable.terms})]
+        for level, term in zip(variable.levels[1:], variable.terms, strict=True):
+            out.append((level, None, {t: float(t == term) for t in variable.terms}))
+        return out
+    values = prepared.columns[moderator]
+    m, sd = float(np.mean(values)), float(np.std(values, ddof=1))
+    return [
+        ("mean − 1 SD", m - sd, {moderator: m - sd}),
+        ("mean", m, {moderator: m}),
+        ("mean + 1 SD", m + sd, {moderator: m + sd}),
+    ]
+
+
+def _roles(design: Design, interaction: str) -> tuple[str, str] | None:
+    """(focal, moderator) of a two-way interaction: the numeric variable is focal; with two of a
+    kind, the first one written."""
+    parts = interaction.split(":")
+    if len(parts) != 2:
+        return None
+    kinds = [design.variable(p).kind for p in parts]
+    if kinds[0] != VariableKind.NUMERIC and kinds[1] == VariableKind.NUMERIC:
+        return parts[1], parts[0]
+    return parts[0], parts[1]
+
+
+def simple_slopes(
+    prepared: Prepared,
+    terms: list[str],
+    beta: np.ndarray,
+    cov: np.ndarray,
+    df_of,  # contrasts (m, p) -> Satterthwaite df (m,)
+    interactions: list[str],
+) -> tuple[list[SimpleSlope], list[JohnsonNeyman]]:
+    design = prepared.design
+    index = {t: i for i, t in enumerate(terms)}
+    slopes: list[SimpleSlope] = []
+    regions: list[JohnsonNeyman] = []
+    for interaction in interactions:
+        roles = _roles(design, interaction)
+        if roles is None:
+            continue
+        focal, moderator = roles
+        settings = _moderator_settings(prepared, moderator)
+        rows, meta = [], []
+        for focal_term in design.variable(focal).terms:
+            for label, number, values in settings:
+                c = np.zeros(len(terms))
+                c[index[focal_term]] = 1.0
+                for term in design.terms:
+                    if term.kind == TermKind.INTERACTION and term.name in index:
+                        others = [p for p in term.parts if p != focal_term]
+                        if focal_term in term.parts and len(others) == 1 and others[0] in values:
+                            c[index[term.name]] = values[others[0]]
+                rows.append(c)
+                meta.append((focal_term, label, number))
+        L = np.array(rows)
+        estimate = L @ beta
+        se = np.sqrt(np.einsum("ip,pq,iq->i", L, cov, L))
+        df = df_of(L)
+        statistic, p, low, high = stats.t_table(estimate, se, df)
+        for (focal_term, label, number), e, s, d, pv, lo, hi in zip(
+            meta, estimate, se, df, p, low, high, strict=True
+        ):
+            slopes.append(
+                SimpleSlope(
+                    interaction,
+                    focal_term,
+                    moderator,
+                    label,
+                    float(e),
+                    float(s),
+                    float(d) if np.isfinite(d) else None,
+                    float(lo),
+                    float(hi),
+                    float(pv),
+                    number,
+                )
+            )
+        if design.variable(moderator).kind == VariableKind.NUMERIC and len(rows) == 3:
+            product = next(
+                t.name
+                for t in design.terms
+                if t.kind == TermKind.INTERACTION and set(t.parts) == {focal, moderator}
+            )
+            df_product = df_of(np.eye(len(terms))[[index[product]]])[0]
+            values = prepared.columns[moderator]
+            regions.append(
+                johnson_neyman(
+                    interaction,
+                    focal,
+                    moderator,
+                    beta[[index[focal], index[product]]],
+                    cov[np.ix_([index[focal], index[product]], [index[focal], index[product]])],
+                    df_product,
+                    float(values.min()),
+                    float(values.max()),
+                )
+            )
+    return slopes, regions
+
+
+def johnson_neyman(
+    interaction, focal, moderator, b: np.ndarray, V: np.ndarray, df: float, lo: float, hi: float
+) -> JohnsonNeyman:
+    """Where b0 + b1 m differs from zero at 5%: (b0 + b1 m)^2 = t^2 (V00 + 2 m V01 + m^2 V11)."""
+    t2 = scistats.t.ppf(0.975, df if np.isfinite(df) else 1e9) ** 2
+    a = b[1] ** 2 - t2 * V[1, 1]
+    bb = 2 * (b[0] * b[1] - t2 * V[0, 1])
+    c = b[0] ** 2 - t2 * V[0, 0]
+    disc = bb**2 - 4 * a * c
+    roots = (
+        ()
+        if disc < 0 or a == 0
+        else tuple(sorted((-bb + s * disc**0.5) / (2 * a) for s in (-1, 1)))
+    )
+    # a < 0: the quadratic is positive (significant) between the roots; a > 0: outside them
+    return JohnsonNeyman(
+        interaction, focal, moderator, tuple(map(float, roots)), bool(a < 0), lo, hi
+    )
+
+
+def component_tests(
+    prepared: Prepared,
+    fixed: list[str],
+    random: list[str],
+    sums: lmm.GroupSums,
+    deviance: float,
+) -> list[ComponentTest]:
+    """REML likelihood-ratio test of each random component of the final model against the same
+    model without it (chi-bar-square 50:50 mixture for a variance at its boundary), as
+    lmerTest::ranova reduces terms: a slope is dropped with its covariances; the intercept is
+    tested when it is the only random term (against the model with no group effects)."""
+    out = []
+    if random == [INTERCEPT]:
+        zero = lmm.deviance(np.zeros(1), sums, reml=True)
+        stat = max(zero - deviance, 0.0)
+        out.append(
+            ComponentTest(
+                INTERCEPT,
+                float(stat),
+                1,
+                stats.chibar_p(stat, 1),
+                "the same fixed effects without group differences",
+            )
+        )
+        return out
+    X = prepared.matrix(fixed)
+    for term in random[1:]:
+        kept = [t for t in random if t != term]
+        reduced = lmm.group_sums(
+            prepared.y, X, prepared.matrix(kept), prepared.group_codes, prepared.n_groups
+        )
+        best = optimize.find_optimum(reduced, reml=True)
+        df = lmm.n_theta(len(random)) - lmm.n_theta(len(kept))
+        stat = max(best.deviance - deviance, 0.0)
+        out.append(
+            ComponentTest(
+                term,
+                float(stat),
+                df,
+                stats.chibar_p(stat, df),
+                "the same model without this random slope",
+            )
+        )
+    return out
