@@ -34,7 +34,7 @@ from ..results import (
     SimpleSlope,
     VarianceComponent,
 )
-from . import final, lmm, optimize, stats
+from . import final, lmm, optimize, profile, robust, stats
 
 # statsmodels is slow on large data (about 90 s per fit at 500,000 rows); beyond this size the
 # exact optimizer's own starts and methods are the candidates.
@@ -91,23 +91,47 @@ def formula(prepared: Prepared, mdef: ModelDef) -> str:
     return text
 
 
-def _fixed_effects(terms, estimate, std_error, df, standardized=None) -> tuple[FixedEffect, ...]:
+def _finite(value) -> float | None:
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
+def _fixed_effects(terms, estimate, std_error, df, extras=None) -> tuple[FixedEffect, ...]:
     statistic, p_value, low, high = stats.t_table(estimate, std_error, df)
-    standardized = standardized or [None] * len(terms)
+    none = [None] * len(terms)
+    standardized = extras.std_estimate if extras is not None else none
+    cr2 = extras.robust if extras is not None else None
+    robust_se, robust_df, robust_p = (
+        (cr2.std_error, cr2.df, cr2.p_value) if cr2 is not None else (none, none, none)
+    )
     return tuple(
         FixedEffect(
             t,
             float(e),
             float(s),
             float(z),
-            None if not np.isfinite(d) else float(d),
+            _finite(d),
             float(p),
             float(lo),
             float(hi),
             std_estimate=b,
+            robust_se=_finite(rs),
+            robust_df=_finite(rd),
+            robust_p=_finite(rp),
         )
-        for t, e, s, z, d, p, lo, hi, b in zip(
-            terms, estimate, std_error, statistic, df, p_value, low, high, standardized, strict=True
+        for t, e, s, z, d, p, lo, hi, b, rs, rd, rp in zip(
+            terms,
+            estimate,
+            std_error,
+            statistic,
+            df,
+            p_value,
+            low,
+            high,
+            standardized,
+            robust_se,
+            robust_df,
+            robust_p,
+            strict=True,
         )
     )
 
@@ -198,16 +222,34 @@ def _statsmodels_candidates(prepared: Prepared, X: np.ndarray, Z: np.ndarray, re
     return out
 
 
-def _variance_components(group: str, terms: list[str], cov: np.ndarray, sigma2: float):
+def _variance_components(
+    group: str, terms: list[str], cov: np.ndarray, sigma2: float, intervals=None
+) -> tuple[VarianceComponent, ...]:
+    """lme4's as.data.frame(VarCorr(m)) rows; `intervals` (profile CIs of the SDs, correlations
+    and residual SD, in that order) fill ci_low / ci_high when given."""
+    q = len(terms)
+    ci = intervals if intervals is not None else np.full((q + q * (q - 1) // 2 + 1, 2), np.nan)
     rows = []
     sd = np.sqrt(np.clip(np.diag(cov), 0, None))
     for i, term in enumerate(terms):
-        rows.append(VarianceComponent(group, term, None, float(cov[i, i]), float(sd[i])))
-    for i in range(len(terms)):
-        for j in range(i + 1, len(terms)):
-            corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else float("nan")
-            rows.append(VarianceComponent(group, terms[i], terms[j], float(cov[i, j]), float(corr)))
-    rows.append(VarianceComponent("Residual", None, None, float(sigma2), float(np.sqrt(sigma2))))
+        rows.append(
+            VarianceComponent(
+                group, term, None, float(cov[i, i]), float(sd[i]), *map(_finite, ci[i])
+            )
+        )
+    pairs = list(zip(*np.tril_indices(q, -1), strict=True))  # the profile's order of correlations
+    for k, (j, i) in enumerate(pairs):
+        corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else float("nan")
+        rows.append(
+            VarianceComponent(
+                group, terms[i], terms[j], float(cov[i, j]), float(corr), *map(_finite, ci[q + k])
+            )
+        )
+    rows.append(
+        VarianceComponent(
+            "Residual", None, None, float(sigma2), float(np.sqrt(sigma2)), *map(_finite, ci[-1])
+        )
+    )
     return tuple(rows)
 
 
@@ -246,6 +288,38 @@ class FinalExtras:
 
     std_estimate: list[float | None]
     df_of: Callable[[np.ndarray], np.ndarray]  # Satterthwaite df of contrasts of beta
+    robust: robust.Robust | None  # CR2 (None: clusters too large to afford it)
+    intervals: np.ndarray | None  # profile CIs of (SDs, correlations, sigma); None: not run
+    notes: tuple[str, ...]
+
+
+def final_extras(prepared: Prepared, fit: MixedFit) -> FinalExtras:
+    sol, sums, mdef = fit.sol, fit.sums, fit.mdef
+    notes = []
+
+    def df_of(contrasts: np.ndarray) -> np.ndarray:
+        return stats.satterthwaite_df(sol.theta, sol.sigma2, sums, contrasts)
+
+    cr2 = None
+    if robust.feasible(sums.counts):
+        X, Z = prepared.matrix(mdef.fixed), prepared.matrix(mdef.random)
+        cr2 = robust.cr2(prepared.y, X, Z, prepared.group_codes, sol.theta, sol.beta)
+    else:
+        notes.append(
+            "Cluster-robust (CR2) standard errors were not computed: the groups are too large "
+            "for the exact small-sample correction."
+        )
+    intervals = None
+    if prepared.n_groups <= profile.MAX_GROUPS and fit.ml.verified:
+        ml = lmm.solve(fit.ml.theta, sums, reml=False)
+        intervals = profile.profile_intervals(ml.theta, float(np.sqrt(ml.sigma2)), sums)
+    else:
+        notes.append(
+            f"Profile-likelihood intervals for the variance components were not computed "
+            f"(more than {profile.MAX_GROUPS:,} groups, or an unverified ML refit)."
+        )
+    std = final.std_estimates(prepared, mdef.fixed, sol.beta)
+    return FinalExtras(std, df_of, cr2, intervals, tuple(notes))
 
 
 def mixed_result(
@@ -303,12 +377,14 @@ def mixed_result(
         loglik=float(-reml.deviance / 2),
         n_obs=prepared.n_obs,
         n_groups=prepared.n_groups,
-        fixed_effects=_fixed_effects(
-            mdef.fixed, sol.beta, se, df, None if extras is None else extras.std_estimate
-        ),
+        fixed_effects=_fixed_effects(mdef.fixed, sol.beta, se, df, extras),
         df_method="Satterthwaite",
         variance_components=_variance_components(
-            prepared.spec.group, mdef.random, re_cov, sol.sigma2
+            prepared.spec.group,
+            mdef.random,
+            re_cov,
+            sol.sigma2,
+            None if extras is None else extras.intervals,
         ),
         attempts=reml.attempts,
         singular=reml.singular,
@@ -343,7 +419,7 @@ def mixed_result(
             std_error=tuple(map(tuple, cond_se)),
             reliability=tuple(float(r) for r in reliability),
         ),
-        notes=tuple(notes),
+        notes=tuple(notes) + (extras.notes if extras is not None else ()),
     )
 
 
@@ -397,18 +473,16 @@ def fit_ladder(prepared: Prepared, progress: Progress = lambda message: None) ->
     name, reason = final.choose({n: f.estimability for n, f in fits.items()})
     chosen = fits[name]
     sol, sums = chosen.sol, chosen.sums
-
-    def df_of(contrasts: np.ndarray) -> np.ndarray:
-        return stats.satterthwaite_df(sol.theta, sol.sigma2, sums, contrasts)
-
-    extras = FinalExtras(final.std_estimates(prepared, chosen.mdef.fixed, sol.beta), df_of)
+    started = time.perf_counter()
+    extras = final_extras(prepared, chosen)
+    progress(f"  {'final-model statistics':<24} {time.perf_counter() - started:6.2f} s")
     for model_name, fit in fits.items():
         models[model_name] = mixed_result(
             prepared, fit, models.get(ModelName.NULL), extras if model_name == name else None
         )
     cov = np.array(models[name].fixed_cov)
     slopes, regions = final.simple_slopes(
-        prepared, chosen.mdef.fixed, sol.beta, cov, df_of, list(prepared.spec.interactions)
+        prepared, chosen.mdef.fixed, sol.beta, cov, extras.df_of, list(prepared.spec.interactions)
     )
     tests = final.component_tests(
         prepared, chosen.mdef.fixed, chosen.mdef.random, sums, chosen.reml.deviance

@@ -217,6 +217,14 @@ def full_reml_deviance(theta: np.ndarray, sigma: float, s: GroupSums) -> float:
     return logdet_M + logdet_A + dof * (LOG_2PI + 2.0 * np.log(sigma)) + pwrss / sigma**2
 
 
+def full_ml_deviance(theta: np.ndarray, sigma: float, s: GroupSums) -> float:
+    """ML deviance with sigma free and the fixed effects profiled out: what lme4's profile()
+    minimises (it profiles a REML fit after refitting it by ML)."""
+    _, _, A, c, d, logdet_M = _pieces(np.asarray(theta, float), s)
+    pwrss = d - float(c @ np.linalg.solve(A, c))
+    return logdet_M + s.n * (LOG_2PI + 2.0 * np.log(sigma)) + pwrss / sigma**2
+
+
 def beta_covariance(theta: np.ndarray, sigma: float, s: GroupSums) -> np.ndarray:
     _, _, A, _, _, _ = _pieces(np.asarray(theta, float), s)
     return sigma**2 * np.linalg.inv(A)

@@ -34,6 +34,10 @@ def sig(value: float | None, figures: int = 3) -> str:
     if value == 0:
         return "0"
     digits = max(0, figures - 1 - int(math.floor(math.log10(abs(value)))))
+    # Rounding can carry into the next power of ten (9.996 -> 10.00): count figures after it.
+    rounded = round(abs(value), min(digits, 6))
+    if rounded and int(math.floor(math.log10(rounded))) > int(math.floor(math.log10(abs(value)))):
+        digits = max(0, digits - 1)
     return num(value, min(digits, 6))
 
 
@@ -49,7 +53,9 @@ def integer(value: float) -> str:
 
 
 def pct(value: float | None, digits: int = 0) -> str:
-    return "n/a" if value is None else f"{num(100 * value, digits)}%"
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{num(100 * value, digits)}%"
 
 
 def pvalue(p: float | None) -> str:

@@ -5,19 +5,28 @@ Cells are formatted here and user text is escaped here; the document only places
 
 from __future__ import annotations
 
+import re
+
 from .. import rules
 from ..results import MODEL_ORDER, ModelResult, Reference, Results
 from . import fmt
 from .labels import labels_for
 
 
+# A '|' preceded by an even number of backslashes (none, or escaped backslashes) ends a cell.
+_UNESCAPED_PIPE = re.compile(r"(?<!\\)((?:\\\\)*)\|")
+
+
 def pipe_table(
     header: list[str], rows: list[list[str]], align: str, caption: str, label: str
 ) -> str:
-    """align: one letter per column, 'l' or 'r'."""
+    """align: one letter per column, 'l' or 'r'. Cells arrive formatted; a '|' that is not
+    already escaped (user text passed through fmt.md_escape is) gets its backslash here, once."""
     rule = [":--" if a == "l" else "--:" for a in align]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(rule) + "|"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    lines += [
+        "| " + " | ".join(_UNESCAPED_PIPE.sub(r"\1\\|", c) for c in row) + " |" for row in rows
+    ]
     return "\n".join(lines) + f"\n\n: {caption} {{#{label}}}\n"
 
 

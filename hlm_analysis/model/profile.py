@@ -1,0 +1,145 @@
+"""Profile-likelihood confidence intervals for variance components, as lme4's
+confint(method = "profile") gives them.
+
+The parameters are those a reader sees: each random effect's SD, each correlation, and the
+residual SD. As lme4 does (even for a REML fit, which it refits by ML first), the ML deviance with
+the fixed effects profiled out is the criterion: for one parameter held at a value, it is
+minimised over the others;
+the 95% interval is where that profile rises 3.84 (chi-square, 1 df) above the optimum. A bound
+that the profile never reaches before the parameter's edge (an SD of 0, a correlation of +-1) is
+that edge, as for a boundary fit in lme4.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import optimize as sciopt
+
+from . import lmm
+
+CHI2_95 = 3.841458820694124
+# Profiling re-optimises the model dozens of times; beyond this many groups it is not attempted.
+MAX_GROUPS = 1000
+
+
+def _unpack(phi: np.ndarray, q: int):
+    """(SDs, correlation matrix, sigma) from phi = SDs, correlations (lower triangle), sigma."""
+    sds = phi[:q]
+    corr = np.eye(q)
+    corr[np.tril_indices(q, -1)] = phi[q:-1]
+    corr = corr + np.tril(corr, -1).T
+    return sds, corr, phi[-1]
+
+
+def _theta(phi: np.ndarray, q: int) -> np.ndarray | None:
+    sds, corr, sigma = _unpack(phi, q)
+    if sigma <= 0 or np.any(sds < 0) or np.any(np.abs(corr) > 1):
+        return None
+    cov = np.outer(sds, sds) * corr / sigma**2
+    values = np.linalg.eigvalsh(cov)
+    if values.min() < -1e-10 * max(1.0, values.max()):
+        return None
+    return lmm.theta_of(lmm.psd_factor(cov))
+
+
+def deviance_at(phi: np.ndarray, sums: lmm.GroupSums) -> float:
+    theta = _theta(phi, sums.q)
+    if theta is None:
+        return np.inf
+    try:
+        value = lmm.full_ml_deviance(theta, float(phi[-1]), sums)
+    except (np.linalg.LinAlgError, FloatingPointError, ValueError):
+        return np.inf
+    return float(value) if np.isfinite(value) else np.inf
+
+
+def parameters(theta: np.ndarray, sigma: float, q: int) -> np.ndarray:
+    lam = lmm.lambda_of(theta, q)
+    cov = sigma**2 * lam @ lam.T
+    sds = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = cov / np.outer(sds, sds)
+    cors = np.nan_to_num(corr[np.tril_indices(q, -1)], nan=0.0)
+    return np.concatenate([sds, np.clip(cors, -1.0, 1.0), [sigma]])
+
+
+def _edges(q: int) -> list[tuple[float, float]]:
+    n_cor = q * (q - 1) // 2
+    return [(0.0, np.inf)] * q + [(-1.0, 1.0)] * n_cor + [(0.0, np.inf)]
+
+
+def _to_free(values: np.ndarray, is_cor: np.ndarray) -> np.ndarray:
+    return np.where(
+        is_cor, np.arctanh(np.clip(values, -0.999999, 0.999999)), np.log(np.maximum(values, 1e-8))
+    )
+
+
+def _from_free(z: np.ndarray, is_cor: np.ndarray) -> np.ndarray:
+    return np.where(is_cor, np.tanh(z), np.exp(z))
+
+
+def profile_intervals(theta: np.ndarray, sigma: float, sums: lmm.GroupSums) -> np.ndarray:
+    """(m, 2) intervals for phi = (SDs, correlations, residual SD); theta and sigma are the ML
+    optimum."""
+    q = sums.q
+    best = parameters(theta, sigma, q)
+    base = deviance_at(best, sums)
+    edges = _edges(q)
+    kinds = np.array([lo == -1.0 for lo, _ in edges])  # True: a correlation
+    out = np.full((len(best), 2), np.nan)
+    for k in range(len(best)):
+        others = [i for i in range(len(best)) if i != k]
+        start = _to_free(best[others], kinds[others])
+        warm = {"z": start}
+
+        def profile(value: float, k=k, others=others, warm=warm) -> float:
+            def inner(z):
+                phi = best.copy()
+                phi[k] = value
+                phi[others] = _from_free(z, kinds[others])
+                return deviance_at(phi, sums)
+
+            if not others:
+                return inner(np.empty(0)) - base
+            # Powell on unconstrained coordinates (log SDs, atanh correlations): L-BFGS-B with
+            # finite differences stalls on this surface and overstates the profile.
+            with warnings.catch_warnings():  # inf outside the parameter space is expected
+                warnings.simplefilter("ignore", RuntimeWarning)
+                res = sciopt.minimize(
+                    inner, warm["z"], method="Powell", options={"xtol": 1e-7, "ftol": 1e-12}
+                )
+            if np.isfinite(res.fun):
+                warm["z"] = res.x
+            return float(res.fun) - base
+
+        for side, sign in ((0, -1.0), (1, 1.0)):
+            warm["z"] = start.copy()
+            out[k, side] = _bound(profile, best[k], sign, edges[k])
+    return out
+
+
+def _bound(profile, start: float, sign: float, edge: tuple[float, float]) -> float:
+    """Where profile(value) - CHI2_95 changes sign, walking from the estimate towards `sign`."""
+    lo_edge, hi_edge = edge
+    limit = lo_edge if sign < 0 else hi_edge
+    step = max(abs(start) * 0.1, 1e-3)
+    inside = start
+    for _ in range(60):
+        candidate = inside + sign * step
+        if (sign < 0 and candidate <= lo_edge) or (sign > 0 and candidate >= hi_edge):
+            candidate = limit
+        excess = profile(candidate) - CHI2_95
+        if excess >= 0:
+            a, b = sorted((inside, candidate))
+            return float(
+                sciopt.brentq(
+                    lambda v: profile(v) - CHI2_95, a, b, xtol=1e-6 * max(1.0, abs(start))
+                )
+            )
+        if candidate == limit:
+            return float(limit)  # the profile stays inside the 95% region up to the edge
+        inside = candidate
+        step *= 1.6
+    return float("nan")

@@ -1,0 +1,399 @@
+"""Report tables (present/tables.py): pipe-table structure and the builders on fixed results.
+
+Numbers in the cells are parsed back and compared with the Results they came from (within the
+rounding the cell shows); escaping is checked by letting pandoc read the tables.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import replace
+
+import pypandoc
+import pytest
+
+from hlm_analysis import rules
+from hlm_analysis.present import fmt, tables
+from hlm_analysis.present.labels import labels_for
+from hlm_analysis.results import MODEL_ORDER, ModelName
+
+MINUS = "\u2212"
+READER = "markdown+pipe_tables+fenced_divs+bracketed_spans+implicit_figures+link_attributes"
+NUMBER = r"[\u2212\d.,]+"
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def parse_table(text: str):
+    """(header, align row, body rows, caption line) of a pipe table written by pipe_table."""
+    lines = text.split("\n")
+    blank = lines.index("")
+    table, rest = lines[:blank], lines[blank + 1 :]
+
+    def cells(line: str) -> list[str]:
+        assert line.startswith("| ") and line.endswith(" |"), line
+        return line[2:-2].split(" | ")
+
+    header, align, body = cells(table[0]), table[1], [cells(line) for line in table[2:]]
+    return header, align, body, rest[0]
+
+
+def number(text: str) -> float:
+    return float(text.replace(MINUS, "-").replace(",", ""))
+
+
+def decimals(text: str) -> int:
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+def assert_shows(text: str, value: float, figures: int | None = None) -> None:
+    """`text` is `value` rounded to the decimals it shows (and, with `figures`, to at least that
+    many significant figures)."""
+    tolerance = 0.5 * 10 ** -decimals(text)
+    assert abs(number(text) - value) <= tolerance * (1 + 1e-9) + 1e-12, (text, value)
+    if figures is not None and value != 0 and abs(value) < 10**figures:
+        assert tolerance <= 0.5 * 10 ** (math.floor(math.log10(abs(value))) - figures + 1) * (
+            1 + 1e-9
+        ), (text, value, figures)
+
+
+def _text(node) -> str:
+    if isinstance(node, dict):
+        if node["t"] == "Str":
+            return node["c"]
+        if node["t"] in ("Space", "SoftBreak", "LineBreak"):
+            return " "
+        return _text(node.get("c", []))
+    if isinstance(node, list):
+        return "".join(_text(n) for n in node)
+    return ""
+
+
+def _kinds(node, found: set) -> set:
+    if isinstance(node, dict) and "t" in node:
+        found.add(node["t"])
+        _kinds(node.get("c", []), found)
+    elif isinstance(node, list):
+        for n in node:
+            _kinds(n, found)
+    return found
+
+
+def pandoc_table(markdown: str) -> dict:
+    """The single table pandoc reads from `markdown`: id, caption, header and body cell texts,
+    and every AST node kind inside the cells (to spot markup)."""
+    blocks = json.loads(pypandoc.convert_text(markdown, "json", format=READER))["blocks"]
+    assert [b["t"] for b in blocks] == ["Table"]
+    attr, caption, colspecs, head, bodies, _foot = blocks[0]["c"]
+
+    def row_cells(row):
+        return [cell[4] for cell in row[1]]
+
+    head_rows = [row_cells(r) for r in head[1]]
+    body_rows = [row_cells(r) for body in bodies for r in body[3]]
+    return {
+        "id": attr[0],
+        "caption": _text(caption[1]),
+        "align": [c[0]["t"] for c in colspecs],
+        "header": [_text(c) for c in head_rows[0]],
+        "rows": [[_text(c) for c in row] for row in body_rows],
+        "kinds": _kinds(body_rows, set()) | _kinds(head_rows, set()),
+    }
+
+
+def with_labels(results, labels: dict[str, str]):
+    return replace(results, spec=results.spec.model_copy(update={"labels": labels}))
+
+
+def ladder_models(results):
+    return [results.models[n] for n in MODEL_ORDER if n in results.models]
+
+
+# ---------------------------------------------------------------------------------------------
+# pipe_table
+
+
+def test_pipe_table_layout():
+    text = tables.pipe_table(
+        ["Name", "N", "Mean"], [["a", "1", "2.0"], ["b", "3", "4.5"]], "lrr", "A caption", "tbl-x"
+    )
+    assert text == (
+        "| Name | N | Mean |\n"
+        "|:--|--:|--:|\n"
+        "| a | 1 | 2.0 |\n"
+        "| b | 3 | 4.5 |\n"
+        "\n"
+        ": A caption {#tbl-x}\n"
+    )
+
+
+def test_pipe_table_is_read_by_pandoc_with_caption_label_and_alignment():
+    text = tables.pipe_table(
+        ["Name", "N"], [["a|b", "1"], ["c", "2"]], "lr", "Sizes of things", "tbl-sizes"
+    )
+    table = pandoc_table(text)
+    assert table["id"] == "tbl-sizes"
+    assert table["caption"] == "Sizes of things"
+    assert table["align"] == ["AlignLeft", "AlignRight"]
+    assert table["header"] == ["Name", "N"]
+    assert table["rows"] == [["a|b", "1"], ["c", "2"]]  # a raw pipe in a cell stays in its cell
+
+
+def test_pipe_table_without_rows():
+    header, align, body, caption = parse_table(tables.pipe_table(["A"], [], "l", "Empty", "t"))
+    assert header == ["A"] and align == "|:--|" and body == [] and caption == ": Empty {#t}"
+
+
+# ---------------------------------------------------------------------------------------------
+# descriptives
+
+
+@pytest.mark.parametrize("name", ["hsb2", "schools"])
+def test_descriptives_rows_equal_the_numeric_summaries(name, request):
+    results = request.getfixturevalue(name)
+    header, align, body, caption = parse_table(tables.descriptives(results, "tbl-desc"))
+    assert header == ["Variable", "N", "Mean", "SD", "Min", "Median", "Max"]
+    assert align == "|:--|--:|--:|--:|--:|--:|--:|"
+    assert caption.endswith("{#tbl-desc}")
+    numeric = results.data.numeric
+    assert len(body) == len(numeric)
+    smallest_sd = min(s.sd for s in numeric.values())
+    d = int(min(4, max(0, 2 - math.floor(math.log10(smallest_sd)))))  # 3 significant figures
+    for row, (var, s) in zip(body, numeric.items(), strict=True):
+        assert row[0] == fmt.md_escape(results.spec.labels.get(var, var))
+        assert number(row[1]) == s.n
+        for cell, value in zip(row[2:], (s.mean, s.sd, s.min, s.median, s.max), strict=True):
+            assert decimals(cell) == d, cell
+            assert_shows(cell, value)
+
+
+def test_categorical_counts_and_shares(schools):
+    header, _, body, _ = parse_table(tables.categorical(schools, "tbl-cat"))
+    assert header == ["Variable", "Level", "N", "Share"]
+    levels = schools.data.categorical["StudentGender"]
+    assert len(body) == len(levels)
+    assert body[0][0] == fmt.md_escape(schools.spec.labels["StudentGender"])
+    assert all(row[0] == "" for row in body[1:])
+    for row, level in zip(body, levels, strict=True):
+        assert row[1] == level.level
+        assert number(row[2]) == level.n
+        assert_shows(row[3].removesuffix("%"), 100 * level.n / schools.data.n_obs)
+    assert sum(number(row[2]) for row in body) == schools.data.n_obs
+
+
+def test_groups_largest_first_with_a_limit(schools):
+    g = schools.data.groups
+    _, _, body, caption = parse_table(tables.groups(schools, "tbl-g", limit=5))
+    assert len(body) == 5
+    sizes = [number(row[1]) for row in body]
+    assert sizes == sorted(g.n, reverse=True)[:5]
+    for row in body:
+        i = g.labels.index(row[0].replace("\\", ""))
+        assert number(row[1]) == g.n[i]
+        assert_shows(row[2], g.outcome_mean[i])
+    assert f"the 5 largest; {len(g.labels) - 5} more" in caption
+
+
+# ---------------------------------------------------------------------------------------------
+# ladder
+
+LADDER_CELL = re.compile(rf"^(?P<est>{NUMBER})(?P<star>\*?) \((?P<se>{NUMBER})\)$")
+
+
+@pytest.mark.parametrize("name", ["hsb2", "schools"])
+def test_ladder_has_one_column_per_model_in_model_order(name, request):
+    results = request.getfixturevalue(name)
+    header, align, body, caption = parse_table(tables.ladder(results, "tbl-ladder"))
+    models = ladder_models(results)
+    assert header[0] == ""
+    assert header[1:] == [fmt.md_escape(m.label) for m in models]
+    assert [m.name for m in models] == [n for n in MODEL_ORDER if n in results.models]
+    assert len(models) == len(results.models) >= 5
+    assert align == "|:--|" + "--:|" * len(models)
+    assert all(len(row) == 1 + len(models) for row in body)
+    assert caption.endswith("{#tbl-ladder}")
+
+
+@pytest.mark.parametrize("name", ["hsb2", "schools"])
+def test_ladder_cells_are_the_fixed_effects_with_stars_by_alpha(name, request):
+    results = request.getfixturevalue(name)
+    _, _, body, _ = parse_table(tables.ladder(results, "tbl-ladder"))
+    models = ladder_models(results)
+    terms = list(dict.fromkeys(fe.term for m in models for fe in m.fixed_effects))
+    labels = labels_for(results)
+    rows = {row[0]: row[1:] for row in body}
+    stars = 0
+    for term in terms:
+        cells = rows[fmt.md_escape(labels.term(term))]
+        for cell, model in zip(cells, models, strict=True):
+            effects = {fe.term: fe for fe in model.fixed_effects}
+            if term not in effects:
+                assert cell == ""
+                continue
+            fe = effects[term]
+            match = LADDER_CELL.match(cell)
+            assert match, cell
+            assert_shows(match["est"], fe.estimate, figures=3)
+            assert_shows(match["se"], fe.std_error, figures=2)
+            assert (match["star"] == "*") == (fe.p_value < rules.ALPHA.value), (term, cell)
+            stars += match["star"] == "*"
+    assert stars > 0  # the fixtures have significant effects
+
+
+def test_ladder_stars_follow_rules_alpha(hsb2, monkeypatch):
+    def star_cells():
+        _, _, body, _ = parse_table(tables.ladder(hsb2, "t"))
+        return [c for row in body for c in row[1:] if LADDER_CELL.match(c)]
+
+    cells = star_cells()
+    assert any(c for c in cells if "*" in c) and any(c for c in cells if "*" not in c)
+    monkeypatch.setattr(rules, "ALPHA", rules.Rule("test", 1.01, "every p"))
+    assert all("*" in c for c in star_cells())
+    monkeypatch.setattr(rules, "ALPHA", rules.Rule("test", 0.0, "no p"))
+    assert not any("*" in c for c in star_cells())
+
+
+def test_ladder_statistics_rows(schools):
+    _, _, body, _ = parse_table(tables.ladder(schools, "t"))
+    rows = {row[0]: row[1:] for row in body}
+    models = ladder_models(schools)
+    assert [number(c) for c in rows["Observations"]] == [m.n_obs for m in models]
+    for cell, m in zip(rows["Variance: Intercept"], models, strict=True):
+        if m.variance("(Intercept)") is None:
+            assert cell == ""
+        else:
+            assert_shows(cell, m.variance("(Intercept)"), figures=3)
+    for cell, m in zip(rows["Log-likelihood (REML / OLS)"], models, strict=True):
+        assert_shows(cell, m.loglik)
+    for cell, m in zip(rows["Optimum verified"], models, strict=True):
+        assert cell == ("" if not m.is_mixed else "yes" if m.converged else "**no**")
+
+
+# ---------------------------------------------------------------------------------------------
+# coefficients, comparisons, selection
+
+
+@pytest.mark.parametrize("name", ["hsb2", "schools"])
+def test_coefficients_rows_are_the_model_fixed_effects(name, request):
+    results = request.getfixturevalue(name)
+    labels = labels_for(results)
+    for model in results.models.values():
+        header, _, body, caption = parse_table(tables.coefficients(results, model, "tbl-coef"))
+        assert header == ["Term", "Estimate", "SE", "df", "t", "p", "95% CI"]
+        assert model.df_method in caption and model.label.lower() in caption
+        assert caption.endswith("{#tbl-coef}")
+        assert len(body) == len(model.fixed_effects)
+        for row, fe in zip(body, model.fixed_effects, strict=True):
+            assert row[0] == fmt.md_escape(labels.term(fe.term))
+            assert_shows(row[1], fe.estimate, figures=3)
+            assert_shows(row[2], fe.std_error, figures=2)
+            if fe.df is None:
+                assert row[3] == "n/a"
+            else:
+                assert_shows(row[3], fe.df)
+            assert_shows(row[4], fe.statistic)
+            if fe.p_value < 0.001:
+                assert row[5] == "< .001"
+            else:
+                assert row[5].startswith(".") or row[5] == "1.00"
+                assert_shows(row[5], fe.p_value)
+            low, high = re.fullmatch(rf"\[({NUMBER}), ({NUMBER})\]", row[6]).groups()
+            assert_shows(low, fe.ci_low, figures=3)
+            assert_shows(high, fe.ci_high, figures=3)
+            assert number(low) < number(high)
+
+
+@pytest.mark.parametrize("name", ["hsb2", "schools"])
+def test_comparisons_use_model_labels(name, request):
+    results = request.getfixturevalue(name)
+    header, _, body, _ = parse_table(tables.comparisons(results, "tbl-lrt"))
+    assert header[0] == "Comparison" and header[2] == "df"
+    assert len(body) == len(results.comparisons) > 0
+    for row, c in zip(body, results.comparisons, strict=True):
+        assert row[0] == f"{c.model_a.label} vs {c.model_b.label}"
+        assert_shows(row[1], c.statistic)
+        assert row[2] == str(c.df)
+        assert row[3].startswith(fmt.pvalue(c.p_value))
+        assert ("naive" in row[3]) == (c.p_value_naive is not None)
+        assert row[5] == ("ML" if c.refit else "REML")
+
+
+@pytest.mark.parametrize("name", ["hsb2", "schools"])
+def test_selection_sorted_by_aic_with_model_labels(name, request):
+    results = request.getfixturevalue(name)
+    header, _, body, _ = parse_table(tables.selection(results, "tbl-sel"))
+    assert header == ["Model", "AIC", "BIC", "ΔAIC", "Akaike weight"]
+    by_label = {results.models[s.model].label: s for s in results.selection}
+    assert sorted(row[0] for row in body) == sorted(by_label)
+    aics = [number(row[1]) for row in body]
+    assert aics == sorted(aics)
+    for row in body:
+        s = by_label[row[0]]
+        assert_shows(row[1], s.aic)
+        assert_shows(row[2], s.bic)
+        assert_shows(row[3], s.delta_aic)
+        assert_shows(row[4], s.akaike_weight)
+    assert number(body[0][3]) == 0
+    assert sum(number(row[4]) for row in body) == pytest.approx(1, abs=0.0005 * len(body))
+
+
+# ---------------------------------------------------------------------------------------------
+# user text is escaped
+
+HOSTILE = {
+    "write": "<script>alert('w')</script>",
+    "read": "*Reading* _score_ [link](http://x.org)",
+    "math": "$math$ @cite ^sup^ ~sub~",
+    "science": "# Science: 1. {#id} `code`",
+    "socst": "<b>Social</b> \\studies\\ & -- more",
+    "ses": "SES **bold**",
+}
+
+
+def test_hostile_labels_are_escaped_in_table_cells(hsb2):
+    results = with_labels(hsb2, HOSTILE)
+    descriptives = tables.descriptives(results, "tbl-d")
+    ladder = tables.ladder(results, "tbl-l")
+    coefficients = tables.coefficients(results, results.models[ModelName.RANDOM_INTERCEPT], "tbl-c")
+    for text in (descriptives, ladder, coefficients):
+        assert "<script>" not in text and "<b>" not in text and "*Reading*" not in text
+    for var in ("write", "read", "math", "science", "socst"):
+        assert f"| {fmt.md_escape(HOSTILE[var])} |" in descriptives
+    for var in ("read", "math", "science", "socst"):
+        assert f"| {fmt.md_escape(HOSTILE[var])} |" in ladder
+        assert f"| {fmt.md_escape(HOSTILE[var])} |" in coefficients
+    assert f"{fmt.md_escape(HOSTILE['read'])} × {fmt.md_escape(HOSTILE['math'])}" in ladder
+
+
+def test_hostile_labels_reach_pandoc_as_plain_text(hsb2):
+    results = with_labels(hsb2, HOSTILE)
+    table = pandoc_table(tables.descriptives(results, "tbl-d"))
+    assert table["id"] == "tbl-d"
+    assert [row[0] for row in table["rows"]] == [HOSTILE[v] for v in results.data.numeric]
+    assert all(len(row) == 7 for row in table["rows"])
+    assert table["kinds"] <= {"Plain", "Str", "Space"}  # no emphasis, link, math, code, raw HTML
+    ladder = pandoc_table(tables.ladder(results, "tbl-l"))
+    assert f"{HOSTILE['read']} × {HOSTILE['math']}" in [row[0] for row in ladder["rows"]]
+
+
+def test_hostile_group_labels_are_escaped(schools):
+    g = schools.data.groups
+    hostile = tuple(f"<i>{label}</i> *{label}* [{label}]" for label in g.labels)
+    results = replace(schools, data=replace(schools.data, groups=replace(g, labels=hostile)))
+    text = tables.groups(results, "tbl-g", limit=3)
+    assert "<i>" not in text
+    table = pandoc_table(text)
+    order = sorted(range(len(g.n)), key=lambda i: -g.n[i])[:3]
+    assert [row[0] for row in table["rows"]] == [hostile[i] for i in order]
+    assert table["kinds"] <= {"Plain", "Str", "Space"}
+
+
+def test_a_pipe_in_a_label_stays_in_its_cell(hsb2):
+    results = with_labels(hsb2, {**hsb2.spec.labels, "read": "Reading | writing"})
+    table = pandoc_table(tables.descriptives(results, "tbl-d"))
+    assert all(len(row) == 7 for row in table["rows"])
+    assert "Reading | writing" in [row[0] for row in table["rows"]]
