@@ -2,31 +2,60 @@
 
 One message per person (plain text and HTML from templates/), the PDF attached. A send log beside
 the report records (recipient, report checksum); a repeated run sends nothing new unless the report
-changed or --force is given. Transient failures (4xx replies, dropped connections) are retried with
-backoff; a refused recipient is named and the others still get theirs. The password is read from
-the environment and never printed, logged or written.
+changed or --force is given, and an exclusive lock beside the log makes a second run at the same
+time wait and then find what the first one sent. Transient failures (4xx replies, dropped
+connections) are retried with backoff; whatever goes wrong for one recipient is named and the
+others still get theirs. The password is read from the environment and never printed, logged or
+written.
+
+Headers are built only from `email.headerregistry` objects, never pasted strings: user text (the
+title, stakeholder names, SMTP_FROM) cannot add or end a header, and the SMTP envelope is the
+validated address itself, never re-read from the headers.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import re
 import smtplib
+import socket
 import ssl
+import tempfile
 import time
+import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
+from email import policy
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import make_msgid
 from pathlib import Path
 
 from .. import atomic, layout
-from ..errors import InputError
+from ..errors import InputError, ToolError
 from ..present import narrative
 from ..results import RESULTS_FILE, read_json
 from ..spec import EMAIL, Stakeholder, load_spec
 
 RETRIES = 3
+LOCK_TIMEOUT = 600.0  # seconds a run waits for another one sending the same report
+_DRY_RUN_SENDER = Address("hlm-report", "hlm-report", "localhost")
+
+# Anything that could end a header line or confuse a terminal. A tab is left to whitespace
+# folding; CR, LF and the Unicode line separators are what header injection is made of.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+# Python's header folding decodes RFC 2047 encoded words found in user text and writes the
+# decoded text back raw (before 3.11.10 / 3.12.5 nothing checks it): '=?utf-8?q?=0D=0ABcc:...?='
+# becomes a real line break and a new header. No name, address or title needs this syntax.
+_ENCODED_WORD = re.compile(r"=\?.*\?=", re.S)
+# A line break not followed by folding whitespace starts a new header (CPython's own check).
+_BARE_NEWLINE = re.compile(r"\r\n[^ \t]|\r[^ \n\t]|\n[^ \t]|[\r\n]$")
+_FILE_UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
+_FILE_STEM_MAX = 100
 
 
 @dataclass(frozen=True)
@@ -35,11 +64,45 @@ class SmtpSettings:
     port: int
     user: str | None
     password: str | None
-    sender: str
+    sender: Address
     security: str  # starttls, ssl or none
 
     def __repr__(self) -> str:  # never show the password, even in a debugger or traceback
-        return f"SmtpSettings(host={self.host!r}, port={self.port}, user={self.user!r}, security={self.security!r})"
+        return (
+            f"SmtpSettings(host={self.host!r}, port={self.port}, user={self.user!r}, "
+            f"sender={str(self.sender)!r}, security={self.security!r})"
+        )
+
+
+def _shown(value: str, limit: int = 60) -> str:
+    """A value quoted for a one-line message: repr() turns line breaks into visible escapes."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+def one_line(text: str) -> str:
+    """User text as one header-safe line: control characters and runs of whitespace (folded
+    YAML ends with a newline) become single spaces."""
+    cleaned = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
+    return " ".join(cleaned.split())
+
+
+def parse_sender(value: str) -> Address:
+    check_text(value, "SMTP_FROM")
+    refused = InputError(
+        "SMTP_FROM must be one email address such as 'Reports <reports@example.org>', "
+        f"not {_shown(value)}"
+    )
+    try:
+        header = policy.SMTP.header_factory("From", value)
+    except ValueError:
+        raise refused from None
+    if header.defects or len(header.addresses) != 1:
+        raise refused
+    address = header.addresses[0]
+    if not EMAIL.fullmatch(address.addr_spec):
+        raise refused
+    return address
 
 
 def smtp_settings(environ=os.environ) -> SmtpSettings:
@@ -57,10 +120,15 @@ def smtp_settings(environ=os.environ) -> SmtpSettings:
     except ValueError:
         raise InputError(f"SMTP_PORT must be a number, not '{environ.get('SMTP_PORT')}'") from None
     sender = environ.get("SMTP_FROM") or environ.get("SMTP_USER")
-    if not sender or not EMAIL.match(sender.split("<")[-1].rstrip(">").strip()):
+    if not sender:
         raise InputError("SMTP_FROM must be set to the sender's email address")
     return SmtpSettings(
-        host, port, environ.get("SMTP_USER"), environ.get("SMTP_PASSWORD"), sender, security
+        host,
+        port,
+        environ.get("SMTP_USER"),
+        environ.get("SMTP_PASSWORD"),
+        parse_sender(sender),
+        security,
     )
 
 
@@ -68,72 +136,197 @@ def checksum(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def build_message(results, person: Stakeholder, pdf: Path, sender: str) -> EmailMessage:
+def check_text(value: str, what: str) -> None:
+    """Refuse a line break or control character in a name or address before anything is sent:
+    such a value is a broken config (or an attempt to add headers), not one bad recipient."""
+    if _CONTROL.search(value):
+        raise InputError(f"{what} contains a line break or control character: {_shown(value)}")
+    check_encoded_words(value, what)
+
+
+def check_encoded_words(value: str, what: str) -> None:
+    if _ENCODED_WORD.search(value):
+        raise InputError(
+            f"{what} contains MIME encoded-word syntax (=?...?=), which mail programs would "
+            f"decode: {_shown(value)}"
+        )
+
+
+def check_recipients(people: list[Stakeholder], config: Path | str) -> None:
+    for index, person in enumerate(people):
+        for field in ("name", "email"):
+            check_text(getattr(person, field), f"{config}: key 'stakeholders.{index}.{field}'")
+
+
+class AddressError(ValueError):
+    """An address the spec's pattern lets through but a To header cannot carry."""
+
+
+class HeaderError(ValueError):
+    """User text that would break a header as it is written out."""
+
+
+def verify_headers(message: EmailMessage) -> None:
+    """Fold every header of every part exactly as it will be sent and refuse any line break that
+    would start a new header or end the header block (what `verify_generated_headers` does in
+    newer Pythons), so nothing user text slipped past the checks can add a header."""
+    linesep = message.policy.linesep
+    for part in message.walk():
+        for name, value in part.items():
+            folded = message.policy.fold(name, value)
+            if not folded.endswith(linesep) or _BARE_NEWLINE.search(folded[: -len(linesep)]):
+                raise HeaderError(f"the {name} header would be broken by the text in it")
+
+
+def _recipient(person: Stakeholder) -> Address:
+    try:
+        return Address(display_name=one_line(person.name), addr_spec=person.email)
+    except ValueError as exc:  # email.errors.HeaderDefect is a ValueError
+        raise AddressError(f"not a valid address for a To header: {exc}") from None
+
+
+def build_message(results, person: Stakeholder, pdf: Path, sender: Address | str) -> EmailMessage:
     f = narrative.plain_facts(results)
     findings = narrative.key_findings(f)
     env = narrative.environment()
-    message = EmailMessage()
-    message["Subject"] = f"Report: {results.spec.title}"
-    message["From"] = sender
-    message["To"] = formataddr((person.name, person.email))
+    title = one_line(results.spec.title)
+    message = EmailMessage(policy=policy.SMTP)
+    message["Subject"] = f"Report: {title}" if title else "Report"
+    message["From"] = sender if isinstance(sender, Address) else parse_sender(sender)
+    message["To"] = _recipient(person)
     message["Message-ID"] = make_msgid(domain="hlm-report.local")
-    context = {"f": f, "findings": findings, "name": person.name}
+    context = {"f": f, "findings": findings, "name": one_line(person.name), "title": title}
     message.set_content(env.get_template("email.txt.j2").render(**context))
     message.add_alternative(env.get_template("email.html.j2").render(**context), subtype="html")
+    # The config's `name` is user text too: letters, digits and ._@+- only.
+    filename = re.sub(r"[^\w.@+-]", "_", results.spec.name).lstrip(".") or "report"
     message.add_attachment(
-        pdf.read_bytes(),
-        maintype="application",
-        subtype="pdf",
-        filename=f"{results.spec.name}.pdf",
+        pdf.read_bytes(), maintype="application", subtype="pdf", filename=f"{filename}.pdf"
     )
+    verify_headers(message)
     return message
+
+
+def eml_name(address: str, taken: set[str]) -> str:
+    """A file name for `address` that can only name a file directly inside the outbox: no path
+    separators, no leading dot, bounded length, and distinct from the names in `taken`
+    (compared case-insensitively, for case-insensitive file systems); adds it to `taken`."""
+    stem = _FILE_UNSAFE.sub("_", address).lstrip(".")[:_FILE_STEM_MAX] or "recipient"
+    name, n = f"{stem}.eml", 1
+    while name.casefold() in taken:
+        n += 1
+        name = f"{stem}-{n}.eml"
+    taken.add(name.casefold())
+    return name
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    # Replaced by rename: a symlink planted at `path` is replaced, never written through.
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 class _Transient(Exception):
     pass
 
 
-def _connect(settings: SmtpSettings, timeout: float) -> smtplib.SMTP:
+class _NotDelivered(Exception):
+    pass
+
+
+def _tls_context() -> ssl.SSLContext:
     context = ssl.create_default_context()
-    if os.environ.get("SMTP_CA_FILE"):  # a private CA (and the tests' self-signed certificate)
-        context.load_verify_locations(os.environ["SMTP_CA_FILE"])
-    if settings.security == "ssl":
-        server = smtplib.SMTP_SSL(settings.host, settings.port, timeout=timeout, context=context)
-    else:
-        server = smtplib.SMTP(settings.host, settings.port, timeout=timeout)
+    ca_file = os.environ.get("SMTP_CA_FILE")
+    if ca_file:  # a private CA (and the tests' self-signed certificate)
+        try:
+            context.load_verify_locations(ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or exc.__class__.__name__
+            raise InputError(
+                f"SMTP_CA_FILE: cannot read certificates from {ca_file} ({reason})"
+            ) from None
+    return context
+
+
+def _connect(settings: SmtpSettings, timeout: float) -> smtplib.SMTP:
+    where = f"{settings.host}:{settings.port}"
+    context = _tls_context() if settings.security != "none" else None
+    server = None
+    try:
+        if settings.security == "ssl":
+            server = smtplib.SMTP_SSL(
+                settings.host, settings.port, timeout=timeout, context=context
+            )
+        else:
+            server = smtplib.SMTP(settings.host, settings.port, timeout=timeout)
+        server.ehlo_or_helo_if_needed()
         if settings.security == "starttls":
+            if not server.has_extn("starttls"):
+                # Logging in without it would send the password in clear text.
+                raise InputError(
+                    f"SMTP server {where} does not offer STARTTLS; set SMTP_SECURITY=ssl "
+                    "(port 465) or, on a trusted network only, SMTP_SECURITY=none"
+                )
             server.starttls(context=context)
-    if settings.user:
-        server.login(settings.user, settings.password or "")
+        if settings.user:
+            server.ehlo_or_helo_if_needed()
+            if not server.has_extn("auth"):
+                raise InputError(
+                    f"SMTP server {where} does not offer login (AUTH) on this connection; "
+                    "check SMTP_SECURITY, or unset SMTP_USER to send without logging in"
+                )
+            server.login(settings.user, settings.password or "")
+    except BaseException:
+        if server is not None:
+            server.close()
+        raise
     return server
 
 
-def _send_one(settings: SmtpSettings, message: EmailMessage, timeout: float) -> None:
+def _send_one(settings: SmtpSettings, message: EmailMessage, to: str, timeout: float) -> None:
+    where = f"{settings.host}:{settings.port}"
     try:
         server = _connect(settings, timeout)
     except smtplib.SMTPAuthenticationError:
         raise InputError(
             f"SMTP login refused for user '{settings.user}' (check SMTP_USER and SMTP_PASSWORD)"
         ) from None
-    except (
-        smtplib.SMTPServerDisconnected,
-        smtplib.SMTPConnectError,
-        ConnectionError,
-        TimeoutError,
-    ) as exc:
+    except ssl.SSLCertVerificationError as exc:
+        raise ToolError(
+            f"SMTP server {where}: TLS certificate not trusted ({exc.verify_message}); "
+            "for a private certificate authority set SMTP_CA_FILE"
+        ) from None
+    except ssl.SSLError as exc:
+        raise ToolError(
+            f"SMTP TLS handshake with {where} failed ({exc.reason or exc.__class__.__name__}); "
+            "check SMTP_SECURITY and SMTP_PORT (ssl: 465, starttls: 587)"
+        ) from None
+    except socket.gaierror:
+        raise InputError(f"SMTP_HOST '{settings.host}' cannot be found") from None
+    except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError) as exc:
         raise _Transient(type(exc).__name__) from None
     try:
-        server.send_message(message)
+        # The envelope is the checked address, never whatever a parser makes of the headers.
+        server.send_message(message, from_addr=settings.sender.addr_spec, to_addrs=[to])
     except smtplib.SMTPRecipientsRefused as exc:
-        code = next(iter(exc.recipients.values()))[0]
+        code, reason = next(iter(exc.recipients.values()))
         if 400 <= code < 500:
             raise _Transient(f"temporary refusal {code}") from None
-        raise
+        raise _NotDelivered(
+            f"refused by the server: {code} {reason.decode(errors='replace')}"
+        ) from None
     except smtplib.SMTPResponseException as exc:
         if 400 <= exc.smtp_code < 500:
             raise _Transient(f"temporary failure {exc.smtp_code}") from None
         raise
-    except (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError) as exc:
+    except (smtplib.SMTPServerDisconnected, OSError) as exc:
         raise _Transient(type(exc).__name__) from None
     finally:
         try:
@@ -142,17 +335,90 @@ def _send_one(settings: SmtpSettings, message: EmailMessage, timeout: float) -> 
             server.close()
 
 
+def _send_with_retries(settings, message, to, timeout, backoff, progress) -> None:
+    for attempt in range(1, RETRIES + 1):
+        try:
+            _send_one(settings, message, to, timeout)
+            return
+        except _Transient as exc:
+            if attempt == RETRIES:
+                raise _NotDelivered(f"after {RETRIES} tries: {exc}") from None
+            wait = backoff * 2 ** (attempt - 1)
+            progress(f"  {to}: {exc}; retrying in {wait:g} s")
+            time.sleep(wait)
+
+
+def _reason(exc: BaseException, secret: str | None) -> str:
+    """One line about an unexpected failure; never the password, should an error quote it."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    if isinstance(exc, AddressError | HeaderError | _NotDelivered):
+        text = first
+    else:
+        text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    if secret:
+        text = text.replace(secret, "***")
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 def _load_log(path: Path) -> list[dict]:
     if not path.exists():
         return []
+    damaged = InputError(f"send log {path} is damaged; move it away to resend to everyone")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise InputError(f"send log {path} is damaged; move it away to resend") from None
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:  # also UnicodeDecodeError
+        raise damaged from None
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict)
+        and isinstance(e.get("recipient"), str)
+        and isinstance(e.get("checksum"), str)
+        for e in entries
+    ):
+        raise damaged
+    return entries
 
 
-def _save_log(path: Path, entries: list[dict]) -> None:
-    atomic.write_text(path, json.dumps(entries, indent=1))
+def _save_log(path: Path, entries: list[dict], just_sent: str) -> None:
+    try:
+        atomic.write_text(path, json.dumps(entries, indent=1))
+    except (OSError, InputError) as exc:  # atomic may already call a refused write InputError
+        # Sending on without a record would mean sending twice next time.
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InputError(
+            f"cannot write the send log {path} ({reason}); {just_sent} has the report "
+            "but it is not recorded"
+        ) from None
+
+
+@contextlib.contextmanager
+def _send_lock(log_path: Path, timeout: float, progress) -> Iterator[None]:
+    """Hold an exclusive lock beside the send log while it is read, used and written. The lock
+    goes with the process (flock), so a crashed run never leaves a stale one behind."""
+    lock_path = log_path.with_name(log_path.name + ".lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise InputError(f"cannot create the lock file {lock_path} ({exc.strerror})") from None
+    try:
+        deadline = time.monotonic() + timeout
+        waiting = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise InputError(
+                        f"another `hlm-report email` run has been sending this report for over "
+                        f"{timeout:g} s (lock {lock_path}); try again when it has finished"
+                    ) from None
+                if not waiting:
+                    progress("  another email run is sending this report; waiting for it")
+                    waiting = True
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def email_report(
@@ -164,6 +430,7 @@ def email_report(
     progress=print,
     backoff: float = 1.0,
     timeout: float = 20.0,
+    lock_timeout: float | None = None,
 ) -> bool:
     """Send (or with dry_run, write .eml files); returns True when every recipient has the report."""
     spec = load_spec(config)
@@ -174,73 +441,74 @@ def email_report(
             f"no report to send: {pdf} is missing (run `make report CONFIG={config}` first)"
         )
     if to is not None:
-        if not EMAIL.match(to):
+        check_text(to, "--to")
+        if not EMAIL.fullmatch(to):
             raise InputError(f"--to: '{to}' is not an email address")
         people = [Stakeholder(name=to.split("@")[0], email=to)]
     else:
         people = list(spec.stakeholders)
+        check_recipients(people, str(config))
     if not people:
         raise InputError(f"{config}: no stakeholders to send to (add 'stakeholders:' or use --to)")
+    unique: dict[str, Stakeholder] = {}
+    for person in people:
+        unique.setdefault(person.email.lower(), person)  # listed twice still means sent once
+    people = list(unique.values())
     results = read_json(folder / RESULTS_FILE)
+    # Line breaks in the title are ordinary (folded YAML) and become spaces in the Subject.
+    check_encoded_words(results.spec.title, f"{config}: key 'title'")
     digest = checksum(pdf)
 
     if dry_run:
-        outbox = folder / layout.OUTBOX
-        outbox.mkdir(exist_ok=True)
-        for person in people:
-            message = build_message(
-                results, person, pdf, os.environ.get("SMTP_FROM", "hlm-report@localhost")
-            )
-            target = outbox / f"{person.email}.eml"
-            target.write_bytes(bytes(message))
-            progress(f"  wrote {target}")
-        return True
+        sender = parse_sender(os.environ["SMTP_FROM"]) if os.environ.get("SMTP_FROM") else None
+        return _write_outbox(results, people, pdf, sender or _DRY_RUN_SENDER, folder, progress)
 
     settings = smtp_settings()
     log_path = folder / layout.SEND_LOG
-    log = _load_log(log_path)
-    already = {(e["recipient"], e["checksum"]) for e in log}
+    timeout_lock = LOCK_TIMEOUT if lock_timeout is None else lock_timeout
     failed = []
-    for person in people:
-        if (person.email, digest) in already and not force:
-            progress(f"  {person.email}: already has this version of the report; skipped")
-            continue
-        message = build_message(results, person, pdf, settings.sender)
-        for attempt in range(1, RETRIES + 1):
+    with _send_lock(log_path, timeout_lock, progress):
+        log = _load_log(log_path)  # read under the lock: it holds what a concurrent run sent
+        already = {(e["recipient"], e["checksum"]) for e in log}
+        for person in people:
+            if (person.email, digest) in already and not force:
+                progress(f"  {person.email}: already has this version of the report; skipped")
+                continue
             try:
-                _send_one(settings, message, timeout)
-            except _Transient as exc:
-                if attempt == RETRIES:
-                    progress(f"  {person.email}: not delivered after {RETRIES} tries ({exc})")
-                    failed.append(person.email)
-                    break
-                wait = backoff * 2 ** (attempt - 1)
-                progress(f"  {person.email}: {exc}; retrying in {wait:g} s")
-                time.sleep(wait)
-            except smtplib.SMTPRecipientsRefused as exc:
-                code, reason = next(iter(exc.recipients.values()))
-                progress(
-                    f"  {person.email}: refused by the server ({code} {reason.decode(errors='replace')})"
-                )
+                message = build_message(results, person, pdf, settings.sender)
+                _send_with_retries(settings, message, person.email, timeout, backoff, progress)
+            except (InputError, ToolError):
+                raise  # the settings or the server, not this person: everyone would fail alike
+            except Exception as exc:  # noqa: BLE001 - one recipient's failure must not stop the rest
+                progress(f"  {person.email}: not delivered ({_reason(exc, settings.password)})")
                 failed.append(person.email)
-                break
-            except smtplib.SMTPException as exc:
-                progress(f"  {person.email}: not delivered ({type(exc).__name__})")
-                failed.append(person.email)
-                break
-            else:
-                log.append(
-                    {
-                        "recipient": person.email,
-                        "checksum": digest,
-                        "sent": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                    }
-                )
-                _save_log(
-                    log_path, log
-                )  # written after each success: a crash never causes a resend
-                progress(f"  {person.email}: sent")
-                break
+                continue
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            log.append({"recipient": person.email, "checksum": digest, "sent": stamp})
+            # Written after each success: a crash later in the run never causes a resend.
+            _save_log(log_path, log, person.email)
+            already.add((person.email, digest))
+            progress(f"  {person.email}: sent")
     if failed:
         progress(f"hlm-report: {len(failed)} of {len(people)} not delivered: {', '.join(failed)}")
+    return not failed
+
+
+def _write_outbox(results, people, pdf: Path, sender: Address, folder: Path, progress) -> bool:
+    outbox = folder / layout.OUTBOX
+    outbox.mkdir(exist_ok=True)
+    taken: set[str] = set()
+    failed = []
+    for person in people:
+        try:
+            data = bytes(build_message(results, person, pdf, sender))
+            target = outbox / eml_name(person.email, taken)
+            _write_bytes(target, data)
+        except Exception as exc:  # noqa: BLE001 - one recipient's failure must not stop the rest
+            progress(f"  {person.email}: not written ({_reason(exc, None)})")
+            failed.append(person.email)
+            continue
+        progress(f"  wrote {target}")
+    if failed:
+        progress(f"hlm-report: {len(failed)} of {len(people)} not written: {', '.join(failed)}")
     return not failed

@@ -116,36 +116,65 @@ def _quarto_website(project: Path, context: dict) -> Path:
     return built
 
 
-def _git(*args: str, cwd: Path) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-    if proc.returncode != 0:
+def _git(*args: str, cwd: Path, allowed: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
+    try:
+        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise ToolError("git is not installed (needed to publish the site)") from None
+    if proc.returncode not in allowed:
         message = (proc.stderr.strip().splitlines() or ["git failed"])[-1]
-        raise ToolError(f"git {args[0]} failed: {message}")
-    return proc.stdout
+        command = next((a for a in args if not a.startswith("-") and "=" not in a), "")
+        raise ToolError(f"git {command} failed: {message}")
+    return proc
+
+
+def check_target(remote: str, branch: str) -> None:
+    """Refuse a remote or branch git would read as an option (`--upload-pack=...` runs a
+    command) or that is no branch name at all, before git is given either."""
+    if not remote.strip():
+        raise InputError("no git remote to publish to: pass --remote URL or set PUBLISH_REMOTE")
+    if remote.startswith("-"):
+        raise InputError(
+            f"git remote {remote!r} starts with '-', which git would read as an option; "
+            "write a local path as ./PATH"
+        )
+    if any(ch in remote for ch in "\r\n\0"):
+        raise InputError(f"git remote {remote!r} contains a line break or NUL character")
+    valid = _git("check-ref-format", f"refs/heads/{branch}", cwd=Path("."), allowed=(0, 1))
+    if branch.startswith("-") or valid.returncode != 0:
+        raise InputError(f"--branch {branch!r} is not a valid git branch name")
 
 
 def publish(site_dir: Path, remote: str, branch: str = "gh-pages", progress=print) -> str:
-    """Commit the site as the next commit of `branch` on `remote` and push it; returns the commit."""
+    """Commit the site as the next commit of `branch` on `remote` and push it; returns the commit.
+
+    Every git command that takes the remote or the branch gets them after `--` (or as the value
+    of an option), so neither can become an option even if check_target were bypassed.
+    """
     site_dir = site_dir.resolve()
+    check_target(remote, branch)
     if not (site_dir / "index.html").is_file():
         raise InputError(
             f"nothing to publish: {site_dir}/index.html is missing (run `make site` first)"
         )
+    if "://" not in remote and Path(remote).exists():
+        # git runs in a temporary directory below: a relative path must not resolve there.
+        remote = str(Path(remote).resolve())
+    ref = f"refs/heads/{branch}"
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / "pages"
-        exists = (
-            subprocess.run(
-                ["git", "ls-remote", "--exit-code", "--heads", remote, branch], capture_output=True
-            ).returncode
-            == 0
+        # --exit-code: 2 means the branch is not there yet; anything else is git failing.
+        found = _git(
+            "ls-remote", "--exit-code", "--heads", "--", remote, ref, cwd=Path(tmp), allowed=(0, 2)
         )
-        if exists:
+        if found.returncode == 0:
             _git(
                 "clone",
                 "--quiet",
                 "--branch",
                 branch,
                 "--single-branch",
+                "--",
                 remote,
                 str(work),
                 cwd=Path(tmp),
@@ -154,17 +183,17 @@ def publish(site_dir: Path, remote: str, branch: str = "gh-pages", progress=prin
             work.mkdir()
             _git("init", "--quiet", cwd=work)
             _git("checkout", "--quiet", "--orphan", branch, cwd=work)
-            _git("remote", "add", "origin", remote, cwd=work)
+            _git("remote", "add", "--", "origin", remote, cwd=work)
         for item in work.iterdir():
             if item.name != ".git":
                 shutil.rmtree(item) if item.is_dir() else item.unlink()
         shutil.copytree(site_dir, work, dirs_exist_ok=True)
         _git("add", "--all", cwd=work)
         identity = ["-c", "user.name=hlm-report", "-c", "user.email=hlm-report@localhost"]
-        status = _git("status", "--porcelain", cwd=work)
+        status = _git("status", "--porcelain", cwd=work).stdout
         if not status.strip():
             progress("hlm-report: the published site is already up to date")
-            return _git("rev-parse", "HEAD", cwd=work).strip()
+            return _git("rev-parse", "HEAD", cwd=work).stdout.strip()
         _git(
             *identity,
             "commit",
@@ -173,7 +202,7 @@ def publish(site_dir: Path, remote: str, branch: str = "gh-pages", progress=prin
             f"Publish site {dt.datetime.now():%Y-%m-%d %H:%M}",
             cwd=work,
         )
-        _git("push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", cwd=work)
-        commit = _git("rev-parse", "HEAD", cwd=work).strip()
+        _git("push", "--quiet", "--", "origin", f"HEAD:{ref}", cwd=work)
+        commit = _git("rev-parse", "HEAD", cwd=work).stdout.strip()
     progress(f"hlm-report: published {site_dir} to {remote} ({branch}, {commit[:10]})")
     return commit

@@ -2,105 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import email
-import shutil
-import socket
-import ssl
 from email import policy
-from pathlib import Path
 
-import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
-from helpers import FIXTURES, write_config
+from deliver.mailserver import PASSWORD, Recorder, run_email, smtp_env
 
-from hlm_analysis.cli import main
 from hlm_analysis.deliver import mail as deliver
-
-PASSWORD = "s3cret-Pa55word"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Recorder:
-    def __init__(self, refuse=(), drop_first=0):
-        self.messages = []
-        self.refuse = set(refuse)
-        self.drops_left = drop_first
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refuse:
-            return "550 5.1.1 No such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.drops_left:
-            self.drops_left -= 1
-            server.transport.close()  # the connection drops in the middle of the message
-            return "421 closing"
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 Message accepted"
-
-
-@pytest.fixture
-def report_dir(tmp_path):
-    """An _output/NAME folder with a results.json and a small PDF, and a config naming two people."""
-    out = tmp_path / "_output" / "analysis"
-    out.mkdir(parents=True)
-    shutil.copytree(FIXTURES / "schools", out, dirs_exist_ok=True)
-    (out / "report.pdf").write_bytes(b"%PDF-1.7\n% test report\n")
-    config = write_config(
-        tmp_path,
-        name="analysis",
-        data=tmp_path / "d.csv",
-        outcome="y",
-        group="g",
-        stakeholders=[
-            {"name": "Ada Board", "email": "ada@example.org"},
-            {"name": "Bo Refused", "email": "bo@example.org"},
-        ],
-    )
-    return config, tmp_path / "_output"
-
-
-def smtp_env(monkeypatch, port, security="none", user=None):
-    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("SMTP_PORT", str(port))
-    monkeypatch.setenv("SMTP_FROM", "reports@district.example.org")
-    monkeypatch.setenv("SMTP_SECURITY", security)
-    if user:
-        monkeypatch.setenv("SMTP_USER", user)
-        monkeypatch.setenv("SMTP_PASSWORD", PASSWORD)
-    else:
-        monkeypatch.delenv("SMTP_USER", raising=False)
-        monkeypatch.delenv("SMTP_PASSWORD", raising=False)
-
-
-def run_email(config, root, capsys, *extra):
-    code = main(["email", str(config), "--output-root", str(root), *extra])
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
-
-
-@pytest.fixture
-def server():
-    started = []
-
-    def start(handler, **kwargs):
-        controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **kwargs)
-        controller.start()
-        started.append(controller)
-        return controller
-
-    yield start
-    for controller in started:
-        controller.stop()
 
 
 def test_plain_delivery_with_pdf_and_findings(report_dir, server, monkeypatch, capsys):
@@ -147,7 +55,7 @@ def test_refused_recipient_is_named_and_others_still_get_theirs(
     smtp_env(monkeypatch, server(handler).port)
     code, out = run_email(config, root, capsys)
     assert code == 1
-    assert "bo@example.org: refused by the server (550" in out
+    assert "bo@example.org: not delivered (refused by the server: 550 5.1.1" in out
     assert [m["To"] for m in handler.messages] == ["Ada Board <ada@example.org>"]
     # the refused one is retried next time; the delivered one is not
     handler.refuse.clear()
@@ -165,67 +73,6 @@ def test_dropped_connection_is_retried(report_dir, server, monkeypatch, capsys):
     assert code == 0, out
     assert "retrying" in out
     assert len(handler.messages) == 2
-
-
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
-@pytest.fixture
-def tls_server(server, monkeypatch, tmp_path):
-    """A STARTTLS server with AUTH and a certificate made here, with SMTP_* set to reach it."""
-
-    def start(authenticator, handler=None):
-        cert, key = _self_signed(tmp_path)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert, key)
-        handler = handler or Recorder()
-        controller = server(
-            handler,
-            tls_context=context,
-            require_starttls=True,
-            authenticator=authenticator,
-            auth_require_tls=True,
-        )
-        smtp_env(monkeypatch, controller.port, security="starttls", user="mailer")
-        monkeypatch.setenv("SMTP_CA_FILE", str(cert))
-        return handler
-
-    return start
 
 
 def test_starttls_with_auth_and_password_never_shown(report_dir, tls_server, capsys):
