@@ -63,6 +63,55 @@ RELIABILITY = Rule(
 )
 
 
+STD_SMALL = Rule(
+    "standardized coefficient from which an association is small",
+    0.1,
+    "Cohen (1988), Statistical Power Analysis, 2nd ed.: .10/.30/.50 for r-type effects",
+)
+STD_MEDIUM = Rule(
+    "standardized coefficient from which an association is medium", 0.3, "Cohen (1988)"
+)
+STD_LARGE = Rule("standardized coefficient from which an association is large", 0.5, "Cohen (1988)")
+D_SMALL = Rule(
+    "standardized group difference from which a gap is small",
+    0.2,
+    "Cohen (1988): d of .20/.50/.80 for small/medium/large differences",
+)
+D_MEDIUM = Rule("standardized group difference from which a gap is medium", 0.5, "Cohen (1988)")
+D_LARGE = Rule("standardized group difference from which a gap is large", 0.8, "Cohen (1988)")
+
+
+class EffectSize(StrEnum):
+    NEGLIGIBLE = "negligible"
+    SMALL = "small"
+    MEDIUM = "medium"
+    LARGE = "large"
+
+
+def effect_size(std_estimate: float | None, difference: bool) -> EffectSize | None:
+    """Cohen's labels for a coefficient in outcome SDs: per predictor SD (r-type thresholds), or
+    for a switch between two groups (`difference`: d-type thresholds)."""
+    if std_estimate is None:
+        return None
+    small, medium, large = (
+        (D_SMALL, D_MEDIUM, D_LARGE)
+        if difference
+        else (
+            STD_SMALL,
+            STD_MEDIUM,
+            STD_LARGE,
+        )
+    )
+    size = abs(std_estimate)
+    if size < small.value:
+        return EffectSize.NEGLIGIBLE
+    if size < medium.value:
+        return EffectSize.SMALL
+    if size < large.value:
+        return EffectSize.MEDIUM
+    return EffectSize.LARGE
+
+
 class IccBand(StrEnum):
     NEGLIGIBLE = "negligible"
     VERY_SMALL = "very small"
@@ -126,6 +175,11 @@ def reliability_high(reliability: float | None) -> bool:
     return (reliability or 0.0) >= RELIABILITY.value
 
 
+def slopes_vary(p_value: float | None) -> bool:
+    """The final model's test of a random slope rejects a common slope."""
+    return significant(p_value)
+
+
 def group_gain_small(r2_marginal: float | None, r2_conditional: float | None) -> bool:
     return (r2_conditional or 0.0) - (r2_marginal or 0.0) < R2_GROUP_GAIN.value
 
@@ -143,4 +197,10 @@ RULES = {
     "design_effect": DESIGN_EFFECT,
     "r2_group_gain": R2_GROUP_GAIN,
     "reliability": RELIABILITY,
+    "std_small": STD_SMALL,
+    "std_medium": STD_MEDIUM,
+    "std_large": STD_LARGE,
+    "d_small": D_SMALL,
+    "d_medium": D_MEDIUM,
+    "d_large": D_LARGE,
 }

@@ -88,13 +88,14 @@ def profile_intervals(theta: np.ndarray, sigma: float, sums: lmm.GroupSums) -> n
     base = deviance_at(best, sums)
     edges = _edges(q)
     kinds = np.array([lo == -1.0 for lo, _ in edges])  # True: a correlation
+    wald = _wald_half_widths(best, sums)
     out = np.full((len(best), 2), np.nan)
     for k in range(len(best)):
         others = [i for i in range(len(best)) if i != k]
         start = _to_free(best[others], kinds[others])
         warm = {"z": start}
 
-        def profile(value: float, k=k, others=others, warm=warm) -> float:
+        def profile(value: float, k=k, others=others, warm=warm, start=start) -> float:
             def inner(z):
                 phi = best.copy()
                 phi[k] = value
@@ -103,28 +104,44 @@ def profile_intervals(theta: np.ndarray, sigma: float, sums: lmm.GroupSums) -> n
 
             if not others:
                 return inner(np.empty(0)) - base
-            # Powell on unconstrained coordinates (log SDs, atanh correlations): L-BFGS-B with
-            # finite differences stalls on this surface and overstates the profile.
+            # BFGS on unconstrained coordinates (log SDs, atanh correlations): L-BFGS-B on the
+            # bounded ones stalls at its first step here and overstates the profile.
             with warnings.catch_warnings():  # inf outside the parameter space is expected
                 warnings.simplefilter("ignore", RuntimeWarning)
-                res = sciopt.minimize(
-                    inner, warm["z"], method="Powell", options={"xtol": 1e-7, "ftol": 1e-12}
-                )
+                res = sciopt.minimize(inner, warm["z"], method="BFGS", options={"gtol": 1e-4})
+                if not np.isfinite(res.fun):
+                    res = sciopt.minimize(inner, start, method="Powell")
             if np.isfinite(res.fun):
                 warm["z"] = res.x
             return float(res.fun) - base
 
         for side, sign in ((0, -1.0), (1, 1.0)):
             warm["z"] = start.copy()
-            out[k, side] = _bound(profile, best[k], sign, edges[k])
+            out[k, side] = _bound(profile, best[k], sign, edges[k], wald[k])
     return out
 
 
-def _bound(profile, start: float, sign: float, edge: tuple[float, float]) -> float:
-    """Where profile(value) - CHI2_95 changes sign, walking from the estimate towards `sign`."""
+def _wald_half_widths(best: np.ndarray, sums: lmm.GroupSums) -> np.ndarray:
+    """1.96 standard errors from the curvature at the optimum: where to look for each bound
+    first (the profile is close to quadratic there); NaN where the curvature says nothing."""
+    from . import numderiv
+
+    try:
+        H = numderiv.hessian(lambda phi: deviance_at(phi, sums), best)
+        cov = 2.0 * np.linalg.inv(H)
+        with np.errstate(invalid="ignore"):
+            return 1.96 * np.sqrt(np.diag(cov))
+    except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+        return np.full(len(best), np.nan)
+
+
+def _bound(profile, start: float, sign: float, edge: tuple[float, float], wald: float) -> float:
+    """Where profile(value) - CHI2_95 changes sign, walking from the estimate towards `sign`:
+    first a Wald half-width away, then in growing steps, then Brent's method in the bracket."""
     lo_edge, hi_edge = edge
     limit = lo_edge if sign < 0 else hi_edge
-    step = max(abs(start) * 0.1, 1e-3)
+    usable = np.isfinite(wald) and wald > 0
+    step = 0.8 * wald if usable else max(abs(start) * 0.1, 1e-3)
     inside = start
     for _ in range(60):
         candidate = inside + sign * step
@@ -141,5 +158,5 @@ def _bound(profile, start: float, sign: float, edge: tuple[float, float]) -> flo
         if candidate == limit:
             return float(limit)  # the profile stays inside the 95% region up to the edge
         inside = candidate
-        step *= 1.6
+        step *= 0.5 if usable else 1.6  # past the Wald guess, creep on in smaller steps
     return float("nan")

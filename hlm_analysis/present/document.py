@@ -27,6 +27,7 @@ _TABLES = {
     "selection": tables.selection,
     "attempts": tables.attempts,
     "contextual": tables.contextual,
+    "simple_slopes": tables.simple_slopes,
 }
 
 
@@ -87,12 +88,23 @@ class ReportDocument:
         return _TABLES[name](r, label)
 
     def effects_note(self) -> str:
-        """What the model-based effects figure would show, when there is nothing to show."""
-        if self.results.spec.interactions or self.results.spec.random_slopes:
+        """What the model-based effects figures would show, when there is nothing to show."""
+        if self.results.spec.interactions or len(self.final.random_terms) > 1:
             return ""
         return (
-            "The configuration has no interaction and no random slope, so there are no "
+            "The final model has no interaction and no random slope, so there are no "
             "model-based lines to draw; the coefficients above describe one common line per predictor."
+        )
+
+    def sample_note(self) -> str:
+        """Said when figures that need rows draw a sample rather than every row."""
+        sample = self.results.sample
+        if not sample.is_sample:
+            return ""
+        return (
+            f"Figures that show individual students draw a random sample of "
+            f"{fmt.integer(sample.n_rows)} of the {fmt.integer(sample.n_obs)} rows (seed "
+            f"{sample.seed}); every estimate and test uses all rows."
         )
 
     # Figures -------------------------------------------------------------------------------
@@ -101,8 +113,10 @@ class ReportDocument:
         builders = {
             "distributions": lambda: figures.plot_distributions(r, self.rows),
             "correlations": lambda: figures.plot_correlations(r),
-            "outcome_by_group": lambda: figures.plot_outcome_by_group(r, self.rows),
+            "group_boxes": lambda: figures.plot_group_boxes(r, self.rows),
+            "group_means": lambda: figures.plot_group_means(r),
             "interaction": lambda: figures.plot_interaction(r, self.final),
+            "group_slopes": lambda: figures.plot_group_slopes(r, self.final),
             "actual_vs_predicted": lambda: figures.plot_actual_vs_predicted(
                 r, self.rows, self.final
             ),

@@ -1,6 +1,9 @@
 """Results to finished facts: every number formatted, every user string escaped, every decision
 taken (by rules.py) and handed over as a flag. Computed once per report; templates only place
 these strings and branch on these flags.
+
+Every fact about the fitted model comes from the final model (results.final_model), the one the
+report stands on; the null model gives only the unconditional ICC.
 """
 
 from __future__ import annotations
@@ -9,8 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import rules
-from ..results import INTERCEPT, ModelName, ModelResult, Results, TermKind
-from . import fmt
+from ..results import INTERCEPT, ModelName, Results, TermKind, VariableKind
+from . import equation, fmt
 from .labels import TermLabels, labels_for
 
 Escape = Callable[[object], str]
@@ -21,78 +24,181 @@ def _rule(rule: rules.Rule) -> dict:
     return {"name": rule.name, "value": value, "source": rule.source}
 
 
+def _ci(low: float | None, high: float | None, digits=fmt.sig) -> str:
+    return f"{digits(low, 3)} to {digits(high, 3)}"
+
+
 def effect_fact(fe, results: Results, labels: TermLabels, outcome: str, escape: Escape) -> dict:
-    term = results.design.term(fe.term)
+    design = results.design
+    term = design.term(fe.term)
     dummy = labels.dummy_parts(fe.term)
+    variable = design.variable(term.variable) if term.variable else None
+    size = rules.effect_size(fe.std_estimate, difference=dummy is not None)
+    lever = term.variable in results.spec.levers if term.variable else False
     return {
         "term": fe.term,
         "label": escape(labels.term(fe.term)),
         "variable": escape(dummy[0]) if dummy else escape(labels.term(fe.term)),
         "is_dummy": dummy is not None,
         "is_interaction": term.kind == TermKind.INTERACTION,
+        # how a one-unit difference reads: among schoolmates, between groups, or plainly
+        "within_group": variable is not None and variable.centering == "group",
+        "group_mean": variable is not None and variable.mean_of is not None,
         "level": escape(dummy[1]) if dummy else "",
         "reference": escape(dummy[2]) if dummy else "",
         "direction": "higher" if fe.estimate > 0 else "lower",
         "positive": fe.estimate > 0,
         "size": fmt.sig(abs(fe.estimate), 3),
         "estimate": fmt.sig(fe.estimate, 3),
-        "ci": f"{fmt.sig(fe.ci_low, 3)} to {fmt.sig(fe.ci_high, 3)}",
+        "ci": _ci(fe.ci_low, fe.ci_high),
         "p": fmt.pvalue(fe.p_value),
         "t": fmt.num(fe.statistic, 2),
         "df": fmt.df(fe.df),
         "significant": rules.significant(fe.p_value),
-        "abs_t": abs(fe.statistic),
+        "std": fmt.num(fe.std_estimate, 2) if fe.std_estimate is not None else None,
+        "abs_std": abs(fe.std_estimate) if fe.std_estimate is not None else 0.0,
+        "size_label": str(size) if size is not None else None,
+        "robust_se": fmt.sig(fe.robust_se, 2) if fe.robust_se is not None else None,
+        "robust_p": fmt.pvalue(fe.robust_p) if fe.robust_p is not None else None,
+        "robust_significant": rules.significant(fe.robust_p),
+        "lever": lever,
         "outcome": outcome,
     }
 
 
 def _slope(results: Results, labels: TermLabels, escape: Escape) -> dict | None:
-    if ModelName.RANDOM_SLOPE not in results.models:
+    """The random slope(s) of the final model: their size, the final model's test of them, and
+    how reliably each group's own slope is estimated."""
+    final = results.final
+    terms = final.random_terms[1:]
+    if not terms:
         return None
-    rs = results.models[ModelName.RANDOM_SLOPE]
-    test = next(c for c in results.comparisons if c.model_b == ModelName.RANDOM_SLOPE)
-    terms = rs.random_terms[1:]
-    sds = [fmt.sig(max(rs.variance(t), 0.0) ** 0.5, 3) for t in terms]
-    averages = [fmt.sig(rs.effect(t).estimate, 3) for t in terms]
-    if len(terms) == 1:
-        label, sd, average = escape(labels.term(terms[0], False)), sds[0], averages[0]
-    else:  # several slope terms (a text variable's dummies, or several variables): name each
-        names = [escape(labels.term(t, with_reference=False)) for t in terms]
-        label = ", ".join(escape(labels.variable(v)) for v in results.spec.random_slopes)
-        sd = "; ".join(f"{v} for {n}" for v, n in zip(sds, names, strict=True))
-        average = "; ".join(f"{v} for {n}" for v, n in zip(averages, names, strict=True))
+    tests = {t.term: t for t in results.component_tests}
+    rows = {(vc.term1, vc.term2): vc for vc in final.variance_components}
+    items = []
+    for term in terms:
+        vc = rows[(term, None)]
+        test = tests.get(term)
+        reliability = final.reliability.get(term)
+        items.append(
+            {
+                "label": escape(labels.term(term, with_reference=False)),
+                "sd": fmt.sig(vc.sdcor, 3),
+                "sd_ci": _ci(vc.ci_low, vc.ci_high) if vc.ci_low is not None else None,
+                "average": fmt.sig(final.effect(term).estimate, 3),
+                "p": fmt.pvalue(test.p_value) if test else "p = n/a",
+                "statistic": fmt.num(test.statistic, 2) if test else "n/a",
+                "df": test.df if test else "n/a",
+                "varies": rules.slopes_vary(test.p_value if test else None),
+                "reliability": fmt.num(reliability, 2),
+                "reliable": rules.reliability_high(reliability),
+            }
+        )
     return {
-        "label": label,
-        "sd": sd,
-        "average": average,
-        "p": fmt.pvalue(test.p_value),
-        "statistic": fmt.num(test.statistic, 2),
-        "df": test.df,
-        "varies": rules.significant(test.p_value),
+        "entries": items,
+        "any_varies": any(i["varies"] for i in items),
+        "compare_groups": any(i["varies"] and i["reliable"] for i in items),
     }
 
 
-def _interactions(results: Results, labels: TermLabels, outcome: str, escape: Escape):
-    if ModelName.INTERACTION not in results.models:
-        return [], None
-    model = results.models[ModelName.INTERACTION]
-    effects = [
-        effect_fact(fe, results, labels, outcome, escape)
-        for fe in model.fixed_effects
-        if results.design.term(fe.term).kind == TermKind.INTERACTION
-    ]
-    test = next(c for c in results.comparisons if c.model_b == ModelName.INTERACTION)
-    return effects, {
-        "p": fmt.pvalue(test.p_value),
-        "statistic": fmt.num(test.statistic, 2),
-        "df": test.df,
-        "significant": rules.significant(test.p_value),
+def _research_questions(results: Results, labels: TermLabels, escape: Escape) -> list[dict]:
+    """Each configured interaction answered from the final model: the focal slope at each
+    moderator value (simple slopes) and the test of the interaction term(s)."""
+    final = results.final
+    out = []
+    for interaction in results.spec.interactions:
+        slopes = [s for s in results.simple_slopes if s.interaction == interaction]
+        if not slopes:
+            continue
+        products = [
+            fe
+            for fe in final.fixed_effects
+            if results.design.term(fe.term).kind == TermKind.INTERACTION
+            and set(_variables(results, fe.term)) == set(interaction.split(":"))
+        ]
+        moderator = results.design.variable(slopes[0].moderator)
+        categorical = moderator.kind == VariableKind.CATEGORICAL
+        region = next((j for j in results.johnson_neyman if j.interaction == interaction), None)
+        focal_terms = list(dict.fromkeys(s.focal for s in slopes))
+        out.append(
+            {
+                "focal": escape(labels.term(slopes[0].focal, with_reference=False))
+                if len(focal_terms) == 1
+                else escape(labels.variable(results.design.term(slopes[0].focal).variable)),
+                "focal_dummy": results.design.term(slopes[0].focal).kind == TermKind.DUMMY,
+                "moderator": escape(labels.variable(slopes[0].moderator)),
+                "categorical": categorical,
+                "slopes": [
+                    {
+                        "focal": escape(labels.term(s.focal, with_reference=False))
+                        if len(focal_terms) > 1
+                        else "",
+                        "at": escape(s.moderator_value)
+                        + (f" ({fmt.sig(s.moderator_number, 3)})" if not categorical else ""),
+                        "estimate": fmt.sig(s.estimate, 3),
+                        "ci": _ci(s.ci_low, s.ci_high),
+                        "p": fmt.pvalue(s.p_value),
+                        "significant": rules.significant(s.p_value),
+                    }
+                    for s in slopes
+                ],
+                "terms": [
+                    {
+                        "label": escape(labels.term(fe.term)),
+                        "estimate": fmt.sig(fe.estimate, 3),
+                        "p": fmt.pvalue(fe.p_value),
+                    }
+                    for fe in products
+                ],  # fmt: skip
+                "differs": any(rules.significant(fe.p_value) for fe in products),
+                "region": _region(region, labels, escape) if region else None,
+            }
+        )
+    return out
+
+
+def _variables(results: Results, term: str) -> list[str]:
+    t = results.design.term(term)
+    parts = t.parts if t.kind == TermKind.INTERACTION else (term,)
+    return [results.design.term(p).variable for p in parts]
+
+
+def _region(region, labels: TermLabels, escape: Escape) -> dict:
+    bounds = [fmt.sig(b, 3) for b in region.bounds]
+    return {
+        "moderator": escape(labels.variable(region.moderator)),
+        "bounds": bounds,
+        "inside": region.significant_inside,
+        "observed": f"{fmt.sig(region.observed_min, 3)} to {fmt.sig(region.observed_max, 3)}",
     }
 
 
-def _level2(model: ModelResult) -> str | None:
-    value = model.variance_explained_level2
-    return None if value is None else fmt.pct(value)
+def _contextual(results: Results, labels: TermLabels, escape: Escape) -> list[dict]:
+    out = []
+    for row in results.contextual_effects:
+        out.append(
+            {
+                "variable": escape(labels.variable(row.variable)),
+                "within": fmt.sig(row.within.estimate, 3),
+                "between": fmt.sig(row.between.estimate, 3),
+                "contextual": fmt.sig(row.contextual.estimate, 3),
+                "contextual_abs": fmt.sig(abs(row.contextual.estimate), 3),
+                "contextual_positive": row.contextual.estimate > 0,
+                "contextual_se": fmt.sig(row.contextual.std_error, 2),
+            }
+        )
+    return out
+
+
+def _icc(estimate: float, n_groups: int) -> dict:
+    return {
+        "value": fmt.num(estimate, 3),
+        "pct": fmt.pct(estimate),
+        "band": str(rules.icc_band(estimate)),
+        "classifiable": rules.icc_classifiable(n_groups),
+        "between_groups_matter": rules.between_groups_matter(estimate),
+        "within_groups_dominate": rules.within_groups_dominate(estimate),
+    }
 
 
 def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
@@ -105,7 +211,6 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
     null = results.models[ModelName.NULL]
     final = results.final
     outcome = escape(labels.variable(spec.outcome))
-    icc = null.icc
     n_groups = data.n_groups
     effects = [
         effect_fact(fe, results, labels, outcome, escape)
@@ -113,9 +218,13 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         if fe.term != INTERCEPT
     ]
     main_effects = [e for e in effects if not e["is_interaction"]]
-    interactions, interaction_test = _interactions(results, labels, outcome, escape)
+    significant = sorted([e for e in main_effects if e["significant"]], key=lambda e: -e["abs_std"])
     band = rules.groups_band(n_groups)
-    ri = results.models[ModelName.RANDOM_INTERCEPT]
+    icc = {
+        **_icc(null.icc.estimate, n_groups),
+        "ci": f"{fmt.num(null.icc.ci_low, 3)} to {fmt.num(null.icc.ci_high, 3)}",
+    }
+    group_level = [v for v in results.design.variables if v.group_level]
     return {
         "title": escape(spec.title),
         "outcome": outcome,
@@ -134,39 +243,51 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
             {"column": escape(labels.variable(c)), "n": fmt.integer(n)}
             for c, n in data.dropped_by_column.items()
         ],
-        "icc": {
-            "value": fmt.num(icc.estimate, 3),
-            "pct": fmt.pct(icc.estimate),
-            "ci": f"{fmt.num(icc.ci_low, 3)} to {fmt.num(icc.ci_high, 3)}",
-            "band": str(rules.icc_band(icc.estimate)),
-            "classifiable": rules.icc_classifiable(n_groups),
-            "between_groups_matter": rules.between_groups_matter(icc.estimate),
-            "within_groups_dominate": rules.within_groups_dominate(icc.estimate),
-        },
+        "icc": icc,
+        "icc_after": _icc(final.icc_residual, n_groups) if final.icc_residual is not None else None,
         "design_effect": fmt.num(null.design_effect, 2),
         "design_effect_large": rules.design_effect_large(null.design_effect),
         "too_few_groups": band == rules.GroupsBand.TOO_FEW,
         "few_groups": band == rules.GroupsBand.FEW,
         "enough_groups": band == rules.GroupsBand.ENOUGH,
-        "final": {"label": final.label.lower(), "name": final.name, "converged": final.converged},
+        "final": {
+            "label": final.label.lower(),
+            "name": final.name,
+            "converged": final.converged,
+            "reason": results.final_model_reason,
+            "is_full": "simplified" not in results.final_model_reason,
+        },
+        "equation": equation.describe(results, labels, escape),
         "effects": effects,
-        "significant": sorted(
-            [e for e in main_effects if e["significant"]], key=lambda e: -e["abs_t"]
-        ),
+        "significant": significant,
+        "strongest": significant[0] if significant else None,
         "not_significant": [e for e in main_effects if not e["significant"]],
+        "levers": [e for e in significant if e["lever"]],
+        "context": [e for e in significant if not e["lever"]],
+        "lever_names": [escape(labels.variable(v)) for v in spec.levers],
+        "has_group_level_predictors": bool(group_level),
         "r2_marginal": fmt.pct(final.r2_marginal),
         "r2_conditional": fmt.pct(final.r2_conditional),
         "r2_group_gain_small": rules.group_gain_small(final.r2_marginal, final.r2_conditional),
         "unexplained": fmt.pct(1 - final.r2_conditional)
         if final.r2_conditional is not None
         else "n/a",
-        "level1_explained": fmt.pct(ri.variance_explained_level1),
-        "level2_explained": _level2(ri),
+        "level1_explained": fmt.pct(final.variance_explained_level1),
+        "level2_explained": fmt.pct(final.variance_explained_level2)
+        if final.variance_explained_level2 is not None
+        else None,
         "reliability": fmt.num(final.reliability_mean, 2),
         "reliability_high": rules.reliability_high(final.reliability_mean),
         "slope": _slope(results, labels, escape),
-        "interactions": interactions,
-        "interaction_test": interaction_test,
+        "slopes_configured": bool(spec.random_slopes),
+        "questions": _research_questions(results, labels, escape),
+        "contextual": _contextual(results, labels, escape),
+        "robust_available": any(e["robust_se"] is not None for e in effects),
+        "robust_disagrees": [
+            e
+            for e in effects
+            if e["robust_se"] is not None and e["significant"] != e["robust_significant"]
+        ],  # fmt: skip
         "unverified": [m.label for m in results.mixed_models if not m.converged],
         "singular": [
             {
@@ -174,7 +295,7 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
                 "terms": ", ".join(escape(labels.term(t, False)) for t in m.singular_terms),
             }
             for m in results.mixed_models
-            if m.singular
+            if m.singular and m.name == results.final_model
         ],
         "rules": {name: _rule(r) for name, r in rules.RULES.items()},
     }

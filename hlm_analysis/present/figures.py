@@ -8,11 +8,13 @@ results.json (`rows`: every row up to 50,000, a seeded sample beyond).
 from __future__ import annotations
 
 import math
+import textwrap
 
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from ..results import ModelResult, Results, RowSample
 from .labels import labels_for
@@ -30,8 +32,31 @@ def _figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
+def _literal(text: str) -> str:
+    """User text drawn as itself: a '$' would otherwise start matplotlib's mathtext."""
+    return str(text).replace("$", r"\$")
+
+
 def _short(text: str, limit: int = 28) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return _literal(text)
+
+
+def _wrapped(text: str, width: int = 18, lines: int = 3) -> str:
+    """Long names wrapped onto lines, not cut: cut names can become identical stubs."""
+    parts = textwrap.wrap(text, width) or [""]
+    if len(parts) > lines:
+        parts = [
+            *parts[: lines - 1],
+            textwrap.shorten(" ".join(parts[lines - 1 :]), width, placeholder="…"),
+        ]
+    return _literal("\n".join(parts))
+
+
+def _plain_log_axis(axis) -> None:
+    """Group sizes on a log axis read 10, 20, 50, not 2 x 10^1."""
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def plot_distributions(results: Results, rows: pd.DataFrame) -> Figure:
@@ -49,16 +74,17 @@ def plot_distributions(results: Results, rows: pd.DataFrame) -> Figure:
             color=PALETTE if i else "#b3471d",
             bins=min(40, max(10, int(np.sqrt(len(values))))),
         )
-        ax.set_title(_short(labels.variable(var)) + (" (outcome)" if i == 0 else ""), fontsize=9)
+        ax.set_title(_short(labels.raw(var)) + (" (outcome)" if i == 0 else ""), fontsize=9)
         ax.set_xlabel("")
         ax.set_ylabel("Count" if i % cols == 0 else "")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     return fig
 
 
 def plot_correlations(results: Results) -> Figure:
     labels = labels_for(results)
     corr = results.data.correlations
-    names = [_short(labels.variable(v), 22) for v in corr.variables]
+    names = [_wrapped(labels.raw(v)) for v in corr.variables]
     k = len(names)
     fig = _figure(min(8, 2.2 + 0.75 * k), min(6.5, 1.6 + 0.6 * k))
     ax = fig.add_subplot()
@@ -83,58 +109,60 @@ def plot_correlations(results: Results) -> Figure:
     return fig
 
 
-def plot_outcome_by_group(results: Results, rows: pd.DataFrame) -> Figure:
+def plot_group_boxes(results: Results, rows: pd.DataFrame) -> Figure | None:
+    """Every student's outcome by group, for up to 30 groups (None for more)."""
+    spec = results.spec
+    labels = labels_for(results)
+    n_groups = len(results.data.groups.labels)
+    if n_groups > 30:
+        return None
+    fig = _figure(8, 3.2 if n_groups <= 12 else 4.2)
+    ax = fig.add_subplot()
+    data = pd.DataFrame(
+        {"group": rows[spec.group].astype(str).map(_literal), "y": rows[spec.outcome]}
+    )
+    order = data.groupby("group")["y"].mean().sort_values().index.tolist()
+    sns.boxplot(
+        data=data, x="group", y="y", order=order, ax=ax, color="#cfe0f3", fliersize=2,
+        linewidth=0.8,
+    )  # fmt: skip
+    # Every student as a point, jittered with a seeded generator (seaborn's jitter draws from
+    # numpy's global state, so the figure would change from run to run).
+    position = data["group"].map({g: i for i, g in enumerate(order)}).to_numpy(float)
+    jitter = np.random.default_rng(1).uniform(-0.25, 0.25, len(position))
+    ax.scatter(position + jitter, data["y"], s=4, alpha=0.35, color=PALETTE, linewidths=0)
+    ax.set_xlabel(_literal(labels.raw(spec.group)) + " (ordered by mean)")
+    if n_groups > 12:
+        ax.tick_params(axis="x", rotation=90, labelsize=7)
+    ax.set_ylabel(_short(labels.raw(spec.outcome), 30))
+    return fig
+
+
+def plot_group_means(results: Results) -> Figure | None:
+    """Each group's mean outcome against its size, for more than 30 groups (None for fewer)."""
     spec = results.spec
     labels = labels_for(results)
     groups = results.data.groups
     n_groups = len(groups.labels)
     if n_groups <= 30:
-        fig = _figure(8, 3.2 if n_groups <= 12 else 4.2)
-        ax = fig.add_subplot()
-        data = pd.DataFrame({"group": rows[spec.group].astype(str), "y": rows[spec.outcome]})
-        order = data.groupby("group")["y"].mean().sort_values().index.tolist()
-        sns.boxplot(
-            data=data,
-            x="group",
-            y="y",
-            order=order,
-            ax=ax,
-            color="#cfe0f3",
-            fliersize=2,
-            linewidth=0.8,
-        )
-        sns.stripplot(
-            data=data,
-            x="group",
-            y="y",
-            order=order,
-            ax=ax,
-            color=PALETTE,
-            size=2,
-            alpha=0.35,
-            jitter=0.25,
-        )
-        ax.set_xlabel(labels.variable(spec.group) + " (ordered by mean)")
-        if n_groups > 12:
-            ax.tick_params(axis="x", rotation=90, labelsize=7)
-    else:
-        fig = _figure(8, 3.2)
-        ax = fig.add_subplot()
-        means = np.array(groups.outcome_mean)
-        sizes = np.array(groups.n)
-        ax.scatter(
-            sizes, means, s=8, alpha=0.4 if n_groups > 500 else 0.8, color=PALETTE, linewidths=0
-        )
-        ax.set_xscale("log")
-        ax.set_xlabel(f"{labels.variable(spec.group)} size (log scale)")
-        ax.set_title(f"Mean per group ({n_groups:,} groups): small groups scatter more", fontsize=9)
-    ax.set_ylabel(_short(labels.variable(spec.outcome), 30))
+        return None
+    fig = _figure(8, 3.2)
+    ax = fig.add_subplot()
+    means = np.array(groups.outcome_mean)
+    sizes = np.array(groups.n)
+    ax.scatter(sizes, means, s=8, alpha=0.4 if n_groups > 500 else 0.8, color=PALETTE, linewidths=0)
+    ax.set_xscale("log")
+    _plain_log_axis(ax.xaxis)
+    ax.set_xlabel(f"{_literal(labels.raw(spec.group))} size (log scale)")
+    ax.set_title(f"Mean per group ({n_groups:,} groups): small groups scatter more", fontsize=9)
+    ax.set_ylabel(_short(labels.raw(spec.outcome), 30))
     return fig
 
 
 def plot_interaction(results: Results, model: ModelResult) -> Figure | None:
-    spec = results.spec
-    for term in spec.interactions:
+    """The first configured interaction as fitted in `model` (the final model): predicted
+    outcome against the focal predictor, one line per moderator value, with 95% bands."""
+    for term in results.spec.interactions:
         lines = interaction_lines(results, model, term)
         if lines is None:
             continue
@@ -142,16 +170,23 @@ def plot_interaction(results: Results, model: ModelResult) -> Figure | None:
         ax = fig.add_subplot()
         colours = sns.color_palette("deep", len(lines["lines"]))
         for line, colour in zip(lines["lines"], colours, strict=True):
-            ax.plot(lines["x"], line["fit"], color=colour, label=line["name"], linewidth=2)
+            ax.plot(
+                lines["x"], line["fit"], color=colour, label=_literal(line["name"]), linewidth=2
+            )
             ax.fill_between(
                 lines["x"], line["low"], line["high"], color=colour, alpha=0.18, linewidth=0
             )
-        ax.set_xlabel(lines["x_label"])
+        ax.set_xlabel(_literal(lines["x_label"]))
         ax.set_ylabel(_short(lines["y_label"], 30))
         ax.legend(
             title=_short(lines["moderator_label"], 30), fontsize=8, title_fontsize=8, frameon=False
         )
         return fig
+    return None
+
+
+def plot_group_slopes(results: Results, model: ModelResult) -> Figure | None:
+    """Each group's own line for the first random slope of `model`, around the average line."""
     slopes = group_slope_lines(results, model)
     if slopes is None:
         return None
@@ -164,8 +199,8 @@ def plot_interaction(results: Results, model: ModelResult) -> Figure | None:
         slopes["x"], slopes["low"], slopes["high"], color=PALETTE, alpha=0.2, linewidth=0
     )
     if slopes["ticks"]:
-        ax.set_xticks([0, 1], slopes["ticks"])
-    ax.set_xlabel(slopes["x_label"])
+        ax.set_xticks([0, 1], [_literal(t) for t in slopes["ticks"]])
+    ax.set_xlabel(_literal(slopes["x_label"]))
     ax.set_ylabel(_short(slopes["y_label"], 30))
     shown = slopes["n_groups_shown"]
     note = "" if shown == slopes["n_groups"] else f" ({shown} of {slopes['n_groups']:,} shown)"
@@ -257,7 +292,7 @@ def plot_caterpillar(results: Results, model: ModelResult) -> Figure:
                 markersize=4,
                 capsize=0,
             )
-            names = [_short(str(effects.groups[i]), 18) for i in order]
+            names = [_short(str(effects.groups[i]), 18) for i in order]  # escaped in _short
             ax.set_yticks(rank, names if j == 0 else [""] * n, fontsize=7)
             ax.axvline(0, color="#b3471d", linewidth=1)
         else:

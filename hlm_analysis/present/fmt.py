@@ -72,3 +72,8 @@ def df(value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return "n/a"
     return integer(value) if value >= 100 else num(value, 1)
+
+
+def keep_together(text: str) -> str:
+    """Non-breaking spaces, so an interval such as '[0.08, 0.29]' never breaks across lines."""
+    return text.replace(" ", "\u00a0")

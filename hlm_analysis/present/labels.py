@@ -10,7 +10,8 @@ class TermLabels:
         self.labels = labels
         self.design = design
 
-    def variable(self, column: str) -> str:
+    def raw(self, column: str) -> str:
+        """The column's own name (its label if given), as measured: no centring mentioned."""
         if column in self.labels:
             return self.labels[column]
         try:
@@ -18,8 +19,25 @@ class TermLabels:
         except KeyError:
             mean_of = None
         if mean_of is not None:
-            return f"{self.variable(mean_of)} (group mean)"
+            return f"{self.raw(mean_of)} ({self._group()} mean)"
         return column
+
+    def variable(self, column: str) -> str:
+        """The name of the variable as it enters the model: centring is part of what it is."""
+        try:
+            centering = self.design.variable(column).centering
+        except KeyError:
+            centering = None
+        if centering == "group":
+            return f"{self.raw(column)} relative to the {self._group()} mean"
+        if centering == "grand":
+            return f"{self.raw(column)} (centred at the overall mean)"
+        return self.raw(column)
+
+    def _group(self) -> str:
+        """The group's name inside a sentence: 'School' reads 'school', 'SchoolID' stays."""
+        name = self.raw(self.design.group)
+        return name[0].lower() + name[1:] if name[:1].isupper() and name[1:].islower() else name
 
     def term(self, term: str, with_reference: bool = True) -> str:
         t = self.design.term(term)

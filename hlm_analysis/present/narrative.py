@@ -23,7 +23,9 @@ from .labels import labels_for
 
 class Finding(StrEnum):
     ICC = "icc"
+    QUESTION = "question"
     EFFECT = "effect"
+    CONTEXT = "context"
     MORE_EFFECTS = "more_effects"
     NULL_EFFECTS = "null_effects"
     R2 = "r2"
@@ -38,11 +40,13 @@ class Advice(StrEnum):
     FEW_GROUPS = "few_groups"
     BETWEEN_GROUPS = "between_groups"
     WITHIN_GROUPS = "within_groups"
-    LEAD_PREDICTOR = "lead_predictor"
+    LEVER = "lever"
+    CONTEXT = "context"
+    QUESTION = "question"
     SLOPE_VARIES = "slope_varies"
+    SLOPE_IMPRECISE = "slope_imprecise"
     SLOPE_CONSTANT = "slope_constant"
-    INTERACTION = "interaction"
-    NO_INTERACTION = "no_interaction"
+    SLOPE_DROPPED = "slope_dropped"
     SINGULAR = "singular"
 
 
@@ -83,25 +87,32 @@ def render(template: str, **context) -> str:
 
 
 def findings(f: dict) -> list[dict]:
-    """Three to five headline findings for the executive summary, most important first."""
+    """Up to six headline findings for the executive summary, most important first: where the
+    variation lies, the answer to each research question (interaction), the largest association
+    by standardized size, the school context, what is explained, and whether slopes vary."""
     out = [{"kind": Finding.ICC}]
-    if f["significant"]:
-        out.append({"kind": Finding.EFFECT, "effect": f["significant"][0]})
-    if len(f["significant"]) > 1:
-        out.append({"kind": Finding.MORE_EFFECTS, "effects": f["significant"][1:3]})
+    out += [{"kind": Finding.QUESTION, "question": q} for q in f["questions"][:2]]
+    if f["strongest"] is not None:
+        out.append({"kind": Finding.EFFECT, "effect": f["strongest"]})
+        if len(f["significant"]) > 1 and not f["questions"]:
+            out.append({"kind": Finding.MORE_EFFECTS, "effects": f["significant"][1:3]})
     elif f["not_significant"]:
         out.append({"kind": Finding.NULL_EFFECTS, "effects": f["not_significant"][:3]})
+    if f["contextual"]:
+        out.append({"kind": Finding.CONTEXT, "context": f["contextual"][0]})
     out.append({"kind": Finding.R2})
     if f["too_few_groups"]:
         out.append({"kind": Finding.TOO_FEW_GROUPS})
     elif f["slope"] is not None:
-        out.append({"kind": Finding.SLOPE})
-    elif f["interactions"]:
-        out.append({"kind": Finding.INTERACTION, "effect": f["interactions"][0]})
-    return out[:5]
+        out.append({"kind": Finding.SLOPE, "slope": f["slope"]["entries"][0]})
+    return out[:6]
 
 
 def recommendations(f: dict) -> list[dict]:
+    """What to do, each with its trigger and rule. Only levers get action advice; significant
+    non-levers (background, demography, sector) are reported as equity questions; school-level
+    advice uses the ICC after the predictors; slope advice needs the final model's test and the
+    slope's reliability."""
     rules = f["rules"]
     out = []
     if f["unverified"]:
@@ -113,40 +124,41 @@ def recommendations(f: dict) -> list[dict]:
         )
     elif f["few_groups"]:
         out.append({"kind": Advice.FEW_GROUPS, "trigger": groups, "rule": rules["groups"]})
-    icc = f"ICC = {f['icc']['value']}"
-    if not f["too_few_groups"]:
-        if f["icc"]["between_groups_matter"]:
+    after = f["icc_after"]
+    if not f["too_few_groups"] and after is not None:
+        icc = f"ICC after the predictors = {after['value']}"
+        if after["between_groups_matter"]:
             out.append({"kind": Advice.BETWEEN_GROUPS, "trigger": icc, "rule": rules["icc_medium"]})
-        elif f["icc"]["within_groups_dominate"]:
+        elif after["within_groups_dominate"]:
             out.append({"kind": Advice.WITHIN_GROUPS, "trigger": icc, "rule": rules["icc_small"]})
-    if f["significant"]:
-        e = f["significant"][0]
+    for e in f["levers"]:
+        out.append({"kind": Advice.LEVER, "effect": e, "rule": rules["alpha"]})
+    if f["context"]:
+        context = f["context"]
         out.append(
             {
-                "kind": Advice.LEAD_PREDICTOR,
-                "effect": e,
-                "trigger": f"t = {e['t']}, {e['p']}",
+                "kind": Advice.CONTEXT,
+                "effects": context,
+                "names": ", ".join(dict.fromkeys(e["variable"] for e in context)),
+                "trigger": "; ".join(f"{e['label']} {e['p']}" for e in context),
                 "rule": rules["alpha"],
             }
         )
+    for q in f["questions"]:
+        out.append({"kind": Advice.QUESTION, "question": q, "rule": rules["alpha"]})
     if f["slope"] is not None and not f["too_few_groups"]:
-        s = f["slope"]
-        out.append(
-            {
-                "kind": Advice.SLOPE_VARIES if s["varies"] else Advice.SLOPE_CONSTANT,
-                "trigger": f"χ²({s['df']}) = {s['statistic']}, {s['p']}",
-                "rule": rules["alpha"],
-            }
-        )
-    for e in f["interactions"]:
-        out.append(
-            {
-                "kind": Advice.INTERACTION if e["significant"] else Advice.NO_INTERACTION,
-                "effect": e,
-                "trigger": e["p"],
-                "rule": rules["alpha"],
-            }
-        )
+        for s in f["slope"]["entries"]:
+            kind = (
+                Advice.SLOPE_VARIES
+                if s["varies"] and s["reliable"]
+                else Advice.SLOPE_IMPRECISE
+                if s["varies"]
+                else Advice.SLOPE_CONSTANT
+            )
+            trigger = f"χ²({s['df']}) = {s['statistic']}, {s['p']}; reliability {s['reliability']}"
+            out.append({"kind": kind, "slope": s, "trigger": trigger, "rule": rules["alpha"]})
+    elif f["slopes_configured"] and f["slope"] is None:
+        out.append({"kind": Advice.SLOPE_DROPPED})
     for s in f["singular"]:
         out.append(
             {"kind": Advice.SINGULAR, "singular": s, "trigger": f"variance of {s['terms']} = 0"}

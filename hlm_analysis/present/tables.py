@@ -5,6 +5,7 @@ Cells are formatted here and user text is escaped here; the document only places
 
 from __future__ import annotations
 
+import math
 import re
 
 from .. import rules
@@ -12,17 +13,36 @@ from ..results import MODEL_ORDER, ModelResult, Reference, Results
 from . import fmt
 from .labels import labels_for
 
-
 # A '|' preceded by an even number of backslashes (none, or escaped backslashes) ends a cell.
 _UNESCAPED_PIPE = re.compile(r"(?<!\\)((?:\\\\)*)\|")
+
+
+def _shown(text: str) -> str:
+    """The text a reader sees: markdown escapes and emphasis marks removed."""
+    return re.sub(r"\\(.)", r"\1", text).replace("**", "").replace("*", "")
+
+
+def _column_width(header: str, cells: list[str]) -> int:
+    words = max((len(w) for w in _shown(header).split()), default=1)
+    lengths = sorted(len(_shown(c)) for c in cells if c)
+    typical = lengths[math.ceil(0.9 * (len(lengths) - 1))] if lengths else 0
+    return max(3, words + 1, min(typical, 40) + 1)
 
 
 def pipe_table(
     header: list[str], rows: list[list[str]], align: str, caption: str, label: str
 ) -> str:
     """align: one letter per column, 'l' or 'r'. Cells arrive formatted; a '|' that is not
-    already escaped (user text passed through fmt.md_escape is) gets its backslash here, once."""
-    rule = [":--" if a == "l" else "--:" for a in align]
+    already escaped (user text passed through fmt.md_escape is) gets its backslash here, once.
+
+    The dashes under each header set its share of the width when pandoc wraps the table (HTML,
+    PDF and Word alike): each column gets what its longest header word and its typical cell
+    need, so headers never break inside a word and short numbers get narrow columns."""
+    widths = [_column_width(h, [row[j] for row in rows]) for j, h in enumerate(header)]
+    rule = [
+        (":" + "-" * (w - 1)) if a == "l" else ("-" * (w - 1) + ":")
+        for a, w in zip(align, widths, strict=True)
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(rule) + "|"]
     lines += [
         "| " + " | ".join(_UNESCAPED_PIPE.sub(r"\1\\|", c) for c in row) + " |" for row in rows
@@ -93,7 +113,7 @@ def groups(results: Results, label: str, limit: int = 25) -> str:
     more = len(g.labels) - len(order)
     caption = f"{fmt.md_escape(labels.variable(spec.group))} groups: size and mean {fmt.md_escape(labels.variable(spec.outcome))}"
     if more:
-        caption += f" (the {len(order)} largest; {fmt.integer(more)} more in results.json)"
+        caption += f" (the {len(order)} largest of {fmt.integer(len(g.labels))} groups)"
     return pipe_table(["Group", "N", "Mean", "SD"], rows, "lrrr", caption, label)
 
 
@@ -105,7 +125,15 @@ def ladder(results: Results, label: str) -> str:
     labels = labels_for(results)
     models = _ladder_models(results)
     terms = list(dict.fromkeys(fe.term for m in models for fe in m.fixed_effects))
-    header = ["", *[fmt.md_escape(m.label) for m in models]]
+    # Short headers (M1, M2, ...) with the names in the caption: full names split mid-word in
+    # narrow PDF columns. The final model's header is bold.
+    header = [
+        "",
+        *[
+            f"**M{i}**" if m.name == results.final_model else f"M{i}"
+            for i, m in enumerate(models, start=1)
+        ],
+    ]
     rows = []
     for term in terms:
         row = [fmt.md_escape(labels.term(term))]
@@ -132,10 +160,16 @@ def ladder(results: Results, label: str) -> str:
     stat_row(
         "ICC [95% CI]",
         lambda m: (
-            f"{fmt.num(m.icc.estimate, 3)} [{fmt.num(m.icc.ci_low, 3)}, {fmt.num(m.icc.ci_high, 3)}]"
+            fmt.keep_together(
+                f"{fmt.num(m.icc.estimate, 3)} [{fmt.num(m.icc.ci_low, 3)}, {fmt.num(m.icc.ci_high, 3)}]"
+            )
             if m.icc is not None
             else ""
         ),
+    )
+    stat_row(
+        "ICC after predictors",
+        lambda m: fmt.num(m.icc_residual, 3) if m.icc is None and m.is_mixed else "",
     )
     stat_row(
         "R² (OLS) / marginal", lambda m: fmt.num(m.r2 if m.r2 is not None else m.r2_marginal, 3)
@@ -151,65 +185,140 @@ def ladder(results: Results, label: str) -> str:
     stat_row(
         "Optimum verified", lambda m: ("yes" if m.converged else "**no**") if m.is_mixed else ""
     )
+    legend = "; ".join(
+        f"M{i}: {m.label}" + (", the final model" if m.name == results.final_model else "")
+        for i, m in enumerate(models, start=1)
+    )
     caption = (
-        "The model ladder: estimates with standard errors in parentheses; * marks p < .05 "
-        "(Satterthwaite t tests for mixed models)"
+        f"The model ladder ({legend}): estimates with standard errors in parentheses; * marks "
+        "p < .05 (Satterthwaite t tests for mixed models)"
     )
     return pipe_table(header, rows, "l" + "r" * len(models), caption, label)
 
 
 def coefficients(results: Results, model: ModelResult, label: str) -> str:
     labels = labels_for(results)
-    rows = [
-        [
+    robust = any(fe.robust_se is not None for fe in model.fixed_effects)
+    rows = []
+    for fe in model.fixed_effects:
+        row = [
             fmt.md_escape(labels.term(fe.term)),
             fmt.sig(fe.estimate, 3),
             fmt.sig(fe.std_error, 2),
             fmt.df(fe.df),
-            fmt.num(fe.statistic, 2),
             fmt.pvalue(fe.p_value).removeprefix("p ").removeprefix("= "),
-            f"[{fmt.sig(fe.ci_low, 3)}, {fmt.sig(fe.ci_high, 3)}]",
+            fmt.keep_together(f"[{fmt.sig(fe.ci_low, 3)}, {fmt.sig(fe.ci_high, 3)}]"),
+            fmt.num(fe.std_estimate, 2) if fe.std_estimate is not None else "",
         ]
-        for fe in model.fixed_effects
-    ]
+        if robust:
+            row += [
+                fmt.sig(fe.robust_se, 2) if fe.robust_se is not None else "",
+                fmt.pvalue(fe.robust_p).removeprefix("p ").removeprefix("= ")
+                if fe.robust_p is not None
+                else "",
+            ]
+        rows.append(row)
+    header = ["Term", "Estimate", "SE", "df", "p", "95% CI", "Std."]
     caption = (
-        f"Fixed effects of the {model.label.lower()} model ({model.df_method} degrees of freedom)"
+        f"Fixed effects of the {model.label.lower()} model ({model.df_method} degrees of freedom; "
+        "Std.: the estimate in outcome SDs per predictor SD, or per category switch"
     )
-    return pipe_table(
-        ["Term", "Estimate", "SE", "df", "t", "p", "95% CI"], rows, "lrrrrrr", caption, label
-    )
+    if robust:
+        header += ["CR2 SE", "CR2 p"]
+        caption += "; CR2: cluster-robust SE and p with Satterthwaite df, as clubSandwich"
+    return pipe_table(header, rows, "l" + "r" * (len(header) - 1), caption + ")", label)
 
 
 def variance_components(results: Results, model: ModelResult, label: str) -> str:
+    """Variances with SDs, correlations, 95% profile intervals, the reliability of each random
+    coefficient and the final model's test of each slope, as HLM 8 and lme4 report them."""
     labels = labels_for(results)
+    tests = (
+        {t.term: t for t in results.component_tests} if model.name == results.final_model else {}
+    )
     rows = []
+
+    def ci(vc) -> str:
+        if vc.ci_low is None or vc.ci_high is None:
+            return ""
+        digits = fmt.num if vc.term2 is not None else fmt.sig
+        return fmt.keep_together(f"[{digits(vc.ci_low, 3)}, {digits(vc.ci_high, 3)}]")
+
     for vc in model.variance_components:
         if vc.group == "Residual":
-            rows.append(["Residual", "", fmt.sig(vc.estimate, 3), fmt.sig(vc.sdcor, 3)])
-        elif vc.term2 is None:
+            rows.append(
+                ["Residual", fmt.sig(vc.estimate, 3), fmt.sig(vc.sdcor, 3), "", ci(vc), "", ""]
+            )
+            continue
+        if vc.term2 is None:
+            test = tests.get(vc.term1)
             rows.append(
                 [
-                    fmt.md_escape(vc.group),
                     fmt.md_escape(labels.term(vc.term1, with_reference=False)),
                     fmt.sig(vc.estimate, 3),
                     fmt.sig(vc.sdcor, 3),
+                    "",
+                    ci(vc),
+                    fmt.num(model.reliability.get(vc.term1), 2),
+                    f"χ²({test.df}) = {fmt.num(test.statistic, 2)}, {fmt.pvalue(test.p_value)}"
+                    if test
+                    else "",
                 ]
             )
         else:
             pair = f"{labels.term(vc.term1, False)} with {labels.term(vc.term2, False)}"
             rows.append(
                 [
-                    fmt.md_escape(vc.group),
-                    fmt.md_escape(pair) + " (covariance; correlation)",
+                    fmt.md_escape(pair),
                     fmt.sig(vc.estimate, 3),
+                    "",
                     fmt.num(vc.sdcor, 2),
+                    ci(vc),
+                    "",
+                    "",
                 ]
             )
     return pipe_table(
-        ["Group", "Term", "Variance", "SD"],
+        ["Term", "Variance / covariance", "SD", "Correlation", "95% CI", "Reliability", "Test"],
         rows,
-        "llrr",
-        f"Variance components of the {model.label.lower()} model",
+        "lrrrrrl",
+        f"Variance components of the {model.label.lower()} model, groups: "
+        f"{fmt.md_escape(labels.variable(results.spec.group))} (95% CI: profile likelihood, of "
+        "the SD or correlation; reliability: HLM's average lambda of each group's own "
+        "coefficient; test: REML likelihood ratio for dropping the term, 50:50 chi-bar-square)",
+        label,
+    )
+
+
+def simple_slopes(results: Results, label: str) -> str:
+    if not results.simple_slopes:
+        return ""
+    labels = labels_for(results)
+    rows = []
+    for s in results.simple_slopes:
+        at = (
+            s.moderator_value
+            if s.moderator_number is None
+            else (f"{s.moderator_value} ({fmt.sig(s.moderator_number, 3)})")
+        )
+        rows.append(
+            [
+                fmt.md_escape(labels.term(s.focal, with_reference=False)),
+                fmt.md_escape(f"{labels.variable(s.moderator)} = {at}"),
+                fmt.sig(s.estimate, 3),
+                fmt.sig(s.std_error, 2),
+                fmt.df(s.df),
+                fmt.keep_together(f"[{fmt.sig(s.ci_low, 3)}, {fmt.sig(s.ci_high, 3)}]"),
+                fmt.pvalue(s.p_value).removeprefix("p ").removeprefix("= "),
+            ]
+        )
+    return pipe_table(
+        ["Slope of", "At", "Estimate", "SE", "df", "95% CI", "p"],
+        rows,
+        "llrrrrr",
+        f"Simple slopes from the {results.final.label.lower()} model: the slope of each focal "
+        "predictor at each level (or at the mean and one SD either side) of its moderator "
+        "(Satterthwaite df, as lmerTest's contest)",
         label,
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from hlm_analysis.present.labels import TermLabels, labels_for
@@ -65,7 +67,9 @@ def labels():
 
 def test_numeric_term_uses_the_config_label(labels):
     assert labels.term("age") == "Age (years)"
-    assert labels.term("ses") == "SES"
+    # a group-mean centred variable is named for what it is; raw() gives the measured variable
+    assert labels.term("ses") == "SES relative to the school mean"
+    assert labels.raw("ses") == "SES"
 
 
 def test_unlabelled_numeric_term_keeps_its_column_name(labels):
@@ -85,16 +89,17 @@ def test_dummy_term_without_reference(labels):
 
 def test_interaction_joins_parts_with_a_times_sign_and_no_reference(labels):
     assert labels.term("age:sex[T.M]") == f"Age (years) {TIMES} Gender: M"
-    assert labels.term("age:ses") == f"Age (years) {TIMES} SES"
-    assert labels.term("age:ses:sex[T.X]") == f"Age (years) {TIMES} SES {TIMES} Gender: X"
+    ses = "SES relative to the school mean"
+    assert labels.term("age:ses") == f"Age (years) {TIMES} {ses}"
+    assert labels.term("age:ses:sex[T.X]") == f"Age (years) {TIMES} {ses} {TIMES} Gender: X"
     assert "vs" not in labels.term("age:sex[T.M]", with_reference=True)
     assert TIMES == "×"
 
 
 def test_group_mean_reads_as_the_group_mean_of_its_column(labels):
-    assert labels.variable("ses_group_mean") == "SES (group mean)"
-    assert labels.term("ses_group_mean") == "SES (group mean)"
-    assert labels.variable("hours_group_mean") == "hours (group mean)"
+    assert labels.variable("ses_group_mean") == "SES (school mean)"
+    assert labels.term("ses_group_mean") == "SES (school mean)"
+    assert labels.variable("hours_group_mean") == "hours (school mean)"
 
 
 def test_a_label_for_the_group_mean_column_itself_wins():
@@ -130,7 +135,18 @@ def test_labels_change_with_the_mapping():
     plain = TermLabels({}, DESIGN)
     assert plain.term("sex[T.M]") == "sex: M (vs F)"
     assert plain.term("age:sex[T.M]") == f"age {TIMES} sex: M"
-    assert plain.variable("ses_group_mean") == "ses (group mean)"
+    assert plain.variable("ses_group_mean") == "ses (school mean)"
+    assert plain.variable("ses") == "ses relative to the school mean"
+
+
+def test_grand_mean_centring_is_named():
+    design = replace(
+        DESIGN,
+        variables=tuple(
+            replace(v, centering="grand") if v.name == "age" else v for v in DESIGN.variables
+        ),
+    )
+    assert TermLabels({}, design).variable("age") == "age (centred at the overall mean)"
 
 
 def test_labels_for_reads_spec_labels_and_design(schools):

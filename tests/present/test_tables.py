@@ -42,6 +42,13 @@ def parse_table(text: str):
     return header, align, body, rest[0]
 
 
+def aligned(align: str, letters: str) -> bool:
+    """The alignment row says `letters` ('l' ':---', 'r' '---:'), whatever the dash counts
+    (they set the relative column widths)."""
+    patterns = {"l": r":-+", "r": r"-+:"}
+    return re.fullmatch(r"\|" + "".join(patterns[a] + r"\|" for a in letters), align) is not None
+
+
 def number(text: str) -> float:
     return float(text.replace(MINUS, "-").replace(",", ""))
 
@@ -123,7 +130,7 @@ def test_pipe_table_layout():
     )
     assert text == (
         "| Name | N | Mean |\n"
-        "|:--|--:|--:|\n"
+        "|:----|--:|----:|\n"  # dashes: the longest header word + 1 (pandoc's relative widths)
         "| a | 1 | 2.0 |\n"
         "| b | 3 | 4.5 |\n"
         "\n"
@@ -143,9 +150,23 @@ def test_pipe_table_is_read_by_pandoc_with_caption_label_and_alignment():
     assert table["rows"] == [["a|b", "1"], ["c", "2"]]  # a raw pipe in a cell stays in its cell
 
 
+def test_column_widths_follow_content_and_never_split_header_words():
+    text = tables.pipe_table(
+        ["Term", "Reliability"],
+        [["A rather long predictor label", "0.81"], ["Short", "0.5"]],
+        "lr",
+        "c",
+        "t",
+    )
+    _, align, _, _ = parse_table(text)
+    term, reliability = align.strip("|").split("|")
+    assert len(term) == len("A rather long predictor label") + 1
+    assert len(reliability) == len("Reliability") + 1  # wider than its cells: no split header
+
+
 def test_pipe_table_without_rows():
     header, align, body, caption = parse_table(tables.pipe_table(["A"], [], "l", "Empty", "t"))
-    assert header == ["A"] and align == "|:--|" and body == [] and caption == ": Empty {#t}"
+    assert header == ["A"] and aligned(align, "l") and body == [] and caption == ": Empty {#t}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,7 +178,7 @@ def test_descriptives_rows_equal_the_numeric_summaries(name, request):
     results = request.getfixturevalue(name)
     header, align, body, caption = parse_table(tables.descriptives(results, "tbl-desc"))
     assert header == ["Variable", "N", "Mean", "SD", "Min", "Median", "Max"]
-    assert align == "|:--|--:|--:|--:|--:|--:|--:|"
+    assert aligned(align, "lrrrrrr")
     assert caption.endswith("{#tbl-desc}")
     numeric = results.data.numeric
     assert len(body) == len(numeric)
@@ -195,7 +216,7 @@ def test_groups_largest_first_with_a_limit(schools):
         i = g.labels.index(row[0].replace("\\", ""))
         assert number(row[1]) == g.n[i]
         assert_shows(row[2], g.outcome_mean[i])
-    assert f"the 5 largest; {len(g.labels) - 5} more" in caption
+    assert f"the 5 largest of {len(g.labels)} groups" in caption
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,10 +231,15 @@ def test_ladder_has_one_column_per_model_in_model_order(name, request):
     header, align, body, caption = parse_table(tables.ladder(results, "tbl-ladder"))
     models = ladder_models(results)
     assert header[0] == ""
-    assert header[1:] == [fmt.md_escape(m.label) for m in models]
+    # short headers, the final model in bold, the names in the caption
+    assert header[1:] == [
+        f"**M{i}**" if m.name == results.final_model else f"M{i}"
+        for i, m in enumerate(models, start=1)
+    ]
+    assert all(f"M{i}: {m.label}" in caption for i, m in enumerate(models, start=1))
     assert [m.name for m in models] == [n for n in MODEL_ORDER if n in results.models]
     assert len(models) == len(results.models) >= 5
-    assert align == "|:--|" + "--:|" * len(models)
+    assert aligned(align, "l" + "r" * len(models))
     assert all(len(row) == 1 + len(models) for row in body)
     assert caption.endswith("{#tbl-ladder}")
 
@@ -283,7 +309,10 @@ def test_coefficients_rows_are_the_model_fixed_effects(name, request):
     labels = labels_for(results)
     for model in results.models.values():
         header, _, body, caption = parse_table(tables.coefficients(results, model, "tbl-coef"))
-        assert header == ["Term", "Estimate", "SE", "df", "t", "p", "95% CI"]
+        robust = model.name == results.final_model and model.is_mixed
+        assert header == ["Term", "Estimate", "SE", "df", "p", "95% CI", "Std."] + (
+            ["CR2 SE", "CR2 p"] if robust else []
+        )
         assert model.df_method in caption and model.label.lower() in caption
         assert caption.endswith("{#tbl-coef}")
         assert len(body) == len(model.fixed_effects)
@@ -295,13 +324,19 @@ def test_coefficients_rows_are_the_model_fixed_effects(name, request):
                 assert row[3] == "n/a"
             else:
                 assert_shows(row[3], fe.df)
-            assert_shows(row[4], fe.statistic)
             if fe.p_value < 0.001:
-                assert row[5] == "< .001"
+                assert row[4] == "< .001"
             else:
-                assert row[5].startswith(".") or row[5] == "1.00"
-                assert_shows(row[5], fe.p_value)
-            low, high = re.fullmatch(rf"\[({NUMBER}), ({NUMBER})\]", row[6]).groups()
+                assert row[4].startswith(".") or row[4] == "1.00"
+                assert_shows(row[4], fe.p_value)
+            ci = row[5].replace("\u00a0", " ")  # kept on one line by non-breaking spaces
+            low, high = re.fullmatch(rf"\[({NUMBER}), ({NUMBER})\]", ci).groups()
+            if fe.std_estimate is None:
+                assert row[6] == ""
+            else:
+                assert_shows(row[6], fe.std_estimate)
+            if robust and fe.robust_se is not None:
+                assert_shows(row[7], fe.robust_se, figures=2)
             assert_shows(low, fe.ci_low, figures=3)
             assert_shows(high, fe.ci_high, figures=3)
             assert number(low) < number(high)
