@@ -19,6 +19,9 @@ from ..errors import InputError, ToolError
 from ..present.fmt import md_escape
 from ..results import RESULTS_FILE
 from ..spec import load_spec
+from .markdown import clean_text
+
+_LEGACY_AGE = 24 * 3600.0  # seconds: staging folders named before they carried their PID
 
 
 class _Steps:
@@ -41,11 +44,12 @@ def _front_matter(doc_front: dict, spec) -> dict:
     front = {
         k: v for k, v in doc_front.items() if k not in ("format", "execute", "jupyter", "engine")
     }
-    front["title"] = md_escape(spec.title)
+    # YAML escapes control characters, so they are taken out here, before the dump (clean_text).
+    front["title"] = clean_text(md_escape(spec.title))
     if spec.subtitle:
-        front["subtitle"] = md_escape(spec.subtitle)
+        front["subtitle"] = clean_text(md_escape(spec.subtitle))
     if spec.author:
-        front["author"] = md_escape(spec.author)
+        front["author"] = clean_text(md_escape(spec.author))
     front["date"] = dt.date.today().strftime("%-d %B %Y")
     front.setdefault("lang", "en")
     return front
@@ -75,10 +79,16 @@ def _builtin(config: Path, spec, work: Path, out: Path, steps: _Steps) -> None:
 
 
 def _quarto(config: Path, spec, work: Path, out: Path, steps: _Steps) -> None:
-    from . import ipynb, quarto
+    from . import ipynb, pandoc, quarto
 
     doc, outputs, front = _execute(config, spec, work, out, steps)
-    front = {**front, "format": doc.front_matter.get("format", {})}
+    # The filter that keeps user text text in Typst (see assets/typst-text.lua) serves Quarto's
+    # Typst writer as well; it does nothing for the other formats.
+    front = {
+        **front,
+        "format": doc.front_matter.get("format", {}),
+        "filters": [*front.get("filters", []), str(pandoc.ASSETS / "typst-text.lua")],
+    }
     notebook = ipynb.executed_notebook(doc, outputs, front)
     steps.run("quarto render (html, typst, docx)", quarto.render, notebook, out, work)
 
@@ -100,8 +110,13 @@ def render_report(
     final = layout.report_dir(output_root, config)
     output_root = final.parent
     steps = _Steps(progress)
-    progress(f"hlm-report: rendering {config} with the {engine} engine")
-    with atomic.staging_dir(output_root, f".{config.stem}.building-") as staging:
+    # What a killed render (kill -9 runs no clean-up) left behind goes first; a running one's
+    # folders stay (atomic.remove_stale). An unwritable output root stops here: InputError.
+    staging_prefix = f".{config.stem}.building-"
+    atomic.remove_legacy(output_root, staging_prefix, _LEGACY_AGE)
+    atomic.recover_dir(final)
+    with atomic.staging_dir(output_root, staging_prefix) as staging:
+        progress(f"hlm-report: rendering {config} with the {engine} engine")
         out, work = staging / "out", staging / "work"
         out.mkdir()
         work.mkdir()

@@ -6,6 +6,7 @@ the defaults in the document stay readable and the values given on the command l
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -15,6 +16,7 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from .. import atomic
 from ..errors import ToolError
 from .errors import cell_failure
 from .qmd import Document
@@ -56,6 +58,35 @@ def build_notebook(doc: Document, parameters: dict) -> tuple[nbformat.NotebookNo
     return nb, positions
 
 
+# A unix socket's path must fit sockaddr_un.sun_path: 108 bytes on Linux, 104 on macOS, with the
+# closing NUL. Jupyter names the sockets IP-1 ... IP-5.
+_SOCKET_PATH_MAX = 103
+_SOCKET_SUFFIX = len("-99")
+_KERNEL_PREFIX = "hlm-kernel-"
+_LEGACY_AGE = 24 * 3600.0  # seconds: no render runs this long
+
+
+def _short_tmp() -> Path:
+    return Path("/tmp") if Path("/tmp").is_dir() else Path(tempfile.gettempdir())
+
+
+def socket_dir(workdir: Path) -> Path:
+    """A new folder for the kernel's sockets and connection file.
+
+    Inside `workdir` (the render's scratch folder), so it goes with it even after `kill -9`; when
+    that path is too long for a socket, a short folder in /tmp named after this process
+    (`hlm-kernel-<pid>-<host>-...`), which a later run removes once the process is gone.
+    """
+    tmp = _short_tmp()
+    atomic.remove_stale(tmp, _KERNEL_PREFIX)
+    atomic.remove_legacy(tmp, _KERNEL_PREFIX, _LEGACY_AGE)  # from versions without the PID
+    inside = Path(os.path.abspath(workdir)) / "kernel"
+    if len(os.fsencode(inside / "kernel")) + _SOCKET_SUFFIX <= _SOCKET_PATH_MAX:
+        inside.mkdir(parents=True)
+        return inside
+    return atomic.owned_tempdir(tmp, _KERNEL_PREFIX)
+
+
 def execute(doc: Document, parameters: dict, workdir: Path, timeout: int = 1800) -> list[list]:
     """Execute all cells; returns each document cell's outputs, in document order."""
     nb, positions = build_notebook(doc, parameters)
@@ -64,8 +95,13 @@ def execute(doc: Document, parameters: dict, workdir: Path, timeout: int = 1800)
     }
     # IPC transport: no TCP ports, and no "running over TCP without encryption" noise.
     # The socket path must be absolute: the kernel runs in `workdir`, the client wherever the user is.
-    sockets = Path(tempfile.mkdtemp(prefix="hlm-kernel-"))
-    manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(sockets / "kernel"))
+    sockets = socket_dir(workdir)
+    manager = KernelManager(
+        kernel_name="python3",
+        transport="ipc",
+        ip=str(sockets / "kernel"),
+        connection_file=str(sockets / "kernel.json"),  # not in Jupyter's runtime folder
+    )
     client = NotebookClient(
         nb,
         km=manager,

@@ -9,7 +9,29 @@ from __future__ import annotations
 import nbformat
 import yaml
 
+from .markdown import clean_text
 from .qmd import Cell, Document
+
+
+def _cleaned(output: dict) -> dict:
+    """An output whose markdown or text no output format would choke on (see clean_text)."""
+    output = dict(output)
+    if isinstance(output.get("text"), str):
+        output["text"] = clean_text(output["text"])
+    data = output.get("data")
+    if isinstance(data, dict) and isinstance(data.get("text/markdown"), str):
+        output["data"] = {**data, "text/markdown": clean_text(data["text/markdown"])}
+    return output
+
+
+def _clean_values(value):
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {key: _clean_values(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clean_values(item) for item in value]
+    return value
 
 
 def executed_notebook(doc: Document, outputs: list[list], front: dict) -> nbformat.NotebookNode:
@@ -19,14 +41,15 @@ def executed_notebook(doc: Document, outputs: list[list], front: dict) -> nbform
         "display_name": "Python 3",
         "language": "python",
     }
-    header = "---\n" + yaml.safe_dump(front, allow_unicode=True, sort_keys=False) + "---"
-    nb.cells.append(nbformat.v4.new_raw_cell(header))
+    # Cleaned before the dump: YAML writes a control character as an escape pandoc reads back.
+    header = "---\n" + yaml.safe_dump(_clean_values(front), allow_unicode=True, sort_keys=False)
+    nb.cells.append(nbformat.v4.new_raw_cell(header + "---"))
     cell_outputs = iter(outputs)
     for part in doc.parts:
         if isinstance(part, Cell):
             code = nbformat.v4.new_code_cell(part.raw or part.source)
-            code.outputs = [nbformat.from_dict(o) for o in next(cell_outputs)]
+            code.outputs = [nbformat.from_dict(_cleaned(o)) for o in next(cell_outputs)]
             nb.cells.append(code)
         else:
-            nb.cells.append(nbformat.v4.new_markdown_cell(part.strip("\n")))
+            nb.cells.append(nbformat.v4.new_markdown_cell(clean_text(part.strip("\n"))))
     return nb

@@ -17,6 +17,17 @@ from .errors import ReportError, cell_failure
 from .qmd import Cell, Document
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# Line ends other than "\n": pandoc drops a carriage return (gluing the words either side) and
+# Typst reads every one of them as a new line, where user text "x\u2028- y" would start a list.
+_LINE_ENDS = re.compile(r"\r\n?|[\x0b\x0c\x85\u2028\u2029]")
+# Characters XML 1.0 cannot hold (C0 controls but tab and newline, U+FFFE/U+FFFF, surrogates) and
+# the other controls HTML forbids: one in a label made a .docx Word refuses to open.
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Markdown every output format can hold: controls dropped, stray line ends made spaces."""
+    return _NOT_TEXT.sub("", _LINE_ENDS.sub(lambda m: "\n" if m[0] == "\r\n" else " ", text))
 
 
 def _escape_caption(text: str) -> str:

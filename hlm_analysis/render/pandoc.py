@@ -8,9 +8,12 @@ import pypandoc
 import typst
 
 from ..errors import ToolError
+from .markdown import clean_text
 
 ASSETS = Path(__file__).parent / "assets"
 _READER = "markdown+pipe_tables+fenced_divs+bracketed_spans+implicit_figures+link_attributes"
+# Keeps user text that starts with a Typst marker ("= x", "- x", "1. x") text: see the filter.
+TYPST_TEXT_FILTER = f"--lua-filter={ASSETS / 'typst-text.lua'}"
 
 
 def _common(front: dict) -> list[str]:
@@ -40,6 +43,7 @@ def to_docx(markdown: Path, out: Path, front: dict) -> None:
 def to_pdf(markdown: Path, out: Path, front: dict) -> None:
     typ = markdown.with_suffix(".typ")  # beside the figures: Typst reads only below its root
     args = _common(front) + [
+        TYPST_TEXT_FILTER,  # after callouts.lua: escapes the callout titles it makes, too
         f"--include-in-header={ASSETS / 'typst-header.typ'}",
         "-V",
         "papersize=a4",
@@ -61,9 +65,11 @@ def to_pdf(markdown: Path, out: Path, front: dict) -> None:
 
 
 def _convert(markdown: Path, to: str, out: Path, args: list[str]) -> None:
+    # Read here, not by pandoc: what no output format can hold is taken out first (clean_text).
+    source = clean_text(markdown.read_text(encoding="utf-8"))
     try:
-        pypandoc.convert_file(
-            str(markdown),
+        pypandoc.convert_text(
+            source,
             to,
             format=_READER,
             outputfile=str(out),
