@@ -50,6 +50,15 @@ def _writing(where: Path) -> Iterator[None]:
         raise InputError(f"cannot write to {where}: {reason[:1].lower()}{reason[1:]}") from None
 
 
+def ensure_writable_dir(folder: Path) -> None:
+    """Make `folder` and check a file can be created in it, before hours of work go into it."""
+    with _writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-")
+        os.close(handle)
+        os.unlink(probe)
+
+
 def _host() -> str:
     # No "-" in it: "-" separates the parts of an owned name.
     return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:32] or "host"

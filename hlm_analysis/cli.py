@@ -23,6 +23,7 @@ def _progress(message: str) -> None:
 
 
 def _cmd_fit(args) -> int:
+    from .atomic import ensure_writable_dir
     from .model.analysis import run_analysis, validated
     from .results import RESULTS_FILE
     from .spec import load_spec
@@ -30,6 +31,7 @@ def _cmd_fit(args) -> int:
     started = time.perf_counter()
     spec = load_spec(Path(args.config))
     prepared = validated(spec)  # every input error surfaces before any progress line
+    ensure_writable_dir(Path(args.out))
     run_analysis(spec, Path(args.out), _progress, prepared)
     path = Path(args.out) / RESULTS_FILE
     _progress(f"hlm-report: wrote {path} in {time.perf_counter() - started:.1f} s")

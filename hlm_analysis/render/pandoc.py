@@ -38,6 +38,24 @@ def to_html(markdown: Path, out: Path, front: dict) -> None:
 
 def to_docx(markdown: Path, out: Path, front: dict) -> None:
     _convert(markdown, "docx", out, _common(front))
+    _update_fields_on_open(out)
+
+
+def _update_fields_on_open(docx: Path) -> None:
+    """Pandoc writes the table of contents as a Word field with no entries; this setting makes
+    Word fill it (and the other fields) when the file is opened."""
+    import zipfile
+
+    tmp = docx.with_suffix(".tmp.docx")
+    with zipfile.ZipFile(docx) as source, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "word/settings.xml" and b"w:updateFields" not in data:
+                data = data.replace(
+                    b"</w:settings>", b'<w:updateFields w:val="true"/></w:settings>', 1
+                )
+            target.writestr(item, data)
+    tmp.replace(docx)
 
 
 def to_pdf(markdown: Path, out: Path, front: dict) -> None:

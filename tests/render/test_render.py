@@ -64,7 +64,10 @@ def test_all_outputs_present_and_valid(rendered):
     assert (rendered / "report.pdf").read_bytes()[:5] == b"%PDF-"
     with zipfile.ZipFile(rendered / "report.docx") as docx:
         document = docx.read("word/document.xml").decode()
+        settings = docx.read("word/settings.xml").decode()
     assert "Writing scores across socioeconomic groups" in document
+    assert 'w:instr="TOC' in document or "TOC \\o" in document  # the contents field
+    assert '<w:updateFields w:val="true"/>' in settings  # Word fills it on open
     assert not list(rendered.parent.glob(".hsb2.building-*"))
 
 
