@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import InputError
 
@@ -19,6 +26,25 @@ from .errors import InputError
 # config that holds this file, else against the config's own folder.
 PROJECT_MARKER = "_quarto.yml"
 EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+# Cells read as missing unless the config says otherwise. Only these: pandas' longer default list
+# (which also holds "null", "None", "n/a", "-NaN", ...) would make values vanish silently.
+DEFAULT_MISSING_VALUES = ("", "NA", "N/A", "NaN", ".")
+# A config is a handful of keys, a list of stakeholders at most two levels down. PyYAML composes
+# nodes recursively, so a file of thousands of nested brackets would end in a RecursionError; the
+# depth is measured on the (iterative) event stream first.
+MAX_CONFIG_DEPTH = 32
+
+
+def shown(text: object) -> str:
+    """User text for a one-line message: as it is when printable, else escaped like repr()."""
+    text = str(text)
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
+def quoted(text: object) -> str:
+    """User text in quotes for a one-line message ('math'); odd characters escaped as repr()."""
+    text = str(text)
+    return f"'{text}'" if text.isprintable() else repr(text)
 
 
 class Stakeholder(BaseModel):
@@ -31,14 +57,15 @@ class Stakeholder(BaseModel):
     @classmethod
     def _valid_email(cls, value: str) -> str:
         if not EMAIL.match(value):
-            raise ValueError(f"'{value}' is not an email address")
+            raise ValueError(f"{quoted(value)} is not an email address")
         return value
 
 
 class Spec(BaseModel):
     """A validated config. Paths are resolved; column names are kept as the user wrote them."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # YAML reads a column named 2019 or a missing-value token -99 as a number; both mean the text
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
     title: str
     subtitle: str | None = None
@@ -53,6 +80,10 @@ class Spec(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     centering: dict[str, Literal["group", "grand"]] = Field(default_factory=dict)
     contextual: list[str] = Field(default_factory=list)
+    # cells of the data file that mean "missing" (CSV, and text columns of Parquet)
+    missing_values: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING_VALUES))
+    # predictors a school or district can act on (a subset of predictors)
+    levers: list[str] = Field(default_factory=list)
     name: str = "report"
 
     @field_validator("interactions")
@@ -61,8 +92,52 @@ class Spec(BaseModel):
         for term in value:
             parts = [p.strip() for p in term.split(":")]
             if len(parts) < 2 or any(not p for p in parts):
-                raise ValueError(f"interaction '{term}' must look like 'a:b'")
+                raise ValueError(f"interaction {quoted(term)} must look like 'a:b'")
         return [":".join(p.strip() for p in term.split(":")) for term in value]
+
+    @model_validator(mode="after")
+    def _roles_are_consistent(self) -> Spec:
+        """A column plays one role: the outcome, the grouping variable and predictors are
+        distinct, and no list names a column twice (the design would hold the column twice)."""
+        outcome, group = self.outcome, self.group
+        if outcome == group:
+            raise ValueError(f"outcome {quoted(outcome)} is also the grouping variable")
+        lists = {
+            "predictors": self.predictors,
+            "random_slopes": self.random_slopes,
+            "interactions": self.interactions,
+            "contextual": self.contextual,
+            "levers": self.levers,
+        }
+        for key, names in lists.items():
+            seen: set[str] = set()
+            for name in names:
+                if name in seen:
+                    raise ValueError(f"{key}: {quoted(name)} is listed twice")
+                seen.add(name)
+        if outcome in self.predictors:
+            raise ValueError(f"outcome {quoted(outcome)} is also listed as a predictor")
+        if group in self.predictors:
+            raise ValueError(f"grouping variable {quoted(group)} is also listed as a predictor")
+        for slope in self.random_slopes:
+            if slope not in self.predictors:
+                raise ValueError(
+                    f"random slope {quoted(slope)} must also be listed under predictors"
+                )
+        for lever in self.levers:
+            if lever not in self.predictors:
+                raise ValueError(f"levers: {quoted(lever)} is not a predictor")
+        for term in self.interactions:
+            for part in term.split(":"):
+                if part in (outcome, group):
+                    role = "outcome" if part == outcome else "grouping variable"
+                    raise ValueError(f"interaction {quoted(term)} uses the {role} {quoted(part)}")
+        for key, names in (("centering", list(self.centering)), ("contextual", self.contextual)):
+            for name in names:
+                if name in (outcome, group):
+                    role = "outcome" if name == outcome else "grouping variable"
+                    raise ValueError(f"{key}: {quoted(name)} is the {role}")
+        return self
 
     def label(self, column: str) -> str:
         """The readable name of a column (or the column itself when no label is given)."""
@@ -75,33 +150,75 @@ class Spec(BaseModel):
 
 
 def _describe(error: dict) -> str:
-    where = ".".join(str(p) for p in error["loc"])
+    where = shown(".".join(str(p) for p in error["loc"]))
+    message = shown(error["msg"].removeprefix("Value error, "))
     if error["type"] == "extra_forbidden":
         return f"unknown key '{where}'"
     if error["type"] == "missing":
         return f"missing required key '{where}'"
-    message = error["msg"].removeprefix("Value error, ")
+    if not where:  # a check across keys (Spec._roles_are_consistent) names its keys itself
+        return message
     return f"key '{where}': {message}"
+
+
+def _config_text(path: Path) -> str:
+    """The config as text: UTF-8 (a byte-order mark is fine), no NUL bytes (UTF-16 text and
+    binary files hold them, and some UTF-16 decodes as valid UTF-8)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"config file {shown(path)} could not be read: {shown(exc)}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{shown(path)}: not a UTF-8 text file") from None
+    if "\x00" in text:
+        raise InputError(f"{shown(path)}: not a UTF-8 text file")
+    return text
+
+
+def _too_deep(text: str) -> bool:
+    """Whether collections nest deeper than MAX_CONFIG_DEPTH, stopping as soon as they do
+    (PyYAML's scanner slows down quadratically with the depth of flow collections)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_CONFIG_DEPTH:
+                return True
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return False
 
 
 def load_spec(path: str | Path) -> Spec:
     """Read and validate a config file; raise InputError naming the file and the key."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"config file not found: {path}")
+        raise InputError(f"config file not found: {shown(path)}")
+    text = _config_text(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if _too_deep(text):
+            raise InputError(
+                f"{shown(path)}: YAML nested more than {MAX_CONFIG_DEPTH} levels deep; "
+                "a config is a mapping of keys"
+            )
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" (line {mark.line + 1})" if mark else ""
-        raise InputError(f"{path}: not valid YAML{line}") from None
+        raise InputError(f"{shown(path)}: not valid YAML{line}") from None
+    except RecursionError:  # the depth check should make this unreachable; keep it one line
+        raise InputError(f"{shown(path)}: YAML nested too deeply") from None
     if not isinstance(raw, dict):
-        raise InputError(f"{path}: expected a mapping of keys such as 'data', 'outcome', 'group'")
+        raise InputError(
+            f"{shown(path)}: expected a mapping of keys such as 'data', 'outcome', 'group'"
+        )
     raw.setdefault("name", path.stem)
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
-        raise InputError(f"{path}: {_describe(exc.errors()[0])}") from None
+        raise InputError(f"{shown(path)}: {_describe(exc.errors()[0])}") from None
     return spec.model_copy(update={"data": resolve_path(path, spec.data)})
 
 

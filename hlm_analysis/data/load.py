@@ -1,35 +1,235 @@
-"""Read a data file into a frame, turning every way it can fail into one InputError."""
+"""Read a data file into a frame, turning every way it can fail into one InputError.
+
+Missing cells are exactly the config's `missing_values` tokens (pandas' own longer list is off,
+so a cell such as "null" or "n/a" is never dropped without the user saying so). Columns are
+checked before anything is modelled: a header used twice, a Parquet type no model can use
+(lists, structs, maps, bytes, dates), and a column of numbers with a few stray tokens in it
+(`numeric_columns`) each stop with one line naming the column.
+"""
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ..errors import InputError
+from ..spec import DEFAULT_MISSING_VALUES, quoted, shown
+
+PARQUET = {".parquet", ".pq"}
+CSV = {".csv", ".txt", ".tsv"}
+# A text column is "numbers with stray tokens" (and refused) rather than genuinely text when at
+# least this share of its non-missing cells are numbers, or when all but a few of them are (small
+# files: 3 '?' among 20 numbers); genuinely text columns (levels, ids) have few or no numbers.
+NUMERIC_SHARE = 0.9
+FEW_TOKENS = 5
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file, turning every way it can fail into one InputError."""
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return shown(text.splitlines()[0]) if text else type(exc).__name__
+
+
+def _csv_header(path: Path, sep: str) -> list[str]:
+    """The header exactly as written: pandas renames a repeated 'x' to 'x.1', which hides it."""
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        try:
+            return next(csv.reader(handle, delimiter=sep), [])
+        except csv.Error:  # a header pandas cannot read either; it says why
+            return []
+
+
+def _refuse_duplicates(path: Path, names: Iterable[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen and name != "":  # unnamed columns cannot be used anyway
+            raise InputError(
+                f"data file {shown(path.name)}: the column {quoted(name)} appears twice in the "
+                "header; rename one of them"
+            )
+        seen.add(name)
+
+
+def _unusable_type(kind: pa.DataType) -> bool:
+    """Arrow types that do not hold one number or one piece of text per cell."""
+    if pa.types.is_dictionary(kind):
+        return _unusable_type(kind.value_type)
+    if isinstance(kind, pa.ExtensionType):
+        return _unusable_type(kind.storage_type)
+    return (
+        pa.types.is_nested(kind)  # list, large/fixed-size list, struct, map, union
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_fixed_size_binary(kind)
+        or pa.types.is_temporal(kind)  # dates, times, durations: not a number without a unit
+    )
+
+
+def _check_parquet_schema(path: Path, columns: Sequence[str] | None) -> pa.Schema:
+    schema = pq.read_schema(path)
+    _refuse_duplicates(path, schema.names)
+    wanted = set(schema.names if columns is None else columns)
+    for field in schema:
+        if field.name in wanted and _unusable_type(field.type):
+            raise InputError(
+                f"data file {shown(path.name)}: column {quoted(field.name)} has Parquet type "
+                f"{shown(field.type)}, which a model cannot use (numbers or text only)"
+            )
+    return schema
+
+
+def _read_parquet(path: Path, missing_values: Sequence[str], columns: Sequence[str] | None):
+    schema = _check_parquet_schema(path, columns)
+    frame = pd.read_parquet(path)
+    for field in schema:
+        if pa.types.is_decimal(field.type):  # pandas gives Decimal objects, i.e. "text"
+            frame[field.name] = frame[field.name].astype(float)
+    # Text cells spelled like a missing-value token mean missing, as they would in a CSV.
+    tokens = list(missing_values)
+    for name in frame.columns if columns is None else [c for c in columns if c in frame]:
+        series = frame[name]
+        if tokens and _is_text(series):
+            frame[name] = series.mask(series.isin(tokens))
+    return frame
+
+
+def read_table(
+    path: Path,
+    missing_values: Sequence[str] = DEFAULT_MISSING_VALUES,
+    columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Read a CSV or Parquet file, turning every way it can fail into one InputError.
+
+    `columns` (the columns the analysis uses) limits the Parquet type check and the
+    missing-value tokens of Parquet text cells to those columns; every column is read.
+    """
     if not path.is_file():
-        raise InputError(f"data file not found: {path}")
+        raise InputError(f"data file not found: {shown(path)}")
     if path.stat().st_size == 0:
-        raise InputError(f"data file is empty: {path}")
+        raise InputError(f"data file is empty: {shown(path)}")
     suffix = path.suffix.lower()
     try:
-        if suffix in {".parquet", ".pq"}:
-            frame = pd.read_parquet(path)
-        elif suffix in {".csv", ".txt", ".tsv"}:
-            frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+        if suffix in PARQUET:
+            frame = _read_parquet(path, missing_values, columns)
+        elif suffix in CSV:
+            sep = "\t" if suffix == ".tsv" else ","
+            header = _csv_header(path, sep)
+            if any("\x00" in name for name in header):  # UTF-16 text decodes as UTF-8 with NULs
+                raise InputError(
+                    f"data file {shown(path)} is not UTF-8 text (NUL bytes in its header)"
+                )
+            _refuse_duplicates(path, header)
+            frame = pd.read_csv(
+                path,
+                sep=sep,
+                na_values=list(missing_values),
+                keep_default_na=False,
+                low_memory=False,  # one type per column, not one per chunk
+            )
         else:
             raise InputError(
-                f"data file {path}: unsupported format '{suffix}' (use .csv or .parquet)"
+                f"data file {shown(path)}: unsupported format {quoted(suffix)} "
+                "(use .csv or .parquet)"
             )
     except InputError:
         raise
-    except (pd.errors.EmptyDataError, ValueError, OSError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"data file {path} could not be read: {first}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"data file {shown(path)} is not UTF-8 text (it holds byte "
+            f"0x{exc.object[exc.start]:02x}); save it as UTF-8"
+        ) from None
+    except (pd.errors.EmptyDataError, ValueError, OSError, pa.ArrowException) as exc:
+        raise InputError(f"data file {shown(path)} could not be read: {_first_line(exc)}") from None
     if frame.empty:
-        raise InputError(f"data file has no rows: {path}")
+        raise InputError(f"data file has no rows: {shown(path)}")
     return frame
+
+
+def _is_text(series: pd.Series) -> bool:
+    """Text cells (str or object columns); bool and categorical columns are left as they are."""
+    return pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def numeric_columns(
+    frame: pd.DataFrame, columns: Iterable[str], required: Iterable[str] = ()
+) -> pd.DataFrame:
+    """Columns that may be numbers: text columns of numbers become numbers; a column of
+    numbers with a few other tokens ("n/a", "-", "?", "1,5") stops with one line naming the
+    column, the most frequent token and how many rows hold it. Genuinely text columns (most
+    cells not numbers) stay text: they are categorical predictors. A `required` column (the
+    outcome, a centred column) cannot be text, so there a majority of numbers is enough to name
+    the token rather than only saying "text"."""
+    required = set(required)
+    converted: dict[str, pd.Series] = {}
+    for name in columns:
+        series = frame[name]
+        if not _is_text(series):
+            continue
+        present = series.dropna()
+        if present.empty:
+            continue
+        cells = present.astype(str)
+        parsed = pd.to_numeric(cells, errors="coerce")
+        bad = cells[parsed.isna()]
+        n_ok, n_bad = len(cells) - len(bad), len(bad)
+        if n_bad == 0:
+            # every cell a number (a Parquet text column, or Python ints too large for int64)
+            converted[name] = pd.to_numeric(
+                series.astype(object).where(series.notna()), errors="coerce"
+            )
+            continue
+        mostly_numbers = (
+            n_ok >= NUMERIC_SHARE * len(cells)
+            or (n_bad <= FEW_TOKENS and n_ok >= 2 * n_bad)
+            or (name in required and n_ok > n_bad)
+        )
+        if mostly_numbers:
+            counts = bad.value_counts()
+            token, count = counts.index[0], int(counts.iloc[0])
+            others = n_bad - count
+            extra = (
+                f"; {_plural(others, 'other row holds', 'other rows hold')} other text, "
+                f"e.g. {quoted(_clip(counts.index[1]))}"
+                if others
+                else ""
+            )
+            hint = (
+                "numbers are read with a point as the decimal mark and no thousands separator"
+                if _decimal_comma(token)
+                else "add it to missing_values: if it means missing"
+            )
+            raise InputError(
+                f"column {quoted(name)}: {_plural(count, 'row holds', 'rows hold')} "
+                f"{quoted(_clip(token))}, which is not a number ({hint}){extra}"
+            )
+    if not converted:
+        return frame
+    frame = frame.copy()
+    for name, values in converted.items():
+        frame[name] = values
+    return frame
+
+
+def _clip(token: str, width: int = 40) -> str:
+    return token if len(token) <= width else token[: width - 3] + "..."
+
+
+def _decimal_comma(token: str) -> bool:
+    head, _, tail = token.strip().partition(",")
+    return bool(head) and bool(tail) and (head.lstrip("+-") + tail).isdigit()
+
+
+def too_large(values: np.ndarray, limit: float) -> np.ndarray:
+    """Which values are infinite or larger than `limit` in size (missing values are not)."""
+    values = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.isinf(values) | (np.abs(values) > limit)

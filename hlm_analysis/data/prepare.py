@@ -8,15 +8,22 @@ raised as InputError with the file or column named.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InputError
 from ..results import INTERCEPT, Design, Term, TermKind, Variable, VariableKind
-from ..spec import Spec
-from .load import read_table
+from ..spec import Spec, quoted, shown
+from .load import numeric_columns, read_table, too_large
+
+# Values beyond this size (and infinities) are refused. The fits square and multiply columns
+# (X'X, sums of squared residuals, products in interactions): with |x| <= 1e150 a square is at
+# most 1e300 and sums over many rows still fit in float64 (max 1.8e308); beyond it they overflow
+# to inf and the optimizer fails with a numerical error instead of naming the column.
+TOO_LARGE = 1e150
+_LIMIT = "1e150"  # as the messages write it
 
 
 def _is_numeric(series: pd.Series) -> bool:
@@ -80,27 +87,49 @@ def _columns_used(spec: Spec) -> list[str]:
     return list(dict.fromkeys(used))
 
 
-def _check_spec_against_columns(spec: Spec, frame: pd.DataFrame) -> None:
-    where = f"data file {spec.data.name}"
+def _check_columns_exist(spec: Spec, frame: pd.DataFrame) -> None:
+    where = f"data file {shown(spec.data.name)}"
     for column in _columns_used(spec):
         if column not in frame.columns:
+            listed = ", ".join(shown(c) for c in frame.columns[:12])
+            more = ", ..." if len(frame.columns) > 12 else ""
             raise InputError(
-                f"{where}: column '{column}' not found (columns: {', '.join(map(str, frame.columns[:12]))}{', ...' if len(frame.columns) > 12 else ''})"
+                f"{where}: column {quoted(column)} not found (columns: {listed}{more})"
             )
-    if spec.outcome in spec.predictors:
-        raise InputError(f"outcome '{spec.outcome}' is also listed as a predictor")
-    if spec.group in spec.predictors:
-        raise InputError(f"grouping variable '{spec.group}' is also listed as a predictor")
-    for slope in spec.random_slopes:
-        if slope not in spec.predictors:
-            raise InputError(f"random slope '{slope}' must also be listed under predictors")
+    # The model names its intercept term INTERCEPT; a column of that name would be the same term.
+    # A column called "Intercept" (or anything else) is fine.
+    for column in _columns_used(spec):
+        if column == INTERCEPT and column not in (spec.outcome, spec.group):
+            raise InputError(
+                f"column {quoted(column)} has the name the model gives its intercept term; "
+                "rename the column (e.g. to 'Intercept')"
+            )
+    for column in spec.contextual:
+        name = contextual_name(column)
+        if name in _columns_used(spec):
+            raise InputError(
+                f"contextual: the group mean of {quoted(column)} would be named {quoted(name)}, "
+                "which is already a column the model uses; rename that column"
+            )
+
+
+def _check_types(spec: Spec, frame: pd.DataFrame) -> None:
     if not _is_numeric(frame[spec.outcome]):
         raise InputError(
-            f"outcome '{spec.outcome}' is text, not a number; choose a numeric outcome"
+            f"outcome {quoted(spec.outcome)} is text, not a number; choose a numeric outcome"
         )
     for column in [*spec.centering, *spec.contextual]:
         if not _is_numeric(frame[column]):
-            raise InputError(f"cannot centre '{column}': it is text, not a number")
+            raise InputError(f"cannot centre {quoted(column)}: it is text, not a number")
+    for column in _columns_used(spec):
+        if column == spec.group or not _is_numeric(frame[column]):
+            continue
+        bad = int(too_large(frame[column].to_numpy(dtype=float), TOO_LARGE).sum())
+        if bad:
+            raise InputError(
+                f"column {quoted(column)}: {bad:,} {'row' if bad == 1 else 'rows'} with "
+                f"infinite or too-large values (beyond ±{_LIMIT}); fix or remove them"
+            )
 
 
 def _drop_incomplete(frame: pd.DataFrame, used: list[str]) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -134,6 +163,16 @@ def _centre(spec: Spec, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return frame, predictors
 
 
+def _claim(columns: dict[str, np.ndarray], name: str, source: str) -> None:
+    """Refuse a design term made twice: a column named like another term (`sex[T.M]` beside the
+    text column `sex`, `a:b` beside the interaction a:b) would silently replace it."""
+    if name in columns:
+        raise InputError(
+            f"the design term {quoted(name)} of {quoted(source)} has the same name as another "
+            "term of the model; rename the column"
+        )
+
+
 def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
     """Design columns for every variable and interaction, and the Design that describes them."""
     columns: dict[str, np.ndarray] = {INTERCEPT: np.ones(len(frame))}
@@ -149,7 +188,10 @@ def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
         series = frame[var]
         if _is_numeric(series):
             if series.nunique() < 2:
-                raise InputError(f"predictor '{var}' is constant in the analysis sample; remove it")
+                raise InputError(
+                    f"predictor {quoted(var)} is constant in the analysis sample; remove it"
+                )
+            _claim(columns, var, var)
             columns[var] = series.to_numpy(dtype=float)
             terms_of[var] = [var]
             terms.append(Term(var, TermKind.NUMERIC, variable=var))
@@ -159,11 +201,12 @@ def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
             levels = tuple(str(level) for level in _levels(text))
             if len(levels) < 2:
                 raise InputError(
-                    f"predictor '{var}' has a single value ('{levels[0]}') in the analysis sample; remove it"
+                    f"predictor {quoted(var)} has a single value ({quoted(levels[0])}) in the analysis sample; remove it"
                 )
             terms_of[var] = []
             for level in levels[1:]:
                 name = f"{var}[T.{level}]"
+                _claim(columns, name, var)
                 columns[name] = (text == level).to_numpy(dtype=float)
                 terms_of[var].append(name)
                 terms.append(Term(name, TermKind.DUMMY, variable=var, level=level))
@@ -186,7 +229,15 @@ def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
         terms_of[interaction] = []
         for parts in combos:
             name = ":".join(parts)
+            _claim(columns, name, interaction)
             columns[name] = np.prod([columns[p] for p in parts], axis=0)
+            bad = int(too_large(columns[name], TOO_LARGE).sum())
+            if bad:
+                raise InputError(
+                    f"interaction {quoted(interaction)}: {bad:,} {'row' if bad == 1 else 'rows'} "
+                    f"with infinite or too-large values (products beyond ±{_LIMIT}); "
+                    "rescale its variables"
+                )
             terms_of[interaction].append(name)
             terms.append(Term(name, TermKind.INTERACTION, parts=parts))
     design = Design(
@@ -207,37 +258,126 @@ def check_full_rank(prepared: Prepared, terms: list[str]) -> None:
     """
     if not terms:
         return
+    _check_parameter_count(len(terms), prepared.n_obs)
     X = prepared.matrix(terms)
     norms = np.linalg.norm(X, axis=0)
     r = np.linalg.qr(X / np.where(norms > 0, norms, 1.0), mode="r")
     dependent = np.flatnonzero(np.abs(np.diag(r)) < 1e-9)
     if len(dependent):
         raise InputError(
-            f"predictor '{terms[dependent[0]]}' is perfectly collinear with the other predictors (or constant); remove it"
+            f"predictor {quoted(terms[dependent[0]])} is perfectly collinear with the other predictors (or constant); remove it"
+        )
+
+
+def _check_parameter_count(p: int, n: int) -> None:
+    # With as many parameters as rows the fit is exact: no residual variance, nothing to test.
+    # (A QR of a wide matrix has only n diagonal entries, so the rank check alone would miss it.)
+    if p >= n:
+        raise InputError(
+            f"the largest model has {p} fixed-effect parameters but the analysis sample has only "
+            f"{n} rows; remove predictors or interactions (a model needs more rows than parameters)"
+        )
+
+
+def largest_fixed(prepared: Prepared) -> list[str]:
+    """The fixed part of the largest model of the ladder: every other model's is inside it."""
+    spec = prepared.spec
+    extra = [v for t in spec.interactions for v in t.split(":") if v not in prepared.predictors]
+    return list(
+        dict.fromkeys(
+            [
+                INTERCEPT,
+                *prepared.expand(prepared.predictors),
+                *prepared.expand(extra),
+                *prepared.expand(spec.interactions),
+            ]
+        )
+    )
+
+
+def _check_groups(spec: Spec, sizes: np.ndarray) -> None:
+    """A random effect is told apart from the residual by rows that share a group: with at most
+    one group of two or more rows, the between-group variance is not identified."""
+    shared = int((sizes >= 2).sum())
+    if shared == 0:
+        raise InputError(
+            f"every group of {quoted(spec.group)} has a single row: a random effect cannot be "
+            "told apart from the residual"
+        )
+    if shared < 2:
+        raise InputError(
+            f"every group of {quoted(spec.group)} but one has a single row: a random effect "
+            "cannot be told apart from the residual"
+        )
+
+
+def _group_level(columns: dict[str, np.ndarray], codes: np.ndarray, terms: list[str]) -> list[str]:
+    """Terms constant within every group (school-level variables and their products)."""
+    if not terms:
+        return []
+    frame = pd.DataFrame({i: columns[t] for i, t in enumerate(terms)})
+    grouped = frame.groupby(codes)
+    spread = (grouped.max() - grouped.min()).abs().max().to_numpy()
+    scale = np.abs(frame).max().to_numpy()
+    return [t for t, s, m in zip(terms, spread, scale, strict=True) if s <= 1e-12 * max(m, 1.0)]
+
+
+def _check_group_level_count(prepared: Prepared, fixed: list[str]) -> None:
+    # Group-level columns (and the intercept) take their values from the groups alone: with as
+    # many of them as groups they reproduce every group mean, and the random intercept's
+    # variance is left without information (with more, they are collinear as well).
+    terms = [t for t in fixed if t != INTERCEPT]
+    level2 = _group_level(prepared.columns, prepared.group_codes, terms)
+    q = 1 + len(level2)
+    if level2 and q >= prepared.n_groups:
+        raise InputError(
+            f"the largest model has {q} fixed-effect parameters at the group level (the intercept "
+            f"and {len(level2)} terms constant within groups, e.g. {quoted(level2[0])}) but only "
+            f"{prepared.n_groups} groups of {quoted(prepared.spec.group)}; it needs more groups "
+            "than group-level parameters"
         )
 
 
 def prepare(spec: Spec) -> Prepared:
-    frame = read_table(spec.data)
-    _check_spec_against_columns(spec, frame)
     used = _columns_used(spec)
+    frame = read_table(spec.data, spec.missing_values, used)
+    _check_columns_exist(spec, frame)
+    # the group is an id (text or number alike); every other column used may need to be a number
+    frame = numeric_columns(
+        frame,
+        [c for c in used if c != spec.group],
+        required=[spec.outcome, *spec.centering, *spec.contextual],
+    )
+    _check_types(spec, frame)
     clean, dropped = _drop_incomplete(frame, used)
     if clean.empty:
         raise InputError(
-            f"data file {spec.data.name}: every row has a missing value in {', '.join(dropped)}; nothing left to analyse"
+            f"data file {shown(spec.data.name)}: every row has a missing value in {shown(', '.join(dropped))}; nothing left to analyse"
         )
     y = clean[spec.outcome].to_numpy(dtype=float)
     if np.ptp(y) == 0:
-        raise InputError(f"outcome '{spec.outcome}' is constant ({y[0]:g}) in the analysis sample")
+        raise InputError(
+            f"outcome {quoted(spec.outcome)} is constant ({y[0]:g}) in the analysis sample"
+        )
     group_values = clean[spec.group]
     levels = _levels(group_values)
     if len(levels) < 2:
         raise InputError(
-            f"grouping variable '{spec.group}' has a single group ('{levels[0]}'); a multilevel model needs at least two"
+            f"grouping variable {quoted(spec.group)} has a single group ({quoted(levels[0])}); a multilevel model needs at least two"
         )
     codes = pd.Categorical(group_values, categories=levels).codes.astype(np.int64)
+    _check_groups(spec, np.bincount(codes, minlength=len(levels)))
     clean, predictors = _centre(spec, clean)
     columns, terms_of, categorical, design = _build_columns(spec, clean, predictors)
+    # a variable is at the group level (level 2) when each of its columns is constant in groups
+    level2 = set(_group_level(columns, codes, [t for v in design.variables for t in v.terms]))
+    design = replace(
+        design,
+        variables=tuple(
+            replace(v, group_level=bool(v.terms) and set(v.terms) <= level2)
+            for v in design.variables
+        ),
+    )
     prepared = Prepared(
         spec=spec,
         frame=clean,
@@ -252,5 +392,8 @@ def prepare(spec: Spec) -> Prepared:
         n_rows_read=len(frame),
         dropped=dropped,
     )
-    check_full_rank(prepared, [INTERCEPT, *prepared.expand(predictors)])
+    fixed = largest_fixed(prepared)
+    _check_parameter_count(len(fixed), prepared.n_obs)
+    _check_group_level_count(prepared, fixed)
+    check_full_rank(prepared, fixed)
     return prepared
