@@ -214,10 +214,12 @@ class DataSummary:
     n_tiny_groups: int
     rows_dropped: int
     dropped_by_column: dict[str, int]
-    numeric: dict[str, NumericSummary]
+    numeric: dict[str, NumericSummary]  # as measured (centred variables before centring)
     categorical: dict[str, tuple[LevelCount, ...]]
     correlations: Correlations
     groups: GroupTable
+    # centred variables on the scale the model uses them (predictions, simple slopes)
+    model_scale: dict[str, NumericSummary] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from ..results import (
     LevelCount,
     NumericSummary,
 )
-from .prepare import Prepared
+from .prepare import Prepared, measured_values
 
 
 def _numeric_summary(series: pd.Series) -> NumericSummary:
@@ -42,14 +42,17 @@ def numeric_variables(prepared: Prepared) -> list[str]:
 def describe(prepared: Prepared) -> DataSummary:
     frame = prepared.frame
     names = numeric_variables(prepared)
-    numeric = {v: _numeric_summary(frame[v]) for v in names}
+    # The data section describes variables as measured; predictions need the centred scale too.
+    measured = pd.DataFrame({v: measured_values(prepared, v) for v in names})
+    numeric = {v: _numeric_summary(measured[v]) for v in names}
+    model_scale = {v: _numeric_summary(frame[v]) for v in names if v in prepared.spec.centering}
     categorical = {
         var: tuple(
             LevelCount(level, int((frame[var].astype(str) == level).sum())) for level in levels
         )
         for var, levels in prepared.categorical.items()
     }
-    corr = frame[names].corr().to_numpy() if len(names) > 1 else np.ones((1, 1))
+    corr = measured[names].corr().to_numpy() if len(names) > 1 else np.ones((1, 1))
     sizes = prepared.group_sizes()
     outcome_by_group = (
         pd.DataFrame({"g": prepared.group_codes, "y": prepared.y})
@@ -65,6 +68,7 @@ def describe(prepared: Prepared) -> DataSummary:
         rows_dropped=prepared.n_rows_read - prepared.n_obs,
         dropped_by_column=dict(prepared.dropped),
         numeric=numeric,
+        model_scale=model_scale,
         categorical=categorical,
         correlations=Correlations(tuple(names), tuple(map(tuple, corr.tolist()))),
         groups=GroupTable(

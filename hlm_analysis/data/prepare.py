@@ -54,6 +54,8 @@ class Prepared:
     design: Design
     n_rows_read: int
     dropped: dict[str, int] = field(default_factory=dict)
+    # the analysis sample before centring (centred columns as measured)
+    measured: pd.DataFrame | None = None
 
     @property
     def n_obs(self) -> int:
@@ -367,6 +369,7 @@ def prepare(spec: Spec) -> Prepared:
         )
     codes = pd.Categorical(group_values, categories=levels).codes.astype(np.int64)
     _check_groups(spec, np.bincount(codes, minlength=len(levels)))
+    measured = clean  # before centring: what the data section describes
     clean, predictors = _centre(spec, clean)
     columns, terms_of, categorical, design = _build_columns(spec, clean, predictors)
     # a variable is at the group level (level 2) when each of its columns is constant in groups
@@ -391,9 +394,17 @@ def prepare(spec: Spec) -> Prepared:
         design=design,
         n_rows_read=len(frame),
         dropped=dropped,
+        measured=measured,
     )
     fixed = largest_fixed(prepared)
     _check_parameter_count(len(fixed), prepared.n_obs)
     _check_group_level_count(prepared, fixed)
     check_full_rank(prepared, fixed)
     return prepared
+
+
+def measured_values(prepared: Prepared, column: str) -> pd.Series:
+    """A column as measured: centred columns before centring, everything else as modelled."""
+    if column in prepared.spec.centering and prepared.measured is not None:
+        return prepared.measured[column]
+    return prepared.frame[column]

@@ -9,10 +9,12 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .. import atomic, rules
 from ..data import Prepared, check_full_rank, describe, prepare
 from ..data.describe import numeric_variables
+from ..data.prepare import measured_values
 from ..results import (
     ALL_MODELS,
     RESULTS_FILE,
@@ -155,7 +157,9 @@ def write_sample(prepared: Prepared, models: dict[ModelName, ModelResult], path:
     rows = _sample_rows(prepared)
     spec = prepared.spec
     columns = list(dict.fromkeys([spec.outcome, spec.group, *numeric_variables(prepared)]))
-    frame = prepared.frame.iloc[rows][columns].reset_index(drop=True)
+    frame = pd.DataFrame(
+        {c: measured_values(prepared, c).iloc[rows].to_numpy() for c in columns}
+    )  # as measured: the figures show the data before centring
     frame[spec.group] = frame[spec.group].astype(str)
     for name, model in models.items():
         if model.is_mixed:

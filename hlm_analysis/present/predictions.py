@@ -46,8 +46,13 @@ def _row(design: Design, terms: list[str], values: dict[str, float]) -> np.ndarr
     return np.array([value(term) for term in terms])
 
 
+def _model_scale(results: Results) -> dict:
+    """Numeric summaries on the scale the model uses each variable (centred ones centred)."""
+    return {**results.data.numeric, **results.data.model_scale}
+
+
 def _baseline(results: Results) -> dict[str, float]:
-    return {var: s.mean for var, s in results.data.numeric.items()}
+    return {var: s.mean for var, s in _model_scale(results).items()}
 
 
 def interaction_lines(results: Results, model: ModelResult, term: str) -> dict | None:
@@ -55,7 +60,7 @@ def interaction_lines(results: Results, model: ModelResult, term: str) -> dict |
     parts = term.split(":")
     if len(parts) != 2:
         return None
-    numeric = results.data.numeric
+    numeric = _model_scale(results)
     x_var = next((p for p in parts if p in numeric), None)
     if x_var is None:
         return None
@@ -97,7 +102,7 @@ def group_slope_lines(results: Results, model: ModelResult, max_groups: int = 40
     if effects is None or len(effects.terms) < 2:
         return None
     slope_term = effects.terms[1]
-    numeric = results.data.numeric
+    numeric = _model_scale(results)
     base = _baseline(results)
     terms = [fe.term for fe in model.fixed_effects]
     beta = np.array([fe.estimate for fe in model.fixed_effects])

@@ -58,7 +58,7 @@ def data(tmp_path):
     used = ["score", "school", "hours", "sex", "track", "age"]
     sample = raw.dropna(subset=used).reset_index(drop=True)
     sample["hours_mean"] = sample.groupby("school")["hours"].transform("mean")
-    sample["hours"] = sample["hours"] - sample["hours"].mean()
+    sample["hours_centred"] = sample["hours"] - sample["hours"].mean()
     return raw, sample, prepared, describe(prepared)
 
 
@@ -104,8 +104,12 @@ def test_numeric_summaries_equal_pandas(data):
         assert s.min == pytest.approx(values.min())
         assert s.max == pytest.approx(values.max())
         assert s.median == pytest.approx(np.median(values))
-    # the grand-centred variable is described as the model sees it
-    assert summary.numeric["hours"].mean == pytest.approx(0, abs=1e-12)
+    # the grand-centred variable is described as measured; its centred scale is kept beside
+    assert list(summary.model_scale) == ["hours"]
+    centred = sample["hours_centred"].to_numpy(float)
+    assert summary.model_scale["hours"].mean == pytest.approx(0, abs=1e-12)
+    assert summary.model_scale["hours"].min == pytest.approx(centred.min())
+    assert summary.model_scale["hours"].sd == pytest.approx(summary.numeric["hours"].sd)
 
 
 def test_sd_uses_n_minus_one(data):
