@@ -120,6 +120,7 @@ class Variable:
     mean_of: str | None = None  # set for the group mean of a column (contextual effects)
     terms: tuple[str, ...] = ()  # its design terms (a categorical variable: one per level)
     group_level: bool = False  # constant within every group: a level-2 variable
+    binary: bool = False  # a numeric 0/1 indicator (read as "with" / "without")
 
     @property
     def reference(self) -> str | None:

@@ -198,6 +198,7 @@ def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
             terms_of[var] = [var]
             terms.append(Term(var, TermKind.NUMERIC, variable=var))
             kind, levels = VariableKind.NUMERIC, ()
+            binary = set(np.unique(columns[var])) <= {0.0, 1.0}
         else:
             text = series.astype(str)  # text, bool and category columns alike, as patsy names them
             levels = tuple(str(level) for level in _levels(text))
@@ -214,6 +215,7 @@ def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
                 terms.append(Term(name, TermKind.DUMMY, variable=var, level=level))
             categorical[var] = list(levels)
             kind = VariableKind.CATEGORICAL
+            binary = False
         variables.append(
             Variable(
                 var,
@@ -222,6 +224,7 @@ def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
                 centering=spec.centering.get(var),
                 mean_of=means_of.get(var),
                 terms=tuple(terms_of[var]),
+                binary=binary and spec.centering.get(var) is None,
             )
         )
     for interaction in spec.interactions:

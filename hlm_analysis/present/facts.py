@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from scipy import stats as scistats
+
 from .. import rules
 from ..results import INTERCEPT, ModelName, Results, TermKind, VariableKind
 from . import equation, fmt
@@ -37,6 +39,9 @@ def effect_fact(fe, results: Results, labels: TermLabels, outcome: str, escape: 
     lever = term.variable in results.spec.levers if term.variable else False
     return {
         "term": fe.term,
+        "variable_name": term.variable,  # the column (None for interactions): not for display
+        "group_level": variable is not None and variable.group_level,
+        "binary": variable is not None and variable.binary,
         "label": escape(labels.term(fe.term)),
         "variable": escape(dummy[0]) if dummy else escape(labels.term(fe.term)),
         "is_dummy": dummy is not None,
@@ -176,9 +181,14 @@ def _region(region, labels: TermLabels, escape: Escape) -> dict:
 def _contextual(results: Results, labels: TermLabels, escape: Escape) -> list[dict]:
     out = []
     for row in results.contextual_effects:
+        z = row.contextual.estimate / row.contextual.std_error if row.contextual.std_error else 0.0
+        p = float(2 * scistats.norm.sf(abs(z)))  # Wald, as the contrast's SE is asymptotic
         out.append(
             {
-                "variable": escape(labels.variable(row.variable)),
+                "variable": escape(labels.raw(row.variable)),
+                "group": escape(labels.group_in_sentence()),
+                "p": fmt.pvalue(p),
+                "significant": rules.significant(p),
                 "within": fmt.sig(row.within.estimate, 3),
                 "between": fmt.sig(row.between.estimate, 3),
                 "contextual": fmt.sig(row.contextual.estimate, 3),
@@ -218,7 +228,13 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         if fe.term != INTERCEPT
     ]
     main_effects = [e for e in effects if not e["is_interaction"]]
-    significant = sorted([e for e in main_effects if e["significant"]], key=lambda e: -e["abs_std"])
+    # A variable in an interaction has no single effect (its main effect is conditional on the
+    # other variable): the research-question finding speaks for it, not "the largest association".
+    in_interactions = {v for term in spec.interactions for v in term.split(":")}
+    unconditional = [e for e in main_effects if e["variable_name"] not in in_interactions]
+    significant = sorted(
+        [e for e in unconditional if e["significant"]], key=lambda e: -e["abs_std"]
+    )
     band = rules.groups_band(n_groups)
     icc = {
         **_icc(null.icc.estimate, n_groups),
@@ -261,7 +277,7 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         "effects": effects,
         "significant": significant,
         "strongest": significant[0] if significant else None,
-        "not_significant": [e for e in main_effects if not e["significant"]],
+        "not_significant": [e for e in unconditional if not e["significant"]],
         "levers": [e for e in significant if e["lever"]],
         "context": [e for e in significant if not e["lever"]],
         "lever_names": [escape(labels.variable(v)) for v in spec.levers],

@@ -34,6 +34,9 @@ class TermLabels:
             return f"{self.raw(column)} (centred at the overall mean)"
         return self.raw(column)
 
+    def group_in_sentence(self) -> str:
+        return self._group()
+
     def _group(self) -> str:
         """The group's name inside a sentence: 'School' reads 'school', 'SchoolID' stays."""
         name = self.raw(self.design.group)

@@ -58,7 +58,7 @@ def descriptives(results: Results, label: str) -> str:
     for var, s in results.data.numeric.items():
         rows.append(
             [
-                fmt.md_escape(labels.variable(var)),
+                fmt.md_escape(labels.raw(var)),
                 fmt.integer(s.n),
                 *(fmt.num(v, d) for v in (s.mean, s.sd, s.min, s.median, s.max)),
             ]
@@ -80,7 +80,7 @@ def categorical(results: Results, label: str) -> str:
         for i, level in enumerate(levels):
             rows.append(
                 [
-                    fmt.md_escape(labels.variable(var)) if i == 0 else "",
+                    fmt.md_escape(labels.raw(var)) if i == 0 else "",
                     fmt.md_escape(level.level),
                     fmt.integer(level.n),
                     fmt.pct(level.n / n, 1),
@@ -402,7 +402,7 @@ def contextual(results: Results, label: str) -> str:
             e = getattr(row, kind)
             rows.append(
                 [
-                    fmt.md_escape(labels.variable(row.variable)) if kind == "within" else "",
+                    fmt.md_escape(labels.raw(row.variable)) if kind == "within" else "",
                     kind,
                     fmt.sig(e.estimate, 3),
                     fmt.sig(e.std_error, 2),
