@@ -56,7 +56,7 @@ class Stakeholder(BaseModel):
     @field_validator("email")
     @classmethod
     def _valid_email(cls, value: str) -> str:
-        if not EMAIL.match(value):
+        if not EMAIL.fullmatch(value):
             raise ValueError(f"{quoted(value)} is not an email address")
         return value
 

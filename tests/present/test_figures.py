@@ -1,0 +1,70 @@
+"""Figures draw user text as text: a '$' never starts mathtext (which fails on unknown commands),
+and every figure of the report draws from results and the row sample alone."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import matplotlib
+import pandas as pd
+import pytest
+from helpers import FIXTURES
+
+from hlm_analysis.present import figures
+
+matplotlib.use("Agg")
+
+HOSTILE = r"$\nosuchcmd$ x_{1} ^2 $$"
+
+
+def _texts(fig) -> list[str]:
+    fig.canvas.draw()  # tick labels exist only once drawn
+    return [t.get_text() for t in fig.findobj(matplotlib.text.Text)]
+
+
+@pytest.fixture
+def hostile(schools):
+    labels = {k: HOSTILE + " " + k for k in [*schools.spec.labels, "SchoolID", "ExamScore"]}
+    spec = schools.spec.model_copy(update={"labels": labels})
+    groups = replace(
+        schools.data.groups, labels=tuple(f"${g}$" for g in schools.data.groups.labels)
+    )
+    effects = replace(schools.final.group_effects, groups=tuple(f"$g{g}" for g in range(20)))
+    final = replace(schools.final, group_effects=effects)
+    models = {**schools.models, schools.final_model: final}
+    data = replace(schools.data, groups=groups)
+    return replace(schools, spec=spec, data=data, models=models)
+
+
+@pytest.fixture
+def rows(schools):
+    frame = pd.read_parquet(FIXTURES / "schools" / "rows.parquet")
+    frame["SchoolID"] = "$" + frame["SchoolID"].astype(str) + r"\alpha$"
+    return frame
+
+
+def test_every_figure_draws_hostile_labels_as_literal_text(hostile, rows):
+    final = hostile.final
+    drawn = [
+        figures.plot_distributions(hostile, rows),
+        figures.plot_correlations(hostile),
+        figures.plot_group_boxes(hostile, rows),
+        figures.plot_group_slopes(hostile, final),
+        figures.plot_actual_vs_predicted(hostile, rows, final),
+        figures.plot_diagnostics(hostile, rows, final),
+        figures.plot_caterpillar(hostile, final),
+    ]
+    seen = []
+    for fig in drawn:
+        assert fig is not None
+        fig.savefig(io.BytesIO(), format="png", dpi=30)  # mathtext would raise here
+        seen += _texts(fig)
+    joined = "\n".join(seen)
+    assert r"\$\nosuchcmd\$" in joined  # escaped: drawn as the characters themselves
+    assert r"\$g0" in joined and r"\alpha\$" in joined
+
+
+def test_figures_for_the_other_case_are_none(schools):
+    assert figures.plot_group_means(schools) is None  # 20 groups: the box plot instead
+    assert figures.plot_interaction(schools, schools.final) is None  # no interaction
