@@ -296,6 +296,9 @@ class GroupEffects:
     estimate: tuple[tuple[float, ...], ...]  # [group][term]
     std_error: tuple[tuple[float, ...], ...]
     reliability: tuple[float, ...] = ()  # HLM's lambda_j for the intercept, per group
+    # final model: each group's own (intercept, slope) for the first random slope, fixed part at
+    # the group's level-2 values plus its random effects (see model/final.group_lines)
+    lines: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -472,6 +475,8 @@ class ContextualEffect:
     within: Effect
     between: Effect
     contextual: Effect
+    moderator: str | None = None  # set when the variable's slope depends on an interaction
+    moderator_value: str | None = None  # the level (or "mean + 1 SD") these effects hold at
 
 
 @dataclass(frozen=True)

@@ -57,9 +57,10 @@ R2_GROUP_GAIN = Rule(
     "one percentage point of the outcome's variance: below reporting precision",
 )
 RELIABILITY = Rule(
-    "average reliability of group intercepts from which groups can be compared",
+    "average reliability of group-specific coefficients (intercepts or slopes) from which "
+    "groups can be compared",
     0.7,
-    "Raudenbush & Bryk (2002), Hierarchical Linear Models, 2nd ed., ch. 3 (lambda_j)",
+    "Raudenbush & Bryk (2002), Hierarchical Linear Models, 2nd ed., ch. 3 (reliability λ)",
 )
 
 

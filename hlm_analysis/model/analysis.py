@@ -35,7 +35,7 @@ from ..results import (
     write_json,
 )
 from ..spec import Spec
-from . import stats
+from . import final, stats
 from .ladder import Progress, fit_ladder, fitted_values, ladder
 
 SAMPLE_ROWS = 50_000  # rows kept for figures: enough to see every shape, small on disk
@@ -118,28 +118,46 @@ def _contextual(prepared: Prepared, model: ModelResult) -> list[ContextualEffect
     """Within, between and contextual effects (Raudenbush & Bryk 2002, table 5.11) with SEs.
 
     With x group-mean centred and its group mean in the model, b_x is the within effect and
-    b_mean the between effect; otherwise b_mean is already the contextual effect.
-    """
+    b_mean the between effect; otherwise b_mean is already the contextual effect. When x (or its
+    mean) interacts with a moderator, its slope depends on the moderator, so every effect is
+    given at each moderator value (each level, or the mean and one SD either side)."""
     design = prepared.design
     terms = [fe.term for fe in model.fixed_effects]
+    index = {t: i for i, t in enumerate(terms)}
     estimates = np.array([fe.estimate for fe in model.fixed_effects])
     cov = np.array(model.fixed_cov)
+    interactions = [i for i in prepared.spec.interactions if all(
+        t in index for t in prepared.terms_of[i])]  # fmt: skip
     out = []
     for var in prepared.spec.contextual:
-        i, j = terms.index(var), terms.index(design.group_mean_of(var))
+        mean = design.group_mean_of(var)
         group_centred = design.variable(var).centering == "group"
-        # each effect as a contrast over (b_x, b_mean)
-        contrasts = {
-            "within": (1.0, 0.0),
-            "between": (0.0, 1.0) if group_centred else (1.0, 1.0),
-            "contextual": (-1.0, 1.0) if group_centred else (0.0, 1.0),
-        }
-        effects = {}
-        for name, (a, b) in contrasts.items():
-            c = np.zeros(len(terms))
-            c[i], c[j] = a, b
-            effects[name] = Effect(float(c @ estimates), float(np.sqrt(c @ cov @ c)))
-        out.append(ContextualEffect(var, model.name, **effects))
+        moderators = list(
+            dict.fromkeys(
+                final.moderators_of(design, var, interactions)
+                + final.moderators_of(design, mean, interactions)
+            )
+        )
+        settings = (
+            [(None, None, {})]
+            if not moderators
+            else [(moderators[0], label, values) for label, _, values in
+                  final.moderator_settings(prepared, moderators[0])]
+        )  # fmt: skip
+        for moderator, label, values in settings:
+            within = final.slope_contrast(design, index, var, values)
+            slope_of_mean = final.slope_contrast(design, index, mean, values)
+            contrasts = {
+                "within": within,
+                "between": slope_of_mean if group_centred else within + slope_of_mean,
+                "contextual": slope_of_mean - within if group_centred else slope_of_mean,
+            }
+            effects = {
+                name: Effect(float(c @ estimates), float(np.sqrt(c @ cov @ c)))
+                for name, c in contrasts.items()
+            }
+            out.append(ContextualEffect(var, model.name, **effects, moderator=moderator,
+                                        moderator_value=label))  # fmt: skip
     return out
 
 

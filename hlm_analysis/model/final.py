@@ -95,17 +95,19 @@ def choose(fits: dict[ModelName, Estimability]) -> tuple[ModelName, str]:
 
 
 def std_estimates(prepared: Prepared, terms: list[str], beta: np.ndarray) -> list[float | None]:
-    """Each coefficient in outcome SDs: numeric and interaction columns per SD of the column as it
-    enters the model (for a group-mean centred predictor that is the within-group SD), dummies
-    per switch from the reference level (a standardized mean difference). The outcome SD is the
-    total SD of the analysis sample."""
+    """Each coefficient in outcome SDs: numeric columns per SD of the column as it enters the
+    model (for a group-mean centred predictor that is the within-group SD), dummies and 0/1
+    indicators per switch (a standardized mean difference). The outcome SD is the total SD of
+    the analysis sample. Product terms get none: scaled by the SD of a product they mean nothing
+    (their simple slopes are standardized instead)."""
     sd_y = float(np.std(prepared.y, ddof=1))
     out: list[float | None] = []
     for term, b in zip(terms, beta, strict=True):
-        kind = prepared.design.term(term).kind
-        if kind == TermKind.INTERCEPT:
+        t = prepared.design.term(term)
+        binary = t.variable is not None and prepared.design.variable(t.variable).binary
+        if t.kind in (TermKind.INTERCEPT, TermKind.INTERACTION):
             out.append(None)
-        elif kind == TermKind.DUMMY:
+        elif t.kind == TermKind.DUMMY or binary:
             out.append(float(b / sd_y))
         else:
             out.append(float(b * np.std(prepared.columns[term], ddof=1) / sd_y))
@@ -141,6 +143,35 @@ def _roles(design: Design, interaction: str) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
+def slope_contrast(
+    design: Design, index: dict[str, int], focal_term: str, values: dict[str, float]
+) -> np.ndarray:
+    """The contrast over beta that gives the slope of `focal_term` where the moderator terms take
+    `values`: its own coefficient plus each two-way product with a moderator term times its value."""
+    c = np.zeros(len(index))
+    c[index[focal_term]] = 1.0
+    for term in design.terms:
+        if term.kind == TermKind.INTERACTION and term.name in index and focal_term in term.parts:
+            others = [p for p in term.parts if p != focal_term]
+            if len(others) == 1 and others[0] in values:
+                c[index[term.name]] = values[others[0]]
+    return c
+
+
+def moderators_of(design: Design, variable: str, interactions: list[str]) -> list[str]:
+    return [
+        other
+        for interaction in interactions
+        for other in interaction.split(":")
+        if variable in interaction.split(":") and other != variable
+        and len(interaction.split(":")) == 2
+    ]  # fmt: skip
+
+
+def moderator_settings(prepared: Prepared, moderator: str):
+    return _moderator_settings(prepared, moderator)
+
+
 def simple_slopes(
     prepared: Prepared,
     terms: list[str],
@@ -162,14 +193,7 @@ def simple_slopes(
         rows, meta = [], []
         for focal_term in design.variable(focal).terms:
             for label, number, values in settings:
-                c = np.zeros(len(terms))
-                c[index[focal_term]] = 1.0
-                for term in design.terms:
-                    if term.kind == TermKind.INTERACTION and term.name in index:
-                        others = [p for p in term.parts if p != focal_term]
-                        if focal_term in term.parts and len(others) == 1 and others[0] in values:
-                            c[index[term.name]] = values[others[0]]
-                rows.append(c)
+                rows.append(slope_contrast(design, index, focal_term, values))
                 meta.append((focal_term, label, number))
         L = np.array(rows)
         estimate = L @ beta
@@ -281,3 +305,49 @@ def component_tests(
             )
         )
     return out
+
+
+def group_lines(
+    prepared: Prepared, fixed: list[str], beta: np.ndarray, random: list[str], modes: np.ndarray
+) -> tuple[tuple[float, float], ...]:
+    """Each group's own line for the first random slope (HLM's group-specific coefficients):
+    intercept and slope from the fixed part at the group's own level-2 values (so a moderator
+    such as sector moves the group's line as the model says), plus the group's random effects.
+    Other level-1 predictors are held at their means, text ones at their reference level, as in
+    the average lines drawn beside them."""
+    if len(random) < 2:
+        return ()
+    design = prepared.design
+    slope = random[1]
+    counts = np.bincount(prepared.group_codes, minlength=prepared.n_groups)
+    base: dict[str, np.ndarray] = {}
+    for term in fixed:
+        t = design.term(term)
+        if t.kind in (TermKind.INTERCEPT, TermKind.INTERACTION) or term == slope:
+            continue
+        variable = design.variable(t.variable)
+        column = prepared.columns[term]
+        if variable.group_level:
+            base[term] = np.bincount(prepared.group_codes, column, prepared.n_groups) / counts
+        elif t.kind == TermKind.DUMMY:
+            base[term] = np.zeros(prepared.n_groups)
+        else:
+            base[term] = np.full(prepared.n_groups, float(np.mean(column)))
+
+    def design_rows(x: float) -> np.ndarray:
+        values = {**base, slope: np.full(prepared.n_groups, x)}
+
+        def value(term: str) -> np.ndarray:
+            t = design.term(term)
+            if t.kind == TermKind.INTERCEPT:
+                return np.ones(prepared.n_groups)
+            if t.kind == TermKind.INTERACTION:
+                return np.prod([value(part) for part in t.parts], axis=0)
+            return values.get(term, np.zeros(prepared.n_groups))
+
+        return np.column_stack([value(term) for term in fixed])
+
+    at0, at1 = design_rows(0.0) @ beta, design_rows(1.0) @ beta
+    intercepts = at0 + modes[:, 0]
+    slopes = at1 - at0 + modes[:, 1]
+    return tuple((float(a), float(b)) for a, b in zip(intercepts, slopes, strict=True))

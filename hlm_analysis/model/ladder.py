@@ -418,6 +418,9 @@ def mixed_result(
             estimate=tuple(map(tuple, modes)),
             std_error=tuple(map(tuple, cond_se)),
             reliability=tuple(float(r) for r in reliability),
+            lines=final.group_lines(prepared, mdef.fixed, sol.beta, mdef.random, modes)
+            if extras is not None
+            else (),
         ),
         notes=tuple(notes) + (extras.notes if extras is not None else ()),
     )

@@ -30,12 +30,40 @@ def _ci(low: float | None, high: float | None, digits=fmt.sig) -> str:
     return f"{digits(low, 3)} to {digits(high, 3)}"
 
 
+def _condition(results: Results, term: str, labels: TermLabels) -> str:
+    """Where a main effect holds when its variable is in an interaction: at 0 (or the reference
+    level) of each variable it interacts with."""
+    design = results.design
+    variable = design.term(term).variable
+    parts = []
+    for interaction in results.spec.interactions:
+        names = interaction.split(":")
+        if variable not in names:
+            continue
+        for other in names:
+            if other == variable:
+                continue
+            v = design.variable(other)
+            if v.kind == VariableKind.CATEGORICAL:
+                parts.append(f"for {labels.raw(other)} = {v.reference}")
+            elif v.centering == "group":
+                parts.append(
+                    f"for a student at the {labels.group_in_sentence()} mean of {labels.raw(other)}"
+                )
+            elif v.centering == "grand":
+                parts.append(f"at the overall mean of {labels.raw(other)}")
+            else:
+                parts.append(f"at {labels.raw(other)} = 0")
+    return "; ".join(dict.fromkeys(parts))
+
+
 def effect_fact(fe, results: Results, labels: TermLabels, outcome: str, escape: Escape) -> dict:
     design = results.design
     term = design.term(fe.term)
     dummy = labels.dummy_parts(fe.term)
     variable = design.variable(term.variable) if term.variable else None
-    size = rules.effect_size(fe.std_estimate, difference=dummy is not None)
+    binary = variable is not None and variable.binary
+    size = rules.effect_size(fe.std_estimate, difference=dummy is not None or binary)
     lever = term.variable in results.spec.levers if term.variable else False
     return {
         "term": fe.term,
@@ -68,6 +96,10 @@ def effect_fact(fe, results: Results, labels: TermLabels, outcome: str, escape: 
         "robust_significant": rules.significant(fe.robust_p),
         "lever": lever,
         "outcome": outcome,
+        # a main effect of a variable in an interaction holds only where the other is 0
+        "condition": escape(_condition(results, fe.term, labels))
+        if term.kind != TermKind.INTERACTION and term.variable
+        else "",
     }
 
 
@@ -97,6 +129,8 @@ def _slope(results: Results, labels: TermLabels, escape: Escape) -> dict | None:
                 "varies": rules.slopes_vary(test.p_value if test else None),
                 "reliability": fmt.num(reliability, 2),
                 "reliable": rules.reliability_high(reliability),
+                "sd_high": fmt.sig(vc.ci_high, 3) if vc.ci_high is not None else None,
+                "average_by": _average_by(results, term, labels, escape),
             }
         )
     return {
@@ -104,6 +138,16 @@ def _slope(results: Results, labels: TermLabels, escape: Escape) -> dict | None:
         "any_varies": any(i["varies"] for i in items),
         "compare_groups": any(i["varies"] and i["reliable"] for i in items),
     }
+
+
+def _average_by(results: Results, term: str, labels: TermLabels, escape: Escape) -> str:
+    """The average slope at each moderator value, when the slope variable is in an interaction:
+    its own coefficient alone is the slope at the reference level only."""
+    slopes = [s for s in results.simple_slopes if s.focal == term]
+    return "; ".join(
+        f"{fmt.sig(s.estimate, 3)} for {escape(labels.raw(s.moderator))} = {escape(s.moderator_value)}"
+        for s in slopes
+    )
 
 
 def _research_questions(results: Results, labels: TermLabels, escape: Escape) -> list[dict]:
@@ -185,6 +229,9 @@ def _contextual(results: Results, labels: TermLabels, escape: Escape) -> list[di
         p = float(2 * scistats.norm.sf(abs(z)))  # Wald, as the contrast's SE is asymptotic
         out.append(
             {
+                "at": escape(f"{labels.raw(row.moderator)} = {row.moderator_value}")
+                if row.moderator
+                else "",
                 "variable": escape(labels.raw(row.variable)),
                 "group": escape(labels.group_in_sentence()),
                 "p": fmt.pvalue(p),
@@ -245,6 +292,9 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         "title": escape(spec.title),
         "outcome": outcome,
         "group": escape(labels.variable(spec.group)),
+        "groups": escape(labels.groups_phrase()),  # "schools", or "groups (SchoolID)"
+        "group_one": escape(labels.group_in_sentence()),
+        "has_interactions": bool(spec.interactions),
         "n_obs": fmt.integer(data.n_obs),
         "n_groups": fmt.integer(n_groups),
         "group_size": {
@@ -292,8 +342,10 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         "level2_explained": fmt.pct(final.variance_explained_level2)
         if final.variance_explained_level2 is not None
         else None,
-        "reliability": fmt.num(final.reliability_mean, 2),
-        "reliability_high": rules.reliability_high(final.reliability_mean),
+        "reliability": fmt.num(final.reliability.get(INTERCEPT, final.reliability_mean), 2),
+        "reliability_high": rules.reliability_high(
+            final.reliability.get(INTERCEPT, final.reliability_mean)
+        ),
         "slope": _slope(results, labels, escape),
         "slopes_configured": bool(spec.random_slopes),
         "questions": _research_questions(results, labels, escape),

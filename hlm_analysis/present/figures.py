@@ -123,14 +123,16 @@ def plot_group_boxes(results: Results, rows: pd.DataFrame) -> Figure | None:
     )
     order = data.groupby("group")["y"].mean().sort_values().index.tolist()
     sns.boxplot(
-        data=data, x="group", y="y", order=order, ax=ax, color="#cfe0f3", fliersize=2,
-        linewidth=0.8,
+        data=data, x="group", y="y", order=order, ax=ax, color="#cfe0f3", fliersize=0,
+        linewidth=0.8, boxprops={"alpha": 0.6},
     )  # fmt: skip
     # Every student as a point, jittered with a seeded generator (seaborn's jitter draws from
     # numpy's global state, so the figure would change from run to run).
     position = data["group"].map({g: i for i, g in enumerate(order)}).to_numpy(float)
     jitter = np.random.default_rng(1).uniform(-0.25, 0.25, len(position))
-    ax.scatter(position + jitter, data["y"], s=4, alpha=0.35, color=PALETTE, linewidths=0)
+    ax.scatter(
+        position + jitter, data["y"], s=4, alpha=0.35, color=PALETTE, linewidths=0, zorder=3
+    )  # above the boxes, so no student is hidden
     ax.set_xlabel(_literal(labels.raw(spec.group)) + " (ordered by mean)")
     if n_groups > 12:
         ax.tick_params(axis="x", rotation=90, labelsize=7)
@@ -194,10 +196,32 @@ def plot_group_slopes(results: Results, model: ModelResult) -> Figure | None:
     ax = fig.add_subplot()
     for line in slopes["groups"]:
         ax.plot(slopes["x"], line, color="#9fb3c8", linewidth=0.8, alpha=0.8)
-    ax.plot(slopes["x"], slopes["fit"], color=PALETTE, linewidth=2.5, label="average (95% band)")
-    ax.fill_between(
-        slopes["x"], slopes["low"], slopes["high"], color=PALETTE, alpha=0.2, linewidth=0
+    # With the slope in an interaction there is no single average: one per moderator value.
+    slope_variable = results.design.term(model.random_terms[1]).variable
+    moderated = next(
+        (
+            lines
+            for term in results.spec.interactions
+            if slope_variable in term.split(":")
+            and (lines := interaction_lines(results, model, term)) is not None
+        ),
+        None,
     )
+    if moderated is not None:
+        colours = sns.color_palette("deep", len(moderated["lines"]))
+        for line, colour in zip(moderated["lines"], colours, strict=True):
+            label = f"average, {_short(moderated['moderator_label'], 20)} {_literal(line['name'])}"
+            ax.plot(moderated["x"], line["fit"], color=colour, linewidth=2.5, label=label)
+            ax.fill_between(
+                moderated["x"], line["low"], line["high"], color=colour, alpha=0.2, linewidth=0
+            )
+    else:
+        ax.plot(
+            slopes["x"], slopes["fit"], color=PALETTE, linewidth=2.5, label="average (95% band)"
+        )
+        ax.fill_between(
+            slopes["x"], slopes["low"], slopes["high"], color=PALETTE, alpha=0.2, linewidth=0
+        )
     if slopes["ticks"]:
         ax.set_xticks([0, 1], [_literal(t) for t in slopes["ticks"]])
     ax.set_xlabel(_literal(slopes["x_label"]))

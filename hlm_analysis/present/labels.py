@@ -37,6 +37,18 @@ class TermLabels:
     def group_in_sentence(self) -> str:
         return self._group()
 
+    def groups_phrase(self) -> str:
+        """The groups as a plural noun: 'schools' for a one-word name like 'School', else
+        'groups (SchoolID)'."""
+        name = self._group()
+        if not name.isalpha() or not name.islower():
+            return f"groups ({name})"
+        if name.endswith(("s", "x", "ch", "sh")):
+            return name + "es"
+        if name.endswith("y") and name[-2:-1] not in "aeiou":
+            return name[:-1] + "ies"
+        return name + "s"
+
     def _group(self) -> str:
         """The group's name inside a sentence: 'School' reads 'school', 'SchoolID' stays."""
         name = self.raw(self.design.group)

@@ -99,7 +99,9 @@ def findings(f: dict) -> list[dict]:
     elif f["not_significant"]:
         out.append({"kind": Finding.NULL_EFFECTS, "effects": f["not_significant"][:3]})
     if f["contextual"]:
-        out.append({"kind": Finding.CONTEXT, "context": f["contextual"][0]})
+        first = f["contextual"][0]["variable"]
+        rows = [c for c in f["contextual"] if c["variable"] == first]
+        out.append({"kind": Finding.CONTEXT, "rows": rows})
     out.append({"kind": Finding.R2})
     if f["too_few_groups"]:
         out.append({"kind": Finding.TOO_FEW_GROUPS})
@@ -155,7 +157,10 @@ def recommendations(f: dict) -> list[dict]:
                 if s["varies"]
                 else Advice.SLOPE_CONSTANT
             )
-            trigger = f"χ²({s['df']}) = {s['statistic']}, {s['p']}; reliability {s['reliability']}"
+            trigger = (
+                f"χ²({s['df']}) = {s['statistic']}, {s['p']} (boundary-corrected); "
+                f"reliability {s['reliability']}"
+            )
             out.append({"kind": kind, "slope": s, "trigger": trigger, "rule": rules["alpha"]})
     elif f["slopes_configured"] and f["slope"] is None:
         out.append({"kind": Advice.SLOPE_DROPPED})

@@ -119,7 +119,10 @@ def group_slope_lines(results: Results, model: ModelResult, max_groups: int = 40
     est = np.array(effects.estimate)
     step = max(1, -(-len(est) // max_groups))  # ceiling: at most max_groups lines
     chosen = range(0, len(est), step)
-    group_lines = [fit + est[g, 0] + est[g, 1] * x_values for g in chosen]
+    if effects.lines:  # the final model's group-specific lines (level-2 moderators included)
+        group_lines = [effects.lines[g][0] + effects.lines[g][1] * x_values for g in chosen]
+    else:
+        group_lines = [fit + est[g, 0] + est[g, 1] * x_values for g in chosen]
     labels = labels_for(results)
     dummy = labels.dummy_parts(slope_term)
     return {

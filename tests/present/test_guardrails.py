@@ -52,15 +52,15 @@ def test_a_lever_gets_action_advice_and_only_the_lever(schools):
     for label in predictor_labels(results):
         if label != "School quality rating":
             assert all(label not in i for i in acting)
-    context = [i for i in items if "equity questions" in i]
+    context = [i for i in items if "as context, not as levers" in i]
     assert context and "Age" in context[0] and "sort, track or label" in context[0]
 
 
 def test_significant_non_levers_are_described_as_equity_questions(schools):
     items = recommendations(with_levers(schools, []))
-    context = next(i for i in items if "equity questions" in i)
+    context = next(i for i in items if "as context, not as levers" in i)
     assert "School quality rating" in context and "Age (years)" in context
-    assert "not listed under levers" in context
+    assert "no predictor is marked as a lever" in context and "equity question" in context
 
 
 def test_school_level_advice_uses_the_icc_after_predictors(schools):

@@ -29,7 +29,10 @@ def test_three_groups_cannot_support_a_random_effect(hsb2):
     assert "Triggered by: 3 groups" in text and "McNeish & Stapleton (2016)" in text
     assert "fixed effect (dummy variables)" in text
     summary = section(hsb2, "executive_summary")
-    assert "With only 3 groups, the data cannot support a random effect" in summary
+    assert (
+        r"With only 3 groups \(socioeconomic status\), the data cannot support a random effect"
+        in summary
+    )
 
 
 def test_summary_numbers_equal_results(hsb2):

@@ -6,8 +6,9 @@ from dataclasses import replace
 from statistics import NormalDist
 
 import numpy as np
+import pandas as pd
 import pytest
-from helpers import REFERENCE, fit, write_config
+from helpers import FIXTURES, REFERENCE, fit, write_config
 
 from hlm_analysis.present.predictions import (
     group_slope_lines,
@@ -213,8 +214,15 @@ def test_group_slope_lines_for_a_dummy_slope(schools):
     np.testing.assert_allclose(lines["fit"], [at_means, at_means + beta[slope_term]], rtol=1e-9)
     est = np.array(model.group_effects.estimate)
     assert lines["n_groups"] == len(est) == lines["n_groups_shown"]
-    for line, (u0, u1) in zip(lines["groups"], est, strict=True):
-        np.testing.assert_allclose(line, lines["fit"] + [u0, u0 + u1], rtol=1e-9)
+    # each school's own line: the fixed part at its own quality rating (a level-2 variable) plus
+    # its random effects; age (level 1) at the overall mean
+    rows = pd.read_parquet(FIXTURES / "schools" / "rows.parquet")
+    quality = rows.groupby("SchoolID")["SchoolQuality"].first()
+    age = rows["StudentAge"].mean()
+    for g, (line, (u0, u1)) in enumerate(zip(lines["groups"], est, strict=True)):
+        q = quality[model.group_effects.groups[g]]
+        start = beta["(Intercept)"] + beta["SchoolQuality"] * q + beta["StudentAge"] * age + u0
+        np.testing.assert_allclose(line, [start, start + beta[slope_term] + u1], rtol=1e-9)
     assert lines["x_label"] == "Gender: Male (vs Female)"
 
 
@@ -222,7 +230,8 @@ def test_group_slope_lines_numeric_slope(schools):
     # The same model as if its slope were on a numeric variable: the x grid spans that variable.
     model = schools.models[ModelName.RANDOM_SLOPE]
     effects = model.group_effects
-    numeric_effects = replace(effects, terms=(effects.terms[0], "StudentAge"))
+    # without the final model's group-specific lines: the average line shifted by the effects
+    numeric_effects = replace(effects, terms=(effects.terms[0], "StudentAge"), lines=())
     lines = group_slope_lines(schools, replace(model, group_effects=numeric_effects))
     age = schools.data.numeric["StudentAge"]
     assert lines["x"][0] == pytest.approx(age.min) and lines["x"][-1] == pytest.approx(age.max)
