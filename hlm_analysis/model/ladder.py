@@ -17,6 +17,7 @@ import numpy as np
 from statsmodels.regression.linear_model import OLS
 from statsmodels.regression.mixed_linear_model import MixedLM
 
+from .. import rules
 from ..data import Prepared
 from ..results import (
     INTERCEPT,
@@ -301,7 +302,12 @@ def final_extras(prepared: Prepared, fit: MixedFit) -> FinalExtras:
         return stats.satterthwaite_df(sol.theta, sol.sigma2, sums, contrasts)
 
     cr2 = None
-    if robust.feasible(sums.counts):
+    if prepared.n_groups < rules.GROUPS_STRONG_WARNING.value:
+        notes.append(
+            f"Cluster-robust (CR2) standard errors were not computed: {prepared.n_groups} groups "
+            "are too few for any cluster-robust variance to be trusted."
+        )
+    elif robust.feasible(sums.counts):
         X, Z = prepared.matrix(mdef.fixed), prepared.matrix(mdef.random)
         cr2 = robust.cr2(prepared.y, X, Z, prepared.group_codes, sol.theta, sol.beta)
     else:

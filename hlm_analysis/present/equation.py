@@ -71,8 +71,25 @@ def describe(results: Results, labels: TermLabels, escape: Callable[[object], st
     lines = [f"{_sub('β', '0j')} = " + gammas(0, intercept_terms, INTERCEPT)]
     for k, t in enumerate(level1_terms, start=1):
         lines.append(f"{_sub('β', f'{k}j')} = " + gammas(k, cross.get(t, []), t))
-    variables = [*results.design.predictors]
-    fixed = " + ".join(["1", *variables, *results.spec.interactions])
-    slopes = " + ".join(["1", *results.spec.random_slopes]) if len(final.random_terms) > 1 else "1"
+
+    def as_formula(name: str) -> str:
+        """Centring and group means spelled out, so the formula refits the same model in R."""
+        v = design.variable(name)
+        if v.mean_of is not None:
+            return f"ave({v.mean_of}, {design.group})"
+        if v.centering == "group":
+            return f"I({name} - ave({name}, {design.group}))"
+        if v.centering == "grand":
+            return f"I({name} - mean({name}))"
+        return name
+
+    variables = [as_formula(v) for v in results.design.predictors]
+    products = [":".join(as_formula(v) for v in i.split(":")) for i in results.spec.interactions]
+    fixed = " + ".join(["1", *variables, *products])
+    slopes = (
+        " + ".join(["1", *map(as_formula, results.spec.random_slopes)])
+        if len(final.random_terms) > 1
+        else "1"
+    )
     mixed = f"{design.outcome} ~ {fixed} + ({slopes} | {design.group})"
     return {"level1": level1, "level2": lines, "mixed": escape(mixed)}

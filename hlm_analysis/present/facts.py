@@ -339,6 +339,11 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         if final.r2_conditional is not None
         else "n/a",
         "level1_explained": fmt.pct(final.variance_explained_level1),
+        "variance_grew": any(
+            v is not None and v < 0
+            for v in (final.variance_explained_level1, final.variance_explained_level2)
+        ),
+        "group_level_names": [escape(labels.raw(v.name)) for v in group_level],
         "level2_explained": fmt.pct(final.variance_explained_level2)
         if final.variance_explained_level2 is not None
         else None,

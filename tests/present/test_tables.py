@@ -309,7 +309,7 @@ def test_coefficients_rows_are_the_model_fixed_effects(name, request):
     labels = labels_for(results)
     for model in results.models.values():
         header, _, body, caption = parse_table(tables.coefficients(results, model, "tbl-coef"))
-        robust = model.name == results.final_model and model.is_mixed
+        robust = any(fe.robust_se is not None for fe in model.fixed_effects)
         assert header == ["Term", "Estimate", "SE", "df", "p", "95% CI", "Std."] + (
             ["CR2 SE", "CR2 p"] if robust else []
         )
