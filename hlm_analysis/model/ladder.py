@@ -311,9 +311,12 @@ def final_extras(prepared: Prepared, fit: MixedFit) -> FinalExtras:
         X, Z = prepared.matrix(mdef.fixed), prepared.matrix(mdef.random)
         cr2 = robust.cr2(prepared.y, X, Z, prepared.group_codes, sol.theta, sol.beta)
     else:
+        X, Z = prepared.matrix(mdef.fixed), prepared.matrix(mdef.random)
+        cr2 = robust.cr1(prepared.y, X, Z, prepared.group_codes, sol.theta, sol.beta, sums)
         notes.append(
-            "Cluster-robust (CR2) standard errors were not computed: the groups are too large "
-            "for the exact small-sample correction."
+            f"The cluster-robust standard errors of this model are CR1 with G - 1 degrees of "
+            f"freedom: with {prepared.n_groups:,} groups (or groups this large) the CR2 "
+            "small-sample correction is immaterial and too costly."
         )
     intervals = None
     if prepared.n_groups <= profile.MAX_GROUPS and fit.ml.verified:

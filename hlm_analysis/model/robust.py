@@ -19,8 +19,10 @@ from scipy import stats as scistats
 
 from . import lmm
 
-# Each cluster costs O(n_j^3): beyond this total the report says CR2 was not computed.
+# CR2 costs O(n_j^3) per cluster and its small-sample correction matters only with few
+# clusters; beyond these sizes CR1 (computed from group sums, O(n p + J q^3)) is reported.
 MAX_WORK = 2e10
+CR2_MAX_GROUPS = 2000
 
 
 @dataclass(frozen=True)
@@ -30,14 +32,40 @@ class Robust:
     p_value: np.ndarray
 
 
-def _inv_sqrt(matrix: np.ndarray) -> np.ndarray:
-    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
-    inv = np.where(values > 1e-12, 1.0 / np.sqrt(np.clip(values, 1e-12, None)), 0.0)
-    return (vectors * inv) @ vectors.T
-
-
 def feasible(counts: np.ndarray) -> bool:
-    return float(np.sum(counts.astype(float) ** 3)) <= MAX_WORK
+    """Whether CR2 is affordable and worth it (few enough groups for the correction to matter)."""
+    return len(counts) <= CR2_MAX_GROUPS and float(np.sum(counts.astype(float) ** 3)) <= MAX_WORK
+
+
+def cr1(
+    y: np.ndarray,
+    X: np.ndarray,
+    Z: np.ndarray,
+    codes: np.ndarray,
+    theta: np.ndarray,
+    beta: np.ndarray,
+    sums: lmm.GroupSums,
+) -> Robust:
+    """CR1 (the G / (G - 1) scaled sandwich) with the model's weights, and G - 1 df, from group
+    sums: X_j'W_j e_j = X_j'e_j - X_j'Z_j Lambda M_j^-1 Lambda' Z_j'e_j (Woodbury), so no
+    n_j x n_j matrix is ever formed."""
+    q, G = Z.shape[1], sums.ZtZ.shape[0]
+    lam = lmm.lambda_of(theta, q)
+    resid = y - X @ beta
+    order = np.argsort(codes, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=G))[:-1]])
+    Xe = np.add.reduceat(X[order] * resid[order, None], starts, axis=0)  # (G, p)
+    Ze = np.add.reduceat(Z[order] * resid[order, None], starts, axis=0)  # (G, q)
+    Mj = np.einsum("ab,gbc,cd->gad", lam.T, sums.ZtZ, lam) + np.eye(q)
+    inner = np.linalg.solve(Mj, (Ze @ lam)[..., None])[..., 0]  # M_j^-1 Lambda' Z_j'e_j
+    XZL = np.einsum("gqp,qr->gpr", sums.ZtX, lam)  # X_j'Z_j Lambda
+    scores = Xe - np.einsum("gpr,gr->gp", XZL, inner)
+    bread = np.linalg.inv(sums.XtX - np.einsum("gpr,grs,gqs->pq", XZL, np.linalg.inv(Mj), XZL))
+    cov = bread @ (scores.T @ scores) @ bread * G / (G - 1)
+    se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    df = np.full(len(beta), float(G - 1))
+    statistic = beta / np.where(se > 0, se, np.nan)
+    return Robust(se, df, 2 * scistats.t.sf(np.abs(statistic), df))
 
 
 def cr2(
@@ -54,33 +82,44 @@ def cr2(
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
     clusters = np.split(order, bounds)
     resid = y - X @ beta
-    thetas, weights, chols = [], [], []
-    XWX = np.zeros((X.shape[1], X.shape[1]))
-    for idx in clusters:
-        ZL = Z[idx] @ lam
-        theta_j = ZL @ ZL.T + np.eye(len(idx))
-        R = np.linalg.cholesky(theta_j).T  # upper: R'R = Theta_j
-        W = np.linalg.inv(theta_j)
-        thetas.append(theta_j)
-        weights.append(W)
-        chols.append(R)
-        XWX += X[idx].T @ W @ X[idx]
+    p = X.shape[1]
+    # Clusters of one size are processed as one stack of matrices (numpy's batched linear
+    # algebra): at 10,000 groups a loop over clusters spends its time in Python.
+    by_size: dict[int, list[int]] = {}
+    for j, idx in enumerate(clusters):
+        by_size.setdefault(len(idx), []).append(j)
+
+    def stack(members: list[int]):
+        rows = np.stack([clusters[j] for j in members])  # (k, n)
+        Xs, Zs = X[rows], Z[rows] @ lam  # (k, n, p), (k, n, q)
+        theta_j = Zs @ Zs.transpose(0, 2, 1) + np.eye(rows.shape[1])
+        return rows, Xs, theta_j
+
+    XWX = np.zeros((p, p))
+    for members in by_size.values():
+        _, Xs, theta_j = stack(members)
+        XWX += (Xs.transpose(0, 2, 1) @ np.linalg.inv(theta_j) @ Xs).sum(axis=0)
     M = np.linalg.inv(XWX)
     L = np.linalg.cholesky(M)
-    p = X.shape[1]
     meat = np.zeros((p, p))
     H = np.empty((len(clusters), p, p))  # per cluster: M X_j'W_j A_j X_j L
     D = np.empty((len(clusters), p))  # per cluster: row sums of (M X_j'W_j A_j R_j')^2
-    for j, (idx, theta_j, W, R) in enumerate(zip(clusters, thetas, weights, chols, strict=True)):
-        Xj = X[idx]
-        G = R @ (theta_j - Xj @ M @ Xj.T) @ R.T
-        A = R.T @ _inv_sqrt(G) @ R
-        E = Xj.T @ W @ A  # p x n_j
-        u = E @ resid[idx]
-        meat += np.outer(u, u)
+    for members in by_size.values():
+        rows, Xs, theta_j = stack(members)
+        W = np.linalg.inv(theta_j)
+        R = np.linalg.cholesky(theta_j).transpose(0, 2, 1)  # upper: R'R = Theta_j
+        Rt = R.transpose(0, 2, 1)
+        G = R @ (theta_j - Xs @ M @ Xs.transpose(0, 2, 1)) @ Rt
+        values, vectors = np.linalg.eigh((G + G.transpose(0, 2, 1)) / 2)
+        inv = np.where(values > 1e-12, 1.0 / np.sqrt(np.clip(values, 1e-12, None)), 0.0)
+        G_inv_sqrt = (vectors * inv[:, None, :]) @ vectors.transpose(0, 2, 1)
+        A = Rt @ G_inv_sqrt @ R
+        E = Xs.transpose(0, 2, 1) @ W @ A  # (k, p, n)
+        u = np.einsum("kpn,kn->kp", E, resid[rows])
+        meat += u.T @ u
         ME = M @ E
-        H[j] = ME @ Xj @ L
-        D[j] = ((ME @ R.T) ** 2).sum(axis=1)
+        H[members] = ME @ Xs @ L
+        D[members] = ((ME @ Rt) ** 2).sum(axis=2)
     cov = M @ meat @ M
     se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     df = np.empty(p)

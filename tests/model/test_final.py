@@ -212,3 +212,29 @@ def test_a_singular_random_intercept_stays_final_and_says_why(fitted):
     results = fitted("dyestuff2")
     assert results.final_model == ModelName.RANDOM_INTERCEPT
     assert "estimated at zero" in results.final_model_reason
+
+
+def test_cr1_from_group_sums_equals_the_explicit_sandwich():
+    # The large-data path (Woodbury, no n_j x n_j matrices) against the sandwich written out.
+    from hlm_analysis.model import lmm, optimize, robust
+
+    d = pd.read_csv(REFERENCE / "sleepstudy.csv")
+    codes = pd.Categorical(d.Subject).codes.astype(np.int64)
+    X = np.column_stack([np.ones(len(d)), d.Days])
+    y = d.Reaction.to_numpy(float)
+    sums = lmm.group_sums(y, X, X, codes, codes.max() + 1)
+    sol = lmm.solve(optimize.find_optimum(sums, True).theta, sums)
+    fast = robust.cr1(y, X, X, codes, sol.theta, sol.beta, sums)
+    lam = lmm.lambda_of(sol.theta, 2)
+    bread = np.zeros((2, 2))
+    meat = np.zeros((2, 2))
+    for g in range(codes.max() + 1):
+        rows = codes == g
+        W = np.linalg.inv(X[rows] @ lam @ lam.T @ X[rows].T + np.eye(rows.sum()))
+        bread += X[rows].T @ W @ X[rows]
+        u = X[rows].T @ W @ (y[rows] - X[rows] @ sol.beta)
+        meat += np.outer(u, u)
+    G = codes.max() + 1
+    cov = np.linalg.inv(bread) @ meat @ np.linalg.inv(bread) * G / (G - 1)
+    assert fast.std_error == pytest.approx(np.sqrt(np.diag(cov)), rel=1e-9)
+    assert list(fast.df) == [G - 1, G - 1]
