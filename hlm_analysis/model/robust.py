@@ -121,7 +121,6 @@ def cr2(
         H[members] = ME @ Xs @ L
         D[members] = ((ME @ Rt) ** 2).sum(axis=2)
     cov = M @ meat @ M
-    se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     df = np.empty(p)
     for i in range(p):
         h = H[:, i, :]  # J x p
@@ -131,6 +130,4 @@ def cr2(
         # sum(P^2) with P = diag(d) - h h': sum d^2 - 2 sum d_j |h_j|^2 + |h'h|_F^2
         squares = (d**2).sum() - 2 * (d * hh).sum() + float(((h.T @ h) ** 2).sum())
         df[i] = trace**2 / squares if squares > 0 else np.nan
-    statistic = beta / np.where(se > 0, se, np.nan)
-    p_value = 2 * scistats.t.sf(np.abs(statistic), df)
-    return Robust(se, df, p_value)
+    return _tested(beta, cov, df)
