@@ -62,8 +62,12 @@ def cr1(
     scores = Xe - np.einsum("gpr,gr->gp", XZL, inner)
     bread = np.linalg.inv(sums.XtX - np.einsum("gpr,grs,gqs->pq", XZL, np.linalg.inv(Mj), XZL))
     cov = bread @ (scores.T @ scores) @ bread * G / (G - 1)
+    return _tested(beta, cov, np.full(len(beta), float(G - 1)))
+
+
+def _tested(beta: np.ndarray, cov: np.ndarray, df: np.ndarray) -> Robust:
+    """Standard errors from a robust covariance, with two-sided t tests on `df`."""
     se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-    df = np.full(len(beta), float(G - 1))
     statistic = beta / np.where(se > 0, se, np.nan)
     return Robust(se, df, 2 * scistats.t.sf(np.abs(statistic), df))
 
