@@ -51,6 +51,28 @@ def jacobian(fun, x: np.ndarray, rel_step: float = 1e-5) -> np.ndarray:
     return np.column_stack(cols)
 
 
+def _richardson(estimate, x: np.ndarray, rel_step: float, levels: int):
+    """Richardson extrapolation of a central-difference estimate over halving steps: the O(h^2)
+    truncation error is removed level by level, so the steps can stay large, which keeps the
+    criterion's rounding noise (divided by h^2) from dominating, as numDeriv does for lmerTest."""
+    table = [estimate(rel_step / 2**k) for k in range(levels)]
+    for level in range(1, levels):
+        factor = 4.0**level
+        table = [
+            (factor * fine - coarse) / (factor - 1)
+            for coarse, fine in zip(table[:-1], table[1:], strict=True)
+        ]
+    return table[0]
+
+
+def hessian_richardson(fun, x: np.ndarray, rel_step: float = 2e-2, levels: int = 3) -> np.ndarray:
+    return _richardson(lambda h: hessian(fun, x, h), x, rel_step, levels)
+
+
+def jacobian_richardson(fun, x: np.ndarray, rel_step: float = 2e-2, levels: int = 3) -> np.ndarray:
+    return _richardson(lambda h: jacobian(fun, x, h), x, rel_step, levels)
+
+
 def newton_decrement(grad: np.ndarray, hess: np.ndarray, flat_tolerance: float) -> float:
     """How much a Newton step could still lower the criterion (0.5 g'H^-1 g).
 
