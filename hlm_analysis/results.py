@@ -285,6 +285,7 @@ class Attempt:
     loglik_reported: float | None = None
     converged_reported: bool | None = None
     note: str = ""
+    evaluations: int | None = None  # criterion evaluations this attempt cost
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as scistats
 
+from .. import distributions
 from ..data import Prepared
 from ..results import (
     INTERCEPT,
@@ -245,7 +245,7 @@ def johnson_neyman(
     interaction, focal, moderator, b: np.ndarray, V: np.ndarray, df: float, lo: float, hi: float
 ) -> JohnsonNeyman:
     """Where b0 + b1 m differs from zero at 5%: (b0 + b1 m)^2 = t^2 (V00 + 2 m V01 + m^2 V11)."""
-    t2 = scistats.t.ppf(0.975, df if np.isfinite(df) else 1e9) ** 2
+    t2 = distributions.t_ppf(0.975, df if np.isfinite(df) else 1e9) ** 2
     a = b[1] ** 2 - t2 * V[1, 1]
     bb = 2 * (b[0] * b[1] - t2 * V[0, 1])
     c = b[0] ** 2 - t2 * V[0, 0]

@@ -1,9 +1,9 @@
 """The model ladder. The only module that touches statsmodels model classes.
 
-OLS and cluster-robust OLS come from statsmodels directly. Each mixed model is fitted by
-statsmodels MixedLM (lbfgs and powell, as candidates only) and by the exact profiled criterion of
-lmm.py from several starts; optimize.py picks, polishes and verifies the best. All reported
-numbers are computed at the verified optimum with the exact criterion.
+OLS and cluster-robust OLS are least squares by QR (as lm and statsmodels compute them). Each
+mixed model is fitted by the exact profiled criterion of lmm.py (and, on small data, statsmodels
+MixedLM's lbfgs and powell as further candidates); optimize.py picks, polishes and verifies the
+best. All reported numbers are computed at the verified optimum with the exact criterion.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from statsmodels.regression.linear_model import OLS
-from statsmodels.regression.mixed_linear_model import MixedLM
 
 from .. import rules
 from ..data import Prepared
@@ -137,16 +135,51 @@ def _fixed_effects(terms, estimate, std_error, df, extras=None) -> tuple[FixedEf
     )
 
 
+@dataclass(frozen=True)
+class LeastSquares:
+    beta: np.ndarray
+    resid: np.ndarray
+    cov: np.ndarray  # classical: sigma^2 (X'X)^-1
+    df_resid: int
+    loglik: float
+    r2: float
+
+
+def least_squares(X: np.ndarray, y: np.ndarray) -> LeastSquares:
+    """OLS by QR (what lm and statsmodels' OLS compute), without importing statsmodels: at scale
+    its import alone costs more than the fit."""
+    n, k = X.shape
+    Q, R = np.linalg.qr(X)
+    beta = np.linalg.solve(R, Q.T @ y)
+    resid = y - X @ beta
+    rss = float(resid @ resid)
+    R_inv = np.linalg.inv(R)
+    cov = rss / (n - k) * (R_inv @ R_inv.T)
+    loglik = -0.5 * n * (np.log(2 * np.pi) + np.log(rss / n) + 1)
+    tss = float(((y - y.mean()) ** 2).sum())
+    return LeastSquares(beta, resid, cov, n - k, float(loglik), 1 - rss / tss)
+
+
+def cluster_cr1(X: np.ndarray, resid: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Stata's CR1 (statsmodels' cov_type="cluster"): the sandwich with G/(G-1) (n-1)/(n-k)."""
+    n, k = X.shape
+    scores = np.zeros((n_groups, k))
+    np.add.at(scores, codes, X * resid[:, None])
+    bread = np.linalg.inv(X.T @ X)
+    scale = n_groups / (n_groups - 1) * (n - 1) / (n - k)
+    return scale * bread @ (scores.T @ scores) @ bread
+
+
 def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:
     X = prepared.matrix(mdef.fixed)
-    model = OLS(prepared.y, X)
+    res = least_squares(X, prepared.y)
     robust = None
-    cov = None
+    cov = res.cov
     if mdef.name == ModelName.OLS_CLUSTER:
-        res = model.fit(cov_type="cluster", cov_kwds={"groups": prepared.group_codes}, use_t=True)
-        cr1 = np.asarray(res.bse)
+        cov_cr1 = cluster_cr1(X, res.resid, prepared.group_codes, prepared.n_groups)
+        cr1 = np.sqrt(np.diag(cov_cr1))
         if prepared.n_groups <= CR2_MAX_GROUPS and prepared.n_obs <= CR2_MAX_ROWS:
-            cov, df = stats.cr2(X, np.asarray(res.resid), prepared.group_codes)
+            cov, df = stats.cr2(X, res.resid, prepared.group_codes)
             bse = np.sqrt(np.diag(cov))
             df_method = "Bell-McCaffrey (CR2)"
             notes = (
@@ -154,23 +187,21 @@ def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:
                 "the small-sample correction for few clusters; CR1 (Stata's) beside them.",
             )
         else:
-            bse, df = cr1, np.full(len(mdef.fixed), prepared.n_groups - 1.0)
+            cov, bse, df = cov_cr1, cr1, np.full(len(mdef.fixed), prepared.n_groups - 1.0)
             df_method = "cluster (G - 1)"
             notes = (
                 "CR1 cluster-robust standard errors with G - 1 degrees of freedom "
                 f"(CR2 is computed for up to {CR2_MAX_GROUPS} groups; with more, CR1 is accurate).",
             )
         robust = RobustSE(
-            reported="CR2" if cov is not None else "CR1",
+            reported="CR2" if df_method.endswith("(CR2)") else "CR1",
             cr1_std_error=dict(zip(mdef.fixed, map(float, cr1), strict=True)),
         )
     else:
-        res = model.fit()
         df = np.full(len(mdef.fixed), float(res.df_resid))
         df_method = "residual"
         notes = ()
-        bse = np.asarray(res.bse)
-    cov = np.asarray(res.cov_params()) if cov is None else cov
+        bse = np.sqrt(np.diag(res.cov))
     k = len(mdef.fixed) + 1
     return ModelResult(
         name=mdef.name,
@@ -178,16 +209,16 @@ def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:
         method=Method.OLS,
         converged=True,
         optimizer="least squares (QR)",
-        loglik=float(res.llf),
+        loglik=res.loglik,
         n_obs=prepared.n_obs,
         n_groups=prepared.n_groups,
-        fixed_effects=_fixed_effects(mdef.fixed, np.asarray(res.params), bse, df),
+        fixed_effects=_fixed_effects(mdef.fixed, res.beta, bse, df),
         df_method=df_method,
-        loglik_ml=float(res.llf),
-        aic=float(-2 * res.llf + 2 * k),
-        bic=float(-2 * res.llf + np.log(prepared.n_obs) * k),
+        loglik_ml=res.loglik,
+        aic=float(-2 * res.loglik + 2 * k),
+        bic=float(-2 * res.loglik + np.log(prepared.n_obs) * k),
         n_parameters=k,
-        r2=float(res.rsquared),
+        r2=float(res.r2),
         fixed_cov=tuple(map(tuple, cov)),
         robust=robust,
         notes=notes,
@@ -200,6 +231,9 @@ def _statsmodels_candidates(prepared: Prepared, X: np.ndarray, Z: np.ndarray, re
     if prepared.n_obs > STATSMODELS_MAX_ROWS:
         note = f"skipped: more than {STATSMODELS_MAX_ROWS:,} rows"
         return [(Attempt("statsmodels", "default", None, note=note), None)]
+    # Imported here: only small data use statsmodels at all, and its import is slow.
+    from statsmodels.regression.mixed_linear_model import MixedLM
+
     q = Z.shape[1]
     for method in STATSMODELS_METHODS:
         label = f"statsmodels {method}"

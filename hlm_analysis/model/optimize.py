@@ -115,23 +115,53 @@ def _newton_polish(
     return theta, value
 
 
+class _Counted:
+    """The criterion, counting its evaluations (reported per attempt in results.json)."""
+
+    def __init__(self, sums: lmm.GroupSums, reml: bool):
+        self.sums, self.reml, self.count = sums, reml, 0
+
+    def __call__(self, theta) -> float:
+        self.count += 1
+        return lmm.deviance(theta, self.sums, self.reml)
+
+
 def find_optimum(
     sums: lmm.GroupSums,
     reml: bool,
     external: list[tuple[Attempt, np.ndarray | None]] = (),
     plan: list[tuple[str, str, np.ndarray]] | None = None,
 ) -> Optimum:
-    q = sums.q
-
-    def fun(theta):
-        return lmm.deviance(theta, sums, reml)
-
+    """The verified optimum. The first run of the plan (with any external candidates) is tried
+    alone, polished and verified; only if verification fails do the other runs (other methods,
+    other starts) join as candidates, and the best of all is polished and verified again. So a
+    fit pays for one optimizer and one verification unless something is wrong."""
+    plan = default_plan(sums.q) if plan is None else plan
+    fun = _Counted(sums, reml)
     attempts: list[Attempt] = []
     candidates: list[tuple[float, str, np.ndarray]] = []
-    for method, label, start in default_plan(q) if plan is None else plan:
+    _candidates(fun, plan[:1], external, attempts, candidates)
+    best = _polish_and_verify(fun, candidates, attempts)
+    if not best.verified and len(plan) > 1:
+        _candidates(fun, plan[1:], (), attempts, candidates)
+        best = _polish_and_verify(fun, candidates, attempts, escalated=True)
+    return best
+
+
+def _candidates(fun, runs, external, attempts: list, candidates: list) -> None:
+    q = fun.sums.q
+    for method, label, start in runs:
+        before = fun.count
         theta = lmm.canonical_theta(_run(method, start, fun), q)
         value = fun(theta)
-        attempts.append(Attempt(f"profiled {method}", label, _finite_or_none(-value / 2)))
+        attempts.append(
+            Attempt(
+                f"profiled {method}",
+                label,
+                _finite_or_none(-value / 2),
+                evaluations=fun.count - before,
+            )
+        )
         candidates.append((value, f"profiled {method}", theta))
     for attempt, theta in external:
         if theta is None:
@@ -151,6 +181,9 @@ def find_optimum(
         )
         candidates.append((value, attempt.optimizer, theta))
 
+
+def _polish_and_verify(fun, candidates, attempts, escalated: bool = False) -> Optimum:
+    q = fun.sums.q
     finite = [c for c in candidates if np.isfinite(c[0])]
     if not finite:
         nan = np.full(lmm.n_theta(q), np.nan)
@@ -158,6 +191,7 @@ def find_optimum(
             nan, np.inf, "none", tuple(attempts), False, np.inf, np.inf, np.inf, False, ()
         )
     value, winner, theta = min(finite, key=lambda c: c[0])
+    before = fun.count
 
     # Polish: Newton steps on the exact criterion, then a tight simplex search, each kept only if
     # it improves. On large data the criterion is in the millions and quasi-Newton methods with
@@ -179,6 +213,15 @@ def find_optimum(
     max_grad = float(np.max(np.abs(grad))) if len(grad) else 0.0
     verified = bool(
         np.isfinite(value) and decrement < DECREMENT_TOLERANCE and gain < NEIGHBOUR_TOLERANCE
+    )
+    attempts.append(
+        Attempt(
+            "polish and verification" + (" (after escalation)" if escalated else ""),
+            winner,
+            _finite_or_none(-value / 2),
+            evaluations=fun.count - before,
+            note="verified" if verified else "not verified",
+        )
     )
     diag = np.diag(lmm.lambda_of(theta, q))
     singular_terms = tuple(int(i) for i in np.flatnonzero(diag < SINGULAR_TOLERANCE))

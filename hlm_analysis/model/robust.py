@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as scistats
 
+from .. import distributions
 from . import lmm
 
 # CR2 costs O(n_j^3) per cluster and its small-sample correction matters only with few
@@ -69,7 +69,7 @@ def _tested(beta: np.ndarray, cov: np.ndarray, df: np.ndarray) -> Robust:
     """Standard errors from a robust covariance, with two-sided t tests on `df`."""
     se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     statistic = beta / np.where(se > 0, se, np.nan)
-    return Robust(se, df, 2 * scistats.t.sf(np.abs(statistic), df))
+    return Robust(se, df, 2 * distributions.t_sf(np.abs(statistic), df))
 
 
 def cr2(

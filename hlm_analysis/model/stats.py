@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import optimize as sciopt
-from scipy import stats as scistats
 
+from .. import distributions
 from . import lmm, numderiv
 
 
@@ -53,8 +53,8 @@ def t_table(estimate: np.ndarray, std_error: np.ndarray, df: np.ndarray, level: 
     """t statistics, two-sided p values and t-based confidence intervals."""
     statistic = estimate / std_error
     df = np.asarray(df, float)
-    p_value = 2.0 * scistats.t.sf(np.abs(statistic), df)
-    crit = scistats.t.ppf(0.5 + level / 2, df)
+    p_value = 2.0 * distributions.t_sf(np.abs(statistic), df)
+    crit = distributions.t_ppf(0.5 + level / 2, df)
     return statistic, p_value, estimate - crit * std_error, estimate + crit * std_error
 
 
@@ -83,7 +83,7 @@ def icc_interval(
     ICC = theta^2 / (1 + theta^2) is monotone in |theta|, so the interval for theta maps
     straight onto the ICC.
     """
-    crit = scistats.chi2.ppf(level, 1)
+    crit = distributions.chi2_ppf(level, 1)
     best = deviance_at(theta_hat)
 
     def excess(t):
@@ -111,14 +111,14 @@ def design_effect(icc: float, mean_group_size: float) -> float:
 
 def lrt(loglik_small: float, loglik_big: float, df: int) -> tuple[float, float]:
     statistic = max(0.0, 2.0 * (loglik_big - loglik_small))
-    return statistic, float(scistats.chi2.sf(statistic, df))
+    return statistic, float(distributions.chi2_sf(statistic, df))
 
 
 def chibar_p(statistic: float, df: int) -> float:
     """p value of the 50:50 mixture of chi2(df-1) and chi2(df) (Self & Liang 1987; Stram & Lee
     1994) for adding a variance (and its covariances) that sits on the boundary under H0."""
-    upper = scistats.chi2.sf(statistic, df)
-    lower = scistats.chi2.sf(statistic, df - 1) if df > 1 else float(statistic <= 0)
+    upper = distributions.chi2_sf(statistic, df)
+    lower = distributions.chi2_sf(statistic, df - 1) if df > 1 else float(statistic <= 0)
     return float(0.5 * upper + 0.5 * lower)
 
 

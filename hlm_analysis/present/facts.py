@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from scipy import stats as scistats
-
-from .. import rules
+from .. import distributions, rules
 from ..results import INTERCEPT, ModelName, Results, TermKind, VariableKind
 from . import equation, fmt
 from .labels import TermLabels, labels_for
@@ -226,7 +224,7 @@ def _contextual(results: Results, labels: TermLabels, escape: Escape) -> list[di
     out = []
     for row in results.contextual_effects:
         z = row.contextual.estimate / row.contextual.std_error if row.contextual.std_error else 0.0
-        p = float(2 * scistats.norm.sf(abs(z)))  # Wald, as the contrast's SE is asymptotic
+        p = float(2 * distributions.norm_sf(abs(z)))  # Wald, as the contrast's SE is asymptotic
         out.append(
             {
                 "at": escape(f"{labels.raw(row.moderator)} = {row.moderator_value}")

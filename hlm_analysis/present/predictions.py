@@ -6,8 +6,8 @@ Predictors not on the plot are held at their sample means (numeric) or reference
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats as scistats
 
+from .. import distributions
 from ..results import Design, ModelResult, Results, TermKind
 from .labels import labels_for
 
@@ -18,7 +18,7 @@ def qq_points(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Normal theoretical quantiles (Blom positions) against the sorted standardised values."""
     values = np.sort(np.asarray(values, float))
     n = len(values)
-    theoretical = scistats.norm.ppf((np.arange(1, n + 1) - 0.375) / (n + 0.25))
+    theoretical = distributions.norm_ppf((np.arange(1, n + 1) - 0.375) / (n + 0.25))
     sd = values.std(ddof=1) if n > 1 else 1.0
     return theoretical, (values - values.mean()) / (sd if sd > 0 else 1.0)
 
@@ -27,7 +27,7 @@ def linear_prediction(rows: np.ndarray, beta: np.ndarray, cov: np.ndarray, level
     """Predicted values of the fixed part with pointwise confidence bands."""
     fit = rows @ beta
     se = np.sqrt(np.einsum("ij,jk,ik->i", rows, cov, rows))
-    z = scistats.norm.ppf(0.5 + level / 2)
+    z = distributions.norm_ppf(0.5 + level / 2)
     return fit, fit - z * se, fit + z * se
 
 
