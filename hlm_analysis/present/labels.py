@@ -41,8 +41,8 @@ class TermLabels:
         """The groups as a plural noun: 'schools' for a one-word name like 'School', else
         'groups (SchoolID)'."""
         name = self._group()
-        if not name.isalpha() or not name.islower():
-            return f"groups ({name})"
+        if name == "group":
+            return f"groups ({self.raw(self.design.group)})"
         if name.endswith(("s", "x", "ch", "sh")):
             return name + "es"
         if name.endswith("y") and name[-2:-1] not in "aeiou":
@@ -50,9 +50,12 @@ class TermLabels:
         return name + "s"
 
     def _group(self) -> str:
-        """The group's name inside a sentence: 'School' reads 'school', 'SchoolID' stays."""
+        """The group's name inside a sentence: 'School' reads 'school'; a name that is not one
+        plain word ('SchoolID', 'Socioeconomic status') reads 'group'."""
         name = self.raw(self.design.group)
-        return name[0].lower() + name[1:] if name[:1].isupper() and name[1:].islower() else name
+        if not name.isalpha() or not name[1:].islower():
+            return "group"
+        return name[0].lower() + name[1:]
 
     def term(self, term: str, with_reference: bool = True) -> str:
         t = self.design.term(term)

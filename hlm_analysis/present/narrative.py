@@ -90,7 +90,10 @@ def findings(f: dict) -> list[dict]:
     """Up to six headline findings for the executive summary, most important first: where the
     variation lies, the answer to each research question (interaction), the largest association
     by standardized size, the school context, what is explained, and whether slopes vary."""
-    out = [{"kind": Finding.ICC}]
+    # With too few groups for a random effect, that caution comes first: everything about
+    # differences between groups rests on it.
+    out = [{"kind": Finding.TOO_FEW_GROUPS}] if f["too_few_groups"] else []
+    out.append({"kind": Finding.ICC})
     out += [{"kind": Finding.QUESTION, "question": q} for q in f["questions"][:2]]
     if f["strongest"] is not None:
         out.append({"kind": Finding.EFFECT, "effect": f["strongest"]})
@@ -103,9 +106,7 @@ def findings(f: dict) -> list[dict]:
         rows = [c for c in f["contextual"] if c["variable"] == first]
         out.append({"kind": Finding.CONTEXT, "rows": rows})
     out.append({"kind": Finding.R2})
-    if f["too_few_groups"]:
-        out.append({"kind": Finding.TOO_FEW_GROUPS})
-    elif f["slope"] is not None:
+    if f["slope"] is not None and not f["too_few_groups"]:
         out.append({"kind": Finding.SLOPE, "slope": f["slope"]["entries"][0]})
     return out[:6]
 

@@ -30,7 +30,7 @@ def test_three_groups_cannot_support_a_random_effect(hsb2):
     assert "fixed effect (dummy variables)" in text
     summary = section(hsb2, "executive_summary")
     assert (
-        r"With only 3 groups \(socioeconomic status\), the data cannot support a random effect"
+        r"With only 3 groups \(Socioeconomic status\), the data cannot support a random effect"
         in summary
     )
 
