@@ -84,6 +84,8 @@ class Spec(BaseModel):
     missing_values: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING_VALUES))
     # predictors a school or district can act on (a subset of predictors)
     levers: list[str] = Field(default_factory=list)
+    # the reference level of text predictors (default: the first level in sorted order, as R)
+    reference: dict[str, str] = Field(default_factory=dict)
     name: str = "report"
 
     @field_validator("interactions")
@@ -127,6 +129,10 @@ class Spec(BaseModel):
         for lever in self.levers:
             if lever not in self.predictors:
                 raise ValueError(f"levers: {quoted(lever)} is not a predictor")
+        used = {*self.predictors, *(v for t in self.interactions for v in t.split(":"))}
+        for column in self.reference:
+            if column not in used:
+                raise ValueError(f"reference: {quoted(column)} is not a predictor")
         for term in self.interactions:
             for part in term.split(":"):
                 if part in (outcome, group):

@@ -197,11 +197,24 @@ def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
             columns[var] = series.to_numpy(dtype=float)
             terms_of[var] = [var]
             terms.append(Term(var, TermKind.NUMERIC, variable=var))
+            if var in spec.reference:
+                raise InputError(
+                    f"reference: {quoted(var)} is numeric; a reference level applies to text "
+                    "predictors"
+                )
             kind, levels = VariableKind.NUMERIC, ()
             binary = set(np.unique(columns[var])) <= {0.0, 1.0}
         else:
             text = series.astype(str)  # text, bool and category columns alike, as patsy names them
             levels = tuple(str(level) for level in _levels(text))
+            if var in spec.reference:  # the chosen reference first, the rest as sorted
+                chosen = spec.reference[var]
+                if chosen not in levels:
+                    raise InputError(
+                        f"reference: level {quoted(chosen)} of {quoted(var)} does not occur in "
+                        f"the analysis sample (levels: {', '.join(map(quoted, levels[:8]))})"
+                    )
+                levels = (chosen, *(level for level in levels if level != chosen))
             if len(levels) < 2:
                 raise InputError(
                     f"predictor {quoted(var)} has a single value ({quoted(levels[0])}) in the analysis sample; remove it"
