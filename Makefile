@@ -58,5 +58,8 @@ fmt: $(STAMP)
 clean:
 	rm -rf _output _site .pytest_cache build *.egg-info
 
+# Times whole processes against statsmodels, the mixedlm package (installed here as the bench
+# extra) and lme4 (when Rscript with lme4 is on PATH).
 bench: $(STAMP)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	@$(BIN)/python -m hlm_analysis.bench

@@ -1,4 +1,5 @@
-"""`make bench`: how fast, and how close to the optimum, against statsmodels (and lme4 if present).
+"""`make bench`: how fast, and how close to the optimum, against statsmodels, the mixedlm package
+(when installed: the `bench` extra) and lme4 (when R is installed).
 
 Generates seeded nested data at 5,000, 50,000 and 500,000 rows, times `hlm-report fit` (the whole
 ladder, as a separate process, start-up and CSV reading included) and its peak memory, fits the
@@ -107,6 +108,34 @@ def _lme4(config: Path) -> dict[str, tuple[float, float]] | None:
     return {"random_intercept": (t_ri, ll_ri), "random_slope": (t_rs, ll_rs)}
 
 
+_MIXEDLM = """
+import sys, time, pandas as pd, mixedlm
+d = pd.read_csv(sys.argv[1])
+out = []
+for re in ("1", "1 + ses"):
+    m = mixedlm.lmer(f"mathach ~ ses + female + sector + ({re} | school)", d)
+    out.append(float(m.logLik().value))
+print(*out)
+"""
+
+
+def _mixedlm(config: Path) -> tuple[float, float, float] | None:
+    """The mixedlm package (a Rust port of lme4; `pip install '.[bench]'`) fitting RI and RS as
+    one whole process, reading the same CSV: (seconds, RI loglik, RS loglik)."""
+    import importlib.util
+
+    if importlib.util.find_spec("mixedlm") is None:
+        return None
+    data = yaml.safe_load(config.read_text())["data"]
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", _MIXEDLM, data], capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        return None
+    ri, rs = map(float, proc.stdout.split()[-2:])
+    return elapsed, ri, rs
+
+
 def _render_time() -> float | None:
     from .render import render_report
 
@@ -161,6 +190,17 @@ def main() -> int:
                     f"{'':>9} lme4 RI+RS {lme4_total:.2f} s; hlm-report whole ladder {elapsed:.2f} s "
                     f"(ratio {elapsed / lme4_total:.2f})"
                 )
+            rust = _mixedlm(config)
+            if rust:
+                t, ri, rs = rust
+                print(
+                    f"{'':>9} mixedlm RI+RS (whole process) {t:.2f} s; hlm-report whole ladder "
+                    f"{elapsed:.2f} s (ratio {elapsed / t:.2f}); Δ loglik ours - mixedlm: "
+                    f"RI {models['random_intercept']['loglik'] - ri:.2e}, "
+                    f"RS {models['random_slope']['loglik'] - rs:.2e}"
+                )
+            else:
+                print(f"{'':>9} mixedlm not installed (pip install '.[bench]')")
     print(
         "\n'ladder' is one `hlm-report fit` process: start-up, CSV, OLS, cluster-robust OLS, null,"
     )

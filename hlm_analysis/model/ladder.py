@@ -308,7 +308,9 @@ def optimize_mixed(prepared: Prepared, mdef: ModelDef) -> MixedFit:
     """Fit one mixed model by REML (and by ML for likelihood comparisons); verify both optima."""
     X, Z = prepared.matrix(mdef.fixed), prepared.matrix(mdef.random)
     sums = lmm.group_sums(prepared.y, X, Z, prepared.group_codes, prepared.n_groups)
-    reml = optimize.find_optimum(sums, True, _statsmodels_candidates(prepared, X, Z, True))
+    reml = optimize.find_optimum(
+        sums, True, escalation=lambda: _statsmodels_candidates(prepared, X, Z, True)
+    )
     # The ML refit (for AIC, BIC and LRTs) starts at the REML optimum, which is close: Newton
     # steps from there suffice, and the result is verified just the same.
     ml = optimize.find_optimum(
@@ -353,13 +355,22 @@ def final_extras(prepared: Prepared, fit: MixedFit) -> FinalExtras:
             "small-sample correction is immaterial and too costly."
         )
     intervals = None
-    if prepared.n_groups <= profile.MAX_GROUPS and fit.ml.verified:
+    if fit.ml.verified:
         ml = lmm.solve(fit.ml.theta, sums, reml=False)
-        intervals = profile.profile_intervals(ml.theta, float(np.sqrt(ml.sigma2)), sums)
+        sigma = float(np.sqrt(ml.sigma2))
+        if prepared.n_groups <= profile.MAX_GROUPS:
+            intervals = profile.profile_intervals(ml.theta, sigma, sums)
+        else:
+            intervals = profile.wald_intervals(ml.theta, sigma, sums)
+            notes.append(
+                f"Intervals for the variance components are Wald intervals on the log-SD and "
+                f"atanh-correlation scale (profile likelihood is used up to "
+                f"{profile.MAX_GROUPS} groups; with more, the two agree closely)."
+            )
     else:
         notes.append(
-            f"Profile-likelihood intervals for the variance components were not computed "
-            f"(more than {profile.MAX_GROUPS:,} groups, or an unverified ML refit)."
+            "Intervals for the variance components were not computed: the ML refit they rest "
+            "on could not be verified."
         )
     std = final.std_estimates(prepared, mdef.fixed, sol.beta)
     return FinalExtras(std, df_of, cr2, intervals, tuple(notes))

@@ -131,19 +131,22 @@ def find_optimum(
     reml: bool,
     external: list[tuple[Attempt, np.ndarray | None]] = (),
     plan: list[tuple[str, str, np.ndarray]] | None = None,
+    escalation=None,
 ) -> Optimum:
-    """The verified optimum. The first run of the plan (with any external candidates) is tried
-    alone, polished and verified; only if verification fails do the other runs (other methods,
-    other starts) join as candidates, and the best of all is polished and verified again. So a
-    fit pays for one optimizer and one verification unless something is wrong."""
+    """The verified optimum. The first run of the plan (with any `external` candidates) is
+    tried alone, polished and verified; only if verification fails do the other runs (other
+    methods, other starts) and the candidates of `escalation()` (e.g. statsmodels' fits, costly)
+    join, and the best of all is polished and verified again. So a fit pays for one optimizer
+    and one verification unless something is wrong."""
     plan = default_plan(sums.q) if plan is None else plan
     fun = _Counted(sums, reml)
     attempts: list[Attempt] = []
     candidates: list[tuple[float, str, np.ndarray]] = []
     _candidates(fun, plan[:1], external, attempts, candidates)
     best = _polish_and_verify(fun, candidates, attempts)
-    if not best.verified and len(plan) > 1:
-        _candidates(fun, plan[1:], (), attempts, candidates)
+    if not best.verified and (len(plan) > 1 or escalation is not None):
+        later = escalation() if escalation is not None else ()
+        _candidates(fun, plan[1:], later, attempts, candidates)
         best = _polish_and_verify(fun, candidates, attempts, escalated=True)
     return best
 

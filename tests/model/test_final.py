@@ -238,3 +238,24 @@ def test_cr1_from_group_sums_equals_the_explicit_sandwich():
     cov = np.linalg.inv(bread) @ meat @ np.linalg.inv(bread) * G / (G - 1)
     assert fast.std_error == pytest.approx(np.sqrt(np.diag(cov)), rel=1e-9)
     assert list(fast.df) == [G - 1, G - 1]
+
+
+def test_wald_intervals_for_many_groups_are_close_to_the_profile(crosslevel):
+    # Beyond profile.MAX_GROUPS, Wald intervals on log-SD / atanh scale stand in for the profile:
+    # with 65 groups they are already within a few percent of lme4's profile bounds.
+    from hlm_analysis.data import prepare
+    from hlm_analysis.model import lmm, optimize, profile
+
+    prepared = prepare(crosslevel.spec)
+    model = crosslevel.final
+    X = prepared.matrix([fe.term for fe in model.fixed_effects])
+    Z = prepared.matrix(list(model.random_terms))
+    sums = lmm.group_sums(prepared.y, X, Z, prepared.group_codes, prepared.n_groups)
+    ml = lmm.solve(optimize.find_optimum(sums, reml=False).theta, sums, reml=False)
+    wald = profile.wald_intervals(ml.theta, float(np.sqrt(ml.sigma2)), sums)
+    ref = R["exam_crosslevel"]["profile_ci"]
+    order = ["sd_(Intercept)|school", "sd_standLRT_c|school", "cor_standLRT_c.(Intercept)|school",
+             "sigma"]  # fmt: skip
+    for (low, high), key in zip(wald, order, strict=True):
+        assert low == pytest.approx(ref[key]["low"], rel=0.12, abs=0.02), key
+        assert high == pytest.approx(ref[key]["high"], rel=0.12, abs=0.02), key
