@@ -41,6 +41,12 @@ def hessian(fun, x: np.ndarray, rel_step: float = 1e-4) -> np.ndarray:
     return H
 
 
+def jacobian_of_gradient(grad, x: np.ndarray, rel_step: float = 1e-4) -> np.ndarray:
+    """The Hessian as central differences of an analytic gradient, symmetrised."""
+    H = jacobian(grad, x, rel_step)
+    return (H + H.T) / 2
+
+
 def jacobian(fun, x: np.ndarray, rel_step: float = 1e-5) -> np.ndarray:
     h = _steps(x, rel_step)
     cols = []

@@ -59,6 +59,7 @@ def default_plan(q: int) -> list[tuple[str, str, np.ndarray]]:
 
 def _run(method: str, start: np.ndarray, fun, tight: bool = False) -> np.ndarray:
     # Budgets scale with the number of parameters; the polish step (tight) goes further.
+    # L-BFGS-B gets the analytic gradient when the criterion has one.
     k = len(start)
     options = {
         "L-BFGS-B": {"maxiter": 1000, "ftol": 1e-15 if tight else 1e-12, "gtol": 1e-9},
@@ -69,8 +70,9 @@ def _run(method: str, start: np.ndarray, fun, tight: bool = False) -> np.ndarray
         },
         "Powell": {"maxfev": 400 * k, "xtol": 1e-6, "ftol": 1e-10},
     }[method]
+    jac = getattr(fun, "grad", None) if method == "L-BFGS-B" else None
     with np.errstate(all="ignore"):
-        result = minimize(fun, start, method=method, options=options)
+        result = minimize(fun, start, method=method, jac=jac, options=options)
     return np.asarray(result.x, float)
 
 
@@ -88,14 +90,21 @@ def _best_neighbour_gain(fun, theta: np.ndarray, value: float, seed: int = 0) ->
     return float(gain)
 
 
+def _derivatives(fun, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient and Hessian: analytic gradient and its central differences when the criterion
+    has one (2k gradients instead of ~2k^2 criterion values), finite differences otherwise."""
+    if hasattr(fun, "grad"):
+        return fun.grad(theta), numderiv.jacobian_of_gradient(fun.grad, theta)
+    return numderiv.gradient(fun, theta), numderiv.hessian(fun, theta)
+
+
 def _newton_polish(
     fun, theta: np.ndarray, value: float, steps: int = 25
 ) -> tuple[np.ndarray, float]:
     """Newton steps with step halving; returns (theta, value), or (theta, nan) where the
     criterion is not locally convex (a boundary), so the caller knows to try something else."""
     for _ in range(steps):
-        grad = numderiv.gradient(fun, theta)
-        hess = numderiv.hessian(fun, theta)
+        grad, hess = _derivatives(fun, theta)
         values, vectors = np.linalg.eigh((hess + hess.T) / 2)
         if np.any(values <= 0):
             return theta, float("nan")
@@ -124,6 +133,14 @@ class _Counted:
     def __call__(self, theta) -> float:
         self.count += 1
         return lmm.deviance(theta, self.sums, self.reml)
+
+    def grad(self, theta) -> np.ndarray:
+        self.count += 1  # a gradient costs about one evaluation
+        try:
+            value = lmm.gradient(theta, self.sums, self.reml)
+        except (np.linalg.LinAlgError, FloatingPointError, ValueError):
+            return np.full(len(theta), np.nan)
+        return value
 
 
 def find_optimum(
@@ -185,6 +202,23 @@ def _candidates(fun, runs, external, attempts: list, candidates: list) -> None:
         candidates.append((value, attempt.optimizer, theta))
 
 
+def _snap_to_boundary(fun, theta: np.ndarray, value: float) -> tuple[np.ndarray, float]:
+    """A variance that converged to a rounding-level value (say 1e-16) is put exactly on its
+    boundary, as lme4's bounded optimizer leaves it, when the criterion does not get worse:
+    downstream, zero means zero (no ICC of 1e-32)."""
+    q = fun.sums.q
+    lam = lmm.lambda_of(theta, q)
+    tiny = np.flatnonzero((np.abs(np.diag(lam)) < 1e-7) & (np.diag(lam) != 0))
+    if not len(tiny):
+        return theta, value
+    lam[tiny, tiny] = 0.0
+    snapped = lmm.theta_of(lam)
+    snapped_value = fun(snapped)
+    if snapped_value <= value + 1e-10:
+        return snapped, min(value, snapped_value)
+    return theta, value
+
+
 def _polish_and_verify(fun, candidates, attempts, escalated: bool = False) -> Optimum:
     q = fun.sums.q
     finite = [c for c in candidates if np.isfinite(c[0])]
@@ -210,8 +244,9 @@ def _polish_and_verify(fun, candidates, attempts, escalated: bool = False) -> Op
         if polished_value < value - 1e-9:
             value, theta, winner = polished_value, polished, f"{winner} + Nelder-Mead polish"
 
-    grad = numderiv.gradient(fun, theta)
-    decrement = numderiv.newton_decrement(grad, numderiv.hessian(fun, theta), GRADIENT_TOLERANCE)
+    theta, value = _snap_to_boundary(fun, theta, value)
+    grad, hess = _derivatives(fun, theta)
+    decrement = numderiv.newton_decrement(grad, hess, GRADIENT_TOLERANCE)
     gain = _best_neighbour_gain(fun, theta, value)
     max_grad = float(np.max(np.abs(grad))) if len(grad) else 0.0
     verified = bool(

@@ -1,0 +1,53 @@
+"""The analytic gradient of the profiled criterion against high-order finite differences
+(Richardson extrapolation of central differences), on every reference dataset, for REML and ML,
+at the optimum and away from it, with one, two and three random terms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import REFERENCE
+
+from hlm_analysis.model import lmm, numderiv, optimize
+
+
+def _sums(name: str, outcome: str, fixed: list[str], random: list[str], group: str):
+    d = pd.read_csv(REFERENCE / f"{name}.csv")
+    d = pd.get_dummies(d, columns=[c for c in ("sex", "vr") if c in d], dtype=float)
+    codes = pd.Categorical(d[group]).codes.astype(np.int64)
+    X = np.column_stack([np.ones(len(d)), *(d[c] for c in fixed)])
+    Z = np.column_stack([np.ones(len(d)), *(d[c] for c in random)])
+    return lmm.group_sums(d[outcome].to_numpy(float), X, Z, codes, codes.max() + 1)
+
+
+CASES = {
+    "dyestuff2 RI": ("dyestuff2", "Yield", [], [], "Batch"),
+    "hsb2 RI": ("hsb2", "write", ["read", "math", "science", "socst"], [], "ses"),
+    "sleepstudy RS": ("sleepstudy", "Reaction", ["Days"], ["Days"], "Subject"),
+    "exam RS": ("exam", "normexam", ["standLRT", "sex_M"], ["standLRT"], "school"),
+    "exam 3 terms": (
+        "exam", "normexam", ["standLRT", "vr_mid 50%", "vr_top 25%"],
+        ["vr_mid 50%", "vr_top 25%"], "school",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("reml", [True, False])
+def test_gradient_equals_finite_differences(case, reml):
+    sums = _sums(*CASES[case])
+    optimum = optimize.find_optimum(sums, reml).theta
+    rng = np.random.default_rng(5)
+    points = [optimum, optimum * 1.3 + 0.05, np.abs(rng.normal(0.5, 0.3, len(optimum)))]
+    for theta in points:
+        analytic = lmm.gradient(theta, sums, reml)
+        numeric = numderiv._richardson(
+            lambda h, t=theta: numderiv.gradient(lambda x: lmm.deviance(x, sums, reml), t, h),
+            theta,
+            1e-3,
+            3,
+        )
+        scale = max(1.0, float(np.max(np.abs(numeric))))
+        # 1e-5 in deviance units per unit theta: finite differences are no better at a boundary
+        assert np.max(np.abs(analytic - numeric)) / scale < 1e-5, (theta, analytic, numeric)
