@@ -114,7 +114,7 @@ def std_estimates(prepared: Prepared, terms: list[str], beta: np.ndarray) -> lis
     return out
 
 
-def _moderator_settings(prepared: Prepared, moderator: str) -> list[tuple[str, float | None, dict]]:
+def moderator_settings(prepared: Prepared, moderator: str) -> list[tuple[str, float | None, dict]]:
     """(label, number, {moderator term: value}) for each moderator value the slopes are shown at."""
     variable = prepared.design.variable(moderator)
     if variable.kind == VariableKind.CATEGORICAL:
@@ -168,10 +168,6 @@ def moderators_of(design: Design, variable: str, interactions: list[str]) -> lis
     ]  # fmt: skip
 
 
-def moderator_settings(prepared: Prepared, moderator: str):
-    return _moderator_settings(prepared, moderator)
-
-
 def simple_slopes(
     prepared: Prepared,
     terms: list[str],
@@ -189,7 +185,7 @@ def simple_slopes(
         if roles is None:
             continue
         focal, moderator = roles
-        settings = _moderator_settings(prepared, moderator)
+        settings = moderator_settings(prepared, moderator)
         rows, meta = [], []
         for focal_term in design.variable(focal).terms:
             for label, number, values in settings:
