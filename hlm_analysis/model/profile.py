@@ -22,7 +22,7 @@ from . import lmm
 CHI2_95 = 3.841458820694124
 # Profiling re-optimises the model dozens of times; beyond this many groups the likelihood is
 # close to quadratic on the log-SD / atanh-correlation scale and Wald intervals there are used.
-MAX_GROUPS = 200
+MAX_GROUPS = 80
 
 
 def _unpack(phi: np.ndarray, q: int):
@@ -153,7 +153,7 @@ def _bound(profile, start: float, sign: float, edge: tuple[float, float], wald: 
             a, b = sorted((inside, candidate))
             return float(
                 sciopt.brentq(
-                    lambda v: profile(v) - CHI2_95, a, b, xtol=1e-6 * max(1.0, abs(start))
+                    lambda v: profile(v) - CHI2_95, a, b, xtol=2e-5 * max(1.0, abs(start))
                 )
             )
         if candidate == limit:
