@@ -23,10 +23,14 @@ def _shown(text: str) -> str:
 
 
 def _column_width(header: str, cells: list[str]) -> int:
+    """Dashes for a column: enough for its longest header word, for its typical cell (90th
+    percentile, capped), and for its longest unbreakable run (intervals are kept together with
+    non-breaking spaces, so a narrower column would let them spill into the next one)."""
     words = max((len(w) for w in _shown(header).split()), default=1)
     lengths = sorted(len(_shown(c)) for c in cells if c)
     typical = lengths[math.ceil(0.9 * (len(lengths) - 1))] if lengths else 0
-    return max(3, words + 1, min(typical, 40) + 1)
+    unbreakable = max((len(w) for c in cells for w in _shown(c).split(" ")), default=0)
+    return max(3, words + 1, min(typical, 40) + 1, min(unbreakable, 40) + 1)
 
 
 def pipe_table(

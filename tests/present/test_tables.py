@@ -432,3 +432,10 @@ def test_a_pipe_in_a_label_stays_in_its_cell(hsb2):
     table = pandoc_table(tables.descriptives(results, "tbl-d"))
     assert all(len(row) == 7 for row in table["rows"])
     assert "Reading | writing" in [row[0] for row in table["rows"]]
+
+
+def test_an_unbreakable_interval_gets_a_column_wide_enough():
+    interval = "0.117\u00a0[0.093,\u00a00.148]"
+    text = tables.pipe_table(["", "M1"], [["ICC", interval]] + [["x", "1.0"]] * 20, "lr", "c", "t")
+    _, align, _, _ = parse_table(text)
+    assert len(align.strip("|").split("|")[1]) > len(interval)
