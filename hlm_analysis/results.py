@@ -528,6 +528,11 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {_plain(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
+        # per-group columns (thousands of floats or labels) take the fast path
+        if value and all(type(v) is float for v in value):
+            return [v if math.isfinite(v) else None for v in value]
+        if value and all(type(v) is str for v in value):
+            return list(value)
         return [_plain(v) for v in value]
     if is_dataclass(value):
         return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
