@@ -31,7 +31,7 @@ class Finding(StrEnum):
     R2 = "r2"
     TOO_FEW_GROUPS = "too_few_groups"
     SLOPE = "slope"
-    INTERACTION = "interaction"
+    SLOPE_DROPPED = "slope_dropped"
 
 
 class Advice(StrEnum):
@@ -108,6 +108,8 @@ def findings(f: dict) -> list[dict]:
     out.append({"kind": Finding.R2})
     if f["slope"] is not None and not f["too_few_groups"]:
         out.append({"kind": Finding.SLOPE, "slope": f["slope"]["entries"][0]})
+    elif f["slopes_configured"] and f["slope"] is None and not f["too_few_groups"]:
+        out.append({"kind": Finding.SLOPE_DROPPED})
     return out[:6]
 
 
