@@ -86,6 +86,8 @@ class Spec(BaseModel):
     levers: list[str] = Field(default_factory=list)
     # the reference level of text predictors (default: the first level in sorted order, as R)
     reference: dict[str, str] = Field(default_factory=dict)
+    # what one row is, in the report's sentences ("student", "pupil", "measurement", ...)
+    unit: str = Field(default="student", min_length=1, max_length=40)
     name: str = "report"
 
     @field_validator("interactions")

@@ -14,7 +14,7 @@ from typing import Any
 from .. import distributions, rules
 from ..results import INTERCEPT, ModelName, Results, TermKind, VariableKind
 from . import equation, fmt
-from .labels import TermLabels, labels_for
+from .labels import TermLabels, labels_for, plural
 
 Escape = Callable[[object], str]
 
@@ -291,6 +291,9 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         "outcome": outcome,
         "group": escape(labels.variable(spec.group)),
         "groups": escape(labels.groups_phrase()),  # "schools", or "groups (SchoolID)"
+        "unit": escape(" ".join(spec.unit.split())),  # what one row is: "student"
+        "units": escape(plural(" ".join(spec.unit.split()))),
+        "Units": escape(plural(" ".join(spec.unit.split())).capitalize()),
         "group_one": escape(labels.group_in_sentence()),
         "has_interactions": bool(spec.interactions),
         "n_obs": fmt.integer(data.n_obs),

@@ -43,11 +43,7 @@ class TermLabels:
         name = self._group()
         if name == "group":
             return f"groups ({self.raw(self.design.group)})"
-        if name.endswith(("s", "x", "ch", "sh")):
-            return name + "es"
-        if name.endswith("y") and name[-2:-1] not in "aeiou":
-            return name[:-1] + "ies"
-        return name + "s"
+        return plural(name)
 
     def _group(self) -> str:
         """The group's name inside a sentence: 'School' reads 'school'; a name that is not one
@@ -79,3 +75,12 @@ class TermLabels:
 
 def labels_for(results: Results) -> TermLabels:
     return TermLabels(results.spec.labels, results.design)
+
+
+def plural(noun: str) -> str:
+    """English plural of a simple noun (the last word of a phrase)."""
+    if noun.endswith(("s", "x", "ch", "sh")):
+        return noun + "es"
+    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
+        return noun[:-1] + "ies"
+    return noun + "s"

@@ -136,3 +136,10 @@ def test_templates_refuse_missing_variables():
     env = narrative.environment()
     with pytest.raises(Exception, match="undefined"):
         env.from_string("{{ nothing_here }}").render()
+
+
+def test_the_unit_of_a_row_is_configurable(schools):
+    spec = schools.spec.model_copy(update={"unit": "pupil"})
+    text = section(replace(schools, spec=spec), "executive_summary")
+    assert "for 600 pupils in 20 schools" in text and "students" not in text.split("\n")[0]
+    assert "between pupils in the same school" in text
