@@ -173,14 +173,16 @@ def cluster_cr1(X: np.ndarray, resid: np.ndarray, codes: np.ndarray, n_groups: i
 def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:
     X = prepared.matrix(mdef.fixed)
     res = least_squares(X, prepared.y)
-    robust = None
+    robust_se = None
     cov = res.cov
     if mdef.name == ModelName.OLS_CLUSTER:
         cov_cr1 = cluster_cr1(X, res.resid, prepared.group_codes, prepared.n_groups)
         cr1 = np.sqrt(np.diag(cov_cr1))
         if prepared.n_groups <= CR2_MAX_GROUPS and prepared.n_obs <= CR2_MAX_ROWS:
-            cov, df = stats.cr2(X, res.resid, prepared.group_codes)
-            bse = np.sqrt(np.diag(cov))
+            cr2 = robust.cr2(
+                prepared.y, X, np.empty((len(X), 0)), prepared.group_codes, np.empty(0), res.beta
+            )  # no random effects: CR2 for OLS, df as Bell & McCaffrey
+            cov, bse, df = cr2.cov, cr2.std_error, cr2.df
             df_method = "Bell-McCaffrey (CR2)"
             notes = (
                 "CR2 cluster-robust standard errors with Bell-McCaffrey degrees of freedom, "
@@ -193,7 +195,7 @@ def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:
                 "CR1 cluster-robust standard errors with G - 1 degrees of freedom "
                 f"(CR2 is computed for up to {CR2_MAX_GROUPS} groups; with more, CR1 is accurate).",
             )
-        robust = RobustSE(
+        robust_se = RobustSE(
             reported="CR2" if df_method.endswith("(CR2)") else "CR1",
             cr1_std_error=dict(zip(mdef.fixed, map(float, cr1), strict=True)),
         )
@@ -220,7 +222,7 @@ def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:
         n_parameters=k,
         r2=float(res.r2),
         fixed_cov=tuple(map(tuple, cov)),
-        robust=robust,
+        robust=robust_se,
         notes=notes,
     )
 

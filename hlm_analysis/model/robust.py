@@ -1,4 +1,5 @@
 """CR2 cluster-robust standard errors for a linear mixed model, as clubSandwich computes them.
+With no random effects (Z with no columns) it is CR2 for OLS with Bell-McCaffrey's df.
 
 The working model is the fitted one (clubSandwich's default for lmer: target = the model's own
 covariance, "inverse variance" weights). Per cluster j, with Theta_j = Z_j Lambda Lambda' Z_j' + I
@@ -30,6 +31,7 @@ class Robust:
     std_error: np.ndarray
     df: np.ndarray
     p_value: np.ndarray
+    cov: np.ndarray
 
 
 def feasible(counts: np.ndarray) -> bool:
@@ -69,7 +71,7 @@ def _tested(beta: np.ndarray, cov: np.ndarray, df: np.ndarray) -> Robust:
     """Standard errors from a robust covariance, with two-sided t tests on `df`."""
     se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
     statistic = beta / np.where(se > 0, se, np.nan)
-    return Robust(se, df, 2 * distributions.t_sf(np.abs(statistic), df))
+    return Robust(se, df, 2 * distributions.t_sf(np.abs(statistic), df), cov)
 
 
 def cr2(

@@ -129,45 +129,6 @@ def akaike_weights(aics: dict[str, float]) -> dict[str, float]:
     return {k: float(v / total) for k, v in raw.items()}
 
 
-def _inv_sqrt_psd(matrix: np.ndarray) -> np.ndarray:
-    values, vectors = np.linalg.eigh(matrix)
-    inv_sqrt = np.where(values > 1e-12, 1.0 / np.sqrt(np.clip(values, 1e-12, None)), 0.0)
-    return (vectors * inv_sqrt) @ vectors.T
-
-
-def cr2(X: np.ndarray, resid: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """CR2 cluster-robust covariance with Bell-McCaffrey degrees of freedom per coefficient.
-
-    Bell & McCaffrey (2002), Survey Methodology 28(2); df as in Imbens & Kolesar (2016), REStat
-    98(4), with a homoskedastic working model. The adjustment A_g = (I - H_gg)^(-1/2) makes the
-    estimator unbiased under that model, which matters most when clusters are few.
-    """
-    n, p = X.shape
-    bread = np.linalg.inv(X.T @ X)
-    clusters = [np.flatnonzero(codes == g) for g in np.unique(codes)]
-    adjust = []
-    meat = np.zeros((p, p))
-    for idx in clusters:
-        Xg = X[idx]
-        A = _inv_sqrt_psd(np.eye(len(idx)) - Xg @ bread @ Xg.T)
-        adjust.append(A)
-        u = Xg.T @ (A @ resid[idx])
-        meat += np.outer(u, u)
-    cov = bread @ meat @ bread
-    df = np.empty(p)
-    for k in range(p):
-        columns = []
-        for idx, A in zip(clusters, adjust, strict=True):
-            w = A @ (X[idx] @ bread[:, k])  # A_g X_g (X'X)^-1 e_k
-            column = -X @ (bread @ (X[idx].T @ w))  # (I - H)[:, g] w = e_g w - X (X'X)^-1 X_g' w
-            column[idx] += w
-            columns.append(column)
-        G = np.column_stack(columns)
-        lam = np.linalg.eigvalsh(G.T @ G)
-        df[k] = lam.sum() ** 2 / (lam**2).sum()
-    return cov, df
-
-
 def coefficient_reliability(re_cov: np.ndarray, sigma2: float, ZtZ: np.ndarray) -> np.ndarray:
     """HLM's reliability of each random coefficient (Raudenbush & Bryk 2002, eq. 3.59 and 4.26):
     the average over groups of tau_qq / (tau_qq + sigma2 [(Z_j'Z_j)^-1]_qq), over the groups

@@ -19,7 +19,7 @@ class TermLabels:
         except KeyError:
             mean_of = None
         if mean_of is not None:
-            return f"{self.raw(mean_of)} ({self._group()} mean)"
+            return f"{self.raw(mean_of)} ({self.group_in_sentence()} mean)"
         return column
 
     def variable(self, column: str) -> str:
@@ -29,23 +29,20 @@ class TermLabels:
         except KeyError:
             centering = None
         if centering == "group":
-            return f"{self.raw(column)} relative to the {self._group()} mean"
+            return f"{self.raw(column)} relative to the {self.group_in_sentence()} mean"
         if centering == "grand":
             return f"{self.raw(column)} (centred at the overall mean)"
         return self.raw(column)
 
-    def group_in_sentence(self) -> str:
-        return self._group()
-
     def groups_phrase(self) -> str:
         """The groups as a plural noun: 'schools' for a one-word name like 'School', else
         'groups (SchoolID)'."""
-        name = self._group()
+        name = self.group_in_sentence()
         if name == "group":
             return f"groups ({self.raw(self.design.group)})"
         return plural(name)
 
-    def _group(self) -> str:
+    def group_in_sentence(self) -> str:
         """The group's name inside a sentence: 'School' reads 'school'; a name that is not one
         plain word ('SchoolID', 'Socioeconomic status') reads 'group'."""
         name = self.raw(self.design.group)

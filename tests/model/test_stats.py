@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as scistats
 
-from hlm_analysis.model import stats
+from hlm_analysis.model import robust, stats
 from hlm_analysis.present.predictions import qq_points
 
 
@@ -18,7 +18,8 @@ def test_cr2_balanced_intercept_only_is_the_t_test_of_cluster_means():
     codes = np.repeat(np.arange(G), m)
     y = rng.normal(size=G * m) + rng.normal(size=G)[codes]
     X = np.ones((G * m, 1))
-    cov, df = stats.cr2(X, y - y.mean(), codes)
+    fit = robust.cr2(y, X, np.empty((G * m, 0)), codes, np.empty(0), np.array([y.mean()]))
+    cov, df = fit.cov, fit.df
     means = np.array([y[codes == g].mean() for g in range(G)])
     assert cov[0, 0] == pytest.approx(means.var(ddof=1) / G, rel=1e-10)
     assert df[0] == pytest.approx(G - 1, rel=1e-10)
@@ -29,8 +30,8 @@ def test_cr2_df_is_small_with_few_clusters():
     codes = np.repeat(np.arange(4), 25)
     X = np.column_stack([np.ones(100), rng.normal(size=100)])
     y = X @ [1.0, 2.0] + rng.normal(size=100)
-    resid = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
-    _, df = stats.cr2(X, resid, codes)
+    beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    df = robust.cr2(y, X, np.empty((100, 0)), codes, np.empty(0), beta).df
     assert np.all(df > 0) and np.all(df <= 3.0 + 1e-9)
 
 
