@@ -53,6 +53,17 @@ def _wrapped(text: str, width: int = 18, lines: int = 3) -> str:
     return _literal("\n".join(parts))
 
 
+def _bins(values: np.ndarray):
+    """Whole-number edges for whole-number data (test scores), so no bin catches two values
+    and its neighbour none (a comb); otherwise about sqrt(n) bins, between 10 and 40."""
+    count = min(40, max(10, int(np.sqrt(len(values)))))
+    if len(values) and np.all(values == np.round(values)):
+        low, high = float(values.min()), float(values.max())
+        width = max(1.0, np.ceil((high - low + 1) / count))
+        return np.arange(low - 0.5, high + width + 0.5, width)
+    return count
+
+
 def _plain_log_axis(axis) -> None:
     """Group sizes on a log axis read 10, 20, 50, not 2 x 10^1."""
     axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
@@ -72,7 +83,7 @@ def plot_distributions(results: Results, rows: pd.DataFrame) -> Figure:
             values,
             ax=ax,
             color=PALETTE if i else "#b3471d",
-            bins=min(40, max(10, int(np.sqrt(len(values))))),
+            bins=_bins(values.to_numpy(float)),
         )
         ax.set_title(_short(labels.raw(var)) + (" (outcome)" if i == 0 else ""), fontsize=9)
         ax.set_xlabel("")
