@@ -1,9 +1,11 @@
-"""Descriptive statistics of the analysis sample (what the 'Data' section of the report shows)."""
+"""Descriptive statistics of the analysis sample (what the 'Data' section of the report shows).
+
+Everything comes from the design's per-group cross products (exact, from every row), except the
+medians, which the data path measured (exactly in memory, approximately in an SQL engine)."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from .. import rules
 from ..results import (
@@ -14,51 +16,51 @@ from ..results import (
     LevelCount,
     NumericSummary,
 )
-from .prepare import Prepared, measured_values
-
-
-def _numeric_summary(series: pd.Series) -> NumericSummary:
-    return NumericSummary(
-        n=int(series.count()),
-        mean=float(series.mean()),
-        sd=float(series.std(ddof=1)),
-        min=float(series.min()),
-        median=float(series.median()),
-        max=float(series.max()),
-    )
+from .prepare import Prepared
+from .prepare import numeric_variables as _numeric_variables
 
 
 def numeric_variables(prepared: Prepared) -> list[str]:
     """The outcome and every numeric variable of the models, in config order."""
-    spec = prepared.spec
-    variables = [spec.outcome, *[v for v in prepared.predictors if v not in prepared.categorical]]
-    interaction_vars = [v for t in spec.interactions for v in t.split(":")]
-    variables += [
-        v for v in interaction_vars if v not in variables and v not in prepared.categorical
-    ]
-    return list(dict.fromkeys(variables))
+    return _numeric_variables(prepared.spec, prepared.predictors, prepared.categorical)
+
+
+def _summary(prepared: Prepared, name: str, median: float) -> NumericSummary:
+    sums = prepared.sums
+    low, high = sums.range(name)
+    return NumericSummary(
+        n=prepared.n_obs,
+        mean=sums.mean(name),
+        sd=sums.sd(name),
+        min=low,
+        median=median,
+        max=high,
+    )
 
 
 def describe(prepared: Prepared) -> DataSummary:
-    frame = prepared.frame
+    sums = prepared.sums
     names = numeric_variables(prepared)
     # The data section describes variables as measured; predictions need the centred scale too.
-    measured = pd.DataFrame({v: measured_values(prepared, v) for v in names})
-    numeric = {v: _numeric_summary(measured[v]) for v in names}
-    model_scale = {v: _numeric_summary(frame[v]) for v in names if v in prepared.spec.centering}
-    categorical = {
-        var: tuple(
-            LevelCount(level, int((frame[var].astype(str) == level).sum())) for level in levels
-        )
-        for var, levels in prepared.categorical.items()
+    numeric = {v: _summary(prepared, prepared.measured_name(v), prepared.medians[v]) for v in names}
+    model_scale = {
+        v: _summary(prepared, v, float("nan")) for v in names if v in prepared.spec.centering
     }
-    corr = measured[names].corr().to_numpy() if len(names) > 1 else np.ones((1, 1))
-    sizes = prepared.group_sizes()
-    outcome_by_group = (
-        pd.DataFrame({"g": prepared.group_codes, "y": prepared.y})
-        .groupby("g")["y"]
-        .agg(["mean", "std"])
-    )
+    categorical = {}
+    for var, levels in prepared.categorical.items():
+        counts = [float(sums.group_totals(t).sum()) for t in prepared.terms_of[var]]
+        categorical[var] = tuple(
+            LevelCount(level, int(round(n)))
+            for level, n in zip(levels, [prepared.n_obs - sum(counts), *counts], strict=True)
+        )
+    measured = [prepared.measured_name(v) for v in names]
+    corr = sums.correlation(measured) if len(names) > 1 else np.ones((1, 1))
+    sizes = sums.counts
+    y_sum = sums.group_totals(sums.outcome)
+    y_mean = y_sum / sizes
+    y_ss = np.clip(sums.cross[:, 0, 0] - y_sum * y_mean, 0, None)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        y_sd = np.where(sizes > 1, np.sqrt(y_ss / np.maximum(sizes - 1, 1)), 0.0)
     return DataSummary(
         n_rows_read=prepared.n_rows_read,
         n_obs=prepared.n_obs,
@@ -74,7 +76,7 @@ def describe(prepared: Prepared) -> DataSummary:
         groups=GroupTable(
             labels=tuple(prepared.group_labels),
             n=tuple(int(n) for n in sizes),
-            outcome_mean=tuple(outcome_by_group["mean"].tolist()),
-            outcome_sd=tuple(outcome_by_group["std"].fillna(0.0).tolist()),
+            outcome_mean=tuple(y_mean.tolist()),
+            outcome_sd=tuple(y_sd.tolist()),
         ),
     )

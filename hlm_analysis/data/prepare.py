@@ -17,6 +17,7 @@ from ..errors import InputError
 from ..results import INTERCEPT, Design, Term, TermKind, Variable, VariableKind
 from ..spec import Spec, quoted, shown
 from .load import numeric_columns, read_table, too_large
+from .sums import DesignSums, from_rows
 
 # Values beyond this size (and infinities) are refused. The fits square and multiply columns
 # (X'X, sums of squared residuals, products in interactions): with |x| <= 1e150 a square is at
@@ -38,46 +39,86 @@ def _levels(series: pd.Series) -> list:
         return sorted(values, key=str)
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """The analysis sample: complete rows only, with every design column the ladder may need."""
+# Rows kept for the figures: enough to see every shape, small on disk. Drawn with a fixed seed,
+# so the same data give the same figures.
+SAMPLE_ROWS = 50_000
+SAMPLE_SEED = 20240605
+# The name under which DesignSums keeps a centred column as measured (before centring): the
+# data section describes variables as measured. A NUL cannot occur in a column name we accept.
+MEASURED = "\x00measured "
 
-    spec: Spec
-    frame: pd.DataFrame
+
+@dataclass(frozen=True)
+class Rows:
+    """Rows of the analysis sample: the outcome, group codes, every design column, and the
+    numeric variables as measured (for the figures)."""
+
     y: np.ndarray
     group_codes: np.ndarray
-    group_labels: list[str]
     columns: dict[str, np.ndarray]
-    terms_of: dict[str, list[str]]
-    categorical: dict[str, list[str]]
-    predictors: list[str]
-    design: Design
-    n_rows_read: int
-    dropped: dict[str, int] = field(default_factory=dict)
-    # the analysis sample before centring (centred columns as measured)
-    measured: pd.DataFrame | None = None
+    measured: pd.DataFrame
 
-    @property
-    def n_obs(self) -> int:
+    def __len__(self) -> int:
         return len(self.y)
-
-    @property
-    def n_groups(self) -> int:
-        return len(self.group_labels)
-
-    def group_sizes(self) -> np.ndarray:
-        return np.bincount(self.group_codes, minlength=self.n_groups)
-
-    def expand(self, variables: list[str]) -> list[str]:
-        """Design-term names of a list of variables (a text variable gives its dummies)."""
-        return [term for var in variables for term in self.terms_of[var]]
 
     def matrix(self, terms: list[str]) -> np.ndarray:
         return (
             np.column_stack([self.columns[t] for t in terms])
             if terms
-            else np.empty((self.n_obs, 0))
+            else np.empty((len(self.y), 0))
         )
+
+    def take(self, index: np.ndarray) -> Rows:
+        return Rows(
+            self.y[index],
+            self.group_codes[index],
+            {name: values[index] for name, values in self.columns.items()},
+            self.measured.iloc[index].reset_index(drop=True),
+        )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The analysis sample (complete rows only), reduced to what the models need: the design's
+    per-group cross products (`sums`, exact, from every row), a seeded sample of rows for the
+    figures, and all rows only when they are held in memory (`rows`, for CR2)."""
+
+    spec: Spec
+    design: Design
+    terms_of: dict[str, list[str]]
+    categorical: dict[str, list[str]]
+    predictors: list[str]
+    group_labels: list[str]
+    sums: DesignSums
+    sample: Rows
+    medians: dict[str, float]  # numeric variables as measured
+    n_rows_read: int
+    dropped: dict[str, int] = field(default_factory=dict)
+    rows: Rows | None = None
+    medians_approximate: bool = False  # True when an engine estimated them (large data)
+
+    @property
+    def n_obs(self) -> int:
+        return self.sums.n
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.group_labels)
+
+    @property
+    def sampled(self) -> bool:
+        return len(self.sample) < self.n_obs
+
+    def group_sizes(self) -> np.ndarray:
+        return self.sums.counts
+
+    def expand(self, variables: list[str]) -> list[str]:
+        """Design-term names of a list of variables (a text variable gives its dummies)."""
+        return [term for var in variables for term in self.terms_of[var]]
+
+    def measured_name(self, variable: str) -> str:
+        """The name of a numeric variable as measured in `sums` (centred ones are kept twice)."""
+        return MEASURED + variable if variable in self.spec.centering else variable
 
 
 def _columns_used(spec: Spec) -> list[str]:
@@ -268,23 +309,34 @@ def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
     return columns, terms_of, categorical, design
 
 
+# A column is dependent on the ones before it when, scaled to unit length, the part of it they
+# do not explain has squared length below this. The design is checked through its cross
+# products (all that the engine keeps), where rounding is ~1e-16: 1e-11 is far above that and
+# far below any usable predictor (a correlation of 1 - 5e-12 with the others).
+DEPENDENT_PIVOT = 1e-11
+
+
 def check_full_rank(prepared: Prepared, terms: list[str]) -> None:
     """Raise InputError naming the first term that is a linear combination of earlier ones.
 
-    One QR decomposition of the column-scaled design: in column order, a (near) zero diagonal of
-    R marks the first column that the ones before it already span.
-    """
+    A Cholesky factorisation of the column-scaled X'X in column order: the pivot of a column is
+    the squared length of what the earlier columns leave of it (the R of a QR, squared)."""
     if not terms:
         return
     _check_parameter_count(len(terms), prepared.n_obs)
-    X = prepared.matrix(terms)
-    norms = np.linalg.norm(X, axis=0)
-    r = np.linalg.qr(X / np.where(norms > 0, norms, 1.0), mode="r")
-    dependent = np.flatnonzero(np.abs(np.diag(r)) < 1e-9)
-    if len(dependent):
-        raise InputError(
-            f"predictor {quoted(terms[dependent[0]])} is perfectly collinear with the other predictors (or constant); remove it"
-        )
+    gram = prepared.sums.total_block(terms, terms)
+    norms = np.sqrt(np.clip(np.diag(gram), 0, None))
+    scaled = gram / np.outer(np.where(norms > 0, norms, 1.0), np.where(norms > 0, norms, 1.0))
+    k = len(terms)
+    L = np.zeros((k, k))
+    for j in range(k):
+        pivot = scaled[j, j] - L[j, :j] @ L[j, :j]
+        if pivot < DEPENDENT_PIVOT:
+            raise InputError(
+                f"predictor {quoted(terms[j])} is perfectly collinear with the other predictors (or constant); remove it"
+            )
+        L[j, j] = np.sqrt(pivot)
+        L[j + 1 :, j] = (scaled[j + 1 :, j] - L[j + 1 :, :j] @ L[j, :j]) / L[j, j]
 
 
 def _check_parameter_count(p: int, n: int) -> None:
@@ -329,23 +381,11 @@ def _check_groups(spec: Spec, sizes: np.ndarray) -> None:
         )
 
 
-def _group_level(columns: dict[str, np.ndarray], codes: np.ndarray, terms: list[str]) -> list[str]:
-    """Terms constant within every group (school-level variables and their products)."""
-    if not terms:
-        return []
-    frame = pd.DataFrame({i: columns[t] for i, t in enumerate(terms)})
-    grouped = frame.groupby(codes)
-    spread = (grouped.max() - grouped.min()).abs().max().to_numpy()
-    scale = np.abs(frame).max().to_numpy()
-    return [t for t, s, m in zip(terms, spread, scale, strict=True) if s <= 1e-12 * max(m, 1.0)]
-
-
 def _check_group_level_count(prepared: Prepared, fixed: list[str]) -> None:
     # Group-level columns (and the intercept) take their values from the groups alone: with as
     # many of them as groups they reproduce every group mean, and the random intercept's
     # variance is left without information (with more, they are collinear as well).
-    terms = [t for t in fixed if t != INTERCEPT]
-    level2 = _group_level(prepared.columns, prepared.group_codes, terms)
+    level2 = [t for t in fixed if t != INTERCEPT and prepared.sums.constant_within_groups(t)]
     q = 1 + len(level2)
     if level2 and q >= prepared.n_groups:
         raise InputError(
@@ -354,6 +394,46 @@ def _check_group_level_count(prepared: Prepared, fixed: list[str]) -> None:
             f"{prepared.n_groups} groups of {quoted(prepared.spec.group)}; it needs more groups "
             "than group-level parameters"
         )
+
+
+def with_group_levels(design: Design, sums: DesignSums) -> Design:
+    """A variable is at the group level (level 2) when each of its columns is constant in groups."""
+    return replace(
+        design,
+        variables=tuple(
+            replace(
+                v,
+                group_level=bool(v.terms) and all(sums.constant_within_groups(t) for t in v.terms),
+            )
+            for v in design.variables
+        ),
+    )
+
+
+def sample_index(n: int) -> np.ndarray:
+    """The seeded sample of row positions the figures draw (all rows when there are few)."""
+    if n <= SAMPLE_ROWS:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(SAMPLE_SEED).choice(n, SAMPLE_ROWS, replace=False))
+
+
+def design_names(spec: Spec, columns: dict[str, np.ndarray]) -> list[str]:
+    """Every column DesignSums keeps: the intercept, each design term, and each centred
+    variable as measured (after them, under its MEASURED name)."""
+    return [
+        INTERCEPT,
+        *(t for t in columns if t != INTERCEPT),
+        *(MEASURED + c for c in spec.centering),
+    ]
+
+
+def finish(prepared: Prepared) -> Prepared:
+    """Checks every data path ends with: the largest model must be estimable."""
+    fixed = largest_fixed(prepared)
+    _check_parameter_count(len(fixed), prepared.n_obs)
+    _check_group_level_count(prepared, fixed)
+    check_full_rank(prepared, fixed)
+    return prepared
 
 
 def prepare(spec: Spec) -> Prepared:
@@ -388,39 +468,44 @@ def prepare(spec: Spec) -> Prepared:
     measured = clean  # before centring: what the data section describes
     clean, predictors = _centre(spec, clean)
     columns, terms_of, categorical, design = _build_columns(spec, clean, predictors)
-    # a variable is at the group level (level 2) when each of its columns is constant in groups
-    level2 = set(_group_level(columns, codes, [t for v in design.variables for t in v.terms]))
-    design = replace(
-        design,
-        variables=tuple(
-            replace(v, group_level=bool(v.terms) and set(v.terms) <= level2)
-            for v in design.variables
+    numeric = numeric_variables(spec, predictors, categorical)
+    # as measured: centred columns before centring, the rest (group means too) as modelled
+    as_measured = {c: (measured if c in spec.centering else clean)[c] for c in numeric}
+    with_measured = {
+        **columns,
+        **{MEASURED + c: measured[c].to_numpy(dtype=float) for c in spec.centering},
+    }
+    names = design_names(spec, columns)
+    sums = from_rows(spec.outcome, y, with_measured, codes, len(levels), names)
+    rows = Rows(
+        y,
+        codes,
+        columns,
+        pd.DataFrame(
+            {spec.group: clean[spec.group].to_numpy()}
+            | {c: as_measured[c].to_numpy(dtype=float) for c in numeric}
         ),
     )
-    prepared = Prepared(
-        spec=spec,
-        frame=clean,
-        y=y,
-        group_codes=codes,
-        group_labels=[str(v) for v in levels],
-        columns=columns,
-        terms_of=terms_of,
-        categorical=categorical,
-        predictors=predictors,
-        design=design,
-        n_rows_read=len(frame),
-        dropped=dropped,
-        measured=measured,
+    return finish(
+        Prepared(
+            spec=spec,
+            design=with_group_levels(design, sums),
+            terms_of=terms_of,
+            categorical=categorical,
+            predictors=predictors,
+            group_labels=[str(v) for v in levels],
+            sums=sums,
+            sample=rows.take(sample_index(len(y))),
+            medians={c: float(np.median(as_measured[c].to_numpy(dtype=float))) for c in numeric},
+            n_rows_read=len(frame),
+            dropped=dropped,
+            rows=rows,
+        )
     )
-    fixed = largest_fixed(prepared)
-    _check_parameter_count(len(fixed), prepared.n_obs)
-    _check_group_level_count(prepared, fixed)
-    check_full_rank(prepared, fixed)
-    return prepared
 
 
-def measured_values(prepared: Prepared, column: str) -> pd.Series:
-    """A column as measured: centred columns before centring, everything else as modelled."""
-    if column in prepared.spec.centering and prepared.measured is not None:
-        return prepared.measured[column]
-    return prepared.frame[column]
+def numeric_variables(spec: Spec, predictors: list[str], categorical: dict) -> list[str]:
+    """The outcome and every numeric variable of the models, in config order."""
+    variables = [spec.outcome, *[v for v in predictors if v not in categorical]]
+    variables += [v for t in spec.interactions for v in t.split(":")]
+    return [v for v in dict.fromkeys(variables) if v not in categorical]

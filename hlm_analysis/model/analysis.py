@@ -9,12 +9,11 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .. import atomic, rules
 from ..data import Prepared, check_full_rank, describe, prepare
 from ..data.describe import numeric_variables
-from ..data.prepare import measured_values
+from ..data.prepare import SAMPLE_SEED
 from ..results import (
     ALL_MODELS,
     RESULTS_FILE,
@@ -37,9 +36,6 @@ from ..results import (
 from ..spec import Spec
 from . import final, stats
 from .ladder import Progress, fit_ladder, fitted_values, ladder
-
-SAMPLE_ROWS = 50_000  # rows kept for figures: enough to see every shape, small on disk
-SAMPLE_SEED = 20240605
 
 
 def _comparisons(models: dict[ModelName, ModelResult]) -> list[Comparison]:
@@ -161,29 +157,19 @@ def _contextual(prepared: Prepared, model: ModelResult) -> list[ContextualEffect
     return out
 
 
-def _sample_rows(prepared: Prepared) -> np.ndarray:
-    n = prepared.n_obs
-    if n <= SAMPLE_ROWS:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(SAMPLE_SEED).choice(n, SAMPLE_ROWS, replace=False))
-
-
 def write_sample(prepared: Prepared, models: dict[ModelName, ModelResult], path: Path) -> RowSample:
     """The rows the figures draw (distributions, outcome by group, residuals), with each mixed
-    model's fitted values: a seeded sample when the data are large."""
-
-    rows = _sample_rows(prepared)
+    model's fitted values: the data path's seeded sample when the data are large."""
+    sample = prepared.sample
     spec = prepared.spec
     columns = list(dict.fromkeys([spec.outcome, spec.group, *numeric_variables(prepared)]))
-    frame = pd.DataFrame(
-        {c: measured_values(prepared, c).iloc[rows].to_numpy() for c in columns}
-    )  # as measured: the figures show the data before centring
+    frame = sample.measured[columns].copy()  # as measured: the figures show data before centring
     frame[spec.group] = frame[spec.group].astype(str)
     for name, model in models.items():
         if model.is_mixed:
-            frame[RowSample.fitted_column(name)] = fitted_values(prepared, model, rows)
+            frame[RowSample.fitted_column(name)] = fitted_values(model, sample)
     atomic.write_parquet(path, frame)
-    return RowSample(path.name, len(rows), prepared.n_obs, SAMPLE_SEED, tuple(columns))
+    return RowSample(path.name, len(sample), prepared.n_obs, SAMPLE_SEED, tuple(columns))
 
 
 def _software() -> dict[str, str]:

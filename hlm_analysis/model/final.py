@@ -100,7 +100,8 @@ def std_estimates(prepared: Prepared, terms: list[str], beta: np.ndarray) -> lis
     indicators per switch (a standardized mean difference). The outcome SD is the total SD of
     the analysis sample. Product terms get none: scaled by the SD of a product they mean nothing
     (their simple slopes are standardized instead)."""
-    sd_y = float(np.std(prepared.y, ddof=1))
+    sums = prepared.sums
+    sd_y = sums.sd(sums.outcome)
     out: list[float | None] = []
     for term, b in zip(terms, beta, strict=True):
         t = prepared.design.term(term)
@@ -110,7 +111,7 @@ def std_estimates(prepared: Prepared, terms: list[str], beta: np.ndarray) -> lis
         elif t.kind == TermKind.DUMMY or binary:
             out.append(float(b / sd_y))
         else:
-            out.append(float(b * np.std(prepared.columns[term], ddof=1) / sd_y))
+            out.append(float(b * sums.sd(term) / sd_y))
     return out
 
 
@@ -122,8 +123,7 @@ def moderator_settings(prepared: Prepared, moderator: str) -> list[tuple[str, fl
         for level, term in zip(variable.levels[1:], variable.terms, strict=True):
             out.append((level, None, {t: float(t == term) for t in variable.terms}))
         return out
-    values = prepared.columns[moderator]
-    m, sd = float(np.mean(values)), float(np.std(values, ddof=1))
+    m, sd = prepared.sums.mean(moderator), prepared.sums.sd(moderator)
     return [
         ("mean − 1 SD", m - sd, {moderator: m - sd}),
         ("mean", m, {moderator: m}),
@@ -221,7 +221,7 @@ def simple_slopes(
                 if t.kind == TermKind.INTERACTION and set(t.parts) == {focal, moderator}
             )
             df_product = df_of(np.eye(len(terms))[[index[product]]])[0]
-            values = prepared.columns[moderator]
+            low, high = prepared.sums.range(moderator)
             regions.append(
                 johnson_neyman(
                     interaction,
@@ -230,8 +230,8 @@ def simple_slopes(
                     beta[[index[focal], index[product]]],
                     cov[np.ix_([index[focal], index[product]], [index[focal], index[product]])],
                     df_product,
-                    float(values.min()),
-                    float(values.max()),
+                    low,
+                    high,
                 )
             )
     return slopes, regions
@@ -282,12 +282,9 @@ def component_tests(
             )
         )
         return out
-    X = prepared.matrix(fixed)
     for term in random[1:]:
         kept = [t for t in random if t != term]
-        reduced = lmm.group_sums(
-            prepared.y, X, prepared.matrix(kept), prepared.group_codes, prepared.n_groups
-        )
+        reduced = lmm.model_sums(prepared.sums, fixed, kept)
         best = optimize.find_optimum(reduced, reml=True)
         df = lmm.n_theta(len(random)) - lmm.n_theta(len(kept))
         stat = max(best.deviance - deviance, 0.0)
@@ -315,20 +312,19 @@ def group_lines(
         return ()
     design = prepared.design
     slope = random[1]
-    counts = np.bincount(prepared.group_codes, minlength=prepared.n_groups)
+    sums = prepared.sums
     base: dict[str, np.ndarray] = {}
     for term in fixed:
         t = design.term(term)
         if t.kind in (TermKind.INTERCEPT, TermKind.INTERACTION) or term == slope:
             continue
         variable = design.variable(t.variable)
-        column = prepared.columns[term]
         if variable.group_level:
-            base[term] = np.bincount(prepared.group_codes, column, prepared.n_groups) / counts
+            base[term] = sums.group_totals(term) / sums.counts
         elif t.kind == TermKind.DUMMY:
             base[term] = np.zeros(prepared.n_groups)
         else:
-            base[term] = np.full(prepared.n_groups, float(np.mean(column)))
+            base[term] = np.full(prepared.n_groups, sums.mean(term))
 
     def design_rows(x: float) -> np.ndarray:
         values = {**base, slope: np.full(prepared.n_groups, x)}

@@ -17,6 +17,8 @@ import numpy as np
 
 from .. import rules
 from ..data import Prepared
+from ..data.prepare import Rows
+from ..data.sums import DesignSums
 from ..results import (
     INTERCEPT,
     MODEL_ORDER,
@@ -138,49 +140,53 @@ def _fixed_effects(terms, estimate, std_error, df, extras=None) -> tuple[FixedEf
 @dataclass(frozen=True)
 class LeastSquares:
     beta: np.ndarray
-    resid: np.ndarray
-    cov: np.ndarray  # classical: sigma^2 (X'X)^-1
+    cov: np.ndarray
     df_resid: int
     loglik: float
     r2: float
 
 
-def least_squares(X: np.ndarray, y: np.ndarray) -> LeastSquares:
-    """OLS by QR (what lm and statsmodels' OLS compute), without importing statsmodels: at scale
-    its import alone costs more than the fit."""
-    n, k = X.shape
-    Q, R = np.linalg.qr(X)
-    beta = np.linalg.solve(R, Q.T @ y)
-    resid = y - X @ beta
-    rss = float(resid @ resid)
-    R_inv = np.linalg.inv(R)
-    cov = rss / (n - k) * (R_inv @ R_inv.T)
+def least_squares(design: DesignSums, fixed: list[str]) -> LeastSquares:
+    """OLS from the design's cross products (the normal equations, solved by Cholesky): X'X,
+    X'y and y'y are all it needs, however many rows there are."""
+    y = [design.outcome]
+    XtX, Xty = design.total_block(fixed, fixed), design.total_block(fixed, y)[:, 0]
+    yty, n, k = float(design.total[0, 0]), design.n, len(fixed)
+    chol = np.linalg.cholesky(XtX)
+    beta = np.linalg.solve(chol.T, np.linalg.solve(chol, Xty))
+    rss = max(yty - float(Xty @ beta), 0.0)
+    cov = rss / (n - k) * np.linalg.inv(XtX)
     loglik = -0.5 * n * (np.log(2 * np.pi) + np.log(rss / n) + 1)
-    tss = float(((y - y.mean()) ** 2).sum())
-    return LeastSquares(beta, resid, cov, n - k, float(loglik), 1 - rss / tss)
+    tss = (n - 1) * design.sd(design.outcome) ** 2
+    return LeastSquares(beta, cov, n - k, float(loglik), 1 - rss / tss)
 
 
-def cluster_cr1(X: np.ndarray, resid: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
-    """Stata's CR1 (statsmodels' cov_type="cluster"): the sandwich with G/(G-1) (n-1)/(n-k)."""
-    n, k = X.shape
-    scores = np.zeros((n_groups, k))
-    np.add.at(scores, codes, X * resid[:, None])
-    bread = np.linalg.inv(X.T @ X)
-    scale = n_groups / (n_groups - 1) * (n - 1) / (n - k)
+def cluster_cr1(design: DesignSums, fixed: list[str], beta: np.ndarray) -> np.ndarray:
+    """Stata's CR1 (statsmodels' cov_type="cluster"): the sandwich with G/(G-1) (n-1)/(n-k).
+    Each group's score X_j'e_j = X_j'y_j - X_j'X_j beta comes from its cross products."""
+    n, k, G = design.n, len(fixed), len(design.counts)
+    scores = design.block(fixed, [design.outcome])[:, :, 0] - design.block(fixed, fixed) @ beta
+    bread = np.linalg.inv(design.total_block(fixed, fixed))
+    scale = G / (G - 1) * (n - 1) / (n - k)
     return scale * bread @ (scores.T @ scores) @ bread
 
 
 def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:
-    X = prepared.matrix(mdef.fixed)
-    res = least_squares(X, prepared.y)
+    res = least_squares(prepared.sums, mdef.fixed)
     robust_se = None
     cov = res.cov
     if mdef.name == ModelName.OLS_CLUSTER:
-        cov_cr1 = cluster_cr1(X, res.resid, prepared.group_codes, prepared.n_groups)
+        cov_cr1 = cluster_cr1(prepared.sums, mdef.fixed, res.beta)
         cr1 = np.sqrt(np.diag(cov_cr1))
-        if prepared.n_groups <= CR2_MAX_GROUPS and prepared.n_obs <= CR2_MAX_ROWS:
+        rows = prepared.rows
+        if (
+            rows is not None
+            and prepared.n_groups <= CR2_MAX_GROUPS
+            and prepared.n_obs <= CR2_MAX_ROWS
+        ):
+            X = rows.matrix(mdef.fixed)
             cr2 = robust.cr2(
-                prepared.y, X, np.empty((len(X), 0)), prepared.group_codes, np.empty(0), res.beta
+                rows.y, X, np.empty((len(X), 0)), rows.group_codes, np.empty(0), res.beta
             )  # no random effects: CR2 for OLS, df as Bell & McCaffrey
             cov, bse, df = cr2.cov, cr2.std_error, cr2.df
             df_method = "Bell-McCaffrey (CR2)"
@@ -193,7 +199,8 @@ def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:
             df_method = "cluster (G - 1)"
             notes = (
                 "CR1 cluster-robust standard errors with G - 1 degrees of freedom "
-                f"(CR2 is computed for up to {CR2_MAX_GROUPS} groups; with more, CR1 is accurate).",
+                f"(CR2 is computed for up to {CR2_MAX_GROUPS} groups and {CR2_MAX_ROWS:,} rows "
+                "held in memory; with more, CR1 is accurate).",
             )
         robust_se = RobustSE(
             reported="CR2" if df_method.endswith("(CR2)") else "CR1",
@@ -210,7 +217,7 @@ def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:
         formula=formula(prepared, mdef),
         method=Method.OLS,
         converged=True,
-        optimizer="least squares (QR)",
+        optimizer="least squares (normal equations)",
         loglik=res.loglik,
         n_obs=prepared.n_obs,
         n_groups=prepared.n_groups,
@@ -227,22 +234,24 @@ def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:
     )
 
 
-def _statsmodels_candidates(prepared: Prepared, X: np.ndarray, Z: np.ndarray, reml: bool):
+def _statsmodels_candidates(prepared: Prepared, mdef: ModelDef, reml: bool):
     """statsmodels MixedLM fits as candidate optima, with what statsmodels claimed about them."""
     out: list[tuple[Attempt, np.ndarray | None]] = []
-    if prepared.n_obs > STATSMODELS_MAX_ROWS:
+    if prepared.rows is None or prepared.n_obs > STATSMODELS_MAX_ROWS:
         note = f"skipped: more than {STATSMODELS_MAX_ROWS:,} rows"
         return [(Attempt("statsmodels", "default", None, note=note), None)]
     # Imported here: only small data use statsmodels at all, and its import is slow.
     from statsmodels.regression.mixed_linear_model import MixedLM
 
+    rows = prepared.rows
+    X, Z = rows.matrix(mdef.fixed), rows.matrix(mdef.random)
     q = Z.shape[1]
     for method in STATSMODELS_METHODS:
         label = f"statsmodels {method}"
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                model = MixedLM(prepared.y, X, groups=prepared.group_codes, exog_re=Z)
+                model = MixedLM(rows.y, X, groups=rows.group_codes, exog_re=Z)
                 res = model.fit(reml=reml, method=[method])
             cov = np.asarray(res.cov_re, float).reshape(q, q) / float(res.scale)
             if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) < -1e-10):
@@ -308,10 +317,9 @@ class MixedFit:
 
 def optimize_mixed(prepared: Prepared, mdef: ModelDef) -> MixedFit:
     """Fit one mixed model by REML (and by ML for likelihood comparisons); verify both optima."""
-    X, Z = prepared.matrix(mdef.fixed), prepared.matrix(mdef.random)
-    sums = lmm.group_sums(prepared.y, X, Z, prepared.group_codes, prepared.n_groups)
+    sums = lmm.model_sums(prepared.sums, mdef.fixed, mdef.random)
     reml = optimize.find_optimum(
-        sums, True, escalation=lambda: _statsmodels_candidates(prepared, X, Z, True)
+        sums, True, escalation=lambda: _statsmodels_candidates(prepared, mdef, True)
     )
     # The ML refit (for AIC, BIC and LRTs) starts at the REML optimum, which is close: Newton
     # steps from there suffice, and the result is verified just the same.
@@ -345,16 +353,22 @@ def final_extras(prepared: Prepared, fit: MixedFit) -> FinalExtras:
             f"Cluster-robust (CR2) standard errors were not computed: {prepared.n_groups} groups "
             "are too few for any cluster-robust variance to be trusted."
         )
-    elif robust.feasible(sums.counts):
-        X, Z = prepared.matrix(mdef.fixed), prepared.matrix(mdef.random)
-        cr2 = robust.cr2(prepared.y, X, Z, prepared.group_codes, sol.theta, sol.beta)
+    elif prepared.rows is not None and robust.feasible(sums.counts):
+        rows = prepared.rows
+        X, Z = rows.matrix(mdef.fixed), rows.matrix(mdef.random)
+        cr2 = robust.cr2(rows.y, X, Z, rows.group_codes, sol.theta, sol.beta)
     else:
-        X, Z = prepared.matrix(mdef.fixed), prepared.matrix(mdef.random)
-        cr2 = robust.cr1(prepared.y, X, Z, prepared.group_codes, sol.theta, sol.beta, sums)
+        cr2 = robust.cr1(prepared.sums, mdef.fixed, mdef.random, sol.theta, sol.beta, sums)
+        why = (
+            f"with {prepared.n_groups:,} groups (or groups this large) the CR2 small-sample "
+            "correction is immaterial and too costly"
+            if prepared.rows is not None
+            else "the data were reduced to group sums by the data engine, and CR2 needs every "
+            "row of each group in memory"
+        )
         notes.append(
-            f"The cluster-robust standard errors of this model are CR1 with G - 1 degrees of "
-            f"freedom: with {prepared.n_groups:,} groups (or groups this large) the CR2 "
-            "small-sample correction is immaterial and too costly."
+            "The cluster-robust standard errors of this model are CR1 with G - 1 degrees of "
+            f"freedom: {why}."
         )
     intervals = None
     if fit.ml.verified:
@@ -398,7 +412,8 @@ def mixed_result(
     )
     term_reliability = stats.coefficient_reliability(re_cov, sol.sigma2, sums.ZtZ)
     mean_zz = sums.ZtZ.sum(axis=0) / sums.n
-    r2 = stats.nakagawa_r2(prepared.matrix(mdef.fixed) @ sol.beta, re_cov, mean_zz, sol.sigma2)
+    var_fixed = prepared.sums.quadratic_variance(mdef.fixed, sol.beta)
+    r2 = stats.nakagawa_r2(var_fixed, re_cov, mean_zz, sol.sigma2)
 
     k = len(mdef.fixed) + lmm.n_theta(q) + 1
     loglik_ml = -ml.deviance / 2
@@ -486,13 +501,12 @@ def _null_variances(null: ModelResult) -> tuple[float, float]:
     return null.variance(INTERCEPT), null.residual_variance
 
 
-def fitted_values(prepared: Prepared, model: ModelResult, rows: np.ndarray) -> np.ndarray:
+def fitted_values(model: ModelResult, rows: Rows) -> np.ndarray:
     """Fitted values (fixed part plus the group's conditional modes) of a mixed model at `rows`."""
-    terms = [fe.term for fe in model.fixed_effects]
     beta = np.array([fe.estimate for fe in model.fixed_effects])
-    X = np.column_stack([prepared.columns[t][rows] for t in terms])
-    Z = np.column_stack([prepared.columns[t][rows] for t in model.random_terms])
-    modes = np.array(model.group_effects.estimate)[prepared.group_codes[rows]]
+    X = rows.matrix([fe.term for fe in model.fixed_effects])
+    Z = rows.matrix(list(model.random_terms))
+    modes = np.array(model.group_effects.estimate)[rows.group_codes]
     return X @ beta + np.einsum("nq,nq->n", Z, modes)
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.sums import DesignSums
+
 LOG_2PI = np.log(2.0 * np.pi)
 
 
@@ -47,7 +49,7 @@ class GroupSums:
 def group_sums(
     y: np.ndarray, X: np.ndarray, Z: np.ndarray, codes: np.ndarray, n_groups: int
 ) -> GroupSums:
-    """Reduce the data to per-group cross products (groups are integer codes 0..G-1)."""
+    """Reduce rows in memory to per-group cross products (groups are integer codes 0..G-1)."""
     order = np.argsort(codes, kind="stable")
     counts = np.bincount(codes, minlength=n_groups)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -58,11 +60,31 @@ def group_sums(
     for k in range(q):  # one slab at a time keeps memory at n * p, not n * q * p
         ZtX[:, k, :] = np.add.reduceat(Zs[:, k, None] * Xs, starts, axis=0)
     Zty = np.add.reduceat(Zs * ys[:, None], starts, axis=0)
+    return _assemble(len(y), X.T @ X, X.T @ y, float(y @ y), ZtZ, ZtX, Zty, counts)
+
+
+def model_sums(design: DesignSums, fixed: list[str], random: list[str]) -> GroupSums:
+    """One model's GroupSums: its columns picked from the design's per-group cross products."""
+    y = [design.outcome]
+    return _assemble(
+        design.n,
+        design.total_block(fixed, fixed),
+        design.total_block(fixed, y)[:, 0],
+        float(design.total[0, 0]),
+        design.block(random, random),
+        design.block(random, fixed),
+        design.block(random, y)[:, :, 0],
+        design.counts,
+    )
+
+
+def _assemble(n, XtX, Xty, yty, ZtZ, ZtX, Zty, counts) -> GroupSums:
+    n_groups, q = ZtZ.shape[0], ZtZ.shape[1]
     return GroupSums(
-        n=len(y),
-        XtX=X.T @ X,
-        Xty=X.T @ y,
-        yty=float(y @ y),
+        n=int(n),
+        XtX=XtX,
+        Xty=Xty,
+        yty=yty,
         ZtZ=ZtZ,
         ZtX=ZtX,
         Zty=Zty,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import distributions
+from ..data.sums import DesignSums
 from . import lmm
 
 # CR2 costs O(n_j^3) per cluster and its small-sample correction matters only with few
@@ -40,24 +41,20 @@ def feasible(counts: np.ndarray) -> bool:
 
 
 def cr1(
-    y: np.ndarray,
-    X: np.ndarray,
-    Z: np.ndarray,
-    codes: np.ndarray,
+    design: DesignSums,
+    fixed: list[str],
+    random: list[str],
     theta: np.ndarray,
     beta: np.ndarray,
     sums: lmm.GroupSums,
 ) -> Robust:
     """CR1 (the G / (G - 1) scaled sandwich) with the model's weights, and G - 1 df, from group
     sums: X_j'W_j e_j = X_j'e_j - X_j'Z_j Lambda M_j^-1 Lambda' Z_j'e_j (Woodbury), so no
-    n_j x n_j matrix is ever formed."""
-    q, G = Z.shape[1], sums.ZtZ.shape[0]
+    n_j x n_j matrix is ever formed and no row is needed."""
+    q, G = len(random), sums.ZtZ.shape[0]
     lam = lmm.lambda_of(theta, q)
-    resid = y - X @ beta
-    order = np.argsort(codes, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=G))[:-1]])
-    Xe = np.add.reduceat(X[order] * resid[order, None], starts, axis=0)  # (G, p)
-    Ze = np.add.reduceat(Z[order] * resid[order, None], starts, axis=0)  # (G, q)
+    Xe = design.block(fixed, [design.outcome])[:, :, 0] - design.block(fixed, fixed) @ beta
+    Ze = sums.Zty - sums.ZtX @ beta  # (G, q)
     Mj = np.einsum("ab,gbc,cd->gad", lam.T, sums.ZtZ, lam) + np.eye(q)
     inner = np.linalg.solve(Mj, (Ze @ lam)[..., None])[..., 0]  # M_j^-1 Lambda' Z_j'e_j
     XZL = np.einsum("gqp,qr->gpr", sums.ZtX, lam)  # X_j'Z_j Lambda

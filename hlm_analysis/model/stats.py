@@ -58,13 +58,12 @@ def t_table(estimate: np.ndarray, std_error: np.ndarray, df: np.ndarray, level: 
     return statistic, p_value, estimate - crit * std_error, estimate + crit * std_error
 
 
-def nakagawa_r2(fixed_part: np.ndarray, re_cov: np.ndarray, mean_zz: np.ndarray, sigma2: float):
+def nakagawa_r2(var_fixed: float, re_cov: np.ndarray, mean_zz: np.ndarray, sigma2: float):
     """Marginal and conditional R2 and the adjusted ICC.
 
-    The random-effect variance is the average of z_i' Sigma z_i over observations
+    `var_fixed` is the sample variance (n - 1) of the fixed part X beta. The random-effect variance is the average of z_i' Sigma z_i over observations
     (performance::r2_nakagawa's choice for random slopes), which reduces to tau00 without them.
     """
-    var_fixed = float(np.var(fixed_part, ddof=1))
     var_random = float(np.sum(re_cov * mean_zz))
     total = var_fixed + var_random + sigma2
     return {

@@ -58,11 +58,11 @@ def test_dummies_use_the_first_sorted_level_as_reference(tmp_path):
     assert levels == ["acad", "gen", "voc"]
     assert p.categorical["track"] == levels
     assert p.terms_of["track"] == ["track[T.gen]", "track[T.voc]"]
-    assert "track[T.acad]" not in p.columns
+    assert "track[T.acad]" not in p.rows.columns
     for level in ("gen", "voc"):
         expected = (frame["track"] == level).astype(float).to_numpy()
-        np.testing.assert_array_equal(p.columns[f"track[T.{level}]"], expected)
-    np.testing.assert_array_equal(p.columns[INTERCEPT], np.ones(len(frame)))
+        np.testing.assert_array_equal(p.rows.columns[f"track[T.{level}]"], expected)
+    np.testing.assert_array_equal(p.rows.columns[INTERCEPT], np.ones(len(frame)))
 
 
 def test_design_records_terms_and_variables(tmp_path):
@@ -98,9 +98,9 @@ def test_group_labels_and_codes_follow_sorted_groups(tmp_path):
     p = prepared_from(tmp_path, frame, predictors=["hours"])
     assert p.group_labels == sorted(SIZES)
     np.testing.assert_array_equal(
-        np.array(p.group_labels)[p.group_codes], frame["school"].to_numpy()
+        np.array(p.group_labels)[p.rows.group_codes], frame["school"].to_numpy()
     )
-    np.testing.assert_array_equal(p.y, frame["score"].to_numpy())
+    np.testing.assert_array_equal(p.rows.y, frame["score"].to_numpy())
     assert list(p.group_sizes()) == [SIZES[s] for s in sorted(SIZES)]
     assert (p.n_obs, p.n_groups, p.n_rows_read) == (len(frame), len(SIZES), len(frame))
 
@@ -113,12 +113,12 @@ def test_group_mean_centring(tmp_path):
     frame = school_frame()
     p = prepared_from(tmp_path, frame, predictors=["hours", "age"], centering={"hours": "group"})
     expected = frame["hours"] - frame.groupby("school")["hours"].transform("mean")
-    np.testing.assert_allclose(p.columns["hours"], expected.to_numpy(), atol=1e-12)
+    np.testing.assert_allclose(p.rows.columns["hours"], expected.to_numpy(), atol=1e-12)
     for school in SIZES:
-        assert p.columns["hours"][frame["school"].to_numpy() == school].sum() == pytest.approx(
+        assert p.rows.columns["hours"][frame["school"].to_numpy() == school].sum() == pytest.approx(
             0, abs=1e-9
         )
-    np.testing.assert_array_equal(p.columns["age"], frame["age"].to_numpy())  # untouched
+    np.testing.assert_array_equal(p.rows.columns["age"], frame["age"].to_numpy())  # untouched
     assert p.design.variable("hours").centering == "group"
     assert p.design.variable("age").centering is None
 
@@ -126,8 +126,10 @@ def test_group_mean_centring(tmp_path):
 def test_grand_mean_centring(tmp_path):
     frame = school_frame()
     p = prepared_from(tmp_path, frame, predictors=["hours", "age"], centering={"age": "grand"})
-    np.testing.assert_allclose(p.columns["age"], frame["age"] - frame["age"].mean(), atol=1e-12)
-    assert p.columns["age"].mean() == pytest.approx(0, abs=1e-12)
+    np.testing.assert_allclose(
+        p.rows.columns["age"], frame["age"] - frame["age"].mean(), atol=1e-12
+    )
+    assert p.rows.columns["age"].mean() == pytest.approx(0, abs=1e-12)
     assert p.design.variable("age").centering == "grand"
 
 
@@ -143,14 +145,14 @@ def test_contextual_adds_the_group_mean_column(tmp_path):
     name = p.design.group_mean_of("hours")
     assert name is not None and name != "hours"
     means = frame.groupby("school")["hours"].mean()
-    np.testing.assert_allclose(p.columns[name], frame["school"].map(means).to_numpy())
+    np.testing.assert_allclose(p.rows.columns[name], frame["school"].map(means).to_numpy())
     variable = p.design.variable(name)
     assert variable.mean_of == "hours" and variable.kind == VariableKind.NUMERIC
     assert p.design.term(name) == Term(name, TermKind.NUMERIC, variable=name)
     assert p.predictors == ["hours", "age", name]
     assert p.design.predictors == ("hours", "age", name)
     # with group-mean centring the column and its mean are orthogonal within groups
-    assert p.columns["hours"] @ p.columns[name] == pytest.approx(0, abs=1e-8)
+    assert p.rows.columns["hours"] @ p.rows.columns[name] == pytest.approx(0, abs=1e-8)
 
 
 def test_contextual_mean_is_of_the_raw_column_under_grand_centring(tmp_path):
@@ -160,8 +162,8 @@ def test_contextual_mean_is_of_the_raw_column_under_grand_centring(tmp_path):
     )
     name = p.design.group_mean_of("hours")
     raw_means = frame.groupby("school")["hours"].transform("mean").to_numpy()
-    np.testing.assert_allclose(p.columns[name], raw_means)
-    np.testing.assert_allclose(p.columns["hours"], frame["hours"] - frame["hours"].mean())
+    np.testing.assert_allclose(p.rows.columns[name], raw_means)
+    np.testing.assert_allclose(p.rows.columns["hours"], frame["hours"] - frame["hours"].mean())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,12 +182,12 @@ def test_incomplete_rows_are_dropped_and_counted_per_column(tmp_path):
     complete = frame.drop(index=[0, 5, 9, 12]).reset_index(drop=True)
     assert p.n_rows_read == len(frame)
     assert p.n_obs == len(complete) == len(frame) - 4
-    np.testing.assert_array_equal(p.y, complete["score"].to_numpy())
+    np.testing.assert_array_equal(p.rows.y, complete["score"].to_numpy())
     # centring uses the analysis sample only
     expected = complete["hours"] - complete.groupby("school")["hours"].transform("mean")
-    np.testing.assert_allclose(p.columns["hours"], expected.to_numpy(), atol=1e-12)
+    np.testing.assert_allclose(p.rows.columns["hours"], expected.to_numpy(), atol=1e-12)
     assert list(p.group_sizes()) == complete["school"].value_counts().sort_index().tolist()
-    assert "note" not in p.frame.columns
+    assert "note" not in p.rows.measured.columns
 
 
 def test_nothing_dropped_without_missing_values(tmp_path):
@@ -208,18 +210,20 @@ def test_interaction_columns_are_products_of_their_parts(tmp_path):
     )
     hours = frame["hours"].to_numpy()
     age = (frame["age"] - frame["age"].mean()).to_numpy()
-    np.testing.assert_allclose(p.columns["hours:age"], hours * age)
+    np.testing.assert_allclose(p.rows.columns["hours:age"], hours * age)
     assert p.terms_of["hours:track"] == ["hours:track[T.gen]", "hours:track[T.voc]"]
     assert p.terms_of["track:age"] == ["track[T.gen]:age", "track[T.voc]:age"]
     for level in ("gen", "voc"):
         dummy = (frame["track"] == level).to_numpy(float)
-        np.testing.assert_allclose(p.columns[f"hours:track[T.{level}]"], hours * dummy)
-        np.testing.assert_allclose(p.columns[f"track[T.{level}]:age"], dummy * age)
+        np.testing.assert_allclose(p.rows.columns[f"hours:track[T.{level}]"], hours * dummy)
+        np.testing.assert_allclose(p.rows.columns[f"track[T.{level}]:age"], dummy * age)
         term = p.design.term(f"hours:track[T.{level}]")
         assert term.kind == TermKind.INTERACTION and term.parts == ("hours", f"track[T.{level}]")
     for name in ("hours:age", "hours:track[T.gen]", "track[T.voc]:age"):
         parts = p.design.term(name).parts
-        np.testing.assert_allclose(p.columns[name], np.prod([p.columns[q] for q in parts], axis=0))
+        np.testing.assert_allclose(
+            p.rows.columns[name], np.prod([p.rows.columns[q] for q in parts], axis=0)
+        )
 
 
 def test_interaction_variable_need_not_be_a_predictor(tmp_path):
@@ -227,7 +231,7 @@ def test_interaction_variable_need_not_be_a_predictor(tmp_path):
     p = prepared_from(tmp_path, frame, predictors=["hours"], interactions=["hours:sex"])
     assert p.predictors == ["hours"]
     np.testing.assert_allclose(
-        p.columns["hours:sex[T.M]"], frame["hours"] * (frame["sex"] == "M").to_numpy(float)
+        p.rows.columns["hours:sex[T.M]"], frame["hours"] * (frame["sex"] == "M").to_numpy(float)
     )
     assert p.design.variable("sex").levels == ("F", "M")
 

@@ -216,15 +216,18 @@ def test_a_singular_random_intercept_stays_final_and_says_why(fitted):
 
 def test_cr1_from_group_sums_equals_the_explicit_sandwich():
     # The large-data path (Woodbury, no n_j x n_j matrices) against the sandwich written out.
+    from hlm_analysis.data.sums import from_rows
     from hlm_analysis.model import lmm, optimize, robust
 
     d = pd.read_csv(REFERENCE / "sleepstudy.csv")
     codes = pd.Categorical(d.Subject).codes.astype(np.int64)
     X = np.column_stack([np.ones(len(d)), d.Days])
     y = d.Reaction.to_numpy(float)
-    sums = lmm.group_sums(y, X, X, codes, codes.max() + 1)
+    terms = ["1", "Days"]
+    design = from_rows("y", y, dict(zip(terms, X.T)), codes, codes.max() + 1, terms)
+    sums = lmm.model_sums(design, terms, terms)
     sol = lmm.solve(optimize.find_optimum(sums, True).theta, sums)
-    fast = robust.cr1(y, X, X, codes, sol.theta, sol.beta, sums)
+    fast = robust.cr1(design, terms, terms, sol.theta, sol.beta, sums)
     lam = lmm.lambda_of(sol.theta, 2)
     bread = np.zeros((2, 2))
     meat = np.zeros((2, 2))
@@ -248,9 +251,8 @@ def test_wald_intervals_for_many_groups_are_close_to_the_profile(crosslevel):
 
     prepared = prepare(crosslevel.spec)
     model = crosslevel.final
-    X = prepared.matrix([fe.term for fe in model.fixed_effects])
-    Z = prepared.matrix(list(model.random_terms))
-    sums = lmm.group_sums(prepared.y, X, Z, prepared.group_codes, prepared.n_groups)
+    fixed = [fe.term for fe in model.fixed_effects]
+    sums = lmm.model_sums(prepared.sums, fixed, list(model.random_terms))
     ml = lmm.solve(optimize.find_optimum(sums, reml=False).theta, sums, reml=False)
     wald = profile.wald_intervals(ml.theta, float(np.sqrt(ml.sigma2)), sums)
     ref = R["exam_crosslevel"]["profile_ci"]
