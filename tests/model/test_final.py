@@ -224,7 +224,7 @@ def test_cr1_from_group_sums_equals_the_explicit_sandwich():
     X = np.column_stack([np.ones(len(d)), d.Days])
     y = d.Reaction.to_numpy(float)
     terms = ["1", "Days"]
-    design = from_rows("y", y, dict(zip(terms, X.T)), codes, codes.max() + 1, terms)
+    design = from_rows("y", y, dict(zip(terms, X.T, strict=True)), codes, codes.max() + 1, terms)
     sums = lmm.model_sums(design, terms, terms)
     sol = lmm.solve(optimize.find_optimum(sums, True).theta, sums)
     fast = robust.cr1(design, terms, terms, sol.theta, sol.beta, sums)
