@@ -30,6 +30,8 @@ def _cmd_fit(args) -> int:
 
     started = time.perf_counter()
     spec = load_spec(Path(args.config))
+    if args.engine is not None:
+        spec = spec.model_copy(update={"engine": args.engine})
     prepared = validated(spec)  # every input error surfaces before any progress line
     ensure_writable_dir(Path(args.out))
     run_analysis(spec, Path(args.out), _progress, prepared)
@@ -41,11 +43,15 @@ def _cmd_fit(args) -> int:
 def _cmd_render(args) -> int:
     from .render import render_report
 
+    chosen = args.engine or []
+    renderers = [e for e in chosen if e in RENDERERS]
+    data = [e for e in chosen if e in DATA_ENGINES]
     render_report(
         Path(args.config),
         output_root=Path(args.output_root),
-        engine=args.engine,
+        engine=renderers[-1] if renderers else "auto",
         progress=_progress,
+        data_engine=data[-1] if data else None,
     )
     return 0
 
@@ -87,6 +93,10 @@ def _cmd_publish(args) -> int:
     return 0
 
 
+RENDERERS = ["auto", "quarto", "builtin"]
+DATA_ENGINES = ["duckdb", "spark"]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hlm-report", description="Multilevel-model reports for nested data."
@@ -98,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="fit the model ladder and write results.json")
     fit.add_argument("config", help="report/configs/NAME.yml")
     fit.add_argument("--out", required=True, help="directory for results.json")
+    fit.add_argument(
+        "--engine", choices=DATA_ENGINES, help="data engine (default: the config's engine:)"
+    )
     fit.set_defaults(func=_cmd_fit)
     render = sub.add_parser("render", help="render the report as HTML, PDF and Word")
     render.add_argument("config", help="report/configs/NAME.yml")
@@ -106,7 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=str(layout.DEFAULT_OUTPUT_ROOT),
         help="outputs go to OUTPUT_ROOT/NAME/ (default: _output in the current directory)",
     )
-    render.add_argument("--engine", choices=["auto", "quarto", "builtin"], default="auto")
+    render.add_argument(
+        "--engine",
+        action="append",
+        choices=RENDERERS + DATA_ENGINES,
+        help="renderer (auto, quarto, builtin) and/or data engine (duckdb, spark); repeatable",
+    )
     render.set_defaults(func=_cmd_render)
     email = sub.add_parser("email", help="email the PDF to the config's stakeholders")
     email.add_argument("config", help="report/configs/NAME.yml")

@@ -89,6 +89,9 @@ class Spec(BaseModel):
     # what one row is, in the report's sentences ("student", "pupil", "measurement", ...)
     unit: str = Field(default="student", min_length=1, max_length=40)
     name: str = "report"
+    # where the data are read and reduced: DuckDB in this process (the default), or Spark
+    # (SPARK_MASTER, default local[*]) for data on a cluster
+    engine: Literal["duckdb", "spark"] = "duckdb"
 
     @field_validator("interactions")
     @classmethod

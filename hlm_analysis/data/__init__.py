@@ -2,6 +2,7 @@
 the sample. Its output (`Prepared`) feeds the model stage only."""
 
 from .describe import describe
-from .prepare import Prepared, check_full_rank, prepare
+from .prepare import Prepared, check_full_rank
+from .route import prepare
 
 __all__ = ["Prepared", "check_full_rank", "describe", "prepare"]

@@ -187,36 +187,47 @@ def numeric_columns(
                 series.astype(object).where(series.notna()), errors="coerce"
             )
             continue
-        mostly_numbers = (
-            n_ok >= NUMERIC_SHARE * len(cells)
-            or (n_bad <= FEW_TOKENS and n_ok >= 2 * n_bad)
-            or (name in required and n_ok > n_bad)
-        )
-        if mostly_numbers:
-            counts = bad.value_counts()
-            token, count = counts.index[0], int(counts.iloc[0])
-            others = n_bad - count
-            extra = (
-                f"; {_plural(others, 'other row holds', 'other rows hold')} other text, "
-                f"e.g. {quoted(_clip(counts.index[1]))}"
-                if others
-                else ""
-            )
-            hint = (
-                "numbers are read with a point as the decimal mark and no thousands separator"
-                if _decimal_comma(token)
-                else "add it to missing_values: if it means missing"
-            )
-            raise InputError(
-                f"column {quoted(name)}: {_plural(count, 'row holds', 'rows hold')} "
-                f"{quoted(_clip(token))}, which is not a number ({hint}){extra}"
-            )
+        counts = bad.value_counts()
+        judge_text_column(name, n_ok, list(zip(counts.index, counts.tolist())), name in required)
     if not converted:
         return frame
     frame = frame.copy()
     for name, values in converted.items():
         frame[name] = values
     return frame
+
+
+def judge_text_column(
+    name: str, n_ok: int, bad: list[tuple[str, int]], required: bool
+) -> None:
+    """A text column with `n_ok` numeric cells and `bad` (token, rows) others, most frequent
+    first: raise InputError when it is numbers with stray tokens; return when it is text."""
+    n_bad = sum(count for _, count in bad)
+    cells = n_ok + n_bad
+    mostly_numbers = (
+        n_ok >= NUMERIC_SHARE * cells
+        or (n_bad <= FEW_TOKENS and n_ok >= 2 * n_bad)
+        or (required and n_ok > n_bad)
+    )
+    if not mostly_numbers:
+        return
+    token, count = str(bad[0][0]), int(bad[0][1])
+    others = n_bad - count
+    extra = (
+        f"; {_plural(others, 'other row holds', 'other rows hold')} other text, "
+        f"e.g. {quoted(_clip(str(bad[1][0])))}"
+        if others
+        else ""
+    )
+    hint = (
+        "numbers are read with a point as the decimal mark and no thousands separator"
+        if _decimal_comma(token)
+        else "add it to missing_values: if it means missing"
+    )
+    raise InputError(
+        f"column {quoted(name)}: {_plural(count, 'row holds', 'rows hold')} "
+        f"{quoted(_clip(token))}, which is not a number ({hint}){extra}"
+    )
 
 
 def _clip(token: str, width: int = 40) -> str:

@@ -9,6 +9,8 @@ raised as InputError with the file or column named.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -31,7 +33,7 @@ def _is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
-def _levels(series: pd.Series) -> list:
+def sorted_levels(series: pd.Series) -> list:
     values = series.unique()
     try:
         return sorted(values)
@@ -121,7 +123,7 @@ class Prepared:
         return MEASURED + variable if variable in self.spec.centering else variable
 
 
-def _columns_used(spec: Spec) -> list[str]:
+def columns_used(spec: Spec) -> list[str]:
     used = [spec.outcome, spec.group, *spec.predictors, *spec.random_slopes]
     for term in spec.interactions:
         used.extend(term.split(":"))
@@ -130,18 +132,18 @@ def _columns_used(spec: Spec) -> list[str]:
     return list(dict.fromkeys(used))
 
 
-def _check_columns_exist(spec: Spec, frame: pd.DataFrame) -> None:
+def check_columns_exist(spec: Spec, columns: list[str]) -> None:
     where = f"data file {shown(spec.data.name)}"
-    for column in _columns_used(spec):
-        if column not in frame.columns:
-            listed = ", ".join(shown(c) for c in frame.columns[:12])
-            more = ", ..." if len(frame.columns) > 12 else ""
+    for column in columns_used(spec):
+        if column not in columns:
+            listed = ", ".join(shown(c) for c in columns[:12])
+            more = ", ..." if len(columns) > 12 else ""
             raise InputError(
                 f"{where}: column {quoted(column)} not found (columns: {listed}{more})"
             )
     # The model names its intercept term INTERCEPT; a column of that name would be the same term.
     # A column called "Intercept" (or anything else) is fine.
-    for column in _columns_used(spec):
+    for column in columns_used(spec):
         if column == INTERCEPT and column not in (spec.outcome, spec.group):
             raise InputError(
                 f"column {quoted(column)} has the name the model gives its intercept term; "
@@ -149,7 +151,7 @@ def _check_columns_exist(spec: Spec, frame: pd.DataFrame) -> None:
             )
     for column in spec.contextual:
         name = contextual_name(column)
-        if name in _columns_used(spec):
+        if name in columns_used(spec):
             raise InputError(
                 f"contextual: the group mean of {quoted(column)} would be named {quoted(name)}, "
                 "which is already a column the model uses; rename that column"
@@ -164,7 +166,7 @@ def _check_types(spec: Spec, frame: pd.DataFrame) -> None:
     for column in [*spec.centering, *spec.contextual]:
         if not _is_numeric(frame[column]):
             raise InputError(f"cannot centre {quoted(column)}: it is text, not a number")
-    for column in _columns_used(spec):
+    for column in columns_used(spec):
         if column == spec.group or not _is_numeric(frame[column]):
             continue
         bad = int(too_large(frame[column].to_numpy(dtype=float), TOO_LARGE).sum())
@@ -206,7 +208,7 @@ def _centre(spec: Spec, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return frame, predictors
 
 
-def _claim(columns: dict[str, np.ndarray], name: str, source: str) -> None:
+def claim(columns: dict[str, np.ndarray], name: str, source: str) -> None:
     """Refuse a design term made twice: a column named like another term (`sex[T.M]` beside the
     text column `sex`, `a:b` beside the interaction a:b) would silently replace it."""
     if name in columns:
@@ -216,26 +218,60 @@ def _claim(columns: dict[str, np.ndarray], name: str, source: str) -> None:
         )
 
 
-def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
-    """Design columns for every variable and interaction, and the Design that describes them."""
-    columns: dict[str, np.ndarray] = {INTERCEPT: np.ones(len(frame))}
+class Algebra(Protocol):
+    """How design columns are made: numpy arrays in memory, SQL expressions in an engine. The
+    design (terms, names, reference levels, interactions) is built once, by build_design."""
+
+    def ones(self): ...
+    def numeric(self, var: str): ...
+    def dummy(self, var: str, level: str): ...
+    def product(self, values: list): ...
+
+
+class NumpyAlgebra:
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame
+        self._text: dict[str, pd.Series] = {}
+
+    def ones(self):
+        return np.ones(len(self.frame))
+
+    def numeric(self, var: str):
+        return self.frame[var].to_numpy(dtype=float)
+
+    def dummy(self, var: str, level: str):
+        if var not in self._text:  # text, bool and category columns alike, as patsy names them
+            self._text[var] = self.frame[var].astype(str)
+        return (self._text[var] == level).to_numpy(dtype=float)
+
+    def product(self, values: list):
+        return np.prod(values, axis=0)
+
+
+def design_variables(spec: Spec, predictors: list[str]) -> list[str]:
+    """Every variable the design codes: predictors, then interaction parts not among them."""
+    return list(dict.fromkeys([*predictors, *(v for t in spec.interactions for v in t.split(":"))]))
+
+
+def build_design(
+    spec: Spec,
+    predictors: list[str],
+    levels_of: dict[str, tuple[str, ...] | None],
+    binary: dict[str, bool],
+    algebra: Algebra,
+):
+    """Design columns for every variable and interaction, and the Design that describes them.
+    `levels_of` gives each text variable's sorted levels (None for a numeric one)."""
+    columns: dict = {INTERCEPT: algebra.ones()}
     terms_of: dict[str, list[str]] = {}
     categorical: dict[str, list[str]] = {}
     variables: list[Variable] = []
     terms: list[Term] = [Term(INTERCEPT, TermKind.INTERCEPT)]
     means_of = {contextual_name(c): c for c in spec.contextual}
-    names = list(
-        dict.fromkeys([*predictors, *(v for t in spec.interactions for v in t.split(":"))])
-    )
-    for var in names:
-        series = frame[var]
-        if _is_numeric(series):
-            if series.nunique() < 2:
-                raise InputError(
-                    f"predictor {quoted(var)} is constant in the analysis sample; remove it"
-                )
-            _claim(columns, var, var)
-            columns[var] = series.to_numpy(dtype=float)
+    for var in design_variables(spec, predictors):
+        if levels_of[var] is None:
+            claim(columns, var, var)
+            columns[var] = algebra.numeric(var)
             terms_of[var] = [var]
             terms.append(Term(var, TermKind.NUMERIC, variable=var))
             if var in spec.reference:
@@ -244,10 +280,9 @@ def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
                     "predictors"
                 )
             kind, levels = VariableKind.NUMERIC, ()
-            binary = set(np.unique(columns[var])) <= {0.0, 1.0}
+            is_binary = binary[var]
         else:
-            text = series.astype(str)  # text, bool and category columns alike, as patsy names them
-            levels = tuple(str(level) for level in _levels(text))
+            levels = tuple(levels_of[var])
             if var in spec.reference:  # the chosen reference first, the rest as sorted
                 chosen = spec.reference[var]
                 if chosen not in levels:
@@ -263,13 +298,13 @@ def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
             terms_of[var] = []
             for level in levels[1:]:
                 name = f"{var}[T.{level}]"
-                _claim(columns, name, var)
-                columns[name] = (text == level).to_numpy(dtype=float)
+                claim(columns, name, var)
+                columns[name] = algebra.dummy(var, level)
                 terms_of[var].append(name)
                 terms.append(Term(name, TermKind.DUMMY, variable=var, level=level))
             categorical[var] = list(levels)
             kind = VariableKind.CATEGORICAL
-            binary = False
+            is_binary = False
         variables.append(
             Variable(
                 var,
@@ -278,7 +313,7 @@ def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
                 centering=spec.centering.get(var),
                 mean_of=means_of.get(var),
                 terms=tuple(terms_of[var]),
-                binary=binary and spec.centering.get(var) is None,
+                binary=is_binary and spec.centering.get(var) is None,
             )
         )
     for interaction in spec.interactions:
@@ -288,15 +323,8 @@ def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
         terms_of[interaction] = []
         for parts in combos:
             name = ":".join(parts)
-            _claim(columns, name, interaction)
-            columns[name] = np.prod([columns[p] for p in parts], axis=0)
-            bad = int(too_large(columns[name], TOO_LARGE).sum())
-            if bad:
-                raise InputError(
-                    f"interaction {quoted(interaction)}: {bad:,} {'row' if bad == 1 else 'rows'} "
-                    f"with infinite or too-large values (products beyond ±{_LIMIT}); "
-                    "rescale its variables"
-                )
+            claim(columns, name, interaction)
+            columns[name] = algebra.product([columns[p] for p in parts])
             terms_of[interaction].append(name)
             terms.append(Term(name, TermKind.INTERACTION, parts=parts))
     design = Design(
@@ -306,6 +334,42 @@ def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
         variables=tuple(variables),
         terms=tuple(terms),
     )
+    return columns, terms_of, categorical, design
+
+
+def refuse_constant(var: str) -> None:
+    raise InputError(f"predictor {quoted(var)} is constant in the analysis sample; remove it")
+
+
+def refuse_large_product(interaction: str, bad: int) -> None:
+    raise InputError(
+        f"interaction {quoted(interaction)}: {bad:,} {'row' if bad == 1 else 'rows'} "
+        f"with infinite or too-large values (products beyond ±{_LIMIT}); "
+        "rescale its variables"
+    )
+
+
+def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
+    """The design of rows in memory (build_design with numpy), checked as it is made."""
+    levels_of: dict[str, tuple[str, ...] | None] = {}
+    binary: dict[str, bool] = {}
+    for var in design_variables(spec, predictors):
+        series = frame[var]
+        if _is_numeric(series):
+            if series.nunique() < 2:
+                refuse_constant(var)
+            levels_of[var] = None
+            binary[var] = set(np.unique(series.to_numpy(dtype=float))) <= {0.0, 1.0}
+        else:
+            levels_of[var] = tuple(str(level) for level in sorted_levels(series.astype(str)))
+    columns, terms_of, categorical, design = build_design(
+        spec, predictors, levels_of, binary, NumpyAlgebra(frame)
+    )
+    for interaction in spec.interactions:
+        for name in terms_of[interaction]:
+            bad = int(too_large(columns[name], TOO_LARGE).sum())
+            if bad:
+                refuse_large_product(interaction, bad)
     return columns, terms_of, categorical, design
 
 
@@ -365,7 +429,7 @@ def largest_fixed(prepared: Prepared) -> list[str]:
     )
 
 
-def _check_groups(spec: Spec, sizes: np.ndarray) -> None:
+def check_groups(spec: Spec, sizes: np.ndarray) -> None:
     """A random effect is told apart from the residual by rows that share a group: with at most
     one group of two or more rows, the between-group variance is not identified."""
     shared = int((sizes >= 2).sum())
@@ -436,10 +500,11 @@ def finish(prepared: Prepared) -> Prepared:
     return prepared
 
 
-def prepare(spec: Spec) -> Prepared:
-    used = _columns_used(spec)
-    frame = read_table(spec.data, spec.missing_values, used)
-    _check_columns_exist(spec, frame)
+def prepare_in_memory(spec: Spec, path: Path) -> Prepared:
+    """The data stage for one file that fits in memory: pandas reads it, numpy codes it."""
+    used = columns_used(spec)
+    frame = read_table(path, spec.missing_values, used)
+    check_columns_exist(spec, list(frame.columns))
     # the group is an id (text or number alike); every other column used may need to be a number
     frame = numeric_columns(
         frame,
@@ -458,13 +523,13 @@ def prepare(spec: Spec) -> Prepared:
             f"outcome {quoted(spec.outcome)} is constant ({y[0]:g}) in the analysis sample"
         )
     group_values = clean[spec.group]
-    levels = _levels(group_values)
+    levels = sorted_levels(group_values)
     if len(levels) < 2:
         raise InputError(
             f"grouping variable {quoted(spec.group)} has a single group ({quoted(levels[0])}); a multilevel model needs at least two"
         )
     codes = pd.Categorical(group_values, categories=levels).codes.astype(np.int64)
-    _check_groups(spec, np.bincount(codes, minlength=len(levels)))
+    check_groups(spec, np.bincount(codes, minlength=len(levels)))
     measured = clean  # before centring: what the data section describes
     clean, predictors = _centre(spec, clean)
     columns, terms_of, categorical, design = _build_columns(spec, clean, predictors)

@@ -98,10 +98,13 @@ def render_report(
     output_root: Path = layout.DEFAULT_OUTPUT_ROOT,
     engine: str = "auto",
     progress: Callable[[str], None] = print,
+    data_engine: str | None = None,
 ) -> Path:
     from ..model.analysis import run_analysis, validated
 
     spec = load_spec(config)
+    if data_engine is not None:
+        spec = spec.model_copy(update={"engine": data_engine})
     prepared = validated(spec)  # bad input fails here, before any progress line or directory
     if engine == "auto":
         engine = "quarto" if shutil.which("quarto") else "builtin"

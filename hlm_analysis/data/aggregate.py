@@ -1,0 +1,346 @@
+"""The data stage in an SQL engine: files too large for memory (or on a cluster) are reduced to
+the design's per-group cross products without the rows ever reaching Python.
+
+Four passes over the data, each a streaming aggregation the engine parallelises:
+1. (only for text columns) which text columns are numbers, and the stray tokens if any;
+2. per group: rows read, missing and too-large counts per column, complete rows, the sums the
+   centring needs, and which numeric columns hold only 0 and 1;
+3. per group: every sum of products of two design columns (the DesignSums), with minima and
+   maxima (group-level variables, constant predictors);
+4. the figures' sample: a seeded hash of each row's values picks the same rows on every run
+   and engine-independently of file order (all rows when they fit in memory, which also keeps
+   CR2 and the exact medians).
+The design itself (terms, reference levels, interactions) is build_design's, with SQL
+expressions for columns; only the group table (groups x centred columns) goes back in.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..results import INTERCEPT
+from ..spec import Spec, quoted, shown
+from .engines import Engine
+from .load import judge_text_column
+from .prepare import (
+    _LIMIT,
+    MEASURED,
+    SAMPLE_ROWS,
+    SAMPLE_SEED,
+    TOO_LARGE,
+    Prepared,
+    Rows,
+    build_design,
+    check_columns_exist,
+    check_groups,
+    columns_used,
+    contextual_name,
+    design_names,
+    design_variables,
+    finish,
+    numeric_variables,
+    refuse_constant,
+    refuse_large_product,
+    sample_index,
+    with_group_levels,
+)
+from .source import Source
+from .sums import DesignSums
+
+# All rows come back to Python (and CR2, statsmodels' candidates and exact medians are kept)
+# up to this many; beyond, only group-level arrays and the figures' sample do.
+IN_MEMORY_ROWS = 2_000_000
+
+
+class SqlAlgebra:
+    """Design columns as SQL expressions over the `analysis` view (columns c0.., group means
+    m0.. joined from the group table)."""
+
+    def __init__(self, engine: Engine, alias: dict[str, str], centred: dict[str, str]):
+        self.engine, self.alias, self.centred = engine, alias, centred
+
+    def ones(self):
+        return "1.0"
+
+    def numeric(self, var: str):
+        return self.centred.get(var, self.alias[var])
+
+    def dummy(self, var: str, level: str):
+        return f"(CASE WHEN {self.alias[var]} = {self.engine.literal(level)} THEN 1.0 ELSE 0.0 END)"
+
+    def product(self, values: list):
+        return "(" + " * ".join(f"({v})" for v in values) + ")"
+
+
+def _number(engine: Engine, text: str) -> str:
+    """A text cell as a number, NULL when it is not one (NaN counts as not a number)."""
+    cast = f"TRY_CAST({text} AS DOUBLE)"
+    return f"(CASE WHEN isnan({cast}) THEN NULL ELSE {cast} END)"
+
+
+def _sorted_labels(labels: list[str], numeric: bool) -> list[str]:
+    if numeric:
+        return sorted(labels, key=lambda v: (float(v), v))
+    return sorted(labels)
+
+
+def _all_numbers(labels: list[str]) -> bool:
+    try:
+        [float(v) for v in labels]
+    except ValueError:
+        return False
+    return True
+
+
+def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
+    used = columns_used(spec)
+    tokens = list(spec.missing_values)
+    kinds = engine.load(source, tokens)
+    check_columns_exist(spec, list(kinds))
+    alias = {c: f"c{i}" for i, c in enumerate(used)}
+    q = engine.quote
+    token_list = ", ".join(engine.literal(t) for t in tokens)
+
+    def cleaned(column: str) -> str:
+        ref, kind = q(column), kinds[column]
+        if column == spec.group:  # an id: text, whatever its type
+            kind = "text"
+        if kind == "bool":
+            return f"(CASE WHEN {ref} IS NULL THEN NULL WHEN {ref} THEN 'True' ELSE 'False' END)"
+        if kind == "number":
+            return f"(CASE WHEN isnan(CAST({ref} AS DOUBLE)) THEN NULL ELSE CAST({ref} AS DOUBLE) END)"
+        text = f"CAST({ref} AS {engine.text_type})"
+        return f"(CASE WHEN {text} IN ({token_list}) THEN NULL ELSE {text} END)" if tokens else text
+
+    engine.execute(
+        "CREATE OR REPLACE TEMPORARY VIEW raw AS SELECT "
+        + ", ".join(f"{cleaned(c)} AS {alias[c]}" for c in used)
+        + " FROM src"
+    )
+    numeric = _numeric_columns(spec, engine, used, kinds, alias)
+    required = [spec.outcome, *spec.centering, *spec.contextual]
+    for column in required:
+        if column not in numeric:
+            what = "outcome" if column == spec.outcome else "cannot centre"
+            raise InputError(
+                f"outcome {quoted(column)} is text, not a number; choose a numeric outcome"
+                if what == "outcome"
+                else f"cannot centre {quoted(column)}: it is text, not a number"
+            )
+    as_number = {c: _number(engine, alias[c]) if kinds[c] != "number" else alias[c] for c in numeric}
+    engine.execute(
+        "CREATE OR REPLACE TEMPORARY VIEW analysis AS SELECT "
+        + ", ".join(
+            f"{as_number[c] if c in numeric else alias[c]} AS {alias[c]}" for c in used
+        )
+        + " FROM raw"
+    )
+    complete = " AND ".join(f"{alias[c]} IS NOT NULL" for c in used)
+    g = alias[spec.group]
+
+    # pass 2: per group, counts and the sums centring needs
+    means_of = list(dict.fromkeys([*spec.centering, *spec.contextual]))
+    model_numeric = [c for c in numeric if c != spec.group]
+    parts = ["COUNT(*) AS n_read", f"SUM(CASE WHEN {complete} THEN 1 ELSE 0 END) AS n"]
+    parts += [f"SUM(CASE WHEN {alias[c]} IS NULL THEN 1 ELSE 0 END) AS miss_{alias[c]}" for c in used]
+    parts += [
+        f"SUM(CASE WHEN abs({alias[c]}) > {TOO_LARGE!r} THEN 1 ELSE 0 END) AS big_{alias[c]}"
+        for c in model_numeric
+    ]
+    parts += [
+        f"SUM(CASE WHEN {complete} AND {alias[c]} NOT IN (0.0, 1.0) THEN 1 ELSE 0 END) "
+        f"AS nonbinary_{alias[c]}"
+        for c in model_numeric
+    ]
+    parts += [f"SUM(CASE WHEN {complete} THEN {alias[c]} END) AS sum_{alias[c]}" for c in means_of]
+    groups = engine.frame(f"SELECT {g} AS g, {', '.join(parts)} FROM analysis GROUP BY {g}")
+    n_rows_read = int(groups["n_read"].sum())
+    if n_rows_read == 0:
+        raise InputError(f"data file has no rows: {shown(source.label)}")
+    for c in model_numeric:
+        bad = int(groups[f"big_{alias[c]}"].sum())
+        if bad:
+            raise InputError(
+                f"column {quoted(c)}: {bad:,} {'row' if bad == 1 else 'rows'} with "
+                f"infinite or too-large values (beyond ±{_LIMIT}); fix or remove them"
+            )
+    dropped = {c: int(groups[f"miss_{alias[c]}"].sum()) for c in used}
+    dropped = {c: n for c, n in dropped.items() if n}
+    groups = groups[groups["n"] > 0].copy()
+    if groups.empty:
+        raise InputError(
+            f"data file {shown(spec.data.name)}: every row has a missing value in "
+            f"{shown(', '.join(dropped))}; nothing left to analyse"
+        )
+    labels = [str(v) for v in groups["g"]]
+    ordered = _sorted_labels(labels, kinds[spec.group] == "number" or _all_numbers(labels))
+    if len(ordered) < 2:
+        raise InputError(
+            f"grouping variable {quoted(spec.group)} has a single group ({quoted(ordered[0])}); "
+            "a multilevel model needs at least two"
+        )
+    code_of = {label: i for i, label in enumerate(ordered)}
+    groups["code"] = [code_of[label] for label in labels]
+    groups = groups.sort_values("code").reset_index(drop=True)
+    check_groups(spec, groups["n"].to_numpy())
+    n_total = float(groups["n"].sum())
+    table = pd.DataFrame({"g": groups["g"], "code": groups["code"].astype("int64")})
+    centred: dict[str, str] = {}
+    grand = {c: float(groups[f"sum_{alias[c]}"].sum()) / n_total for c in means_of}
+    for i, c in enumerate(means_of):
+        table[f"m{i}"] = groups[f"sum_{alias[c]}"].to_numpy(float) / groups["n"].to_numpy(float)
+    mean_column = {c: f"m{i}" for i, c in enumerate(means_of)}
+    for c, how in spec.centering.items():
+        centred[c] = (
+            f"({alias[c]} - {mean_column[c]})" if how == "group" else f"({alias[c]} - {grand[c]!r})"
+        )
+    engine.register("hlm_groups", table)
+
+    # the design, built once by build_design, with SQL expressions for columns
+    predictors = list(spec.predictors) + [contextual_name(c) for c in spec.contextual]
+    algebra = SqlAlgebra(engine, alias | {contextual_name(c): mean_column[c] for c in spec.contextual}, centred)
+    levels_of: dict[str, tuple[str, ...] | None] = {}
+    binary: dict[str, bool] = {}
+    for var in design_variables(spec, predictors):
+        source_var = next((c for c in spec.contextual if contextual_name(c) == var), var)
+        if var != source_var or var in numeric:
+            levels_of[var] = None
+            binary[var] = var in numeric and int(groups[f"nonbinary_{alias[var]}"].sum()) == 0
+        else:
+            found = engine.frame(
+                f"SELECT DISTINCT {alias[var]} AS level FROM analysis WHERE {complete}"
+            )
+            levels_of[var] = tuple(sorted(str(v) for v in found["level"]))
+    columns, terms_of, categorical, design = build_design(spec, predictors, levels_of, binary, algebra)
+    expressions = {**columns, **{MEASURED + c: alias[c] for c in spec.centering}}
+    names = design_names(spec, columns)
+    y = alias[spec.outcome]
+    measured_numeric = numeric_variables(spec, predictors, categorical)
+    measured_expr = {c: alias.get(c, expressions.get(c)) for c in measured_numeric}
+    design_select = (
+        f"SELECT hlm_groups.code AS code, {alias[spec.outcome]} AS d0, "
+        + ", ".join(f"{expressions[name]} AS d{i + 1}" for i, name in enumerate(names))
+        + ", "
+        + ", ".join(f"{measured_expr[c]} AS v{i}" for i, c in enumerate(measured_numeric))
+        + f" FROM analysis JOIN hlm_groups ON analysis.{g} = hlm_groups.g WHERE {complete}"
+    )
+
+    # pass 3: every per-group sum of products, minima and maxima
+    k = len(names) + 1
+    pairs = [(a, b) for a in range(k) for b in range(a, k)]
+    aggregates = [f"SUM(d{a} * d{b}) AS s{a}_{b}" for a, b in pairs]
+    aggregates += [f"MIN(d{a}) AS lo{a}" for a in range(k)]
+    aggregates += [f"MAX(d{a}) AS hi{a}" for a in range(k)]
+    agg = engine.frame(
+        f"SELECT code, COUNT(*) AS n, {', '.join(aggregates)} FROM ({design_select}) t GROUP BY code"
+    ).sort_values("code")
+    G = len(ordered)
+    cross = np.empty((G, k, k))
+    for a, b in pairs:
+        cross[:, a, b] = cross[:, b, a] = agg[f"s{a}_{b}"].to_numpy(float)
+    sums = DesignSums(
+        names=(spec.outcome, *names),
+        counts=agg["n"].to_numpy(np.int64),
+        cross=cross,
+        group_low=np.column_stack([agg[f"lo{a}"].to_numpy(float) for a in range(k)]),
+        group_high=np.column_stack([agg[f"hi{a}"].to_numpy(float) for a in range(k)]),
+    )
+    low, high = sums.range(spec.outcome)
+    if low == high:
+        raise InputError(f"outcome {quoted(spec.outcome)} is constant ({low:g}) in the analysis sample")
+    for var in design_variables(spec, predictors):
+        if levels_of[var] is None and sums.range(var)[0] == sums.range(var)[1]:
+            refuse_constant(var)
+    for interaction in spec.interactions:
+        for name in terms_of[interaction]:
+            lo, hi = sums.range(name)
+            if max(abs(lo), abs(hi)) > TOO_LARGE:
+                refuse_large_product(interaction, 1)
+
+    # pass 4: rows for the figures (and every row when they fit in memory)
+    select = f"SELECT * FROM ({design_select}) t"
+    n = sums.n
+    keep_all = n <= IN_MEMORY_ROWS
+    if not keep_all:
+        order = engine.row_hash([f"d{i}" for i in range(k)], SAMPLE_SEED)
+        select += f" ORDER BY {order}, code LIMIT {SAMPLE_ROWS}"
+    else:  # a stable order, whatever order the engine's threads or files return rows in
+        select += " ORDER BY code, " + ", ".join(f"d{i}" for i in range(k))
+    fetched = engine.frame(select)
+    if not keep_all:
+        fetched = fetched.sort_values(["code", "d0"], kind="stable").reset_index(drop=True)
+    codes = fetched["code"].to_numpy(np.int64)
+    rows = Rows(
+        fetched["d0"].to_numpy(float),
+        codes,
+        {name: fetched[f"d{i + 1}"].to_numpy(float) for i, name in enumerate(names) if not name.startswith(MEASURED)},
+        pd.DataFrame(
+            {spec.group: np.array(ordered, dtype=object)[codes]}
+            | {c: fetched[f"v{i}"].to_numpy(float) for i, c in enumerate(measured_numeric)}
+        ),
+    )
+    sample = rows.take(sample_index(len(rows))) if keep_all else rows
+    medians = {c: float(np.median(sample.measured[c])) for c in measured_numeric}
+    return finish(
+        Prepared(
+            spec=spec,
+            design=with_group_levels(design, sums),
+            terms_of=terms_of,
+            categorical=categorical,
+            predictors=predictors,
+            group_labels=ordered,
+            sums=sums,
+            sample=sample,
+            medians=medians,
+            n_rows_read=n_rows_read,
+            dropped=dropped,
+            rows=rows if keep_all else None,
+            medians_approximate=not keep_all,
+        )
+    )
+
+
+def _numeric_columns(
+    spec: Spec, engine: Engine, used: list[str], kinds: dict[str, str], alias: dict[str, str]
+) -> set[str]:
+    """Which used columns are numbers: typed numbers, and text columns whose every cell is one
+    (pass 1). A text column of numbers with a few stray tokens is refused as in memory."""
+    numeric = {c for c in used if kinds[c] == "number" and c != spec.group}
+    text = [c for c in used if kinds[c] == "text" and c != spec.group]
+    if not text:
+        return numeric
+    counts = engine.frame(
+        "SELECT "
+        + ", ".join(
+            f"COUNT({alias[c]}) AS present_{alias[c]}, "
+            f"COUNT({_number(engine, alias[c])}) AS ok_{alias[c]}"
+            for c in text
+        )
+        + " FROM raw"
+    ).iloc[0]
+    required = {spec.outcome, *spec.centering, *spec.contextual}
+    for c in text:
+        present, ok = int(counts[f"present_{alias[c]}"]), int(counts[f"ok_{alias[c]}"])
+        if present and ok == present:
+            numeric.add(c)
+            continue
+        if ok == 0:
+            continue
+        bad = engine.frame(
+            f"SELECT {alias[c]} AS token, COUNT(*) AS n FROM raw WHERE {alias[c]} IS NOT NULL "
+            f"AND {_number(engine, alias[c])} IS NULL GROUP BY {alias[c]} "
+            f"ORDER BY COUNT(*) DESC, {alias[c]} LIMIT 2"
+        )
+        total_bad = present - ok
+        tokens = list(zip(bad["token"].astype(str), bad["n"].astype(int), strict=True))
+        if len(tokens) == 1 and tokens[0][1] < total_bad:
+            tokens.append(("", total_bad - tokens[0][1]))
+        elif len(tokens) == 2:
+            tokens[1] = (tokens[1][0], total_bad - tokens[0][1])
+        judge_text_column(c, ok, tokens, c in required)
+    return numeric
+
+
+__all__ = ["IN_MEMORY_ROWS", "INTERCEPT", "prepare_in_engine"]

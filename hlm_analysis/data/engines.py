@@ -1,0 +1,222 @@
+"""SQL engines the data stage can hand the reading to: DuckDB (embedded, the default) and Spark
+(a cluster, or `local[*]`). Both run the same queries (aggregate.py writes them once); what
+differs between their SQL dialects is here and only here: identifier and string quoting, the
+row hash of the figures' sample, and how files become the `src` view.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import pandas as pd
+
+from ..errors import InputError, ToolError
+from .source import Source
+
+ENGINES = ("duckdb", "spark")
+# DuckDB spills to disk beyond this; what it holds is group-level, so 1 GB is generous.
+DUCKDB_MEMORY = os.environ.get("HLM_DUCKDB_MEMORY", "1GB")
+
+
+class Engine:
+    name = ""
+
+    def load(self, source: Source, tokens: list[str]) -> dict[str, str]:
+        """Make the files the `src` view; return each column's kind: number, text or bool."""
+        raise NotImplementedError
+
+    def execute(self, sql: str) -> None:
+        raise NotImplementedError
+
+    def frame(self, sql: str) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def register(self, name: str, frame: pd.DataFrame) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    # dialect
+    def quote(self, name: str) -> str:
+        raise NotImplementedError
+
+    def literal(self, text: str) -> str:
+        raise NotImplementedError
+
+    text_type = "VARCHAR"
+
+    def row_hash(self, columns: list[str], seed: int) -> str:
+        raise NotImplementedError
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _kind_of(type_name: str) -> str:
+    t = type_name.upper()
+    if t.startswith("BOOL"):
+        return "bool"
+    numbers = ("TINYINT", "SMALLINT", "INT", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+               "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL",
+               "INTEGER", "BYTE", "SHORT", "LONG")  # fmt: skip
+    if t.startswith(numbers):
+        return "number"
+    return "text"
+
+
+class DuckDB(Engine):
+    name = "duckdb"
+
+    def __init__(self) -> None:
+        import duckdb  # imported here: only the engine path needs it
+
+        self._spill = tempfile.mkdtemp(prefix="hlm-duckdb-")
+        self.con = duckdb.connect(
+            config={
+                "memory_limit": DUCKDB_MEMORY,
+                "temp_directory": self._spill,
+                "preserve_insertion_order": False,
+            }
+        )
+        self._error = duckdb.Error
+
+    def load(self, source: Source, tokens: list[str]) -> dict[str, str]:
+        files = [str(f) for f in source.files]
+        try:
+            if source.format == "parquet":
+                rel = self.con.read_parquet(files)
+            else:
+                rel = self.con.read_csv(files, header=True, all_varchar=True)
+            rel.create_view("src")
+            described = self.con.execute("DESCRIBE src").fetchall()
+        except self._error as exc:
+            raise InputError(f"data {source.label} could not be read: {_first_line(exc)}") from None
+        return {row[0]: _kind_of(row[1]) for row in described}
+
+    def execute(self, sql: str) -> None:
+        self._run(sql)
+
+    def frame(self, sql: str) -> pd.DataFrame:
+        return self._run(sql).df()
+
+    def _run(self, sql: str):
+        try:
+            return self.con.execute(sql)
+        except self._error as exc:
+            raise _read_error(exc) from None
+
+    def register(self, name: str, frame: pd.DataFrame) -> None:
+        self.con.register(name, frame)
+
+    def close(self) -> None:
+        self.con.close()
+        shutil.rmtree(self._spill, ignore_errors=True)
+
+    def quote(self, name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def literal(self, text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    def row_hash(self, columns: list[str], seed: int) -> str:
+        return f"hash({', '.join(columns)}, {int(seed)})"
+
+
+class Spark(Engine):
+    name = "spark"
+    text_type = "STRING"
+
+    def __init__(self) -> None:
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError:
+            raise InputError(
+                "engine: spark needs the pyspark package (pip install 'hlm-report[spark]')"
+            ) from None
+        if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+            raise InputError(
+                "engine: spark needs a Java runtime (17 or later): none on PATH and JAVA_HOME unset"
+            )
+        master = os.environ.get("SPARK_MASTER", "local[*]")
+        try:
+            self.spark = (
+                SparkSession.builder.master(master)
+                .appName("hlm-report")
+                .config("spark.ui.enabled", "false")
+                .config("spark.sql.shuffle.partitions", os.environ.get("HLM_SPARK_PARTITIONS", "8"))
+                .config("spark.driver.memory", os.environ.get("HLM_SPARK_DRIVER_MEMORY", "2g"))
+                .getOrCreate()
+            )
+            self.spark.sparkContext.setLogLevel("ERROR")
+        except Exception as exc:  # noqa: BLE001 - a JVM that does not start is a broken tool
+            raise ToolError(f"Spark did not start (master {master}): {_first_line(exc)}") from None
+
+    def load(self, source: Source, tokens: list[str]) -> dict[str, str]:
+        files = [str(f) for f in source.files]
+        try:
+            if source.format == "parquet":
+                df = self.spark.read.parquet(*files)
+            else:
+                df = self.spark.read.option("header", True).option("inferSchema", False).csv(files)
+        except Exception as exc:  # noqa: BLE001 - Spark raises its own exception classes
+            raise InputError(f"data {source.label} could not be read: {_first_line(exc)}") from None
+        df.createOrReplaceTempView("src")
+        return {f.name: _kind_of(f.dataType.simpleString()) for f in df.schema.fields}
+
+    def execute(self, sql: str) -> None:
+        self._run(sql)
+
+    def frame(self, sql: str) -> pd.DataFrame:
+        try:  # Spark is lazy: reading errors surface when the rows are collected
+            return self._run(sql).toPandas()
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise _read_error(exc) from None
+
+    def _run(self, sql: str):
+        try:
+            return self.spark.sql(sql)
+        except Exception as exc:  # noqa: BLE001
+            raise _read_error(exc) from None
+
+    def register(self, name: str, frame: pd.DataFrame) -> None:
+        self.spark.createDataFrame(frame).createOrReplaceTempView(name)
+
+    def close(self) -> None:
+        pass  # the session is reused by later calls in this process; the JVM ends with it
+
+    def quote(self, name: str) -> str:
+        return "`" + name.replace("`", "``") + "`"
+
+    def literal(self, text: str) -> str:
+        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    def row_hash(self, columns: list[str], seed: int) -> str:
+        return f"xxhash64({', '.join(columns)}, {int(seed)})"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _read_error(exc: BaseException) -> InputError:
+    return InputError(f"data could not be read: {_first_line(exc)}")
+
+
+def open_engine(name: str) -> Engine:
+    if name == "duckdb":
+        return DuckDB()
+    if name == "spark":
+        return Spark()
+    raise InputError(f"engine: {name!r} is not one of {', '.join(ENGINES)}")
+
+
+__all__ = ["ENGINES", "Engine", "open_engine"]

@@ -1,0 +1,34 @@
+"""Which data path a spec takes. One file small enough for memory is read by pandas and coded by
+numpy (every row kept: CR2, exact medians); globs, directories, large files and Spark go to an
+SQL engine, which returns the design's per-group sums and a sample of rows. Both paths build the
+design with build_design and give the same results (tests compare them on the reference data).
+"""
+
+from __future__ import annotations
+
+from ..spec import Spec
+from .aggregate import IN_MEMORY_ROWS, prepare_in_engine
+from .engines import open_engine
+from .prepare import Prepared, columns_used, prepare_in_memory
+from .source import Source, open_source
+
+# A CSV is read into memory up to this size (about IN_MEMORY_ROWS rows of a dozen columns).
+IN_MEMORY_CSV_BYTES = 200_000_000
+
+
+def fits_in_memory(source: Source) -> bool:
+    if not source.single_file:
+        return False
+    if source.rows is not None:
+        return source.rows <= IN_MEMORY_ROWS
+    return source.bytes <= IN_MEMORY_CSV_BYTES
+
+
+def prepare(spec: Spec, engine: str | None = None) -> Prepared:
+    """The analysis sample of a spec; `engine` overrides the config's `engine:`."""
+    engine = engine or spec.engine
+    source = open_source(spec.data, columns_used(spec))
+    if engine == "duckdb" and fits_in_memory(source):
+        return prepare_in_memory(spec, source.files[0])
+    with open_engine(engine) as sql:
+        return prepare_in_engine(spec, source, sql)

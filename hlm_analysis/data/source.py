@@ -1,0 +1,151 @@
+"""What the config's `data:` names: one file, a glob of files (`lake/part-*.parquet`) or a
+directory of them, checked before any engine reads a row.
+
+Every part must be the same format and hold every column the analysis uses, with one kind of
+type per column (numbers in one part and text in another is refused); these are read from file
+footers and headers, so checking thousands of parts costs no scan of the data.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import InputError
+from ..spec import quoted, shown
+from .load import CSV, PARQUET, _csv_header, _refuse_duplicates, _unusable_type
+
+_GLOB = set("*?[")
+
+
+@dataclass(frozen=True)
+class Source:
+    files: tuple[Path, ...]
+    format: str  # "parquet" or "csv"
+    label: str  # as the user wrote it, for messages
+    rows: int | None  # known without a scan for Parquet (footers); None for CSV
+    bytes: int
+
+    @property
+    def single_file(self) -> bool:
+        return len(self.files) == 1
+
+
+def _format_of(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    return "parquet" if suffix in PARQUET else "csv" if suffix in CSV else None
+
+
+def resolve(path: Path) -> list[Path]:
+    """The files `data:` names, sorted; InputError when there are none."""
+    text = str(path)
+    if _GLOB & set(text):
+        files = sorted(Path(f) for f in glob.glob(text, recursive=True) if Path(f).is_file())
+        if not files:
+            raise InputError(f"data: no file matches {shown(text)}")
+        return files
+    if path.is_dir():
+        files = sorted(f for f in path.rglob("*") if f.is_file() and _format_of(f))
+        files = [f for f in files if not any(p.startswith((".", "_")) for p in f.parts[-1:])]
+        if not files:
+            raise InputError(f"data: directory {shown(text)} holds no .parquet or .csv files")
+        return files
+    if not path.is_file():
+        raise InputError(f"data file not found: {shown(path)}")
+    return [path]
+
+
+def _kind(kind: pa.DataType) -> str:
+    """number, text or bool: what the analysis can tell apart (int32 and double are alike)."""
+    if pa.types.is_dictionary(kind):
+        return _kind(kind.value_type)
+    if pa.types.is_boolean(kind):
+        return "bool"
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        return "number"
+    if pa.types.is_null(kind):
+        return "null"
+    return "text"
+
+
+def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> int:
+    rows = 0
+    first: dict[str, tuple[str, Path]] = {}
+    for f in files:
+        try:
+            meta = pq.read_metadata(f)
+            schema = meta.schema.to_arrow_schema()
+        except (OSError, pa.ArrowException) as exc:
+            raise InputError(f"data file {shown(f.name)} could not be read as Parquet: {exc}") from None
+        _refuse_duplicates(f, schema.names)
+        rows += meta.num_rows
+        for column in columns:
+            if column not in schema.names:
+                if first:
+                    raise InputError(
+                        f"data: column {quoted(column)} is missing from {shown(f.name)} "
+                        f"(present in {shown(next(iter(first.values()))[1].name)}); every part "
+                        "must hold the same columns"
+                    )
+                continue  # the column check of the analysis names it with the columns there are
+            kind = schema.field(column).type
+            if _unusable_type(kind):
+                raise InputError(
+                    f"data file {shown(f.name)}: column {quoted(column)} has Parquet type "
+                    f"{shown(kind)}, which a model cannot use (numbers or text only)"
+                )
+            seen = first.setdefault(column, (_kind(kind), f))
+            if "null" not in (seen[0], _kind(kind)) and seen[0] != _kind(kind):
+                raise InputError(
+                    f"data: column {quoted(column)} is {seen[0]} in {shown(seen[1].name)} but "
+                    f"{_kind(kind)} in {shown(f.name)}; every part must give it one type"
+                )
+    return rows
+
+
+def _check_csv_parts(files: list[Path], columns: Sequence[str]) -> None:
+    header0 = None
+    for f in files:
+        sep = "\t" if f.suffix.lower() == ".tsv" else ","
+        header = _csv_header(f, sep)
+        _refuse_duplicates(f, header)
+        if header0 is None:
+            header0 = (header, f)
+            continue
+        for column in columns:
+            if (column in header0[0]) != (column in header):
+                where, other = (f, header0[1]) if column not in header else (header0[1], f)
+                raise InputError(
+                    f"data: column {quoted(column)} is missing from {shown(where.name)} "
+                    f"(present in {shown(other.name)}); every part must hold the same columns"
+                )
+
+
+def open_source(path: Path, columns: Sequence[str]) -> Source:
+    files = resolve(path)
+    formats = {_format_of(f) for f in files}
+    if None in formats:
+        odd = next(f for f in files if _format_of(f) is None)
+        raise InputError(
+            f"data file {shown(odd)}: unsupported format {quoted(odd.suffix.lower())} "
+            "(use .csv or .parquet)"
+        )
+    if len(formats) > 1:
+        raise InputError(
+            f"data: {shown(path)} mixes Parquet and CSV files; point it at one format"
+        )
+    fmt = formats.pop()
+    empty = next((f for f in files if f.stat().st_size == 0), None)
+    if empty is not None:
+        raise InputError(f"data file is empty: {shown(empty)}")
+    rows = _check_parquet_parts(files, columns) if fmt == "parquet" else None
+    if fmt == "csv":
+        _check_csv_parts(files, columns)
+    return Source(
+        tuple(files), fmt, str(path), rows, sum(f.stat().st_size for f in files)
+    )
