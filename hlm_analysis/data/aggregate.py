@@ -9,7 +9,7 @@ Four passes over the data, each a streaming aggregation the engine parallelises:
    maxima (group-level variables, constant predictors);
 4. the figures' sample: a seeded hash of each row's values picks the same rows on every run
    and engine-independently of file order (all rows when they fit in memory, which also keeps
-   CR2 and the exact medians).
+   CR2).
 The design itself (terms, reference levels, interactions) is build_design's, with SQL
 expressions for columns; only the group table (groups x centred columns) goes back in.
 """
@@ -49,7 +49,7 @@ from .prepare import (
 from .source import Source
 from .sums import DesignSums
 
-# All rows come back to Python (and CR2, statsmodels' candidates and exact medians are kept)
+# All rows come back to Python (and CR2 and statsmodels' candidates are kept)
 # up to this many; beyond, only group-level arrays and the figures' sample do.
 IN_MEMORY_ROWS = 2_000_000
 
@@ -105,12 +105,16 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
 
     def cleaned(column: str) -> str:
         ref, kind = q(column), kinds[column]
-        if column == spec.group:  # an id: text, whatever its type
+        if column == spec.group and kind == "number":
+            return ref  # an id: grouped by its own type (faster than text), named as text later
+        if column == spec.group:
             kind = "text"
         if kind == "bool":
             return f"(CASE WHEN {ref} IS NULL THEN NULL WHEN {ref} THEN 'True' ELSE 'False' END)"
         if kind == "number":
-            return f"(CASE WHEN isnan(CAST({ref} AS DOUBLE)) THEN NULL ELSE CAST({ref} AS DOUBLE) END)"
+            return (
+                f"(CASE WHEN isnan(CAST({ref} AS DOUBLE)) THEN NULL ELSE CAST({ref} AS DOUBLE) END)"
+            )
         text = f"CAST({ref} AS {engine.text_type})"
         return f"(CASE WHEN {text} IN ({token_list}) THEN NULL ELSE {text} END)" if tokens else text
 
@@ -129,12 +133,12 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                 if what == "outcome"
                 else f"cannot centre {quoted(column)}: it is text, not a number"
             )
-    as_number = {c: _number(engine, alias[c]) if kinds[c] != "number" else alias[c] for c in numeric}
+    as_number = {
+        c: _number(engine, alias[c]) if kinds[c] != "number" else alias[c] for c in numeric
+    }
     engine.execute(
         "CREATE OR REPLACE TEMPORARY VIEW analysis AS SELECT "
-        + ", ".join(
-            f"{as_number[c] if c in numeric else alias[c]} AS {alias[c]}" for c in used
-        )
+        + ", ".join(f"{as_number[c] if c in numeric else alias[c]} AS {alias[c]}" for c in used)
         + " FROM raw"
     )
     complete = " AND ".join(f"{alias[c]} IS NOT NULL" for c in used)
@@ -144,7 +148,9 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
     means_of = list(dict.fromkeys([*spec.centering, *spec.contextual]))
     model_numeric = [c for c in numeric if c != spec.group]
     parts = ["COUNT(*) AS n_read", f"SUM(CASE WHEN {complete} THEN 1 ELSE 0 END) AS n"]
-    parts += [f"SUM(CASE WHEN {alias[c]} IS NULL THEN 1 ELSE 0 END) AS miss_{alias[c]}" for c in used]
+    parts += [
+        f"SUM(CASE WHEN {alias[c]} IS NULL THEN 1 ELSE 0 END) AS miss_{alias[c]}" for c in used
+    ]
     parts += [
         f"SUM(CASE WHEN abs({alias[c]}) > {TOO_LARGE!r} THEN 1 ELSE 0 END) AS big_{alias[c]}"
         for c in model_numeric
@@ -200,7 +206,9 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
 
     # the design, built once by build_design, with SQL expressions for columns
     predictors = list(spec.predictors) + [contextual_name(c) for c in spec.contextual]
-    algebra = SqlAlgebra(engine, alias | {contextual_name(c): mean_column[c] for c in spec.contextual}, centred)
+    algebra = SqlAlgebra(
+        engine, alias | {contextual_name(c): mean_column[c] for c in spec.contextual}, centred
+    )
     levels_of: dict[str, tuple[str, ...] | None] = {}
     binary: dict[str, bool] = {}
     for var in design_variables(spec, predictors):
@@ -213,19 +221,27 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                 f"SELECT DISTINCT {alias[var]} AS level FROM analysis WHERE {complete}"
             )
             levels_of[var] = tuple(sorted(str(v) for v in found["level"]))
-    columns, terms_of, categorical, design = build_design(spec, predictors, levels_of, binary, algebra)
+    columns, terms_of, categorical, design = build_design(
+        spec, predictors, levels_of, binary, algebra
+    )
     expressions = {**columns, **{MEASURED + c: alias[c] for c in spec.centering}}
     names = design_names(spec, columns)
     y = alias[spec.outcome]
     measured_numeric = numeric_variables(spec, predictors, categorical)
     measured_expr = {c: alias.get(c, expressions.get(c)) for c in measured_numeric}
-    design_select = (
-        f"SELECT hlm_groups.code AS code, {alias[spec.outcome]} AS d0, "
-        + ", ".join(f"{expressions[name]} AS d{i + 1}" for i, name in enumerate(names))
-        + ", "
-        + ", ".join(f"{measured_expr[c]} AS v{i}" for i, c in enumerate(measured_numeric))
-        + f" FROM analysis JOIN hlm_groups ON analysis.{g} = hlm_groups.g WHERE {complete}"
-    )
+
+    # the group table is joined only when columns need group means; otherwise rows are grouped
+    # by the group's own value, which is mapped to codes here (a join per row costs a pass)
+    def design_select(relation: str, extra: str = "") -> str:
+        join = f" JOIN hlm_groups ON analysis.{g} = hlm_groups.g" if means_of else ""
+        return (
+            f"SELECT analysis.{g} AS gv, {alias[spec.outcome]} AS d0, "
+            + ", ".join(f"{expressions[name]} AS d{i + 1}" for i, name in enumerate(names))
+            + ", "
+            + ", ".join(f"{measured_expr[c]} AS v{i}" for i, c in enumerate(measured_numeric))
+            + extra
+            + f" FROM {relation} analysis{join} WHERE {complete}"
+        )
 
     # pass 3: every per-group sum of products, minima and maxima
     k = len(names) + 1
@@ -234,8 +250,10 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
     aggregates += [f"MIN(d{a}) AS lo{a}" for a in range(k)]
     aggregates += [f"MAX(d{a}) AS hi{a}" for a in range(k)]
     agg = engine.frame(
-        f"SELECT code, COUNT(*) AS n, {', '.join(aggregates)} FROM ({design_select}) t GROUP BY code"
-    ).sort_values("code")
+        f"SELECT gv, COUNT(*) AS n, {', '.join(aggregates)} FROM ({design_select('analysis')}) t GROUP BY gv"
+    )
+    agg["code"] = pd.Categorical(agg["gv"], categories=table["g"]).codes
+    agg = agg.sort_values("code")
     G = len(ordered)
     cross = np.empty((G, k, k))
     for a, b in pairs:
@@ -249,7 +267,9 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
     )
     low, high = sums.range(spec.outcome)
     if low == high:
-        raise InputError(f"outcome {quoted(spec.outcome)} is constant ({low:g}) in the analysis sample")
+        raise InputError(
+            f"outcome {quoted(spec.outcome)} is constant ({low:g}) in the analysis sample"
+        )
     for var in design_variables(spec, predictors):
         if levels_of[var] is None and sums.range(var)[0] == sums.range(var)[1]:
             refuse_constant(var)
@@ -260,22 +280,38 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                 refuse_large_product(interaction, 1)
 
     # pass 4: rows for the figures (and every row when they fit in memory)
-    select = f"SELECT * FROM ({design_select}) t"
     n = sums.n
     keep_all = n <= IN_MEMORY_ROWS
-    if not keep_all:
-        order = engine.row_hash([f"d{i}" for i in range(k)], SAMPLE_SEED)
-        select += f" ORDER BY {order}, code LIMIT {SAMPLE_ROWS}"
-    else:  # a stable order, whatever order the engine's threads or files return rows in
-        select += " ORDER BY code, " + ", ".join(f"d{i}" for i in range(k))
+    if keep_all:  # a stable order, whatever order the engine's threads or files return rows in
+        select = f"SELECT * FROM ({design_select('analysis')}) t ORDER BY gv, " + ", ".join(
+            f"d{i}" for i in range(k)
+        )
+    else:
+        # The rows with the smallest seeded hash of their values: the same rows on every run,
+        # whatever the file order. A cheap filter first keeps about 4x the sample, so only
+        # those rows are coded and sorted.
+        row_hash = engine.row_hash([alias[c] for c in used], SAMPLE_SEED)
+        below = engine.hash_threshold(4 * SAMPLE_ROWS / n)
+        hashed = f"(SELECT * FROM (SELECT *, {row_hash} AS h FROM analysis) x WHERE h < {below})"
+        select = (
+            f"SELECT * FROM ({design_select(hashed, ', analysis.h AS h')}) t "
+            f"ORDER BY h, gv LIMIT {SAMPLE_ROWS}"
+        )
     fetched = engine.frame(select)
+    if not keep_all and len(fetched) < SAMPLE_ROWS:  # the filter kept too few (improbable)
+        fetched = engine.frame(select.replace(f"h < {below}", "1 = 1"))
+    fetched["code"] = pd.Categorical(fetched["gv"], categories=table["g"]).codes
     if not keep_all:
         fetched = fetched.sort_values(["code", "d0"], kind="stable").reset_index(drop=True)
     codes = fetched["code"].to_numpy(np.int64)
     rows = Rows(
         fetched["d0"].to_numpy(float),
         codes,
-        {name: fetched[f"d{i + 1}"].to_numpy(float) for i, name in enumerate(names) if not name.startswith(MEASURED)},
+        {
+            name: fetched[f"d{i + 1}"].to_numpy(float)
+            for i, name in enumerate(names)
+            if not name.startswith(MEASURED)
+        },
         pd.DataFrame(
             {spec.group: np.array(ordered, dtype=object)[codes]}
             | {c: fetched[f"v{i}"].to_numpy(float) for i, c in enumerate(measured_numeric)}
@@ -297,7 +333,6 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             n_rows_read=n_rows_read,
             dropped=dropped,
             rows=rows if keep_all else None,
-            medians_approximate=not keep_all,
         )
     )
 

@@ -1,7 +1,7 @@
 """Descriptive statistics of the analysis sample (what the 'Data' section of the report shows).
 
 Everything comes from the design's per-group cross products (exact, from every row), except the
-medians, which the data path measured (exactly in memory, approximately in an SQL engine)."""
+medians, which come from the figures' row sample (all rows up to 50,000; the report says so)."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
 
 import pandas as pd
 
@@ -50,6 +51,13 @@ class Engine:
 
     def row_hash(self, columns: list[str], seed: int) -> str:
         raise NotImplementedError
+
+    # the row hash is uniform on [hash_low, hash_low + 2^64)
+    hash_low = 0
+
+    def hash_threshold(self, fraction: float) -> int:
+        """The value a row hash is below with probability `fraction`."""
+        return int(self.hash_low + min(max(fraction, 0.0), 1.0) * (2**64 - 1))
 
     def __enter__(self) -> Engine:
         return self
@@ -131,6 +139,7 @@ class DuckDB(Engine):
 class Spark(Engine):
     name = "spark"
     text_type = "STRING"
+    hash_low = -(2**63)
 
     def __init__(self) -> None:
         try:
@@ -174,7 +183,9 @@ class Spark(Engine):
 
     def frame(self, sql: str) -> pd.DataFrame:
         try:  # Spark is lazy: reading errors surface when the rows are collected
-            return self._run(sql).toPandas()
+            with warnings.catch_warnings():  # pyspark's notice about pandas versions
+                warnings.simplefilter("ignore", FutureWarning)
+                return self._run(sql).toPandas()
         except InputError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -187,7 +198,9 @@ class Spark(Engine):
             raise _read_error(exc) from None
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
-        self.spark.createDataFrame(frame).createOrReplaceTempView(name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            self.spark.createDataFrame(frame).createOrReplaceTempView(name)
 
     def close(self) -> None:
         pass  # the session is reused by later calls in this process; the JVM ends with it

@@ -197,9 +197,7 @@ def numeric_columns(
     return frame
 
 
-def judge_text_column(
-    name: str, n_ok: int, bad: list[tuple[str, int]], required: bool
-) -> None:
+def judge_text_column(name: str, n_ok: int, bad: list[tuple[str, int]], required: bool) -> None:
     """A text column with `n_ok` numeric cells and `bad` (token, rows) others, most frequent
     first: raise InputError when it is numbers with stray tokens; return when it is text."""
     n_bad = sum(count for _, count in bad)

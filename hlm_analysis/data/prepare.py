@@ -93,11 +93,10 @@ class Prepared:
     group_labels: list[str]
     sums: DesignSums
     sample: Rows
-    medians: dict[str, float]  # numeric variables as measured
+    medians: dict[str, float]  # numeric variables as measured, in the sample
     n_rows_read: int
     dropped: dict[str, int] = field(default_factory=dict)
     rows: Rows | None = None
-    medians_approximate: bool = False  # True when an engine estimated them (large data)
 
     @property
     def n_obs(self) -> int:
@@ -551,6 +550,7 @@ def prepare_in_memory(spec: Spec, path: Path) -> Prepared:
             | {c: as_measured[c].to_numpy(dtype=float) for c in numeric}
         ),
     )
+    sample = rows.take(sample_index(len(y)))  # medians too: the report says so when sampled
     return finish(
         Prepared(
             spec=spec,
@@ -560,8 +560,8 @@ def prepare_in_memory(spec: Spec, path: Path) -> Prepared:
             predictors=predictors,
             group_labels=[str(v) for v in levels],
             sums=sums,
-            sample=rows.take(sample_index(len(y))),
-            medians={c: float(np.median(as_measured[c].to_numpy(dtype=float))) for c in numeric},
+            sample=sample,
+            medians={c: float(np.median(sample.measured[c])) for c in numeric},
             n_rows_read=len(frame),
             dropped=dropped,
             rows=rows,

@@ -1,5 +1,5 @@
 """Which data path a spec takes. One file small enough for memory is read by pandas and coded by
-numpy (every row kept: CR2, exact medians); globs, directories, large files and Spark go to an
+numpy (every row kept, for CR2); globs, directories, large files and Spark go to an
 SQL engine, which returns the design's per-group sums and a sample of rows. Both paths build the
 design with build_design and give the same results (tests compare them on the reference data).
 """

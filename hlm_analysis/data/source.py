@@ -81,7 +81,9 @@ def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> int:
             meta = pq.read_metadata(f)
             schema = meta.schema.to_arrow_schema()
         except (OSError, pa.ArrowException) as exc:
-            raise InputError(f"data file {shown(f.name)} could not be read as Parquet: {exc}") from None
+            raise InputError(
+                f"data file {shown(f.name)} could not be read as Parquet: {exc}"
+            ) from None
         _refuse_duplicates(f, schema.names)
         rows += meta.num_rows
         for column in columns:
@@ -136,9 +138,7 @@ def open_source(path: Path, columns: Sequence[str]) -> Source:
             "(use .csv or .parquet)"
         )
     if len(formats) > 1:
-        raise InputError(
-            f"data: {shown(path)} mixes Parquet and CSV files; point it at one format"
-        )
+        raise InputError(f"data: {shown(path)} mixes Parquet and CSV files; point it at one format")
     fmt = formats.pop()
     empty = next((f for f in files if f.stat().st_size == 0), None)
     if empty is not None:
@@ -146,6 +146,4 @@ def open_source(path: Path, columns: Sequence[str]) -> Source:
     rows = _check_parquet_parts(files, columns) if fmt == "parquet" else None
     if fmt == "csv":
         _check_csv_parts(files, columns)
-    return Source(
-        tuple(files), fmt, str(path), rows, sum(f.stat().st_size for f in files)
-    )
+    return Source(tuple(files), fmt, str(path), rows, sum(f.stat().st_size for f in files))

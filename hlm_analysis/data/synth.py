@@ -7,6 +7,8 @@ something real to find.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -65,6 +67,54 @@ def nested(n_rows: int, n_groups: int, seed: int = 1) -> pd.DataFrame:
             "mathach": y.round(5),
         }
     )
+
+
+def write_parquet_parts(
+    directory: Path, n_rows: int, n_groups: int, parts: int = 10, seed: int = 7
+) -> list[Path]:
+    """A data lake for the scale benchmark: `parts` Parquet files (part-0000.parquet, ...) of
+    students in schools, six numeric columns, generated one part at a time so memory stays at
+    one part. A school's students are spread over every part, as in an append-only lake. The
+    model: a random intercept and a random slope for ses, school-level sector and a 0/1 female."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    u0 = rng.normal(0, 0.5, n_groups)
+    u1 = 0.3 * u0 + rng.normal(0, 0.2, n_groups)
+    school_ses = rng.normal(0, 0.5, n_groups)
+    catholic = (rng.random(n_groups) < 0.4).astype(float)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for part in range(parts):
+        n = n_rows // parts + (1 if part < n_rows % parts else 0)
+        group = rng.integers(0, n_groups, n)
+        ses = rng.normal(0, 1, n) + school_ses[group]
+        female = (rng.random(n) < 0.5).astype(float)
+        minority = (rng.random(n) < 0.3).astype(float)
+        y = (
+            12
+            + u0[group]
+            + (2.0 + u1[group]) * ses
+            + 1.2 * female
+            - 0.8 * minority
+            + 1.5 * catholic[group]
+            + rng.normal(0, 3, n)
+        )
+        table = pa.table(
+            {
+                "school": group.astype(np.int64),
+                "math": y,
+                "ses": ses,
+                "female": female,
+                "minority": minority,
+                "sector": catholic[group],
+            }
+        )
+        path = directory / f"part-{part:04d}.parquet"
+        pq.write_table(table, path)
+        paths.append(path)
+    return paths
 
 
 if __name__ == "__main__":

@@ -1,0 +1,189 @@
+"""The SQL data path (DuckDB, Spark): the same design and per-group sums as the in-memory path on
+every reference dataset, globs and directories of Parquet parts, the sampled large-data path,
+and bad input about parts and engines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from helpers import REFERENCE, REFERENCE_CONFIGS, write_config
+
+from hlm_analysis.cli import main
+from hlm_analysis.data import aggregate, engines
+from hlm_analysis.data.aggregate import prepare_in_engine
+from hlm_analysis.data.engines import open_engine
+from hlm_analysis.data.prepare import columns_used, prepare_in_memory
+from hlm_analysis.data.route import prepare
+from hlm_analysis.data.source import open_source
+from hlm_analysis.model.analysis import run_analysis
+from hlm_analysis.spec import load_spec
+
+ROOT = REFERENCE.parent.parent
+SHIPPED = ["hsb2", "schools"]
+
+
+def _spec(tmp_path, name):
+    if name in SHIPPED:
+        return load_spec(ROOT / "report" / "configs" / f"{name}.yml")
+    config = write_config(tmp_path, name, data=REFERENCE / f"{name}.csv", **REFERENCE_CONFIGS[name])
+    return load_spec(config)
+
+
+def _in_engine(spec, engine):
+    return prepare_in_engine(spec, open_source(spec.data, columns_used(spec)), engine)
+
+
+def _same(a, b, rel=1e-12):
+    assert a.sums.names == b.sums.names
+    assert a.group_labels == b.group_labels
+    assert a.design == b.design
+    assert a.dropped == b.dropped and a.n_rows_read == b.n_rows_read
+    np.testing.assert_array_equal(a.sums.counts, b.sums.counts)
+    scale = np.abs(a.sums.cross).max()
+    assert np.abs(a.sums.cross - b.sums.cross).max() <= rel * scale
+    np.testing.assert_allclose(a.sums.group_low, b.sums.group_low, rtol=rel, atol=rel * scale)
+    np.testing.assert_allclose(a.sums.group_high, b.sums.group_high, rtol=rel, atol=rel * scale)
+
+
+@pytest.fixture(scope="module")
+def duckdb_engine():
+    engine = open_engine("duckdb")
+    yield engine
+    engine.close()
+
+
+@pytest.mark.parametrize("name", [*REFERENCE_CONFIGS, *SHIPPED])
+def test_duckdb_gives_the_in_memory_design_and_sums(tmp_path, duckdb_engine, name):
+    spec = _spec(tmp_path, name)
+    memory = prepare_in_memory(spec, spec.data)
+    sql = _in_engine(spec, duckdb_engine)
+    _same(memory, sql)
+    assert sql.rows is not None  # small data: every row comes back (CR2 as in memory)
+    assert len(sql.rows) == memory.n_obs
+
+
+def _parts(frame: pd.DataFrame, directory, n: int = 3):
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    which = rng.integers(0, n, len(frame))  # a group's rows spread over every part
+    for part in range(n):
+        pq.write_table(
+            pa.Table.from_pandas(frame[which == part], preserve_index=False),
+            directory / f"part-{part}.parquet",
+        )
+    return directory
+
+
+def test_a_glob_and_a_directory_of_parts_fit_as_the_single_file(tmp_path):
+    frame = pd.read_csv(REFERENCE / "exam.csv")
+    lake = _parts(frame, tmp_path / "lake")
+    keys = REFERENCE_CONFIGS["exam"]
+    single = run_analysis(
+        load_spec(write_config(tmp_path, "one", data=REFERENCE / "exam.csv", **keys)),
+        tmp_path / "one",
+    )
+    for name, data in (("glob", f"{lake}/part-*.parquet"), ("directory", lake)):
+        spec = load_spec(write_config(tmp_path, name, data=data, **keys))
+        assert prepare(spec).rows is not None  # routed to DuckDB, small enough to keep rows
+        parts = run_analysis(spec, tmp_path / name)
+        for model in ("random_intercept", "random_slope"):
+            a, b = single.model(model), parts.model(model)
+            assert b.loglik == pytest.approx(a.loglik, rel=1e-10)
+            for fa, fb in zip(a.fixed_effects, b.fixed_effects, strict=True):
+                assert fb.estimate == pytest.approx(fa.estimate, rel=1e-8, abs=1e-10)
+                assert fb.std_error == pytest.approx(fa.std_error, rel=1e-8)
+
+
+def test_large_data_keep_only_group_sums_and_a_reproducible_sample(tmp_path, monkeypatch):
+    # Beyond IN_MEMORY_ROWS no row comes back but the sample: every estimate is still exact,
+    # the robust SEs say they are CR1 from group sums, and the same rows are drawn every time.
+    monkeypatch.setattr(aggregate, "IN_MEMORY_ROWS", 1000)
+    monkeypatch.setattr(aggregate, "SAMPLE_ROWS", 300)
+    frame = pd.read_csv(REFERENCE / "exam.csv")
+    lake = _parts(frame, tmp_path / "lake")
+    keys = REFERENCE_CONFIGS["exam"]
+    spec = load_spec(write_config(tmp_path, "big", data=lake, **keys))
+    first, second = prepare(spec), prepare(spec)
+    assert first.rows is None and len(first.sample) == 300
+    np.testing.assert_array_equal(first.sample.y, second.sample.y)
+    np.testing.assert_array_equal(first.sample.group_codes, second.sample.group_codes)
+    # the sample is a sample of the data: each drawn row is a row of the file
+    pairs = set(zip(frame["school"].astype(str), frame["normexam"].round(10), strict=True))
+    drawn = zip(first.sample.measured["school"], first.sample.y.round(10), strict=True)
+    assert all(pair in pairs for pair in drawn)
+    memory = prepare_in_memory(
+        load_spec(write_config(tmp_path, "one", data=REFERENCE / "exam.csv", **keys)),
+        REFERENCE / "exam.csv",
+    )
+    _same(memory, first, rel=1e-12)
+    big = run_analysis(spec, tmp_path / "out")
+    assert big.sample.n_rows == 300 and big.sample.n_obs == len(frame)
+    final = big.final
+    assert any("group sums by the data engine" in note for note in final.notes)
+    assert all(fe.robust_df == big.data.n_groups - 1 for fe in final.fixed_effects)
+
+
+def test_spark_gives_the_duckdb_sums(tmp_path, duckdb_engine):
+    # Spark in local mode (Java from .ci/setup-system, pyspark from the dev extra).
+    spark = open_engine("spark")
+    for name in ("exam", "schools"):
+        spec = _spec(tmp_path, name)
+        _same(_in_engine(spec, duckdb_engine), _in_engine(spec, spark), rel=1e-10)
+
+
+def _refused(tmp_path, capsys, *expected, **keys):
+    keys = {**REFERENCE_CONFIGS["exam"], **keys}
+    config = write_config(tmp_path, "bad", **keys)
+    code = main(["fit", str(config), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    assert len(err) == 1 and err[0].startswith("hlm-report: error: "), err
+    for piece in expected:
+        assert piece in err[0], err[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_parts_that_do_not_fit_together_are_refused(tmp_path, capsys):
+    frame = pd.read_csv(REFERENCE / "exam.csv")
+    _refused(tmp_path, capsys, "no file matches", data=f"{tmp_path}/nothing/part-*.parquet")
+    (tmp_path / "empty").mkdir()
+    _refused(tmp_path, capsys, "holds no .parquet or .csv files", data=tmp_path / "empty")
+    lake = _parts(frame, tmp_path / "missing")
+    pq.write_table(
+        pa.Table.from_pandas(frame.drop(columns=["standLRT"]).head(50), preserve_index=False),
+        lake / "part-9.parquet",
+    )
+    _refused(tmp_path, capsys, "'standLRT'", "missing from part-9.parquet", data=lake)
+    lake = _parts(frame, tmp_path / "types")
+    odd = frame.head(50).assign(normexam=lambda d: d["normexam"].astype(str))
+    pq.write_table(pa.Table.from_pandas(odd, preserve_index=False), lake / "part-9.parquet")
+    _refused(
+        tmp_path, capsys, "'normexam'", "number in part-0.parquet but text in part-9", data=lake
+    )
+    lake = _parts(frame, tmp_path / "mixed")
+    frame.head(50).to_csv(lake / "extra.csv", index=False)
+    _refused(tmp_path, capsys, "mixes Parquet and CSV", data=lake)
+
+
+def test_an_unknown_or_unavailable_engine_is_refused(tmp_path, capsys, monkeypatch):
+    _refused(tmp_path, capsys, "engine", data=REFERENCE / "exam.csv", engine="oracle")
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pyspark(name, *args, **kwargs):
+        if name.startswith("pyspark"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pyspark)
+    _refused(
+        tmp_path, capsys, "needs the pyspark package", data=REFERENCE / "exam.csv", engine="spark"
+    )
+    monkeypatch.setattr(builtins, "__import__", real_import)
+    monkeypatch.setattr(engines.shutil, "which", lambda name: None)
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    _refused(tmp_path, capsys, "needs a Java runtime", data=REFERENCE / "exam.csv", engine="spark")
