@@ -226,7 +226,6 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
     )
     expressions = {**columns, **{MEASURED + c: alias[c] for c in spec.centering}}
     names = design_names(spec, columns)
-    y = alias[spec.outcome]
     measured_numeric = numeric_variables(spec, predictors, categorical)
     measured_expr = {c: alias.get(c, expressions.get(c)) for c in measured_numeric}
 

@@ -188,7 +188,9 @@ def numeric_columns(
             )
             continue
         counts = bad.value_counts()
-        judge_text_column(name, n_ok, list(zip(counts.index, counts.tolist())), name in required)
+        judge_text_column(
+            name, n_ok, list(zip(counts.index, counts.tolist(), strict=True)), name in required
+        )
     if not converted:
         return frame
     frame = frame.copy()
