@@ -5,6 +5,8 @@ Generates seeded nested data at 5,000, 50,000 and 500,000 rows, times `hlm-repor
 ladder, as a separate process, start-up and CSV reading included) and its peak memory, fits the
 random-intercept and random-slope models with statsmodels MixedLM on the two smaller sizes, and
 with lme4 through Rscript where R is installed; prints time ratios and log-likelihood differences.
+Then the scale section: seeded Parquet lakes of 5 and 50 million rows (10 parts), `hlm-report fit`
+time and peak memory beside the floor, one bare DuckDB query computing the same per-group sums.
 Ends with the warm render time of the hsb2 report in all three formats.
 """
 
@@ -149,6 +151,51 @@ def _render_time() -> float | None:
         return time.perf_counter() - started
 
 
+SCALE = [(5_000_000, 20_000), (50_000_000, 20_000)]
+SCALE_COLUMNS = ["math", "ses", "female", "minority", "sector"]
+
+
+def _bare_duckdb(glob: str) -> float:
+    """The floor: one DuckDB query computing every per-group product sum of the columns (the
+    numbers the engine needs), as a whole process."""
+    columns = ["1", *SCALE_COLUMNS]
+    sums = [f"SUM(({a}) * ({b}))" for i, a in enumerate(columns) for b in columns[i:]]
+    query = f"SELECT school, {', '.join(sums)} FROM read_parquet('{glob}') GROUP BY school"
+    code = f"import duckdb; duckdb.connect().execute({query!r}).fetchall()"
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.perf_counter() - started
+
+
+def _scale_section(tmp: Path, sizes=SCALE) -> None:
+    print("\nscale: Parquet parts read by DuckDB (hlm-report fit, whole process; peak RSS)")
+    print(f"{'rows':>12} {'groups':>7} {'fit s':>7} {'peak MB':>8} {'floor s':>8} {'fit/floor':>9}")
+    for n, groups in sizes:
+        lake = tmp / f"lake_{n}"
+        synth.write_parquet_parts(lake, n, groups, parts=10)
+        config = tmp / f"lake_{n}.yml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "title": f"Scale {n:,} rows",
+                    "data": f"{lake}/part-*.parquet",
+                    "outcome": "math",
+                    "predictors": SCALE_COLUMNS[1:],
+                    "group": "school",
+                    "random_slopes": ["ses"],
+                }
+            )
+        )
+        elapsed, peak, _ = _ours(config, tmp / f"lake_out_{n}")
+        floor = _bare_duckdb(f"{lake}/part-*.parquet")
+        print(
+            f"{n:>12,} {groups:>7,} {elapsed:>7.2f} {peak:>8.0f} {floor:>8.2f} "
+            f"{elapsed / floor:>9.1f}",
+            flush=True,
+        )
+        shutil.rmtree(lake)
+
+
 def main() -> int:
     print("hlm-report bench (2 cores here; times in seconds, log-likelihoods REML)\n")
     header = (
@@ -201,6 +248,7 @@ def main() -> int:
                 )
             else:
                 print(f"{'':>9} mixedlm not installed (pip install '.[bench]')")
+        _scale_section(tmp)
     print(
         "\n'ladder' is one `hlm-report fit` process: start-up, CSV, OLS, cluster-robust OLS, null,"
     )

@@ -8,8 +8,8 @@ import pytest
 from helpers import write_config
 
 from hlm_analysis import rules
+from hlm_analysis.data import prepare
 from hlm_analysis.data.describe import describe
-from hlm_analysis.data.prepare import prepare
 from hlm_analysis.spec import load_spec
 
 # Group sizes around the 'tiny' threshold (rules.TINY_GROUP = 5): 1, 3 and 4 are tiny, 5 is not.

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from helpers import write_config
 
-from hlm_analysis.data.prepare import prepare
+from hlm_analysis.data import prepare
 from hlm_analysis.errors import InputError
 from hlm_analysis.results import INTERCEPT, Term, TermKind, VariableKind
 from hlm_analysis.spec import load_spec
