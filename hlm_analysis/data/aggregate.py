@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..results import INTERCEPT
 from ..spec import Spec, quoted, shown
 from .engines import Engine
 from .load import judge_text_column
@@ -32,6 +31,7 @@ from .prepare import (
     TOO_LARGE,
     Prepared,
     Rows,
+    assemble,
     build_design,
     check_columns_exist,
     check_groups,
@@ -39,12 +39,10 @@ from .prepare import (
     contextual_name,
     design_names,
     design_variables,
-    finish,
     numeric_variables,
     refuse_constant,
     refuse_large_product,
-    sample_index,
-    with_group_levels,
+    require_numbers,
 )
 from .source import Source
 from .sums import DesignSums
@@ -124,15 +122,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         + " FROM src"
     )
     numeric = _numeric_columns(spec, engine, used, kinds, alias)
-    required = [spec.outcome, *spec.centering, *spec.contextual]
-    for column in required:
-        if column not in numeric:
-            what = "outcome" if column == spec.outcome else "cannot centre"
-            raise InputError(
-                f"outcome {quoted(column)} is text, not a number; choose a numeric outcome"
-                if what == "outcome"
-                else f"cannot centre {quoted(column)}: it is text, not a number"
-            )
+    require_numbers(spec, numeric.__contains__)
     as_number = {
         c: _number(engine, alias[c]) if kinds[c] != "number" else alias[c] for c in numeric
     }
@@ -211,11 +201,13 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
     )
     levels_of: dict[str, tuple[str, ...] | None] = {}
     binary: dict[str, bool] = {}
+    group_means = {contextual_name(c) for c in spec.contextual}
     for var in design_variables(spec, predictors):
-        source_var = next((c for c in spec.contextual if contextual_name(c) == var), var)
-        if var != source_var or var in numeric:
+        if var in group_means:  # a group mean: a number, never only 0 and 1 in general
+            levels_of[var], binary[var] = None, False
+        elif var in numeric:
             levels_of[var] = None
-            binary[var] = var in numeric and int(groups[f"nonbinary_{alias[var]}"].sum()) == 0
+            binary[var] = int(groups[f"nonbinary_{alias[var]}"].sum()) == 0
         else:
             found = engine.frame(
                 f"SELECT DISTINCT {alias[var]} AS level FROM analysis WHERE {complete}"
@@ -316,23 +308,16 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             | {c: fetched[f"v{i}"].to_numpy(float) for i, c in enumerate(measured_numeric)}
         ),
     )
-    sample = rows.take(sample_index(len(rows))) if keep_all else rows
-    medians = {c: float(np.median(sample.measured[c])) for c in measured_numeric}
-    return finish(
-        Prepared(
-            spec=spec,
-            design=with_group_levels(design, sums),
-            terms_of=terms_of,
-            categorical=categorical,
-            predictors=predictors,
-            group_labels=ordered,
-            sums=sums,
-            sample=sample,
-            medians=medians,
-            n_rows_read=n_rows_read,
-            dropped=dropped,
-            rows=rows if keep_all else None,
-        )
+    return assemble(
+        spec,
+        (columns, terms_of, categorical, design),
+        predictors,
+        ordered,
+        sums,
+        rows,
+        n_rows_read,
+        dropped,
+        keep_rows=keep_all,
     )
 
 
@@ -377,4 +362,4 @@ def _numeric_columns(
     return numeric
 
 
-__all__ = ["IN_MEMORY_ROWS", "INTERCEPT", "prepare_in_engine"]
+__all__ = ["IN_MEMORY_ROWS", "prepare_in_engine"]

@@ -70,9 +70,10 @@ def _kind_of(type_name: str) -> str:
     t = type_name.upper()
     if t.startswith("BOOL"):
         return "bool"
+    # DuckDB's and Spark's names of integer, floating and decimal types (INT covers INTEGER)
     numbers = ("TINYINT", "SMALLINT", "INT", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL",
-               "INTEGER", "BYTE", "SHORT", "LONG")  # fmt: skip
+               "BYTE", "SHORT", "LONG")  # fmt: skip
     if t.startswith(numbers):
         return "number"
     return "text"

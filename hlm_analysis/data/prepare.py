@@ -157,14 +157,19 @@ def check_columns_exist(spec: Spec, columns: list[str]) -> None:
             )
 
 
-def _check_types(spec: Spec, frame: pd.DataFrame) -> None:
-    if not _is_numeric(frame[spec.outcome]):
+def require_numbers(spec: Spec, is_number) -> None:
+    """The outcome and every centred (or group-averaged) column must be numbers."""
+    if not is_number(spec.outcome):
         raise InputError(
             f"outcome {quoted(spec.outcome)} is text, not a number; choose a numeric outcome"
         )
     for column in [*spec.centering, *spec.contextual]:
-        if not _is_numeric(frame[column]):
+        if not is_number(column):
             raise InputError(f"cannot centre {quoted(column)}: it is text, not a number")
+
+
+def _check_types(spec: Spec, frame: pd.DataFrame) -> None:
+    require_numbers(spec, lambda column: _is_numeric(frame[column]))
     for column in columns_used(spec):
         if column == spec.group or not _is_numeric(frame[column]):
             continue
@@ -490,6 +495,41 @@ def design_names(spec: Spec, columns: dict[str, np.ndarray]) -> list[str]:
     ]
 
 
+def assemble(
+    spec: Spec,
+    built: tuple,
+    predictors: list[str],
+    group_labels: list[str],
+    sums: DesignSums,
+    rows: Rows,
+    n_rows_read: int,
+    dropped: dict[str, int],
+    keep_rows: bool = True,
+) -> Prepared:
+    """How every data path ends: `built` is build_design's (columns, terms_of, categorical,
+    design); `rows` holds every row, or only the figures' sample (keep_rows False). The
+    medians come from the sample, which the report says when it is one."""
+    _, terms_of, categorical, design = built
+    sample = rows.take(sample_index(len(rows))) if keep_rows else rows
+    numeric = numeric_variables(spec, predictors, categorical)
+    return finish(
+        Prepared(
+            spec=spec,
+            design=with_group_levels(design, sums),
+            terms_of=terms_of,
+            categorical=categorical,
+            predictors=predictors,
+            group_labels=group_labels,
+            sums=sums,
+            sample=sample,
+            medians={c: float(np.median(sample.measured[c])) for c in numeric},
+            n_rows_read=n_rows_read,
+            dropped=dropped,
+            rows=rows if keep_rows else None,
+        )
+    )
+
+
 def finish(prepared: Prepared) -> Prepared:
     """Checks every data path ends with: the largest model must be estimable."""
     fixed = largest_fixed(prepared)
@@ -550,22 +590,15 @@ def prepare_in_memory(spec: Spec, path: Path) -> Prepared:
             | {c: as_measured[c].to_numpy(dtype=float) for c in numeric}
         ),
     )
-    sample = rows.take(sample_index(len(y)))  # medians too: the report says so when sampled
-    return finish(
-        Prepared(
-            spec=spec,
-            design=with_group_levels(design, sums),
-            terms_of=terms_of,
-            categorical=categorical,
-            predictors=predictors,
-            group_labels=[str(v) for v in levels],
-            sums=sums,
-            sample=sample,
-            medians={c: float(np.median(sample.measured[c])) for c in numeric},
-            n_rows_read=len(frame),
-            dropped=dropped,
-            rows=rows,
-        )
+    return assemble(
+        spec,
+        (columns, terms_of, categorical, design),
+        predictors,
+        [str(v) for v in levels],
+        sums,
+        rows,
+        len(frame),
+        dropped,
     )
 
 

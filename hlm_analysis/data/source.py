@@ -50,8 +50,11 @@ def resolve(path: Path) -> list[Path]:
             raise InputError(f"data: no file matches {shown(text)}")
         return files
     if path.is_dir():
-        files = sorted(f for f in path.rglob("*") if f.is_file() and _format_of(f))
-        files = [f for f in files if not any(p.startswith((".", "_")) for p in f.parts[-1:])]
+        files = sorted(
+            f
+            for f in path.rglob("*")
+            if f.is_file() and _format_of(f) and not f.name.startswith((".", "_"))
+        )  # Spark and Hive leave _SUCCESS and .crc files beside the parts
         if not files:
             raise InputError(f"data: directory {shown(text)} holds no .parquet or .csv files")
         return files
@@ -73,9 +76,19 @@ def _kind(kind: pa.DataType) -> str:
     return "text"
 
 
+def _refuse_partly_missing(column: str, having: list[Path], lacking: list[Path]) -> None:
+    """A column some parts hold and others lack: the parts do not describe one table."""
+    if having and lacking:
+        raise InputError(
+            f"data: column {quoted(column)} is missing from {shown(lacking[0].name)} "
+            f"(present in {shown(having[0].name)}); every part must hold the same columns"
+        )
+
+
 def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> int:
     rows = 0
     first: dict[str, tuple[str, Path]] = {}
+    lacking: dict[str, list[Path]] = {c: [] for c in columns}
     for f in files:
         try:
             meta = pq.read_metadata(f)
@@ -88,13 +101,8 @@ def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> int:
         rows += meta.num_rows
         for column in columns:
             if column not in schema.names:
-                if first:
-                    raise InputError(
-                        f"data: column {quoted(column)} is missing from {shown(f.name)} "
-                        f"(present in {shown(next(iter(first.values()))[1].name)}); every part "
-                        "must hold the same columns"
-                    )
-                continue  # the column check of the analysis names it with the columns there are
+                lacking[column].append(f)
+                continue
             kind = schema.field(column).type
             if _unusable_type(kind):
                 raise InputError(
@@ -107,25 +115,26 @@ def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> int:
                     f"data: column {quoted(column)} is {seen[0]} in {shown(seen[1].name)} but "
                     f"{_kind(kind)} in {shown(f.name)}; every part must give it one type"
                 )
+    # a column no part holds is named later, with the columns there are
+    for column in columns:
+        _refuse_partly_missing(
+            column, [first[column][1]] if column in first else [], lacking[column]
+        )
     return rows
 
 
 def _check_csv_parts(files: list[Path], columns: Sequence[str]) -> None:
-    header0 = None
+    headers = []
     for f in files:
-        sep = "\t" if f.suffix.lower() == ".tsv" else ","
-        header = _csv_header(f, sep)
+        header = _csv_header(f, "\t" if f.suffix.lower() == ".tsv" else ",")
         _refuse_duplicates(f, header)
-        if header0 is None:
-            header0 = (header, f)
-            continue
-        for column in columns:
-            if (column in header0[0]) != (column in header):
-                where, other = (f, header0[1]) if column not in header else (header0[1], f)
-                raise InputError(
-                    f"data: column {quoted(column)} is missing from {shown(where.name)} "
-                    f"(present in {shown(other.name)}); every part must hold the same columns"
-                )
+        headers.append((f, set(header)))
+    for column in columns:
+        _refuse_partly_missing(
+            column,
+            [f for f, names in headers if column in names],
+            [f for f, names in headers if column not in names],
+        )
 
 
 def open_source(path: Path, columns: Sequence[str]) -> Source:

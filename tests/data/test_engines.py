@@ -157,6 +157,12 @@ def test_parts_that_do_not_fit_together_are_refused(tmp_path, capsys):
         lake / "part-9.parquet",
     )
     _refused(tmp_path, capsys, "'standLRT'", "missing from part-9.parquet", data=lake)
+    lake = _parts(frame, tmp_path / "first")  # the first part (in sorted order) lacks it
+    pq.write_table(
+        pa.Table.from_pandas(frame.drop(columns=["standLRT"]).head(50), preserve_index=False),
+        lake / "part-0.parquet",
+    )
+    _refused(tmp_path, capsys, "'standLRT'", "missing from part-0.parquet", data=lake)
     lake = _parts(frame, tmp_path / "types")
     odd = frame.head(50).assign(normexam=lambda d: d["normexam"].astype(str))
     pq.write_table(pa.Table.from_pandas(odd, preserve_index=False), lake / "part-9.parquet")
