@@ -44,7 +44,9 @@ def describe(prepared: Prepared) -> DataSummary:
     # The data section describes variables as measured; predictions need the centred scale too.
     numeric = {v: _summary(prepared, prepared.measured_name(v), prepared.medians[v]) for v in names}
     model_scale = {
-        v: _summary(prepared, v, float("nan")) for v in names if v in prepared.spec.centering
+        v: _summary(prepared, v, float(np.median(prepared.sample.columns[v])))
+        for v in names
+        if v in prepared.spec.centering
     }
     categorical = {}
     for var, levels in prepared.categorical.items():

@@ -70,8 +70,20 @@ class ReportDocument:
 
     def methods(self) -> str:
         versions = ", ".join(f"{k} {v}" for k, v in self.results.software.items())
+        # The fit step notes where the final model's robust SEs or variance intervals are not
+        # the default ones (CR1 from group sums, Wald beyond 80 groups, none with few groups):
+        # the methods then say what was done instead of the default sentence.
+        notes = self.final.notes
         return narrative.render(
-            "methods.md.j2", f=self.facts, versions=fmt.md_escape(versions), final=self.final
+            "methods.md.j2",
+            f=self.facts,
+            versions=fmt.md_escape(versions),
+            final=self.final,
+            robust_noted=any("cluster-robust" in n.lower() for n in notes),
+            intervals_noted=any(
+                "intervals for the variance components" in n.lower() for n in notes
+            ),
+            final_notes=fmt.md_escape(" ".join(notes)),
         )
 
     # Tables --------------------------------------------------------------------------------

@@ -109,6 +109,7 @@ def test_numeric_summaries_equal_pandas(data):
     centred = sample["hours_centred"].to_numpy(float)
     assert summary.model_scale["hours"].mean == pytest.approx(0, abs=1e-12)
     assert summary.model_scale["hours"].min == pytest.approx(centred.min())
+    assert summary.model_scale["hours"].median == pytest.approx(np.median(centred))
     assert summary.model_scale["hours"].sd == pytest.approx(summary.numeric["hours"].sd)
 
 

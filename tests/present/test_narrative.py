@@ -10,7 +10,7 @@ import re
 from dataclasses import replace
 
 import pytest
-from helpers import SNAPSHOTS
+from helpers import FIXTURES, SNAPSHOTS
 
 from hlm_analysis.present import fmt, narrative
 from hlm_analysis.present.facts import facts
@@ -143,3 +143,17 @@ def test_the_unit_of_a_row_is_configurable(schools):
     text = section(replace(schools, spec=spec), "executive_summary")
     assert "for 600 pupils in 20 schools" in text and "students" not in text.split("\n")[0]
     assert "between pupils in the same school" in text
+
+
+def test_methods_say_what_the_final_model_carries_not_the_default(tmp_path):
+    # hsb2 has 3 groups: no cluster-robust SEs were computed, so the methods must not claim
+    # CR2 and must say why; the profile intervals were computed, so they are still claimed.
+    from hlm_analysis.present.document import ReportDocument
+
+    source = FIXTURES / "hsb2"
+    for name in ("results.json", "rows.parquet"):
+        (tmp_path / name).write_bytes((source / name).read_bytes())
+    text = ReportDocument(tmp_path / "results.json").methods()
+    assert "also carry CR2" not in text
+    assert "too few for any cluster" in text.replace("\\", "")
+    assert "profile-likelihood intervals (as lme4" in text
