@@ -6,14 +6,23 @@ ladder, as a separate process, start-up and CSV reading included) and its peak m
 random-intercept and random-slope models with statsmodels MixedLM on the two smaller sizes, and
 with lme4 through Rscript where R is installed; prints time ratios and log-likelihood differences.
 Then the scale section: seeded Parquet lakes of 5 and 50 million rows (10 parts), `hlm-report fit`
-time and peak memory beside the floor, one bare DuckDB query computing the same per-group sums.
-Ends with the warm render time of the hsb2 report in all three formats.
+time and peak memory beside the floor, one bare DuckDB query computing the same per-group sums;
+and 1 million rows fitted with DuckDB and with Spark (local mode), their times and how far their
+log-likelihoods and fixed effects are apart. Ends with the warm render time of the hsb2 report in
+all three formats.
+
+`python -m hlm_analysis.bench --only scale` (or `make bench BENCH_FLAGS="--only scale"`) runs one
+section; `--repeat N` times each scale fit and floor N times, alternating, and prints medians (the
+machine may be shared: one run of each can be off by a factor of two).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,23 +57,27 @@ def _write(directory: Path, n: int, groups: int) -> Path:
     return config
 
 
-def _ours(config: Path, out: Path) -> tuple[float, float, dict]:
+def _ours(config: Path, out: Path, *extra: str) -> tuple[float, float, dict]:
     cmd = [
         sys.executable,
         "-c",
         "import resource, sys; from hlm_analysis.cli import main; code = main(sys.argv[1:]); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(code)",
+        "print('peak-rss-kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); "
+        "sys.exit(code)",
         "fit",
         str(config),
         "--out",
         str(out),
+        *extra,
     ]
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"bench: hlm-report fit failed: {proc.stderr.strip().splitlines()[-1]}")
-    peak_mb = int(proc.stderr.strip().splitlines()[-1]) / 1024
+    # the last such line (a JVM may write after it); the peak is this process's, not Spark's JVM
+    peak = [line for line in proc.stderr.splitlines() if line.startswith("peak-rss-kb ")][-1]
+    peak_mb = int(peak.split()[1]) / 1024
     return elapsed, peak_mb, json.loads((out / "results.json").read_text())["models"]
 
 
@@ -152,6 +165,7 @@ def _render_time() -> float | None:
 
 
 SCALE = [(5_000_000, 20_000), (50_000_000, 20_000)]
+SPARK_ROWS = (1_000_000, 20_000)  # Spark against DuckDB (target: within 1e-8 relative)
 SCALE_COLUMNS = ["math", "ses", "female", "minority", "sector"]
 
 
@@ -161,104 +175,186 @@ def _bare_duckdb(glob: str) -> float:
     columns = ["1", *SCALE_COLUMNS]
     sums = [f"SUM(({a}) * ({b}))" for i, a in enumerate(columns) for b in columns[i:]]
     query = f"SELECT school, {', '.join(sums)} FROM read_parquet('{glob}') GROUP BY school"
-    code = f"import duckdb; duckdb.connect().execute({query!r}).fetchall()"
+    code = (
+        "import duckdb; con = duckdb.connect(); con.execute('SET enable_progress_bar = false'); "
+        f"con.execute({query!r}).fetchall()"
+    )
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True)
     return time.perf_counter() - started
 
 
-def _scale_section(tmp: Path, sizes=SCALE) -> None:
+def _lake(tmp: Path, n: int, groups: int) -> tuple[Path, Path]:
+    lake = tmp / f"lake_{n}"
+    synth.write_parquet_parts(lake, n, groups, parts=10)
+    config = tmp / f"lake_{n}.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "title": f"Scale {n:,} rows",
+                "data": f"{lake}/part-*.parquet",
+                "outcome": "math",
+                "predictors": SCALE_COLUMNS[1:],
+                "group": "school",
+                "random_slopes": ["ses"],
+            }
+        )
+    )
+    return lake, config
+
+
+def _max_relative_difference(a: dict, b: dict) -> tuple[float, float]:
+    """The largest relative difference of the models' log-likelihoods, and of their fixed
+    effects, between two results.json `models`."""
+
+    def rel(x: float, y: float) -> float:
+        return abs(x - y) / max(abs(x), abs(y), 1e-300)
+
+    loglik = max(rel(a[m]["loglik"], b[m]["loglik"]) for m in a)
+    fixed = max(
+        rel(fa["estimate"], fb["estimate"])
+        for m in a
+        for fa, fb in zip(a[m]["fixed_effects"], b[m]["fixed_effects"], strict=True)
+    )
+    return loglik, fixed
+
+
+def _scale_section(tmp: Path, sizes=SCALE, repeat: int = 1) -> None:
     print("\nscale: Parquet parts read by DuckDB (hlm-report fit, whole process; peak RSS)")
+    if repeat > 1:
+        print(f"(medians of {repeat} runs, fit and floor alternating)")
     print(f"{'rows':>12} {'groups':>7} {'fit s':>7} {'peak MB':>8} {'floor s':>8} {'fit/floor':>9}")
     for n, groups in sizes:
-        lake = tmp / f"lake_{n}"
-        synth.write_parquet_parts(lake, n, groups, parts=10)
-        config = tmp / f"lake_{n}.yml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "title": f"Scale {n:,} rows",
-                    "data": f"{lake}/part-*.parquet",
-                    "outcome": "math",
-                    "predictors": SCALE_COLUMNS[1:],
-                    "group": "school",
-                    "random_slopes": ["ses"],
-                }
-            )
-        )
-        elapsed, peak, _ = _ours(config, tmp / f"lake_out_{n}")
-        floor = _bare_duckdb(f"{lake}/part-*.parquet")
+        lake, config = _lake(tmp, n, groups)
+        fits, peaks, floors = [], [], []
+        for _ in range(repeat):
+            elapsed, peak, _ = _ours(config, tmp / f"lake_out_{n}")
+            fits.append(elapsed)
+            peaks.append(peak)
+            floors.append(_bare_duckdb(f"{lake}/part-*.parquet"))
+        elapsed, floor = statistics.median(fits), statistics.median(floors)
         print(
-            f"{n:>12,} {groups:>7,} {elapsed:>7.2f} {peak:>8.0f} {floor:>8.2f} "
+            f"{n:>12,} {groups:>7,} {elapsed:>7.2f} {max(peaks):>8.0f} {floor:>8.2f} "
             f"{elapsed / floor:>9.1f}",
             flush=True,
         )
         shutil.rmtree(lake)
+    _spark_line(tmp, *SPARK_ROWS, repeat=repeat)
 
 
-def main() -> int:
-    print("hlm-report bench (2 cores here; times in seconds, log-likelihoods REML)\n")
+def _spark_line(tmp: Path, n: int, groups: int, repeat: int = 1) -> None:
+    """The same lake fitted with DuckDB and with Spark in local mode (when pyspark and Java are
+    there): both times, and how far apart the results are."""
+    import importlib.util
+
+    print(f"\nscale: {n:,} rows in {groups:,} groups, DuckDB against Spark (local mode)")
+    if importlib.util.find_spec("pyspark") is None or not (
+        shutil.which("java") or os.environ.get("JAVA_HOME")
+    ):
+        print("  Spark not available (pip install '.[spark]' and a Java runtime)")
+        return
+    lake, config = _lake(tmp, n, groups)
+    times: dict[str, list[float]] = {"duckdb": [], "spark": []}
+    models = {}
+    for _ in range(repeat):
+        for engine in times:
+            elapsed, _, models[engine] = _ours(
+                config, tmp / f"lake_out_{engine}", "--engine", engine
+            )
+            times[engine].append(elapsed)
+    loglik, fixed = _max_relative_difference(models["duckdb"], models["spark"])
+    duckdb_s, spark_s = (statistics.median(times[e]) for e in ("duckdb", "spark"))
+    print(
+        f"  fit: DuckDB {duckdb_s:.2f} s, Spark {spark_s:.2f} s; max relative difference: "
+        f"log-likelihoods {loglik:.1e}, fixed effects {fixed:.1e} (target 1e-8)",
+        flush=True,
+    )
+    shutil.rmtree(lake)
+
+
+SECTIONS = ("ladder", "scale", "render")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hlm_analysis.bench", description=__doc__)
+    parser.add_argument(
+        "--only", action="append", choices=SECTIONS, help="run only this section (repeatable)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="scale section: runs of each fit and floor"
+    )
+    args = parser.parse_args(argv)
+    sections = args.only or list(SECTIONS)
+    print("hlm-report bench (2 cores here; times in seconds, log-likelihoods REML)")
+    with tempfile.TemporaryDirectory() as tmp:
+        if "ladder" in sections:
+            _ladder_section(Path(tmp))
+        if "scale" in sections:
+            _scale_section(Path(tmp), repeat=max(args.repeat, 1))
+    if "render" in sections:
+        render = _render_time()
+        print(
+            f"\nwarm render of hsb2 (HTML + PDF + Word, one execution): {render:.1f} s "
+            "(target < 15 s)"
+        )
+    return 0
+
+
+def _ladder_section(tmp: Path) -> None:
+    print()
     header = (
         f"{'rows':>9} {'groups':>7} {'ladder':>7} {'peak MB':>8}  {'model':<17} {'ours':>8} "
         f"{'statsmodels':>11} {'ratio':>6} {'Δ loglik (ours - sm)':>21} {'lme4':>8} {'Δ vs lme4':>10}"
     )
     print(header)
     print("-" * len(header))
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        for n, groups in SIZES:
-            config = _write(tmp, n, groups)
-            elapsed, peak, models = _ours(config, tmp / f"out_{n}")
-            sm = _statsmodels(config) if n <= STATSMODELS_LIMIT else {}
-            r = _lme4(config)
-            for i, name in enumerate(("random_intercept", "random_slope")):
-                ours_ll = models[name]["loglik"]
-                cells = [
-                    f"{n:>9,}" if i == 0 else " " * 9,
-                    f"{groups:>7,}" if i == 0 else " " * 7,
-                    f"{elapsed:>7.2f}" if i == 0 else " " * 7,
-                    f"{peak:>8.0f}" if i == 0 else " " * 8,
-                ]
-                line = " ".join(cells) + f"  {name:<17} {ours_ll:>8.1f} "
-                if name in sm:
-                    t, ll = sm[name]
-                    line += f"{t:>11.2f} {t / elapsed:>6.1f} {ours_ll - ll:>21.2e}"
-                else:
-                    line += f"{'-':>11} {'-':>6} {'-':>21}"
-                if r:
-                    t, ll = r[name]
-                    line += f" {t:>8.2f} {(ours_ll - ll) / abs(ll):>10.1e}"
-                else:
-                    line += f" {'no R':>8} {'-':>10}"
-                print(line, flush=True)
-            if r:
-                lme4_total = r["random_intercept"][0] + r["random_slope"][0]
-                print(
-                    f"{'':>9} lme4 RI+RS {lme4_total:.2f} s; hlm-report whole ladder {elapsed:.2f} s "
-                    f"(ratio {elapsed / lme4_total:.2f})"
-                )
-            rust = _mixedlm(config)
-            if rust:
-                t, ri, rs = rust
-                print(
-                    f"{'':>9} mixedlm RI+RS (whole process) {t:.2f} s; hlm-report whole ladder "
-                    f"{elapsed:.2f} s (ratio {elapsed / t:.2f}); Δ loglik ours - mixedlm: "
-                    f"RI {models['random_intercept']['loglik'] - ri:.2e}, "
-                    f"RS {models['random_slope']['loglik'] - rs:.2e}"
-                )
+    for n, groups in SIZES:
+        config = _write(tmp, n, groups)
+        elapsed, peak, models = _ours(config, tmp / f"out_{n}")
+        sm = _statsmodels(config) if n <= STATSMODELS_LIMIT else {}
+        r = _lme4(config)
+        for i, name in enumerate(("random_intercept", "random_slope")):
+            ours_ll = models[name]["loglik"]
+            cells = [
+                f"{n:>9,}" if i == 0 else " " * 9,
+                f"{groups:>7,}" if i == 0 else " " * 7,
+                f"{elapsed:>7.2f}" if i == 0 else " " * 7,
+                f"{peak:>8.0f}" if i == 0 else " " * 8,
+            ]
+            line = " ".join(cells) + f"  {name:<17} {ours_ll:>8.1f} "
+            if name in sm:
+                t, ll = sm[name]
+                line += f"{t:>11.2f} {t / elapsed:>6.1f} {ours_ll - ll:>21.2e}"
             else:
-                print(f"{'':>9} mixedlm not installed (pip install '.[bench]')")
-        _scale_section(tmp)
+                line += f"{'-':>11} {'-':>6} {'-':>21}"
+            if r:
+                t, ll = r[name]
+                line += f" {t:>8.2f} {(ours_ll - ll) / abs(ll):>10.1e}"
+            else:
+                line += f" {'no R':>8} {'-':>10}"
+            print(line, flush=True)
+        if r:
+            lme4_total = r["random_intercept"][0] + r["random_slope"][0]
+            print(
+                f"{'':>9} lme4 RI+RS {lme4_total:.2f} s; hlm-report whole ladder {elapsed:.2f} s "
+                f"(ratio {elapsed / lme4_total:.2f})"
+            )
+        rust = _mixedlm(config)
+        if rust:
+            t, ri, rs = rust
+            print(
+                f"{'':>9} mixedlm RI+RS (whole process) {t:.2f} s; hlm-report whole ladder "
+                f"{elapsed:.2f} s (ratio {elapsed / t:.2f}); Δ loglik ours - mixedlm: "
+                f"RI {models['random_intercept']['loglik'] - ri:.2e}, "
+                f"RS {models['random_slope']['loglik'] - rs:.2e}"
+            )
+        else:
+            print(f"{'':>9} mixedlm not installed (pip install '.[bench]')")
     print(
         "\n'ladder' is one `hlm-report fit` process: start-up, CSV, OLS, cluster-robust OLS, null,"
     )
     print("random intercept and random slope (REML, ML refits, Satterthwaite df); 'ratio' is")
     print("statsmodels' time for that one model over the whole ladder's.")
-    render = _render_time()
-    print(
-        f"\nwarm render of hsb2 (HTML + PDF + Word, one execution): {render:.1f} s (target < 15 s)"
-    )
-    return 0
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         + " FROM raw"
     )
     complete = " AND ".join(f"{alias[c]} IS NOT NULL" for c in used)
-    g = alias[spec.group]
+    g, a = alias[spec.group], alias
     model_numeric = [c for c in used if c in numeric and c != spec.group]
     predictors = list(spec.predictors) + [contextual_name(c) for c in spec.contextual]
     group_means = {contextual_name(c) for c in spec.contextual}
@@ -151,155 +151,224 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         dict.fromkeys([*(c for c in spec.centering if c not in grand_of), *spec.contextual])
     )
 
+    def refuse_too_large(column: str) -> None:
+        query = f"SELECT COUNT(*) AS bad FROM analysis WHERE abs({a[column]}) > {TOO_LARGE!r}"
+        bad = int(engine.frame(query)["bad"].iloc[0])
+        raise InputError(
+            f"column {quoted(column)}: {bad:,} {'row' if bad == 1 else 'rows'} with "
+            f"infinite or too-large values (beyond ±{_LIMIT}); fix or remove them"
+        )
+
     # pass 2, one row for all the data (no GROUP BY, so about a plain scan): rows read, cells
     # present, each numeric column's largest magnitude, complete rows, whether a column holds
     # anything but 0 and 1 in them (x(1 - x) is 0 only at 0 and 1, and never underflows to
     # 0), and the sums grand means need
-    a = alias
-    parts = ["COUNT(*) AS n_read", f"COUNT(CASE WHEN {complete} THEN 1 END) AS n"]
-    parts += [f"COUNT({a[c]}) AS has_{a[c]}" for c in used]
-    parts += [f"MAX(abs({a[c]})) AS top_{a[c]}" for c in model_numeric]
-    parts += [
-        f"MAX(CASE WHEN {complete} THEN abs({a[c]} * (1.0 - {a[c]})) END) AS off_{a[c]}"
-        for c in maybe_binary
-    ]
-    parts += [f"SUM(CASE WHEN {complete} THEN {a[c]} END) AS sum_{a[c]}" for c in grand_of]
-    totals = engine.frame(f"SELECT {', '.join(parts)} FROM analysis").iloc[0]
-    n_rows_read = int(totals["n_read"])
-    if n_rows_read == 0:
-        raise InputError(f"data file has no rows: {shown(source.label)}")
-    for c in model_numeric:
-        if float(totals[f"top_{a[c]}"]) > TOO_LARGE:  # NaN (no value at all) is not
-            bad = int(
-                engine.frame(
-                    f"SELECT COUNT(*) AS bad FROM analysis WHERE abs({a[c]}) > {TOO_LARGE!r}"
-                )["bad"].iloc[0]
-            )
+    totals: pd.Series | None = None
+
+    def counted() -> pd.Series:
+        """Pass 2 (run once) and the checks on it, in the in-memory path's order."""
+        nonlocal totals
+        if totals is not None:
+            return totals
+        parts = ["COUNT(*) AS n_read", f"COUNT(CASE WHEN {complete} THEN 1 END) AS n"]
+        parts += [f"COUNT({a[c]}) AS has_{a[c]}" for c in used]
+        parts += [f"MAX(abs({a[c]})) AS top_{a[c]}" for c in model_numeric]
+        parts += [
+            f"MAX(CASE WHEN {complete} THEN abs({a[c]} * (1.0 - {a[c]})) END) AS off_{a[c]}"
+            for c in maybe_binary
+        ]
+        parts += [f"SUM(CASE WHEN {complete} THEN {a[c]} END) AS sum_{a[c]}" for c in grand_of]
+        totals = engine.frame(f"SELECT {', '.join(parts)} FROM analysis").iloc[0]
+        if int(totals["n_read"]) == 0:
+            raise InputError(f"data file has no rows: {shown(source.label)}")
+        for c in model_numeric:
+            if float(totals[f"top_{a[c]}"]) > TOO_LARGE:  # NaN (no value at all) is not
+                refuse_too_large(c)
+        if int(totals["n"]) == 0:
             raise InputError(
-                f"column {quoted(c)}: {bad:,} {'row' if bad == 1 else 'rows'} with "
-                f"infinite or too-large values (beyond ±{_LIMIT}); fix or remove them"
+                f"data file {shown(spec.data.name)}: every row has a missing value in "
+                f"{shown(', '.join(dropped_in(totals)))}; nothing left to analyse"
             )
-    dropped = {c: n_rows_read - int(totals[f"has_{a[c]}"]) for c in used}
-    dropped = {c: n for c, n in dropped.items() if n}
-    n_total = int(totals["n"])
-    if n_total == 0:
-        raise InputError(
-            f"data file {shown(spec.data.name)}: every row has a missing value in "
-            f"{shown(', '.join(dropped))}; nothing left to analyse"
-        )
-    binary = {v: float(totals[f"off_{a[v]}"]) == 0.0 for v in maybe_binary}
+        return totals
 
-    def counted_groups(extra: str = "") -> pd.DataFrame:
-        return engine.frame(
-            f"SELECT {g} AS g, COUNT(*) AS n{extra} FROM analysis WHERE {complete} GROUP BY {g}"
-        )
+    def off_01(totals: pd.Series, v: str) -> bool:
+        return float(totals[f"off_{a[v]}"]) == 0.0
 
-    # pass 3, only for group means: per group, complete rows and the sums of the columns
-    centred: dict[str, str] = {}
-    mean_column = {c: f"m{i}" for i, c in enumerate(means_of)}
-    groups = table = None
-    if means_of:
-        groups = counted_groups("".join(f", SUM({a[c]}) AS sum_{a[c]}" for c in means_of))
-        ordered, groups = _ordered_groups(spec, kinds, groups)
-        table = pd.DataFrame({"g": groups["g"], "code": groups["code"].astype("int64")})
-        sizes = groups["n"].to_numpy(float)
-        for c in means_of:
-            table[mean_column[c]] = groups[f"sum_{a[c]}"].to_numpy(float) / sizes
-        engine.register("hlm_groups", table)
-    for c, how in spec.centering.items():
-        if how == "group":
-            centred[c] = f"({a[c]} - {mean_column[c]})"
-        else:
-            grand = float(totals[f"sum_{a[c]}"]) / n_total
-            centred[c] = f"({a[c]} - CAST('{grand!r}' AS DOUBLE))"  # exact, not a DECIMAL
+    def dropped_in(totals: pd.Series) -> dict[str, int]:
+        dropped = {c: int(totals["n_read"]) - int(totals[f"has_{a[c]}"]) for c in used}
+        return {c: n for c, n in dropped.items() if n}
 
-    # the design, built once by build_design, with SQL expressions for columns
-    algebra = SqlAlgebra(
-        engine, alias | {contextual_name(c): mean_column[c] for c in spec.contextual}, centred
-    )
-    levels_of: dict[str, tuple[str, ...] | None] = {}
-    for var in variables:
-        if var in group_means:  # a group mean: a number, never only 0 and 1 in general
-            levels_of[var], binary[var] = None, False
-        elif var in numeric:
-            levels_of[var] = None
-            binary.setdefault(var, False)
-        else:
-            found = engine.frame(
-                f"SELECT DISTINCT {alias[var]} AS level FROM analysis WHERE {complete}"
-            )
-            levels_of[var] = tuple(sorted(str(v) for v in found["level"]))
+    # When the Parquet footers say no column used has a null, pass 2 waits: the design sums
+    # count the complete rows, and when these are all the rows (no NaN either), what pass 2
+    # would say follows from the design sums' counts, minima and maxima, with one more
+    # aggregate for the 0/1 columns. Otherwise (or with grand means to take) it runs first.
+    deferred = bool(source.rows) and not grand_of and set(used) <= source.footers.null_free
+    if not deferred:
+        counted()
     try:
-        columns, terms_of, categorical, design = build_design(
-            spec, predictors, levels_of, binary, algebra
+        # pass 3, only for group means: per group, complete rows and the sums of the columns
+        centred: dict[str, str] = {}
+        mean_column = {c: f"m{i}" for i, c in enumerate(means_of)}
+        groups = table = None
+
+        def counted_groups(extra: str = "") -> pd.DataFrame:
+            return engine.frame(
+                f"SELECT {g} AS g, COUNT(*) AS n{extra} FROM analysis WHERE {complete} GROUP BY {g}"
+            )
+
+        if means_of:
+            groups = counted_groups("".join(f", SUM({a[c]}) AS sum_{a[c]}" for c in means_of))
+            if totals is None and int(groups["n"].sum()) != source.rows:
+                counted()  # incomplete rows after all (NaN): pass 2 as without footers
+            ordered, groups = _ordered_groups(spec, kinds, groups)
+            table = pd.DataFrame({"g": groups["g"], "code": groups["code"].astype("int64")})
+            sizes = groups["n"].to_numpy(float)
+            for c in means_of:
+                table[mean_column[c]] = groups[f"sum_{a[c]}"].to_numpy(float) / sizes
+            engine.register("hlm_groups", table)
+        for c, how in spec.centering.items():
+            if how == "group":
+                centred[c] = f"({a[c]} - {mean_column[c]})"
+            else:
+                grand = float(counted()[f"sum_{a[c]}"]) / int(counted()["n"])
+                centred[c] = f"({a[c]} - CAST('{grand!r}' AS DOUBLE))"  # exact, not a DECIMAL
+
+        # the design, built once by build_design, with SQL expressions for columns (built
+        # again, the same, when pass 2 waited and the design sums said which are 0/1 columns)
+        algebra = SqlAlgebra(
+            engine, alias | {contextual_name(c): mean_column[c] for c in spec.contextual}, centred
         )
-    except InputError:
-        if groups is None:  # what is wrong with the groups is said first, as in memory
-            _ordered_groups(spec, kinds, counted_groups())
-        raise
-    expressions = {**columns, **{MEASURED + c: alias[c] for c in spec.centering}}
-    names = design_names(spec, columns)
-    measured_numeric = numeric_variables(spec, predictors, categorical)
-    measured_expr = {c: alias.get(c, expressions.get(c)) for c in measured_numeric}
+        levels_of: dict[str, tuple[str, ...] | None] = {}
+        binary = {v: totals is not None and off_01(totals, v) for v in maybe_binary}
+        for var in variables:
+            if var in group_means:  # a group mean: a number, never only 0 and 1 in general
+                levels_of[var], binary[var] = None, False
+            elif var in numeric:
+                levels_of[var] = None
+                binary.setdefault(var, False)
+            else:
+                found = engine.frame(
+                    f"SELECT DISTINCT {alias[var]} AS level FROM analysis WHERE {complete}"
+                )
+                levels_of[var] = tuple(sorted(str(v) for v in found["level"]))
+        try:
+            columns, terms_of, categorical, design = build_design(
+                spec, predictors, levels_of, binary, algebra
+            )
+        except InputError:
+            if groups is None:  # what is wrong with the groups is said first, as in memory
+                if totals is None:
+                    counted()
+                _ordered_groups(spec, kinds, counted_groups())
+            raise
+        expressions = {**columns, **{MEASURED + c: alias[c] for c in spec.centering}}
+        names = design_names(spec, columns)
+        measured_numeric = numeric_variables(spec, predictors, categorical)
+        measured_expr = {c: alias.get(c, expressions.get(c)) for c in measured_numeric}
+        k = len(names) + 1
+        column_sql = [alias[spec.outcome], *(expressions[name] for name in names)]
+        as_read = {sql: i for i, sql in reversed(list(enumerate(column_sql)))}
+        # numeric columns no design column holds as read (a contextual effect's only)
+        unseen = [c for c in model_numeric if a[c] not in as_read]
 
-    # the group table is joined only when columns need group means; otherwise rows are grouped
-    # by the group's own value, which is mapped to codes here (a join per row costs a pass)
-    def design_select(relation: str, extra: str = "") -> str:
-        join = f" JOIN hlm_groups ON analysis.{g} = hlm_groups.g" if means_of else ""
-        return (
-            f"SELECT analysis.{g} AS gv, {alias[spec.outcome]} AS d0, "
-            + ", ".join(f"{expressions[name]} AS d{i + 1}" for i, name in enumerate(names))
-            + ", "
-            + ", ".join(f"{measured_expr[c]} AS v{i}" for i, c in enumerate(measured_numeric))
-            + extra
-            + f" FROM {relation} analysis{join} WHERE {complete}"
+        # the group table is joined only when columns need group means; otherwise rows are
+        # grouped by the group's own value, mapped to codes here (a join per row costs a pass)
+        def design_select(relation: str, extra: str = "") -> str:
+            join = f" JOIN hlm_groups ON analysis.{g} = hlm_groups.g" if means_of else ""
+            return (
+                f"SELECT analysis.{g} AS gv, "
+                + ", ".join(f"{sql} AS d{i}" for i, sql in enumerate(column_sql))
+                + ", "
+                + ", ".join(f"{measured_expr[c]} AS v{i}" for i, c in enumerate(measured_numeric))
+                + extra
+                + f" FROM {relation} analysis{join} WHERE {complete}"
+            )
+
+        # pass 4: every per-group sum of products, minima and maxima. A column of ones (the
+        # intercept) needs no aggregate of its own: its products are the other columns' sums
+        # and the count, its minimum and maximum 1.
+        one = [sql == algebra.ones() for sql in column_sql]
+        aggregates: dict[str, str] = {}  # SQL -> its column in the result
+
+        def aggregate(sql: str) -> str:
+            return aggregates.setdefault(sql, f"a{len(aggregates)}")
+
+        cross_of = {}
+        for x in range(k):
+            for y in range(x, k):
+                if one[x] and one[y]:
+                    cross_of[x, y] = "n"
+                elif one[x] or one[y]:
+                    cross_of[x, y] = aggregate(f"SUM(d{y if one[x] else x})")
+                else:
+                    cross_of[x, y] = aggregate(f"SUM(d{x} * d{y})")
+        low_of = {x: aggregate(f"MIN(d{x})") for x in range(k) if not one[x]}
+        high_of = {x: aggregate(f"MAX(d{x})") for x in range(k) if not one[x]}
+        extra, top_of, off = "", {}, None
+        if totals is None:
+            extra = "".join(f", {a[c]} AS r{i}" for i, c in enumerate(unseen))
+            top_of = {c: aggregate(f"MAX(abs(r{i}))") for i, c in enumerate(unseen)}
+            # the 0/1 candidates (the footers' bounds 0 or 1, or unknown): x(1 - x) is
+            # 0 only at 0 and 1 and never underflows to 0, so a sum of its magnitudes is 0
+            # only when all of them hold only 0 and 1
+            candidates = [v for v in maybe_binary if _maybe_01(source, v)]
+            if candidates:
+                off = aggregate(
+                    "MAX("
+                    + " + ".join(
+                        f"abs(d{as_read[a[v]]} * (1.0 - d{as_read[a[v]]}))" for v in candidates
+                    )
+                    + ")"
+                )
+        selected = ", ".join(f"{sql} AS {name}" for sql, name in aggregates.items())
+        agg = engine.frame(
+            f"SELECT gv, COUNT(*) AS n, {selected} "
+            f"FROM ({design_select('analysis', extra)}) t GROUP BY gv"
         )
+        if totals is None and int(agg["n"].sum()) != source.rows:
+            counted()  # incomplete rows after all (NaN): pass 2 as without footers
+        if groups is None:
+            ordered, table = _ordered_groups(spec, kinds, agg.rename(columns={"gv": "g"}))
+        agg["code"] = pd.Categorical(agg["gv"], categories=table["g"]).codes
+        agg = agg.sort_values("code")
+        G = len(ordered)
+        cross = np.empty((G, k, k))
+        for (x, y), name in cross_of.items():
+            cross[:, x, y] = cross[:, y, x] = agg[name].to_numpy(float)
 
-    # pass 4: every per-group sum of products, minima and maxima. A column of ones (the
-    # intercept) needs no aggregate of its own: its products are the other columns' sums and
-    # the count, its minimum and maximum 1.
-    k = len(names) + 1
-    one = [False] + [expressions[name] == algebra.ones() for name in names]
-    pairs = [(x, y) for x in range(k) for y in range(x, k)]
-    aggregates: dict[str, str] = {}  # SQL -> its column in the result
+        def bound(side: dict[int, str], x: int) -> np.ndarray:
+            return np.ones(G) if one[x] else agg[side[x]].to_numpy(float)
 
-    def aggregate(sql: str) -> str:
-        return aggregates.setdefault(sql, f"a{len(aggregates)}")
-
-    cross_of = {}
-    for x, y in pairs:
-        if one[x] and one[y]:
-            cross_of[x, y] = "n"
-        elif one[x] or one[y]:
-            cross_of[x, y] = aggregate(f"SUM(d{y if one[x] else x})")
+        sums = DesignSums(
+            names=(spec.outcome, *names),
+            counts=agg["n"].to_numpy(np.int64),
+            cross=cross,
+            group_low=np.column_stack([bound(low_of, x) for x in range(k)]),
+            group_high=np.column_stack([bound(high_of, x) for x in range(k)]),
+        )
+        if totals is None:  # every row is complete: pass 2's answers from the design sums
+            for c in model_numeric:
+                if c in top_of:
+                    top = float(agg[top_of[c]].max())
+                else:
+                    i = as_read[a[c]]
+                    top = max(-sums.group_low[:, i].min(), sums.group_high[:, i].max())
+                if top > TOO_LARGE:
+                    refuse_too_large(c)
+            n_rows_read, dropped = int(source.rows), {}
+            off_value = float(agg[off].max()) if off else None
+            binary |= _binary_from_sums(engine, alias, complete, sums, candidates, off_value,
+                                        maybe_binary)  # fmt: skip
+            if any(binary[v] for v in maybe_binary):
+                columns, terms_of, categorical, design = build_design(
+                    spec, predictors, levels_of, binary, algebra
+                )
         else:
-            cross_of[x, y] = aggregate(f"SUM(d{x} * d{y})")
-    low_of = {x: aggregate(f"MIN(d{x})") for x in range(k) if not one[x]}
-    high_of = {x: aggregate(f"MAX(d{x})") for x in range(k) if not one[x]}
-    selected = ", ".join(f"{sql} AS {name}" for sql, name in aggregates.items())
-    agg = engine.frame(
-        f"SELECT gv, COUNT(*) AS n, {selected} FROM ({design_select('analysis')}) t GROUP BY gv"
-    )
-    if groups is None:
-        ordered, table = _ordered_groups(spec, kinds, agg[["gv", "n"]].rename(columns={"gv": "g"}))
-    agg["code"] = pd.Categorical(agg["gv"], categories=table["g"]).codes
-    agg = agg.sort_values("code")
-    G = len(ordered)
-    counts = agg["n"].to_numpy(np.int64)
-    cross = np.empty((G, k, k))
-    for (x, y), name in cross_of.items():
-        cross[:, x, y] = cross[:, y, x] = agg[name].to_numpy(float)
-
-    def bound(side: dict[int, str], x: int) -> np.ndarray:
-        return np.ones(G) if one[x] else agg[side[x]].to_numpy(float)
-
-    sums = DesignSums(
-        names=(spec.outcome, *names),
-        counts=counts,
-        cross=cross,
-        group_low=np.column_stack([bound(low_of, x) for x in range(k)]),
-        group_high=np.column_stack([bound(high_of, x) for x in range(k)]),
-    )
+            n_rows_read, dropped = int(totals["n_read"]), dropped_in(totals)
+    except InputError:
+        if totals is None:  # pass 2's errors come first, as in memory
+            counted()
+        raise
     low, high = sums.range(spec.outcome)
     if low == high:
         raise InputError(
@@ -365,11 +434,61 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
     )
 
 
+def _maybe_01(source: Source, column: str) -> bool:
+    """Whether the footers leave a column possibly 0/1: its smallest and largest values each 0
+    or 1 (a proportion from 0.02 to 0.97 is not), or unknown."""
+    low, high = source.footers.bounds.get(column, (0.0, 1.0))
+    return low in (0.0, 1.0) and high in (0.0, 1.0)
+
+
+def _binary_from_sums(
+    engine: Engine,
+    alias: dict[str, str],
+    complete: str,
+    sums: DesignSums,
+    candidates: list[str],
+    off: float | None,
+    variables: list[str],
+) -> dict[str, bool]:
+    """Which numeric variables hold only 0 and 1 (over the complete rows), from the design
+    sums: `off` is the largest per-group sum of |x(1 - x)| over the `candidates` (0 only when
+    every candidate is 0/1). A variable below 0 or above 1, or whose sum differs from its sum
+    of squares in a group (equal for 0s and 1s, whatever the order of the additions), is not;
+    one pass settles any other (values like 1e-20 among ones vanish from both sums)."""
+    binary, unsure = {}, []
+    for v in variables:
+        i = sums.index([v])[0]
+        if sums.group_low[:, i].min() < 0 or sums.group_high[:, i].max() > 1:
+            binary[v] = False
+        elif v in candidates and off == 0:
+            binary[v] = True
+        elif np.any(sums.cross[:, i, i] != sums.group_totals(v)):
+            binary[v] = False
+        else:
+            unsure.append(v)
+    if unsure:
+        found = engine.frame(
+            "SELECT "
+            + ", ".join(
+                f"MAX(CASE WHEN {complete} THEN abs({alias[v]} * (1.0 - {alias[v]})) END) "
+                f"AS off_{alias[v]}"
+                for v in unsure
+            )
+            + " FROM analysis"
+        ).iloc[0]
+        binary |= {v: float(found[f"off_{alias[v]}"]) == 0.0 for v in unsure}
+    return binary
+
+
 def _ordered_groups(
     spec: Spec, kinds: dict[str, str], groups: pd.DataFrame
 ) -> tuple[list[str], pd.DataFrame]:
     """The groups' labels in the in-memory path's order, and `groups` (g, n, ...: one row per
     group with complete rows) in that order with their codes; refuses too few groups."""
+    if groups.empty:
+        raise InputError(
+            f"data: no row is complete in the columns {shown(', '.join(columns_used(spec)))}"
+        )
     labels = [str(v) for v in groups["g"]]
     ordered = _sorted_labels(labels, kinds[spec.group] == "number" or _all_numbers(labels))
     if len(ordered) < 2:

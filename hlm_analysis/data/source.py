@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import glob
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,12 +24,23 @@ _GLOB = set("*?[")
 
 
 @dataclass(frozen=True)
+class Footers:
+    """What Parquet footers say of the columns used, for every row group of every part: the
+    columns without a null, and each numeric column's smallest and largest value (NaN aside).
+    Only hints: the engine uses them to choose its passes, never as results."""
+
+    null_free: frozenset[str] = frozenset()
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Source:
     files: tuple[Path, ...]
     format: str  # "parquet" or "csv"
     label: str  # as the user wrote it, for messages
     rows: int | None  # known without a scan for Parquet (footers); None for CSV
     bytes: int
+    footers: Footers = Footers()
 
     @property
     def single_file(self) -> bool:
@@ -85,10 +96,44 @@ def _refuse_partly_missing(column: str, having: list[Path], lacking: list[Path])
         )
 
 
-def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> int:
+_NUMBER_STATISTICS = ("INT32", "INT64", "FLOAT", "DOUBLE")
+
+
+def _footer_statistics(meta, columns: Sequence[str], nulls: dict, bounds: dict) -> None:
+    """Fold one part's row-group statistics into `nulls` (column -> count, None: unknown) and
+    `bounds` (column -> (min, max), None: unknown)."""
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        index = {group.column(j).path_in_schema: j for j in range(group.num_columns)}
+        for column in columns:
+            if column not in index:
+                continue
+            chunk = group.column(index[column])
+            stats = chunk.statistics
+            if stats is None or not stats.has_null_count:
+                nulls[column] = None
+            elif nulls.get(column, 0) is not None:
+                nulls[column] = nulls.get(column, 0) + stats.null_count
+            plain_number = (
+                chunk.physical_type in _NUMBER_STATISTICS
+                and stats is not None
+                and (stats.logical_type is None or stats.logical_type.type in ("NONE", "INT"))
+            )
+            if not (plain_number and stats.has_min_max) or bounds.get(column, ()) is None:
+                bounds[column] = None
+                continue
+            low, high = float(stats.min), float(stats.max)
+            if column in bounds:
+                low, high = min(low, bounds[column][0]), max(high, bounds[column][1])
+            bounds[column] = (low, high)
+
+
+def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> tuple[int, Footers]:
     rows = 0
     first: dict[str, tuple[str, Path]] = {}
     lacking: dict[str, list[Path]] = {c: [] for c in columns}
+    nulls: dict[str, int | None] = {}
+    bounds: dict[str, tuple[float, float] | None] = {}
     for f in files:
         try:
             meta = pq.read_metadata(f)
@@ -99,6 +144,7 @@ def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> int:
             ) from None
         _refuse_duplicates(f, schema.names)
         rows += meta.num_rows
+        _footer_statistics(meta, columns, nulls, bounds)
         for column in columns:
             if column not in schema.names:
                 lacking[column].append(f)
@@ -120,7 +166,11 @@ def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> int:
         _refuse_partly_missing(
             column, [first[column][1]] if column in first else [], lacking[column]
         )
-    return rows
+    footers = Footers(
+        null_free=frozenset(c for c, n in nulls.items() if n == 0),
+        bounds={c: b for c, b in bounds.items() if b is not None},
+    )
+    return rows, footers
 
 
 def _check_csv_parts(files: list[Path], columns: Sequence[str]) -> None:
@@ -152,7 +202,10 @@ def open_source(path: Path, columns: Sequence[str]) -> Source:
     empty = next((f for f in files if f.stat().st_size == 0), None)
     if empty is not None:
         raise InputError(f"data file is empty: {shown(empty)}")
-    rows = _check_parquet_parts(files, columns) if fmt == "parquet" else None
-    if fmt == "csv":
+    rows, footers = None, Footers()
+    if fmt == "parquet":
+        rows, footers = _check_parquet_parts(files, columns)
+    else:
         _check_csv_parts(files, columns)
-    return Source(tuple(files), fmt, str(path), rows, sum(f.stat().st_size for f in files))
+    size = sum(f.stat().st_size for f in files)
+    return Source(tuple(files), fmt, str(path), rows, size, footers)

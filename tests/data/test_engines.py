@@ -18,6 +18,7 @@ from hlm_analysis.data.engines import open_engine
 from hlm_analysis.data.prepare import columns_used, prepare_in_memory
 from hlm_analysis.data.route import prepare
 from hlm_analysis.data.source import open_source
+from hlm_analysis.errors import InputError
 from hlm_analysis.model.analysis import run_analysis
 from hlm_analysis.spec import load_spec
 
@@ -129,6 +130,97 @@ def test_duckdb_gives_the_in_memory_sums_with_missing_values_and_centring(
     _same(memory, _in_engine(spec, duckdb_engine))
 
 
+class _Spy:
+    """An engine that notes the queries it runs."""
+
+    def __init__(self, engine):
+        self.engine, self.queries = engine, []
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+    def frame(self, sql):
+        self.queries.append(sql)
+        return self.engine.frame(sql)
+
+
+def _complete_parquet(tmp_path, frame: pd.DataFrame, name: str = "complete.parquet"):
+    frame = frame.replace({"NA": None, ".": None}).dropna()
+    frame = frame.astype({"normexam": float, "standLRT": float})
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / name)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_parquet_without_nulls_gives_the_in_memory_sums_without_the_counting_pass(
+    tmp_path, duckdb_engine, variant
+):
+    # The footers say no column has a null: the design sums count the rows, find the 0/1
+    # columns and the magnitudes, and nothing else scans the data for them (grand means aside).
+    data = _complete_parquet(tmp_path, _variant_frame())
+    keys = {"outcome": "normexam", "group": "school", **VARIANTS[variant]}
+    spec = load_spec(write_config(tmp_path, variant, data=data, **keys))
+    memory = prepare_in_memory(spec, spec.data)
+    spy = _Spy(duckdb_engine)
+    _same(memory, _in_engine(spec, spy))
+    counting = [q for q in spy.queries if "AS n_read" in q]
+    assert len(counting) == (1 if "grand" in VARIANTS[variant].get("centering", {}).values() else 0)
+
+
+def test_parquet_without_nulls_but_with_nan_or_0_1_columns(tmp_path, duckdb_engine):
+    frame = _complete_parquet(tmp_path, _variant_frame(), "x.parquet")
+    frame = pd.read_parquet(frame)
+    frame["half"] = np.where(frame["almost"] > 0.5, 0.5, 0.0)  # in [0, 1], not 0/1
+    frame["group_0_1"] = (frame["school"] % 2).astype(float)  # 0/1 and constant in groups
+    keys = {"outcome": "normexam", "group": "school", "random_slopes": ["girl"]}
+    cases = {
+        "only_0_1": ["girl", "group_0_1", "standLRT"],  # no query beyond the design sums
+        "half": ["girl", "half", "standLRT"],
+        "almost": ["girl", "almost", "standLRT"],  # 1e-20 among ones: one more pass says
+    }
+    for name, predictors in cases.items():
+        data = tmp_path / f"{name}.parquet"
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), data)
+        spec = load_spec(write_config(tmp_path, name, data=data, predictors=predictors, **keys))
+        memory = prepare_in_memory(spec, spec.data)
+        spy = _Spy(duckdb_engine)
+        _same(memory, _in_engine(spec, spy))
+        assert not any("AS n_read" in q for q in spy.queries)
+        assert any("AS off_" in q for q in spy.queries) == (name == "almost")
+    # a NaN is no null in the footers: the design sums count fewer rows, and pass 2 runs
+    nan = frame.assign(normexam=lambda d: d["normexam"].where(d.index % 50 != 3, np.nan))
+    data = tmp_path / "nan.parquet"
+    pq.write_table(pa.Table.from_pandas(nan, preserve_index=False), data)
+    spec = load_spec(write_config(tmp_path, "nan", data=data, predictors=["girl"], **keys))
+    memory = prepare_in_memory(spec, spec.data)
+    assert memory.dropped == {"normexam": int((nan.index % 50 == 3).sum())}
+    _same(memory, _in_engine(spec, duckdb_engine))
+
+
+@pytest.mark.parametrize("form", ["csv", "parquet"])
+def test_the_engine_refuses_too_large_values_as_in_memory(tmp_path, duckdb_engine, form):
+    frame = pd.read_parquet(_complete_parquet(tmp_path, _variant_frame()))
+    frame.loc[[4, 9], "big"] = [1e200, -np.inf]
+    keys = {"outcome": "normexam", "group": "school"}
+    for name, extra in (
+        ("predictor", {"predictors": ["big", "girl"]}),
+        ("contextual", {"predictors": ["girl"], "contextual": ["big"]}),
+        ("centred", {"predictors": ["big"], "centering": {"big": "group"}}),
+    ):
+        data = tmp_path / f"{name}.{form}"
+        if form == "csv":
+            frame.to_csv(data, index=False)
+        else:
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), data)
+        spec = load_spec(write_config(tmp_path, name, data=data, **keys, **extra))
+        with pytest.raises(InputError) as memory:
+            prepare_in_memory(spec, spec.data)
+        with pytest.raises(InputError) as engine:
+            _in_engine(spec, duckdb_engine)
+        assert str(engine.value) == str(memory.value)
+        assert "'big': 2 rows with infinite or too-large values" in str(memory.value)
+
+
 def _parts(frame: pd.DataFrame, directory, n: int = 3):
     directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -185,6 +277,25 @@ def test_large_data_keep_only_group_sums_and_a_reproducible_sample(tmp_path, mon
     _same(memory, first, rel=1e-12)
     big = run_analysis(spec, tmp_path / "out")
     assert big.sample.n_rows == 300 and big.sample.n_obs == len(frame)
+    # with group means joined to the rows (and missing values), the sample's columns too
+    variant = _variant_frame().replace({"NA": None, ".": None})
+    variant = variant.astype({"normexam": float, "standLRT": float})
+    keys = {"outcome": "normexam", "group": "school", **VARIANTS["group_centred"]}
+    spec = load_spec(
+        write_config(tmp_path, "centred", data=_parts(variant, tmp_path / "v"), **keys)
+    )
+    sampled = prepare(spec)
+    assert sampled.rows is None and len(sampled.sample) == 300
+    one = tmp_path / "variant.parquet"
+    pq.write_table(pa.Table.from_pandas(variant, preserve_index=False), one)
+    memory = prepare_in_memory(spec.model_copy(update={"data": one}), one)
+    _same(memory, sampled)
+    # every drawn row is one of the rows in memory, centred alike
+    rows = zip(memory.rows.y.round(10), memory.rows.columns["standLRT"].round(10), strict=True)
+    drawn = zip(
+        sampled.sample.y.round(10), sampled.sample.columns["standLRT"].round(10), strict=True
+    )
+    assert set(drawn) <= set(rows)
     final = big.final
     assert any("group sums by the data engine" in note for note in final.notes)
     assert all(fe.robust_df == big.data.n_groups - 1 for fe in final.fixed_effects)
@@ -195,6 +306,15 @@ def test_spark_gives_the_duckdb_sums(tmp_path, duckdb_engine):
     spark = open_engine("spark")
     for name in ("exam", "schools"):
         spec = _spec(tmp_path, name)
+        _same(_in_engine(spec, duckdb_engine), _in_engine(spec, spark), rel=1e-10)
+    # missing values, group means and 0/1 columns (CSV: every pass), and Parquet without nulls
+    # (the design sums say what the counting pass would)
+    frame = _variant_frame()
+    frame.to_csv(tmp_path / "variant.csv", index=False)
+    complete = _complete_parquet(tmp_path, frame)
+    keys = {"outcome": "normexam", "group": "school"}
+    for name, data in (("group_centred", tmp_path / "variant.csv"), ("contextual_only", complete)):
+        spec = load_spec(write_config(tmp_path, name, data=data, **keys, **VARIANTS[name]))
         _same(_in_engine(spec, duckdb_engine), _in_engine(spec, spark), rel=1e-10)
 
 
