@@ -200,8 +200,8 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
 
     # When the Parquet footers say no column used has a null, pass 2 waits: the design sums
     # count the complete rows, and when these are all the rows (no NaN either), what pass 2
-    # would say follows from the design sums' counts, minima and maxima, with one more
-    # aggregate for the 0/1 columns. Otherwise (or with grand means to take) it runs first.
+    # would say follows from the design sums' counts, minima and maxima (and a plain pass
+    # over the 0/1 columns only). Otherwise (or with grand means to take) it runs first.
     deferred = bool(source.rows) and not grand_of and set(used) <= source.footers.null_free
     if not deferred:
         counted()
@@ -233,8 +233,8 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                 grand = float(counted()[f"sum_{a[c]}"]) / int(counted()["n"])
                 centred[c] = f"({a[c]} - CAST('{grand!r}' AS DOUBLE))"  # exact, not a DECIMAL
 
-        # the design, built once by build_design, with SQL expressions for columns (built
-        # again, the same, when pass 2 waited and the design sums said which are 0/1 columns)
+        # the design, built by build_design with SQL expressions for columns (built again,
+        # the same but for the 0/1 columns, when pass 2 waited)
         algebra = SqlAlgebra(
             engine, alias | {contextual_name(c): mean_column[c] for c in spec.contextual}, centred
         )
@@ -304,22 +304,10 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                     cross_of[x, y] = aggregate(f"SUM(d{x} * d{y})")
         low_of = {x: aggregate(f"MIN(d{x})") for x in range(k) if not one[x]}
         high_of = {x: aggregate(f"MAX(d{x})") for x in range(k) if not one[x]}
-        extra, top_of, off = "", {}, None
+        extra, top_of = "", {}
         if totals is None:
             extra = "".join(f", {a[c]} AS r{i}" for i, c in enumerate(unseen))
             top_of = {c: aggregate(f"MAX(abs(r{i}))") for i, c in enumerate(unseen)}
-            # the 0/1 candidates (the footers' bounds 0 or 1, or unknown): x(1 - x) is
-            # 0 only at 0 and 1 and never underflows to 0, so a sum of its magnitudes is 0
-            # only when all of them hold only 0 and 1
-            candidates = [v for v in maybe_binary if _maybe_01(source, v)]
-            if candidates:
-                off = aggregate(
-                    "MAX("
-                    + " + ".join(
-                        f"abs(d{as_read[a[v]]} * (1.0 - d{as_read[a[v]]}))" for v in candidates
-                    )
-                    + ")"
-                )
         selected = ", ".join(f"{sql} AS {name}" for sql, name in aggregates.items())
         agg = engine.frame(
             f"SELECT gv, COUNT(*) AS n, {selected} "
@@ -346,6 +334,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             group_low=np.column_stack([bound(low_of, x) for x in range(k)]),
             group_high=np.column_stack([bound(high_of, x) for x in range(k)]),
         )
+        provisional = dict(binary)
         if totals is None:  # every row is complete: pass 2's answers from the design sums
             for c in model_numeric:
                 if c in top_of:
@@ -356,15 +345,14 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                 if top > TOO_LARGE:
                     refuse_too_large(c)
             n_rows_read, dropped = int(source.rows), {}
-            off_value = float(agg[off].max()) if off else None
-            binary |= _binary_from_sums(engine, alias, complete, sums, candidates, off_value,
-                                        maybe_binary)  # fmt: skip
-            if any(binary[v] for v in maybe_binary):
-                columns, terms_of, categorical, design = build_design(
-                    spec, predictors, levels_of, binary, algebra
-                )
+            binary |= _binary_from_sums(engine, alias, complete, sums, maybe_binary)
         else:
             n_rows_read, dropped = int(totals["n_read"]), dropped_in(totals)
+            binary |= {v: off_01(totals, v) for v in maybe_binary}
+        if binary != provisional:  # pass 2 waited: the same design, its 0/1 columns now known
+            columns, terms_of, categorical, design = build_design(
+                spec, predictors, levels_of, binary, algebra
+            )
     except InputError:
         if totals is None:  # pass 2's errors come first, as in memory
             counted()
@@ -434,35 +422,23 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
     )
 
 
-def _maybe_01(source: Source, column: str) -> bool:
-    """Whether the footers leave a column possibly 0/1: its smallest and largest values each 0
-    or 1 (a proportion from 0.02 to 0.97 is not), or unknown."""
-    low, high = source.footers.bounds.get(column, (0.0, 1.0))
-    return low in (0.0, 1.0) and high in (0.0, 1.0)
-
-
 def _binary_from_sums(
-    engine: Engine,
-    alias: dict[str, str],
-    complete: str,
-    sums: DesignSums,
-    candidates: list[str],
-    off: float | None,
-    variables: list[str],
+    engine: Engine, alias: dict[str, str], complete: str, sums: DesignSums, variables: list[str]
 ) -> dict[str, bool]:
-    """Which numeric variables hold only 0 and 1 (over the complete rows), from the design
-    sums: `off` is the largest per-group sum of |x(1 - x)| over the `candidates` (0 only when
-    every candidate is 0/1). A variable below 0 or above 1, or whose sum differs from its sum
-    of squares in a group (equal for 0s and 1s, whatever the order of the additions), is not;
-    one pass settles any other (values like 1e-20 among ones vanish from both sums)."""
+    """Which numeric variables hold only 0 and 1 (in the complete rows), as far as the design
+    sums tell: one below 0 or above 1, or whose sum differs from its sum of squares in a group
+    (equal for 0s and 1s, whatever the order of the additions), does not. One plain pass
+    settles the rest (1e-20 among ones vanishes from both sums): x(1 - x) is 0 only at 0 and
+    1 and never underflows to 0. (An aggregate of it in the design sums' GROUP BY would cost
+    more than this pass.)"""
     binary, unsure = {}, []
     for v in variables:
         i = sums.index([v])[0]
-        if sums.group_low[:, i].min() < 0 or sums.group_high[:, i].max() > 1:
-            binary[v] = False
-        elif v in candidates and off == 0:
-            binary[v] = True
-        elif np.any(sums.cross[:, i, i] != sums.group_totals(v)):
+        if (
+            sums.group_low[:, i].min() < 0
+            or sums.group_high[:, i].max() > 1
+            or np.any(sums.cross[:, i, i] != sums.group_totals(v))
+        ):
             binary[v] = False
         else:
             unsure.append(v)

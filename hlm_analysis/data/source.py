@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import glob
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,12 +25,11 @@ _GLOB = set("*?[")
 
 @dataclass(frozen=True)
 class Footers:
-    """What Parquet footers say of the columns used, for every row group of every part: the
-    columns without a null, and each numeric column's smallest and largest value (NaN aside).
-    Only hints: the engine uses them to choose its passes, never as results."""
+    """What the Parquet footers of every part say of the columns used: those without a null in
+    any row group (NaN aside: it is no null in Parquet). A hint for choosing the engine's
+    passes, never a result."""
 
     null_free: frozenset[str] = frozenset()
-    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -96,36 +95,19 @@ def _refuse_partly_missing(column: str, having: list[Path], lacking: list[Path])
         )
 
 
-_NUMBER_STATISTICS = ("INT32", "INT64", "FLOAT", "DOUBLE")
-
-
-def _footer_statistics(meta, columns: Sequence[str], nulls: dict, bounds: dict) -> None:
-    """Fold one part's row-group statistics into `nulls` (column -> count, None: unknown) and
-    `bounds` (column -> (min, max), None: unknown)."""
+def _count_nulls(meta, columns: Sequence[str], nulls: dict[str, int | None]) -> None:
+    """Add one part's null counts per column to `nulls` (None: some row group does not say)."""
     for g in range(meta.num_row_groups):
         group = meta.row_group(g)
         index = {group.column(j).path_in_schema: j for j in range(group.num_columns)}
         for column in columns:
             if column not in index:
                 continue
-            chunk = group.column(index[column])
-            stats = chunk.statistics
+            stats = group.column(index[column]).statistics
             if stats is None or not stats.has_null_count:
                 nulls[column] = None
             elif nulls.get(column, 0) is not None:
                 nulls[column] = nulls.get(column, 0) + stats.null_count
-            plain_number = (
-                chunk.physical_type in _NUMBER_STATISTICS
-                and stats is not None
-                and (stats.logical_type is None or stats.logical_type.type in ("NONE", "INT"))
-            )
-            if not (plain_number and stats.has_min_max) or bounds.get(column, ()) is None:
-                bounds[column] = None
-                continue
-            low, high = float(stats.min), float(stats.max)
-            if column in bounds:
-                low, high = min(low, bounds[column][0]), max(high, bounds[column][1])
-            bounds[column] = (low, high)
 
 
 def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> tuple[int, Footers]:
@@ -133,7 +115,6 @@ def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> tuple[int
     first: dict[str, tuple[str, Path]] = {}
     lacking: dict[str, list[Path]] = {c: [] for c in columns}
     nulls: dict[str, int | None] = {}
-    bounds: dict[str, tuple[float, float] | None] = {}
     for f in files:
         try:
             meta = pq.read_metadata(f)
@@ -144,7 +125,7 @@ def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> tuple[int
             ) from None
         _refuse_duplicates(f, schema.names)
         rows += meta.num_rows
-        _footer_statistics(meta, columns, nulls, bounds)
+        _count_nulls(meta, columns, nulls)
         for column in columns:
             if column not in schema.names:
                 lacking[column].append(f)
@@ -166,11 +147,7 @@ def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> tuple[int
         _refuse_partly_missing(
             column, [first[column][1]] if column in first else [], lacking[column]
         )
-    footers = Footers(
-        null_free=frozenset(c for c, n in nulls.items() if n == 0),
-        bounds={c: b for c, b in bounds.items() if b is not None},
-    )
-    return rows, footers
+    return rows, Footers(frozenset(c for c, n in nulls.items() if n == 0))
 
 
 def _check_csv_parts(files: list[Path], columns: Sequence[str]) -> None:

@@ -155,8 +155,8 @@ def _complete_parquet(tmp_path, frame: pd.DataFrame, name: str = "complete.parqu
 def test_parquet_without_nulls_gives_the_in_memory_sums_without_the_counting_pass(
     tmp_path, duckdb_engine, variant
 ):
-    # The footers say no column has a null: the design sums count the rows, find the 0/1
-    # columns and the magnitudes, and nothing else scans the data for them (grand means aside).
+    # The footers say no column has a null: the design sums count the rows and give the
+    # magnitudes, and no counting pass runs (grand means aside).
     data = _complete_parquet(tmp_path, _variant_frame())
     keys = {"outcome": "normexam", "group": "school", **VARIANTS[variant]}
     spec = load_spec(write_config(tmp_path, variant, data=data, **keys))
@@ -173,12 +173,12 @@ def test_parquet_without_nulls_but_with_nan_or_0_1_columns(tmp_path, duckdb_engi
     frame["half"] = np.where(frame["almost"] > 0.5, 0.5, 0.0)  # in [0, 1], not 0/1
     frame["group_0_1"] = (frame["school"] % 2).astype(float)  # 0/1 and constant in groups
     keys = {"outcome": "normexam", "group": "school", "random_slopes": ["girl"]}
-    cases = {
-        "only_0_1": ["girl", "group_0_1", "standLRT"],  # no query beyond the design sums
-        "half": ["girl", "half", "standLRT"],
-        "almost": ["girl", "almost", "standLRT"],  # 1e-20 among ones: one more pass says
+    cases = {  # predictors, and how many of them the design sums cannot tell from 0/1 ones
+        "only_0_1": (["girl", "group_0_1", "standLRT"], 2),  # the 0/1 ones: a plain pass says
+        "half": (["girl", "half", "standLRT"], 1),  # 0 and 0.5: sum and sum of squares differ
+        "almost": (["girl", "almost", "standLRT"], 2),  # 1e-20 among ones: in neither sum
     }
-    for name, predictors in cases.items():
+    for name, (predictors, unsure) in cases.items():
         data = tmp_path / f"{name}.parquet"
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), data)
         spec = load_spec(write_config(tmp_path, name, data=data, predictors=predictors, **keys))
@@ -186,15 +186,23 @@ def test_parquet_without_nulls_but_with_nan_or_0_1_columns(tmp_path, duckdb_engi
         spy = _Spy(duckdb_engine)
         _same(memory, _in_engine(spec, spy))
         assert not any("AS n_read" in q for q in spy.queries)
-        assert any("AS off_" in q for q in spy.queries) == (name == "almost")
+        (zero_one,) = [q for q in spy.queries if "AS off_" in q]
+        assert zero_one.count("AS off_") == unsure
     # a NaN is no null in the footers: the design sums count fewer rows, and pass 2 runs
     nan = frame.assign(normexam=lambda d: d["normexam"].where(d.index % 50 != 3, np.nan))
     data = tmp_path / "nan.parquet"
-    pq.write_table(pa.Table.from_pandas(nan, preserve_index=False), data)
-    spec = load_spec(write_config(tmp_path, "nan", data=data, predictors=["girl"], **keys))
-    memory = prepare_in_memory(spec, spec.data)
-    assert memory.dropped == {"normexam": int((nan.index % 50 == 3).sum())}
-    _same(memory, _in_engine(spec, duckdb_engine))
+    table = pa.table({c: pa.array(nan[c].to_numpy()) for c in nan})  # NaN kept, not a null
+    assert table["normexam"].null_count == 0
+    pq.write_table(table, data)
+    for predictors in (["girl"], ["girl", "standLRT"]):
+        keys["contextual"] = predictors[1:]  # with group means and without
+        spec = load_spec(write_config(tmp_path, "nan", data=data, predictors=predictors, **keys))
+        memory = prepare_in_memory(spec, spec.data)
+        assert memory.dropped == {"normexam": int((nan.index % 50 == 3).sum())}
+        assert memory.design.variable("girl").binary
+        spy = _Spy(duckdb_engine)
+        _same(memory, _in_engine(spec, spy))
+        assert sum("AS n_read" in q for q in spy.queries) == 1
 
 
 @pytest.mark.parametrize("form", ["csv", "parquet"])
@@ -312,8 +320,17 @@ def test_spark_gives_the_duckdb_sums(tmp_path, duckdb_engine):
     frame = _variant_frame()
     frame.to_csv(tmp_path / "variant.csv", index=False)
     complete = _complete_parquet(tmp_path, frame)
+    nan = pd.read_parquet(complete)
+    nan["normexam"] = nan["normexam"].where(nan.index % 50 != 3, np.nan)
+    pq.write_table(
+        pa.table({c: pa.array(nan[c].to_numpy()) for c in nan}), tmp_path / "nan.parquet"
+    )
     keys = {"outcome": "normexam", "group": "school"}
-    for name, data in (("group_centred", tmp_path / "variant.csv"), ("contextual_only", complete)):
+    for name, data in (
+        ("group_centred", tmp_path / "variant.csv"),
+        ("contextual_only", complete),
+        ("plain", tmp_path / "nan.parquet"),  # NaN, no null
+    ):
         spec = load_spec(write_config(tmp_path, name, data=data, **keys, **VARIANTS[name]))
         _same(_in_engine(spec, duckdb_engine), _in_engine(spec, spark), rel=1e-10)
 
