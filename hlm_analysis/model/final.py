@@ -37,7 +37,7 @@ def full_model(names: set[ModelName]) -> ModelName:
     return ModelName.RANDOM_INTERCEPT
 
 
-def _reduced(full: ModelName) -> ModelName:
+def reduced_model(full: ModelName) -> ModelName:
     """The same fixed part with a random intercept only."""
     return (
         ModelName.INTERACTION_INTERCEPT
@@ -69,7 +69,7 @@ def choose(fits: dict[ModelName, Estimability]) -> tuple[ModelName, str]:
         return full, f"The report rests on {what}: every part of it could be estimated."
     slopes = [t for t in state.singular_terms if t != INTERCEPT]
     if len(state.random_terms) > 1 and (slopes or not state.verified):
-        reduced = _reduced(full)
+        reduced = reduced_model(full)
         if reduced in fits and fits[reduced].verified:
             problem = (
                 "its random slope variance is estimated at the boundary (zero variance or a "

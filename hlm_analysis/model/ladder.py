@@ -22,6 +22,7 @@ from ..data.sums import DesignSums
 from ..results import (
     INTERCEPT,
     MODEL_ORDER,
+    SINGLE_LEVEL,
     Attempt,
     ComponentTest,
     FixedEffect,
@@ -59,9 +60,10 @@ def ladder(prepared: Prepared) -> list[ModelDef]:
     spec = prepared.spec
     main = [INTERCEPT, *prepared.expand(prepared.predictors)]
     slopes = [INTERCEPT, *prepared.expand(spec.random_slopes)]
+    single, clustered = SINGLE_LEVEL[spec.family]
     models = [
-        ModelDef(ModelName.OLS, main, []),
-        ModelDef(ModelName.OLS_CLUSTER, main, []),
+        ModelDef(single, main, []),
+        ModelDef(clustered, main, []),
         ModelDef(ModelName.NULL, [INTERCEPT], [INTERCEPT]),
         ModelDef(ModelName.RANDOM_INTERCEPT, main, [INTERCEPT]),
     ]
@@ -541,7 +543,7 @@ def fit_ladder(prepared: Prepared, progress: Progress = lambda message: None) ->
             models[mdef.name] = fit_ols(prepared, mdef)
             verified = True
         status = "" if verified else " (optimum NOT verified)"
-        progress(f"  {mdef.name.label:<24} {time.perf_counter() - started:6.2f} s{status}")
+        progress(f"  {mdef.name.label:<28} {time.perf_counter() - started:6.2f} s{status}")
 
     name, reason = final.choose({n: f.estimability for n, f in fits.items()})
     chosen = fits[name]

@@ -196,7 +196,7 @@ def executive_summary(f: dict) -> str:
 
 
 def interpretation(f: dict) -> str:
-    return render("interpretation.md.j2", f=f)
+    return render("interpretation_binary.md.j2" if f["binary"] else "interpretation.md.j2", f=f)
 
 
 def recommendations_section(f: dict) -> str:
@@ -234,6 +234,10 @@ def health_checks(results: Results) -> list[dict]:
             item["value"] = f"{h.value:.1e}" if h.value is not None else "n/a"
         elif h.check == Check.ICC_NEAR_ZERO:
             item["value"] = fmt.num(h.value, 3)
+        elif h.check == Check.RARE_EVENTS:
+            item["value"] = fmt.num(h.value, 1)
+        elif h.check == Check.SEPARATION:
+            item["value"] = fmt.md_escape(", ".join(labels.term(t) for t in h.terms))
         else:
             item["value"] = fmt.integer(h.value)
             item["one"] = h.value == 1
