@@ -51,7 +51,9 @@ DECREMENT_TOLERANCE = 1e-6  # deviance a Newton step could still gain at a verif
 GRADIENT_TOLERANCE = 1e-3  # on flat directions, where curvature cannot measure the gap
 NEIGHBOUR_TOLERANCE = 1e-6  # a neighbour better by more than this refutes the optimum
 SINGULAR_TOLERANCE = 1e-4  # lme4's isSingular() default for the diagonal of Lambda
-SNAP_TOLERANCE = 1e-7  # a diagonal entry of Lambda below this is tried at exactly zero
+NEWTON_STEPS = 100  # the primary run
+POLISH_STEPS = 25  # polishing the best candidate
+SNAP_TOLERANCE = 1e-5  # a diagonal entry of Lambda below this (a variance of 1e-10) is tried at 0
 MODE_TOLERANCE = 1e-12  # largest Newton step (spherical scale) left when the modes are final
 MODE_STALL_TOLERANCE = 1e-8  # accepted after MODE_STALL_ITER steps (rounding-level stagnation)
 MODE_STALL_ITER = 40
@@ -290,23 +292,25 @@ def cluster_cr1(y, X, groups, beta) -> np.ndarray:
 
 @dataclass
 class _State:
-    """Everything the criterion computes at one (theta, beta), rows in group order."""
+    """Everything the criterion computes at one (theta, beta), rows in group order. Row
+    quantities are on the scale of the observed outcome: t = s * eta (s = 2y - 1), p the
+    probability of the observed value, qy = 1 - p (so y - mu = s qy)."""
 
     theta: np.ndarray
     beta: np.ndarray
     lam: np.ndarray
-    AT: np.ndarray  # (q, n) rows of Z Lambda, transposed
-    offset: np.ndarray  # X beta
+    soff: np.ndarray  # s * X beta
     u: np.ndarray  # (Ge, q) spherical modes
-    eta: np.ndarray
-    mu: np.ndarray
-    w: np.ndarray
+    p: np.ndarray
+    qy: np.ndarray
+    w: np.ndarray  # mu (1 - mu)
     d: np.ndarray  # (Ge,) penalised deviance at the mode
-    H: np.ndarray  # (Ge, q, q)
+    S: np.ndarray  # (Ge, q, q) sum_i w_i z_i z_i'
+    Rz: np.ndarray  # (Ge, q) sum_i (y_i - mu_i) z_i
+    H: np.ndarray  # (Ge, q, q) I + Lambda' S Lambda
     Hinv: np.ndarray
     logdet: np.ndarray  # (Ge,)
     iterations: int
-    deviance: float = np.nan
 
 
 def _inverse_logdet(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -331,12 +335,20 @@ def _matvec(M: np.ndarray, v: np.ndarray) -> np.ndarray:
     return (M * v[:, None, :]).sum(axis=2)
 
 
+def _congruence(stack: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """B S_j B' for every S_j of a stack, as one (G, q^2) x (q^2, q^2) product."""
+    G, q, _ = stack.shape
+    return (stack.reshape(G, q * q) @ np.kron(B, B).T).reshape(G, q, q)
+
+
 class Problem:
-    """One data set's GLMM criterion: rows sorted by group once, modes kept between calls (each
-    evaluation starts Newton's method from the last modes).
+    """One data set's GLMM criterion: rows sorted by group once, modes carried between calls
+    (each evaluation starts Newton's method from the last modes, moved to first order by their
+    derivative with respect to the parameters when the last call computed it).
 
     y: 0/1; X: n x p fixed design; Z: n x q random design; groups: integer codes 0..G-1 (rows
     in any order); nagq: 1 for Laplace, K > 1 for adaptive Gauss-Hermite (q must be 1).
+    Parameters are theta (lme4's order) and beta; `count` counts evaluations.
     """
 
     def __init__(self, y, X, Z, groups, nagq: int = 1):
@@ -351,13 +363,16 @@ class Problem:
             )
         if Z.shape[1] > 3:
             raise ValueError("at most 3 random terms (q <= 3) are supported")
+        if len(y) == 0:
+            raise ValueError("no rows")
         self.nagq = nagq
         self.n, self.p = X.shape
         self.q = Z.shape[1]
-        self.k = n_theta(self.q) + self.p
+        self.nt = n_theta(self.q)
+        self.k = self.nt + self.p
         self.order = np.argsort(groups, kind="stable")
         codes = groups[self.order]
-        self.G = int(codes.max()) + 1 if len(codes) else 0
+        self.G = int(codes.max()) + 1
         counts_all = np.bincount(codes, minlength=self.G)
         self.present = np.flatnonzero(counts_all)  # groups with rows (others: u = 0)
         self.counts = counts_all[self.present]
@@ -366,9 +381,15 @@ class Problem:
         self.y = y[self.order]
         self.s = 2.0 * self.y - 1.0
         self.X = np.ascontiguousarray(X[self.order])
+        self.XT = np.ascontiguousarray(self.X.T)
+        self.sX = np.ascontiguousarray(self.X * self.s[:, None])
         self.ZT = np.ascontiguousarray(Z[self.order].T)
+        self.sZT = self.ZT * self.s[None, :]
         self.pairs = [(a, b) for a in range(self.q) for b in range(a, self.q)]
+        self.ZZ = np.stack([self.ZT[a] * self.ZT[b] for a, b in self.pairs])
         self._u = np.zeros((self.Ge, self.q))
+        self._phi: np.ndarray | None = None  # parameters of the last modes
+        self._J: np.ndarray | None = None  # d u / d phi there, (Ge, q, k)
         self._beta_profile: np.ndarray | None = None
         if nagq > 1:
             self.nodes, self.weights = gauss_hermite(nagq)
@@ -382,46 +403,65 @@ class Problem:
     def _expand(self, per_group: np.ndarray) -> np.ndarray:
         return np.repeat(per_group, self.counts, axis=-1)
 
+    def _linear(self, soff: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """t = s * (X beta + Z b_j) for per-group b (Ge, q)."""
+        t = soff.copy()
+        for c in range(self.q):
+            t += self.sZT[c] * self._expand(b[:, c])
+        return t
+
+    @staticmethod
+    def _response(t: np.ndarray):
+        """p = P(observed y), qy = 1 - p, w = p qy and -log p, from t = s eta (overflow-free)."""
+        E = np.exp(-np.maximum(t, -700.0))
+        den = 1.0 + E
+        p = 1.0 / den
+        qy = E * p
+        return p, qy, p * qy, np.log(den)
+
     # -- conditional modes ---------------------------------------------------------------------
+    def _start(self, phi: np.ndarray) -> np.ndarray:
+        u = self._u
+        if not np.all(np.isfinite(u)):
+            return np.zeros((self.Ge, self.q))
+        if self._J is not None and self._phi is not None:
+            moved = u + self._J @ (phi - self._phi)
+            if np.all(np.isfinite(moved)):
+                return moved
+        return u.copy()
+
     def state(self, theta, beta) -> _State:
-        """Conditional modes and everything at them, for one (theta, beta)."""
+        """Conditional modes (Newton's method on every group at once) and all at them."""
         theta = np.asarray(theta, float)
         beta = np.asarray(beta, float)
+        phi = np.concatenate([theta, beta])
         q = self.q
         lam = lambda_of(theta, q)
-        AT = lam.T @ self.ZT  # a_i = Lambda' z_i
-        offset = self.X @ beta
-        u = self._u.copy() if np.all(np.isfinite(self._u)) else np.zeros((self.Ge, q))
+        soff = self.sX @ beta
+        u = self._start(phi)
         u_old = u.copy()
         d_old = np.full(self.Ge, np.inf)
-        m = 1 + q + len(self.pairs)
-        buf = np.empty((m, self.n))
+        buf = np.empty((1 + q + len(self.pairs), self.n))
         eye = np.eye(q)
         converged = False
         for iteration in range(1, MODE_MAX_ITER + 1):
-            U = self._expand(u.T)  # (q, n)
-            eta = offset + (AT * U).sum(axis=0) if q > 1 else offset + AT[0] * U[0]
-            mu, w, e = _probabilities(eta)
-            r = self.y - mu
-            buf[0] = _neg_loglik_rows(eta, self.s, e)
+            p, qy, w, buf[0] = self._response(self._linear(soff, u @ lam.T))
             for c in range(q):
-                np.multiply(r, AT[c], out=buf[1 + c])
-            for k, (a, b) in enumerate(self.pairs):
-                np.multiply(w * AT[a], AT[b], out=buf[1 + q + k])
+                np.multiply(qy, self.sZT[c], out=buf[1 + c])  # (y - mu) z_c
+            for k in range(len(self.pairs)):
+                np.multiply(w, self.ZZ[k], out=buf[1 + q + k])
             sums = self._sums(buf)
             d = 2.0 * sums[0] + (u * u).sum(axis=1)
-            H = np.empty((self.Ge, q, q))
+            S = np.empty((self.Ge, q, q))
             for k, (a, b) in enumerate(self.pairs):
-                H[:, a, b] = H[:, b, a] = sums[1 + q + k] + eye[a, b]
-            grad = sums[1 : 1 + q].T - u  # half the negative gradient of d_j
-            # a Newton step that raised d_j is halved (d_j is convex, so this is rare)
-            worse = d > d_old + 1e-10 * (1.0 + np.abs(d_old))
-            if not np.all(np.isfinite(d)):
-                worse |= ~np.isfinite(d)
+                S[:, a, b] = S[:, b, a] = sums[1 + q + k]
+            Rz = sums[1 : 1 + q].T
+            H = _congruence(S, lam.T) + eye
+            grad = Rz @ lam - u  # half the negative gradient of d_j
+            worse = ~(d <= d_old + 1e-10 * (1.0 + np.abs(d_old)))  # also catches nan
             Hinv, logdet = _inverse_logdet(H)
             step = _matvec(Hinv, grad)
-            if np.any(worse):
-                step[worse] = 0.0
+            step[worse] = 0.0
             biggest = float(np.max(np.abs(step))) if step.size else 0.0
             if not np.any(worse) and (
                 biggest < MODE_TOLERANCE
@@ -429,45 +469,44 @@ class Problem:
             ):
                 converged = True
                 break
+            # a Newton step that raised d_j is halved (d_j is convex, so this is rare)
             keep = ~worse
             u_old[keep], d_old[keep] = u[keep], d[keep]
             u = u + step
-            if np.any(worse):
-                u[worse] = (u_old[worse] + u[worse]) / 2.0
+            u[worse] = (u_old[worse] + u[worse]) / 2.0
         if not converged:
+            self._u, self._J = np.zeros((self.Ge, q)), None
             raise FloatingPointError("conditional modes did not converge")
-        self._u = u
-        return _State(theta, beta, lam, AT, offset, u, eta, mu, w, d, H, Hinv, logdet, iteration)
+        self._u, self._phi = u, phi
+        return _State(
+            theta, beta, lam, soff, u, p, qy, w, d, S, Rz, H, Hinv, logdet, iteration
+        )
+
+    def _wzx(self, w: np.ndarray) -> np.ndarray:
+        """Per group sum_i w_i z_i x_i', (Ge, q, p)."""
+        rows = np.concatenate([self.XT * (w * self.ZT[c])[None, :] for c in range(self.q)])
+        return self._sums(rows).T.reshape(self.Ge, self.q, self.p)
+
+    def _mode_derivative(self, st: _State) -> np.ndarray:
+        """d u_j / d (theta, beta), (Ge, q, k): -H_j^-1 times the derivative of the mode
+        equations g_j = u_j - Lambda' sum_i (y_i - mu_i) z_i (implicit-function theorem)."""
+        q, lam = self.q, st.lam
+        dg = np.empty((self.Ge, q, self.k))
+        rows, cols = _tril_colmajor(q)
+        for k, (r, c) in enumerate(zip(rows, cols, strict=True)):
+            # d g / d Lambda[r, c] = Lambda' S[:, r] u_c - (sum_i (y - mu) z_ir) e_c
+            col = (st.S[:, :, r] @ lam) * st.u[:, c : c + 1]
+            col[:, c] -= st.Rz[:, r]
+            dg[:, :, k] = col
+        dg[:, :, self.nt :] = np.einsum("ba,gbk->gak", lam, self._wzx(st.w))
+        return -np.einsum("gab,gbk->gak", st.Hinv, dg)
 
     # -- the criterion -------------------------------------------------------------------------
-    def _agq_terms(self, st: _State):
-        """Per-node quantities of adaptive Gauss-Hermite quadrature (q = 1)."""
-        m = st.u[:, 0]
-        H = st.H[:, 0, 0]
-        sd = 1.0 / np.sqrt(H)
-        K = len(self.nodes)
-        logt = np.empty((K, self.Ge))
-        nodes_u = m[None, :] + self.nodes[:, None] * sd[None, :]  # (K, Ge)
-        mus = np.empty((K, self.n))
-        dprime = np.empty((K, self.Ge))
-        a = st.AT[0]
-        for k in range(K):
-            uk = nodes_u[k]
-            eta = st.offset + a * self._expand(uk)
-            mu, _, e = _probabilities(eta)
-            mus[k] = mu
-            sums = self._sums(np.vstack([_neg_loglik_rows(eta, self.s, e), (self.y - mu) * a]))
-            dk = 2.0 * sums[0] + uk * uk
-            dprime[k] = -2.0 * sums[1] + 2.0 * uk
-            logt[k] = np.log(self.weights[k]) - (dk - st.d) / 2.0 + self.nodes[k] ** 2 / 2.0
-        logS = logsumexp(logt, axis=0)
-        return logS, logt, nodes_u, mus, dprime
-
-    def _value(self, st: _State, agq=None) -> float:
-        if self.nagq == 1:
-            return float(st.d.sum() + st.logdet.sum())
-        logS = agq[0] if agq is not None else self._agq_terms(st)[0]
-        return float(st.d.sum() + st.logdet.sum() - 2.0 * logS.sum())
+    def _value(self, st: _State, logS=None) -> float:
+        value = st.d.sum() + st.logdet.sum()
+        if self.nagq > 1:
+            value -= 2.0 * (self._agq_nodes(st)[0] if logS is None else logS).sum()
+        return float(value)
 
     def deviance(self, theta, beta) -> float:
         """-2 log-likelihood (Laplace or AGQ); +inf where the modes cannot be found."""
@@ -479,16 +518,18 @@ class Problem:
             return np.inf
         return value if np.isfinite(value) else np.inf
 
-    def value_and_gradient(self, theta, beta) -> tuple[float, np.ndarray]:
-        """The deviance and its analytic gradient over (theta, beta) (theta first).
+    def value_and_gradient(self, theta, beta, predictor: bool = True) -> tuple[float, np.ndarray]:
+        """The deviance and its analytic gradient over (theta, beta) (theta first). With
+        `predictor` the modes' derivative is stored for the next call's starting modes (finite
+        differences around one point keep the one from that point).
 
-        Laplace: with h_i = a_i' H_j^-1 a_i, r_i = w'_i h_i (w' = dw/deta), v_j = H_j^-1 sum_i r_i
-        a_i and e_i = -2 (y_i - mu_i) + r_i - w_i a_i'v_j, the beta gradient is X'e and the
-        gradient in Lambda[r, c] is sum_i z_ir [u_jc e_i + (y_i - mu_i) v_jc + 2 w_i
-        (H_j^-1 a_i)_c]: the partial derivatives at fixed modes plus the trace of H^-1 dH, with
-        the modes' own movement (du = -H^-1 dg) folded in through v_j (an adjoint), so the whole
-        gradient is two matrix-vector products over the rows. AGQ (q = 1) weights the node
-        deviances by their normalised quadrature weights and replaces 1/H_j by
+        Laplace: with h_i = a_i' H_j^-1 a_i (a_i = Lambda' z_i), r_i = w'_i h_i (w' = dw/deta),
+        v_j = H_j^-1 sum_i r_i a_i and e_i = -2 (y_i - mu_i) + r_i - w_i a_i'v_j, the beta
+        gradient is X'e and the gradient in Lambda[r, c] is sum_i z_ir [u_jc e_i + (y_i - mu_i)
+        v_jc + 2 w_i (H_j^-1 a_i)_c]: the partial derivatives at fixed modes plus the trace of
+        H^-1 dH, with the modes' own movement (du = -H^-1 dg) folded in through v_j (an adjoint),
+        so the gradient costs about one more pass over the rows. AGQ (q = 1) weights the node
+        deviances by their normalised quadrature terms E_k and replaces 1/H_j by
         1/H_j - (sum_k E_k d'(u_k) z_k) / (2 H_j^1.5), with the modes' movement weighted by
         sum_k E_k d'(u_k) (d' = dd_j/du, zero at the mode)."""
         self.count += 1
@@ -499,70 +540,99 @@ class Problem:
                     value, grad = self._laplace_gradient(st)
                 else:
                     value, grad = self._agq_gradient(st)
+                if predictor:
+                    self._J = self._mode_derivative(st)
         except (np.linalg.LinAlgError, FloatingPointError, ValueError):
             return np.inf, np.full(self.k, np.nan)
         if not np.isfinite(value) or not np.all(np.isfinite(grad)):
             return np.inf, np.full(self.k, np.nan)
         return value, grad
 
+    def _quadratic_form_rows(self, N: np.ndarray) -> np.ndarray:
+        """z_i' N_j z_i per row for symmetric per-group N (Ge, q, q)."""
+        h = np.zeros(self.n)
+        for k, (a, b) in enumerate(self.pairs):
+            h += (1.0 if a == b else 2.0) * self._expand(N[:, a, b]) * self.ZZ[k]
+        return h
+
     def _laplace_gradient(self, st: _State) -> tuple[float, np.ndarray]:
-        q = self.q
-        AT, w, mu = st.AT, st.w, st.mu
-        r = self.y - mu
-        w1 = w * (1.0 - 2.0 * mu)
-        Hinv_rows = self._expand(st.Hinv.reshape(self.Ge, q * q).T).reshape(q, q, self.n)
-        HA = (Hinv_rows * AT[None, :, :]).sum(axis=1)  # (q, n): H_j^-1 a_i
-        h = (AT * HA).sum(axis=0)
-        rr = w1 * h
-        c = self._sums(rr * AT).T  # (Ge, q)
+        q, lam = self.q, st.lam
+        M = np.einsum("gab,cb->gac", st.Hinv, lam)  # H^-1 Lambda'
+        N = np.einsum("ab,gbc->gac", lam, M)  # Lambda H^-1 Lambda'
+        h = self._quadratic_form_rows(N)
+        r = self.s * st.qy
+        rr = st.w * (self.s * (st.qy - st.p)) * h  # w' h, w' = w (1 - 2 mu)
+        c = self._sums(rr[None, :] * self.ZT).T @ lam  # Lambda' sum_i rr_i z_i
         v = _matvec(st.Hinv, c)
-        V = self._expand(v.T)  # (q, n)
-        av = (AT * V).sum(axis=0)
-        e = -2.0 * r + rr - w * av
-        grad_beta = self.X.T @ e
-        U = self._expand(st.u.T)
-        T = U * e[None, :] + V * r[None, :] + 2.0 * w[None, :] * HA  # (q, n)
-        G_lam = self.ZT @ T.T  # [r, c] = sum_i z_ir T_ic
+        av = self._linear(np.zeros(self.n), v @ lam.T) * self.s  # a_i' v_j = z_i' Lambda v_j
+        e = rr - 2.0 * r - st.w * av
+        grad_beta = self.XT @ e
+        Ez = self._sums(e[None, :] * self.ZT).T  # (Ge, q)
+        MS = np.einsum("gab,gbc->ac", M, st.S)
+        G_lam = Ez.T @ st.u + st.Rz.T @ v + 2.0 * MS.T
         rows, cols = _tril_colmajor(q)
         return self._value(st), np.concatenate([G_lam[rows, cols], grad_beta])
 
+    def _agq_nodes(self, st: _State, keep_rows: bool = False):
+        """Adaptive Gauss-Hermite pieces (q = 1): log sum_k w_k exp(...) per group, the log terms
+        (K, Ge), node positions (K, Ge), d'(u_k) (K, Ge), sum_i z_i (y_i - mu_ik) (K, Ge) and,
+        with keep_rows, the rows' y - mu at every node (K, n)."""
+        lam = st.lam[0, 0]
+        m = st.u[:, 0]
+        sd = 1.0 / np.sqrt(st.H[:, 0, 0])
+        K = len(self.nodes)
+        nodes_u = m[None, :] + self.nodes[:, None] * sd[None, :]
+        logt = np.empty((K, self.Ge))
+        dprime = np.empty((K, self.Ge))
+        Rzk = np.empty((K, self.Ge))
+        resid = np.empty((K, self.n)) if keep_rows else None
+        buf = np.empty((2, self.n))
+        for k in range(K):
+            uk = nodes_u[k]
+            _, qy, _, buf[0] = self._response(self._linear(st.soff, lam * uk[:, None]))
+            np.multiply(qy, self.sZT[0], out=buf[1])
+            if keep_rows:
+                resid[k] = self.s * qy
+            sums = self._sums(buf)
+            dk = 2.0 * sums[0] + uk * uk
+            Rzk[k] = sums[1]
+            dprime[k] = -2.0 * lam * sums[1] + 2.0 * uk
+            logt[k] = np.log(self.weights[k]) - (dk - st.d) / 2.0 + self.nodes[k] ** 2 / 2.0
+        logS = logsumexp(logt, axis=0)
+        return logS, logt, nodes_u, dprime, Rzk, resid
+
     def _agq_gradient(self, st: _State) -> tuple[float, np.ndarray]:
-        logS, logt, nodes_u, mus, dprime = self._agq_terms(st)
-        value = self._value(st, (logS,))
-        E = np.exp(logt - logS[None, :])  # (K, Ge) normalised weights
+        logS, logt, nodes_u, dprime, Rzk, resid = self._agq_nodes(st, keep_rows=True)
+        value = self._value(st, logS)
+        E = np.exp(logt - logS[None, :])  # (K, Ge) normalised terms
+        lam = st.lam[0, 0]
         H = st.H[:, 0, 0]
         m = st.u[:, 0]
         alpha = (E * dprime).sum(axis=0)
-        beta_ = (E * dprime * self.nodes[:, None]).sum(axis=0)
-        kappa = 1.0 / H - beta_ / (2.0 * H**1.5)
-        a = st.AT[0]
-        z = self.ZT[0]
-        w, mu = st.w, st.mu
-        r = self.y - mu
-        w1 = w * (1.0 - 2.0 * mu)
-        K_rows = self._expand(kappa)
-        rr = K_rows * w1 * a * a
-        v = (self._sums(rr * a) + alpha) / H
-        V, M = self._expand(v), self._expand(m)
-        resid = self.y[None, :] - mus  # (K, n)
-        Erows = self._expand(E)  # (K, n)
-        R = (Erows * resid).sum(axis=0)
-        RU = (Erows * resid * self._expand(nodes_u)).sum(axis=0)
-        grad_beta = self.X.T @ (-2.0 * R + rr - V * w * a)
-        grad_lam = float(z @ (-2.0 * RU + M * rr - V * w * a * M + V * r + 2.0 * K_rows * w * a))
+        kappa = 1.0 / H - (E * dprime * self.nodes[:, None]).sum(axis=0) / (2.0 * H**1.5)
+        z, zz = self.ZT[0], self.ZZ[0]
+        w1 = st.w * (self.s * (st.qy - st.p))
+        rr = self._expand(kappa * lam * lam) * w1 * zz  # kappa w' a^2
+        v = (lam * self._sums(rr * z) + alpha) / H
+        R = (self._expand(E) * resid).sum(axis=0)  # sum_k E_k (y - mu_k), per row
+        e = rr - 2.0 * R - self._expand(v * lam) * st.w * z
+        grad_beta = self.XT @ e
+        Ez = self._sums(e * z)
+        ERz = (E * Rzk).sum(axis=0)
+        EuRz = (E * nodes_u * Rzk).sum(axis=0)
+        grad_lam = np.sum(
+            m * (Ez + 2.0 * ERz) + v * st.Rz[:, 0] + 2.0 * kappa * lam * st.S[:, 0, 0] - 2.0 * EuRz
+        )
         return value, np.concatenate([[grad_lam], grad_beta])
 
     # -- pieces for the fit ----------------------------------------------------------------------
     def rx_covariance(self, st: _State) -> np.ndarray:
-        """lme4's fixed-theta covariance (sigma = 1): inverse of X'WX - sum_j X_j'W_j A_j H_j^-1
-        A_j'W_j X_j, at the modes (vcov(glmer, use.hessian = FALSE))."""
-        XW = self.X * st.w[:, None]
-        XWX = self.X.T @ XW
-        q, p = self.q, self.p
-        # per group A_j' W_j X_j, (Ge, q, p)
-        blocks = np.stack([self._sums((XW * st.AT[c][:, None]).T).T for c in range(q)], axis=1)
+        """lme4's fixed-theta covariance: the inverse of X'WX - sum_j X_j'W_j A_j H_j^-1
+        A_j'W_j X_j at the modes (vcov(glmer, use.hessian = FALSE))."""
+        XWX = self.XT @ (self.X * st.w[:, None])
+        blocks = np.einsum("ba,gbp->gap", st.lam, self._wzx(st.w))  # A_j'W_j X_j
         correction = np.einsum("gcp,gcd,gdr->pr", blocks, st.Hinv, blocks)
-        return np.linalg.inv(XWX - correction).reshape(p, p)
+        return np.linalg.inv(XWX - correction)
 
     def random_effects(self, st: _State) -> tuple[np.ndarray, np.ndarray]:
         """Conditional modes b_j = Lambda u_j and their conditional covariances Lambda H_j^-1
@@ -577,8 +647,9 @@ class Problem:
 
     # -- profile over beta at fixed theta ---------------------------------------------------------
     def profiled_deviance(self, theta, beta_start=None) -> float:
-        """min over beta of the deviance at fixed theta (Newton on beta, from the last profile's
-        beta or `beta_start`), for profile-likelihood intervals of the variance."""
+        """min over beta of the deviance at fixed theta (Newton on beta with the Hessian from
+        differences of the analytic gradient, from the last profile's beta or `beta_start`),
+        for profile-likelihood intervals of the variance."""
         theta = np.atleast_1d(np.asarray(theta, float))
         if beta_start is not None:
             beta = np.asarray(beta_start, float)
@@ -596,7 +667,7 @@ class Problem:
             return np.inf
         for _ in range(50):
             g = grad_beta(beta)
-            Hb = numderiv.jacobian_of_gradient(grad_beta, beta)
+            Hb = _hessian_of_gradient(grad_beta, beta, g)
             try:
                 step = np.linalg.solve(Hb, g)
             except np.linalg.LinAlgError:
@@ -617,6 +688,19 @@ class Problem:
                 break
         self._beta_profile = beta
         return float(value)
+
+
+def _hessian_of_gradient(grad, x: np.ndarray, g0: np.ndarray, rel_step: float = 1e-6):
+    """Forward differences of an analytic gradient (k gradients), symmetrised. The gradient is
+    exact to rounding, so a small step leaves an O(step) error of about 1e-6 relative."""
+    h = rel_step * np.maximum(np.abs(x), 1e-2)
+    cols = []
+    for i in range(len(x)):
+        e = np.zeros(len(x))
+        e[i] = h[i]
+        cols.append((grad(x + e) - g0) / h[i])
+    H = np.column_stack(cols)
+    return (H + H.T) / 2
 
 
 def deviance(theta, beta, y, X, Z, groups, nagq: int = 1) -> float:
@@ -706,6 +790,10 @@ class _Criterion:
     def grad(self, phi) -> np.ndarray:
         return self.value_and_grad(phi)[1]
 
+    def grad_nearby(self, phi) -> np.ndarray:
+        """The gradient at a point a finite-difference step away (keeps the modes' predictor)."""
+        return self.problem.value_and_gradient(*self.split(phi), predictor=False)[1]
+
     def canonical(self, phi) -> np.ndarray:
         theta, beta = self.split(phi)
         return np.concatenate([canonical_theta(theta, self.problem.q), beta])
@@ -715,10 +803,17 @@ class _Criterion:
         return self.problem.count
 
 
-def _run(method: str, start: np.ndarray, crit: _Criterion, scale: np.ndarray, tight=False):
-    """One optimizer run over phi = (theta, beta), in coordinates where beta is measured in
-    units of the logistic regression's standard errors (beta = start + C gamma, C C' its
-    covariance), so the problem is well scaled for every method."""
+def _run(method: str, start: np.ndarray, crit: _Criterion, scale: np.ndarray):
+    """One optimizer run over phi = (theta, beta); returns (phi, derivatives at phi or None).
+
+    "Newton": Newton's method with the Hessian from differences of the analytic gradient (affine
+    invariant, so the very different scales of theta and beta do not matter; at 200,000 rows it
+    needs half the evaluations of L-BFGS-B). The others run in coordinates where beta is
+    measured in units of the logistic regression's standard errors (beta = start + C gamma,
+    C C' its covariance)."""
+    if method == "Newton":
+        phi, _, derivatives = _newton_polish(crit, start, crit(start), steps=NEWTON_STEPS)
+        return phi, derivatives
     nt = crit.nt
     base = start.copy()
 
@@ -747,19 +842,14 @@ def _run(method: str, start: np.ndarray, crit: _Criterion, scale: np.ndarray, ti
                 jac=True,
                 method="L-BFGS-B",
                 bounds=bounds,
-                options={"maxiter": 1000, "ftol": 1e-15 if tight else 1e-12, "gtol": 1e-7},
+                options={"maxiter": 1000, "ftol": 1e-12, "gtol": 1e-7},
             )
         elif method == "Nelder-Mead":
             res = sciopt.minimize(
                 fun,
                 x0,
                 method="Nelder-Mead",
-                options={
-                    "maxfev": 400 * k * (3 if tight else 1),
-                    "xatol": 1e-8 if tight else 1e-6,
-                    "fatol": 1e-10 if tight else 1e-8,
-                    "adaptive": k > 4,
-                },
+                options={"maxfev": 400 * k, "xatol": 1e-6, "fatol": 1e-8, "adaptive": k > 4},
             )
         elif method == "Powell":
             res = sciopt.minimize(
@@ -767,42 +857,49 @@ def _run(method: str, start: np.ndarray, crit: _Criterion, scale: np.ndarray, ti
             )
         else:
             raise ValueError(f"unknown method {method}")
-    return crit.canonical(to_phi(np.asarray(res.x, float)))
+    return crit.canonical(to_phi(np.asarray(res.x, float))), None
 
 
 def _derivatives(crit: _Criterion, phi: np.ndarray):
-    """Analytic gradient and the Hessian as central differences of it (2k gradients)."""
+    """Analytic gradient and the Hessian as forward differences of it (k more gradients)."""
     grad = crit.grad(phi)
-    hess = numderiv.jacobian_of_gradient(crit.grad, phi)
-    return grad, hess
+    return grad, _hessian_of_gradient(crit.grad_nearby, phi, grad)
 
 
-def _newton_polish(crit: _Criterion, phi: np.ndarray, value: float, steps: int = 25):
+def _newton_polish(crit: _Criterion, phi, value: float, steps: int = 25, derivatives=None):
     """Newton steps with step halving (curvatures replaced by their absolute values where the
     Hessian is not positive definite, so every step descends). Returns (phi, value, derivatives
-    at phi or None)."""
+    at phi or None). After a full step that was predicted to gain little (well inside the
+    quadratic region) only the gradient is recomputed: the Hessian barely moves there."""
+    phi = np.asarray(phi, float)
+    grad, hess = _derivatives(crit, phi) if derivatives is None else derivatives
     for _ in range(steps):
-        grad, hess = _derivatives(crit, phi)
         if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(hess))):
-            break
+            return phi, value, None
         values, vectors = np.linalg.eigh((hess + hess.T) / 2)
         floor = 1e-8 * max(1.0, float(np.max(np.abs(values))))
         modified = np.maximum(np.abs(values), floor)
         step = vectors @ ((vectors.T @ grad) / modified)
-        if float(grad @ step) < 1e-3 * DECREMENT_TOLERANCE and np.all(values > 0):
+        predicted = float(grad @ step)
+        if predicted < 1e-3 * DECREMENT_TOLERANCE and np.all(values > 0):
             return phi, value, (grad, hess)
+        full = True
         for _halving in range(30):
             candidate = crit.canonical(phi - step)
             candidate_value = crit(candidate)
             if candidate_value < value:
                 break
-            step = step / 2
+            step, full = step / 2, False
         else:
-            break
+            return phi, value, None
         improvement = value - candidate_value
         phi, value = candidate, candidate_value
         if improvement < 1e-11:
-            break
+            return phi, value, None
+        if full and predicted < 1e-5 and np.all(values > 0):
+            grad = crit.grad(phi)
+        else:
+            grad, hess = _derivatives(crit, phi)
     return phi, value, None
 
 
@@ -818,21 +915,22 @@ def _snap_to_boundary(crit: _Criterion, phi: np.ndarray, value: float):
     lam[tiny, tiny] = 0.0
     snapped = np.concatenate([theta_of(lam), beta])
     snapped_value = crit(snapped)
-    if snapped_value <= value + 1e-10 * max(1.0, abs(value)):
+    if snapped_value <= value + 1e-8 + 1e-12 * abs(value):
         return snapped, snapped_value
     return phi, value
 
 
 def _best_neighbour_gain(crit: _Criterion, phi: np.ndarray, value: float, seed: int = 0):
-    """How much lower the deviance gets at nearby points (positive refutes the optimum): both
-    signs of every axis and 2k random directions, at relative distances 1e-3 and 1e-2."""
+    """How much lower the deviance gets at nearby points (positive refutes the optimum): 2k
+    random directions at each of the relative distances 1e-3 and 1e-2 (the Newton decrement
+    already speaks for the immediate neighbourhood; this looks a little further out, where a
+    kink or a boundary could hide a better point)."""
     rng = np.random.default_rng(seed)
     k = len(phi)
-    directions = [np.eye(k)[i] * sign for i in range(k) for sign in (1, -1)]
-    directions += [d / np.linalg.norm(d) for d in rng.normal(size=(2 * k, k))]
     gain = -np.inf
     for scale in (1e-3, 1e-2):
-        for direction in directions:
+        for direction in rng.normal(size=(2 * k, k)):
+            direction = direction / np.linalg.norm(direction)
             step = scale * np.maximum(1.0, np.abs(phi)) * direction
             gain = max(gain, value - crit(phi + step))
     return float(gain)
@@ -856,9 +954,11 @@ def _polish_and_verify(crit, candidates, attempts, escalated=False) -> _Verified
     if not finite:
         nan = np.full(crit.problem.k, np.nan)
         return _Verified(nan, np.inf, "none", False, np.inf, np.inf, np.inf, nan, None)
-    value, winner, phi = min(finite, key=lambda c: c[0])
+    value, winner, phi, derivatives = min(finite, key=lambda c: c[0])
     before = crit.count
-    polished, polished_value, derivatives = _newton_polish(crit, phi, value)
+    polished, polished_value, derivatives = _newton_polish(
+        crit, phi, value, POLISH_STEPS, derivatives
+    )
     if polished_value < value - 1e-9:
         phi, value, winner = polished, polished_value, f"{winner} + Newton polish"
     elif polished_value <= value:
@@ -867,7 +967,6 @@ def _polish_and_verify(crit, candidates, attempts, escalated=False) -> _Verified
     if derivatives is None or not np.array_equal(snapped, polished):
         derivatives = _derivatives(crit, snapped)
     phi = snapped
-    value = crit(phi)  # the reported value, with the modes at this very point
     grad, hess = derivatives
     if np.all(np.isfinite(grad)) and np.all(np.isfinite(hess)):
         decrement = numderiv.newton_decrement(grad, hess, GRADIENT_TOLERANCE)
@@ -875,7 +974,6 @@ def _polish_and_verify(crit, candidates, attempts, escalated=False) -> _Verified
     else:
         decrement, max_grad = np.inf, np.inf
     gain = _best_neighbour_gain(crit, phi, value)
-    crit(phi)  # leave the modes at the optimum for what follows
     verified = bool(
         np.isfinite(value) and decrement < DECREMENT_TOLERANCE and gain < NEIGHBOUR_TOLERANCE
     )
@@ -892,9 +990,9 @@ def _polish_and_verify(crit, candidates, attempts, escalated=False) -> _Verified
 
 
 def default_plan(q: int, start_beta: np.ndarray) -> list[tuple[str, str, np.ndarray]]:
-    """(method, start label, start phi): L-BFGS-B with the analytic gradient from lme4's start
-    (Lambda = I) and the logistic regression's beta first; the derivative-free methods and a
-    second start only when that fails verification."""
+    """(method, start label, start phi): Newton from lme4's start (Lambda = I) and the logistic
+    regression's beta first; L-BFGS-B (analytic gradient), the derivative-free methods and
+    other starts only when that fails verification."""
     nt = n_theta(q)
     identity = theta_of(np.eye(q))
     phi1 = np.concatenate([identity, start_beta])
@@ -902,10 +1000,11 @@ def default_plan(q: int, start_beta: np.ndarray) -> list[tuple[str, str, np.ndar
     phi3 = np.concatenate([3.0 * identity, start_beta])
     assert len(phi1) == nt + len(start_beta)
     return [
+        ("Newton", "theta = I, beta = glm", phi1),
         ("L-BFGS-B", "theta = I, beta = glm", phi1),
         ("Nelder-Mead", "theta = I, beta = glm", phi1),
         ("Powell", "theta = I, beta = glm", phi1),
-        ("L-BFGS-B", "theta = 0.1 I, beta = glm", phi2),
+        ("Newton", "theta = 0.1 I, beta = glm", phi2),
         ("L-BFGS-B", "theta = 3 I, beta = glm", phi3),
     ]
 
@@ -914,7 +1013,7 @@ def _candidates(crit, runs, scale, attempts, candidates) -> None:
     for method, label, start in runs:
         before = crit.count
         try:
-            phi = _run(method, start, crit, scale)
+            phi, derivatives = _run(method, start, crit, scale)
             value = crit(phi)
         except (np.linalg.LinAlgError, FloatingPointError, ValueError) as error:
             attempts.append(Attempt(method, label, None, note=f"failed: {error}"))
@@ -922,7 +1021,7 @@ def _candidates(crit, runs, scale, attempts, candidates) -> None:
         attempts.append(
             Attempt(method, label, _finite_or_none(-value / 2), evaluations=crit.count - before)
         )
-        candidates.append((value, method, phi))
+        candidates.append((value, method, phi, derivatives))
 
 
 def fit_glmm(y, X, Z, groups, nagq: int = 1, plan=None) -> GlmmFit:
@@ -950,13 +1049,14 @@ def fit_glmm(y, X, Z, groups, nagq: int = 1, plan=None) -> GlmmFit:
     best = _polish_and_verify(crit, candidates, attempts)
     if not best.verified and len(plan) > 1:
         _candidates(crit, plan[1:], scale, attempts, candidates)
-        candidates.append((best.value, best.winner, best.phi))
+        candidates.append((best.value, best.winner, best.phi, None))
         best = _polish_and_verify(crit, candidates, attempts, escalated=True)
 
     phi = best.phi
     theta, beta = crit.split(phi)
     if not np.all(np.isfinite(phi)):
         raise FloatingPointError("no finite deviance was reached: the model could not be fitted")
+    problem.count += 1
     st = problem.state(theta, beta)
     cov_beta, cov_method = None, "hessian"
     if best.hess is not None and np.all(np.isfinite(best.hess)):
