@@ -478,9 +478,7 @@ class Problem:
             self._u, self._J = np.zeros((self.Ge, q)), None
             raise FloatingPointError("conditional modes did not converge")
         self._u, self._phi = u, phi
-        return _State(
-            theta, beta, lam, soff, u, p, qy, w, d, S, Rz, H, Hinv, logdet, iteration
-        )
+        return _State(theta, beta, lam, soff, u, p, qy, w, d, S, Rz, H, Hinv, logdet, iteration)
 
     def _wzx(self, w: np.ndarray) -> np.ndarray:
         """Per group sum_i w_i z_i x_i', (Ge, q, p)."""
