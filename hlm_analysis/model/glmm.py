@@ -19,15 +19,23 @@ are written in closed form. With H_j = I + Lambda' Z_j' W_j Z_j Lambda at the mo
   + z_k^2 / 2), (z_k, w_k) the K-point Gauss-Hermite rule for the standard normal density.
 
 Both criteria come with an analytic gradient over (theta, beta) (the modes' dependence on the
-parameters enters through the implicit-function theorem; see `Problem.value_and_gradient`),
-so the optimizer (L-BFGS-B over theta and beta jointly, as glmer's second stage) and the Newton
-polish that verifies its answer cost one pass over the rows per step.
+parameters enters through the implicit-function theorem; see `Problem.value_and_gradient`), and
+each evaluation starts Newton's method for the modes from the last modes moved to first order
+(du/dphi, from the same theorem), so most evaluations need two passes over the rows.
 
-Verification follows optimize.py: Newton polish on (theta, beta) with the Hessian from central
-differences of the analytic gradient, a variance that converged to a rounding-level value put
-exactly on its boundary, then the Newton decrement must be below 1e-6 and no nearby point may be
-better; otherwise other methods and starts join and the best of all is polished and verified
-again. Every run is recorded as an `Attempt`.
+Optimisation is over (theta, beta) jointly, as glmer's second stage. The primary run is Newton's
+method with the Hessian from forward differences of the analytic gradient (k + 1 gradients per
+step; affine invariant, so the very different scales of theta and beta cost nothing: about 60
+evaluations for a random slope at 200,000 rows, against about 95 for L-BFGS-B before polishing).
+Lambda's diagonal is not bounded: flipping a column's sign leaves the criterion unchanged, so
+steps are taken freely and the signs made non-negative afterwards.
+
+Verification follows optimize.py: Newton polish, a variance that converged to a rounding-level
+value put exactly on its boundary when the deviance does not get worse, then the Newton
+decrement must be below 1e-6 (flat directions by their gradient) and no nearby point (random
+directions at two distances) may be better; otherwise L-BFGS-B, Nelder-Mead, Powell and other
+starts join and the best of all is polished and verified again. Every run is recorded as an
+`Attempt` with its evaluations.
 
 The fixed effects' covariance is vcov(glmer)'s default (use.hessian = TRUE): the beta block of
 2 H^-1, H the Hessian of the deviance over (theta, beta) jointly; if that H is not positive
@@ -38,7 +46,7 @@ RX factor) is used instead and `cov_method` says so.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import optimize as sciopt
@@ -185,7 +193,6 @@ def logistic(y, X, max_iter: int = 100) -> LogisticFit:
     n, p = X.shape
     if np.linalg.matrix_rank(X) < p:
         raise ValueError("the fixed-effects design X is rank deficient")
-    beta = np.zeros(p)
     # glm's start: mu = (y + 0.5) / 2, one weighted least-squares step from there
     mu0 = (y + 0.5) / 2.0
     eta = np.log(mu0 / (1 - mu0))
@@ -237,35 +244,49 @@ def logistic(y, X, max_iter: int = 100) -> LogisticFit:
     return LogisticFit(beta, cov, loglik, converged, iterations, separated)
 
 
-def separation(y, X, tolerance: float = 1e-7) -> list[int]:
+def separation(y, X, tolerance: float = 1e-9) -> list[int]:
     """Columns of X involved in complete or quasi-complete separation (empty if none).
 
     A direction d with s_i x_i'd >= 0 for every row (s = 2y - 1) and > 0 for some is one along
-    which the log-likelihood rises for ever: the coefficients with a nonzero entry in some such
-    direction are the ones with infinite estimates. One linear program finds whether any
-    direction exists; if so, two more per column (largest and smallest entry within the cone of
-    such directions, in a box) find which columns take part (Konis 2007, as R's
-    detectseparation)."""
+    which the log-likelihood rises for ever (Albert & Anderson 1984); the coefficients that are
+    not zero in every such direction are the ones with infinite estimates. A linear program
+    (Konis 2007, as R's detectseparation) maximises the rows' margins over such directions in a
+    box; it is repeated over the rows not yet separated until none is, which finds every row
+    that some direction separates. The directions then fill the null space of the other rows,
+    so the columns involved are those on which that null space is not zero."""
     y, X = _as_inputs(y, X)
     scale = np.max(np.abs(X), axis=0)
     scale[scale == 0] = 1.0
-    A = -(2.0 * y - 1.0)[:, None] * (X / scale)
-    p = X.shape[1]
-    bounds = [(-1.0, 1.0)] * p
-    b = np.zeros(len(y))
-    first = sciopt.linprog(A.sum(axis=0), A_ub=A, b_ub=b, bounds=bounds, method="highs")
-    if first.status != 0 or -first.fun <= tolerance * len(y):
+    Xs = X / scale
+    margins_of = (2.0 * y - 1.0)[:, None] * Xs  # row i's margin along d is margins_of[i] @ d
+    n, p = X.shape
+    open_rows = np.ones(n, dtype=bool)
+    for _round in range(50):
+        res = sciopt.linprog(
+            -margins_of[open_rows].sum(axis=0),
+            A_ub=-margins_of,
+            b_ub=np.zeros(n),
+            bounds=[(-1.0, 1.0)] * p,
+            method="highs",
+        )
+        if res.status != 0 or -res.fun <= tolerance:
+            break
+        newly = open_rows & (margins_of @ res.x > tolerance)
+        if not newly.any():
+            break
+        open_rows &= ~newly
+        if not open_rows.any():
+            break
+    if open_rows.all():
         return []
-    involved = []
-    for k in range(p):
-        for sign in (1.0, -1.0):
-            c = np.zeros(p)
-            c[k] = -sign
-            res = sciopt.linprog(c, A_ub=A, b_ub=b, bounds=bounds, method="highs")
-            if res.status == 0 and -res.fun > tolerance:
-                involved.append(k)
-                break
-    return involved
+    rest = Xs[open_rows]
+    if rest.shape[0] == 0:
+        return list(range(p))
+    R = np.linalg.qr(rest, mode="r") if rest.shape[0] > p else rest
+    _, sv, vt = np.linalg.svd(R, full_matrices=True)
+    rank = int(np.sum(sv > 1e-10 * max(float(sv.max()), 1e-300))) if sv.size else 0
+    null = vt[rank:]
+    return [int(k) for k in np.flatnonzero(np.linalg.norm(null, axis=0) > 1e-8)]
 
 
 def cluster_cr1(y, X, groups, beta) -> np.ndarray:
@@ -506,8 +527,16 @@ class Problem:
             value -= 2.0 * (self._agq_nodes(st)[0] if logS is None else logS).sum()
         return float(value)
 
+    def _check(self, theta, beta) -> None:
+        if np.size(theta) != self.nt or np.size(beta) != self.p:
+            raise ValueError(
+                f"expected {self.nt} theta and {self.p} beta values, got {np.size(theta)} and "
+                f"{np.size(beta)}"
+            )
+
     def deviance(self, theta, beta) -> float:
         """-2 log-likelihood (Laplace or AGQ); +inf where the modes cannot be found."""
+        self._check(theta, beta)
         self.count += 1
         try:
             with np.errstate(all="ignore"):
@@ -530,6 +559,7 @@ class Problem:
         deviances by their normalised quadrature terms E_k and replaces 1/H_j by
         1/H_j - (sum_k E_k d'(u_k) z_k) / (2 H_j^1.5), with the modes' movement weighted by
         sum_k E_k d'(u_k) (d' = dd_j/du, zero at the mode)."""
+        self._check(theta, beta)
         self.count += 1
         try:
             with np.errstate(all="ignore"):
@@ -758,6 +788,9 @@ class GlmmFit:
     evaluations: int
     nagq: int
     hessian: np.ndarray | None = None  # of the deviance over (theta, beta), at the optimum
+    # columns of X that separate the outcome (logistic regression's check): the likelihood then
+    # has no maximum (the fixed effects run away as in glm), so the fit is never verified
+    separated: tuple[int, ...] = ()
 
     @property
     def std_errors(self) -> np.ndarray:
@@ -1045,7 +1078,11 @@ def fit_glmm(y, X, Z, groups, nagq: int = 1, plan=None) -> GlmmFit:
     candidates: list[tuple[float, str, np.ndarray]] = []
     _candidates(crit, plan[:1], scale, attempts, candidates)
     best = _polish_and_verify(crit, candidates, attempts)
-    if not best.verified and len(plan) > 1:
+    if glm.separated:  # no optimum to find: other optimizers would only run further out
+        note = f"separation: columns {list(glm.separated)} of X separate the outcome"
+        attempts.append(Attempt("logistic regression", "separation check", None, note=note))
+        best = replace(best, verified=False)
+    elif not best.verified and len(plan) > 1:
         _candidates(crit, plan[1:], scale, attempts, candidates)
         candidates.append((best.value, best.winner, best.phi, None))
         best = _polish_and_verify(crit, candidates, attempts, escalated=True)
@@ -1093,6 +1130,7 @@ def fit_glmm(y, X, Z, groups, nagq: int = 1, plan=None) -> GlmmFit:
         evaluations=problem.count,
         nagq=problem.nagq,
         hessian=best.hess,
+        separated=glm.separated,
     )
 
 

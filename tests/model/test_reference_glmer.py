@@ -302,6 +302,10 @@ def test_separation_is_detected():
     assert fit.beta[1] > 10
     ok = np.column_stack([np.ones(120), rng.normal(size=120)])
     assert glmm.separation(rng.integers(0, 2, 120), ok) == []
+    # the GLMM's likelihood then has no maximum either: fitted, flagged, never verified
+    mixed = glmm.fit_glmm(y, X, np.ones((120, 1)), np.arange(120) % 12)
+    assert mixed.separated == (1,) and not mixed.verified
+    assert "separation" in mixed.attempts[-1].note
 
 
 def test_cluster_cr1_is_statas_logit_vce_cluster():
