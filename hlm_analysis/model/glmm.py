@@ -165,6 +165,13 @@ def _neg_loglik_rows(eta: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarra
     return np.log1p(e) + np.maximum(-s * eta, 0.0)
 
 
+def _rows_times(XT: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """X beta from X' stored (p, n) contiguous. Not `X @ beta`: OpenBLAS splits that
+    matrix-vector product over threads, which on a busy machine made it 40 times slower (10 ms
+    instead of 0.25 ms at 200,000 rows); numpy's own loop does not wait for other cores."""
+    return np.einsum("k,kn->n", np.asarray(beta, float), XT)
+
+
 def _finite_or_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
@@ -193,6 +200,7 @@ def logistic(y, X, max_iter: int = 100) -> LogisticFit:
     n, p = X.shape
     if np.linalg.matrix_rank(X) < p:
         raise ValueError("the fixed-effects design X is rank deficient")
+    XT = np.ascontiguousarray(X.T)
     # glm's start: mu = (y + 0.5) / 2, one weighted least-squares step from there
     mu0 = (y + 0.5) / 2.0
     eta = np.log(mu0 / (1 - mu0))
@@ -202,7 +210,7 @@ def logistic(y, X, max_iter: int = 100) -> LogisticFit:
     converged, iterations = False, 0
     value = np.inf
     for iterations in range(1, max_iter + 1):  # noqa: B007
-        eta = X @ beta
+        eta = _rows_times(XT, beta)
         mu, w, e = _probabilities(eta)
         value = 2.0 * float(_neg_loglik_rows(eta, s, e).sum())
         info = X.T @ (w[:, None] * X)
@@ -216,7 +224,7 @@ def logistic(y, X, max_iter: int = 100) -> LogisticFit:
         # step halving keeps the deviance from rising (it cannot, in exact arithmetic)
         for _ in range(30):
             cand = beta + step
-            ceta = X @ cand
+            ceta = _rows_times(XT, cand)
             cvalue = 2.0 * float(_neg_loglik_rows(ceta, s, np.exp(-np.abs(ceta))).sum())
             if cvalue <= value + 1e-12 * max(1.0, value):
                 break
@@ -228,7 +236,7 @@ def logistic(y, X, max_iter: int = 100) -> LogisticFit:
         ):
             converged = True
             break
-    eta = X @ beta
+    eta = _rows_times(XT, beta)
     mu, w, e = _probabilities(eta)
     loglik = -float(_neg_loglik_rows(eta, s, e).sum())
     info = X.T @ (w[:, None] * X)
@@ -403,7 +411,7 @@ class Problem:
         self.s = 2.0 * self.y - 1.0
         self.X = np.ascontiguousarray(X[self.order])
         self.XT = np.ascontiguousarray(self.X.T)
-        self.sX = np.ascontiguousarray(self.X * self.s[:, None])
+        self.sXT = self.XT * self.s[None, :]
         self.ZT = np.ascontiguousarray(Z[self.order].T)
         self.sZT = self.ZT * self.s[None, :]
         self.pairs = [(a, b) for a in range(self.q) for b in range(a, self.q)]
@@ -446,7 +454,7 @@ class Problem:
         if not np.all(np.isfinite(u)):
             return np.zeros((self.Ge, self.q))
         if self._J is not None and self._phi is not None:
-            moved = u + self._J @ (phi - self._phi)
+            moved = u + np.einsum("gak,k->ga", self._J, phi - self._phi)
             if np.all(np.isfinite(moved)):
                 return moved
         return u.copy()
@@ -458,7 +466,7 @@ class Problem:
         phi = np.concatenate([theta, beta])
         q = self.q
         lam = lambda_of(theta, q)
-        soff = self.sX @ beta
+        soff = _rows_times(self.sXT, beta)
         u = self._start(phi)
         u_old = u.copy()
         d_old = np.full(self.Ge, np.inf)
