@@ -302,14 +302,18 @@ def cluster_cr1(y, X, groups, beta) -> np.ndarray:
     `logit, vce(cluster g)`: bread = inverse Fisher information, scores X_j'(y_j - mu_j) summed
     within clusters, times G / (G - 1), G the number of clusters present."""
     y, X = _as_inputs(y, X)
-    groups = np.asarray(groups).astype(np.int64)
+    groups = np.asarray(groups)
+    if groups.shape != (len(y),):
+        raise ValueError("groups must have one entry per row")
     beta = np.asarray(beta, float)
-    mu, w, _ = _probabilities(X @ beta)
+    mu, w, _ = _probabilities(_rows_times(np.ascontiguousarray(X.T), beta))
     bread = np.linalg.inv(X.T @ (w[:, None] * X))
     _, codes = np.unique(groups, return_inverse=True)
     G = int(codes.max()) + 1
-    scores = np.zeros((G, X.shape[1]))
-    np.add.at(scores, codes, X * (y - mu)[:, None])
+    resid = y - mu
+    scores = np.column_stack(
+        [np.bincount(codes, weights=X[:, k] * resid, minlength=G) for k in range(X.shape[1])]
+    )
     meat = scores.T @ scores
     factor = G / (G - 1) if G > 1 else np.nan
     return factor * bread @ meat @ bread
@@ -1032,12 +1036,10 @@ def default_plan(q: int, start_beta: np.ndarray) -> list[tuple[str, str, np.ndar
     """(method, start label, start phi): Newton from lme4's start (Lambda = I) and the logistic
     regression's beta first; L-BFGS-B (analytic gradient), the derivative-free methods and
     other starts only when that fails verification."""
-    nt = n_theta(q)
     identity = theta_of(np.eye(q))
     phi1 = np.concatenate([identity, start_beta])
     phi2 = np.concatenate([0.1 * identity, start_beta])
     phi3 = np.concatenate([3.0 * identity, start_beta])
-    assert len(phi1) == nt + len(start_beta)
     return [
         ("Newton", "theta = I, beta = glm", phi1),
         ("L-BFGS-B", "theta = I, beta = glm", phi1),
