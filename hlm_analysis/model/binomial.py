@@ -43,10 +43,6 @@ def expit(eta: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(eta, float)))
 
 
-def latent_icc(tau00: float) -> float:
-    return tau00 / (tau00 + LATENT_VARIANCE)
-
-
 def median_odds_ratio(tau00: float) -> float:
     """Merlo et al. (2006): the median odds ratio between two randomly chosen groups for the
     same kind of student, exp(sqrt(2 tau00) * z_0.75)."""
@@ -159,7 +155,7 @@ def fit_logistic(prepared: Prepared, mdef: ModelDef) -> ModelResult:
         )
     se = np.sqrt(np.diag(cov))
     df = np.full(len(mdef.fixed), prepared.n_groups - 1.0 if robust_se else NORMAL)
-    separated = tuple(mdef.fixed[i] for i in glmm.separation(rows.y, X))
+    separated = tuple(mdef.fixed[i] for i in res.separated)
     if separated:
         notes.append(
             "Complete or quasi-complete separation: the estimates of "
@@ -227,18 +223,14 @@ def _null_icc(prepared: Prepared, fit: glmm.GlmmFit, mdef: ModelDef) -> tuple[Ic
     """The latent ICC and the median odds ratio with 95% profile-likelihood intervals: the
     deviance with beta re-optimised at each tau00, as the Gaussian ICC's interval."""
     rows = prepared.rows
-    X, Z = rows.matrix(mdef.fixed), rows.matrix(mdef.random)
-
-    def profiled(theta: float) -> float:
-        return glmm.profiled_deviance(
-            np.array([abs(theta)]), rows.y, X, Z, rows.group_codes, prepared.spec.nagq, fit.beta
-        )
-
+    problem = glmm.Problem(
+        rows.y, rows.matrix(mdef.fixed), rows.matrix(mdef.random), rows.group_codes,
+        prepared.spec.nagq,
+    )  # fmt: skip
+    low, high = stats.icc_interval(*glmm.latent_icc_profile(problem, float(fit.theta[0])))
     theta = float(fit.theta[0])
-    scale = np.sqrt(LATENT_VARIANCE)  # icc_interval's ICC is t^2 / (1 + t^2) with t = sd / scale
-    low, high = stats.icc_interval(theta / scale, lambda t: profiled(t * scale))
     tau00 = theta**2
-    icc = Icc(latent_icc(tau00), low, high, "latent scale, profile likelihood, 95%")
+    icc = Icc(glmm.latent_icc(fit.re_cov), low, high, "latent scale, profile likelihood, 95%")
     mor = Icc(
         median_odds_ratio(tau00),
         median_odds_ratio(_tau_of_icc(low)),
@@ -310,7 +302,7 @@ def mixed_result(
         r2_conditional=r2["r2_conditional"],
         icc=icc,
         icc_adjusted=r2["icc_adjusted"],
-        icc_residual=latent_icc(tau00),
+        icc_residual=glmm.latent_icc(re_cov),
         reliability=(reliability := _reliability(mdef.random, re_cov, fit.cond_se)),
         reliability_mean=reliability.get(mdef.random[0]),
         fixed_cov=tuple(map(tuple, fit.cov_beta)),
@@ -326,6 +318,7 @@ def mixed_result(
         family="binomial",
         nagq=fit.nagq,
         median_odds_ratio=mor,
+        separation=tuple(mdef.fixed[i] for i in fit.separated),
     )
 
 
