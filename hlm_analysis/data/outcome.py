@@ -51,11 +51,11 @@ def _matches(value, event: str) -> bool:
         return False
 
 
-def code_binary(spec: Spec, series: pd.Series) -> tuple[pd.Series, BinaryCoding]:
-    """The outcome as 1.0 (event), 0.0 or NaN (missing), and which value is which."""
+def choose_event(spec: Spec, values: list) -> tuple[object, BinaryCoding]:
+    """From the outcome's distinct non-missing values (as stored): the value counted as 1, and
+    the coding in words; InputError unless there are exactly two."""
     name = quoted(spec.outcome)
-    present = series.dropna()
-    values = sorted(pd.unique(present), key=_sort_key)
+    values = sorted(values, key=_sort_key)
     listed = ", ".join(quoted(_written(v)) for v in values[:SHOWN_VALUES])
     if len(values) > SHOWN_VALUES:
         listed += ", ..."
@@ -69,7 +69,7 @@ def code_binary(spec: Spec, series: pd.Series) -> tuple[pd.Series, BinaryCoding]
             f"outcome {name} has one value only ({listed}); a yes/no outcome needs both"
         )
     if not values:
-        return series, BinaryCoding("1", "0")  # every cell missing: the row checks say so
+        raise InputError(f"outcome {name} is missing in every row; nothing left to analyse")
     if spec.event is None:
         event, other = values[1], values[0]
     else:
@@ -81,6 +81,12 @@ def code_binary(spec: Spec, series: pd.Series) -> tuple[pd.Series, BinaryCoding]
             )
         event = hits[0]
         other = values[0] if event is values[1] else values[1]
+    return event, BinaryCoding(_written(event), _written(other))
+
+
+def code_binary(spec: Spec, series: pd.Series) -> tuple[pd.Series, BinaryCoding]:
+    """The outcome as 1.0 (event), 0.0 or NaN (missing), and which value is which."""
+    event, coding = choose_event(spec, list(pd.unique(series.dropna())))
     is_event = (series == event).to_numpy(dtype=bool)
     coded = pd.Series(np.where(series.isna(), np.nan, is_event.astype(float)), index=series.index)
-    return coded, BinaryCoding(_written(event), _written(other))
+    return coded, coding

@@ -12,8 +12,10 @@ import numpy as np
 
 from .. import atomic, rules
 from ..data import Prepared, check_full_rank, describe, prepare
+from ..data.aggregate import IN_MEMORY_ROWS
 from ..data.describe import numeric_variables
 from ..data.prepare import SAMPLE_SEED
+from ..errors import InputError
 from ..results import (
     ALL_MODELS,
     RESULTS_FILE,
@@ -224,6 +226,11 @@ def _software() -> dict[str, str]:
 def validated(spec: Spec) -> Prepared:
     """Read and check the data and every model's design; raises InputError before any output."""
     prepared = prepare(spec)
+    if spec.family == "binomial" and prepared.rows is None:
+        raise InputError(
+            f"{prepared.n_obs:,} rows: logistic mixed models are fitted from every row, held in "
+            f"memory, up to {IN_MEMORY_ROWS:,}; fit a sample or a subset of groups"
+        )
     # The largest fixed part contains every other; if it has full rank, so do they.
     largest = max((mdef.fixed for mdef in ladder(prepared)), key=len)
     check_full_rank(prepared, largest)
