@@ -404,6 +404,16 @@ class ModelResult:
         return bool(self.random_terms)
 
     @property
+    def icc_after(self) -> float | None:
+        """The share of the remaining variance between groups, once the predictors are in: with
+        random slopes the intercept variance is the variance where the slope variables are
+        zero, so the share averaged over the data (Nakagawa's adjusted ICC) stands in for
+        tau00 / (tau00 + sigma2)."""
+        if len(self.random_terms) > 1 and self.icc_adjusted is not None:
+            return self.icc_adjusted
+        return self.icc_residual
+
+    @property
     def is_binomial(self) -> bool:
         return self.family == "binomial"
 

@@ -80,37 +80,44 @@ def marginal_effects(
     terms: list[str],
     beta: np.ndarray,
     cov: np.ndarray,
-    offset: np.ndarray,
+    random: list[str] = (),
+    modes: np.ndarray | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Average marginal effect of each main-effect term on the probability, with its
-    delta-method SE: for a numeric term the average of dp/dx over the rows; for a dummy the
-    average change from the reference level to that level, every row moved (the rest of each
-    row, and its group's effect `offset`, as observed). Interactions follow their parts."""
+    delta-method SE (over beta): for a numeric term the average of dp/dx over the rows; for a
+    dummy the average change from the reference level to that level, every row moved. The rest
+    of each row stays as observed, and each row keeps its own group's effects (`modes` of the
+    `random` terms, a random slope included). Interactions follow their parts."""
     design = prepared.design
-    X = rows.matrix(terms)
-    p = expit(X @ beta + offset)
+    n = len(rows.y)
+    own = modes[rows.group_codes] if modes is not None else np.zeros((n, 0))
+
+    def linear(set_to: dict) -> tuple[np.ndarray, np.ndarray]:
+        X = _term_columns(prepared, rows, terms, set_to)
+        Z = _term_columns(prepared, rows, list(random), set_to) if len(random) else X[:, :0]
+        return X, X @ beta + np.einsum("nq,nq->n", Z, own)
+
+    X, eta = linear({})
+    p = expit(eta)
     out: dict[str, tuple[float, float]] = {}
     for term in terms:
         t = design.term(term)
         if t.kind == TermKind.NUMERIC:
-            # d eta / dx per row: the design is linear in x, so x at 1 minus x at 0 (other
-            # columns as observed) is each column's derivative; products keep their other parts
-            dX = _term_columns(prepared, rows, terms, {term: 1.0}) - _term_columns(
-                prepared, rows, terms, {term: 0.0}
-            )
-            slope = dX @ beta
+            # d eta / dx per row: the design is linear in x, so eta at x = 1 minus eta at x = 0
+            # (other columns as observed) is each row's slope, the group's own slope included
+            X1, eta1 = linear({term: 1.0})
+            X0, eta0 = linear({term: 0.0})
+            slope, dX = eta1 - eta0, X1 - X0
             w = p * (1 - p)
             estimate = float(np.mean(w * slope))
-            gradient = (w * (1 - 2 * p) * slope) @ X / len(p) + w @ dX / len(p)
+            gradient = (w * (1 - 2 * p) * slope) @ X / n + w @ dX / n
         elif t.kind == TermKind.DUMMY:
             siblings = design.variable(t.variable).terms
-            at_level = {s: float(s == term) for s in siblings}
-            at_reference = {s: 0.0 for s in siblings}
-            X1 = _term_columns(prepared, rows, terms, at_level)
-            X0 = _term_columns(prepared, rows, terms, at_reference)
-            p1, p0 = expit(X1 @ beta + offset), expit(X0 @ beta + offset)
+            X1, eta1 = linear({s: float(s == term) for s in siblings})
+            X0, eta0 = linear({s: 0.0 for s in siblings})
+            p1, p0 = expit(eta1), expit(eta0)
             estimate = float(np.mean(p1 - p0))
-            gradient = ((p1 * (1 - p1)) @ X1 - (p0 * (1 - p0)) @ X0) / len(p)
+            gradient = ((p1 * (1 - p1)) @ X1 - (p0 * (1 - p0)) @ X0) / n
         else:
             continue
         out[term] = (estimate, float(np.sqrt(max(gradient @ cov @ gradient, 0.0))))
@@ -162,7 +169,7 @@ def fit_logistic(prepared: Prepared, mdef: ModelDef) -> ModelResult:
             + ", ".join(separated)
             + " diverge (some predictor values occur with one outcome only)."
         )
-    marginal = marginal_effects(prepared, rows, mdef.fixed, res.beta, cov, np.zeros(len(rows.y)))
+    marginal = marginal_effects(prepared, rows, mdef.fixed, res.beta, cov)
     k = len(mdef.fixed)
     return ModelResult(
         name=mdef.name,
@@ -248,8 +255,9 @@ def mixed_result(
     re_cov = fit.re_cov
     se = np.sqrt(np.diag(fit.cov_beta))
     df = np.full(len(mdef.fixed), NORMAL)
-    offset = _offset(rows, mdef.random, fit.modes)
-    marginal = marginal_effects(prepared, rows, mdef.fixed, fit.beta, fit.cov_beta, offset)
+    marginal = marginal_effects(
+        prepared, rows, mdef.fixed, fit.beta, fit.cov_beta, mdef.random, fit.modes
+    )
     Z = rows.matrix(mdef.random)
     mean_zz = Z.T @ Z / len(Z)
     var_fixed = prepared.sums.quadratic_variance(mdef.fixed, fit.beta)

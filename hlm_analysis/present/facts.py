@@ -164,6 +164,11 @@ def _slope(results: Results, labels: TermLabels, escape: Escape) -> dict | None:
                 "reliable": rules.reliability_high(reliability),
                 "sd_high": fmt.sig(vc.ci_high, 3) if vc.ci_high is not None else None,
                 "average_by": _average_by(results, term, labels, escape),
+                # a logistic slope as odds ratios: the average, and the range that holds for
+                # the middle 95% of groups (average +- 1.96 SD on the log-odds scale)
+                "or_average": fmt.sig(math.exp(final.effect(term).estimate), 3),
+                "or_low": fmt.sig(math.exp(final.effect(term).estimate - 1.96 * vc.sdcor), 3),
+                "or_high": fmt.sig(math.exp(final.effect(term).estimate + 1.96 * vc.sdcor), 3),
             }
         )
     return {
@@ -324,6 +329,7 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
     }
     group_level = [v for v in results.design.variables if v.group_level]
     binary = spec.family == "binomial"
+    after = final.icc_after
     return {
         "binary": binary,
         # binary outcomes: the event in words ("passed = yes"), its share in the data, and the
@@ -334,7 +340,11 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         "event_share": fmt.pct(data.numeric[spec.outcome].mean) if binary else "",
         "mor": {
             "value": fmt.num(null.median_odds_ratio.estimate, 2),
-            "ci": _ci(null.median_odds_ratio.ci_low, null.median_odds_ratio.ci_high, fmt.num),
+            "ci": _ci(
+                null.median_odds_ratio.ci_low,
+                null.median_odds_ratio.ci_high,
+                lambda value, digits: fmt.num(value, 2),
+            ),
         }
         if null.median_odds_ratio is not None
         else None,
@@ -362,7 +372,9 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
             for c, n in data.dropped_by_column.items()
         ],
         "icc": icc,
-        "icc_after": _icc(final.icc_residual, n_groups) if final.icc_residual is not None else None,
+        "icc_after": _icc(after, n_groups) if after is not None else None,
+        "icc_after_averaged": after is not None and after is not final.icc_residual,
+        "after_scale": "of the latent variation" if binary else "of the remaining variation",
         "design_effect": fmt.num(null.design_effect, 2),
         "design_effect_large": rules.design_effect_large(null.design_effect),
         "too_few_groups": band == rules.GroupsBand.TOO_FEW,

@@ -87,12 +87,17 @@ def plot_distributions(results: Results, rows: pd.DataFrame) -> Figure:
     for i, var in enumerate(variables):
         ax = fig.add_subplot(n_rows, cols, i + 1)
         values = rows[var].dropna()
-        sns.histplot(
-            values,
-            ax=ax,
-            color=PALETTE if i else "#b3471d",
-            bins=_bins(values.to_numpy(float)),
-        )
+        if i == 0 and results.spec.family == "binomial":  # a yes/no outcome: two bars
+            design = results.design
+            counts = [int((values == 0).sum()), int((values == 1).sum())]
+            ax.bar([_literal(design.non_event), _literal(design.event)], counts, color="#b3471d")
+        else:
+            sns.histplot(
+                values,
+                ax=ax,
+                color=PALETTE if i else "#b3471d",
+                bins=_bins(values.to_numpy(float)),
+            )
         ax.set_title(_short(labels.raw(var)) + (" (outcome)" if i == 0 else ""), fontsize=9)
         ax.set_xlabel("")
         ax.set_ylabel("Count" if i % cols == 0 else "")

@@ -39,7 +39,7 @@ def outcome_label(results: Results, model: ModelResult) -> str:
     """What predictions are of: the outcome, or for a logistic model the event's probability."""
     labels = labels_for(results)
     if model.is_binomial:
-        return f"Probability of {labels.variable(results.spec.outcome)} = {results.design.event}"
+        return f"P({labels.variable(results.spec.outcome)} = {results.design.event})"
     return labels.variable(results.spec.outcome)
 
 

@@ -118,6 +118,10 @@ def groups(results: Results, label: str, limit: int = 25) -> str:
     caption = f"{fmt.md_escape(labels.variable(spec.group))} groups: size and mean {fmt.md_escape(labels.variable(spec.outcome))}"
     if more:
         caption += f" (the {len(order)} largest of {fmt.integer(len(g.labels))} groups)"
+    if results.spec.family == "binomial":  # a 0/1 outcome's mean is the share of events
+        caption = caption.replace(" and mean ", " and share with ")
+        caption += f" (share: {fmt.md_escape(results.design.event)})"
+        return pipe_table(["Group", "N", "Share"], [row[:3] for row in rows], "lrr", caption, label)
     return pipe_table(["Group", "N", "Mean", "SD"], rows, "lrrr", caption, label)
 
 
@@ -177,7 +181,7 @@ def ladder(results: Results, label: str) -> str:
     )
     stat_row(
         "ICC after predictors",
-        lambda m: fmt.num(m.icc_residual, 3) if m.icc is None and m.is_mixed else "",
+        lambda m: fmt.num(m.icc_after, 3) if m.icc is None and m.is_mixed else "",
     )
     if binary:
         stat_row(
@@ -212,12 +216,18 @@ def ladder(results: Results, label: str) -> str:
     caption = (
         f"The model ladder ({legend}): estimates with standard errors in parentheses; * marks "
         + (
-            "p < .05 (z tests); estimates are log-odds of "
+            "p < .05 (z tests; t with G − 1 df for the cluster-robust model); estimates are "
+            "log-odds of "
             f"{fmt.md_escape(_event(results))}, the ICC and R² are on the latent scale"
             if binary
             else "p < .05 (Satterthwaite t tests for mixed models)"
         )
     )
+    if any(len(m.random_terms) > 1 for m in models):
+        caption += (
+            "; with random slopes, the ICC after predictors is averaged over the data "
+            "(Nakagawa's adjusted ICC)"
+        )
     return pipe_table(header, rows, "l" + "r" * len(models), caption, label)
 
 
@@ -258,7 +268,9 @@ def odds_coefficients(results: Results, model: ModelResult, label: str) -> str:
                 else "",
             ]
         )
-    header = ["Term", "Log-odds", "SE", "p", "Odds ratio [95% CI]", "AME, points [95% CI]"]
+    header = [
+        "Term", "Log-odds", "SE", "p", "Odds ratio [95% CI]", "AME, percentage points [95% CI]",
+    ]  # fmt: skip
     caption = (
         f"Fixed effects of the {model.label.lower()} model for {fmt.md_escape(_event(results))} "
         "(z tests; AME: the average change in the probability, in percentage points, per unit "
