@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from hlm_analysis.present import tables, narrative
+from hlm_analysis.present import narrative, tables
 from hlm_analysis.present.facts import facts
 from hlm_analysis.present.labels import labels_for
 from hlm_analysis.results import TermKind
