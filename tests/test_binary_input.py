@@ -3,6 +3,9 @@ the event, and every way a config or a column can be wrong, each exit 2 with one
 
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -70,8 +73,18 @@ def test_a_text_outcome_with_an_event_fits(tmp_path, capsys):
     data = frame(lambda rng, n: np.where(rng.random(n) < 0.4, "proficient", "not yet"))
     code, err, out = fit(tmp_path, capsys, config(tmp_path, data, event="proficient"))
     assert code == 0, err
-    results = (out / "results.json").read_text()
-    assert '"family": "binomial"' in results and '"event": "proficient"' in results
+    raw = json.loads((out / "results.json").read_text())
+    assert raw["design"]["event"] == "proficient" and raw["design"]["non_event"] == "not yet"
+    assert set(raw["models"]) == {"logistic", "logistic_cluster", "null", "random_intercept"}
+    for name, model in raw["models"].items():
+        assert model["family"] == "binomial"
+        assert model["nagq"] == (1 if name in ("null", "random_intercept") else None)
+        for fe in model["fixed_effects"]:
+            assert fe["odds_ratio"] == pytest.approx(math.exp(fe["estimate"]))
+            assert fe["odds_ratio_ci_low"] < fe["odds_ratio"] < fe["odds_ratio_ci_high"]
+            assert fe["df"] is None or name == "logistic_cluster"  # z tests
+        assert not any(vc["group"] == "Residual" for vc in model.get("variance_components", []))
+    assert "icc" in raw["models"]["null"] and raw["models"]["null"]["median_odds_ratio"]
 
 
 @pytest.mark.parametrize(
