@@ -28,7 +28,6 @@ closed forms in the same solved blocks (see `_Factored`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
