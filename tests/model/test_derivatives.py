@@ -79,3 +79,29 @@ def test_hessian_equals_finite_differences(case, reml):
             3,
         )
         assert np.max(np.abs(hess - slopes)) / scale < 1e-7, (theta, hess, slopes)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_satterthwaite_curvature_equals_finite_differences(case):
+    # Satterthwaite's df use the Hessian of the full REML deviance in (theta, sigma) and the
+    # Jacobian of Var(c'beta): analytic, against Richardson differences as lmerTest takes them.
+    sums = _sums(*CASES[case])
+    theta = optimize.find_optimum(sums, True).theta
+    sigma = float(np.sqrt(lmm.solve(theta, sums).sigma2))
+    k = len(theta)
+    phi = np.append(theta, sigma)
+    contrasts = np.vstack([np.eye(sums.p), np.ones(sums.p)])
+    hess, variances, jac = lmm.full_reml_curvature(theta, sigma, sums, contrasts)
+
+    def full(par):
+        return lmm.full_reml_deviance(par[:k], par[k], sums)
+
+    def var(par):
+        cov = lmm.beta_covariance(par[:k], par[k], sums)
+        return np.einsum("ip,pq,iq->i", contrasts, cov, contrasts)
+
+    numeric = numderiv.hessian_richardson(full, phi)
+    assert np.max(np.abs(hess - numeric)) / max(1.0, np.max(np.abs(hess))) < 1e-5
+    assert np.allclose(variances, var(phi), rtol=1e-12)
+    slopes = numderiv.jacobian_richardson(var, phi)
+    assert np.max(np.abs(jac - slopes) / np.maximum(np.abs(variances), 1e-300)[:, None]) < 1e-6
