@@ -9,10 +9,9 @@ R2 follows Nakagawa, Johnson & Schielzeth (2017) as performance::r2_nakagawa com
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize as sciopt
 
 from .. import distributions
-from . import lmm
+from . import lmm, numderiv
 
 
 def satterthwaite_df(
@@ -85,11 +84,11 @@ def icc_interval(
     if theta_hat < 1e-8 or excess(0.0) <= 0:
         low = 0.0
     else:
-        low = sciopt.brentq(excess, 0.0, theta_hat, xtol=1e-10)
+        low = numderiv.find_root(excess, 0.0, theta_hat, xtol=1e-10)
     upper = max(theta_hat, 1e-3) * 2
     while excess(upper) < 0 and upper < 1e6:
         upper *= 2
-    high = sciopt.brentq(excess, theta_hat, upper, xtol=1e-10) if excess(upper) > 0 else np.inf
+    high = numderiv.find_root(excess, theta_hat, upper, xtol=1e-10) if excess(upper) > 0 else np.inf
     return icc(low), icc(high) if np.isfinite(high) else 1.0
 
 
