@@ -28,6 +28,7 @@ closed forms in the same solved blocks (see `_Factored`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -147,11 +148,15 @@ def n_theta(q: int) -> int:
     return q * (q + 1) // 2
 
 
+@cache
 def _theta_positions(q: int) -> tuple[np.ndarray, np.ndarray]:
-    """(row, column) in Lambda of each entry of theta (column-major, as lme4)."""
+    """(row, column) in Lambda of each entry of theta (column-major, as lme4); cached, as every
+    evaluation needs them."""
     rows, cols = np.tril_indices(q)
     order = np.lexsort((rows, cols))
-    return rows[order], cols[order]
+    rows, cols = rows[order], cols[order]
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
 
 
 def lambda_of(theta: np.ndarray, q: int) -> np.ndarray:
@@ -427,35 +432,55 @@ def full_reml_deviance(theta: np.ndarray, sigma: float, s: GroupSums) -> float:
     return logdet_M + logdet_A + dof * (LOG_2PI + 2.0 * np.log(sigma)) + pwrss / sigma**2
 
 
-def full_reml_curvature(theta: np.ndarray, sigma: float, s: GroupSums, contrasts: np.ndarray):
-    """What Satterthwaite's df need, analytically: the Hessian of `full_reml_deviance` in
-    (theta, sigma), the variances of contrasts' c'beta (sigma^2 c'A^-1 c) and their Jacobian in
-    (theta, sigma)."""
+def _full_curvature(theta: np.ndarray, sigma: float, s: GroupSums, reml: bool):
+    """Gradient and Hessian in (theta, sigma) of the deviance with sigma free (not profiled):
+    REML as `full_reml_deviance`, ML as `full_ml_deviance`; also the factored state and the
+    fixed part, for what else the caller needs."""
     p, k = s.p, n_theta(s.q)
     f = _Factored(theta, s)
     A, _, beta, pwrss, _ = _fixed_part(f.C, p)
     A_inv = np.linalg.inv(A)
     v = np.append(-beta, 1.0)
     omega = np.outer(v, v) / sigma**2
-    omega[:p, :p] += A_inv
+    if reml:
+        omega[:p, :p] += A_inv
 
     def second(dCs: np.ndarray) -> np.ndarray:
         Cv = dCs @ v
-        cross = Cv[:, :p] @ (Cv[:, :p] @ A_inv).T
-        M = A_inv @ dCs[:, :p, :p]
-        return -2.0 * cross / sigma**2 - np.einsum("kij,lji->kl", M, M)
+        out = -2.0 * (Cv[:, :p] @ (Cv[:, :p] @ A_inv).T) / sigma**2
+        if reml:
+            M = A_inv @ dCs[:, :p, :p]
+            out -= np.einsum("kij,lji->kl", M, M)
+        return out
 
     dCs = f.dC()
+    dof = (s.n - p) if reml else s.n
+    grad = np.append(f.gradient(omega), 2.0 * dof / sigma - 2.0 * pwrss / sigma**3)
     H = np.empty((k + 1, k + 1))
     H[:k, :k] = f.hessian(omega, second)
     H[:k, k] = H[k, :k] = -2.0 * (dCs @ v @ v) / sigma**3  # d/dsigma of dpwrss/sigma^2
-    H[k, k] = -2.0 * (s.n - p) / sigma**2 + 6.0 * pwrss / sigma**4
+    H[k, k] = -2.0 * dof / sigma**2 + 6.0 * pwrss / sigma**4
+    return grad, H, dCs, A_inv
+
+
+def full_reml_curvature(theta: np.ndarray, sigma: float, s: GroupSums, contrasts: np.ndarray):
+    """What Satterthwaite's df need, analytically: the Hessian of `full_reml_deviance` in
+    (theta, sigma), the variances of contrasts' c'beta (sigma^2 c'A^-1 c) and their Jacobian in
+    (theta, sigma)."""
+    p, k = s.p, n_theta(s.q)
+    _, H, dCs, A_inv = _full_curvature(theta, sigma, s, reml=True)
     AL = contrasts @ A_inv  # (m, p)
     variances = sigma**2 * np.einsum("ip,ip->i", AL, contrasts)
     jac = np.empty((len(contrasts), k + 1))
     jac[:, :k] = -(sigma**2) * np.einsum("ip,kpr,ir->ik", AL, dCs[:, :p, :p], AL)
     jac[:, k] = 2.0 * variances / sigma
     return H, variances, jac
+
+
+def full_ml_derivatives(theta: np.ndarray, sigma: float, s: GroupSums):
+    """Gradient and Hessian of `full_ml_deviance` in (theta, sigma), analytic."""
+    grad, H, _, _ = _full_curvature(theta, sigma, s, reml=False)
+    return grad, H
 
 
 def full_ml_deviance(theta: np.ndarray, sigma: float, s: GroupSums) -> float:

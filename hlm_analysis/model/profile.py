@@ -165,7 +165,11 @@ def _bound(profile, start: float, sign: float, edge: tuple[float, float], wald: 
 def wald_intervals(theta: np.ndarray, sigma: float, sums: lmm.GroupSums) -> np.ndarray:
     """(m, 2) 95% Wald intervals on log SDs and atanh correlations (from the curvature of the
     ML deviance there), transformed back: what many groups make nearly exact and cheap. An SD
-    at zero (a boundary) gets none."""
+    at zero (a boundary) gets none.
+
+    The curvature is the analytic Hessian of the ML deviance in (theta, sigma) carried to these
+    coordinates z by the chain rule, J'HJ + sum_i g_i d2x_i/dz2 (x = (theta, sigma)); only the
+    map from z to x, a few small matrix operations, is differentiated numerically."""
     q = sums.q
     best = parameters(theta, sigma, q)
     is_cor = np.array([lo == -1.0 for lo, _ in _edges(q)])
@@ -173,9 +177,19 @@ def wald_intervals(theta: np.ndarray, sigma: float, sums: lmm.GroupSums) -> np.n
     if np.any(best[~is_cor] <= 1e-8) or np.any(np.abs(best[is_cor]) >= 1 - 1e-8):
         return out
     z = _to_free(best, is_cor)
+
+    def to_x(v: np.ndarray) -> np.ndarray:
+        phi = _from_free(v, is_cor)
+        th = _theta(phi, q)
+        return np.append(th if th is not None else np.nan, phi[-1])
+
     try:
-        H = numderiv.hessian(lambda v: deviance_at(_from_free(v, is_cor), sums), z)
-        se = np.sqrt(np.diag(2.0 * np.linalg.inv(H)))
+        x = to_x(z)
+        grad, hess = lmm.full_ml_derivatives(x[:-1], float(x[-1]), sums)
+        J = numderiv.jacobian(to_x, z)
+        H = J.T @ hess @ J + numderiv.hessian(lambda v: float(grad @ to_x(v)), z)
+        with np.errstate(invalid="ignore"):  # a ridge (unidentified direction): no interval
+            se = np.sqrt(np.diag(2.0 * np.linalg.inv(H)))
     except (np.linalg.LinAlgError, ValueError, FloatingPointError):
         return out
     if not np.all(np.isfinite(se)):
