@@ -361,10 +361,11 @@ def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
     for var in design_variables(spec, predictors):
         series = frame[var]
         if _is_numeric(series):
-            if series.nunique() < 2:
+            values = series.to_numpy(dtype=float)  # complete rows: no NaN here
+            if values.min() == values.max():
                 refuse_constant(var)
             levels_of[var] = None
-            binary[var] = set(np.unique(series.to_numpy(dtype=float))) <= {0.0, 1.0}
+            binary[var] = bool(np.all((values == 0.0) | (values == 1.0)))
         else:
             levels_of[var] = tuple(str(level) for level in sorted_levels(series.astype(str)))
     columns, terms_of, categorical, design = build_design(

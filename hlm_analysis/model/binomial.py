@@ -318,8 +318,8 @@ def mixed_result(
         group_effects=GroupEffects(
             terms=tuple(mdef.random),
             groups=tuple(prepared.group_labels),
-            estimate=tuple(map(tuple, fit.modes)),
-            std_error=tuple(map(tuple, fit.cond_se)),
+            estimate=tuple(map(tuple, fit.modes.tolist())),
+            std_error=tuple(map(tuple, fit.cond_se.tolist())),
             lines=lines,
         ),
         notes=tuple(notes),

@@ -263,11 +263,15 @@ def component_tests(
     random: list[str],
     sums: lmm.GroupSums,
     deviance: float,
+    fitted: dict[tuple[str, ...], float] | None = None,
 ) -> list[ComponentTest]:
     """REML likelihood-ratio test of each random component of the final model against the same
     model without it (chi-bar-square 50:50 mixture for a variance at its boundary), as
     lmerTest::ranova reduces terms: a slope is dropped with its covariances; the intercept is
-    tested when it is the only random term (against the model with no group effects)."""
+    tested when it is the only random term (against the model with no group effects).
+    `fitted` maps random parts already fitted (verified) with the same fixed part to their
+    REML deviance, so the ladder's own random-intercept fit is not fitted again."""
+    fitted = fitted or {}
     out = []
     if random == [INTERCEPT]:
         zero = lmm.deviance(np.zeros(1), sums, reml=True)
@@ -284,10 +288,13 @@ def component_tests(
         return out
     for term in random[1:]:
         kept = [t for t in random if t != term]
-        reduced = lmm.model_sums(prepared.sums, fixed, kept)
-        best = optimize.find_optimum(reduced, reml=True)
+        if tuple(kept) in fitted:
+            reduced_deviance = fitted[tuple(kept)]
+        else:
+            reduced = lmm.model_sums(prepared.sums, fixed, kept)
+            reduced_deviance = optimize.find_optimum(reduced, reml=True).deviance
         df = lmm.n_theta(len(random)) - lmm.n_theta(len(kept))
-        stat = max(best.deviance - deviance, 0.0)
+        stat = max(reduced_deviance - deviance, 0.0)
         out.append(
             ComponentTest(
                 term,
