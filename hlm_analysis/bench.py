@@ -8,6 +8,7 @@ random-intercept and random-slope models with statsmodels MixedLM on the two sma
 with lme4 through Rscript where R is installed; prints time ratios and log-likelihood differences.
 Then the scale section: seeded Parquet lakes of 5 and 50 million rows (10 parts), `hlm-report fit`
 time and peak memory beside the floor, one bare DuckDB query computing the same per-group sums.
+Then binary outcomes (bench_binary.py: 200,000 rows, logistic RI + RS against glmer and mixedlm).
 Ends with the warm render time of the hsb2 report in all three formats.
 """
 
@@ -274,6 +275,9 @@ def main() -> int:
             else:
                 print(f"{'':>9} mixedlm not installed (pip install '.[bench]')")
         _scale_section(tmp)
+        from .bench_binary import binary_section  # it reuses _ours from this module
+
+        binary_section(tmp)
     print(
         "\n'ladder' is one `hlm-report fit` process (median of three): start-up, CSV, OLS, "
         "cluster-robust OLS, null,"
