@@ -585,6 +585,10 @@ def _plain(value: Any) -> Any:
             return [v if math.isfinite(v) else None for v in value]
         if value and all(type(v) is str for v in value):
             return list(value)
+        # per-group rows of floats (random effects, their SEs, the groups' lines; numpy's
+        # float64 is a float)
+        if value and all(type(v) is tuple and all(isinstance(x, float) for x in v) for v in value):
+            return [[x if math.isfinite(x) else None for x in v] for v in value]
         return [_plain(v) for v in value]
     if is_dataclass(value):
         return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}

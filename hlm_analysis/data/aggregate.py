@@ -1,13 +1,18 @@
 """The data stage in an SQL engine: files too large for memory (or on a cluster) are reduced to
 the design's per-group cross products without the rows ever reaching Python.
 
-Four passes over the data, each a streaming aggregation the engine parallelises:
+The passes over the data, each a streaming aggregation the engine parallelises; only the
+design sums group (a GROUP BY costs several plain scans), and only when it must does any other:
 1. (only for text columns) which text columns are numbers, and the stray tokens if any;
-2. per group: rows read, missing and too-large counts per column, complete rows, the sums the
-   centring needs, and which numeric columns hold only 0 and 1;
-3. per group: every sum of products of two design columns (the DesignSums), with minima and
-   maxima (group-level variables, constant predictors);
-4. the figures' sample: a seeded hash of each row's values picks the same rows on every run
+2. one row for the whole data: rows read, cells present per column, each numeric column's
+   largest magnitude, complete rows, which numeric columns hold only 0 and 1, and the sums
+   grand means need;
+3. (only for group means: group-mean centring, contextual effects) per group, complete rows
+   and the sums of the columns averaged;
+4. per group: every sum of products of two design columns (the DesignSums), with minima and
+   maxima (group-level variables, constant predictors); the groups themselves come from here
+   when pass 3 did not run;
+5. the figures' sample: a seeded hash of each row's values picks the same rows on every run
    and engine-independently of file order (all rows when they fit in memory, which also keeps
    CR2).
 The design itself (terms, reference levels, interactions) is build_design's, with SQL
@@ -142,89 +147,105 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
     )
     complete = " AND ".join(f"{alias[c]} IS NOT NULL" for c in used)
     g = alias[spec.group]
+    model_numeric = [c for c in used if c in numeric and c != spec.group]
+    predictors = list(spec.predictors) + [contextual_name(c) for c in spec.contextual]
+    group_means = {contextual_name(c) for c in spec.contextual}
+    variables = design_variables(spec, predictors)
+    # numeric variables whose Variable says whether they hold only 0 and 1 (a centred one never)
+    maybe_binary = [
+        v for v in variables if v in numeric and v not in group_means and v not in spec.centering
+    ]
+    grand_of = [c for c, how in spec.centering.items() if how == "grand"]
+    means_of = list(
+        dict.fromkeys([*(c for c in spec.centering if c not in grand_of), *spec.contextual])
+    )
 
-    # pass 2: per group, counts and the sums centring needs
-    means_of = list(dict.fromkeys([*spec.centering, *spec.contextual]))
-    model_numeric = [c for c in numeric if c != spec.group]
-    parts = ["COUNT(*) AS n_read", f"SUM(CASE WHEN {complete} THEN 1 ELSE 0 END) AS n"]
+    # pass 2, one row for all the data (no GROUP BY, so about a plain scan): rows read, cells
+    # present, each numeric column's largest magnitude, complete rows, whether a column holds
+    # anything but 0 and 1 in them (x(1 - x) is 0 only at 0 and 1, and never underflows to
+    # 0), and the sums grand means need
+    a = alias
+    parts = ["COUNT(*) AS n_read", f"COUNT(CASE WHEN {complete} THEN 1 END) AS n"]
+    parts += [f"COUNT({a[c]}) AS has_{a[c]}" for c in used]
+    parts += [f"MAX(abs({a[c]})) AS top_{a[c]}" for c in model_numeric]
     parts += [
-        f"SUM(CASE WHEN {alias[c]} IS NULL THEN 1 ELSE 0 END) AS miss_{alias[c]}" for c in used
+        f"MAX(CASE WHEN {complete} THEN abs({a[c]} * (1.0 - {a[c]})) END) AS off_{a[c]}"
+        for c in maybe_binary
     ]
-    parts += [
-        f"SUM(CASE WHEN abs({alias[c]}) > {TOO_LARGE!r} THEN 1 ELSE 0 END) AS big_{alias[c]}"
-        for c in model_numeric
-    ]
-    parts += [
-        f"SUM(CASE WHEN {complete} AND {alias[c]} NOT IN (0.0, 1.0) THEN 1 ELSE 0 END) "
-        f"AS nonbinary_{alias[c]}"
-        for c in model_numeric
-    ]
-    parts += [f"SUM(CASE WHEN {complete} THEN {alias[c]} END) AS sum_{alias[c]}" for c in means_of]
-    groups = engine.frame(f"SELECT {g} AS g, {', '.join(parts)} FROM analysis GROUP BY {g}")
-    n_rows_read = int(groups["n_read"].sum())
+    parts += [f"SUM(CASE WHEN {complete} THEN {a[c]} END) AS sum_{a[c]}" for c in grand_of]
+    totals = engine.frame(f"SELECT {', '.join(parts)} FROM analysis").iloc[0]
+    n_rows_read = int(totals["n_read"])
     if n_rows_read == 0:
         raise InputError(f"data file has no rows: {shown(source.label)}")
     for c in model_numeric:
-        bad = int(groups[f"big_{alias[c]}"].sum())
-        if bad:
+        if float(totals[f"top_{a[c]}"]) > TOO_LARGE:  # NaN (no value at all) is not
+            bad = int(
+                engine.frame(
+                    f"SELECT COUNT(*) AS bad FROM analysis WHERE abs({a[c]}) > {TOO_LARGE!r}"
+                )["bad"].iloc[0]
+            )
             raise InputError(
                 f"column {quoted(c)}: {bad:,} {'row' if bad == 1 else 'rows'} with "
                 f"infinite or too-large values (beyond ±{_LIMIT}); fix or remove them"
             )
-    dropped = {c: int(groups[f"miss_{alias[c]}"].sum()) for c in used}
+    dropped = {c: n_rows_read - int(totals[f"has_{a[c]}"]) for c in used}
     dropped = {c: n for c, n in dropped.items() if n}
-    groups = groups[groups["n"] > 0].copy()
-    if groups.empty:
+    n_total = int(totals["n"])
+    if n_total == 0:
         raise InputError(
             f"data file {shown(spec.data.name)}: every row has a missing value in "
             f"{shown(', '.join(dropped))}; nothing left to analyse"
         )
-    labels = [str(v) for v in groups["g"]]
-    ordered = _sorted_labels(labels, kinds[spec.group] == "number" or _all_numbers(labels))
-    if len(ordered) < 2:
-        raise InputError(
-            f"grouping variable {quoted(spec.group)} has a single group ({quoted(ordered[0])}); "
-            "a multilevel model needs at least two"
+    binary = {v: float(totals[f"off_{a[v]}"]) == 0.0 for v in maybe_binary}
+
+    def counted_groups(extra: str = "") -> pd.DataFrame:
+        return engine.frame(
+            f"SELECT {g} AS g, COUNT(*) AS n{extra} FROM analysis WHERE {complete} GROUP BY {g}"
         )
-    code_of = {label: i for i, label in enumerate(ordered)}
-    groups["code"] = [code_of[label] for label in labels]
-    groups = groups.sort_values("code").reset_index(drop=True)
-    check_groups(spec, groups["n"].to_numpy())
-    n_total = float(groups["n"].sum())
-    table = pd.DataFrame({"g": groups["g"], "code": groups["code"].astype("int64")})
+
+    # pass 3, only for group means: per group, complete rows and the sums of the columns
     centred: dict[str, str] = {}
-    grand = {c: float(groups[f"sum_{alias[c]}"].sum()) / n_total for c in means_of}
-    for i, c in enumerate(means_of):
-        table[f"m{i}"] = groups[f"sum_{alias[c]}"].to_numpy(float) / groups["n"].to_numpy(float)
     mean_column = {c: f"m{i}" for i, c in enumerate(means_of)}
+    groups = table = None
+    if means_of:
+        groups = counted_groups("".join(f", SUM({a[c]}) AS sum_{a[c]}" for c in means_of))
+        ordered, groups = _ordered_groups(spec, kinds, groups)
+        table = pd.DataFrame({"g": groups["g"], "code": groups["code"].astype("int64")})
+        sizes = groups["n"].to_numpy(float)
+        for c in means_of:
+            table[mean_column[c]] = groups[f"sum_{a[c]}"].to_numpy(float) / sizes
+        engine.register("hlm_groups", table)
     for c, how in spec.centering.items():
-        centred[c] = (
-            f"({alias[c]} - {mean_column[c]})" if how == "group" else f"({alias[c]} - {grand[c]!r})"
-        )
-    engine.register("hlm_groups", table)
+        if how == "group":
+            centred[c] = f"({a[c]} - {mean_column[c]})"
+        else:
+            grand = float(totals[f"sum_{a[c]}"]) / n_total
+            centred[c] = f"({a[c]} - CAST('{grand!r}' AS DOUBLE))"  # exact, not a DECIMAL
 
     # the design, built once by build_design, with SQL expressions for columns
-    predictors = list(spec.predictors) + [contextual_name(c) for c in spec.contextual]
     algebra = SqlAlgebra(
         engine, alias | {contextual_name(c): mean_column[c] for c in spec.contextual}, centred
     )
     levels_of: dict[str, tuple[str, ...] | None] = {}
-    binary: dict[str, bool] = {}
-    group_means = {contextual_name(c) for c in spec.contextual}
-    for var in design_variables(spec, predictors):
+    for var in variables:
         if var in group_means:  # a group mean: a number, never only 0 and 1 in general
             levels_of[var], binary[var] = None, False
         elif var in numeric:
             levels_of[var] = None
-            binary[var] = int(groups[f"nonbinary_{alias[var]}"].sum()) == 0
+            binary.setdefault(var, False)
         else:
             found = engine.frame(
                 f"SELECT DISTINCT {alias[var]} AS level FROM analysis WHERE {complete}"
             )
             levels_of[var] = tuple(sorted(str(v) for v in found["level"]))
-    columns, terms_of, categorical, design = build_design(
-        spec, predictors, levels_of, binary, algebra
-    )
+    try:
+        columns, terms_of, categorical, design = build_design(
+            spec, predictors, levels_of, binary, algebra
+        )
+    except InputError:
+        if groups is None:  # what is wrong with the groups is said first, as in memory
+            _ordered_groups(spec, kinds, counted_groups())
+        raise
     expressions = {**columns, **{MEASURED + c: alias[c] for c in spec.centering}}
     names = design_names(spec, columns)
     measured_numeric = numeric_variables(spec, predictors, categorical)
@@ -243,27 +264,50 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             + f" FROM {relation} analysis{join} WHERE {complete}"
         )
 
-    # pass 3: every per-group sum of products, minima and maxima
+    # pass 4: every per-group sum of products, minima and maxima. A column of ones (the
+    # intercept) needs no aggregate of its own: its products are the other columns' sums and
+    # the count, its minimum and maximum 1.
     k = len(names) + 1
-    pairs = [(a, b) for a in range(k) for b in range(a, k)]
-    aggregates = [f"SUM(d{a} * d{b}) AS s{a}_{b}" for a, b in pairs]
-    aggregates += [f"MIN(d{a}) AS lo{a}" for a in range(k)]
-    aggregates += [f"MAX(d{a}) AS hi{a}" for a in range(k)]
+    one = [False] + [expressions[name] == algebra.ones() for name in names]
+    pairs = [(x, y) for x in range(k) for y in range(x, k)]
+    aggregates: dict[str, str] = {}  # SQL -> its column in the result
+
+    def aggregate(sql: str) -> str:
+        return aggregates.setdefault(sql, f"a{len(aggregates)}")
+
+    cross_of = {}
+    for x, y in pairs:
+        if one[x] and one[y]:
+            cross_of[x, y] = "n"
+        elif one[x] or one[y]:
+            cross_of[x, y] = aggregate(f"SUM(d{y if one[x] else x})")
+        else:
+            cross_of[x, y] = aggregate(f"SUM(d{x} * d{y})")
+    low_of = {x: aggregate(f"MIN(d{x})") for x in range(k) if not one[x]}
+    high_of = {x: aggregate(f"MAX(d{x})") for x in range(k) if not one[x]}
+    selected = ", ".join(f"{sql} AS {name}" for sql, name in aggregates.items())
     agg = engine.frame(
-        f"SELECT gv, COUNT(*) AS n, {', '.join(aggregates)} FROM ({design_select('analysis')}) t GROUP BY gv"
+        f"SELECT gv, COUNT(*) AS n, {selected} FROM ({design_select('analysis')}) t GROUP BY gv"
     )
+    if groups is None:
+        ordered, table = _ordered_groups(spec, kinds, agg[["gv", "n"]].rename(columns={"gv": "g"}))
     agg["code"] = pd.Categorical(agg["gv"], categories=table["g"]).codes
     agg = agg.sort_values("code")
     G = len(ordered)
+    counts = agg["n"].to_numpy(np.int64)
     cross = np.empty((G, k, k))
-    for a, b in pairs:
-        cross[:, a, b] = cross[:, b, a] = agg[f"s{a}_{b}"].to_numpy(float)
+    for (x, y), name in cross_of.items():
+        cross[:, x, y] = cross[:, y, x] = agg[name].to_numpy(float)
+
+    def bound(side: dict[int, str], x: int) -> np.ndarray:
+        return np.ones(G) if one[x] else agg[side[x]].to_numpy(float)
+
     sums = DesignSums(
         names=(spec.outcome, *names),
-        counts=agg["n"].to_numpy(np.int64),
+        counts=counts,
         cross=cross,
-        group_low=np.column_stack([agg[f"lo{a}"].to_numpy(float) for a in range(k)]),
-        group_high=np.column_stack([agg[f"hi{a}"].to_numpy(float) for a in range(k)]),
+        group_low=np.column_stack([bound(low_of, x) for x in range(k)]),
+        group_high=np.column_stack([bound(high_of, x) for x in range(k)]),
     )
     low, high = sums.range(spec.outcome)
     if low == high:
@@ -279,7 +323,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             if max(abs(lo), abs(hi)) > TOO_LARGE:
                 refuse_large_product(interaction, 1)
 
-    # pass 4: rows for the figures (and every row when they fit in memory)
+    # pass 5: rows for the figures (and every row when they fit in memory)
     n = sums.n
     keep_all = n <= IN_MEMORY_ROWS
     if keep_all:  # a stable order, whatever order the engine's threads or files return rows in
@@ -353,6 +397,25 @@ def _binary_outcome(
         f"(CASE WHEN {column} IS NULL THEN NULL WHEN {column} = {literal} THEN 1.0 ELSE 0.0 END)"
     )
     return expression, coding
+
+
+def _ordered_groups(
+    spec: Spec, kinds: dict[str, str], groups: pd.DataFrame
+) -> tuple[list[str], pd.DataFrame]:
+    """The groups' labels in the in-memory path's order, and `groups` (g, n, ...: one row per
+    group with complete rows) in that order with their codes; refuses too few groups."""
+    labels = [str(v) for v in groups["g"]]
+    ordered = _sorted_labels(labels, kinds[spec.group] == "number" or _all_numbers(labels))
+    if len(ordered) < 2:
+        raise InputError(
+            f"grouping variable {quoted(spec.group)} has a single group ({quoted(ordered[0])}); "
+            "a multilevel model needs at least two"
+        )
+    code_of = {label: i for i, label in enumerate(ordered)}
+    groups = groups.assign(code=[code_of[label] for label in labels])
+    groups = groups.sort_values("code").reset_index(drop=True)
+    check_groups(spec, groups["n"].to_numpy())
+    return ordered, groups
 
 
 def _numeric_columns(

@@ -94,6 +94,7 @@ class DuckDB(Engine):
             }
         )
         self._error = duckdb.Error
+        self.con.execute("SET enable_progress_bar = false")  # no bar on a terminal mid-report
 
     def load(self, source: Source, tokens: list[str]) -> dict[str, str]:
         files = [str(f) for f in source.files]

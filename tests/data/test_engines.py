@@ -65,6 +65,70 @@ def test_duckdb_gives_the_in_memory_design_and_sums(tmp_path, duckdb_engine, nam
     assert len(sql.rows) == memory.n_obs
 
 
+def _variant_frame() -> pd.DataFrame:
+    """exam with what the reference data lack: missing cells (blank and tokens), 0/1 columns,
+    one almost 0/1 (a tiny value: not binary), a number stored as text, a whole group missing."""
+    frame = pd.read_csv(REFERENCE / "exam.csv")
+    rng = np.random.default_rng(3)
+    n = len(frame)
+    frame["girl"] = (rng.random(n) < 0.4).astype(float)
+    frame["almost"] = (rng.random(n) < 0.5).astype(float)
+    frame.loc[5, "almost"] = 1e-20
+    frame["lrt_text"] = frame["standLRT"].round(6).astype(str)
+    frame["big"] = frame["standLRT"] * 1e6 + 3e7  # far from zero: centring matters
+    frame = frame.astype({"normexam": object, "standLRT": object, "lrt_text": object})
+    frame.loc[rng.choice(n, 40, replace=False), "normexam"] = "NA"
+    frame.loc[rng.choice(n, 30, replace=False), "standLRT"] = None
+    frame.loc[rng.choice(n, 20, replace=False), "lrt_text"] = "."
+    frame.loc[frame["school"] == 7, "normexam"] = None  # a group with no complete row
+    return frame
+
+
+VARIANTS = {
+    "group_centred": {
+        "predictors": ["standLRT", "sex", "schavg", "girl", "almost"],
+        "centering": {"standLRT": "group", "schavg": "grand"},
+        "contextual": ["standLRT"],
+        "random_slopes": ["standLRT"],
+        "interactions": ["standLRT:sex"],
+    },
+    "grand_centred": {
+        "predictors": ["big", "girl", "almost", "vr"],
+        "centering": {"big": "grand"},
+        "random_slopes": ["girl"],
+        "interactions": ["big:girl"],
+    },
+    "contextual_only": {
+        "predictors": ["lrt_text", "girl", "type"],
+        "contextual": ["big"],
+        "interactions": ["girl:type"],
+    },
+    "plain": {"predictors": ["lrt_text", "girl", "almost", "sex"], "random_slopes": ["girl"]},
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("form", ["csv", "parquet"])
+def test_duckdb_gives_the_in_memory_sums_with_missing_values_and_centring(
+    tmp_path, duckdb_engine, variant, form
+):
+    frame = _variant_frame()
+    if form == "parquet":  # typed columns: numbers as doubles (missing as NaN or null), text
+        frame = frame.replace({"NA": None, ".": None}).astype(
+            {"normexam": float, "standLRT": float}
+        )
+        data = tmp_path / "variant.parquet"
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), data)
+    else:
+        data = tmp_path / "variant.csv"
+        frame.to_csv(data, index=False)
+    keys = {"outcome": "normexam", "group": "school", **VARIANTS[variant]}
+    spec = load_spec(write_config(tmp_path, variant, data=data, **keys))
+    memory = prepare_in_memory(spec, spec.data)
+    assert memory.dropped  # the variant has missing values
+    _same(memory, _in_engine(spec, duckdb_engine))
+
+
 def _parts(frame: pd.DataFrame, directory, n: int = 3):
     directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
