@@ -153,7 +153,13 @@ def test_fit_writes_results_json_with_contract_keys(tmp_path, capsys):
     for model in raw["models"].values():
         assert set(model) >= {"method", "converged", "optimizer", "loglik", "fixed_effects"}
         for fe in model["fixed_effects"]:
-            assert set(fe) - {"std_estimate", "robust_se", "robust_df", "robust_p", *BINOMIAL_ONLY} == {
+            assert set(fe) - {
+                "std_estimate",
+                "robust_se",
+                "robust_df",
+                "robust_p",
+                *BINOMIAL_ONLY,
+            } == {
                 "term",
                 "estimate",
                 "std_error",

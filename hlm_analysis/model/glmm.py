@@ -53,11 +53,10 @@ from scipy import optimize as sciopt
 from scipy.special import logsumexp
 
 from ..results import Attempt
-from . import numderiv
+from . import lmm
+from .lmm import canonical_theta, lambda_of, n_theta, theta_of
+from .optimize import DECREMENT_TOLERANCE, verdict
 
-DECREMENT_TOLERANCE = 1e-6  # deviance a Newton step could still gain at a verified optimum
-GRADIENT_TOLERANCE = 1e-3  # on flat directions, where curvature cannot measure the gap
-NEIGHBOUR_TOLERANCE = 1e-6  # a neighbour better by more than this refutes the optimum
 SINGULAR_TOLERANCE = 1e-4  # lme4's isSingular() default for the diagonal of Lambda
 NEWTON_STEPS = 100  # the primary run
 POLISH_STEPS = 25  # polishing the best candidate
@@ -73,40 +72,10 @@ LATENT_RESIDUAL_SD = math.pi / math.sqrt(3.0)  # SD of the standard logistic dis
 # theta <-> Lambda (column-major lower triangle, as lme4)
 
 
-def n_theta(q: int) -> int:
-    return q * (q + 1) // 2
-
-
-def _tril_colmajor(q: int) -> tuple[np.ndarray, np.ndarray]:
-    rows, cols = np.tril_indices(q)
-    order = np.lexsort((rows, cols))
-    return rows[order], cols[order]
-
-
-def lambda_of(theta: np.ndarray, q: int) -> np.ndarray:
-    lam = np.zeros((q, q))
-    rows, cols = _tril_colmajor(q)
-    lam[rows, cols] = theta
-    return lam
-
-
-def theta_of(lam: np.ndarray) -> np.ndarray:
-    rows, cols = _tril_colmajor(lam.shape[0])
-    return np.asarray(lam, float)[rows, cols].copy()
-
-
 def diagonal_index(q: int) -> np.ndarray:
     """Positions of Lambda's diagonal within theta (lme4's lower bound 0 applies to these)."""
-    rows, cols = _tril_colmajor(q)
+    rows, cols = lmm.theta_positions(q)
     return np.flatnonzero(rows == cols)
-
-
-def canonical_theta(theta: np.ndarray, q: int) -> np.ndarray:
-    """Flip column signs so the diagonal is non-negative: Lambda Lambda' and the criterion are
-    unchanged (u_j flips with the column)."""
-    lam = lambda_of(np.asarray(theta, float), q)
-    signs = np.where(np.diag(lam) < 0, -1.0, 1.0)
-    return theta_of(lam * signs[None, :])
 
 
 def gauss_hermite(k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -523,7 +492,7 @@ class Problem:
         equations g_j = u_j - Lambda' sum_i (y_i - mu_i) z_i (implicit-function theorem)."""
         q, lam = self.q, st.lam
         dg = np.empty((self.Ge, q, self.k))
-        rows, cols = _tril_colmajor(q)
+        rows, cols = lmm.theta_positions(q)
         for k, (r, c) in enumerate(zip(rows, cols, strict=True)):
             # d g / d Lambda[r, c] = Lambda' S[:, r] u_c - (sum_i (y - mu) z_ir) e_c
             col = (st.S[:, :, r] @ lam) * st.u[:, c : c + 1]
@@ -610,7 +579,7 @@ class Problem:
         Ez = self._sums(e[None, :] * self.ZT).T  # (Ge, q)
         MS = np.einsum("gab,gbc->ac", M, st.S)
         G_lam = Ez.T @ st.u + st.Rz.T @ v + 2.0 * MS.T
-        rows, cols = _tril_colmajor(q)
+        rows, cols = lmm.theta_positions(q)
         return self._value(st), np.concatenate([G_lam[rows, cols], grad_beta])
 
     def _agq_nodes(self, st: _State, keep_rows: bool = False):
@@ -1011,24 +980,10 @@ def _polish_and_verify(crit, candidates, attempts, escalated=False) -> _Verified
         derivatives = _derivatives(crit, snapped)
     phi = snapped
     grad, hess = derivatives
-    if np.all(np.isfinite(grad)) and np.all(np.isfinite(hess)):
-        decrement = numderiv.newton_decrement(grad, hess, GRADIENT_TOLERANCE)
-        max_grad = float(np.max(np.abs(grad)))
-    else:
-        decrement, max_grad = np.inf, np.inf
     gain = _best_neighbour_gain(crit, phi, value)
-    verified = bool(
-        np.isfinite(value) and decrement < DECREMENT_TOLERANCE and gain < NEIGHBOUR_TOLERANCE
-    )
-    attempts.append(
-        Attempt(
-            "polish and verification" + (" (after escalation)" if escalated else ""),
-            winner,
-            _finite_or_none(-value / 2),
-            evaluations=crit.count - before,
-            note="verified" if verified else "not verified",
-        )
-    )
+    judged = verdict(value, grad, hess, gain, winner, crit.count - before, escalated)
+    attempts.append(judged.attempt)
+    decrement, max_grad, verified = judged.decrement, judged.max_gradient, judged.verified
     return _Verified(phi, value, winner, verified, decrement, max_grad, gain, grad, hess)
 
 

@@ -149,7 +149,7 @@ def n_theta(q: int) -> int:
 
 
 @cache
-def _theta_positions(q: int) -> tuple[np.ndarray, np.ndarray]:
+def theta_positions(q: int) -> tuple[np.ndarray, np.ndarray]:
     """(row, column) in Lambda of each entry of theta (column-major, as lme4); cached, as every
     evaluation needs them."""
     rows, cols = np.tril_indices(q)
@@ -161,13 +161,13 @@ def _theta_positions(q: int) -> tuple[np.ndarray, np.ndarray]:
 
 def lambda_of(theta: np.ndarray, q: int) -> np.ndarray:
     lam = np.zeros((q, q))
-    rows, cols = _theta_positions(q)
+    rows, cols = theta_positions(q)
     lam[rows, cols] = theta
     return lam
 
 
 def theta_of(lam: np.ndarray) -> np.ndarray:
-    rows, cols = _theta_positions(lam.shape[0])
+    rows, cols = theta_positions(lam.shape[0])
     return lam[rows, cols].copy()
 
 
@@ -324,7 +324,7 @@ class _Factored:
         flat = self.P.reshape(q * self.p1, G)
         self.Gamma = (flat @ flat.T).reshape(q, self.p1, q, self.p1)  # sum_j P_j (x) P_j
         self.Rk = np.einsum("iag,icg->acg", Rc, Rc)
-        self.a, self.b = _theta_positions(q)
+        self.a, self.b = theta_positions(q)
 
     def dC(self) -> np.ndarray:
         """dC/dtheta_k for each k, (k, p + 1, p + 1)."""

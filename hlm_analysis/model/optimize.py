@@ -43,6 +43,36 @@ class Optimum:
     singular_terms: tuple[int, ...]  # indices of random terms whose variance is at zero
 
 
+@dataclass(frozen=True)
+class Verdict:
+    decrement: float
+    max_gradient: float
+    verified: bool
+    attempt: Attempt  # the "polish and verification" row of the attempts table
+
+
+def verdict(
+    value: float, grad, hess, gain: float, winner: str, evaluations: int, escalated: bool
+) -> Verdict:
+    """The verification rule, for the linear engine here and the logistic one (glmm.py): a
+    Newton step gains less than DECREMENT_TOLERANCE (flat, boundary directions judged by the
+    gradient) and no neighbour is better by NEIGHBOUR_TOLERANCE."""
+    finite = bool(np.all(np.isfinite(grad)) and np.all(np.isfinite(hess)))
+    decrement = numderiv.newton_decrement(grad, hess, GRADIENT_TOLERANCE) if finite else np.inf
+    max_grad = (float(np.max(np.abs(grad))) if len(grad) else 0.0) if finite else np.inf
+    verified = bool(
+        np.isfinite(value) and decrement < DECREMENT_TOLERANCE and gain < NEIGHBOUR_TOLERANCE
+    )
+    attempt = Attempt(
+        "polish and verification" + (" (after escalation)" if escalated else ""),
+        winner,
+        _finite_or_none(-value / 2),
+        evaluations=evaluations,
+        note="verified" if verified else "not verified",
+    )
+    return Verdict(decrement, max_grad, verified, attempt)
+
+
 def _finite_or_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
@@ -366,21 +396,10 @@ def _polish_and_verify(fun, candidates, attempts, escalated: bool = False) -> Op
     if derivatives is None or not np.array_equal(theta, polished):  # computed elsewhere
         derivatives = _derivatives(fun, theta)
     grad, hess = derivatives
-    decrement = numderiv.newton_decrement(grad, hess, GRADIENT_TOLERANCE)
     gain = _best_neighbour_gain(fun, theta, value)
-    max_grad = float(np.max(np.abs(grad))) if len(grad) else 0.0
-    verified = bool(
-        np.isfinite(value) and decrement < DECREMENT_TOLERANCE and gain < NEIGHBOUR_TOLERANCE
-    )
-    attempts.append(
-        Attempt(
-            "polish and verification" + (" (after escalation)" if escalated else ""),
-            winner,
-            _finite_or_none(-value / 2),
-            evaluations=fun.count - before,
-            note="verified" if verified else "not verified",
-        )
-    )
+    judged = verdict(value, grad, hess, gain, winner, fun.count - before, escalated)
+    attempts.append(judged.attempt)
+    decrement, max_grad, verified = judged.decrement, judged.max_gradient, judged.verified
     diag = np.diag(lmm.lambda_of(theta, q))
     singular_terms = tuple(int(i) for i in np.flatnonzero(diag < SINGULAR_TOLERANCE))
     return Optimum(

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hlm_analysis.model import glmm, numderiv, stats
+from hlm_analysis.model import glmm, numderiv, optimize, stats
 
 REFERENCE = Path(__file__).parents[1] / "reference"
 GLMER = json.loads((REFERENCE / "glmer_reference.json").read_text())
@@ -387,8 +387,8 @@ def test_interface():
     np.testing.assert_allclose(fit.re_cov, lam @ lam.T)
     assert fit.modes.shape == (50, 2) and fit.cond_se.shape == (50, 2)
     assert fit.evaluations == sum(a.evaluations for a in fit.attempts) + 1
-    assert fit.decrement < glmm.DECREMENT_TOLERANCE
-    assert fit.best_neighbour_gain < glmm.NEIGHBOUR_TOLERANCE
+    assert fit.decrement < optimize.DECREMENT_TOLERANCE
+    assert fit.best_neighbour_gain < optimize.NEIGHBOUR_TOLERANCE
     assert math.isfinite(fit.max_gradient)
     y, X, Z, groups, _, _, _ = design("bacteria", "random_slope")
     probs = glmm.predict_probability(fit, X, Z, groups)
