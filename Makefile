@@ -60,7 +60,7 @@ clean:
 
 # Times whole processes against statsmodels, the mixedlm package (installed here as the bench
 # extra) and lme4 (when Rscript with lme4 is on PATH). One section: BENCH_FLAGS="--only scale"
-# (ladder, scale or render); --repeat N gives medians of N scale runs.
+# (ladder, scale, binary or render); --repeat N gives medians of N scale runs.
 bench: $(STAMP)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	@$(BIN)/python -m hlm_analysis.bench $(BENCH_FLAGS)

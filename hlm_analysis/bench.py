@@ -2,18 +2,21 @@
 (when installed: the `bench` extra) and lme4 (when R is installed).
 
 Generates seeded nested data at 5,000, 50,000 and 500,000 rows, times `hlm-report fit` (the whole
-ladder, as a separate process, start-up and CSV reading included) and its peak memory, fits the
+ladder, as a separate process, start-up and CSV reading included; the median of three runs,
+alternating with the mixedlm package's) and its peak memory, fits the
 random-intercept and random-slope models with statsmodels MixedLM on the two smaller sizes, and
 with lme4 through Rscript where R is installed; prints time ratios and log-likelihood differences.
 Then the scale section: seeded Parquet lakes of 5 and 50 million rows (10 parts), `hlm-report fit`
 time and peak memory beside the floor, one bare DuckDB query computing the same per-group sums;
 and 1 million rows fitted with DuckDB and with Spark (local mode), their times and how far their
-log-likelihoods and fixed effects are apart. Ends with the warm render time of the hsb2 report in
+log-likelihoods and fixed effects are apart. Then binary outcomes (bench_binary.py: 200,000 rows,
+logistic RI + RS against glmer and mixedlm). Ends with the warm render time of the hsb2 report in
 all three formats.
 
 `python -m hlm_analysis.bench --only scale` (or `make bench BENCH_FLAGS="--only scale"`) runs one
-section; `--repeat N` times each scale fit and floor N times, alternating, and prints medians (the
-machine may be shared: one run of each can be off by a factor of two).
+section (ladder, scale, binary or render); `--repeat N` times each scale fit and floor N times,
+alternating, and prints medians (the machine may be shared: one run of each can be off by a
+factor of two).
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ from .data import synth
 
 SIZES = [(5_000, 100), (50_000, 1_000), (500_000, 10_000)]
 STATSMODELS_LIMIT = 50_000
+# Whole processes on a shared machine vary by tens of percent from run to run: hlm-report and
+# the mixedlm package are each timed this many times, alternately, and the medians compared.
+REPEATS = 3
 
 
 def _write(directory: Path, n: int, groups: int) -> Path:
@@ -55,6 +61,27 @@ def _write(directory: Path, n: int, groups: int) -> Path:
         )
     )
     return config
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _ours_and_mixedlm(config: Path, out: Path):
+    """(seconds, peak MB, models) of hlm-report fit and the mixedlm result (or None), each the
+    median of REPEATS whole processes run alternately."""
+    ours, rust = [], []
+    for _ in range(REPEATS):
+        ours.append(_ours(config, out))
+        rust.append(_mixedlm(config))
+    elapsed = _median([t for t, _, _ in ours])
+    peak = max(p for _, p, _ in ours)
+    mixed = None
+    if all(r is not None for r in rust):
+        mixed = (_median([r[0] for r in rust]), rust[-1][1], rust[-1][2])
+    return elapsed, peak, ours[-1][2], mixed
 
 
 def _ours(config: Path, out: Path, *extra: str) -> tuple[float, float, dict]:
@@ -272,7 +299,7 @@ def _spark_line(tmp: Path, n: int, groups: int, repeat: int = 1) -> None:
     shutil.rmtree(lake)
 
 
-SECTIONS = ("ladder", "scale", "render")
+SECTIONS = ("ladder", "scale", "binary", "render")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -291,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
             _ladder_section(Path(tmp))
         if "scale" in sections:
             _scale_section(Path(tmp), repeat=max(args.repeat, 1))
+        if "binary" in sections:
+            from .bench_binary import binary_section  # it reuses _ours from this module
+
+            binary_section(Path(tmp))
     if "render" in sections:
         render = _render_time()
         print(
@@ -310,7 +341,7 @@ def _ladder_section(tmp: Path) -> None:
     print("-" * len(header))
     for n, groups in SIZES:
         config = _write(tmp, n, groups)
-        elapsed, peak, models = _ours(config, tmp / f"out_{n}")
+        elapsed, peak, models, rust = _ours_and_mixedlm(config, tmp / f"out_{n}")
         sm = _statsmodels(config) if n <= STATSMODELS_LIMIT else {}
         r = _lme4(config)
         for i, name in enumerate(("random_intercept", "random_slope")):
@@ -339,11 +370,11 @@ def _ladder_section(tmp: Path) -> None:
                 f"{'':>9} lme4 RI+RS {lme4_total:.2f} s; hlm-report whole ladder {elapsed:.2f} s "
                 f"(ratio {elapsed / lme4_total:.2f})"
             )
-        rust = _mixedlm(config)
         if rust:
             t, ri, rs = rust
             print(
-                f"{'':>9} mixedlm RI+RS (whole process) {t:.2f} s; hlm-report whole ladder "
+                f"{'':>9} mixedlm RI+RS (whole process, median of {REPEATS}) {t:.2f} s; "
+                f"hlm-report whole ladder "
                 f"{elapsed:.2f} s (ratio {elapsed / t:.2f}); Δ loglik ours - mixedlm: "
                 f"RI {models['random_intercept']['loglik'] - ri:.2e}, "
                 f"RS {models['random_slope']['loglik'] - rs:.2e}"
@@ -351,7 +382,8 @@ def _ladder_section(tmp: Path) -> None:
         else:
             print(f"{'':>9} mixedlm not installed (pip install '.[bench]')")
     print(
-        "\n'ladder' is one `hlm-report fit` process: start-up, CSV, OLS, cluster-robust OLS, null,"
+        "\n'ladder' is one `hlm-report fit` process (median of three): start-up, CSV, OLS, "
+        "cluster-robust OLS, null,"
     )
     print("random intercept and random slope (REML, ML refits, Satterthwaite df); 'ratio' is")
     print("statsmodels' time for that one model over the whole ladder's.")

@@ -41,6 +41,10 @@ class ModelName(StrEnum):
     # the interaction model with a random intercept only: the reference for testing the slope
     # variance in the final model (fitted when the config has interactions and random slopes)
     INTERACTION_INTERCEPT = "interaction_intercept"
+    # a binary outcome's single-level models: ordinary logistic regression, and with
+    # cluster-robust standard errors (in place of ols and ols_cluster)
+    LOGISTIC = "logistic"
+    LOGISTIC_CLUSTER = "logistic_cluster"
 
     @property
     def label(self) -> str:
@@ -55,10 +59,19 @@ _MODEL_LABELS = {
     ModelName.RANDOM_SLOPE: "Random slopes",
     ModelName.INTERACTION: "Interactions",
     ModelName.INTERACTION_INTERCEPT: "Interactions, random intercept only",
+    ModelName.LOGISTIC: "Logistic",
+    ModelName.LOGISTIC_CLUSTER: "Logistic, cluster-robust SE",
+}
+# the single-level model and its cluster-robust twin, per family
+SINGLE_LEVEL = {
+    "gaussian": (ModelName.OLS, ModelName.OLS_CLUSTER),
+    "binomial": (ModelName.LOGISTIC, ModelName.LOGISTIC_CLUSTER),
 }
 MODEL_ORDER = (
     ModelName.OLS,
     ModelName.OLS_CLUSTER,
+    ModelName.LOGISTIC,
+    ModelName.LOGISTIC_CLUSTER,
     ModelName.NULL,
     ModelName.RANDOM_INTERCEPT,
     ModelName.RANDOM_SLOPE,
@@ -72,6 +85,9 @@ class Method(StrEnum):
     REML = "REML"
     ML = "ML"
     OLS = "OLS"
+    # binary outcomes: maximum likelihood, for mixed models the Laplace or adaptive
+    # Gauss-Hermite approximation of the marginal likelihood (model `nagq` says which)
+    ML_LOGIT = "ML (logit)"
 
 
 class Check(StrEnum):
@@ -80,6 +96,10 @@ class Check(StrEnum):
     GROUPS = "groups"
     TINY_GROUPS = "tiny_groups"
     ICC_NEAR_ZERO = "icc_near_zero"
+    # binary outcomes
+    RARE_EVENTS = "rare_events"  # fewer than 10 of the rarer outcome per parameter
+    SEPARATION = "separation"  # a predictor (nearly) perfectly predicts the outcome
+    UNIFORM_GROUPS = "uniform_groups"  # groups where every row has the same outcome
 
 
 class Status(StrEnum):
@@ -143,6 +163,9 @@ class Design:
     predictors: tuple[str, ...]  # variables with a main effect (group means included)
     variables: tuple[Variable, ...]
     terms: tuple[Term, ...]
+    # binary outcomes: the outcome value counted as 1 (the event) and the other, as written
+    event: str | None = None
+    non_event: str | None = None
 
     def variable(self, name: str) -> Variable:
         for v in self.variables:
@@ -263,6 +286,14 @@ class FixedEffect:
     robust_se: float | None = None
     robust_df: float | None = None
     robust_p: float | None = None
+    # binary outcomes: exp(estimate) with the exponentiated CI (the odds ratio of the term), and
+    # the average marginal effect on the probability scale (a share: 0.05 is 5 percentage points)
+    # with its delta-method SE, averaged over the rows with each group's own effect
+    odds_ratio: float | None = None
+    odds_ratio_ci_low: float | None = None
+    odds_ratio_ci_high: float | None = None
+    marginal_effect: float | None = None
+    marginal_effect_se: float | None = None
 
 
 @dataclass(frozen=True)
@@ -356,6 +387,13 @@ class ModelResult:
     group_effects: GroupEffects | None = None
     robust: RobustSE | None = None  # ols_cluster: CR1 beside CR2, and which one is reported
     notes: tuple[str, ...] = ()
+    family: str = "gaussian"  # "binomial": a logit model of a yes/no outcome
+    nagq: int | None = None  # binomial mixed models: quadrature points (1: Laplace)
+    # binomial mixed models: Merlo et al.'s (2006) median odds ratio, exp(sqrt(2 tau00) z_0.75),
+    # with the interval implied by the ICC's (null model)
+    median_odds_ratio: Icc | None = None
+    # binomial models: terms whose estimates diverge (complete or quasi-complete separation)
+    separation: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -363,7 +401,21 @@ class ModelResult:
 
     @property
     def is_mixed(self) -> bool:
-        return self.method in (Method.REML, Method.ML)
+        return bool(self.random_terms)
+
+    @property
+    def icc_after(self) -> float | None:
+        """The share of the remaining variance between groups, once the predictors are in: with
+        random slopes the intercept variance is the variance where the slope variables are
+        zero, so the share averaged over the data (Nakagawa's adjusted ICC) stands in for
+        tau00 / (tau00 + sigma2)."""
+        if len(self.random_terms) > 1 and self.icc_adjusted is not None:
+            return self.icc_adjusted
+        return self.icc_residual
+
+    @property
+    def is_binomial(self) -> bool:
+        return self.family == "binomial"
 
     def effect(self, term: str) -> FixedEffect:
         for fe in self.fixed_effects:

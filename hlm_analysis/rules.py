@@ -51,6 +51,21 @@ DESIGN_EFFECT = Rule(
     "Muthén & Satorra (1995), Sociological Methodology 25",
 )
 
+EVENTS_PER_PARAMETER = Rule(
+    "fewer events (the rarer outcome) per model parameter than this make logistic estimates "
+    "unreliable",
+    10,
+    "Peduzzi et al. (1996), J. Clin. Epidemiol. 49(12): bias and poor coverage below about 10",
+)
+
+UNIFORM_GROUPS_SHARE = Rule(
+    "from this share of groups whose rows all have the same outcome, the group variance rests "
+    "on few informative groups",
+    0.5,
+    "Moineddin, Matheson & Glazier (2007), BMC Med. Res. Methodol. 7:34: with few events per "
+    "group, multilevel logistic variance estimates are biased",
+)
+
 R2_GROUP_GAIN = Rule(
     "conditional minus marginal R² below this means group differences add almost nothing",
     0.01,
@@ -204,4 +219,6 @@ RULES = {
     "d_small": D_SMALL,
     "d_medium": D_MEDIUM,
     "d_large": D_LARGE,
+    "events_per_parameter": EVENTS_PER_PARAMETER,
+    "uniform_groups_share": UNIFORM_GROUPS_SHARE,
 }

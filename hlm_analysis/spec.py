@@ -92,6 +92,14 @@ class Spec(BaseModel):
     # where the data are read and reduced: DuckDB in this process (the default), or Spark
     # (SPARK_MASTER, default local[*]) for data on a cluster
     engine: Literal["duckdb", "spark"] = "duckdb"
+    # the outcome's distribution: gaussian (linear mixed models) or binomial (a yes/no outcome,
+    # multilevel logistic models); `event` names the level counted as 1 when the outcome is text
+    # (default: the second level in sorted order, as R's factor coding makes it)
+    family: Literal["gaussian", "binomial"] = "gaussian"
+    event: str | None = None
+    # quadrature points per group for binomial models: 1 is the Laplace approximation (glmer's
+    # default); more (adaptive Gauss-Hermite) only with a random intercept alone
+    nagq: int = Field(default=1, ge=1, le=25)
 
     @field_validator("interactions")
     @classmethod
@@ -143,6 +151,15 @@ class Spec(BaseModel):
                 if part in (outcome, group):
                     role = "outcome" if part == outcome else "grouping variable"
                     raise ValueError(f"interaction {quoted(term)} uses the {role} {quoted(part)}")
+        if self.family == "gaussian" and self.event is not None:
+            raise ValueError("event: is for binary outcomes; add 'family: binomial'")
+        if self.family == "gaussian" and self.nagq != 1:
+            raise ValueError("nagq: is for binary outcomes; add 'family: binomial'")
+        if self.nagq > 1 and self.random_slopes:
+            raise ValueError(
+                f"nagq: {self.nagq} quadrature points need a random intercept alone; with "
+                "random slopes use nagq: 1 (the Laplace approximation, as glmer)"
+            )
         for key, names in (("centering", list(self.centering)), ("contextual", self.contextual)):
             for name in names:
                 if name in (outcome, group):

@@ -20,3 +20,9 @@ def hsb2():
 @pytest.fixture(scope="session")
 def schools():
     return fixture_results("schools")
+
+
+@pytest.fixture(scope="session")
+def graduation():
+    """A binary outcome (family: binomial) with a random slope."""
+    return fixture_results("graduation")

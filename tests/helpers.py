@@ -76,6 +76,6 @@ def fixture_results(name: str):
 
 if __name__ == "__main__":
     root = TESTS.parent
-    for name in ("hsb2", "schools"):
+    for name in ("hsb2", "schools", "graduation"):
         fit(root / "report" / "configs" / f"{name}.yml", FIXTURES / name)
         print(f"wrote {FIXTURES / name}")

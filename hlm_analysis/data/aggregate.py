@@ -21,6 +21,8 @@ expressions for columns; only the group table (groups x centred columns) goes ba
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -28,6 +30,7 @@ from ..errors import InputError
 from ..spec import Spec, quoted, shown
 from .engines import Engine
 from .load import judge_text_column
+from .outcome import SHOWN_VALUES, BinaryCoding, choose_event
 from .prepare import (
     _LIMIT,
     MEASURED,
@@ -126,11 +129,17 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         + ", ".join(f"{cleaned(c)} AS {alias[c]}" for c in used)
         + " FROM src"
     )
-    numeric = _numeric_columns(spec, engine, used, kinds, alias)
-    require_numbers(spec, numeric.__contains__)
+    binomial = spec.family == "binomial"
+    judged = [c for c in used if not (binomial and c == spec.outcome)]
+    numeric = _numeric_columns(spec, engine, judged, kinds, alias)
     as_number = {
         c: _number(engine, alias[c]) if kinds[c] != "number" else alias[c] for c in numeric
     }
+    coding = None
+    if binomial:  # the outcome as 1.0 (the event) and 0.0, whatever it is stored as
+        as_number[spec.outcome], coding = _binary_outcome(spec, engine, kinds, alias)
+        numeric.add(spec.outcome)
+    require_numbers(spec, numeric.__contains__)
     engine.execute(
         "CREATE OR REPLACE TEMPORARY VIEW analysis AS SELECT "
         + ", ".join(f"{as_number[c] if c in numeric else alias[c]} AS {alias[c]}" for c in used)
@@ -409,6 +418,8 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             | {c: fetched[f"v{i}"].to_numpy(float) for i, c in enumerate(measured_numeric)}
         ),
     )
+    if coding is not None:
+        design = replace(design, event=coding.event, non_event=coding.non_event)
     return assemble(
         spec,
         (columns, terms_of, categorical, design),
@@ -454,6 +465,29 @@ def _binary_from_sums(
         ).iloc[0]
         binary |= {v: float(found[f"off_{alias[v]}"]) == 0.0 for v in unsure}
     return binary
+
+
+def _binary_outcome(
+    spec: Spec, engine: Engine, kinds: dict[str, str], alias: dict[str, str]
+) -> tuple[str, BinaryCoding]:
+    """The SQL expression of the outcome coded 0/1, from its distinct values (at most a few are
+    fetched: more than two is an error however many there are)."""
+    column, kind = alias[spec.outcome], kinds[spec.outcome]
+    found = engine.frame(
+        f"SELECT DISTINCT {column} AS v FROM raw WHERE {column} IS NOT NULL LIMIT {SHOWN_VALUES + 1}"
+    )["v"].tolist()
+    if kind == "bool":  # raw holds booleans as the text 'True' / 'False'
+        found = [value == "True" for value in found]
+    event, coding = choose_event(spec, found)
+    literal = (
+        engine.literal(str(bool(event))) if kind == "bool"
+        else repr(float(event)) if kind == "number"
+        else engine.literal(str(event))
+    )  # fmt: skip
+    expression = (
+        f"(CASE WHEN {column} IS NULL THEN NULL WHEN {column} = {literal} THEN 1.0 ELSE 0.0 END)"
+    )
+    return expression, coding
 
 
 def _ordered_groups(

@@ -19,6 +19,7 @@ from ..errors import InputError
 from ..results import INTERCEPT, Design, Term, TermKind, Variable, VariableKind
 from ..spec import Spec, quoted, shown
 from .load import numeric_columns, read_table, too_large
+from .outcome import code_binary
 from .sums import DesignSums, from_rows
 
 # Values beyond this size (and infinities) are refused. The fits square and multiply columns
@@ -360,10 +361,11 @@ def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
     for var in design_variables(spec, predictors):
         series = frame[var]
         if _is_numeric(series):
-            if series.nunique() < 2:
+            values = series.to_numpy(dtype=float)  # complete rows: no NaN here
+            if values.min() == values.max():
                 refuse_constant(var)
             levels_of[var] = None
-            binary[var] = set(np.unique(series.to_numpy(dtype=float))) <= {0.0, 1.0}
+            binary[var] = bool(np.all((values == 0.0) | (values == 1.0)))
         else:
             levels_of[var] = tuple(str(level) for level in sorted_levels(series.astype(str)))
     columns, terms_of, categorical, design = build_design(
@@ -544,6 +546,10 @@ def prepare_in_memory(spec: Spec, path: Path) -> Prepared:
     used = columns_used(spec)
     frame = read_table(path, spec.missing_values, used)
     check_columns_exist(spec, list(frame.columns))
+    coding = None
+    if spec.family == "binomial":
+        frame = frame.copy()
+        frame[spec.outcome], coding = code_binary(spec, frame[spec.outcome])
     # the group is an id (text or number alike); every other column used may need to be a number
     frame = numeric_columns(
         frame,
@@ -590,6 +596,8 @@ def prepare_in_memory(spec: Spec, path: Path) -> Prepared:
             | {c: as_measured[c].to_numpy(dtype=float) for c in numeric}
         ),
     )
+    if coding is not None:
+        design = replace(design, event=coding.event, non_event=coding.non_event)
     return assemble(
         spec,
         (columns, terms_of, categorical, design),

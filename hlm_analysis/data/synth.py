@@ -41,6 +41,60 @@ def schools(seed: int = 2024, n_schools: int = 20, per_school: int = 30) -> pd.D
     )
 
 
+def graduation(seed: int = 2026, n_schools: int = 40) -> pd.DataFrame:
+    """On-time graduation (yes/no) of students in high schools of varying size: school
+    intercepts (SD 0.7 on the log-odds scale) and school-specific effects of absences (SD 0.06),
+    a school-level mentoring programme and a student-level free-lunch indicator."""
+    rng = np.random.default_rng(seed)
+    size = rng.integers(30, 110, n_schools)
+    school = np.repeat(np.arange(n_schools), size)
+    mentoring = rng.random(n_schools) < 0.45
+    intercept = rng.normal(0.0, 0.7, n_schools)
+    absence_effect = rng.normal(0.0, 0.06, n_schools)
+    n = len(school)
+    free_lunch = rng.random(n) < 0.25 + 0.3 * rng.random(n_schools)[school]
+    absences = rng.gamma(2.0, 4.0, n).round()
+    eta = (
+        1.6
+        + intercept[school]
+        + (-0.11 + absence_effect[school]) * (absences - 8)
+        + 0.45 * mentoring[school]
+        - 0.55 * free_lunch
+    )
+    graduated = rng.random(n) < 1 / (1 + np.exp(-eta))
+    return pd.DataFrame(
+        {
+            "School": [f"HS-{s + 101}" for s in school],
+            "StudentID": np.arange(n) + 5001,
+            "Mentoring": np.where(mentoring[school], "yes", "no"),
+            "FreeLunch": np.where(free_lunch, "yes", "no"),
+            "Absences": absences.astype(int),
+            "Graduated": np.where(graduated, "yes", "no"),
+        }
+    )
+
+
+def nested_binary(n_rows: int, n_groups: int, seed: int = 3) -> pd.DataFrame:
+    """Benchmark data for logistic models: a random intercept and a random slope for ses."""
+    rng = np.random.default_rng(seed)
+    group = np.sort(rng.integers(0, n_groups, n_rows))
+    u0 = rng.normal(0, 0.6, n_groups)
+    u1 = rng.normal(0, 0.25, n_groups)
+    ses = rng.normal(0, 1, n_rows) + rng.normal(0, 0.5, n_groups)[group]
+    female = rng.random(n_rows) < 0.5
+    sector = np.where(rng.random(n_groups) < 0.4, "Catholic", "Public")[group]
+    eta = 0.3 + u0[group] + (0.8 + u1[group]) * ses + 0.3 * female + 0.4 * (sector == "Catholic")
+    return pd.DataFrame(
+        {
+            "school": group,
+            "ses": ses.round(5),
+            "female": female.astype(int),
+            "sector": sector,
+            "passed": (rng.random(n_rows) < 1 / (1 + np.exp(-eta))).astype(int),
+        }
+    )
+
+
 def nested(n_rows: int, n_groups: int, seed: int = 1) -> pd.DataFrame:
     """Benchmark data: students in schools with a random intercept and a random slope for ses."""
     rng = np.random.default_rng(seed)
@@ -117,7 +171,11 @@ def write_parquet_parts(
     return paths
 
 
+SHIPPED = {"schools": schools, "graduation": graduation}
+
 if __name__ == "__main__":
     import sys
 
-    schools().to_csv(sys.argv[1] if len(sys.argv) > 1 else "data/schools.csv", index=False)
+    # python -m hlm_analysis.data.synth PATH [schools|graduation]
+    which = sys.argv[2] if len(sys.argv) > 2 else "schools"
+    SHIPPED[which]().to_csv(sys.argv[1] if len(sys.argv) > 1 else f"data/{which}.csv", index=False)

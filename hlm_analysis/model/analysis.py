@@ -12,12 +12,15 @@ import numpy as np
 
 from .. import atomic, rules
 from ..data import Prepared, check_full_rank, describe, prepare
+from ..data.aggregate import IN_MEMORY_ROWS
 from ..data.describe import numeric_variables
 from ..data.prepare import SAMPLE_SEED
+from ..errors import InputError
 from ..results import (
     ALL_MODELS,
     RESULTS_FILE,
     SAMPLE_FILE,
+    SINGLE_LEVEL,
     Check,
     Comparison,
     ContextualEffect,
@@ -35,6 +38,7 @@ from ..results import (
 )
 from ..spec import Spec
 from . import final, stats
+from .binomial import binary_health_values, fit_binomial_ladder, fitted_probabilities
 from .ladder import Progress, fit_ladder, fitted_values, ladder
 
 
@@ -57,7 +61,8 @@ def _comparisons(models: dict[ModelName, ModelResult]) -> list[Comparison]:
         p = stats.chibar_p(stat, df)
         out.append(Comparison(a, b, stat, df, p, Reference.CHI_BAR, refit, naive, ma.aic, mb.aic))
 
-    variance_test(ModelName.OLS, ModelName.RANDOM_INTERCEPT, refit=True)
+    single = next(n for n in models if not models[n].is_mixed)
+    variance_test(single, ModelName.RANDOM_INTERCEPT, refit=True)
     ml_test(ModelName.NULL, ModelName.RANDOM_INTERCEPT)
     if ModelName.RANDOM_SLOPE in models:
         variance_test(ModelName.RANDOM_INTERCEPT, ModelName.RANDOM_SLOPE, refit=False)
@@ -72,9 +77,8 @@ def _comparisons(models: dict[ModelName, ModelResult]) -> list[Comparison]:
 
 
 def _selection(models: dict[ModelName, ModelResult]) -> list[Selection]:
-    candidates = {
-        n: m for n, m in models.items() if n != ModelName.OLS_CLUSTER and m.aic is not None
-    }
+    twins = {clustered for _, clustered in SINGLE_LEVEL.values()}  # same fit as the single-level
+    candidates = {n: m for n, m in models.items() if n not in twins and m.aic is not None}
     weights = stats.akaike_weights({n: m.aic for n, m in candidates.items()})
     best = min(m.aic for m in candidates.values())
     return [Selection(n, m.aic, m.bic, m.aic - best, weights[n]) for n, m in candidates.items()]
@@ -85,6 +89,30 @@ _GROUPS_STATUS = {
     rules.GroupsBand.FEW: Status.WARNING,
     rules.GroupsBand.ENOUGH: Status.OK,
 }
+
+
+def _binary_health(prepared: Prepared, models: dict[ModelName, ModelResult]) -> list[HealthCheck]:
+    """Rare events, separation and groups whose rows all share one outcome, said in words."""
+    out = []
+    largest = max(m.n_parameters for m in models.values())
+    values = binary_health_values(prepared, largest)
+    per_parameter = values["events_per_parameter"]
+    rare = per_parameter < rules.EVENTS_PER_PARAMETER.value
+    out.append(
+        HealthCheck(
+            ALL_MODELS, Check.RARE_EVENTS, Status.WARNING if rare else Status.OK,
+            value=per_parameter,
+        )
+    )  # fmt: skip
+    for m in models.values():
+        if m.separation:
+            out.append(HealthCheck(m.name, Check.SEPARATION, Status.PROBLEM, terms=m.separation))
+    uniform = values["uniform_groups"]
+    if uniform:
+        share = uniform / prepared.n_groups
+        status = Status.WARNING if share >= rules.UNIFORM_GROUPS_SHARE.value else Status.OK
+        out.append(HealthCheck(ALL_MODELS, Check.UNIFORM_GROUPS, status, value=uniform))
+    return out
 
 
 def _health(models: dict[ModelName, ModelResult], data: DataSummary) -> list[HealthCheck]:
@@ -167,7 +195,11 @@ def write_sample(prepared: Prepared, models: dict[ModelName, ModelResult], path:
     frame[spec.group] = frame[spec.group].astype(str)
     for name, model in models.items():
         if model.is_mixed:
-            frame[RowSample.fitted_column(name)] = fitted_values(model, sample)
+            frame[RowSample.fitted_column(name)] = (
+                fitted_probabilities(model, sample)
+                if model.is_binomial
+                else fitted_values(model, sample)
+            )
     atomic.write_parquet(path, frame)
     return RowSample(path.name, len(sample), prepared.n_obs, SAMPLE_SEED, tuple(columns))
 
@@ -194,6 +226,11 @@ def _software() -> dict[str, str]:
 def validated(spec: Spec) -> Prepared:
     """Read and check the data and every model's design; raises InputError before any output."""
     prepared = prepare(spec)
+    if spec.family == "binomial" and prepared.rows is None:
+        raise InputError(
+            f"{prepared.n_obs:,} rows: logistic mixed models are fitted from every row, held in "
+            f"memory, up to {IN_MEMORY_ROWS:,}; fit a sample or a subset of groups"
+        )
     # The largest fixed part contains every other; if it has full rank, so do they.
     largest = max((mdef.fixed for mdef in ladder(prepared)), key=len)
     check_full_rank(prepared, largest)
@@ -210,7 +247,8 @@ def run_analysis(
     started = time.perf_counter()
     prepared = prepared or validated(spec)
     data = describe(prepared)
-    fitted = fit_ladder(prepared, progress)
+    binary = spec.family == "binomial"
+    fitted = (fit_binomial_ladder if binary else fit_ladder)(prepared, progress)
     models = fitted.models
     progress(
         f"  rows dropped for missing values: {data.rows_dropped:,}; "
@@ -224,7 +262,7 @@ def run_analysis(
         data=data,
         models=models,
         comparisons=tuple(_comparisons(models)),
-        health=tuple(_health(models, data)),
+        health=tuple(_health(models, data) + (_binary_health(prepared, models) if binary else [])),
         selection=tuple(_selection(models)),
         contextual_effects=tuple(_contextual(prepared, main)),
         sample=sample,

@@ -37,7 +37,7 @@ def full_model(names: set[ModelName]) -> ModelName:
     return ModelName.RANDOM_INTERCEPT
 
 
-def _reduced(full: ModelName) -> ModelName:
+def reduced_model(full: ModelName) -> ModelName:
     """The same fixed part with a random intercept only."""
     return (
         ModelName.INTERACTION_INTERCEPT
@@ -69,7 +69,7 @@ def choose(fits: dict[ModelName, Estimability]) -> tuple[ModelName, str]:
         return full, f"The report rests on {what}: every part of it could be estimated."
     slopes = [t for t in state.singular_terms if t != INTERCEPT]
     if len(state.random_terms) > 1 and (slopes or not state.verified):
-        reduced = _reduced(full)
+        reduced = reduced_model(full)
         if reduced in fits and fits[reduced].verified:
             problem = (
                 "its random slope variance is estimated at the boundary (zero variance or a "
@@ -263,11 +263,15 @@ def component_tests(
     random: list[str],
     sums: lmm.GroupSums,
     deviance: float,
+    fitted: dict[tuple[str, ...], float] | None = None,
 ) -> list[ComponentTest]:
     """REML likelihood-ratio test of each random component of the final model against the same
     model without it (chi-bar-square 50:50 mixture for a variance at its boundary), as
     lmerTest::ranova reduces terms: a slope is dropped with its covariances; the intercept is
-    tested when it is the only random term (against the model with no group effects)."""
+    tested when it is the only random term (against the model with no group effects).
+    `fitted` maps random parts already fitted (verified) with the same fixed part to their
+    REML deviance, so the ladder's own random-intercept fit is not fitted again."""
+    fitted = fitted or {}
     out = []
     if random == [INTERCEPT]:
         zero = lmm.deviance(np.zeros(1), sums, reml=True)
@@ -284,10 +288,13 @@ def component_tests(
         return out
     for term in random[1:]:
         kept = [t for t in random if t != term]
-        reduced = lmm.model_sums(prepared.sums, fixed, kept)
-        best = optimize.find_optimum(reduced, reml=True)
+        if tuple(kept) in fitted:
+            reduced_deviance = fitted[tuple(kept)]
+        else:
+            reduced = lmm.model_sums(prepared.sums, fixed, kept)
+            reduced_deviance = optimize.find_optimum(reduced, reml=True).deviance
         df = lmm.n_theta(len(random)) - lmm.n_theta(len(kept))
-        stat = max(best.deviance - deviance, 0.0)
+        stat = max(reduced_deviance - deviance, 0.0)
         out.append(
             ComponentTest(
                 term,

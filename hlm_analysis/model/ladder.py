@@ -22,6 +22,7 @@ from ..data.sums import DesignSums
 from ..results import (
     INTERCEPT,
     MODEL_ORDER,
+    SINGLE_LEVEL,
     Attempt,
     ComponentTest,
     FixedEffect,
@@ -59,9 +60,10 @@ def ladder(prepared: Prepared) -> list[ModelDef]:
     spec = prepared.spec
     main = [INTERCEPT, *prepared.expand(prepared.predictors)]
     slopes = [INTERCEPT, *prepared.expand(spec.random_slopes)]
+    single, clustered = SINGLE_LEVEL[spec.family]
     models = [
-        ModelDef(ModelName.OLS, main, []),
-        ModelDef(ModelName.OLS_CLUSTER, main, []),
+        ModelDef(single, main, []),
+        ModelDef(clustered, main, []),
         ModelDef(ModelName.NULL, [INTERCEPT], [INTERCEPT]),
         ModelDef(ModelName.RANDOM_INTERCEPT, main, [INTERCEPT]),
     ]
@@ -486,8 +488,9 @@ def mixed_result(
         group_effects=GroupEffects(
             terms=tuple(mdef.random),
             groups=tuple(prepared.group_labels),
-            estimate=tuple(map(tuple, modes)),
-            std_error=tuple(map(tuple, cond_se)),
+            # lists of Python floats: numpy scalars take results.json's slow path
+            estimate=tuple(map(tuple, modes.tolist())),
+            std_error=tuple(map(tuple, cond_se.tolist())),
             reliability=tuple(float(r) for r in reliability),
             lines=final.group_lines(prepared, mdef.fixed, sol.beta, mdef.random, modes)
             if extras is not None
@@ -541,7 +544,7 @@ def fit_ladder(prepared: Prepared, progress: Progress = lambda message: None) ->
             models[mdef.name] = fit_ols(prepared, mdef)
             verified = True
         status = "" if verified else " (optimum NOT verified)"
-        progress(f"  {mdef.name.label:<24} {time.perf_counter() - started:6.2f} s{status}")
+        progress(f"  {mdef.name.label:<28} {time.perf_counter() - started:6.2f} s{status}")
 
     name, reason = final.choose({n: f.estimability for n, f in fits.items()})
     chosen = fits[name]
@@ -557,8 +560,13 @@ def fit_ladder(prepared: Prepared, progress: Progress = lambda message: None) ->
     slopes, regions = final.simple_slopes(
         prepared, chosen.mdef.fixed, sol.beta, cov, extras.df_of, list(prepared.spec.interactions)
     )
+    same_fixed = {
+        tuple(f.mdef.random): f.reml.deviance
+        for f in fits.values()
+        if f.mdef.fixed == chosen.mdef.fixed and f.reml.verified
+    }
     tests = final.component_tests(
-        prepared, chosen.mdef.fixed, chosen.mdef.random, sums, chosen.reml.deviance
+        prepared, chosen.mdef.fixed, chosen.mdef.random, sums, chosen.reml.deviance, same_fixed
     )
     ordered = {n: models[n] for n in MODEL_ORDER if n in models}
     return Ladder(ordered, name, reason, tuple(tests), tuple(slopes), tuple(regions))

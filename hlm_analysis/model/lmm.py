@@ -2,22 +2,43 @@
 
 The model is y_j = X_j beta + Z_j b_j + e_j with b_j ~ N(0, sigma^2 Lambda Lambda') and
 e_j ~ N(0, sigma^2 I), Lambda lower triangular with its entries in `theta` (column-major, as
-lme4 orders them). Writing M_j = Lambda' Z_j'Z_j Lambda + I, every quantity of the likelihood
-needs only n_j, Z_j'Z_j, Z_j'X_j, Z_j'y_j and the totals X'X, X'y, y'y, so one pass over the
-data is enough and the criterion costs O(groups * q^3) per evaluation. This is the criterion of
-lme4 (Bates et al. 2015, JSS 67(1), section 3) restricted to one grouping factor; it is the
-yardstick every candidate optimum is measured with.
+lme4 orders them). Every quantity of the likelihood needs only n_j, Z_j'Z_j, Z_j'X_j, Z_j'y_j and
+the totals X'X, X'y, y'y, so one pass over the data is enough and the criterion costs
+O(groups * q^2 * p) per evaluation. This is the criterion of lme4 (Bates et al. 2015, JSS 67(1),
+section 3) restricted to one grouping factor; it is the yardstick every candidate optimum is
+measured with.
+
+Numerically it is evaluated in factored form, so that it stays accurate at large variance ratios
+(where X'V^-1 X and y'V^-1 y are small differences of large numbers). Once, independently of
+theta, each group's cross products of [Z X y] are reduced by q steps of a Cholesky factorisation:
+q "pseudo-rows" [R_j | E_j] (R_j upper triangular, q x q; E_j, q x (p + 1)) carry everything the
+group says about the directions of Z_j, and what is left over (the within-group residual cross
+products of [X y], summed over groups) is a constant W0. With B_j = R_j Lambda and
+K_j = I + B_j B_j' (the covariance of the pseudo-rows over sigma^2, with |K_j| = |M_j|,
+M_j = Lambda'Z_j'Z_j Lambda + I),
+
+    C(theta) = [X y]' V^-1 [X y] sigma^2 = W0 + sum_j F_j'F_j,    F_j = L_j^-1 E_j,
+
+with L_j the Cholesky factor of K_j: a sum of squares of solved blocks, never a difference. The
+fixed effects, the penalised residual sum of squares and log|X'V^-1 X| then come from the
+Cholesky factor of the (p + 1) x (p + 1) matrix C. Gradient and Hessian with respect to theta are
+closed forms in the same solved blocks (see `_Factored`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
 from ..data.sums import DesignSums
 
 LOG_2PI = np.log(2.0 * np.pi)
+# A group's pivot (the part of a random-effect column its earlier columns leave, squared) below
+# this fraction of the column's sum of squares is zero: the column is collinear within the group
+# (one row, or a slope variable constant in the group). Rounding leaves ~1e-16 there.
+ZERO_PIVOT = 1e-12
 
 
 @dataclass(frozen=True)
@@ -30,12 +51,13 @@ class GroupSums:
     ZtX: np.ndarray  # (G, q, p)
     Zty: np.ndarray  # (G, q)
     counts: np.ndarray  # (G,)
-    # Products that do not depend on theta, flattened so each evaluation is three matrix-vector
-    # products: P[g, (a,b), (p,r)] = ZtX[g,a,p] ZtX[g,b,r], Q[g, (a,b), p] = ZtX[g,a,p] Zty[g,b],
-    # R[g, (a,b)] = Zty[g,a] Zty[g,b].
-    P: np.ndarray  # (G * q * q, p * p)
-    Q: np.ndarray  # (G * q * q, p)
-    R: np.ndarray  # (G * q * q,)
+    # The theta-free factored form (module docstring), groups last so that elementwise work
+    # runs over contiguous (G,) vectors: R[i, k] is entry (i, k) of every group's R_j, E[i]
+    # row i of every E_j, RE[i] row i of every [R_j | E_j].
+    R: np.ndarray  # (q, q, G)
+    E: np.ndarray  # (q, p + 1, G)
+    RE: np.ndarray  # (q, q + p + 1, G)
+    W0: np.ndarray  # (p + 1, p + 1)
 
     @property
     def p(self) -> int:
@@ -44,6 +66,10 @@ class GroupSums:
     @property
     def q(self) -> int:
         return self.ZtZ.shape[1]
+
+    @property
+    def n_groups(self) -> int:
+        return self.ZtZ.shape[0]
 
 
 def group_sums(
@@ -79,7 +105,29 @@ def model_sums(design: DesignSums, fixed: list[str], random: list[str]) -> Group
 
 
 def _assemble(n, XtX, Xty, yty, ZtZ, ZtX, Zty, counts) -> GroupSums:
-    n_groups, q = ZtZ.shape[0], ZtZ.shape[1]
+    """The per-group pseudo-rows: q steps of a semidefinite Cholesky factorisation of each
+    group's [Z X y]'[Z X y], on its first q rows [Z'Z | Z'X | Z'y] (a zero pivot, a column
+    collinear within the group, gives a zero row)."""
+    n_groups, q, p = ZtZ.shape[0], ZtZ.shape[1], XtX.shape[0]
+    work = np.concatenate([ZtZ, ZtX, Zty[:, :, None]], axis=2).transpose(1, 0, 2).copy()
+    RE = np.zeros_like(work)  # (q, G, q + p + 1)
+    for k in range(q):
+        pivot = work[k, :, k]
+        scale = ZtZ[:, k, k]
+        usable = pivot > ZERO_PIVOT * np.where(scale > 0, scale, 0.0)
+        usable &= pivot > 0
+        root = np.sqrt(np.where(usable, pivot, 1.0))
+        row = np.where(usable[:, None], work[k] / root[:, None], 0.0)
+        row[:, :k] = 0.0
+        RE[k] = row
+        work[k + 1 :] -= row[None, :, k + 1 : q].transpose(2, 1, 0) * row[None, :, :]
+    total = np.empty((p + 1, p + 1))
+    total[:p, :p], total[:p, p], total[p, :p], total[p, p] = XtX, Xty, Xty, yty
+    flat = RE[:, :, q:].reshape(q * n_groups, p + 1)
+    W0 = total - flat.T @ flat  # once, independent of theta: what the Z directions leave
+    W0 = (W0 + W0.T) / 2
+    RE = np.ascontiguousarray(RE.transpose(0, 2, 1))  # (q, q + p + 1, G)
+    R, E = np.ascontiguousarray(RE[:, :q]), np.ascontiguousarray(RE[:, q:])
     return GroupSums(
         n=int(n),
         XtX=XtX,
@@ -89,9 +137,10 @@ def _assemble(n, XtX, Xty, yty, ZtZ, ZtX, Zty, counts) -> GroupSums:
         ZtX=ZtX,
         Zty=Zty,
         counts=counts,
-        P=np.einsum("gap,gbr->gabpr", ZtX, ZtX).reshape(n_groups * q * q, -1),
-        Q=np.einsum("gap,gb->gabp", ZtX, Zty).reshape(n_groups * q * q, -1),
-        R=np.einsum("ga,gb->gab", Zty, Zty).reshape(n_groups * q * q),
+        R=R,
+        E=E,
+        RE=RE,
+        W0=W0,
     )
 
 
@@ -99,18 +148,27 @@ def n_theta(q: int) -> int:
     return q * (q + 1) // 2
 
 
+@cache
+def theta_positions(q: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) in Lambda of each entry of theta (column-major, as lme4); cached, as every
+    evaluation needs them."""
+    rows, cols = np.tril_indices(q)
+    order = np.lexsort((rows, cols))
+    rows, cols = rows[order], cols[order]
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
+
+
 def lambda_of(theta: np.ndarray, q: int) -> np.ndarray:
     lam = np.zeros((q, q))
-    rows, cols = np.tril_indices(q)
-    order = np.lexsort((rows, cols))  # column-major, as lme4
-    lam[rows[order], cols[order]] = theta
+    rows, cols = theta_positions(q)
+    lam[rows, cols] = theta
     return lam
 
 
 def theta_of(lam: np.ndarray) -> np.ndarray:
-    rows, cols = np.tril_indices(lam.shape[0])
-    order = np.lexsort((rows, cols))
-    return lam[rows[order], cols[order]].copy()
+    rows, cols = theta_positions(lam.shape[0])
+    return lam[rows, cols].copy()
 
 
 def canonical_theta(theta: np.ndarray, q: int) -> np.ndarray:
@@ -148,68 +206,84 @@ class Solution:
     deviance: float  # -2 log-likelihood (REML or ML criterion)
 
 
-def _inverse_and_logdet(M: np.ndarray) -> tuple[np.ndarray, float]:
-    """Inverses and total log-determinant of a stack of SPD matrices.
+def _cholesky_rows(lam: np.ndarray, s: GroupSums):
+    """The Cholesky factors L_j of K_j = I + B_j B_j' (B_j = R_j Lambda) of every group, as a
+    q x q nested list of (G,) vectors (lower triangle), and sum_j log|K_j|.
 
-    Closed forms for 1x1 and 2x2 (random intercept, one random slope) are several times faster
-    than LAPACK's batched routines on many tiny matrices, which is where large data sets spend
-    their time.
-    """
-    q = M.shape[1]
+    Closed forms for q = 1 and 2 (where large data spend their time); for q = 2 the last pivot
+    is |K_j| / K_j[0, 0] with |K_j| = 1 + |B_j|_F^2 + |B_j|^2, a sum of positive terms, so it
+    keeps its accuracy when the rows of B_j are long and nearly parallel. For q > 2, a QR
+    factorisation of [B_j'; I] (R'R = K_j), equally free of differences."""
+    q, R = s.q, s.R
     if q == 1:
-        det = M[:, 0, 0]
-        if np.any(det <= 0):
-            raise np.linalg.LinAlgError("matrix not positive definite")
-        return (1.0 / det)[:, None, None], float(np.log(det).sum())
+        b = R[0, 0] * lam[0, 0]
+        k11 = 1.0 + b * b
+        return [[np.sqrt(k11)]], float(np.log(k11).sum())
     if q == 2:
-        a, b, d = M[:, 0, 0], M[:, 0, 1], M[:, 1, 1]
-        det = a * d - b * b
-        if np.any(det <= 0) or np.any(a <= 0):
-            raise np.linalg.LinAlgError("matrix not positive definite")
-        inv = np.empty_like(M)
-        inv[:, 0, 0], inv[:, 1, 1] = d / det, a / det
-        inv[:, 0, 1] = inv[:, 1, 0] = -b / det
-        return inv, float(np.log(det).sum())
-    chol = np.linalg.cholesky(M)
-    logdet = 2.0 * float(np.log(np.diagonal(chol, axis1=1, axis2=2)).sum())
-    return np.linalg.inv(M), logdet
+        (l1, _), (l2, l3) = lam
+        r11, r12, r22 = R[0, 0], R[0, 1], R[1, 1]
+        b11, b12 = r11 * l1 + r12 * l2, r12 * l3
+        b21, b22 = r22 * l2, r22 * l3
+        k11 = 1.0 + b11 * b11 + b12 * b12
+        k21 = b11 * b21 + b12 * b22
+        det_b = (r11 * r22) * (l1 * l3)
+        det = k11 + b21 * b21 + b22 * b22 + det_b * det_b
+        d11 = np.sqrt(k11)
+        return [[d11, None], [k21 / d11, np.sqrt(det / k11)]], float(np.log(det).sum())
+    B = np.einsum("ikg,kc->gic", R, lam)  # B_j = R_j Lambda
+    G = B.shape[0]
+    stacked = np.concatenate([B.transpose(0, 2, 1), np.broadcast_to(np.eye(q), (G, q, q))], 1)
+    upper = np.linalg.qr(stacked, mode="r")  # (G, q, q), R'R = K_j
+    diag = np.abs(np.diagonal(upper, axis1=1, axis2=2))
+    if np.any(diag <= 0):
+        raise np.linalg.LinAlgError("matrix not positive definite")
+    signs = np.sign(np.diagonal(upper, axis1=1, axis2=2))
+    lower = (upper * signs[:, :, None]).transpose(0, 2, 1)  # L_j = R', positive diagonal
+    L = [[lower[:, i, k] if k <= i else None for k in range(q)] for i in range(q)]
+    return L, 2.0 * float(np.log(diag).sum())
 
 
-def _congruence(stack: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """B S_j B' for every matrix S_j of a stack, as one (G, q^2) x (q^2, q^2) product.
+def _forward(L, rhs: np.ndarray) -> np.ndarray:
+    """L_j^-1 applied to each group's q x m block, rhs[i] being row i over groups (m, G)."""
+    out = np.empty_like(rhs)
+    for i in range(len(L)):
+        acc = rhs[i]
+        for k in range(i):
+            acc = acc - L[i][k] * out[k]
+        np.divide(acc, L[i][i], out=out[i])
+    return out
 
-    (B S B')[a, d] = sum_bc S[b, c] B[a, b] B[d, c], i.e. vec(S) times kron(B, B)'; numpy's
-    stacked matmul pays a per-matrix overhead that dominates for 2 x 2 matrices.
-    """
-    G, q, _ = stack.shape
-    return (stack.reshape(G, q * q) @ np.kron(B, B).T).reshape(G, q, q)
+
+def _gram(F: np.ndarray) -> np.ndarray:
+    """sum_j F_j'F_j for row stacks F (q, m, G): q GEMMs."""
+    return sum(F[i] @ F[i].T for i in range(F.shape[0]))
+
+
+def _fixed_part(C: np.ndarray, p: int):
+    """From C = [X y]'V^-1[X y] sigma^2: (A, c, beta, pwrss, log|A|), by one Cholesky of C."""
+    chol = np.linalg.cholesky(C)
+    diag = np.diag(chol)
+    beta = np.linalg.solve(chol[:p, :p].T, chol[p, :p])
+    pwrss = float(diag[p] ** 2)
+    logdet_A = 2.0 * float(np.log(diag[:p]).sum())
+    return C[:p, :p], C[:p, p], beta, pwrss, logdet_A
 
 
 def _pieces(theta: np.ndarray, s: GroupSums):
-    """X'V^-1 X, X'V^-1 y and y'V^-1 y (times sigma^2) and log|M| at theta.
-
-    With W_j = Lambda M_j^-1 Lambda', V_j^-1 sigma^2 = I - Z_j W_j Z_j', so each total is the
-    plain cross product minus a sum over groups of W_j against theta-free products (P, Q, R).
-    """
+    """(Lambda, C(theta), sum_j log|M_j|): the sum of squares of solved blocks."""
     lam = lambda_of(theta, s.q)
-    M = _congruence(s.ZtZ, lam.T) + np.eye(s.q)
-    Minv, logdet_M = _inverse_and_logdet(M)
-    W = _congruence(Minv, lam).reshape(-1)
-    p = s.p
-    A = s.XtX - (W @ s.P).reshape(p, p)
-    c = s.Xty - W @ s.Q
-    d = s.yty - float(W @ s.R)
-    return lam, M, A, c, d, logdet_M
+    L, logdet_M = _cholesky_rows(lam, s)
+    C = s.W0 + _gram(_forward(L, s.E))
+    return lam, C, logdet_M
 
 
 def solve(theta: np.ndarray, s: GroupSums, reml: bool = True) -> Solution:
     theta = np.asarray(theta, dtype=float)
-    lam, M, A, c, d, logdet_M = _pieces(theta, s)
+    _, C, logdet_M = _pieces(theta, s)
     n, p = s.n, s.p
-    cholA = np.linalg.cholesky(A)
-    beta = np.linalg.solve(A, c)
-    pwrss = d - float(c @ beta)
-    logdet_A = 2.0 * float(np.log(np.diag(cholA)).sum())
+    A, _, beta, pwrss, logdet_A = _fixed_part(C, p)
+    if not pwrss > 0:
+        raise np.linalg.LinAlgError("no residual variance")
     if reml:
         dof = n - p
         deviance = logdet_M + logdet_A + dof * (1.0 + LOG_2PI + np.log(pwrss / dof))
@@ -220,53 +294,125 @@ def solve(theta: np.ndarray, s: GroupSums, reml: bool = True) -> Solution:
     return Solution(theta, beta, float(sigma2), A, logdet_M, logdet_A, pwrss, float(deviance))
 
 
-def _summed_products(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """sum_j A_j B_j for stacks of q x q matrices, as one (q, Gq) x (Gq, q) product."""
-    G, q, _ = A.shape
-    return A.transpose(1, 0, 2).reshape(q, G * q) @ B.reshape(G * q, q)
+def _pair_sums(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """sum_j X_j[a, b] Y_j[c, d] for stacks (q, q, G), as (q, q, q, q): one GEMM."""
+    q, _, G = X.shape
+    return (X.reshape(q * q, G) @ Y.reshape(q * q, G).T).reshape(q, q, q, q)
+
+
+class _Factored:
+    """The solved blocks at one theta, and derivatives of sum_j log|K_j| + f(C) from them.
+
+    With R-check_j = L_j^-1 R_j, F_j = L_j^-1 E_j and P_j = F_j' R-check_j ((p + 1) x q), a
+    step in the Lambda entry (a, b) moves K_j by r_a beta_b' + beta_b r_a' (r_a column a of R_j,
+    beta_b column b of B_j), log|K_j| by 2 (Lambda' Rk_j)[b, a] with Rk_j = R-check'R-check (the
+    K^-1 inner products of the columns of R_j), and C by -(D + D') with
+    D = sum_j P_j[:, a] (P_j Lambda)[:, b]'. Second derivatives are sums over groups of products
+    of two such q x q inner-product matrices (Rk_j and Y_j = P_j' Omega P_j, Omega = df/dC), so
+    the Hessian costs a few GEMMs over groups beyond the gradient."""
+
+    def __init__(self, theta: np.ndarray, s: GroupSums):
+        self.s, self.q, self.p1 = s, s.q, s.p + 1
+        self.lam = lambda_of(np.asarray(theta, float), s.q)
+        L, self.logdet_M = _cholesky_rows(self.lam, s)
+        solved = _forward(L, s.RE)  # (q, q + p + 1, G)
+        q, G = s.q, s.n_groups
+        Rc, F = solved[:, :q], solved[:, q:]  # rows of R-check_j and of F_j, groups last
+        self.C = s.W0 + _gram(F)
+        # P[a] = column a of every P_j = F_j' R-check_j, (p + 1, G); Rk[a, c] as (G,) vectors
+        self.P = np.einsum("img,iag->amg", F, Rc)
+        flat = self.P.reshape(q * self.p1, G)
+        self.Gamma = (flat @ flat.T).reshape(q, self.p1, q, self.p1)  # sum_j P_j (x) P_j
+        self.Rk = np.einsum("iag,icg->acg", Rc, Rc)
+        self.a, self.b = theta_positions(q)
+
+    def dC(self) -> np.ndarray:
+        """dC/dtheta_k for each k, (k, p + 1, p + 1)."""
+        # D_k[m, n] = sum_c Lambda[c, b] Gamma[a, m, c, n]
+        D = np.einsum("cb,amcn->bamn", self.lam, self.Gamma)[self.b, self.a]
+        return -(D + D.transpose(0, 2, 1))
+
+    def gradient(self, omega: np.ndarray) -> np.ndarray:
+        Rk_sum = self.Rk.sum(axis=2)
+        YR_sum = np.einsum("mn,amcn->ac", omega, self.Gamma)
+        N = self.lam.T @ (Rk_sum - YR_sum)
+        return 2.0 * N[self.b, self.a]
+
+    def hessian(self, omega: np.ndarray, second) -> np.ndarray:
+        """Hessian of sum log|K_j| + f(C) where omega = df/dC and second(dCs) gives the
+        (k, k) matrix of second derivatives f''[dC_k, dC_l]."""
+        lam, Rk = self.lam, self.Rk
+        YR = np.einsum("amg,cmg->acg", self.P, np.matmul(omega, self.P))  # P_j' Omega P_j
+        Bk = np.einsum("ab,acg->bcg", lam, Rk)  # Lambda' Rk_j
+        BB = np.einsum("bcg,cd->bdg", Bk, lam)
+        YB = np.einsum("ab,acg->bcg", lam, YR)
+        YBB = np.einsum("bcg,cd->bdg", YB, lam)
+        BkBk, BBRk = _pair_sums(Bk, Bk), _pair_sums(BB, Rk)
+        YBBk, YRBB, YBBRk = _pair_sums(YB, Bk), _pair_sums(YR, BB), _pair_sums(YBB, Rk)
+        Rk_sum, YR_sum = Rk.sum(axis=2), YR.sum(axis=2)
+        a, b = self.a, self.b
+        A_, B_ = a[:, None], b[:, None]  # k = (a, b) down the rows
+        C_, D_ = a[None, :], b[None, :]  # l = (c, d) across the columns
+        same = B_ == D_
+        logdet = 2.0 * same * Rk_sum[A_, C_] - 2.0 * (BkBk[B_, C_, D_, A_] + BBRk[B_, D_, C_, A_])
+        curvature = (
+            2.0
+            * (
+                YBBk[B_, C_, D_, A_]
+                + YRBB[A_, C_, D_, B_]
+                + YBBRk[B_, D_, C_, A_]
+                + YBBk[D_, A_, B_, C_]
+            )
+            - 2.0 * same * YR_sum[A_, C_]
+        )
+        H = logdet + curvature + second(self.dC())
+        return (H + H.T) / 2
+
+
+def _profiled_terms(C: np.ndarray, p: int, n: int, reml: bool):
+    """The criterion's dependence on C, with sigma profiled out: its value's C part, omega =
+    df/dC and f'' as a function of the directions dC."""
+    A, _, beta, pwrss, logdet_A = _fixed_part(C, p)
+    if not pwrss > 0:
+        raise np.linalg.LinAlgError("no residual variance")
+    A_inv = np.linalg.inv(A)
+    v = np.append(-beta, 1.0)
+    scale = (n - p) if reml else n
+    omega = (scale / pwrss) * np.outer(v, v)
+    if reml:
+        omega[:p, :p] += A_inv
+
+    def second(dCs: np.ndarray) -> np.ndarray:
+        Cv = dCs @ v  # (k, p + 1)
+        quad = Cv @ v  # v' dC_k v
+        PCv = Cv[:, :p] @ A_inv  # (P dC_k v)_X
+        cross = Cv[:, :p] @ PCv.T  # v'dC_k P dC_l v
+        out = -(scale / pwrss) * (2.0 * cross + np.outer(quad, quad) / pwrss)
+        if reml:
+            M = A_inv @ dCs[:, :p, :p]  # (k, p, p)
+            out -= np.einsum("kij,lji->kl", M, M)
+        return out
+
+    return omega, second
 
 
 def gradient(theta: np.ndarray, s: GroupSums, reml: bool = True) -> np.ndarray:
     """The analytic gradient of the profiled criterion with respect to theta, from the same
-    group sums (one evaluation's worth of work).
+    factored group sums (about one evaluation's worth of work)."""
+    f = _Factored(theta, s)
+    omega, _ = _profiled_terms(f.C, s.p, s.n, reml)
+    return f.gradient(omega)
 
-    With U_j = M_j^-1 Lambda', W_j = Lambda U_j and N_j = I - W_j S_j (S_j = Z_j'Z_j), a step in
-    the Lambda entry (a, b) moves W_j by B + B' with B = N_j[:, a] U_j[b, :], and log|M_j| by
-    2 (U_j S_j)[b, a]; A, c and d move by the contractions of dW_j with P, Q and R, so the
-    derivatives of log|A| and of the residual sum of squares are dot products with vectors
-    computed once (P vec(A^-1), P vec(beta beta'), Q beta)."""
-    theta = np.asarray(theta, float)
-    q, p = s.q, s.p
-    lam = lambda_of(theta, q)
-    M = _congruence(s.ZtZ, lam.T) + np.eye(q)
-    Minv, _ = _inverse_and_logdet(M)
-    G = M.shape[0]
-    U = (Minv.reshape(G * q, q) @ lam.T).reshape(G, q, q)  # one GEMM, not G tiny ones
-    W = _congruence(Minv, lam)
-    A = s.XtX - (W.reshape(-1) @ s.P).reshape(p, p)
-    c = s.Xty - W.reshape(-1) @ s.Q
-    d = s.yty - float(W.reshape(-1) @ s.R)
-    A_inv = np.linalg.inv(A)
-    beta = A_inv @ c
-    pwrss = d - float(c @ beta)
-    scale = (s.n - p) if reml else s.n
-    # dA = -dW . P, dc = -dW . Q, dd = -dW . R; the criterion moves by dW . weights
-    weights = (2 * (s.Q @ beta) - s.R - s.P @ np.outer(beta, beta).reshape(-1)) * (scale / pwrss)
-    if reml:
-        weights = weights - s.P @ A_inv.reshape(-1)
-    weights = weights.reshape(G, q, q)
-    weights = (weights + weights.transpose(0, 2, 1)) / 2
-    # sum_j N_j' V_j U_j' with N_j = I - W_j S_j: V U' summed, minus S W V U' summed. Products
-    # of tiny matrices by broadcasting, sums over groups as one GEMM (stacked matmul and einsum
-    # pay per matrix, which dominates at 10,000 groups).
-    VU = (weights[:, :, None, :] * U[:, None, :, :]).sum(axis=3)  # V_j U_j'
-    SW = (s.ZtZ[:, :, :, None] * W[:, None, :, :]).sum(axis=2)  # S_j W_j
-    contraction = VU.sum(axis=0) - _summed_products(SW, VU)
-    logdet = _summed_products(U, s.ZtZ)  # d log|M_j| / d Lambda_ab = 2 (U_j S_j)[b, a]
-    rows, cols = np.tril_indices(q)
-    order = np.lexsort((rows, cols))  # theta's column-major order
-    a, b = rows[order], cols[order]
-    return 2.0 * logdet[b, a] + 2.0 * contraction[a, b]
+
+def derivatives(theta: np.ndarray, s: GroupSums, reml: bool = True):
+    """(gradient, Hessian) of the profiled criterion with respect to theta, both analytic."""
+    f = _Factored(theta, s)
+    omega, second = _profiled_terms(f.C, s.p, s.n, reml)
+    return f.gradient(omega), f.hessian(omega, second)
+
+
+def hessian(theta: np.ndarray, s: GroupSums, reml: bool = True) -> np.ndarray:
+    return derivatives(theta, s, reml)[1]
 
 
 def deviance(theta: np.ndarray, s: GroupSums, reml: bool = True) -> float:
@@ -280,33 +426,82 @@ def deviance(theta: np.ndarray, s: GroupSums, reml: bool = True) -> float:
 
 def full_reml_deviance(theta: np.ndarray, sigma: float, s: GroupSums) -> float:
     """REML deviance with sigma as a free parameter (not profiled), as lmerTest differentiates."""
-    _, _, A, c, d, logdet_M = _pieces(np.asarray(theta, float), s)
-    beta = np.linalg.solve(A, c)
-    pwrss = d - float(c @ beta)
-    logdet_A = float(np.linalg.slogdet(A)[1])
+    _, C, logdet_M = _pieces(np.asarray(theta, float), s)
+    _, _, _, pwrss, logdet_A = _fixed_part(C, s.p)
     dof = s.n - s.p
     return logdet_M + logdet_A + dof * (LOG_2PI + 2.0 * np.log(sigma)) + pwrss / sigma**2
+
+
+def _full_curvature(theta: np.ndarray, sigma: float, s: GroupSums, reml: bool):
+    """Gradient and Hessian in (theta, sigma) of the deviance with sigma free (not profiled):
+    REML as `full_reml_deviance`, ML as `full_ml_deviance`; also the factored state and the
+    fixed part, for what else the caller needs."""
+    p, k = s.p, n_theta(s.q)
+    f = _Factored(theta, s)
+    A, _, beta, pwrss, _ = _fixed_part(f.C, p)
+    A_inv = np.linalg.inv(A)
+    v = np.append(-beta, 1.0)
+    omega = np.outer(v, v) / sigma**2
+    if reml:
+        omega[:p, :p] += A_inv
+
+    def second(dCs: np.ndarray) -> np.ndarray:
+        Cv = dCs @ v
+        out = -2.0 * (Cv[:, :p] @ (Cv[:, :p] @ A_inv).T) / sigma**2
+        if reml:
+            M = A_inv @ dCs[:, :p, :p]
+            out -= np.einsum("kij,lji->kl", M, M)
+        return out
+
+    dCs = f.dC()
+    dof = (s.n - p) if reml else s.n
+    grad = np.append(f.gradient(omega), 2.0 * dof / sigma - 2.0 * pwrss / sigma**3)
+    H = np.empty((k + 1, k + 1))
+    H[:k, :k] = f.hessian(omega, second)
+    H[:k, k] = H[k, :k] = -2.0 * (dCs @ v @ v) / sigma**3  # d/dsigma of dpwrss/sigma^2
+    H[k, k] = -2.0 * dof / sigma**2 + 6.0 * pwrss / sigma**4
+    return grad, H, dCs, A_inv
+
+
+def full_reml_curvature(theta: np.ndarray, sigma: float, s: GroupSums, contrasts: np.ndarray):
+    """What Satterthwaite's df need, analytically: the Hessian of `full_reml_deviance` in
+    (theta, sigma), the variances of contrasts' c'beta (sigma^2 c'A^-1 c) and their Jacobian in
+    (theta, sigma)."""
+    p, k = s.p, n_theta(s.q)
+    _, H, dCs, A_inv = _full_curvature(theta, sigma, s, reml=True)
+    AL = contrasts @ A_inv  # (m, p)
+    variances = sigma**2 * np.einsum("ip,ip->i", AL, contrasts)
+    jac = np.empty((len(contrasts), k + 1))
+    jac[:, :k] = -(sigma**2) * np.einsum("ip,kpr,ir->ik", AL, dCs[:, :p, :p], AL)
+    jac[:, k] = 2.0 * variances / sigma
+    return H, variances, jac
+
+
+def full_ml_derivatives(theta: np.ndarray, sigma: float, s: GroupSums):
+    """Gradient and Hessian of `full_ml_deviance` in (theta, sigma), analytic."""
+    grad, H, _, _ = _full_curvature(theta, sigma, s, reml=False)
+    return grad, H
 
 
 def full_ml_deviance(theta: np.ndarray, sigma: float, s: GroupSums) -> float:
     """ML deviance with sigma free and the fixed effects profiled out: what lme4's profile()
     minimises (it profiles a REML fit after refitting it by ML)."""
-    _, _, A, c, d, logdet_M = _pieces(np.asarray(theta, float), s)
-    pwrss = d - float(c @ np.linalg.solve(A, c))
+    _, C, logdet_M = _pieces(np.asarray(theta, float), s)
+    pwrss = _fixed_part(C, s.p)[3]
     return logdet_M + s.n * (LOG_2PI + 2.0 * np.log(sigma)) + pwrss / sigma**2
 
 
 def beta_covariance(theta: np.ndarray, sigma: float, s: GroupSums) -> np.ndarray:
-    _, _, A, _, _, _ = _pieces(np.asarray(theta, float), s)
-    return sigma**2 * np.linalg.inv(A)
+    _, C, _ = _pieces(np.asarray(theta, float), s)
+    return sigma**2 * np.linalg.inv(C[: s.p, : s.p])
 
 
 def random_effects(sol: Solution, s: GroupSums) -> tuple[np.ndarray, np.ndarray]:
     """Conditional modes b_j and their conditional covariances (G, q) and (G, q, q)."""
     lam = lambda_of(sol.theta, s.q)
-    M = _congruence(s.ZtZ, lam.T) + np.eye(s.q)
+    M = np.einsum("ab,gbc,cd->gad", lam.T, s.ZtZ, lam) + np.eye(s.q)
     resid = s.Zty - s.ZtX @ sol.beta  # Z_j'(y_j - X_j beta)
-    Minv, _ = _inverse_and_logdet(M)
+    Minv = np.linalg.inv(M)
     u = np.einsum("gqr,gr->gq", Minv, resid @ lam)
     modes = u @ lam.T
     cond_cov = sol.sigma2 * (lam @ Minv @ lam.T)

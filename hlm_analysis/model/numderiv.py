@@ -91,3 +91,50 @@ def newton_decrement(grad: np.ndarray, hess: np.ndarray, flat_tolerance: float) 
     if np.any(np.abs(along[~curved]) > flat_tolerance):
         return float("inf")
     return float(0.5 * np.sum(along[curved] ** 2 / values[curved]))
+
+
+def find_root(fun, a: float, b: float, xtol: float = 1e-12, maxiter: int = 200) -> float:
+    """A root of `fun` in [a, b], where fun(a) and fun(b) differ in sign, by Brent's method
+    (inverse quadratic interpolation, secant and bisection; Brent 1973, ch. 4), as scipy's
+    brentq: here so that fitting does not import scipy.optimize (~0.2 s)."""
+    fa, fb = fun(a), fun(b)
+    if fa == 0:
+        return float(a)
+    if fb == 0:
+        return float(b)
+    if np.sign(fa) == np.sign(fb):
+        raise ValueError("fun(a) and fun(b) must have different signs")
+    c, fc = a, fa
+    d = e = b - a
+    for _ in range(maxiter):
+        if np.sign(fb) == np.sign(fc):
+            c, fc = a, fa
+            d = e = b - a
+        if abs(fc) < abs(fb):
+            a, b, c = b, c, b
+            fa, fb, fc = fb, fc, fb
+        tol = 2.0 * np.finfo(float).eps * abs(b) + 0.5 * xtol
+        m = 0.5 * (c - b)
+        if abs(m) <= tol or fb == 0:
+            return float(b)
+        if abs(e) >= tol and abs(fa) > abs(fb):
+            s = fb / fa
+            if a == c:  # secant
+                p, q = 2.0 * m * s, 1.0 - s
+            else:  # inverse quadratic interpolation
+                q, r = fa / fc, fb / fc
+                p = s * (2.0 * m * q * (q - r) - (b - a) * (r - 1.0))
+                q = (q - 1.0) * (r - 1.0) * (s - 1.0)
+            if p > 0:
+                q = -q
+            p = abs(p)
+            if 2.0 * p < min(3.0 * m * q - abs(tol * q), abs(e * q)):
+                e, d = d, p / q
+            else:
+                d = e = m
+        else:
+            d = e = m
+        a, fa = b, fb
+        b += d if abs(d) > tol else (tol if m > 0 else -tol)
+        fb = fun(b)
+    return float(b)

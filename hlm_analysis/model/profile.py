@@ -15,9 +15,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy import optimize as sciopt
 
-from . import lmm
+from . import lmm, numderiv
 
 CHI2_95 = 3.841458820694124
 # Profiling re-optimises the model dozens of times; beyond this many groups the likelihood is
@@ -84,6 +83,8 @@ def _from_free(z: np.ndarray, is_cor: np.ndarray) -> np.ndarray:
 def profile_intervals(theta: np.ndarray, sigma: float, sums: lmm.GroupSums) -> np.ndarray:
     """(m, 2) intervals for phi = (SDs, correlations, residual SD); theta and sigma are the ML
     optimum."""
+    from scipy import optimize as sciopt  # here: only up to MAX_GROUPS groups profile at all
+
     q = sums.q
     best = parameters(theta, sigma, q)
     base = deviance_at(best, sums)
@@ -125,8 +126,6 @@ def profile_intervals(theta: np.ndarray, sigma: float, sums: lmm.GroupSums) -> n
 def _wald_half_widths(best: np.ndarray, sums: lmm.GroupSums) -> np.ndarray:
     """1.96 standard errors from the curvature at the optimum: where to look for each bound
     first (the profile is close to quadratic there); NaN where the curvature says nothing."""
-    from . import numderiv
-
     try:
         H = numderiv.hessian(lambda phi: deviance_at(phi, sums), best)
         cov = 2.0 * np.linalg.inv(H)
@@ -152,7 +151,7 @@ def _bound(profile, start: float, sign: float, edge: tuple[float, float], wald: 
         if excess >= 0:
             a, b = sorted((inside, candidate))
             return float(
-                sciopt.brentq(
+                numderiv.find_root(
                     lambda v: profile(v) - CHI2_95, a, b, xtol=2e-5 * max(1.0, abs(start))
                 )
             )
@@ -166,9 +165,11 @@ def _bound(profile, start: float, sign: float, edge: tuple[float, float], wald: 
 def wald_intervals(theta: np.ndarray, sigma: float, sums: lmm.GroupSums) -> np.ndarray:
     """(m, 2) 95% Wald intervals on log SDs and atanh correlations (from the curvature of the
     ML deviance there), transformed back: what many groups make nearly exact and cheap. An SD
-    at zero (a boundary) gets none."""
-    from . import numderiv
+    at zero (a boundary) gets none.
 
+    The curvature is the analytic Hessian of the ML deviance in (theta, sigma) carried to these
+    coordinates z by the chain rule, J'HJ + sum_i g_i d2x_i/dz2 (x = (theta, sigma)); only the
+    map from z to x, a few small matrix operations, is differentiated numerically."""
     q = sums.q
     best = parameters(theta, sigma, q)
     is_cor = np.array([lo == -1.0 for lo, _ in _edges(q)])
@@ -176,9 +177,19 @@ def wald_intervals(theta: np.ndarray, sigma: float, sums: lmm.GroupSums) -> np.n
     if np.any(best[~is_cor] <= 1e-8) or np.any(np.abs(best[is_cor]) >= 1 - 1e-8):
         return out
     z = _to_free(best, is_cor)
+
+    def to_x(v: np.ndarray) -> np.ndarray:
+        phi = _from_free(v, is_cor)
+        th = _theta(phi, q)
+        return np.append(th if th is not None else np.nan, phi[-1])
+
     try:
-        H = numderiv.hessian(lambda v: deviance_at(_from_free(v, is_cor), sums), z)
-        se = np.sqrt(np.diag(2.0 * np.linalg.inv(H)))
+        x = to_x(z)
+        grad, hess = lmm.full_ml_derivatives(x[:-1], float(x[-1]), sums)
+        J = numderiv.jacobian(to_x, z)
+        H = J.T @ hess @ J + numderiv.hessian(lambda v: float(grad @ to_x(v)), z)
+        with np.errstate(invalid="ignore"):  # a ridge (unidentified direction): no interval
+            se = np.sqrt(np.diag(2.0 * np.linalg.inv(H)))
     except (np.linalg.LinAlgError, ValueError, FloatingPointError):
         return out
     if not np.all(np.isfinite(se)):

@@ -9,7 +9,6 @@ R2 follows Nakagawa, Johnson & Schielzeth (2017) as performance::r2_nakagawa com
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize as sciopt
 
 from .. import distributions
 from . import lmm, numderiv
@@ -19,30 +18,20 @@ def satterthwaite_df(
     theta: np.ndarray, sigma2: float, sums: lmm.GroupSums, contrasts: np.ndarray | None = None
 ) -> np.ndarray:
     """Satterthwaite df for each fixed-effect coefficient of a REML fit, or for each row c of
-    `contrasts` (the df of c'beta, as lmerTest's contest1D)."""
-    phi = np.append(np.asarray(theta, float), np.sqrt(sigma2))
-    k = len(theta)
+    `contrasts` (the df of c'beta, as lmerTest's contest1D).
 
-    def dev(par):
-        return lmm.full_reml_deviance(par[:k], par[k], sums)
-
-    L = np.eye(sums.p) if contrasts is None else np.atleast_2d(contrasts)
-
-    def variances(par):
-        return np.einsum("ip,pq,iq->i", L, lmm.beta_covariance(par[:k], par[k], sums), L)
-
-    # Large steps with Richardson extrapolation: at large variance ratios the group-sums
-    # criterion carries ~1e-8 of rounding noise, which small steps turn into wrong df.
-    H = numderiv.hessian_richardson(dev, phi)
+    lmerTest differentiates numerically (Richardson extrapolation in numDeriv); here the Hessian
+    of the full REML deviance in (theta, sigma) and the Jacobian of Var(c'beta) are analytic
+    (lmm.full_reml_curvature), so no step size meets the criterion's rounding."""
+    L = np.eye(sums.p) if contrasts is None else np.atleast_2d(np.asarray(contrasts, float))
+    H, v, jac = lmm.full_reml_curvature(np.asarray(theta, float), float(np.sqrt(sigma2)), sums, L)
     try:
-        H_inv = np.linalg.inv(H)
         if np.any(np.linalg.eigvalsh(H) <= 0):
             raise np.linalg.LinAlgError
+        H_inv = np.linalg.inv(H)
     except np.linalg.LinAlgError:
         H_inv = np.linalg.pinv(H)
     cov_phi = 2.0 * H_inv
-    jac = numderiv.jacobian_richardson(variances, phi)  # (p, k+1)
-    v = variances(phi)
     denom = np.einsum("pi,ij,pj->p", jac, cov_phi, jac)
     with np.errstate(divide="ignore", invalid="ignore"):
         df = 2.0 * v**2 / denom
@@ -74,19 +63,31 @@ def nakagawa_r2(var_fixed: float, re_cov: np.ndarray, mean_zz: np.ndarray, sigma
 
 
 def icc_interval(
-    theta_hat: float, deviance_at: callable, level: float = 0.95
+    theta_hat: float, deviance_at: callable, level: float = 0.95, xtol: float = 1e-10
 ) -> tuple[float, float]:
     """Profile-likelihood interval for the ICC of a random-intercept-only model.
 
     With sigma^2 profiled out the REML deviance depends on theta = tau / sigma alone and
     ICC = theta^2 / (1 + theta^2) is monotone in |theta|, so the interval for theta maps
-    straight onto the ICC.
+    straight onto the ICC. `xtol` is the tolerance on theta: a costly criterion (a logistic
+    model's, with beta re-optimised at every point) can afford less precision than the ICC's
+    three reported decimals need (the ICC moves at most 0.65 x theta's error).
     """
     crit = distributions.chi2_ppf(level, 1)
-    best = deviance_at(theta_hat)
+    seen: dict[float, float] = {}
+
+    def deviance(t: float) -> float:
+        t = float(t)
+        if t not in seen:
+            seen[t] = deviance_at(t)
+        return seen[t]
+
+    best = deviance(theta_hat)
 
     def excess(t):
-        return deviance_at(t) - best - crit
+        # lme4's profile zeta: the square root of the deviance increase is nearly linear in
+        # theta on each side of the optimum, so the root finder needs a few steps, not dozens
+        return np.sqrt(max(deviance(t) - best, 0.0)) - np.sqrt(crit)
 
     def icc(t):
         return t * t / (1 + t * t)
@@ -95,11 +96,11 @@ def icc_interval(
     if theta_hat < 1e-8 or excess(0.0) <= 0:
         low = 0.0
     else:
-        low = sciopt.brentq(excess, 0.0, theta_hat, xtol=1e-10)
+        low = numderiv.find_root(excess, 0.0, theta_hat, xtol=xtol)
     upper = max(theta_hat, 1e-3) * 2
     while excess(upper) < 0 and upper < 1e6:
         upper *= 2
-    high = sciopt.brentq(excess, theta_hat, upper, xtol=1e-10) if excess(upper) > 0 else np.inf
+    high = numderiv.find_root(excess, theta_hat, upper, xtol=xtol) if excess(upper) > 0 else np.inf
     return icc(low), icc(high) if np.isfinite(high) else 1.0
 
 

@@ -108,6 +108,18 @@ class ReportDocument:
             "model-based lines to draw; the coefficients above describe one common line per predictor."
         )
 
+    def diagnostics_intro(self) -> str:
+        if self.final.is_binomial:
+            return (
+                "@fig-calibration compares predicted probabilities with observed shares; "
+                "@fig-binned checks the fit across the range of predictions (for a yes/no "
+                "outcome, residuals are not expected to be normal, so there are no QQ plots)."
+            )
+        return (
+            "@fig-observed compares predictions with observed values; @fig-diagnostics checks "
+            "the assumptions of the reported model."
+        )
+
     def sample_note(self) -> str:
         """Said when figures that need rows draw a sample rather than every row."""
         sample = self.results.sample
@@ -135,5 +147,8 @@ class ReportDocument:
             ),
             "diagnostics": lambda: figures.plot_diagnostics(r, self.rows, self.final),
             "caterpillar": lambda: figures.plot_caterpillar(r, self.final),
+            "calibration": lambda: figures.plot_calibration(r, self.rows, self.final),
+            "binned_residuals": lambda: figures.plot_binned_residuals(r, self.rows, self.final),
+            "probabilities": lambda: figures.plot_probabilities(r, self.final),
         }
         return builders[name]()

@@ -55,7 +55,11 @@ def describe(results: Results, labels: TermLabels, escape: Callable[[object], st
     pieces = [_sub("β", "0j")]
     for k, t in enumerate(level1_terms, start=1):
         pieces.append(f"{_sub('β', f'{k}j')} · ({name(t)})~ij~")
-    level1 = f"({y})~ij~ = " + " + ".join(pieces) + " + " + _sub("r", "ij")
+    if final.is_binomial:  # glmer's family = binomial: the log-odds, no level-1 residual
+        event = escape(str(design.event))
+        level1 = f"logit P(({y})~ij~ = {event}) = " + " + ".join(pieces)
+    else:
+        level1 = f"({y})~ij~ = " + " + ".join(pieces) + " + " + _sub("r", "ij")
 
     def gammas(k: int, moderators: list[str], own: str) -> str:
         parts = [_sub("γ", f"{k}0")]
@@ -92,4 +96,18 @@ def describe(results: Results, labels: TermLabels, escape: Callable[[object], st
         else "1"
     )
     mixed = f"{design.outcome} ~ {fixed} + ({slopes} | {design.group})"
+    if final.is_binomial:  # the event as R counts it: y == "yes" unless y is already 0/1
+        event = design.event
+        if event != "1":
+            literal = event if _is_number(event) else '"' + event.replace('"', '\\"') + '"'
+            mixed = mixed.replace(f"{design.outcome} ~", f"{design.outcome} == {literal} ~", 1)
+        mixed = f"glmer({mixed}, family = binomial)"
     return {"level1": level1, "level2": lines, "mixed": escape(mixed)}
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

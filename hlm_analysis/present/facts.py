@@ -8,6 +8,7 @@ report stands on; the null model gives only the unconditional ICC.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -87,7 +88,13 @@ def effect_fact(fe, results: Results, labels: TermLabels, outcome: str, escape: 
         "df": fmt.df(fe.df),
         "significant": rules.significant(fe.p_value),
         "std": fmt.num(fe.std_estimate, 2) if fe.std_estimate is not None else None,
-        "abs_std": abs(fe.std_estimate) if fe.std_estimate is not None else 0.0,
+        # how findings are ranked: the standardized size, or for a logistic model (which has
+        # none comparable across predictors) the strength of evidence, |z|
+        "abs_std": abs(fe.std_estimate)
+        if fe.std_estimate is not None
+        else abs(fe.statistic)
+        if fe.odds_ratio is not None
+        else 0.0,
         "size_label": str(size) if size is not None else None,
         "robust_se": fmt.sig(fe.robust_se, 2) if fe.robust_se is not None else None,
         "robust_p": fmt.pvalue(fe.robust_p) if fe.robust_p is not None else None,
@@ -98,7 +105,35 @@ def effect_fact(fe, results: Results, labels: TermLabels, outcome: str, escape: 
         "condition": escape(_condition(results, fe.term, labels))
         if term.kind != TermKind.INTERACTION and term.variable
         else "",
+        **_odds_facts(fe),
     }
+
+
+def _points(share: float) -> str:
+    """A difference of probabilities in percentage points."""
+    return fmt.num(100 * share, 1)
+
+
+def _odds_facts(fe) -> dict:
+    """A logistic model's effect as a board reads it: the average marginal effect in percentage
+    points (more or less likely) and the odds ratio; empty for a Gaussian model."""
+    if fe.odds_ratio is None:
+        return {"odds_ratio": None, "ame": None}
+    out = {
+        "odds_ratio": fmt.sig(fe.odds_ratio, 3),
+        "or_ci": _ci(fe.odds_ratio_ci_low, fe.odds_ratio_ci_high),
+        "ame": None,
+        "z": fmt.num(fe.statistic, 2),
+    }
+    if fe.marginal_effect is not None:
+        half = 1.96 * fe.marginal_effect_se
+        out |= {
+            "ame": _points(abs(fe.marginal_effect)),
+            "ame_signed": _points(fe.marginal_effect),
+            "ame_ci": f"{_points(fe.marginal_effect - half)} to {_points(fe.marginal_effect + half)}",
+            "likelier": "more" if fe.marginal_effect > 0 else "less",
+        }
+    return out
 
 
 def _slope(results: Results, labels: TermLabels, escape: Escape) -> dict | None:
@@ -129,6 +164,11 @@ def _slope(results: Results, labels: TermLabels, escape: Escape) -> dict | None:
                 "reliable": rules.reliability_high(reliability),
                 "sd_high": fmt.sig(vc.ci_high, 3) if vc.ci_high is not None else None,
                 "average_by": _average_by(results, term, labels, escape),
+                # a logistic slope as odds ratios: the average, and the range that holds for
+                # the middle 95% of groups (average +- 1.96 SD on the log-odds scale)
+                "or_average": fmt.sig(math.exp(final.effect(term).estimate), 3),
+                "or_low": fmt.sig(math.exp(final.effect(term).estimate - 1.96 * vc.sdcor), 3),
+                "or_high": fmt.sig(math.exp(final.effect(term).estimate + 1.96 * vc.sdcor), 3),
             }
         )
     return {
@@ -183,6 +223,7 @@ def _research_questions(results: Results, labels: TermLabels, escape: Escape) ->
                         "at": escape(s.moderator_value)
                         + (f" ({fmt.sig(s.moderator_number, 3)})" if not categorical else ""),
                         "estimate": fmt.sig(s.estimate, 3),
+                        "odds_ratio": fmt.sig(math.exp(s.estimate), 3),
                         "ci": _ci(s.ci_low, s.ci_high),
                         "p": fmt.pvalue(s.p_value),
                         "significant": rules.significant(s.p_value),
@@ -240,6 +281,7 @@ def _contextual(results: Results, labels: TermLabels, escape: Escape) -> list[di
                 "contextual_abs": fmt.sig(abs(row.contextual.estimate), 3),
                 "contextual_positive": row.contextual.estimate > 0,
                 "contextual_se": fmt.sig(row.contextual.std_error, 2),
+                "contextual_or": fmt.sig(math.exp(row.contextual.estimate), 3),
             }
         )
     return out
@@ -286,7 +328,26 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         "ci": f"{fmt.num(null.icc.ci_low, 3)} to {fmt.num(null.icc.ci_high, 3)}",
     }
     group_level = [v for v in results.design.variables if v.group_level]
+    binary = spec.family == "binomial"
+    after = final.icc_after
     return {
+        "binary": binary,
+        # binary outcomes: the event in words ("passed = yes"), its share in the data, and the
+        # median odds ratio of the null model (Merlo et al. 2006)
+        "event": escape(f"{labels.variable(spec.outcome)} = {results.design.event}")
+        if binary
+        else "",
+        "event_share": fmt.pct(data.numeric[spec.outcome].mean) if binary else "",
+        "mor": {
+            "value": fmt.num(null.median_odds_ratio.estimate, 2),
+            "ci": _ci(
+                null.median_odds_ratio.ci_low,
+                null.median_odds_ratio.ci_high,
+                lambda value, digits: fmt.num(value, 2),
+            ),
+        }
+        if null.median_odds_ratio is not None
+        else None,
         "title": escape(spec.title),
         "outcome": outcome,
         "group": escape(labels.variable(spec.group)),
@@ -311,7 +372,9 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
             for c, n in data.dropped_by_column.items()
         ],
         "icc": icc,
-        "icc_after": _icc(final.icc_residual, n_groups) if final.icc_residual is not None else None,
+        "icc_after": _icc(after, n_groups) if after is not None else None,
+        "icc_after_averaged": after is not None and after is not final.icc_residual,
+        "after_scale": "of the latent variation" if binary else "of the remaining variation",
         "design_effect": fmt.num(null.design_effect, 2),
         "design_effect_large": rules.design_effect_large(null.design_effect),
         "too_few_groups": band == rules.GroupsBand.TOO_FEW,

@@ -18,7 +18,15 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from ..results import ModelResult, Results, RowSample
 from .labels import labels_for
-from .predictions import group_slope_lines, interaction_lines, qq_points
+from .predictions import (
+    binned_residuals,
+    calibration,
+    group_probabilities,
+    group_slope_lines,
+    interaction_lines,
+    probability_curve,
+    qq_points,
+)
 
 PALETTE = "#0b5cad"
 MANY_POINTS = 3000  # above this, scatter plots become hexbin densities
@@ -79,12 +87,17 @@ def plot_distributions(results: Results, rows: pd.DataFrame) -> Figure:
     for i, var in enumerate(variables):
         ax = fig.add_subplot(n_rows, cols, i + 1)
         values = rows[var].dropna()
-        sns.histplot(
-            values,
-            ax=ax,
-            color=PALETTE if i else "#b3471d",
-            bins=_bins(values.to_numpy(float)),
-        )
+        if i == 0 and results.spec.family == "binomial":  # a yes/no outcome: two bars
+            design = results.design
+            counts = [int((values == 0).sum()), int((values == 1).sum())]
+            ax.bar([_literal(design.non_event), _literal(design.event)], counts, color="#b3471d")
+        else:
+            sns.histplot(
+                values,
+                ax=ax,
+                color=PALETTE if i else "#b3471d",
+                bins=_bins(values.to_numpy(float)),
+            )
         ax.set_title(_short(labels.raw(var)) + (" (outcome)" if i == 0 else ""), fontsize=9)
         ax.set_xlabel("")
         ax.set_ylabel("Count" if i % cols == 0 else "")
@@ -125,7 +138,7 @@ def plot_group_boxes(results: Results, rows: pd.DataFrame) -> Figure | None:
     spec = results.spec
     labels = labels_for(results)
     n_groups = len(results.data.groups.labels)
-    if n_groups > 30:
+    if n_groups > 30 or results.spec.family == "binomial":  # boxes of 0s and 1s say nothing
         return None
     fig = _figure(8, 3.2 if n_groups <= 12 else 4.2)
     ax = fig.add_subplot()
@@ -257,7 +270,11 @@ def _observed_fitted(results: Results, rows: pd.DataFrame, model: ModelResult):
     return observed, fitted
 
 
-def plot_actual_vs_predicted(results: Results, rows: pd.DataFrame, model: ModelResult) -> Figure:
+def plot_actual_vs_predicted(
+    results: Results, rows: pd.DataFrame, model: ModelResult
+) -> Figure | None:
+    if model.is_binomial:
+        return None  # plot_calibration instead
     observed, fitted = _observed_fitted(results, rows, model)
     fig = _figure(4.8, 4.2)
     ax = fig.add_subplot()
@@ -272,7 +289,9 @@ def plot_actual_vs_predicted(results: Results, rows: pd.DataFrame, model: ModelR
     return fig
 
 
-def plot_diagnostics(results: Results, rows: pd.DataFrame, model: ModelResult) -> Figure:
+def plot_diagnostics(results: Results, rows: pd.DataFrame, model: ModelResult) -> Figure | None:
+    if model.is_binomial:
+        return None  # residuals of 0/1 data are not normal: plot_binned_residuals instead
     observed, fitted = _observed_fitted(results, rows, model)
     residual = observed - fitted
     fig = _figure(8, 2.9)
@@ -345,4 +364,78 @@ def plot_caterpillar(results: Results, model: ModelResult) -> Figure:
             ax.set_xlabel(f"Groups ranked by effect (n = {n:,})")
             ax.legend(fontsize=8, frameon=False, loc="upper left")
         ax.set_title(_short(labels.term(effects.terms[j], with_reference=False), 36), fontsize=9)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Binary outcomes (None for a Gaussian final model)
+
+
+def plot_calibration(results: Results, rows: pd.DataFrame, model: ModelResult) -> Figure | None:
+    """Observed share of events against the predicted probability, by decile of prediction."""
+    if not model.is_binomial:
+        return None
+    observed, fitted = _observed_fitted(results, rows, model)
+    c = calibration(observed, fitted)
+    fig = _figure(4.8, 4.2)
+    ax = fig.add_subplot()
+    ax.plot(
+        [0, 1], [0, 1], color="#b3471d", linewidth=1, linestyle="--", label="perfect calibration"
+    )
+    ax.errorbar(c["predicted"], c["observed"], yerr=[c["observed"] - c["low"], c["high"] - c["observed"]],
+                fmt="o", color=PALETTE, ecolor="#9fb3c8", markersize=5, capsize=0,
+                label="observed share, 95% CI")  # fmt: skip
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="Predicted probability (decile mean)",
+           ylabel="Observed share")  # fmt: skip
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    return fig
+
+
+def plot_binned_residuals(
+    results: Results, rows: pd.DataFrame, model: ModelResult
+) -> Figure | None:
+    if not model.is_binomial:
+        return None
+    observed, fitted = _observed_fitted(results, rows, model)
+    b = binned_residuals(observed, fitted)
+    fig = _figure(6, 3.4)
+    ax = fig.add_subplot()
+    order = np.argsort(b["fitted"])
+    ax.plot(b["fitted"][order], b["bound"][order], color="#9fb3c8", linewidth=1, label="±2 SE")
+    ax.plot(b["fitted"][order], -b["bound"][order], color="#9fb3c8", linewidth=1)
+    ax.scatter(b["fitted"], b["residual"], s=12, color=PALETTE, linewidths=0)
+    ax.axhline(0, color="#b3471d", linewidth=1)
+    ax.set(xlabel="Predicted probability (bin mean)", ylabel="Mean residual (observed − predicted)")
+    ax.set_title(f"{b['inside']:.0%} of bins within ±2 SE (about 95% expected)", fontsize=9)
+    ax.legend(fontsize=8, frameon=False)
+    return fig
+
+
+def plot_probabilities(results: Results, model: ModelResult) -> Figure | None:
+    """Predicted probabilities: for a typical member of each group (sorted, 95% intervals), and
+    against the first numeric predictor for a typical member of an average group."""
+    if not model.is_binomial:
+        return None
+    groups = group_probabilities(results, model)
+    curve = probability_curve(results, model)
+    fig = _figure(8, 3.4)
+    axes = fig.subplots(1, 2 if curve else 1, squeeze=False)[0]
+    ax = axes[0]
+    rank = np.arange(len(groups["fit"]))
+    ax.fill_between(rank, groups["low"], groups["high"], color="#9fb3c8", alpha=0.6, linewidth=0,
+                    label="95% interval")  # fmt: skip
+    ax.plot(rank, groups["fit"], "o-" if len(rank) <= LABELLED_GROUPS else "-", color=PALETTE,
+            markersize=3, linewidth=1, label="group")  # fmt: skip
+    ax.axhline(groups["average"], color="#b3471d", linewidth=1, label="average group")
+    ax.set(ylim=(0, 1), xlabel=f"Groups ranked (n = {len(rank):,})", ylabel="Probability")
+    ax.set_title("A typical member of each group", fontsize=9)
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    if curve:
+        ax = axes[1]
+        ax.plot(curve["x"], curve["fit"], color=PALETTE, linewidth=2, label="prediction")
+        ax.fill_between(curve["x"], curve["low"], curve["high"], color=PALETTE, alpha=0.2,
+                        linewidth=0, label="95% band")  # fmt: skip
+        ax.set(ylim=(0, 1), xlabel=_literal(curve["x_label"]))
+        ax.set_title("By predictor, average group", fontsize=9)
+        ax.legend(fontsize=8, frameon=False)
     return fig

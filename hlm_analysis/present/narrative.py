@@ -25,6 +25,7 @@ class Finding(StrEnum):
     ICC = "icc"
     QUESTION = "question"
     EFFECT = "effect"
+    LEVER = "lever"  # a reliable association of a predictor the config marks as a lever
     CONTEXT = "context"
     MORE_EFFECTS = "more_effects"
     NULL_EFFECTS = "null_effects"
@@ -95,11 +96,15 @@ def findings(f: dict) -> list[dict]:
     out = [{"kind": Finding.TOO_FEW_GROUPS}] if f["too_few_groups"] else []
     out.append({"kind": Finding.ICC})
     out += [{"kind": Finding.QUESTION, "question": q} for q in f["questions"][:2]]
-    if f["strongest"] is not None:
-        out.append({"kind": Finding.EFFECT, "effect": f["strongest"]})
-        if len(f["significant"]) > 1 and not f["questions"]:
-            out.append({"kind": Finding.MORE_EFFECTS, "effects": f["significant"][1:3]})
-    elif f["not_significant"]:
+    # What the district can act on comes before background: the reliable levers first, then
+    # the largest association among the rest.
+    out += [{"kind": Finding.LEVER, "effect": e} for e in f["levers"][:2]]
+    others = [e for e in f["significant"] if not e["lever"]]
+    if others:
+        out.append({"kind": Finding.EFFECT, "effect": others[0]})
+        if len(others) > 1 and not f["questions"]:
+            out.append({"kind": Finding.MORE_EFFECTS, "effects": others[1:3]})
+    elif not f["significant"] and f["not_significant"]:
         out.append({"kind": Finding.NULL_EFFECTS, "effects": f["not_significant"][:3]})
     if f["contextual"]:
         first = f["contextual"][0]["variable"]
@@ -196,7 +201,7 @@ def executive_summary(f: dict) -> str:
 
 
 def interpretation(f: dict) -> str:
-    return render("interpretation.md.j2", f=f)
+    return render("interpretation_binary.md.j2" if f["binary"] else "interpretation.md.j2", f=f)
 
 
 def recommendations_section(f: dict) -> str:
@@ -234,6 +239,10 @@ def health_checks(results: Results) -> list[dict]:
             item["value"] = f"{h.value:.1e}" if h.value is not None else "n/a"
         elif h.check == Check.ICC_NEAR_ZERO:
             item["value"] = fmt.num(h.value, 3)
+        elif h.check == Check.RARE_EVENTS:
+            item["value"] = fmt.num(h.value, 1)
+        elif h.check == Check.SEPARATION:
+            item["value"] = fmt.md_escape(", ".join(labels.term(t) for t in h.terms))
         else:
             item["value"] = fmt.integer(h.value)
             item["one"] = h.value == 1

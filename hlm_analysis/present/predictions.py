@@ -31,6 +31,24 @@ def linear_prediction(rows: np.ndarray, beta: np.ndarray, cov: np.ndarray, level
     return fit, fit - z * se, fit + z * se
 
 
+def expit(eta):
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(eta, float)))
+
+
+def outcome_label(results: Results, model: ModelResult) -> str:
+    """What predictions are of: the outcome, or for a logistic model the event's probability."""
+    labels = labels_for(results)
+    if model.is_binomial:
+        return f"P({labels.variable(results.spec.outcome)} = {results.design.event})"
+    return labels.variable(results.spec.outcome)
+
+
+def _response_scale(model: ModelResult, *values):
+    """Predictions on the outcome's scale: a logistic model's log-odds become probabilities
+    (bands too: the transform is monotone, so a log-odds interval maps onto one)."""
+    return tuple(expit(v) if model.is_binomial else v for v in values)
+
+
 def _row(design: Design, terms: list[str], values: dict[str, float]) -> np.ndarray:
     """One row of the fixed-effects design: `values` gives numeric columns and dummy terms
     (absent dummies are 0, the reference level); interactions multiply their parts."""
@@ -85,13 +103,13 @@ def interaction_lines(results: Results, model: ModelResult, term: str) -> dict |
     lines = []
     for name, setting in settings:
         rows = np.array([_row(results.design, terms, {**base, **setting, x_var: x}) for x in xs])
-        fit, low, high = linear_prediction(rows, beta, cov)
+        fit, low, high = _response_scale(model, *linear_prediction(rows, beta, cov))
         lines.append({"name": name, "fit": fit, "low": low, "high": high})
     return {
         "x": xs,
         "x_label": labels.variable(x_var),
         "moderator_label": labels.variable(moderator),
-        "y_label": labels.variable(results.spec.outcome),
+        "y_label": outcome_label(results, model),
         "lines": lines,
     }
 
@@ -123,6 +141,8 @@ def group_slope_lines(results: Results, model: ModelResult, max_groups: int = 40
         group_lines = [effects.lines[g][0] + effects.lines[g][1] * x_values for g in chosen]
     else:
         group_lines = [fit + est[g, 0] + est[g, 1] * x_values for g in chosen]
+    fit, low, high = _response_scale(model, fit, low, high)
+    group_lines = [_response_scale(model, line)[0] for line in group_lines]
     labels = labels_for(results)
     dummy = labels.dummy_parts(slope_term)
     return {
@@ -134,6 +154,85 @@ def group_slope_lines(results: Results, model: ModelResult, max_groups: int = 40
         "groups": group_lines,
         "n_groups_shown": len(group_lines),
         "n_groups": len(est),
-        "y_label": labels.variable(results.spec.outcome),
+        "y_label": outcome_label(results, model),
         "ticks": None if dummy is None else [dummy[2], dummy[1]],
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Binary outcomes: calibration, binned residuals, and probabilities by group and by predictor
+
+
+def _bins_of(fitted: np.ndarray, bins: int) -> np.ndarray:
+    """Equal-count bins of the fitted probabilities (deciles by default), as bin indices."""
+    order = np.argsort(fitted, kind="stable")
+    index = np.empty(len(fitted), dtype=int)
+    index[order] = np.arange(len(fitted)) * bins // len(fitted)
+    return index
+
+
+def calibration(observed: np.ndarray, fitted: np.ndarray, bins: int = 10) -> dict:
+    """Observed share of events against the mean predicted probability, per decile of the
+    prediction, with a 95% Wald interval of each observed share."""
+    bins = max(1, min(bins, len(fitted) // 5))
+    index = _bins_of(fitted, bins)
+    n = np.bincount(index, minlength=bins).astype(float)
+    predicted = np.bincount(index, fitted, bins) / n
+    share = np.bincount(index, observed, bins) / n
+    half = 1.96 * np.sqrt(np.clip(share * (1 - share), 1e-12, None) / n)
+    return {"predicted": predicted, "observed": share, "low": share - half, "high": share + half}
+
+
+def binned_residuals(observed: np.ndarray, fitted: np.ndarray) -> dict:
+    """Gelman & Hill's (2007, sec. 5.6) binned residual plot: mean residual per bin of the fitted
+    probability, with +-2 SE bounds (2 sqrt(p(1-p)/n)); about 95% of bins should fall inside.
+    The number of bins follows Gelman & Hill's sqrt(n) for n up to 10,000, 100 beyond."""
+    bins = int(min(100, max(5, np.sqrt(len(fitted)))))
+    index = _bins_of(fitted, bins)
+    n = np.bincount(index, minlength=bins).astype(float)
+    mean_fitted = np.bincount(index, fitted, bins) / n
+    mean_residual = np.bincount(index, observed - fitted, bins) / n
+    bound = 2 * np.sqrt(mean_fitted * (1 - mean_fitted) / n)
+    return {"fitted": mean_fitted, "residual": mean_residual, "bound": bound,
+            "inside": float(np.mean(np.abs(mean_residual) <= bound))}  # fmt: skip
+
+
+def group_probabilities(results: Results, model: ModelResult) -> dict:
+    """Each group's predicted probability for a typical member (numeric predictors at their
+    means, text ones at the reference level) with a 95% interval from the group effect's
+    conditional SD, sorted; the average group's probability beside them."""
+    terms = [fe.term for fe in model.fixed_effects]
+    beta = np.array([fe.estimate for fe in model.fixed_effects])
+    typical = float(_row(results.design, terms, _baseline(results)) @ beta)
+    effects = np.array(model.group_effects.estimate)[:, 0]
+    se = np.array(model.group_effects.std_error)[:, 0]
+    order = np.argsort(effects, kind="stable")
+    eta = typical + effects[order]
+    return {
+        "groups": [model.group_effects.groups[i] for i in order],
+        "fit": expit(eta),
+        "low": expit(eta - 1.96 * se[order]),
+        "high": expit(eta + 1.96 * se[order]),
+        "average": float(expit(typical)),
+    }
+
+
+def probability_curve(results: Results, model: ModelResult) -> dict | None:
+    """The predicted probability against the first numeric predictor (the random slope's, if it
+    is numeric) for a typical member of an average group, with its 95% band."""
+    numeric = _model_scale(results)
+    terms = [fe.term for fe in model.fixed_effects]
+    candidates = [*model.random_terms[1:], *terms]
+    x_var = next((t for t in candidates if t in numeric and t in terms), None)
+    if x_var is None:
+        return None
+    xs = np.linspace(numeric[x_var].min, numeric[x_var].max, _POINTS)
+    base = _baseline(results)
+    rows = np.array([_row(results.design, terms, {**base, x_var: x}) for x in xs])
+    beta = np.array([fe.estimate for fe in model.fixed_effects])
+    fit, low, high = _response_scale(
+        model, *linear_prediction(rows, beta, np.array(model.fixed_cov))
+    )
+    labels = labels_for(results)
+    return {"x": xs, "fit": fit, "low": low, "high": high, "x_label": labels.variable(x_var),
+            "y_label": outcome_label(results, model)}  # fmt: skip

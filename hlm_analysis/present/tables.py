@@ -9,9 +9,9 @@ import math
 import re
 
 from .. import rules
-from ..results import MODEL_ORDER, ModelResult, Reference, Results
+from ..results import INTERCEPT, MODEL_ORDER, ModelResult, Reference, Results
 from . import fmt
-from .labels import labels_for
+from .labels import labels_for, plural
 
 # A '|' preceded by an even number of backslashes (none, or escaped backslashes) ends a cell.
 _UNESCAPED_PIPE = re.compile(r"(?<!\\)((?:\\\\)*)\|")
@@ -118,6 +118,10 @@ def groups(results: Results, label: str, limit: int = 25) -> str:
     caption = f"{fmt.md_escape(labels.variable(spec.group))} groups: size and mean {fmt.md_escape(labels.variable(spec.outcome))}"
     if more:
         caption += f" (the {len(order)} largest of {fmt.integer(len(g.labels))} groups)"
+    if results.spec.family == "binomial":  # a 0/1 outcome's mean is the share of events
+        caption = caption.replace(" and mean ", " and share with ")
+        caption += f" (share: {fmt.md_escape(results.design.event)})"
+        return pipe_table(["Group", "N", "Share"], [row[:3] for row in rows], "lrr", caption, label)
     return pipe_table(["Group", "N", "Mean", "SD"], rows, "lrrr", caption, label)
 
 
@@ -160,9 +164,13 @@ def ladder(results: Results, label: str) -> str:
             f"Variance: {fmt.md_escape(labels.term(term, with_reference=False))}",
             lambda m, t=term: fmt.sig(m.variance(t), 3) if m.variance(t) is not None else "",
         )
-    stat_row("Residual variance", lambda m: fmt.sig(m.residual_variance, 3) if m.is_mixed else "")
+    binary = results.spec.family == "binomial"
+    if not binary:
+        stat_row(
+            "Residual variance", lambda m: fmt.sig(m.residual_variance, 3) if m.is_mixed else ""
+        )
     stat_row(
-        "ICC [95% CI]",
+        "Latent ICC [95% CI]" if binary else "ICC [95% CI]",
         lambda m: (
             fmt.keep_together(
                 f"{fmt.num(m.icc.estimate, 3)} [{fmt.num(m.icc.ci_low, 3)}, {fmt.num(m.icc.ci_high, 3)}]"
@@ -173,13 +181,25 @@ def ladder(results: Results, label: str) -> str:
     )
     stat_row(
         "ICC after predictors",
-        lambda m: fmt.num(m.icc_residual, 3) if m.icc is None and m.is_mixed else "",
+        lambda m: fmt.num(m.icc_after, 3) if m.icc is None and m.is_mixed else "",
     )
-    stat_row(
-        "R² (OLS) / marginal", lambda m: fmt.num(m.r2 if m.r2 is not None else m.r2_marginal, 3)
-    )
-    stat_row("R² conditional", lambda m: fmt.num(m.r2_conditional, 3) if m.is_mixed else "")
-    stat_row("Log-likelihood (REML / OLS)", lambda m: fmt.num(m.loglik, 1))
+    if binary:
+        stat_row(
+            "Median odds ratio",
+            lambda m: fmt.num(m.median_odds_ratio.estimate, 2) if m.median_odds_ratio else "",
+        )
+        stat_row("R² marginal (latent)", lambda m: fmt.num(m.r2_marginal, 3) if m.is_mixed else "")
+        stat_row(
+            "R² conditional (latent)", lambda m: fmt.num(m.r2_conditional, 3) if m.is_mixed else ""
+        )
+        stat_row("Log-likelihood (ML)", lambda m: fmt.num(m.loglik, 1))
+    else:
+        stat_row(
+            "R² (OLS) / marginal",
+            lambda m: fmt.num(m.r2 if m.r2 is not None else m.r2_marginal, 3),
+        )
+        stat_row("R² conditional", lambda m: fmt.num(m.r2_conditional, 3) if m.is_mixed else "")
+        stat_row("Log-likelihood (REML / OLS)", lambda m: fmt.num(m.loglik, 1))
     stat_row("AIC (ML)", lambda m: fmt.num(m.aic, 1) if m.robust is None else "")
     stat_row("BIC (ML)", lambda m: fmt.num(m.bic, 1) if m.robust is None else "")
     stat_row("Observations", lambda m: fmt.integer(m.n_obs))
@@ -195,12 +215,74 @@ def ladder(results: Results, label: str) -> str:
     )
     caption = (
         f"The model ladder ({legend}): estimates with standard errors in parentheses; * marks "
-        "p < .05 (Satterthwaite t tests for mixed models)"
+        + (
+            "p < .05 (z tests; t with G − 1 df for the cluster-robust model); estimates are "
+            "log-odds of "
+            f"{fmt.md_escape(_event(results))}, the ICC and R² are on the latent scale"
+            if binary
+            else "p < .05 (Satterthwaite t tests for mixed models)"
+        )
     )
+    if any(len(m.random_terms) > 1 for m in models):
+        caption += (
+            "; with random slopes, the ICC after predictors is averaged over the data "
+            "(Nakagawa's adjusted ICC)"
+        )
     return pipe_table(header, rows, "l" + "r" * len(models), caption, label)
 
 
+def _event(results: Results) -> str:
+    """The event of a binary outcome in words: 'passed = yes'."""
+    labels = labels_for(results)
+    return f"{labels.variable(results.spec.outcome)} = {results.design.event}"
+
+
+def _percentage_points(value: float | None) -> str:
+    return "" if value is None else fmt.num(100 * value, 1)
+
+
+def odds_coefficients(results: Results, model: ModelResult, label: str) -> str:
+    """A logistic model's fixed effects: log-odds with SE and z test, the odds ratio with its
+    CI, and the average marginal effect in percentage points, the number a board can read."""
+    labels = labels_for(results)
+    rows = []
+    for fe in model.fixed_effects:
+        ame = fe.marginal_effect
+        rows.append(
+            [
+                fmt.md_escape(labels.term(fe.term)),
+                fmt.sig(fe.estimate, 3),
+                fmt.sig(fe.std_error, 2),
+                fmt.pvalue(fe.p_value).removeprefix("p ").removeprefix("= "),
+                fmt.keep_together(
+                    f"{fmt.sig(fe.odds_ratio, 3)} [{fmt.sig(fe.odds_ratio_ci_low, 3)}, "
+                    f"{fmt.sig(fe.odds_ratio_ci_high, 3)}]"
+                )
+                if fe.term != INTERCEPT
+                else "",
+                fmt.keep_together(
+                    f"{_percentage_points(ame)} [{_percentage_points(ame - 1.96 * fe.marginal_effect_se)}, "
+                    f"{_percentage_points(ame + 1.96 * fe.marginal_effect_se)}]"
+                )
+                if ame is not None
+                else "",
+            ]
+        )
+    header = [
+        "Term", "Log-odds", "SE", "p", "Odds ratio [95% CI]", "AME, percentage points [95% CI]",
+    ]  # fmt: skip
+    caption = (
+        f"Fixed effects of the {model.label.lower()} model for {fmt.md_escape(_event(results))} "
+        "(z tests; AME: the average change in the probability, in percentage points, per unit "
+        "of a numeric predictor or for the category against its reference, averaged over the "
+        f"{fmt.md_escape(plural(results.spec.unit))} with their own group's effect)"
+    )
+    return pipe_table(header, rows, "lrrrrr", caption, label)
+
+
 def coefficients(results: Results, model: ModelResult, label: str) -> str:
+    if model.is_binomial:
+        return odds_coefficients(results, model, label)
     labels = labels_for(results)
     robust = any(fe.robust_se is not None for fe in model.fixed_effects)
     rows = []
@@ -282,6 +364,16 @@ def variance_components(results: Results, model: ModelResult, label: str) -> str
                     "",
                 ]
             )
+    if model.is_binomial:
+        return pipe_table(
+            ["Term", "Variance / covariance", "SD", "Correlation"],
+            [row[:4] for row in rows],
+            "lrrr",
+            f"Variance components of the {model.label.lower()} model on the log-odds scale, "
+            f"groups: {fmt.md_escape(labels.variable(results.spec.group))} (the level-1 variance "
+            "is fixed at π²/3 ≈ 3.29 on the latent scale)",
+            label,
+        )
     return pipe_table(
         ["Term", "Variance / covariance", "SD", "Correlation", "95% CI", "Reliability", "Test"],
         rows,
@@ -341,7 +433,7 @@ def comparisons(results: Results, label: str) -> str:
                 str(c.df),
                 fmt.pvalue(c.p_value) + naive,
                 _SHORT_METHOD.get(c.p_value_method, c.p_value_method),
-                "ML" if c.refit else "REML",
+                "ML" if c.refit or results.spec.family == "binomial" else "REML",
             ]
         )
     return pipe_table(
@@ -390,8 +482,9 @@ def attempts(results: Results, label: str) -> str:
         ["Model", "Optimizer", "Start", "Exact log-lik", "Reported", "Claimed converged"],
         rows,
         "lllrrl",
-        "Every optimizer attempt, scored with the exact REML criterion "
-        "(reported: the optimizer's own value)",
+        "Every optimizer attempt, scored with the exact "
+        + ("marginal log-likelihood" if results.spec.family == "binomial" else "REML criterion")
+        + " (reported: the optimizer's own value)",
         label,
     )
 

@@ -23,7 +23,7 @@ from hlm_analysis.model.analysis import run_analysis
 from hlm_analysis.spec import load_spec
 
 ROOT = REFERENCE.parent.parent
-SHIPPED = ["hsb2", "schools"]
+SHIPPED = ["hsb2", "schools", "graduation"]  # graduation: a yes/no text outcome
 
 
 def _spec(tmp_path, name):
@@ -261,6 +261,55 @@ def test_a_glob_and_a_directory_of_parts_fit_as_the_single_file(tmp_path):
                 assert fb.std_error == pytest.approx(fa.std_error, rel=1e-8)
 
 
+@pytest.mark.parametrize(
+    ("stored", "event"),
+    [("text", "yes"), ("bool", None), ("number", None), ("number", "0")],
+)
+def test_a_binary_outcome_in_parts_fits_as_the_single_file(tmp_path, stored, event):
+    """The outcome is coded 0/1 in SQL as in memory, whether stored as text, booleans or 0/1."""
+    frame = pd.read_csv(ROOT / "data" / "graduation.csv")
+    yes = frame["Graduated"] == "yes"
+    frame["Graduated"] = {"text": frame["Graduated"], "bool": yes, "number": yes.astype(int)}[
+        stored
+    ]
+    single = tmp_path / "one.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), single)
+    lake = _parts(frame, tmp_path / "lake")
+    keys = {
+        "outcome": "Graduated", "predictors": ["Mentoring", "FreeLunch", "Absences"],
+        "group": "School", "family": "binomial", "event": event,
+    }  # fmt: skip
+    one = run_analysis(
+        load_spec(write_config(tmp_path, "one", data=single, **keys)), tmp_path / "a"
+    )
+    spec = load_spec(write_config(tmp_path, "parts", data=lake, **keys))
+    parts = run_analysis(spec, tmp_path / "b")
+    assert (
+        parts.design.event
+        == one.design.event
+        == (event or ("yes" if stored == "text" else "true" if stored == "bool" else "1"))
+    )
+    a, b = one.model("random_intercept"), parts.model("random_intercept")
+    assert b.loglik == pytest.approx(a.loglik, rel=1e-10)
+    assert [f.estimate for f in b.fixed_effects] == pytest.approx(
+        [f.estimate for f in a.fixed_effects], rel=1e-7
+    )
+
+
+def test_binary_data_too_large_for_memory_are_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(aggregate, "IN_MEMORY_ROWS", 1000)
+    lake = _parts(pd.read_csv(ROOT / "data" / "graduation.csv"), tmp_path / "lake")
+    config = write_config(
+        tmp_path, "big", data=lake, outcome="Graduated", predictors=["Absences"],
+        group="School", family="binomial",
+    )  # fmt: skip
+    code = main(["fit", str(config), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "2,774 rows: logistic mixed models are fitted from every row" in err[0]
+    assert not (tmp_path / "out").exists()
+
+
 def test_large_data_keep_only_group_sums_and_a_reproducible_sample(tmp_path, monkeypatch):
     # Beyond IN_MEMORY_ROWS no row comes back but the sample: every estimate is still exact,
     # the robust SEs say they are CR1 from group sums, and the same rows are drawn every time.
@@ -312,7 +361,7 @@ def test_large_data_keep_only_group_sums_and_a_reproducible_sample(tmp_path, mon
 def test_spark_gives_the_duckdb_sums(tmp_path, duckdb_engine):
     # Spark in local mode (Java from .ci/setup-system, pyspark from the dev extra).
     spark = open_engine("spark")
-    for name in ("exam", "schools"):
+    for name in ("exam", "schools", "graduation"):
         spec = _spec(tmp_path, name)
         _same(_in_engine(spec, duckdb_engine), _in_engine(spec, spark), rel=1e-10)
     # missing values, group means and 0/1 columns (CSV: every pass), and Parquet without nulls

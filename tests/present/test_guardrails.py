@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from hlm_analysis.present import narrative
+from hlm_analysis.present import narrative, tables
 from hlm_analysis.present.facts import facts
 from hlm_analysis.present.labels import labels_for
 from hlm_analysis.results import TermKind
@@ -64,8 +64,14 @@ def test_significant_non_levers_are_described_as_equity_questions(schools):
 
 
 def test_school_level_advice_uses_the_icc_after_predictors(schools):
+    # The final model has a random slope (gender), so the intercept variance is the variance
+    # for the reference gender alone: the share after the predictors is averaged over the
+    # students instead (Nakagawa's adjusted ICC), in the facts and in the ladder table alike.
     f = facts(schools, escape=str)
-    assert f["icc_after"]["value"] == f"{schools.final.icc_residual:.3f}"
+    assert len(schools.final.random_terms) > 1
+    assert f["icc_after"]["value"] == f"{schools.final.icc_adjusted:.3f}"
+    assert f["icc_after"]["value"] != f"{schools.final.icc_residual:.3f}"
+    assert f"{schools.final.icc_adjusted:.3f}" in tables.ladder(schools, "tbl-ladder")
     text = narrative.implications_section(f)
     assert f["icc_after"]["pct"] in text and "After the predictors" in text
 

@@ -100,7 +100,7 @@ def test_health_box_flags_too_few_groups(hsb2):
     assert "too few for a random effect" in text
 
 
-@pytest.mark.parametrize("name", ["hsb2", "schools"])
+@pytest.mark.parametrize("name", ["hsb2", "schools", "graduation"])
 @pytest.mark.parametrize(
     "name_of_section",
     [
@@ -111,8 +111,8 @@ def test_health_box_flags_too_few_groups(hsb2):
         "health_section",
     ],
 )
-def test_snapshot(name, name_of_section, hsb2, schools):
-    results = {"hsb2": hsb2, "schools": schools}[name]
+def test_snapshot(name, name_of_section, hsb2, schools, graduation):
+    results = {"hsb2": hsb2, "schools": schools, "graduation": graduation}[name]
     text = section(results, name_of_section)
     path = SNAPSHOTS / f"{name}-{name_of_section}.md"
     if os.environ.get("UPDATE_SNAPSHOTS") or not path.exists():

@@ -1,0 +1,434 @@
+"""The model ladder for a yes/no outcome (config `family: binomial`).
+
+Ordinary logistic regression (and its cluster-robust twin), then multilevel logistic models
+fitted by glmm.py on the exact marginal likelihood (Laplace, or adaptive Gauss-Hermite for a
+random intercept alone), as glmer does. Estimates stay on the logit scale, as glmer reports
+them; every fixed-effect row also carries its odds ratio and its average marginal effect in
+probability, which is what the report leads with. Inference is by z (Wald), as glmer's summary.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from .. import distributions
+from ..data import Prepared
+from ..data.prepare import Rows
+from ..results import (
+    MODEL_ORDER,
+    ComponentTest,
+    FixedEffect,
+    GroupEffects,
+    Icc,
+    Method,
+    ModelName,
+    ModelResult,
+    RobustSE,
+    TermKind,
+    VarianceComponent,
+)
+from . import final, glmm, lmm, stats
+from .ladder import Ladder, ModelDef, Progress, _fixed_effects, formula, ladder
+
+# The variance of the standard logistic distribution: the level-1 variance on the latent scale
+# (Snijders & Bosker 2012, sec. 17.4), used by the latent ICC and Nakagawa's R2 for the logit link.
+LATENT_VARIANCE = np.pi**2 / 3
+NORMAL = np.inf  # degrees of freedom of a z test
+# The latent ICC's profile interval, to 1e-5 in theta (the ICC to better than 1e-5): each point
+# re-optimises beta over every row, so the Gaussian 1e-10 would cost seconds at 200,000 rows.
+ICC_THETA_TOLERANCE = 1e-5
+
+
+def expit(eta: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(eta, float)))
+
+
+def median_odds_ratio(tau00: float) -> float:
+    """Merlo et al. (2006): the median odds ratio between two randomly chosen groups for the
+    same kind of student, exp(sqrt(2 tau00) * z_0.75)."""
+    return float(np.exp(np.sqrt(2.0 * max(tau00, 0.0)) * distributions.norm_ppf(0.75)))
+
+
+def _tau_of_icc(icc: float) -> float:
+    return icc * LATENT_VARIANCE / (1.0 - icc) if icc < 1 else np.inf
+
+
+# ---------------------------------------------------------------------------------------------
+# Odds ratios and average marginal effects
+
+
+def _term_columns(prepared: Prepared, rows: Rows, terms: list[str], set_to: dict) -> np.ndarray:
+    """The fixed design at `rows` with some main-effect terms replaced (`set_to`: term -> array
+    or number); interactions are recomputed from their parts, so they follow."""
+    design = prepared.design
+    n = len(rows.y)
+
+    def value(term: str) -> np.ndarray:
+        t = design.term(term)
+        if t.kind == TermKind.INTERACTION:
+            return np.prod([value(part) for part in t.parts], axis=0)
+        if term in set_to:
+            return np.broadcast_to(np.asarray(set_to[term], float), (n,))
+        return rows.columns[term]
+
+    return np.column_stack([np.asarray(value(term), float) for term in terms])
+
+
+def marginal_effects(
+    prepared: Prepared,
+    rows: Rows,
+    terms: list[str],
+    beta: np.ndarray,
+    cov: np.ndarray,
+    random: list[str] = (),
+    modes: np.ndarray | None = None,
+) -> dict[str, tuple[float, float]]:
+    """Average marginal effect of each main-effect term on the probability, with its
+    delta-method SE (over beta): for a numeric term the average of dp/dx over the rows; for a
+    dummy the average change from the reference level to that level, every row moved. The rest
+    of each row stays as observed, and each row keeps its own group's effects (`modes` of the
+    `random` terms, a random slope included). Interactions follow their parts."""
+    design = prepared.design
+    n = len(rows.y)
+    own = modes[rows.group_codes] if modes is not None else np.zeros((n, 0))
+
+    def linear(set_to: dict) -> tuple[np.ndarray, np.ndarray]:
+        X = _term_columns(prepared, rows, terms, set_to)
+        Z = _term_columns(prepared, rows, list(random), set_to) if len(random) else X[:, :0]
+        return X, X @ beta + np.einsum("nq,nq->n", Z, own)
+
+    X, eta = linear({})
+    p = expit(eta)
+    out: dict[str, tuple[float, float]] = {}
+    for term in terms:
+        t = design.term(term)
+        if t.kind == TermKind.NUMERIC:
+            # d eta / dx per row: the design is linear in x, so eta at x = 1 minus eta at x = 0
+            # (other columns as observed) is each row's slope, the group's own slope included
+            X1, eta1 = linear({term: 1.0})
+            X0, eta0 = linear({term: 0.0})
+            slope, dX = eta1 - eta0, X1 - X0
+            w = p * (1 - p)
+            estimate = float(np.mean(w * slope))
+            gradient = (w * (1 - 2 * p) * slope) @ X / n + w @ dX / n
+        elif t.kind == TermKind.DUMMY:
+            siblings = design.variable(t.variable).terms
+            X1, eta1 = linear({s: float(s == term) for s in siblings})
+            X0, eta0 = linear({s: 0.0 for s in siblings})
+            p1, p0 = expit(eta1), expit(eta0)
+            estimate = float(np.mean(p1 - p0))
+            gradient = ((p1 * (1 - p1)) @ X1 - (p0 * (1 - p0)) @ X0) / n
+        else:
+            continue
+        out[term] = (estimate, float(np.sqrt(max(gradient @ cov @ gradient, 0.0))))
+    return out
+
+
+def _with_odds_ratios(effects, marginal: dict[str, tuple[float, float]]) -> tuple:
+    def one(fe: FixedEffect) -> FixedEffect:
+        ame = marginal.get(fe.term)
+        return replace(
+            fe,
+            odds_ratio=float(np.exp(fe.estimate)),
+            odds_ratio_ci_low=float(np.exp(fe.ci_low)),
+            odds_ratio_ci_high=float(np.exp(fe.ci_high)),
+            marginal_effect=None if ame is None else ame[0],
+            marginal_effect_se=None if ame is None else ame[1],
+        )
+
+    return tuple(one(fe) for fe in effects)
+
+
+# ---------------------------------------------------------------------------------------------
+# Single-level models
+
+
+def fit_logistic(prepared: Prepared, mdef: ModelDef) -> ModelResult:
+    rows = prepared.rows
+    X = rows.matrix(mdef.fixed)
+    res = glmm.logistic(rows.y, X)
+    cov = res.cov
+    notes: list[str] = []
+    robust_se = None
+    df_method = "z (Wald)"
+    if mdef.name == ModelName.LOGISTIC_CLUSTER:
+        cov = glmm.cluster_cr1(rows.y, X, rows.group_codes, res.beta)
+        robust_se = RobustSE("CR1", dict(zip(mdef.fixed, map(float, np.sqrt(np.diag(cov))),
+                                             strict=True)))  # fmt: skip
+        df_method = "cluster (G - 1)"
+        notes.append(
+            "CR1 cluster-robust standard errors (Stata's logit, vce(cluster)) with G - 1 degrees "
+            "of freedom."
+        )
+    se = np.sqrt(np.diag(cov))
+    df = np.full(len(mdef.fixed), prepared.n_groups - 1.0 if robust_se else NORMAL)
+    separated = tuple(mdef.fixed[i] for i in res.separated)
+    if separated:
+        notes.append(
+            "Complete or quasi-complete separation: the estimates of "
+            + ", ".join(separated)
+            + " diverge (some predictor values occur with one outcome only)."
+        )
+    marginal = marginal_effects(prepared, rows, mdef.fixed, res.beta, cov)
+    k = len(mdef.fixed)
+    return ModelResult(
+        name=mdef.name,
+        formula=formula(prepared, mdef),
+        method=Method.ML_LOGIT,
+        converged=bool(res.converged),
+        optimizer="iteratively reweighted least squares",
+        loglik=float(res.loglik),
+        n_obs=prepared.n_obs,
+        n_groups=prepared.n_groups,
+        fixed_effects=_with_odds_ratios(_fixed_effects(mdef.fixed, res.beta, se, df), marginal),
+        df_method=df_method,
+        loglik_ml=float(res.loglik),
+        aic=float(-2 * res.loglik + 2 * k),
+        bic=float(-2 * res.loglik + np.log(prepared.n_obs) * k),
+        n_parameters=k,
+        fixed_cov=tuple(map(tuple, cov)),
+        robust=robust_se,
+        notes=tuple(notes),
+        family="binomial",
+        separation=separated,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Multilevel logistic models
+
+
+def _variance_components(group: str, terms: list[str], cov: np.ndarray) -> tuple:
+    """glmer's as.data.frame(VarCorr(m)): no residual row (the level-1 variance is fixed)."""
+    rows = []
+    sd = np.sqrt(np.clip(np.diag(cov), 0, None))
+    for i, term in enumerate(terms):
+        rows.append(VarianceComponent(group, term, None, float(cov[i, i]), float(sd[i])))
+    for j, i in zip(*np.tril_indices(len(terms), -1), strict=True):
+        corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else float("nan")
+        rows.append(VarianceComponent(group, terms[i], terms[j], float(cov[i, j]), float(corr)))
+    return tuple(rows)
+
+
+def _offset(rows: Rows, random: list[str], modes: np.ndarray) -> np.ndarray:
+    Z = rows.matrix(random)
+    return np.einsum("nq,nq->n", Z, modes[rows.group_codes])
+
+
+def fit_mixed(prepared: Prepared, mdef: ModelDef) -> glmm.GlmmFit:
+    rows = prepared.rows
+    return glmm.fit_glmm(
+        rows.y,
+        rows.matrix(mdef.fixed),
+        rows.matrix(mdef.random),
+        rows.group_codes,
+        nagq=prepared.spec.nagq,
+    )
+
+
+def _null_icc(prepared: Prepared, fit: glmm.GlmmFit, mdef: ModelDef) -> tuple[Icc, Icc]:
+    """The latent ICC and the median odds ratio with 95% profile-likelihood intervals: the
+    deviance with beta re-optimised at each tau00, as the Gaussian ICC's interval."""
+    rows = prepared.rows
+    problem = glmm.Problem(
+        rows.y, rows.matrix(mdef.fixed), rows.matrix(mdef.random), rows.group_codes,
+        prepared.spec.nagq,
+    )  # fmt: skip
+    low, high = stats.icc_interval(
+        *glmm.latent_icc_profile(problem, float(fit.theta[0])), xtol=ICC_THETA_TOLERANCE
+    )
+    theta = float(fit.theta[0])
+    tau00 = theta**2
+    icc = Icc(glmm.latent_icc(fit.re_cov), low, high, "latent scale, profile likelihood, 95%")
+    mor = Icc(
+        median_odds_ratio(tau00),
+        median_odds_ratio(_tau_of_icc(low)),
+        median_odds_ratio(_tau_of_icc(high)),
+        "Merlo et al. (2006), from the ICC's profile interval",
+    )
+    return icc, mor
+
+
+def mixed_result(
+    prepared: Prepared, mdef: ModelDef, fit: glmm.GlmmFit, is_final: bool
+) -> ModelResult:
+    rows = prepared.rows
+    q = len(mdef.random)
+    re_cov = fit.re_cov
+    se = np.sqrt(np.diag(fit.cov_beta))
+    df = np.full(len(mdef.fixed), NORMAL)
+    marginal = marginal_effects(
+        prepared, rows, mdef.fixed, fit.beta, fit.cov_beta, mdef.random, fit.modes
+    )
+    Z = rows.matrix(mdef.random)
+    mean_zz = Z.T @ Z / len(Z)
+    var_fixed = prepared.sums.quadratic_variance(mdef.fixed, fit.beta)
+    r2 = stats.nakagawa_r2(var_fixed, re_cov, mean_zz, LATENT_VARIANCE)
+    tau00 = float(re_cov[0, 0])
+    k = len(mdef.fixed) + lmm.n_theta(q)
+    notes = []
+    if not fit.verified:
+        notes.append(
+            f"The maximum-likelihood optimum could not be verified (a Newton step could gain "
+            f"{fit.decrement:.2g}); treat these estimates as provisional."
+        )
+    if fit.cov_method != "hessian":
+        notes.append(
+            "Standard errors hold the variance parameters fixed: the Hessian over all parameters "
+            "was not positive definite (a boundary fit)."
+        )
+    icc = mor = None
+    if mdef.name == ModelName.NULL:
+        icc, mor = _null_icc(prepared, fit, mdef)
+    elif q == 1:
+        mor = Icc(median_odds_ratio(tau00), float("nan"), float("nan"), "Merlo et al. (2006)")
+    lines = ()
+    if is_final:
+        lines = final.group_lines(prepared, mdef.fixed, fit.beta, mdef.random, fit.modes)
+    how = "Laplace" if fit.nagq == 1 else f"adaptive Gauss-Hermite, {fit.nagq} points"
+    return ModelResult(
+        name=mdef.name,
+        formula=formula(prepared, mdef),
+        method=Method.ML_LOGIT,
+        converged=fit.verified,
+        optimizer=f"{fit.optimizer} ({how})",
+        loglik=float(fit.loglik),
+        n_obs=prepared.n_obs,
+        n_groups=prepared.n_groups,
+        fixed_effects=_with_odds_ratios(_fixed_effects(mdef.fixed, fit.beta, se, df), marginal),
+        df_method="z (Wald)",
+        variance_components=_variance_components(prepared.spec.group, mdef.random, re_cov),
+        attempts=fit.attempts,
+        singular=fit.singular,
+        singular_terms=tuple(mdef.random[i] for i in fit.singular_terms),
+        max_gradient=fit.max_gradient,
+        newton_decrement=fit.decrement,
+        ml_verified=fit.verified,
+        loglik_ml=float(fit.loglik),
+        aic=float(2 * k - 2 * fit.loglik),
+        bic=float(np.log(prepared.n_obs) * k - 2 * fit.loglik),
+        n_parameters=k,
+        r2_marginal=r2["r2_marginal"],
+        r2_conditional=r2["r2_conditional"],
+        icc=icc,
+        icc_adjusted=r2["icc_adjusted"],
+        icc_residual=glmm.latent_icc(re_cov),
+        reliability=(reliability := _reliability(mdef.random, re_cov, fit.cond_se)),
+        reliability_mean=reliability.get(mdef.random[0]),
+        fixed_cov=tuple(map(tuple, fit.cov_beta)),
+        random_terms=tuple(mdef.random),
+        group_effects=GroupEffects(
+            terms=tuple(mdef.random),
+            groups=tuple(prepared.group_labels),
+            estimate=tuple(map(tuple, fit.modes.tolist())),
+            std_error=tuple(map(tuple, fit.cond_se.tolist())),
+            lines=lines,
+        ),
+        notes=tuple(notes),
+        family="binomial",
+        nagq=fit.nagq,
+        median_odds_ratio=mor,
+        separation=tuple(mdef.fixed[i] for i in fit.separated),
+    )
+
+
+def fitted_probabilities(model: ModelResult, rows: Rows) -> np.ndarray:
+    beta = np.array([fe.estimate for fe in model.fixed_effects])
+    eta = rows.matrix([fe.term for fe in model.fixed_effects]) @ beta
+    if model.is_mixed:
+        eta = eta + _offset(rows, list(model.random_terms), np.array(model.group_effects.estimate))
+    return expit(eta)
+
+
+def fit_binomial_ladder(prepared: Prepared, progress: Progress = lambda message: None) -> Ladder:
+    """Every model, the final one chosen by the same rule as for Gaussian outcomes."""
+    definitions = ladder(prepared)
+    progress(
+        f"hlm-report: fitting {len(definitions)} logistic models of {prepared.spec.name} "
+        f"({prepared.n_obs:,} rows in {prepared.n_groups:,} groups)"
+    )
+    fits: dict[ModelName, tuple[ModelDef, glmm.GlmmFit]] = {}
+    models: dict[ModelName, ModelResult] = {}
+    for mdef in definitions:
+        started = time.perf_counter()
+        if mdef.random:
+            fits[mdef.name] = (mdef, fit_mixed(prepared, mdef))
+            verified = fits[mdef.name][1].verified
+        else:
+            models[mdef.name] = fit_logistic(prepared, mdef)
+            verified = models[mdef.name].converged
+        status = "" if verified else " (optimum NOT verified)"
+        progress(f"  {mdef.name.label:<28} {time.perf_counter() - started:6.2f} s{status}")
+    estimability = {
+        n: final.Estimability(
+            f.verified, tuple(d.random[i] for i in f.singular_terms), tuple(d.random)
+        )
+        for n, (d, f) in fits.items()
+    }
+    name, reason = final.choose(estimability)
+    for model_name, (mdef, fit) in fits.items():
+        models[model_name] = mixed_result(prepared, mdef, fit, model_name == name)
+    chosen_def, chosen = fits[name]
+    cov = np.array(models[name].fixed_cov)
+    slopes, regions = final.simple_slopes(
+        prepared,
+        chosen_def.fixed,
+        chosen.beta,
+        cov,
+        lambda contrasts: np.full(len(np.atleast_2d(contrasts)), NORMAL),
+        list(prepared.spec.interactions),
+    )
+    ordered = {n: models[n] for n in MODEL_ORDER if n in models}
+    tests = _slope_tests(models, name)
+    return Ladder(ordered, name, reason, tests, tuple(slopes), tuple(regions))
+
+
+def _slope_tests(models: dict[ModelName, ModelResult], name: ModelName) -> tuple:
+    """The final model's random slope tested against the same model with a random intercept
+    only (already fitted): an ML likelihood ratio with a 50:50 chi-bar-square reference. With
+    several slopes the one test covers them together, so none is reported per term."""
+    full = models[name]
+    slopes = full.random_terms[1:]
+    reduced = models.get(final.reduced_model(name))
+    if len(slopes) != 1 or reduced is None or reduced is full:
+        return ()
+    df = lmm.n_theta(len(full.random_terms)) - 1
+    stat = max(2.0 * (full.loglik - reduced.loglik), 0.0)
+    return (
+        ComponentTest(
+            slopes[0], float(stat), df, stats.chibar_p(stat, df),
+            "the same model without this random slope",
+        ),
+    )  # fmt: skip
+
+
+def _reliability(terms: list[str], re_cov: np.ndarray, cond_se: np.ndarray) -> dict:
+    """Each random coefficient's average reliability, 1 - (conditional variance / its variance)
+    over groups: the empirical-Bayes form of HLM's lambda, which for a linear model equals it."""
+    out = {}
+    for k, term in enumerate(terms):
+        tau = re_cov[k, k]
+        if tau > 0:
+            out[term] = float(np.mean(np.clip(1 - cond_se[:, k] ** 2 / tau, 0, 1)))
+    return out
+
+
+def binary_health_values(prepared: Prepared, n_parameters: int) -> dict[str, float]:
+    """Events per parameter (the rarer outcome) and the groups whose rows all share one
+    outcome, from the design's sums."""
+    sums = prepared.sums
+    events = float(sums.group_totals(sums.outcome).sum())
+    rarer = min(events, sums.n - events)
+    totals = sums.group_totals(sums.outcome)
+    uniform = int(np.sum((totals == 0) | (totals == sums.counts)))
+    return {
+        "events": events,
+        "events_per_parameter": rarer / n_parameters,
+        "uniform_groups": uniform,
+    }
+
+
+__all__ = ["LATENT_VARIANCE", "binary_health_values", "fit_binomial_ladder", "fitted_probabilities"]
