@@ -354,7 +354,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                 if top > TOO_LARGE:
                     refuse_too_large(c)
             n_rows_read, dropped = int(source.rows), {}
-            binary |= _binary_from_sums(engine, alias, complete, sums, maybe_binary)
+            binary |= _binary_from_sums(engine, alias, sums, maybe_binary)
         else:
             n_rows_read, dropped = int(totals["n_read"]), dropped_in(totals)
             binary |= {v: off_01(totals, v) for v in maybe_binary}
@@ -434,14 +434,14 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
 
 
 def _binary_from_sums(
-    engine: Engine, alias: dict[str, str], complete: str, sums: DesignSums, variables: list[str]
+    engine: Engine, alias: dict[str, str], sums: DesignSums, variables: list[str]
 ) -> dict[str, bool]:
-    """Which numeric variables hold only 0 and 1 (in the complete rows), as far as the design
-    sums tell: one below 0 or above 1, or whose sum differs from its sum of squares in a group
-    (equal for 0s and 1s, whatever the order of the additions), does not. One plain pass
-    settles the rest (1e-20 among ones vanishes from both sums): x(1 - x) is 0 only at 0 and
-    1 and never underflows to 0. (An aggregate of it in the design sums' GROUP BY would cost
-    more than this pass.)"""
+    """Which numeric variables hold only 0 and 1, when every row is complete, as far as the
+    design sums tell: one below 0 or above 1, or whose sum differs from its sum of squares in
+    a group (equal for 0s and 1s, whatever the order of the additions), does not. One plain
+    pass over those columns alone settles the rest (1e-20 among ones vanishes from both sums):
+    x(1 - x) is 0 only at 0 and 1 and never underflows to 0. (An aggregate of it in the design
+    sums' GROUP BY would cost more than this pass.)"""
     binary, unsure = {}, []
     for v in variables:
         i = sums.index([v])[0]
@@ -457,9 +457,7 @@ def _binary_from_sums(
         found = engine.frame(
             "SELECT "
             + ", ".join(
-                f"MAX(CASE WHEN {complete} THEN abs({alias[v]} * (1.0 - {alias[v]})) END) "
-                f"AS off_{alias[v]}"
-                for v in unsure
+                f"MAX(abs({alias[v]} * (1.0 - {alias[v]}))) AS off_{alias[v]}" for v in unsure
             )
             + " FROM analysis"
         ).iloc[0]
