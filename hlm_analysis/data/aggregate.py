@@ -2,16 +2,19 @@
 the design's per-group cross products without the rows ever reaching Python.
 
 The passes over the data, each a streaming aggregation the engine parallelises; only the
-design sums group (a GROUP BY costs several plain scans), and only when it must does any other:
+design sums group (a GROUP BY costs several plain scans, and its cost grows with the aggregates
+it keeps per group), and only when it must does any other:
 1. (only for text columns) which text columns are numbers, and the stray tokens if any;
 2. one row for the whole data: rows read, cells present per column, each numeric column's
    largest magnitude, complete rows, which numeric columns hold only 0 and 1, and the sums
-   grand means need;
+   grand means need. When Parquet footers say no column used has a null (and no grand mean
+   is taken) it waits for pass 4, whose counts, minima and maxima say the same when every row
+   is complete; then only the columns that may be 0/1 get a plain pass of their own;
 3. (only for group means: group-mean centring, contextual effects) per group, complete rows
    and the sums of the columns averaged;
 4. per group: every sum of products of two design columns (the DesignSums), with minima and
-   maxima (group-level variables, constant predictors); the groups themselves come from here
-   when pass 3 did not run;
+   maxima (group-level variables, constant predictors), none for a column constant in each
+   group (the intercept, a group mean); the groups come from here when pass 3 did not run;
 5. the figures' sample: a seeded hash of each row's values picks the same rows on every run
    and engine-independently of file order (all rows when they fit in memory, which also keeps
    CR2).
@@ -293,26 +296,26 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                 + f" FROM {relation} analysis{join} WHERE {complete}"
             )
 
-        # pass 4: every per-group sum of products, minima and maxima. A column of ones (the
-        # intercept) needs no aggregate of its own: its products are the other columns' sums
-        # and the count, its minimum and maximum 1.
-        one = [sql == algebra.ones() for sql in column_sql]
+        # pass 4: every per-group sum of products, minima and maxima. A column constant in
+        # each group (the intercept's ones, a group mean) needs no aggregate of its own: its
+        # products are its value times the other column's sum (or times the count), its
+        # minimum and maximum the value. (The intercept's are then exactly as summed.)
+        group_mean = {mean_column[c] for c in means_of}
+        constant = [sql == algebra.ones() or sql in group_mean for sql in column_sql]
         aggregates: dict[str, str] = {}  # SQL -> its column in the result
 
         def aggregate(sql: str) -> str:
             return aggregates.setdefault(sql, f"a{len(aggregates)}")
 
-        cross_of = {}
-        for x in range(k):
-            for y in range(x, k):
-                if one[x] and one[y]:
-                    cross_of[x, y] = "n"
-                elif one[x] or one[y]:
-                    cross_of[x, y] = aggregate(f"SUM(d{y if one[x] else x})")
-                else:
-                    cross_of[x, y] = aggregate(f"SUM(d{x} * d{y})")
-        low_of = {x: aggregate(f"MIN(d{x})") for x in range(k) if not one[x]}
-        high_of = {x: aggregate(f"MAX(d{x})") for x in range(k) if not one[x]}
+        sum_of = {x: aggregate(f"SUM(d{x})") for x in range(k) if not constant[x]}
+        cross_of = {
+            (x, y): aggregate(f"SUM(d{x} * d{y})")
+            for x in range(k)
+            for y in range(x, k)
+            if not (constant[x] or constant[y])
+        }
+        low_of = {x: aggregate(f"MIN(d{x})") for x in range(k) if not constant[x]}
+        high_of = {x: aggregate(f"MAX(d{x})") for x in range(k) if not constant[x]}
         extra, top_of = "", {}
         if totals is None:
             extra = "".join(f", {a[c]} AS r{i}" for i, c in enumerate(unseen))
@@ -329,16 +332,33 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         agg["code"] = pd.Categorical(agg["gv"], categories=table["g"]).codes
         agg = agg.sort_values("code")
         G = len(ordered)
+        counts = agg["n"].to_numpy(np.int64)
+        by_code = table.sort_values("code")
+
+        def value(x: int) -> np.ndarray:  # a constant column's value in each group
+            sql = column_sql[x]
+            return np.ones(G) if sql == algebra.ones() else by_code[sql].to_numpy(float)
+
+        def column_sum(x: int) -> np.ndarray:
+            return value(x) * counts if constant[x] else agg[sum_of[x]].to_numpy(float)
+
         cross = np.empty((G, k, k))
-        for (x, y), name in cross_of.items():
-            cross[:, x, y] = cross[:, y, x] = agg[name].to_numpy(float)
+        for x in range(k):
+            for y in range(x, k):
+                if (x, y) in cross_of:
+                    cross[:, x, y] = agg[cross_of[x, y]].to_numpy(float)
+                elif constant[x]:
+                    cross[:, x, y] = value(x) * column_sum(y)
+                else:
+                    cross[:, x, y] = value(y) * column_sum(x)
+                cross[:, y, x] = cross[:, x, y]
 
         def bound(side: dict[int, str], x: int) -> np.ndarray:
-            return np.ones(G) if one[x] else agg[side[x]].to_numpy(float)
+            return value(x) if constant[x] else agg[side[x]].to_numpy(float)
 
         sums = DesignSums(
             names=(spec.outcome, *names),
-            counts=agg["n"].to_numpy(np.int64),
+            counts=counts,
             cross=cross,
             group_low=np.column_stack([bound(low_of, x) for x in range(k)]),
             group_high=np.column_stack([bound(high_of, x) for x in range(k)]),
