@@ -24,8 +24,6 @@ expressions for columns; only the group table (groups x centred columns) goes ba
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 
@@ -438,8 +436,6 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             | {c: fetched[f"v{i}"].to_numpy(float) for i, c in enumerate(measured_numeric)}
         ),
     )
-    if coding is not None:
-        design = replace(design, event=coding.event, non_event=coding.non_event)
     return assemble(
         spec,
         (columns, terms_of, categorical, design),
@@ -450,6 +446,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         n_rows_read,
         dropped,
         keep_rows=keep_all,
+        coding=coding,
     )
 
 

@@ -19,7 +19,7 @@ from ..errors import InputError
 from ..results import INTERCEPT, Design, Term, TermKind, Variable, VariableKind
 from ..spec import Spec, quoted, shown
 from .load import numeric_columns, read_table, too_large
-from .outcome import code_binary
+from .outcome import BinaryCoding, code_binary
 from .sums import DesignSums, from_rows
 
 # Values beyond this size (and infinities) are refused. The fits square and multiply columns
@@ -507,11 +507,15 @@ def assemble(
     n_rows_read: int,
     dropped: dict[str, int],
     keep_rows: bool = True,
+    coding: BinaryCoding | None = None,
 ) -> Prepared:
     """How every data path ends: `built` is build_design's (columns, terms_of, categorical,
     design); `rows` holds every row, or only the figures' sample (keep_rows False). The
-    medians come from the sample, which the report says when it is one."""
+    medians come from the sample, which the report says when it is one. `coding` names a
+    binary outcome's event in the design."""
     _, terms_of, categorical, design = built
+    if coding is not None:
+        design = replace(design, event=coding.event, non_event=coding.non_event)
     sample = rows.take(sample_index(len(rows))) if keep_rows else rows
     numeric = numeric_variables(spec, predictors, categorical)
     return finish(
@@ -596,8 +600,6 @@ def prepare_in_memory(spec: Spec, path: Path) -> Prepared:
             | {c: as_measured[c].to_numpy(dtype=float) for c in numeric}
         ),
     )
-    if coding is not None:
-        design = replace(design, event=coding.event, non_event=coding.non_event)
     return assemble(
         spec,
         (columns, terms_of, categorical, design),
@@ -607,6 +609,7 @@ def prepare_in_memory(spec: Spec, path: Path) -> Prepared:
         rows,
         len(frame),
         dropped,
+        coding=coding,
     )
 
 
