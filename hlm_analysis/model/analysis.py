@@ -38,7 +38,6 @@ from ..results import (
 )
 from ..spec import Spec
 from . import final, stats
-from .binomial import binary_health_values, fit_binomial_ladder, fitted_probabilities
 from .ladder import Progress, fit_ladder, fitted_values, ladder
 
 
@@ -91,9 +90,17 @@ _GROUPS_STATUS = {
 }
 
 
+def _fitted_probabilities(model: ModelResult, sample) -> np.ndarray:
+    from .binomial import fitted_probabilities  # binary outcomes only: it imports scipy
+
+    return fitted_probabilities(model, sample)
+
+
 def _binary_health(prepared: Prepared, models: dict[ModelName, ModelResult]) -> list[HealthCheck]:
     """Rare events, separation and groups whose rows all share one outcome, said in words."""
     out = []
+    from .binomial import binary_health_values  # binary outcomes only: it imports scipy
+
     largest = max(m.n_parameters for m in models.values())
     values = binary_health_values(prepared, largest)
     per_parameter = values["events_per_parameter"]
@@ -196,7 +203,7 @@ def write_sample(prepared: Prepared, models: dict[ModelName, ModelResult], path:
     for name, model in models.items():
         if model.is_mixed:
             frame[RowSample.fitted_column(name)] = (
-                fitted_probabilities(model, sample)
+                _fitted_probabilities(model, sample)
                 if model.is_binomial
                 else fitted_values(model, sample)
             )
@@ -248,7 +255,12 @@ def run_analysis(
     prepared = prepared or validated(spec)
     data = describe(prepared)
     binary = spec.family == "binomial"
-    fitted = (fit_binomial_ladder if binary else fit_ladder)(prepared, progress)
+    if binary:
+        from .binomial import fit_binomial_ladder  # its engine imports scipy.optimize (~0.3 s)
+
+        fitted = fit_binomial_ladder(prepared, progress)
+    else:
+        fitted = fit_ladder(prepared, progress)
     models = fitted.models
     progress(
         f"  rows dropped for missing values: {data.rows_dropped:,}; "
