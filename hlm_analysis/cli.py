@@ -7,7 +7,9 @@ for a broken tool, 1 for a bug (one line, the traceback in error.log; `--debug` 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import gc
 import os
 import sys
 import time
@@ -22,7 +24,28 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+@contextlib.contextmanager
+def _without_cyclic_gc():
+    """The cyclic garbage collector off for one bounded pass, then back as it was. A fit builds
+    a few hundred thousand small objects (pandas' import, per-group rows of random effects) and
+    no reference cycles worth collecting; the collector's repeated full passes over them took a
+    sixth of the whole process at 10,000 groups (1.51 s -> 1.27 s, medians of six). Memory is
+    still freed as usual: that is reference counting, not this collector."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _cmd_fit(args) -> int:
+    with _without_cyclic_gc():
+        return _fit(args)
+
+
+def _fit(args) -> int:
     from .atomic import ensure_writable_dir
     from .model.analysis import run_analysis, validated
     from .results import RESULTS_FILE

@@ -30,7 +30,9 @@ def _elementwise(function):
 
     def apply(*args):
         arrays = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in args))
-        out = np.array([function(*values) for values in zip(*(a.ravel() for a in arrays))])
+        out = np.array(
+            [function(*values) for values in zip(*(a.ravel() for a in arrays), strict=True)]
+        )
         return float(out[0]) if arrays[0].ndim == 0 else out.reshape(arrays[0].shape)
 
     return apply
@@ -78,7 +80,7 @@ def _lentz(term, first: float) -> float:
 def _beta_tail(a: float, b: float, log_x: float, log_y: float) -> float:
     """I_x(a, b), the regularized incomplete beta function, with log x and log(1 - x) given
     separately so that neither x nor 1 - x near 1 loses digits."""
-    x, y = math.exp(log_x), math.exp(log_y)
+    x = math.exp(log_x)
     if x > (a + 1.0) / (a + b + 2.0):  # the fraction converges fast only below this point
         return 1.0 - _beta_tail(b, a, log_y, log_x)
     front = math.exp(a * log_x + b * log_y - _log_beta(a, b)) / a
@@ -229,7 +231,9 @@ def _chi2_ppf(p: float, df: float) -> float:
             hi,
             start,
         )
-    return _invert(lambda x: _chi2_sf(x, df), lambda x: _chi2_pdf(x, df), 1.0 - p, 0.0, hi, 0.5 * hi)
+    return _invert(
+        lambda x: _chi2_sf(x, df), lambda x: _chi2_pdf(x, df), 1.0 - p, 0.0, hi, 0.5 * hi
+    )
 
 
 # --- the normal ----------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import atomic
 from .errors import InputError
 from .rules import GroupsBand
@@ -568,6 +570,25 @@ class Results:
 # JSON: written in one pass; read back strictly (unknown or missing keys are named).
 
 
+def _float_array(value: list | tuple) -> np.ndarray | None:
+    """A non-empty sequence of floats, or of equally long tuples of floats, as a float array;
+    None for anything else (labels, mixed types, ints, records)."""
+    first = value[0] if value else None
+    if isinstance(first, float):
+        pass
+    elif type(first) is tuple and first and isinstance(first[0], float):
+        pass
+    else:
+        return None
+    try:
+        numbers = np.asarray(value)
+    except ValueError:  # ragged rows
+        return None
+    if numbers.dtype != np.float64 or numbers.ndim != (1 if isinstance(first, float) else 2):
+        return None
+    return numbers
+
+
 def _plain(value: Any) -> Any:
     """Dataclasses, enums, tuples and numpy scalars to JSON types in one pass; NaN and inf become
     null (JSON has neither). dataclasses.asdict deep-copies first, which is slow at 10,000 groups."""
@@ -580,15 +601,14 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {_plain(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        # per-group columns (thousands of floats or labels) take the fast path
-        if value and all(type(v) is float for v in value):
-            return [v if math.isfinite(v) else None for v in value]
+        # per-group columns and rows (thousands of floats: random effects, their SEs, the groups'
+        # lines) go through numpy in one step; labels as they are
+        numbers = _float_array(value)
+        if numbers is not None:
+            finite = np.isfinite(numbers)
+            return numbers.tolist() if finite.all() else np.where(finite, numbers, None).tolist()
         if value and all(type(v) is str for v in value):
             return list(value)
-        # per-group rows of floats (random effects, their SEs, the groups' lines; numpy's
-        # float64 is a float)
-        if value and all(type(v) is tuple and all(isinstance(x, float) for x in v) for v in value):
-            return [[x if math.isfinite(x) else None for x in v] for v in value]
         return [_plain(v) for v in value]
     if is_dataclass(value):
         return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}

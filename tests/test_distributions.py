@@ -60,7 +60,10 @@ def test_chi_square_matches_scipy(df):
     assert relative_error(distributions.chi2_sf(x, df), special.chdtrc(df, x)) < 1e-12
     # quantiles: the lower tail against the inverse lower incomplete gamma (no 1 - p rounding)
     low = PS[PS < 0.5]
-    assert relative_error(distributions.chi2_ppf(low, df), 2 * special.gammaincinv(df / 2, low)) < 1e-12
+    assert (
+        relative_error(distributions.chi2_ppf(low, df), 2 * special.gammaincinv(df / 2, low))
+        < 1e-12
+    )
     high = PS[PS >= 0.5]
     reference = 2 * special.gammainccinv(df / 2, 1 - high)
     assert relative_error(distributions.chi2_ppf(high, df), reference) < 1e-12
@@ -69,7 +72,9 @@ def test_chi_square_matches_scipy(df):
 def test_normal_matches_scipy():
     z = np.linspace(-30, 30, 601)
     assert relative_error(distributions.norm_sf(z), special.ndtr(-z)) < 1e-12
-    p = np.concatenate([np.logspace(-300, -1, 300), np.linspace(0.1, 0.9, 81), 1 - np.logspace(-15, -1, 30)])
+    p = np.concatenate(
+        [np.logspace(-300, -1, 300), np.linspace(0.1, 0.9, 81), 1 - np.logspace(-15, -1, 30)]
+    )
     assert relative_error(distributions.norm_ppf(p), special.ndtri(p)) < 1e-13
 
 
