@@ -8,27 +8,33 @@ it keeps per group), and only when it must does any other:
 2. one row for the whole data: rows read, cells present per column, each numeric column's
    largest magnitude, complete rows, which numeric columns hold only 0 and 1, and the sums
    grand means need. When Parquet footers say no column used has a null (and no grand mean
-   is taken) it waits for pass 4, whose counts, minima and maxima say the same when every row
+   is taken) it waits for pass 3, whose counts, minima and maxima say the same when every row
    is complete; then only the columns that may be 0/1 get a plain pass of their own;
-3. (only for group means: group-mean centring, contextual effects) per group, complete rows
-   and the sums of the columns averaged;
-4. per group: every sum of products of two design columns (the DesignSums), with minima and
+3. per group: every sum of products of two design columns (the DesignSums), with minima and
    maxima (group-level variables, constant predictors), none for a column constant in each
-   group (the intercept, a group mean); the groups come from here when pass 3 did not run;
-5. the figures' sample: a seeded hash of each row's values picks the same rows on every run
+   group (the intercept, a group mean). With group means (group-mean centring, contextual
+   effects) the GROUP BY runs over the columns as read and the design's sums follow by algebra
+   (group_means.py): no pass for the means first, no join of them onto the rows; only when that
+   would be inexact (two level-1 columns multiplied with a centred one, or digits lost to
+   cancellation) does a second GROUP BY run with the means joined on;
+4. the figures' sample: a seeded hash of each row's values picks the same rows on every run
    and engine-independently of file order (all rows when they fit in memory, which also keeps
    CR2).
 The design itself (terms, reference levels, interactions) is build_design's, with SQL
-expressions for columns; only the group table (groups x centred columns) goes back in.
+expressions for columns (and polynomials in them for the algebra); only the group table
+(groups x group means) goes back in, for the figures' rows.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InputError
 from ..spec import Spec, quoted, shown
+from . import group_means
 from .engines import Engine
 from .load import judge_text_column
 from .outcome import SHOWN_VALUES, BinaryCoding, choose_event
@@ -150,11 +156,13 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
     g, a = alias[spec.group], alias
     model_numeric = [c for c in used if c in numeric and c != spec.group]
     predictors = list(spec.predictors) + [contextual_name(c) for c in spec.contextual]
-    group_means = {contextual_name(c) for c in spec.contextual}
+    mean_predictors = {contextual_name(c) for c in spec.contextual}
     variables = design_variables(spec, predictors)
     # numeric variables whose Variable says whether they hold only 0 and 1 (a centred one never)
     maybe_binary = [
-        v for v in variables if v in numeric and v not in group_means and v not in spec.centering
+        v
+        for v in variables
+        if v in numeric and v not in mean_predictors and v not in spec.centering
     ]
     grand_of = [c for c, how in spec.centering.items() if how == "grand"]
     means_of = list(
@@ -187,7 +195,10 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             f"MAX(CASE WHEN {complete} THEN abs({a[c]} * (1.0 - {a[c]})) END) AS off_{a[c]}"
             for c in maybe_binary
         ]
-        parts += [f"SUM(CASE WHEN {complete} THEN {a[c]} END) AS sum_{a[c]}" for c in grand_of]
+        parts += [
+            f"SUM(CASE WHEN {complete} THEN {a[c]} END) AS sum_{a[c]}"
+            for c in dict.fromkeys([*grand_of, *means_of])
+        ]
         totals = engine.frame(f"SELECT {', '.join(parts)} FROM analysis").iloc[0]
         if int(totals["n_read"]) == 0:
             raise InputError(f"data file has no rows: {shown(source.label)}")
@@ -216,26 +227,16 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
     if not deferred:
         counted()
     try:
-        # pass 3, only for group means: per group, complete rows and the sums of the columns
         centred: dict[str, str] = {}
         mean_column = {c: f"m{i}" for i, c in enumerate(means_of)}
         groups = table = None
+        ordered: list[str] = []
 
-        def counted_groups(extra: str = "") -> pd.DataFrame:
+        def counted_groups() -> pd.DataFrame:
             return engine.frame(
-                f"SELECT {g} AS g, COUNT(*) AS n{extra} FROM analysis WHERE {complete} GROUP BY {g}"
+                f"SELECT {g} AS g, COUNT(*) AS n FROM analysis WHERE {complete} GROUP BY {g}"
             )
 
-        if means_of:
-            groups = counted_groups("".join(f", SUM({a[c]}) AS sum_{a[c]}" for c in means_of))
-            if totals is None and int(groups["n"].sum()) != source.rows:
-                counted()  # incomplete rows after all (NaN): pass 2 as without footers
-            ordered, groups = _ordered_groups(spec, kinds, groups)
-            table = pd.DataFrame({"g": groups["g"], "code": groups["code"].astype("int64")})
-            sizes = groups["n"].to_numpy(float)
-            for c in means_of:
-                table[mean_column[c]] = groups[f"sum_{a[c]}"].to_numpy(float) / sizes
-            engine.register("hlm_groups", table)
         for c, how in spec.centering.items():
             if how == "group":
                 centred[c] = f"({a[c]} - {mean_column[c]})"
@@ -251,7 +252,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         levels_of: dict[str, tuple[str, ...] | None] = {}
         binary = {v: totals is not None and off_01(totals, v) for v in maybe_binary}
         for var in variables:
-            if var in group_means:  # a group mean: a number, never only 0 and 1 in general
+            if var in mean_predictors:  # a group mean: a number, never only 0 and 1 in general
                 levels_of[var], binary[var] = None, False
             elif var in numeric:
                 levels_of[var] = None
@@ -294,78 +295,123 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                 + f" FROM {relation} analysis{join} WHERE {complete}"
             )
 
-        # pass 4: every per-group sum of products, minima and maxima. A column constant in
-        # each group (the intercept's ones, a group mean) needs no aggregate of its own: its
-        # products are its value times the other column's sum (or times the count), its
-        # minimum and maximum the value. (The intercept's are then exactly as summed.)
-        group_mean = {mean_column[c] for c in means_of}
-        constant = [sql == algebra.ones() or sql in group_mean for sql in column_sql]
-        aggregates: dict[str, str] = {}  # SQL -> its column in the result
+        def _joined_sums() -> tuple[DesignSums, dict[str, float]]:
+            """Pass 4 over the design's own SQL (group means joined on when there are any).
+            A column constant in each group (the intercept's ones, a group mean) needs no
+            aggregate of its own: its products are its value times the other column's sum (or
+            times the count), its minimum and maximum the value. (The intercept's are then
+            exactly as summed.) Also each `unseen` column's largest magnitude, when pass 2
+            waited."""
+            nonlocal ordered, table
+            group_mean = {mean_column[c] for c in means_of}
+            constant = [sql == algebra.ones() or sql in group_mean for sql in column_sql]
+            aggregates: dict[str, str] = {}  # SQL -> its column in the result
 
-        def aggregate(sql: str) -> str:
-            return aggregates.setdefault(sql, f"a{len(aggregates)}")
+            def aggregate(sql: str) -> str:
+                return aggregates.setdefault(sql, f"a{len(aggregates)}")
 
-        sum_of = {x: aggregate(f"SUM(d{x})") for x in range(k) if not constant[x]}
-        cross_of = {
-            (x, y): aggregate(f"SUM(d{x} * d{y})")
-            for x in range(k)
-            for y in range(x, k)
-            if not (constant[x] or constant[y])
-        }
-        low_of = {x: aggregate(f"MIN(d{x})") for x in range(k) if not constant[x]}
-        high_of = {x: aggregate(f"MAX(d{x})") for x in range(k) if not constant[x]}
-        extra, top_of = "", {}
-        if totals is None:
-            extra = "".join(f", {a[c]} AS r{i}" for i, c in enumerate(unseen))
-            top_of = {c: aggregate(f"MAX(abs(r{i}))") for i, c in enumerate(unseen)}
-        selected = ", ".join(f"{sql} AS {name}" for sql, name in aggregates.items())
-        agg = engine.frame(
-            f"SELECT gv, COUNT(*) AS n, {selected} "
-            f"FROM ({design_select('analysis', extra)}) t GROUP BY gv"
-        )
-        if totals is None and int(agg["n"].sum()) != source.rows:
-            counted()  # incomplete rows after all (NaN): pass 2 as without footers
-        if groups is None:
-            ordered, table = _ordered_groups(spec, kinds, agg.rename(columns={"gv": "g"}))
-        agg["code"] = pd.Categorical(agg["gv"], categories=table["g"]).codes
-        agg = agg.sort_values("code")
-        G = len(ordered)
-        counts = agg["n"].to_numpy(np.int64)
-        by_code = table.sort_values("code")
+            sum_of = {x: aggregate(f"SUM(d{x})") for x in range(k) if not constant[x]}
+            cross_of = {
+                (x, y): aggregate(f"SUM(d{x} * d{y})")
+                for x in range(k)
+                for y in range(x, k)
+                if not (constant[x] or constant[y])
+            }
+            low_of = {x: aggregate(f"MIN(d{x})") for x in range(k) if not constant[x]}
+            high_of = {x: aggregate(f"MAX(d{x})") for x in range(k) if not constant[x]}
+            extra, top_of = "", {}
+            if totals is None:
+                extra = "".join(f", {a[c]} AS r{i}" for i, c in enumerate(unseen))
+                top_of = {c: aggregate(f"MAX(abs(r{i}))") for i, c in enumerate(unseen)}
+            selected = ", ".join(f"{sql} AS {name}" for sql, name in aggregates.items())
+            agg = engine.frame(
+                f"SELECT gv, COUNT(*) AS n, {selected} "
+                f"FROM ({design_select('analysis', extra)}) t GROUP BY gv"
+            )
+            if totals is None and int(agg["n"].sum()) != source.rows:
+                counted()  # incomplete rows after all (NaN): pass 2 as without footers
+            if table is None:
+                ordered, table = _ordered_groups(spec, kinds, agg.rename(columns={"gv": "g"}))
+            agg["code"] = pd.Categorical(agg["gv"], categories=table["g"]).codes
+            agg = agg.sort_values("code")
+            G = len(ordered)
+            counts = agg["n"].to_numpy(np.int64)
+            by_code = table.sort_values("code")
 
-        def value(x: int) -> np.ndarray:  # a constant column's value in each group
-            sql = column_sql[x]
-            return np.ones(G) if sql == algebra.ones() else by_code[sql].to_numpy(float)
+            def value(x: int) -> np.ndarray:  # a constant column's value in each group
+                sql = column_sql[x]
+                return np.ones(G) if sql == algebra.ones() else by_code[sql].to_numpy(float)
 
-        def column_sum(x: int) -> np.ndarray:
-            return value(x) * counts if constant[x] else agg[sum_of[x]].to_numpy(float)
+            def column_sum(x: int) -> np.ndarray:
+                return value(x) * counts if constant[x] else agg[sum_of[x]].to_numpy(float)
 
-        cross = np.empty((G, k, k))
-        for x in range(k):
-            for y in range(x, k):
-                if (x, y) in cross_of:
-                    cross[:, x, y] = agg[cross_of[x, y]].to_numpy(float)
-                elif constant[x]:
-                    cross[:, x, y] = value(x) * column_sum(y)
-                else:
-                    cross[:, x, y] = value(y) * column_sum(x)
-                cross[:, y, x] = cross[:, x, y]
+            cross = np.empty((G, k, k))
+            for x in range(k):
+                for y in range(x, k):
+                    if (x, y) in cross_of:
+                        cross[:, x, y] = agg[cross_of[x, y]].to_numpy(float)
+                    elif constant[x]:
+                        cross[:, x, y] = value(x) * column_sum(y)
+                    else:
+                        cross[:, x, y] = value(y) * column_sum(x)
+                    cross[:, y, x] = cross[:, x, y]
 
-        def bound(side: dict[int, str], x: int) -> np.ndarray:
-            return value(x) if constant[x] else agg[side[x]].to_numpy(float)
+            def bound(side: dict[int, str], x: int) -> np.ndarray:
+                return value(x) if constant[x] else agg[side[x]].to_numpy(float)
 
-        sums = DesignSums(
-            names=(spec.outcome, *names),
-            counts=counts,
-            cross=cross,
-            group_low=np.column_stack([bound(low_of, x) for x in range(k)]),
-            group_high=np.column_stack([bound(high_of, x) for x in range(k)]),
-        )
+            joined = DesignSums(
+                names=(spec.outcome, *names),
+                counts=counts,
+                cross=cross,
+                group_low=np.column_stack([bound(low_of, x) for x in range(k)]),
+                group_high=np.column_stack([bound(high_of, x) for x in range(k)]),
+            )
+            return joined, {c: float(agg[top_of[c]].max()) for c in top_of}
+
+        def _shift(c: str) -> float:
+            """A number near column c's centre, to take its group means about (see
+            group_means.py): the grand mean when pass 2 ran, else the Parquet footers'."""
+            if totals is not None:
+                return float(totals[f"sum_{a[c]}"]) / int(totals["n"])
+            return source.footers.centre.get(c, 0.0)
+
+        # pass 3: every per-group sum of products, minima and maxima; with group means, by
+        # algebra from the columns as read when it is exact (group_means.py), else joined
+        sums = tops = None
+        if means_of:
+            shift = {c: _shift(c) for c in means_of}
+            polynomial = _polynomial_design(
+                spec, names, predictors, levels_of, binary, algebra, shift, unseen
+            )
+            agg = engine.frame(_monomial_query(polynomial.monomials, g, complete))
+            if totals is None and int(agg["n"].sum()) != source.rows:
+                counted()  # incomplete rows after all (NaN): pass 2 as without footers
+            ordered, found = _ordered_groups(spec, kinds, agg.rename(columns={"gv": "g"}))
+            monomial_sums = _monomial_sums(found, polynomial.monomials)
+            means = group_means.means(monomial_sums, polynomial.shifted)
+            table = found[["g", "code"]].astype({"code": "int64"})
+            for c in means_of:
+                table[mean_column[c]] = means[c] + shift[c]
+            engine.register("hlm_groups", table)  # the figures' rows join it (few rows)
+            groups = table
+            derived = group_means.derive(polynomial.columns, monomial_sums, polynomial.shifted)
+            if derived is not None:
+                cross, low, high = derived
+                sums = DesignSums(
+                    names=(spec.outcome, *names),
+                    counts=monomial_sums.counts,
+                    cross=cross,
+                    group_low=low,
+                    group_high=high,
+                )
+                tops = polynomial.tops(monomial_sums)
+        if sums is None:
+            sums, tops = _joined_sums()
         provisional = dict(binary)
         if totals is None:  # every row is complete: pass 2's answers from the design sums
             for c in model_numeric:
-                if c in top_of:
-                    top = float(agg[top_of[c]].max())
+                if c in tops:
+                    top = tops[c]
                 else:
                     i = as_read[a[c]]
                     top = max(-sums.group_low[:, i].min(), sums.group_high[:, i].max())
@@ -398,7 +444,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             if max(abs(lo), abs(hi)) > TOO_LARGE:
                 refuse_large_product(interaction, 1)
 
-    # pass 5: rows for the figures (and every row when they fit in memory)
+    # pass 4: rows for the figures (and every row when they fit in memory)
     n = sums.n
     keep_all = n <= IN_MEMORY_ROWS
     if keep_all:  # a stable order, whatever order the engine's threads or files return rows in
@@ -447,6 +493,126 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         dropped,
         keep_rows=keep_all,
         coding=coding,
+    )
+
+
+class _PolyAlgebra:
+    """Design columns as polynomials in row-level SQL (group_means.Poly): a group-centred
+    column is its shifted SQL minus its group mean's symbol, a contextual mean that symbol plus
+    the shift; every other column is SqlAlgebra's expression as it is."""
+
+    def __init__(self, sql: SqlAlgebra, centred: set[str], shifted: dict[str, str], shift):
+        self.sql, self.centred, self.shifted, self.shift = sql, centred, shifted, shift
+        self.contextual = {contextual_name(c): c for c in shift}
+
+    def ones(self):
+        return group_means.constant({(): 1.0})
+
+    def numeric(self, var: str):
+        if var in self.contextual:
+            c = self.contextual[var]
+            return group_means.constant({(c,): 1.0, (): self.shift[c]})
+        if var in self.centred:
+            return group_means.row_level(self.shifted[var], {(var,): -1.0})
+        return group_means.row_level(self.sql.numeric(var))
+
+    def dummy(self, var: str, level: str):
+        return group_means.row_level(self.sql.dummy(var, level))
+
+    def product(self, values: list):
+        return group_means.product(values)
+
+
+@dataclass(frozen=True)
+class _PolynomialDesign:
+    columns: list[group_means.Poly]  # the outcome, then DesignSums' names in order
+    monomials: list[tuple[str, ...]]
+    shifted: dict[str, tuple[str, ...]]  # averaged column -> its shifted monomial
+    magnitude_of: dict[str, tuple[tuple[str, ...], float]]  # unseen column -> (monomial, shift)
+
+    def tops(self, sums: group_means.MonomialSums) -> dict[str, float]:
+        """The largest magnitude of each column no design column holds as read."""
+        index = {m: i for i, m in enumerate(self.monomials)}
+        out = {}
+        for c, (monomial, shift) in self.magnitude_of.items():
+            i = index[monomial]
+            out[c] = float(
+                max(np.abs(sums.low[:, i] + shift).max(), np.abs(sums.high[:, i] + shift).max())
+            )
+        return out
+
+
+def _polynomial_design(
+    spec: Spec,
+    names: list[str],
+    predictors: list[str],
+    levels_of: dict,
+    binary: dict[str, bool],
+    algebra: SqlAlgebra,
+    shift: dict[str, float],
+    unseen: list[str],
+) -> _PolynomialDesign:
+    """The design of build_design as polynomials over the columns as read, each averaged column
+    shifted by `shift` (a number near its centre: see group_means.py)."""
+    alias = algebra.alias
+    shifted_sql = {
+        c: alias[c] if shift[c] == 0 else f"({alias[c]} - CAST('{shift[c]!r}' AS DOUBLE))"
+        for c in shift
+    }
+    group_centred = {c for c, how in spec.centering.items() if how == "group"}
+    poly = _PolyAlgebra(algebra, group_centred, shifted_sql, shift)
+    columns, _, _, _ = build_design(spec, predictors, levels_of, binary, poly)
+    measured = {
+        MEASURED + c: group_means.row_level(shifted_sql[c], {(): shift[c]})
+        if c in group_centred
+        else group_means.row_level(alias[c])
+        for c in spec.centering
+    }
+    ordered = [group_means.row_level(alias[spec.outcome])]
+    ordered += [columns[name] if name in columns else measured[name] for name in names]
+    magnitude_of = {
+        c: ((shifted_sql[c],), shift[c]) if c in shift else ((alias[c],), 0.0) for c in unseen
+    }
+    monomials = list(
+        dict.fromkeys(
+            [
+                *(m for p in ordered for m in p.monomials),
+                *((shifted_sql[c],) for c in shift),
+                *(m for m, _ in magnitude_of.values()),
+            ]
+        )
+    )
+    shifted = {c: (shifted_sql[c],) for c in shift}
+    return _PolynomialDesign(ordered, monomials, shifted, magnitude_of)
+
+
+def _monomial_query(monomials: list[tuple[str, ...]], g: str, complete: str) -> str:
+    """One GROUP BY: per group, rows and each monomial's sum, sums of products, min and max."""
+    expressions = [" * ".join(f"({f})" for f in m) if len(m) > 1 else m[0] for m in monomials]
+    K = len(monomials)
+    parts = [f"SUM(e{i}) AS s{i}, MIN(e{i}) AS lo{i}, MAX(e{i}) AS hi{i}" for i in range(K)]
+    parts += [f"SUM(e{i} * e{j}) AS c{i}_{j}" for i in range(K) for j in range(i, K)]
+    inner = ", ".join(f"{sql} AS e{i}" for i, sql in enumerate(expressions))
+    return (
+        f"SELECT gv, COUNT(*) AS n, {', '.join(parts)} FROM "
+        f"(SELECT analysis.{g} AS gv, {inner} FROM analysis WHERE {complete}) t GROUP BY gv"
+    )
+
+
+def _monomial_sums(found: pd.DataFrame, monomials: list[tuple[str, ...]]):
+    """The monomial query's answer (one row per group, in the groups' code order) as arrays."""
+    K = len(monomials)
+    cross = np.empty((len(found), K, K))
+    for i in range(K):
+        for j in range(i, K):
+            cross[:, i, j] = cross[:, j, i] = found[f"c{i}_{j}"].to_numpy(float)
+    return group_means.MonomialSums(
+        monomials=monomials,
+        counts=found["n"].to_numpy(np.int64),
+        sums=np.column_stack([found[f"s{i}"].to_numpy(float) for i in range(K)]),
+        cross=cross,
+        low=np.column_stack([found[f"lo{i}"].to_numpy(float) for i in range(K)]),
+        high=np.column_stack([found[f"hi{i}"].to_numpy(float) for i in range(K)]),
     )
 
 

@@ -9,8 +9,9 @@ footers and headers, so checking thousands of parts costs no scan of the data.
 from __future__ import annotations
 
 import glob
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -30,6 +31,9 @@ class Footers:
     passes, never a result."""
 
     null_free: frozenset[str] = frozenset()
+    # the midpoint of each numeric column's range over every row group (where all say): a
+    # number near its centre, to shift a column by before its group means are taken
+    centre: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,14 @@ def _refuse_partly_missing(column: str, having: list[Path], lacking: list[Path])
         )
 
 
-def _count_nulls(meta, columns: Sequence[str], nulls: dict[str, int | None]) -> None:
-    """Add one part's null counts per column to `nulls` (None: some row group does not say)."""
+def _count_nulls(
+    meta,
+    columns: Sequence[str],
+    nulls: dict[str, int | None],
+    bounds: dict[str, tuple[float, float] | None],
+) -> None:
+    """Add one part's null counts per column to `nulls` (None: some row group does not say), and
+    widen each numeric column's (min, max) in `bounds` (None: some row group does not say)."""
     for g in range(meta.num_row_groups):
         group = meta.row_group(g)
         index = {group.column(j).path_in_schema: j for j in range(group.num_columns)}
@@ -108,6 +118,25 @@ def _count_nulls(meta, columns: Sequence[str], nulls: dict[str, int | None]) -> 
                 nulls[column] = None
             elif nulls.get(column, 0) is not None:
                 nulls[column] = nulls.get(column, 0) + stats.null_count
+            _widen(bounds, column, stats)
+
+
+def _widen(bounds: dict[str, tuple[float, float] | None], column: str, stats) -> None:
+    if column in bounds and bounds[column] is None:
+        return
+    low = high = None
+    if stats is not None and stats.has_min_max:
+        low, high = stats.min, stats.max
+    if not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        for v in (low, high)
+    ):
+        if stats is None or stats.num_values > 0:  # an all-null row group says nothing
+            bounds[column] = None
+        return
+    if column in bounds:
+        low, high = min(low, bounds[column][0]), max(high, bounds[column][1])
+    bounds[column] = (float(low), float(high))
 
 
 def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> tuple[int, Footers]:
@@ -115,6 +144,7 @@ def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> tuple[int
     first: dict[str, tuple[str, Path]] = {}
     lacking: dict[str, list[Path]] = {c: [] for c in columns}
     nulls: dict[str, int | None] = {}
+    bounds: dict[str, tuple[float, float] | None] = {}
     for f in files:
         try:
             meta = pq.read_metadata(f)
@@ -125,7 +155,7 @@ def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> tuple[int
             ) from None
         _refuse_duplicates(f, schema.names)
         rows += meta.num_rows
-        _count_nulls(meta, columns, nulls)
+        _count_nulls(meta, columns, nulls, bounds)
         for column in columns:
             if column not in schema.names:
                 lacking[column].append(f)
@@ -147,7 +177,8 @@ def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> tuple[int
         _refuse_partly_missing(
             column, [first[column][1]] if column in first else [], lacking[column]
         )
-    return rows, Footers(frozenset(c for c, n in nulls.items() if n == 0))
+    centre = {c: (b[0] + b[1]) / 2 for c, b in bounds.items() if b is not None}
+    return rows, Footers(frozenset(c for c, n in nulls.items() if n == 0), centre)
 
 
 def _check_csv_parts(files: list[Path], columns: Sequence[str]) -> None:

@@ -205,6 +205,66 @@ def test_parquet_without_nulls_but_with_nan_or_0_1_columns(tmp_path, duckdb_engi
         assert sum("AS n_read" in q for q in spy.queries) == 1
 
 
+def _joined_passes(queries: list[str]) -> int:
+    """Aggregations that join the group means onto every row (the figures' rows aside)."""
+    return sum("JOIN hlm_groups" in q and "GROUP BY" in q for q in queries)
+
+
+GROUP_MEAN_CASES = {  # config, and whether the design sums follow by algebra (no join)
+    # a cross-level interaction with the centred column: the classic contextual model
+    "cross_level": (
+        {
+            "predictors": ["standLRT", "schgend", "girl"],
+            "centering": {"standLRT": "group"},
+            "contextual": ["standLRT"],
+            "interactions": ["standLRT:schgend", "standLRT:girl"],
+            "random_slopes": ["standLRT"],
+        },
+        False,  # standLRT:girl: two level-1 columns vary together in a group (ranges need rows)
+    ),
+    "cross_level_only": (
+        {
+            "predictors": ["standLRT", "schgend", "score"],
+            "centering": {"standLRT": "group", "score": "group"},
+            "contextual": ["standLRT", "score"],
+            "interactions": ["standLRT:schgend"],
+            "random_slopes": ["standLRT"],
+        },
+        True,
+    ),
+    # group means 1e6 apart and spreads of 1e-3 inside groups: sum(x^2) - n m^2 would keep
+    # too few digits, whatever the shift
+    "cancelling": (
+        {"predictors": ["spread"], "centering": {"spread": "group"}, "contextual": ["spread"]},
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize("form", ["csv", "parquet"])
+@pytest.mark.parametrize("case", GROUP_MEAN_CASES)
+def test_group_means_by_algebra_or_by_join_give_the_in_memory_sums(
+    tmp_path, duckdb_engine, case, form
+):
+    frame = pd.read_parquet(_complete_parquet(tmp_path, _variant_frame()))
+    frame["spread"] = frame["school"] * 1e6 + frame["standLRT"] * 1e-3
+    frame["score"] = 500 + 100 * np.random.default_rng(5).normal(size=len(frame))  # far from 0
+    if form == "parquet":  # no nulls: no counting pass, the footers' midpoint is the shift
+        data = tmp_path / f"{case}.parquet"
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), data)
+    else:  # the counting pass runs and gives the grand mean
+        data = tmp_path / f"{case}.csv"
+        frame.to_csv(data, index=False)
+    config, by_algebra = GROUP_MEAN_CASES[case]
+    keys = {"outcome": "normexam", "group": "school", **config}
+    spec = load_spec(write_config(tmp_path, case, data=data, **keys))
+    memory = prepare_in_memory(spec, spec.data)
+    spy = _Spy(duckdb_engine)
+    _same(memory, _in_engine(spec, spy))
+    assert _joined_passes(spy.queries) == (0 if by_algebra else 1)
+    assert not any("AS n_read" in q for q in spy.queries) or form == "csv"
+
+
 @pytest.mark.parametrize("form", ["csv", "parquet"])
 def test_the_engine_refuses_too_large_values_as_in_memory(tmp_path, duckdb_engine, form):
     frame = pd.read_parquet(_complete_parquet(tmp_path, _variant_frame()))
