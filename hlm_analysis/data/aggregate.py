@@ -383,7 +383,9 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             polynomial = _polynomial_design(
                 spec, names, predictors, levels_of, binary, algebra, shift, unseen
             )
-            agg = engine.frame(_monomial_query(polynomial.monomials, g, complete))
+            agg = engine.frame(
+                _monomial_query(polynomial.monomials, polynomial.ranged, g, complete)
+            )
             if totals is None and int(agg["n"].sum()) != source.rows:
                 counted()  # incomplete rows after all (NaN): pass 2 as without footers
             ordered, found = _ordered_groups(spec, kinds, agg.rename(columns={"gv": "g"}))
@@ -529,6 +531,7 @@ class _PolynomialDesign:
     monomials: list[tuple[str, ...]]
     shifted: dict[str, tuple[str, ...]]  # averaged column -> its shifted monomial
     magnitude_of: dict[str, tuple[tuple[str, ...], float]]  # unseen column -> (monomial, shift)
+    ranged: set[tuple[str, ...]]  # monomials whose per-group minimum and maximum are needed
 
     def tops(self, sums: group_means.MonomialSums) -> dict[str, float]:
         """The largest magnitude of each column no design column holds as read."""
@@ -583,20 +586,30 @@ def _polynomial_design(
         )
     )
     shifted = {c: (shifted_sql[c],) for c in shift}
-    return _PolynomialDesign(ordered, monomials, shifted, magnitude_of)
+    ranged = group_means.ranged_monomials(ordered) | set(shifted.values())
+    ranged |= {m for m, _ in magnitude_of.values()}
+    return _PolynomialDesign(ordered, monomials, shifted, magnitude_of, ranged)
 
 
-def _monomial_query(monomials: list[tuple[str, ...]], g: str, complete: str) -> str:
-    """One GROUP BY: per group, rows and each monomial's sum, sums of products, min and max."""
+def _monomial_query(
+    monomials: list[tuple[str, ...]], ranged: set[tuple[str, ...]], g: str, complete: str
+) -> str:
+    """One GROUP BY: per group, rows and each monomial's sum, sums of products, and the minimum
+    and maximum of the `ranged` ones."""
     expressions = [" * ".join(f"({f})" for f in m) if len(m) > 1 else m[0] for m in monomials]
     K = len(monomials)
-    parts = [f"SUM(e{i}) AS s{i}, MIN(e{i}) AS lo{i}, MAX(e{i}) AS hi{i}" for i in range(K)]
+    parts = [f"SUM(e{i}) AS s{i}" for i in range(K)]
+    parts += [f"MIN(e{i}) AS lo{i}, MAX(e{i}) AS hi{i}" for i in range(K) if monomials[i] in ranged]
     parts += [f"SUM(e{i} * e{j}) AS c{i}_{j}" for i in range(K) for j in range(i, K)]
     inner = ", ".join(f"{sql} AS e{i}" for i, sql in enumerate(expressions))
     return (
         f"SELECT gv, COUNT(*) AS n, {', '.join(parts)} FROM "
         f"(SELECT analysis.{g} AS gv, {inner} FROM analysis WHERE {complete}) t GROUP BY gv"
     )
+
+
+def _or_nan(found: pd.DataFrame, column: str) -> np.ndarray:
+    return found[column].to_numpy(float) if column in found else np.full(len(found), np.nan)
 
 
 def _monomial_sums(found: pd.DataFrame, monomials: list[tuple[str, ...]]):
@@ -611,8 +624,8 @@ def _monomial_sums(found: pd.DataFrame, monomials: list[tuple[str, ...]]):
         counts=found["n"].to_numpy(np.int64),
         sums=np.column_stack([found[f"s{i}"].to_numpy(float) for i in range(K)]),
         cross=cross,
-        low=np.column_stack([found[f"lo{i}"].to_numpy(float) for i in range(K)]),
-        high=np.column_stack([found[f"hi{i}"].to_numpy(float) for i in range(K)]),
+        low=np.column_stack([_or_nan(found, f"lo{i}") for i in range(K)]),
+        high=np.column_stack([_or_nan(found, f"hi{i}") for i in range(K)]),
     )
 
 

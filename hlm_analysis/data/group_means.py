@@ -93,7 +93,7 @@ class MonomialSums:
     counts: np.ndarray  # (G,)
     sums: np.ndarray  # (G, K)
     cross: np.ndarray  # (G, K, K)
-    low: np.ndarray  # (G, K)
+    low: np.ndarray  # (G, K); NaN for a monomial whose range no column reads
     high: np.ndarray  # (G, K)
 
     def full(self) -> np.ndarray:
@@ -132,12 +132,30 @@ def _amplified(sums: MonomialSums, shifted: dict[str, tuple[str, ...]]) -> bool:
     return False
 
 
+def _from_one_monomial(poly: Poly) -> bool:
+    """Whether a column's range is its one monomial's, scaled and shifted (else its factors')."""
+    monomials = poly.monomials
+    plain = len(monomials) == 1 and poly.terms[monomials[0]] == {(): 1.0}
+    return not poly.factors or plain
+
+
+def ranged_monomials(columns: list[Poly]) -> set[tuple[str, ...]]:
+    """The monomials whose minimum and maximum the columns' ranges read (a MIN and a MAX per
+    group are among the dearest aggregates: only these are asked for)."""
+    out: set[tuple[str, ...]] = set()
+    for poly in columns:
+        if _from_one_monomial(poly):
+            out.update(poly.monomials)
+        else:
+            out |= ranged_monomials(list(poly.factors))
+    return out
+
+
 def _range(poly: Poly, sums: MonomialSums, index, means, G) -> tuple[np.ndarray, np.ndarray] | None:
     """The per-group minimum and maximum of a column, or None when they do not follow."""
     monomials = poly.monomials
     offset = _value(poly.terms.get((), {}), means, G)
-    plain = len(monomials) == 1 and poly.terms[monomials[0]] == {(): 1.0}
-    if not poly.factors or plain:
+    if _from_one_monomial(poly):
         if not monomials:
             return offset, offset
         if len(monomials) > 1:
