@@ -7,7 +7,8 @@ alternating with the mixedlm package's) and its peak memory, fits the
 random-intercept and random-slope models with statsmodels MixedLM on the two smaller sizes, and
 with lme4 through Rscript where R is installed; prints time ratios and log-likelihood differences.
 Then the scale section: seeded Parquet lakes of 5 and 50 million rows (10 parts), `hlm-report fit`
-time and peak memory beside the floor, one bare DuckDB query computing the same per-group sums;
+time and peak memory (a plain model and the contextual model: group-mean centring, the group mean,
+a cross-level interaction) beside the floor, one bare DuckDB query computing the same per-group sums;
 and 1 million rows fitted with DuckDB and with Spark (local mode), their times and how far their
 log-likelihoods and fixed effects are apart. Then binary outcomes (bench_binary.py: 200,000 rows,
 logistic RI + RS against glmer and mixedlm). Ends with the warm render time of the hsb2 report in
@@ -211,10 +212,23 @@ def _bare_duckdb(glob: str) -> float:
     return time.perf_counter() - started
 
 
+# The contextual model on the same lake: ses centred on its school's mean, the mean as a
+# predictor, and a cross-level interaction (its sums follow by algebra, without a join).
+CENTRED = {
+    "centering": {"ses": "group"},
+    "contextual": ["ses"],
+    "interactions": ["ses:sector"],
+}
+
+
 def _lake(tmp: Path, n: int, groups: int) -> tuple[Path, Path]:
     lake = tmp / f"lake_{n}"
     synth.write_parquet_parts(lake, n, groups, parts=10)
-    config = tmp / f"lake_{n}.yml"
+    return lake, _lake_config(tmp, lake, n)
+
+
+def _lake_config(tmp: Path, lake: Path, n: int, **extra) -> Path:
+    config = tmp / f"lake_{n}{'_centred' if extra else ''}.yml"
     config.write_text(
         yaml.safe_dump(
             {
@@ -224,10 +238,11 @@ def _lake(tmp: Path, n: int, groups: int) -> tuple[Path, Path]:
                 "predictors": SCALE_COLUMNS[1:],
                 "group": "school",
                 "random_slopes": ["ses"],
+                **extra,
             }
         )
     )
-    return lake, config
+    return config
 
 
 def _max_relative_difference(a: dict, b: dict) -> tuple[float, float]:
@@ -248,23 +263,36 @@ def _max_relative_difference(a: dict, b: dict) -> tuple[float, float]:
 
 def _scale_section(tmp: Path, sizes=SCALE, repeat: int = 1) -> None:
     print("\nscale: Parquet parts read by DuckDB (hlm-report fit, whole process; peak RSS)")
+    print(
+        "plain: math ~ ses, female, minority, sector, random slope of ses; contextual: also ses "
+        "centred on its school's mean, that mean, and ses:sector"
+    )
     if repeat > 1:
         print(f"(medians of {repeat} runs, fit and floor alternating)")
-    print(f"{'rows':>12} {'groups':>7} {'fit s':>7} {'peak MB':>8} {'floor s':>8} {'fit/floor':>9}")
+    print(
+        f"{'rows':>12} {'groups':>7} {'model':>10} {'fit s':>7} {'peak MB':>8} {'floor s':>8} "
+        f"{'fit/floor':>9}"
+    )
     for n, groups in sizes:
         lake, config = _lake(tmp, n, groups)
-        fits, peaks, floors = [], [], []
+        centred = _lake_config(tmp, lake, n, **CENTRED)
+        fits, centred_fits, peaks, floors = [], [], [], []
         for _ in range(repeat):
             elapsed, peak, _ = _ours(config, tmp / f"lake_out_{n}")
             fits.append(elapsed)
             peaks.append(peak)
+            elapsed, peak, _ = _ours(centred, tmp / f"lake_out_{n}")
+            centred_fits.append(elapsed)
+            peaks.append(peak)
             floors.append(_bare_duckdb(f"{lake}/part-*.parquet"))
-        elapsed, floor = statistics.median(fits), statistics.median(floors)
-        print(
-            f"{n:>12,} {groups:>7,} {elapsed:>7.2f} {max(peaks):>8.0f} {floor:>8.2f} "
-            f"{elapsed / floor:>9.1f}",
-            flush=True,
-        )
+        floor = statistics.median(floors)
+        for model, times in (("plain", fits), ("contextual", centred_fits)):
+            elapsed = statistics.median(times)
+            print(
+                f"{n:>12,} {groups:>7,} {model:>10} {elapsed:>7.2f} {max(peaks):>8.0f} "
+                f"{floor:>8.2f} {elapsed / floor:>9.1f}",
+                flush=True,
+            )
         shutil.rmtree(lake)
     _spark_line(tmp, *SPARK_ROWS, repeat=repeat)
 
