@@ -503,3 +503,14 @@ def test_an_unknown_or_unavailable_engine_is_refused(tmp_path, capsys, monkeypat
     monkeypatch.setattr(engines.shutil, "which", lambda name: None)
     monkeypatch.delenv("JAVA_HOME", raising=False)
     _refused(tmp_path, capsys, "needs a Java runtime", data=REFERENCE / "exam.csv", engine="spark")
+
+
+def test_footers_give_each_numeric_column_the_midpoint_of_its_range(tmp_path):
+    # two parts, several row groups, a column null in a whole row group, a text column
+    first = pa.table({"x": [1.0, 5.0, None], "n": [3, 9, 4], "t": ["a", "b", "c"]})
+    second = pa.table({"x": pa.array([None, None], pa.float64()), "n": [-7, 2], "t": ["d", "e"]})
+    pq.write_table(first, tmp_path / "part-0.parquet", row_group_size=2)
+    pq.write_table(second, tmp_path / "part-1.parquet")
+    source = open_source(tmp_path / "part-*.parquet", ["x", "n", "t"])
+    assert source.footers.centre == {"x": 3.0, "n": 1.0}  # (1 + 5) / 2, (-7 + 9) / 2
+    assert source.footers.null_free == frozenset({"n", "t"})
