@@ -42,9 +42,9 @@ from . import final, lmm, optimize, profile, robust, stats
 # exact optimizer's own starts and methods are the candidates.
 STATSMODELS_MAX_ROWS = 20_000
 STATSMODELS_METHODS = ("lbfgs", "powell")
-# CR2 needs n x G work per coefficient; it matters only when clusters are few.
+# CR2's small-sample correction matters only when clusters are few (its cost, O(n (p + q)^2),
+# no longer limits it: every row held in memory is affordable).
 CR2_MAX_GROUPS = 50
-CR2_MAX_ROWS = 50_000
 
 Progress = Callable[[str], None]
 
@@ -181,11 +181,7 @@ def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:
         cov_cr1 = cluster_cr1(prepared.sums, mdef.fixed, res.beta)
         cr1 = np.sqrt(np.diag(cov_cr1))
         rows = prepared.rows
-        if (
-            rows is not None
-            and prepared.n_groups <= CR2_MAX_GROUPS
-            and prepared.n_obs <= CR2_MAX_ROWS
-        ):
+        if rows is not None and prepared.n_groups <= CR2_MAX_GROUPS:
             X = rows.matrix(mdef.fixed)
             cr2 = robust.cr2(
                 rows.y, X, np.empty((len(X), 0)), rows.group_codes, np.empty(0), res.beta
@@ -201,8 +197,8 @@ def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:
             df_method = "cluster (G - 1)"
             notes = (
                 "CR1 cluster-robust standard errors with G - 1 degrees of freedom "
-                f"(CR2 is computed for up to {CR2_MAX_GROUPS} groups and {CR2_MAX_ROWS:,} rows "
-                "held in memory; with more, CR1 is accurate).",
+                f"(CR2 is computed for up to {CR2_MAX_GROUPS} groups with their rows held in "
+                "memory; with more groups, CR1 is accurate).",
             )
         robust_se = RobustSE(
             reported="CR2" if df_method.endswith("(CR2)") else "CR1",
@@ -362,8 +358,7 @@ def final_extras(prepared: Prepared, fit: MixedFit) -> FinalExtras:
     else:
         cr2 = robust.cr1(prepared.sums, mdef.fixed, mdef.random, sol.theta, sol.beta, sums)
         why = (
-            f"with {prepared.n_groups:,} groups (or groups this large) the CR2 small-sample "
-            "correction is immaterial and too costly"
+            f"with {prepared.n_groups:,} groups the CR2 small-sample correction is immaterial"
             if prepared.rows is not None
             else "the data were reduced to group sums by the data engine, and CR2 needs every "
             "row of each group in memory"

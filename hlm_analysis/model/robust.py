@@ -21,9 +21,9 @@ from .. import distributions
 from ..data.sums import DesignSums
 from . import lmm
 
-# CR2 costs O(n_j^3) per cluster and its small-sample correction matters only with few
-# clusters; beyond these sizes CR1 (computed from group sums, O(n p + J q^3)) is reported.
-MAX_WORK = 2e10
+# CR2's small-sample correction matters only with few clusters; beyond this many CR1 (from
+# group sums, O(n p + J q^3)) is reported. CR2 itself costs O(n (p + q)^2) (see cr2), so any
+# data held in memory can have it, however large the clusters.
 CR2_MAX_GROUPS = 2000
 
 
@@ -36,8 +36,8 @@ class Robust:
 
 
 def feasible(counts: np.ndarray) -> bool:
-    """Whether CR2 is affordable and worth it (few enough groups for the correction to matter)."""
-    return len(counts) <= CR2_MAX_GROUPS and float(np.sum(counts.astype(float) ** 3)) <= MAX_WORK
+    """Whether CR2 is worth it: few enough groups for the correction to matter."""
+    return len(counts) <= CR2_MAX_GROUPS
 
 
 def cr1(
@@ -71,6 +71,25 @@ def _tested(beta: np.ndarray, cov: np.ndarray, df: np.ndarray) -> Robust:
     return Robust(se, df, 2 * distributions.t_sf(np.abs(statistic), df), cov)
 
 
+class _Covariance:
+    """Theta_j = I + Zt Zt' (Zt = Z_j Lambda) for a stack of clusters of one size, through the
+    eigenvectors U of Zt Zt' with nonzero eigenvalues s2 (from the q x q Zt'Zt): any power is
+    Theta^a = I + U diag((1 + s2)^a - 1) U', applied in O(n q) per column, never as n x n."""
+
+    def __init__(self, Zt: np.ndarray):
+        s2, V = np.linalg.eigh(Zt.transpose(0, 2, 1) @ Zt)
+        kept = s2 > 1e-14 * np.maximum(1.0, s2.max(axis=-1, keepdims=True, initial=0.0))
+        scale = np.where(kept, 1.0 / np.sqrt(np.where(kept, s2, 1.0)), 0.0)
+        self.Zt = Zt
+        self.U = (Zt @ V) * scale[:, None, :]  # (k, n, q), orthonormal columns (or zero)
+        self.s2 = np.where(kept, s2, 0.0)
+
+    def power(self, a: float, M: np.ndarray) -> np.ndarray:
+        """Theta^a @ M for M (k, n, m)."""
+        factor = np.expm1(a * np.log1p(self.s2))  # (1 + s2)^a - 1, exact for small s2
+        return M + self.U @ (factor[:, :, None] * (self.U.transpose(0, 2, 1) @ M))
+
+
 def cr2(
     y: np.ndarray,
     X: np.ndarray,
@@ -79,6 +98,12 @@ def cr2(
     theta: np.ndarray,
     beta: np.ndarray,
 ) -> Robust:
+    """CR2 in O(n_j (p + q)^2) per cluster. A_j does not depend on which square root of Theta_j
+    the formula uses; with the symmetric one, S = Theta_j^(1/2),
+      E_j = X_j'W_j A_j = X_j' Theta^(-1/2) B^(-1/2) Theta^(1/2),  B = S (Theta - X M X') S,
+    and B = I + (a symmetric matrix of rank <= p + q, in the span Q of U and Theta^(1/2) X_j), so
+    B^(-1/2) = I + Q [(I + K)^(-1/2) - I] Q' from an r x r eigenproblem (r = p + q; zero
+    eigenvalues pseudo-inverted as before). Only p x n and n x r matrices are formed."""
     q = Z.shape[1]
     lam = lmm.lambda_of(theta, q)
     order = np.argsort(codes, kind="stable")
@@ -94,35 +119,39 @@ def cr2(
 
     def stack(members: list[int]):
         rows = np.stack([clusters[j] for j in members])  # (k, n)
-        Xs, Zs = X[rows], Z[rows] @ lam  # (k, n, p), (k, n, q)
-        theta_j = Zs @ Zs.transpose(0, 2, 1) + np.eye(rows.shape[1])
-        return rows, Xs, theta_j
+        return rows, X[rows], _Covariance(Z[rows] @ lam)  # X (k, n, p)
+
+    def t(a: np.ndarray) -> np.ndarray:
+        return a.transpose(0, 2, 1)
 
     XWX = np.zeros((p, p))
     for members in by_size.values():
         _, Xs, theta_j = stack(members)
-        XWX += (Xs.transpose(0, 2, 1) @ np.linalg.inv(theta_j) @ Xs).sum(axis=0)
+        root = theta_j.power(-0.5, Xs)  # Theta^(-1/2) X: X'WX = root'root
+        XWX += (t(root) @ root).sum(axis=0)
     M = np.linalg.inv(XWX)
     L = np.linalg.cholesky(M)
     meat = np.zeros((p, p))
     H = np.empty((len(clusters), p, p))  # per cluster: M X_j'W_j A_j X_j L
-    D = np.empty((len(clusters), p))  # per cluster: row sums of (M X_j'W_j A_j R_j')^2
+    D = np.empty((len(clusters), p))  # per cluster: diag(M E_j Theta_j E_j' M)
     for members in by_size.values():
         rows, Xs, theta_j = stack(members)
-        W = np.linalg.inv(theta_j)
-        R = np.linalg.cholesky(theta_j).transpose(0, 2, 1)  # upper: R'R = Theta_j
-        Rt = R.transpose(0, 2, 1)
-        G = R @ (theta_j - Xs @ M @ Xs.transpose(0, 2, 1)) @ Rt
-        values, vectors = np.linalg.eigh((G + G.transpose(0, 2, 1)) / 2)
+        inv_root = theta_j.power(-0.5, Xs)  # Theta^(-1/2) X
+        root = theta_j.power(0.5, Xs)  # Theta^(1/2) X
+        Q = np.linalg.qr(np.concatenate([theta_j.U, root], axis=2))[0]  # (k, n, r)
+        QU, QY = t(Q) @ theta_j.U, t(Q) @ root
+        squared = np.expm1(2.0 * np.log1p(theta_j.s2))  # Theta^2 = I + U diag(.) U'
+        K = (QU * squared[:, None, :]) @ t(QU) - QY @ M @ t(QY)
+        values, vectors = np.linalg.eigh(np.eye(K.shape[-1]) + (K + t(K)) / 2)
         inv = np.where(values > 1e-12, 1.0 / np.sqrt(np.clip(values, 1e-12, None)), 0.0)
-        G_inv_sqrt = (vectors * inv[:, None, :]) @ vectors.transpose(0, 2, 1)
-        A = Rt @ G_inv_sqrt @ R
-        E = Xs.transpose(0, 2, 1) @ W @ A  # (k, p, n)
+        change = (vectors * inv[:, None, :]) @ t(vectors) - np.eye(K.shape[-1])
+        T = t(inv_root) + (t(inv_root) @ Q) @ change @ t(Q)  # X' Theta^(-1/2) B^(-1/2)
+        E = t(theta_j.power(0.5, t(T)))  # (k, p, n)
         u = np.einsum("kpn,kn->kp", E, resid[rows])
         meat += u.T @ u
         ME = M @ E
         H[members] = ME @ Xs @ L
-        D[members] = ((ME @ Rt) ** 2).sum(axis=2)
+        D[members] = (ME**2).sum(axis=2) + ((ME @ theta_j.Zt) ** 2).sum(axis=2)
     cov = M @ meat @ M
     df = np.empty(p)
     for i in range(p):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as scistats
 
-from hlm_analysis.model import robust, stats
+from hlm_analysis.model import lmm, robust, stats
 from hlm_analysis.present.predictions import qq_points
 
 
@@ -33,6 +33,59 @@ def test_cr2_df_is_small_with_few_clusters():
     beta = np.linalg.lstsq(X, y, rcond=None)[0]
     df = robust.cr2(y, X, np.empty((100, 0)), codes, np.empty(0), beta).df
     assert np.all(df > 0) and np.all(df <= 3.0 + 1e-9)
+
+
+def _cr2_by_definition(y, X, Z, codes, theta, beta):
+    """CR2 and its df cluster by cluster with dense n x n matrices, as the module docstring
+    writes them (Cholesky factor, eigen-decomposition of the n x n middle matrix)."""
+    q, p = Z.shape[1], X.shape[1]
+    lam = lmm.lambda_of(theta, q)
+    e = y - X @ beta
+    groups = [np.flatnonzero(codes == g) for g in np.unique(codes)]
+    thetas = [Z[i] @ lam @ lam.T @ Z[i].T + np.eye(len(i)) for i in groups]
+    M = np.linalg.inv(
+        sum(X[i].T @ np.linalg.solve(t, X[i]) for i, t in zip(groups, thetas, strict=True))
+    )
+    L = np.linalg.cholesky(M)
+    meat, rows_h, rows_d = np.zeros((p, p)), [], []
+    for i, t in zip(groups, thetas, strict=True):
+        R = np.linalg.cholesky(t).T
+        G = R @ (t - X[i] @ M @ X[i].T) @ R.T
+        w, v = np.linalg.eigh((G + G.T) / 2)
+        A = R.T @ (v * np.where(w > 1e-12, 1 / np.sqrt(np.clip(w, 1e-12, None)), 0)) @ v.T @ R
+        E = X[i].T @ np.linalg.solve(t, A)
+        u = E @ e[i]
+        meat += np.outer(u, u)
+        rows_h.append(M @ E @ X[i] @ L)
+        rows_d.append(((M @ E @ R.T) ** 2).sum(axis=1))
+    H, D = np.array(rows_h), np.array(rows_d)
+    df = []
+    for k in range(p):
+        h, d = H[:, k, :], D[:, k]
+        P = np.diag(d) - h @ h.T
+        df.append(np.trace(P) ** 2 / (P**2).sum())
+    return M @ meat @ M, np.array(df)
+
+
+@pytest.mark.parametrize("theta", [[0.8, 0.3, 0.5], [0.0, 0.0, 0.0], [1.2, 0.0, 0.0], [0.5]])
+def test_cr2_low_rank_evaluation_is_the_dense_definition(theta):
+    # clusters of 1 to 30 rows (fewer rows than p + q too), a random slope or only an
+    # intercept, a zero variance (singular Lambda): the O(n (p + q)^2) evaluation agrees with
+    # the dense O(n^3) one
+    rng = np.random.default_rng(11)
+    sizes = rng.integers(1, 31, 40)
+    codes = np.repeat(np.arange(40), sizes)
+    n = len(codes)
+    x = rng.normal(size=n)
+    X = np.column_stack([np.ones(n), x, rng.normal(size=40)[codes], x * rng.normal(size=n)])
+    Z = X[:, :2] if len(theta) == 3 else X[:, :1]
+    y = X @ [1.0, 0.5, -0.3, 0.2] + rng.normal(size=40)[codes] + rng.normal(size=n)
+    beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    theta = np.array(theta)
+    fit = robust.cr2(y, X, Z, codes, theta, beta)
+    cov, df = _cr2_by_definition(y, X, Z, codes, theta, beta)
+    np.testing.assert_allclose(fit.cov, cov, rtol=1e-9, atol=1e-12 * np.abs(cov).max())
+    np.testing.assert_allclose(fit.df, df, rtol=1e-9)
 
 
 def test_chibar_mixture():
