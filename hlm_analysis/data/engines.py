@@ -226,8 +226,17 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
-def _read_error(exc: BaseException) -> InputError:
-    return InputError(f"data could not be read: {_first_line(exc)}")
+def _read_error(exc: BaseException) -> InputError | ToolError:
+    """What an engine's error means: memory running out is the machine's limit, not the data's
+    fault (exit 3, saying which knobs there are); anything else is the data (exit 2)."""
+    text = _first_line(exc)
+    if type(exc).__name__ == "OutOfMemoryException" or text.startswith("Out of Memory"):
+        return ToolError(
+            f"DuckDB ran out of memory ({text}); it holds up to HLM_DUCKDB_MEMORY "
+            f"(now {DUCKDB_MEMORY}) and spills the rest to disk, so the process's memory or "
+            "address-space limit (ulimit -v) is below what it needs"
+        )
+    return InputError(f"data could not be read: {text}")
 
 
 def open_engine(name: str) -> Engine:
