@@ -131,10 +131,16 @@ def _t_sf(x: float, df: float) -> float:
         return 0.5
     if df >= _LARGE_DF:
         return _t_sf_quadrature(x, df)
+    x = float(x)
     t2 = x * x
+    if t2 == 0.0:  # |x| below 1e-154: the tail is 1/2 to double precision
+        return 0.5
     # x_beta = df / (df + t^2): its log and the log of its complement, each without cancellation
-    log_x = -math.log1p(t2 / df)
-    log_y = math.log(t2) - math.log(df + t2) if t2 < df else -math.log1p(df / t2)
+    if t2 > 1e300:  # t^2 would overflow: df / t^2 is then far below 1 anyway
+        log_x, log_y = math.log(df) - 2.0 * math.log(abs(x)), 0.0
+    else:
+        log_x = -math.log1p(t2 / df)
+        log_y = math.log(t2) - math.log(df + t2) if t2 < df else -math.log1p(df / t2)
     tail = 0.5 * _beta_tail(0.5 * df, 0.5, log_x, log_y)
     return tail if x > 0 else 1.0 - tail
 
@@ -162,7 +168,10 @@ def _t_sf_quadrature(x: float, df: float) -> float:
 def _t_pdf(x: float, df: float) -> float:
     if math.isinf(df):
         return math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-    log = -_log_beta(0.5 * df, 0.5) - 0.5 * math.log(df) - 0.5 * (df + 1) * math.log1p(x * x / df)
+    x = abs(float(x))
+    # log(1 + x^2 / df), without overflow for x beyond 1e150
+    log_ratio = math.log1p(x * x / df) if x < 1e150 else 2 * math.log(x) - math.log(df)
+    log = -_log_beta(0.5 * df, 0.5) - 0.5 * math.log(df) - 0.5 * (df + 1) * log_ratio
     return math.exp(log)
 
 
@@ -182,6 +191,8 @@ def _t_isf(q: float, df: float) -> float:
     hi = max(start, 1.0)
     while _t_sf(hi, df) > q:
         hi *= 4.0
+        if math.isinf(hi):  # the quantile lies beyond the largest double
+            return math.inf
     return _invert(lambda t: _t_sf(t, df), lambda t: _t_pdf(t, df), q, 0.0, hi, start)
 
 
@@ -219,10 +230,14 @@ def _chi2_ppf(p: float, df: float) -> float:
     hi = max(df, 1.0)
     while _gamma_tails(0.5 * df, 0.5 * hi)[0] < p:
         hi *= 4.0
+        if math.isinf(hi):  # the quantile lies beyond the largest double
+            return math.inf
     if p < 0.5:  # the lower tail rises with x: solve -P(x) = -p
         a = 0.5 * df
         # near 0, P(a, x/2) ~ (x/2)^a / Gamma(a + 1): its inverse starts Newton close to the root
         start = 2.0 * math.exp((math.log(p) + math.lgamma(a + 1.0)) / a)
+        if start == 0.0:  # the quantile lies below the smallest double
+            return 0.0
         return _invert(
             lambda x: -_gamma_tails(a, 0.5 * x)[0],
             lambda x: _chi2_pdf(x, df),
@@ -270,9 +285,12 @@ def _norm_isf(q) -> np.ndarray:
 
 def _invert(sf, pdf, q: float, lo: float, hi: float, start: float) -> float:
     """The x in [lo, hi] with sf(x) = q for a decreasing sf with density pdf: Newton steps,
-    bisection whenever a step would leave the bracket."""
+    kept inside the bracket. A Newton step that leaves it, or one of every three when progress
+    is slow (in a heavy tail Newton creeps, by a factor 1 + 1/df a step), is replaced by
+    bisection, geometric when the bracket spans orders of magnitude, so the bracket shrinks
+    at least as fast as bisection's and the answer is never a value that stopped short."""
     x = min(max(start, lo), hi)
-    for _ in range(200):
+    for step_number in range(1, 400):
         gap = sf(x) - q
         if gap == 0:
             return x
@@ -281,14 +299,14 @@ def _invert(sf, pdf, q: float, lo: float, hi: float, start: float) -> float:
         else:
             hi = x
         density = pdf(x)
-        step = gap / density if density > 0 else math.inf
-        candidate = x + step
-        if not lo < candidate < hi:
-            candidate = 0.5 * (lo + hi)
+        candidate = x + gap / density if density > 0 else math.inf
+        if not lo < candidate < hi or step_number % 3 == 0:
+            wide = lo > 0 and hi > 4 * lo and math.isfinite(hi)
+            candidate = math.sqrt(lo) * math.sqrt(hi) if wide else 0.5 * (lo + hi)
         if abs(candidate - x) <= 4 * _EPS * abs(candidate) or hi - lo <= 4 * _EPS * abs(hi):
             return candidate
         x = candidate
-    return x
+    raise ArithmeticError(f"quantile for tail probability {q!r} did not converge")
 
 
 # --- the interface -------------------------------------------------------------------------------

@@ -92,3 +92,23 @@ def test_scalars_arrays_and_edges():
     assert distributions.chi2_sf(math.inf, 2) == 0.0
     assert distributions.t_ppf(1.0, 4) == math.inf
     assert math.isnan(distributions.chi2_ppf(1.5, 1))
+
+
+def test_far_tails_converge_or_say_they_are_out_of_range():
+    # heavy tails, where Newton alone creeps by a factor 1 + 1/df a step
+    for p, df in [(1e-100, 10.0), (1e-20, 3.0), (1e-12, 0.05)]:
+        q = distributions.t_ppf(p, df)
+        assert distributions.t_sf(-q, df) == pytest.approx(p, rel=1e-12)
+    assert distributions.t_ppf(1e-100, 10.0) == pytest.approx(
+        special.stdtrit(10.0, 1e-100), rel=1e-13
+    )
+    low = distributions.chi2_ppf(1e-300, 1000.0)
+    assert low == pytest.approx(2 * special.gammaincinv(500.0, 1e-300), rel=1e-13)
+    # beyond the doubles: infinite (t), zero (chi-square below the smallest double)
+    assert distributions.t_ppf(1e-300, 0.5) == -math.inf
+    assert distributions.chi2_ppf(1e-20, 0.1) == 0.0
+    # arguments whose squares underflow or overflow
+    assert distributions.t_sf(1e-170, 5.0) == 0.5
+    assert distributions.t_sf(1e200, 3.0) == pytest.approx(
+        distributions.t_sf(1e100, 3.0) * 1e-300, rel=1e-10
+    )

@@ -12,8 +12,9 @@ much as the aggregation itself) nor runs a pass for the means first.
 Two things can make this inexact; then `derive` returns None and the caller takes the join:
 - Cancellation. sum((x - m)^2) = sum(x^2) - n m^2 loses the digits of m^2 / within-group
   variance. Each averaged column is shifted in SQL by a number near its centre (the grand mean,
-  or the midpoint of the Parquet footers' range) and the loss is measured group by group: beyond
-  MAX_AMPLIFICATION (six of sixteen digits) the join's exact sums are used.
+  or the midpoint of the Parquet footers' range) and the loss is measured group by group, the
+  summation's own error included, and for groups where the column is constant against a
+  typical group: beyond MAX_AMPLIFICATION (six of sixteen digits) the join's exact sums are used.
 - Ranges. A group's minimum and maximum of a product with a centred factor follow from its
   factors' only when at most one factor varies in the group (a cross-level interaction such as
   sector x centred SES); a product of two varying level-1 columns needs the join.
@@ -25,8 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Largest tolerated ratio of sum(r^2) to the within-group sum of squares of a shifted column r:
-# the sums then keep at least ten significant digits, below the engine's other rounding.
+# Largest tolerated ratio of sum(r^2) sqrt(n) to the within-group sum of squares of a shifted
+# column r (n the group's rows: summation error grows about like sqrt(n)): the sums then keep at
+# least ten significant digits, below the engine's other rounding.
 MAX_AMPLIFICATION = 1e6
 
 # A coefficient: {sorted names of the means multiplied: number}; () is a plain number.
@@ -119,15 +121,21 @@ def _value(coefficient: Coefficient, means: dict[str, np.ndarray], G: int) -> np
 
 def _amplified(sums: MonomialSums, shifted: dict[str, tuple[str, ...]]) -> bool:
     """Whether a centred column's within-group sums of squares would keep fewer digits than
-    MAX_AMPLIFICATION allows (groups where the column is constant are exact: skipped)."""
+    MAX_AMPLIFICATION allows. sum((x - m)^2) = sum(r^2) - n m'^2 carries an error of about
+    eps sum(r^2), grown like sqrt(n) by the engine's own summation; it is measured against the
+    group's within sum of squares, and in a group where the column is constant (exactly 0
+    there by the join) against what a group of that size holds on average, so that a constant
+    group far from the shift cannot bring a large error into a small column."""
     index = {m: i for i, m in enumerate(sums.monomials)}
     n = sums.counts.astype(float)
     for monomial in shifted.values():
         i = index[monomial]
         square, total = sums.cross[:, i, i], sums.sums[:, i]
         varies = sums.high[:, i] > sums.low[:, i]
-        within = square[varies] - total[varies] ** 2 / n[varies]
-        if np.any(square[varies] > MAX_AMPLIFICATION * np.maximum(within, 0.0)):
+        within = np.where(varies, np.maximum(square - total**2 / n, 0.0), 0.0)
+        typical = n * within.sum() / n.sum()  # a group's share of the pooled within sum
+        scale = np.where(varies, within, typical)
+        if np.any(square * np.sqrt(n) > MAX_AMPLIFICATION * scale):
             return True
     return False
 
@@ -189,6 +197,8 @@ def derive(
     """(cross, low, high) of the design columns from the monomial sums, or None when the join
     must give them (see the module docstring). `shifted` maps each averaged column's name (its
     mean's symbol in the coefficients) to its shifted monomial."""
+    if not (np.isfinite(sums.sums).all() and np.isfinite(sums.cross).all()):
+        return None  # infinite or overflowing values: the join's pass names the column
     if _amplified(sums, shifted):
         return None
     G = len(sums.counts)

@@ -536,8 +536,22 @@ def assemble(
     )
 
 
+def _refuse_group_centring_a_group_level(prepared: Prepared) -> None:
+    """A column constant within every group is all zeros once centred on the group means (and
+    rounding noise, which the collinearity check may or may not catch): say so instead."""
+    spec = prepared.spec
+    for column, how in spec.centering.items():
+        if how == "group" and prepared.sums.constant_within_groups(MEASURED + column):
+            raise InputError(
+                f"centering: {quoted(column)} is constant within every group of "
+                f"{quoted(spec.group)}, so centring it on the group means leaves only zeros; "
+                "centre it on the grand mean (grand) instead, or not at all"
+            )
+
+
 def finish(prepared: Prepared) -> Prepared:
     """Checks every data path ends with: the largest model must be estimable."""
+    _refuse_group_centring_a_group_level(prepared)
     fixed = largest_fixed(prepared)
     _check_parameter_count(len(fixed), prepared.n_obs)
     _check_group_level_count(prepared, fixed)

@@ -143,7 +143,11 @@ def cr2(
         squared = np.expm1(2.0 * np.log1p(theta_j.s2))  # Theta^2 = I + U diag(.) U'
         K = (QU * squared[:, None, :]) @ t(QU) - QY @ M @ t(QY)
         values, vectors = np.linalg.eigh(np.eye(K.shape[-1]) + (K + t(K)) / 2)
-        inv = np.where(values > 1e-12, 1.0 / np.sqrt(np.clip(values, 1e-12, None)), 0.0)
+        # B's null directions (a coefficient only this cluster identifies, e.g. a level-2
+        # category held by one group) are pseudo-inverted: zero to rounding, which is relative
+        # to B's scale (up to (1 + n theta^2)^2), so the cut is relative too
+        floor = np.maximum(1e-12, 1e-10 * values.max(axis=-1, keepdims=True))
+        inv = np.where(values > floor, 1.0 / np.sqrt(np.maximum(values, floor)), 0.0)
         change = (vectors * inv[:, None, :]) @ t(vectors) - np.eye(K.shape[-1])
         T = t(inv_root) + (t(inv_root) @ Q) @ change @ t(Q)  # X' Theta^(-1/2) B^(-1/2)
         E = t(theta_j.power(0.5, t(T)))  # (k, p, n)
@@ -159,7 +163,10 @@ def cr2(
         d = D[:, i]
         hh = (h**2).sum(axis=1)
         trace = d.sum() - hh.sum()
-        # sum(P^2) with P = diag(d) - h h': sum d^2 - 2 sum d_j |h_j|^2 + |h'h|_F^2
-        squares = (d**2).sum() - 2 * (d * hh).sum() + float(((h.T @ h) ** 2).sum())
+        # sum(P^2) with P = diag(d) - h h': its diagonal, then the rest, each a sum of
+        # squares (expanding the square instead cancels when one cluster dominates)
+        between = h @ h.T  # J x J, J <= CR2_MAX_GROUPS
+        np.fill_diagonal(between, 0.0)
+        squares = float(((d - hh) ** 2).sum() + (between**2).sum())
         df[i] = trace**2 / squares if squares > 0 else np.nan
     return _tested(beta, cov, df)

@@ -236,6 +236,12 @@ GROUP_MEAN_CASES = {  # config, and whether the design sums follow by algebra (n
         },
         True,
     ),
+    # two schools where the column is constant, far from the shift: the centred column is 0
+    # there (by the join), and the algebra's rounding there would dwarf the other schools' spread
+    "constant_far": (
+        {"predictors": ["far"], "centering": {"far": "group"}, "contextual": ["far"]},
+        False,
+    ),
     # group means 1e6 apart and spreads of 1e-3 inside groups: sum(x^2) - n m^2 would keep
     # too few digits, whatever the shift
     "cancelling": (
@@ -253,6 +259,9 @@ def test_group_means_by_algebra_or_by_join_give_the_in_memory_sums(
     frame = pd.read_parquet(_complete_parquet(tmp_path, _variant_frame()))
     frame["spread"] = frame["school"] * 1e6 + frame["standLRT"] * 1e-3
     frame["score"] = 500 + 100 * np.random.default_rng(5).normal(size=len(frame))  # far from 0
+    frame["far"] = frame["standLRT"].where(~frame["school"].isin([1, 2]), 0.0)
+    frame.loc[frame["school"] == 1, "far"] = 1e9 + 0.1
+    frame.loc[frame["school"] == 2, "far"] = -1e9 - 0.1
     if form == "parquet":  # no nulls: no counting pass, the footers' midpoint is the shift
         data = tmp_path / f"{case}.parquet"
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), data)
@@ -264,7 +273,13 @@ def test_group_means_by_algebra_or_by_join_give_the_in_memory_sums(
     spec = load_spec(write_config(tmp_path, case, data=data, **keys))
     memory = prepare_in_memory(spec, spec.data)
     spy = _Spy(duckdb_engine)
-    _same(memory, _in_engine(spec, spy))
+    engine = _in_engine(spec, spy)
+    _same(memory, engine)
+    # and column by column, on each column's own scale (a small column next to a large
+    # contextual mean would hide in the scale of the whole)
+    for i in range(len(memory.sums.names)):
+        own = memory.sums.cross[:, i, i]
+        assert np.abs(engine.sums.cross[:, i, i] - own).max() <= 1e-10 * own.sum()
     assert _joined_passes(spy.queries) == (0 if by_algebra else 1)
     assert not any("AS n_read" in q for q in spy.queries) or form == "csv"
 
@@ -507,6 +522,22 @@ def test_an_unknown_or_unavailable_engine_is_refused(tmp_path, capsys, monkeypat
     monkeypatch.setattr(engines.shutil, "which", lambda name: None)
     monkeypatch.delenv("JAVA_HOME", raising=False)
     _refused(tmp_path, capsys, "needs a Java runtime", data=REFERENCE / "exam.csv", engine="spark")
+
+
+def test_group_centring_a_group_level_column_is_refused(tmp_path, duckdb_engine):
+    # schavg is the school's average: constant in each school, so its centred values are zeros
+    frame = _variant_frame()
+    frame.to_csv(tmp_path / "v.csv", index=False)
+    keys = {"outcome": "normexam", "group": "school", "predictors": ["standLRT", "schavg"]}
+    spec = load_spec(
+        write_config(tmp_path, data=tmp_path / "v.csv", centering={"schavg": "group"}, **keys)
+    )
+    for prepare_data in (
+        lambda: prepare_in_memory(spec, spec.data),
+        lambda: _in_engine(spec, duckdb_engine),
+    ):
+        with pytest.raises(InputError, match="constant within every group"):
+            prepare_data()
 
 
 def test_footers_give_each_numeric_column_the_midpoint_of_its_range(tmp_path):

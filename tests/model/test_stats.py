@@ -52,7 +52,8 @@ def _cr2_by_definition(y, X, Z, codes, theta, beta):
         R = np.linalg.cholesky(t).T
         G = R @ (t - X[i] @ M @ X[i].T) @ R.T
         w, v = np.linalg.eigh((G + G.T) / 2)
-        A = R.T @ (v * np.where(w > 1e-12, 1 / np.sqrt(np.clip(w, 1e-12, None)), 0)) @ v.T @ R
+        cut = max(1e-12, 1e-10 * w.max())
+        A = R.T @ (v * np.where(w > cut, 1 / np.sqrt(np.maximum(w, cut)), 0)) @ v.T @ R
         E = X[i].T @ np.linalg.solve(t, A)
         u = E @ e[i]
         meat += np.outer(u, u)
@@ -65,6 +66,23 @@ def _cr2_by_definition(y, X, Z, codes, theta, beta):
         P = np.diag(d) - h @ h.T
         df.append(np.trace(P) ** 2 / (P**2).sum())
     return M @ meat @ M, np.array(df)
+
+
+def test_cr2_df_of_a_coefficient_one_cluster_identifies():
+    # a level-2 indicator held by one school of 40: B has an exact null direction in that
+    # school, which must be pseudo-inverted however large (1 + n theta^2)^2 makes B's scale
+    rng = np.random.default_rng(0)
+    G, m, theta = 40, 100, 0.7
+    codes = np.repeat(np.arange(G), m)
+    n = G * m
+    X = np.column_stack([np.ones(n), rng.normal(size=n), (codes == 0) * 1.0])
+    y = X @ [1.0, 0.5, 0.3] + theta * rng.normal(size=G)[codes] + rng.normal(size=n)
+    beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    fit = robust.cr2(y, X, X[:, :1], codes, np.array([theta]), beta)
+    cov, df = _cr2_by_definition(y, X, X[:, :1], codes, np.array([theta]), beta)
+    assert np.all(np.isfinite(fit.df)) and np.all(np.isfinite(fit.p_value))
+    np.testing.assert_allclose(fit.df, df, rtol=1e-6)
+    np.testing.assert_allclose(fit.cov, cov, rtol=1e-6, atol=1e-12 * np.abs(cov).max())
 
 
 @pytest.mark.parametrize("theta", [[0.8, 0.3, 0.5], [0.0, 0.0, 0.0], [1.2, 0.0, 0.0], [0.5]])
