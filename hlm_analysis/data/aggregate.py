@@ -229,7 +229,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
     try:
         centred: dict[str, str] = {}
         mean_column = {c: f"m{i}" for i, c in enumerate(means_of)}
-        groups = table = None
+        table = None
         ordered: list[str] = []
 
         def counted_groups() -> pd.DataFrame:
@@ -266,11 +266,10 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             columns, terms_of, categorical, design = build_design(
                 spec, predictors, levels_of, binary, algebra
             )
-        except InputError:
-            if groups is None:  # what is wrong with the groups is said first, as in memory
-                if totals is None:
-                    counted()
-                _ordered_groups(spec, kinds, counted_groups())
+        except InputError:  # what is wrong with the groups is said first, as in memory
+            if totals is None:
+                counted()
+            _ordered_groups(spec, kinds, counted_groups())
             raise
         expressions = {**columns, **{MEASURED + c: alias[c] for c in spec.centering}}
         names = design_names(spec, columns)
@@ -395,7 +394,6 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             for c in means_of:
                 table[mean_column[c]] = means[c] + shift[c]
             engine.register("hlm_groups", table)  # the figures' rows join it (few rows)
-            groups = table
             derived = group_means.derive(polynomial.columns, monomial_sums, polynomial.shifted)
             if derived is not None:
                 cross, low, high = derived

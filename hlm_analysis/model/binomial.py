@@ -28,10 +28,17 @@ from ..results import (
     ModelResult,
     RobustSE,
     TermKind,
-    VarianceComponent,
 )
 from . import final, glmm, lmm, stats
-from .ladder import Ladder, ModelDef, Progress, _fixed_effects, formula, ladder
+from .ladder import (
+    Ladder,
+    ModelDef,
+    Progress,
+    _fixed_effects,
+    formula,
+    ladder,
+    variance_components,
+)
 
 # The variance of the standard logistic distribution: the level-1 variance on the latent scale
 # (Snijders & Bosker 2012, sec. 17.4), used by the latent ICC and Nakagawa's R2 for the logit link.
@@ -185,10 +192,7 @@ def fit_logistic(prepared: Prepared, mdef: ModelDef) -> ModelResult:
         n_groups=prepared.n_groups,
         fixed_effects=_with_odds_ratios(_fixed_effects(mdef.fixed, res.beta, se, df), marginal),
         df_method=df_method,
-        loglik_ml=float(res.loglik),
-        aic=float(-2 * res.loglik + 2 * k),
-        bic=float(-2 * res.loglik + np.log(prepared.n_obs) * k),
-        n_parameters=k,
+        **stats.likelihood_fields(res.loglik, k, prepared.n_obs),
         fixed_cov=tuple(map(tuple, cov)),
         robust=robust_se,
         notes=tuple(notes),
@@ -199,18 +203,6 @@ def fit_logistic(prepared: Prepared, mdef: ModelDef) -> ModelResult:
 
 # ---------------------------------------------------------------------------------------------
 # Multilevel logistic models
-
-
-def _variance_components(group: str, terms: list[str], cov: np.ndarray) -> tuple:
-    """glmer's as.data.frame(VarCorr(m)): no residual row (the level-1 variance is fixed)."""
-    rows = []
-    sd = np.sqrt(np.clip(np.diag(cov), 0, None))
-    for i, term in enumerate(terms):
-        rows.append(VarianceComponent(group, term, None, float(cov[i, i]), float(sd[i])))
-    for j, i in zip(*np.tril_indices(len(terms), -1), strict=True):
-        corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else float("nan")
-        rows.append(VarianceComponent(group, terms[i], terms[j], float(cov[i, j]), float(corr)))
-    return tuple(rows)
 
 
 def _offset(rows: Rows, random: list[str], modes: np.ndarray) -> np.ndarray:
@@ -300,17 +292,14 @@ def mixed_result(
         n_groups=prepared.n_groups,
         fixed_effects=_with_odds_ratios(_fixed_effects(mdef.fixed, fit.beta, se, df), marginal),
         df_method="z (Wald)",
-        variance_components=_variance_components(prepared.spec.group, mdef.random, re_cov),
+        variance_components=variance_components(prepared.spec.group, mdef.random, re_cov, None),
         attempts=fit.attempts,
         singular=fit.singular,
         singular_terms=tuple(mdef.random[i] for i in fit.singular_terms),
         max_gradient=fit.max_gradient,
         newton_decrement=fit.decrement,
         ml_verified=fit.verified,
-        loglik_ml=float(fit.loglik),
-        aic=float(2 * k - 2 * fit.loglik),
-        bic=float(np.log(prepared.n_obs) * k - 2 * fit.loglik),
-        n_parameters=k,
+        **stats.likelihood_fields(fit.loglik, k, prepared.n_obs),
         r2_marginal=r2["r2_marginal"],
         r2_conditional=r2["r2_conditional"],
         icc=icc,

@@ -221,10 +221,7 @@ def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:
         n_groups=prepared.n_groups,
         fixed_effects=_fixed_effects(mdef.fixed, res.beta, bse, df),
         df_method=df_method,
-        loglik_ml=res.loglik,
-        aic=float(-2 * res.loglik + 2 * k),
-        bic=float(-2 * res.loglik + np.log(prepared.n_obs) * k),
-        n_parameters=k,
+        **stats.likelihood_fields(res.loglik, k, prepared.n_obs),
         r2=float(res.r2),
         fixed_cov=tuple(map(tuple, cov)),
         robust=robust_se,
@@ -266,11 +263,12 @@ def _statsmodels_candidates(prepared: Prepared, mdef: ModelDef, reml: bool):
     return out
 
 
-def _variance_components(
-    group: str, terms: list[str], cov: np.ndarray, sigma2: float, intervals=None
+def variance_components(
+    group: str, terms: list[str], cov: np.ndarray, sigma2: float | None, intervals=None
 ) -> tuple[VarianceComponent, ...]:
     """lme4's as.data.frame(VarCorr(m)) rows; `intervals` (profile CIs of the SDs, correlations
-    and residual SD, in that order) fill ci_low / ci_high when given."""
+    and residual SD, in that order) fill ci_low / ci_high when given. `sigma2` None (a logistic
+    model, whose level-1 variance is fixed): no residual row, as glmer's."""
     q = len(terms)
     ci = intervals if intervals is not None else np.full((q + q * (q - 1) // 2 + 1, 2), np.nan)
     rows = []
@@ -289,11 +287,12 @@ def _variance_components(
                 group, terms[i], terms[j], float(cov[i, j]), float(corr), *map(_finite, ci[q + k])
             )
         )
-    rows.append(
-        VarianceComponent(
-            "Residual", None, None, float(sigma2), float(np.sqrt(sigma2)), *map(_finite, ci[-1])
+    if sigma2 is not None:
+        rows.append(
+            VarianceComponent(
+                "Residual", None, None, float(sigma2), float(np.sqrt(sigma2)), *map(_finite, ci[-1])
+            )
         )
-    )
     return tuple(rows)
 
 
@@ -447,7 +446,7 @@ def mixed_result(
         n_groups=prepared.n_groups,
         fixed_effects=_fixed_effects(mdef.fixed, sol.beta, se, df, extras),
         df_method="Satterthwaite",
-        variance_components=_variance_components(
+        variance_components=variance_components(
             prepared.spec.group,
             mdef.random,
             re_cov,
@@ -460,10 +459,7 @@ def mixed_result(
         max_gradient=reml.max_gradient,
         newton_decrement=reml.decrement,
         ml_verified=ml.verified,
-        loglik_ml=float(loglik_ml),
-        aic=float(2 * k - 2 * loglik_ml),
-        bic=float(np.log(sums.n) * k - 2 * loglik_ml),
-        n_parameters=k,
+        **stats.likelihood_fields(loglik_ml, k, sums.n),
         r2_marginal=r2["r2_marginal"],
         r2_conditional=r2["r2_conditional"],
         icc=icc,

@@ -144,3 +144,14 @@ def coefficient_reliability(re_cov: np.ndarray, sigma2: float, ZtZ: np.ndarray) 
     with np.errstate(divide="ignore", invalid="ignore"):
         lam = tau / (tau + sampling)
     return np.where(tau > 0, lam.mean(axis=0), 0.0)
+
+
+def likelihood_fields(loglik_ml: float, k: int, n: int) -> dict[str, float | int]:
+    """A model's ML log-likelihood, AIC and BIC (k parameters, n observations), as every
+    ModelResult carries them: one definition for the linear and the binary ladders."""
+    return {
+        "loglik_ml": float(loglik_ml),
+        "aic": float(2 * k - 2 * loglik_ml),
+        "bic": float(np.log(n) * k - 2 * loglik_ml),
+        "n_parameters": k,
+    }
