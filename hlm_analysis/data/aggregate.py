@@ -35,6 +35,7 @@ import pandas as pd
 from ..errors import InputError
 from ..spec import Spec, quoted, shown
 from . import group_means
+from .columns import check_columns_exist, columns_used, contextual_name
 from .engines import Engine
 from .load import judge_text_column
 from .outcome import SHOWN_VALUES, BinaryCoding, choose_event
@@ -48,10 +49,7 @@ from .prepare import (
     Rows,
     assemble,
     build_design,
-    check_columns_exist,
     check_groups,
-    columns_used,
-    contextual_name,
     design_names,
     design_variables,
     numeric_variables,
@@ -59,12 +57,8 @@ from .prepare import (
     refuse_large_product,
     require_numbers,
 )
-from .source import Source
+from .source import IN_MEMORY_ROWS, Source
 from .sums import DesignSums
-
-# All rows come back to Python (and CR2 and statsmodels' candidates are kept)
-# up to this many; beyond, only group-level arrays and the figures' sample do.
-IN_MEMORY_ROWS = 2_000_000
 
 
 class SqlAlgebra:
@@ -477,10 +471,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             for i, name in enumerate(names)
             if not name.startswith(MEASURED)
         },
-        pd.DataFrame(
-            {spec.group: np.array(ordered, dtype=object)[codes]}
-            | {c: fetched[f"v{i}"].to_numpy(float) for i, c in enumerate(measured_numeric)}
-        ),
+        {c: fetched[f"v{i}"].to_numpy(float) for i, c in enumerate(measured_numeric)},
     )
     return assemble(
         spec,

@@ -9,20 +9,26 @@ checked before anything is modelled: a header used twice, a Parquet type no mode
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ..errors import InputError
-from ..spec import DEFAULT_MISSING_VALUES, quoted, shown
+from ..spec import DEFAULT_MISSING_VALUES, Spec, quoted, shown
+from .columns import Columns, Factor, check_columns_exist
+from .files import (
+    CSV,
+    PARQUET,
+    check_parquet_schema,
+    csv_header,
+    first_line,
+    refuse_duplicates,
+)
+from .outcome import BinaryCoding, code_binary
 
-PARQUET = {".parquet", ".pq"}
-CSV = {".csv", ".txt", ".tsv"}
 # A text column is "numbers with stray tokens" (and refused) rather than genuinely text when at
 # least this share of its non-missing cells are numbers, or when all but a few of them are (small
 # files: 3 '?' among 20 numbers); genuinely text columns (levels, ids) have few or no numbers.
@@ -30,61 +36,8 @@ NUMERIC_SHARE = 0.9
 FEW_TOKENS = 5
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return shown(text.splitlines()[0]) if text else type(exc).__name__
-
-
-def _csv_header(path: Path, sep: str) -> list[str]:
-    """The header exactly as written: pandas renames a repeated 'x' to 'x.1', which hides it."""
-    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
-        try:
-            return next(csv.reader(handle, delimiter=sep), [])
-        except csv.Error:  # a header pandas cannot read either; it says why
-            return []
-
-
-def _refuse_duplicates(path: Path, names: Iterable[str]) -> None:
-    seen: set[str] = set()
-    for name in names:
-        if name in seen and name != "":  # unnamed columns cannot be used anyway
-            raise InputError(
-                f"data file {shown(path.name)}: the column {quoted(name)} appears twice in the "
-                "header; rename one of them"
-            )
-        seen.add(name)
-
-
-def _unusable_type(kind: pa.DataType) -> bool:
-    """Arrow types that do not hold one number or one piece of text per cell."""
-    if pa.types.is_dictionary(kind):
-        return _unusable_type(kind.value_type)
-    if isinstance(kind, pa.ExtensionType):
-        return _unusable_type(kind.storage_type)
-    return (
-        pa.types.is_nested(kind)  # list, large/fixed-size list, struct, map, union
-        or pa.types.is_binary(kind)
-        or pa.types.is_large_binary(kind)
-        or pa.types.is_fixed_size_binary(kind)
-        or pa.types.is_temporal(kind)  # dates, times, durations: not a number without a unit
-    )
-
-
-def _check_parquet_schema(path: Path, columns: Sequence[str] | None) -> pa.Schema:
-    schema = pq.read_schema(path)
-    _refuse_duplicates(path, schema.names)
-    wanted = set(schema.names if columns is None else columns)
-    for field in schema:
-        if field.name in wanted and _unusable_type(field.type):
-            raise InputError(
-                f"data file {shown(path.name)}: column {quoted(field.name)} has Parquet type "
-                f"{shown(field.type)}, which a model cannot use (numbers or text only)"
-            )
-    return schema
-
-
 def _read_parquet(path: Path, missing_values: Sequence[str], columns: Sequence[str] | None):
-    schema = _check_parquet_schema(path, columns)
+    schema = check_parquet_schema(path, columns)
     frame = pd.read_parquet(path)
     for field in schema:
         if pa.types.is_decimal(field.type):  # pandas gives Decimal objects, i.e. "text"
@@ -118,12 +71,12 @@ def read_table(
             frame = _read_parquet(path, missing_values, columns)
         elif suffix in CSV:
             sep = "\t" if suffix == ".tsv" else ","
-            header = _csv_header(path, sep)
+            header = csv_header(path, sep)
             if any("\x00" in name for name in header):  # UTF-16 text decodes as UTF-8 with NULs
                 raise InputError(
                     f"data file {shown(path)} is not UTF-8 text (NUL bytes in its header)"
                 )
-            _refuse_duplicates(path, header)
+            refuse_duplicates(path, header)
             frame = pd.read_csv(
                 path,
                 sep=sep,
@@ -144,7 +97,7 @@ def read_table(
             f"0x{exc.object[exc.start]:02x}); save it as UTF-8"
         ) from None
     except (pd.errors.EmptyDataError, ValueError, OSError, pa.ArrowException) as exc:
-        raise InputError(f"data file {shown(path)} could not be read: {_first_line(exc)}") from None
+        raise InputError(f"data file {shown(path)} could not be read: {first_line(exc)}") from None
     if frame.empty:
         raise InputError(f"data file has no rows: {shown(path)}")
     return frame
@@ -241,8 +194,50 @@ def _decimal_comma(token: str) -> bool:
     return bool(head) and bool(tail) and (head.lstrip("+-") + tail).isdigit()
 
 
-def too_large(values: np.ndarray, limit: float) -> np.ndarray:
-    """Which values are infinite or larger than `limit` in size (missing values are not)."""
-    values = np.asarray(values, dtype=float)
-    with np.errstate(invalid="ignore"):
-        return np.isinf(values) | (np.abs(values) > limit)
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def sorted_levels(values) -> list:
+    try:
+        return sorted(values)
+    except TypeError:
+        return sorted(values, key=str)
+
+
+def _factor(series: pd.Series, as_text: bool) -> Factor:
+    """A column's factor: of its cells as text (`as_text`: text, bool and category columns
+    alike, as patsy names their dummies) or of its values as read (group ids: numbers sort
+    as numbers)."""
+    present = series.notna().to_numpy()
+    values = series[present].astype(str) if as_text else series[present]
+    levels = sorted_levels(values.unique())
+    codes = np.full(len(series), -1, dtype=np.int64)
+    codes[present] = pd.Categorical(values, categories=levels).codes
+    return Factor(codes, tuple(levels))
+
+
+def read_columns(spec: Spec, path: Path, used: list[str]) -> tuple[Columns, BinaryCoding | None]:
+    """The used columns of any file pandas reads, judged by its rules: a binary outcome coded,
+    text columns of numbers converted or refused (numeric_columns)."""
+    frame = read_table(path, spec.missing_values, used)
+    check_columns_exist(spec, list(frame.columns))
+    coding = None
+    if spec.family == "binomial":
+        frame = frame.copy()
+        frame[spec.outcome], coding = code_binary(spec, frame[spec.outcome])
+    # the group is an id (text or number alike); every other column used may need to be a number
+    frame = numeric_columns(
+        frame,
+        [c for c in used if c != spec.group],
+        required=[spec.outcome, *spec.centering, *spec.contextual],
+    )
+    numbers: dict[str, np.ndarray] = {}
+    texts: dict[str, Factor] = {}
+    for name in used:
+        series = frame[name]
+        if _is_numeric(series):
+            numbers[name] = series.to_numpy(dtype=float, na_value=np.nan)
+        else:
+            texts[name] = _factor(series, as_text=True)
+    return Columns(numbers, texts, _factor(frame[spec.group], as_text=False), len(frame)), coding

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import pandas as pd
 
 from ..errors import InputError
 from ..results import INTERCEPT, Design, Term, TermKind, Variable, VariableKind
 from ..spec import Spec, quoted, shown
-from .load import numeric_columns, read_table, too_large
-from .outcome import BinaryCoding, code_binary
+from .columns import Columns, Factor, check_columns_exist, columns_used, contextual_name
+from .files import too_large
+from .read_arrow import arrow_columns
 from .sums import DesignSums, from_rows
+
+if TYPE_CHECKING:
+    from .outcome import BinaryCoding
 
 # Values beyond this size (and infinities) are refused. The fits square and multiply columns
 # (X'X, sums of squared residuals, products in interactions): with |x| <= 1e150 a square is at
@@ -28,18 +31,6 @@ from .sums import DesignSums, from_rows
 # to inf and the optimizer fails with a numerical error instead of naming the column.
 TOO_LARGE = 1e150
 _LIMIT = "1e150"  # as the messages write it
-
-
-def _is_numeric(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-
-
-def sorted_levels(series: pd.Series) -> list:
-    values = series.unique()
-    try:
-        return sorted(values)
-    except TypeError:
-        return sorted(values, key=str)
 
 
 # Rows kept for the figures: enough to see every shape, small on disk. Drawn with a fixed seed,
@@ -57,9 +48,9 @@ class Rows:
     numeric variables as measured (for the figures)."""
 
     y: np.ndarray
-    group_codes: np.ndarray
+    group_codes: np.ndarray  # into Prepared.group_labels
     columns: dict[str, np.ndarray]
-    measured: pd.DataFrame
+    measured: dict[str, np.ndarray]  # numeric variables as measured (centred ones before)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -76,7 +67,7 @@ class Rows:
             self.y[index],
             self.group_codes[index],
             {name: values[index] for name, values in self.columns.items()},
-            self.measured.iloc[index].reset_index(drop=True),
+            {name: values[index] for name, values in self.measured.items()},
         )
 
 
@@ -123,41 +114,6 @@ class Prepared:
         return MEASURED + variable if variable in self.spec.centering else variable
 
 
-def columns_used(spec: Spec) -> list[str]:
-    used = [spec.outcome, spec.group, *spec.predictors, *spec.random_slopes]
-    for term in spec.interactions:
-        used.extend(term.split(":"))
-    used.extend(spec.centering)
-    used.extend(spec.contextual)
-    return list(dict.fromkeys(used))
-
-
-def check_columns_exist(spec: Spec, columns: list[str]) -> None:
-    where = f"data file {shown(spec.data.name)}"
-    for column in columns_used(spec):
-        if column not in columns:
-            listed = ", ".join(shown(c) for c in columns[:12])
-            more = ", ..." if len(columns) > 12 else ""
-            raise InputError(
-                f"{where}: column {quoted(column)} not found (columns: {listed}{more})"
-            )
-    # The model names its intercept term INTERCEPT; a column of that name would be the same term.
-    # A column called "Intercept" (or anything else) is fine.
-    for column in columns_used(spec):
-        if column == INTERCEPT and column not in (spec.outcome, spec.group):
-            raise InputError(
-                f"column {quoted(column)} has the name the model gives its intercept term; "
-                "rename the column (e.g. to 'Intercept')"
-            )
-    for column in spec.contextual:
-        name = contextual_name(column)
-        if name in columns_used(spec):
-            raise InputError(
-                f"contextual: the group mean of {quoted(column)} would be named {quoted(name)}, "
-                "which is already a column the model uses; rename that column"
-            )
-
-
 def require_numbers(spec: Spec, is_number) -> None:
     """The outcome and every centred (or group-averaged) column must be numbers."""
     if not is_number(spec.outcome):
@@ -167,50 +123,6 @@ def require_numbers(spec: Spec, is_number) -> None:
     for column in [*spec.centering, *spec.contextual]:
         if not is_number(column):
             raise InputError(f"cannot centre {quoted(column)}: it is text, not a number")
-
-
-def _check_types(spec: Spec, frame: pd.DataFrame) -> None:
-    require_numbers(spec, lambda column: _is_numeric(frame[column]))
-    for column in columns_used(spec):
-        if column == spec.group or not _is_numeric(frame[column]):
-            continue
-        bad = int(too_large(frame[column].to_numpy(dtype=float), TOO_LARGE).sum())
-        if bad:
-            raise InputError(
-                f"column {quoted(column)}: {bad:,} {'row' if bad == 1 else 'rows'} with "
-                f"infinite or too-large values (beyond ±{_LIMIT}); fix or remove them"
-            )
-
-
-def _drop_incomplete(frame: pd.DataFrame, used: list[str]) -> tuple[pd.DataFrame, dict[str, int]]:
-    missing = frame[used].isna()
-    dropped = {col: int(missing[col].sum()) for col in used if missing[col].any()}
-    return frame.loc[~missing.any(axis=1), used].reset_index(drop=True), dropped
-
-
-def contextual_name(column: str) -> str:
-    return f"{column}_group_mean"
-
-
-def _centre(spec: Spec, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Apply the config's centering and add group means for contextual effects.
-
-    With a group-mean centred x and its group mean both in the model, the coefficient of x is the
-    within-group effect and that of the mean the between-group effect; with x grand-mean centred
-    instead, the mean's coefficient is the contextual effect (Raudenbush & Bryk, ch. 5).
-    """
-    frame = frame.copy()
-    means = {
-        c: frame.groupby(spec.group)[c].transform("mean")
-        for c in {*spec.centering, *spec.contextual}
-    }
-    predictors = list(spec.predictors)
-    for column in spec.contextual:
-        frame[contextual_name(column)] = means[column]
-        predictors.append(contextual_name(column))
-    for column, how in spec.centering.items():
-        frame[column] = frame[column] - (means[column] if how == "group" else frame[column].mean())
-    return frame, predictors
 
 
 def claim(columns: dict[str, np.ndarray], name: str, source: str) -> None:
@@ -231,26 +143,6 @@ class Algebra(Protocol):
     def numeric(self, var: str): ...
     def dummy(self, var: str, level: str): ...
     def product(self, values: list): ...
-
-
-class NumpyAlgebra:
-    def __init__(self, frame: pd.DataFrame):
-        self.frame = frame
-        self._text: dict[str, pd.Series] = {}
-
-    def ones(self):
-        return np.ones(len(self.frame))
-
-    def numeric(self, var: str):
-        return self.frame[var].to_numpy(dtype=float)
-
-    def dummy(self, var: str, level: str):
-        if var not in self._text:  # text, bool and category columns alike, as patsy names them
-            self._text[var] = self.frame[var].astype(str)
-        return (self._text[var] == level).to_numpy(dtype=float)
-
-    def product(self, values: list):
-        return np.prod(values, axis=0)
 
 
 def design_variables(spec: Spec, predictors: list[str]) -> list[str]:
@@ -352,31 +244,6 @@ def refuse_large_product(interaction: str, bad: int) -> None:
         f"with infinite or too-large values (products beyond ±{_LIMIT}); "
         "rescale its variables"
     )
-
-
-def _build_columns(spec: Spec, frame: pd.DataFrame, predictors: list[str]):
-    """The design of rows in memory (build_design with numpy), checked as it is made."""
-    levels_of: dict[str, tuple[str, ...] | None] = {}
-    binary: dict[str, bool] = {}
-    for var in design_variables(spec, predictors):
-        series = frame[var]
-        if _is_numeric(series):
-            values = series.to_numpy(dtype=float)  # complete rows: no NaN here
-            if values.min() == values.max():
-                refuse_constant(var)
-            levels_of[var] = None
-            binary[var] = bool(np.all((values == 0.0) | (values == 1.0)))
-        else:
-            levels_of[var] = tuple(str(level) for level in sorted_levels(series.astype(str)))
-    columns, terms_of, categorical, design = build_design(
-        spec, predictors, levels_of, binary, NumpyAlgebra(frame)
-    )
-    for interaction in spec.interactions:
-        for name in terms_of[interaction]:
-            bad = int(too_large(columns[name], TOO_LARGE).sum())
-            if bad:
-                refuse_large_product(interaction, bad)
-    return columns, terms_of, categorical, design
 
 
 # A column is dependent on the ones before it when, scaled to unit length, the part of it they
@@ -559,71 +426,153 @@ def finish(prepared: Prepared) -> Prepared:
     return prepared
 
 
+class NumpyAlgebra:
+    """Design columns of rows in memory: number columns as they are, dummies from text codes."""
+
+    def __init__(self, numbers: dict[str, np.ndarray], texts: dict[str, Factor], n: int):
+        self.numbers, self.texts, self.n = numbers, texts, n
+
+    def ones(self):
+        return np.ones(self.n)
+
+    def numeric(self, var: str):
+        return self.numbers[var]
+
+    def dummy(self, var: str, level: str):
+        factor = self.texts[var]
+        return (factor.codes == factor.levels.index(level)).astype(float)
+
+    def product(self, values: list):
+        return np.prod(values, axis=0)
+
+
 def prepare_in_memory(spec: Spec, path: Path) -> Prepared:
-    """The data stage for one file that fits in memory: pandas reads it, numpy codes it."""
+    """The data stage for one file that fits in memory. A clean file is read by pyarrow alone;
+    anything else (and a binary outcome) by pandas, imported only then."""
     used = columns_used(spec)
-    frame = read_table(path, spec.missing_values, used)
-    check_columns_exist(spec, list(frame.columns))
+    table = arrow_columns(spec, path, used)
     coding = None
-    if spec.family == "binomial":
-        frame = frame.copy()
-        frame[spec.outcome], coding = code_binary(spec, frame[spec.outcome])
-    # the group is an id (text or number alike); every other column used may need to be a number
-    frame = numeric_columns(
-        frame,
-        [c for c in used if c != spec.group],
-        required=[spec.outcome, *spec.centering, *spec.contextual],
-    )
-    _check_types(spec, frame)
-    clean, dropped = _drop_incomplete(frame, used)
-    if clean.empty:
+    if table is None:
+        from .load import read_columns
+
+        table, coding = read_columns(spec, path, used)
+    else:
+        check_columns_exist(spec, used)  # the spec's own clashes; every column is there
+    return code_columns(spec, table, coding)
+
+
+def _refuse_too_large(spec: Spec, table: Columns) -> None:
+    for column in columns_used(spec):
+        if column == spec.group or column not in table.numbers:
+            continue
+        bad = int(too_large(table.numbers[column], TOO_LARGE).sum())
+        if bad:
+            raise InputError(
+                f"column {quoted(column)}: {bad:,} {'row' if bad == 1 else 'rows'} with "
+                f"infinite or too-large values (beyond ±{_LIMIT}); fix or remove them"
+            )
+
+
+def _complete(spec: Spec, table: Columns) -> tuple[Columns, dict[str, int]]:
+    """The complete rows, and how many rows each used column was missing in."""
+    used = columns_used(spec)
+    missing = {c: table.missing(c) for c in used}
+    dropped = {c: int(m.sum()) for c, m in missing.items() if m.any()}
+    if not dropped:
+        return table, dropped
+    keep = ~np.logical_or.reduce(list(missing.values()))
+    if not keep.any():
         raise InputError(
             f"data file {shown(spec.data.name)}: every row has a missing value in {shown(', '.join(dropped))}; nothing left to analyse"
         )
-    y = clean[spec.outcome].to_numpy(dtype=float)
+    return Columns(
+        {c: v[keep] for c, v in table.numbers.items()},
+        {c: f.subset(keep) for c, f in table.texts.items()},
+        table.group.subset(keep),
+        int(keep.sum()),
+    ), dropped
+
+
+def _group_means(values: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    return (np.bincount(codes, weights=values, minlength=len(counts)) / counts)[codes]
+
+
+def _centre(spec: Spec, numbers: dict, codes: np.ndarray, counts: np.ndarray):
+    """Apply the config's centering and add group means for contextual effects.
+
+    With a group-mean centred x and its group mean both in the model, the coefficient of x is the
+    within-group effect and that of the mean the between-group effect; with x grand-mean centred
+    instead, the mean's coefficient is the contextual effect (Raudenbush & Bryk, ch. 5).
+    """
+    means = {
+        c: _group_means(numbers[c], codes, counts) for c in {*spec.centering, *spec.contextual}
+    }
+    numbers = dict(numbers)
+    predictors = list(spec.predictors)
+    for column in spec.contextual:
+        numbers[contextual_name(column)] = means[column]
+        predictors.append(contextual_name(column))
+    for column, how in spec.centering.items():
+        centre = means[column] if how == "group" else numbers[column].mean()
+        numbers[column] = numbers[column] - centre
+    return numbers, predictors
+
+
+def _build_columns(spec: Spec, numbers: dict, texts: dict, n: int, predictors: list[str]):
+    """The design of rows in memory (build_design with numpy), checked as it is made."""
+    levels_of: dict[str, tuple[str, ...] | None] = {}
+    binary: dict[str, bool] = {}
+    for var in design_variables(spec, predictors):
+        if var in numbers:
+            values = numbers[var]  # complete rows: no NaN here
+            if values.min() == values.max():
+                refuse_constant(var)
+            levels_of[var] = None
+            binary[var] = bool(np.all((values == 0.0) | (values == 1.0)))
+        else:
+            levels_of[var] = texts[var].levels
+    built = build_design(spec, predictors, levels_of, binary, NumpyAlgebra(numbers, texts, n))
+    columns, terms_of = built[0], built[1]
+    for interaction in spec.interactions:
+        for name in terms_of[interaction]:
+            bad = int(too_large(columns[name], TOO_LARGE).sum())
+            if bad:
+                refuse_large_product(interaction, bad)
+    return built
+
+
+def code_columns(spec: Spec, table: Columns, coding: BinaryCoding | None = None) -> Prepared:
+    """The analysis sample of a file's columns: complete rows, group codes, centring, the
+    design and its per-group sums, every row kept (for CR2)."""
+    require_numbers(spec, lambda column: column in table.numbers)
+    _refuse_too_large(spec, table)
+    clean, dropped = _complete(spec, table)
+    y = clean.numbers[spec.outcome]
     if np.ptp(y) == 0:
         raise InputError(
             f"outcome {quoted(spec.outcome)} is constant ({y[0]:g}) in the analysis sample"
         )
-    group_values = clean[spec.group]
-    levels = sorted_levels(group_values)
+    levels = clean.group.labels()
     if len(levels) < 2:
         raise InputError(
             f"grouping variable {quoted(spec.group)} has a single group ({quoted(levels[0])}); a multilevel model needs at least two"
         )
-    codes = pd.Categorical(group_values, categories=levels).codes.astype(np.int64)
-    check_groups(spec, np.bincount(codes, minlength=len(levels)))
-    measured = clean  # before centring: what the data section describes
-    clean, predictors = _centre(spec, clean)
-    columns, terms_of, categorical, design = _build_columns(spec, clean, predictors)
+    codes = clean.group.codes
+    counts = np.bincount(codes, minlength=len(levels))
+    check_groups(spec, counts)
+    measured = clean.numbers  # before centring: what the data section describes
+    numbers, predictors = _centre(spec, measured, codes, counts)
+    built = _build_columns(spec, numbers, clean.texts, clean.n_rows, predictors)
+    columns, _, categorical, _ = built
     numeric = numeric_variables(spec, predictors, categorical)
-    # as measured: centred columns before centring, the rest (group means too) as modelled
-    as_measured = {c: (measured if c in spec.centering else clean)[c] for c in numeric}
-    with_measured = {
-        **columns,
-        **{MEASURED + c: measured[c].to_numpy(dtype=float) for c in spec.centering},
-    }
+    with_measured = {**columns, **{MEASURED + c: measured[c] for c in spec.centering}}
     names = design_names(spec, columns)
     sums = from_rows(spec.outcome, y, with_measured, codes, len(levels), names)
-    rows = Rows(
-        y,
-        codes,
-        columns,
-        pd.DataFrame(
-            {spec.group: clean[spec.group].to_numpy()}
-            | {c: as_measured[c].to_numpy(dtype=float) for c in numeric}
-        ),
-    )
+    # as measured: centred columns before centring, the rest (group means too) as modelled
+    as_measured = {c: (measured if c in spec.centering else numbers)[c] for c in numeric}
+    rows = Rows(y, codes, columns, as_measured)
     return assemble(
-        spec,
-        (columns, terms_of, categorical, design),
-        predictors,
-        [str(v) for v in levels],
-        sums,
-        rows,
-        len(frame),
-        dropped,
-        coding=coding,
+        spec, built, predictors, levels, sums, rows, table.n_rows, dropped, coding=coding
     )
 
 

@@ -1,5 +1,5 @@
-"""Which data path a spec takes. One file small enough for memory is read by pandas and coded by
-numpy (every row kept, for CR2); globs, directories, large files and Spark go to an
+"""Which data path a spec takes. One file small enough for memory is read by pyarrow (pandas
+when it is not clean) and coded by numpy (every row kept, for CR2); globs, directories, large files and Spark go to an
 SQL engine, which returns the design's per-group sums and a sample of rows. Both paths build the
 design with build_design and give the same results (tests compare them on the reference data).
 """
@@ -7,10 +7,9 @@ design with build_design and give the same results (tests compare them on the re
 from __future__ import annotations
 
 from ..spec import Spec
-from .aggregate import IN_MEMORY_ROWS, prepare_in_engine
-from .engines import open_engine
-from .prepare import Prepared, columns_used, prepare_in_memory
-from .source import Source, open_source
+from .columns import columns_used
+from .prepare import Prepared, prepare_in_memory
+from .source import IN_MEMORY_ROWS, Source, open_source
 
 # A CSV is read into memory up to this size (about IN_MEMORY_ROWS rows of a dozen columns).
 IN_MEMORY_CSV_BYTES = 200_000_000
@@ -30,5 +29,9 @@ def prepare(spec: Spec, engine: str | None = None) -> Prepared:
     source = open_source(spec.data, columns_used(spec))
     if engine == "duckdb" and fits_in_memory(source):
         return prepare_in_memory(spec, source.files[0])
+    # the SQL engines (and pandas, which they return frames in) load only for this path
+    from .aggregate import prepare_in_engine
+    from .engines import open_engine
+
     with open_engine(engine) as sql:
         return prepare_in_engine(spec, source, sql)

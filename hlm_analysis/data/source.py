@@ -19,9 +19,12 @@ import pyarrow.parquet as pq
 
 from ..errors import InputError
 from ..spec import quoted, shown
-from .load import CSV, PARQUET, _csv_header, _refuse_duplicates, _unusable_type
+from .files import CSV, PARQUET, csv_header, refuse_duplicates, unusable_type
 
 _GLOB = set("*?[")
+# All rows come back to Python (and CR2 and statsmodels' candidates are kept)
+# up to this many; beyond, only group-level arrays and the figures' sample do.
+IN_MEMORY_ROWS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,7 @@ def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> tuple[int
             raise InputError(
                 f"data file {shown(f.name)} could not be read as Parquet: {exc}"
             ) from None
-        _refuse_duplicates(f, schema.names)
+        refuse_duplicates(f, schema.names)
         rows += meta.num_rows
         _count_nulls(meta, columns, nulls, bounds)
         for column in columns:
@@ -161,7 +164,7 @@ def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> tuple[int
                 lacking[column].append(f)
                 continue
             kind = schema.field(column).type
-            if _unusable_type(kind):
+            if unusable_type(kind):
                 raise InputError(
                     f"data file {shown(f.name)}: column {quoted(column)} has Parquet type "
                     f"{shown(kind)}, which a model cannot use (numbers or text only)"
@@ -184,8 +187,8 @@ def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> tuple[int
 def _check_csv_parts(files: list[Path], columns: Sequence[str]) -> None:
     headers = []
     for f in files:
-        header = _csv_header(f, "\t" if f.suffix.lower() == ".tsv" else ",")
-        _refuse_duplicates(f, header)
+        header = csv_header(f, "\t" if f.suffix.lower() == ".tsv" else ",")
+        refuse_duplicates(f, header)
         headers.append((f, set(header)))
     for column in columns:
         _refuse_partly_missing(

@@ -12,9 +12,9 @@ import numpy as np
 
 from .. import atomic, rules
 from ..data import Prepared, check_full_rank, describe, prepare
-from ..data.aggregate import IN_MEMORY_ROWS
 from ..data.describe import numeric_variables
 from ..data.prepare import SAMPLE_SEED
+from ..data.source import IN_MEMORY_ROWS
 from ..errors import InputError
 from ..results import (
     ALL_MODELS,
@@ -198,8 +198,9 @@ def write_sample(prepared: Prepared, models: dict[ModelName, ModelResult], path:
     sample = prepared.sample
     spec = prepared.spec
     columns = list(dict.fromkeys([spec.outcome, spec.group, *numeric_variables(prepared)]))
-    frame = sample.measured[columns].copy()  # as measured: the figures show data before centring
-    frame[spec.group] = frame[spec.group].astype(str)
+    # as measured: the figures show data before centring
+    labels = np.array(prepared.group_labels, dtype=object)[sample.group_codes]
+    frame = {c: labels if c == spec.group else sample.measured[c] for c in columns}
     for name, model in models.items():
         if model.is_mixed:
             frame[RowSample.fitted_column(name)] = (

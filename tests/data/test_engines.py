@@ -404,7 +404,8 @@ def test_large_data_keep_only_group_sums_and_a_reproducible_sample(tmp_path, mon
     np.testing.assert_array_equal(first.sample.group_codes, second.sample.group_codes)
     # the sample is a sample of the data: each drawn row is a row of the file
     pairs = set(zip(frame["school"].astype(str), frame["normexam"].round(10), strict=True))
-    drawn = zip(first.sample.measured["school"], first.sample.y.round(10), strict=True)
+    labels = [first.group_labels[code] for code in first.sample.group_codes]
+    drawn = zip(labels, first.sample.y.round(10), strict=True)
     assert all(pair in pairs for pair in drawn)
     memory = prepare_in_memory(
         load_spec(write_config(tmp_path, "one", data=REFERENCE / "exam.csv", **keys)),

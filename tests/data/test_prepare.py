@@ -187,7 +187,7 @@ def test_incomplete_rows_are_dropped_and_counted_per_column(tmp_path):
     expected = complete["hours"] - complete.groupby("school")["hours"].transform("mean")
     np.testing.assert_allclose(p.rows.columns["hours"], expected.to_numpy(), atol=1e-12)
     assert list(p.group_sizes()) == complete["school"].value_counts().sort_index().tolist()
-    assert "note" not in p.rows.measured.columns
+    assert "note" not in p.rows.measured
 
 
 def test_nothing_dropped_without_missing_values(tmp_path):

@@ -14,7 +14,8 @@ import pytest
 from helpers import write_config
 
 from hlm_analysis.data import prepare
-from hlm_analysis.data.load import numeric_columns, read_table, too_large
+from hlm_analysis.data.files import too_large
+from hlm_analysis.data.load import numeric_columns, read_table
 from hlm_analysis.data.prepare import check_full_rank, largest_fixed
 from hlm_analysis.errors import InputError
 from hlm_analysis.results import INTERCEPT

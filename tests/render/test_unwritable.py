@@ -87,12 +87,15 @@ def test_a_refused_file_write_is_input_error(tmp_path, monkeypatch, err, reason)
 
 
 def test_a_full_disk_while_writing_is_input_error(tmp_path, monkeypatch):
-    class Frame:
-        def to_parquet(self, path, index):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    import pyarrow.parquet as pq
 
+    def full_disk(table, where):
+        Path(where).write_bytes(b"PAR1")  # part of the file, then the disk is full
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pq, "write_table", full_disk)
     with pytest.raises(InputError, match=r"cannot write to .*: no space left on device"):
-        atomic.write_parquet(tmp_path / "rows.parquet", Frame())
+        atomic.write_parquet(tmp_path / "rows.parquet", {"x": np.arange(3.0)})
     assert list(tmp_path.iterdir()) == []
 
 

@@ -1,0 +1,108 @@
+"""A file's used columns as numbers and codes: what reading hands to coding.
+
+Two readers make `Columns` (read_arrow.py for clean files, without pandas; load.py through pandas
+for everything else) and one coder (prepare.code_columns) makes the analysis sample of it, so
+both readers give the same design, sums and labels by construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from ..results import INTERCEPT
+from ..spec import Spec, quoted, shown
+
+
+@dataclass(frozen=True)
+class Factor:
+    """A column of levels: each row's code into `levels` (-1 where missing)."""
+
+    codes: np.ndarray  # int64
+    levels: tuple  # distinct values in sorted order (as read; numbers sort as numbers)
+
+    @classmethod
+    def of(cls, values: np.ndarray, missing: np.ndarray | None = None) -> Factor:
+        """The factor of an array of values (anything np.unique sorts: numbers or str)."""
+        if missing is None or not missing.any():
+            levels, codes = np.unique(values, return_inverse=True)
+            return cls(codes.astype(np.int64), tuple(levels.tolist()))
+        codes = np.full(len(values), -1, dtype=np.int64)
+        levels, codes[~missing] = np.unique(values[~missing], return_inverse=True)
+        return cls(codes, tuple(levels.tolist()))
+
+    @property
+    def missing(self) -> np.ndarray:
+        return self.codes < 0
+
+    def labels(self) -> list[str]:
+        return [str(level) for level in self.levels]
+
+    def subset(self, keep: np.ndarray) -> Factor:
+        """The rows in `keep` (none missing), with only the levels they hold, still sorted."""
+        codes = self.codes[keep]
+        present = np.bincount(codes, minlength=len(self.levels)) > 0
+        if present.all():
+            return Factor(codes, self.levels)
+        renumber = np.cumsum(present) - 1
+        return Factor(
+            renumber[codes], tuple(v for v, p in zip(self.levels, present, strict=True) if p)
+        )
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Every used column of a file, read. A column is a number column (float64, NaN where
+    missing) or a text column (a Factor of its cells as text); the group column is one of them
+    and also `group`, a Factor of its values as read (numeric ids sort as numbers)."""
+
+    numbers: dict[str, np.ndarray]
+    texts: dict[str, Factor]
+    group: Factor
+    n_rows: int
+
+    def missing(self, name: str) -> np.ndarray:
+        if name in self.numbers:
+            return np.isnan(self.numbers[name])
+        return self.texts[name].missing
+
+
+def columns_used(spec: Spec) -> list[str]:
+    used = [spec.outcome, spec.group, *spec.predictors, *spec.random_slopes]
+    for term in spec.interactions:
+        used.extend(term.split(":"))
+    used.extend(spec.centering)
+    used.extend(spec.contextual)
+    return list(dict.fromkeys(used))
+
+
+def check_columns_exist(spec: Spec, columns: list[str]) -> None:
+    where = f"data file {shown(spec.data.name)}"
+    for column in columns_used(spec):
+        if column not in columns:
+            listed = ", ".join(shown(c) for c in columns[:12])
+            more = ", ..." if len(columns) > 12 else ""
+            raise InputError(
+                f"{where}: column {quoted(column)} not found (columns: {listed}{more})"
+            )
+    # The model names its intercept term INTERCEPT; a column of that name would be the same term.
+    # A column called "Intercept" (or anything else) is fine.
+    for column in columns_used(spec):
+        if column == INTERCEPT and column not in (spec.outcome, spec.group):
+            raise InputError(
+                f"column {quoted(column)} has the name the model gives its intercept term; "
+                "rename the column (e.g. to 'Intercept')"
+            )
+    for column in spec.contextual:
+        name = contextual_name(column)
+        if name in columns_used(spec):
+            raise InputError(
+                f"contextual: the group mean of {quoted(column)} would be named {quoted(name)}, "
+                "which is already a column the model uses; rename that column"
+            )
+
+
+def contextual_name(column: str) -> str:
+    return f"{column}_group_mean"

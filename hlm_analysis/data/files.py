@@ -1,0 +1,80 @@
+"""Data files before any reader: which formats, the header as written, the Parquet types a model
+can use, values too large to model. No pandas here: the fit path imports this on clean files,
+which pyarrow reads (read_arrow.py); load.py reads the rest with pandas.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import InputError
+from ..spec import quoted, shown
+
+PARQUET = {".parquet", ".pq"}
+CSV = {".csv", ".txt", ".tsv"}
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return shown(text.splitlines()[0]) if text else type(exc).__name__
+
+
+def csv_header(path: Path, sep: str) -> list[str]:
+    """The header exactly as written: pandas renames a repeated 'x' to 'x.1', which hides it."""
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        try:
+            return next(csv.reader(handle, delimiter=sep), [])
+        except csv.Error:  # a header pandas cannot read either; it says why
+            return []
+
+
+def refuse_duplicates(path: Path, names: Iterable[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen and name != "":  # unnamed columns cannot be used anyway
+            raise InputError(
+                f"data file {shown(path.name)}: the column {quoted(name)} appears twice in the "
+                "header; rename one of them"
+            )
+        seen.add(name)
+
+
+def unusable_type(kind: pa.DataType) -> bool:
+    """Arrow types that do not hold one number or one piece of text per cell."""
+    if pa.types.is_dictionary(kind):
+        return unusable_type(kind.value_type)
+    if isinstance(kind, pa.ExtensionType):
+        return unusable_type(kind.storage_type)
+    return (
+        pa.types.is_nested(kind)  # list, large/fixed-size list, struct, map, union
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_fixed_size_binary(kind)
+        or pa.types.is_temporal(kind)  # dates, times, durations: not a number without a unit
+    )
+
+
+def check_parquet_schema(path: Path, columns: Sequence[str] | None) -> pa.Schema:
+    schema = pq.read_schema(path)
+    refuse_duplicates(path, schema.names)
+    wanted = set(schema.names if columns is None else columns)
+    for field in schema:
+        if field.name in wanted and unusable_type(field.type):
+            raise InputError(
+                f"data file {shown(path.name)}: column {quoted(field.name)} has Parquet type "
+                f"{shown(field.type)}, which a model cannot use (numbers or text only)"
+            )
+    return schema
+
+
+def too_large(values: np.ndarray, limit: float) -> np.ndarray:
+    """Which values are infinite or larger than `limit` in size (missing values are not)."""
+    values = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.isinf(values) | (np.abs(values) > limit)
