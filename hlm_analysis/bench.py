@@ -396,7 +396,7 @@ def _ladder_section(tmp: Path) -> None:
             lme4_total = r["random_intercept"][0] + r["random_slope"][0]
             print(
                 f"{'':>9} lme4 RI+RS {lme4_total:.2f} s; hlm-report whole ladder {elapsed:.2f} s "
-                f"(ratio {elapsed / lme4_total:.2f})"
+                f"(ratio {elapsed / lme4_total:.3f}: {lme4_total / elapsed:.1f}x lme4's speed)"
             )
         if rust:
             t, ri, rs = rust

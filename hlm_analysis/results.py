@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import secrets
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from enum import Enum, StrEnum
 from pathlib import Path
@@ -589,9 +592,14 @@ def _float_array(value: list | tuple) -> np.ndarray | None:
     return numbers
 
 
-def _plain(value: Any) -> Any:
+# Float arrays at least this long are formatted apart (json_arrays: per-group columns at scale).
+LARGE_ARRAY = 1_000
+
+
+def _plain(value: Any, hold: Callable[[np.ndarray], str] | None = None) -> Any:
     """Dataclasses, enums, tuples and numpy scalars to JSON types in one pass; NaN and inf become
-    null (JSON has neither). dataclasses.asdict deep-copies first, which is slow at 10,000 groups."""
+    null (JSON has neither). dataclasses.asdict deep-copies first, which is slow at 10,000 groups.
+    `hold` takes large float arrays and returns what stands in for them."""
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, float):
@@ -599,19 +607,21 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Spec):
         return value.to_json()
     if isinstance(value, dict):
-        return {_plain(k): _plain(v) for k, v in value.items()}
+        return {_plain(k): _plain(v, hold) for k, v in value.items()}
     if isinstance(value, list | tuple):
         # per-group columns and rows (thousands of floats: random effects, their SEs, the groups'
         # lines) go through numpy in one step; labels as they are
         numbers = _float_array(value)
         if numbers is not None:
+            if hold is not None and numbers.size >= LARGE_ARRAY:
+                return hold(numbers)
             finite = np.isfinite(numbers)
             return numbers.tolist() if finite.all() else np.where(finite, numbers, None).tolist()
         if value and all(type(v) is str for v in value):
             return list(value)
-        return [_plain(v) for v in value]
+        return [_plain(v, hold) for v in value]
     if is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+        return {f.name: _plain(getattr(value, f.name), hold) for f in fields(value)}
     if hasattr(value, "item"):  # numpy scalar
         return _plain(value.item())
     return value
@@ -621,9 +631,26 @@ def to_dict(results: Results) -> dict[str, Any]:
     return _plain(results)
 
 
-def write_json(results: Results, path: Path) -> None:
+def dumps(results: Results) -> str:
+    """results.json's text. Large float arrays are formatted apart (json_arrays, 4x faster than
+    json.dumps) and put in place of a stand-in string carrying a random key, which no text of
+    the config can hold by accident."""
+    from . import json_arrays
+
+    key = secrets.token_hex(12)
+    held: list[np.ndarray] = []
+
+    def hold(numbers: np.ndarray) -> str:
+        held.append(numbers)
+        return f"{key}:{len(held) - 1}"
+
     # No indentation: at 10,000 groups the file is megabytes and indenting doubles the time.
-    atomic.write_text(path, json.dumps(to_dict(results), allow_nan=False))
+    text = json.dumps(_plain(results, hold), allow_nan=False)
+    return re.sub(f'"{key}:([0-9]+)"', lambda found: json_arrays.dumps(held[int(found[1])]), text)
+
+
+def write_json(results: Results, path: Path) -> None:
+    atomic.write_text(path, dumps(results))
 
 
 class SchemaError(InputError):

@@ -47,6 +47,15 @@ def quoted(text: object) -> str:
     return f"'{text}'" if text.isprintable() else repr(text)
 
 
+def reads_as_number(text: str) -> bool:
+    """Whether Python reads the text as a float ("12", " 1e3", "nan", "inf" alike)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 class Stakeholder(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str

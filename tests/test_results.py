@@ -69,3 +69,21 @@ def test_unreadable_results_file_is_input_error(tmp_path):
         read_json(tmp_path / "results.json")
     with pytest.raises(InputError, match="not found"):
         read_json(tmp_path / "missing.json")
+
+
+def test_large_arrays_written_apart_read_back_the_same(hsb2, monkeypatch):
+    from dataclasses import replace
+
+    from hlm_analysis import json_arrays, results
+
+    # every float array of the hsb2 results is formatted apart (json_arrays) at this size, and
+    # a title that looks like a stand-in string stays the user's text
+    monkeypatch.setattr(results, "LARGE_ARRAY", 2)
+    formatted = []
+    original = json_arrays.dumps
+    monkeypatch.setattr(json_arrays, "dumps", lambda a: formatted.append(a) or original(a))
+    fake = replace(hsb2, spec=hsb2.spec.model_copy(update={"title": 'x:0" "0123abcd:0'}))
+    text = results.dumps(fake)
+    assert json.loads(text) == to_dict(fake)
+    assert from_dict(json.loads(text)).spec.title == 'x:0" "0123abcd:0'
+    assert any(a.ndim == 2 for a in formatted) and len(formatted) > 10

@@ -19,17 +19,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from ..spec import Spec
+from ..spec import Spec, reads_as_number
 from .columns import Columns, Factor
 from .files import CSV, PARQUET, check_parquet_schema, csv_header
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _utf8(data: bytes, chunk: int = 1 << 23) -> bool:
@@ -78,7 +70,9 @@ def _read(spec: Spec, path: Path, used: list[str]) -> pa.Table | None:
 def arrow_columns(spec: Spec, path: Path, used: list[str]) -> Columns | None:
     """The used columns of a clean CSV or Parquet file, or None when the file needs pandas'
     reading (binary outcomes too: their coding reads values as pandas gives them)."""
-    if spec.family != "gaussian" or any(_is_number(t) for t in spec.missing_values if t != "NaN"):
+    if spec.family != "gaussian" or any(
+        reads_as_number(t) for t in spec.missing_values if t != "NaN"
+    ):
         return None  # pandas also drops "-99.0" for a token "-99"; Arrow would not
     try:
         table = _read(spec, path, used)
@@ -157,7 +151,7 @@ def _text_factor(column: pa.ChunkedArray, tokens: list[str]) -> Factor | None:
     text keeps them)."""
     encoded = pc.dictionary_encode(column).combine_chunks()
     dictionary = encoded.dictionary.to_pylist()
-    if any(_is_number(text) for text in dictionary):
+    if any(reads_as_number(text) for text in dictionary):
         return None
     order = np.argsort(np.array(dictionary, dtype=object), kind="stable")
     rank = np.empty(len(order), dtype=np.int64)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..results import INTERCEPT, Results, TermKind
+from ..spec import reads_as_number
 from .labels import TermLabels
 
 
@@ -99,15 +100,7 @@ def describe(results: Results, labels: TermLabels, escape: Callable[[object], st
     if final.is_binomial:  # the event as R counts it: y == "yes" unless y is already 0/1
         event = design.event
         if event != "1":
-            literal = event if _is_number(event) else '"' + event.replace('"', '\\"') + '"'
+            literal = event if reads_as_number(event) else '"' + event.replace('"', '\\"') + '"'
             mixed = mixed.replace(f"{design.outcome} ~", f"{design.outcome} == {literal} ~", 1)
         mixed = f"glmer({mixed}, family = binomial)"
     return {"level1": level1, "level2": lines, "mixed": escape(mixed)}
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
