@@ -89,7 +89,7 @@ def test_a_refused_file_write_is_input_error(tmp_path, monkeypatch, err, reason)
 def test_a_full_disk_while_writing_is_input_error(tmp_path, monkeypatch):
     import pyarrow.parquet as pq
 
-    def full_disk(table, where):
+    def full_disk(table, where, **options):
         Path(where).write_bytes(b"PAR1")  # part of the file, then the disk is full
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
