@@ -209,6 +209,8 @@ def _factor(series: pd.Series, as_text: bool) -> Factor:
     """A column's factor: of its cells as text (`as_text`: text, bool and category columns
     alike, as patsy names their dummies) or of its values as read (group ids: numbers sort
     as numbers)."""
+    if series.dtype == np.float16:  # pandas has no float16 index to code it by
+        series = series.astype(np.float64)
     present = series.notna().to_numpy()
     values = series[present].astype(str) if as_text else series[present]
     levels = sorted_levels(values.unique())

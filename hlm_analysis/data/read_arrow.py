@@ -57,10 +57,14 @@ def _read(spec: Spec, path: Path, used: list[str]) -> pa.Table | None:
     data = path.read_bytes()
     if not _utf8(data):
         return None  # the pandas reader refuses the file, whichever column the bytes are in
+    if b"0x" in data or b"0X" in data:
+        return None  # Arrow reads 0x10 as the integer 16; pandas as text
     tokens = list(spec.missing_values)
     return pcsv.read_csv(
         pa.BufferReader(data),
-        parse_options=pcsv.ParseOptions(delimiter=sep),
+        # a newline inside a quoted cell is part of the cell; Arrow, told so, cuts its blocks
+        # only between rows (slower, and only possible where a quote is)
+        parse_options=pcsv.ParseOptions(delimiter=sep, newlines_in_values=b'"' in data),
         convert_options=pcsv.ConvertOptions(
             include_columns=used,
             null_values=tokens,
@@ -100,10 +104,9 @@ def arrow_columns(spec: Spec, path: Path, used: list[str]) -> Columns | None:
             texts[name] = factor
         else:
             return None  # booleans, dates, all-missing columns, dictionaries: the pandas reader
-    if spec.group in numbers:
-        group = _group_factor(table.column(spec.group), numbers[spec.group])
-    else:
-        group = texts[spec.group]
+    group = texts.get(spec.group) or _group_factor(table.column(spec.group), numbers[spec.group])
+    if group is None:
+        return None
     return Columns(numbers, texts, group, table.num_rows)
 
 
@@ -117,11 +120,12 @@ def _buffer(array: pa.Array, kind=None) -> tuple[np.ndarray, np.ndarray | None]:
     dtype = np.dtype(array.type.to_pandas_dtype())
     validity, data = array.buffers()
     values = np.frombuffer(data, dtype=dtype, count=array.offset + len(array))[array.offset :]
+    wide = {"i": np.int64, "u": np.uint64}.get(dtype.kind)  # ids keep their values, past 2**63
+    values = values if wide is None else values.astype(wide)
     if not array.null_count:
-        return values.astype(np.int64) if dtype.kind in "iu" else values, None
+        return values, None
     bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
-    valid = bits[array.offset : array.offset + len(array)].astype(bool)
-    return (values.astype(np.int64) if dtype.kind in "iu" else values), valid
+    return values, bits[array.offset : array.offset + len(array)].astype(bool)
 
 
 def _floats(column: pa.ChunkedArray) -> np.ndarray:
@@ -134,17 +138,20 @@ def _floats(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def _integers(column: pa.ChunkedArray) -> np.ndarray:
-    """An integer column without missing cells as int64."""
+    """An integer column without missing cells as int64 (uint64 when unsigned)."""
     return np.concatenate([_buffer(chunk)[0] for chunk in column.chunks] or [np.empty(0, int)])
 
 
-def _group_factor(column: pa.ChunkedArray, values: np.ndarray) -> Factor:
-    """Numeric group ids sort as numbers; integer ids stay integers (labels '12', not '12.0')
-    unless missing cells made them decimals, as pandas reads them."""
-    missing = np.isnan(values) if column.null_count else None
-    if pa.types.is_integer(column.type) and not column.null_count:
+def _group_factor(column: pa.ChunkedArray, values: np.ndarray) -> Factor | None:
+    """Numeric group ids: integers sort as numbers and keep their labels ('12'), or become
+    decimals where missing cells make pandas read them so ('12.0'). Decimal ids go to the
+    pandas reader: Arrow reads '+1' as 1.0 and ids past 2**63 as decimals where pandas keeps
+    integers, and widens float32 before its digits are written."""
+    if not pa.types.is_integer(column.type):
+        return None
+    if not column.null_count:
         return Factor.of(_integers(column))
-    return Factor.of(values, missing)
+    return Factor.of(values, np.isnan(values))
 
 
 def _text_factor(column: pa.ChunkedArray, tokens: list[str]) -> Factor | None:
@@ -166,6 +173,8 @@ def _text_factor(column: pa.ChunkedArray, tokens: list[str]) -> Factor | None:
         rank[kept] = np.arange(len(kept))
         order = kept
     indices, valid = _buffer(encoded.indices)
+    if not dictionary:  # every cell missing
+        return Factor(np.full(len(indices), -1, dtype=np.int64), ())
     codes = rank[indices]
     if valid is not None:
         codes[~valid] = -1
