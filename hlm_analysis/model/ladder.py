@@ -403,10 +403,11 @@ def mixed_result(
     modes, cond_cov = lmm.random_effects(sol, sums)
     cond_se = np.sqrt(np.clip(np.diagonal(cond_cov, axis1=1, axis2=2), 0, None))
     tau00 = re_cov[0, 0]
-    reliability = (
-        tau00 / (tau00 + sol.sigma2 / sums.counts) if tau00 > 0 else np.zeros(len(sums.counts))
-    )
-    term_reliability = stats.coefficient_reliability(re_cov, sol.sigma2, sums.ZtZ)
+    # one definition: each group's lambda (the intercept's is `reliability` per group) and
+    # their averages (the intercept's is reliability_mean), as HLM 8 reports them
+    per_group = stats.group_reliability(re_cov, sol.sigma2, sums.ZtZ)
+    reliability = per_group[:, 0]
+    term_reliability = stats.coefficient_reliability(per_group)
     mean_zz = sums.ZtZ.sum(axis=0) / sums.n
     var_fixed = prepared.sums.quadratic_variance(mdef.fixed, sol.beta)
     r2 = stats.nakagawa_r2(var_fixed, re_cov, mean_zz, sol.sigma2)
@@ -466,7 +467,7 @@ def mixed_result(
         icc_adjusted=r2["icc_adjusted"],
         variance_explained_level1=(sigma_null - sol.sigma2) / sigma_null,
         variance_explained_level2=level2,
-        reliability_mean=float(np.mean(reliability)) if len(reliability) else None,
+        reliability_mean=float(term_reliability[0]) if np.isfinite(term_reliability[0]) else None,
         reliability={
             t: float(r)
             for t, r in zip(mdef.random, term_reliability, strict=True)

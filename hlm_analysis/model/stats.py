@@ -129,21 +129,29 @@ def akaike_weights(aics: dict[str, float]) -> dict[str, float]:
     return {k: float(v / total) for k, v in raw.items()}
 
 
-def coefficient_reliability(re_cov: np.ndarray, sigma2: float, ZtZ: np.ndarray) -> np.ndarray:
-    """HLM's reliability of each random coefficient (Raudenbush & Bryk 2002, eq. 3.59 and 4.26):
-    the average over groups of tau_qq / (tau_qq + sigma2 [(Z_j'Z_j)^-1]_qq), over the groups
-    whose own least-squares estimate exists (Z_j'Z_j invertible)."""
+def group_reliability(re_cov: np.ndarray, sigma2: float, ZtZ: np.ndarray) -> np.ndarray:
+    """HLM's reliability of each random coefficient in each group (Raudenbush & Bryk 2002, eq.
+    3.59 and 4.26), (G, q): tau_qq / (tau_qq + sigma2 [(Z_j'Z_j)^-1]_qq); NaN in groups whose
+    own least-squares estimate does not exist (Z_j'Z_j singular). With a random intercept only
+    this is tau00 / (tau00 + sigma2 / n_j)."""
     q = re_cov.shape[0]
     det = np.linalg.det(ZtZ)
     scale = np.abs(ZtZ).max(axis=(1, 2)) ** q
     usable = np.abs(det) > 1e-10 * np.where(scale > 0, scale, 1.0)
-    if not usable.any():
-        return np.full(q, np.nan)
-    sampling = sigma2 * np.diagonal(np.linalg.inv(ZtZ[usable]), axis1=1, axis2=2)
-    tau = np.clip(np.diag(re_cov), 0.0, None)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lam = tau / (tau + sampling)
-    return np.where(tau > 0, lam.mean(axis=0), 0.0)
+    lam = np.full((len(ZtZ), q), np.nan)
+    if usable.any():
+        sampling = sigma2 * np.diagonal(np.linalg.inv(ZtZ[usable]), axis1=1, axis2=2)
+        tau = np.clip(np.diag(re_cov), 0.0, None)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lam[usable] = np.where(tau > 0, tau / (tau + sampling), 0.0)
+    return lam
+
+
+def coefficient_reliability(per_group: np.ndarray) -> np.ndarray:
+    """Each random coefficient's reliability averaged over the groups where it exists (HLM 8's
+    "reliability estimate"); NaN when it exists in none."""
+    usable = ~np.isnan(per_group[:, 0]) if len(per_group) else np.zeros(0, bool)
+    return per_group[usable].mean(axis=0) if usable.any() else np.full(per_group.shape[1], np.nan)
 
 
 def likelihood_fields(loglik_ml: float, k: int, n: int) -> dict[str, float | int]:

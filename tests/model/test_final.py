@@ -174,6 +174,33 @@ def test_standardized_estimates_use_the_within_group_sd(crosslevel):
     )
 
 
+def test_reliability_is_one_definition_per_group_and_on_average(tmp_path):
+    # A random slope on an uncentred predictor: each group's intercept lambda is HLM's eq. 4.26
+    # from the group's own rows, and the averages in results.json (reliability_mean and
+    # reliability by term) are their mean. Before, per-group values and reliability_mean used
+    # tau00 / (tau00 + sigma2 / n_j) while the report quoted the per-coefficient average: two
+    # numbers (0.62 and 0.46 on one report) under one name.
+    frame = pd.read_csv(REFERENCE / "exam.csv")
+    config = write_config(
+        tmp_path,
+        data=REFERENCE / "exam.csv",
+        outcome="normexam",
+        predictors=["standLRT"],
+        group="school",
+        random_slopes=["standLRT"],
+    )
+    model = fit(config, tmp_path / "out").model("random_slope")
+    tau00, sigma2 = model.variance(INTERCEPT), model.residual_variance
+    expected = []
+    for label in model.group_effects.groups:
+        x = frame.loc[frame["school"].astype(str) == label, "standLRT"].to_numpy()
+        ztz = np.array([[len(x), x.sum()], [x.sum(), x @ x]])
+        expected.append(tau00 / (tau00 + sigma2 * np.linalg.inv(ztz)[0, 0]))
+    np.testing.assert_allclose(model.group_effects.reliability, expected, rtol=1e-6)
+    assert model.reliability_mean == pytest.approx(np.mean(expected), rel=1e-6)
+    assert model.reliability[INTERCEPT] == pytest.approx(model.reliability_mean, rel=1e-12)
+
+
 def test_reliability_per_coefficient_reduces_to_lambda_j_for_the_intercept(crosslevel):
     ri = crosslevel.model("random_intercept")
     assert ri.reliability[INTERCEPT] == pytest.approx(ri.reliability_mean, rel=1e-9)
