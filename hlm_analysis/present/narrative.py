@@ -149,7 +149,7 @@ def recommendations(f: dict) -> list[dict]:
             {
                 "kind": Advice.CONTEXT,
                 "effects": context,
-                "names": ", ".join(dict.fromkeys(e["variable"] for e in context)),
+                "names": _listed(list(dict.fromkeys(e["variable"] for e in context))),
                 "trigger": "; ".join(f"{e['label']} {e['p']}" for e in context),
                 "rule": rules["alpha"],
             }
@@ -248,3 +248,8 @@ def health_checks(results: Results) -> list[dict]:
             item["one"] = h.value == 1
         out.append(item)
     return out
+
+
+def _listed(names: list[str]) -> str:
+    """Names as a sentence lists them: "a", "a and b", "a, b and c"."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

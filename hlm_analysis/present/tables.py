@@ -478,15 +478,18 @@ def attempts(results: Results, label: str) -> str:
             )
             reported = fmt.num(a.loglik_reported, 4) if a.loglik_reported is not None else ""
             rows.append([m.label if i == 0 else "", a.optimizer, a.start, exact, reported, claimed])
-    return pipe_table(
-        ["Model", "Optimizer", "Start", "Exact log-lik", "Reported", "Claimed converged"],
-        rows,
-        "lllrrl",
-        "Every optimizer attempt, scored with the exact "
-        + ("marginal log-likelihood" if results.spec.family == "binomial" else "REML criterion")
-        + " (reported: the optimizer's own value)",
-        label,
+    header = ["Model", "Optimizer", "Start", "Exact log-lik", "Reported", "Claimed converged"]
+    align = "lllrrl"
+    caption = "Every optimizer attempt, scored with the exact " + (
+        "marginal log-likelihood" if results.spec.family == "binomial" else "REML criterion"
     )
+    # Only outside optimizers (statsmodels) report their own value and convergence: without
+    # one, the last two columns would be empty.
+    if any(row[4] or row[5] for row in rows):
+        caption += " (reported: the optimizer's own value)"
+    else:
+        header, align, rows = header[:4], align[:4], [row[:4] for row in rows]
+    return pipe_table(header, rows, align, caption, label)
 
 
 def contextual(results: Results, label: str) -> str:

@@ -439,3 +439,25 @@ def test_an_unbreakable_interval_gets_a_column_wide_enough():
     text = tables.pipe_table(["", "M1"], [["ICC", interval]] + [["x", "1.0"]] * 20, "lr", "c", "t")
     _, align, _, _ = parse_table(text)
     assert len(align.strip("|").split("|")[1]) > len(interval)
+
+
+def test_attempts_show_reported_columns_only_when_an_optimizer_reported(hsb2):
+    # Our own optimizers report nothing of their own: the two columns would be empty
+    plain = tables.attempts(replace_attempts(hsb2, reported=None), "tbl-attempts")
+    assert "Claimed converged" not in plain and "Reported" not in plain
+    assert "Exact log-lik" in plain
+    outside = tables.attempts(replace_attempts(hsb2, reported=-123.5), "tbl-attempts")
+    assert "Claimed converged" in outside and "123.5000" in outside
+
+
+def replace_attempts(results, reported):
+    models = {}
+    for name, m in results.models.items():
+        attempts = tuple(
+            replace(
+                a, loglik_reported=reported, converged_reported=None if reported is None else True
+            )
+            for a in m.attempts
+        )
+        models[name] = replace(m, attempts=attempts)
+    return replace(results, models=models)
