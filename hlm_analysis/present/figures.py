@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from ..results import ModelResult, Results, RowSample
 from .labels import labels_for
@@ -73,7 +73,12 @@ def _bins(values: np.ndarray):
 
 
 def _plain_log_axis(axis) -> None:
-    """Group sizes on a log axis read 10, 20, 50, not 2 x 10^1."""
+    """Group sizes on a log axis read 10, 20, 50, not 2 x 10^1. Call after plotting: a range
+    within two decades (sizes 32 to 107) gets ticks at 1, 2 and 5 times each power of ten, as
+    powers of ten alone would leave it one labelled tick."""
+    low, high = sorted(axis.get_view_interval())
+    if low > 0 and high / low < 100:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
     axis.set_minor_formatter(NullFormatter())
 

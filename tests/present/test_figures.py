@@ -68,3 +68,15 @@ def test_every_figure_draws_hostile_labels_as_literal_text(hostile, rows):
 def test_figures_for_the_other_case_are_none(schools):
     assert figures.plot_group_means(schools) is None  # 20 groups: the box plot instead
     assert figures.plot_interaction(schools, schools.final) is None  # no interaction
+
+
+def test_group_sizes_within_a_decade_get_more_than_one_labelled_tick(graduation):
+    # graduation's 40 schools hold 32 to 107 students: powers of ten alone labelled only 100
+    sizes = graduation.data.groups.n
+    assert max(sizes) / min(sizes) < 10
+    fig = figures.plot_group_means(graduation)
+    fig.canvas.draw()
+    axis = fig.axes[0].xaxis
+    low, high = sorted(axis.get_view_interval())
+    shown = [t.get_text() for t in axis.get_ticklabels() if low <= t.get_position()[0] <= high]
+    assert len([t for t in shown if t]) >= 2, shown
