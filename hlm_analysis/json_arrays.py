@@ -21,10 +21,11 @@ _NEGATIVE_ZERO = b"-0.0"
 def _digits(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The shortest round-trip text of each float: the byte buffer and each text's offset in it
     (len + 1 offsets)."""
-    import pyarrow as pa  # pa.array() would import pandas; an array over the buffer does not
+    import pyarrow as pa  # loaded by whoever writes results.json large enough to need this
 
-    array = pa.Array.from_buffers(pa.float64(), len(flat), [None, pa.py_buffer(flat)])
-    text = array.cast(pa.string())
+    from .arrow_arrays import float_array
+
+    text = float_array(flat).cast(pa.string())
     _, offsets, data = text.buffers()
     offsets = np.frombuffer(offsets, dtype=np.int32, count=len(flat) + 1).astype(np.int64)
     return np.frombuffer(data, dtype=np.uint8, count=int(offsets[-1])), offsets

@@ -40,7 +40,6 @@ from .engines import Engine
 from .load import judge_text_column
 from .outcome import SHOWN_VALUES, BinaryCoding, choose_event
 from .prepare import (
-    _LIMIT,
     MEASURED,
     SAMPLE_ROWS,
     SAMPLE_SEED,
@@ -55,6 +54,7 @@ from .prepare import (
     numeric_variables,
     refuse_constant,
     refuse_large_product,
+    refuse_large_values,
     require_numbers,
 )
 from .source import IN_MEMORY_ROWS, Source
@@ -165,11 +165,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
 
     def refuse_too_large(column: str) -> None:
         query = f"SELECT COUNT(*) AS bad FROM analysis WHERE abs({a[column]}) > {TOO_LARGE!r}"
-        bad = int(engine.frame(query)["bad"].iloc[0])
-        raise InputError(
-            f"column {quoted(column)}: {bad:,} {'row' if bad == 1 else 'rows'} with "
-            f"infinite or too-large values (beyond ±{_LIMIT}); fix or remove them"
-        )
+        refuse_large_values(column, int(engine.frame(query)["bad"].iloc[0]))
 
     # pass 2, one row for all the data (no GROUP BY, so about a plain scan): rows read, cells
     # present, each numeric column's largest magnitude, complete rows, whether a column holds

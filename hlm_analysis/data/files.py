@@ -65,12 +65,17 @@ def check_parquet_schema(path: Path, columns: Sequence[str] | None) -> pa.Schema
     refuse_duplicates(path, schema.names)
     wanted = set(schema.names if columns is None else columns)
     for field in schema:
-        if field.name in wanted and unusable_type(field.type):
-            raise InputError(
-                f"data file {shown(path.name)}: column {quoted(field.name)} has Parquet type "
-                f"{shown(field.type)}, which a model cannot use (numbers or text only)"
-            )
+        if field.name in wanted:
+            refuse_unusable_type(path, field.name, field.type)
     return schema
+
+
+def refuse_unusable_type(path: Path, column: str, kind: pa.DataType) -> None:
+    if unusable_type(kind):
+        raise InputError(
+            f"data file {shown(path.name)}: column {quoted(column)} has Parquet type "
+            f"{shown(kind)}, which a model cannot use (numbers or text only)"
+        )
 
 
 def too_large(values: np.ndarray, limit: float) -> np.ndarray:

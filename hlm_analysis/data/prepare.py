@@ -238,6 +238,13 @@ def refuse_constant(var: str) -> None:
     raise InputError(f"predictor {quoted(var)} is constant in the analysis sample; remove it")
 
 
+def refuse_large_values(column: str, bad: int) -> None:
+    raise InputError(
+        f"column {quoted(column)}: {bad:,} {'row' if bad == 1 else 'rows'} with "
+        f"infinite or too-large values (beyond ±{_LIMIT}); fix or remove them"
+    )
+
+
 def refuse_large_product(interaction: str, bad: int) -> None:
     raise InputError(
         f"interaction {quoted(interaction)}: {bad:,} {'row' if bad == 1 else 'rows'} "
@@ -467,10 +474,7 @@ def _refuse_too_large(spec: Spec, table: Columns) -> None:
             continue
         bad = int(too_large(table.numbers[column], TOO_LARGE).sum())
         if bad:
-            raise InputError(
-                f"column {quoted(column)}: {bad:,} {'row' if bad == 1 else 'rows'} with "
-                f"infinite or too-large values (beyond ±{_LIMIT}); fix or remove them"
-            )
+            refuse_large_values(column, bad)
 
 
 def _complete(spec: Spec, table: Columns) -> tuple[Columns, dict[str, int]]:

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from .. import arrow_arrays
 from ..spec import Spec, reads_as_number
 from .columns import Columns, Factor
 from .files import CSV, PARQUET, check_parquet_schema, csv_header
@@ -110,36 +111,20 @@ def arrow_columns(spec: Spec, path: Path, used: list[str]) -> Columns | None:
     return Columns(numbers, texts, group, table.num_rows)
 
 
-# Arrays leave Arrow through their buffers: Arrow's own to_numpy asks pandas how to convert,
-# which imports it.
-def _buffer(array: pa.Array, kind=None) -> tuple[np.ndarray, np.ndarray | None]:
-    """The values of a fixed-width Arrow array (cast to `kind` first) and where they are valid
-    (None when none is missing)."""
-    if kind is not None:
-        array = array.cast(kind, safe=False)  # integers beyond 2**53 round, as in pandas
-    dtype = np.dtype(array.type.to_pandas_dtype())
-    validity, data = array.buffers()
-    values = np.frombuffer(data, dtype=dtype, count=array.offset + len(array))[array.offset :]
-    wide = {"i": np.int64, "u": np.uint64}.get(dtype.kind)  # ids keep their values, past 2**63
-    values = values if wide is None else values.astype(wide)
-    if not array.null_count:
-        return values, None
-    bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
-    return values, bits[array.offset : array.offset + len(array)].astype(bool)
-
-
 def _floats(column: pa.ChunkedArray) -> np.ndarray:
-    """A number column as float64, NaN where missing."""
+    """A number column as float64, NaN where missing (through its buffers: arrow_arrays)."""
     parts = []
     for chunk in column.chunks:
-        values, valid = _buffer(chunk, pa.float64())
+        values, valid = arrow_arrays.numbers(chunk, pa.float64())
         parts.append(values if valid is None else np.where(valid, values, np.nan))
     return np.concatenate(parts) if parts else np.empty(0)
 
 
 def _integers(column: pa.ChunkedArray) -> np.ndarray:
     """An integer column without missing cells as int64 (uint64 when unsigned)."""
-    return np.concatenate([_buffer(chunk)[0] for chunk in column.chunks] or [np.empty(0, int)])
+    return np.concatenate(
+        [arrow_arrays.numbers(chunk)[0] for chunk in column.chunks] or [np.empty(0, int)]
+    )
 
 
 def _group_factor(column: pa.ChunkedArray, values: np.ndarray) -> Factor | None:
@@ -172,7 +157,7 @@ def _text_factor(column: pa.ChunkedArray, tokens: list[str]) -> Factor | None:
         kept = [i for i in order if dictionary[i] not in missing]
         rank[kept] = np.arange(len(kept))
         order = kept
-    indices, valid = _buffer(encoded.indices)
+    indices, valid = arrow_arrays.numbers(encoded.indices)
     if not dictionary:  # every cell missing
         return Factor(np.full(len(indices), -1, dtype=np.int64), ())
     codes = rank[indices]

@@ -1,7 +1,8 @@
 """Which data path a spec takes. One file small enough for memory is read by pyarrow (pandas
-when it is not clean) and coded by numpy (every row kept, for CR2); globs, directories, large files and Spark go to an
-SQL engine, which returns the design's per-group sums and a sample of rows. Both paths build the
-design with build_design and give the same results (tests compare them on the reference data).
+when it is not clean) and coded by numpy (every row kept, for CR2); globs, directories, large
+files and Spark go to an SQL engine, which returns the design's per-group sums and a sample of
+rows. Both paths build the design with build_design and give the same results (tests compare
+them on the reference data).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from ..errors import InputError
 from ..spec import quoted, shown
-from .files import CSV, PARQUET, csv_header, refuse_duplicates, unusable_type
+from .files import CSV, PARQUET, csv_header, refuse_duplicates, refuse_unusable_type
 
 _GLOB = set("*?[")
 # All rows come back to Python (and CR2 and statsmodels' candidates are kept)
@@ -164,11 +164,7 @@ def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> tuple[int
                 lacking[column].append(f)
                 continue
             kind = schema.field(column).type
-            if unusable_type(kind):
-                raise InputError(
-                    f"data file {shown(f.name)}: column {quoted(column)} has Parquet type "
-                    f"{shown(kind)}, which a model cannot use (numbers or text only)"
-                )
+            refuse_unusable_type(f, column, kind)
             seen = first.setdefault(column, (_kind(kind), f))
             if "null" not in (seen[0], _kind(kind)) and seen[0] != _kind(kind):
                 raise InputError(
