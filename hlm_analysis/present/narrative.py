@@ -80,6 +80,7 @@ def environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.globals.update(_GLOBALS)
+    env.filters["listed"] = _listed
     return env
 
 
@@ -149,7 +150,7 @@ def recommendations(f: dict) -> list[dict]:
             {
                 "kind": Advice.CONTEXT,
                 "effects": context,
-                "names": _listed(list(dict.fromkeys(e["variable"] for e in context))),
+                "names": _listed(dict.fromkeys(e["variable"] for e in context)),
                 "trigger": "; ".join(f"{e['label']} {e['p']}" for e in context),
                 "rule": rules["alpha"],
             }
@@ -250,6 +251,8 @@ def health_checks(results: Results) -> list[dict]:
     return out
 
 
-def _listed(names: list[str]) -> str:
-    """Names as a sentence lists them: "a", "a and b", "a, b and c"."""
+def _listed(names) -> str:
+    """Names as a sentence lists them: "a", "a and b", "a, b and c" (also the templates'
+    `listed` filter)."""
+    names = list(names)
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

@@ -157,3 +157,12 @@ def test_methods_say_what_the_final_model_carries_not_the_default(tmp_path):
     assert "also carry CR2" not in text
     assert "too few for any cluster" in text.replace("\\", "")
     assert "profile-likelihood intervals (as lme4" in text
+
+
+def test_names_are_listed_as_a_sentence():
+    from hlm_analysis.present.narrative import environment
+
+    template = environment().from_string("{{ names | listed }}")
+    assert template.render(names=["Age"]) == "Age"
+    assert template.render(names=["Days absent", "Free lunch"]) == "Days absent and Free lunch"
+    assert template.render(names=("a", "b", "c")) == "a, b and c"
