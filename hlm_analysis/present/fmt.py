@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 
 MINUS = "\u2212"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~^$@&:\"'])")
@@ -14,8 +15,74 @@ def md_escape(text: object) -> str:
 
     Every ASCII punctuation character is backslash-escaped, which pandoc always reads as the
     character itself, so `<script>` or `| *` reach HTML, PDF and Word as text, never as markup.
+    Bidi controls are taken out and right-to-left text is isolated (`bidi_safe`), so no label
+    reorders the sentence around it; long unbroken runs get break opportunities (`breakable`).
     """
-    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+    return breakable(bidi_safe(_MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")))
+
+
+# Explicit directional formatting characters: embeddings and overrides (U+202A-U+202E), isolates
+# (U+2066-U+2069) and the marks (U+200E, U+200F, U+061C). An override in a label ("\u202e")
+# reversed the rest of the generated sentence ("3.05 points" read "stniop 50.3") in HTML and
+# Word, and an unmatched isolate initiator would turn the rest of the paragraph around.
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+FSI, PDI = "\u2068", "\u2069"  # first strong isolate ... pop directional isolate
+
+
+def bidi_safe(text: str) -> str:
+    """User text that cannot change the order of the text around it.
+
+    Its own bidi controls are removed, and text holding a right-to-left letter (Hebrew, Arabic)
+    is wrapped in FSI ... PDI: inside, the direction follows its first strong letter; outside, the
+    whole run counts as one neutral character, so a number after a Hebrew label stays after it
+    (without the isolate "label 3.05" displays as "3.05 label"). Text without right-to-left
+    letters cannot reorder a left-to-right sentence and is left as it is.
+    """
+    text = BIDI_CONTROLS.sub("", text)
+    if any(unicodedata.bidirectional(c) in ("R", "AL") for c in text):
+        return f"{FSI}{text}{PDI}"
+    return text
+
+
+# A run of this many characters without a space (a 464-character label, a long URL-like id)
+# runs off a PDF page and keeps a table column from wrapping: such runs get a zero-width space
+# (a line-break opportunity in HTML, Word and Typst, invisible in all three) every BREAK_EVERY.
+LONG_RUN = 40
+BREAK_EVERY = 20
+ZWSP = "\u200b"
+_LONG_RUN = re.compile(r"(?:\\\S|[^\s\\]){" + str(LONG_RUN + 1) + ",}")  # an escape counts once
+
+
+def breakable(text: str) -> str:
+    """Text with break opportunities inside runs too long for a line (never inside an escape)."""
+
+    def split(match: re.Match) -> str:
+        tokens = re.findall(r"\\.|.", match[0], re.S)  # an escape stays one unit
+        return ZWSP.join(
+            "".join(tokens[i : i + BREAK_EVERY]) for i in range(0, len(tokens), BREAK_EVERY)
+        )
+
+    return _LONG_RUN.sub(split, text)
+
+
+def shorten(text: str, limit: int) -> str:
+    """Markdown-escaped `text` cut to `limit` visible characters with an ellipsis: escapes stay
+    whole, invisible characters do not count, and an open right-to-left isolate is closed."""
+    tokens = re.findall(r"\\.|.", text, re.S)
+    visible = [t for t in tokens if t not in (ZWSP, FSI, PDI)]
+    if len(visible) <= limit:
+        return text
+    out, seen = [], 0
+    for token in tokens:
+        if token not in (ZWSP, FSI, PDI):
+            seen += 1
+            if seen > limit - 1:
+                break
+        out.append(token)
+    short = "".join(out).rstrip(ZWSP)
+    if short.count(FSI) > short.count(PDI):
+        short += PDI
+    return short + "\u2026"
 
 
 def num(value: float | None, digits: int = 2) -> str:

@@ -25,9 +25,57 @@ _LINE_ENDS = re.compile(r"\r\n?|[\x0b\x0c\x85\u2028\u2029]")
 _NOT_TEXT = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
 
 
+# Bidi embeddings, overrides and marks: the report writes none, so any here came from user text
+# that reached the markdown without fmt.md_escape (which takes them out and isolates instead).
+_BIDI_EMBEDDINGS = re.compile("[\u202a-\u202e\u200e\u200f\u061c]")
+_ISOLATES = re.compile("[\u2066-\u2069]|\n")
+
+
+def _balanced_isolates(text: str) -> str:
+    """Isolates kept only in matched pairs within a line: an initiator left open would isolate
+    the rest of the paragraph (an RLI turns a whole English sentence around), and a stray PDI
+    could close an isolate the report opened."""
+    if not any("\u2066" <= c <= "\u2069" for c in text):
+        return text
+    drop: set[int] = set()
+    open_at: list[int] = []
+    for match in _ISOLATES.finditer(text):
+        char = match[0]
+        if char == "\n":
+            drop.update(open_at)
+            open_at = []
+        elif char == "\u2069":
+            if open_at:
+                open_at.pop()
+            else:
+                drop.add(match.start())
+        else:
+            open_at.append(match.start())
+    drop.update(open_at)
+    return "".join(c for i, c in enumerate(text) if i not in drop)
+
+
 def clean_text(text: str) -> str:
-    """Markdown every output format can hold: controls dropped, stray line ends made spaces."""
-    return _NOT_TEXT.sub("", _LINE_ENDS.sub(lambda m: "\n" if m[0] == "\r\n" else " ", text))
+    """Markdown every output format can hold: controls dropped, stray line ends made spaces,
+    no bidi control that could reorder text outside the user string it came in."""
+    text = _NOT_TEXT.sub("", _LINE_ENDS.sub(lambda m: "\n" if m[0] == "\r\n" else " ", text))
+    return _balanced_isolates(_BIDI_EMBEDDINGS.sub("", text))
+
+
+# "p < .001", "p = .032", "χ²(1) = 4.20" and intervals "[0.08, 0.29]" the report writes: their
+# spaces become no-break spaces, so no line (HTML, Word or PDF) ends inside one. User text is
+# escaped ("\<", "\[") and never matches.
+_RELATION = re.compile(r"(?<=[\w)²]) ([<=>≤≥]) (?=[−-]?\.?\d)")
+# A relation that opens a table cell or a parenthesis: "< .001" in a p column.
+_OPENING_RELATION = re.compile(r"(?<=[\s|(])([<=>≤≥]) (?=[−-]?\.?\d)")
+_NUMBER = r"[−-]?(?:\d[\d,]*\.?\d*|\.\d+)%?"
+_INTERVAL = re.compile(rf"(?<!\\)\[({_NUMBER}), ({_NUMBER})(?<!\\)\]")
+
+
+def keep_numbers_together(markdown: str) -> str:
+    markdown = _RELATION.sub("\u00a0\\1\u00a0", markdown)
+    markdown = _OPENING_RELATION.sub("\\1\u00a0", markdown)
+    return _INTERVAL.sub("[\\1,\u00a0\\2]", markdown)
 
 
 def _escape_caption(text: str) -> str:
