@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from ..results import ModelResult, Results, RowSample
+from . import fonts
 from .labels import labels_for
 from .predictions import (
     binned_residuals,
@@ -34,8 +35,15 @@ LABELLED_GROUPS = 40  # caterpillar plots name each group up to this many
 
 
 def _figure(width: float, height: float) -> Figure:
+    # DejaVu Sans first, then Noto faces for what it lacks (CJK, emoji, other scripts):
+    # matplotlib falls back glyph by glyph down font.family (one face per entry, so the faces
+    # are listed there, not under font.sans-serif).
+    sans = ["DejaVu Sans", *fonts.matplotlib_families()]
     sns.set_theme(
-        style="whitegrid", context="notebook", font_scale=0.9, rc={"axes.titleweight": "bold"}
+        style="whitegrid",
+        context="notebook",
+        font_scale=0.9,
+        rc={"axes.titleweight": "bold", "font.family": sans},
     )
     return Figure(figsize=(width, height), layout="constrained")
 

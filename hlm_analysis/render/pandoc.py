@@ -8,7 +8,8 @@ import pypandoc
 import typst
 
 from ..errors import ToolError
-from .markdown import clean_text
+from ..present import fonts
+from .markdown import clean_text, keep_numbers_together
 
 ASSETS = Path(__file__).parent / "assets"
 _READER = "markdown+pipe_tables+fenced_divs+bracketed_spans+implicit_figures+link_attributes"
@@ -60,9 +61,15 @@ def _update_fields_on_open(docx: Path) -> None:
 
 def to_pdf(markdown: Path, out: Path, front: dict) -> None:
     typ = markdown.with_suffix(".typ")  # beside the figures: Typst reads only below its root
+    # The font fallback chain first (Noto CJK, emoji, other scripts), then the house style.
+    header = markdown.parent / "typst-header.typ"
+    header.write_text(
+        fonts.typst_font_setting() + (ASSETS / "typst-header.typ").read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
     args = _common(front) + [
         TYPST_TEXT_FILTER,  # after callouts.lua: escapes the callout titles it makes, too
-        f"--include-in-header={ASSETS / 'typst-header.typ'}",
+        f"--include-in-header={header}",
         "-V",
         "papersize=a4",
         "-V",
@@ -76,7 +83,12 @@ def to_pdf(markdown: Path, out: Path, front: dict) -> None:
         args += ["-V", "section-numbering=1.1"]
     _convert(markdown, "typst", typ, args)
     try:
-        typst.compile(str(typ), output=str(out), root=str(markdown.parent))
+        typst.compile(
+            str(typ),
+            output=str(out),
+            root=str(markdown.parent),
+            font_paths=list(fonts.font_dirs()),  # Noto CJK and emoji from their packages
+        )
     except Exception as exc:  # noqa: BLE001 - typst raises its own error types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ToolError(f"Typst: PDF typesetting failed: {first}") from None
@@ -84,7 +96,7 @@ def to_pdf(markdown: Path, out: Path, front: dict) -> None:
 
 def _convert(markdown: Path, to: str, out: Path, args: list[str]) -> None:
     # Read here, not by pandoc: what no output format can hold is taken out first (clean_text).
-    source = clean_text(markdown.read_text(encoding="utf-8"))
+    source = keep_numbers_together(clean_text(markdown.read_text(encoding="utf-8")))
     try:
         pypandoc.convert_text(
             source,

@@ -80,3 +80,51 @@ def test_group_sizes_within_a_decade_get_more_than_one_labelled_tick(graduation)
     low, high = sorted(axis.get_view_interval())
     shown = [t.get_text() for t in axis.get_ticklabels() if low <= t.get_position()[0] <= high]
     assert len([t for t in shown if t]) >= 2, shown
+
+
+CJK = {"korean": "학교 성적", "chinese": "学校平均分", "japanese": "テスト", "emoji": "😀"}
+
+
+@pytest.fixture
+def cjk(schools):
+    names = list(CJK.values())
+    keys = [*schools.spec.labels, "SchoolID", "ExamScore"]
+    labels = {k: f"{names[i % len(names)]} {k}" for i, k in enumerate(keys)}
+    spec = schools.spec.model_copy(update={"labels": labels})
+    effects = replace(
+        schools.final.group_effects, groups=tuple(f"{names[g % 4]}{g}" for g in range(20))
+    )
+    final = replace(schools.final, group_effects=effects)
+    return replace(schools, spec=spec, models={**schools.models, schools.final_model: final})
+
+
+def test_cjk_and_emoji_labels_are_drawn_with_faces_that_have_their_glyphs(cjk):
+    import warnings
+
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    rows = pd.read_parquet(FIXTURES / "schools" / "rows.parquet")
+    rows["SchoolID"] = rows["SchoolID"].map(lambda g: f"학교{g}")
+    drawn = [
+        figures.plot_distributions(cjk, rows),
+        figures.plot_correlations(cjk),
+        figures.plot_group_boxes(cjk, rows),
+        figures.plot_caterpillar(cjk, cjk.final),
+    ]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        texts = []
+        for fig in drawn:
+            fig.savefig(io.BytesIO(), format="png", dpi=30)
+            texts += _texts(fig)
+    missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
+    assert not missing, missing[:3]
+    # And the faces matplotlib falls back to hold every character drawn (a box otherwise).
+    props = font_manager.FontProperties(family=matplotlib.rcParams["font.family"])
+    paths = font_manager.fontManager._find_fonts_by_props(props)
+    faces = [FT2Font(str(p)) for p in paths]
+    drawn_chars = {c for t in texts for c in t if ord(c) > 0x2E80}
+    assert {c for v in CJK.values() for c in v if c != " "} <= drawn_chars
+    uncovered = [c for c in drawn_chars if not any(f.get_char_index(ord(c)) for f in faces)]
+    assert not uncovered, uncovered
