@@ -199,7 +199,7 @@ def _report_bug(args, exc: BaseException) -> None:
         command = " ".join(sys.argv)
         log.write_text(f"{stamp}  {command}\n\n{text}", encoding="utf-8")
         where = f"traceback in {log}"
-    except OSError:
+    except (OSError, InputError):  # no folder to log into (a config name that names none)
         where = "rerun with --debug for the traceback"
     print(f"hlm-report: internal error (a bug): {summary}; {where}", file=sys.stderr)
 

@@ -1,13 +1,27 @@
 """Where outputs live: the file names that render, email, the site and the CLI share.
 
-`hlm-report render CONFIG` writes OUTPUT_ROOT/NAME/ (NAME: the config's file name without .yml;
-OUTPUT_ROOT: `_output` under the directory hlm-report runs in, unless given).
+`hlm-report render CONFIG` writes OUTPUT_ROOT/NAME/ (NAME: the config's file name without .yml,
+sanitised; OUTPUT_ROOT: `_output` under the directory hlm-report runs in, unless given).
+
+Nothing but the tool's own output folder is ever replaced. Every report folder carries a marker
+file (MARKER) that names the config it was rendered from (relative to the folder, plus a hash of
+its full resolved path) and the report's content version. A folder is replaced only when it
+carries the marker of the same config, or holds nothing but file names the tool writes (a report
+folder written before markers existed, an error.log); anything else is refused.
+Two configs whose names give the same NAME (a/report.yml and b/report.yml) are refused rather
+than renamed: a name that depended on which config was rendered first would move reports about.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import re
+import unicodedata
 from pathlib import Path
 
+from .errors import InputError
 from .results import RESULTS_FILE, SAMPLE_FILE
 
 HTML = "report.html"
@@ -18,10 +32,176 @@ OUTPUTS = (*REPORT_FILES, RESULTS_FILE, SAMPLE_FILE)  # what a complete report f
 SEND_LOG = "sent.json"  # the email send log: outlives re-renders (exactly-once delivery)
 OUTBOX = "outbox"  # email --dry-run writes .eml files here
 ERROR_LOG = "error.log"  # the traceback of an internal error
+MARKER = ".hlm-report"  # in every folder the tool writes and may replace
 DEFAULT_OUTPUT_ROOT = Path("_output")
+# What a report folder may hold besides OUTPUTS (and still be the tool's when it has no marker).
+_OWN_EXTRAS = {MARKER, SEND_LOG, SEND_LOG + ".lock", OUTBOX, ERROR_LOG, "profiles", "tables"}
+_NAME_MAX_BYTES = 120  # NAME plus the staging folder's suffix stays under NAME_MAX (255)
+# Nothing a file name should carry into a folder name: separators, controls, Windows' reserved.
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+
+
+def report_name(config: Path | str) -> str:
+    """The folder name of a config's report: the file name without .yml, NFC, without path
+    separators or control characters, leading dots or trailing dots and spaces; refused (exit 2)
+    when nothing is left (`..yml`, `.yml`, `...yml`), so no name can point at the output root."""
+    file_name = Path(config).name
+    suffix = Path(config).suffix
+    # `.yml` alone is a config with no name (Path.stem would call it '.yml')
+    stem = file_name[: -len(suffix)] if suffix.lower() in (".yml", ".yaml") else Path(config).stem
+    if file_name.lower() in (".yml", ".yaml"):
+        stem = ""
+    name = _UNSAFE.sub("_", unicodedata.normalize("NFC", stem)).lstrip(". ").rstrip(". ")
+    if not name:
+        raise InputError(
+            f"config file name {Path(config).name!r} gives no report name; "
+            "rename it (letters or digits before .yml)"
+        )
+    encoded = name.encode("utf-8")
+    if len(encoded) > _NAME_MAX_BYTES:
+        name = encoded[:_NAME_MAX_BYTES].decode("utf-8", errors="ignore").rstrip(". ")
+    return name
 
 
 def report_dir(output_root: Path, config: Path) -> Path:
     """The folder of one report: OUTPUT_ROOT/NAME, relative paths taken from the working
     directory."""
-    return output_root.resolve() / Path(config).stem
+    return output_root.resolve() / report_name(config)
+
+
+def config_id(config: Path | str) -> str:
+    """Identifies a config by its full resolved path (a hash: no absolute path is written)."""
+    return hashlib.sha256(os.fsencode(Path(config).resolve())).hexdigest()
+
+
+def report_version(results_path: Path) -> str:
+    """The content version of a report: a hash of results.json (which holds the config as
+    parsed and every number the report shows), not of the PDF's bytes. The recipients list and
+    anything stamped with the time of the run are left out: a re-render of the same config and
+    data, or a stakeholder added, is the same report."""
+    try:
+        raw = results_path.read_bytes()
+    except OSError:
+        raise InputError(f"{results_path} cannot be read; render the report again") from None
+    try:
+        data = json.loads(raw)
+    except ValueError:  # not ours to judge here: its bytes are its version
+        return hashlib.sha256(raw).hexdigest()
+    if isinstance(data, dict):
+        spec = data.get("spec")
+        if isinstance(spec, dict):
+            spec.pop("stakeholders", None)
+        for section in ("provenance", "software"):
+            block = data.get(section)
+            if isinstance(block, dict):
+                for key in [k for k in block if re.search(r"time|date|created|elapsed", k)]:
+                    block.pop(key)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def marker_text(folder: Path, config: Path, version: str) -> str:
+    where = os.path.relpath(Path(config).resolve(), folder.resolve().parent)
+    record = {"tool": "hlm-report", "config": where, "config_id": config_id(config)}
+    record["version"] = version
+    return json.dumps(record, indent=1, ensure_ascii=False) + "\n"
+
+
+def read_marker(folder: Path) -> dict | None:
+    """The marker's record; {} for a marker that cannot be read; None when there is none."""
+    path = folder / MARKER
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _named(record: dict, folder: Path) -> str:
+    where = record.get("config")
+    return str(where) if isinstance(where, str) and where else "another config"
+
+
+def _only_own_files(folder: Path) -> bool:
+    """A folder holding nothing but names the tool writes: a report folder written before
+    markers existed (results.json and the report files), or what a failed first render left
+    (its error.log). Empty counts too."""
+    try:
+        names = {entry.name for entry in os.scandir(folder)}
+    except OSError:
+        return False
+    return names <= {*OUTPUTS, *_OWN_EXTRAS}
+
+
+def check_replaceable(final: Path, config: Path) -> None:
+    """Refuse (exit 2) to replace `final` unless it is this config's report folder."""
+    if final.is_symlink() or (final.exists() and not final.is_dir()):
+        raise InputError(f"{final} exists and is not a report folder; move it away or rename")
+    if not final.exists():
+        return
+    record = read_marker(final)
+    if record is not None:
+        if record.get("config_id") == config_id(config):
+            return
+        raise InputError(
+            f"{final} holds the report of {_named(record, final)}, not of {config}: two configs "
+            "give the report name "
+            f"'{final.name}'; rename one of them or render with another --output-root"
+        )
+    if _only_own_files(final):
+        return
+    raise InputError(
+        f"{final} exists and holds files hlm-report did not write; it will not be replaced "
+        "(move it away, or render with another --output-root)"
+    )
+
+
+def check_owner(folder: Path, config: Path) -> dict:
+    """Refuse (exit 2) a report folder that was not rendered from this very config."""
+    record = read_marker(folder)
+    if record is None:
+        raise InputError(
+            f"{folder} does not say which config it was rendered from; render {config} again"
+        )
+    if record.get("config_id") != config_id(config):
+        raise InputError(
+            f"{folder} holds the report of {_named(record, folder)}, not of {config}; "
+            f"render {config} with another --output-root"
+        )
+    return record
+
+
+def _data_root(data: Path) -> Path:
+    """The folder or file a data path reads: for a glob, the part before its first pattern."""
+    if data.exists():
+        return data.resolve()
+    parts = []
+    for part in data.parts:
+        if any(ch in part for ch in "*?["):
+            break
+        parts.append(part)
+    return Path(*parts).resolve() if parts else Path.cwd().resolve()
+
+
+def check_output_root(output_root: Path, data: Path, config: Path) -> None:
+    """Refuse (exit 2) an output root that is, holds or lies inside the data (or holds the
+    config): replacing a report folder there could take the inputs with it, and outputs inside a
+    data folder would be read as data."""
+    root = output_root.resolve()
+    source = _data_root(Path(data))
+    if root == source or root in source.parents:
+        raise InputError(
+            f"--output-root {output_root} holds the data ({data}); choose a folder of its own "
+            "such as _output"
+        )
+    if source.is_dir() and source in root.parents:
+        raise InputError(
+            f"--output-root {output_root} lies inside the data folder {data}; choose a folder "
+            "outside it such as _output"
+        )
+    final = root / report_name(config)
+    conf = Path(config).resolve()
+    if final == conf or final in conf.parents:
+        raise InputError(f"the report folder {final} would replace the config's own folder")

@@ -7,6 +7,7 @@ Everything is built in a temporary directory beside the output and moved into
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -50,9 +51,30 @@ def _front_matter(doc_front: dict, spec) -> dict:
         front["subtitle"] = clean_text(md_escape(spec.subtitle))
     if spec.author:
         front["author"] = clean_text(md_escape(spec.author))
-    front["date"] = dt.date.today().strftime("%-d %B %Y")
+    front["date"] = report_date().strftime("%-d %B %Y")
     front.setdefault("lang", "en")
     return front
+
+
+def source_date_epoch() -> int:
+    """The time a report is dated and its PDF stamped with: SOURCE_DATE_EPOCH when set (the
+    reproducible-builds convention), else midnight UTC of today, so that renders of the same
+    results on one day give the same bytes (Typst would stamp the current second)."""
+    value = os.environ.get("SOURCE_DATE_EPOCH")
+    if value is not None:
+        if not value.strip().isdigit() or int(value) > 253402300799:  # year 9999
+            raise InputError(
+                f"SOURCE_DATE_EPOCH must be seconds since 1970 (an integer), not {value!r}"
+            )
+        return int(value)
+    today = dt.datetime.now(dt.UTC).date()
+    return int(dt.datetime(today.year, today.month, today.day, tzinfo=dt.UTC).timestamp())
+
+
+def report_date() -> dt.date:
+    if os.environ.get("SOURCE_DATE_EPOCH") is not None:
+        return dt.datetime.fromtimestamp(source_date_epoch(), dt.UTC).date()
+    return dt.date.today()
 
 
 def _execute(config: Path, spec, work: Path, out: Path, steps: _Steps):
@@ -105,17 +127,22 @@ def render_report(
     spec = load_spec(config)
     if data_engine is not None:
         spec = spec.model_copy(update={"engine": data_engine})
+    # Where the report goes is checked before any data is read: a name that cannot be a folder
+    # of its own, an output root that holds the data, a folder that is not this config's.
+    final = layout.report_dir(output_root, config)
+    layout.check_output_root(output_root, spec.data, config)
+    layout.check_replaceable(final, config)
+    source_date_epoch()  # a bad SOURCE_DATE_EPOCH is found before the fit, not after
     prepared = validated(spec)  # bad input fails here, before any progress line or directory
     if engine == "auto":
         engine = "quarto" if shutil.which("quarto") else "builtin"
     if engine == "quarto" and not shutil.which("quarto"):
         raise ToolError("quarto: --engine quarto was asked for but 'quarto' is not on PATH")
-    final = layout.report_dir(output_root, config)
     output_root = final.parent
     steps = _Steps(progress)
     # What a killed render (kill -9 runs no clean-up) left behind goes first; a running one's
     # folders stay (atomic.remove_stale). An unwritable output root stops here: InputError.
-    staging_prefix = f".{config.stem}.building-"
+    staging_prefix = f".{final.name}.building-"
     atomic.remove_legacy(output_root, staging_prefix, _LEGACY_AGE)
     atomic.recover_dir(final)
     with atomic.staging_dir(output_root, staging_prefix) as staging:
@@ -135,6 +162,11 @@ def render_report(
         # The email send log outlives re-renders: it is what makes delivery exactly-once.
         if (final / layout.SEND_LOG).is_file():
             shutil.copy2(final / layout.SEND_LOG, out / layout.SEND_LOG)
+        # The marker makes the folder the tool's (only such folders are ever replaced) and ties
+        # it to this config, which `email` checks before sending anything from it.
+        version = layout.report_version(out / RESULTS_FILE)
+        (out / layout.MARKER).write_text(layout.marker_text(final, config, version), "utf-8")
+        layout.check_replaceable(final, config)  # again: another render may have finished since
         atomic.replace_dir(out, final)
     progress(
         f"hlm-report: wrote {final}/ ({', '.join(layout.OUTPUTS)}) in {time.perf_counter() - steps.started:.1f} s"

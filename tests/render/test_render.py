@@ -55,6 +55,7 @@ def _html_text(html: str) -> str:
 
 def test_all_outputs_present_and_valid(rendered):
     assert sorted(p.name for p in rendered.iterdir()) == [
+        ".hlm-report",  # the marker: this folder is the tool's to replace
         "report.docx",
         "report.html",
         "report.pdf",
