@@ -100,10 +100,18 @@ def report_version(results_path: Path) -> str:
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
-def marker_text(folder: Path, config: Path, version: str) -> str:
+def inputs_hash(spec_json: dict) -> str:
+    """The config as parsed (Spec.to_json), less what does not change the report: who gets it
+    and which engine read the data. `email` compares it with the config as it is now."""
+    kept = {k: v for k, v in spec_json.items() if k not in ("stakeholders", "engine")}
+    text = json.dumps(kept, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def marker_text(folder: Path, config: Path, version: str, inputs: str) -> str:
     where = os.path.relpath(Path(config).resolve(), folder.resolve().parent)
     record = {"tool": "hlm-report", "config": where, "config_id": config_id(config)}
-    record["version"] = version
+    record.update(inputs=inputs, version=version)
     return json.dumps(record, indent=1, ensure_ascii=False) + "\n"
 
 

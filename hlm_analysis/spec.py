@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from . import addresses
 from .errors import InputError
 
 # Relative paths in a config resolve as in a Quarto project: against the nearest folder above the
@@ -67,6 +68,10 @@ class Stakeholder(BaseModel):
     def _valid_email(cls, value: str) -> str:
         if not EMAIL.fullmatch(value):
             raise ValueError(f"{quoted(value)} is not an email address")
+        try:  # found here, at load, not by a failed send: what a To header can carry
+            addresses.checked(value)
+        except ValueError as exc:
+            raise ValueError(f"{quoted(value)} cannot be sent to: {exc}") from None
         return value
 
 

@@ -35,7 +35,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 
-from .. import atomic, layout
+from .. import addresses, atomic, layout
 from ..errors import InputError, ToolError
 from ..present import narrative
 from ..results import RESULTS_FILE, read_json
@@ -111,14 +111,14 @@ def smtp_settings(environ=os.environ) -> SmtpSettings:
         raise InputError(
             "SMTP_HOST is not set (also SMTP_PORT, SMTP_USER, SMTP_PASSWORD, SMTP_FROM, SMTP_SECURITY)"
         )
-    security = environ.get("SMTP_SECURITY", "starttls").lower()
+    written = environ.get("SMTP_SECURITY", "starttls")
+    security = written.strip().lower()
     if security not in ("starttls", "ssl", "none"):
-        raise InputError(f"SMTP_SECURITY must be starttls, ssl or none, not '{security}'")
-    default_port = {"starttls": 587, "ssl": 465, "none": 25}[security]
-    try:
-        port = int(environ.get("SMTP_PORT", default_port))
-    except ValueError:
-        raise InputError(f"SMTP_PORT must be a number, not '{environ.get('SMTP_PORT')}'") from None
+        raise InputError(f"SMTP_SECURITY must be starttls, ssl or none, not {_shown(written)}")
+    port = smtp_port(environ.get("SMTP_PORT"), {"starttls": 587, "ssl": 465, "none": 25}[security])
+    ca_file = environ.get("SMTP_CA_FILE")
+    if ca_file and not os.path.isfile(ca_file):  # found before connecting, not as a TLS failure
+        raise InputError(f"SMTP_CA_FILE: {_shown(ca_file)} is not a file")
     sender = environ.get("SMTP_FROM") or environ.get("SMTP_USER")
     if not sender:
         raise InputError("SMTP_FROM must be set to the sender's email address")
@@ -130,6 +130,16 @@ def smtp_settings(environ=os.environ) -> SmtpSettings:
         parse_sender(sender),
         security,
     )
+
+
+def smtp_port(value: str | None, default: int) -> int:
+    """SMTP_PORT as a TCP port (1 to 65535), or the security mode's default when unset."""
+    if value is None or not value.strip():
+        return default
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
+        raise InputError(f"SMTP_PORT must be a port number from 1 to 65535, not {_shown(value)}")
+    return int(text)
 
 
 def checksum(path: Path) -> str:
@@ -179,8 +189,9 @@ def verify_headers(message: EmailMessage) -> None:
 
 
 def _recipient(person: Stakeholder) -> Address:
+    """The To header's address: the domain lower-cased and IDNA-encoded (addresses.checked)."""
     try:
-        return Address(display_name=one_line(person.name), addr_spec=person.email)
+        return addresses.header_address(one_line(person.name), addresses.checked(person.email))
     except ValueError as exc:  # email.errors.HeaderDefect is a ValueError
         raise AddressError(f"not a valid address for a To header: {exc}") from None
 
@@ -190,8 +201,10 @@ def build_message(results, person: Stakeholder, pdf: Path, sender: Address | str
     findings = narrative.key_findings(f)
     env = narrative.environment()
     title = one_line(results.spec.title)
-    message = EmailMessage(policy=policy.SMTP)
-    message["Subject"] = f"Report: {title}" if title else "Report"
+    # A non-ASCII local part can only be written as UTF-8 (RFC 6531; sent only with SMTPUTF8).
+    utf8 = addresses.needs_smtputf8(person.email)
+    message = EmailMessage(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
+    message["Subject"] = subject(results)
     message["From"] = sender if isinstance(sender, Address) else parse_sender(sender)
     message["To"] = _recipient(person)
     message["Message-ID"] = make_msgid(domain="hlm-report.local")
@@ -205,6 +218,11 @@ def build_message(results, person: Stakeholder, pdf: Path, sender: Address | str
     )
     verify_headers(message)
     return message
+
+
+def subject(results) -> str:
+    title = one_line(results.spec.title)
+    return f"Report: {title}" if title else "Report"
 
 
 def eml_name(address: str, taken: set[str]) -> str:
@@ -290,10 +308,11 @@ def _connect(settings: SmtpSettings, timeout: float) -> smtplib.SMTP:
     return server
 
 
-def _send_one(settings: SmtpSettings, message: EmailMessage, to: str, timeout: float) -> None:
+def _open(settings: SmtpSettings, timeout: float) -> smtplib.SMTP:
+    """A connection, logged in; failures that are the settings' are InputError or ToolError."""
     where = f"{settings.host}:{settings.port}"
     try:
-        server = _connect(settings, timeout)
+        return _connect(settings, timeout)
     except smtplib.SMTPAuthenticationError:
         raise InputError(
             f"SMTP login refused for user '{settings.user}' (check SMTP_USER and SMTP_PASSWORD)"
@@ -312,6 +331,10 @@ def _send_one(settings: SmtpSettings, message: EmailMessage, to: str, timeout: f
         raise InputError(f"SMTP_HOST '{settings.host}' cannot be found") from None
     except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError) as exc:
         raise _Transient(type(exc).__name__) from None
+
+
+def _send_one(settings: SmtpSettings, message: EmailMessage, to: str, timeout: float) -> None:
+    server = _open(settings, timeout)
     try:
         # The envelope is the checked address, never whatever a parser makes of the headers.
         server.send_message(message, from_addr=settings.sender.addr_spec, to_addrs=[to])
@@ -372,6 +395,7 @@ def _load_log(path: Path) -> list[dict]:
         isinstance(e, dict)
         and isinstance(e.get("recipient"), str)
         and isinstance(e.get("checksum"), str)
+        and isinstance(e.get("version", ""), str)
         for e in entries
     ):
         raise damaged
@@ -432,7 +456,13 @@ def email_report(
     timeout: float = 20.0,
     lock_timeout: float | None = None,
 ) -> bool:
-    """Send (or with dry_run, write .eml files); returns True when every recipient has the report."""
+    """Send (or with dry_run, write .eml files); returns True when every recipient has the report.
+
+    The report sent is the one rendered from THIS config (its full path, recorded in the report
+    folder's marker) and from the config as it is now; anything else is refused before a
+    message is built. What the send log remembers is the report's content version (a hash of
+    results.json, layout.report_version), so re-rendering the same results sends nothing new.
+    """
     spec = load_spec(config)
     folder = layout.report_dir(output_root, Path(config))
     pdf = folder / layout.PDF
@@ -440,11 +470,21 @@ def email_report(
         raise InputError(
             f"no report to send: {pdf} is missing (run `make report CONFIG={config}` first)"
         )
+    marker = layout.check_owner(folder, Path(config))
+    if marker.get("inputs") != layout.inputs_hash(spec.to_json()):
+        raise InputError(
+            f"{config} has changed since its report in {folder} was rendered; render it again "
+            "before emailing"
+        )
     if to is not None:
         check_text(to, "--to")
         if not EMAIL.fullmatch(to):
             raise InputError(f"--to: '{to}' is not an email address")
-        people = [Stakeholder(name=to.split("@")[0], email=to)]
+        try:
+            addresses.checked(to)
+        except ValueError as exc:
+            raise InputError(f"--to: '{to}' cannot be sent to: {exc}") from None
+        people = [Stakeholder.model_construct(name=to.split("@")[0], email=to, role=None)]
     else:
         people = list(spec.stakeholders)
         check_recipients(people, str(config))
@@ -452,31 +492,56 @@ def email_report(
         raise InputError(f"{config}: no stakeholders to send to (add 'stakeholders:' or use --to)")
     unique: dict[str, Stakeholder] = {}
     for person in people:
-        unique.setdefault(person.email.lower(), person)  # listed twice still means sent once
+        # Listed twice still means sent once: the same address up to the domain's case.
+        unique.setdefault(addresses.key(person.email), person)
     people = list(unique.values())
     results = read_json(folder / RESULTS_FILE)
     # Line breaks in the title are ordinary (folded YAML) and become spaces in the Subject.
     check_encoded_words(results.spec.title, f"{config}: key 'title'")
+    version = layout.report_version(folder / RESULTS_FILE)
     digest = checksum(pdf)
 
     if dry_run:
         sender = parse_sender(os.environ["SMTP_FROM"]) if os.environ.get("SMTP_FROM") else None
+        if sender is None:
+            progress(
+                f"hlm-report: dry run; sender {_DRY_RUN_SENDER.addr_spec} stands in "
+                "(SMTP_FROM is not set: set it before sending)"
+            )
+        else:
+            progress(f"hlm-report: dry run; sender {sender} (SMTP_FROM)")
         return _write_outbox(results, people, pdf, sender or _DRY_RUN_SENDER, folder, progress)
 
     settings = smtp_settings()
+    international = [p.email for p in people if addresses.needs_smtputf8(p.email)]
+    if addresses.needs_smtputf8(settings.sender.addr_spec):
+        international.append(settings.sender.addr_spec)
+    if international:
+        _require_smtputf8(settings, timeout, international)
     log_path = folder / layout.SEND_LOG
     timeout_lock = LOCK_TIMEOUT if lock_timeout is None else lock_timeout
     failed = []
     with _send_lock(log_path, timeout_lock, progress):
         log = _load_log(log_path)  # read under the lock: it holds what a concurrent run sent
-        already = {(e["recipient"], e["checksum"]) for e in log}
+        already = {(addresses.key(e["recipient"]), _entry_version(e)) for e in log}
         for person in people:
-            if (person.email, digest) in already and not force:
+            recipient = addresses.key(person.email)
+            legacy = (recipient, f"pdf:{digest}") in already and (recipient, version) not in already
+            if legacy:
+                # Sent this very PDF before the log kept versions: record its version, so a
+                # re-render (new PDF bytes, same results) still finds it.
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+                log.append({"recipient": recipient, "version": version, "checksum": digest})
+                log[-1]["sent"] = stamp
+                _save_log(log_path, log, person.email)
+                already.add((recipient, version))
+            if (recipient, version) in already and not force:
                 progress(f"  {person.email}: already has this version of the report; skipped")
                 continue
             try:
                 message = build_message(results, person, pdf, settings.sender)
-                _send_with_retries(settings, message, person.email, timeout, backoff, progress)
+                envelope = addresses.checked(person.email)
+                _send_with_retries(settings, message, envelope, timeout, backoff, progress)
             except (InputError, ToolError):
                 raise  # the settings or the server, not this person: everyone would fail alike
             except Exception as exc:  # noqa: BLE001 - one recipient's failure must not stop the rest
@@ -484,14 +549,60 @@ def email_report(
                 failed.append(person.email)
                 continue
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            log.append({"recipient": person.email, "checksum": digest, "sent": stamp})
+            log.append(
+                {"recipient": recipient, "version": version, "checksum": digest, "sent": stamp}
+            )
             # Written after each success: a crash later in the run never causes a resend.
             _save_log(log_path, log, person.email)
-            already.add((person.email, digest))
+            already.add((recipient, version))
             progress(f"  {person.email}: sent")
     if failed:
         progress(f"hlm-report: {len(failed)} of {len(people)} not delivered: {', '.join(failed)}")
     return not failed
+
+
+def _entry_version(entry: dict) -> str:
+    """A send-log entry's report version; entries written before versions existed name the
+    PDF's checksum, which still matches the same PDF."""
+    version = entry.get("version")
+    return version if isinstance(version, str) else f"pdf:{entry['checksum']}"
+
+
+def _require_smtputf8(settings: SmtpSettings, timeout: float, needing: list[str]) -> None:
+    """Refuse, before anything is sent, addresses with a non-ASCII local part when the server
+    does not offer SMTPUTF8 (it could not deliver them; the domain part is IDNA-encoded and
+    needs nothing)."""
+    try:
+        server = _open(settings, timeout)
+    except _Transient as exc:
+        raise ToolError(f"SMTP server {settings.host}:{settings.port}: {exc}") from None
+    try:
+        offered = server.has_extn("smtputf8")
+    finally:
+        try:
+            server.quit()
+        except Exception:  # noqa: BLE001 - the connection may already be gone
+            server.close()
+    if not offered:
+        raise InputError(
+            f"SMTP server {settings.host}:{settings.port} does not offer SMTPUTF8, which "
+            f"{', '.join(needing)} needs (non-ASCII before the @); nothing was sent"
+        )
+
+
+def _size(n: int) -> str:
+    return (
+        f"{n} bytes"
+        if n < 1024
+        else f"{n / 1024:.0f} KB"
+        if n < 1024**2
+        else f"{n / 1024**2:.1f} MB"
+    )
+
+
+def _attachment_name(message: EmailMessage) -> str:
+    names = [part.get_filename() for part in message.iter_attachments()]
+    return ", ".join(name for name in names if name) or "no attachment"
 
 
 def _write_outbox(results, people, pdf: Path, sender: Address, folder: Path, progress) -> bool:
@@ -501,14 +612,19 @@ def _write_outbox(results, people, pdf: Path, sender: Address, folder: Path, pro
     failed = []
     for person in people:
         try:
-            data = bytes(build_message(results, person, pdf, sender))
+            message = build_message(results, person, pdf, sender)
+            data = bytes(message)
             target = outbox / eml_name(person.email, taken)
             _write_bytes(target, data)
         except Exception as exc:  # noqa: BLE001 - one recipient's failure must not stop the rest
             progress(f"  {person.email}: not written ({_reason(exc, None)})")
             failed.append(person.email)
             continue
-        progress(f"  wrote {target}")
+        # Who gets what: the To header as sent, the subject, the attachment and its size.
+        progress(
+            f"  to {message['To']}: subject {_shown(str(message['Subject']), 200)}, "
+            f"{_attachment_name(message)} ({_size(pdf.stat().st_size)}) -> {target}"
+        )
     if failed:
         progress(f"hlm-report: {len(failed)} of {len(people)} not written: {', '.join(failed)}")
     return not failed

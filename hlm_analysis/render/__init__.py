@@ -165,7 +165,9 @@ def render_report(
         # The marker makes the folder the tool's (only such folders are ever replaced) and ties
         # it to this config, which `email` checks before sending anything from it.
         version = layout.report_version(out / RESULTS_FILE)
-        (out / layout.MARKER).write_text(layout.marker_text(final, config, version), "utf-8")
+        inputs = layout.inputs_hash(load_spec(config).to_json())  # as `email` will load it
+        marker = layout.marker_text(final, config, version, inputs)
+        (out / layout.MARKER).write_text(marker, "utf-8")
         layout.check_replaceable(final, config)  # again: another render may have finished since
         atomic.replace_dir(out, final)
     progress(

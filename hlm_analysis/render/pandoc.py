@@ -83,10 +83,13 @@ def to_pdf(markdown: Path, out: Path, front: dict) -> None:
         args += ["-V", "section-numbering=1.1"]
     _convert(markdown, "typst", typ, args)
     try:
+        from . import source_date_epoch  # a fixed stamp: the same report, the same bytes
+
         typst.compile(
             str(typ),
             output=str(out),
             root=str(markdown.parent),
+            timestamp=source_date_epoch(),
             font_paths=list(fonts.font_dirs()),  # Noto CJK and emoji from their packages
         )
     except Exception as exc:  # noqa: BLE001 - typst raises its own error types

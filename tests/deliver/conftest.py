@@ -11,6 +11,7 @@ from deliver.mailserver import (
     STAKEHOLDERS,
     Recorder,
     free_port,
+    mark_rendered,
     self_signed,
     smtp_env,
     with_stakeholders,
@@ -25,7 +26,9 @@ def report_dir(tmp_path):
     out.mkdir(parents=True)
     shutil.copytree(FIXTURES / "schools", out, dirs_exist_ok=True)
     (out / "report.pdf").write_bytes(b"%PDF-1.7\n% test report\n")
-    return with_stakeholders(tmp_path, STAKEHOLDERS), tmp_path / "_output"
+    config = with_stakeholders(tmp_path, STAKEHOLDERS)
+    mark_rendered(out, config)
+    return config, tmp_path / "_output"
 
 
 @pytest.fixture

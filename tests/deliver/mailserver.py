@@ -16,7 +16,9 @@ from pathlib import Path
 
 from helpers import write_config
 
+from hlm_analysis import layout
 from hlm_analysis.cli import main
+from hlm_analysis.spec import load_spec
 
 PASSWORD = "s3cret-Pa55word"
 STAKEHOLDERS = [
@@ -138,3 +140,10 @@ def with_stakeholders(tmp_path, stakeholders):
         group="g",
         stakeholders=stakeholders,
     )
+
+
+def mark_rendered(folder: Path, config: Path) -> None:
+    """Write the marker render writes: `folder` holds the report of `config` as it is now."""
+    version = layout.report_version(folder / "results.json")
+    inputs = layout.inputs_hash(load_spec(config).to_json())
+    (folder / layout.MARKER).write_text(layout.marker_text(folder, config, version, inputs))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import json
 from email import policy
 
 from aiosmtpd.smtp import AuthResult
@@ -40,7 +41,14 @@ def test_second_run_sends_nothing_new_unless_report_changes_or_force(
     assert run_email(config, root, capsys)[0] == 0
     code, out = run_email(config, root, capsys)
     assert code == 0 and len(handler.messages) == 2 and "already has this version" in out
-    (root / "analysis" / "report.pdf").write_bytes(b"%PDF-1.7\n% a new version\n")
+    # New PDF bytes of the same results (a re-render) are the same version: nothing is sent.
+    (root / "analysis" / "report.pdf").write_bytes(b"%PDF-1.7\n% rendered again\n")
+    assert run_email(config, root, capsys)[0] == 0
+    assert len(handler.messages) == 2
+    # New results are a new version.
+    results = json.loads((root / "analysis" / "results.json").read_text())
+    results["spec"]["subtitle"] = "Revised after a data correction"
+    (root / "analysis" / "results.json").write_text(json.dumps(results))
     assert run_email(config, root, capsys)[0] == 0
     assert len(handler.messages) == 4
     assert run_email(config, root, capsys, "--force")[0] == 0
