@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from . import addresses
+from . import addresses, yaml_config
 from .errors import InputError
 
 # Relative paths in a config resolve as in a Quarto project: against the nearest folder above the
@@ -245,7 +245,8 @@ def load_spec(path: str | Path) -> Spec:
                 f"{shown(path)}: YAML nested more than {MAX_CONFIG_DEPTH} levels deep; "
                 "a config is a mapping of keys"
             )
-        raw = yaml.safe_load(text)
+        # duplicate keys refused; names and text kept as written (yaml_config)
+        raw = yaml_config.load(text, shown(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" (line {mark.line + 1})" if mark else ""
