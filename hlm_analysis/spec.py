@@ -114,6 +114,9 @@ class Spec(BaseModel):
     # quadrature points per group for binomial models: 1 is the Laplace approximation (glmer's
     # default); more (adaptive Gauss-Hermite) only with a random intercept alone
     nagq: int = Field(default=1, ge=1, le=25)
+    # privacy: groups with fewer rows than this get no row, mean or SD in any published table
+    # or figure (the models still use every row)
+    min_cell: int = Field(default=5, ge=1)
 
     @field_validator("interactions")
     @classmethod

@@ -28,6 +28,7 @@ from .predictions import (
     probability_curve,
     qq_points,
 )
+from .tables import min_cell, small_groups
 
 PALETTE = "#0b5cad"
 MANY_POINTS = 3000  # above this, scatter plots become hexbin densities
@@ -67,6 +68,14 @@ def _wrapped(text: str, width: int = 18, lines: int = 3) -> str:
             textwrap.shorten(" ".join(parts[lines - 1 :]), width, placeholder="…"),
         ]
     return _literal("\n".join(parts))
+
+
+def _suppression_title(ax, results: Results, hidden: int) -> None:
+    if hidden:
+        word = "group" if hidden == 1 else "groups"
+        ax.set_title(
+            f"{hidden:,} {word} with fewer than {min_cell(results)} rows not shown", fontsize=8
+        )
 
 
 def _bins(values: np.ndarray):
@@ -155,9 +164,13 @@ def plot_group_boxes(results: Results, rows: pd.DataFrame) -> Figure | None:
         return None
     fig = _figure(8, 3.2 if n_groups <= 12 else 4.2)
     ax = fig.add_subplot()
+    # Privacy: a small group's points and box are its members' own scores.
+    small = small_groups(results)
+    keep = ~rows[spec.group].astype(str).isin(small)
     data = pd.DataFrame(
-        {"group": rows[spec.group].astype(str).map(_literal), "y": rows[spec.outcome]}
+        {"group": rows[spec.group][keep].astype(str).map(_literal), "y": rows[spec.outcome][keep]}
     )
+    _suppression_title(ax, results, len(small))
     order = data.groupby("group")["y"].mean().sort_values().index.tolist()
     sns.boxplot(
         data=data, x="group", y="y", order=order, ax=ax, color="#cfe0f3", fliersize=0,
@@ -187,13 +200,19 @@ def plot_group_means(results: Results) -> Figure | None:
         return None
     fig = _figure(8, 3.2)
     ax = fig.add_subplot()
-    means = np.array(groups.outcome_mean)
     sizes = np.array(groups.n)
+    shown = sizes >= min_cell(results)  # privacy: no mean of a group below min_cell
+    means = np.array(groups.outcome_mean)[shown]
+    sizes = sizes[shown]
     ax.scatter(sizes, means, s=8, alpha=0.4 if n_groups > 500 else 0.8, color=PALETTE, linewidths=0)
     ax.set_xscale("log")
     _plain_log_axis(ax.xaxis)
     ax.set_xlabel(f"{_literal(labels.raw(spec.group))} size (log scale)")
-    ax.set_title(f"Mean per group ({n_groups:,} groups): small groups scatter more", fontsize=9)
+    title = f"Mean per group ({int(shown.sum()):,} groups): small groups scatter more"
+    hidden = n_groups - int(shown.sum())
+    if hidden:
+        title += f"\n{hidden:,} {'group' if hidden == 1 else 'groups'} with fewer than {min_cell(results)} rows not shown"
+    ax.set_title(title, fontsize=9)
     ax.set_ylabel(_short(labels.raw(spec.outcome), 30))
     return fig
 
@@ -338,6 +357,15 @@ def plot_caterpillar(results: Results, model: ModelResult) -> Figure:
     est = np.array(effects.estimate)
     se = np.array(effects.std_error)
     k = len(effects.terms)
+    names_all = [str(g) for g in effects.groups]
+    hidden = 0
+    if len(names_all) <= LABELLED_GROUPS:
+        # Privacy: named rows of groups below min_cell would publish their members' scores.
+        small = small_groups(results)
+        keep = np.array([name not in small for name in names_all], dtype=bool)
+        hidden = int((~keep).sum())
+        est, se = est[keep], se[keep]
+        names_all = [name for name, kept in zip(names_all, keep, strict=True) if kept]
     n = est.shape[0]
     height = min(9.0, 1.4 + 0.16 * n) if n <= LABELLED_GROUPS else 3.2
     fig = _figure(8 if k > 1 else 6, height)
@@ -359,7 +387,7 @@ def plot_caterpillar(results: Results, model: ModelResult) -> Figure:
                 markersize=4,
                 capsize=0,
             )
-            names = [_short(str(effects.groups[i]), 18) for i in order]  # escaped in _short
+            names = [_short(names_all[i], 18) for i in order]  # escaped in _short
             ax.set_yticks(rank, names if j == 0 else [""] * n, fontsize=7)
             ax.axvline(0, color="#b3471d", linewidth=1)
         else:
@@ -376,7 +404,12 @@ def plot_caterpillar(results: Results, model: ModelResult) -> Figure:
             ax.axhline(0, color="#b3471d", linewidth=1)
             ax.set_xlabel(f"Groups ranked by effect (n = {n:,})")
             ax.legend(fontsize=8, frameon=False, loc="upper left")
-        ax.set_title(_short(labels.term(effects.terms[j], with_reference=False), 36), fontsize=9)
+        ax.set_title(
+            _wrapped(labels.term(effects.terms[j], with_reference=False), 36, 2), fontsize=9
+        )
+    if hidden:
+        note = f"{hidden:,} {'group' if hidden == 1 else 'groups'} with fewer than {min_cell(results)} rows not shown"
+        fig.supxlabel(note, fontsize=8)
     return fig
 
 

@@ -79,7 +79,7 @@ def shorten(text: str, limit: int) -> str:
             if seen > limit - 1:
                 break
         out.append(token)
-    short = "".join(out).rstrip(ZWSP)
+    short = "".join(out).rstrip(ZWSP + " ")
     if short.count(FSI) > short.count(PDI):
         short += PDI
     return short + "\u2026"

@@ -42,6 +42,7 @@ def pipe_table(
     The dashes under each header set its share of the width when pandoc wraps the table (HTML,
     PDF and Word alike): each column gets what its longest header word and its typical cell
     need, so headers never break inside a word and short numbers get narrow columns."""
+    rows, key = _shortened(rows, align)
     widths = [_column_width(h, [row[j] for row in rows]) for j, h in enumerate(header)]
     rule = [
         (":" + "-" * (w - 1)) if a == "l" else ("-" * (w - 1) + ":")
@@ -51,7 +52,34 @@ def pipe_table(
     lines += [
         "| " + " | ".join(_UNESCAPED_PIPE.sub(r"\1\\|", c) for c in row) + " |" for row in rows
     ]
-    return "\n".join(lines) + f"\n\n: {caption} {{#{label}}}\n"
+    table = "\n".join(lines) + f"\n\n: {caption} {{#{label}}}\n"
+    return table + (f"\n{key}\n" if key else "")
+
+
+# A text cell longer than this (a 464-character label) is cut with an ellipsis and a numbered
+# key under the table gives it in full: a long label ran off the PDF page or wrapped its cell
+# over six lines. 44 characters wrap onto at most three lines of the first column of the
+# widest table (the model ladder at A4).
+CELL_LIMIT = 44
+_SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _shortened(rows: list[list[str]], align: str) -> tuple[list[list[str]], str]:
+    """Rows with long text cells (left-aligned columns) cut, and the key that names them."""
+    full: dict[str, int] = {}
+    out = []
+    for row in rows:
+        cells = []
+        for cell, a in zip(row, align, strict=True):
+            if a == "l" and fmt.shorten(cell, CELL_LIMIT) != cell:
+                number = full.setdefault(cell, len(full) + 1)
+                cell = fmt.shorten(cell, CELL_LIMIT) + str(number).translate(_SUPERSCRIPT)
+            cells.append(cell)
+        out.append(cells)
+    if not full:
+        return out, ""
+    names = "; ".join(f"{str(n).translate(_SUPERSCRIPT)} {text}" for text, n in full.items())
+    return out, f"Names shortened in the table above: {names}."
 
 
 def descriptives(results: Results, label: str) -> str:
@@ -99,11 +127,41 @@ def categorical(results: Results, label: str) -> str:
     )
 
 
+DEFAULT_MIN_CELL = 5
+
+
+def min_cell(results: Results) -> int:
+    """The config's `min_cell:` (results written before it existed: the default)."""
+    return int(getattr(results.spec, "min_cell", DEFAULT_MIN_CELL))
+
+
+def small_groups(results: Results) -> set[str]:
+    """Groups with fewer rows than min_cell: no published table or figure shows their rows,
+    means or SDs (a group of one student is that student's score). The models use every row."""
+    g = results.data.groups
+    cut = min_cell(results)
+    return {name for name, n in zip(g.labels, g.n, strict=True) if n < cut}
+
+
+def suppressed_note(results: Results, count: int) -> str:
+    """The sentence that says what privacy suppression left out (empty when nothing was)."""
+    if not count:
+        return ""
+    groups_word = "group" if count == 1 else "groups"
+    verb = "is" if count == 1 else "are"
+    return (
+        f"{fmt.integer(count)} {groups_word} with fewer than {min_cell(results)} rows {verb} "
+        "not shown, to protect the privacy of their members (the models use all rows)."
+    )
+
+
 def groups(results: Results, label: str, limit: int = 25) -> str:
     g = results.data.groups
     spec = results.spec
     labels = labels_for(results)
-    order = sorted(range(len(g.labels)), key=lambda i: -g.n[i])[:limit]
+    small = small_groups(results)
+    shown = [i for i in range(len(g.labels)) if g.labels[i] not in small]
+    order = sorted(shown, key=lambda i: -g.n[i])[:limit]
     d = fmt.decimals_for(results.data.numeric[spec.outcome].sd)
     rows = [
         [
@@ -114,13 +172,23 @@ def groups(results: Results, label: str, limit: int = 25) -> str:
         ]
         for i in order
     ]
-    more = len(g.labels) - len(order)
-    caption = f"{fmt.md_escape(labels.variable(spec.group))} groups: size and mean {fmt.md_escape(labels.variable(spec.outcome))}"
+    more = len(shown) - len(order)
+    binary = results.spec.family == "binomial"  # a 0/1 outcome's mean is the share of events
+    what = "share with" if binary else "mean"
+    caption = (
+        f"{fmt.md_escape(labels.variable(spec.group))} groups: size and {what} "
+        f"{fmt.md_escape(labels.variable(spec.outcome))}"
+    )
     if more:
-        caption += f" (the {len(order)} largest of {fmt.integer(len(g.labels))} groups)"
-    if results.spec.family == "binomial":  # a 0/1 outcome's mean is the share of events
-        caption = caption.replace(" and mean ", " and share with ")
+        caption += f" (the {len(order)} largest of {fmt.integer(len(shown))} groups)"
+    if binary:
         caption += f" (share: {fmt.md_escape(results.design.event)})"
+    note = suppressed_note(results, len(small))
+    if not rows:  # every group is small: the note alone
+        return f"{note}\n" if note else ""
+    if note:
+        caption += f". {note}"
+    if binary:
         return pipe_table(["Group", "N", "Share"], [row[:3] for row in rows], "lrr", caption, label)
     return pipe_table(["Group", "N", "Mean", "SD"], rows, "lrrr", caption, label)
 

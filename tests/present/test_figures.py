@@ -128,3 +128,41 @@ def test_cjk_and_emoji_labels_are_drawn_with_faces_that_have_their_glyphs(cjk):
     assert {c for v in CJK.values() for c in v if c != " "} <= drawn_chars
     uncovered = [c for c in drawn_chars if not any(f.get_char_index(ord(c)) for f in faces)]
     assert not uncovered, uncovered
+
+
+def with_small_groups(results, sizes: dict[int, int], min_cell: int):
+    """`results` with the groups at the given positions shrunk to the given sizes."""
+    g = results.data.groups
+    n = tuple(sizes.get(i, size) for i, size in enumerate(g.n))
+    spec = results.spec.model_copy(update={"min_cell": min_cell})
+    return replace(results, data=replace(results.data, groups=replace(g, n=n)), spec=spec)
+
+
+def test_figures_name_no_group_below_min_cell(schools):
+    # Privacy (issue 25): the box plot draws each member's score and the caterpillar names each
+    # group's effect; groups with fewer rows than min_cell are left out, and the figure says so.
+    g = schools.data.groups
+    results = with_small_groups(schools, {0: 1, 5: 2}, min_cell=5)
+    small = {g.labels[0], g.labels[5]}
+    rows = pd.read_parquet(FIXTURES / "schools" / "rows.parquet")
+    boxes = figures.plot_group_boxes(results, rows)
+    texts = _texts(boxes)
+    ticks = {t.get_text() for t in boxes.axes[0].get_xticklabels()}
+    assert ticks and not ticks & small
+    assert len(ticks) == len(g.labels) - 2
+    assert any("2 groups with fewer than 5 rows not shown" in t for t in texts)
+    effects = replace(schools.final.group_effects, groups=g.labels)
+    final = replace(schools.final, group_effects=effects)
+    caterpillar = figures.plot_caterpillar(results, final)
+    names = {t.get_text() for t in caterpillar.axes[0].get_yticklabels()}
+    assert names and not names & small and len(names) == len(g.labels) - 2
+    assert any("2 groups with fewer than 5 rows not shown" in t for t in _texts(caterpillar))
+
+
+def test_group_means_figure_leaves_out_groups_below_min_cell(graduation):
+    results = with_small_groups(graduation, {0: 1, 1: 3, 2: 4}, min_cell=5)
+    fig = figures.plot_group_means(results)
+    offsets = fig.axes[0].collections[0].get_offsets()
+    assert len(offsets) == len(graduation.data.groups.n) - 3
+    assert min(offsets[:, 0]) >= 5
+    assert "3 groups with fewer than 5 rows not shown" in fig.axes[0].get_title()

@@ -336,3 +336,37 @@ def test_md_escape_text_reads_back_literally_in_pandoc():
         expected = " ".join(text.split("\n")).strip()
         expected = re.sub(" +", " ", expected)
         assert _plain_text(block["c"]) == expected, text
+
+
+# ---------------------------------------------------------------------------------------------
+# long user text: break opportunities and shortening (issue 25)
+
+
+@pytest.mark.parametrize("text", ["L" * 464, "a_" * 100, "x" * 41, "é" * 90 + " tail", "😀" * 60])
+def test_long_unbroken_runs_get_a_break_opportunity_at_least_every_break_every(text):
+    escaped = fmt.md_escape(text)
+    for run in escaped.split():
+        for piece in run.split(fmt.ZWSP):
+            assert len(re.findall(r"\\.|.", piece)) <= fmt.BREAK_EVERY
+    assert escaped.replace(fmt.ZWSP, "").replace("\\", "") == text.replace("\\", "")
+
+
+def test_words_of_ordinary_length_are_left_alone():
+    text = "Socio-economic status of the student's family (index, 2019)"
+    assert fmt.ZWSP not in fmt.md_escape(text)
+    assert fmt.ZWSP not in fmt.md_escape("x" * fmt.LONG_RUN)
+
+
+@pytest.mark.parametrize("limit", [5, 20, 44])
+@pytest.mark.parametrize("text", ["L" * 464, "a*b_c " * 30, "שלום עולם " * 10, "short"])
+def test_shorten_counts_visible_characters_and_keeps_escapes_and_isolates_whole(text, limit):
+    escaped = fmt.md_escape(text)
+    short = fmt.shorten(escaped, limit)
+    visible = [t for t in re.findall(r"\\.|.", short) if t not in (fmt.ZWSP, fmt.FSI, fmt.PDI)]
+    assert len(visible) <= limit
+    assert short.count(fmt.FSI) == short.count(fmt.PDI)
+    assert not re.search(r"(?<!\\)\\$", short.removesuffix("…"))  # no escape cut in half
+    if len(text) <= limit:
+        assert short == escaped
+    else:
+        assert short.endswith("…")

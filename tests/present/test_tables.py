@@ -411,8 +411,14 @@ def test_hostile_labels_reach_pandoc_as_plain_text(hsb2):
     assert [row[0] for row in table["rows"]] == [HOSTILE[v] for v in results.data.numeric]
     assert all(len(row) == 7 for row in table["rows"])
     assert table["kinds"] <= {"Plain", "Str", "Space"}  # no emphasis, link, math, code, raw HTML
-    ladder = pandoc_table(tables.ladder(results, "tbl-l"))
-    assert f"{HOSTILE['read']} × {HOSTILE['math']}" in [row[0] for row in ladder["rows"]]
+    # The interaction's name is longer than a cell holds: cut, and given in full in the key.
+    text = tables.ladder(results, "tbl-l")
+    ladder = pandoc_table(text.split("\n\nNames shortened")[0])
+    full = f"{HOSTILE['read']} × {HOSTILE['math']}"
+    cut = [row[0][:-2] for row in ladder["rows"] if row[0].endswith("…¹")]
+    assert len(cut) == 1 and full.startswith(cut[0]) and len(cut[0]) == tables.CELL_LIMIT - 1
+    key = json.loads(pypandoc.convert_text(text.split("\n\n")[-1], "json", format=READER))
+    assert full in _text(key["blocks"])
 
 
 def test_hostile_group_labels_are_escaped(schools):
@@ -461,3 +467,68 @@ def replace_attempts(results, reported):
         )
         models[name] = replace(m, attempts=attempts)
     return replace(results, models=models)
+
+
+# ---------------------------------------------------------------------------------------------
+# privacy: groups below min_cell (issue 25)
+
+
+def with_small_groups(results, sizes: dict[int, int], min_cell: int | None = None):
+    """`results` with the groups at the given positions shrunk to the given sizes."""
+    g = results.data.groups
+    n = tuple(sizes.get(i, size) for i, size in enumerate(g.n))
+    data = replace(results.data, groups=replace(g, n=n))
+    spec = (
+        results.spec if min_cell is None else results.spec.model_copy(update={"min_cell": min_cell})
+    )
+    return replace(results, data=data, spec=spec)
+
+
+@pytest.mark.parametrize("min_cell", [2, 5, 30])
+@pytest.mark.parametrize("name", ["schools", "graduation"])
+def test_groups_below_min_cell_have_no_row_mean_or_sd_and_the_note_says_so(name, min_cell, request):
+    results = with_small_groups(request.getfixturevalue(name), {0: 1, 3: 2, 7: 4}, min_cell)
+    g = results.data.groups
+    small = [i for i, size in enumerate(g.n) if size < min_cell]
+    text = tables.groups(results, "tbl-groups", limit=1000)
+    shown = [i for i in range(len(g.labels)) if i not in small]
+    if not shown:
+        assert "|" not in text  # no table at all, only the note
+    else:
+        _, _, body, caption = parse_table(text)
+        names = [row[0].replace("\\", "") for row in body]
+        assert sorted(names) == sorted(g.labels[i] for i in shown)
+    groups_word = "group" if len(small) == 1 else "groups"
+    assert f"{len(small)} {groups_word} with fewer than {min_cell} rows" in text
+    for i in small:
+        assert f"| {fmt.md_escape(g.labels[i])} |" not in text
+
+
+def test_min_cell_defaults_to_five_and_nothing_is_said_when_nothing_is_hidden(schools):
+    assert schools.spec.min_cell == 5 and tables.min_cell(schools) == 5
+    assert min(schools.data.groups.n) >= 5
+    assert "fewer than" not in tables.groups(schools, "tbl-groups")
+
+
+# ---------------------------------------------------------------------------------------------
+# long labels (issue 25): cut with an ellipsis, named in full in a key under the table
+
+
+@pytest.mark.parametrize("length", [45, 120, 464])
+def test_long_labels_are_cut_in_cells_and_given_in_full_in_a_key(hsb2, length):
+    long = ("Socio-economic status index " * 40)[:length] if length < 400 else "L" * length
+    results = with_labels(hsb2, {**hsb2.spec.labels, "read": long})
+    for builder in (tables.ladder, tables.descriptives):
+        text = builder(results, "tbl-x")
+        table = pandoc_table(text.split("\n\nNames shortened")[0])
+        cells = [c for row in table["rows"] for c in row]
+        assert all(len(c.replace("\u200b", "")) <= tables.CELL_LIMIT + 1 for c in cells), cells
+        cut = [c for c in cells if "…" in c]
+        assert cut and all(c.rstrip("⁰¹²³⁴⁵⁶⁷⁸⁹").endswith("…") for c in cut)
+        assert all(not c.rstrip("⁰¹²³⁴⁵⁶⁷⁸⁹").endswith(" …") for c in cut)
+        key = text.split("Names shortened in the table above: ", 1)[1]
+        assert fmt.md_escape(long).replace("\u200b", "") in key.replace("\u200b", "")
+
+
+def test_short_labels_get_no_key(hsb2):
+    assert "Names shortened" not in tables.ladder(hsb2, "tbl-x")
