@@ -31,8 +31,10 @@ reports: $(STAMP)
 	@set -e; for config in report/configs/*.yml; do $(BIN)/hlm-report render $$config; done
 
 # Sends _output/NAME/report.pdf to the config's stakeholders (SMTP_* settings from the environment).
+# DRY_RUN=1 writes the messages to _output/NAME/outbox/ instead (make itself swallows --dry-run);
+# EMAIL_FLAGS passes any other flags (--to ADDRESS, --force).
 email: $(STAMP)
-	@$(BIN)/hlm-report email $(CONFIG) $(EMAIL_FLAGS)
+	@$(BIN)/hlm-report email $(CONFIG) $(if $(filter-out 0 no false,$(DRY_RUN)),--dry-run) $(EMAIL_FLAGS)
 
 # Renders every config and builds _site/ (index + reports).
 site: $(STAMP)

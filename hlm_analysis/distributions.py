@@ -209,6 +209,22 @@ def _chi2_sf(x: float, df: float) -> float:
     return _gamma_tails(0.5 * df, 0.5 * x)[1]
 
 
+def _f_sf(x: float, df1: float, df2: float) -> float:
+    """P(F > x) = I_w(df2 / 2, df1 / 2) with w = df2 / (df2 + df1 x), both logs taken apart."""
+    if math.isnan(x) or math.isnan(df1) or math.isnan(df2) or df1 <= 0 or df2 <= 0:
+        return math.nan
+    if x <= 0:
+        return 1.0
+    if math.isinf(x):
+        return 0.0
+    if math.isinf(df2):
+        return _chi2_sf(df1 * x, df1)
+    log_total = math.log(df2 + df1 * x)
+    return _beta_tail(
+        0.5 * df2, 0.5 * df1, math.log(df2) - log_total, math.log(df1 * x) - log_total
+    )
+
+
 def _chi2_pdf(x: float, df: float) -> float:
     if x <= 0:
         return 0.0
@@ -316,6 +332,7 @@ _t_isf_elementwise = _elementwise(_t_isf)
 _chi2_sf_elementwise = _elementwise(_chi2_sf)
 _chi2_ppf_elementwise = _elementwise(_chi2_ppf)
 _norm_sf_elementwise = _elementwise(_norm_sf)
+_f_sf_elementwise = _elementwise(_f_sf)
 
 
 def t_sf(x, df):
@@ -331,6 +348,11 @@ def t_ppf(p, df):
 def chi2_sf(x, df):
     """P(X > x) for chi-square with `df` degrees of freedom."""
     return _chi2_sf_elementwise(x, df)
+
+
+def f_sf(x, df1, df2):
+    """P(X > x) for Fisher's F with (df1, df2) degrees of freedom."""
+    return _f_sf_elementwise(x, df1, df2)
 
 
 def chi2_ppf(p, df):

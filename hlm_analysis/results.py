@@ -308,9 +308,15 @@ class VarianceComponent:
     term2: str | None
     estimate: float  # a variance when term2 is None, else a covariance (lme4's vcov column)
     sdcor: float  # standard deviation or correlation (lme4's sdcor column)
-    # final model only: 95% profile-likelihood interval of sdcor (lme4's confint(method="profile"))
+    # final model only: 95% interval of sdcor, by profile likelihood (lme4's confint(method =
+    # "profile"); glmer's for binary models) wherever it can be computed
     ci_low: float | None = None
     ci_high: float | None = None
+    # the method the interval actually used: "profile", "wald" (log-SD / atanh scale), or None
+    # (no interval); ci_note says why it is not the profile, or that a bound is the parameter's
+    # edge (an SD of zero, a correlation of +-1) because the profile stays inside up to it
+    ci_method: str | None = None
+    ci_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -399,6 +405,9 @@ class ModelResult:
     median_odds_ratio: Icc | None = None
     # binomial models: terms whose estimates diverge (complete or quasi-complete separation)
     separation: tuple[str, ...] = ()
+    # the random effects are uncorrelated, lme4's (1 + x || g): fitted so because the correlated
+    # form was singular (final_model_reason says so); no covariance rows in variance_components
+    uncorrelated: bool = False
 
     @property
     def label(self) -> str:
@@ -538,6 +547,37 @@ class ContextualEffect:
 
 
 @dataclass(frozen=True)
+class SlopeVarianceExplained:
+    """The share of a random slope's variance its cross-level interactions explain (Raudenbush &
+    Bryk 2002, eq. 4.22 for tau11): (tau_without - tau_with) / tau_without, the slope variance in
+    the random-slope model without the interactions against the model with them."""
+
+    term: str  # the random slope (a design term)
+    interactions: tuple[str, ...]  # the cross-level interactions with it, as in the config
+    moderators: tuple[str, ...]  # the variables they pair it with
+    model_without: ModelName
+    model_with: ModelName
+    tau_without: float
+    tau_with: float
+    proportion: float | None  # None when tau_without is zero; negative: the variance grew
+
+
+@dataclass(frozen=True)
+class JointTest:
+    """A joint test of all the terms of a categorical predictor with more than two levels (or
+    of an interaction with one) in the final model: lmerTest's anova(type = 3) F with
+    Satterthwaite's denominator df for linear models, a Wald chi-square for binary ones."""
+
+    predictor: str  # the variable, or the interaction as in the config
+    terms: tuple[str, ...]
+    statistic: float  # F, or chi-square
+    df_num: int
+    df_den: float | None  # None for the chi-square
+    p_value: float
+    method: str  # "Satterthwaite F" or "Wald chi-square"
+
+
+@dataclass(frozen=True)
 class Results:
     spec: Spec
     design: Design
@@ -555,6 +595,11 @@ class Results:
     component_tests: tuple[ComponentTest, ...] = ()  # the final model's random components
     simple_slopes: tuple[SimpleSlope, ...] = ()  # of the final model, per interaction
     johnson_neyman: tuple[JohnsonNeyman, ...] = ()
+    # cross-level interactions (as in the config) whose random slope could not stay in the
+    # final model: their model-based test is too liberal and the CR2 test (robust_p) should lead
+    liberal_cross_level_tests: tuple[str, ...] = ()
+    slope_variance_explained: tuple[SlopeVarianceExplained, ...] = ()
+    joint_tests: tuple[JointTest, ...] = ()  # of the final model's multi-level factors
     schema_version: int = SCHEMA_VERSION
 
     def model(self, name: str) -> ModelResult:

@@ -251,3 +251,29 @@ def test_results_json_carries_its_schema_version(tmp_path, capsys):
     code, _, out = run_fit(tmp_path, capsys, config)
     assert code == 0
     assert json.loads((out / "results.json").read_text())["schema_version"] == 2
+
+
+@pytest.mark.parametrize(
+    "variables, dry_run",
+    [
+        (["DRY_RUN=1"], True),
+        (["DRY_RUN=yes", "EMAIL_FLAGS=--force"], True),
+        (["DRY_RUN=0"], False),
+        ([], False),
+        (["EMAIL_FLAGS=--dry-run"], True),  # the older spelling still works
+    ],
+)
+def test_make_email_passes_dry_run(variables, dry_run):
+    """`make email CONFIG=... --dry-run` is make's own option; DRY_RUN=1 is the way to ask."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(
+        ["make", "-n", "email", "CONFIG=report/configs/hsb2.yml", *variables],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    (line,) = [ln for ln in proc.stdout.splitlines() if "hlm-report email" in ln]
+    assert ("--dry-run" in line.split()) == dry_run, line
+    assert ("--force" in line.split()) == ("EMAIL_FLAGS=--force" in variables), line

@@ -9,10 +9,12 @@ only when complete. `publish()` pushes it to a gh-pages branch of any git remote
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 import yaml
 
@@ -34,8 +36,9 @@ def _card(name: str, folder: Path) -> dict:
         "n_obs": fmt.integer(results.data.n_obs),
         "n_groups": fmt.integer(results.data.n_groups),
         "headline": narrative.key_findings(narrative.plain_facts(results))[0],
-        "html": f"reports/{name}/{layout.HTML}",
-        "pdf": f"reports/{name}/{layout.PDF}",
+        # A name may hold '#', '%', '?', spaces or any letter: the link is percent-encoded.
+        "html": f"reports/{quote(name)}/{layout.HTML}",
+        "pdf": f"reports/{quote(name)}/{layout.PDF}",
     }
 
 
@@ -50,18 +53,21 @@ def build_site(
     site_dir = site_dir.resolve()
     if not configs:
         raise InputError("no configs to put on the site (report/configs/*.yml)")
+    _check_names(configs)
     for config in configs:
         load_spec(config)  # every config is checked before anything is rendered
+    check_site_dir(site_dir)
     if render:
         for config in configs:
             render_report(config, output_root=output_root, progress=progress)
     with atomic.staging_dir(site_dir.parent, ".site-") as staging:
         cards = []
         for config in configs:
-            name = config.stem
             folder = layout.report_dir(output_root, config)
+            name = folder.name
             if not (folder / layout.HTML).is_file():
                 raise InputError(f"no rendered report for {config} in {folder}")
+            layout.check_owner(folder, config)  # never another config's report under this card
             target = staging / "reports" / name
             target.mkdir(parents=True)
             for file in layout.REPORT_FILES:
@@ -79,9 +85,45 @@ def build_site(
             (staging / "index.html").write_text(html, encoding="utf-8")
             built = staging
         (built / ".nojekyll").write_text("")  # GitHub Pages: serve files as they are
+        (built / layout.MARKER).write_text('{"tool": "hlm-report", "kind": "site"}\n')
+        check_site_dir(site_dir)  # again: just before the swap
         atomic.replace_dir(built, site_dir)
     progress(f"hlm-report: site with {len(configs)} report(s) in {site_dir}/")
     return site_dir
+
+
+def _check_names(configs: list[Path]) -> None:
+    """Two configs whose reports would share a folder (a/report.yml, b/report.yml; or names
+    differing only in case, one folder on some file systems) are refused, naming both."""
+    seen: dict[str, Path] = {}
+    for config in configs:
+        key = layout.report_name(config).casefold()
+        other = seen.setdefault(key, config)
+        if other != config and other.resolve() != config.resolve():
+            raise InputError(
+                f"{other} and {config} would both be the report '{layout.report_name(config)}'; "
+                "rename one of them"
+            )
+
+
+def check_site_dir(site_dir: Path) -> None:
+    """Refuse (exit 2) to replace a folder that is not a site the tool built: one with its
+    marker, or from before markers (index.html and reports/ and nothing but what a site holds)."""
+    if site_dir.is_symlink() or (site_dir.exists() and not site_dir.is_dir()):
+        raise InputError(f"{site_dir} exists and is not a site folder; move it away")
+    if not site_dir.exists() or (site_dir / layout.MARKER).is_file():
+        return
+    try:
+        names = {entry.name for entry in os.scandir(site_dir)}
+    except OSError:
+        names = {"?"}
+    site_names = {"index.html", "reports", ".nojekyll", "search.json", "site_libs", "CNAME"}
+    if not names or ("index.html" in names and names <= site_names):
+        return
+    raise InputError(
+        f"{site_dir} exists and holds files hlm-report did not write; it will not be replaced "
+        "(move it away, or build with another --site-dir)"
+    )
 
 
 def _quarto_website(project: Path, context: dict) -> Path:
@@ -122,7 +164,10 @@ def _git(*args: str, cwd: Path, allowed: tuple[int, ...] = (0,)) -> subprocess.C
     except FileNotFoundError:
         raise ToolError("git is not installed (needed to publish the site)") from None
     if proc.returncode not in allowed:
-        message = (proc.stderr.strip().splitlines() or ["git failed"])[-1]
+        lines = proc.stderr.strip().splitlines() or ["git failed"]
+        # git ends many errors with advice ("...and the repository exists."): the fatal line
+        # is the one that says what went wrong.
+        message = next((line for line in lines if line.startswith("fatal:")), lines[-1])
         command = next((a for a in args if not a.startswith("-") and "=" not in a), "")
         raise ToolError(f"git {command} failed: {message}")
     return proc
@@ -145,6 +190,9 @@ def check_target(remote: str, branch: str) -> None:
         raise InputError(f"--branch {branch!r} is not a valid git branch name")
 
 
+KEEP_ON_BRANCH = ("CNAME", ".nojekyll")
+
+
 def publish(site_dir: Path, remote: str, branch: str = "gh-pages", progress=print) -> str:
     """Commit the site as the next commit of `branch` on `remote` and push it; returns the commit.
 
@@ -160,6 +208,13 @@ def publish(site_dir: Path, remote: str, branch: str = "gh-pages", progress=prin
     if "://" not in remote and Path(remote).exists():
         # git runs in a temporary directory below: a relative path must not resolve there.
         remote = str(Path(remote).resolve())
+        where = Path(remote)
+        bare = (where / "HEAD").is_file() and (where / "objects").is_dir()
+        if not bare and not (where / ".git").exists():
+            raise InputError(
+                f"--remote {remote} is not a git repository; create one with "
+                f"`git init --bare {remote}`"
+            )
     ref = f"refs/heads/{branch}"
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / "pages"
@@ -185,7 +240,10 @@ def publish(site_dir: Path, remote: str, branch: str = "gh-pages", progress=prin
             _git("checkout", "--quiet", "--orphan", branch, cwd=work)
             _git("remote", "add", "--", "origin", remote, cwd=work)
         for item in work.iterdir():
-            if item.name != ".git":
+            # CNAME (a custom domain) and .nojekyll are the branch's settings, not the site's:
+            # kept unless the site brings its own.
+            keep = item.name in KEEP_ON_BRANCH and not (site_dir / item.name).exists()
+            if item.name != ".git" and not keep:
                 shutil.rmtree(item) if item.is_dir() else item.unlink()
         shutil.copytree(site_dir, work, dirs_exist_ok=True)
         _git("add", "--all", cwd=work)

@@ -285,6 +285,11 @@ def run_analysis(
         component_tests=fitted.component_tests,
         simple_slopes=fitted.simple_slopes,
         johnson_neyman=fitted.johnson_neyman,
+        liberal_cross_level_tests=fitted.liberal_cross_level_tests,
+        slope_variance_explained=tuple(
+            final.slope_variance_explained(prepared, models, fitted.final)
+        ),
+        joint_tests=fitted.joint_tests,
     )
     write_json(results, Path(out_dir) / RESULTS_FILE)
     return results

@@ -29,7 +29,7 @@ from ..results import (
     RobustSE,
     TermKind,
 )
-from . import final, glmm, lmm, stats
+from . import final, glmm, lmm, profile, stats
 from .ladder import (
     Ladder,
     ModelDef,
@@ -244,6 +244,36 @@ def _null_icc(prepared: Prepared, fit: glmm.GlmmFit, mdef: ModelDef) -> tuple[Ic
     return icc, mor
 
 
+def _intervals(prepared: Prepared, mdef: ModelDef, fit: glmm.GlmmFit) -> list:
+    """glmer's profile interval of the random intercept's SD of the final model (each profile
+    point re-optimises beta over every row: bounded by profile.MAX_BINARY_ROWS); with random
+    slopes none (the rows say why)."""
+    q = len(mdef.random)
+    m = q + q * (q - 1) // 2
+    if not fit.verified:
+        why = "the optimum the profile starts from could not be verified"
+        return [profile.Interval(None, None, None, why)] * m
+    if q > 1:
+        why = (
+            "the profile of a logistic model with random slopes is not computed (its thousands "
+            "of points would each refit the other variance parameters and the fixed effects "
+            "over all rows)"
+        )
+        return [profile.Interval(None, None, None, why)] * m
+    if prepared.n_obs > profile.MAX_BINARY_ROWS:
+        why = (
+            f"with {prepared.n_obs:,} rows the profile of a logistic model (every point a fit "
+            f"over all rows) is not run (it is up to {profile.MAX_BINARY_ROWS:,})"
+        )
+        return [profile.Interval(None, None, None, why)] * m
+    rows = prepared.rows
+    problem = glmm.Problem(
+        rows.y, rows.matrix(mdef.fixed), rows.matrix(mdef.random), rows.group_codes,
+        prepared.spec.nagq,
+    )  # fmt: skip
+    return profile.binary_intervals(fit.theta, problem, fit.beta)
+
+
 def mixed_result(
     prepared: Prepared, mdef: ModelDef, fit: glmm.GlmmFit, is_final: bool
 ) -> ModelResult:
@@ -278,8 +308,16 @@ def mixed_result(
     elif q == 1:
         mor = Icc(median_odds_ratio(tau00), float("nan"), float("nan"), "Merlo et al. (2006)")
     lines = ()
+    intervals = None
     if is_final:
         lines = final.group_lines(prepared, mdef.fixed, fit.beta, mdef.random, fit.modes)
+        intervals = _intervals(prepared, mdef, fit)
+        if any(i.method is None for i in intervals):
+            notes.append(
+                "Some intervals for the variance components could not be computed: "
+                + "; ".join(dict.fromkeys(i.note for i in intervals if i.method is None))
+                + "."
+            )
     how = "Laplace" if fit.nagq == 1 else f"adaptive Gauss-Hermite, {fit.nagq} points"
     return ModelResult(
         name=mdef.name,
@@ -292,7 +330,9 @@ def mixed_result(
         n_groups=prepared.n_groups,
         fixed_effects=_with_odds_ratios(_fixed_effects(mdef.fixed, fit.beta, se, df), marginal),
         df_method="z (Wald)",
-        variance_components=variance_components(prepared.spec.group, mdef.random, re_cov, None),
+        variance_components=variance_components(
+            prepared.spec.group, mdef.random, re_cov, None, intervals
+        ),
         attempts=fit.attempts,
         singular=fit.singular,
         singular_terms=tuple(mdef.random[i] for i in fit.singular_terms),
@@ -357,7 +397,8 @@ def fit_binomial_ladder(prepared: Prepared, progress: Progress = lambda message:
         )
         for n, (d, f) in fits.items()
     }
-    name, reason = final.choose(estimability)
+    choice = final.choose_path(estimability)
+    name, reason = choice.model, choice.reason
     for model_name, (mdef, fit) in fits.items():
         models[model_name] = mixed_result(prepared, mdef, fit, model_name == name)
     chosen_def, chosen = fits[name]
@@ -372,7 +413,17 @@ def fit_binomial_ladder(prepared: Prepared, progress: Progress = lambda message:
     )
     ordered = {n: models[n] for n in MODEL_ORDER if n in models}
     tests = _slope_tests(models, name)
-    return Ladder(ordered, name, reason, tests, tuple(slopes), tuple(regions))
+    joint = final.joint_tests(prepared, chosen_def.fixed, chosen.beta, cov, None)
+    return Ladder(
+        ordered,
+        name,
+        reason,
+        tests,
+        tuple(slopes),
+        tuple(regions),
+        final.liberal_tests(prepared.spec, choice.slope_dropped),
+        tuple(joint),
+    )
 
 
 def _slope_tests(models: dict[ModelName, ModelResult], name: ModelName) -> tuple:

@@ -3,8 +3,11 @@
 The rule (written out in results.json as `final_model_reason`): the full configured model (every
 predictor, interaction and contextual effect, with the configured random slopes), simplified only
 where a part cannot be estimated (a singular fit or an optimum that cannot be verified), and then
-said so. A random slope of a variable in a cross-level interaction stays in even when its variance
-test is weak: dropping it makes the interaction's test too liberal (Heisig & Schaeffer 2019,
+said so. A singular correlated random slope (a correlation of +-1, a zero slope variance) is
+first refitted in its uncorrelated form, lme4's (1 + x || g), and only dropped when that is
+singular too; then the model-based test of a cross-level interaction with it is too liberal and
+the cluster-robust (CR2) test should lead (results.json: `liberal_cross_level_tests`). A random
+slope of a variable in a cross-level interaction stays in even when its variance test is weak: dropping it makes the interaction's test too liberal (Heisig & Schaeffer 2019,
 Eur. Sociol. Rev. 35). Whether slopes differ between groups is then judged from the test of the
 slope in the final model, not from a model without the interaction.
 """
@@ -22,8 +25,11 @@ from ..results import (
     ComponentTest,
     Design,
     JohnsonNeyman,
+    JointTest,
     ModelName,
+    ModelResult,
     SimpleSlope,
+    SlopeVarianceExplained,
     TermKind,
     VariableKind,
 )
@@ -55,18 +61,86 @@ class Estimability:
     random_terms: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Choice:
+    """The final model, the reason in words, and the path taken to it."""
+
+    model: ModelName
+    reason: str
+    uncorrelated: bool = False  # the slope models stand in their uncorrelated form (1 + x || g)
+    slope_dropped: bool = False  # the configured random slopes could not stay (random intercept)
+
+
 def choose(fits: dict[ModelName, Estimability]) -> tuple[ModelName, str]:
     """The final model and the reason, in words (no user text: the report escapes nothing here)."""
+    choice = choose_path(fits)
+    return choice.model, choice.reason
+
+
+def _slopes_singular(state: Estimability) -> bool:
+    return len(state.random_terms) > 1 and any(t != INTERCEPT for t in state.singular_terms)
+
+
+def needs_uncorrelated(fits: dict[ModelName, Estimability]) -> bool:
+    """Whether the full model's random slope is singular (a zero slope variance or a correlation
+    of +-1), so that its uncorrelated form, lme4's (1 + x || g), is to be tried before the
+    slope is dropped."""
+    return _slopes_singular(fits[full_model(set(fits))])
+
+
+def choose_path(
+    fits: dict[ModelName, Estimability], uncorrelated: Estimability | None = None
+) -> Choice:
+    """The rule, with the uncorrelated form of the full model (`uncorrelated`, fitted when
+    `needs_uncorrelated`) between the correlated random slope and dropping it: a singular
+    correlation (often at +-1 with few groups) should not cost the slope, whose absence would
+    make a cross-level interaction's test too liberal."""
     full = full_model(set(fits))
     state = fits[full]
-    what = {
+    if (
+        _slopes_singular(state)
+        and uncorrelated is not None
+        and uncorrelated.verified
+        and not uncorrelated.singular_terms
+    ):
+        return Choice(
+            full,
+            f"The report rests on {_what(full, state)} in its uncorrelated form (lme4's "
+            "(1 + x || g)): with the correlation between intercept and slope estimated the fit "
+            "was singular (a correlation of +-1 or a zero slope variance); without that "
+            "correlation every part could be estimated, so the slope stays in.",
+            uncorrelated=True,
+        )
+    choice = _choose(fits)
+    if choice.slope_dropped and uncorrelated is not None:
+        tried = (
+            "its slope variance is zero there too"
+            if uncorrelated.singular_terms
+            else "its optimum could not be verified"
+        )
+        choice = Choice(
+            choice.model,
+            choice.reason + f" The uncorrelated form (1 + x || g) was tried first: {tried}.",
+            slope_dropped=True,
+        )
+    return choice
+
+
+def _what(full: ModelName, state: Estimability) -> str:
+    return {
         ModelName.INTERACTION: "the full configured model (all predictors and interactions"
         + (", with random slopes)" if len(state.random_terms) > 1 else ")"),
         ModelName.RANDOM_SLOPE: "the full configured model (all predictors, with random slopes)",
         ModelName.RANDOM_INTERCEPT: "the full configured model (all predictors, random intercept)",
     }[full]
+
+
+def _choose(fits: dict[ModelName, Estimability]) -> Choice:
+    full = full_model(set(fits))
+    state = fits[full]
+    what = _what(full, state)
     if state.verified and not state.singular_terms:
-        return full, f"The report rests on {what}: every part of it could be estimated."
+        return Choice(full, f"The report rests on {what}: every part of it could be estimated.")
     slopes = [t for t in state.singular_terms if t != INTERCEPT]
     if len(state.random_terms) > 1 and (slopes or not state.verified):
         reduced = reduced_model(full)
@@ -77,20 +151,24 @@ def choose(fits: dict[ModelName, Estimability]) -> tuple[ModelName, str]:
                 if slopes
                 else "its optimum could not be verified"
             )
-            return reduced, (
+            return Choice(
+                reduced,
                 f"The report rests on {what.replace('the full configured model', 'the configured model')} "
                 f"simplified to a random intercept: {problem}, so the slope cannot be estimated "
-                "from these data. The fixed part, with every predictor and interaction, is kept."
+                "from these data. The fixed part, with every predictor and interaction, is kept.",
+                slope_dropped=True,
             )
     if not state.verified:
-        return full, (
+        return Choice(
+            full,
             f"The report rests on {what}, but its optimum could not be verified and nothing "
             "simpler could stand in for it without dropping a research question: its numbers are "
-            "provisional."
+            "provisional.",
         )
-    return full, (
+    return Choice(
+        full,
         f"The report rests on {what}. The between-group variance is estimated at zero "
-        "(a singular fit): the groups do not differ detectably once the predictors are in."
+        "(a singular fit): the groups do not differ detectably once the predictors are in.",
     )
 
 
@@ -264,6 +342,7 @@ def component_tests(
     sums: lmm.GroupSums,
     deviance: float,
     fitted: dict[tuple[str, ...], float] | None = None,
+    diagonal: bool = False,
 ) -> list[ComponentTest]:
     """REML likelihood-ratio test of each random component of the final model against the same
     model without it (chi-bar-square 50:50 mixture for a variance at its boundary), as
@@ -292,8 +371,11 @@ def component_tests(
             reduced_deviance = fitted[tuple(kept)]
         else:
             reduced = lmm.model_sums(prepared.sums, fixed, kept)
-            reduced_deviance = optimize.find_optimum(reduced, reml=True).deviance
-        df = lmm.n_theta(len(random)) - lmm.n_theta(len(kept))
+            reduced_deviance = optimize.find_optimum(reduced, True, diagonal=diagonal).deviance
+        # the uncorrelated model loses one variance per slope; the correlated one its covariances too
+        df = len(stats.variance_parameters(len(random), diagonal)) - len(
+            stats.variance_parameters(len(kept), diagonal)
+        )
         stat = max(reduced_deviance - deviance, 0.0)
         out.append(
             ComponentTest(
@@ -350,3 +432,80 @@ def group_lines(
     intercepts = at0 + modes[:, 0]
     slopes = at1 - at0 + modes[:, 1]
     return tuple((float(a), float(b)) for a, b in zip(intercepts, slopes, strict=True))
+
+
+def liberal_tests(spec, slope_dropped: bool) -> tuple[str, ...]:
+    """The cross-level interactions whose model-based test is too liberal because the random
+    slope of their level-1 variable could not stay in the final model (Heisig & Schaeffer 2019)."""
+    if not slope_dropped:
+        return ()
+    slopes = set(spec.random_slopes)
+    return tuple(i for i in spec.interactions if slopes & set(i.split(":")))
+
+
+def joint_tests(prepared: Prepared, terms: list[str], beta: np.ndarray, cov: np.ndarray, f_test):
+    """Joint tests of every predictor (or interaction) with more than one term in the final
+    model: the dummies of a factor with three or more levels, and its product terms. `f_test`
+    (contrast matrix -> (F, df_num, df_den)) gives lmerTest's Satterthwaite F; None: a Wald
+    chi-square (binary models), (L b)'(L V L')^-1 (L b) on rank(L) df."""
+    index = {t: i for i, t in enumerate(terms)}
+    sets = [
+        (v.name, [t for t in v.terms if t in index])
+        for v in prepared.design.variables
+        if v.kind == VariableKind.CATEGORICAL
+    ]
+    sets += [
+        (i, [t for t in prepared.terms_of[i] if t in index]) for i in prepared.spec.interactions
+    ]
+    out = []
+    for predictor, members in sets:
+        if len(members) < 2:
+            continue
+        L = np.eye(len(terms))[[index[t] for t in members]]
+        if f_test is not None:
+            statistic, df_num, df_den = f_test(L)
+            p = float(distributions.f_sf(statistic, df_num, df_den))
+            method = "Satterthwaite F"
+        else:
+            b, V = L @ beta, L @ cov @ L.T
+            statistic, df_num, df_den = float(b @ np.linalg.solve(V, b)), len(members), None
+            p = float(distributions.chi2_sf(statistic, df_num))
+            method = "Wald chi-square"
+        out.append(
+            JointTest(predictor, tuple(members), float(statistic), int(df_num),
+                      df_den, p, method)
+        )  # fmt: skip
+    return out
+
+
+def slope_variance_explained(
+    prepared: Prepared, models: dict[ModelName, ModelResult], final_name: ModelName
+) -> list[SlopeVarianceExplained]:
+    """For each random slope in a cross-level interaction: how much of its variance the
+    interactions explain, from the random-slope model (without them) to the interaction model
+    (with them), both as fitted in the ladder with the same random part. Only when the final
+    model keeps the slopes: a slope variance at the boundary explains nothing."""
+    without, with_ = models.get(ModelName.RANDOM_SLOPE), models.get(ModelName.INTERACTION)
+    if final_name != ModelName.INTERACTION or without is None or with_ is None:
+        return []
+    if len(with_.random_terms) < 2 or with_.random_terms != without.random_terms:
+        return []
+    design = prepared.design
+    out = []
+    for term in with_.random_terms[1:]:
+        variable = design.term(term).variable
+        interactions = tuple(i for i in prepared.spec.interactions if variable in i.split(":"))
+        if not interactions:
+            continue
+        moderators = tuple(
+            dict.fromkeys(p for i in interactions for p in i.split(":") if p != variable)
+        )
+        tau_without, tau_with = without.variance(term), with_.variance(term)
+        out.append(
+            SlopeVarianceExplained(
+                term, interactions, moderators, without.name, with_.name,
+                float(tau_without), float(tau_with),
+                float((tau_without - tau_with) / tau_without) if tau_without > 0 else None,
+            )
+        )  # fmt: skip
+    return out

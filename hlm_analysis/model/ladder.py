@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from ..results import (
     GroupEffects,
     Icc,
     JohnsonNeyman,
+    JointTest,
     Method,
     ModelName,
     ModelResult,
@@ -54,6 +55,8 @@ class ModelDef:
     name: ModelName
     fixed: list[str]
     random: list[str]  # empty for OLS
+    # the uncorrelated form (1 + x || g): random effects independent, no covariances estimated
+    diagonal: bool = False
 
 
 def ladder(prepared: Prepared) -> list[ModelDef]:
@@ -90,7 +93,8 @@ def formula(prepared: Prepared, mdef: ModelDef) -> str:
     fixed = " + ".join(_display(t) for t in mdef.fixed)
     text = f"{spec.outcome} ~ {fixed}"
     if mdef.random:
-        text += f" + ({' + '.join(_display(t) for t in mdef.random)} | {spec.group})"
+        bar = "||" if mdef.diagonal else "|"
+        text += f" + ({' + '.join(_display(t) for t in mdef.random)} {bar} {spec.group})"
     return text
 
 
@@ -264,33 +268,43 @@ def _statsmodels_candidates(prepared: Prepared, mdef: ModelDef, reml: bool):
 
 
 def variance_components(
-    group: str, terms: list[str], cov: np.ndarray, sigma2: float | None, intervals=None
+    group: str,
+    terms: list[str],
+    cov: np.ndarray,
+    sigma2: float | None,
+    intervals=None,
+    diagonal: bool = False,
 ) -> tuple[VarianceComponent, ...]:
-    """lme4's as.data.frame(VarCorr(m)) rows; `intervals` (profile CIs of the SDs, correlations
-    and residual SD, in that order) fill ci_low / ci_high when given. `sigma2` None (a logistic
-    model, whose level-1 variance is fixed): no residual row, as glmer's."""
+    """lme4's as.data.frame(VarCorr(m)) rows; `intervals` (profile.Interval of the SDs,
+    correlations and residual SD, in that order) fill ci_low / ci_high / ci_method / ci_note
+    when given. `sigma2` None (a logistic model, whose level-1 variance is fixed): no residual
+    row, as glmer's. `diagonal` (the uncorrelated model, 1 + x || g): no correlation rows, as
+    lme4 has none."""
     q = len(terms)
-    ci = intervals if intervals is not None else np.full((q + q * (q - 1) // 2 + 1, 2), np.nan)
+    m = q + q * (q - 1) // 2 + (sigma2 is not None)
+    ci = intervals if intervals is not None else [profile.Interval(None, None, None)] * m
+
+    def interval(k: int) -> tuple:
+        return _finite(ci[k].low), _finite(ci[k].high), ci[k].method, ci[k].note
+
     rows = []
     sd = np.sqrt(np.clip(np.diag(cov), 0, None))
     for i, term in enumerate(terms):
         rows.append(
-            VarianceComponent(
-                group, term, None, float(cov[i, i]), float(sd[i]), *map(_finite, ci[i])
-            )
+            VarianceComponent(group, term, None, float(cov[i, i]), float(sd[i]), *interval(i))
         )
     pairs = list(zip(*np.tril_indices(q, -1), strict=True))  # the profile's order of correlations
-    for k, (j, i) in enumerate(pairs):
+    for k, (j, i) in enumerate(pairs if not diagonal else []):
         corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else float("nan")
         rows.append(
             VarianceComponent(
-                group, terms[i], terms[j], float(cov[i, j]), float(corr), *map(_finite, ci[q + k])
+                group, terms[i], terms[j], float(cov[i, j]), float(corr), *interval(q + k)
             )
         )
     if sigma2 is not None:
         rows.append(
             VarianceComponent(
-                "Residual", None, None, float(sigma2), float(np.sqrt(sigma2)), *map(_finite, ci[-1])
+                "Residual", None, None, float(sigma2), float(np.sqrt(sigma2)), *interval(m - 1)
             )
         )
     return tuple(rows)
@@ -305,6 +319,7 @@ class MixedFit:
     reml: optimize.Optimum
     ml: optimize.Optimum
     sol: lmm.Solution
+    notes: tuple[str, ...] = ()  # said in the model's notes (why it has this form)
 
     @property
     def estimability(self) -> final.Estimability:
@@ -316,12 +331,19 @@ def optimize_mixed(prepared: Prepared, mdef: ModelDef) -> MixedFit:
     """Fit one mixed model by REML (and by ML for likelihood comparisons); verify both optima."""
     sums = lmm.model_sums(prepared.sums, mdef.fixed, mdef.random)
     reml = optimize.find_optimum(
-        sums, True, escalation=lambda: _statsmodels_candidates(prepared, mdef, True)
+        sums,
+        True,
+        escalation=lambda: _statsmodels_candidates(prepared, mdef, True),
+        diagonal=mdef.diagonal,
     )
     # The ML refit (for AIC, BIC and LRTs) starts at the REML optimum, which is close: Newton
     # steps from there suffice, and the result is verified just the same.
     ml = optimize.find_optimum(
-        sums, False, external=[(Attempt("REML optimum", "REML theta", None), reml.theta)], plan=[]
+        sums,
+        False,
+        external=[(Attempt("REML optimum", "REML theta", None), reml.theta)],
+        plan=[],
+        diagonal=mdef.diagonal,
     )
     return MixedFit(mdef, sums, reml, ml, lmm.solve(reml.theta, sums, reml=True))
 
@@ -333,7 +355,7 @@ class FinalExtras:
     std_estimate: list[float | None]
     df_of: Callable[[np.ndarray], np.ndarray]  # Satterthwaite df of contrasts of beta
     robust: robust.Robust | None  # CR2 (None: clusters too large to afford it)
-    intervals: np.ndarray | None  # profile CIs of (SDs, correlations, sigma); None: not run
+    intervals: list[profile.Interval]  # of (SDs, correlations, sigma), each naming its method
     notes: tuple[str, ...]
 
 
@@ -342,7 +364,7 @@ def final_extras(prepared: Prepared, fit: MixedFit) -> FinalExtras:
     notes = []
 
     def df_of(contrasts: np.ndarray) -> np.ndarray:
-        return stats.satterthwaite_df(sol.theta, sol.sigma2, sums, contrasts)
+        return stats.satterthwaite_df(sol.theta, sol.sigma2, sums, contrasts, mdef.diagonal)
 
     cr2 = None
     if prepared.n_groups < rules.GROUPS_STRONG_WARNING.value:
@@ -366,24 +388,15 @@ def final_extras(prepared: Prepared, fit: MixedFit) -> FinalExtras:
             "The cluster-robust standard errors of this model are CR1 with G - 1 degrees of "
             f"freedom: {why}."
         )
-    intervals = None
+    m = sums.q + sums.q * (sums.q - 1) // 2 + 1
     if fit.ml.verified:
         ml = lmm.solve(fit.ml.theta, sums, reml=False)
         sigma = float(np.sqrt(ml.sigma2))
-        if prepared.n_groups <= profile.MAX_GROUPS:
-            intervals = profile.profile_intervals(ml.theta, sigma, sums)
-        else:
-            intervals = profile.wald_intervals(ml.theta, sigma, sums)
-            notes.append(
-                f"Intervals for the variance components are Wald intervals on the log-SD and "
-                f"atanh-correlation scale (profile likelihood is used up to "
-                f"{profile.MAX_GROUPS} groups; with more, the two agree closely)."
-            )
+        intervals = profile.linear_intervals(ml.theta, sigma, sums, fit.mdef.diagonal)
     else:
-        notes.append(
-            "Intervals for the variance components were not computed: the ML refit they rest "
-            "on could not be verified."
-        )
+        why = "the ML refit the profile rests on could not be verified"
+        intervals = [profile.Interval(None, None, None, why)] * m
+        notes.append(f"Intervals for the variance components were not computed: {why}.")
     std = final.std_estimates(prepared, mdef.fixed, sol.beta)
     return FinalExtras(std, df_of, cr2, intervals, tuple(notes))
 
@@ -399,7 +412,7 @@ def mixed_result(
     re_cov = sol.sigma2 * lam @ lam.T
     cov_beta = sol.sigma2 * np.linalg.inv(sol.A)
     se = np.sqrt(np.diag(cov_beta))
-    df = stats.satterthwaite_df(sol.theta, sol.sigma2, sums)
+    df = stats.satterthwaite_df(sol.theta, sol.sigma2, sums, diagonal=mdef.diagonal)
     modes, cond_cov = lmm.random_effects(sol, sums)
     cond_se = np.sqrt(np.clip(np.diagonal(cond_cov, axis1=1, axis2=2), 0, None))
     tau00 = re_cov[0, 0]
@@ -412,7 +425,7 @@ def mixed_result(
     var_fixed = prepared.sums.quadratic_variance(mdef.fixed, sol.beta)
     r2 = stats.nakagawa_r2(var_fixed, re_cov, mean_zz, sol.sigma2)
 
-    k = len(mdef.fixed) + lmm.n_theta(q) + 1
+    k = len(mdef.fixed) + len(stats.variance_parameters(q, mdef.diagonal))
     loglik_ml = -ml.deviance / 2
     notes = []
     if not reml.verified:
@@ -453,6 +466,7 @@ def mixed_result(
             re_cov,
             sol.sigma2,
             None if extras is None else extras.intervals,
+            mdef.diagonal,
         ),
         attempts=reml.attempts,
         singular=reml.singular,
@@ -488,7 +502,8 @@ def mixed_result(
             if extras is not None
             else (),
         ),
-        notes=tuple(notes) + (extras.notes if extras is not None else ()),
+        notes=fit.notes + tuple(notes) + (extras.notes if extras is not None else ()),
+        uncorrelated=mdef.diagonal,
     )
 
 
@@ -515,6 +530,8 @@ class Ladder:
     component_tests: tuple[ComponentTest, ...]
     simple_slopes: tuple[SimpleSlope, ...]
     johnson_neyman: tuple[JohnsonNeyman, ...]
+    liberal_cross_level_tests: tuple[str, ...] = ()
+    joint_tests: tuple[JointTest, ...] = ()
 
 
 def fit_ladder(prepared: Prepared, progress: Progress = lambda message: None) -> Ladder:
@@ -538,7 +555,35 @@ def fit_ladder(prepared: Prepared, progress: Progress = lambda message: None) ->
         status = "" if verified else " (optimum NOT verified)"
         progress(f"  {mdef.name.label:<28} {time.perf_counter() - started:6.2f} s{status}")
 
-    name, reason = final.choose({n: f.estimability for n, f in fits.items()})
+    estimability = {n: f.estimability for n, f in fits.items()}
+    uncorrelated: dict[ModelName, MixedFit] = {}
+    if final.needs_uncorrelated(estimability):
+        # every rung with random slopes in the uncorrelated form, so that the ladder's rungs
+        # (and their likelihood-ratio tests) share one random part if it is chosen
+        for model_name, fit in fits.items():
+            if len(fit.mdef.random) > 1:
+                started = time.perf_counter()
+                uncorrelated[model_name] = optimize_mixed(
+                    prepared, replace(fit.mdef, diagonal=True)
+                )
+                progress(
+                    f"  {model_name.label + ', uncorrelated':<28} "
+                    f"{time.perf_counter() - started:6.2f} s"
+                )
+    full = final.full_model(set(fits))
+    choice = final.choose_path(
+        estimability, uncorrelated[full].estimability if full in uncorrelated else None
+    )
+    if choice.uncorrelated:
+        for model_name, fit in uncorrelated.items():
+            fits[model_name] = replace(
+                fit,
+                notes=(
+                    "Fitted with uncorrelated random effects (1 + x || g): the correlated form "
+                    "was singular (a correlation of +-1 or a zero slope variance).",
+                ),
+            )
+    name, reason = choice.model, choice.reason
     chosen = fits[name]
     sol, sums = chosen.sol, chosen.sums
     started = time.perf_counter()
@@ -555,10 +600,36 @@ def fit_ladder(prepared: Prepared, progress: Progress = lambda message: None) ->
     same_fixed = {
         tuple(f.mdef.random): f.reml.deviance
         for f in fits.values()
-        if f.mdef.fixed == chosen.mdef.fixed and f.reml.verified
+        if f.mdef.fixed == chosen.mdef.fixed
+        and f.reml.verified
+        and (f.mdef.diagonal == chosen.mdef.diagonal or len(f.mdef.random) == 1)
     }
     tests = final.component_tests(
-        prepared, chosen.mdef.fixed, chosen.mdef.random, sums, chosen.reml.deviance, same_fixed
+        prepared,
+        chosen.mdef.fixed,
+        chosen.mdef.random,
+        sums,
+        chosen.reml.deviance,
+        same_fixed,
+        chosen.mdef.diagonal,
+    )
+    joint = final.joint_tests(
+        prepared,
+        chosen.mdef.fixed,
+        sol.beta,
+        cov,
+        lambda L: stats.satterthwaite_f(
+            sol.theta, sol.sigma2, sums, sol.beta, cov, L, chosen.mdef.diagonal
+        ),
     )
     ordered = {n: models[n] for n in MODEL_ORDER if n in models}
-    return Ladder(ordered, name, reason, tuple(tests), tuple(slopes), tuple(regions))
+    return Ladder(
+        ordered,
+        name,
+        reason,
+        tuple(tests),
+        tuple(slopes),
+        tuple(regions),
+        final.liberal_tests(prepared.spec, choice.slope_dropped),
+        tuple(joint),
+    )

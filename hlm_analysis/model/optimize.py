@@ -252,31 +252,52 @@ def _newton_polish(fun, theta: np.ndarray, value: float, steps: int = 25):
 
 
 class _Counted:
-    """The criterion, counting its evaluations (reported per attempt in results.json)."""
+    """The criterion, counting its evaluations (reported per attempt in results.json).
 
-    def __init__(self, sums: lmm.GroupSums, reml: bool):
+    With `diagonal` (the uncorrelated model, lme4's (1 + x || g)) the optimizer sees only the
+    diagonal of Lambda: the off-diagonal entries are held at zero. The map is a selection, so
+    the gradient and Hessian are the full ones' free entries, exactly."""
+
+    def __init__(self, sums: lmm.GroupSums, reml: bool, diagonal: bool = False):
         self.sums, self.reml, self.count = sums, reml, 0
+        rows, cols = lmm.theta_positions(sums.q)
+        self.free = np.flatnonzero(rows == cols) if diagonal else np.arange(len(rows))
 
-    def __call__(self, theta) -> float:
+    def full(self, x) -> np.ndarray:
+        theta = np.zeros(lmm.n_theta(self.sums.q))
+        theta[self.free] = x
+        return theta
+
+    def reduce(self, theta) -> np.ndarray:
+        return np.asarray(theta, float)[self.free]
+
+    def canonical(self, x) -> np.ndarray:
+        return self.reduce(lmm.canonical_theta(self.full(x), self.sums.q))
+
+    def lambda_of(self, x) -> np.ndarray:
+        return lmm.lambda_of(self.full(x), self.sums.q)
+
+    def __call__(self, x) -> float:
         self.count += 1
-        return lmm.deviance(theta, self.sums, self.reml)
+        return lmm.deviance(self.full(x), self.sums, self.reml)
 
-    def grad(self, theta) -> np.ndarray:
+    def grad(self, x) -> np.ndarray:
         self.count += GRADIENT_COST
         try:
-            value = lmm.gradient(theta, self.sums, self.reml)
+            value = lmm.gradient(self.full(x), self.sums, self.reml)
         except (np.linalg.LinAlgError, FloatingPointError, ValueError):
-            return np.full(len(theta), np.nan)
-        return value
+            return np.full(len(x), np.nan)
+        return value[self.free]
 
-    def derivatives(self, theta) -> tuple[np.ndarray, np.ndarray]:
+    def derivatives(self, x) -> tuple[np.ndarray, np.ndarray]:
         self.count += DERIVATIVES_COST
-        k = len(theta)
+        k = len(x)
         try:
             with np.errstate(all="ignore"):
-                return lmm.derivatives(theta, self.sums, self.reml)
+                grad, hess = lmm.derivatives(self.full(x), self.sums, self.reml)
         except (np.linalg.LinAlgError, FloatingPointError, ValueError):
             return np.full(k, np.nan), np.full((k, k), np.nan)
+        return grad[self.free], hess[np.ix_(self.free, self.free)]
 
 
 def find_optimum(
@@ -285,14 +306,17 @@ def find_optimum(
     external: list[tuple[Attempt, np.ndarray | None]] = (),
     plan: list[tuple[str, str, np.ndarray]] | None = None,
     escalation=None,
+    diagonal: bool = False,
 ) -> Optimum:
     """The verified optimum. The first run of the plan (with any `external` candidates) is
     tried alone, polished and verified; only if verification fails do the other runs (other
     methods, other starts) and the candidates of `escalation()` (e.g. statsmodels' fits, costly)
     join, and the best of all is polished and verified again. So a fit pays for one optimizer
-    and one verification unless something is wrong."""
+    and one verification unless something is wrong. `diagonal`: the uncorrelated model
+    (covariances held at zero); starts and candidates are full thetas, reduced to its diagonal,
+    and the optimum's theta is full (zeros off the diagonal)."""
     plan = default_plan(sums.q) if plan is None else plan
-    fun = _Counted(sums, reml)
+    fun = _Counted(sums, reml, diagonal)
     attempts: list[Attempt] = []
     candidates: list[tuple[float, str, np.ndarray]] = []
     _candidates(fun, plan[:1], external, attempts, candidates)
@@ -305,10 +329,9 @@ def find_optimum(
 
 
 def _candidates(fun, runs, external, attempts: list, candidates: list) -> None:
-    q = fun.sums.q
     for method, label, start in runs:
         before = fun.count
-        theta = lmm.canonical_theta(_run(method, start, fun), q)
+        theta = fun.canonical(_run(method, fun.reduce(start), fun))
         value = fun(theta)
         attempts.append(
             Attempt(
@@ -323,7 +346,7 @@ def _candidates(fun, runs, external, attempts: list, candidates: list) -> None:
         if theta is None:
             attempts.append(attempt)
             continue
-        theta = lmm.canonical_theta(theta, q)
+        theta = fun.canonical(fun.reduce(theta))
         value = fun(theta)
         attempts.append(
             Attempt(
@@ -342,13 +365,12 @@ def _snap_to_boundary(fun, theta: np.ndarray, value: float) -> tuple[np.ndarray,
     """A variance that converged to a rounding-level value (say 1e-16) is put exactly on its
     boundary, as lme4's bounded optimizer leaves it, when the criterion does not get worse:
     downstream, zero means zero (no ICC of 1e-32)."""
-    q = fun.sums.q
-    lam = lmm.lambda_of(theta, q)
+    lam = fun.lambda_of(theta)
     tiny = np.flatnonzero((np.abs(np.diag(lam)) < 1e-7) & (np.diag(lam) != 0))
     if not len(tiny):
         return theta, value
     lam[tiny, tiny] = 0.0
-    snapped = lmm.theta_of(lam)
+    snapped = fun.reduce(lmm.theta_of(lam))
     snapped_value = fun(snapped)
     if snapped_value <= value + 1e-10:
         return snapped, min(value, snapped_value)
@@ -384,10 +406,10 @@ def _polish_and_verify(fun, candidates, attempts, escalated: bool = False) -> Op
     polished, polished_value, derivatives = _newton_polish(fun, theta, value)
     newton_declined = np.isnan(polished_value)  # not locally convex, e.g. at a boundary
     if polished_value < value - 1e-9:
-        value, theta = polished_value, lmm.canonical_theta(polished, q)
+        value, theta = polished_value, fun.canonical(polished)
         winner = f"{winner} + Newton polish"
     elif newton_declined and not _settled(derivatives):  # a tight simplex search instead
-        polished = lmm.canonical_theta(_run("Nelder-Mead", theta, fun, tight=True), q)
+        polished = fun.canonical(_run("Nelder-Mead", theta, fun, tight=True))
         polished_value = fun(polished)
         if polished_value < value - 1e-9:
             value, theta, winner = polished_value, polished, f"{winner} + Nelder-Mead polish"
@@ -400,10 +422,10 @@ def _polish_and_verify(fun, candidates, attempts, escalated: bool = False) -> Op
     judged = verdict(value, grad, hess, gain, winner, fun.count - before, escalated)
     attempts.append(judged.attempt)
     decrement, max_grad, verified = judged.decrement, judged.max_gradient, judged.verified
-    diag = np.diag(lmm.lambda_of(theta, q))
+    diag = np.diag(fun.lambda_of(theta))
     singular_terms = tuple(int(i) for i in np.flatnonzero(diag < SINGULAR_TOLERANCE))
     return Optimum(
-        theta=theta,
+        theta=fun.full(theta),
         deviance=float(value),
         optimizer=winner,
         attempts=tuple(attempts),

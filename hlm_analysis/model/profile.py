@@ -1,47 +1,96 @@
 """Profile-likelihood confidence intervals for variance components, as lme4's
-confint(method = "profile") gives them.
+confint(method = "profile") gives them, at any number of groups.
 
 The parameters are those a reader sees: each random effect's SD, each correlation, and the
-residual SD. As lme4 does (even for a REML fit, which it refits by ML first), the ML deviance with
-the fixed effects profiled out is the criterion: for one parameter held at a value, it is
-minimised over the others;
-the 95% interval is where that profile rises 3.84 (chi-square, 1 df) above the optimum. A bound
-that the profile never reaches before the parameter's edge (an SD of 0, a correlation of +-1) is
-that edge, as for a boundary fit in lme4.
+residual SD (phi, in that order). As lme4 does (even for a REML fit, which it refits by ML
+first), the ML deviance with the fixed effects profiled out is the criterion: for one parameter
+held at a value, it is minimised over the others; the 95% interval is where that profile rises
+3.84 (chi-square, 1 df) above the optimum. Each profile point is a constrained fit on the group
+sums: trust-region Newton over the other parameters (log SDs, atanh correlations) with the
+analytic derivatives of lmm.py carried over by the chain rule, warm-started from the nearest
+point already profiled, so a point costs a few criterion evaluations whatever the row count.
+
+Boundaries are exact: where a parameter has an edge on one side (an SD's 0, a correlation's
++-1), the profile is evaluated at the edge first; if it is still within 3.84 there, the bound IS
+the edge (lme4's [0, ...] and [-1, 1]); otherwise Brent's method runs in the bracket between the
+estimate and the edge, which always holds the crossing. Upwards (and for the residual SD
+downwards) the walk grows from a Wald guess until it brackets. A bound that cannot be found (the
+profile never reaches 3.84: a flat profile; the constrained fits fail) falls back to the Wald
+interval on the log-SD / atanh scale when that exists, and each row says which method it got
+and why (`Interval.method`, `Interval.note`), so the report can name the method it prints.
+
+Binary models (glmer's profile) use the same machinery on their profiled deviance (beta
+re-optimised at each theta, glmm.Problem), with no residual SD and numerical derivatives.
 """
 
 from __future__ import annotations
 
-import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-from . import lmm, numderiv
+from . import lmm, numderiv, optimize
 
 CHI2_95 = 3.841458820694124
-# Profiling re-optimises the model dozens of times; beyond this many groups the likelihood is
-# close to quadratic on the log-SD / atanh-correlation scale and Wald intervals there are used.
-MAX_GROUPS = 80
+PROFILE = "profile"
+WALD = "wald"
+# Beyond this many groups times squared random terms the constrained fits of a profile (about a
+# hundred, each a few criterion evaluations costing O(groups q^2)) would dominate the ladder's
+# time; Wald intervals on the log-SD scale, which many groups make close to the profile, are used
+# and the rows say so. 10,000 groups with a random slope (q = 2) profile in well under a second.
+MAX_PROFILE_WORK = 200_000
+# A constrained fit that cannot be evaluated counts as far beyond the cutoff (the parameter
+# space's edge for correlations of three or more terms).
+_BEYOND = 1e3
+# Each point of a logistic model's profile re-optimises beta over every row (about twenty points
+# for a random intercept's SD): beyond this many rows the interval is not computed (the row says
+# so). With random slopes the other variance parameters would be re-optimised too, by numerical
+# derivatives (thousands of fits): binomial.py does not ask for that.
+MAX_BINARY_ROWS = 500_000
+_WALK_STEPS = 60
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float | None
+    high: float | None
+    method: str | None  # PROFILE, WALD, or None when no interval could be computed
+    note: str | None = None  # why the method is not the profile, or what its bounds mean
 
 
 def _unpack(phi: np.ndarray, q: int):
     """(SDs, correlation matrix, sigma) from phi = SDs, correlations (lower triangle), sigma."""
     sds = phi[:q]
     corr = np.eye(q)
-    corr[np.tril_indices(q, -1)] = phi[q:-1]
+    corr[np.tril_indices(q, -1)] = phi[q : q + q * (q - 1) // 2]
     corr = corr + np.tril(corr, -1).T
     return sds, corr, phi[-1]
 
 
-def _theta(phi: np.ndarray, q: int) -> np.ndarray | None:
-    sds, corr, sigma = _unpack(phi, q)
-    if sigma <= 0 or np.any(sds < 0) or np.any(np.abs(corr) > 1):
+def _theta(phi: np.ndarray, q: int, sigma: float | None = None) -> np.ndarray | None:
+    """lme4's theta (Lambda relative to sigma) of phi; None outside the parameter space.
+    `sigma` given: phi has no residual SD (a binary model: Lambda itself)."""
+    if sigma is None:
+        sds, corr, sigma = _unpack(phi, q)
+    else:
+        sds, corr, _ = _unpack(np.append(phi, sigma), q)
+    if not sigma > 0 or np.any(sds < 0) or np.any(np.abs(corr) > 1):
         return None
-    cov = np.outer(sds, sds) * corr / sigma**2
-    values = np.linalg.eigvalsh(cov)
-    if values.min() < -1e-10 * max(1.0, values.max()):
-        return None
-    return lmm.theta_of(lmm.psd_factor(cov))
+    rel = sds / sigma
+    # Cholesky of the correlation matrix (zero pivots allowed), scaled by the relative SDs: the
+    # profile's chain rule calls this thousands of times, so no eigen-decomposition here
+    lam = np.zeros((q, q))
+    for j in range(q):
+        pivot = 1.0 - lam[j, :j] @ lam[j, :j]
+        if pivot < -1e-10:  # the correlations are not a correlation matrix
+            return None
+        if pivot <= 1e-12:
+            continue
+        lam[j, j] = np.sqrt(pivot)
+        for i in range(j + 1, q):
+            lam[i, j] = (corr[i, j] - lam[i, :j] @ lam[j, :j]) / lam[j, j]
+    return lmm.theta_of(rel[:, None] * lam)
 
 
 def deviance_at(phi: np.ndarray, sums: lmm.GroupSums) -> float:
@@ -65,9 +114,9 @@ def parameters(theta: np.ndarray, sigma: float, q: int) -> np.ndarray:
     return np.concatenate([sds, np.clip(cors, -1.0, 1.0), [sigma]])
 
 
-def _edges(q: int) -> list[tuple[float, float]]:
+def _edges(q: int, residual: bool = True) -> list[tuple[float, float]]:
     n_cor = q * (q - 1) // 2
-    return [(0.0, np.inf)] * q + [(-1.0, 1.0)] * n_cor + [(0.0, np.inf)]
+    return [(0.0, np.inf)] * q + [(-1.0, 1.0)] * n_cor + ([(0.0, np.inf)] if residual else [])
 
 
 def _to_free(values: np.ndarray, is_cor: np.ndarray) -> np.ndarray:
@@ -77,95 +126,256 @@ def _to_free(values: np.ndarray, is_cor: np.ndarray) -> np.ndarray:
 
 
 def _from_free(z: np.ndarray, is_cor: np.ndarray) -> np.ndarray:
-    return np.where(is_cor, np.tanh(z), np.exp(z))
+    with np.errstate(over="ignore"):  # a far-out trial step: an infinite SD, refused later
+        return np.where(is_cor, np.tanh(z), np.exp(z))
 
 
-def profile_intervals(theta: np.ndarray, sigma: float, sums: lmm.GroupSums) -> np.ndarray:
-    """(m, 2) intervals for phi = (SDs, correlations, residual SD); theta and sigma are the ML
-    optimum."""
-    from scipy import optimize as sciopt  # here: only up to MAX_GROUPS groups profile at all
+@dataclass
+class _Criterion:
+    """The deviance as a function of phi, and (linear models) its derivatives in phi's free
+    coordinates by the chain rule from the analytic ones in x = (theta, sigma)."""
 
-    q = sums.q
-    best = parameters(theta, sigma, q)
-    base = deviance_at(best, sums)
-    edges = _edges(q)
-    kinds = np.array([lo == -1.0 for lo, _ in edges])  # True: a correlation
-    wald = _wald_half_widths(best, sums)
-    out = np.full((len(best), 2), np.nan)
+    value: Callable[[np.ndarray], float]
+    to_x: Callable[[np.ndarray], np.ndarray | None] | None = None
+    x_derivatives: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
+    newton_steps: int = 50  # per profile point
+
+
+class _Fixed:
+    """The deviance over the free coordinates z of phi's other parameters, one held at a value:
+    what optimize._trust_newton minimises at each profile point."""
+
+    def __init__(self, crit: _Criterion, base: np.ndarray, k: int, value: float, others, is_cor):
+        self.crit, self.others, self.is_cor = crit, others, is_cor
+        self.phi = base.copy()
+        self.phi[k] = value
+
+    def phi_of(self, z: np.ndarray) -> np.ndarray:
+        phi = self.phi.copy()
+        phi[self.others] = _from_free(z, self.is_cor[self.others])
+        return phi
+
+    def __call__(self, z: np.ndarray) -> float:
+        return self.crit.value(self.phi_of(z))
+
+    def derivatives(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.crit.x_derivatives is None:
+            return numderiv.gradient(self, z), numderiv.hessian(self, z)
+        to_x = self.crit.to_x
+
+        def x_of(v: np.ndarray) -> np.ndarray:
+            x = to_x(self.phi_of(v))
+            return x if x is not None else np.full(len(x0), np.nan)
+
+        x0 = to_x(self.phi_of(z))
+        if x0 is None:
+            return np.full(len(z), np.nan), np.full((len(z), len(z)), np.nan)
+        try:
+            with np.errstate(all="ignore"):
+                grad, hess = self.crit.x_derivatives(x0)
+        except (np.linalg.LinAlgError, FloatingPointError, ValueError):
+            return np.full(len(z), np.nan), np.full((len(z), len(z)), np.nan)
+        J = numderiv.jacobian(x_of, z)
+        H = J.T @ hess @ J + numderiv.hessian(lambda v: float(grad @ x_of(v)), z)
+        return J.T @ grad, (H + H.T) / 2
+
+
+class _Profile:
+    """One parameter's profile: the excess of the constrained deviance over the optimum's,
+    minus 3.84, with each point warm-started from the nearest point already evaluated."""
+
+    def __init__(self, crit: _Criterion, best: np.ndarray, base: float, k: int, free, is_cor):
+        self.crit, self.best, self.base, self.k, self.is_cor = crit, best, base, k, is_cor
+        self.others = np.array([i for i in np.flatnonzero(free) if i != k], dtype=int)
+        self.points: dict[float, tuple[float, np.ndarray]] = {
+            float(best[k]): (-CHI2_95, _to_free(best[self.others], is_cor[self.others]))
+        }
+
+    def __call__(self, value: float) -> float:
+        value = float(value)
+        if value in self.points:
+            return self.points[value][0]
+        nearest = min(self.points, key=lambda v: abs(v - value))
+        start = self.points[nearest][1]
+        fixed = _Fixed(self.crit, self.best, self.k, value, self.others, self.is_cor)
+        if len(self.others):
+            z = optimize._trust_newton(fixed, start, max_iter=self.crit.newton_steps)
+            deviance = fixed(z)
+            if not np.isfinite(deviance) and not np.array_equal(z, start):
+                z, deviance = start, fixed(start)
+        else:
+            z, deviance = start, fixed(start)
+        excess = deviance - self.base - CHI2_95 if np.isfinite(deviance) else _BEYOND
+        self.points[value] = (float(excess), z)
+        return float(excess)
+
+
+class _NoBound(Exception):
+    """A bound the profile could not give; the message says why, in words for the report."""
+
+
+def _root(profile: _Profile, inside: float, outside: float, scale: float) -> float:
+    """The crossing between a point inside the 95% region and one beyond it."""
+
+    def signed(v: float) -> float:  # the square-root (zeta) scale is close to linear
+        e = profile(v)
+        return float(np.sqrt(max(e + CHI2_95, 0.0)) - np.sqrt(CHI2_95))
+
+    a, b = sorted((inside, outside))
+    try:
+        return float(numderiv.find_root(signed, a, b, xtol=1e-6 * scale))
+    except ValueError:  # the two ends turned out on one side (a non-monotone profile)
+        raise _NoBound("the profile is not monotone between the estimate and the bound") from None
+
+
+def _bound(profile: _Profile, sign: float, edge: tuple[float, float], guess: float) -> tuple:
+    """(bound, at_edge) on one side of the estimate."""
+    best = float(profile.best[profile.k])
+    lo_edge, hi_edge = edge
+    limit = lo_edge if sign < 0 else hi_edge
+    scale = max(abs(best), guess if np.isfinite(guess) else 0.0, 1e-3)
+    if np.isfinite(limit):
+        # an SD's zero or a correlation's +-1: the bound is the edge when the profile is
+        # still inside the 95% region there, else the crossing lies between
+        if best == limit:
+            return float(limit), True
+        if profile(limit) < 0:
+            return float(limit), True
+        return _root(profile, best, float(limit), scale), False
+    # no edge (an SD upwards, the residual SD downwards): walk out until it brackets
+    step = guess if np.isfinite(guess) and guess > 0 else 0.5 * scale
+    inside = best
+    for _ in range(_WALK_STEPS):
+        candidate = inside + sign * step
+        if candidate <= 0:  # towards zero (the residual SD): halve the distance instead
+            candidate = inside / 2
+        if profile(candidate) >= 0:
+            return _root(profile, inside, candidate, scale), False
+        inside = candidate
+        step *= 2.0
+    raise _NoBound("the profile stays flat: the data do not bound this parameter")
+
+
+def _profile_all(
+    crit: _Criterion, best: np.ndarray, edges, free: np.ndarray, guesses: np.ndarray
+) -> list[tuple[float, float, str | None]]:
+    """(low, high, note) per parameter of phi; NaN where no bound could be found (note why)."""
+    base = crit.value(best)
+    is_cor = np.array([lo == -1.0 for lo, _ in edges])
+    out = []
     for k in range(len(best)):
-        others = [i for i in range(len(best)) if i != k]
-        start = _to_free(best[others], kinds[others])
-        warm = {"z": start}
-
-        def profile(value: float, k=k, others=others, warm=warm, start=start) -> float:
-            def inner(z):
-                phi = best.copy()
-                phi[k] = value
-                phi[others] = _from_free(z, kinds[others])
-                return deviance_at(phi, sums)
-
-            if not others:
-                return inner(np.empty(0)) - base
-            # BFGS on unconstrained coordinates (log SDs, atanh correlations): L-BFGS-B on the
-            # bounded ones stalls at its first step here and overstates the profile.
-            with warnings.catch_warnings():  # inf outside the parameter space is expected
-                warnings.simplefilter("ignore", RuntimeWarning)
-                res = sciopt.minimize(inner, warm["z"], method="BFGS", options={"gtol": 1e-4})
-                if not np.isfinite(res.fun):
-                    res = sciopt.minimize(inner, start, method="Powell")
-            if np.isfinite(res.fun):
-                warm["z"] = res.x
-            return float(res.fun) - base
-
-        for side, sign in ((0, -1.0), (1, 1.0)):
-            warm["z"] = start.copy()
-            out[k, side] = _bound(profile, best[k], sign, edges[k], wald[k])
+        if not free[k]:
+            out.append((np.nan, np.nan, "not a parameter of this model"))
+            continue
+        if not np.isfinite(base):
+            out.append((np.nan, np.nan, "the deviance cannot be evaluated at the estimate"))
+            continue
+        profile = _Profile(crit, best, base, k, free, is_cor)
+        bounds, notes, reached = [], [], []
+        for sign in (-1.0, 1.0):
+            try:
+                bound, at_edge = _bound(profile, sign, edges[k], guesses[k])
+            except _NoBound as why:
+                bound, at_edge = np.nan, False
+                notes.append(str(why))
+            bounds.append(bound)
+            if at_edge and bound != best[k]:
+                reached.append("zero" if bound == 0 else f"{bound:+g}")
+        if reached:
+            notes.append("the profile stays within the 95% region up to " + " and ".join(reached))
+        out.append((bounds[0], bounds[1], "; ".join(dict.fromkeys(notes)) or None))
     return out
 
 
-def _wald_half_widths(best: np.ndarray, sums: lmm.GroupSums) -> np.ndarray:
-    """1.96 standard errors from the curvature at the optimum: where to look for each bound
-    first (the profile is close to quadratic there); NaN where the curvature says nothing."""
-    try:
-        H = numderiv.hessian(lambda phi: deviance_at(phi, sums), best)
-        cov = 2.0 * np.linalg.inv(H)
-        with np.errstate(invalid="ignore"):
-            return 1.96 * np.sqrt(np.diag(cov))
-    except (np.linalg.LinAlgError, ValueError, FloatingPointError):
-        return np.full(len(best), np.nan)
+def _merge(profiled, wald: np.ndarray, free: np.ndarray) -> list[Interval]:
+    """Profile bounds where found, else the Wald interval (saying why), else none (saying why)."""
+    out = []
+    for k, (low, high, note) in enumerate(profiled):
+        if not free[k]:
+            out.append(Interval(None, None, None, note))
+        elif np.isfinite(low) and np.isfinite(high):
+            out.append(Interval(float(low), float(high), PROFILE, note))
+        elif np.all(np.isfinite(wald[k])):
+            out.append(
+                Interval(float(wald[k, 0]), float(wald[k, 1]), WALD,
+                         f"Wald on the log-SD / atanh scale: {note}")
+            )  # fmt: skip
+        else:
+            out.append(Interval(None, None, None, note))
+    return out
 
 
-def _bound(profile, start: float, sign: float, edge: tuple[float, float], wald: float) -> float:
-    """Where profile(value) - CHI2_95 changes sign, walking from the estimate towards `sign`:
-    first a Wald half-width away, then in growing steps, then Brent's method in the bracket."""
-    lo_edge, hi_edge = edge
-    limit = lo_edge if sign < 0 else hi_edge
-    usable = np.isfinite(wald) and wald > 0
-    step = 0.8 * wald if usable else max(abs(start) * 0.1, 1e-3)
-    inside = start
-    for _ in range(60):
-        candidate = inside + sign * step
-        if (sign < 0 and candidate <= lo_edge) or (sign > 0 and candidate >= hi_edge):
-            candidate = limit
-        excess = profile(candidate) - CHI2_95
-        if excess >= 0:
-            a, b = sorted((inside, candidate))
-            return float(
-                numderiv.find_root(
-                    lambda v: profile(v) - CHI2_95, a, b, xtol=2e-5 * max(1.0, abs(start))
-                )
-            )
-        if candidate == limit:
-            return float(limit)  # the profile stays inside the 95% region up to the edge
-        inside = candidate
-        step *= 0.5 if usable else 1.6  # past the Wald guess, creep on in smaller steps
-    return float("nan")
+def linear_intervals(
+    theta: np.ndarray, sigma: float, sums: lmm.GroupSums, diagonal: bool = False
+) -> list[Interval]:
+    """Intervals for phi = (SDs, correlations, residual SD) of a linear mixed model at its ML
+    optimum (theta, sigma); `diagonal`: the uncorrelated model (1 + x || g), whose correlations
+    are held at zero and get no interval."""
+    q = sums.q
+    best = parameters(theta, sigma, q)
+    free = np.ones(len(best), bool)
+    if diagonal:
+        free[q:-1] = False
+    wald = wald_intervals(theta, sigma, sums, diagonal)
+    if sums.n_groups * q * q > MAX_PROFILE_WORK:
+        note = (
+            f"Wald on the log-SD / atanh scale: with {sums.n_groups:,} groups the profile "
+            "(about a hundred constrained fits) is not run; so many groups make the two agree"
+        )
+        return [
+            Interval(float(w[0]), float(w[1]), WALD, note)
+            if f and np.all(np.isfinite(w))
+            else Interval(None, None, None, note if f else "not a parameter of this model")
+            for w, f in zip(wald, free, strict=True)
+        ]
+
+    def to_x(phi: np.ndarray) -> np.ndarray | None:
+        th = _theta(phi, q)
+        return None if th is None else np.append(th, phi[-1])
+
+    def x_derivatives(x: np.ndarray):
+        return lmm.full_ml_derivatives(x[:-1], float(x[-1]), sums)
+
+    crit = _Criterion(lambda phi: deviance_at(phi, sums), to_x, x_derivatives)
+    # where to look first: the Wald half-width, else a tenth of the largest SD
+    fallback = 0.1 * max(float(np.max(best[:q])), sigma)
+    guesses = np.where(np.isfinite(wald).all(axis=1), (wald[:, 1] - wald[:, 0]) / 2, fallback)
+    # the residual SD has no usable edge (the deviance is infinite at zero): it is walked both ways
+    edges = _edges(q)[:-1] + [(-np.inf, np.inf)]
+    return _merge(_profile_all(crit, best, edges, free, guesses), wald, free)
 
 
-def wald_intervals(theta: np.ndarray, sigma: float, sums: lmm.GroupSums) -> np.ndarray:
+def binary_intervals(theta: np.ndarray, problem, beta: np.ndarray) -> list[Interval]:
+    """glmer's profile intervals for phi = (SDs, correlations) of a logistic mixed model at its
+    optimum (theta, beta); the criterion is its deviance with beta re-optimised at each theta
+    (glmm.Problem, warm-started from the last point's beta)."""
+    q = problem.q
+    best = parameters(np.asarray(theta, float), 1.0, q)[:-1]
+    free = np.ones(len(best), bool)
+    problem.profiled_deviance(np.asarray(theta, float), beta)  # seeds the warm start
+
+    def value(phi: np.ndarray) -> float:
+        th = _theta(phi, q, sigma=1.0)
+        if th is None:
+            return np.inf
+        try:
+            out = problem.profiled_deviance(th)
+        except (np.linalg.LinAlgError, FloatingPointError, ValueError):
+            return np.inf
+        return float(out) if np.isfinite(out) else np.inf
+
+    crit = _Criterion(value)
+    guesses = np.full(len(best), np.nan)
+    profiled = _profile_all(crit, best, _edges(q, residual=False), free, guesses)
+    return _merge(profiled, np.full((len(best), 2), np.nan), free)
+
+
+def wald_intervals(
+    theta: np.ndarray, sigma: float, sums: lmm.GroupSums, diagonal: bool = False
+) -> np.ndarray:
     """(m, 2) 95% Wald intervals on log SDs and atanh correlations (from the curvature of the
     ML deviance there), transformed back: what many groups make nearly exact and cheap. An SD
-    at zero (a boundary) gets none.
+    at zero (a boundary) gets none; with `diagonal` the correlations are no parameters (NaN).
 
     The curvature is the analytic Hessian of the ML deviance in (theta, sigma) carried to these
     coordinates z by the chain rule, J'HJ + sum_i g_i d2x_i/dz2 (x = (theta, sigma)); only the
@@ -173,13 +383,15 @@ def wald_intervals(theta: np.ndarray, sigma: float, sums: lmm.GroupSums) -> np.n
     q = sums.q
     best = parameters(theta, sigma, q)
     is_cor = np.array([lo == -1.0 for lo, _ in _edges(q)])
+    free = ~is_cor if diagonal else np.ones(len(best), bool)
     out = np.full((len(best), 2), np.nan)
-    if np.any(best[~is_cor] <= 1e-8) or np.any(np.abs(best[is_cor]) >= 1 - 1e-8):
+    if np.any(best[~is_cor] <= 1e-8) or np.any(np.abs(best[is_cor & free]) >= 1 - 1e-8):
         return out
-    z = _to_free(best, is_cor)
+    z = _to_free(best[free], is_cor[free])
 
     def to_x(v: np.ndarray) -> np.ndarray:
-        phi = _from_free(v, is_cor)
+        phi = best.copy()
+        phi[free] = _from_free(v, is_cor[free])
         th = _theta(phi, q)
         return np.append(th if th is not None else np.nan, phi[-1])
 
@@ -194,6 +406,6 @@ def wald_intervals(theta: np.ndarray, sigma: float, sums: lmm.GroupSums) -> np.n
         return out
     if not np.all(np.isfinite(se)):
         return out
-    out[:, 0] = _from_free(z - 1.96 * se, is_cor)
-    out[:, 1] = _from_free(z + 1.96 * se, is_cor)
+    out[free, 0] = _from_free(z - 1.96 * se, is_cor[free])
+    out[free, 1] = _from_free(z + 1.96 * se, is_cor[free])
     return out

@@ -14,8 +14,21 @@ from .. import distributions
 from . import lmm, numderiv
 
 
+def variance_parameters(q: int, diagonal: bool = False) -> np.ndarray:
+    """Positions in (theta, sigma) of the model's variance parameters: all of them, or for the
+    uncorrelated model (1 + x || g) the diagonal of Lambda and sigma (its covariances are no
+    parameters: held at zero, they have no sampling variance)."""
+    rows, cols = lmm.theta_positions(q)
+    keep = (rows == cols) if diagonal else np.ones(len(rows), bool)
+    return np.append(np.flatnonzero(keep), len(rows))
+
+
 def satterthwaite_df(
-    theta: np.ndarray, sigma2: float, sums: lmm.GroupSums, contrasts: np.ndarray | None = None
+    theta: np.ndarray,
+    sigma2: float,
+    sums: lmm.GroupSums,
+    contrasts: np.ndarray | None = None,
+    diagonal: bool = False,
 ) -> np.ndarray:
     """Satterthwaite df for each fixed-effect coefficient of a REML fit, or for each row c of
     `contrasts` (the df of c'beta, as lmerTest's contest1D).
@@ -25,6 +38,8 @@ def satterthwaite_df(
     (lmm.full_reml_curvature), so no step size meets the criterion's rounding."""
     L = np.eye(sums.p) if contrasts is None else np.atleast_2d(np.asarray(contrasts, float))
     H, v, jac = lmm.full_reml_curvature(np.asarray(theta, float), float(np.sqrt(sigma2)), sums, L)
+    free = variance_parameters(sums.q, diagonal)
+    H, jac = H[np.ix_(free, free)], jac[:, free]
     try:
         if np.any(np.linalg.eigvalsh(H) <= 0):
             raise np.linalg.LinAlgError
@@ -36,6 +51,36 @@ def satterthwaite_df(
     with np.errstate(divide="ignore", invalid="ignore"):
         df = 2.0 * v**2 / denom
     return np.where(np.isfinite(df) & (df > 0), df, np.nan)
+
+
+def satterthwaite_f(
+    theta: np.ndarray,
+    sigma2: float,
+    sums: lmm.GroupSums,
+    beta: np.ndarray,
+    cov_beta: np.ndarray,
+    L: np.ndarray,
+    diagonal: bool = False,
+) -> tuple[float, int, float]:
+    """(F, numerator df, denominator df) for H0: L beta = 0, as lmerTest's contestMD: F is the
+    Wald statistic over its rank; the rows of L are rotated to the eigenvectors of L V L', each
+    rotated contrast gets its own Satterthwaite df nu_m, and the denominator df is 2E / (E - q)
+    with E = sum nu_m / (nu_m - 2) (2 when any nu_m <= 2; nu itself when they are all equal)."""
+    L = np.atleast_2d(np.asarray(L, float))
+    values, vectors = np.linalg.eigh(L @ cov_beta @ L.T)
+    positive = values > 1e-8 * max(float(values.max()), 0.0)
+    d, PtL = values[positive], vectors[:, positive].T @ L
+    q = int(positive.sum())
+    F = float(np.sum((PtL @ beta) ** 2 / d) / q)
+    nu = satterthwaite_df(theta, sigma2, sums, PtL, diagonal)
+    if q == 1 or np.all(np.abs(nu - nu[0]) < 1e-8):
+        ddf = float(nu[0])
+    elif np.any(~(nu > 2)):
+        ddf = 2.0
+    else:
+        E = float(np.sum(nu / (nu - 2)))
+        ddf = 2 * E / (E - q)
+    return F, q, ddf
 
 
 def t_table(estimate: np.ndarray, std_error: np.ndarray, df: np.ndarray, level: float = 0.95):

@@ -271,8 +271,9 @@ def test_cr1_from_group_sums_equals_the_explicit_sandwich():
 
 
 def test_wald_intervals_for_many_groups_are_close_to_the_profile(crosslevel):
-    # Beyond profile.MAX_GROUPS, Wald intervals on log-SD / atanh scale stand in for the profile:
-    # with 65 groups they are already within a few percent of lme4's profile bounds.
+    # Where the profile is not run (beyond profile.MAX_PROFILE_WORK) or a bound cannot be found,
+    # Wald intervals on log-SD / atanh scale stand in for it (ci_method "wald"): with 65 groups
+    # they are already within a few percent of lme4's profile bounds.
     from hlm_analysis.data import prepare
     from hlm_analysis.model import lmm, optimize, profile
 
