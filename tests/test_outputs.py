@@ -193,3 +193,57 @@ def test_two_configs_with_one_name_do_not_overwrite_each_other(tmp_path, capsys,
     # Each renders into its own root.
     assert render(configs[1], root / "_output_b", capsys)[0] == 0
     assert "b/report.yml" in (root / "_output_b" / "report" / "report.pdf").read_text()
+
+
+def test_a_nightly_re_render_gives_the_same_pdf_and_emails_nothing_new(
+    tmp_path, capsys, monkeypatch
+):
+    """Real renders: the same config and data twice give byte-identical PDFs (Typst stamped
+    with SOURCE_DATE_EPOCH) and one report version, so the second `email` sends nothing."""
+    import yaml
+    from aiosmtpd.controller import Controller
+    from deliver.mailserver import Recorder, free_port, smtp_env
+    from helpers import HSB2_CONFIG, REFERENCE
+
+    raw = yaml.safe_load(HSB2_CONFIG.read_text())
+    raw.update(data=str(REFERENCE / "hsb2.csv"), stakeholders=[{"name": "A", "email": "a@x.org"}])
+    config = tmp_path / "nightly.yml"
+    config.write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
+    handler = Recorder()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        smtp_env(monkeypatch, controller.port)
+        pdfs = []
+        for _ in range(2):
+            assert render(config, tmp_path / "_output", capsys)[0] == 0
+            pdfs.append((tmp_path / "_output" / "nightly" / "report.pdf").read_bytes())
+            code = main(["email", str(config), "--output-root", str(tmp_path / "_output")])
+            assert code == 0, capsys.readouterr()
+    finally:
+        controller.stop()
+    assert pdfs[0] == pdfs[1]
+    assert handler.recipients() == ["a@x.org"]  # once, not once a night
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "1.5", "", "99999999999999"])
+def test_a_source_date_epoch_that_is_no_time_is_refused_naming_it(
+    tmp_path, capsys, fake_render, monkeypatch, value
+):
+    root = project(tmp_path)
+    config = write_config(root, name="report", data="data/scores.csv", outcome="y", group="g")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
+    refused(config, root / "_output", capsys, "SOURCE_DATE_EPOCH")
+    assert not (root / "_output" / "report").exists()
+
+
+def test_without_source_date_epoch_the_pdf_is_stamped_with_midnight_utc(monkeypatch):
+    import datetime as dt
+
+    from hlm_analysis.render import source_date_epoch
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    stamp = dt.datetime.fromtimestamp(source_date_epoch(), dt.UTC)
+    assert (stamp.hour, stamp.minute, stamp.second) == (0, 0, 0)
+    assert stamp.date() == dt.datetime.now(dt.UTC).date()
