@@ -247,3 +247,35 @@ def test_without_source_date_epoch_the_pdf_is_stamped_with_midnight_utc(monkeypa
     stamp = dt.datetime.fromtimestamp(source_date_epoch(), dt.UTC)
     assert (stamp.hour, stamp.minute, stamp.second) == (0, 0, 0)
     assert stamp.date() == dt.datetime.now(dt.UTC).date()
+
+
+def test_quarto_gets_the_same_pdf_stamp(tmp_path, monkeypatch):
+    """Quarto's Typst is handed SOURCE_DATE_EPOCH (set or not by the user) like the built-in
+    engine's, so its PDFs repeat too."""
+    import nbformat
+
+    from hlm_analysis.render import quarto, source_date_epoch
+
+    seen = []
+
+    def fake_run(cmd, **kwargs):
+        seen.append(kwargs["env"].get("SOURCE_DATE_EPOCH"))
+        produced = tmp_path / "work" / "quarto"
+        produced.mkdir(parents=True, exist_ok=True)
+        for suffix in (".html", ".pdf", ".docx"):
+            (produced / f"report{suffix}").write_text("x")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    import subprocess
+
+    monkeypatch.setattr(quarto.subprocess, "run", fake_run)
+    (tmp_path / "work").mkdir()
+    (tmp_path / "out").mkdir()
+    for value in (None, "1700000000"):
+        if value is None:
+            monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+        else:
+            monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
+        seen.clear()
+        quarto.render(nbformat.v4.new_notebook(), tmp_path / "out", tmp_path / "work")
+        assert seen == [str(source_date_epoch())] * 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,6 +16,8 @@ FORMATS = {"html": layout.HTML, "typst": layout.PDF, "docx": layout.DOCX}
 
 
 def render(notebook: nbformat.NotebookNode, out: Path, work: Path) -> None:
+    from . import source_date_epoch
+
     source = work / "report.ipynb"
     nbformat.write(notebook, source)
     rendered = work / "quarto"
@@ -29,7 +32,10 @@ def render(notebook: nbformat.NotebookNode, out: Path, work: Path) -> None:
             str(rendered),
             "--no-execute",
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work)
+        # Quarto's Typst reads SOURCE_DATE_EPOCH: the PDF gets the same stamp as the built-in
+        # engine's (render.source_date_epoch), so the same results give the same bytes.
+        env = {**os.environ, "SOURCE_DATE_EPOCH": str(source_date_epoch())}
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work, env=env)
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["quarto failed"])[-1]
             raise ToolError(f"quarto render --to {fmt_name}: {last}")
