@@ -97,6 +97,23 @@ D_MEDIUM = Rule("standardized group difference from which a gap is medium", 0.5,
 D_LARGE = Rule("standardized group difference from which a gap is large", 0.8, "Cohen (1988)")
 
 
+KRAFT_SMALL = Rule(
+    "effect in outcome SDs below which an education effect is small",
+    0.05,
+    "Kraft (2020), Educational Researcher 49(4): <.05 small, .05 to <.20 medium, .20+ large "
+    "for effects on achievement in SD units",
+)
+KRAFT_LARGE = Rule(
+    "effect in outcome SDs from which an education effect is large", 0.2, "Kraft (2020)"
+)
+TINY_GROUPS_SHARE = Rule(
+    "share of groups below the tiny size from which they weaken the group-level estimates",
+    0.1,
+    "Clarke (2008) and Bell, Ferron & Kromrey (2008), JSM Proceedings: a few small groups among "
+    "many leave fixed effects and variances unbiased; a large share of them does not",
+)
+
+
 class EffectSize(StrEnum):
     NEGLIGIBLE = "negligible"
     SMALL = "small"
@@ -104,11 +121,20 @@ class EffectSize(StrEnum):
     LARGE = "large"
 
 
-def effect_size(std_estimate: float | None, difference: bool) -> EffectSize | None:
+def effect_size(
+    std_estimate: float | None, difference: bool, scheme: str = "cohen"
+) -> EffectSize | None:
     """Cohen's labels for a coefficient in outcome SDs: per predictor SD (r-type thresholds), or
-    for a switch between two groups (`difference`: d-type thresholds)."""
+    for a switch between two groups (`difference`: d-type thresholds). With `scheme="kraft"`
+    (config `effect_sizes: kraft`), Kraft's education benchmarks for both: small below .05,
+    medium to .20, large from .20 (no 'negligible': Kraft has no such band)."""
     if std_estimate is None:
         return None
+    if scheme == "kraft":
+        size = abs(std_estimate)
+        if size < KRAFT_SMALL.value:
+            return EffectSize.SMALL
+        return EffectSize.MEDIUM if size < KRAFT_LARGE.value else EffectSize.LARGE
     small, medium, large = (
         (D_SMALL, D_MEDIUM, D_LARGE)
         if difference
@@ -183,6 +209,12 @@ def icc_near_zero(icc: float) -> bool:
     return icc < ICC_NEGLIGIBLE.value
 
 
+def tiny_groups_matter(n_tiny: int, n_groups: int) -> bool:
+    """Whether the groups below the tiny size are enough of all groups to weaken the group-level
+    estimates (a health warning), rather than a few small groups among many (a note)."""
+    return n_groups > 0 and n_tiny / n_groups >= TINY_GROUPS_SHARE.value
+
+
 def design_effect_large(design_effect: float | None) -> bool:
     return (design_effect or 0.0) > DESIGN_EFFECT.value
 
@@ -206,6 +238,9 @@ RULES = {
     "groups_strong": GROUPS_STRONG_WARNING,
     "groups": GROUPS_WARNING,
     "tiny_group": TINY_GROUP,
+    "tiny_groups_share": TINY_GROUPS_SHARE,
+    "kraft_small": KRAFT_SMALL,
+    "kraft_large": KRAFT_LARGE,
     "icc_negligible": ICC_NEGLIGIBLE,
     "icc_small": ICC_SMALL,
     "icc_medium": ICC_MEDIUM,

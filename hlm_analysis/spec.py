@@ -100,8 +100,24 @@ class Spec(BaseModel):
     levers: list[str] = Field(default_factory=list)
     # the reference level of text predictors (default: the first level in sorted order, as R)
     reference: dict[str, str] = Field(default_factory=dict)
-    # what one row is, in the report's sentences ("student", "pupil", "measurement", ...)
-    unit: str = Field(default="student", min_length=1, max_length=40)
+    # what one row is, in the report's sentences ("student", "pupil", "woman", ...); the default
+    # invents no domain
+    unit: str = Field(default="observation", min_length=1, max_length=40)
+    # the plural when inflect's is not the one wanted ("staff" for "staff")
+    unit_plural: str | None = Field(default=None, min_length=1, max_length=40)
+    # what one group is ("school", "district"), and its plural; default: the group column's
+    # label when that is one plain word, else "group"
+    group_noun: str | None = Field(default=None, min_length=1, max_length=40)
+    group_plural: str | None = Field(default=None, min_length=1, max_length=40)
+    # the question the summary answers first: a predictor or an interaction ("cses:sector")
+    question: str | None = None
+    # {column: {level: phrase}}: words for the rows at each level of a categorical or 0/1
+    # predictor ("minority students"); unnamed levels read "students with Minority = Yes"
+    level_labels: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # the event of a yes/no outcome as a predicate of one row ("uses contraception")
+    event_label: str | None = Field(default=None, min_length=1, max_length=80)
+    # effect-size benchmarks: Cohen (1988) or Kraft (2020, education interventions)
+    effect_sizes: Literal["cohen", "kraft"] = "cohen"
     name: str = "report"
     # where the data are read and reduced: DuckDB in this process (the default), or Spark
     # (SPARK_MASTER, default local[*]) for data on a cluster
@@ -117,6 +133,22 @@ class Spec(BaseModel):
     # privacy: groups with fewer rows than this get no row, mean or SD in any published table
     # or figure (the models still use every row)
     min_cell: int = Field(default=5, ge=1)
+
+    @field_validator("level_labels", mode="before")
+    @classmethod
+    def _yaml_boolean_levels(cls, value):
+        # YAML reads an unquoted Yes/No key as a boolean: keep it as "true"/"false" (the
+        # lexicon matches those to yes/no levels) instead of refusing the config
+        if isinstance(value, dict):
+            return {
+                column: {
+                    (str(k).lower() if isinstance(k, bool) else k): v for k, v in levels.items()
+                }
+                if isinstance(levels, dict)
+                else levels
+                for column, levels in value.items()
+            }
+        return value
 
     @field_validator("interactions")
     @classmethod
@@ -168,6 +200,21 @@ class Spec(BaseModel):
                 if part in (outcome, group):
                     role = "outcome" if part == outcome else "grouping variable"
                     raise ValueError(f"interaction {quoted(term)} uses the {role} {quoted(part)}")
+        for column in self.level_labels:
+            if column not in used:
+                raise ValueError(f"level_labels: {quoted(column)} is not a predictor")
+        if self.question is not None:
+            parts = self.question.split(":")
+            if len(parts) > 1 and not any(
+                set(parts) == set(term.split(":")) for term in self.interactions
+            ):
+                raise ValueError(
+                    f"question: {quoted(self.question)} is not one of the interactions"
+                )
+            if len(parts) == 1 and self.question not in used:
+                raise ValueError(f"question: {quoted(self.question)} is not a predictor")
+        if self.family == "gaussian" and self.event_label is not None:
+            raise ValueError("event_label: is for binary outcomes; add 'family: binomial'")
         if self.family == "gaussian" and self.event is not None:
             raise ValueError("event: is for binary outcomes; add 'family: binomial'")
         if self.family == "gaussian" and self.nagq != 1:

@@ -14,8 +14,8 @@ from typing import Any
 
 from .. import distributions, rules
 from ..results import INTERCEPT, ModelName, Results, TermKind, VariableKind
-from . import equation, fmt
-from .labels import TermLabels, labels_for, plural
+from . import equation, fmt, lexicon
+from .labels import TermLabels, labels_for
 
 Escape = Callable[[object], str]
 
@@ -29,7 +29,7 @@ def _ci(low: float | None, high: float | None, digits=fmt.sig) -> str:
     return f"{digits(low, 3)} to {digits(high, 3)}"
 
 
-def _condition(results: Results, term: str, labels: TermLabels) -> str:
+def _condition(results: Results, term: str, labels: TermLabels, lex: lexicon.Lexicon) -> str:
     """Where a main effect holds when its variable is in an interaction: at 0 (or the reference
     level) of each variable it interacts with."""
     design = results.design
@@ -46,9 +46,7 @@ def _condition(results: Results, term: str, labels: TermLabels) -> str:
             if v.kind == VariableKind.CATEGORICAL:
                 parts.append(f"for {labels.raw(other)} = {v.reference}")
             elif v.centering == "group":
-                parts.append(
-                    f"for a student at the {labels.group_in_sentence()} mean of {labels.raw(other)}"
-                )
+                parts.append(f"for {lex.unit.a} at the {lex.group.one} mean of {labels.raw(other)}")
             elif v.centering == "grand":
                 parts.append(f"at the overall mean of {labels.raw(other)}")
             else:
@@ -56,13 +54,36 @@ def _condition(results: Results, term: str, labels: TermLabels) -> str:
     return "; ".join(dict.fromkeys(parts))
 
 
-def effect_fact(fe, results: Results, labels: TermLabels, outcome: str, escape: Escape) -> dict:
+def effect_fact(
+    fe,
+    results: Results,
+    labels: TermLabels,
+    outcome: str,
+    escape: Escape,
+    lex: lexicon.Lexicon | None = None,
+) -> dict:
     design = results.design
+    lex = lex or lexicon.build(results.spec, design, labels.variable)
     term = design.term(fe.term)
     dummy = labels.dummy_parts(fe.term)
     variable = design.variable(term.variable) if term.variable else None
     binary = variable is not None and variable.binary
-    size = rules.effect_size(fe.std_estimate, difference=dummy is not None or binary)
+    size = rules.effect_size(
+        fe.std_estimate,
+        difference=dummy is not None or binary,
+        scheme=getattr(results.spec, "effect_sizes", "cohen"),
+    )
+    # the rows at the level and at the reference, as the lexicon words them
+    if dummy is not None:
+        level_phrase = lex.level(term.variable, term.level)
+        reference_phrase = lex.level(term.variable, variable.reference)
+    elif binary:
+        level_phrase, reference_phrase = (
+            lex.level(term.variable, "1"),
+            lex.level(term.variable, "0"),
+        )
+    else:
+        level_phrase = reference_phrase = ""
     lever = term.variable in results.spec.levers if term.variable else False
     return {
         "term": fe.term,
@@ -76,6 +97,12 @@ def effect_fact(fe, results: Results, labels: TermLabels, outcome: str, escape: 
         # how a one-unit difference reads: among schoolmates, between groups, or plainly
         "within_group": variable is not None and variable.centering == "group",
         "group_mean": variable is not None and variable.mean_of is not None,
+        # a composition variable (a group mean) by what it measures: "the school's average SES"
+        "mean_of": escape(labels.raw(variable.mean_of))
+        if variable is not None and variable.mean_of
+        else "",
+        "level_phrase": escape(level_phrase),
+        "reference_phrase": escape(reference_phrase),
         "level": escape(dummy[1]) if dummy else "",
         "reference": escape(dummy[2]) if dummy else "",
         "direction": "higher" if fe.estimate > 0 else "lower",
@@ -102,7 +129,7 @@ def effect_fact(fe, results: Results, labels: TermLabels, outcome: str, escape: 
         "lever": lever,
         "outcome": outcome,
         # a main effect of a variable in an interaction holds only where the other is 0
-        "condition": escape(_condition(results, fe.term, labels))
+        "condition": escape(_condition(results, fe.term, labels, lex))
         if term.kind != TermKind.INTERACTION and term.variable
         else "",
         **_odds_facts(fe),
@@ -136,6 +163,9 @@ def _odds_facts(fe) -> dict:
     return out
 
 
+_CI_METHODS = {"profile": "profile", "wald": "Wald"}
+
+
 def _slope(results: Results, labels: TermLabels, escape: Escape) -> dict | None:
     """The random slope(s) of the final model: their size, the final model's test of them, and
     how reliably each group's own slope is estimated."""
@@ -155,6 +185,10 @@ def _slope(results: Results, labels: TermLabels, escape: Escape) -> dict | None:
                 "label": escape(labels.term(term, with_reference=False)),
                 "sd": fmt.sig(vc.sdcor, 3),
                 "sd_ci": _ci(vc.ci_low, vc.ci_high) if vc.ci_low is not None else None,
+                # the label names the method the interval actually used
+                "sd_ci_method": _CI_METHODS.get(
+                    getattr(vc, "ci_method", None) or "profile", "profile"
+                ),
                 "average": fmt.sig(final.effect(term).estimate, 3),
                 "p": fmt.pvalue(test.p_value) if test else "p = n/a",
                 "statistic": fmt.num(test.statistic, 2) if test else "n/a",
@@ -209,6 +243,8 @@ def _research_questions(results: Results, labels: TermLabels, escape: Escape) ->
         focal_terms = list(dict.fromkeys(s.focal for s in slopes))
         out.append(
             {
+                "interaction": interaction,
+                "variables": interaction.split(":"),
                 "focal": escape(labels.term(slopes[0].focal, with_reference=False))
                 if len(focal_terms) == 1
                 else escape(labels.variable(results.design.term(slopes[0].focal).variable)),
@@ -234,12 +270,63 @@ def _research_questions(results: Results, labels: TermLabels, escape: Escape) ->
                     {
                         "label": escape(labels.term(fe.term)),
                         "estimate": fmt.sig(fe.estimate, 3),
+                        "ci": _ci(fe.ci_low, fe.ci_high),
+                        "odds_ratio": fmt.sig(fe.odds_ratio, 3) if fe.odds_ratio else None,
+                        "or_ci": _ci(fe.odds_ratio_ci_low, fe.odds_ratio_ci_high)
+                        if fe.odds_ratio
+                        else None,
                         "p": fmt.pvalue(fe.p_value),
+                        "significant": rules.significant(fe.p_value),
                     }
                     for fe in products
                 ],  # fmt: skip
                 "differs": any(rules.significant(fe.p_value) for fe in products),
                 "region": _region(region, labels, escape) if region else None,
+            }
+        )
+    return out
+
+
+def _focus(
+    results: Results, effects: list[dict], questions: list[dict], labels: TermLabels, escape
+) -> dict | None:
+    """The config's `question:` answered: a predictor's effect(s) or an interaction's test, each
+    with its estimate and 95% CI, whatever the p-value."""
+    question = getattr(results.spec, "question", None)
+    if question is None:
+        return None
+    parts = question.split(":")
+    if len(parts) > 1:
+        q = next((q for q in questions if set(q["variables"]) == set(parts)), None)
+        if q is None:
+            return None
+        return {**q, "is_interaction": True}
+    rows = [e for e in effects if e["variable_name"] == question and not e["is_interaction"]]
+    if not rows:
+        return None
+    return {
+        "is_interaction": False,
+        "interaction": None,
+        "variables": [question],
+        "variable": escape(labels.variable(question)),
+        "effects": rows,
+    }
+
+
+def _references(results: Results, labels: TermLabels, escape) -> list[dict]:
+    """The reference level of each text predictor and whether the config chose it."""
+    out = []
+    for v in results.design.variables:
+        if v.kind != VariableKind.CATEGORICAL:
+            continue
+        configured = v.name in results.spec.reference
+        out.append(
+            {
+                "variable": escape(labels.raw(v.name)),
+                "level": escape(v.reference),
+                "configured": configured,
+                # a configured reference may happen to be the first level anyway
+                "first_sorted": v.reference == sorted(v.levels)[0],
             }
         )
     return out
@@ -261,7 +348,21 @@ def _region(region, labels: TermLabels, escape: Escape) -> dict:
     }
 
 
-def _contextual(results: Results, labels: TermLabels, escape: Escape) -> list[dict]:
+def _moderated_mean(results: Results, variable: str, moderator: str) -> bool:
+    """Whether the model lets the group mean of `variable` interact with `moderator`: only then
+    can its contextual effect differ by the moderator as a finding. Without that term, the
+    contextual effects at each moderator value differ only because the within-group slope does
+    (a consequence of the model's form, not of the data)."""
+    means = {v.name for v in results.design.variables if v.mean_of == variable}
+    return any(
+        moderator in names and means & set(names)
+        for names in (term.split(":") for term in results.spec.interactions)
+    )
+
+
+def _contextual(
+    results: Results, labels: TermLabels, escape: Escape, lex: lexicon.Lexicon
+) -> list[dict]:
     out = []
     for row in results.contextual_effects:
         z = row.contextual.estimate / row.contextual.std_error if row.contextual.std_error else 0.0
@@ -272,7 +373,13 @@ def _contextual(results: Results, labels: TermLabels, escape: Escape) -> list[di
                 if row.moderator
                 else "",
                 "variable": escape(labels.raw(row.variable)),
-                "group": escape(labels.group_in_sentence()),
+                "group": escape(lex.group.one),
+                "groups": escape(lex.group.many),
+                "moderator": escape(labels.raw(row.moderator)) if row.moderator else "",
+                # the by-moderator rows follow from the model's form unless the group mean
+                # itself interacts with the moderator
+                "constrained": bool(row.moderator)
+                and not _moderated_mean(results, row.variable, row.moderator),
                 "p": fmt.pvalue(p),
                 "significant": rules.significant(p),
                 "within": fmt.sig(row.within.estimate, 3),
@@ -304,13 +411,14 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
     autoescaped HTML templates."""
     spec = results.spec
     labels = labels_for(results)
+    lex = lexicon.build(spec, results.design, labels.raw)
     data = results.data
     null = results.models[ModelName.NULL]
     final = results.final
     outcome = escape(labels.variable(spec.outcome))
     n_groups = data.n_groups
     effects = [
-        effect_fact(fe, results, labels, outcome, escape)
+        effect_fact(fe, results, labels, outcome, escape, lex)
         for fe in final.fixed_effects
         if fe.term != INTERCEPT
     ]
@@ -323,6 +431,7 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         [e for e in unconditional if e["significant"]], key=lambda e: -e["abs_std"]
     )
     band = rules.groups_band(n_groups)
+    questions = _research_questions(results, labels, escape)
     icc = {
         **_icc(null.icc.estimate, n_groups),
         "ci": f"{fmt.num(null.icc.ci_low, 3)} to {fmt.num(null.icc.ci_high, 3)}",
@@ -337,6 +446,10 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         "event": escape(f"{labels.variable(spec.outcome)} = {results.design.event}")
         if binary
         else "",
+        # the event as words: a predicate of one row ("uses contraception"; by default "has
+        # Graduated = yes"), and with its subject ("a woman uses contraception")
+        "event_predicate": escape(lex.event),
+        "event_clause": escape(lex.event_clause),
         "event_share": fmt.pct(data.numeric[spec.outcome].mean) if binary else "",
         "mor": {
             "value": fmt.num(null.median_odds_ratio.estimate, 2),
@@ -351,11 +464,20 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         "title": escape(spec.title),
         "outcome": outcome,
         "group": escape(labels.variable(spec.group)),
-        "groups": escape(labels.groups_phrase()),  # "schools", or "groups (SchoolID)"
-        "unit": escape(" ".join(spec.unit.split())),  # what one row is: "student"
-        "units": escape(plural(" ".join(spec.unit.split()))),
-        "Units": escape(plural(" ".join(spec.unit.split())).capitalize()),
-        "group_one": escape(labels.group_in_sentence()),
+        # every noun phrase comes from the lexicon (present/lexicon.py)
+        "groups": escape(lex.groups_counted),  # "schools", or "groups (SchoolID)" in counts
+        "group_many": escape(lex.group.many),  # "schools", or "groups"
+        "Group_many": escape(lex.group.Many),
+        "group_one": escape(lex.group.one),  # "school", or "group"
+        "group_a": escape(lex.group.a),  # "a school", "an agency"
+        "unit": escape(lex.unit.one),  # what one row is: "student"
+        "unit_a": escape(lex.unit.a),
+        "units": escape(lex.unit.many),
+        "Units": escape(lex.unit.Many),
+        # "students'", "women's": the apostrophe is the report's, not user text to escape
+        "units_possessive": lexicon.possessive(escape(lex.unit.many)),
+        "changeable": escape(lex.changeable),  # "something schools can change"
+        "group_named": lex.group_named,
         "has_interactions": bool(spec.interactions),
         "n_obs": fmt.integer(data.n_obs),
         "n_groups": fmt.integer(n_groups),
@@ -417,8 +539,12 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         ),
         "slope": _slope(results, labels, escape),
         "slopes_configured": bool(spec.random_slopes),
-        "questions": _research_questions(results, labels, escape),
-        "contextual": _contextual(results, labels, escape),
+        "questions": questions,
+        "question": _focus(results, effects, questions, labels, escape),
+        "main_effects": main_effects,
+        "references": _references(results, labels, escape),
+        "effect_sizes": getattr(spec, "effect_sizes", "cohen"),
+        "contextual": _contextual(results, labels, escape, lex),
         "robust_available": any(e["robust_se"] is not None for e in effects),
         "robust_disagrees": [
             e

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from ..results import Design, Results, TermKind
+from .lexicon import GROUP, derived_group_noun
+from .lexicon import plural as plural  # the tables' plural of the unit: one inflection
 
 
 class TermLabels:
-    def __init__(self, labels: dict[str, str], design: Design):
+    def __init__(self, labels: dict[str, str], design: Design, group_noun: str | None = None):
         self.labels = labels
         self.design = design
+        self.group_noun = group_noun
 
     def raw(self, column: str) -> str:
         """The column's own name (its label if given), as measured: no centring mentioned."""
@@ -34,21 +37,10 @@ class TermLabels:
             return f"{self.raw(column)} (centred at the overall mean)"
         return self.raw(column)
 
-    def groups_phrase(self) -> str:
-        """The groups as a plural noun: 'schools' for a one-word name like 'School', else
-        'groups (SchoolID)'."""
-        name = self.group_in_sentence()
-        if name == "group":
-            return f"groups ({self.raw(self.design.group)})"
-        return plural(name)
-
     def group_in_sentence(self) -> str:
-        """The group's name inside a sentence: 'School' reads 'school'; a name that is not one
-        plain word ('SchoolID', 'Socioeconomic status') reads 'group'."""
-        name = self.raw(self.design.group)
-        if not name.isalpha() or not name[1:].islower():
-            return "group"
-        return name[0].lower() + name[1:]
+        """The group's noun inside a sentence ("school"; "group" when neither the config's
+        `group_noun:` nor a one-word label names one): the lexicon's rule, for the tables."""
+        return self.group_noun or derived_group_noun(self.raw(self.design.group)) or GROUP
 
     def term(self, term: str, with_reference: bool = True) -> str:
         t = self.design.term(term)
@@ -71,13 +63,6 @@ class TermLabels:
 
 
 def labels_for(results: Results) -> TermLabels:
-    return TermLabels(results.spec.labels, results.design)
-
-
-def plural(noun: str) -> str:
-    """English plural of a simple noun (the last word of a phrase)."""
-    if noun.endswith(("s", "x", "ch", "sh")):
-        return noun + "es"
-    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
-        return noun[:-1] + "ies"
-    return noun + "s"
+    return TermLabels(
+        results.spec.labels, results.design, getattr(results.spec, "group_noun", None)
+    )

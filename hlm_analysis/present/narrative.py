@@ -9,26 +9,28 @@ globals, never on string literals of their own.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from .. import resources
+from .. import resources, rules
 from ..results import Check, Results, Status
 from ..rules import GroupsBand
 from . import fmt
 from .facts import facts
 from .labels import labels_for
+from .lexicon import upfirst
 
 
 class Finding(StrEnum):
+    FOCUS = "focus"  # the answer to the config's `question:`, first whatever its p
     ICC = "icc"
     QUESTION = "question"
     EFFECT = "effect"
     LEVER = "lever"  # a reliable association of a predictor the config marks as a lever
     CONTEXT = "context"
-    MORE_EFFECTS = "more_effects"
-    NULL_EFFECTS = "null_effects"
+    MORE_EFFECTS = "more_effects"  # every predictor not yet named: linked or not
     R2 = "r2"
     TOO_FEW_GROUPS = "too_few_groups"
     SLOPE = "slope"
@@ -81,42 +83,103 @@ def environment() -> Environment:
     )
     env.globals.update(_GLOBALS)
     env.filters["listed"] = _listed
+    env.filters["upfirst"] = upfirst
     return env
 
 
+# A line that starts a block of its own in markdown: a list item, a table row, a heading, a
+# caption or a fenced div. Any other line continues the line above it.
+_BLOCK_START = re.compile(r"^(- |\d+\. |\||#|:)")
+_NO_CONTINUATION = re.compile(r"^(\||#|:)")
+
+
+def reflow(text: str) -> str:
+    """Templates hold one sentence (or clause) per line so that a wording change is a one-line
+    diff; this joins those lines back into the paragraph or list item they belong to (a line
+    break inside a template is a space in the text). Blank lines, list items, table rows,
+    headings, captions and callout fences keep their own lines."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        line = line.rstrip()
+        joins = (
+            line
+            and out
+            and out[-1]
+            and not _BLOCK_START.match(line)
+            and not _NO_CONTINUATION.match(out[-1])
+        )
+        if joins:
+            out[-1] = f"{out[-1]} {line.lstrip()}"
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
 def render(template: str, **context) -> str:
-    return environment().get_template(template).render(**context).strip() + "\n"
+    return reflow(environment().get_template(template).render(**context)).strip() + "\n"
 
 
 def findings(f: dict) -> list[dict]:
-    """Up to six headline findings for the executive summary, most important first: where the
-    variation lies, the answer to each research question (interaction), the largest association
-    by standardized size, the school context, what is explained, and whether slopes vary."""
-    # With too few groups for a random effect, that caution comes first: everything about
+    """The headline findings for the executive summary, most important first: the answer to the
+    config's question (whatever its p), where the variation lies, the research questions
+    (interactions), the levers, the largest other association, the group context, what is
+    explained, whether slopes vary, and last every predictor not yet named, linked or not (so
+    none silently drops out of the summary)."""
+    out = []
+    named: set[str] = set()  # predictor columns a finding has spoken for
+    focus = f["question"]
+    if focus is not None:
+        out.append({"kind": Finding.FOCUS, "question": focus})
+        named |= set(focus["variables"])
+    # With too few groups for a random effect, that caution comes early: everything about
     # differences between groups rests on it.
-    out = [{"kind": Finding.TOO_FEW_GROUPS}] if f["too_few_groups"] else []
+    if f["too_few_groups"]:
+        out.append({"kind": Finding.TOO_FEW_GROUPS})
     out.append({"kind": Finding.ICC})
-    out += [{"kind": Finding.QUESTION, "question": q} for q in f["questions"][:2]]
-    # What the district can act on comes before background: the reliable levers first, then
-    # the largest association among the rest.
-    out += [{"kind": Finding.LEVER, "effect": e} for e in f["levers"][:2]]
-    others = [e for e in f["significant"] if not e["lever"]]
+    for q in f["questions"][:2]:
+        if focus is not None and focus["interaction"] == q["interaction"]:
+            continue
+        out.append({"kind": Finding.QUESTION, "question": q})
+        named |= set(q["variables"])
+    # What can be acted on comes before background: the reliable levers first, then the
+    # largest association among the rest.
+    for e in f["levers"][:2]:
+        if e["variable_name"] not in named:
+            out.append({"kind": Finding.LEVER, "effect": e})
+            named.add(e["variable_name"])
+    others = [e for e in f["significant"] if not e["lever"] and e["variable_name"] not in named]
     if others:
         out.append({"kind": Finding.EFFECT, "effect": others[0]})
-        if len(others) > 1 and not f["questions"]:
-            out.append({"kind": Finding.MORE_EFFECTS, "effects": others[1:3]})
-    elif not f["significant"] and f["not_significant"]:
-        out.append({"kind": Finding.NULL_EFFECTS, "effects": f["not_significant"][:3]})
-    if f["contextual"]:
-        first = f["contextual"][0]["variable"]
-        rows = [c for c in f["contextual"] if c["variable"] == first]
+        named.add(others[0]["variable_name"])
+    rows = _context_rows(f["contextual"])
+    if rows:
         out.append({"kind": Finding.CONTEXT, "rows": rows})
     out.append({"kind": Finding.R2})
     if f["slope"] is not None and not f["too_few_groups"]:
         out.append({"kind": Finding.SLOPE, "slope": f["slope"]["entries"][0]})
     elif f["slopes_configured"] and f["slope"] is None and not f["too_few_groups"]:
         out.append({"kind": Finding.SLOPE_DROPPED})
-    return out[:6]
+    rest = [e for e in f["main_effects"] if e["variable_name"] not in named]
+    if rest:
+        out.append(
+            {
+                "kind": Finding.MORE_EFFECTS,
+                # in model order, so the levels of a factor stay together
+                "linked": [e for e in rest if e["significant"]],
+                "unlinked": [e for e in rest if not e["significant"]],
+            }
+        )
+    return out
+
+
+def _context_rows(contextual: list[dict]) -> list[dict]:
+    """The contextual effects the summary states: those of the first variable, and not the
+    by-moderator rows that follow from the model's form (no group mean x moderator term)."""
+    if not contextual:
+        return []
+    first = contextual[0]["variable"]
+    rows = [c for c in contextual if c["variable"] == first]
+    return [] if any(c["constrained"] for c in rows) else rows
 
 
 def recommendations(f: dict) -> list[dict]:
@@ -151,6 +214,10 @@ def recommendations(f: dict) -> list[dict]:
                 "kind": Advice.CONTEXT,
                 "effects": context,
                 "names": _listed(dict.fromkeys(e["variable"] for e in context)),
+                # what the differences follow: the rows' own characteristics, the make-up of
+                # their groups (group means), or neither (other group-level measures)
+                "background": any(not e["group_mean"] and not e["group_level"] for e in context),
+                "composition": any(e["group_mean"] for e in context),
                 "trigger": "; ".join(f"{e['label']} {e['p']}" for e in context),
                 "rule": rules["alpha"],
             }
@@ -198,7 +265,15 @@ def plain_facts(results: Results) -> dict:
 
 
 def executive_summary(f: dict) -> str:
-    return render("executive_summary.md.j2", f=f, findings=findings(f))
+    items = findings(f)
+    kinds = {item["kind"] for item in items}
+    # the technical terms the summary uses, each explained in a plain line below it
+    terms = {
+        "sd": not f["binary"]
+        and bool(kinds & {Finding.FOCUS, Finding.LEVER, Finding.EFFECT, Finding.SLOPE}),
+        "reliability": Finding.SLOPE in kinds,
+    }
+    return render("executive_summary.md.j2", f=f, findings=items, terms=terms)
 
 
 def interpretation(f: dict) -> str:
@@ -215,7 +290,7 @@ def implications_section(f: dict) -> str:
 
 def health_section(results: Results, f: dict) -> str:
     checks = health_checks(results)
-    statuses = {c["status"] for c in checks}
+    statuses = {c["status"] for c in checks if not c.get("note")}
     if Status.PROBLEM in statuses:
         callout, heading = "important", "problems found"
     elif Status.WARNING in statuses:
@@ -247,6 +322,9 @@ def health_checks(results: Results) -> list[dict]:
         else:
             item["value"] = fmt.integer(h.value)
             item["one"] = h.value == 1
+        if h.check == Check.TINY_GROUPS:
+            # a few small groups among many are a note, not a warning (rules.tiny_groups_matter)
+            item["note"] = not rules.tiny_groups_matter(int(h.value), results.data.n_groups)
         out.append(item)
     return out
 

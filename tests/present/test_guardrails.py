@@ -53,7 +53,7 @@ def test_a_lever_gets_action_advice_and_only_the_lever(schools):
         if label != "School quality rating":
             assert all(label not in i for i in acting)
     context = [i for i in items if "as context, not as levers" in i]
-    assert context and "Age" in context[0] and "sort, track or label" in context[0]
+    assert context and "Age" in context[0] and "sort or label" in context[0]
 
 
 def test_significant_non_levers_are_described_as_equity_questions(schools):
