@@ -76,9 +76,10 @@ def config_id(config: Path | str) -> str:
 
 def report_version(results_path: Path) -> str:
     """The content version of a report: a hash of results.json (which holds the config as
-    parsed and every number the report shows), not of the PDF's bytes. The recipients list and
-    anything stamped with the time of the run are left out: a re-render of the same config and
-    data, or a stakeholder added, is the same report."""
+    parsed and every number the report shows), not of the PDF's bytes. The recipients list,
+    the software versions and anything stamped with the time of the run are left out and the
+    numbers rounded to 10 digits: a re-render of the same config and data, or a stakeholder
+    added, is the same report."""
     try:
         raw = results_path.read_bytes()
     except OSError:
@@ -91,13 +92,29 @@ def report_version(results_path: Path) -> str:
         spec = data.get("spec")
         if isinstance(spec, dict):
             spec.pop("stakeholders", None)
-        for section in ("provenance", "software"):
-            block = data.get(section)
-            if isinstance(block, dict):
-                for key in [k for k in block if re.search(r"time|date|created|elapsed", k)]:
-                    block.pop(key)
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        data.pop("software", None)  # a dependency upgraded is not a new report
+        block = data.get("provenance")
+        if isinstance(block, dict):
+            for key in [k for k in block if re.search(_VOLATILE, k)]:
+                block.pop(key)
+    canonical = json.dumps(_rounded(data), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+# Provenance that says when, where or with what the report was made, not what it says.
+_VOLATILE = r"time|date|created|elapsed|version|python|package|platform|host|user|software"
+
+
+def _rounded(value):
+    """Numbers to 10 significant digits: a refit on another machine (other BLAS, other thread
+    count) that moves the 15th digit is the same report, not a reason to email everyone."""
+    if isinstance(value, float):
+        return float(f"{value:.10g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
 
 
 def inputs_hash(spec_json: dict) -> str:

@@ -231,3 +231,42 @@ def test_dry_run_says_who_gets_what_with_which_subject(report_dir, monkeypatch, 
     monkeypatch.setenv("SMTP_FROM", "Reports <reports@district.example.org>")
     code, out = run_email(config, root, capsys, "--dry-run")
     assert "sender Reports <reports@district.example.org> (SMTP_FROM)" in out
+
+
+def _jitter(value, factor):
+    if isinstance(value, float):
+        return value * factor
+    if isinstance(value, dict):
+        return {k: _jitter(v, factor) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jitter(v, factor) for v in value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "change, same",
+    [
+        (lambda r: r["software"].update(numpy="9.9.9"), True),
+        (lambda r: r.update(provenance={"timestamp": "2031-01-01T00:00:00", "rows": 600}), None),
+        (lambda r: r["spec"].update(stakeholders=[{"name": "New", "email": "n@x.org"}]), True),
+        (lambda r: r.update(models=_jitter(r["models"], 1 + 1e-14)), True),  # another BLAS
+        (lambda r: r.update(models=_jitter(r["models"], 1 + 1e-6)), False),
+        (lambda r: r["spec"].update(title="Another title"), False),
+        (lambda r: r["data"].update(n_obs=601), False),
+    ],
+)
+def test_the_version_is_the_content_of_the_results(tmp_path, change, same):
+    results = json.loads((FIXTURES / "schools" / "results.json").read_text())
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps(results))
+    change(results)
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps(results))
+    if same is None:  # provenance: the time of the run is no change, its rows are
+        stamped = json.loads(changed.read_text())
+        stamped["provenance"]["timestamp"] = "2032-02-02T00:00:00"
+        again = tmp_path / "again.json"
+        again.write_text(json.dumps(stamped))
+        assert layout.report_version(again) == layout.report_version(changed)
+        return
+    assert (layout.report_version(base) == layout.report_version(changed)) == same
