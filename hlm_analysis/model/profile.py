@@ -49,6 +49,7 @@ _BEYOND = 1e3
 # derivatives (thousands of fits): binomial.py does not ask for that.
 MAX_BINARY_ROWS = 500_000
 _WALK_STEPS = 60
+GAIN_TOLERANCE = 1e-6  # deviance a constrained fit's last Newton step may still leave
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,39 @@ class _Fixed:
         return J.T @ grad, (H + H.T) / 2
 
 
+def _minimise(fun: _Fixed, z: np.ndarray, steps: int) -> tuple[np.ndarray, float]:
+    """Trust-region Newton (optimize's step) from a warm start, stopping as soon as a step
+    predicted or achieved to gain less than GAIN_TOLERANCE has been tried: a profile point needs
+    its deviance to ~1e-6 (a bound then moves by ~1e-7 of the interval's width), not the fit's
+    verification, so the last confirming derivatives are not computed."""
+    value = fun(z)
+    if not np.isfinite(value):
+        return z, value
+    radius = 1.0
+    for _ in range(steps):
+        grad, hess = fun.derivatives(z)
+        if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(hess))):
+            break
+        step, predicted = optimize._trust_region_step(grad, hess, radius)
+        if not predicted > 1e-12:
+            break
+        candidate = z + step
+        candidate_value = fun(candidate)
+        gain = value - candidate_value if np.isfinite(candidate_value) else -np.inf
+        length = float(np.linalg.norm(step))
+        if gain < 0.25 * predicted:
+            radius = 0.25 * length
+        elif gain > 0.75 * predicted and length > 0.8 * radius:
+            radius = 2.0 * radius
+        if gain > 0:
+            z, value = candidate, candidate_value
+        # settled: the model predicts, or the step achieved, less than the tolerance (a log SD
+        # sliding towards zero gains geometrically less per step; what is left is of that order)
+        if predicted < GAIN_TOLERANCE or 0 < gain < GAIN_TOLERANCE or radius < 1e-12:
+            break
+    return z, value
+
+
 class _Profile:
     """One parameter's profile: the excess of the constrained deviance over the optimum's,
     minus 3.84, with each point warm-started from the nearest point already evaluated."""
@@ -199,10 +233,7 @@ class _Profile:
         start = self.points[nearest][1]
         fixed = _Fixed(self.crit, self.best, self.k, value, self.others, self.is_cor)
         if len(self.others):
-            z = optimize._trust_newton(fixed, start, max_iter=self.crit.newton_steps)
-            deviance = fixed(z)
-            if not np.isfinite(deviance) and not np.array_equal(z, start):
-                z, deviance = start, fixed(start)
+            z, deviance = _minimise(fixed, start, self.crit.newton_steps)
         else:
             z, deviance = start, fixed(start)
         excess = deviance - self.base - CHI2_95 if np.isfinite(deviance) else _BEYOND
