@@ -6,6 +6,7 @@ is reported here with the file and the key named, before any data is read.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Literal
@@ -250,6 +251,10 @@ def _describe(error: dict) -> str:
         return f"missing required key '{where}'"
     if not where:  # a check across keys (Spec._roles_are_consistent) names its keys itself
         return message
+    value = error.get("input")
+    if error["type"] == "string_type" and isinstance(value, bool | dt.date):
+        # YAML 1.1 typed it (yes/No/on/off, 2024-01-01) in a key yaml_config does not keep as text
+        return f"key '{where}': {message}; YAML reads it as {value!r}: write it in quotes"
     return f"key '{where}': {message}"
 
 

@@ -116,3 +116,21 @@ def test_a_column_named_010_is_matched_as_written(tmp_path, capsys):
     assert code == 0, err
     results = (tmp_path / "out" / "results.json").read_text()
     assert '"010"' in results and '"8"' not in results
+
+
+@pytest.mark.parametrize("value", [True, False, __import__("datetime").date(2024, 1, 1)])
+def test_a_yaml_typed_value_where_text_belongs_gets_the_hint_to_quote(value):
+    # Every text key of today's Spec is kept as text (yaml_config.TEXT_KEYS); a key added later
+    # and not listed there still gets the hint rather than "Input should be a valid string".
+    from pydantic import BaseModel, ValidationError
+
+    from hlm_analysis.spec import _describe
+
+    class Later(BaseModel):
+        paper_note: str
+
+    with pytest.raises(ValidationError) as caught:
+        Later.model_validate({"paper_note": value})
+    line = _describe(caught.value.errors()[0])
+    assert line.startswith("key 'paper_note'") and "write it in quotes" in line, line
+    assert repr(value) in line
