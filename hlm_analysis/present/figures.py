@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from ..results import ModelResult, Results, RowSample
-from . import fonts
+from . import fmt, fonts
 from .labels import labels_for
 from .predictions import (
     binned_residuals,
@@ -50,8 +50,9 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def _literal(text: str) -> str:
-    """User text drawn as itself: a '$' would otherwise start matplotlib's mathtext."""
-    return str(text).replace("$", r"\$")
+    """User text drawn as itself: a '$' would otherwise start matplotlib's mathtext. Bidi
+    controls are dropped: matplotlib applies no bidi algorithm and draws them as boxes."""
+    return fmt.BIDI_CONTROLS.sub("", str(text)).replace("$", r"\$")
 
 
 def _short(text: str, limit: int = 28) -> str:
@@ -63,10 +64,10 @@ def _wrapped(text: str, width: int = 18, lines: int = 3) -> str:
     """Long names wrapped onto lines, not cut: cut names can become identical stubs."""
     parts = textwrap.wrap(text, width) or [""]
     if len(parts) > lines:
-        parts = [
-            *parts[: lines - 1],
-            textwrap.shorten(" ".join(parts[lines - 1 :]), width, placeholder="…"),
-        ]
+        # The last line cut by characters: textwrap.shorten drops a word longer than the line
+        # whole (an unbroken 464-character label became a bare "…").
+        rest = " ".join(parts[lines - 1 :])
+        parts = [*parts[: lines - 1], rest[: width - 1].rstrip() + "…"]
     return _literal("\n".join(parts))
 
 
@@ -112,7 +113,8 @@ def plot_distributions(results: Results, rows: pd.DataFrame) -> Figure:
         if i == 0 and results.spec.family == "binomial":  # a yes/no outcome: two bars
             design = results.design
             counts = [int((values == 0).sum()), int((values == 1).sum())]
-            ax.bar([_literal(design.non_event), _literal(design.event)], counts, color="#b3471d")
+            bars = [_wrapped(design.non_event, 20, 2), _wrapped(design.event, 20, 2)]
+            ax.bar(bars, counts, color="#b3471d")
         else:
             sns.histplot(
                 values,
@@ -120,7 +122,8 @@ def plot_distributions(results: Results, rows: pd.DataFrame) -> Figure:
                 color=PALETTE if i else "#b3471d",
                 bins=_bins(values.to_numpy(float)),
             )
-        ax.set_title(_short(labels.raw(var)) + (" (outcome)" if i == 0 else ""), fontsize=9)
+        title = labels.raw(var) + (" (outcome)" if i == 0 else "")
+        ax.set_title(_wrapped(title, {1: 60, 2: 40}.get(cols, 26), 2), fontsize=9)
         ax.set_xlabel("")
         ax.set_ylabel("Count" if i % cols == 0 else "")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -183,10 +186,10 @@ def plot_group_boxes(results: Results, rows: pd.DataFrame) -> Figure | None:
     ax.scatter(
         position + jitter, data["y"], s=4, alpha=0.35, color=PALETTE, linewidths=0, zorder=3
     )  # above the boxes, so no student is hidden
-    ax.set_xlabel(_literal(labels.raw(spec.group)) + " (ordered by mean)")
+    ax.set_xlabel(_wrapped(labels.raw(spec.group) + " (ordered by mean)", 80, 2))
     if n_groups > 12:
         ax.tick_params(axis="x", rotation=90, labelsize=7)
-    ax.set_ylabel(_short(labels.raw(spec.outcome), 30))
+    ax.set_ylabel(_wrapped(labels.raw(spec.outcome), 30, 2))
     return fig
 
 
@@ -207,13 +210,13 @@ def plot_group_means(results: Results) -> Figure | None:
     ax.scatter(sizes, means, s=8, alpha=0.4 if n_groups > 500 else 0.8, color=PALETTE, linewidths=0)
     ax.set_xscale("log")
     _plain_log_axis(ax.xaxis)
-    ax.set_xlabel(f"{_literal(labels.raw(spec.group))} size (log scale)")
+    ax.set_xlabel(_wrapped(f"{labels.raw(spec.group)} size (log scale)", 80, 2))
     title = f"Mean per group ({int(shown.sum()):,} groups): small groups scatter more"
     hidden = n_groups - int(shown.sum())
     if hidden:
         title += f"\n{hidden:,} {'group' if hidden == 1 else 'groups'} with fewer than {min_cell(results)} rows not shown"
     ax.set_title(title, fontsize=9)
-    ax.set_ylabel(_short(labels.raw(spec.outcome), 30))
+    ax.set_ylabel(_wrapped(labels.raw(spec.outcome), 30, 2))
     return fig
 
 
@@ -229,15 +232,22 @@ def plot_interaction(results: Results, model: ModelResult) -> Figure | None:
         colours = sns.color_palette("deep", len(lines["lines"]))
         for line, colour in zip(lines["lines"], colours, strict=True):
             ax.plot(
-                lines["x"], line["fit"], color=colour, label=_literal(line["name"]), linewidth=2
+                lines["x"],
+                line["fit"],
+                color=colour,
+                label=_wrapped(line["name"], 30, 2),
+                linewidth=2,
             )
             ax.fill_between(
                 lines["x"], line["low"], line["high"], color=colour, alpha=0.18, linewidth=0
             )
-        ax.set_xlabel(_literal(lines["x_label"]))
-        ax.set_ylabel(_short(lines["y_label"], 30))
+        ax.set_xlabel(_wrapped(lines["x_label"], 70, 2))
+        ax.set_ylabel(_wrapped(lines["y_label"], 30, 2))
         ax.legend(
-            title=_short(lines["moderator_label"], 30), fontsize=8, title_fontsize=8, frameon=False
+            title=_wrapped(lines["moderator_label"], 30, 2),
+            fontsize=8,
+            title_fontsize=8,
+            frameon=False,
         )
         return fig
     return None
@@ -279,9 +289,9 @@ def plot_group_slopes(results: Results, model: ModelResult) -> Figure | None:
             slopes["x"], slopes["low"], slopes["high"], color=PALETTE, alpha=0.2, linewidth=0
         )
     if slopes["ticks"]:
-        ax.set_xticks([0, 1], [_literal(t) for t in slopes["ticks"]])
-    ax.set_xlabel(_literal(slopes["x_label"]))
-    ax.set_ylabel(_short(slopes["y_label"], 30))
+        ax.set_xticks([0, 1], [_wrapped(t, 30, 2) for t in slopes["ticks"]])
+    ax.set_xlabel(_wrapped(slopes["x_label"], 70, 2))
+    ax.set_ylabel(_wrapped(slopes["y_label"], 30, 2))
     shown = slopes["n_groups_shown"]
     note = "" if shown == slopes["n_groups"] else f" ({shown} of {slopes['n_groups']:,} shown)"
     ax.plot([], [], color="#9fb3c8", label=f"one line per group{note}")
@@ -481,7 +491,7 @@ def plot_probabilities(results: Results, model: ModelResult) -> Figure | None:
         ax.plot(curve["x"], curve["fit"], color=PALETTE, linewidth=2, label="prediction")
         ax.fill_between(curve["x"], curve["low"], curve["high"], color=PALETTE, alpha=0.2,
                         linewidth=0, label="95% band")  # fmt: skip
-        ax.set(ylim=(0, 1), xlabel=_literal(curve["x_label"]))
+        ax.set(ylim=(0, 1), xlabel=_wrapped(curve["x_label"], 40, 2))
         ax.set_title("By predictor, average group", fontsize=9)
         ax.legend(fontsize=8, frameon=False)
     return fig

@@ -166,3 +166,34 @@ def test_group_means_figure_leaves_out_groups_below_min_cell(graduation):
     assert len(offsets) == len(graduation.data.groups.n) - 3
     assert min(offsets[:, 0]) >= 5
     assert "3 groups with fewer than 5 rows not shown" in fig.axes[0].get_title()
+
+
+@pytest.mark.parametrize("long", ["L" * 464, "Socio-economic status of the family " * 8])
+def test_long_labels_wrap_inside_the_figure_and_keep_their_start(schools, long):
+    # The report saves figures with a tight bounding box: a title wider than the figure made a
+    # very wide image, scaled down to unreadable on the page. Every text stays inside the figure.
+    labels = {k: long + k for k in [*schools.spec.labels, "SchoolID", "ExamScore"]}
+    results = replace(schools, spec=schools.spec.model_copy(update={"labels": labels}))
+    rows = pd.read_parquet(FIXTURES / "schools" / "rows.parquet")
+    drawn = [
+        figures.plot_distributions(results, rows),
+        figures.plot_group_boxes(results, rows),
+        figures.plot_group_slopes(results, results.final),
+        figures.plot_caterpillar(results, results.final),
+    ]
+    for fig in drawn:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        width = fig.bbox.width
+        for text in fig.findobj(matplotlib.text.Text):
+            if not text.get_text() or not text.get_visible():
+                continue
+            box = text.get_window_extent(renderer)
+            if box.x0 >= width or box.x1 <= 0:
+                continue  # a tick outside the axes' view: laid out, never drawn
+            assert box.x0 >= -2 and box.x1 <= width + 2, (text.get_text()[:40], box, width)
+            if long[:10] in text.get_text():
+                assert text.get_text().startswith(long[:10])  # cut at the end, never to "…"
