@@ -56,6 +56,9 @@ def _fit(args) -> int:
     if args.engine is not None:
         spec = spec.model_copy(update={"engine": args.engine})
     prepared = validated(spec)  # every input error surfaces before any progress line
+    if prepared.files_read > 1 or prepared.files_skipped:
+        passed = f", passed over {prepared.files_skipped:,}" if prepared.files_skipped else ""
+        _progress(f"hlm-report: data: read {prepared.files_read:,} files{passed}")
     ensure_writable_dir(Path(args.out))
     run_analysis(spec, Path(args.out), _progress, prepared)
     path = Path(args.out) / RESULTS_FILE

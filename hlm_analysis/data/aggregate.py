@@ -35,7 +35,7 @@ import pandas as pd
 from ..errors import InputError
 from ..spec import Spec, quoted, shown
 from . import group_means
-from .columns import check_columns_exist, columns_used, contextual_name
+from .columns import check_columns_exist, columns_used, contextual_name, id_order
 from .engines import Engine
 from .load import judge_text_column
 from .outcome import SHOWN_VALUES, BinaryCoding, choose_event
@@ -87,31 +87,16 @@ def _number(engine: Engine, text: str) -> str:
     return f"(CASE WHEN isnan({cast}) THEN NULL ELSE {cast} END)"
 
 
-def _sorted_labels(labels: list[str], numeric: bool) -> list[str]:
-    if numeric:
-        return sorted(labels, key=lambda v: (float(v), v))
-    return sorted(labels)
-
-
-def _all_numbers(labels: list[str]) -> bool:
-    try:
-        [float(v) for v in labels]
-    except ValueError:
-        return False
-    return True
-
-
 def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
     used = columns_used(spec)
     tokens = list(spec.missing_values)
-    kinds = engine.load(source, tokens)
-    check_columns_exist(spec, list(kinds))
+    check_columns_exist(spec, source.columns)
+    kinds = engine.load(source, used)  # src's column s{i} is used[i]
     alias = {c: f"c{i}" for i, c in enumerate(used)}
-    q = engine.quote
     token_list = ", ".join(engine.literal(t) for t in tokens)
 
     def cleaned(column: str) -> str:
-        ref, kind = q(column), kinds[column]
+        ref, kind = f"s{used.index(column)}", kinds[column]
         if column == spec.group and kind == "number":
             return ref  # an id: grouped by its own type (faster than text), named as text later
         if column == spec.group:
@@ -141,9 +126,21 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         as_number[spec.outcome], coding = _binary_outcome(spec, engine, kinds, alias)
         numeric.add(spec.outcome)
     require_numbers(spec, numeric.__contains__)
+    # text levels and group ids in NFC, as in memory (a number-typed group id is no text)
+    texts = engine.nfc(
+        {
+            c: alias[c]
+            for c in used
+            if c not in numeric and not (c == spec.group and kinds[c] == "number")
+        },
+        "raw",
+    )
     engine.execute(
         "CREATE OR REPLACE TEMPORARY VIEW analysis AS SELECT "
-        + ", ".join(f"{as_number[c] if c in numeric else alias[c]} AS {alias[c]}" for c in used)
+        + ", ".join(
+            f"{as_number[c] if c in numeric else texts.get(c, alias[c])} AS {alias[c]}"
+            for c in used
+        )
         + " FROM raw"
     )
     complete = " AND ".join(f"{alias[c]} IS NOT NULL" for c in used)
@@ -679,7 +676,7 @@ def _ordered_groups(
             f"data: no row is complete in the columns {shown(', '.join(columns_used(spec)))}"
         )
     labels = [str(v) for v in groups["g"]]
-    ordered = _sorted_labels(labels, kinds[spec.group] == "number" or _all_numbers(labels))
+    ordered = id_order(labels)
     if len(ordered) < 2:
         raise InputError(
             f"grouping variable {quoted(spec.group)} has a single group ({quoted(ordered[0])}); "

@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import InputError
 from ..results import INTERCEPT
 from ..spec import Spec, quoted, shown
+from .files import case_hint, nfc
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,20 @@ class Factor:
         codes = np.full(len(values), -1, dtype=np.int64)
         levels, codes[~missing] = np.unique(values[~missing], return_inverse=True)
         return cls(codes, tuple(levels.tolist()))
+
+    @classmethod
+    def of_labels(cls, codes: np.ndarray, values: list[str], ids: bool) -> Factor:
+        """The factor of codes into `values` (text, -1 where missing) with its levels in NFC:
+        spellings of one text that differ only in Unicode composition are one level (one
+        group), ordered as every path orders them (group ids: id_order; other text: sorted)."""
+        normal = [nfc(v) for v in values]
+        distinct = set(normal)
+        levels = id_order(distinct) if ids else sorted(distinct)
+        if levels == normal:
+            return cls(codes, tuple(levels))
+        rank = {v: i for i, v in enumerate(levels)}
+        mapping = np.array([rank[v] for v in normal] + [-1], dtype=np.int64)  # [-1]: missing
+        return cls(mapping[codes], tuple(levels))
 
     @property
     def missing(self) -> np.ndarray:
@@ -69,6 +84,17 @@ class Columns:
         return self.texts[name].missing
 
 
+def id_order(labels) -> list[str]:
+    """Group ids (text as written) in the order every path reports them: as numbers when every
+    one reads as a number (ties, such as 100 and 0100, by their text), else as text."""
+    labels = list(labels)
+    try:
+        keys = [(float(v), v) for v in labels]
+    except ValueError:
+        return sorted(labels)
+    return [v for _, v in sorted(zip(keys, labels, strict=True))]
+
+
 def columns_used(spec: Spec) -> list[str]:
     used = [spec.outcome, spec.group, *spec.predictors, *spec.random_slopes]
     for term in spec.interactions:
@@ -86,6 +112,7 @@ def check_columns_exist(spec: Spec, columns: list[str]) -> None:
             more = ", ..." if len(columns) > 12 else ""
             raise InputError(
                 f"{where}: column {quoted(column)} not found (columns: {listed}{more})"
+                + case_hint(column, columns)
             )
     # The model names its intercept term INTERCEPT; a column of that name would be the same term.
     # A column called "Intercept" (or anything else) is fine.

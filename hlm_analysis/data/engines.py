@@ -7,6 +7,7 @@ row hash of the figures' sample, and how files become the `src` view.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -14,9 +15,13 @@ import warnings
 import pandas as pd
 
 from ..errors import InputError, ToolError
+from .files import nfc
 from .source import Source
 
 ENGINES = ("duckdb", "spark")
+# What a CSV reader is told a null looks like: no cell is, so an empty cell is the text ''
+# and only `missing_values:` makes a cell missing (as the in-memory readers do).
+NO_NULL = "\x01hlm-report: no cell is null\x01"
 # DuckDB spills to disk beyond this; what it holds is group-level, so 1 GB is generous.
 DUCKDB_MEMORY = os.environ.get("HLM_DUCKDB_MEMORY", "1GB")
 
@@ -24,11 +29,19 @@ DUCKDB_MEMORY = os.environ.get("HLM_DUCKDB_MEMORY", "1GB")
 class Engine:
     name = ""
 
-    def load(self, source: Source, tokens: list[str]) -> dict[str, str]:
-        """Make the files the `src` view; return each column's kind: number, text or bool."""
+    def load(self, source: Source, used: list[str]) -> dict[str, str]:
+        """Make the files the `src` view, whose column s{i} is used[i] matched by name (in NFC)
+        in each part's own header, whatever its position there; return each used column's
+        kind: number, text or bool. Every cell of a CSV is text as written: an empty cell is
+        the text '' (missing only when `missing_values:` lists it, as in memory)."""
         raise NotImplementedError
 
     def execute(self, sql: str) -> None:
+        raise NotImplementedError
+
+    def nfc(self, refs: dict[str, str], relation: str) -> dict[str, str]:
+        """For each text column (name -> its SQL in `relation`), SQL giving its cells in
+        Unicode's composed form (NFC), as the in-memory path codes levels and group ids."""
         raise NotImplementedError
 
     def frame(self, sql: str) -> pd.DataFrame:
@@ -85,6 +98,7 @@ class DuckDB(Engine):
     def __init__(self) -> None:
         import duckdb  # imported here: only the engine path needs it
 
+        _check_memory_size(DUCKDB_MEMORY)
         self._spill = tempfile.mkdtemp(prefix="hlm-duckdb-")
         self.con = duckdb.connect(
             config={
@@ -100,21 +114,36 @@ class DuckDB(Engine):
         # propagation it is NaN (missing, as in memory); the passes here run no slower.
         self.con.execute("SET disabled_optimizers = 'statistics_propagation'")
 
-    def load(self, source: Source, tokens: list[str]) -> dict[str, str]:
-        files = [str(f) for f in source.files]
-        try:
+    def load(self, source: Source, used: list[str]) -> dict[str, str]:
+        selects = []
+        for positions, files in source.positions(used):
+            listed = "[" + ", ".join(self.literal(str(f)) for f in files) + "]"
             if source.format == "parquet":
-                rel = self.con.read_parquet(files)
-            else:
-                rel = self.con.read_csv(files, header=True, all_varchar=True)
-            rel.create_view("src")
+                reader = f"read_parquet({listed})"
+            else:  # own names for the header's columns: DuckDB matches names without case
+                width = len(source.headers[source.files.index(files[0])])
+                names = ", ".join(f"'h{j}'" for j in range(width))
+                reader = (
+                    f"read_csv({listed}, header = true, all_varchar = true, names = [{names}], "
+                    f"nullstr = {self.literal(NO_NULL)})"
+                )
+            columns = ", ".join(f"#{j + 1} AS s{i}" for i, j in enumerate(positions))
+            selects.append(f"SELECT {columns} FROM {reader}")
+        try:
+            self.con.execute(
+                "CREATE OR REPLACE TEMPORARY VIEW src AS " + " UNION ALL ".join(selects)
+            )
             described = self.con.execute("DESCRIBE src").fetchall()
         except self._error as exc:
             raise InputError(f"data {source.label} could not be read: {_first_line(exc)}") from None
-        return {row[0]: _kind_of(row[1]) for row in described}
+        kinds = {row[0]: _kind_of(row[1]) for row in described}
+        return {c: kinds[f"s{i}"] for i, c in enumerate(used)}
 
     def execute(self, sql: str) -> None:
         self._run(sql)
+
+    def nfc(self, refs: dict[str, str], relation: str) -> dict[str, str]:
+        return {c: f"nfc_normalize({ref})" for c, ref in refs.items()}
 
     def frame(self, sql: str) -> pd.DataFrame:
         return self._run(sql).df()
@@ -172,20 +201,75 @@ class Spark(Engine):
         except Exception as exc:  # noqa: BLE001 - a JVM that does not start is a broken tool
             raise ToolError(f"Spark did not start (master {master}): {_first_line(exc)}") from None
 
-    def load(self, source: Source, tokens: list[str]) -> dict[str, str]:
-        files = [str(f) for f in source.files]
+    def load(self, source: Source, used: list[str]) -> dict[str, str]:
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        df = None
         try:
-            if source.format == "parquet":
-                df = self.spark.read.parquet(*files)
-            else:
-                df = self.spark.read.option("header", True).option("inferSchema", False).csv(files)
+            for positions, files in source.positions(used):
+                width = len(source.headers[source.files.index(files[0])])
+                names = [f"h{j}" for j in range(width)]
+                if source.format == "parquet":
+                    part = self.spark.read.parquet(*map(str, files)).toDF(*names)
+                else:
+                    # the header line is skipped and columns taken by position in it (own names:
+                    # Spark matches names without case); cells quoted as RFC 4180 and DuckDB
+                    # read them (a doubled quote is a quote, a newline inside quotes is part of
+                    # the cell); no cell is null: `missing_values:` decides, as in memory
+                    part = (
+                        self.spark.read.schema(
+                            StructType([StructField(n, StringType()) for n in names])
+                        )
+                        .option("header", True)
+                        .option("enforceSchema", True)
+                        .option("sep", "\t" if files[0].suffix.lower() == ".tsv" else ",")
+                        .option("quote", '"')
+                        .option("escape", '"')
+                        .option("multiLine", True)
+                        .option("nullValue", NO_NULL)
+                        .option("emptyValue", "")
+                        .option("encoding", "UTF-8")
+                        .csv([str(f) for f in files])
+                    )
+                part = part.select(
+                    *(part[names[j]].alias(f"s{i}") for i, j in enumerate(positions))
+                )
+                df = part if df is None else df.unionAll(part)
         except Exception as exc:  # noqa: BLE001 - Spark raises its own exception classes
             raise InputError(f"data {source.label} could not be read: {_first_line(exc)}") from None
         df.createOrReplaceTempView("src")
-        return {f.name: _kind_of(f.dataType.simpleString()) for f in df.schema.fields}
+        kinds = {f.name: _kind_of(f.dataType.simpleString()) for f in df.schema.fields}
+        return {c: kinds[f"s{i}"] for i, c in enumerate(used)}
 
     def execute(self, sql: str) -> None:
         self._run(sql)
+
+    def nfc(self, refs: dict[str, str], relation: str) -> dict[str, str]:
+        """Spark SQL has no NFC function (and a Python UDF would see every row): one pass
+        collects each column's distinct non-ASCII cells (an ASCII text is its own NFC), and
+        those that NFC changes are mapped in a CASE."""
+        if not refs:
+            return {}
+        found = self.frame(
+            "SELECT "
+            + ", ".join(
+                f"collect_set(CASE WHEN octet_length({ref}) <> length({ref}) THEN {ref} END) "
+                f"AS n{i}"
+                for i, ref in enumerate(refs.values())
+            )
+            + f" FROM {relation}"
+        ).iloc[0]
+        out = {}
+        for i, (c, ref) in enumerate(refs.items()):
+            pairs = [(v, nfc(v)) for v in found[f"n{i}"] if nfc(v) != v]
+            out[c] = (
+                f"(CASE {ref} "
+                + " ".join(f"WHEN {self.literal(a)} THEN {self.literal(b)}" for a, b in pairs)
+                + f" ELSE {ref} END)"
+                if pairs
+                else ref
+            )
+        return out
 
     def frame(self, sql: str) -> pd.DataFrame:
         try:  # Spark is lazy: reading errors surface when the rows are collected
@@ -219,6 +303,20 @@ class Spark(Engine):
 
     def row_hash(self, columns: list[str], seed: int) -> str:
         return f"xxhash64({', '.join(columns)}, {int(seed)})"
+
+
+_MEMORY_SIZE = re.compile(r"\s*(\d+(\.\d*)?|\.\d+)\s*([KMGT]i?B|B|%)\s*", re.IGNORECASE)
+
+
+def _check_memory_size(text: str) -> None:
+    """HLM_DUCKDB_MEMORY is the user's setting: a bad one is their input (exit 2, named), not a
+    DuckDB failure."""
+    found = _MEMORY_SIZE.fullmatch(text)
+    if found is None or float(found.group(1)) <= 0:
+        raise InputError(
+            f"HLM_DUCKDB_MEMORY={text!r} is not a memory size; write a positive number with a "
+            "unit, e.g. 1GB, 512MB, 2GiB or 50%"
+        )
 
 
 def _first_line(exc: BaseException) -> str:

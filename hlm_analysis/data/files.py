@@ -6,6 +6,7 @@ which pyarrow reads (read_arrow.py); load.py reads the rest with pandas.
 from __future__ import annotations
 
 import csv
+import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -45,6 +46,36 @@ def refuse_duplicates(path: Path, names: Iterable[str]) -> None:
         seen.add(name)
 
 
+def nfc(text: str) -> str:
+    """Unicode's composed form (NFC): 'Größe' typed on one keyboard and saved by another program
+    (macOS writes NFD, o plus a combining diaeresis) is one name, one level, one group id."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+def nfc_names(path: Path, names: Sequence[str]) -> list[str]:
+    """A header's names in NFC (how configs and every reader match them); two distinct raw
+    spellings of one name are refused (exact repeats: refuse_duplicates)."""
+    normal = [nfc(name) for name in names]
+    raw_of: dict[str, str] = {}
+    for raw, name in zip(names, normal, strict=True):
+        if raw_of.setdefault(name, raw) != raw:
+            raise InputError(
+                f"data file {shown(path.name)}: the columns {quoted(raw_of[name])} and "
+                f"{quoted(raw)} are one name in two Unicode spellings (NFC and NFD); rename one "
+                "of them"
+            )
+    return normal
+
+
+def case_hint(column: str, names: Iterable[str]) -> str:
+    """' (names match with case: the file has 'Y')' when a name differs from `column` only in
+    case or Unicode spelling, else ''."""
+    near = [n for n in names if n != column and nfc(n).casefold() == nfc(column).casefold()]
+    if not near:
+        return ""
+    return f"; names match exactly, with case: the file has {quoted(near[0])}"
+
+
 def unusable_type(kind: pa.DataType) -> bool:
     """Arrow types that do not hold one number or one piece of text per cell."""
     if pa.types.is_dictionary(kind):
@@ -63,10 +94,11 @@ def unusable_type(kind: pa.DataType) -> bool:
 def check_parquet_schema(path: Path, columns: Sequence[str] | None) -> pa.Schema:
     schema = pq.read_schema(path)
     refuse_duplicates(path, schema.names)
-    wanted = set(schema.names if columns is None else columns)
-    for field in schema:
-        if field.name in wanted:
-            refuse_unusable_type(path, field.name, field.type)
+    names = nfc_names(path, schema.names)
+    wanted = set(names if columns is None else columns)
+    for field, name in zip(schema, names, strict=True):
+        if name in wanted:
+            refuse_unusable_type(path, name, field.type)
     return schema
 
 

@@ -25,6 +25,7 @@ from .files import (
     check_parquet_schema,
     csv_header,
     first_line,
+    nfc_names,
     refuse_duplicates,
 )
 from .outcome import BinaryCoding, code_binary
@@ -42,6 +43,7 @@ def _read_parquet(path: Path, missing_values: Sequence[str], columns: Sequence[s
     for field in schema:
         if pa.types.is_decimal(field.type):  # pandas gives Decimal objects, i.e. "text"
             frame[field.name] = frame[field.name].astype(float)
+    frame.columns = nfc_names(path, [str(c) for c in frame.columns])  # as configs name them
     # Text cells spelled like a missing-value token mean missing, as they would in a CSV.
     tokens = list(missing_values)
     for name in frame.columns if columns is None else [c for c in columns if c in frame]:
@@ -55,11 +57,13 @@ def read_table(
     path: Path,
     missing_values: Sequence[str] = DEFAULT_MISSING_VALUES,
     columns: Sequence[str] | None = None,
+    ids: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Read a CSV or Parquet file, turning every way it can fail into one InputError.
 
     `columns` (the columns the analysis uses) limits the Parquet type check and the
     missing-value tokens of Parquet text cells to those columns; every column is read.
+    Column names come back in NFC; the `ids` columns of a CSV are read as text as written.
     """
     if not path.is_file():
         raise InputError(f"data file not found: {shown(path)}")
@@ -77,9 +81,11 @@ def read_table(
                     f"data file {shown(path)} is not UTF-8 text (NUL bytes in its header)"
                 )
             refuse_duplicates(path, header)
+            raw = dict(zip(nfc_names(path, header), header, strict=True))
             frame = pd.read_csv(
                 path,
                 sep=sep,
+                dtype={raw[c]: str for c in ids if c in raw},
                 na_values=list(missing_values),
                 keep_default_na=False,
                 low_memory=False,  # one type per column, not one per chunk
@@ -100,6 +106,7 @@ def read_table(
         raise InputError(f"data file {shown(path)} could not be read: {first_line(exc)}") from None
     if frame.empty:
         raise InputError(f"data file has no rows: {shown(path)}")
+    frame.columns = nfc_names(path, [str(c) for c in frame.columns])
     return frame
 
 
@@ -222,7 +229,7 @@ def _factor(series: pd.Series, as_text: bool) -> Factor:
 def read_columns(spec: Spec, path: Path, used: list[str]) -> tuple[Columns, BinaryCoding | None]:
     """The used columns of any file pandas reads, judged by its rules: a binary outcome coded,
     text columns of numbers converted or refused (numeric_columns)."""
-    frame = read_table(path, spec.missing_values, used)
+    frame = read_table(path, spec.missing_values, used, ids=[spec.group])
     check_columns_exist(spec, list(frame.columns))
     coding = None
     if spec.family == "binomial":

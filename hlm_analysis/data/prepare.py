@@ -89,6 +89,9 @@ class Prepared:
     n_rows_read: int
     dropped: dict[str, int] = field(default_factory=dict)
     rows: Rows | None = None
+    # how many files discovery read, and passed over (hidden, `_` or output folders, repeats)
+    files_read: int = 1
+    files_skipped: int = 0
 
     @property
     def n_obs(self) -> int:
@@ -159,6 +162,7 @@ def build_design(
 ):
     """Design columns for every variable and interaction, and the Design that describes them.
     `levels_of` gives each text variable's sorted levels (None for a numeric one)."""
+    refuse_wide_design(spec, predictors, levels_of)
     columns: dict = {INTERCEPT: algebra.ones()}
     terms_of: dict[str, list[str]] = {}
     categorical: dict[str, list[str]] = {}
@@ -232,6 +236,38 @@ def build_design(
         terms=tuple(terms),
     )
     return columns, terms_of, categorical, design
+
+
+# More design columns than this are refused before any is made: per group the sums hold a
+# square of them (5,000 levels of a text column: 9 GiB for 50 groups), and a text column with
+# that many levels is an id or free text, not a predictor.
+MAX_TERMS = 1_000
+
+
+def refuse_wide_design(
+    spec: Spec, predictors: list[str], levels_of: dict[str, tuple[str, ...] | None]
+) -> None:
+    """Count the design's columns from the level counts alone; refuse more than MAX_TERMS,
+    naming the text column with the most levels."""
+    width = {v: 1 if levels_of[v] is None else max(len(levels_of[v]) - 1, 1) for v in levels_of}
+    variables = design_variables(spec, predictors)
+    total = 1 + sum(width[v] for v in variables)
+    for interaction in spec.interactions:
+        total += int(np.prod([width[v] for v in interaction.split(":")]))
+    if total <= MAX_TERMS:
+        return
+    texts = [v for v in variables if levels_of[v] is not None]
+    if texts:
+        widest = max(texts, key=lambda v: len(levels_of[v]))
+        raise InputError(
+            f"predictor {quoted(widest)} has {len(levels_of[widest]):,} distinct values, which "
+            f"would make the model {total:,} design columns (at most {MAX_TERMS:,}); use a "
+            "column with fewer categories, or group it as a level of the model instead"
+        )
+    raise InputError(
+        f"the model would have {total:,} design columns (at most {MAX_TERMS:,}); use fewer "
+        "predictors or interactions"
+    )
 
 
 def refuse_constant(var: str) -> None:
@@ -477,6 +513,21 @@ def _refuse_too_large(spec: Spec, table: Columns) -> None:
             refuse_large_values(column, bad)
 
 
+def _in_nfc(spec: Spec, table: Columns) -> Columns:
+    """Text levels and group ids in NFC and the id order of every path (as the engines give
+    them): one school written composed and decomposed is one group."""
+    texts = {
+        c: f
+        if all(isinstance(v, str) and v.isascii() for v in f.levels)
+        else Factor.of_labels(f.codes, list(f.levels), ids=False)
+        for c, f in table.texts.items()
+    }
+    group = Factor.of_labels(table.group.codes, table.group.labels(), ids=True)
+    if spec.group in texts:
+        texts[spec.group] = group
+    return Columns(table.numbers, texts, group, table.n_rows)
+
+
 def _complete(spec: Spec, table: Columns) -> tuple[Columns, dict[str, int]]:
     """The complete rows, and how many rows each used column was missing in."""
     used = columns_used(spec)
@@ -549,6 +600,7 @@ def code_columns(spec: Spec, table: Columns, coding: BinaryCoding | None = None)
     """The analysis sample of a file's columns: complete rows, group codes, centring, the
     design and its per-group sums, every row kept (for CR2)."""
     require_numbers(spec, lambda column: column in table.numbers)
+    table = _in_nfc(spec, table)
     _refuse_too_large(spec, table)
     clean, dropped = _complete(spec, table)
     y = clean.numbers[spec.outcome]

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from .. import arrow_arrays
 from ..spec import Spec, reads_as_number
 from .columns import Columns, Factor
-from .files import CSV, PARQUET, check_parquet_schema, csv_header
+from .files import CSV, PARQUET, check_parquet_schema, csv_header, nfc_names
 
 
 def _utf8(data: bytes, chunk: int = 1 << 23) -> bool:
@@ -46,33 +46,40 @@ def _read(spec: Spec, path: Path, used: list[str]) -> pa.Table | None:
     suffix = path.suffix.lower()
     if suffix in PARQUET:
         schema = check_parquet_schema(path, used)  # the same refusals as the pandas reader
-        if any(name not in schema.names for name in used):
+        raw = dict(zip(nfc_names(path, schema.names), schema.names, strict=True))
+        if any(name not in raw for name in used):
             return None
-        return pq.read_table(path, columns=used)
+        return pq.read_table(path, columns=[raw[c] for c in used]).rename_columns(used)
     if suffix not in CSV:
         return None
     sep = "\t" if suffix == ".tsv" else ","
     header = csv_header(path, sep)
-    if len(set(header)) < len(header) or any(name not in header for name in used):
+    if len(set(header)) < len(header):
         return None  # the pandas reader names the problem
+    raw = dict(zip(nfc_names(path, header), header, strict=True))
+    if any(name not in raw for name in used):
+        return None
     data = path.read_bytes()
     if not _utf8(data):
         return None  # the pandas reader refuses the file, whichever column the bytes are in
     if b"0x" in data or b"0X" in data:
         return None  # Arrow reads 0x10 as the integer 16; pandas as text
     tokens = list(spec.missing_values)
-    return pcsv.read_csv(
+    table = pcsv.read_csv(
         pa.BufferReader(data),
         # a newline inside a quoted cell is part of the cell; Arrow, told so, cuts its blocks
         # only between rows (slower, and only possible where a quote is)
         parse_options=pcsv.ParseOptions(delimiter=sep, newlines_in_values=b'"' in data),
         convert_options=pcsv.ConvertOptions(
-            include_columns=used,
+            include_columns=[raw[c] for c in used],
+            # group ids are text as written, on every path: 0100 and 100 are two groups
+            column_types={raw[spec.group]: pa.string()},
             null_values=tokens,
             strings_can_be_null=True,
             quoted_strings_can_be_null=True,
         ),
     )
+    return table.select([raw[c] for c in used]).rename_columns(used)
 
 
 def arrow_columns(spec: Spec, path: Path, used: list[str]) -> Columns | None:
@@ -98,6 +105,8 @@ def arrow_columns(spec: Spec, path: Path, used: list[str]) -> Columns | None:
             if np.count_nonzero(~np.isfinite(values)) > column.null_count:
                 return None  # NaN or infinite cells: pandas' reading decides what they are
             numbers[name] = values
+        elif name == spec.group and (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            texts[name] = _id_factor(column, spec.missing_values)
         elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
             factor = _text_factor(column, spec.missing_values)
             if factor is None:
@@ -137,6 +146,22 @@ def _group_factor(column: pa.ChunkedArray, values: np.ndarray) -> Factor | None:
     if not column.null_count:
         return Factor.of(_integers(column))
     return Factor.of(values, np.isnan(values))
+
+
+def _id_factor(column: pa.ChunkedArray, tokens: list[str]) -> Factor:
+    """Group ids as written ('0100' is not '100'), whether or not they read as numbers; cells
+    spelled like a missing-value token are missing (Parquet text keeps them)."""
+    encoded = pc.dictionary_encode(column).combine_chunks()
+    dictionary = encoded.dictionary.to_pylist()
+    indices, valid = arrow_arrays.numbers(encoded.indices)
+    codes = indices.astype(np.int64)
+    if valid is not None:
+        codes[~valid] = -1
+    missing = set(tokens)
+    present = [text for text in dictionary if text not in missing]
+    index = {text: i for i, text in enumerate(present)}
+    remap = np.array([index.get(text, -1) for text in dictionary] + [-1], dtype=np.int64)
+    return Factor.of_labels(remap[codes], present, ids=True)
 
 
 def _text_factor(column: pa.ChunkedArray, tokens: list[str]) -> Factor | None:

@@ -7,6 +7,8 @@ them on the reference data).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..spec import Spec
 from .columns import columns_used
 from .prepare import Prepared, prepare_in_memory
@@ -28,11 +30,12 @@ def prepare(spec: Spec, engine: str | None = None) -> Prepared:
     """The analysis sample of a spec; `engine` overrides the config's `engine:`."""
     engine = engine or spec.engine
     source = open_source(spec.data, columns_used(spec))
+    read = {"files_read": len(source.files), "files_skipped": source.skipped}
     if engine == "duckdb" and fits_in_memory(source):
-        return prepare_in_memory(spec, source.files[0])
+        return replace(prepare_in_memory(spec, source.files[0]), **read)
     # the SQL engines (and pandas, which they return frames in) load only for this path
     from .aggregate import prepare_in_engine
     from .engines import open_engine
 
     with open_engine(engine) as sql:
-        return prepare_in_engine(spec, source, sql)
+        return replace(prepare_in_engine(spec, source, sql), **read)

@@ -8,8 +8,9 @@ footers and headers, so checking thousands of parts costs no scan of the data.
 
 from __future__ import annotations
 
-import glob
+import fnmatch
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +19,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import InputError
+from ..layout import MARKER
+from ..results import RESULTS_FILE, SAMPLE_FILE
 from ..spec import quoted, shown
-from .files import CSV, PARQUET, csv_header, refuse_duplicates, refuse_unusable_type
+from .files import (
+    CSV,
+    PARQUET,
+    case_hint,
+    csv_header,
+    nfc_names,
+    refuse_duplicates,
+    refuse_unusable_type,
+)
 
 _GLOB = set("*?[")
 # All rows come back to Python (and CR2 and statsmodels' candidates are kept)
@@ -47,6 +58,26 @@ class Source:
     rows: int | None  # known without a scan for Parquet (footers); None for CSV
     bytes: int
     footers: Footers = Footers()
+    # each file's header as written (engines select the used columns by position in it, so
+    # parts may list the columns in any order and names differing only in case stay apart)
+    headers: tuple[tuple[str, ...], ...] = ()
+    skipped: int = 0  # files and folders discovery passed over (Found.skipped)
+
+    @property
+    def columns(self) -> list[str]:
+        """The first part's column names in NFC, as configs name them."""
+        return nfc_names(self.files[0], self.headers[0]) if self.headers else []
+
+    def positions(self, used: Sequence[str]) -> list[tuple[list[int], list[Path]]]:
+        """Per distinct header: where each used column is in it, and the files that have it."""
+        by_header: dict[tuple[str, ...], list[Path]] = {}
+        for f, header in zip(self.files, self.headers, strict=True):
+            by_header.setdefault(header, []).append(f)
+        out = []
+        for header, files in by_header.items():
+            names = nfc_names(files[0], header)
+            out.append(([names.index(c) for c in used], files))
+        return out
 
     @property
     def single_file(self) -> bool:
@@ -58,26 +89,118 @@ def _format_of(path: Path) -> str | None:
     return "parquet" if suffix in PARQUET else "csv" if suffix in CSV else None
 
 
-def resolve(path: Path) -> list[Path]:
-    """The files `data:` names, sorted; InputError when there are none."""
+@dataclass
+class Found:
+    """What discovery found: the files to read, and how many it passed over (hidden, `_` or
+    tool folders, the tool's own outputs, a file reached twice through links)."""
+
+    files: list[Path]
+    skipped: int = 0
+
+
+def _own_output(names: set[str]) -> bool:
+    """A folder the tool wrote: its marker, or results.json beside rows.parquet."""
+    return MARKER in names or {RESULTS_FILE, SAMPLE_FILE} <= names
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith((".", "_"))
+
+
+def _match(parts: Sequence[str], pattern: Sequence[str]) -> bool:
+    """Whether path components match glob components (`**`: any number of folders). A hidden
+    or `_` name is matched only by a component that starts with the same character."""
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return _match(parts, pattern[1:]) or (
+            bool(parts) and not _hidden(parts[0]) and _match(parts[1:], pattern)
+        )
+    if not parts or (_hidden(parts[0]) and not pattern[0].startswith(parts[0][0])):
+        return False
+    return fnmatch.fnmatchcase(parts[0], pattern[0]) and _match(parts[1:], pattern[1:])
+
+
+def _discover(root: Path, pattern: list[str]) -> Found:
+    """The files below `root` whose relative path matches `pattern`. Hidden and `_` folders
+    (`.ipynb_checkpoints`, Spark's `_temporary`) and the tool's own output folders are not
+    entered; each folder is entered once (a symlink loop ends there) and each file read once
+    (by its real path)."""
+    found = Found([])
+    seen_folders: set[tuple[int, int]] = set()
+    seen_files: set[str] = set()
+    deep = "**" in pattern
+    literal_hidden = {c[0] for c in pattern if c and _hidden(c)}
+    stack: list[tuple[Path, tuple[str, ...]]] = [(root, ())]
+    while stack:
+        folder, rel = stack.pop()
+        try:
+            info = folder.stat()
+            if (info.st_dev, info.st_ino) in seen_folders:
+                found.skipped += 1
+                continue
+            seen_folders.add((info.st_dev, info.st_ino))
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue  # unreadable or vanished: not data that can be read
+        if _own_output({e.name for e in entries}):
+            found.skipped += 1
+            continue
+        for entry in entries:
+            parts = (*rel, entry.name)
+            try:
+                is_dir = entry.is_dir()  # through a symlink too: seen_folders ends loops
+            except OSError:
+                continue
+            if is_dir:
+                if _hidden(entry.name) and entry.name[0] not in literal_hidden:
+                    found.skipped += 1
+                elif deep or len(parts) < len(pattern):
+                    stack.append((Path(entry.path), parts))
+            elif _match(parts, pattern) and entry.is_file():
+                real = os.path.realpath(entry.path)
+                if real in seen_files:
+                    found.skipped += 1
+                else:
+                    seen_files.add(real)
+                    found.files.append(Path(entry.path))
+            elif _hidden(entry.name) and _format_of(Path(entry.name)):
+                found.skipped += 1
+    found.files.sort()
+    return found
+
+
+def _glob_root(path: Path) -> tuple[Path, list[str]]:
+    """A glob's folder without glob characters, and the components after it."""
+    parts = path.parts
+    first = next(i for i, part in enumerate(parts) if _GLOB & set(part))
+    return Path(*parts[:first]) if first else Path("."), list(parts[first:])
+
+
+def discover(path: Path) -> Found:
+    """The files `data:` names, sorted; InputError when there are none. A path that exists is
+    that path, whatever characters it holds (scores[2024].csv); else a glob."""
     text = str(path)
-    if _GLOB & set(text):
-        files = sorted(Path(f) for f in glob.glob(text, recursive=True) if Path(f).is_file())
-        if not files:
-            raise InputError(f"data: no file matches {shown(text)}")
-        return files
+    if path.is_file():
+        return Found([path])
     if path.is_dir():
-        files = sorted(
-            f
-            for f in path.rglob("*")
-            if f.is_file() and _format_of(f) and not f.name.startswith((".", "_"))
-        )  # Spark and Hive leave _SUCCESS and .crc files beside the parts
-        if not files:
+        found = _discover(path, ["**", "*"])
+        found.files = [f for f in found.files if _format_of(f)]
+        if not found.files:
             raise InputError(f"data: directory {shown(text)} holds no .parquet or .csv files")
-        return files
-    if not path.is_file():
-        raise InputError(f"data file not found: {shown(path)}")
-    return [path]
+        return found
+    if _GLOB & set(text):
+        root, pattern = _glob_root(path)
+        found = _discover(root, pattern) if root.is_dir() else Found([])
+        if not found.files:
+            raise InputError(f"data: no file matches {shown(text)}")
+        return found
+    raise InputError(f"data file not found: {shown(path)}")
+
+
+def resolve(path: Path) -> list[Path]:
+    """The files `data:` names, sorted (discover's, without the count of those passed over)."""
+    return discover(path).files
 
 
 def _kind(kind: pa.DataType) -> str:
@@ -93,12 +216,15 @@ def _kind(kind: pa.DataType) -> str:
     return "text"
 
 
-def _refuse_partly_missing(column: str, having: list[Path], lacking: list[Path]) -> None:
+def _refuse_partly_missing(
+    column: str, having: list[Path], lacking: list[Path], names: dict[Path, list[str]]
+) -> None:
     """A column some parts hold and others lack: the parts do not describe one table."""
     if having and lacking:
         raise InputError(
             f"data: column {quoted(column)} is missing from {shown(lacking[0].name)} "
             f"(present in {shown(having[0].name)}); every part must hold the same columns"
+            + case_hint(column, names[lacking[0]])
         )
 
 
@@ -107,16 +233,18 @@ def _count_nulls(
     columns: Sequence[str],
     nulls: dict[str, int | None],
     bounds: dict[str, tuple[float, float] | None],
+    raw: dict[str, str],
 ) -> None:
     """Add one part's null counts per column to `nulls` (None: some row group does not say), and
-    widen each numeric column's (min, max) in `bounds` (None: some row group does not say)."""
+    widen each numeric column's (min, max) in `bounds` (None: some row group does not say).
+    `raw` gives each column's name as the part writes it."""
     for g in range(meta.num_row_groups):
         group = meta.row_group(g)
         index = {group.column(j).path_in_schema: j for j in range(group.num_columns)}
         for column in columns:
-            if column not in index:
+            if raw.get(column) not in index:
                 continue
-            stats = group.column(index[column]).statistics
+            stats = group.column(index[raw[column]]).statistics
             if stats is None or not stats.has_null_count:
                 nulls[column] = None
             elif nulls.get(column, 0) is not None:
@@ -142,8 +270,11 @@ def _widen(bounds: dict[str, tuple[float, float] | None], column: str, stats) ->
     bounds[column] = (float(low), float(high))
 
 
-def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> tuple[int, Footers]:
+def _check_parquet_parts(
+    files: list[Path], columns: Sequence[str], headers: list[tuple[str, ...]]
+) -> tuple[int, Footers]:
     rows = 0
+    names_of: dict[Path, list[str]] = {}
     first: dict[str, tuple[str, Path]] = {}
     lacking: dict[str, list[Path]] = {c: [] for c in columns}
     nulls: dict[str, int | None] = {}
@@ -157,13 +288,16 @@ def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> tuple[int
                 f"data file {shown(f.name)} could not be read as Parquet: {exc}"
             ) from None
         refuse_duplicates(f, schema.names)
+        headers.append(tuple(schema.names))
+        names = names_of[f] = nfc_names(f, schema.names)
         rows += meta.num_rows
-        _count_nulls(meta, columns, nulls, bounds)
+        raw = dict(zip(names, schema.names, strict=True))
+        _count_nulls(meta, columns, nulls, bounds, raw)
         for column in columns:
-            if column not in schema.names:
+            if column not in raw:
                 lacking[column].append(f)
                 continue
-            kind = schema.field(column).type
+            kind = schema.field(raw[column]).type
             refuse_unusable_type(f, column, kind)
             seen = first.setdefault(column, (_kind(kind), f))
             if "null" not in (seen[0], _kind(kind)) and seen[0] != _kind(kind):
@@ -174,28 +308,33 @@ def _check_parquet_parts(files: list[Path], columns: Sequence[str]) -> tuple[int
     # a column no part holds is named later, with the columns there are
     for column in columns:
         _refuse_partly_missing(
-            column, [first[column][1]] if column in first else [], lacking[column]
+            column, [first[column][1]] if column in first else [], lacking[column], names_of
         )
     centre = {c: (b[0] + b[1]) / 2 for c, b in bounds.items() if b is not None}
     return rows, Footers(frozenset(c for c, n in nulls.items() if n == 0), centre)
 
 
-def _check_csv_parts(files: list[Path], columns: Sequence[str]) -> None:
-    headers = []
+def _check_csv_parts(
+    files: list[Path], columns: Sequence[str], headers: list[tuple[str, ...]]
+) -> None:
+    names_of: dict[Path, list[str]] = {}
     for f in files:
         header = csv_header(f, "\t" if f.suffix.lower() == ".tsv" else ",")
         refuse_duplicates(f, header)
-        headers.append((f, set(header)))
+        headers.append(tuple(header))
+        names_of[f] = nfc_names(f, header)
     for column in columns:
         _refuse_partly_missing(
             column,
-            [f for f, names in headers if column in names],
-            [f for f, names in headers if column not in names],
+            [f for f, names in names_of.items() if column in names],
+            [f for f, names in names_of.items() if column not in names],
+            names_of,
         )
 
 
 def open_source(path: Path, columns: Sequence[str]) -> Source:
-    files = resolve(path)
+    found = discover(path)
+    files = found.files
     formats = {_format_of(f) for f in files}
     if None in formats:
         odd = next(f for f in files if _format_of(f) is None)
@@ -210,9 +349,10 @@ def open_source(path: Path, columns: Sequence[str]) -> Source:
     if empty is not None:
         raise InputError(f"data file is empty: {shown(empty)}")
     rows, footers = None, Footers()
+    headers: list[tuple[str, ...]] = []
     if fmt == "parquet":
-        rows, footers = _check_parquet_parts(files, columns)
+        rows, footers = _check_parquet_parts(files, columns, headers)
     else:
-        _check_csv_parts(files, columns)
+        _check_csv_parts(files, columns, headers)
     size = sum(f.stat().st_size for f in files)
-    return Source(tuple(files), fmt, str(path), rows, size, footers)
+    return Source(tuple(files), fmt, str(path), rows, size, footers, tuple(headers), found.skipped)

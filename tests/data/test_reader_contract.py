@@ -1,0 +1,359 @@
+"""One reader contract for every path (memory, DuckDB, Spark) and data discovery.
+
+The same table read in memory (one file), by DuckDB and by Spark (parts) must give the same
+sample: columns matched by name in every part (any order, case kept), group ids as written
+(0100 is not 100), the same `missing_values:` (an empty cell is missing only when listed),
+names and text in NFC (a decomposed header matches a composed config; one school spelled
+both ways is one group), quoted CSV cells as RFC 4180 writes them. Discovery reads every
+data file once and nothing hidden, `_`-prefixed or written by the tool.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import unicodedata
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from helpers import write_config
+
+from hlm_analysis.cli import main
+from hlm_analysis.data import engines
+from hlm_analysis.data.aggregate import prepare_in_engine
+from hlm_analysis.data.columns import columns_used
+from hlm_analysis.data.engines import open_engine
+from hlm_analysis.data.prepare import MAX_TERMS, prepare_in_memory
+from hlm_analysis.data.route import prepare
+from hlm_analysis.data.source import discover, open_source
+from hlm_analysis.errors import InputError
+from hlm_analysis.spec import load_spec
+
+NFD = "Gro\u0308\u00dfe"  # o + combining diaeresis
+NFC = unicodedata.normalize("NFC", NFD)
+
+
+@pytest.fixture(scope="module")
+def duck():
+    engine = open_engine("duckdb")
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def spark():
+    return open_engine("spark")  # local[*]; Java from .ci/setup-system
+
+
+def _engine_sums(spec, engine):
+    return prepare_in_engine(spec, open_source(spec.data, columns_used(spec)), engine)
+
+
+def _same(a, b, rel=1e-10):
+    assert a.group_labels == b.group_labels
+    assert a.sums.names == b.sums.names
+    assert a.design == b.design
+    assert a.dropped == b.dropped and a.n_rows_read == b.n_rows_read
+    np.testing.assert_array_equal(a.sums.counts, b.sums.counts)
+    scale = np.abs(a.sums.cross).max()
+    assert np.abs(a.sums.cross - b.sums.cross).max() <= rel * scale
+
+
+def _frame(n_groups: int = 12, per: int = 15, seed: int = 5) -> pd.DataFrame:
+    """A table with what readers disagree on: ids equal as numbers but not as text, one id
+    and one level in two Unicode spellings, quoted cells, empty cells, a slope far from 0."""
+    rng = np.random.default_rng(seed)
+    ids = ["0100", "100", "007", "7", "12", "012", "3", "30", "300", "4", "40", "400"]
+    rows = []
+    for g in range(n_groups):
+        u = rng.normal(0, 1)
+        for i in range(per):
+            x = rng.normal(0, 1)
+            z = rng.normal(0, 1)
+            level = ["plain", 'a, "quoted"\nlevel', unicodedata.normalize("NFD", "é-level")][i % 3]
+            if i % 5 == 0:
+                level = "é-level"  # the NFC spelling of the same level
+            rows.append(
+                {
+                    "school": ids[g],
+                    "y": 2.75 * x - 0.5 * z + u + rng.normal(0, 0.5),
+                    "x": x,
+                    NFD: z,  # a header in NFD
+                    "kind": level,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    frame.loc[frame.index % 17 == 4, "x"] = np.nan  # empty cells: missing (default tokens)
+    # one school written composed in some rows and decomposed in others
+    frame.loc[frame["school"] == "40", "school"] = unicodedata.normalize("NFD", "Zürich")
+    frame.loc[frame.index % 30 == 0, "school"] = "Zürich"
+    return frame
+
+
+def _config(tmp_path, data, name="c", **keys):
+    keys = {
+        "outcome": "y",
+        "predictors": ["x", NFC, "kind"],  # the config writes the name composed
+        "group": "school",
+        **keys,
+    }
+    return load_spec(write_config(tmp_path, name, data=data, **keys))
+
+
+def _csv_parts(frame: pd.DataFrame, folder, n: int = 4, seed: int = 1) -> None:
+    """Parts whose headers list the columns in different orders."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i, part in enumerate(np.array_split(np.arange(len(frame)), n)):
+        order = list(rng.permutation(frame.columns)) if i else list(frame.columns)[::-1]
+        frame.iloc[part][order].to_csv(folder / f"part-{i}.csv", index=False)
+
+
+def _parquet_parts(frame: pd.DataFrame, folder, n: int = 4, seed: int = 2) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i, part in enumerate(np.array_split(np.arange(len(frame)), n)):
+        order = list(rng.permutation(frame.columns))
+        chunk = frame.iloc[part][order].astype({"school": str})
+        pq.write_table(pa.Table.from_pandas(chunk, preserve_index=False), folder / f"p{i}.parquet")
+
+
+# 1. columns by name, 3. ids as text and missing values, 4. NFC, 6. quoted cells, 7. every path
+
+
+def test_every_path_gives_the_same_sample(tmp_path, duck, spark):
+    frame = _frame()
+    frame.to_csv(tmp_path / "one.csv", index=False)
+    memory = prepare_in_memory(_config(tmp_path, tmp_path / "one.csv"), tmp_path / "one.csv")
+    # ids as written: 0100 and 100 are two groups; Zürich in two spellings is one
+    assert {"0100", "100", "007", "7", "Zürich"} <= set(memory.group_labels)
+    assert len(memory.group_labels) == 12
+    assert memory.group_labels == sorted(memory.group_labels)  # not all numbers: as text
+    assert memory.categorical["kind"] == ['a, "quoted"\nlevel', "plain", "é-level"]
+    assert memory.dropped == {"x": int(frame["x"].isna().sum())}
+    _csv_parts(frame, tmp_path / "csv")
+    _parquet_parts(frame, tmp_path / "pq")
+    for folder in ("csv", "pq"):
+        spec = _config(tmp_path, tmp_path / folder)
+        _same(memory, _engine_sums(spec, duck))
+        _same(memory, _engine_sums(spec, spark))
+
+
+def test_parts_in_another_column_order_fit_as_one_file(tmp_path, capsys):
+    """The class of the silent swap: every permutation of the header in every part."""
+    frame = _frame().drop(columns=["kind"])
+    frame.to_csv(tmp_path / "one.csv", index=False)
+    _csv_parts(frame, tmp_path / "parts", n=6, seed=9)
+    results = {}
+    for name, data in (("one", tmp_path / "one.csv"), ("parts", tmp_path / "parts")):
+        config = write_config(
+            tmp_path, name, data=data, outcome="y", predictors=["x", NFC], group="school"
+        )
+        assert main(["fit", str(config), "--out", str(tmp_path / f"out-{name}")]) == 0
+        results[name] = (tmp_path / f"out-{name}" / "results.json").read_text()
+    one, parts = (json.loads(results[k]) for k in ("one", "parts"))
+    assert one["models"].keys() == parts["models"].keys()
+    for name, model in one["models"].items():
+        assert model["loglik"] == pytest.approx(parts["models"][name]["loglik"], rel=1e-9)
+    assert "data: read 6 files" in capsys.readouterr().err
+
+
+def test_names_differing_in_case_stay_apart_and_are_named(tmp_path, duck, capsys):
+    frame = _frame().drop(columns=["kind"])
+    frame["Y"] = -frame["y"]  # another column, differing from y only in case
+    frame.to_csv(tmp_path / "one.csv", index=False)
+    _csv_parts(frame, tmp_path / "parts")
+    spec = _config(tmp_path, tmp_path / "one.csv", predictors=["x"])
+    memory = prepare_in_memory(spec, spec.data)
+    _same(memory, _engine_sums(_config(tmp_path, tmp_path / "parts", predictors=["x"]), duck))
+    # a part that spells the outcome `Y` only: named, with the near name
+    lake = tmp_path / "case"
+    _csv_parts(frame.drop(columns=["Y"]), lake)
+    frame.drop(columns=["y"]).head(20).to_csv(lake / "part-9.csv", index=False)
+    config = write_config(
+        tmp_path, "case", data=lake, outcome="y", predictors=["x"], group="school"
+    )
+    assert main(["fit", str(config), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'y' is missing from part-9.csv" in err[0], err
+    assert "the file has 'Y'" in err[0]
+
+
+@pytest.mark.parametrize("form", ["csv", "parquet"])
+def test_two_unicode_spellings_of_one_column_name_are_refused(tmp_path, capsys, form):
+    frame = pd.DataFrame({"g": [1, 1, 2, 2], "y": [1.0, 2, 3, 5], NFD: [1, 2, 3, 4]})
+    frame[NFC] = frame[NFD]
+    path = tmp_path / f"d.{form}"
+    if form == "csv":
+        frame.to_csv(path, index=False)
+    else:
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    config = write_config(tmp_path, "n", data=path, outcome="y", predictors=[NFC], group="g")
+    assert main(["fit", str(config), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "two Unicode spellings" in err[0], err
+
+
+@pytest.mark.parametrize("tokens", [["NA"], ["", "NA"]])
+def test_missing_values_mean_the_same_on_every_path(tmp_path, duck, capsys, tokens):
+    """`missing_values: [NA]`: an empty cell is no missing value (the README's list is the
+    only one); in a number column it is a stray token, refused by memory and engine alike."""
+    frame = _frame().drop(columns=["kind"])
+    frame.to_csv(tmp_path / "one.csv", index=False, na_rep="")
+    _csv_parts(frame, tmp_path / "parts")
+    outcomes = []
+    for name, data in (("one", tmp_path / "one.csv"), ("parts", tmp_path / "parts")):
+        config = write_config(
+            tmp_path, name, data=data, outcome="y", predictors=["x"], group="school",
+            missing_values=tokens,
+        )  # fmt: skip
+        code = main(["fit", str(config), "--out", str(tmp_path / f"out-{name}")])
+        outcomes.append((code, capsys.readouterr().err.strip().splitlines()[-1]))
+    if "" in tokens:
+        assert [c for c, _ in outcomes] == [0, 0], outcomes
+    else:
+        assert [c for c, _ in outcomes] == [2, 2], outcomes
+        for _, err in outcomes:
+            assert "column 'x'" in err and "add it to missing_values" in err, err
+
+
+def test_a_text_predictor_with_thousands_of_levels_is_refused_before_allocation(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    n = 6000
+    frame = pd.DataFrame(
+        {"g": rng.integers(0, 50, n), "y": rng.normal(size=n), "id": [f"s{i}" for i in range(n)]}
+    )
+    frame.to_csv(tmp_path / "wide.csv", index=False)
+    _csv_parts(frame, tmp_path / "parts")
+    for name, data in (("one", tmp_path / "wide.csv"), ("parts", tmp_path / "parts")):
+        config = write_config(tmp_path, name, data=data, outcome="y", predictors=["id"], group="g")
+        assert main(["fit", str(config), "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "'id' has 6,000 distinct values" in err[0], err
+        assert f"at most {MAX_TERMS:,}" in err[0]
+    # an interaction of two text columns multiplies their dummies
+    frame["a"] = [f"a{i % 40}" for i in range(n)]
+    frame["b"] = [f"b{i % 30}" for i in range(n)]
+    frame.to_csv(tmp_path / "inter.csv", index=False)
+    config = write_config(
+        tmp_path, "inter", data=tmp_path / "inter.csv", outcome="y", predictors=["a", "b"],
+        interactions=["a:b"], group="g",
+    )  # fmt: skip
+    assert main(["fit", str(config), "--out", str(tmp_path / "out")]) == 2
+    assert "design columns" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["abc", "100", "0GB", "-1GB", "1e3GB", ""])
+def test_a_bad_duckdb_memory_setting_is_named(tmp_path, capsys, monkeypatch, value):
+    monkeypatch.setattr(engines, "DUCKDB_MEMORY", value)
+    _csv_parts(_frame(), tmp_path / "parts")
+    config = write_config(
+        tmp_path, "m", data=tmp_path / "parts", outcome="y", predictors=["x"], group="school"
+    )
+    assert main(["fit", str(config), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "HLM_DUCKDB_MEMORY" in err[0], err
+
+
+@pytest.mark.parametrize("value", ["1GB", "512MB", "2GiB", "50%", "1.5 gb"])
+def test_good_duckdb_memory_settings_are_accepted(monkeypatch, value):
+    monkeypatch.setattr(engines, "DUCKDB_MEMORY", value)
+    open_engine("duckdb").close()
+
+
+def test_spark_reads_rfc4180_cells_as_duckdb(tmp_path, duck, spark):
+    cells = ["a, b", 'say ""hi""', "two\nlines", "", "plain", 'x,""y""\nz']
+    lines = ["g,y,t"]
+    for i in range(240):
+        cell = cells[i % len(cells)]
+        lines.append(f'{i % 13},{i * 0.37 % 5:.3f},"{cell}"')
+    folder = tmp_path / "q"
+    folder.mkdir()
+    (folder / "a.csv").write_text("\n".join(lines[:121]) + "\n")
+    (folder / "b.csv").write_text("\n".join([lines[0], *lines[121:]]) + "\n")
+    spec = load_spec(
+        write_config(tmp_path, "q", data=folder, outcome="y", predictors=["t"], group="g")
+    )
+    a, b = _engine_sums(spec, duck), _engine_sums(spec, spark)
+    _same(a, b)
+    assert a.categorical["t"] == sorted(
+        {"a, b", 'say "hi"', "two\nlines", "plain", 'x,"y"\nz'}
+    )  # the empty cell is missing by default
+
+
+# 2. discovery
+
+
+def test_discovery_skips_hidden_underscore_and_output_folders_at_any_depth(tmp_path):
+    lake = tmp_path / "lake"
+    good = [lake / "a.csv", lake / "2024" / "b.csv", lake / "2024" / "x" / "c.csv"]
+    bad = [
+        lake / ".ipynb_checkpoints" / "a-checkpoint.csv",
+        lake / "2024" / ".ipynb_checkpoints" / "b.csv",
+        lake / "2024" / "x" / "_temporary" / "0" / "part.csv",
+        lake / "_temporary" / "c.csv",
+        lake / "2024" / ".hidden.csv",
+        lake / "2024" / "_SUCCESS.csv",
+        lake / "out" / "rows.parquet",  # the tool's results folder (results.json beside)
+        lake / "report" / "rows.csv",  # a folder with the tool's marker
+    ]
+    for f in good + bad:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("g,y\n1,2\n")
+    (lake / "out" / "results.json").write_text("{}")
+    (lake / "report" / ".hlm-report").write_text("{}")
+    os.symlink(lake, lake / "2024" / "loop")  # a symlink loop
+    os.symlink(lake / "a.csv", lake / "2024" / "again.csv")  # a file reached twice
+    found = discover(lake)
+    assert found.files == sorted(good)
+    assert found.skipped >= 7
+    for pattern in ("**/*.csv", "*/**/*.csv", "2024/**/*.csv"):
+        files = discover(lake / pattern).files
+        real = [os.path.realpath(f) for f in files]
+        assert set(real) <= {str(f) for f in good} and len(real) == len(set(real))
+        assert all(
+            not any(p.startswith((".", "_")) for p in f.relative_to(lake).parts) for f in files
+        )
+    assert discover(lake / "**" / "*.csv").files == sorted(good)
+    # a component that names a hidden folder literally is followed
+    assert discover(lake / "_temporary" / "*.csv").files == [lake / "_temporary" / "c.csv"]
+    assert discover(lake / "*/*/_temporary/*/*.csv").files == [bad[2]]
+    with pytest.raises(InputError, match="no file matches"):
+        discover(lake / "*" / "*.ipynb_checkpoints")
+
+
+def test_a_symlink_loop_under_a_double_star_reads_each_part_once(tmp_path):
+    frame = _frame().drop(columns=["kind"])
+    lake = tmp_path / "lake"
+    _csv_parts(frame, lake / "data")
+    os.symlink(lake, lake / "data" / "again")
+    os.symlink(lake / "data", lake / "data" / "self")
+    spec = _config(tmp_path, lake / "**" / "*.csv", predictors=["x"])
+    prepared = prepare(spec)
+    assert prepared.files_read == 4 and prepared.n_rows_read == len(frame)
+
+
+def test_the_tools_own_output_inside_the_data_folder_is_not_read(tmp_path, capsys):
+    frame = _frame().drop(columns=["kind"])
+    data = tmp_path / "data"
+    _parquet_parts(frame, data)
+    config = write_config(tmp_path, "o", data=data, outcome="y", predictors=["x"], group="school")
+    for _ in range(2):  # the second run would read the first's rows.parquet
+        assert main(["fit", str(config), "--out", str(data / "out")]) == 0
+    results = json.loads((data / "out" / "results.json").read_text())
+    assert results["data"]["n_rows_read"] == len(frame)
+
+
+def test_a_literal_path_that_exists_is_not_a_glob(tmp_path):
+    frame = _frame().drop(columns=["kind"])
+    path = tmp_path / "scores[2024].csv"
+    frame.to_csv(path, index=False)
+    (tmp_path / "scores2.csv").write_text("other\n1\n")  # what the glob would match
+    assert discover(path).files == [path]
+    spec = _config(tmp_path, path, predictors=["x"])
+    assert prepare(spec).n_rows_read == len(frame)
+    with pytest.raises(InputError, match="no file matches"):
+        discover(tmp_path / "scores[19]*.csv")
