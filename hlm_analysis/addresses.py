@@ -3,10 +3,13 @@
 - The domain is case-insensitive (RFC 5321 section 2.4): it is lower-cased, and an
   international domain name (IDN) is IDNA-encoded (IDNA 2008 with UTS #46 mapping, the `idna`
   package; Python's own codec is IDNA 2003, which turns 'straße.de' into another domain).
-- The local part is kept exactly as written: RFC 5321 lets the receiving server treat 'Ann'
-  and 'ann' as two mailboxes, so hlm-report does too (written twice in another case, it is
-  two recipients). A non-ASCII local part needs a server that offers SMTPUTF8; `email` checks
-  that before sending anything.
+- The local part is sent exactly as written (RFC 5321 lets the receiving server treat 'Ann'
+  and 'ann' as two mailboxes). For exactly-once delivery (`key`), though, the local part's
+  case is ignored as well: the failure that happens is the same person getting the report again
+  after their address was retyped in another case; mailboxes that differ only in case are not
+  distinct on the servers districts use (Exchange, Gmail, Postfix's defaults).
+- A non-ASCII local part needs a server that offers SMTPUTF8; `email` checks that before
+  sending anything.
 """
 
 from __future__ import annotations
@@ -79,12 +82,15 @@ def header_address(display_name: str, address: str) -> Address:
 
 
 def key(value: str) -> str:
-    """What makes two addresses the same recipient (the send log's key): the checked form,
-    falling back to the text as written for an address that no longer passes the check."""
+    """What makes two addresses the same recipient (the send log's key): the checked form
+    (domain lower-cased and IDNA-encoded) with the local part case-folded too; an address that
+    no longer passes the check is taken as written, case-folded."""
     try:
-        return checked(value)
+        address = checked(value)
     except ValueError:
-        return value
+        return value.casefold()
+    local, _, domain = address.rpartition("@")
+    return f"{local.casefold()}@{domain}"
 
 
 def needs_smtputf8(address: str) -> bool:

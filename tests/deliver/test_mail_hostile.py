@@ -602,7 +602,7 @@ def test_a_person_listed_twice_gets_one_message_even_with_force(
     report_dir, server, monkeypatch, capsys, tmp_path
 ):
     config, root = report_dir
-    people = [THREE[0], {"name": "Ada Again", "email": "ada@EXAMPLE.Org"}, THREE[1]]
+    people = [THREE[0], {"name": "Ada Again", "email": "ADA@example.org"}, THREE[1]]
     with_stakeholders(tmp_path, people)
     handler = Recorder()
     smtp_env(monkeypatch, server(handler).port)
