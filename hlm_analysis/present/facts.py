@@ -198,6 +198,7 @@ def _slope(results: Results, labels: TermLabels, escape: Escape) -> dict | None:
                 "reliable": rules.reliability_high(reliability),
                 "sd_high": fmt.sig(vc.ci_high, 3) if vc.ci_high is not None else None,
                 "average_by": _average_by(results, term, labels, escape),
+                **_explained(results, term, labels, escape),
                 # a logistic slope as odds ratios: the average, and the range that holds for
                 # the middle 95% of groups (average +- 1.96 SD on the log-odds scale)
                 "or_average": fmt.sig(math.exp(final.effect(term).estimate), 3),
@@ -210,6 +211,66 @@ def _slope(results: Results, labels: TermLabels, escape: Escape) -> dict | None:
         "any_varies": any(i["varies"] for i in items),
         "compare_groups": any(i["varies"] and i["reliable"] for i in items),
     }
+
+
+def _explained(results: Results, term: str, labels: TermLabels, escape: Escape) -> dict:
+    """How much of the slope's variance its cross-level interactions explain (tau11 reduction),
+    and the test of the slope in the model without them: slopes may vary there and the
+    moderators explain most of it, while the final model's remaining variance is not
+    distinguishable from zero."""
+    row = next(
+        (
+            r
+            for r in getattr(results, "slope_variance_explained", ())
+            if r.term == term and r.proportion is not None
+        ),
+        None,
+    )
+    if row is None:
+        return {"explained": None}
+    before = next((c for c in results.comparisons if c.model_b == row.model_without), None)
+    return {
+        "explained": fmt.pct(max(row.proportion, 0.0)),
+        "explained_grew": row.proportion < 0,
+        "moderators": escape(_listed_names([labels.variable(m) for m in row.moderators])),
+        "moderators_many": len(row.moderators) > 1,
+        "tau_without": fmt.sig(row.tau_without, 3),
+        "tau_with": fmt.sig(row.tau_with, 3),
+        "varied_before": before is not None and rules.slopes_vary(before.p_value),
+        "p_before": fmt.pvalue(before.p_value) if before is not None else None,
+    }
+
+
+def _listed_names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _joint(results: Results, labels: TermLabels, escape: Escape) -> list[dict]:
+    """Joint tests of multi-level factors (and interactions with them) in the final model."""
+    out = []
+    for j in getattr(results, "joint_tests", ()):
+        name = j.predictor
+        label = (
+            " \u00d7 ".join(labels.variable(v) for v in name.split(":"))
+            if ":" in name
+            else labels.variable(name)
+        )
+        stat = (
+            f"F({j.df_num}, {fmt.df(j.df_den)}) = {fmt.num(j.statistic, 2)}"
+            if j.df_den is not None
+            else f"χ²({j.df_num}) = {fmt.num(j.statistic, 2)}"
+        )
+        out.append(
+            {
+                "predictor": name,  # the column or interaction: not for display
+                "label": escape(label),
+                "test": stat,
+                "method": j.method,
+                "p": fmt.pvalue(j.p_value),
+                "significant": rules.significant(j.p_value),
+            }
+        )
+    return out
 
 
 def _average_by(results: Results, term: str, labels: TermLabels, escape: Escape) -> str:
@@ -241,6 +302,7 @@ def _research_questions(results: Results, labels: TermLabels, escape: Escape) ->
         categorical = moderator.kind == VariableKind.CATEGORICAL
         region = next((j for j in results.johnson_neyman if j.interaction == interaction), None)
         focal_terms = list(dict.fromkeys(s.focal for s in slopes))
+        liberal = interaction in getattr(results, "liberal_cross_level_tests", ())
         out.append(
             {
                 "interaction": interaction,
@@ -277,10 +339,16 @@ def _research_questions(results: Results, labels: TermLabels, escape: Escape) ->
                         else None,
                         "p": fmt.pvalue(fe.p_value),
                         "significant": rules.significant(fe.p_value),
+                        "robust_p": fmt.pvalue(fe.robust_p) if fe.robust_p is not None else None,
                     }
                     for fe in products
                 ],  # fmt: skip
-                "differs": any(rules.significant(fe.p_value) for fe in products),
+                # the random slope could not stay: the model-based test is too liberal and the
+                # cluster-robust (CR2) test of the product term(s) leads
+                "liberal": liberal,
+                "differs": any(
+                    rules.significant(fe.robust_p if liberal else fe.p_value) for fe in products
+                ),
                 "region": _region(region, labels, escape) if region else None,
             }
         )
@@ -542,6 +610,7 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         "questions": questions,
         "question": _focus(results, effects, questions, labels, escape),
         "main_effects": main_effects,
+        "joint": _joint(results, labels, escape),
         "references": _references(results, labels, escape),
         "effect_sizes": getattr(spec, "effect_sizes", "cohen"),
         "contextual": _contextual(results, labels, escape, lex),

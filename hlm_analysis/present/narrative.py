@@ -167,6 +167,7 @@ def findings(f: dict) -> list[dict]:
                 # in model order, so the levels of a factor stay together
                 "linked": [e for e in rest if e["significant"]],
                 "unlinked": [e for e in rest if not e["significant"]],
+                "variables": list(dict.fromkeys(e["variable_name"] for e in rest)),
             }
         )
     return out
