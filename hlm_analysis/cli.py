@@ -55,6 +55,7 @@ def _fit(args) -> int:
     spec = load_spec(Path(args.config))
     if args.engine is not None:
         spec = spec.model_copy(update={"engine": args.engine})
+    layout.check_out_dir(Path(args.out), spec.data)
     prepared = validated(spec)  # every input error surfaces before any progress line
     if prepared.files_read > 1 or prepared.files_skipped:
         passed = f", passed over {prepared.files_skipped:,}" if prepared.files_skipped else ""

@@ -230,3 +230,15 @@ def check_output_root(output_root: Path, data: Path, config: Path) -> None:
     conf = Path(config).resolve()
     if final == conf or final in conf.parents:
         raise InputError(f"the report folder {final} would replace the config's own folder")
+
+
+def check_out_dir(out: Path, data: Path) -> None:
+    """`fit --out`: refuse the data itself or a folder inside a data folder, where the next run
+    would read the tool's own rows.parquet as data."""
+    where = out.resolve()
+    source = _data_root(Path(data))
+    if where == source or (source.is_dir() and source in where.parents):
+        raise InputError(
+            f"--out {out} lies inside the data {data}: its rows.parquet would be read as data; "
+            "choose a folder outside it"
+        )

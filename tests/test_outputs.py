@@ -279,3 +279,15 @@ def test_quarto_gets_the_same_pdf_stamp(tmp_path, monkeypatch):
         seen.clear()
         quarto.render(nbformat.v4.new_notebook(), tmp_path / "out", tmp_path / "work")
         assert seen == [str(source_date_epoch())] * 3
+
+
+@pytest.mark.parametrize("inside", ["data", "data/out", "data/sub/out"])
+def test_fit_out_inside_the_data_folder_is_refused(tmp_path, capsys, inside):
+    root = project(tmp_path)
+    (root / "_quarto.yml").write_text("project: {}\n")
+    config = write_config(root, name="report", data="data", outcome="y", group="g")
+    before = snapshot(root)
+    code = main(["fit", str(config), "--out", str(root / inside)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--out" in err[0] and "data" in err[0], err
+    assert snapshot(root) == before
