@@ -1,8 +1,10 @@
 """`hlm-report email`: send the PDF to each stakeholder exactly once per report version.
 
-One message per person (plain text and HTML from templates/), the PDF attached. A send log beside
-the report records (recipient, report checksum); a repeated run sends nothing new unless the report
-changed or --force is given, and an exclusive lock beside the log makes a second run at the same
+One message per person (plain text and HTML from templates/), the PDF attached, only from the
+report folder rendered from this very config (its marker, layout.check_owner). A send log beside
+the report records (recipient, report version: a hash of results.json, not of the PDF's bytes);
+a repeated run, or one after a re-render of the same results, sends nothing new unless the
+results changed or --force is given, and an exclusive lock beside the log makes a second run at the same
 time wait and then find what the first one sent. Transient failures (4xx replies, dropped
 connections) are retried with backoff; whatever goes wrong for one recipient is named and the
 others still get theirs. The password is read from the environment and never printed, logged or
