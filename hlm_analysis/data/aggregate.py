@@ -55,10 +55,15 @@ from .prepare import (
     refuse_constant,
     refuse_large_product,
     refuse_large_values,
+    refuse_wide_design,
     require_numbers,
 )
 from .source import IN_MEMORY_ROWS, Source
 from .sums import DesignSums
+
+# Designs wider than this count their groups first (one more pass), so that the per-group
+# sums of a wide design over many groups are refused before the engine returns them.
+WIDE = 100
 
 
 class SqlAlgebra:
@@ -260,6 +265,9 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             raise
         expressions = {**columns, **{MEASURED + c: alias[c] for c in spec.centering}}
         names = design_names(spec, columns)
+        if len(names) > WIDE:  # per group a square of the columns comes back: count groups
+            found = engine.frame(f"SELECT COUNT(DISTINCT {g}) AS n FROM analysis WHERE {complete}")
+            refuse_wide_design(spec, predictors, levels_of, groups=int(found["n"].iloc[0]))
         measured_numeric = numeric_variables(spec, predictors, categorical)
         measured_expr = {c: alias.get(c, expressions.get(c)) for c in measured_numeric}
         k = len(names) + 1

@@ -242,31 +242,46 @@ def build_design(
 # square of them (5,000 levels of a text column: 9 GiB for 50 groups), and a text column with
 # that many levels is an id or free text, not a predictor.
 MAX_TERMS = 1_000
+# What the design held in memory may take (its columns over the rows, and per group the square
+# of them): beyond it the allocation fails or swaps, so it is refused before.
+DESIGN_BYTES = 2 * 2**30
 
 
 def refuse_wide_design(
-    spec: Spec, predictors: list[str], levels_of: dict[str, tuple[str, ...] | None]
+    spec: Spec,
+    predictors: list[str],
+    levels_of: dict[str, tuple[str, ...] | None],
+    rows: int = 0,
+    groups: int = 0,
 ) -> None:
-    """Count the design's columns from the level counts alone; refuse more than MAX_TERMS,
-    naming the text column with the most levels."""
+    """Count the design's columns from the level counts alone; refuse more than MAX_TERMS, or
+    (given the rows and groups held in memory) a design over DESIGN_BYTES, naming the text
+    column with the most levels."""
     width = {v: 1 if levels_of[v] is None else max(len(levels_of[v]) - 1, 1) for v in levels_of}
     variables = design_variables(spec, predictors)
     total = 1 + sum(width[v] for v in variables)
     for interaction in spec.interactions:
         total += int(np.prod([width[v] for v in interaction.split(":")]))
-    if total <= MAX_TERMS:
+    size = 8 * total * (rows + groups * total)
+    if total <= MAX_TERMS and size <= DESIGN_BYTES:
         return
+    limit = (
+        f"at most {MAX_TERMS:,}"
+        if total > MAX_TERMS
+        else f"{size / 2**30:.1f} GiB in memory for {rows:,} rows in {groups:,} groups, at most "
+        f"{DESIGN_BYTES / 2**30:.0f} GiB"
+    )
     texts = [v for v in variables if levels_of[v] is not None]
     if texts:
         widest = max(texts, key=lambda v: len(levels_of[v]))
         raise InputError(
             f"predictor {quoted(widest)} has {len(levels_of[widest]):,} distinct values, which "
-            f"would make the model {total:,} design columns (at most {MAX_TERMS:,}); use a "
-            "column with fewer categories, or group it as a level of the model instead"
+            f"would make the model {total:,} design columns ({limit}); use a column with fewer "
+            "categories, or group it as a level of the model instead"
         )
     raise InputError(
-        f"the model would have {total:,} design columns (at most {MAX_TERMS:,}); use fewer "
-        "predictors or interactions"
+        f"the model would have {total:,} design columns ({limit}); use fewer predictors or "
+        "interactions"
     )
 
 
@@ -573,7 +588,9 @@ def _centre(spec: Spec, numbers: dict, codes: np.ndarray, counts: np.ndarray):
     return numbers, predictors
 
 
-def _build_columns(spec: Spec, numbers: dict, texts: dict, n: int, predictors: list[str]):
+def _build_columns(
+    spec: Spec, numbers: dict, texts: dict, n: int, predictors: list[str], groups: int
+):
     """The design of rows in memory (build_design with numpy), checked as it is made."""
     levels_of: dict[str, tuple[str, ...] | None] = {}
     binary: dict[str, bool] = {}
@@ -586,6 +603,7 @@ def _build_columns(spec: Spec, numbers: dict, texts: dict, n: int, predictors: l
             binary[var] = bool(np.all((values == 0.0) | (values == 1.0)))
         else:
             levels_of[var] = texts[var].levels
+    refuse_wide_design(spec, predictors, levels_of, rows=n, groups=groups)
     built = build_design(spec, predictors, levels_of, binary, NumpyAlgebra(numbers, texts, n))
     columns, terms_of = built[0], built[1]
     for interaction in spec.interactions:
@@ -618,7 +636,7 @@ def code_columns(spec: Spec, table: Columns, coding: BinaryCoding | None = None)
     check_groups(spec, counts)
     measured = clean.numbers  # before centring: what the data section describes
     numbers, predictors = _centre(spec, measured, codes, counts)
-    built = _build_columns(spec, numbers, clean.texts, clean.n_rows, predictors)
+    built = _build_columns(spec, numbers, clean.texts, clean.n_rows, predictors, len(levels))
     columns, _, categorical, _ = built
     numeric = numeric_variables(spec, predictors, categorical)
     with_measured = {**columns, **{MEASURED + c: measured[c] for c in spec.centering}}

@@ -10,6 +10,7 @@ data file once and nothing hidden, `_`-prefixed or written by the tool.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import unicodedata
@@ -357,3 +358,32 @@ def test_a_literal_path_that_exists_is_not_a_glob(tmp_path):
     assert prepare(spec).n_rows_read == len(frame)
     with pytest.raises(InputError, match="no file matches"):
         discover(tmp_path / "scores[19]*.csv")
+
+
+@pytest.mark.parametrize("where", ["memory", "engine"])
+def test_a_design_over_the_memory_budget_is_refused_before_allocation(
+    tmp_path, capsys, monkeypatch, where
+):
+    """Fewer than MAX_TERMS columns, but their per-group squares over many groups (or the
+    columns over many rows) beyond the budget: refused naming the column and its levels."""
+    prepare_module = importlib.import_module("hlm_analysis.data.prepare")
+    monkeypatch.setattr(prepare_module, "DESIGN_BYTES", 50 * 2**20)  # 50 MiB, for a small test
+    rng = np.random.default_rng(2)
+    n = 6000
+    frame = pd.DataFrame(
+        {
+            "g": rng.integers(0, 1500, n),
+            "y": rng.normal(size=n),
+            "c": [f"c{i % 300}" for i in range(n)],
+        }
+    )
+    if where == "memory":
+        frame.to_csv(tmp_path / "d.csv", index=False)
+        data = tmp_path / "d.csv"
+    else:
+        _csv_parts(frame, tmp_path / "parts")
+        data = tmp_path / "parts"
+    config = write_config(tmp_path, "b", data=data, outcome="y", predictors=["c"], group="g")
+    assert main(["fit", str(config), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'c' has 300 distinct values" in err[0] and "GiB" in err[0], err
