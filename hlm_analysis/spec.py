@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from pathlib import Path
 from typing import Literal
 
@@ -134,6 +135,29 @@ class Spec(BaseModel):
     # privacy: groups with fewer rows than this get no row, mean or SD in any published table
     # or figure (the models still use every row)
     min_cell: int = Field(default=5, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names_in_nfc(cls, value):
+        # Column names, levels and group ids compare in Unicode's composed form (NFC), as the
+        # data readers normalise headers and text cells: 'Größe' typed composed matches a
+        # header saved decomposed (macOS). Paths (data:) are left as written.
+        if not isinstance(value, dict):
+            return value
+
+        def nfc(item):
+            if isinstance(item, str):
+                return unicodedata.normalize("NFC", item)
+            if isinstance(item, list):
+                return [nfc(v) for v in item]
+            if isinstance(item, dict):
+                return {nfc(k): nfc(v) for k, v in item.items()}
+            return item
+
+        names = ("outcome", "group", "predictors", "random_slopes", "interactions", "contextual",
+                 "levers", "question", "event", "labels", "centering", "reference",
+                 "level_labels")  # fmt: skip
+        return {k: nfc(v) if k in names else v for k, v in value.items()}
 
     @field_validator("level_labels", mode="before")
     @classmethod

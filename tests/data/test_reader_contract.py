@@ -387,3 +387,39 @@ def test_a_design_over_the_memory_budget_is_refused_before_allocation(
     assert main(["fit", str(config), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'c' has 300 distinct values" in err[0] and "GiB" in err[0], err
+
+
+@pytest.mark.parametrize("config_form", ["NFC", "NFD"])
+@pytest.mark.parametrize("file_form", ["NFC", "NFD"])
+def test_names_levels_and_ids_match_in_either_unicode_form(tmp_path, duck, config_form, file_form):
+    def form(text, kind):
+        return unicodedata.normalize(kind, text)
+
+    rng = np.random.default_rng(4)
+    n = 240
+    frame = pd.DataFrame(
+        {
+            form("Schüler-Schule", file_form): [
+                form(f"Zürich-{i % 8}", file_form) for i in range(n)
+            ],
+            "y": rng.normal(size=n),
+            form("Größe", file_form): rng.normal(size=n),
+            "Typ": [form(["Ä", "B", "Ö"][i % 3], file_form) for i in range(n)],
+        }
+    )
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    keys = {
+        "outcome": "y",
+        "predictors": [form("Größe", config_form), "Typ"],
+        "group": form("Schüler-Schule", config_form),
+        "reference": {"Typ": form("Ö", config_form)},
+        "labels": {form("Größe", config_form): "Size"},
+    }
+    spec = load_spec(write_config(tmp_path, "u", data=tmp_path / "d.csv", **keys))
+    memory = prepare_in_memory(spec, spec.data)
+    assert memory.categorical["Typ"] == ["Ö", "B", "Ä"]  # NFC, the reference first
+    assert memory.group_labels == [f"Zürich-{i}" for i in range(8)]
+    assert "Größe" in memory.terms_of and spec.labels == {"Größe": "Size"}
+    _csv_parts(frame, tmp_path / "parts")
+    parts = load_spec(write_config(tmp_path, "p", data=tmp_path / "parts", **keys))
+    _same(memory, _engine_sums(parts, duck))
