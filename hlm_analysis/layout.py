@@ -145,8 +145,12 @@ def read_marker(folder: Path) -> dict | None:
 
 
 def _named(record: dict, folder: Path) -> str:
+    """The config a marker names, as a path from the working directory (it is recorded
+    relative to the output root)."""
     where = record.get("config")
-    return str(where) if isinstance(where, str) and where else "another config"
+    if not isinstance(where, str) or not where:
+        return "another config"
+    return os.path.relpath(os.path.normpath(folder.resolve().parent / where))
 
 
 def _only_own_files(folder: Path) -> bool:
