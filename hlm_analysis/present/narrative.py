@@ -126,7 +126,8 @@ def findings(f: dict) -> list[dict]:
     explained, whether slopes vary, and last every predictor not yet named, linked or not (so
     none silently drops out of the summary)."""
     out = []
-    named: set[str] = set()  # predictor columns a finding has spoken for
+    named: set[str] = set()  # predictor columns a finding has spoken for entirely
+    said: set[str] = set()  # single terms a finding has stated (one level of a factor)
     focus = f["question"]
     if focus is not None:
         out.append({"kind": Finding.FOCUS, "question": focus})
@@ -146,11 +147,11 @@ def findings(f: dict) -> list[dict]:
     for e in f["levers"][:2]:
         if e["variable_name"] not in named:
             out.append({"kind": Finding.LEVER, "effect": e})
-            named.add(e["variable_name"])
+            said.add(e["term"])
     others = [e for e in f["significant"] if not e["lever"] and e["variable_name"] not in named]
     if others:
         out.append({"kind": Finding.EFFECT, "effect": others[0]})
-        named.add(others[0]["variable_name"])
+        said.add(others[0]["term"])
     rows = _context_rows(f["contextual"])
     if rows:
         out.append({"kind": Finding.CONTEXT, "rows": rows})
@@ -159,7 +160,10 @@ def findings(f: dict) -> list[dict]:
         out.append({"kind": Finding.SLOPE, "slope": f["slope"]["entries"][0]})
     elif f["slopes_configured"] and f["slope"] is None and not f["too_few_groups"]:
         out.append({"kind": Finding.SLOPE_DROPPED})
-    rest = [e for e in f["main_effects"] if e["variable_name"] not in named]
+    # the other levels of a factor one of whose levels a finding stated stay in this list
+    rest = [
+        e for e in f["main_effects"] if e["variable_name"] not in named and e["term"] not in said
+    ]
     if rest:
         out.append(
             {
