@@ -245,25 +245,19 @@ def _null_icc(prepared: Prepared, fit: glmm.GlmmFit, mdef: ModelDef) -> tuple[Ic
 
 
 def _intervals(prepared: Prepared, mdef: ModelDef, fit: glmm.GlmmFit) -> list:
-    """glmer's profile interval of the random intercept's SD of the final model (each profile
-    point re-optimises beta over every row: bounded by profile.MAX_BINARY_ROWS); with random
-    slopes none (the rows say why)."""
+    """glmer's profile intervals of the SDs and correlations of the final model (each profile
+    point re-optimises beta and the other variance parameters over every row: bounded by
+    profile.MAX_BINARY_ROWS, divided by the squared number of random terms)."""
     q = len(mdef.random)
     m = q + q * (q - 1) // 2
     if not fit.verified:
         why = "the optimum the profile starts from could not be verified"
         return [profile.Interval(None, None, None, why)] * m
-    if q > 1:
-        why = (
-            "the profile of a logistic model with random slopes is not computed (its thousands "
-            "of points would each refit the other variance parameters and the fixed effects "
-            "over all rows)"
-        )
-        return [profile.Interval(None, None, None, why)] * m
-    if prepared.n_obs > profile.MAX_BINARY_ROWS:
+    limit = profile.MAX_BINARY_ROWS // (q * q)
+    if prepared.n_obs > limit:
         why = (
             f"with {prepared.n_obs:,} rows the profile of a logistic model (every point a fit "
-            f"over all rows) is not run (it is up to {profile.MAX_BINARY_ROWS:,})"
+            f"over all rows) is not run (it is up to {limit:,} rows with {q} random terms)"
         )
         return [profile.Interval(None, None, None, why)] * m
     rows = prepared.rows

@@ -146,6 +146,37 @@ def test_binary_random_intercept_profile_matches_glmer():
     assert row.ci_high == pytest.approx(ref["high"], **PROFILE_TOLERANCE)
 
 
+def test_binary_random_slope_profile_matches_glmer(tmp_path):
+    # R: confint(glmer(y ~ x + (1 + x | g), binary_slope.csv, binomial), parm = "theta_",
+    #    method = "profile"): each point re-fits beta and the other two variance parameters
+    config = write_config(
+        tmp_path,
+        data=REFERENCE / "binary_slope.csv",
+        outcome="y",
+        family="binomial",
+        predictors=["x"],
+        group="g",
+        random_slopes=["x"],
+    )
+    results = fit(config, tmp_path / "out")
+    assert results.final_model == ModelName.RANDOM_SLOPE
+    _check_profile(
+        results.final,
+        {
+            (INTERCEPT, None): "binary/simulated_slope/profile_ci/sd_(Intercept)|g",
+            ("x", None): "binary/simulated_slope/profile_ci/sd_x|g",
+            (INTERCEPT, "x"): "binary/simulated_slope/profile_ci/cor_x.(Intercept)|g",
+        },
+    )
+
+
+def test_binary_profiles_beyond_the_row_bound_are_absent_and_say_why(monkeypatch):
+    monkeypatch.setattr(profile, "MAX_BINARY_ROWS", 100)
+    (row,) = _bacteria(random_slopes=[], title="bounded").final.variance_components
+    assert row.ci_method is None and row.ci_low is None
+    assert "220 rows" in row.ci_note and "not run" in row.ci_note
+
+
 _BACTERIA: dict = {}
 
 

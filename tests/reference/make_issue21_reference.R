@@ -5,7 +5,8 @@
 # joint tests of factors (lmerTest anova, type 3, Satterthwaite; Wald chi-square for glmer).
 # R 4.2.2, lme4 1.1-31, lmerTest 3.1-3, mlmRev 1.0-8 (Debian bookworm).
 # Run from tests/reference:  Rscript make_issue21_reference.R
-# (writes hsb82.csv, singular_slope.csv, singular_both.csv and issue21_reference.json)
+# (writes hsb82.csv, singular_slope.csv, singular_both.csv, binary_slope.csv and
+# issue21_reference.json)
 suppressPackageStartupMessages({library(lmerTest); library(mlmRev); library(jsonlite)})
 
 profile_ci <- function(m) {
@@ -115,6 +116,22 @@ binary_out <- list(
                       varcorr = varcorr(g2), singular = isSingular(g2),
                       profile_ci = profile_ci(g2))
 )
+
+# 5. Binary with a random slope glmer can profile (bacteria's ends on the boundary and lme4's
+# profile stops there): simulated, 60 groups of 40, slope SD 0.5 (seed 1).
+simb <- function(seed, G = 60, n = 40) {
+  set.seed(seed)
+  g <- rep(seq_len(G), each = n); x <- rnorm(G * n)
+  u0 <- rnorm(G, sd = 0.8); u1 <- rnorm(G, sd = 0.5)
+  eta <- -0.3 + 0.6 * x + u0[g] + u1[g] * x
+  data.frame(y = rbinom(G * n, 1, plogis(eta)), x = round(x, 4), g = paste0("g", g))
+}
+bs <- simb(1)
+write.csv(bs, "binary_slope.csv", row.names = FALSE)
+g3 <- glmer(y ~ x + (1 + x | g), bs, family = binomial)
+binary_out$simulated_slope <- list(formula = deparse(formula(g3), width.cutoff = 500),
+                                   varcorr = varcorr(g3), singular = isSingular(g3),
+                                   profile_ci = profile_ci(g3))
 
 out <- list(hsb82 = hsb_out, singular_slope = one, singular_both = both, joint = joint_out,
             binary = binary_out)
