@@ -29,13 +29,16 @@ from ..spec import load_spec
 def _card(name: str, folder: Path) -> dict:
     results = read_json(folder / RESULTS_FILE)
     built = dt.datetime.fromtimestamp((folder / layout.HTML).stat().st_mtime)
+    facts = narrative.plain_facts(results)  # the report's own words (present/lexicon.py)
     return {
         "name": name,
         "title": results.spec.title,
         "date": built.strftime("%-d %B %Y"),
         "n_obs": fmt.integer(results.data.n_obs),
         "n_groups": fmt.integer(results.data.n_groups),
-        "headline": narrative.key_findings(narrative.plain_facts(results))[0],
+        "units": facts["units"],  # "students", "women"
+        "groups": facts["groups"],  # "schools", or "groups (SchoolID)"
+        "headline": narrative.key_findings(facts)[0],
         # A name may hold '#', '%', '?', spaces or any letter: the link is percent-encoded.
         "html": f"reports/{quote(name)}/{layout.HTML}",
         "pdf": f"reports/{quote(name)}/{layout.PDF}",

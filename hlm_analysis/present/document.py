@@ -126,7 +126,7 @@ class ReportDocument:
         if not sample.is_sample:
             return ""
         return (
-            f"Figures that show individual students draw a random sample of "
+            f"Figures that show individual {self.facts['units']} draw a random sample of "
             f"{fmt.integer(sample.n_rows)} of the {fmt.integer(sample.n_obs)} rows (seed "
             f"{sample.seed}); every estimate and test uses all rows (only the medians of the data "
             "table come from the sample)."
