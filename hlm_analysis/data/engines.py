@@ -202,6 +202,7 @@ class Spark(Engine):
             raise ToolError(f"Spark did not start (master {master}): {_first_line(exc)}") from None
 
     def load(self, source: Source, used: list[str]) -> dict[str, str]:
+        from pyspark.sql.functions import coalesce, lit
         from pyspark.sql.types import StringType, StructField, StructType
 
         df = None
@@ -231,9 +232,10 @@ class Spark(Engine):
                         .option("encoding", "UTF-8")
                         .csv([str(f) for f in files])
                     )
-                part = part.select(
-                    *(part[names[j]].alias(f"s{i}") for i, j in enumerate(positions))
-                )
+                columns = [part[names[j]] for j in positions]
+                if source.format == "csv":  # Spark reads an unquoted empty cell as null
+                    columns = [coalesce(c, lit("")) for c in columns]
+                part = part.select(*(c.alias(f"s{i}") for i, c in enumerate(columns)))
                 df = part if df is None else df.unionAll(part)
         except Exception as exc:  # noqa: BLE001 - Spark raises its own exception classes
             raise InputError(f"data {source.label} could not be read: {_first_line(exc)}") from None

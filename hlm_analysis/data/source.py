@@ -98,9 +98,13 @@ class Found:
     skipped: int = 0
 
 
-def _own_output(names: set[str]) -> bool:
-    """A folder the tool wrote: its marker, or results.json beside rows.parquet."""
-    return MARKER in names or {RESULTS_FILE, SAMPLE_FILE} <= names
+def _own_files(names: set[str]) -> set[str] | None:
+    """What of a folder the tool wrote: all of it (None) when it holds the tool's marker, its
+    row sample when results.json lies beside it (`fit --out` into the data folder), else
+    nothing."""
+    if MARKER in names:
+        return None
+    return {SAMPLE_FILE} if {RESULTS_FILE, SAMPLE_FILE} <= names else set()
 
 
 def _hidden(name: str) -> bool:
@@ -143,11 +147,15 @@ def _discover(root: Path, pattern: list[str]) -> Found:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError:
             continue  # unreadable or vanished: not data that can be read
-        if _own_output({e.name for e in entries}):
+        own = _own_files({e.name for e in entries})
+        if own is None:
             found.skipped += 1
             continue
         for entry in entries:
             parts = (*rel, entry.name)
+            if entry.name in own:
+                found.skipped += 1
+                continue
             try:
                 is_dir = entry.is_dir()  # through a symlink too: seen_folders ends loops
             except OSError:

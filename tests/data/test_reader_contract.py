@@ -337,15 +337,24 @@ def test_a_symlink_loop_under_a_double_star_reads_each_part_once(tmp_path):
     assert prepared.files_read == 4 and prepared.n_rows_read == len(frame)
 
 
-def test_the_tools_own_output_inside_the_data_folder_is_not_read(tmp_path, capsys):
+def test_the_tools_own_output_inside_the_data_folder_is_not_read(tmp_path):
+    """Outputs written into the data folder (an older `fit --out`, a report folder with the
+    tool's marker) are not data: their rows.parquet would duplicate rows."""
     frame = _frame().drop(columns=["kind"])
     data = tmp_path / "data"
     _parquet_parts(frame, data)
     config = write_config(tmp_path, "o", data=data, outcome="y", predictors=["x"], group="school")
-    for _ in range(2):  # the second run would read the first's rows.parquet
-        assert main(["fit", str(config), "--out", str(data / "out")]) == 0
-    results = json.loads((data / "out" / "results.json").read_text())
-    assert results["data"]["n_rows_read"] == len(frame)
+    assert main(["fit", str(config), "--out", str(tmp_path / "first")]) == 0
+    spec = load_spec(config)
+    for out in (data / "out", data, data / "out" / "deeper"):
+        out.mkdir(exist_ok=True)
+        for name in ("results.json", "rows.parquet"):
+            (out / name).write_bytes((tmp_path / "first" / name).read_bytes())
+        assert prepare(spec).n_rows_read == len(frame), out
+    report = data / "report"
+    _parquet_parts(frame, report)  # a report folder (marker): nothing in it is data
+    (report / ".hlm-report").write_text("{}")
+    assert prepare(spec).n_rows_read == len(frame)
 
 
 def test_a_literal_path_that_exists_is_not_a_glob(tmp_path):
@@ -423,3 +432,22 @@ def test_names_levels_and_ids_match_in_either_unicode_form(tmp_path, duck, confi
     _csv_parts(frame, tmp_path / "parts")
     parts = load_spec(write_config(tmp_path, "p", data=tmp_path / "parts", **keys))
     _same(memory, _engine_sums(parts, duck))
+
+
+def test_an_unlisted_empty_cell_is_text_on_every_path(tmp_path, duck, spark):
+    """With `missing_values: [NA]` an empty text cell is the level '' in memory, DuckDB and
+    Spark alike (no reader drops it on its own), and NA cells are missing everywhere."""
+    frame = _frame().drop(columns=["kind"])
+    frame["x"] = frame["x"].fillna(0.0)
+    frame["kind"] = [["", "NA", "a", "b"][i % 4] for i in range(len(frame))]
+    path = tmp_path / "one.csv"
+    frame.to_csv(path, index=False)
+    assert ",," in path.read_text() or ",\n" in path.read_text()
+    keys = {"predictors": ["x", NFC, "kind"], "missing_values": ["NA"]}
+    memory = prepare_in_memory(_config(tmp_path, path, **keys), path)
+    assert memory.categorical["kind"] == ["", "a", "b"]
+    assert memory.dropped == {"kind": len(frame) // 4}
+    _csv_parts(frame, tmp_path / "parts")
+    spec = _config(tmp_path, tmp_path / "parts", name="p", **keys)
+    _same(memory, _engine_sums(spec, duck))
+    _same(memory, _engine_sums(spec, spark))
