@@ -29,8 +29,9 @@ from ..results import (
     RobustSE,
     TermKind,
 )
-from . import final, glmm, lmm, profile, stats
+from . import final, glmm, profile, stats
 from .ladder import (
+    UNCORRELATED_NOTE,
     Ladder,
     ModelDef,
     Progress,
@@ -218,6 +219,7 @@ def fit_mixed(prepared: Prepared, mdef: ModelDef) -> glmm.GlmmFit:
         rows.matrix(mdef.random),
         rows.group_codes,
         nagq=prepared.spec.nagq,
+        diagonal=mdef.diagonal,
     )
 
 
@@ -265,7 +267,7 @@ def _intervals(prepared: Prepared, mdef: ModelDef, fit: glmm.GlmmFit) -> list:
         rows.y, rows.matrix(mdef.fixed), rows.matrix(mdef.random), rows.group_codes,
         prepared.spec.nagq,
     )  # fmt: skip
-    return profile.binary_intervals(fit.theta, problem, fit.beta)
+    return profile.binary_intervals(fit.theta, problem, fit.beta, mdef.diagonal)
 
 
 def mixed_result(
@@ -284,8 +286,10 @@ def mixed_result(
     var_fixed = prepared.sums.quadratic_variance(mdef.fixed, fit.beta)
     r2 = stats.nakagawa_r2(var_fixed, re_cov, mean_zz, LATENT_VARIANCE)
     tau00 = float(re_cov[0, 0])
-    k = len(mdef.fixed) + lmm.n_theta(q)
+    k = len(mdef.fixed) + len(stats.variance_parameters(q, mdef.diagonal)) - 1  # no sigma
     notes = []
+    if mdef.diagonal:
+        notes.append(UNCORRELATED_NOTE)
     if not fit.verified:
         notes.append(
             f"The maximum-likelihood optimum could not be verified (a Newton step could gain "
@@ -306,10 +310,13 @@ def mixed_result(
     if is_final:
         lines = final.group_lines(prepared, mdef.fixed, fit.beta, mdef.random, fit.modes)
         intervals = _intervals(prepared, mdef, fit)
-        if any(i.method is None for i in intervals):
+        missing = [
+            i.note for i in intervals if i.method is None and i.note != profile.NOT_A_PARAMETER
+        ]
+        if missing:
             notes.append(
                 "Some intervals for the variance components could not be computed: "
-                + "; ".join(dict.fromkeys(i.note for i in intervals if i.method is None))
+                + "; ".join(dict.fromkeys(missing))
                 + "."
             )
     how = "Laplace" if fit.nagq == 1 else f"adaptive Gauss-Hermite, {fit.nagq} points"
@@ -325,7 +332,7 @@ def mixed_result(
         fixed_effects=_with_odds_ratios(_fixed_effects(mdef.fixed, fit.beta, se, df), marginal),
         df_method="z (Wald)",
         variance_components=variance_components(
-            prepared.spec.group, mdef.random, re_cov, None, intervals
+            prepared.spec.group, mdef.random, re_cov, None, intervals, mdef.diagonal
         ),
         attempts=fit.attempts,
         singular=fit.singular,
@@ -355,6 +362,7 @@ def mixed_result(
         nagq=fit.nagq,
         median_odds_ratio=mor,
         separation=tuple(mdef.fixed[i] for i in fit.separated),
+        uncorrelated=mdef.diagonal,
     )
 
 
@@ -385,13 +393,31 @@ def fit_binomial_ladder(prepared: Prepared, progress: Progress = lambda message:
             verified = models[mdef.name].converged
         status = "" if verified else " (optimum NOT verified)"
         progress(f"  {mdef.name.label:<28} {time.perf_counter() - started:6.2f} s{status}")
-    estimability = {
-        n: final.Estimability(
+
+    def estimability(d: ModelDef, f: glmm.GlmmFit) -> final.Estimability:
+        return final.Estimability(
             f.verified, tuple(d.random[i] for i in f.singular_terms), tuple(d.random)
         )
-        for n, (d, f) in fits.items()
-    }
-    choice = final.choose_path(estimability)
+
+    states = {n: estimability(d, f) for n, (d, f) in fits.items()}
+    uncorrelated: dict[ModelName, tuple[ModelDef, glmm.GlmmFit]] = {}
+    if final.needs_uncorrelated(states):
+        # as for linear models (ladder.py): every slope rung in the uncorrelated form
+        for model_name, (mdef, _) in fits.items():
+            if len(mdef.random) > 1:
+                started = time.perf_counter()
+                diagonal = replace(mdef, diagonal=True)
+                uncorrelated[model_name] = (diagonal, fit_mixed(prepared, diagonal))
+                progress(
+                    f"  {model_name.label + ', uncorrelated':<28} "
+                    f"{time.perf_counter() - started:6.2f} s"
+                )
+    full = final.full_model(set(fits))
+    choice = final.choose_path(
+        states, estimability(*uncorrelated[full]) if full in uncorrelated else None
+    )
+    if choice.uncorrelated:
+        fits.update(uncorrelated)
     name, reason = choice.model, choice.reason
     for model_name, (mdef, fit) in fits.items():
         models[model_name] = mixed_result(prepared, mdef, fit, model_name == name)
@@ -429,7 +455,7 @@ def _slope_tests(models: dict[ModelName, ModelResult], name: ModelName) -> tuple
     reduced = models.get(final.reduced_model(name))
     if len(slopes) != 1 or reduced is None or reduced is full:
         return ()
-    df = lmm.n_theta(len(full.random_terms)) - 1
+    df = len(stats.variance_parameters(len(full.random_terms), full.uncorrelated)) - 2
     stat = max(2.0 * (full.loglik - reduced.loglik), 0.0)
     return (
         ComponentTest(

@@ -783,32 +783,49 @@ class GlmmFit:
 
 
 class _Criterion:
-    """The deviance over phi = (theta, beta), for the optimizers (counts via the Problem)."""
+    """The deviance over phi = (theta, beta), for the optimizers (counts via the Problem).
 
-    def __init__(self, problem: Problem):
+    With `diagonal` (the uncorrelated model, lme4's (1 + x || g)) phi holds only Lambda's
+    diagonal: the off-diagonal entries are zero, and the gradient is the full one's free
+    entries (the map is a selection)."""
+
+    def __init__(self, problem: Problem, diagonal: bool = False):
         self.problem = problem
-        self.nt = n_theta(problem.q)
+        self.full_nt = n_theta(problem.q)
+        self.free = diagonal_index(problem.q) if diagonal else np.arange(self.full_nt)
+        self.nt = len(self.free)
 
     def split(self, phi):
+        """(full theta, beta) of phi."""
         phi = np.asarray(phi, float)
-        return phi[: self.nt], phi[self.nt :]
+        theta = np.zeros(self.full_nt)
+        theta[self.free] = phi[: self.nt]
+        return theta, phi[self.nt :]
+
+    def reduce(self, theta, beta) -> np.ndarray:
+        """phi of a full theta (its off-diagonal entries dropped when diagonal) and beta."""
+        return np.concatenate([np.asarray(theta, float)[self.free], beta])
+
+    def _reduced(self, grad: np.ndarray) -> np.ndarray:
+        return np.concatenate([grad[: self.full_nt][self.free], grad[self.full_nt :]])
 
     def __call__(self, phi) -> float:
         return self.problem.deviance(*self.split(phi))
 
     def value_and_grad(self, phi):
-        return self.problem.value_and_gradient(*self.split(phi))
+        value, grad = self.problem.value_and_gradient(*self.split(phi))
+        return value, self._reduced(grad)
 
     def grad(self, phi) -> np.ndarray:
         return self.value_and_grad(phi)[1]
 
     def grad_nearby(self, phi) -> np.ndarray:
         """The gradient at a point a finite-difference step away (keeps the modes' predictor)."""
-        return self.problem.value_and_gradient(*self.split(phi), predictor=False)[1]
+        return self._reduced(self.problem.value_and_gradient(*self.split(phi), predictor=False)[1])
 
     def canonical(self, phi) -> np.ndarray:
         theta, beta = self.split(phi)
-        return np.concatenate([canonical_theta(theta, self.problem.q), beta])
+        return self.reduce(canonical_theta(theta, self.problem.q), beta)
 
     @property
     def count(self) -> int:
@@ -843,7 +860,7 @@ def _run(method: str, start: np.ndarray, crit: _Criterion, scale: np.ndarray):
 
     x0 = np.concatenate([base[:nt], np.zeros(len(base) - nt)])
     k = len(x0)
-    diag = set(diagonal_index(crit.problem.q).tolist())
+    diag = set(np.flatnonzero(np.isin(crit.free, diagonal_index(crit.problem.q))).tolist())
     with np.errstate(all="ignore"):
         if method == "L-BFGS-B":
             bounds = [(0.0, None) if i in diag else (None, None) for i in range(nt)]
@@ -925,7 +942,7 @@ def _snap_to_boundary(crit: _Criterion, phi: np.ndarray, value: float):
     if not len(tiny):
         return phi, value
     lam[tiny, tiny] = 0.0
-    snapped = np.concatenate([theta_of(lam), beta])
+    snapped = crit.reduce(theta_of(lam), beta)
     snapped_value = crit(snapped)
     if snapped_value <= value + 1e-8 + 1e-12 * abs(value):
         return snapped, snapped_value
@@ -964,7 +981,7 @@ class _Verified:
 def _polish_and_verify(crit, candidates, attempts, escalated=False) -> _Verified:
     finite = [c for c in candidates if np.isfinite(c[0])]
     if not finite:
-        nan = np.full(crit.problem.k, np.nan)
+        nan = np.full(crit.nt + crit.problem.p, np.nan)
         return _Verified(nan, np.inf, "none", False, np.inf, np.inf, np.inf, nan, None)
     value, winner, phi, derivatives = min(finite, key=lambda c: c[0])
     before = crit.count
@@ -1020,16 +1037,17 @@ def _candidates(crit, runs, scale, attempts, candidates) -> None:
         candidates.append((value, method, phi, derivatives))
 
 
-def fit_glmm(y, X, Z, groups, nagq: int = 1, plan=None) -> GlmmFit:
+def fit_glmm(y, X, Z, groups, nagq: int = 1, plan=None, diagonal: bool = False) -> GlmmFit:
     """Fit a binomial (logit) GLMM by maximum likelihood (Laplace, or adaptive Gauss-Hermite
     with nagq > 1 for a random intercept alone), as glmer does; the optimum is verified.
 
     y: 0/1 (n,); X: n x p fixed design (first column the intercept); Z: n x q random design
     (first column the intercept); groups: integer codes 0..G-1, rows in any order.
     `plan` (optional) replaces the list of (method, start label, start phi) runs; the first run
-    alone is tried first, the others only if its optimum fails verification."""
+    alone is tried first, the others only if its optimum fails verification. `diagonal`: the
+    uncorrelated model (1 + x || g), covariances held at zero (start phis stay full)."""
     problem = Problem(y, X, Z, groups, nagq)
-    q, nt = problem.q, n_theta(problem.q)
+    q = problem.q
     glm = logistic(problem.y, problem.X)
     start_beta = np.where(np.isfinite(glm.beta), glm.beta, 0.0)
     cov0 = glm.cov if np.all(np.isfinite(glm.cov)) else np.eye(problem.p)
@@ -1037,8 +1055,11 @@ def fit_glmm(y, X, Z, groups, nagq: int = 1, plan=None) -> GlmmFit:
         scale = np.linalg.cholesky(cov0)
     except np.linalg.LinAlgError:
         scale = np.diag(np.sqrt(np.abs(np.diag(cov0))) + 1e-8)
-    crit = _Criterion(problem)
+    crit = _Criterion(problem, diagonal)
+    nt = crit.nt
     plan = default_plan(q, start_beta) if plan is None else plan
+    full_nt = n_theta(q)
+    plan = [(m, label, crit.reduce(p[:full_nt], p[full_nt:])) for m, label, p in plan]
     attempts: list[Attempt] = []
     candidates: list[tuple[float, str, np.ndarray]] = []
     _candidates(crit, plan[:1], scale, attempts, candidates)

@@ -48,6 +48,10 @@ STATSMODELS_METHODS = ("lbfgs", "powell")
 CR2_MAX_GROUPS = 50
 
 Progress = Callable[[str], None]
+UNCORRELATED_NOTE = (
+    "Fitted with uncorrelated random effects (1 + x || g): the correlated form was singular "
+    "(a correlation of +-1 or a zero slope variance)."
+)
 
 
 @dataclass(frozen=True)
@@ -576,13 +580,7 @@ def fit_ladder(prepared: Prepared, progress: Progress = lambda message: None) ->
     )
     if choice.uncorrelated:
         for model_name, fit in uncorrelated.items():
-            fits[model_name] = replace(
-                fit,
-                notes=(
-                    "Fitted with uncorrelated random effects (1 + x || g): the correlated form "
-                    "was singular (a correlation of +-1 or a zero slope variance).",
-                ),
-            )
+            fits[model_name] = replace(fit, notes=(UNCORRELATED_NOTE,))
     name, reason = choice.model, choice.reason
     chosen = fits[name]
     sol, sums = chosen.sol, chosen.sums

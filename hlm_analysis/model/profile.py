@@ -35,6 +35,7 @@ from . import lmm, numderiv, optimize
 CHI2_95 = 3.841458820694124
 PROFILE = "profile"
 WALD = "wald"
+NOT_A_PARAMETER = "not a parameter of this model"  # an uncorrelated model's correlations
 # Beyond this many groups times squared random terms the constrained fits of a profile (about a
 # hundred, each a few criterion evaluations costing O(groups q^2)) would dominate the ladder's
 # time; Wald intervals on the log-SD scale, which many groups make close to the profile, are used
@@ -357,7 +358,7 @@ def _profile_all(
     out = []
     for k in range(len(best)):
         if not free[k]:
-            out.append((np.nan, np.nan, "not a parameter of this model"))
+            out.append((np.nan, np.nan, NOT_A_PARAMETER))
             continue
         if not np.isfinite(base):
             out.append((np.nan, np.nan, "the deviance cannot be evaluated at the estimate"))
@@ -417,7 +418,7 @@ def linear_intervals(
         return [
             Interval(float(w[0]), float(w[1]), WALD, note)
             if f and np.all(np.isfinite(w))
-            else Interval(None, None, None, note if f else "not a parameter of this model")
+            else Interval(None, None, None, note if f else NOT_A_PARAMETER)
             for w, f in zip(wald, free, strict=True)
         ]
 
@@ -437,15 +438,19 @@ def linear_intervals(
     return _merge(_profile_all(crit, best, edges, free, guesses), wald, free)
 
 
-def binary_intervals(theta: np.ndarray, problem, beta: np.ndarray) -> list[Interval]:
+def binary_intervals(
+    theta: np.ndarray, problem, beta: np.ndarray, diagonal: bool = False
+) -> list[Interval]:
     """glmer's profile intervals for phi = (SDs, correlations) of a logistic mixed model at its
     optimum (theta, beta); each point minimises the deviance (glmm.Problem: Laplace, or AGQ for
     a random intercept) over beta and, with random slopes, the other variance parameters
-    jointly (_BinaryFixed)."""
+    jointly (_BinaryFixed). `diagonal`: the uncorrelated model, whose correlations get none."""
     q = problem.q
     beta = np.asarray(beta, float)
     best = parameters(np.asarray(theta, float), 1.0, q)[:-1]
     free = np.ones(len(best), bool)
+    if diagonal:  # the uncorrelated model: its correlations are held at zero, no parameters
+        free[q:] = False
 
     if q == 1:
         # one parameter, nothing else to re-optimise but beta: glmm's own profiled deviance

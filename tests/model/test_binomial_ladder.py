@@ -21,6 +21,20 @@ import pytest
 from helpers import REFERENCE, fit, write_config
 
 GLMER = json.loads((REFERENCE / "glmer_reference.json").read_text())
+# bacteria's correlated random slope is singular (correlation 1; the correlated fit itself is
+# checked in test_reference_glmer.py), so the ladder's random-slope rung is the uncorrelated form
+# (issue 21): R values from make_issue21_reference.R, tight glmer, in glmer_reference's shape
+_UNCORRELATED = json.loads((REFERENCE / "issue21_reference.json").read_text())["binary"][
+    "uncorrelated_slope"
+]
+GLMER["bacteria"]["random_slope_uncorrelated"] = {
+    "fixef": _UNCORRELATED["fixef"],
+    "se": _UNCORRELATED["se"],
+    "loglik": _UNCORRELATED["loglik"],
+    "aic": -2 * _UNCORRELATED["loglik"] + 2 * (4 + 2),  # 4 fixed effects, 2 SDs
+    "varcomp": [dict(row, var2=None) for row in _UNCORRELATED["varcorr"]],
+    "singular": _UNCORRELATED["singular"],
+}
 
 # R's factor levels: bacteria's trt is placebo, drug, drug+; VerbAgg's mode is want, do.
 CONFIGS = {
@@ -69,7 +83,7 @@ def fitted(dataset: str, tmp_path_factory, nagq: int = 1):
 MIXED = [
     ("bacteria", "null", "null", 1),
     ("bacteria", "random_intercept", "random_intercept", 1),
-    ("bacteria", "random_slope", "random_slope", 1),
+    ("bacteria", "random_slope_uncorrelated", "random_slope", 1),
     ("bacteria", "random_intercept_agq10", "random_intercept", 10),
     ("verbagg", "null", "null", 1),
     ("verbagg", "random_intercept", "random_intercept", 1),
@@ -108,6 +122,7 @@ def test_mixed_models_match_glmer(tmp_path_factory, dataset, key, model, nagq):
     assert not any(vc.group == "Residual" for vc in result.variance_components)
     # R: isSingular(m)
     assert result.singular == ref["singular"]
+    assert result.uncorrelated == key.endswith("_uncorrelated")
     if key == "null":  # tau00 / (tau00 + pi^2 / 3)
         assert result.icc.estimate == pytest.approx(ref["icc_latent"], abs=1e-3)
         assert result.icc.ci_low < result.icc.estimate < result.icc.ci_high
@@ -152,11 +167,16 @@ def test_average_marginal_effects_follow_their_definition(tmp_path_factory):
     assert model.effect("(Intercept)").marginal_effect is None
 
 
-def test_boundary_slope_is_flagged_and_the_report_rests_on_the_random_intercept(tmp_path_factory):
+def test_boundary_slope_is_refitted_uncorrelated_and_the_report_rests_on_it(tmp_path_factory):
+    # glmer's (1 + week | ID) is singular (correlation 1: GLMER["bacteria"]["random_slope"]);
+    # (1 + week || ID) is not, so the slope stays in (issue 21), and nothing is flagged singular
+    assert GLMER["bacteria"]["random_slope"]["singular"]
     results = fitted("bacteria", tmp_path_factory)
     slope = results.model("random_slope")
-    assert slope.singular and "week" in slope.singular_terms
-    assert results.final_model == "random_intercept"
+    assert slope.uncorrelated and not slope.singular and slope.singular_terms == ()
+    assert results.final_model == "random_slope"
+    assert "uncorrelated form" in results.final_model_reason
+    assert results.liberal_cross_level_tests == ()
     checks = {(h.model, h.check) for h in results.health}
-    assert ("random_slope", "singular") in checks
+    assert ("random_slope", "singular") not in checks
     assert ("all", "rare_events") in checks

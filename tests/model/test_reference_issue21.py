@@ -321,6 +321,33 @@ def test_slope_singular_in_both_forms_is_dropped_and_flags_the_liberal_test(sing
         assert fe.df == pytest.approx(values["df"], rel=0.01), r_name
 
 
+def test_binary_singular_slope_becomes_uncorrelated_and_matches_glmer():
+    # R: glmer(y ~ trt + week + (1 + week || ID), bacteria, binomial, control =
+    #    glmerControl(optimizer = "bobyqa", tolPwrss = 1e-13)); the correlated fit is singular
+    #    (correlation 1, test_reference_glmer.py)
+    results = _bacteria(random_slopes=["week"])
+    ref = R["binary"]["uncorrelated_slope"]
+    model = results.final
+    assert results.final_model == ModelName.RANDOM_SLOPE and not ref["singular"]
+    assert model.uncorrelated and "(1 + week || ID)" in model.formula
+    assert "uncorrelated form" in results.final_model_reason
+    assert model.loglik >= ref["loglik"] - 1e-6
+    names = {"(Intercept)": INTERCEPT, "trtdrug": "trt[T.drug]", "trtdrug+": "trt[T.drug+]",
+             "week": "week"}  # fmt: skip
+    for r_name, value in ref["fixef"].items():
+        fe = model.effect(names[r_name])
+        assert abs(fe.estimate - value) <= 1e-3 * ref["se"][r_name], r_name
+        assert fe.std_error == pytest.approx(ref["se"][r_name], rel=1e-3), r_name
+    rows = _rows(model)
+    for row in ref["varcorr"]:
+        assert rows[(row["var1"], None)].sdcor == pytest.approx(row["sdcor"], rel=1e-3), row
+        assert rows[(row["var1"], None)].ci_method == profile.PROFILE
+    assert len(model.variance_components) == 2  # no correlation, as glmer's
+    (test,) = results.component_tests
+    assert test.df == 1
+    assert not any("could not be computed" in note for note in model.notes)
+
+
 def test_choose_path_tries_the_uncorrelated_form_before_dropping():
     slope = final.Estimability(True, ("x",), (INTERCEPT, "x"))
     fits = {
