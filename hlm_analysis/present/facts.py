@@ -518,6 +518,9 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         # Graduated = yes"), and with its subject ("a woman uses contraception")
         "event_predicate": escape(lex.event),
         "event_clause": escape(lex.event_clause),
+        # what the report is about, as a phrase: "Exam score", "the chance that a woman uses
+        # contraception"
+        "outcome_phrase": f"the chance that {escape(lex.event_clause)}" if binary else outcome,
         "event_share": fmt.pct(data.numeric[spec.outcome].mean) if binary else "",
         "mor": {
             "value": fmt.num(null.median_odds_ratio.estimate, 2),
