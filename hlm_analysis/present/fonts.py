@@ -82,3 +82,53 @@ def typst_font_setting() -> str:
     """The Typst rule that sets the fallback chain (placed before pandoc's template)."""
     names = ", ".join(f'"{family}"' for family in TYPST_FAMILIES)
     return f"#set text(font: ({names}))\n"
+
+
+# The HTML report names these families last in its font stack (assets/report.css) and carries
+# them as @font-face rules with only the glyphs it uses: a reader's browser without a CJK or
+# emoji font drew Korean, Chinese, Japanese and emoji labels as empty boxes.
+WEB_FACES = {
+    "HLM Noto CJK": ("NotoSansCJK-Regular.ttc", 0x2E80),
+    "HLM Noto Emoji": ("NotoEmoji[wght].ttf", 0x1F000),
+}
+
+
+def _face_file(name: str) -> Path | None:
+    return next((p for p in _font_files() if p.name == name), None)
+
+
+def web_font_css(text: str) -> str:
+    """@font-face rules (data URIs) for the faces in WEB_FACES, subset to the characters of
+    `text` each one holds beyond its starting code point; empty when none is needed."""
+    import base64
+    import io
+
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    chars = {c for c in text if ord(c) >= 0x2E80}
+    rules = []
+    for family, (file_name, first) in WEB_FACES.items():
+        wanted = {c for c in chars if ord(c) >= first}
+        path = _face_file(file_name)
+        if not wanted or path is None:
+            continue
+        font = TTFont(str(path), fontNumber=0, lazy=True)
+        cmap = font.getBestCmap()
+        covered = sorted(ord(c) for c in wanted if ord(c) in cmap)
+        if not covered:
+            continue
+        options = subset.Options()
+        options.layout_features = ["*"]
+        options.notdef_outline = True
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(unicodes=covered)
+        subsetter.subset(font)
+        data = io.BytesIO()
+        font.save(data)
+        encoded = base64.b64encode(data.getvalue()).decode("ascii")
+        rules.append(
+            f'@font-face {{ font-family: "{family}"; '
+            f'src: url(data:font/otf;base64,{encoded}) format("opentype"); }}'
+        )
+    return "\n".join(rules) + ("\n" if rules else "")

@@ -28,9 +28,13 @@ def _common(front: dict) -> list[str]:
 
 
 def to_html(markdown: Path, out: Path, front: dict) -> None:
+    # CJK and emoji glyphs the report uses, carried in the page (see fonts.web_font_css).
+    web_fonts = markdown.parent / "web-fonts.css"
+    web_fonts.write_text(fonts.web_font_css(markdown.read_text(encoding="utf-8")), encoding="utf-8")
     args = _common(front) + [
         "--embed-resources",
         f"--css={ASSETS / 'report.css'}",
+        f"--css={web_fonts}",
         "--section-divs",
         f"--include-in-header={ASSETS / 'head.html'}",  # an empty favicon: no 404 in the console
     ]

@@ -63,3 +63,34 @@ def test_the_fallback_faces_come_from_packages():
     assert any("noto_cjk_sans_otc" in d for d in dirs), dirs
     assert any("manimgx_fonts" in d for d in dirs), dirs
     assert {"Noto Sans CJK SC", "Noto Emoji"} <= set(fonts.matplotlib_families())
+
+
+def test_html_carries_the_glyphs_it_uses_for_browsers_without_cjk_or_emoji_fonts(tmp_path):
+    import base64
+    import io
+    import re
+
+    from fontTools.ttLib import TTFont
+
+    text = " ".join(SAMPLES.values())
+    source = tmp_path / "page.md"
+    source.write_text(f"---\ntitle: T\n---\n\n{md_escape(text)}\n", encoding="utf-8")
+    pandoc.to_html(source, tmp_path / "page.html", {"title": "T"})
+    page = (tmp_path / "page.html").read_text(encoding="utf-8")
+    faces = re.findall(
+        r'font-family: "(HLM Noto \w+)"; src: url\(data:font/otf;base64,([^)]+)\)', page
+    )
+    assert {name for name, _ in faces} == {"HLM Noto CJK", "HLM Noto Emoji"}
+    covered = set()
+    for _, data in faces:
+        covered |= set(TTFont(io.BytesIO(base64.b64decode(data))).getBestCmap())
+    assert {ord(c) for c in text if not c.isspace()} <= covered
+    stack = re.search(r"body \{ font-family: ([^;]+);", page)[1]
+    assert "HLM Noto CJK" in stack and "HLM Noto Emoji" in stack
+
+
+def test_html_without_cjk_or_emoji_carries_no_font(tmp_path):
+    source = tmp_path / "plain.md"
+    source.write_text("---\ntitle: T\n---\n\nPlain text, é ß and שלום.\n", encoding="utf-8")
+    pandoc.to_html(source, tmp_path / "plain.html", {"title": "T"})
+    assert "@font-face" not in (tmp_path / "plain.html").read_text(encoding="utf-8")
