@@ -127,6 +127,54 @@ def liberal(f):
             t["robust_p"] = "p = .261"
 
 
+def contextual(constrained: bool):
+    """Contextual effects of a group-centred predictor: one row, or one per moderator level
+    (which the summary must not state when the model has no mean x moderator term)."""
+
+    def patch(f):
+        row = {
+            "variable": "Age \\(years\\)",
+            "group": f["group_one"],
+            "groups": f["group_many"],
+            "moderator": "Gender" if constrained else "",
+            "p": "p = .004",
+            "significant": True,
+            "within": "−1.02",
+            "between": "1.60",
+            "contextual": "2.62",
+            "contextual_abs": "2.62",
+            "contextual_positive": True,
+            "contextual_se": "0.91",
+            "contextual_or": "1.31",
+            "constrained": constrained,
+        }
+        if constrained:
+            f["contextual"] = [
+                {**row, "at": "Gender = Female"},
+                {**row, "at": "Gender = Male", "contextual": "1.10", "significant": False},
+            ]
+        else:
+            f["contextual"] = [{**row, "at": ""}]
+
+    return patch
+
+
+def binary_question(hsb2_facts):
+    """A yes/no outcome with an interaction, the research question's sentences on the odds scale."""
+
+    def patch(f):
+        questions = copy.deepcopy(hsb2_facts["questions"])
+        for q in questions:
+            for s in q["slopes"]:
+                s["odds_ratio"] = "1.19"
+            for t in q["terms"]:
+                t.update(odds_ratio="0.994", or_ci="0.985 to 1.00")
+        f["questions"] = questions
+        f["has_interactions"] = True
+
+    return patch
+
+
 def joint(f):
     name = f["main_effects"][0]["variable_name"]
     f["joint"] = [
@@ -225,6 +273,31 @@ def scenarios():
         "women in districts, binary, slope constant",
         with_spec(graduation, **WOMEN_BINARY),
         slope(varies=False, reliable=True),
+    )
+    yield "students in schools, contextual effect", schools, contextual(False)
+    yield (
+        "students in schools, contextual effects by a moderator (model form)",
+        schools,
+        contextual(True),
+    )
+    yield (
+        "women in districts, binary, contextual effect",
+        with_spec(graduation, **WOMEN_BINARY),
+        contextual(False),
+    )
+    hsb2_facts = facts(hsb2)
+    yield (
+        "students in schools, binary, an interaction",
+        with_spec(graduation, question=None),
+        binary_question(hsb2_facts),
+    )
+    yield (
+        "students in schools, binary, the interaction as the question",
+        with_spec(graduation, question=None),
+        lambda f: (
+            binary_question(hsb2_facts)(f),
+            f.update(question={**f["questions"][0], "is_interaction": True}),
+        ),
     )
 
 
