@@ -563,6 +563,18 @@ class SlopeVarianceExplained:
 
 
 @dataclass(frozen=True)
+class InterceptVarianceExplained:
+    """The share of the intercept variance the level-2 (group-level) predictors explain
+    (Raudenbush & Bryk 2002, eq. 4.13 on tau00): the random-intercept model with the level-1
+    predictors only against the random-intercept model with all of them (linear models)."""
+
+    predictors: tuple[str, ...]  # the level-2 predictors, as in the config
+    tau_without: float
+    tau_with: float
+    proportion: float | None  # None when tau_without is zero; negative: the variance grew
+
+
+@dataclass(frozen=True)
 class JointTest:
     """A joint test of all the terms of a categorical predictor with more than two levels (or
     of an interaction with one) in the final model: lmerTest's anova(type = 3) F with
@@ -599,6 +611,7 @@ class Results:
     # final model: their model-based test is too liberal and the CR2 test (robust_p) should lead
     liberal_cross_level_tests: tuple[str, ...] = ()
     slope_variance_explained: tuple[SlopeVarianceExplained, ...] = ()
+    intercept_variance_explained: InterceptVarianceExplained | None = None
     joint_tests: tuple[JointTest, ...] = ()  # of the final model's multi-level factors
     schema_version: int = SCHEMA_VERSION
 

@@ -290,6 +290,7 @@ def run_analysis(
             final.slope_variance_explained(prepared, models, fitted.final)
         ),
         joint_tests=fitted.joint_tests,
+        intercept_variance_explained=fitted.intercept_variance_explained,
     )
     write_json(results, Path(out_dir) / RESULTS_FILE)
     return results

@@ -24,6 +24,7 @@ from ..results import (
     INTERCEPT,
     ComponentTest,
     Design,
+    InterceptVarianceExplained,
     JohnsonNeyman,
     JointTest,
     ModelName,
@@ -509,3 +510,24 @@ def slope_variance_explained(
             )
         )  # fmt: skip
     return out
+
+
+def intercept_variance_explained(
+    prepared: Prepared, tau_with: float, fit_tau
+) -> InterceptVarianceExplained | None:
+    """tau00 of the random-intercept model with every predictor against the same model with the
+    level-1 predictors only (`fit_tau(fixed terms)` fits that one and returns its tau00): the
+    share of the between-group variance the level-2 predictors explain. None without level-2
+    predictors."""
+    design = prepared.design
+    level2 = [v for v in prepared.predictors if design.variable(v).group_level]
+    if not level2:
+        return None
+    level1 = [v for v in prepared.predictors if not design.variable(v).group_level]
+    tau_without = float(fit_tau([INTERCEPT, *prepared.expand(level1)]))
+    return InterceptVarianceExplained(
+        tuple(level2),
+        tau_without,
+        float(tau_with),
+        (tau_without - tau_with) / tau_without if tau_without > 0 else None,
+    )

@@ -28,6 +28,7 @@ from ..results import (
     FixedEffect,
     GroupEffects,
     Icc,
+    InterceptVarianceExplained,
     JohnsonNeyman,
     JointTest,
     Method,
@@ -536,6 +537,7 @@ class Ladder:
     johnson_neyman: tuple[JohnsonNeyman, ...]
     liberal_cross_level_tests: tuple[str, ...] = ()
     joint_tests: tuple[JointTest, ...] = ()
+    intercept_variance_explained: InterceptVarianceExplained | None = None
 
 
 def fit_ladder(prepared: Prepared, progress: Progress = lambda message: None) -> Ladder:
@@ -621,6 +623,17 @@ def fit_ladder(prepared: Prepared, progress: Progress = lambda message: None) ->
         ),
     )
     ordered = {n: models[n] for n in MODEL_ORDER if n in models}
+
+    def tau00(fixed: list[str]) -> float:  # a random-intercept fit on the group sums: cheap
+        if fixed == [INTERCEPT]:
+            return models[ModelName.NULL].variance(INTERCEPT)
+        reduced = lmm.model_sums(prepared.sums, fixed, [INTERCEPT])
+        sol = lmm.solve(optimize.find_optimum(reduced, True).theta, reduced, reml=True)
+        return float(sol.sigma2 * sol.theta[0] ** 2)
+
+    explained = final.intercept_variance_explained(
+        prepared, models[ModelName.RANDOM_INTERCEPT].variance(INTERCEPT), tau00
+    )
     return Ladder(
         ordered,
         name,
@@ -630,4 +643,5 @@ def fit_ladder(prepared: Prepared, progress: Progress = lambda message: None) ->
         tuple(regions),
         final.liberal_tests(prepared.spec, choice.slope_dropped),
         tuple(joint),
+        explained,
     )

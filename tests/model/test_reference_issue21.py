@@ -388,6 +388,32 @@ def test_slope_variance_explained_matches_lme4(hsb82):
     )
 
 
+def test_intercept_variance_explained_by_level_2_predictors_matches_lme4(hsb82):
+    # R: tau00 of lmer(mAch ~ cses + (1 | school)) and lmer(mAch ~ cses + sector + meanses +
+    #    (1 | school)) (the ladder's random-intercept model)
+    ref = R["hsb82"]
+    row = hsb82.intercept_variance_explained
+    assert row.predictors == ("sector", "meanses")
+    assert row.tau_without == pytest.approx(ref["tau00_without"], rel=2e-3)
+    assert row.tau_with == pytest.approx(ref["tau00_with"], rel=2e-3)
+    assert row.tau_with == hsb82.model("random_intercept").variance(INTERCEPT)
+    assert row.proportion == pytest.approx(ref["tau00_proportion"], abs=1e-3)
+
+
+def test_intercept_variance_explained_only_with_level_2_predictors(tmp_path, singular_slope):
+    # x varies within groups, w is constant within them: w is the level-2 predictor
+    assert singular_slope.intercept_variance_explained.predictors == ("w",)
+    config = write_config(
+        tmp_path,
+        data=REFERENCE / "exam.csv",
+        outcome="normexam",
+        predictors=["standLRT", "sex"],
+        group="school",
+    )
+    assert fit(config, tmp_path / "out").intercept_variance_explained is None  # level-1 only
+    assert _bacteria(random_slopes=[]).intercept_variance_explained is None  # binary: none
+
+
 def test_no_slope_variance_explained_when_the_slope_was_dropped(singular_both):
     assert singular_both.slope_variance_explained == ()
 

@@ -44,7 +44,14 @@ without <- lmer(mAch ~ cses + sector + meanses + (1 + cses | school), hsb, REML 
 with <- lmer(mAch ~ cses + sector + meanses + cses:sector + cses:meanses + (1 + cses | school),
              hsb, REML = TRUE)
 tau11 <- function(m) as.data.frame(VarCorr(m))$vcov[2]
+# the intercept variance the level-2 predictors (sector, meanses) explain: random-intercept
+# models with the level-1 predictor only and with all of them
+ri1 <- lmer(mAch ~ cses + (1 | school), hsb, REML = TRUE)
+ri2 <- lmer(mAch ~ cses + sector + meanses + (1 | school), hsb, REML = TRUE)
+tau00 <- function(m) as.data.frame(VarCorr(m))$vcov[1]
 hsb_out <- list(
+  tau00_without = tau00(ri1), tau00_with = tau00(ri2),
+  tau00_proportion = (tau00(ri1) - tau00(ri2)) / tau00(ri1),
   formula = deparse(formula(with), width.cutoff = 500),
   varcorr = varcorr(with), loglik_reml = as.numeric(logLik(with)),
   profile_ci = profile_ci(with),
