@@ -371,6 +371,10 @@ def _profile_all(
             except _NoBound as why:
                 bound, at_edge = np.nan, False
                 notes.append(str(why))
+            except (ArithmeticError, ValueError, np.linalg.LinAlgError) as error:
+                # numerical trouble in a constrained fit costs this bound, never the run
+                bound, at_edge = np.nan, False
+                notes.append(f"the profile could not be evaluated ({type(error).__name__})")
             bounds.append(bound)
             if at_edge and bound != best[k]:
                 reached.append("zero" if bound == 0 else f"{bound:+g}")

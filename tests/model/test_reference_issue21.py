@@ -495,3 +495,22 @@ def test_satterthwaite_f_of_one_contrast_is_the_squared_t(hsb82):
 def test_f_tail_matches_r(x, df1, df2, expected):
     # R: pf(x, df1, df2, lower.tail = FALSE) (the first three from lmerTest's anova above)
     assert distributions.f_sf(x, df1, df2) == pytest.approx(expected, rel=1e-9)
+
+
+def test_numerical_trouble_in_a_profile_costs_the_bound_not_the_run(hsb82, monkeypatch):
+    # any arithmetic failure inside a constrained fit: the rows fall back to Wald (or none)
+    # and say why
+    prepared = prepare(hsb82.spec)
+    model = hsb82.final
+    fixed = [fe.term for fe in model.fixed_effects]
+    sums = lmm.model_sums(prepared.sums, fixed, list(model.random_terms))
+    ml = lmm.solve(optimize.find_optimum(sums, reml=False).theta, sums, reml=False)
+
+    def broken(*args, **kwargs):
+        raise FloatingPointError("overflow")
+
+    monkeypatch.setattr(profile, "_minimise", broken)
+    intervals = profile.linear_intervals(ml.theta, float(np.sqrt(ml.sigma2)), sums)
+    for interval in intervals:
+        assert interval.method in (profile.WALD, None)
+        assert "could not be evaluated (FloatingPointError)" in interval.note
