@@ -97,6 +97,13 @@ def _cmd_email(args) -> int:
     return 0 if ok else 1
 
 
+def _cmd_profiles(args) -> int:
+    from .deliver.profiles import write_profiles
+
+    write_profiles(Path(args.config), output_root=Path(args.output_root), progress=_progress)
+    return 0
+
+
 def _cmd_site(args) -> int:
     from .deliver.site import build_site
 
@@ -162,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     email.add_argument("--output-root", default="_output")
     email.set_defaults(func=_cmd_email)
+    profiles = sub.add_parser(
+        "profiles", help="one HTML and one PDF page per group from the rendered report"
+    )
+    profiles.add_argument("config", help="report/configs/NAME.yml (rendered first)")
+    profiles.add_argument("--output-root", default="_output")
+    profiles.set_defaults(func=_cmd_profiles)
     site = sub.add_parser("site", help="render every config and build _site/ with an index")
     site.add_argument("configs", nargs="*", help="configs (default: report/configs/*.yml)")
     site.add_argument("--output-root", default="_output")

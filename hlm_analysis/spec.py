@@ -59,6 +59,14 @@ def reads_as_number(text: str) -> bool:
     return True
 
 
+class Profiles(BaseModel):
+    """`profiles:` settings of `hlm-report profiles` (one page per group)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # groups with fewer rows get no profile and no numbers in profiles/index.json
+    min_size: int = Field(default=10, ge=1, strict=True)
+
+
 class Stakeholder(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str
@@ -135,6 +143,7 @@ class Spec(BaseModel):
     # privacy: groups with fewer rows than this get no row, mean or SD in any published table
     # or figure (the models still use every row)
     min_cell: int = Field(default=5, ge=1)
+    profiles: Profiles = Field(default_factory=Profiles)
 
     @model_validator(mode="before")
     @classmethod

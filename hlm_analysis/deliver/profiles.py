@@ -1,0 +1,237 @@
+"""`hlm-report profiles CONFIG`: one HTML page and one PDF per group, and profiles/index.json.
+
+Everything comes from the rendered report's results.json and rows.parquet (no refit, no data
+read, no notebook kernel): the numbers from present/profiles.py, one figure drawn once and
+re-saved per group with that group highlighted, the words from templates/profile_text.j2 set as
+HTML (Jinja, autoescaped) and as Typst (Jinja, every value a Typst string literal) and typeset by
+one Typst compiler that loads its fonts once. 160 profiles cost 160 figure saves and 160 Typst
+compilations, nothing per group beyond that.
+
+The folder is built beside the report and swapped in only when every file is written: a failed
+run leaves the previous profiles as they were. Suppressed groups (fewer rows than min_size)
+get an index entry with their id and `suppressed: true` only; no file names them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup, escape
+
+from .. import atomic, layout, resources
+from ..errors import InputError, ToolError
+from ..present import fmt, fonts, lexicon
+from ..present import profiles as facts
+from ..present.profile_figure import ProfileFigure
+from ..render.markdown import clean_text
+from ..results import RESULTS_FILE, SAMPLE_FILE, Results, read_json
+from ..spec import load_spec
+
+FOLDER = "profiles"
+INDEX = "index.json"
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def file_stem(group_id: str, taken: set[str]) -> str:
+    """A file name for a group: its id where that is plain (letters, digits, '.', '_', '-'),
+    else a plain rendering plus a short hash of the id, so two ids never share a file and no id
+    can name a path (no separator, no leading dot)."""
+    plain = _SAFE.sub("_", group_id).strip("._")[:60]
+    stem = plain if plain == group_id and plain else None
+    if stem is None or stem.lower() in taken:
+        digest = hashlib.sha256(group_id.encode("utf-8")).hexdigest()[:8]
+        stem = f"{plain or 'group'}-{digest}"
+    taken.add(stem.lower())  # case-insensitive file systems (macOS, Windows)
+    return stem
+
+
+def _user_text(value) -> str:
+    return fmt.breakable(fmt.bidi_safe(clean_text(str(value)).replace("\n", " ")))
+
+
+def typst_string(value) -> str:
+    """A Typst string literal holding `value` as plain text."""
+    text = _user_text(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def _typst_value(value):
+    # `#("...");` is text whatever it holds; the `;` ends the expression, so a following "(" or
+    # "[" or "." in the template cannot turn it into a call or a field access.
+    if isinstance(value, Markup):
+        return value
+    return Markup(f"#({typst_string(value)});")
+
+
+def _html_value(value):
+    return value if isinstance(value, Markup) else escape(_user_text(value))
+
+
+def _environment(finalize) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(resources.templates_dir())),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=True,  # macro output is Markup: escaped once, where the value enters
+        finalize=finalize,
+    )
+    return env
+
+
+def _rows(folder: Path, results: Results) -> tuple[np.ndarray, np.ndarray] | None:
+    """The sample rows' outcome and group id, or None when the report has no row sample (or a
+    yes/no outcome, whose distribution the profile states as a share instead)."""
+    path = folder / SAMPLE_FILE
+    spec = results.spec
+    if results.final.is_binomial or not path.is_file():
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path, columns=[spec.outcome, spec.group])
+    except Exception:  # noqa: BLE001 - an unreadable sample only costs the figure's right panel
+        return None
+    y = np.asarray(table.column(spec.outcome).to_numpy(zero_copy_only=False), dtype=float)
+    g = np.asarray(table.column(spec.group).cast("string").to_numpy(zero_copy_only=False))
+    return y, g.astype(str)
+
+
+def _figure_labels(words: lexicon.Lexicon) -> dict[str, str]:
+    return {
+        "caterpillar_title": f"This {words.group.one} among all {words.group.many}",
+        "caterpillar_x": f"{words.group.Many}, from lowest to highest estimate",
+        "caterpillar_y": "Difference from the average",
+        "hist_title": f"{words.outcome}: here and everywhere",
+        "outcome": words.outcome,
+        "all": f"all {words.unit.many}",
+        "here": f"{words.unit.many} here",
+    }
+
+
+def write_profiles(
+    config: Path,
+    output_root: Path = layout.DEFAULT_OUTPUT_ROOT,
+    progress: Callable[[str], None] = print,
+) -> Path:
+    """Write OUTPUT_ROOT/NAME/profiles/ for the rendered report of `config`; returns its path."""
+    started = time.perf_counter()
+    spec = load_spec(config)
+    folder = layout.report_dir(output_root, Path(config))
+    if not (folder / RESULTS_FILE).is_file():
+        raise InputError(
+            f"no results to profile: {folder / RESULTS_FILE} is missing "
+            f"(run `make report CONFIG={config}` first)"
+        )
+    layout.check_owner(folder, Path(config))
+    results = read_json(folder / RESULTS_FILE)
+    entries, settings = facts.index_entries(results, spec.profiles.min_size)
+    effects = results.final.group_effects
+    words = lexicon.build(results.spec, results.design)
+    rows = _rows(folder, results)
+    published = [e for e in entries if not e["suppressed"]]
+
+    est = np.array([row[effects.terms.index(facts.INTERCEPT)] for row in effects.estimate])
+    se = np.array([row[effects.terms.index(facts.INTERCEPT)] for row in effects.std_error])
+    figure = ProfileFigure(
+        est,
+        est - facts.Z95 * se,
+        est + facts.Z95 * se,
+        None if rows is None else rows[0],
+        _figure_labels(words),
+    )
+    html_env = _environment(_html_value)
+    typst_env = _environment(_typst_value)
+    html_page = html_env.get_template("profile.html.j2")
+    typst_page = typst_env.get_template("profile.typ.j2")
+    font_setting = Markup(fonts.typst_font_setting())
+    position = {g: j for j, g in enumerate(effects.groups)}
+    by_group = _split_rows(rows)
+
+    with atomic.staging_dir(folder, ".profiles-") as scratch:
+        built = scratch / FOLDER
+        work = scratch / "work"
+        built.mkdir()
+        work.mkdir()
+        compiler = None
+        taken: set[str] = {INDEX.removesuffix(".json")}
+        for count, entry in enumerate(published, 1):
+            group = entry["id"]
+            stem = file_stem(group, taken)
+            p = facts.profile(
+                results,
+                entry,
+                words,
+                draws=settings["rank_draws"],
+                has_rows=rows is not None,
+            )
+            svg = figure.svg(position[group], by_group.get(group))
+            (work / f"{stem}.svg").write_text(svg, encoding="utf-8")
+            html = html_page.render(p=p, svg=Markup(svg))
+            (built / f"{stem}.html").write_text(html, encoding="utf-8")
+            typ = typst_page.render(
+                p=p,
+                figure=Markup(f"{stem}.svg"),
+                font_setting=font_setting,
+                title_string=Markup(typst_string(f"{words.group.One} {group}")),
+            )
+            source = work / f"{stem}.typ"
+            source.write_text(typ, encoding="utf-8")
+            compiler = compiler or _compiler(source, work)
+            _typeset(compiler, source, built / f"{stem}.pdf")
+            entry["files"] = [f"{stem}.html", f"{stem}.pdf"]
+            if count % 40 == 0:
+                progress(f"  profiles: {count:,} of {len(published):,}")
+        index = {**settings, "groups": entries}
+        (built / INDEX).write_text(
+            json.dumps(index, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        final = folder / FOLDER
+        atomic.replace_dir(built, final)
+    suppressed = len(entries) - len(published)
+    hidden = f"; {suppressed:,} suppressed (fewer than {settings['threshold']:,} rows)"
+    progress(
+        f"hlm-report: wrote {len(published):,} profiles to {final}"
+        f"{hidden if suppressed else ''} in {time.perf_counter() - started:.1f} s"
+    )
+    return final
+
+
+def _split_rows(rows) -> dict[str, np.ndarray]:
+    if rows is None:
+        return {}
+    y, g = rows
+    order = np.argsort(g, kind="stable")
+    ids, starts = np.unique(g[order], return_index=True)
+    parts = np.split(y[order], starts[1:])
+    return dict(zip(ids.tolist(), parts, strict=True))
+
+
+def _compiler(source: Path, root: Path):
+    import typst
+
+    try:
+        return typst.Compiler(str(source), root=str(root), font_paths=list(fonts.font_dirs()))
+    except Exception as exc:  # noqa: BLE001 - typst raises its own error types
+        raise ToolError(f"Typst could not start: {_first_line(exc)}") from None
+
+
+def _typeset(compiler, source: Path, out: Path) -> None:
+    from ..render import source_date_epoch  # a fixed stamp: the same profile, the same bytes
+
+    try:
+        compiler.compile(input=str(source), output=str(out), timestamp=source_date_epoch())
+    except Exception as exc:  # noqa: BLE001
+        raise ToolError(f"Typst: profile {out.name} failed: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
