@@ -17,6 +17,7 @@ import yaml
 
 from .. import atomic, layout, resources
 from ..errors import InputError, ToolError
+from ..present import fonts
 from ..present.fmt import md_escape
 from ..results import RESULTS_FILE
 from ..spec import load_spec
@@ -106,9 +107,13 @@ def _quarto(config: Path, spec, work: Path, out: Path, steps: _Steps) -> None:
     doc, outputs, front = _execute(config, spec, work, out, steps)
     # The filter that keeps user text text in Typst (see assets/typst-text.lua) serves Quarto's
     # Typst writer as well; it does nothing for the other formats.
+    formats = dict(doc.front_matter.get("format", {}))
+    # Quarto's Typst gets the Noto faces too (CJK, emoji): see present/fonts.py.
+    typst_options = formats.get("typst") if isinstance(formats.get("typst"), dict) else {}
+    formats["typst"] = {**typst_options, "font-paths": list(fonts.font_dirs())}
     front = {
         **front,
-        "format": doc.front_matter.get("format", {}),
+        "format": formats,
         "filters": [*front.get("filters", []), str(pandoc.ASSETS / "typst-text.lua")],
     }
     notebook = ipynb.executed_notebook(doc, outputs, front)

@@ -9,18 +9,23 @@ from __future__ import annotations
 import nbformat
 import yaml
 
-from .markdown import clean_text
+from .markdown import clean_text, keep_numbers_together
 from .qmd import Cell, Document
+
+
+def _markdown(text: str) -> str:
+    """Markdown as the built-in path hands it to pandoc: cleaned, numbers kept together."""
+    return keep_numbers_together(clean_text(text))
 
 
 def _cleaned(output: dict) -> dict:
     """An output whose markdown or text no output format would choke on (see clean_text)."""
     output = dict(output)
     if isinstance(output.get("text"), str):
-        output["text"] = clean_text(output["text"])
+        output["text"] = _markdown(output["text"])
     data = output.get("data")
     if isinstance(data, dict) and isinstance(data.get("text/markdown"), str):
-        output["data"] = {**data, "text/markdown": clean_text(data["text/markdown"])}
+        output["data"] = {**data, "text/markdown": _markdown(data["text/markdown"])}
     return output
 
 
@@ -51,5 +56,5 @@ def executed_notebook(doc: Document, outputs: list[list], front: dict) -> nbform
             code.outputs = [nbformat.from_dict(_cleaned(o)) for o in next(cell_outputs)]
             nb.cells.append(code)
         else:
-            nb.cells.append(nbformat.v4.new_markdown_cell(clean_text(part.strip("\n"))))
+            nb.cells.append(nbformat.v4.new_markdown_cell(_markdown(part.strip("\n"))))
     return nb

@@ -95,3 +95,26 @@ def test_no_break_inside_p_values_in_html_word_and_typst(tmp_path):
     assert html.count("p&nbsp;&lt;&nbsp;.001") + html.count("p\u00a0&lt;\u00a0.001") == 40
     typ = (tmp_path / "p.typ").read_text(encoding="utf-8")
     assert not re.search(r"p \\?< \.001", typ) and not re.search(r"0\.08, 0\.29", typ)
+
+
+def test_the_quarto_path_gets_the_same_text_and_fonts(tmp_path, monkeypatch):
+    # With quarto on PATH the report goes through an executed notebook: its markdown keeps
+    # numbers together as the built-in path does, and Quarto's Typst gets the Noto faces.
+    import hlm_analysis.render as render
+    from hlm_analysis.present import fonts
+    from hlm_analysis.render import qmd, quarto
+
+    source = tmp_path / "doc.qmd"
+    source.write_text(
+        "---\ntitle: x\nformat:\n  typst:\n    papersize: a4\n---\n\nText p < .001.\n"
+    )
+    doc = qmd.parse(source)
+    seen = {}
+    monkeypatch.setattr(render, "_execute", lambda *a: (doc, [], {"title": "x"}))
+    monkeypatch.setattr(quarto, "render", lambda nb, out, work: seen.setdefault("nb", nb))
+    render._quarto(source, None, tmp_path, tmp_path, render._Steps(lambda m: None))
+    cells = seen["nb"].cells
+    assert "p\u00a0<\u00a0.001" in cells[-1].source
+    front = cells[0].source
+    assert "font-paths" in front and all(d in front for d in fonts.font_dirs())
+    assert "papersize: a4" in front
