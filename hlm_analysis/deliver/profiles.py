@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -109,7 +110,7 @@ def _figure_labels(words: lexicon.Lexicon) -> dict[str, str]:
         "caterpillar_title": f"This {words.group.one} among all {words.group.many}",
         "caterpillar_x": f"{words.group.Many}, from lowest to highest estimate",
         "caterpillar_y": "Difference from the average",
-        "hist_title": f"{words.outcome}: here and everywhere",
+        "hist_title": textwrap.shorten(words.outcome, 44, placeholder="\u2026"),
         "outcome": words.outcome,
         "all": f"all {words.unit.many}",
         "here": f"{words.unit.many} here",
@@ -140,12 +141,15 @@ def write_profiles(
 
     est = np.array([row[effects.terms.index(facts.INTERCEPT)] for row in effects.estimate])
     se = np.array([row[effects.terms.index(facts.INTERCEPT)] for row in effects.std_error])
+    by_group = _split_rows(rows)
     figure = ProfileFigure(
         est,
         est - facts.Z95 * se,
         est + facts.Z95 * se,
         None if rows is None else rows[0],
         _figure_labels(words),
+        # only published groups' rows set the common scale: a suppressed one leaves no trace
+        [by_group[e["id"]] for e in published if e["id"] in by_group],
     )
     html_env = _environment(_html_value)
     typst_env = _environment(_typst_value)
@@ -153,7 +157,6 @@ def write_profiles(
     typst_page = typst_env.get_template("profile.typ.j2")
     font_setting = Markup(fonts.typst_font_setting())
     position = {g: j for j, g in enumerate(effects.groups)}
-    by_group = _split_rows(rows)
 
     with atomic.staging_dir(folder, ".profiles-") as scratch:
         built = scratch / FOLDER
