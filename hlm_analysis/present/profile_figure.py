@@ -49,7 +49,7 @@ class ProfileFigure:
         self.figure = Figure(
             figsize=(7.0 if panels == 2 else 4.6, 2.6), dpi=72, layout="constrained"
         )
-        self.figure.set_constrained_layout_pads(w_pad=0.08, h_pad=0.06)
+        self.figure.get_layout_engine().set(w_pad=0.08, h_pad=0.06)
         families = ["DejaVu Sans", *fonts.matplotlib_families()]
         axes = self.figure.subplots(1, panels, width_ratios=[1.25, 1][:panels], squeeze=False)[0]
         ax = self.cat_ax = axes[0]
