@@ -10,7 +10,7 @@ CONFIG ?= report/configs/hsb2.yml
 # 14,000 lines again (0.1 s of each `hlm-report fit`). Stale files only cost that compile.
 BYTECODE = $(BIN)/python -m compileall -q hlm_analysis
 
-.PHONY: system-deps setup report reports test check fmt bench clean email site publish
+.PHONY: system-deps setup report reports test check fmt bench clean email site publish profiles
 
 # Reinstall whenever pyproject.toml changes; the stamp keeps repeated runs instant.
 $(STAMP): pyproject.toml
@@ -35,6 +35,11 @@ reports: $(STAMP)
 # EMAIL_FLAGS passes any other flags (--to ADDRESS, --force).
 email: $(STAMP)
 	@$(BIN)/hlm-report email $(CONFIG) $(if $(filter-out 0 no false,$(DRY_RUN)),--dry-run) $(EMAIL_FLAGS)
+
+# One HTML and one PDF page per group of a rendered report, and profiles/index.json, in
+# _output/NAME/profiles/ (render first: `make report CONFIG=...`).
+profiles: $(STAMP)
+	@$(BIN)/hlm-report profiles $(CONFIG)
 
 # Renders every config and builds _site/ (index + reports).
 site: $(STAMP)
