@@ -72,6 +72,23 @@ class Stakeholder(BaseModel):
     name: str
     email: str
     role: str | None = None
+    # a group id: this person gets that group's profile (`hlm-report profiles`) instead of the
+    # report, and the report too with `report: true`
+    group: str | None = Field(default=None, min_length=1)
+    report: bool | None = None
+
+    @field_validator("group", mode="before")
+    @classmethod
+    def _group_id_as_text(cls, value):
+        # YAML reads `group: 1224` as a number; ids are compared as the data's text, in NFC
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
+
+    @property
+    def gets_report(self) -> bool:
+        """Whether the district report goes to this person: always without `group:`."""
+        return self.group is None or bool(self.report)
 
     @field_validator("email")
     @classmethod

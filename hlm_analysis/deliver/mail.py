@@ -42,6 +42,7 @@ from ..errors import InputError, ToolError
 from ..present import narrative
 from ..results import RESULTS_FILE, read_json
 from ..spec import EMAIL, Stakeholder, load_spec
+from . import profiles as group_profiles
 
 RETRIES = 3
 LOCK_TIMEOUT = 600.0  # seconds a run waits for another one sending the same report
@@ -198,7 +199,15 @@ def _recipient(person: Stakeholder) -> Address:
         raise AddressError(f"not a valid address for a To header: {exc}") from None
 
 
-def build_message(results, person: Stakeholder, pdf: Path, sender: Address | str) -> EmailMessage:
+def report_filename(results) -> str:
+    """The attachment's name: the config's `name` is user text too (letters, digits, ._@+-)."""
+    return re.sub(r"[^\w.@+-]", "_", results.spec.name).lstrip(".") or "report"
+
+
+def build_message(
+    results, person: Stakeholder, pdf: Path, sender: Address | str, files: list | None = None
+) -> EmailMessage:
+    """`files`: (path, name) pairs to attach instead of the report (group profiles)."""
     f = narrative.plain_facts(results)
     findings = narrative.key_findings(f)
     env = narrative.environment()
@@ -213,11 +222,10 @@ def build_message(results, person: Stakeholder, pdf: Path, sender: Address | str
     context = {"f": f, "findings": findings, "name": one_line(person.name), "title": title}
     message.set_content(env.get_template("email.txt.j2").render(**context))
     message.add_alternative(env.get_template("email.html.j2").render(**context), subtype="html")
-    # The config's `name` is user text too: letters, digits and ._@+- only.
-    filename = re.sub(r"[^\w.@+-]", "_", results.spec.name).lstrip(".") or "report"
-    message.add_attachment(
-        pdf.read_bytes(), maintype="application", subtype="pdf", filename=f"{filename}.pdf"
-    )
+    for path, name in files if files is not None else [(pdf, f"{report_filename(results)}.pdf")]:
+        message.add_attachment(
+            path.read_bytes(), maintype="application", subtype="pdf", filename=name
+        )
     verify_headers(message)
     return message
 
@@ -502,6 +510,10 @@ def email_report(
     check_encoded_words(results.spec.title, f"{config}: key 'title'")
     version = layout.report_version(folder / RESULTS_FILE)
     digest = checksum(pdf)
+    # who gets which files: the report, or a group's profile (stakeholders with `group:`)
+    files = group_profiles.attachments(
+        folder, people, version, config, pdf, report_filename(results)
+    )
 
     if dry_run:
         sender = parse_sender(os.environ["SMTP_FROM"]) if os.environ.get("SMTP_FROM") else None
@@ -512,7 +524,9 @@ def email_report(
             )
         else:
             progress(f"hlm-report: dry run; sender {sender} (SMTP_FROM)")
-        return _write_outbox(results, people, pdf, sender or _DRY_RUN_SENDER, folder, progress)
+        return _write_outbox(
+            results, people, pdf, sender or _DRY_RUN_SENDER, folder, progress, files
+        )
 
     settings = smtp_settings()
     international = [p.email for p in people if addresses.needs_smtputf8(p.email)]
@@ -526,7 +540,7 @@ def email_report(
     with _send_lock(log_path, timeout_lock, progress):
         log = _load_log(log_path)  # read under the lock: it holds what a concurrent run sent
         already = {(addresses.key(e["recipient"]), _entry_version(e)) for e in log}
-        for person in people:
+        for person, attached in zip(people, files, strict=True):
             recipient = addresses.key(person.email)
             legacy = (recipient, f"pdf:{digest}") in already and (recipient, version) not in already
             if legacy:
@@ -541,7 +555,7 @@ def email_report(
                 progress(f"  {person.email}: already has this version of the report; skipped")
                 continue
             try:
-                message = build_message(results, person, pdf, settings.sender)
+                message = build_message(results, person, pdf, settings.sender, attached)
                 envelope = addresses.checked(person.email)
                 _send_with_retries(settings, message, envelope, timeout, backoff, progress)
             except (InputError, ToolError):
@@ -607,14 +621,18 @@ def _attachment_name(message: EmailMessage) -> str:
     return ", ".join(name for name in names if name) or "no attachment"
 
 
-def _write_outbox(results, people, pdf: Path, sender: Address, folder: Path, progress) -> bool:
+def _write_outbox(
+    results, people, pdf: Path, sender: Address, folder: Path, progress, files=None
+) -> bool:
     outbox = folder / layout.OUTBOX
     outbox.mkdir(exist_ok=True)
     taken: set[str] = set()
     failed = []
-    for person in people:
+    files = files or [None] * len(people)
+    for person, attached in zip(people, files, strict=True):
+        size = sum(p.stat().st_size for p, _ in attached) if attached else pdf.stat().st_size
         try:
-            message = build_message(results, person, pdf, sender)
+            message = build_message(results, person, pdf, sender, attached)
             data = bytes(message)
             target = outbox / eml_name(person.email, taken)
             _write_bytes(target, data)
@@ -625,7 +643,7 @@ def _write_outbox(results, people, pdf: Path, sender: Address, folder: Path, pro
         # Who gets what: the To header as sent, the subject, the attachment and its size.
         progress(
             f"  to {message['To']}: subject {_shown(str(message['Subject']), 200)}, "
-            f"{_attachment_name(message)} ({_size(pdf.stat().st_size)}) -> {target}"
+            f"{_attachment_name(message)} ({_size(size)}) -> {target}"
         )
     if failed:
         progress(f"hlm-report: {len(failed)} of {len(people)} not written: {', '.join(failed)}")

@@ -30,7 +30,6 @@ from .. import atomic, layout, resources
 from ..errors import InputError, ToolError
 from ..present import fmt, fonts, lexicon
 from ..present import profiles as facts
-from ..present.profile_figure import ProfileFigure
 from ..render.markdown import clean_text
 from ..results import RESULTS_FILE, SAMPLE_FILE, Results, read_json
 from ..spec import load_spec
@@ -123,6 +122,8 @@ def write_profiles(
     progress: Callable[[str], None] = print,
 ) -> Path:
     """Write OUTPUT_ROOT/NAME/profiles/ for the rendered report of `config`; returns its path."""
+    from ..present.profile_figure import ProfileFigure  # matplotlib: not for `email`
+
     started = time.perf_counter()
     spec = load_spec(config)
     folder = layout.report_dir(output_root, Path(config))
@@ -134,6 +135,9 @@ def write_profiles(
     layout.check_owner(folder, Path(config))
     results = read_json(folder / RESULTS_FILE)
     entries, settings = facts.index_entries(results, spec.profiles.min_size)
+    check_stakeholder_groups(spec.stakeholders, entries, config)
+    # which results these profiles show: `email` attaches them only to the same version
+    settings["results_version"] = layout.report_version(folder / RESULTS_FILE)
     effects = results.final.group_effects
     words = lexicon.build(results.spec, results.design)
     rows = _rows(folder, results)
@@ -205,6 +209,57 @@ def write_profiles(
         f"{hidden if suppressed else ''} in {time.perf_counter() - started:.1f} s"
     )
     return final
+
+
+def check_stakeholder_groups(people, entries: list[dict], config) -> None:
+    """A stakeholder's `group:` must name a group of the data (exit 2, one line)."""
+    known = {e["id"] for e in entries}
+    for person in people:
+        if person.group is not None and person.group not in known:
+            raise InputError(
+                f"{config}: stakeholder {person.email}: group {person.group!r} is not a group "
+                f"of the data ({len(known):,} groups)"
+            )
+
+
+def attachments(folder: Path, people, version: str, config, report: Path, name: str) -> list:
+    """Per person, the files their message carries: (path, file name) pairs. People with
+    `group:` get that group's profile PDF (and the report with `report: true`); everyone else
+    the report. Refused (exit 2) when a group is unknown, suppressed, or its profiles are
+    missing or were written from other results than the report being sent."""
+    grouped = [p for p in people if p.group is not None]
+    if not grouped:
+        return [[(report, f"{name}.pdf")] for _ in people]
+    index_path = folder / FOLDER / INDEX
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise InputError(
+            f"{config}: stakeholders with 'group:' need the group profiles; run "
+            f"`make profiles CONFIG={config}` first"
+        ) from None
+    if index.get("results_version") != version:
+        raise InputError(
+            f"{index_path.parent} was written from other results than this report; run "
+            f"`make profiles CONFIG={config}` again"
+        )
+    entries = {e["id"]: e for e in index.get("groups", [])}
+    check_stakeholder_groups(grouped, list(entries.values()), config)
+    out = []
+    for person in people:
+        files = [(report, f"{name}.pdf")] if person.gets_report else []
+        if person.group is not None:
+            entry = entries[person.group]
+            if entry["suppressed"]:
+                raise InputError(
+                    f"{config}: stakeholder {person.email}: group {person.group!r} has fewer "
+                    f"than {index.get('threshold', index.get('min_size'))} rows and no profile "
+                    "(profiles: min_size)"
+                )
+            pdf = next(f for f in entry["files"] if f.endswith(".pdf"))
+            files.append((folder / FOLDER / pdf, f"{name}-{pdf}"))
+        out.append(files)
+    return out
 
 
 def _split_rows(rows) -> dict[str, np.ndarray]:

@@ -216,3 +216,113 @@ def test_file_names_never_collide_or_leave_the_folder():
     assert len({s.lower() for s in stems}) == len(stems)
     assert stems[-1] == "ok" and stems[1] == "a_b"
     assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", s) for s in stems)
+
+
+# --- delivery: a stakeholder with `group:` gets that group's profile -----------------------------
+
+PRINCIPALS = [
+    {"name": "Pat One", "email": "pat@district.example.org", "group": PUBLISHED[0]},
+    {"name": "Sam Two", "email": "sam@district.example.org", "group": PUBLISHED[1]},
+    {
+        "name": "Lee Three",
+        "email": "lee@district.example.org",
+        "group": PUBLISHED[2],
+        "report": True,
+    },
+    {"name": "Board", "email": "board@district.example.org"},
+]
+
+
+def _emailable(rendered, written, tmp_path, stakeholders):
+    """A copy of the rendered report (with its profiles and a PDF) under a config naming
+    `stakeholders`, marked as rendered from it."""
+    config, output_root = rendered
+    root = tmp_path / "_output"
+    shutil.copytree(output_root / "district", root / "district")
+    (root / "district" / "report.pdf").write_bytes(b"%PDF-1.7\n% district report\n")
+    text = config.read_text()
+    import yaml
+
+    keys = yaml.safe_load(text)
+    keys["stakeholders"] = stakeholders
+    mine = tmp_path / "district.yml"
+    mine.write_text(yaml.safe_dump(keys))
+    mark_rendered(root / "district", mine)
+    return mine, root
+
+
+def _attachments(eml) -> dict[str, bytes]:
+    import email
+    from email import policy
+
+    message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+    return {part.get_filename(): part.get_content() for part in message.iter_attachments()}
+
+
+def test_dry_run_gives_each_principal_their_groups_profile(rendered, written, tmp_path):
+    config, root = _emailable(rendered, written, tmp_path, PRINCIPALS)
+    assert run("email", config, "--dry-run", "--output-root", root) == 0
+    folder = root / "district"
+    index = json.loads((folder / "profiles" / "index.json").read_text())
+    files = {e["id"]: e["files"][1] for e in index["groups"] if e["files"]}
+    report = (folder / "report.pdf").read_bytes()
+    got = {p.name: _attachments(p) for p in (folder / "outbox").glob("*.eml")}
+    assert set(got) == {f"{p['email']}.eml" for p in PRINCIPALS}
+    for person in PRINCIPALS:
+        attached = got[f"{person['email']}.eml"]
+        expected = {}
+        if "group" not in person or person.get("report"):
+            expected["district.pdf"] = report
+        if "group" in person:
+            pdf = files[person["group"]]
+            expected[f"district-{pdf}"] = (folder / "profiles" / pdf).read_bytes()
+        assert attached == expected, person["email"]
+    # no message carries another principal's group, and none a suppressed one
+    for name, attached in got.items():
+        for pdf_name in attached:
+            for other in PRINCIPALS:
+                if "group" in other and f"{other['email']}.eml" != name:
+                    assert files[other["group"]] not in pdf_name
+
+
+def test_each_principal_is_sent_their_profile_once_per_version(
+    rendered, written, tmp_path, server, monkeypatch
+):
+    from deliver.mailserver import Recorder, smtp_env
+
+    config, root = _emailable(rendered, written, tmp_path, PRINCIPALS[:3])
+    handler = Recorder()
+    controller = server(handler)
+    smtp_env(monkeypatch, controller.port)
+    assert run("email", config, "--output-root", root) == 0
+    assert run("email", config, "--output-root", root) == 0  # nothing new to send
+    assert sorted(handler.recipients()) == sorted(p["email"] for p in PRINCIPALS[:3])
+    for message in handler.messages:  # each with its own group's profile
+        person = next(p for p in PRINCIPALS if p["email"] in message["To"])
+        names = [part.get_filename() for part in message.iter_attachments()]
+        assert any(n.startswith("district-") for n in names)
+        assert ("district.pdf" in names) is bool(person.get("report"))
+
+
+@pytest.mark.parametrize(
+    "group, says", [("nosuchschool", "not a group of the data"), (SMALL[0], "no profile")]
+)
+def test_a_group_not_in_the_data_or_suppressed_is_exit_2(
+    rendered, written, tmp_path, capsys, group, says
+):
+    people = [{"name": "X", "email": "x@district.example.org", "group": group}]
+    config, root = _emailable(rendered, written, tmp_path, people)
+    assert run("email", config, "--dry-run", "--output-root", root) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0]
+    assert not (root / "district" / "outbox").exists()
+
+
+def test_profiles_of_other_results_are_not_sent(rendered, written, tmp_path, capsys):
+    config, root = _emailable(rendered, written, tmp_path, PRINCIPALS[:1])
+    index_path = root / "district" / "profiles" / "index.json"
+    index = json.loads(index_path.read_text())
+    index["results_version"] = "0" * 64  # written from an earlier fit
+    index_path.write_text(json.dumps(index))
+    assert run("email", config, "--dry-run", "--output-root", root) == 2
+    assert "make profiles" in capsys.readouterr().err
