@@ -4,23 +4,45 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The tests run again on the highest Python the machine has (3.13 or 3.12: the system's or pyenv's),
+# from the same lock; none found, they run on PYTHON alone and say so.
+PYTHON_HIGH ?= $(shell for v in 3.13 3.12; do for p in $$(command -v python$$v) $$HOME/.pyenv/versions/$$v*/bin/python$$v; do "$$p" -c "" 2>/dev/null && { echo "$$p"; exit 0; }; done; done)
+HIGH := .venv-high
+# Every install comes from a lock in requirements/ (every package pinned with its hashes, made by
+# `make lock` from pyproject.toml), so two machines on two days get the same environment.
+LOCK := requirements/dev.txt
+PIP_QUIET := --quiet --disable-pip-version-check
 CONFIG ?= report/configs/hsb2.yml
 # The package's bytecode, written ahead: an editable install has none, and where the environment
 # sets PYTHONDONTWRITEBYTECODE (as CI machines do) every process would compile the package's
 # 14,000 lines again (0.1 s of each `hlm-report fit`). Stale files only cost that compile.
 BYTECODE = $(BIN)/python -m compileall -q hlm_analysis
 
-.PHONY: system-deps setup report reports test check fmt bench clean email site publish profiles
+.PHONY: system-deps setup report reports test test-high check fmt bench clean email site publish profiles lock
 
-# Reinstall whenever pyproject.toml changes; the stamp keeps repeated runs instant.
-$(STAMP): pyproject.toml
+# A venv $(1) made by Python $(2) holding exactly lock $(3) and this package (editable): the pinned
+# pip first, then the lock with --require-hashes (a file whose hash differs is refused), then
+# `pip check` (a lock that misses a dependency fails here, not at run time).
+define install_locked
+	@test -x $(1)/bin/python || $(2) -m venv $(1)
+	@$(1)/bin/python -m pip install $(PIP_QUIET) --require-hashes --no-deps -r requirements/pip.txt
+	@$(1)/bin/python -m pip install $(PIP_QUIET) --require-hashes --no-deps -r $(3)
+	@$(1)/bin/python -m pip install $(PIP_QUIET) --no-deps -e .
+	@$(1)/bin/python -m pip check $(PIP_QUIET) >/dev/null
+endef
+
+# Reinstall whenever pyproject.toml or the lock changes; the stamp keeps repeated runs instant.
+$(STAMP): pyproject.toml $(LOCK) requirements/pip.txt
 	@test -n "$(PYTHON)" || { echo "make: python3.11 (or python3) is needed on PATH" >&2; exit 2; }
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "setup: installing hlm-report and its dependencies into $(VENV) (first run takes a minute or two)"
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@echo "setup: installing hlm-report and its locked dependencies into $(VENV) (first run takes a minute or two)"
+	$(call install_locked,$(VENV),$(PYTHON),$(LOCK))
 	@$(BYTECODE)
 	@touch $(STAMP)
+
+$(HIGH)/.installed: pyproject.toml $(LOCK) requirements/pip.txt
+	@echo "setup: installing the same lock into $(HIGH) for $$($(PYTHON_HIGH) -V)"
+	$(call install_locked,$(HIGH),$(PYTHON_HIGH),$(LOCK))
+	@touch $@
 
 setup: $(STAMP)
 
@@ -53,8 +75,16 @@ publish: $(STAMP)
 system-deps:
 	@bash .ci/setup-system
 
+# The suite on the lowest supported Python (3.11), then on the highest the machine has.
 test: $(STAMP) system-deps
+	@echo "test: $$($(BIN)/python -V)"
 	@$(BIN)/python -m pytest -q
+	@if [ -n "$(PYTHON_HIGH)" ]; then $(MAKE) --no-print-directory test-high; \
+	else echo "test: no Python 3.12 or 3.13 on this machine; tested on $$($(BIN)/python -V) only"; fi
+
+test-high: $(HIGH)/.installed
+	@echo "test: $$($(HIGH)/bin/python -V)"
+	@$(HIGH)/bin/python -m pytest -q -p no:cacheprovider
 
 # Lint, format, the import contracts of the pipeline (pyproject [tool.importlinter]), then the tests.
 check: $(STAMP)
@@ -70,10 +100,17 @@ fmt: $(STAMP)
 clean:
 	rm -rf _output _site .pytest_cache build *.egg-info
 
+# Makes the locks in requirements/ again from pyproject.toml (deliberately: the versions the
+# registry serves today), with uv in a venv of its own so it never enters the locked environment.
+UV_VERSION := 0.13.9
+lock:
+	@test -x .venv-lock/bin/uv || { $(PYTHON) -m venv .venv-lock && .venv-lock/bin/python -m pip install $(PIP_QUIET) uv==$(UV_VERSION); }
+	@.venv-lock/bin/python requirements/lock.py .venv-lock/bin/uv
+
 # Times whole processes against statsmodels, the mixedlm package (installed here as the bench
 # extra) and lme4 (when Rscript with lme4 is on PATH). One section: BENCH_FLAGS="--only scale"
 # (ladder, scale, binary or render); --repeat N gives medians of N scale runs.
 bench: $(STAMP)
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	@$(BIN)/python -m pip install $(PIP_QUIET) --require-hashes --no-deps -r requirements/bench.txt
 	@$(BYTECODE)
 	@$(BIN)/python -m hlm_analysis.bench $(BENCH_FLAGS)

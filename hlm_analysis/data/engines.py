@@ -276,7 +276,7 @@ class Spark(Engine):
     def frame(self, sql: str) -> pd.DataFrame:
         try:  # Spark is lazy: reading errors surface when the rows are collected
             with warnings.catch_warnings():  # pyspark's notice about pandas versions
-                warnings.simplefilter("ignore", FutureWarning)
+                warnings.filterwarnings("ignore", module="pyspark")  # its pandas notices, its calls
                 return self._run(sql).toPandas()
         except InputError:
             raise
@@ -291,7 +291,7 @@ class Spark(Engine):
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
+            warnings.filterwarnings("ignore", module="pyspark")  # its pandas notices, its calls
             self.spark.createDataFrame(frame).createOrReplaceTempView(name)
 
     def close(self) -> None:

@@ -110,7 +110,7 @@ def execute(doc: Document, parameters: dict, workdir: Path, timeout: int = 1800)
         allow_errors=bool(allow_errors),
     )
     try:
-        client.execute()
+        client.execute(cleanup_kc=True)  # we own the manager: close the client's sockets too
     except CellExecutionError as exc:
         failing = next(
             (c for c in doc.cells if c.source.strip() and c.source.strip() in str(exc)), None

@@ -234,6 +234,7 @@ def test_leftovers_of_a_render_killed_with_sigkill_go_with_the_next_run(tmp_path
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+        proc.stdout.close()
     assert len(list(root.glob(".hsb2.building-*"))) == 1  # what kill -9 leaves
     with atomic.staging_dir(root, ".hsb2.building-") as staging:
         assert [p.name for p in root.glob(".hsb2.building-*")] == [staging.name]
