@@ -71,3 +71,14 @@ def test_reflow_joins_clauses_and_keeps_blocks():
         "Para line.",
     ]
     assert reflow("1. **X.** a\nb\n1. **Y.** c") == "1. **X.** a b\n1. **Y.** c"
+
+
+def test_no_domain_noun_in_the_report_captions():
+    """The .qmd's captions are static text (a Jupyter cell option takes no expression), so they
+    must hold no domain noun either."""
+    qmd = resources.report_document()
+    captions = [line for line in qmd.read_text().splitlines() if line.startswith("#| fig-")]
+    captions += [line for line in qmd.read_text().splitlines() if line.startswith("#| tbl-")]
+    assert captions
+    found = [line for line in captions if DOMAIN.search(line)]
+    assert not found, found
