@@ -39,7 +39,7 @@ from pathlib import Path
 
 from .. import addresses, atomic, layout
 from ..errors import InputError, ToolError
-from ..present import narrative
+from ..present import lexicon, narrative
 from ..results import RESULTS_FILE, read_json
 from ..spec import EMAIL, Stakeholder, load_spec
 from . import profiles as group_profiles
@@ -220,6 +220,11 @@ def build_message(
     message["To"] = _recipient(person)
     message["Message-ID"] = make_msgid(domain="hlm-report.local")
     context = {"f": f, "findings": findings, "name": one_line(person.name), "title": title}
+    context.update(profile_of=None, with_report=False)
+    group = getattr(person, "group", None)
+    if files is not None and group is not None:  # a group's profile (deliver/profiles.py)
+        noun = lexicon.build(results.spec, results.design).group.One
+        context.update(profile_of=one_line(f"{noun} {group}"), with_report=len(files) > 1)
     message.set_content(env.get_template("email.txt.j2").render(**context))
     message.add_alternative(env.get_template("email.html.j2").render(**context), subtype="html")
     for path, name in files if files is not None else [(pdf, f"{report_filename(results)}.pdf")]:

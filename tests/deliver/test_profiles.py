@@ -277,6 +277,11 @@ def test_dry_run_gives_each_principal_their_groups_profile(rendered, written, tm
             pdf = files[person["group"]]
             expected[f"district-{pdf}"] = (folder / "profiles" / pdf).read_bytes()
         assert attached == expected, person["email"]
+        body = (folder / "outbox" / f"{person['email']}.eml").read_text()
+        if "group" in person:
+            assert f"the profile of Academy {person['group']} from the report" in body
+        else:
+            assert 'the report "Test analysis" is attached' in body
     # no message carries another principal's group, and none a suppressed one
     for name, attached in got.items():
         for pdf_name in attached:
