@@ -127,6 +127,22 @@ def _cmd_publish(args) -> int:
     return 0
 
 
+def _cmd_schema(args) -> int:
+    from .schema import schema_text
+
+    sys.stdout.write(schema_text())
+    return 0
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hlm-report")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 RENDERERS = ["auto", "quarto", "builtin"]
 DATA_ENGINES = ["duckdb", "spark"]
 
@@ -138,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="print the traceback of an internal error"
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     fit = sub.add_parser("fit", help="fit the model ladder and write results.json")
     fit.add_argument("config", help="report/configs/NAME.yml")
@@ -190,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("--branch", default="gh-pages")
     pub.add_argument("--site-dir", default="_site")
     pub.set_defaults(func=_cmd_publish)
+    schema = sub.add_parser("schema", help="print the JSON Schema of results.json")
+    schema.set_defaults(func=_cmd_schema)
     return parser
 
 
