@@ -104,11 +104,11 @@ def _rows(folder: Path, results: Results) -> tuple[np.ndarray, np.ndarray] | Non
     return y, g.astype(str)
 
 
-def _figure_labels(words: lexicon.Lexicon) -> dict[str, str]:
+def _figure_labels(words: lexicon.Lexicon, binomial: bool) -> dict[str, str]:
     return {
         "caterpillar_title": f"This {words.group.one} among all {words.group.many}",
         "caterpillar_x": f"{words.group.Many}, from lowest to highest estimate",
-        "caterpillar_y": "Difference from the average",
+        "caterpillar_y": "Difference from the average" + (" (log-odds)" if binomial else ""),
         "hist_title": textwrap.shorten(words.outcome, 44, placeholder="\u2026"),
         "outcome": words.outcome,
         "all": f"all {words.unit.many}",
@@ -151,7 +151,7 @@ def write_profiles(
         est - facts.Z95 * se,
         est + facts.Z95 * se,
         None if rows is None else rows[0],
-        _figure_labels(words),
+        _figure_labels(words, results.final.is_binomial),
         # only published groups' rows set the common scale: a suppressed one leaves no trace
         [by_group[e["id"]] for e in published if e["id"] in by_group],
     )
@@ -186,6 +186,8 @@ def write_profiles(
             typ = typst_page.render(
                 p=p,
                 figure=Markup(f"{stem}.svg"),
+                # one panel (no rows to draw) at the width of one: full width made it a page
+                figure_width=Markup("100%" if figure.hist_ax is not None else "62%"),
                 font_setting=font_setting,
                 title_string=Markup(typst_string(f"{words.group.One} {group}")),
             )

@@ -245,17 +245,19 @@ def _slopes(results: Results, j: int, digits: int) -> list[Slope]:
 
 
 def _per(results: Results, term: str) -> str:
-    """What one slope is a change over: a unit of a number, or a level against the reference."""
+    """What one slope is a change over: a unit of a number, or a level against the reference
+    (in log-odds for a yes/no outcome)."""
+    scale = " (in log-odds)" if results.final.is_binomial else ""
     try:
         t = results.design.term(term)
         v = results.design.variable(t.variable) if t.variable is not None else None
     except (KeyError, ValueError):
-        return f"per unit of {results.spec.label(term)}"
+        return f"per unit of {results.spec.label(term)}{scale}"
     if v is not None and t.level is not None:
         name = results.spec.label(v.name)
         against = f" against {name} = {v.reference}" if v.reference is not None else ""
-        return f"({name} = {t.level}{against})"
-    return f"per unit of {_term_label(results, term)}"
+        return f"({name} = {t.level}{against}){scale}"
+    return f"per unit of {_term_label(results, term)}{scale}"
 
 
 def _term_label(results: Results, term: str) -> str:
