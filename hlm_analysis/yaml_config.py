@@ -117,6 +117,46 @@ class _Text:
         return out
 
 
+# A config is a handful of keys and short lists. Aliases can make a short file stand for an
+# exponential number of values ("billion laughs"); anything that walks the values (a validator,
+# a normaliser) would then run out of memory, so the expanded size is bounded first.
+MAX_EXPANDED_VALUES = 100_000
+
+
+def _expanded_size(root, where: str) -> int:
+    """How many values the document stands for with every alias expanded, counted without
+    expanding (each node once, its size reused), stopping as soon as the bound is passed."""
+    sizes: dict[int, int] = {}
+    busy: set[int] = set()
+
+    def size(node) -> int:
+        if isinstance(node, ScalarNode):
+            return 1
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in busy:
+            raise InputError(f"{where}: a YAML alias refers to the collection it is in")
+        busy.add(id(node))
+        children = (
+            node.value
+            if isinstance(node, SequenceNode)
+            else [child for pair in node.value for child in pair]
+        )
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_EXPANDED_VALUES:
+                raise InputError(
+                    f"{where}: YAML aliases expand to more than {MAX_EXPANDED_VALUES:,} values; "
+                    "a config is a mapping of a few keys"
+                )
+        busy.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    return size(root)
+
+
 def load(text: str, where: str):
     """The document's value: a dict of keys for a config (anything else is returned as YAML
     reads it, for the caller to refuse). Raises yaml.YAMLError for bad YAML and InputError
@@ -126,6 +166,7 @@ def load(text: str, where: str):
         node = loader.get_single_node()
         if node is None:
             return None
+        _expanded_size(node, where)
         if not isinstance(node, MappingNode):
             return loader.construct_document(node)
         loader.check_duplicates(node, as_text=False)

@@ -98,9 +98,21 @@ def test_aliases_are_built_once_not_expanded(tmp_path):
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
     text = BASE + "\n".join(lines).replace("a0:", "predictors:", 0) + "\nlabels: {y: *a8}\n"
     started = time.perf_counter()
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="aliases expand to more than 100,000 values"):
         load_spec(config(tmp_path, text))
     assert time.perf_counter() - started < 2.0
+
+
+@pytest.mark.parametrize("key", ["labels", "predictors", "unknown_key", "nagq"])
+def test_alias_bombs_are_refused_in_every_key_before_anything_walks_them(tmp_path, key):
+    # Validators that walk values (NFC normalisation of names) would expand them: 10^8 strings.
+    lines = ["x0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 8):
+        lines.append(f"x{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    text = "\n".join(lines).replace("x0:", "predictors:") + f"\n{key}: *a7\n"
+    text = BASE + text.replace("predictors:", "levers:", 1)
+    with pytest.raises(InputError, match="aliases expand"):
+        load_spec(config(tmp_path, text))
 
 
 def test_a_column_named_010_is_matched_as_written(tmp_path, capsys):
