@@ -327,7 +327,7 @@ def _spark_line(tmp: Path, n: int, groups: int, repeat: int = 1) -> None:
     shutil.rmtree(lake)
 
 
-SECTIONS = ("ladder", "scale", "binary", "render")
+SECTIONS = ("ladder", "scale", "binary", "render", "profiles")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -350,6 +350,9 @@ def main(argv: list[str] | None = None) -> int:
             from .bench_binary import binary_section  # it reuses _ours from this module
 
             binary_section(Path(tmp))
+    if "profiles" in sections:
+        with tempfile.TemporaryDirectory() as tmp:
+            _profiles_section(Path(tmp))
     if "render" in sections:
         render = _render_time()
         print(
@@ -357,6 +360,54 @@ def main(argv: list[str] | None = None) -> int:
             "(target < 15 s)"
         )
     return 0
+
+
+def _profiles_section(tmp: Path, groups: int = 160) -> None:
+    """`hlm-report profiles` for 160 groups as a whole process (issue 23's target: < 60 s),
+    on a fitted report of synthetic students in schools with a random slope."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from . import layout
+    from .data import synth
+    from .spec import load_spec
+
+    synth.nested(8_000, groups, seed=23).to_csv(tmp / "profiles.csv", index=False)
+    config = tmp / "profiles.yml"
+    keys = {
+        "title": "Profiles benchmark",
+        "data": str(tmp / "profiles.csv"),
+        "outcome": "mathach",
+        "predictors": ["ses", "female", "sector"],
+        "group": "school",
+        "random_slopes": ["ses"],
+        "unit": "student",
+        "group_noun": "school",
+    }
+    config.write_text(yaml.safe_dump(keys))
+    folder = tmp / "_output" / "profiles"
+    command = [sys.executable, "-m", "hlm_analysis"]
+    subprocess.run(
+        [*command, "fit", str(config), "--out", str(folder)], check=True, capture_output=True
+    )
+    # what `render` would leave: the marker naming this config (no report needed for profiles)
+    version = layout.report_version(folder / "results.json")
+    inputs = layout.inputs_hash(load_spec(config).to_json())
+    (folder / layout.MARKER).write_text(layout.marker_text(folder, config, version, inputs))
+    started = time.perf_counter()
+    subprocess.run(
+        [*command, "profiles", str(config), "--output-root", str(tmp / "_output")],
+        check=True,
+        capture_output=True,
+    )
+    wall = time.perf_counter() - started
+    written = len(list((folder / "profiles").glob("*.pdf")))
+    print(
+        f"\nprofiles: {written} groups (HTML + PDF each, index.json), whole process "
+        f"{wall:.1f} s (target < 60 s)"
+    )
 
 
 def _ladder_section(tmp: Path) -> None:
