@@ -331,3 +331,13 @@ def test_profiles_of_other_results_are_not_sent(rendered, written, tmp_path, cap
     index_path.write_text(json.dumps(index))
     assert run("email", config, "--dry-run", "--output-root", root) == 2
     assert "make profiles" in capsys.readouterr().err
+
+
+def test_profiles_refuse_a_stakeholder_group_not_in_the_data(rendered, written, tmp_path, capsys):
+    people = [{"name": "X", "email": "x@district.example.org", "group": 4711}]  # YAML number
+    config, root = _emailable(rendered, written, tmp_path, people)
+    before = sorted(p.name for p in (root / "district" / "profiles").iterdir())
+    assert run("profiles", config, "--output-root", root) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'4711' is not a group of the data" in err[0]
+    assert sorted(p.name for p in (root / "district" / "profiles").iterdir()) == before
