@@ -342,6 +342,25 @@ class GroupEffects:
     # final model: each group's own (intercept, slope) for the first random slope, fixed part at
     # the group's level-2 values plus its random effects (see model/final.group_lines)
     lines: tuple[tuple[float, float], ...] = ()
+    # binomial final model: each group's predicted probability averaged over the data's rows, as
+    # if every row were in that group (the same mix of rows in every group), with the 95%
+    # interval of the group's intercept effect mapped through: (estimate, low, high) per group
+    average_probability: tuple[tuple[float, float, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class AveragePrediction:
+    """An average prediction, as marginaleffects' avg_predictions: the probability predicted for
+    every row of the data with `variable` set to one value (a numeric `value` or a categorical
+    `level`; None: every row as observed), each row otherwise as observed and in its own group
+    (its group's conditional modes), averaged over the rows; delta-method SE over the fixed
+    effects (the modes held fixed). Values are on the model's scale (centred variables centred)."""
+
+    variable: str | None
+    level: str | None
+    value: float | None
+    estimate: float
+    std_error: float
 
 
 @dataclass(frozen=True)
@@ -408,6 +427,9 @@ class ModelResult:
     # the random effects are uncorrelated, lme4's (1 + x || g): fitted so because the correlated
     # form was singular (final_model_reason says so); no covariance rows in variance_components
     uncorrelated: bool = False
+    # binomial final model: average predictions over the observed rows (see AveragePrediction),
+    # the data as observed first, then every predictor's levels or a grid of its values
+    average_predictions: tuple[AveragePrediction, ...] = ()
 
     @property
     def label(self) -> str:
