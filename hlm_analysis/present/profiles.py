@@ -126,6 +126,7 @@ class Profile:
     ci_low: str
     ci_high: str
     binomial: bool
+    no_difference: str  # "0", or "1" for an odds ratio
     verdict: str  # "above", "below" or "" (indistinguishable)
     rank: int
     rank_low: int
@@ -193,6 +194,7 @@ def profile(
         ci_low=low,
         ci_high=high,
         binomial=binomial,
+        no_difference="1" if binomial else "0",
         verdict=verdict,
         rank=entry["rank"],
         rank_low=entry["rank_low"],

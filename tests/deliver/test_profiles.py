@@ -139,7 +139,7 @@ def test_a_profile_says_what_the_issue_asks_in_the_lexicons_words(written):
     plain = _text(folder / middle["files"][1])
     assert "indistinguishable from the average academy" in plain
     for text in (above, below, plain):
-        assert "Pupils here: 24 of" in text
+        assert "24 pupils here, of" in text
         assert "not a causal effect" in text and "one year" in text
         assert "do not record" in text  # intake the model does not measure
         assert "The link between Effort and Test score differs between academies" in text
