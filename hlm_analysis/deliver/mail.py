@@ -105,7 +105,10 @@ def parse_sender(value: str) -> Address:
     address = header.addresses[0]
     if not EMAIL.fullmatch(address.addr_spec):
         raise refused
-    return address
+    try:  # the envelope sender too: an international domain IDNA-encoded, as recipients' are
+        return addresses.header_address(address.display_name, addresses.checked(address.addr_spec))
+    except ValueError:
+        raise refused from None
 
 
 def smtp_settings(environ=os.environ) -> SmtpSettings:

@@ -274,3 +274,18 @@ def test_the_version_is_the_content_of_the_results(tmp_path, change, same):
         assert layout.report_version(again) == layout.report_version(changed)
         return
     assert (layout.report_version(base) == layout.report_version(changed)) == same
+
+
+def test_an_international_sender_domain_is_idna_encoded_in_the_envelope(
+    report_dir, server, monkeypatch, capsys
+):
+    config, root = report_dir
+    handler = Recorder()
+    smtp_env(monkeypatch, server(handler, enable_SMTPUTF8=False).port)
+    monkeypatch.setenv("SMTP_FROM", "Berichte <berichte@Bücher.example>")
+    code, out = run_email(config, root, capsys)
+    assert code == 0, out
+    assert {mail_from for mail_from, _, _ in handler.envelopes} == {
+        "berichte@xn--bcher-kva.example"
+    }
+    assert handler.messages[0]["From"].addresses[0].domain == "xn--bcher-kva.example"
