@@ -249,6 +249,9 @@ class DataSummary:
     groups: GroupTable
     # centred variables on the scale the model uses them (predictions, simple slopes)
     model_scale: dict[str, NumericSummary] = field(default_factory=dict)
+    # how many data files were read (a directory or glob of parts; hidden, `_` and output
+    # folders and repeats through links are not read)
+    files_read: int = 1
 
 
 @dataclass(frozen=True)

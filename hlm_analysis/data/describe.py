@@ -65,6 +65,7 @@ def describe(prepared: Prepared) -> DataSummary:
         y_sd = np.where(sizes > 1, np.sqrt(y_ss / np.maximum(sizes - 1, 1)), 0.0)
     return DataSummary(
         n_rows_read=prepared.n_rows_read,
+        files_read=prepared.files_read,
         n_obs=prepared.n_obs,
         n_groups=prepared.n_groups,
         group_size=GroupSize(int(sizes.min()), float(sizes.mean()), int(sizes.max())),

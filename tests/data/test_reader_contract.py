@@ -160,6 +160,7 @@ def test_parts_in_another_column_order_fit_as_one_file(tmp_path, capsys):
     for name, model in one["models"].items():
         assert model["loglik"] == pytest.approx(parts["models"][name]["loglik"], rel=1e-9)
     assert "data: read 6 files" in capsys.readouterr().err
+    assert (one["data"]["files_read"], parts["data"]["files_read"]) == (1, 6)
 
 
 def test_names_differing_in_case_stay_apart_and_are_named(tmp_path, duck, capsys):
