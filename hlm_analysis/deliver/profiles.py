@@ -17,10 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -262,6 +264,45 @@ def attachments(folder: Path, people, version: str, config, report: Path, name: 
             files.append((folder / FOLDER / pdf, f"{name}-{pdf}"))
         out.append(files)
     return out
+
+
+def publish(folder: Path, target: Path, link_base: str, progress=print) -> str | None:
+    """Copy a report's profiles onto the site (`target` = its folder there) with a page
+    listing them; returns that page's link from the site root, or None when the report has no
+    profiles or they were written from other results (said, and left off). index.json stays
+    behind: it names the suppressed groups, which the site never does."""
+    index_path = folder / FOLDER / INDEX
+    if not index_path.is_file():
+        return None
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        progress(f"  {index_path} is unreadable; profiles left off the site")
+        return None
+    if index.get("results_version") != layout.report_version(folder / RESULTS_FILE):
+        progress(f"  {folder / FOLDER} is older than the report; run `profiles` again to publish")
+        return None
+    results = read_json(folder / RESULTS_FILE)
+    words = lexicon.build(results.spec, results.design)
+    (target / FOLDER).mkdir(parents=True)
+    links = []
+    for entry in sorted(index["groups"], key=lambda e: e["id"]):
+        if entry["suppressed"] or not entry["files"]:
+            continue
+        for name in entry["files"]:
+            shutil.copy2(folder / FOLDER / name, target / FOLDER / name)
+        html, pdf = entry["files"]
+        links.append({"id": entry["id"], "html": quote(html), "pdf": quote(pdf)})
+    page = _environment(_html_value).get_template("profile_list.html.j2")
+    text = page.render(
+        words=words,
+        title=results.spec.title,
+        report=Markup(quote(layout.HTML)),
+        threshold=index.get("threshold", index.get("min_size")),
+        links=links,
+    )
+    (target / FOLDER / "index.html").write_text(text, encoding="utf-8")
+    return f"{link_base}/{FOLDER}/index.html"
 
 
 def _split_rows(rows) -> dict[str, np.ndarray]:

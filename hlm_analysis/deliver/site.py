@@ -24,6 +24,7 @@ from ..present import fmt, narrative
 from ..render import render_report
 from ..results import RESULTS_FILE, read_json
 from ..spec import load_spec
+from . import profiles as group_profiles
 
 
 def _card(name: str, folder: Path) -> dict:
@@ -75,7 +76,12 @@ def build_site(
             target.mkdir(parents=True)
             for file in layout.REPORT_FILES:
                 shutil.copy2(folder / file, target / file)
-            cards.append(_card(name, folder))
+            card = _card(name, folder)
+            # its group profiles (`hlm-report profiles`), when written from these results
+            card["profiles"] = group_profiles.publish(
+                folder, target, f"reports/{quote(name)}", progress
+            )
+            cards.append(card)
         context = {
             "site_title": title,
             "cards": cards,

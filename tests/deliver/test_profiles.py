@@ -341,3 +341,43 @@ def test_profiles_refuse_a_stakeholder_group_not_in_the_data(rendered, written, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'4711' is not a group of the data" in err[0]
     assert sorted(p.name for p in (root / "district" / "profiles").iterdir()) == before
+
+
+def test_the_site_gets_a_page_per_published_profile_and_no_suppressed_group(
+    rendered, written, tmp_path
+):
+    from hlm_analysis.deliver.site import build_site
+
+    config, root = _emailable(rendered, written, tmp_path, [])
+    (root / "district" / "report.html").write_text("<html><body>report</body></html>")
+    (root / "district" / "report.docx").write_bytes(b"PK")
+    site = build_site([config], output_root=root, site_dir=tmp_path / "_site", render=False)
+    pages = site / "reports" / "district" / "profiles"
+    index = json.loads((root / "district" / "profiles" / "index.json").read_text())
+    published = [e for e in index["groups"] if not e["suppressed"]]
+    assert sorted(p.name for p in pages.iterdir()) == sorted(
+        ["index.html", *(n for e in published for n in e["files"])]
+    )
+    listing = (pages / "index.html").read_text()
+    assert all(f'href="{e["files"][0]}"' in listing for e in published if e["id"] != HOSTILE)
+    cards = (site / "index.html").read_text()
+    assert 'href="reports/district/profiles/index.html"' in cards
+    for path in site.rglob("*"):
+        if path.is_file() and path.suffix in (".html", ".pdf"):
+            text = _text(path)
+            assert not any(gid in text for gid in SMALL), path
+
+
+def test_profiles_of_other_results_stay_off_the_site(rendered, written, tmp_path):
+    from hlm_analysis.deliver.site import build_site
+
+    config, root = _emailable(rendered, written, tmp_path, [])
+    (root / "district" / "report.html").write_text("<html><body>report</body></html>")
+    (root / "district" / "report.docx").write_bytes(b"PK")
+    index_path = root / "district" / "profiles" / "index.json"
+    index = json.loads(index_path.read_text())
+    index["results_version"] = "0" * 64
+    index_path.write_text(json.dumps(index))
+    site = build_site([config], output_root=root, site_dir=tmp_path / "_site", render=False)
+    assert not (site / "reports" / "district" / "profiles").exists()
+    assert "profiles/index.html" not in (site / "index.html").read_text()
