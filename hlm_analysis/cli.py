@@ -68,8 +68,10 @@ def _fit(args) -> int:
 
 
 def _cmd_render(args) -> int:
+    from . import overrides
     from .render import render_report
 
+    formats = [f.strip() for value in args.to or [] for f in value.split(",") if f.strip()]
     chosen = args.engine or []
     renderers = [e for e in chosen if e in RENDERERS]
     data = [e for e in chosen if e in DATA_ENGINES]
@@ -78,6 +80,9 @@ def _cmd_render(args) -> int:
         output_root=Path(args.output_root),
         engine=renderers[-1] if renderers else "auto",
         progress=_progress,
+        formats=formats or None,
+        overrides=overrides.parse(args.param),
+        refit=args.refit,
         data_engine=data[-1] if data else None,
     )
     return 0
@@ -175,6 +180,26 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         choices=RENDERERS + DATA_ENGINES,
         help="renderer (auto, quarto, builtin) and/or data engine (duckdb, spark); repeatable",
+    )
+    render.add_argument(
+        "--to",
+        action="append",
+        metavar="FORMAT",
+        help="write only these formats: html, pdf, docx (comma-separated or repeated; "
+        "default all three); the others of an existing report stay when the results are the same",
+    )
+    render.add_argument(
+        "-P",
+        dest="param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="set a config key for this render, as YAML (-P title='Draft' -P predictors=[read,math]"
+        " -P labels.write='Writing score'); repeatable",
+    )
+    render.add_argument(
+        "--refit",
+        action="store_true",
+        help="fit again even when the config and data are unchanged since the last render",
     )
     render.set_defaults(func=_cmd_render)
     email = sub.add_parser("email", help="email the PDF to the config's stakeholders")

@@ -338,8 +338,18 @@ def _too_deep(text: str) -> bool:
     return False
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Read and validate a config file; raise InputError naming the file and the key."""
+def _merged(raw: dict, overrides: dict) -> dict:
+    """`render -P` values over the file's (overrides.parse): mappings merged key by key."""
+    out = dict(raw)
+    for key, value in overrides.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merged(out[key], value) if both else value
+    return out
+
+
+def load_spec(path: str | Path, overrides: dict | None = None) -> Spec:
+    """Read and validate a config file; raise InputError naming the file and the key.
+    `overrides` (render -P) are merged in first and validated with the rest."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"config file not found: {shown(path)}")
@@ -363,10 +373,14 @@ def load_spec(path: str | Path) -> Spec:
             f"{shown(path)}: expected a mapping of keys such as 'data', 'outcome', 'group'"
         )
     raw.setdefault("name", path.stem)
+    where = shown(path)
+    if overrides:
+        raw = _merged(raw, overrides)
+        where += f" with -P {', '.join(sorted(overrides))}"
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
-        raise InputError(f"{shown(path)}: {_describe(exc.errors()[0])}") from None
+        raise InputError(f"{where}: {_describe(exc.errors()[0])}") from None
     return spec.model_copy(update={"data": resolve_path(path, spec.data)})
 
 

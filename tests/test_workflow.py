@@ -84,3 +84,206 @@ def test_schema_names_every_field_of_every_results_dataclass():
             if block is None:
                 continue  # a helper dataclass results.json does not hold
             assert set(block["properties"]) == {f.name for f in fields(cls)}, name
+
+
+# ---------------------------------------------------------------------------------------------
+# render --to / -P / the reused fit. The fit and the document are stand-ins that count their
+# calls and write what they were given (one real render is at the end).
+
+
+@pytest.fixture
+def stand_ins(monkeypatch):
+    import hlm_analysis.model.analysis as analysis
+    import hlm_analysis.render as render
+
+    calls = {"fit": 0, "document": 0, "titles": []}
+
+    def fake_analysis(spec, out, progress, prepared):
+        calls["fit"] += 1
+        payload = {"spec": {"title": spec.title}, "fit": calls["fit"]}
+        (out / "results.json").write_text(json.dumps(payload))
+        (out / "rows.parquet").write_text("rows")
+
+    def fake_document(config, spec, work, out, steps):
+        calls["document"] += 1
+        calls["titles"].append(spec.title)
+        for name in steps.wanted:
+            (out / name).write_text(f"{name} #{calls['document']}")
+
+    monkeypatch.setattr(analysis, "validated", lambda spec: None)
+    monkeypatch.setattr(analysis, "run_analysis", fake_analysis)
+    monkeypatch.setattr(render, "_builtin", fake_document)
+    return calls
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A config beside its data, rendered into tmp_path/out."""
+    import pandas as pd
+    from helpers import REFERENCE
+
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data.csv"
+    pd.read_csv(REFERENCE / "hsb2.csv").to_csv(data, index=False)
+    config = tmp_path / "hsb2.yml"
+    config.write_text(
+        "title: Writing\ndata: data.csv\noutcome: write\npredictors: [read, math]\n"
+        "group: ses\nlabels: {write: Writing score}\n"
+    )
+    return config, data, tmp_path / "out"
+
+
+def _render(capsys, config, root, *flags):
+    code = main(["render", str(config), "--output-root", str(root), "--engine", "builtin", *flags])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def _contents(folder):
+    return {p.name: p.read_text() for p in folder.iterdir() if p.is_file()}
+
+
+REUSED = "hlm-report: reused results (config and data unchanged)"
+
+
+def test_unchanged_config_and_data_reuse_the_fit_and_refit_forces_one(stand_ins, project, capsys):
+    config, data, root = project
+    assert _render(capsys, config, root)[0] == 0
+    code, err = _render(capsys, config, root)
+    assert code == 0 and REUSED in err and stand_ins["fit"] == 1
+    assert json.loads((root / "hsb2" / "results.json").read_text())["fit"] == 1
+    code, err = _render(capsys, config, root, "--refit")
+    assert code == 0 and REUSED not in err and stand_ins["fit"] == 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "config edited",
+        "data edited (same size)",
+        "data touched",
+        "-P override",
+        "fit output missing",
+    ],
+)
+def test_any_change_to_what_the_fit_reads_refits(stand_ins, project, capsys, change):
+    import os
+
+    config, data, root = project
+    assert _render(capsys, config, root)[0] == 0
+    flags = []
+    if change == "config edited":
+        config.write_text(config.read_text().replace("[read, math]", "[math, read]"))
+    elif change == "data edited (same size)":
+        text = data.read_text()
+        data.write_text(text.replace("57", "58", 1))
+        os.utime(data, ns=(data.stat().st_atime_ns, data.stat().st_mtime_ns + 10**9))
+    elif change == "data touched":
+        os.utime(data, ns=(data.stat().st_atime_ns, data.stat().st_mtime_ns + 10**9))
+    elif change == "-P override":
+        flags = ["-P", "title=Another title"]
+    else:
+        (root / "hsb2" / "rows.parquet").unlink()
+    code, err = _render(capsys, config, root, *flags)
+    assert code == 0, err
+    assert REUSED not in err and stand_ins["fit"] == 2
+
+
+def test_to_writes_only_the_formats_asked_for_and_keeps_the_others(stand_ins, project, capsys):
+    config, data, root = project
+    assert _render(capsys, config, root)[0] == 0
+    before = _contents(root / "hsb2")
+    code, err = _render(capsys, config, root, "--to", "html")
+    assert code == 0, err
+    after = _contents(root / "hsb2")
+    assert after["report.html"] == "report.html #2"
+    # the fit was reused, so the PDF and Word files still show these results: kept as they were
+    assert after["report.pdf"] == before["report.pdf"] == "report.pdf #1"
+    assert after["report.docx"] == before["report.docx"]
+    code, err = _render(capsys, config, root, "--to", "pdf,docx")
+    assert code == 0, err
+    after = _contents(root / "hsb2")
+    assert (after["report.pdf"], after["report.docx"]) == ("report.pdf #3", "report.docx #3")
+    assert after["report.html"] == "report.html #2"
+
+
+def test_to_leaves_out_formats_that_show_other_results(stand_ins, project, capsys):
+    config, data, root = project
+    assert _render(capsys, config, root)[0] == 0
+    code, err = _render(capsys, config, root, "--to", "html", "--refit")
+    assert code == 0, err
+    names = set(_contents(root / "hsb2"))
+    assert "report.html" in names and not names & {"report.pdf", "report.docx"}
+    assert any("report.pdf, report.docx left out: the results changed" in line for line in err)
+
+
+def test_first_render_with_to_writes_that_format_alone(stand_ins, project, capsys):
+    config, data, root = project
+    code, err = _render(capsys, config, root, "--to", "docx")
+    assert code == 0, err
+    assert set(_contents(root / "hsb2")) >= {"report.docx", "results.json", "rows.parquet"}
+    assert not {"report.html", "report.pdf"} & set(_contents(root / "hsb2"))
+
+
+def test_p_overrides_reach_the_report_and_merge_into_mappings(stand_ins, project, capsys):
+    config, data, root = project
+    code, err = _render(
+        capsys, config, root, "-P", "title=Scores: a draft", "-P", "labels.read=Reading"
+    )
+    assert code == 0, err
+    assert stand_ins["titles"] == ["Scores: a draft"]
+    results = json.loads((root / "hsb2" / "results.json").read_text())
+    assert results["spec"]["title"] == "Scores: a draft"
+
+
+def test_p_values_are_read_as_the_config_file_reads_them():
+    from hlm_analysis import overrides
+
+    parsed = overrides.parse(["predictors=[read, math]", "nagq=3", "labels.read=010", "event=yes"])
+    assert parsed == {
+        "predictors": ["read", "math"],
+        "nagq": 3,
+        "labels": {"read": "010"},  # names and text stay as written, as in the file
+        "event": "yes",
+    }
+
+
+BAD_P = [
+    (["--to", "odt"], "--to odt: formats are html, docx, pdf"),
+    (["--to", "html,pfd"], "--to pfd"),
+    (["-P", "title"], "write key=value"),
+    (["-P", "=x"], "write key=value"),
+    (["-P", "titel=x"], "unknown config key 'titel' (did you mean 'title'?)"),
+    (["-P", "predictors=[read"], "the value is not valid YAML"),
+    (["-P", "labels..read=x"], "empty part between dots"),
+    (["-P", "nagq=many"], "with -P nagq"),
+    (["-P", "predictors=[read, reading]"], "reading"),
+]
+
+
+@pytest.mark.parametrize("flags,piece", BAD_P, ids=[" ".join(f) for f, _ in BAD_P])
+def test_bad_to_and_p_exit_2_with_one_line_and_write_nothing(project, capsys, flags, piece):
+    config, data, root = project
+    code, err = _render(capsys, config, root, *flags)
+    assert code == 2, err
+    assert len(err) == 1 and err[0].startswith("hlm-report: error: "), err
+    assert piece in err[0]
+    assert not root.exists() or not any(root.iterdir())
+
+
+def test_real_render_of_html_alone_then_a_reused_fit(project, capsys):
+    """The real fit and document: --to html with a -P title writes the HTML alone; the second
+    render reuses the fit and still executes the report from it."""
+    config, data, root = project
+    flags = ["--to", "html", "-P", "title=Writing, again"]
+    code, err = _render(capsys, config, root, *flags)
+    assert code == 0, err
+    folder = root / "hsb2"
+    names = {p.name for p in folder.iterdir()}
+    assert {"report.html", "results.json", "rows.parquet"} <= names
+    assert not names & {"report.pdf", "report.docx"}
+    results = (folder / "results.json").read_bytes()
+    code, err = _render(capsys, config, root, *flags)
+    assert code == 0 and REUSED in err, err
+    assert not any("fit the model ladder" in line for line in err)
+    assert "Writing, again" in (folder / "report.html").read_text(encoding="utf-8")
+    assert (folder / "results.json").read_bytes() == results

@@ -19,7 +19,7 @@ from .. import atomic, layout, resources
 from ..errors import InputError, ToolError
 from ..present import fonts
 from ..present.fmt import md_escape
-from ..results import RESULTS_FILE
+from ..results import RESULTS_FILE, SAMPLE_FILE
 from ..spec import load_spec
 from .markdown import clean_text
 
@@ -27,9 +27,12 @@ _LEGACY_AGE = 24 * 3600.0  # seconds: staging folders named before they carried 
 
 
 class _Steps:
-    def __init__(self, progress: Callable[[str], None]):
+    def __init__(
+        self, progress: Callable[[str], None], wanted: tuple[str, ...] = layout.REPORT_FILES
+    ):
         self.progress = progress
         self.started = time.perf_counter()
+        self.wanted = wanted  # the report files this render writes (render --to)
 
     def run(self, label: str, func, *args, **kwargs):
         t0 = time.perf_counter()
@@ -88,6 +91,10 @@ def _execute(config: Path, spec, work: Path, out: Path, steps: _Steps):
     return doc, outputs, _front_matter(doc.front_matter, spec)
 
 
+# `render --to` names, in the order written, with the file each gives.
+FORMATS = {"html": layout.HTML, "docx": layout.DOCX, "pdf": layout.PDF}
+
+
 def _builtin(config: Path, spec, work: Path, out: Path, steps: _Steps) -> None:
     from . import markdown, pandoc
 
@@ -96,9 +103,13 @@ def _builtin(config: Path, spec, work: Path, out: Path, steps: _Steps) -> None:
     source = work / "report.md"
     header = "---\n" + yaml.safe_dump(front, allow_unicode=True, sort_keys=False) + "---\n\n"
     source.write_text(header + body, encoding="utf-8")
-    steps.run("write HTML", pandoc.to_html, source, out / layout.HTML, front)
-    steps.run("write Word", pandoc.to_docx, source, out / layout.DOCX, front)
-    steps.run("write PDF (Typst)", pandoc.to_pdf, source, out / layout.PDF, front)
+    wanted = steps.wanted
+    if layout.HTML in wanted:
+        steps.run("write HTML", pandoc.to_html, source, out / layout.HTML, front)
+    if layout.DOCX in wanted:
+        steps.run("write Word", pandoc.to_docx, source, out / layout.DOCX, front)
+    if layout.PDF in wanted:
+        steps.run("write PDF (Typst)", pandoc.to_pdf, source, out / layout.PDF, front)
 
 
 def _quarto(config: Path, spec, work: Path, out: Path, steps: _Steps) -> None:
@@ -117,7 +128,7 @@ def _quarto(config: Path, spec, work: Path, out: Path, steps: _Steps) -> None:
         "filters": [*front.get("filters", []), str(pandoc.ASSETS / "typst-text.lua")],
     }
     notebook = ipynb.executed_notebook(doc, outputs, front)
-    steps.run("quarto render (html, typst, docx)", quarto.render, notebook, out, work)
+    steps.run("quarto render", quarto.render, notebook, out, work, steps.wanted)
 
 
 def render_report(
@@ -126,10 +137,22 @@ def render_report(
     engine: str = "auto",
     progress: Callable[[str], None] = print,
     data_engine: str | None = None,
+    formats: list[str] | None = None,
+    overrides: dict | None = None,
+    refit: bool = False,
 ) -> Path:
+    """`formats` (render --to): the report files to write, default all three; the others of an
+    existing report are carried over when the results are the same, else left out (a PDF of
+    other numbers than results.json would be a wrong report). `overrides`: render -P.
+    `refit`: fit even when the fit recorded beside the outputs has the same key."""
     from ..model.analysis import run_analysis, validated
+    from . import cache
 
-    spec = load_spec(config)
+    unknown = sorted(set(formats or ()) - set(FORMATS))
+    if unknown:
+        raise InputError(f"--to {unknown[0]}: formats are {', '.join(FORMATS)}")
+    wanted = tuple(FORMATS[f] for f in FORMATS if not formats or f in formats)
+    spec = load_spec(config, overrides)
     if data_engine is not None:
         spec = spec.model_copy(update={"engine": data_engine})
     # Where the report goes is checked before any data is read: a name that cannot be a folder
@@ -138,13 +161,16 @@ def render_report(
     layout.check_output_root(output_root, spec.data, config)
     layout.check_replaceable(final, config)
     source_date_epoch()  # a bad SOURCE_DATE_EPOCH is found before the fit, not after
-    prepared = validated(spec)  # bad input fails here, before any progress line or directory
+    key = cache.fit_key(spec)
+    reuse = not refit and cache.reusable(final, key)
+    # bad input fails here, before any progress line or directory (a reused fit was validated)
+    prepared = None if reuse else validated(spec)
     if engine == "auto":
         engine = "quarto" if shutil.which("quarto") else "builtin"
     if engine == "quarto" and not shutil.which("quarto"):
         raise ToolError("quarto: --engine quarto was asked for but 'quarto' is not on PATH")
     output_root = final.parent
-    steps = _Steps(progress)
+    steps = _Steps(progress, wanted)
     # What a killed render (kill -9 runs no clean-up) left behind goes first; a running one's
     # folders stay (atomic.remove_stale). An unwritable output root stops here: InputError.
     staging_prefix = f".{final.name}.building-"
@@ -155,11 +181,20 @@ def render_report(
         out, work = staging / "out", staging / "work"
         out.mkdir()
         work.mkdir()
-        steps.run("fit the model ladder", run_analysis, spec, out, progress, prepared)
+        if reuse:
+            progress("hlm-report: reused results (config and data unchanged)")
+            for name in (RESULTS_FILE, SAMPLE_FILE):
+                shutil.copy2(final / name, out / name)
+        else:
+            steps.run("fit the model ladder", run_analysis, spec, out, progress, prepared)
+        if key is not None:
+            (out / cache.FIT_KEY).write_text(key + "\n", encoding="utf-8")
         (_quarto if engine == "quarto" else _builtin)(config, spec, work, out, steps)
+        _carry_over(final, out, wanted, progress)
+        required = (*wanted, RESULTS_FILE, SAMPLE_FILE)
         missing = [
             name
-            for name in layout.OUTPUTS
+            for name in required
             if not (out / name).is_file() or (out / name).stat().st_size == 0
         ]
         if missing:
@@ -167,15 +202,40 @@ def render_report(
         # The email send log outlives re-renders: it is what makes delivery exactly-once.
         if (final / layout.SEND_LOG).is_file():
             shutil.copy2(final / layout.SEND_LOG, out / layout.SEND_LOG)
+        # Group profiles (`hlm-report profiles`) outlive a re-render of the same results (the
+        # site renders every report first); written from other results they are stale and go.
+        if layout.profiles_version(final) == layout.report_version(out / RESULTS_FILE):
+            shutil.copytree(final / layout.PROFILES, out / layout.PROFILES)
         # The marker makes the folder the tool's (only such folders are ever replaced) and ties
         # it to this config, which `email` checks before sending anything from it.
         version = layout.report_version(out / RESULTS_FILE)
-        inputs = layout.inputs_hash(load_spec(config).to_json())  # as `email` will load it
+        # as `email` will load it: a report rendered with -P is not the config's report
+        inputs = layout.inputs_hash(load_spec(config, overrides).to_json())
         marker = layout.marker_text(final, config, version, inputs)
         (out / layout.MARKER).write_text(marker, "utf-8")
         layout.check_replaceable(final, config)  # again: another render may have finished since
         atomic.replace_dir(out, final)
+    written = [name for name in layout.OUTPUTS if name in wanted or (final / name).is_file()]
     progress(
-        f"hlm-report: wrote {final}/ ({', '.join(layout.OUTPUTS)}) in {time.perf_counter() - steps.started:.1f} s"
+        f"hlm-report: wrote {final}/ ({', '.join(written)}) in {time.perf_counter() - steps.started:.1f} s"
     )
     return final
+
+
+def _carry_over(final: Path, out: Path, wanted: tuple[str, ...], progress) -> None:
+    """The report files `--to` did not ask for, from the existing report, when they show the
+    same results (same content version); else they are left out and the run says so."""
+    others = [name for name in layout.REPORT_FILES if name not in wanted]
+    present = [name for name in others if (final / name).is_file()]
+    if not present:
+        return
+    old, new = final / RESULTS_FILE, out / RESULTS_FILE
+    if old.is_file() and layout.report_version(old) == layout.report_version(new):
+        for name in present:
+            shutil.copy2(final / name, out / name)
+        return
+    formats = [f for f, name in FORMATS.items() if name in present]
+    progress(
+        f"hlm-report: {', '.join(present)} left out: the results changed since they were "
+        f"written (render --to {','.join(formats)} to write them again)"
+    )

@@ -15,13 +15,18 @@ from ..errors import ToolError
 FORMATS = {"html": layout.HTML, "typst": layout.PDF, "docx": layout.DOCX}
 
 
-def render(notebook: nbformat.NotebookNode, out: Path, work: Path) -> None:
+def render(
+    notebook: nbformat.NotebookNode, out: Path, work: Path, wanted: tuple[str, ...] | None = None
+) -> None:
+    """Quarto renders each format asked for (`wanted`: file names, default all)."""
     from . import source_date_epoch
 
     source = work / "report.ipynb"
     nbformat.write(notebook, source)
     rendered = work / "quarto"
     for fmt_name, target in FORMATS.items():
+        if wanted is not None and target not in wanted:
+            continue
         cmd = [
             "quarto",
             "render",

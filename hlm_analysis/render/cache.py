@@ -1,0 +1,74 @@
+"""Reusing a fit (Quarto's freeze): `render` refits only when what the fit depends on changed.
+
+The key is a SHA-256 over the config as parsed (with any `-P` overrides), each data file's name,
+size and modification time (stat only: a 50-million-row lake is not read to decide), the
+results schema version, and the package: its version and the size and modification time of
+every module the fit runs (all but render/, present/, deliver/ and the command line), so a changed
+model stage in a source checkout (same version number) refits too, a changed report does not. It is
+recorded in FIT_KEY beside the outputs, carrying no path and no address (report folders are
+published). `render --refit` ignores it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from .. import layout
+from ..data.source import discover
+from ..errors import InputError
+from ..results import RESULTS_FILE, SAMPLE_FILE, SCHEMA_VERSION
+
+FIT_KEY = ".hlm-report-fit"  # beside the outputs; one line: the key of the fit they hold
+_PACKAGE = Path(__file__).resolve().parent.parent
+# What turns results into a report, not data into results: a change here reuses the fit.
+_NOT_THE_FIT = frozenset({"render", "present", "deliver", "cli.py", "bench.py", "bench_binary.py"})
+
+
+def _package_fingerprint() -> list:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        named = version("hlm-report")
+    except PackageNotFoundError:
+        named = "unknown"
+    modules = sorted(
+        p for p in _PACKAGE.rglob("*.py") if p.relative_to(_PACKAGE).parts[0] not in _NOT_THE_FIT
+    )
+    return [named, [(str(p.relative_to(_PACKAGE)), *_stat(p)) for p in modules]]
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return info.st_size, info.st_mtime_ns
+
+
+def fit_key(spec) -> str | None:
+    """The key of the fit this config and these data files would give; None when `data:` names
+    no file (the fit's own checks then say what is wrong, as without a cache)."""
+    try:
+        files = discover(spec.data).files
+    except InputError:
+        return None
+    record = {
+        "spec": spec.to_json(),
+        "data": [(p.name, *_stat(p)) for p in files],
+        "schema_version": SCHEMA_VERSION,
+        "package": _package_fingerprint(),
+    }
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def reusable(final: Path, key: str | None) -> bool:
+    """Whether `final` holds a complete fit made with this key (results and row sample)."""
+    if key is None:
+        return False
+    try:
+        recorded = (final / FIT_KEY).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    if recorded != key or layout.read_marker(final) is None:
+        return False
+    return all((final / name).is_file() for name in (RESULTS_FILE, SAMPLE_FILE))
