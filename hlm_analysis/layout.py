@@ -31,6 +31,7 @@ REPORT_FILES = (HTML, PDF, DOCX)
 OUTPUTS = (*REPORT_FILES, RESULTS_FILE, SAMPLE_FILE)  # what a complete report folder holds
 SEND_LOG = "sent.json"  # the email send log: outlives re-renders (exactly-once delivery)
 OUTBOX = "outbox"  # email --dry-run writes .eml files here
+PROFILES = "profiles"  # `hlm-report profiles` writes one page per group here
 ERROR_LOG = "error.log"  # the traceback of an internal error
 MARKER = ".hlm-report"  # in every folder the tool writes and may replace
 DEFAULT_OUTPUT_ROOT = Path("_output")
@@ -115,6 +116,17 @@ def _rounded(value):
     if isinstance(value, list):
         return [_rounded(v) for v in value]
     return value
+
+
+def profiles_version(folder: Path) -> str | None:
+    """The report version the group profiles in `folder` were written from (their index.json's
+    `results_version`), or None when there are none or it cannot be read."""
+    try:
+        index = json.loads((folder / PROFILES / "index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    version = index.get("results_version") if isinstance(index, dict) else None
+    return version if isinstance(version, str) else None
 
 
 def inputs_hash(spec_json: dict) -> str:

@@ -381,3 +381,24 @@ def test_profiles_of_other_results_stay_off_the_site(rendered, written, tmp_path
     site = build_site([config], output_root=root, site_dir=tmp_path / "_site", render=False)
     assert not (site / "reports" / "district" / "profiles").exists()
     assert "profiles/index.html" not in (site / "index.html").read_text()
+
+
+def test_profiles_outlive_a_rerender_of_the_same_results_only(tmp_path):
+    from hlm_analysis.render import render_report
+
+    data = tmp_path / "scores.csv"
+    rng = np.random.default_rng(3)
+    school = np.repeat([f"s{k:02d}" for k in range(12)], 15)
+    y = 50 + rng.normal(0, 2, 12).repeat(15) + rng.normal(0, 3, school.size)
+    pd.DataFrame({"school": school, "score": y}).to_csv(data, index=False)
+    config = write_config(tmp_path, "small", data=data, outcome="score", group="school")
+    root = tmp_path / "_output"
+    render_report(config, output_root=root, engine="builtin", progress=lambda m: None)
+    assert run("profiles", config, "--output-root", root) == 0
+    profiles = root / "small" / "profiles"
+    before = sorted(p.name for p in profiles.iterdir())
+    render_report(config, output_root=root, engine="builtin", progress=lambda m: None)
+    assert sorted(p.name for p in profiles.iterdir()) == before  # the same results: kept
+    pd.DataFrame({"school": school, "score": y[::-1]}).to_csv(data, index=False)
+    render_report(config, output_root=root, engine="builtin", progress=lambda m: None)
+    assert not profiles.exists()  # other results: stale profiles go with the old report
