@@ -474,9 +474,27 @@ def _refuse_group_centring_a_group_level(prepared: Prepared) -> None:
             )
 
 
+def _refuse_random_slope_of_a_group_level(prepared: Prepared) -> None:
+    """A random slope of a column constant within every group cannot vary between groups: within
+    each group it never changes, so its group-specific part is the intercept's again (lme4 fits
+    it anyway, as a variance the data cannot inform). A categorical slope is refused when any
+    of its level columns is constant within every group."""
+    spec = prepared.spec
+    for variable in spec.random_slopes:
+        terms = prepared.terms_of.get(variable, [])
+        if terms and any(prepared.sums.constant_within_groups(t) for t in terms):
+            raise InputError(
+                f"random_slopes: {quoted(variable)} is constant within every group of "
+                f"{quoted(spec.group)} (a group-level variable), so its effect cannot vary "
+                "between groups; keep it in predictors only (it can moderate a row-level "
+                "predictor's slope through interactions)"
+            )
+
+
 def finish(prepared: Prepared) -> Prepared:
     """Checks every data path ends with: the largest model must be estimable."""
     _refuse_group_centring_a_group_level(prepared)
+    _refuse_random_slope_of_a_group_level(prepared)
     fixed = largest_fixed(prepared)
     _check_parameter_count(len(fixed), prepared.n_obs)
     _check_group_level_count(prepared, fixed)
