@@ -7,7 +7,6 @@ row hash of the figures' sample, and how files become the `src` view.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 import warnings
@@ -15,7 +14,7 @@ import warnings
 import pandas as pd
 
 from ..errors import InputError, ToolError
-from .files import nfc
+from .files import check_memory_size, nfc
 from .source import Source
 
 ENGINES = ("duckdb", "spark")
@@ -98,7 +97,7 @@ class DuckDB(Engine):
     def __init__(self) -> None:
         import duckdb  # imported here: only the engine path needs it
 
-        _check_memory_size(DUCKDB_MEMORY)
+        check_memory_size(DUCKDB_MEMORY)
         self._spill = tempfile.mkdtemp(prefix="hlm-duckdb-")
         self.con = duckdb.connect(
             config={
@@ -188,12 +187,17 @@ class Spark(Engine):
                 "engine: spark needs a Java runtime (17 or later): none on PATH and JAVA_HOME unset"
             )
         master = os.environ.get("SPARK_MASTER", "local[*]")
+        partitions = os.environ.get("HLM_SPARK_PARTITIONS", "8")
+        if not (partitions.isdigit() and int(partitions) > 0):
+            raise InputError(
+                f"HLM_SPARK_PARTITIONS={partitions!r} is not a positive whole number of partitions"
+            )
         try:
             self.spark = (
                 SparkSession.builder.master(master)
                 .appName("hlm-report")
                 .config("spark.ui.enabled", "false")
-                .config("spark.sql.shuffle.partitions", os.environ.get("HLM_SPARK_PARTITIONS", "8"))
+                .config("spark.sql.shuffle.partitions", partitions)
                 .config("spark.driver.memory", os.environ.get("HLM_SPARK_DRIVER_MEMORY", "2g"))
                 .getOrCreate()
             )
@@ -305,20 +309,6 @@ class Spark(Engine):
 
     def row_hash(self, columns: list[str], seed: int) -> str:
         return f"xxhash64({', '.join(columns)}, {int(seed)})"
-
-
-_MEMORY_SIZE = re.compile(r"\s*(\d+(\.\d*)?|\.\d+)\s*([KMGT]i?B|B|%)\s*", re.IGNORECASE)
-
-
-def _check_memory_size(text: str) -> None:
-    """HLM_DUCKDB_MEMORY is the user's setting: a bad one is their input (exit 2, named), not a
-    DuckDB failure."""
-    found = _MEMORY_SIZE.fullmatch(text)
-    if found is None or float(found.group(1)) <= 0:
-        raise InputError(
-            f"HLM_DUCKDB_MEMORY={text!r} is not a memory size; write a positive number with a "
-            "unit, e.g. 1GB, 512MB, 2GiB or 50%"
-        )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -6,6 +6,7 @@ which pyarrow reads (read_arrow.py); load.py reads the rest with pandas.
 from __future__ import annotations
 
 import csv
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -44,6 +45,20 @@ def refuse_duplicates(path: Path, names: Iterable[str]) -> None:
                 "header; rename one of them"
             )
         seen.add(name)
+
+
+_MEMORY_SIZE = re.compile(r"\s*(\d+(\.\d*)?|\.\d+)\s*([KMGT]i?B|B|%)\s*", re.IGNORECASE)
+
+
+def check_memory_size(text: str) -> None:
+    """HLM_DUCKDB_MEMORY is the user's setting: a bad one is their input (exit 2, named), not a
+    DuckDB failure."""
+    found = _MEMORY_SIZE.fullmatch(text)
+    if found is None or float(found.group(1)) <= 0:
+        raise InputError(
+            f"HLM_DUCKDB_MEMORY={text!r} is not a memory size; write a positive number with a "
+            "unit, e.g. 1GB, 512MB, 2GiB or 50%"
+        )
 
 
 def nfc(text: str) -> str:

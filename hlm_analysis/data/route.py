@@ -7,10 +7,12 @@ them on the reference data).
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 from ..spec import Spec
 from .columns import columns_used
+from .files import check_memory_size
 from .prepare import Prepared, prepare_in_memory
 from .source import IN_MEMORY_ROWS, Source, open_source
 
@@ -29,6 +31,8 @@ def fits_in_memory(source: Source) -> bool:
 def prepare(spec: Spec, engine: str | None = None) -> Prepared:
     """The analysis sample of a spec; `engine` overrides the config's `engine:`."""
     engine = engine or spec.engine
+    # a bad setting is named before any data is read, whichever path the data then take
+    check_memory_size(os.environ.get("HLM_DUCKDB_MEMORY", "1GB"))
     source = open_source(spec.data, columns_used(spec))
     read = {"files_read": len(source.files), "files_skipped": source.skipped}
     if engine == "duckdb" and fits_in_memory(source):

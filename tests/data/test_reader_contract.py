@@ -452,3 +452,25 @@ def test_an_unlisted_empty_cell_is_text_on_every_path(tmp_path, duck, spark):
     spec = _config(tmp_path, tmp_path / "parts", name="p", **keys)
     _same(memory, _engine_sums(spec, duck))
     _same(memory, _engine_sums(spec, spark))
+
+
+@pytest.mark.parametrize("where", ["memory", "parts"])
+def test_a_bad_duckdb_memory_variable_is_named_whichever_path_the_data_take(
+    tmp_path, capsys, monkeypatch, where
+):
+    monkeypatch.setenv("HLM_DUCKDB_MEMORY", "abc")
+    frame = _frame().drop(columns=["kind"])
+    frame.to_csv(tmp_path / "one.csv", index=False)
+    _csv_parts(frame, tmp_path / "parts")
+    data = tmp_path / ("one.csv" if where == "memory" else "parts")
+    config = write_config(tmp_path, "e", data=data, outcome="y", predictors=["x"], group="school")
+    assert main(["fit", str(config), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "HLM_DUCKDB_MEMORY='abc'" in err[0], err
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-2", "1.5"])
+def test_a_bad_spark_partitions_variable_is_named(monkeypatch, value):
+    monkeypatch.setenv("HLM_SPARK_PARTITIONS", value)
+    with pytest.raises(InputError, match="HLM_SPARK_PARTITIONS"):
+        open_engine("spark")
