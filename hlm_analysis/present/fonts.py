@@ -113,19 +113,19 @@ def web_font_css(text: str) -> str:
         path = _face_file(file_name)
         if not wanted or path is None:
             continue
-        font = TTFont(str(path), fontNumber=0, lazy=True)
-        cmap = font.getBestCmap()
-        covered = sorted(ord(c) for c in wanted if ord(c) in cmap)
-        if not covered:
-            continue
-        options = subset.Options()
-        options.layout_features = ["*"]
-        options.notdef_outline = True
-        subsetter = subset.Subsetter(options)
-        subsetter.populate(unicodes=covered)
-        subsetter.subset(font)
-        data = io.BytesIO()
-        font.save(data)
+        with TTFont(str(path), fontNumber=0, lazy=True) as font:  # closes the 19 MB file
+            cmap = font.getBestCmap()
+            covered = sorted(ord(c) for c in wanted if ord(c) in cmap)
+            if not covered:
+                continue
+            options = subset.Options()
+            options.layout_features = ["*"]
+            options.notdef_outline = True
+            subsetter = subset.Subsetter(options)
+            subsetter.populate(unicodes=covered)
+            subsetter.subset(font)
+            data = io.BytesIO()
+            font.save(data)
         encoded = base64.b64encode(data.getvalue()).decode("ascii")
         rules.append(
             f'@font-face {{ font-family: "{family}"; '

@@ -111,7 +111,7 @@ def test_the_quarto_path_gets_the_same_text_and_fonts(tmp_path, monkeypatch):
     doc = qmd.parse(source)
     seen = {}
     monkeypatch.setattr(render, "_execute", lambda *a: (doc, [], {"title": "x"}))
-    monkeypatch.setattr(quarto, "render", lambda nb, out, work: seen.setdefault("nb", nb))
+    monkeypatch.setattr(quarto, "render", lambda nb, *rest: seen.setdefault("nb", nb))
     render._quarto(source, None, tmp_path, tmp_path, render._Steps(lambda m: None))
     cells = seen["nb"].cells
     assert "p\u00a0<\u00a0.001" in cells[-1].source
