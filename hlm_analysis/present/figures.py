@@ -25,6 +25,7 @@ from .predictions import (
     group_probabilities,
     group_slope_lines,
     interaction_lines,
+    predictor_probabilities,
     probability_curve,
     qq_points,
 )
@@ -468,30 +469,57 @@ def plot_binned_residuals(
 
 
 def plot_probabilities(results: Results, model: ModelResult) -> Figure | None:
-    """Predicted probabilities: for a typical member of each group (sorted, 95% intervals), and
-    against the first numeric predictor for a typical member of an average group."""
+    """Predicted probabilities: each group's averaged over the data's rows (sorted, 95%
+    intervals), and the average prediction over the observed rows at each value of up to three
+    predictors: categorical and 0/1 ones as points with 95% intervals, numeric ones as a curve
+    with its band."""
     if not model.is_binomial:
         return None
     groups = group_probabilities(results, model)
-    curve = probability_curve(results, model)
-    fig = _figure(8, 3.4)
-    axes = fig.subplots(1, 2 if curve else 1, squeeze=False)[0]
+    panels = predictor_probabilities(results, model)[:3]
+    if not panels and (curve := probability_curve(results, model)) is not None:
+        # results written before average predictions: the typical member's curve
+        panels = [{"kind": "curve", **curve}]
+    count = 1 + len(panels)
+    columns = 2 if count > 1 else 1
+    n_rows = -(-count // columns)
+    fig = _figure(8, 3.4 * n_rows)
+    axes = fig.subplots(n_rows, columns, squeeze=False).ravel()
     ax = axes[0]
     rank = np.arange(len(groups["fit"]))
     ax.fill_between(rank, groups["low"], groups["high"], color="#9fb3c8", alpha=0.6, linewidth=0,
                     label="95% interval")  # fmt: skip
     ax.plot(rank, groups["fit"], "o-" if len(rank) <= LABELLED_GROUPS else "-", color=PALETTE,
             markersize=3, linewidth=1, label="group")  # fmt: skip
-    ax.axhline(groups["average"], color="#b3471d", linewidth=1, label="average group")
+    average = "average prediction (all rows)" if groups["averaged"] else "average group"
+    ax.axhline(groups["average"], color="#b3471d", linewidth=1, label=average)
     ax.set(ylim=(0, 1), xlabel=f"Groups ranked (n = {len(rank):,})", ylabel="Probability")
-    ax.set_title("A typical member of each group", fontsize=9)
-    ax.legend(fontsize=8, frameon=False, loc="upper left")
-    if curve:
-        ax = axes[1]
-        ax.plot(curve["x"], curve["fit"], color=PALETTE, linewidth=2, label="prediction")
-        ax.fill_between(curve["x"], curve["low"], curve["high"], color=PALETTE, alpha=0.2,
-                        linewidth=0, label="95% band")  # fmt: skip
-        ax.set(ylim=(0, 1), xlabel=_wrapped(curve["x_label"], 40, 2))
-        ax.set_title("By predictor, average group", fontsize=9)
-        ax.legend(fontsize=8, frameon=False)
+    title = (
+        "Each group, all rows placed in it"
+        if groups["averaged"]
+        else "A typical member of each group"
+    )
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    for ax, panel in zip(axes[1:], panels, strict=False):
+        if panel["kind"] == "points":
+            position = np.arange(len(panel["fit"]))
+            ax.errorbar(position, panel["fit"],
+                        yerr=[panel["fit"] - panel["low"], panel["high"] - panel["fit"]],
+                        fmt="o", color=PALETTE, ecolor=PALETTE, markersize=6, capsize=4,
+                        linewidth=1.5, label="average prediction, 95% CI")  # fmt: skip
+            ax.set_xticks(position, [_wrapped(str(v), 14, 2) for v in panel["levels"]])
+            ax.set_xlim(-0.6, len(position) - 0.4)
+        else:
+            ax.plot(
+                panel["x"], panel["fit"], color=PALETTE, linewidth=2, label="average prediction"
+            )
+            ax.fill_between(panel["x"], panel["low"], panel["high"], color=PALETTE, alpha=0.2,
+                            linewidth=0, label="95% band")  # fmt: skip
+        ax.set(ylim=(0, 1), xlabel=_wrapped(panel["x_label"], 40, 2), ylabel="Probability")
+        ax.set_title("Average over the rows" if "variable" in panel else "Typical member, average group",
+                     fontsize=9)  # fmt: skip
+        ax.legend(fontsize=8, frameon=False, loc="upper left")
+    for ax in axes[count:]:
+        ax.set_visible(False)
     return fig

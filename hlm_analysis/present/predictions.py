@@ -198,9 +198,23 @@ def binned_residuals(observed: np.ndarray, fitted: np.ndarray) -> dict:
 
 
 def group_probabilities(results: Results, model: ModelResult) -> dict:
-    """Each group's predicted probability for a typical member (numeric predictors at their
-    means, text ones at the reference level) with a 95% interval from the group effect's
-    conditional SD, sorted; the average group's probability beside them."""
+    """Each group's predicted probability averaged over the data's rows as if every row were in
+    it (the model stage's `average_probability`: the same mix of rows for every group), with
+    the 95% interval of its effect, sorted; the data's average prediction (near the observed
+    share) beside them. Results written before those fields: a typical member instead (numeric
+    predictors at their means, text ones at the reference level)."""
+    effects = model.group_effects
+    if effects.average_probability and model.average_predictions:
+        fit, low, high = np.array(effects.average_probability, float).T
+        order = np.argsort(fit, kind="stable")
+        return {
+            "groups": [effects.groups[i] for i in order],
+            "fit": fit[order],
+            "low": low[order],
+            "high": high[order],
+            "average": model.average_predictions[0].estimate,
+            "averaged": True,
+        }
     terms = [fe.term for fe in model.fixed_effects]
     beta = np.array([fe.estimate for fe in model.fixed_effects])
     typical = float(_row(results.design, terms, _baseline(results)) @ beta)
@@ -214,7 +228,46 @@ def group_probabilities(results: Results, model: ModelResult) -> dict:
         "low": expit(eta - 1.96 * se[order]),
         "high": expit(eta + 1.96 * se[order]),
         "average": float(expit(typical)),
+        "averaged": False,
     }
+
+
+def _predictor_order(results: Results, model: ModelResult) -> list[str]:
+    """Predictors in the order their panels are drawn: the question's first, then the random
+    slopes', then the rest as configured."""
+    first = [] if results.spec.question is None else results.spec.question.split(":")
+    slopes = [results.design.term(t).variable for t in model.random_terms[1:]]
+    return list(dict.fromkeys([*first, *slopes, *results.design.predictors]))
+
+
+def predictor_probabilities(results: Results, model: ModelResult) -> list[dict]:
+    """The average predicted probability at each value of each predictor (the model stage's
+    average predictions over the observed rows, marginaleffects' avg_predictions) with 95%
+    intervals (estimate +- 1.96 SE, as marginaleffects, kept within 0 and 1). A categorical or
+    0/1 predictor is `points`, one per level (a line between two levels would claim values
+    between them); any other numeric predictor a `curve` over its range."""
+    by_variable: dict[str, list] = {}
+    for a in model.average_predictions[1:]:
+        by_variable.setdefault(a.variable, []).append(a)
+    labels = labels_for(results)
+    panels = []
+    for name in _predictor_order(results, model):
+        rows = by_variable.get(name)
+        if not rows:
+            continue
+        variable = results.design.variable(name)
+        fit = np.array([a.estimate for a in rows])
+        half = 1.96 * np.array([a.std_error for a in rows])
+        panel = {"variable": name, "x_label": labels.variable(name), "fit": fit,
+                 "low": np.clip(fit - half, 0, 1), "high": np.clip(fit + half, 0, 1)}  # fmt: skip
+        if variable.levels:
+            panel.update(kind="points", levels=[a.level for a in rows])
+        elif variable.binary:
+            panel.update(kind="points", levels=[f"{a.value:g}" for a in rows])
+        else:
+            panel.update(kind="curve", x=np.array([a.value for a in rows]))
+        panels.append(panel)
+    return panels
 
 
 def probability_curve(results: Results, model: ModelResult) -> dict | None:

@@ -11,9 +11,11 @@ import pytest
 from helpers import FIXTURES, REFERENCE, fit, write_config
 
 from hlm_analysis.present.predictions import (
+    group_probabilities,
     group_slope_lines,
     interaction_lines,
     linear_prediction,
+    predictor_probabilities,
     qq_points,
 )
 from hlm_analysis.results import GroupEffects, ModelName
@@ -255,3 +257,98 @@ def test_group_slope_lines_shows_at_most_max_groups(schools, n_groups, max_group
     lines = group_slope_lines(schools, replace(model, group_effects=effects), max_groups)
     assert lines["n_groups"] == n_groups
     assert lines["n_groups_shown"] == len(lines["groups"]) <= max_groups
+
+
+# ---------------------------------------------------------------------------------------------
+# Binary outcomes: average predictions over the observed rows (issue 21, item 6)
+
+
+def _expit(eta):
+    return 1.0 / (1.0 + np.exp(-eta))
+
+
+def test_average_predictions_are_the_rows_own_predictions_averaged(graduation):
+    """An independent numpy computation on the data file: every row with one predictor set, in
+    its own group (intercept and Absences slope at the group's modes), the probabilities
+    averaged; the data as observed is the mean of the fitted probabilities the figures draw."""
+    model = graduation.final
+    frame = pd.read_csv(graduation.spec.data)
+    beta = {fe.term: fe.estimate for fe in model.fixed_effects}
+    effects = model.group_effects
+    modes = dict(zip(effects.groups, np.array(effects.estimate), strict=True))
+    u = np.array([modes[g] for g in frame["School"].astype(str)])
+    assert effects.terms == ("(Intercept)", "Absences")
+
+    def average(mentoring, free_lunch, absences):
+        eta = (beta["(Intercept)"] + beta["Mentoring[T.yes]"] * mentoring
+               + beta["FreeLunch[T.yes]"] * free_lunch + beta["Absences"] * absences
+               + u[:, 0] + u[:, 1] * absences)  # fmt: skip
+        return _expit(eta).mean()
+
+    mentoring = (frame["Mentoring"] == "yes").to_numpy(float)
+    free_lunch = (frame["FreeLunch"] == "yes").to_numpy(float)
+    absences = frame["Absences"].to_numpy(float)
+    rows = pd.read_parquet(FIXTURES / "graduation" / "rows.parquet")
+    observed, *rest = model.average_predictions
+    assert observed.estimate == pytest.approx(average(mentoring, free_lunch, absences), abs=1e-12)
+    assert observed.estimate == pytest.approx(rows["fitted:random_slope"].mean(), abs=1e-9)
+    # the class of the 'typical member' error: the average sits with the data, not 15% from it
+    assert abs(observed.estimate - rows["Graduated"].mean()) < 0.01
+    for a in rest:
+        setting = {"Mentoring": mentoring, "FreeLunch": free_lunch, "Absences": absences}
+        setting[a.variable] = a.value if a.level is None else float(a.level == "yes")
+        want = average(setting["Mentoring"], setting["FreeLunch"], setting["Absences"])
+        assert a.estimate == pytest.approx(want, abs=1e-12), a
+
+
+def test_categorical_predictors_are_points_numeric_ones_curves(graduation):
+    model = graduation.final
+    panels = {p["variable"]: p for p in predictor_probabilities(graduation, model)}
+    # the question's predictor first, then the random slope's, then the rest
+    assert list(panels) == ["Mentoring", "Absences", "FreeLunch"]
+    for name in ("Mentoring", "FreeLunch"):
+        panel = panels[name]
+        assert panel["kind"] == "points"
+        assert panel["levels"] == list(graduation.design.variable(name).levels)
+    curve = panels["Absences"]
+    assert curve["kind"] == "curve" and len(curve["x"]) == len(curve["fit"]) > 2
+    assert np.all(np.diff(curve["x"]) > 0)
+    for panel in panels.values():
+        assert np.all((0 <= panel["low"]) & (panel["low"] <= panel["fit"]))
+        assert np.all((panel["fit"] <= panel["high"]) & (panel["high"] <= 1))
+    shown = {(a.variable, a.level): a for a in model.average_predictions}
+    yes = shown[("Mentoring", "yes")]
+    assert panels["Mentoring"]["high"][1] == pytest.approx(yes.estimate + 1.96 * yes.std_error)
+
+
+def test_a_zero_one_numeric_predictor_is_two_points(tmp_path):
+    """A 0/1 column is a yes/no predictor: two points with intervals, never a line through
+    values no row can take; a numeric one with more values is a curve."""
+    frame = pd.read_csv(REFERENCE / "bacteria.csv")
+    frame["late"] = (frame["week"] > 4).astype(int)
+    frame.to_csv(tmp_path / "bacteria.csv", index=False)
+    config = write_config(
+        tmp_path, data=tmp_path / "bacteria.csv", outcome="y", family="binomial",
+        predictors=["late", "week"], group="ID",
+    )  # fmt: skip
+    results = fit(config, tmp_path / "out")
+    panels = {p["variable"]: p for p in predictor_probabilities(results, results.final)}
+    assert panels["late"]["kind"] == "points" and panels["late"]["levels"] == ["0", "1"]
+    assert panels["week"]["kind"] == "curve"
+
+
+def test_group_probabilities_average_the_rows_in_each_group(graduation):
+    """Each group's probability is the data's rows placed in it: its ranking follows the group
+    intercept effect (the same rows for every group), its interval holds it, and the line
+    beside them is the data's average prediction."""
+    model = graduation.final
+    groups = group_probabilities(graduation, model)
+    assert groups["averaged"]
+    assert groups["average"] == model.average_predictions[0].estimate
+    assert np.all(np.diff(groups["fit"]) >= 0)
+    assert np.all((groups["low"] < groups["fit"]) & (groups["fit"] < groups["high"]))
+    assert groups["fit"].min() < groups["average"] < groups["fit"].max()
+    # results written before the averages: the typical member, said so
+    effects = replace(model.group_effects, average_probability=())
+    older = group_probabilities(graduation, replace(model, group_effects=effects))
+    assert not older["averaged"]
