@@ -615,6 +615,21 @@ class JointTest:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """Where results.json came from, with no path and no address in it (report folders are
+    published): when it was fitted (UTC), by which hlm-report, and the SHA-256 of the data's
+    bytes (the files in sorted order), of the config as parsed (layout.inputs_hash's form) and
+    how many files and bytes were read. Row counts are `data`'s; dependency versions `software`'s."""
+
+    created: str
+    package_version: str
+    data_sha256: str
+    data_files: int
+    data_bytes: int
+    config_sha256: str
+
+
+@dataclass(frozen=True)
 class Results:
     spec: Spec
     design: Design
@@ -638,6 +653,7 @@ class Results:
     slope_variance_explained: tuple[SlopeVarianceExplained, ...] = ()
     intercept_variance_explained: InterceptVarianceExplained | None = None
     joint_tests: tuple[JointTest, ...] = ()  # of the final model's multi-level factors
+    provenance: Provenance | None = None  # None: written before provenance existed
     schema_version: int = SCHEMA_VERSION
 
     def model(self, name: str) -> ModelResult:
@@ -688,7 +704,7 @@ def _plain(value: Any, hold: Callable[[np.ndarray], str] | None = None) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Spec):
-        return value.to_json()
+        return published_spec(value)
     if isinstance(value, dict):
         return {_plain(k): _plain(v, hold) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -708,6 +724,28 @@ def _plain(value: Any, hold: Callable[[np.ndarray], str] | None = None) -> Any:
     if hasattr(value, "item"):  # numpy scalar
         return _plain(value.item())
     return value
+
+
+_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def published_spec(spec: Spec) -> dict[str, Any]:
+    """The config as results.json holds it. results.json is published with the report (site,
+    email), so it keeps no stakeholder (their addresses), no other key whose value is an email
+    address, and the data as a path from the project root (the folder holding _quarto.yml), or
+    its file name when it lies outside: never the machine's absolute path."""
+    from .spec import project_root
+
+    out = spec.to_json()
+    out["stakeholders"] = []
+    for key in [k for k, v in out.items() if isinstance(v, str) and _ADDRESS.fullmatch(v)]:
+        del out[key]
+    data = Path(spec.data)
+    root = project_root(data.parent) if data.is_absolute() else None
+    if data.is_absolute():
+        data = data.relative_to(root) if root and data.is_relative_to(root) else Path(data.name)
+    out["data"] = data.as_posix()
+    return out
 
 
 def to_dict(results: Results) -> dict[str, Any]:

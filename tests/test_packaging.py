@@ -82,5 +82,7 @@ def test_installed_wheel_renders_from_an_unrelated_directory(wheel, tmp_path):
         assert (out / name).stat().st_size > 0
     results = json.loads((out / "results.json").read_text())
     assert results["schema_version"] == 2
-    assert results["spec"]["data"] == str(work / "data" / "students.csv")
+    # results.json is published: the data by file name (no project root here), no absolute path
+    assert results["spec"]["data"] == "students.csv"
+    assert str(tmp_path) not in (out / "results.json").read_text()
     assert "Writing in three groups" in (out / "report.html").read_text()

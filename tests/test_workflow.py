@@ -287,3 +287,103 @@ def test_real_render_of_html_alone_then_a_reused_fit(project, capsys):
     assert not any("fit the model ladder" in line for line in err)
     assert "Writing, again" in (folder / "report.html").read_text(encoding="utf-8")
     assert (folder / "results.json").read_bytes() == results
+
+
+# ---------------------------------------------------------------------------------------------
+# results.json provenance and privacy: it is published (site, email), so it holds no absolute
+# path and no email address, whatever the config says.
+
+
+@pytest.fixture(scope="module")
+def fitted_outside_a_project(tmp_path_factory):
+    import pandas as pd
+    from helpers import REFERENCE, fit, write_config
+
+    folder = tmp_path_factory.mktemp("private-folder-name")
+    data = folder / "scores.csv"
+    pd.read_csv(REFERENCE / "hsb2.csv").to_csv(data, index=False)
+    config = write_config(
+        folder,
+        "analysis",
+        data=data,
+        outcome="write",
+        predictors=["read"],
+        group="ses",
+        stakeholders=[{"name": "Dana Whitfield", "email": "dana@district.example.org"}],
+    )
+    out = folder / "out"
+    fit(config, out)
+    return folder, data, out / "results.json"
+
+
+def test_results_json_holds_no_absolute_path_and_no_address(fitted_outside_a_project):
+    folder, data, path = fitted_outside_a_project
+    text = path.read_text(encoding="utf-8")
+    assert str(folder) not in text and folder.name not in text
+    assert "@" not in text and "dana" not in text.lower()
+    raw = json.loads(text)
+    assert raw["spec"]["data"] == "scores.csv" and raw["spec"]["stakeholders"] == []
+    jsonschema.Draft202012Validator(results_schema()).validate(raw)
+
+
+def test_provenance_names_the_data_bytes_the_package_and_the_time(fitted_outside_a_project):
+    import datetime as dt
+    import hashlib
+
+    folder, data, path = fitted_outside_a_project
+    block = json.loads(path.read_text(encoding="utf-8"))["provenance"]
+    assert block["data_sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+    assert (block["data_files"], block["data_bytes"]) == (1, data.stat().st_size)
+    assert block["package_version"] == version("hlm-report")
+    created = dt.datetime.fromisoformat(block["created"])
+    assert created.utcoffset() == dt.timedelta(0)
+    assert abs((dt.datetime.now(dt.UTC) - created).total_seconds()) < 3600
+
+
+def test_the_fit_time_and_package_version_do_not_make_a_new_report(fitted_outside_a_project):
+    from hlm_analysis import layout
+
+    folder, data, path = fitted_outside_a_project
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    later = folder / "later.json"
+    raw["provenance"].update(created="2031-01-01T00:00:00+00:00", package_version="9.9")
+    later.write_text(json.dumps(raw))
+    assert layout.report_version(later) == layout.report_version(path)
+    raw["provenance"]["data_sha256"] = "0" * 64  # other data is another report
+    later.write_text(json.dumps(raw))
+    assert layout.report_version(later) != layout.report_version(path)
+
+
+@pytest.mark.parametrize("inside", [True, False], ids=["in a project", "outside"])
+def test_published_data_path_is_relative_to_the_project_or_the_file_name(tmp_path, inside):
+    from hlm_analysis.results import published_spec
+    from hlm_analysis.spec import Spec
+
+    if inside:
+        (tmp_path / "_quarto.yml").write_text("project: {}\n")
+    data = tmp_path / "lake" / "2024" / "part-*.parquet"
+    spec = Spec(
+        title="t",
+        data=data,
+        outcome="y",
+        group="g",
+        stakeholders=[{"name": "A", "email": "a@b.org"}],
+    )
+    out = published_spec(spec)
+    assert out["data"] == ("lake/2024/part-*.parquet" if inside else "part-*.parquet")
+    assert out["stakeholders"] == [] and "a@b.org" not in json.dumps(out)
+    Spec.model_validate(out)  # what results.json holds still reads back
+
+
+def test_data_hash_does_not_depend_on_where_the_data_lies(tmp_path):
+    from hlm_analysis import provenance
+    from hlm_analysis.spec import Spec
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.csv").write_text("y,g\n1,x\n2,y\n")
+    a, b = (
+        provenance.build(Spec(title="t", data=tmp_path / n / f"{n}.csv", outcome="y", group="g"))
+        for n in ("a", "b")
+    )
+    assert a.data_sha256 == b.data_sha256 and a.data_bytes == 12

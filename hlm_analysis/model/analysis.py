@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import atomic, rules
+from .. import atomic, provenance, rules
 from ..data import Prepared, check_full_rank, describe, prepare
 from ..data.describe import numeric_variables
 from ..data.prepare import SAMPLE_SEED
@@ -291,6 +291,7 @@ def run_analysis(
         ),
         joint_tests=fitted.joint_tests,
         intercept_variance_explained=fitted.intercept_variance_explained,
+        provenance=provenance.build(spec),
     )
     write_json(results, Path(out_dir) / RESULTS_FILE)
     return results
