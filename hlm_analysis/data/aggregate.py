@@ -40,6 +40,7 @@ from .engines import Engine
 from .load import judge_text_column
 from .outcome import SHOWN_VALUES, BinaryCoding, choose_event
 from .prepare import (
+    MAX_TERMS,
     MEASURED,
     SAMPLE_ROWS,
     SAMPLE_SEED,
@@ -55,6 +56,7 @@ from .prepare import (
     refuse_constant,
     refuse_large_product,
     refuse_large_values,
+    refuse_many_levels,
     refuse_wide_design,
     require_numbers,
 )
@@ -250,9 +252,16 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                 levels_of[var] = None
                 binary.setdefault(var, False)
             else:
+                # no more than a design may hold come back (an id column has millions)
                 found = engine.frame(
-                    f"SELECT DISTINCT {alias[var]} AS level FROM analysis WHERE {complete}"
+                    f"SELECT DISTINCT {alias[var]} AS level FROM analysis WHERE {complete} "
+                    f"LIMIT {MAX_TERMS + 2}"
                 )
+                if len(found) > MAX_TERMS + 1:
+                    counted_levels = engine.frame(
+                        f"SELECT COUNT(DISTINCT {alias[var]}) AS n FROM analysis WHERE {complete}"
+                    )
+                    refuse_many_levels(var, int(counted_levels["n"].iloc[0]))
                 levels_of[var] = tuple(sorted(str(v) for v in found["level"]))
         try:
             columns, terms_of, categorical, design = build_design(

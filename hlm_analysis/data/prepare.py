@@ -285,6 +285,15 @@ def refuse_wide_design(
     )
 
 
+def refuse_many_levels(var: str, levels: int) -> None:
+    """A text predictor whose levels alone exceed MAX_TERMS dummies."""
+    raise InputError(
+        f"predictor {quoted(var)} has {levels:,} distinct values, which would make the model "
+        f"at least {levels - 1:,} design columns (at most {MAX_TERMS:,}); use a column with "
+        "fewer categories, or group it as a level of the model instead"
+    )
+
+
 def refuse_constant(var: str) -> None:
     raise InputError(f"predictor {quoted(var)} is constant in the analysis sample; remove it")
 
