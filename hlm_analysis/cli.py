@@ -132,6 +132,19 @@ def _cmd_publish(args) -> int:
     return 0
 
 
+def _cmd_init(args) -> int:
+    from .init import init_config
+
+    written = init_config(
+        Path(args.data),
+        output=Path(args.output) if args.output else None,
+        group=args.group,
+        outcome=args.outcome,
+    )
+    _progress(f"hlm-report: wrote {written}; check it, then: hlm-report render {written}")
+    return 0
+
+
 def _cmd_schema(args) -> int:
     from .schema import schema_text
 
@@ -234,6 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     pub.set_defaults(func=_cmd_publish)
     schema = sub.add_parser("schema", help="print the JSON Schema of results.json")
     schema.set_defaults(func=_cmd_schema)
+    init = sub.add_parser("init", help="draft a commented config from a data file")
+    init.add_argument("data", help="a .csv or .parquet file")
+    init.add_argument("--group", help="the grouping column (default: a guess)")
+    init.add_argument("--outcome", help="the outcome column (default: a guess)")
+    init.add_argument(
+        "--output", help="where to write (default: report/configs/DATA.yml, else ./DATA.yml)"
+    )
+    init.set_defaults(func=_cmd_init)
     return parser
 
 

@@ -387,3 +387,126 @@ def test_data_hash_does_not_depend_on_where_the_data_lies(tmp_path):
         for n in ("a", "b")
     )
     assert a.data_sha256 == b.data_sha256 and a.data_bytes == 12
+
+
+# ---------------------------------------------------------------------------------------------
+# init DATA: a commented draft config from a data file.
+
+
+def _schools_table(tmp_path, name="pupils.csv", binary=False):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    school = np.repeat(np.arange(1, 41), 10)
+    sector = np.where(school % 2 == 0, "public", "catholic")
+    ses = rng.normal(size=400).round(3)
+    score = (50 + 3 * ses + rng.normal(scale=5, size=400) + (school % 5)).round(2)
+    score[[3, 77, 200]] = -99  # missing-value codes
+    frame = pd.DataFrame(
+        {
+            "pupil_id": np.arange(1001, 1401),
+            "school_id": school,
+            "sector": sector,
+            "ses": ses,
+            "math_score": score,
+            "country": "NZ",
+        }
+    )
+    if binary:
+        frame["passed"] = np.where(score > 50, "yes", "no")
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _init(capsys, *args):
+    code = main(["init", *map(str, args)])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def test_init_drafts_a_config_that_fits(tmp_path, capsys, monkeypatch):
+    import yaml
+
+    monkeypatch.chdir(tmp_path)
+    data = _schools_table(tmp_path)
+    code, err = _init(capsys, data)
+    assert code == 0, err
+    config = tmp_path / "pupils.yml"
+    assert err == [f"hlm-report: wrote {config.name}; check it, then: hlm-report render pupils.yml"]
+    text = config.read_text(encoding="utf-8")
+    keys = yaml.safe_load(text)
+    assert keys["group"] == "school_id" and keys["outcome"] == "math_score"
+    assert keys["predictors"] == ["sector", "ses"]  # not the id, not the constant
+    assert "-99" in keys["missing_values"] and keys["data"] == "pupils.csv"
+    assert "#   pupil_id: number; one value per row: an id, left out" in text
+    assert "#   sector: text, 2 values; constant within school_id: group-level" in text
+    assert "#   math_score: number; holds -99: a missing-value code?" in text
+    assert "#   country: text, 1 value; constant, left out" in text
+    for key in ("random_slopes", "interactions", "levers", "labels", "min_cell", "family"):
+        assert key in keys  # every key with its default
+    code = main(["fit", str(config), "--out", str(tmp_path / "fit")])
+    capsys.readouterr()
+    assert code == 0
+    results = json.loads((tmp_path / "fit" / "results.json").read_text())
+    assert results["data"]["n_obs"] == 397  # the three -99 rows read as missing
+
+
+def test_init_follows_group_and_outcome_and_spots_a_yes_no_outcome(tmp_path, capsys):
+    import yaml
+
+    data = _schools_table(tmp_path, binary=True)
+    out = tmp_path / "mine.yml"
+    code, err = _init(capsys, data, "--outcome", "passed", "--group", "school_id", "--output", out)
+    assert code == 0, err
+    keys = yaml.safe_load(out.read_text())
+    assert (keys["outcome"], keys["group"], keys["family"]) == ("passed", "school_id", "binomial")
+    assert "math_score" in keys["predictors"]
+
+
+def _init_bad_cases(tmp_path):
+    good = _schools_table(tmp_path)
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "ids.csv").write_text("a,b\n1,1.5\n2,2.5\n3,3.5\n")
+    (tmp_path / "notes.txt").write_text("a,b\n")
+    (tmp_path / "taken.yml").write_text("keep me\n")
+    return {
+        "missing file": ([tmp_path / "nope.csv"], "data file not found"),
+        "not csv or parquet": ([tmp_path / "notes.txt"], "is not a .csv or .parquet file"),
+        "empty": ([tmp_path / "empty.csv"], "cannot be read"),
+        "no group column": ([tmp_path / "ids.csv"], "name one with --group"),
+        "unknown group": ([good, "--group", "schol_id"], "--group 'schol_id': no such column"),
+        "unknown outcome": ([good, "--outcome", "score"], "--outcome 'score': no such column"),
+        "same column": ([good, "--group", "ses", "--outcome", "ses"], "name the same column"),
+        "existing file": ([good, "--output", tmp_path / "taken.yml"], "will not be replaced"),
+        "not yml": ([good, "--output", tmp_path / "x.txt"], "must end in .yml"),
+        "no folder": ([good, "--output", tmp_path / "no" / "x.yml"], "does not exist"),
+    }
+
+
+INIT_BAD = [
+    "missing file",
+    "not csv or parquet",
+    "empty",
+    "no group column",
+    "unknown group",
+    "unknown outcome",
+    "same column",
+    "existing file",
+    "not yml",
+    "no folder",
+]
+
+
+@pytest.mark.parametrize("case", INIT_BAD)
+def test_init_bad_input_exits_2_with_one_line_and_writes_nothing(
+    tmp_path, capsys, monkeypatch, case
+):
+    monkeypatch.chdir(tmp_path)
+    args, piece = _init_bad_cases(tmp_path)[case]
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    code, err = _init(capsys, *args)
+    assert code == 2, err
+    assert len(err) == 1 and err[0].startswith("hlm-report: error: init: "), err
+    assert piece in err[0]
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

@@ -1,0 +1,267 @@
+"""`hlm-report init DATA`: a first config drafted from a data file, every guess commented.
+
+The guesses are the ones an analyst makes on first sight of a table: the grouping column (a
+column whose values repeat: several rows per value, many values), the outcome (a numeric
+column with many values, by name when one says score/outcome), the columns that are constant
+within each group (group-level, candidates for contextual effects and cross-level
+interactions), codes that look like missing values (-99, 999 beside otherwise ordinary
+numbers) and every other config key with its default. The draft is checked by the config
+loader before it is written, and an existing file is never replaced.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import yaml
+
+from . import atomic
+from .errors import InputError
+from .spec import load_spec, project_root, shown
+
+MAX_ROWS = 200_000  # enough to see types, groups and codes; a large file is not read whole
+SENTINELS = (-9, -99, -999, -9999, 99, 999, 9999)
+_GROUP_NAMES = re.compile(
+    r"(^|_)(id|school|class|classroom|district|group|cluster|site|team)", re.I
+)
+_OUTCOME_NAMES = re.compile(r"score|outcome|achiev|exam|test|grade|result|write|math|read", re.I)
+DEFAULT_MISSING = ["", "NA", "N/A", "NaN", "."]
+
+
+def _read(data: Path):
+    import pandas as pd
+
+    if not data.is_file():
+        raise InputError(f"init: data file not found: {shown(data)}")
+    suffix = data.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            frame = pd.read_parquet(data)
+            frame = frame.head(MAX_ROWS)
+        elif suffix == ".csv":
+            frame = pd.read_csv(
+                data, nrows=MAX_ROWS, keep_default_na=False, na_values=DEFAULT_MISSING
+            )
+        else:
+            raise InputError(f"init: {shown(data)} is not a .csv or .parquet file")
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        first = (str(exc).strip().splitlines() or ["unreadable"])[0]
+        raise InputError(f"init: {shown(data)} cannot be read: {first}") from None
+    if frame.empty or len(frame.columns) < 2:
+        raise InputError(f"init: {shown(data)} has no rows or fewer than two columns")
+    return frame
+
+
+def _numeric(column) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def sentinels(column) -> list:
+    """Codes in `column` that look like missing values: a SENTINELS value beside other values
+    all on the other side of zero (-99 among scores) or far below it (999 among ages)."""
+    found = []
+    if _numeric(column):
+        values = column.dropna()
+        for code in SENTINELS:
+            hit = values == code
+            if not hit.any():
+                continue
+            rest = values[~hit]
+            if rest.empty:
+                continue
+            if (code < 0 and rest.min() >= 0) or (code > 0 and rest.max() * 3 < code):
+                found.append(code)
+    else:
+        texts = set(column.dropna().astype(str).str.strip())
+        found = [code for code in SENTINELS if str(code) in texts]
+    return found
+
+
+def _group_candidates(frame) -> list[str]:
+    n = len(frame)
+    out = []
+    for name in frame.columns:
+        column = frame[name].dropna()
+        levels = column.nunique()
+        if column.empty or levels < 2 or levels > n / 2:
+            continue
+        if _numeric(column) and (column % 1 != 0).any():
+            continue  # measurements, not ids
+        out.append(name)
+    # names that say "group" first, then more groups (a random effect wants many)
+    return sorted(out, key=lambda c: (not _GROUP_NAMES.search(str(c)), -frame[c].nunique()))
+
+
+def _outcome_candidates(frame, exclude: set[str]) -> list[str]:
+    out = []
+    for name in frame.columns:
+        column = frame[name].dropna()
+        if name in exclude or not _numeric(column) or column.nunique() < 2:
+            continue
+        if _is_id(column, len(frame)):
+            continue  # a row id
+        out.append(name)
+    return sorted(
+        out, key=lambda c: (not _OUTCOME_NAMES.search(str(c)), -frame[c].nunique(), str(c))
+    )
+
+
+def _is_id(column, n: int) -> bool:
+    """One distinct whole number or text per row: a row id (a measurement such as an age can
+    be unique per row too, but has fractions)."""
+    if column.nunique() != n:
+        return False
+    return not _numeric(column) or bool((column.dropna() % 1 == 0).all())
+
+
+def _group_level(frame, group: str) -> list[str]:
+    grouped = frame.groupby(group, dropna=True)
+    return [
+        c for c in frame.columns if c != group and (grouped[c].nunique(dropna=False) <= 1).all()
+    ]
+
+
+def _yaml(value) -> str:
+    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10**6)
+    return text.strip().removesuffix("...").strip()
+
+
+def _data_path(data: Path, config: Path) -> str:
+    """`data` as the config will resolve it: from the project root when there is one (the
+    folder holding _quarto.yml), else from the config's folder."""
+    base = project_root(config.parent) or config.parent.resolve()
+    try:
+        relative = Path(os.path.relpath(data.resolve(), base))
+    except ValueError:  # another drive
+        return str(data.resolve())
+    return str(data.resolve()) if relative.parts[:1] == ("..",) else relative.as_posix()
+
+
+def draft(data: Path, config: Path, group: str | None, outcome: str | None) -> str:
+    frame = _read(data)
+    columns = [str(c) for c in frame.columns]
+    frame.columns = columns
+    for given, flag in ((group, "--group"), (outcome, "--outcome")):
+        if given is not None and given not in columns:
+            raise InputError(
+                f"init: {flag} {given!r}: no such column in {shown(data.name)} "
+                f"(columns: {', '.join(columns)})"
+            )
+    groups = _group_candidates(frame)
+    group = group or (groups[0] if groups else None)
+    if group is None:
+        raise InputError(
+            f"init: no column of {shown(data.name)} repeats enough to group rows "
+            "(several rows per value); name one with --group"
+        )
+    outcomes = _outcome_candidates(frame, {group})
+    outcome = outcome or (outcomes[0] if outcomes else None)
+    if outcome is None:
+        raise InputError(
+            f"init: {shown(data.name)} has no numeric column to model; name one with --outcome"
+        )
+    if outcome == group:
+        raise InputError("init: --outcome and --group name the same column")
+    ids = [c for c in columns if _is_id(frame[c], len(frame)) and c not in (group, outcome)]
+    constant = [c for c in columns if frame[c].nunique(dropna=True) < 2]
+    predictors = [c for c in columns if c not in {group, outcome, *ids, *constant}]
+    level2 = [c for c in _group_level(frame, group) if c in predictors]
+    codes = {c: sentinels(frame[c]) for c in columns}
+    codes = {c: v for c, v in codes.items() if v}
+    missing = DEFAULT_MISSING + sorted({str(v) for v in sum(codes.values(), [])}, key=float)
+    binary = frame[outcome].dropna().nunique() == 2
+    n_groups = frame[group].nunique()
+
+    def kind(c: str) -> str:
+        column = frame[c]
+        if _numeric(column):
+            return "number" + (", 0/1" if set(column.dropna().unique()) <= {0, 1} else "")
+        levels = column.nunique()
+        return f"text, {levels} value{'' if levels == 1 else 's'}"
+
+    lines = [
+        f"# Drafted by `hlm-report init {data.name}`: check every line, then",
+        "#   hlm-report render THIS-FILE   (or: make report CONFIG=THIS-FILE)",
+        f"# {len(frame):,} rows{' (first ' + format(MAX_ROWS, ',') + ' read)' if len(frame) == MAX_ROWS else ''}, "
+        f"{len(columns)} columns:",
+    ]
+    for c in columns:
+        notes = [kind(c)]
+        if c in level2:
+            notes.append(f"constant within {group}: group-level")
+        if c in ids:
+            notes.append("one value per row: an id, left out")
+        if c in constant:
+            notes.append("constant, left out")
+        if c in codes:
+            notes.append(f"holds {', '.join(map(str, codes[c]))}: a missing-value code?")
+        lines.append(f"#   {c}: {'; '.join(notes)}")
+    others = [g for g in groups if g != group and frame[g].nunique() >= 5][:3]
+    lines += [
+        "",
+        f"title: {_yaml(f'{outcome} across {n_groups} {group} groups')}",
+        f"data: {_yaml(_data_path(data, config))}  # relative paths resolve from the project "
+        "root (the folder holding _quarto.yml), else from this file's folder",
+        f"outcome: {_yaml(outcome)}"
+        + ("  # two values: a yes/no outcome (family: binomial below)" if binary else ""),
+        f"predictors: {_yaml(predictors)}",
+        f"group: {_yaml(group)}  # {n_groups} groups, {len(frame) / n_groups:.1f} rows each on "
+        f"average" + (f"; other candidates: {', '.join(others)}" if others else ""),
+        "random_slopes: []  # predictors whose effect may differ between groups",
+        'interactions: []  # e.g. ["a:b"]; a level-1 x group-level pair is cross-level',
+        "contextual: []  # add group means of level-1 predictors (within/between effects)",
+        "centering: {}  # {column: group} or {column: grand}",
+        "levers: []  # predictors a school or district can act on (only these get advice)",
+        "reference: {}  # {column: level}; default: the first level in sorted order",
+        "labels: {}  # readable names, {column: 'Readable name'}",
+        f"missing_values: {_yaml(missing)}  # cells read as missing"
+        + ("; the codes found are added: check them" if codes else ""),
+        "unit: observation  # what one row is, e.g. student",
+        "# group_noun: school  # what one group is",
+        f"family: {'binomial' if binary else 'gaussian'}",
+        "effect_sizes: cohen  # or kraft (education benchmarks)",
+        "engine: duckdb",
+        "min_cell: 5  # privacy: groups with fewer rows get no row, mean or SD in tables",
+        "stakeholders: []  # [{name: ..., email: ...}] for `hlm-report email`",
+    ]
+    if level2:
+        lines.insert(
+            lines.index("random_slopes: []  # predictors whose effect may differ between groups"),
+            f"# group-level predictors: {', '.join(level2)}",
+        )
+    return "\n".join(lines) + "\n"
+
+
+def default_config_path(data: Path) -> Path:
+    folder = Path("report/configs")
+    stem = re.sub(r"[^\w.-]+", "_", data.stem).strip("._") or "analysis"
+    return (folder if folder.is_dir() else Path(".")) / f"{stem}.yml"
+
+
+def init_config(
+    data: Path, output: Path | None = None, group: str | None = None, outcome: str | None = None
+) -> Path:
+    config = output or default_config_path(data)
+    if config.exists() or config.is_symlink():
+        raise InputError(
+            f"init: {shown(config)} exists; it will not be replaced (pass --output PATH)"
+        )
+    if config.suffix not in (".yml", ".yaml"):
+        raise InputError(f"init: --output {shown(config)} must end in .yml")
+    if not config.parent.is_dir():
+        raise InputError(f"init: folder {shown(config.parent)} does not exist")
+    text = draft(data, config, group, outcome)
+    probe = config.with_name(f".{config.name}.init-check.yml")
+    try:
+        probe.write_text(text, encoding="utf-8")
+        load_spec(probe)  # the draft must be a config the loader accepts
+    except OSError as exc:
+        raise InputError(f"init: {shown(config.parent)} is not writable: {exc.strerror}") from None
+    finally:
+        probe.unlink(missing_ok=True)
+    atomic.write_text(config, text)
+    return config
