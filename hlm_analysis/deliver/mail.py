@@ -218,6 +218,12 @@ def build_message(
     # A non-ASCII local part can only be written as UTF-8 (RFC 6531; sent only with SMTPUTF8).
     utf8 = addresses.needs_smtputf8(person.email)
     message = EmailMessage(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
+    # Whether folding turns an encoded word into a real line break depends on the Python version
+    # (3.11 decodes it raw, 3.13 re-encodes it), so the last line of defence refuses the syntax
+    # itself rather than relying on verify_headers to see the break.
+    for header, text in (("To", person.name), ("Subject", results.spec.title)):
+        if _ENCODED_WORD.search(text):
+            raise HeaderError(f"the {header} header would be broken by the text in it")
     message["Subject"] = subject(results)
     message["From"] = sender if isinstance(sender, Address) else parse_sender(sender)
     message["To"] = _recipient(person)
