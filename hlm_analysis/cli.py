@@ -83,6 +83,7 @@ def _cmd_render(args) -> int:
         formats=formats or None,
         overrides=overrides.parse(args.param),
         refit=args.refit,
+        export=args.export,
         data_engine=data[-1] if data else None,
     )
     return 0
@@ -213,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--refit",
         action="store_true",
         help="fit again even when the config and data are unchanged since the last render",
+    )
+    render.add_argument(
+        "--export",
+        metavar="FORMAT",
+        help="also write the tables (ladder, fixed effects, variance components, group effects) "
+        "into NAME/tables/: csv (one file each) or xlsx (one workbook)",
     )
     render.set_defaults(func=_cmd_render)
     email = sub.add_parser("email", help="email the PDF to the config's stakeholders")

@@ -510,3 +510,124 @@ def test_init_bad_input_exits_2_with_one_line_and_writes_nothing(
     assert len(err) == 1 and err[0].startswith("hlm-report: error: init: "), err
     assert piece in err[0]
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+# ---------------------------------------------------------------------------------------------
+# render --export csv|xlsx: the report's tables as files.
+
+
+@pytest.mark.parametrize("name", ["hsb2", "schools", "graduation"])
+def test_exported_tables_hold_results_json_numbers(tmp_path, name):
+    import csv
+
+    from helpers import fixture_results
+
+    from hlm_analysis import export
+
+    results = fixture_results(name)
+    written = export.write(results, tmp_path / "tables", "csv")
+    assert sorted(p.name for p in written) == [
+        "fixed_effects.csv",
+        "group_effects.csv",
+        "ladder.csv",
+        "variance_components.csv",
+    ]
+
+    def rows(table):
+        with open(tmp_path / "tables" / f"{table}.csv", encoding="utf-8", newline="") as handle:
+            return list(csv.DictReader(handle))
+
+    ladder = rows("ladder")
+    assert [r["model"] for r in ladder] == [m.value for m in results.models]
+    assert [r["model"] for r in ladder if r["final"] == "True"] == [results.final_model.value]
+    fixed = rows("fixed_effects")
+    expected = [(m.value, e) for m, model in results.models.items() for e in model.fixed_effects]
+    assert len(fixed) == len(expected)
+    for row, (model, effect) in zip(fixed, expected, strict=True):
+        assert (row["model"], row["term"]) == (model, effect.term)
+        assert float(row["estimate"]) == effect.estimate  # every digit of results.json
+        assert float(row["std_error"]) == effect.std_error
+    variance = rows("variance_components")
+    assert len(variance) == sum(len(m.variance_components) for m in results.models.values())
+    effects = results.final.group_effects
+    grouped = rows("group_effects")
+    if effects is not None:
+        assert len(grouped) == len(effects.groups) * len(effects.terms)
+        assert float(grouped[0]["estimate"]) == effects.estimate[0][0]
+
+
+def test_group_effects_of_groups_below_min_cell_are_not_exported(tmp_path):
+    import csv
+    import dataclasses
+
+    from helpers import fixture_results
+
+    from hlm_analysis import export
+
+    results = fixture_results("graduation")  # groups of 32 to 107 rows
+    sizes = sorted(results.data.groups.n)
+    cut = sizes[len(sizes) // 2]  # about half the groups fall below it
+    small = {
+        g for g, n in zip(results.data.groups.labels, results.data.groups.n, strict=True) if n < cut
+    }
+    assert small
+    hidden = dataclasses.replace(results, spec=results.spec.model_copy(update={"min_cell": cut}))
+    export.write(hidden, tmp_path, "csv")
+    with open(tmp_path / "group_effects.csv", encoding="utf-8", newline="") as handle:
+        shown_groups = {r["group"] for r in csv.DictReader(handle)}
+    assert shown_groups and not shown_groups & small
+
+
+@pytest.fixture
+def fixture_fit(monkeypatch):
+    """The fit replaced by a copy of the hsb2 fixture (real results, no fitting)."""
+    import shutil
+
+    import hlm_analysis.model.analysis as analysis
+    import hlm_analysis.render as render
+
+    def fake_analysis(spec, out, progress, prepared):
+        for name in ("results.json", "rows.parquet"):
+            shutil.copy(FIXTURES / "hsb2" / name, out / name)
+
+    def fake_document(config, spec, work, out, steps):
+        for name in steps.wanted:
+            (out / name).write_text(name)
+
+    monkeypatch.setattr(analysis, "validated", lambda spec: None)
+    monkeypatch.setattr(analysis, "run_analysis", fake_analysis)
+    monkeypatch.setattr(render, "_builtin", fake_document)
+
+
+def test_render_export_writes_tables_and_a_later_render_keeps_them(fixture_fit, project, capsys):
+    config, data, root = project
+    code, err = _render(capsys, config, root, "--export", "csv")
+    assert code == 0, err
+    tables = root / "hsb2" / "tables"
+    assert {p.name for p in tables.iterdir()} == {
+        "ladder.csv",
+        "fixed_effects.csv",
+        "variance_components.csv",
+        "group_effects.csv",
+    }
+    before = {p.name: p.read_bytes() for p in tables.iterdir()}
+    code, err = _render(capsys, config, root, "--to", "html")
+    assert code == 0 and REUSED in err, err
+    assert {p.name: p.read_bytes() for p in tables.iterdir()} == before
+
+
+@pytest.mark.parametrize(
+    "flags,code,piece",
+    [
+        (["--export", "ods"], 2, "--export ods: formats are csv, xlsx"),
+        (["--export", "xlsx"], 3, "--export xlsx needs the openpyxl package"),
+    ],
+)
+def test_bad_export_stops_before_the_fit_with_one_line(
+    fixture_fit, project, capsys, monkeypatch, flags, code, piece
+):
+    monkeypatch.setitem(sys.modules, "openpyxl", None)  # as on a machine without it
+    config, data, root = project
+    got, err = _render(capsys, config, root, *flags)
+    assert got == code and len(err) == 1 and piece in err[0], err
+    assert not root.exists() or not any(root.iterdir())

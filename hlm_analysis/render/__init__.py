@@ -140,11 +140,13 @@ def render_report(
     formats: list[str] | None = None,
     overrides: dict | None = None,
     refit: bool = False,
+    export: str | None = None,
 ) -> Path:
     """`formats` (render --to): the report files to write, default all three; the others of an
     existing report are carried over when the results are the same, else left out (a PDF of
     other numbers than results.json would be a wrong report). `overrides`: render -P.
-    `refit`: fit even when the fit recorded beside the outputs has the same key."""
+    `refit`: fit even when the fit recorded beside the outputs has the same key. `export`
+    (csv or xlsx): the report's tables as files in tables/ (export.py)."""
     from ..model.analysis import run_analysis, validated
     from . import cache
 
@@ -152,6 +154,9 @@ def render_report(
     if unknown:
         raise InputError(f"--to {unknown[0]}: formats are {', '.join(FORMATS)}")
     wanted = tuple(FORMATS[f] for f in FORMATS if not formats or f in formats)
+    from .. import export as tables_export
+
+    tables_export.check(export)
     spec = load_spec(config, overrides)
     if data_engine is not None:
         spec = spec.model_copy(update={"engine": data_engine})
@@ -189,6 +194,12 @@ def render_report(
             steps.run("fit the model ladder", run_analysis, spec, out, progress, prepared)
         if key is not None:
             (out / cache.FIT_KEY).write_text(key + "\n", encoding="utf-8")
+        if export is not None:
+            from ..results import read_json
+
+            results = read_json(out / RESULTS_FILE)
+            folder = out / tables_export.TABLES_DIR
+            steps.run(f"export tables ({export})", tables_export.write, results, folder, export)
         (_quarto if engine == "quarto" else _builtin)(config, spec, work, out, steps)
         _carry_over(final, out, wanted, progress)
         required = (*wanted, RESULTS_FILE, SAMPLE_FILE)
@@ -227,15 +238,24 @@ def _carry_over(final: Path, out: Path, wanted: tuple[str, ...], progress) -> No
     same results (same content version); else they are left out and the run says so."""
     others = [name for name in layout.REPORT_FILES if name not in wanted]
     present = [name for name in others if (final / name).is_file()]
+    from ..export import TABLES_DIR as tables  # kept like a format when not exported this time
+
+    if (final / tables).is_dir() and not (out / tables).exists():
+        present.append(tables)
     if not present:
         return
     old, new = final / RESULTS_FILE, out / RESULTS_FILE
     if old.is_file() and layout.report_version(old) == layout.report_version(new):
         for name in present:
-            shutil.copy2(final / name, out / name)
+            if (final / name).is_dir():
+                shutil.copytree(final / name, out / name)
+            else:
+                shutil.copy2(final / name, out / name)
         return
     formats = [f for f, name in FORMATS.items() if name in present]
+    hints = [f"render --to {','.join(formats)}"] if formats else []
+    hints += ["--export csv|xlsx"] if tables in present else []
     progress(
         f"hlm-report: {', '.join(present)} left out: the results changed since they were "
-        f"written (render --to {','.join(formats)} to write them again)"
+        f"written ({' with '.join(hints)} to write them again)"
     )

@@ -1,0 +1,136 @@
+"""`render --export csv|xlsx`: the report's tables as files an analyst can open.
+
+Four tidy tables from results.json alone, with fixed column names: `ladder` (one row per model),
+`fixed_effects` and `variance_components` (one row per model and term, every field results.json
+holds) and `group_effects` (the final model's per-group random effects). Groups with fewer rows
+than `min_cell` are left out of `group_effects`, as the report's tables leave them out (the
+exported files sit beside the published report). CSV: one file per table; xlsx: one workbook
+with one sheet per table (needs openpyxl).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import fields
+from pathlib import Path
+
+from .errors import InputError, ToolError
+from .present.tables import small_groups
+from .results import FixedEffect, Results, VarianceComponent
+
+FORMATS = ("csv", "xlsx")
+TABLES_DIR = "tables"  # inside the report folder
+WORKBOOK = "tables.xlsx"
+
+_LADDER = (
+    "model", "final", "formula", "method", "family", "converged", "singular", "n_obs",
+    "n_groups", "n_parameters", "loglik", "aic", "bic", "icc", "r2", "r2_marginal",
+    "r2_conditional",
+)  # fmt: skip
+
+
+def _value(value):
+    if isinstance(value, float) and value != value:  # NaN: an empty cell, as results.json's null
+        return None
+    if hasattr(value, "value"):  # enums by their value
+        return value.value
+    return value
+
+
+def tables(results: Results) -> dict[str, tuple[tuple[str, ...], list[tuple]]]:
+    """Each table's header and rows."""
+    ladder, fixed, variance = [], [], []
+    fixed_cols = tuple(f.name for f in fields(FixedEffect))
+    variance_cols = tuple(f.name for f in fields(VarianceComponent))
+    for name, m in results.models.items():
+        icc = m.icc.estimate if m.icc is not None else None
+        row = {
+            "model": name.value,
+            "final": name == results.final_model,
+            "icc": icc,
+            **{c: getattr(m, c) for c in _LADDER if hasattr(m, c) and c != "model"},
+        }
+        ladder.append(tuple(_value(row.get(c)) for c in _LADDER))
+        fixed += [
+            (name.value, *(_value(getattr(e, c)) for c in fixed_cols)) for e in m.fixed_effects
+        ]
+        variance += [
+            (name.value, *(_value(getattr(v, c)) for c in variance_cols))
+            for v in m.variance_components
+        ]
+    groups = []
+    effects = results.final.group_effects
+    if effects is not None:
+        hidden = small_groups(results)
+        sizes = dict(zip(results.data.groups.labels, results.data.groups.n, strict=True))
+        for i, group in enumerate(effects.groups):
+            if group in hidden:
+                continue
+            for j, term in enumerate(effects.terms):
+                groups.append(
+                    (
+                        group,
+                        sizes.get(group),
+                        term,
+                        _value(effects.estimate[i][j]),
+                        _value(effects.std_error[i][j]),
+                    )
+                )
+    return {
+        "ladder": (_LADDER, ladder),
+        "fixed_effects": (("model", *fixed_cols), fixed),
+        "variance_components": (("model", *variance_cols), variance),
+        "group_effects": (("group", "n", "term", "estimate", "std_error"), groups),
+    }
+
+
+def _workbook():
+    try:
+        from openpyxl import Workbook
+    except ImportError:
+        raise ToolError(
+            "--export xlsx needs the openpyxl package (pip install openpyxl); --export csv does not"
+        ) from None
+    return Workbook
+
+
+def check(fmt: str | None) -> None:
+    """Refuse an unknown format (exit 2) or a missing openpyxl (exit 3) before any fit."""
+    if fmt is None:
+        return
+    if fmt not in FORMATS:
+        raise InputError(f"--export {fmt}: formats are {', '.join(FORMATS)}")
+    if fmt == "xlsx":
+        _workbook()
+
+
+def write(results: Results, folder: Path, fmt: str) -> list[Path]:
+    """Write the tables into `folder` (created); the paths written."""
+    if fmt not in FORMATS:
+        raise InputError(f"--export {fmt}: formats are {', '.join(FORMATS)}")
+    folder.mkdir(parents=True, exist_ok=True)
+    made = tables(results)
+    if fmt == "csv":
+        written = []
+        for name, (header, rows) in made.items():
+            path = folder / f"{name}.csv"
+            with open(path, "w", newline="", encoding="utf-8") as handle:
+                out = csv.writer(handle)
+                out.writerow(header)
+                out.writerows(rows)
+            written.append(path)
+        return written
+    Workbook = _workbook()
+    book = Workbook()
+    book.remove(book.active)
+    for name, (header, rows) in made.items():
+        sheet = book.create_sheet(name)
+        sheet.append(list(header))
+        for row in rows:
+            sheet.append(list(row))
+            for cell in sheet[sheet.max_row]:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"  # a group named "=1+1" stays text, not a formula
+    path = folder / WORKBOOK
+    book.save(path)
+    return [path]
