@@ -134,3 +134,14 @@ def test_a_profile_uses_the_lexicon_and_the_models_slopes():
     assert p.slopes[0].per == "(Gender = Male against Gender = Female)"
     with pytest.raises(ValueError):
         profiles.profile(results, {**entries[0], "suppressed": True})
+
+
+def test_a_yes_no_outcome_speaks_in_odds_ratios_against_1():
+    results = fixture_results("graduation")
+    entries, _ = profiles.index_entries(results, min_size=1)
+    entry = entries[0]
+    p = profiles.profile(results, entry)
+    assert p.binomial and p.no_difference == "1"
+    assert float(p.difference) == pytest.approx(np.exp(entry["estimate"]), rel=5e-3)
+    assert p.mean.endswith("%") and p.mean_all.endswith("%")
+    assert all(s.per.endswith("(in log-odds)") for s in p.slopes)
