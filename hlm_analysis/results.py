@@ -252,6 +252,11 @@ class DataSummary:
     # how many data files were read (a directory or glob of parts; hidden, `_` and output
     # folders and repeats through links are not read)
     files_read: int = 1
+    # variables constant within every group, described at the group level (one value per
+    # group: n is the number of groups): numeric ones as measured, categorical ones as the number
+    # of groups at each level. They stay in `numeric` and `categorical` per row as well.
+    group_level: dict[str, NumericSummary] = field(default_factory=dict)
+    group_level_counts: dict[str, tuple[LevelCount, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,40 @@ def _summary(prepared: Prepared, name: str, median: float) -> NumericSummary:
     )
 
 
+def _group_values(prepared: Prepared, name: str) -> np.ndarray:
+    """One value per group of a column constant within groups (its smallest = its largest)."""
+    return prepared.sums.group_low[:, prepared.sums.index([name])[0]]
+
+
+def group_level(prepared: Prepared) -> tuple[dict, dict]:
+    """Variables constant within every group described at the group level, one value per group:
+    a per-row N and mean weight each group by its size and count one school's value once per
+    pupil (graduation's Mentoring: 2,774 'students' for 40 schools)."""
+    design = prepared.design
+    numeric, counts = {}, {}
+    for name in numeric_variables(prepared)[1:]:  # the outcome first, never group-level here
+        if not design.variable(name).group_level:
+            continue
+        values = _group_values(prepared, prepared.measured_name(name))
+        numeric[name] = NumericSummary(
+            n=len(values),
+            mean=float(values.mean()),
+            sd=float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            min=float(values.min()),
+            median=float(np.median(values)),
+            max=float(values.max()),
+        )
+    for var, levels in prepared.categorical.items():
+        if not design.variable(var).group_level:
+            continue
+        at = [int(round(_group_values(prepared, t).sum())) for t in prepared.terms_of[var]]
+        counts[var] = tuple(
+            LevelCount(level, n)
+            for level, n in zip(levels, [prepared.n_groups - sum(at), *at], strict=True)
+        )
+    return numeric, counts
+
+
 def describe(prepared: Prepared) -> DataSummary:
     sums = prepared.sums
     names = numeric_variables(prepared)
@@ -63,6 +97,7 @@ def describe(prepared: Prepared) -> DataSummary:
     y_ss = np.clip(sums.cross[:, 0, 0] - y_sum * y_mean, 0, None)
     with np.errstate(invalid="ignore", divide="ignore"):
         y_sd = np.where(sizes > 1, np.sqrt(y_ss / np.maximum(sizes - 1, 1)), 0.0)
+    level2, level2_counts = group_level(prepared)
     return DataSummary(
         n_rows_read=prepared.n_rows_read,
         files_read=prepared.files_read,
@@ -82,4 +117,6 @@ def describe(prepared: Prepared) -> DataSummary:
             outcome_mean=tuple(y_mean.tolist()),
             outcome_sd=tuple(y_sd.tolist()),
         ),
+        group_level=level2,
+        group_level_counts=level2_counts,
     )

@@ -110,7 +110,12 @@ def plot_distributions(results: Results, rows: pd.DataFrame) -> Figure:
     fig = _figure(8, 2.3 * n_rows + 0.3)
     for i, var in enumerate(variables):
         ax = fig.add_subplot(n_rows, cols, i + 1)
-        values = rows[var].dropna()
+        per_group = var in getattr(results.data, "group_level", {})
+        # a group's own value once, not once per row (the groups in the row sample)
+        column = (
+            rows.groupby(results.spec.group, sort=False)[var].first() if per_group else rows[var]
+        )
+        values = column.dropna()
         if i == 0 and results.spec.family == "binomial":  # a yes/no outcome: two bars
             design = results.design
             counts = [int((values == 0).sum()), int((values == 1).sum())]
@@ -124,6 +129,8 @@ def plot_distributions(results: Results, rows: pd.DataFrame) -> Figure:
                 bins=_bins(values.to_numpy(float)),
             )
         title = labels.raw(var) + (" (outcome)" if i == 0 else "")
+        if per_group:
+            title += f" (one value per {labels.group_in_sentence()})"
         ax.set_title(_wrapped(title, {1: 60, 2: 40}.get(cols, 26), 2), fontsize=9)
         ax.set_xlabel("")
         ax.set_ylabel("Count" if i % cols == 0 else "")

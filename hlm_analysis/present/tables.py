@@ -82,15 +82,36 @@ def _shortened(rows: list[list[str]], align: str) -> tuple[list[list[str]], str]
     return out, f"Names shortened in the table above: {names}."
 
 
+def _per_group(results: Results) -> tuple[str, str]:
+    """The label suffix and caption clause of variables described at the group level."""
+    noun = labels_for(results).group_in_sentence()
+    nouns = fmt.md_escape(plural(noun))
+    return (
+        f" (one value per {noun})",  # escaped with the label it follows
+        f"; a variable constant within every {fmt.md_escape(noun)} is described over the "
+        f"{nouns}, one value each (N: {nouns})",
+    )
+
+
+def described(results: Results) -> dict:
+    """Each numeric variable's summary as the table shows it: per row, or per group for a
+    variable constant within every group (results.data.group_level)."""
+    level2 = getattr(results.data, "group_level", {})
+    return {var: level2.get(var, s) for var, s in results.data.numeric.items()}
+
+
 def descriptives(results: Results, label: str) -> str:
     labels = labels_for(results)
     rows = []
+    shown = described(results)
+    suffix, clause = _per_group(results)
+    level2 = getattr(results.data, "group_level", {})
     # One number of decimals per table, enough for the variable with the smallest spread.
-    d = fmt.decimals_for(min(s.sd for s in results.data.numeric.values()))
-    for var, s in results.data.numeric.items():
+    d = fmt.decimals_for(min(s.sd for s in shown.values()))
+    for var, s in shown.items():
         rows.append(
             [
-                fmt.md_escape(labels.raw(var)),
+                fmt.md_escape(labels.raw(var) + (suffix if var in level2 else "")),
                 fmt.integer(s.n),
                 *(fmt.num(v, d) for v in (s.mean, s.sd, s.min, s.median, s.max)),
             ]
@@ -99,20 +120,24 @@ def descriptives(results: Results, label: str) -> str:
         ["Variable", "N", "Mean", "SD", "Min", "Median", "Max"],
         rows,
         "lrrrrrr",
-        "Numeric variables in the analysis sample",
+        "Numeric variables in the analysis sample" + (clause if level2 else ""),
         label,
     )
 
 
 def categorical(results: Results, label: str) -> str:
     labels = labels_for(results)
-    n = results.data.n_obs
+    level2 = getattr(results.data, "group_level_counts", {})
+    suffix, clause = _per_group(results)
     rows = []
-    for var, levels in results.data.categorical.items():
+    for var, per_row in results.data.categorical.items():
+        levels = level2.get(var, per_row)
+        n = results.data.n_groups if var in level2 else results.data.n_obs
+        name = labels.raw(var) + (suffix if var in level2 else "")
         for i, level in enumerate(levels):
             rows.append(
                 [
-                    fmt.md_escape(labels.raw(var)) if i == 0 else "",
+                    fmt.md_escape(name) if i == 0 else "",
                     fmt.md_escape(level.level),
                     fmt.integer(level.n),
                     fmt.pct(level.n / n, 1),
@@ -122,7 +147,7 @@ def categorical(results: Results, label: str) -> str:
         ["Variable", "Level", "N", "Share"],
         rows,
         "llrr",
-        "Categorical variables (the first level is the reference)",
+        "Categorical variables (the first level is the reference)" + (clause if level2 else ""),
         label,
     )
 

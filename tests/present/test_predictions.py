@@ -8,7 +8,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import FIXTURES, REFERENCE, fit, write_config
+from helpers import FIXTURES, REFERENCE, TESTS, fit, write_config
 
 from hlm_analysis.present.predictions import (
     group_probabilities,
@@ -272,7 +272,7 @@ def test_average_predictions_are_the_rows_own_predictions_averaged(graduation):
     its own group (intercept and Absences slope at the group's modes), the probabilities
     averaged; the data as observed is the mean of the fitted probabilities the figures draw."""
     model = graduation.final
-    frame = pd.read_csv(graduation.spec.data)
+    frame = pd.read_csv(TESTS.parent / "data" / "graduation.csv")  # the fixture's data
     beta = {fe.term: fe.estimate for fe in model.fixed_effects}
     effects = model.group_effects
     modes = dict(zip(effects.groups, np.array(effects.estimate), strict=True))

@@ -180,12 +180,15 @@ def test_descriptives_rows_equal_the_numeric_summaries(name, request):
     assert header == ["Variable", "N", "Mean", "SD", "Min", "Median", "Max"]
     assert aligned(align, "lrrrrrr")
     assert caption.endswith("{#tbl-desc}")
-    numeric = results.data.numeric
+    # per row, but a variable constant within every group over the groups (issue 21, item 7)
+    numeric = {**results.data.numeric, **results.data.group_level}
     assert len(body) == len(numeric)
     smallest_sd = min(s.sd for s in numeric.values())
     d = int(min(4, max(0, 2 - math.floor(math.log10(smallest_sd)))))  # 3 significant figures
     for row, (var, s) in zip(body, numeric.items(), strict=True):
-        assert row[0] == fmt.md_escape(results.spec.labels.get(var, var))
+        per_group = " (one value per school)" if var in results.data.group_level else ""
+        assert row[0] == fmt.md_escape(results.spec.labels.get(var, var) + per_group)
+        assert number(row[1]) == (results.data.n_groups if per_group else results.data.n_obs)
         assert number(row[1]) == s.n
         for cell, value in zip(row[2:], (s.mean, s.sd, s.min, s.median, s.max), strict=True):
             assert decimals(cell) == d, cell
