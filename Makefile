@@ -109,7 +109,7 @@ lock:
 
 # Times whole processes against statsmodels, the mixedlm package (installed here as the bench
 # extra) and lme4 (when Rscript with lme4 is on PATH). One section: BENCH_FLAGS="--only scale"
-# (ladder, scale, binary or render); --repeat N gives medians of N scale runs.
+# (ladder, scale, binary, render or profiles); --repeat N gives medians of N scale runs.
 bench: $(STAMP)
 	@$(BIN)/python -m pip install $(PIP_QUIET) --require-hashes --no-deps -r requirements/bench.txt
 	@$(BYTECODE)
