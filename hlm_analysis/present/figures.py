@@ -289,6 +289,14 @@ def plot_group_slopes(results: Results, model: ModelResult) -> Figure | None:
             ax.fill_between(
                 moderated["x"], line["low"], line["high"], color=colour, alpha=0.2, linewidth=0
             )
+    elif slopes["ticks"]:
+        # a slope of a category or yes/no: the average at its two levels, points with their
+        # intervals (a band between them would claim values no row can take)
+        ax.errorbar(slopes["x"], slopes["fit"],
+                    yerr=[slopes["fit"] - slopes["low"], slopes["high"] - slopes["fit"]],
+                    fmt="o", color=PALETTE, markersize=7, capsize=5, linewidth=2, zorder=3,
+                    label="average (95% CI)")  # fmt: skip
+        ax.set_xlim(-0.3, 1.3)
     else:
         ax.plot(
             slopes["x"], slopes["fit"], color=PALETTE, linewidth=2.5, label="average (95% band)"

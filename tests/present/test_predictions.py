@@ -352,3 +352,19 @@ def test_group_probabilities_average_the_rows_in_each_group(graduation):
     effects = replace(model.group_effects, average_probability=())
     older = group_probabilities(graduation, replace(model, group_effects=effects))
     assert not older["averaged"]
+
+
+def test_a_yes_no_random_slope_draws_its_average_as_points_with_intervals(schools):
+    """schools' random slope is a two-level category: its average at the two levels is two
+    points with 95% intervals (no band between the levels); a numeric slope keeps its band."""
+    from matplotlib.collections import PolyCollection
+    from matplotlib.container import ErrorbarContainer
+
+    from hlm_analysis.present.figures import plot_group_slopes
+
+    model = schools.final
+    assert group_slope_lines(schools, model)["ticks"] is not None
+    (ax,) = plot_group_slopes(schools, model).axes
+    (bars,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    np.testing.assert_allclose(bars.lines[0].get_ydata(), group_slope_lines(schools, model)["fit"])
+    assert not any(isinstance(c, PolyCollection) for c in ax.collections)
