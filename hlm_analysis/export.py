@@ -48,7 +48,7 @@ def tables(results: Results) -> dict[str, tuple[tuple[str, ...], list[tuple]]]:
             "model": name.value,
             "final": name == results.final_model,
             "icc": icc,
-            **{c: getattr(m, c) for c in _LADDER if hasattr(m, c) and c != "model"},
+            **{c: getattr(m, c) for c in _LADDER if c not in ("model", "final", "icc")},
         }
         ladder.append(tuple(_value(row.get(c)) for c in _LADDER))
         fixed += [

@@ -540,6 +540,11 @@ def test_exported_tables_hold_results_json_numbers(tmp_path, name):
     ladder = rows("ladder")
     assert [r["model"] for r in ladder] == [m.value for m in results.models]
     assert [r["model"] for r in ladder if r["final"] == "True"] == [results.final_model.value]
+    for row, model in zip(ladder, results.models.values(), strict=True):
+        for column in ("loglik", "icc", "aic"):  # numbers, never an object's repr
+            value = getattr(model, column)
+            value = value.estimate if column == "icc" and value is not None else value
+            assert row[column] == ("" if value is None else repr(float(value))), column
     fixed = rows("fixed_effects")
     expected = [(m.value, e) for m, model in results.models.items() for e in model.fixed_effects]
     assert len(fixed) == len(expected)
@@ -631,3 +636,42 @@ def test_bad_export_stops_before_the_fit_with_one_line(
     got, err = _render(capsys, config, root, *flags)
     assert got == code and len(err) == 1 and piece in err[0], err
     assert not root.exists() or not any(root.iterdir())
+
+
+def test_xlsx_export_has_one_sheet_per_table_and_keeps_formula_like_text_as_text(tmp_path):
+    import dataclasses
+
+    from helpers import fixture_results
+    from openpyxl import load_workbook
+
+    from hlm_analysis import export
+
+    results = fixture_results("hsb2")
+    final = results.final
+    effects = final.group_effects
+    hostile = ("=1+1", "@SUM(A1)", *effects.groups[2:])
+    effects = dataclasses.replace(effects, groups=hostile)
+    labels = dataclasses.replace(results.data.groups, labels=hostile)
+    results = dataclasses.replace(
+        results,
+        models={
+            **results.models,
+            results.final_model: dataclasses.replace(final, group_effects=effects),
+        },
+        data=dataclasses.replace(results.data, groups=labels),
+    )
+    (path,) = export.write(results, tmp_path, "xlsx")
+    book = load_workbook(path)
+    assert book.sheetnames == ["ladder", "fixed_effects", "variance_components", "group_effects"]
+    made = export.tables(results)
+    for name in book.sheetnames:
+        header, rows = made[name]
+        sheet = [tuple(r) for r in book[name].iter_rows(values_only=True)]
+        assert sheet[0] == header and len(sheet) == len(rows) + 1
+    cells = [c for row in book["group_effects"].iter_rows() for c in row if c.value == "=1+1"]
+    assert cells and all(c.data_type == "s" for c in cells)
+    fixed = book["fixed_effects"]
+    assert (
+        fixed.cell(2, 3).value
+        == results.models[next(iter(results.models))].fixed_effects[0].estimate
+    )
