@@ -675,3 +675,16 @@ def test_xlsx_export_has_one_sheet_per_table_and_keeps_formula_like_text_as_text
         fixed.cell(2, 3).value
         == results.models[next(iter(results.models))].fixed_effects[0].estimate
     )
+
+
+def test_email_refuses_a_report_rendered_with_p_until_rendered_from_the_config(
+    stand_ins, project, capsys
+):
+    config, data, root = project
+    assert _render(capsys, config, root, "-P", "title=Not the config's title")[0] == 0
+    code = main(["email", str(config), "--dry-run", "--output-root", str(root)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "has changed since its report" in err[0], err
+    assert _render(capsys, config, root)[0] == 0
+    main(["email", str(config), "--dry-run", "--output-root", str(root)])
+    assert "has changed since" not in capsys.readouterr().err
