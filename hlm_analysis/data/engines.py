@@ -202,6 +202,9 @@ class Spark(Engine):
                 .getOrCreate()
             )
             self.spark.sparkContext.setLogLevel("ERROR")
+            # a Parquet part may hold `Y` beside `y`: two columns, as in memory and DuckDB (every
+            # query here names columns by its own aliases, so case is never relied on)
+            self.spark.conf.set("spark.sql.caseSensitive", "true")
         except Exception as exc:  # noqa: BLE001 - a JVM that does not start is a broken tool
             raise ToolError(f"Spark did not start (master {master}): {_first_line(exc)}") from None
 

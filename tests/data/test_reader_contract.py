@@ -163,14 +163,18 @@ def test_parts_in_another_column_order_fit_as_one_file(tmp_path, capsys):
     assert (one["data"]["files_read"], parts["data"]["files_read"]) == (1, 6)
 
 
-def test_names_differing_in_case_stay_apart_and_are_named(tmp_path, duck, capsys):
+def test_names_differing_in_case_stay_apart_and_are_named(tmp_path, duck, spark, capsys):
     frame = _frame().drop(columns=["kind"])
     frame["Y"] = -frame["y"]  # another column, differing from y only in case
     frame.to_csv(tmp_path / "one.csv", index=False)
     _csv_parts(frame, tmp_path / "parts")
+    _parquet_parts(frame, tmp_path / "pq")
     spec = _config(tmp_path, tmp_path / "one.csv", predictors=["x"])
     memory = prepare_in_memory(spec, spec.data)
-    _same(memory, _engine_sums(_config(tmp_path, tmp_path / "parts", predictors=["x"]), duck))
+    for folder in ("parts", "pq"):
+        parts = _config(tmp_path, tmp_path / folder, predictors=["x"])
+        _same(memory, _engine_sums(parts, duck))
+        _same(memory, _engine_sums(parts, spark))
     # a part that spells the outcome `Y` only: named, with the near name
     lake = tmp_path / "case"
     _csv_parts(frame.drop(columns=["Y"]), lake)
