@@ -27,13 +27,14 @@ expressions for columns (and polynomials in them for the algebra); only the grou
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..spec import Spec, quoted, shown
+from ..spec import Spec, quoted, reads_as_number, shown
 from . import group_means
 from .columns import check_columns_exist, columns_used, contextual_name, id_order
 from .engines import Engine
@@ -101,6 +102,11 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
     kinds = engine.load(source, used)  # src's column s{i} is used[i]
     alias = {c: f"c{i}" for i, c in enumerate(used)}
     token_list = ", ".join(engine.literal(t) for t in tokens)
+    numeric_tokens = ", ".join(
+        f"CAST('{float(t)!r}' AS DOUBLE)"
+        for t in tokens
+        if reads_as_number(t) and math.isfinite(float(t))
+    )
 
     def cleaned(column: str) -> str:
         ref, kind = f"s{used.index(column)}", kinds[column]
@@ -115,7 +121,13 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                 f"(CASE WHEN isnan(CAST({ref} AS DOUBLE)) THEN NULL ELSE CAST({ref} AS DOUBLE) END)"
             )
         text = f"CAST({ref} AS {engine.text_type})"
-        return f"(CASE WHEN {text} IN ({token_list}) THEN NULL ELSE {text} END)" if tokens else text
+        if not tokens:
+            return text
+        missing = f"{text} IN ({token_list})"
+        if numeric_tokens and column != spec.group:
+            # as pandas reads a number column: a token -99 also makes -99.0 and -99.00 missing
+            missing += f" OR TRY_CAST({text} AS DOUBLE) IN ({numeric_tokens})"
+        return f"(CASE WHEN {missing} THEN NULL ELSE {text} END)"
 
     engine.execute(
         "CREATE OR REPLACE TEMPORARY VIEW raw AS SELECT "

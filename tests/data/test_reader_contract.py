@@ -488,3 +488,22 @@ def test_a_bad_spark_partitions_variable_is_named(monkeypatch, value):
     monkeypatch.setenv("HLM_SPARK_PARTITIONS", value)
     with pytest.raises(InputError, match="HLM_SPARK_PARTITIONS"):
         open_engine("spark")
+
+
+def test_a_numeric_missing_token_means_the_same_number_on_every_path(tmp_path, duck, spark):
+    """`missing_values: ["-99"]` makes -99, -99.0 and -99.00 missing in a number column, as
+    pandas reads it in memory (the engines compared the text only)."""
+    frame = _frame().drop(columns=["kind"])
+    frame["x"] = frame["x"].round(3).astype(object)
+    frame.loc[frame.index % 9 == 1, "x"] = "-99"
+    frame.loc[frame.index % 9 == 2, "x"] = "-99.0"
+    frame.loc[frame.index % 9 == 3, "x"] = "-99.00"
+    path = tmp_path / "one.csv"
+    frame.to_csv(path, index=False)
+    keys = {"predictors": ["x"], "missing_values": ["-99", ""]}
+    memory = prepare_in_memory(_config(tmp_path, path, **keys), path)
+    assert memory.dropped["x"] >= 3 * (len(frame) // 9)
+    _csv_parts(frame, tmp_path / "parts")
+    spec = _config(tmp_path, tmp_path / "parts", name="p", **keys)
+    _same(memory, _engine_sums(spec, duck))
+    _same(memory, _engine_sums(spec, spark))
