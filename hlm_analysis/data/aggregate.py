@@ -92,7 +92,8 @@ class SqlAlgebra:
 def _number(engine: Engine, text: str) -> str:
     """A text cell as a number, NULL when it is not one (NaN counts as not a number)."""
     cast = f"TRY_CAST({text} AS DOUBLE)"
-    return f"(CASE WHEN isnan({cast}) THEN NULL ELSE {cast} END)"
+    # DuckDB reads 1_0 as 10 (digit separators); pandas, in memory, as text
+    return f"(CASE WHEN isnan({cast}) OR instr({text}, '_') > 0 THEN NULL ELSE {cast} END)"
 
 
 def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:

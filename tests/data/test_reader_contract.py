@@ -507,3 +507,31 @@ def test_a_numeric_missing_token_means_the_same_number_on_every_path(tmp_path, d
     spec = _config(tmp_path, tmp_path / "parts", name="p", **keys)
     _same(memory, _engine_sums(spec, duck))
     _same(memory, _engine_sums(spec, spark))
+
+
+ODD_CELLS = [" 3", "3 ", "+2", "1e1", ".5", "5.", "-0", "0x1", "1_0", "inf", "NaN", "nan"]
+ODD_CELLS += ["TRUE", "1,5", "", "NA", " ", "\t4"]
+
+
+@pytest.mark.parametrize("cell", ODD_CELLS)
+def test_an_odd_cell_in_a_number_column_reads_alike_in_memory_and_in_parts(tmp_path, cell):
+    """Each path either reads the cell as the same number (or missing) or refuses it with the
+    same line: DuckDB read 1_0 as 10 where pandas, in memory, refuses it."""
+    rng = np.random.default_rng(0)
+    lines = ["g,y,x"]
+    for i in range(60):
+        x = cell if i == 5 else f"{rng.normal():.3f}"
+        lines.append(f"{i % 6},{rng.normal():.3f},{x}" if "," not in x else f'{i % 6},0,"{x}"')
+    (tmp_path / "one.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "a.csv").write_text("\n".join(lines[:31]) + "\n")
+    (tmp_path / "parts" / "b.csv").write_text("\n".join([lines[0], *lines[31:]]) + "\n")
+    outcomes = []
+    for data in ("one.csv", "parts"):
+        spec = _config(tmp_path, tmp_path / data, name=data, predictors=["x"], group="g")
+        try:
+            p = prepare(spec)
+            outcomes.append((p.n_obs, p.dropped, p.sums.cross.sum().round(9)))
+        except InputError as exc:
+            outcomes.append(str(exc))
+    assert outcomes[0] == outcomes[1]
