@@ -155,6 +155,9 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         },
         "raw",
     )
+    if source.format == "csv":
+        spelled = [c for c in used if c not in numeric and c not in (spec.group, spec.outcome)]
+        texts |= _booleans(engine, spelled, alias)
     engine.execute(
         "CREATE OR REPLACE TEMPORARY VIEW analysis AS SELECT "
         + ", ".join(
@@ -717,6 +720,34 @@ def _ordered_groups(
     groups = groups.sort_values("code").reset_index(drop=True)
     check_groups(spec, groups["n"].to_numpy())
     return ordered, groups
+
+
+# What pandas reads as booleans in a CSV column (its default true and false values)
+_TRUE, _FALSE = ("True", "TRUE", "true"), ("False", "FALSE", "false")
+
+
+def _booleans(engine: Engine, columns: list[str], alias: dict[str, str]) -> dict[str, str]:
+    """Text columns of a CSV whose every cell is a boolean spelling, as the levels 'True' and
+    'False': pandas, in memory, reads them as booleans and names them so."""
+    if not columns:
+        return {}
+    spellings = ", ".join(engine.literal(v) for v in (*_TRUE, *_FALSE))
+    counts = engine.frame(
+        "SELECT "
+        + ", ".join(
+            f"COUNT({alias[c]}) AS p{i}, COUNT(CASE WHEN {alias[c]} IN ({spellings}) THEN 1 END) "
+            f"AS b{i}"
+            for i, c in enumerate(columns)
+        )
+        + " FROM raw"
+    ).iloc[0]
+    trues = ", ".join(engine.literal(v) for v in _TRUE)
+    return {
+        c: f"(CASE WHEN {alias[c]} IN ({trues}) THEN 'True' WHEN {alias[c]} IS NOT NULL "
+        "THEN 'False' END)"
+        for i, c in enumerate(columns)
+        if int(counts[f"p{i}"]) and int(counts[f"b{i}"]) == int(counts[f"p{i}"])
+    }
 
 
 def _numeric_columns(

@@ -535,3 +535,31 @@ def test_an_odd_cell_in_a_number_column_reads_alike_in_memory_and_in_parts(tmp_p
         except InputError as exc:
             outcomes.append(str(exc))
     assert outcomes[0] == outcomes[1]
+
+
+LEVEL_SETS = [["a", "b", "1"], ["TRUE", "FALSE"], ["true", "False"], ["yes", "no", ""]]
+LEVEL_SETS += [["x", "y", "NA"], ["a", "A"], ["é", unicodedata.normalize("NFD", "é"), "e"]]
+LEVEL_SETS += [[" a", "a"], ["1", "01", "x"]]
+
+
+@pytest.mark.parametrize("levels", LEVEL_SETS)
+def test_text_predictor_levels_read_alike_in_memory_and_in_parts(tmp_path, levels):
+    """The levels of a text predictor (and so its design terms) are the same on both paths;
+    pandas reads TRUE/FALSE as booleans named True/False, and the engines name them so."""
+    rng = np.random.default_rng(1)
+    lines = ["g,y,x,t"]
+    for i in range(84):
+        lines.append(f"{i % 7},{rng.normal():.3f},{rng.normal():.3f},{levels[i % len(levels)]}")
+    (tmp_path / "one.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "a.csv").write_text("\n".join(lines[:43]) + "\n")
+    (tmp_path / "parts" / "b.csv").write_text("\n".join([lines[0], *lines[43:]]) + "\n")
+    outcomes = []
+    for data in ("one.csv", "parts"):
+        spec = _config(tmp_path, tmp_path / data, name=data, predictors=["x", "t"], group="g")
+        try:
+            p = prepare(spec)
+            outcomes.append((p.categorical, p.dropped, p.sums.names, p.sums.cross.sum().round(9)))
+        except InputError as exc:
+            outcomes.append(str(exc))
+    assert outcomes[0] == outcomes[1]
