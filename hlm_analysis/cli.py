@@ -133,6 +133,15 @@ def _cmd_publish(args) -> int:
     return 0
 
 
+def _cmd_preview(args) -> int:
+    from .preview import preview
+
+    preview(
+        Path(args.config), output_root=Path(args.output_root), port=args.port, progress=_progress
+    )
+    return 0
+
+
 def _cmd_init(args) -> int:
     from .init import init_config
 
@@ -262,6 +271,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", help="where to write (default: report/configs/DATA.yml, else ./DATA.yml)"
     )
     init.set_defaults(func=_cmd_init)
+    view = sub.add_parser(
+        "preview", help="serve the HTML report on 127.0.0.1 and render it again on every save"
+    )
+    view.add_argument("config", help="report/configs/NAME.yml")
+    view.add_argument("--port", type=int, default=4848, help="default 4848; 0: any free port")
+    view.add_argument("--output-root", default=str(layout.DEFAULT_OUTPUT_ROOT))
+    view.set_defaults(func=_cmd_preview)
     return parser
 
 

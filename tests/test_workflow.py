@@ -688,3 +688,84 @@ def test_email_refuses_a_report_rendered_with_p_until_rendered_from_the_config(
     assert _render(capsys, config, root)[0] == 0
     main(["email", str(config), "--dry-run", "--output-root", str(root)])
     assert "has changed since" not in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# preview CONFIG: served on 127.0.0.1, rendered again on save (a bounded run in a thread).
+
+
+def _wait(condition, seconds=30.0):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_preview_serves_the_report_and_renders_again_on_save(stand_ins, project):
+    import threading
+    import urllib.request
+
+    from hlm_analysis import preview
+
+    config, data, root = project
+    lines: list[str] = []
+    done = threading.Event()
+    thread = threading.Thread(
+        target=preview.preview,
+        kwargs=dict(
+            config=config, output_root=root, port=0, progress=lines.append, interval=0.05,
+            stop=done.is_set,
+        ),
+    )  # fmt: skip
+    thread.start()
+    try:
+        assert _wait(lambda: any("preview of" in line for line in lines)), lines
+        url = next(line for line in lines if "preview of" in line).split(" at ")[1].split()[0]
+
+        def get(path):
+            with urllib.request.urlopen(url.rstrip("/") + path, timeout=10) as response:
+                return response.read().decode("utf-8")
+
+        page = get("/")
+        assert page.startswith("report.html #1") and preview.RELOAD_SCRIPT in page
+        assert get(preview.VERSION_PATH) == "1"
+        assert not (root / "hsb2" / "report.pdf").exists()  # HTML alone
+        config.write_text(
+            config.read_text().replace("title: Writing\n", "title: Writing, edited\n")
+        )
+        assert _wait(lambda: get(preview.VERSION_PATH) == "2"), "\n".join(lines)
+        assert (
+            get("/").startswith("report.html #2") and stand_ins["titles"][-1] == "Writing, edited"
+        )
+        data.write_text(data.read_text().replace("57", "58", 1))  # the data, saved
+        assert _wait(lambda: get(preview.VERSION_PATH) == "3"), lines
+        config.write_text(config.read_text() + "predictors: [oops\n")  # a broken save
+        assert _wait(lambda: any("showing the last good report" in line for line in lines)), lines
+        assert get(preview.VERSION_PATH) == "3" and get("/").startswith("report.html #3")
+    finally:
+        done.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert stand_ins["fit"] == 3  # the first render, the config edit and the data change
+
+
+@pytest.mark.parametrize(
+    "flags,piece", [(["--port", "70000"], "--port 70000: a port is 0 to 65535")]
+)
+def test_preview_bad_input_exits_2_with_one_line(stand_ins, project, capsys, flags, piece):
+    config, data, root = project
+    code = main(["preview", str(config), "--output-root", str(root), *flags])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and piece in err[0], err
+
+
+def test_preview_of_a_broken_config_stops_with_its_one_line(stand_ins, project, capsys):
+    config, data, root = project
+    config.write_text(config.read_text() + "outcme: write\n")  # the loader's own check
+    code = main(["preview", str(config), "--output-root", str(root), "--port", "0"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "outcme" in err[0], err
