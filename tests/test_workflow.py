@@ -151,6 +151,10 @@ def test_unchanged_config_and_data_reuse_the_fit_and_refit_forces_one(stand_ins,
     code, err = _render(capsys, config, root)
     assert code == 0 and REUSED in err and stand_ins["fit"] == 1
     assert json.loads((root / "hsb2" / "results.json").read_text())["fit"] == 1
+    # a stakeholder added changes no number: results.json holds none of them
+    config.write_text(config.read_text() + "stakeholders: [{name: A, email: a@b.org}]\n")
+    code, err = _render(capsys, config, root)
+    assert code == 0 and REUSED in err and stand_ins["fit"] == 1
     code, err = _render(capsys, config, root, "--refit")
     assert code == 0 and REUSED not in err and stand_ins["fit"] == 2
 

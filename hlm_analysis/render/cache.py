@@ -52,7 +52,8 @@ def fit_key(spec) -> str | None:
     except InputError:
         return None
     record = {
-        "spec": spec.to_json(),
+        # who gets the report is not in results.json (results.published_spec): no refit for it
+        "spec": {k: v for k, v in spec.to_json().items() if k != "stakeholders"},
         "data": [(p.name, *_stat(p)) for p in files],
         "schema_version": SCHEMA_VERSION,
         "package": _package_fingerprint(),
