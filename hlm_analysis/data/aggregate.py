@@ -143,7 +143,9 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
     }
     coding = None
     if binomial:  # the outcome as 1.0 (the event) and 0.0, whatever it is stored as
-        as_number[spec.outcome], coding = _binary_outcome(spec, engine, kinds, alias)
+        as_number[spec.outcome], coding = _binary_outcome(
+            spec, engine, kinds, alias, source.format == "csv"
+        )
         numeric.add(spec.outcome)
     require_numbers(spec, numeric.__contains__)
     # text levels and group ids in NFC, as in memory (a number-typed group id is no text)
@@ -677,7 +679,7 @@ def _binary_from_sums(
 
 
 def _binary_outcome(
-    spec: Spec, engine: Engine, kinds: dict[str, str], alias: dict[str, str]
+    spec: Spec, engine: Engine, kinds: dict[str, str], alias: dict[str, str], csv: bool
 ) -> tuple[str, BinaryCoding]:
     """The SQL expression of the outcome coded 0/1, from its distinct values (at most a few are
     fetched: more than two is an error however many there are)."""
@@ -687,6 +689,21 @@ def _binary_outcome(
     )["v"].tolist()
     if kind == "bool":  # raw holds booleans as the text 'True' / 'False'
         found = [value == "True" for value in found]
+    elif csv and found and all(v in (*_TRUE, *_FALSE) for v in found):
+        # pandas, in memory, reads these as booleans: the same values, named alike
+        event, coding = choose_event(spec, list(dict.fromkeys(v in _TRUE for v in found)))
+        spellings = ", ".join(engine.literal(v) for v in (_TRUE if event else _FALSE))
+        return (
+            f"(CASE WHEN {column} IS NULL THEN NULL WHEN {column} IN ({spellings}) THEN 1.0 "
+            "ELSE 0.0 END)"
+        ), coding
+    elif csv and found and all(reads_as_number(v) and "_" not in v for v in found):
+        # pandas reads these as numbers (1 and 1.0 are one value, named 1)
+        event, coding = choose_event(spec, list(dict.fromkeys(float(v) for v in found)))
+        return (
+            f"(CASE WHEN {column} IS NULL THEN NULL WHEN TRY_CAST({column} AS DOUBLE) = "
+            f"CAST('{float(event)!r}' AS DOUBLE) THEN 1.0 ELSE 0.0 END)"
+        ), coding
     event, coding = choose_event(spec, found)
     literal = (
         engine.literal(str(bool(event))) if kind == "bool"

@@ -563,3 +563,28 @@ def test_text_predictor_levels_read_alike_in_memory_and_in_parts(tmp_path, level
         except InputError as exc:
             outcomes.append(str(exc))
     assert outcomes[0] == outcomes[1]
+
+
+OUTCOME_SETS = [["yes", "no"], ["TRUE", "FALSE"], ["true", "false"], ["0", "1"], ["Y", "N"]]
+OUTCOME_SETS += [["1.0", "0.0"], ["1", "1.0", "0"], ["True", "False", ""]]
+
+
+@pytest.mark.parametrize("values", OUTCOME_SETS)
+def test_a_yes_no_outcome_is_coded_and_named_alike_in_memory_and_in_parts(tmp_path, values):
+    rng = np.random.default_rng(0)
+    lines = ["g,y,x"]
+    for i in range(140):
+        lines.append(f"{i % 7},{values[int(rng.integers(0, len(values)))]},{rng.normal():.3f}")
+    (tmp_path / "one.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "a.csv").write_text("\n".join(lines[:71]) + "\n")
+    (tmp_path / "parts" / "b.csv").write_text("\n".join([lines[0], *lines[71:]]) + "\n")
+    outcomes = []
+    for data in ("one.csv", "parts"):
+        spec = _config(
+            tmp_path, tmp_path / data, name=data, predictors=["x"], group="g", family="binomial"
+        )
+        p = prepare(spec)
+        outcomes.append((p.design.event, p.design.non_event, p.dropped, p.sums.cross.sum()))
+    assert outcomes[0][:3] == outcomes[1][:3]
+    assert outcomes[0][3] == pytest.approx(outcomes[1][3], rel=1e-12)
