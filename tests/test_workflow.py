@@ -773,3 +773,22 @@ def test_preview_of_a_broken_config_stops_with_its_one_line(stand_ins, project, 
     code = main(["preview", str(config), "--output-root", str(root), "--port", "0"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "outcme" in err[0], err
+
+
+@pytest.mark.parametrize(
+    "values,codes",
+    [
+        ([12.5, 40.0, -99, 33.1], [-99]),  # a negative code beside non-negative numbers
+        ([7, 9, 12, 999, 15], [999]),  # far above everything else
+        ([55, 99, 87, 100, 42], []),  # 99 is an ordinary score here
+        ([-3.2, -9, 1.5, 0.4], []),  # -9 among values that go negative anyway
+        (["a", "b", "-99", "c"], [-99]),  # a code in a text column, which would become a level
+        (["x", "y"], []),
+    ],
+)
+def test_init_flags_missing_value_codes_and_not_ordinary_values(values, codes):
+    import pandas as pd
+
+    from hlm_analysis.init import sentinels
+
+    assert sentinels(pd.Series(values)) == codes
