@@ -36,7 +36,9 @@ ERROR_LOG = "error.log"  # the traceback of an internal error
 MARKER = ".hlm-report"  # in every folder the tool writes and may replace
 DEFAULT_OUTPUT_ROOT = Path("_output")
 # What a report folder may hold besides OUTPUTS (and still be the tool's when it has no marker).
+# ".hlm-report-fit": render/cache.FIT_KEY, the key of the fit the folder holds
 _OWN_EXTRAS = {MARKER, SEND_LOG, SEND_LOG + ".lock", OUTBOX, ERROR_LOG, "profiles", "tables"}
+_OWN_EXTRAS |= {".hlm-report-fit"}
 _NAME_MAX_BYTES = 120  # NAME plus the staging folder's suffix stays under NAME_MAX (255)
 # Nothing a file name should carry into a folder name: separators, controls, Windows' reserved.
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
