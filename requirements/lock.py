@@ -45,6 +45,8 @@ def pyproject_digest(pyproject: Path = ROOT / "pyproject.toml") -> str:
 
 def _compile(uv: str, source: Path, extras: list[str], out: Path) -> None:
     command = [uv, "pip", "compile", str(source), "--quiet", "--generate-hashes", "--universal"]
+    if source.parent != ROOT:  # pip.in lives in a temporary folder: its path would differ each time
+        command.append("--no-annotate")
     command += ["--python-version", PYTHON, "--no-header", "--output-file", str(out)]
     for extra in extras:
         command += ["--extra", extra]
