@@ -87,6 +87,23 @@ def _term_columns(prepared: Prepared, rows: Rows, terms: list[str], set_to: dict
     return np.column_stack([np.asarray(value(term), float) for term in terms])
 
 
+def _own_effects(rows: Rows, modes: np.ndarray | None) -> np.ndarray:
+    """Each row's own group's effects (conditional modes), (n, q); (n, 0) without random terms."""
+    return modes[rows.group_codes] if modes is not None else np.zeros((len(rows.y), 0))
+
+
+def _linear_predictor(
+    prepared: Prepared, rows: Rows, terms: list[str], random, beta, own, set_to: dict
+) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed design with `set_to` applied and each row's linear predictor, its own group's
+    effects included (a random slope's column follows `set_to` too)."""
+    X = _term_columns(prepared, rows, terms, set_to)
+    if not len(random):
+        return X, X @ beta
+    Z = _term_columns(prepared, rows, list(random), set_to)
+    return X, X @ beta + np.einsum("nq,nq->n", Z, own)
+
+
 def marginal_effects(
     prepared: Prepared,
     rows: Rows,
@@ -103,12 +120,10 @@ def marginal_effects(
     `random` terms, a random slope included). Interactions follow their parts."""
     design = prepared.design
     n = len(rows.y)
-    own = modes[rows.group_codes] if modes is not None else np.zeros((n, 0))
+    own = _own_effects(rows, modes)
 
     def linear(set_to: dict) -> tuple[np.ndarray, np.ndarray]:
-        X = _term_columns(prepared, rows, terms, set_to)
-        Z = _term_columns(prepared, rows, list(random), set_to) if len(random) else X[:, :0]
-        return X, X @ beta + np.einsum("nq,nq->n", Z, own)
+        return _linear_predictor(prepared, rows, terms, random, beta, own, set_to)
 
     X, eta = linear({})
     p = expit(eta)
@@ -164,15 +179,10 @@ def average_predictions(
     an observed 39%); the average over the rows cannot."""
     design = prepared.design
     n = len(rows.y)
-    own = modes[rows.group_codes] if modes is not None else np.zeros((n, 0))
+    own = _own_effects(rows, modes)
 
     def one(variable, level, value, set_to: dict) -> AveragePrediction:
-        X = _term_columns(prepared, rows, terms, set_to)
-        eta = X @ beta
-        if len(random):
-            eta = eta + np.einsum(
-                "nq,nq->n", _term_columns(prepared, rows, list(random), set_to), own
-            )
+        X, eta = _linear_predictor(prepared, rows, terms, random, beta, own, set_to)
         p = expit(eta)
         gradient = (p * (1 - p)) @ X / n
         se = float(np.sqrt(max(gradient @ cov @ gradient, 0.0)))
