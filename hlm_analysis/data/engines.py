@@ -197,6 +197,8 @@ class Spark(Engine):
                 SparkSession.builder.master(master)
                 .appName("hlm-report")
                 .config("spark.ui.enabled", "false")
+                # its console progress bar would interleave with hlm-report's own progress lines
+                .config("spark.ui.showConsoleProgress", "false")
                 .config("spark.sql.shuffle.partitions", partitions)
                 .config("spark.driver.memory", os.environ.get("HLM_SPARK_DRIVER_MEMORY", "2g"))
                 .getOrCreate()
