@@ -59,6 +59,9 @@ def reads_as_number(text: str) -> bool:
     return True
 
 
+MAX_LEVELS = 4  # grouping levels in `group:` (issue 22)
+
+
 class Profiles(BaseModel):
     """`profiles:` settings of `hlm-report profiles` (one page per group)."""
 
@@ -114,8 +117,15 @@ class Spec(BaseModel):
     data: Path
     outcome: str
     predictors: list[str] = Field(default_factory=list)
-    group: str
-    random_slopes: list[str] = Field(default_factory=list)
+    # one column, or a list of 1-4 columns, outermost level first (issue 22); inner ids are
+    # scoped by the outer ones. A one-element list is read as the plain name.
+    group: str | list[str]
+    # two levels whose groups are crossed (a pupil's primary and secondary school), not nested
+    crossed: bool = False
+    # a list: slopes at the innermost level; a mapping {level column: [variables]}
+    random_slopes: list[str] | dict[str, list[str]] = Field(default_factory=list)
+    # the level-1 time variable of growth data (numeric); a predictor, added first if not listed
+    time: str | None = None
     interactions: list[str] = Field(default_factory=list)
     stakeholders: list[Stakeholder] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
@@ -134,8 +144,9 @@ class Spec(BaseModel):
     unit_plural: str | None = Field(default=None, min_length=1, max_length=40)
     # what one group is ("school", "district"), and its plural; default: the group column's
     # label when that is one plain word, else "group"
-    group_noun: str | None = Field(default=None, min_length=1, max_length=40)
-    group_plural: str | None = Field(default=None, min_length=1, max_length=40)
+    # with several levels: a mapping {level column: noun}; a plain noun names the innermost level
+    group_noun: str | dict[str, str] | None = None
+    group_plural: str | dict[str, str] | None = None
     # the question the summary answers first: a predictor or an interaction ("cses:sector")
     question: str | None = None
     # {column: {level: phrase}}: words for the rows at each level of a categorical or 0/1
@@ -182,8 +193,29 @@ class Spec(BaseModel):
 
         names = ("outcome", "group", "predictors", "random_slopes", "interactions", "contextual",
                  "levers", "question", "event", "labels", "centering", "reference",
-                 "level_labels")  # fmt: skip
+                 "level_labels", "time")  # fmt: skip
         return {k: nfc(v) if k in names else v for k, v in value.items()}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _levels_as_written(cls, value):
+        # `group: [school]` means `group: school`: a one-level config is one code path, and
+        # serialises as it always did. `time:` is a predictor; listed first when not listed.
+        if not isinstance(value, dict):
+            return value
+        value = dict(value)
+        group = value.get("group")
+        if isinstance(group, list) and len(group) == 1 and isinstance(group[0], str | int):
+            value["group"] = str(group[0])
+        time = value.get("time")
+        predictors = value.get("predictors", [])
+        if isinstance(time, str) and isinstance(predictors, list):
+            norm = unicodedata.normalize
+            if not any(
+                isinstance(p, str) and norm("NFC", p) == norm("NFC", time) for p in predictors
+            ):
+                value["predictors"] = [time, *predictors]
+        return value
 
     @field_validator("level_labels", mode="before")
     @classmethod
@@ -201,6 +233,34 @@ class Spec(BaseModel):
             }
         return value
 
+    @field_validator("group", mode="before")
+    @classmethod
+    def _group_shape(cls, value):
+        # said here in words: pydantic would name the union's branches ('group.str')
+        names = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in names):
+            raise ValueError("expected a column name or a list of names, outermost level first")
+        return value
+
+    @field_validator("random_slopes", mode="before")
+    @classmethod
+    def _slopes_shape(cls, value):
+        lists = value.values() if isinstance(value, dict) else [value]
+        if not all(isinstance(v, list) for v in lists):
+            raise ValueError("expected a list of predictors or a mapping {level: [predictors]}")
+        return value
+
+    @field_validator("group_noun", "group_plural")
+    @classmethod
+    def _noun_length(cls, value):
+        # checked here rather than by Field(...) so that a mapping's nouns get the same message
+        for noun in value.values() if isinstance(value, dict) else [value] if value else []:
+            if not 1 <= len(noun) <= 40:
+                raise ValueError("a noun must be 1 to 40 characters")
+        if value == "":
+            raise ValueError("a noun must be 1 to 40 characters")
+        return value
+
     @field_validator("interactions")
     @classmethod
     def _interaction_form(cls, value: list[str]) -> list[str]:
@@ -214,12 +274,17 @@ class Spec(BaseModel):
     def _roles_are_consistent(self) -> Spec:
         """A column plays one role: the outcome, the grouping variable and predictors are
         distinct, and no list names a column twice (the design would hold the column twice)."""
-        outcome, group = self.outcome, self.group
-        if outcome == group:
+        outcome, levels = self.outcome, self._level_structure()
+        if outcome in levels:
             raise ValueError(f"outcome {quoted(outcome)} is also the grouping variable")
+        slope_lists = (
+            {f"random_slopes.{k}": v for k, v in self.random_slopes.items()}
+            if isinstance(self.random_slopes, dict)
+            else {"random_slopes": self.random_slopes}
+        )
         lists = {
             "predictors": self.predictors,
-            "random_slopes": self.random_slopes,
+            **slope_lists,
             "interactions": self.interactions,
             "contextual": self.contextual,
             "levers": self.levers,
@@ -232,9 +297,11 @@ class Spec(BaseModel):
                 seen.add(name)
         if outcome in self.predictors:
             raise ValueError(f"outcome {quoted(outcome)} is also listed as a predictor")
-        if group in self.predictors:
-            raise ValueError(f"grouping variable {quoted(group)} is also listed as a predictor")
-        for slope in self.random_slopes:
+        for group in levels:
+            if group in self.predictors:
+                role = "time variable" if group == self.time else "predictor"
+                raise ValueError(f"grouping variable {quoted(group)} is also listed as a {role}")
+        for slope in self.slope_variables:
             if slope not in self.predictors:
                 raise ValueError(
                     f"random slope {quoted(slope)} must also be listed under predictors"
@@ -248,7 +315,7 @@ class Spec(BaseModel):
                 raise ValueError(f"reference: {quoted(column)} is not a predictor")
         for term in self.interactions:
             for part in term.split(":"):
-                if part in (outcome, group):
+                if part == outcome or part in levels:
                     role = "outcome" if part == outcome else "grouping variable"
                     raise ValueError(f"interaction {quoted(term)} uses the {role} {quoted(part)}")
         for column in self.level_labels:
@@ -270,17 +337,75 @@ class Spec(BaseModel):
             raise ValueError("event: is for binary outcomes; add 'family: binomial'")
         if self.family == "gaussian" and self.nagq != 1:
             raise ValueError("nagq: is for binary outcomes; add 'family: binomial'")
-        if self.nagq > 1 and self.random_slopes:
+        if self.nagq > 1 and self.slope_variables:
             raise ValueError(
                 f"nagq: {self.nagq} quadrature points need a random intercept alone; with "
                 "random slopes use nagq: 1 (the Laplace approximation, as glmer)"
             )
         for key, names in (("centering", list(self.centering)), ("contextual", self.contextual)):
             for name in names:
-                if name in (outcome, group):
+                if name == outcome or name in levels:
                     role = "outcome" if name == outcome else "grouping variable"
                     raise ValueError(f"{key}: {quoted(name)} is the {role}")
+        if self.time is not None and self.time == outcome:
+            raise ValueError(f"time: {quoted(self.time)} is the outcome")
         return self
+
+    def _level_structure(self) -> tuple[str, ...]:
+        """The levels, checked: 1-4 distinct columns; `crossed` with two; slopes and nouns at
+        levels that exist (issue 22)."""
+        levels = self.levels
+        where = ", ".join(quoted(g) for g in levels)
+        if not levels:
+            raise ValueError("group: name at least one grouping column")
+        if len(levels) > MAX_LEVELS:
+            raise ValueError(
+                f"group: at most {MAX_LEVELS} levels are supported, {len(levels)} are listed "
+                f"({where})"
+            )
+        for i, name in enumerate(levels):
+            if name in levels[:i]:
+                raise ValueError(f"group: {quoted(name)} is listed twice")
+        if self.crossed and len(levels) != 2:
+            raise ValueError(
+                f"crossed: true needs exactly two levels in group, not {len(levels)} ({where})"
+            )
+        for key in ("random_slopes", "group_noun", "group_plural"):
+            mapping = getattr(self, key)
+            for level in mapping if isinstance(mapping, dict) else ():
+                if level not in levels:
+                    raise ValueError(f"{key}: {quoted(level)} is not a level of group ({where})")
+        return levels
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        """The grouping columns, outermost first; `(group,)` for one level."""
+        return (self.group,) if isinstance(self.group, str) else tuple(self.group)
+
+    @property
+    def multilevel(self) -> bool:
+        """Whether there are several grouping levels (three-level, growth, crossed)."""
+        return len(self.levels) > 1
+
+    def slopes_at(self, level: str) -> list[str]:
+        """The random slopes at one level: a plain list means the innermost level."""
+        if isinstance(self.random_slopes, dict):
+            return list(self.random_slopes.get(level, []))
+        return list(self.random_slopes) if level == self.levels[-1] else []
+
+    @property
+    def slope_variables(self) -> list[str]:
+        """Every variable with a random slope at some level, once, innermost level first."""
+        seen = [v for level in reversed(self.levels) for v in self.slopes_at(level)]
+        return list(dict.fromkeys(seen))
+
+    def noun_at(self, level: str, plural: bool = False) -> str | None:
+        """`group_noun:` (`group_plural:`) of one level: a mapping's entry, or a plain noun for
+        the innermost level; None when not given."""
+        given = self.group_plural if plural else self.group_noun
+        if isinstance(given, dict):
+            return given.get(level)
+        return given if level == self.levels[-1] else None
 
     def label(self, column: str) -> str:
         """The readable name of a column (or the column itself when no label is given)."""
