@@ -31,6 +31,18 @@ from .spec import Spec
 
 # Bump when a field is renamed or removed; readers refuse any other version.
 SCHEMA_VERSION = 2
+# Field metadata of keys added for several grouping levels (issue 22): written only when the
+# value differs from the field's default, so a single-level results.json stays byte for byte
+# what it was (readers fill the default in; the schema lists them as optional).
+OMIT_DEFAULT = "omit_default"
+
+
+def extension(default: Any = None, *, factory: Callable[[], Any] | None = None) -> Any:
+    """A dataclass field that results.json leaves out while it holds its default."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={OMIT_DEFAULT: True})
+    return field(default=default, metadata={OMIT_DEFAULT: True})
+
 RESULTS_FILE = "results.json"
 SAMPLE_FILE = "rows.parquet"  # the row sample beside results.json (figures that need rows)
 INTERCEPT = "(Intercept)"  # one spelling, as lme4 prints it, in fixed and random terms alike
@@ -118,6 +130,9 @@ class Reference(StrEnum):
 
     CHI_BAR = "chi-bar-square 50:50 mixture (boundary-corrected)"
     CHI_SQUARE_ML = "chi-square (ML refit)"
+    # several levels' intercept variances at once (OLS against the random-intercept model): the
+    # binomial mixture of chi2(0..k), k independent variances on their boundary
+    CHI_BAR_LEVELS = "chi-bar-square binomial mixture over levels (boundary-corrected)"
 
 
 class TermKind(StrEnum):
@@ -386,6 +401,50 @@ class RobustSE:
 
 
 @dataclass(frozen=True)
+class ComponentTest:
+    """REML likelihood-ratio test of one random component of the final model (dropping it)."""
+
+    term: str
+    statistic: float
+    df: int
+    p_value: float  # chi-bar-square 50:50 mixture
+    reduced: str  # what the model was compared with, in words
+    # several levels: the level (config column) of the component; with term "(Intercept)" the
+    # test drops that level's whole random term (every variance and covariance at the level)
+    level: str | None = extension(None)
+
+
+@dataclass(frozen=True)
+class LevelResult:
+    """One grouping level of a model with several (`ModelResult.levels`, outermost first)."""
+
+    level: str  # the config's column
+    n_groups: int
+    terms: tuple[str, ...]  # the random terms at this level, the intercept first
+    # null model: this level's share of the total variance (tau_l / (sum of every level's tau +
+    # sigma2), the VPC), and the ICC of two rows in the same group of this level: nested, in
+    # the same group at this level and so at every level above it (sum of those shares; the
+    # innermost level's is "same school, same class"); crossed, this factor's share
+    variance_share: float | None = None
+    icc: Icc | None = None
+    # proportional reduction of this level's intercept variance against the null model
+    variance_explained: float | None = None
+    # mean over the level's groups of each random coefficient's reliability, 1 - conditional
+    # variance / variance (for a random intercept of two levels this is HLM's lambda_j)
+    reliability: dict[str, float] = field(default_factory=dict)
+    reliability_mean: float | None = None  # the intercept's
+    singular_terms: tuple[str, ...] = ()  # terms at the boundary at this level
+    # conditional modes and SEs of this level's groups (`groups`: the labels as written: an
+    # inner level's may repeat across parents, `parents` tells them apart)
+    group_effects: GroupEffects | None = None
+    # nested inner levels: each group's group at the level before (index into its groups)
+    parents: tuple[int, ...] = ()
+    # null model: REML likelihood-ratio test of this level's variance (the null model without
+    # this level's random intercept), chi-bar-square 50:50
+    lrt: ComponentTest | None = None
+
+
+@dataclass(frozen=True)
 class ModelResult:
     name: ModelName
     formula: str
@@ -438,6 +497,13 @@ class ModelResult:
     # binomial final model: average predictions over the observed rows (see AveragePrediction),
     # the data as observed first, then every predictor's levels or a grid of its values
     average_predictions: tuple[AveragePrediction, ...] = ()
+    # several grouping levels (issue 22): each level's statistics, outermost first. The
+    # model-wide fields keep their two-level meaning for the outermost level (n_groups, icc,
+    # variance_explained_level2, reliability, group_effects); variance_components name each
+    # level in `group`; random_terms are every level's terms, once
+    levels: tuple[LevelResult, ...] = extension(factory=tuple)
+    # null model with several levels: the residual's (level 1's) share of the total variance
+    residual_share: float | None = extension(None)
 
     @property
     def label(self) -> str:
@@ -500,17 +566,6 @@ class Comparison:
 
 
 @dataclass(frozen=True)
-class ComponentTest:
-    """REML likelihood-ratio test of one random component of the final model (dropping it)."""
-
-    term: str
-    statistic: float
-    df: int
-    p_value: float  # chi-bar-square 50:50 mixture
-    reduced: str  # what the model was compared with, in words
-
-
-@dataclass(frozen=True)
 class SimpleSlope:
     interaction: str  # as in the config, e.g. "ses:sector"
     focal: str  # the focal design term (a numeric variable or one dummy)
@@ -546,6 +601,7 @@ class HealthCheck:
     value: float | None = None  # the statistic behind the verdict (None: not applicable)
     terms: tuple[str, ...] = ()  # singular: the random terms at the boundary
     band: GroupsBand | None = None  # groups: the band of the number of groups
+    level: str | None = extension(None)  # several levels: the level (column) it is about
 
 
 @dataclass(frozen=True)
@@ -725,10 +781,19 @@ def _plain(value: Any, hold: Callable[[np.ndarray], str] | None = None) -> Any:
             return list(value)
         return [_plain(v, hold) for v in value]
     if is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name), hold) for f in fields(value)}
+        return {
+            f.name: _plain(getattr(value, f.name), hold)
+            for f in fields(value)
+            if not (f.metadata.get(OMIT_DEFAULT) and _is_default(f, getattr(value, f.name)))
+        }
     if hasattr(value, "item"):  # numpy scalar
         return _plain(value.item())
     return value
+
+
+def _is_default(f, value: Any) -> bool:
+    default = f.default_factory() if f.default is MISSING else f.default
+    return value is default or (type(value) is type(default) and value == default)
 
 
 _ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
