@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from ..results import INTERCEPT, Results, TermKind
 from ..spec import reads_as_number
+from . import levels
 from .labels import TermLabels
 
 
@@ -19,6 +20,8 @@ def _sub(symbol: str, index: str) -> str:
 
 
 def describe(results: Results, labels: TermLabels, escape: Callable[[object], str]) -> dict:
+    if levels.multilevel(results):
+        return describe_levels(results, labels, escape)
     design = results.design
     final = results.final
     terms = [fe.term for fe in final.fixed_effects if fe.term != INTERCEPT]
@@ -103,4 +106,184 @@ def describe(results: Results, labels: TermLabels, escape: Callable[[object], st
             literal = event if reads_as_number(event) else '"' + event.replace('"', '\\"') + '"'
             mixed = mixed.replace(f"{design.outcome} ~", f"{design.outcome} == {literal} ~", 1)
         mixed = f"glmer({mixed}, family = binomial)"
-    return {"level1": level1, "level2": lines, "mixed": escape(mixed)}
+    return {
+        "level1": level1,
+        "level2": lines,
+        "rows": [{"level": "1", "equation": level1}]
+        + [{"level": "2", "equation": x} for x in lines],
+        "mixed": escape(mixed),
+    }
+
+
+# Coefficient letters from the outermost level inwards, so the outermost is always gamma, as in
+# Raudenbush & Bryk (HLM2: beta, gamma; HLM3: pi, beta, gamma).
+_LETTERS = ("γ", "β", "π", "θ", "ρ")
+# Random effects per level, level 2 upwards (HLM3: r at level 2, u at level 3).
+_RANDOM = ("r", "u", "v", "w")
+# Group indices, level 2 upwards (HLM3: i pupils, j classes, k schools).
+_INDEX = ("j", "k", "l", "m")
+
+
+def _index(numbers: tuple[int, ...]) -> str:
+    """Coefficient subscripts: "01", or "1,10" when a number has two digits."""
+    return ("," if any(n > 9 for n in numbers) else "").join(str(n) for n in numbers)
+
+
+def _components(results: Results, term: str) -> dict[int, str]:
+    """A fixed term split by level: {level: the product of its parts at that level}. A
+    cross-level interaction of a level-1 and a level-2 variable is {1: x, 2: w}: the level-2
+    part moderates the level-1 slope."""
+    design = results.design
+    t = design.term(term)
+    parts = t.parts if t.kind == TermKind.INTERACTION else (term,)
+    by_level: dict[int, list[str]] = {}
+    for p in parts:
+        by_level.setdefault(levels.term_level(results, design, p), []).append(p)
+    return {level: ":".join(ps) for level, ps in by_level.items()}
+
+
+def describe_levels(results: Results, labels: TermLabels, escape: Callable[[object], str]) -> dict:
+    """The final model of three or more levels (or crossed factors) as equations, one level
+    per row: every fixed term is a path of components, one per level (0 for none), so the
+    level-1 slope of x moderated by a school variable w is the school-level coefficient of w in
+    the class-level equation of x's slope."""
+    design = results.design
+    final = results.final
+    cols = levels.columns(results)
+    crossed = levels.crossed(results)
+    top = 2 if crossed else len(cols) + 1  # the highest level number
+    terms = [fe.term for fe in final.fixed_effects if fe.term != INTERCEPT]
+    # each level's components in model order, numbered from 1 (0 is the intercept)
+    numbered: dict[int, dict[str, int]] = {m: {} for m in range(1, top + 1)}
+    paths: list[tuple[int, ...]] = [tuple(0 for _ in range(top))]
+    for term in terms:
+        comp = _components(results, term)
+        path = []
+        for m in range(1, top + 1):
+            c = comp.get(m)
+            if c is None:
+                path.append(0)
+            else:
+                path.append(numbered[m].setdefault(c, len(numbered[m]) + 1))
+        paths.append(tuple(path))
+    names = {m: {n: c for c, n in numbered[m].items()} for m in numbered}
+
+    def name(component: str) -> str:
+        return escape(labels.term(component, with_reference=True))
+
+    letters = _LETTERS[:top][::-1]  # level 1's letter first
+    # subscripts of a level-m quantity: the group indices of levels m+1 .. top
+    groups = {m: "".join(_INDEX[: top - 1][m - 1 :]) for m in range(1, top + 1)}
+    if crossed:
+        groups = {1: "jk", 2: ""}
+
+    def coef(m: int, prefix: tuple[int, ...]) -> str:
+        return _sub(letters[m - 1], _index(prefix) + groups[m])
+
+    def datum(m: int, component: int) -> str:
+        # a level-m variable carries the indices of its own groups and those above them
+        index = ("i" + groups[1]) if m == 1 else groups[m - 1]
+        if crossed and m == 2:  # a variable of one crossed factor carries that factor's index
+            t = design.term(names[m][component])
+            at = levels.variable_column(results, t.variable) if t.variable else None
+            index = {cols[0]: "j", cols[1]: "k"}.get(at, "jk") if at else "jk"
+        return f"({name(names[m][component])})~{index}~"
+
+    random = levels.random_terms(final, results)
+
+    def random_at(m: int, prefix: tuple[int, ...]) -> list[str]:
+        """The random effects of the level-(m-1) coefficient `prefix` at level m: the intercept
+        of the level's groups, or the slope of the component it multiplies."""
+        out = []
+        targets = cols[::-1] if not crossed else cols
+        for k, column in enumerate(targets):
+            number = 2 if crossed else k + 2
+            if number != m:
+                continue
+            for term in random.get(column, []):
+                if term == INTERCEPT:
+                    wanted = tuple(0 for _ in prefix)
+                else:
+                    comp = _components(results, term)
+                    wanted = tuple(
+                        numbered[level].get(comp[level], -1) if level in comp else 0
+                        for level in range(1, len(prefix) + 1)
+                    )
+                if wanted == prefix:
+                    if crossed:
+                        symbol = ("b", "c")[k]
+                        out.append(_sub(symbol, _index(prefix) + ("j", "k")[k]))
+                    else:
+                        out.append(_sub(_RANDOM[m - 2], _index(prefix) + groups[m - 1]))
+        return out
+
+    y = escape(labels.variable(design.outcome))
+    rows: list[tuple[str, str]] = []
+    pieces = [coef(1, (0,))] + [f"{coef(1, (n,))} · {datum(1, n)}" for n in sorted(names[1]) if n]
+    if final.is_binomial:
+        event = escape(str(design.event))
+        rows.append(("1", f"logit P(({y})~i{groups[1]}~ = {event}) = " + " + ".join(pieces)))
+    else:
+        rows.append(("1", f"({y})~i{groups[1]}~ = " + " + ".join(pieces) + f" + e~i{groups[1]}~"))
+    for m in range(2, top + 1):
+        prefixes = sorted({p[: m - 1] for p in paths})
+        for prefix in prefixes:
+            parts = [coef(m, (*prefix, 0))]
+            below = sorted({p[m - 1] for p in paths if p[: m - 1] == prefix} - {0})
+            parts += [f"{coef(m, (*prefix, n))} · {datum(m, n)}" for n in below]
+            parts += random_at(m, prefix)
+            rows.append((str(m), f"{coef(m - 1, prefix)} = " + " + ".join(parts)))
+    return {
+        "level1": rows[0][1],
+        "level2": [r[1] for r in rows[1:]],
+        "rows": [{"level": level, "equation": eq} for level, eq in rows],
+        "mixed": escape(_mixed_levels(results, random)),
+    }
+
+
+def _mixed_levels(results: Results, random: dict[str, list[str]]) -> str:
+    """The lme4 formula: nested levels scoped by the ones above (school:class), crossed ones as
+    they are; centring spelled out at the level it is taken."""
+    design = results.design
+    spec = results.spec
+    cols = levels.columns(results)
+    crossed = levels.crossed(results)
+
+    def scope(column: str) -> list[str]:
+        return [column] if crossed else list(cols[: cols.index(column) + 1])
+
+    def as_formula(name: str) -> str:
+        v = design.variable(name)
+        at = levels.variable_column(results, name) or cols[-1]
+        if v.mean_of is not None:
+            return f"ave({v.mean_of}, {', '.join(scope(at))})"
+        if v.centering == "group":
+            return f"I({name} - ave({name}, {', '.join(scope(cols[-1]))}))"
+        if v.centering == "grand":
+            return f"I({name} - mean({name}))"
+        return name
+
+    def variable_of(term: str) -> str:
+        t = design.term(term)
+        return t.variable if t.variable else term
+
+    fixed = " + ".join(
+        ["1", *(as_formula(v) for v in design.predictors)]
+        + [":".join(as_formula(v) for v in i.split(":")) for i in spec.interactions]
+    )
+    bars = []
+    for column in cols:
+        slopes = list(
+            dict.fromkeys(
+                as_formula(variable_of(t)) for t in random.get(column, []) if t != INTERCEPT
+            )
+        )
+        bars.append(f"({' + '.join(['1', *slopes])} | {':'.join(scope(column))})")
+    mixed = f"{design.outcome} ~ {fixed} + " + " + ".join(bars)
+    if results.final.is_binomial:
+        event = design.event
+        if event != "1":
+            literal = event if reads_as_number(event) else '"' + event.replace('"', '\\"') + '"'
+            mixed = mixed.replace(f"{design.outcome} ~", f"{design.outcome} == {literal} ~", 1)
+        mixed = f"glmer({mixed}, family = binomial)"
+    return mixed

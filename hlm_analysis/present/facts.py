@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import distributions, rules
 from ..results import INTERCEPT, ModelName, Results, TermKind, VariableKind
-from . import equation, fmt, lexicon
+from . import equation, fmt, levels, lexicon
 from .labels import TermLabels, labels_for
 
 Escape = Callable[[object], str]
@@ -462,6 +462,22 @@ def _contextual(
     return out
 
 
+def _legend(results: Results, lex: lexicon.Lexicon, escape: Escape, labels) -> str:
+    """What the equations' subscripts stand for: "i: student, j: School group", or one index
+    per level ("i: pupil, j: class, k: school")."""
+    if not levels.multilevel(results):
+        return (
+            f"i: {escape(lex.unit.one)}, j: {escape(labels.variable(results.design.group))} group"
+        )
+    nouns = [escape(t.noun.one) for t in lex.tiers]
+    if levels.crossed(results):
+        return f"i: {escape(lex.unit.one)}, j: {nouns[0]}, k: {nouns[1]}, crossed"
+    indices = "jklm"
+    return ", ".join(
+        [f"i: {escape(lex.unit.one)}"] + [f"{indices[k]}: {n}" for k, n in enumerate(nouns[::-1])]
+    )
+
+
 def _icc(estimate: float, n_groups: int) -> dict:
     return {
         "value": fmt.num(estimate, 3),
@@ -581,6 +597,7 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
             "is_full": "simplified" not in results.final_model_reason,
         },
         "equation": equation.describe(results, labels, escape),
+        "equation_legend": _legend(results, lex, escape, labels),
         "effects": effects,
         "significant": significant,
         "strongest": significant[0] if significant else None,

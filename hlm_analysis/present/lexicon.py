@@ -114,6 +114,29 @@ def _level_key(labels: dict[str, str], level: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class LevelWords:
+    """The words for one grouping level: its column, its noun and how its groups are counted."""
+
+    column: str
+    noun: Noun
+    named: bool  # whether the config (or the level's label) gave a noun
+    counted: str  # "schools", or "groups (SchoolID)" when no noun is known
+
+    @property
+    def at(self) -> str:
+        """Where something acts or lies: "at the school level"."""
+        return f"at the {self.noun.one} level"
+
+    @property
+    def changeable(self) -> str:
+        return (
+            f"something {self.noun.many} can change"
+            if self.named
+            else "something that can be changed"
+        )
+
+
+@dataclass(frozen=True)
 class Lexicon:
     unit: Noun
     group: Noun
@@ -127,6 +150,11 @@ class Lexicon:
     event_named: bool = False
     # {column: {level: phrase naming the rows at that level}}
     levels: dict[str, dict[str, str]] = field(default_factory=dict)
+    # the grouping levels, outermost first (one entry for a two-level model; its noun is `group`)
+    tiers: tuple[LevelWords, ...] = ()
+
+    def tier(self, column: str) -> LevelWords:
+        return next(t for t in self.tiers if t.column == column)
 
     @property
     def event_clause(self) -> str:
@@ -144,15 +172,54 @@ class Lexicon:
         return self.levels.get(column, {}).get(str(level), "")
 
 
+def _per_level(value, columns: tuple[str, ...]) -> dict[str, str]:
+    """A `group_noun:` / `group_plural:` value per level column: a mapping as given, a plain
+    string names the innermost level."""
+    if isinstance(value, dict):
+        return {str(k): v for k, v in value.items() if v}
+    return {columns[-1]: value} if value else {}
+
+
+def level_columns(spec, design: Design) -> tuple[str, ...]:
+    """The grouping columns, outermost first: the spec's levels, or the design's one group."""
+    levels = getattr(spec, "levels", None)
+    return tuple(levels) if levels else (design.group,)
+
+
+def _tiers(spec, design: Design, label) -> tuple[LevelWords, ...]:
+    columns = level_columns(spec, design)
+    nouns = _per_level(getattr(spec, "group_noun", None), columns)
+    plurals = _per_level(getattr(spec, "group_plural", None), columns)
+    out = []
+    for column in columns:
+        given = nouns.get(column)
+        derived = given or derived_group_noun(label(column))
+        if derived is not None:
+            one = noun(derived, plurals.get(column) if given else None)
+            counted = one.many
+        elif len(columns) == 1:
+            one = noun(GROUP)
+            counted = f"{one.many} ({label(column)})"
+        else:
+            # several unnamed levels must not all be "groups": each keeps its label beside it
+            one = Noun(f"{GROUP} ({label(column)})", f"{plural(GROUP)} ({label(column)})")
+            counted = one.many
+        out.append(LevelWords(column, one, derived is not None, counted))
+    return tuple(out)
+
+
 def build(spec, design: Design, label=None) -> Lexicon:
     """The lexicon of one report. `label(column)` is the readable name of a column (the
     config's `labels:`); the spec supplies the nouns, phrases and event wording."""
     label = label or spec.label
-    unit = noun(getattr(spec, "unit", None) or UNIT, getattr(spec, "unit_plural", None) or None)
-    given = getattr(spec, "group_noun", None)
-    derived = given or derived_group_noun(label(design.group))
-    group = noun(derived or GROUP, getattr(spec, "group_plural", None) if given else None)
-    counted = group.many if derived else f"{group.many} ({label(design.group)})"
+    # growth data: a row is one measurement of an individual (the innermost level)
+    default_unit = "measurement" if getattr(spec, "time", None) else UNIT
+    unit = noun(
+        getattr(spec, "unit", None) or default_unit, getattr(spec, "unit_plural", None) or None
+    )
+    tiers = _tiers(spec, design, label)
+    innermost = tiers[-1]
+    group, counted = innermost.noun, innermost.counted
     event_label = getattr(spec, "event_label", None)
     event = ""
     if spec.family == "binomial":
@@ -167,13 +234,16 @@ def build(spec, design: Design, label=None) -> Lexicon:
         else:
             continue
         given_levels = configured.get(v.name, {})
+        # the groups a group-level variable describes: those of the level it is constant at
+        at = getattr(v, "level", None)
+        holder = next((t.noun for t in tiers if t.column == at), group)
         phrases = {}
         for level in names:
             key = _level_key(given_levels, level)
             if key is not None:
                 phrases[level] = " ".join(given_levels[key].split())
             elif v.group_level:
-                phrases[level] = f"{unit.many} in {group.many} with {label(v.name)} = {level}"
+                phrases[level] = f"{unit.many} in {holder.many} with {label(v.name)} = {level}"
             else:
                 phrases[level] = f"{unit.many} with {label(v.name)} = {level}"
         levels[v.name] = phrases
@@ -181,9 +251,10 @@ def build(spec, design: Design, label=None) -> Lexicon:
         unit=unit,
         group=group,
         groups_counted=counted,
-        group_named=derived is not None,
+        group_named=innermost.named,
         outcome=label(design.outcome),
         event=event,
         event_named=bool(event_label),
         levels=levels,
+        tiers=tiers,
     )
