@@ -1,0 +1,130 @@
+"""The profiled criterion of two crossed factors, from per-cell sums (a cell = one observed pair).
+
+With spherical effects u = (u_F, u_S), the system matrix Lambda'Z'Z Lambda + I has a block
+diagonal part for the factor with more groups (F: one q_F x q_F block per group), a block diagonal
+part for the other (S), and the cross blocks Lambda_F' Z_F'Z_S Lambda_S of the observed cells. The
+F blocks are factored all at once (batched small Cholesky); the Schur complement on S,
+D = I + Lambda_S'Z_S'Z_S Lambda_S - W'W with W = L_F^-1 (cross blocks), is dense (G_S q_S square)
+and factored by LAPACK. This is lme4's sparse Cholesky with the fill-reducing order that puts
+the larger factor first; C = [X y]'[X y] - c_F'c_F - c_S'c_S as lme4 computes it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from . import blocks
+
+
+class Crossed:
+    """codes[0], codes[1]: each cell's group in the two factors (in the caller's order);
+    internally `f` is the factor with more groups."""
+
+    def __init__(self, cross, counts, z, x, y, codes, n_groups):
+        self.n_levels = 2
+        self.q = [len(cols) for cols in z]
+        self.p = len(x)
+        self.n = float(np.sum(counts))
+        self.n_groups = [int(g) for g in n_groups]
+        self.f = 0 if self.n_groups[0] >= self.n_groups[1] else 1
+        self.s = 1 - self.f
+        f, s = self.f, self.s
+        codes = [np.asarray(c, dtype=np.int64) for c in codes]
+        self.codes = codes
+        xy = list(x) + [y]
+        C = len(cross)
+        flat = cross.reshape(C, -1)
+
+        def per_group(level, rows, cols):
+            ind = sp.csr_matrix(
+                (np.ones(C), (codes[level], np.arange(C))), shape=(self.n_groups[level], C)
+            )
+            block = cross[:, rows][:, :, cols].reshape(C, -1)
+            return np.asarray(ind @ block).reshape(self.n_groups[level], len(rows), len(cols))
+
+        self.ZtZ = [per_group(lv, z[lv], z[lv]) for lv in range(2)]
+        self.ZtXy = [per_group(lv, z[lv], xy) for lv in range(2)]
+        self.ZfZs = cross[:, z[f]][:, :, z[s]]  # (C, q_f, q_s) per cell
+        self.XyXy = cross.sum(axis=0)[np.ix_(xy, xy)]
+        del flat
+        qf, qs = self.q[f], self.q[s]
+        # W's sparsity pattern: cell c's block sits at rows f_c q_f + i, columns s_c q_s + j
+        ii, jj = np.meshgrid(np.arange(qf), np.arange(qs), indexing="ij")
+        self.W_rows = (codes[f][:, None, None] * qf + ii[None]).ravel()
+        self.W_cols = (codes[s][:, None, None] * qs + jj[None]).ravel()
+        self.W_shape = (self.n_groups[f] * qf, self.n_groups[s] * qs)
+
+    def _parts(self, lams):
+        f, s = self.f, self.s
+        lf, ls = lams[f], lams[s]
+        Mf = np.eye(self.q[f]) + np.einsum("ba,gbc,cd->gad", lf, self.ZtZ[f], lf)
+        Lf = np.linalg.cholesky(Mf)
+        logdet = 2.0 * float(np.log(np.diagonal(Lf, axis1=1, axis2=2)).sum())
+        cF = blocks.forward(Lf, np.einsum("ba,gbm->gam", lf, self.ZtXy[f]))
+        Wc = blocks.forward(Lf[self.codes[f]], np.einsum("ba,gbc,cd->gad", lf, self.ZfZs, ls))
+        W = sp.csr_matrix((Wc.ravel(), (self.W_rows, self.W_cols)), shape=self.W_shape)
+        Ms = np.eye(self.q[s]) + np.einsum("ba,gbc,cd->gad", ls, self.ZtZ[s], ls)
+        D = sla.block_diag(*Ms) if len(Ms) < 64 else _block_diag(Ms)
+        D -= (W.T @ W).toarray()
+        rhs = np.einsum("ba,gbm->gam", ls, self.ZtXy[s]).reshape(self.W_shape[1], -1)
+        rhs -= W.T @ cF.reshape(self.W_shape[0], -1)
+        LD = np.linalg.cholesky(D)
+        logdet += 2.0 * float(np.log(np.diag(LD)).sum())
+        cS = sla.solve_triangular(LD, rhs, lower=True)
+        return Lf, cF, W, LD, cS, logdet
+
+    def evaluate(self, lams, keep: bool = False):
+        _, cF, _, _, cS, logdet = self._parts(lams)
+        flat = cF.reshape(-1, cF.shape[2])
+        C = self.XyXy - flat.T @ flat - cS.T @ cS
+        return (C + C.T) / 2, logdet, None
+
+    def conditional(self, lams, beta: np.ndarray, sigma2: float):
+        """Conditional modes and covariances (exact diagonal blocks of sigma^2 Lambda M^-1
+        Lambda') of both factors, in the caller's order."""
+        f, s = self.f, self.s
+        Lf, cF, W, LD, cS, _ = self._parts(lams)
+        v = np.append(-beta, 1.0)
+        uS = sla.solve_triangular(LD, cS @ v, lower=True, trans="T")
+        rF = (cF @ v).ravel() - W @ uS
+        qf, qs = self.q[f], self.q[s]
+        uF = blocks.backward(Lf, rF.reshape(-1, qf, 1))[:, :, 0]
+        modes = [None, None]
+        covs = [None, None]
+        modes[f] = uF @ lams[f].T
+        modes[s] = uS.reshape(-1, qs) @ lams[s].T
+        # M^-1 blocks: S: D^-1; F: Mf^-1 + (Lf'^-1 W) D^-1 (W' Lf^-1), the latter through
+        # Y = LD^-1 W' in chunks of F groups (its dense form can be large)
+        LDinv = sla.solve_triangular(LD, np.eye(len(LD)), lower=True)
+        Dinv = LDinv.T @ LDinv
+        GS = self.n_groups[s]
+        idx = np.arange(GS)[:, None] * qs + np.arange(qs)[None, :]
+        blocks_s = Dinv[idx[:, :, None], idx[:, None, :]]
+        covs[s] = sigma2 * np.einsum("ab,gbc,dc->gad", lams[s], blocks_s, lams[s])
+        GF = self.n_groups[f]
+        Minv = np.linalg.inv(Lf @ Lf.transpose(0, 2, 1))
+        extra = np.empty_like(Minv)
+        Wt = W.T.tocsc()
+        chunk = max(1, 200_000 // max(1, len(LD)))
+        for start in range(0, GF, chunk):
+            stop = min(GF, start + chunk)
+            cols = Wt[:, start * qf : stop * qf].toarray()  # (GS qs, chunk qf)
+            Y = LDinv @ cols
+            # (W D^-1 W') block (g, g) for each g in the chunk
+            Yb = Y.reshape(len(LD), stop - start, qf).transpose(1, 0, 2)
+            inner = np.einsum("gra,grb->gab", Yb, Yb)
+            # Lf'^-1 inner Lf^-1
+            left = blocks.backward(Lf[start:stop], inner)
+            extra[start:stop] = blocks.backward(Lf[start:stop], left.transpose(0, 2, 1))
+        covs[f] = sigma2 * np.einsum("ab,gbc,dc->gad", lams[f], Minv + extra, lams[f])
+        return modes, covs
+
+
+def _block_diag(Ms: np.ndarray) -> np.ndarray:
+    G, q, _ = Ms.shape
+    out = np.zeros((G * q, G * q))
+    idx = np.arange(G)[:, None] * q + np.arange(q)[None, :]
+    out[idx[:, :, None], idx[:, None, :]] = Ms
+    return out

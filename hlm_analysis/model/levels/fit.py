@@ -1,0 +1,320 @@
+"""Fit several random-effect levels: find and verify the optimum of the exact criterion, then
+what the report needs (beta's covariance, Satterthwaite df, conditional modes and variances).
+
+The optimizer mirrors optimize.py's rule for two levels: a trust-region Newton method from
+lme4's start (every Lambda_l the identity), a Newton polish, and a verification (a Newton step
+gains nothing, no nearby point is better); only when verification fails do other methods and a
+second start join, and the best of all is polished and verified again. The derivatives are
+central differences of the criterion, which is cheap (one pass over the groups of each level).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...data.sums import DesignSums
+from ...results import Attempt
+from .. import numderiv, optimize
+from . import blocks
+from .model import LevelsModel
+
+SINGULAR_TOLERANCE = optimize.SINGULAR_TOLERANCE
+
+
+class _Criterion:
+    """The profiled criterion over the free entries of theta, counting evaluations, with the
+    interface optimize.py's Newton and verification steps use (`derivatives`, `grad`)."""
+
+    def __init__(self, model: LevelsModel, reml: bool):
+        self.model, self.reml, self.count = model, reml, 0
+
+    def __call__(self, x) -> float:
+        self.count += 1
+        return self.model.deviance(self.model.full(x), self.reml)
+
+    def canonical(self, x) -> np.ndarray:
+        return self.model.canonical(self.model.full(x))[self.model.free]
+
+    @staticmethod
+    def _steps(x: np.ndarray) -> np.ndarray:
+        # ~ the cube/fourth root of the criterion's relative rounding (1e-13 of values in the
+        # millions at 500,000 rows) times its scale: truncation and rounding errors balance
+        return 1e-3 * np.maximum(np.abs(x), 0.1)
+
+    def grad(self, x) -> np.ndarray:
+        x = np.asarray(x, float)
+        h = self._steps(x)
+        out = np.empty(len(x))
+        for i in range(len(x)):
+            e = np.zeros(len(x))
+            e[i] = h[i]
+            out[i] = (self(x + e) - self(x - e)) / (2 * h[i])
+        return out
+
+    def derivatives(self, x) -> tuple[np.ndarray, np.ndarray]:
+        """Gradient and Hessian by central differences sharing their points (1 + 2k + 2k(k-1)
+        evaluations for k parameters)."""
+        x = np.asarray(x, float)
+        k = len(x)
+        h = self._steps(x)
+        f0 = self(x)
+        plus, minus = np.empty(k), np.empty(k)
+        for i in range(k):
+            e = np.zeros(k)
+            e[i] = h[i]
+            plus[i], minus[i] = self(x + e), self(x - e)
+        grad = (plus - minus) / (2 * h)
+        H = np.diag((plus - 2 * f0 + minus) / h**2)
+        for i in range(k):
+            for j in range(i + 1, k):
+                ei, ej = np.zeros(k), np.zeros(k)
+                ei[i], ej[j] = h[i], h[j]
+                H[i, j] = H[j, i] = (
+                    self(x + ei + ej) - self(x + ei - ej) - self(x - ei + ej) + self(x - ei - ej)
+                ) / (4 * h[i] * h[j])
+        if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(H))):
+            return np.full(k, np.nan), np.full((k, k), np.nan)
+        return grad, H
+
+
+@dataclass(frozen=True)
+class LevelsFit:
+    model: LevelsModel = field(repr=False)
+    reml: bool
+    theta: np.ndarray
+    beta: np.ndarray
+    sigma2: float
+    cov_beta: np.ndarray
+    deviance: float
+    verified: bool
+    singular: dict[str, tuple[int, ...]]
+    attempts: tuple[Attempt, ...]
+    optimizer: str
+    max_gradient: float
+    decrement: float
+    evaluations: int
+    seconds: float
+
+    @property
+    def names(self) -> list[str]:
+        return self.model.names
+
+    @property
+    def fixed(self) -> list[str]:
+        return self.model.fixed
+
+    @property
+    def loglik(self) -> float:
+        """lme4's logLik of the criterion fitted (REML or ML)."""
+        return -self.deviance / 2
+
+    @property
+    def converged(self) -> bool:
+        return self.verified
+
+    @property
+    def is_singular(self) -> bool:
+        return any(self.singular.values())
+
+    @property
+    def n(self) -> int:
+        return int(self.model.n)
+
+    @property
+    def n_groups(self) -> dict[str, int]:
+        return dict(self.model.n_groups)
+
+    @property
+    def re_terms(self) -> dict[str, list[str]]:
+        return {name: list(terms) for name, terms in self.model.terms.items()}
+
+    @property
+    def theta_by_level(self) -> dict[str, np.ndarray]:
+        return {name: self.theta[sl].copy() for name, sl in self.model.slices.items()}
+
+    @property
+    def re_cov(self) -> dict[str, np.ndarray]:
+        """Each level's random-effect covariance sigma^2 Lambda_l Lambda_l'."""
+        lams = self.model.lambdas(self.theta)
+        return {n: self.sigma2 * lam @ lam.T for n, lam in zip(self.names, lams, strict=True)}
+
+    def se(self) -> np.ndarray:
+        return np.sqrt(np.diag(self.cov_beta))
+
+    def variance_parameters(self) -> np.ndarray:
+        """(free theta, sigma): the parameters Satterthwaite's df differentiate in."""
+        return np.append(self.theta[self.model.free], np.sqrt(self.sigma2))
+
+    def curvature(self) -> np.ndarray:
+        """Hessian of the deviance with sigma free in (free theta, sigma), by Richardson-
+        extrapolated central differences (as lmerTest's numDeriv)."""
+        model, reml = self.model, self.reml
+
+        def dev(phi):
+            return model.full_deviance(model.full(phi[:-1]), phi[-1], reml)
+
+        return numderiv.hessian_richardson(dev, self.variance_parameters())
+
+    def df(self, contrasts: np.ndarray | None = None) -> np.ndarray:
+        """Satterthwaite df for each coefficient, or for each row c of `contrasts` (the df of
+        c'beta), as lmerTest: 2 Var(c'beta)^2 / (g' 2 H^-1 g), g the gradient of Var(c'beta) in
+        the variance parameters (theta, sigma), H the Hessian of the deviance in them."""
+        model = self.model
+        L = np.eye(model.p) if contrasts is None else np.atleast_2d(np.asarray(contrasts, float))
+        phi = self.variance_parameters()
+        H = self.curvature()
+
+        def variances(values):
+            return model.contrast_variances(model.full(values[:-1]), values[-1], L)
+
+        v = variances(phi)
+        jac = numderiv.jacobian_richardson(variances, phi)
+        try:
+            if np.any(np.linalg.eigvalsh(H) <= 0):
+                raise np.linalg.LinAlgError
+            H_inv = np.linalg.inv(H)
+        except np.linalg.LinAlgError:
+            H_inv = np.linalg.pinv(H)
+        denom = np.einsum("pi,ij,pj->p", jac, 2.0 * H_inv, jac)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = 2.0 * v**2 / denom
+        return np.where(np.isfinite(out) & (out > 0), out, np.nan)
+
+    def conditional(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        return self.model.conditional(self.theta, self.beta, self.sigma2)
+
+    def modes(self) -> dict[str, np.ndarray]:
+        """Conditional modes (BLUPs) per level, (G_l, q_l) in the level's group codes."""
+        return self.conditional()[0]
+
+    def cond_var(self) -> dict[str, np.ndarray]:
+        """Conditional covariances per level, (G_l, q_l, q_l) (lme4's condVar)."""
+        return self.conditional()[1]
+
+
+def fit_levels(
+    sums: DesignSums,
+    codes: list[np.ndarray],
+    n_groups: list[int],
+    names: list[str],
+    crossed: bool = False,
+    fixed: list[str] | None = None,
+    random: dict[str, list[str]] | None = None,
+    reml: bool = True,
+    diagonal=False,
+    start: np.ndarray | None = None,
+) -> LevelsFit:
+    """The verified optimum of a model with one random term per level (see model.LevelsModel
+    for theta's layout) and everything fitted at it."""
+    began = time.perf_counter()
+    fixed = list(sums.names[1:]) if fixed is None else list(fixed)
+    model = LevelsModel(sums, codes, n_groups, names, crossed, fixed, random or {}, diagonal)
+    return fit_model(model, reml, start, began)
+
+
+def fit_model(
+    model: LevelsModel, reml: bool, start: np.ndarray | None = None, began: float | None = None
+) -> LevelsFit:
+    began = time.perf_counter() if began is None else began
+    fun = _Criterion(model, reml)
+    identity = model.start()
+    plan = [(optimize.NEWTON, "identity", identity)]
+    if start is not None:
+        plan.insert(0, (optimize.NEWTON, "given start", np.asarray(start, float)))
+    later = [
+        ("L-BFGS-B", "identity", identity),
+        ("Nelder-Mead", "identity", identity),
+        ("L-BFGS-B", "0.1 * identity", 0.1 * identity),
+        (optimize.NEWTON, "0.1 * identity", 0.1 * identity),
+    ]
+    attempts: list[Attempt] = []
+    candidates: list[tuple[float, str, np.ndarray]] = []
+    _candidates(fun, plan, attempts, candidates)
+    best = _polish_and_verify(fun, candidates, attempts, escalated=False)
+    if not best[4]:
+        _candidates(fun, later, attempts, candidates)
+        best = _polish_and_verify(fun, candidates, attempts, escalated=True)
+    theta, value, winner, judged, verified = best
+    beta, sigma2, deviance, cov_beta = model.solve(theta, reml)
+    singular = {}
+    for name, q in zip(model.names, model.q, strict=True):
+        diag = np.diag(blocks.lambda_of(theta[model.slices[name]], q))
+        singular[name] = tuple(int(i) for i in np.flatnonzero(diag < SINGULAR_TOLERANCE))
+    return LevelsFit(
+        model=model,
+        reml=reml,
+        theta=theta,
+        beta=beta,
+        sigma2=sigma2,
+        cov_beta=cov_beta,
+        deviance=deviance,
+        verified=verified,
+        singular=singular,
+        attempts=tuple(attempts),
+        optimizer=winner,
+        max_gradient=judged.max_gradient,
+        decrement=judged.decrement,
+        evaluations=fun.count,
+        seconds=time.perf_counter() - began,
+    )
+
+
+def _candidates(fun: _Criterion, runs, attempts: list, candidates: list) -> None:
+    model = fun.model
+    for method, label, start in runs:
+        before = fun.count
+        x = fun.canonical(optimize._run(method, np.asarray(start, float)[model.free], fun))
+        value = fun(x)
+        attempts.append(
+            Attempt(
+                f"profiled {method}",
+                label,
+                float(-value / 2) if np.isfinite(value) else None,
+                evaluations=fun.count - before,
+            )
+        )
+        candidates.append((value, f"profiled {method}", x))
+
+
+def _snap_to_boundary(fun: _Criterion, x: np.ndarray, value: float):
+    """A diagonal entry of Lambda that converged to a rounding-level value is put exactly on the
+    boundary, as lme4's bounded optimizer leaves it, when the criterion does not get worse."""
+    model = fun.model
+    theta = model.full(x)
+    snapped = theta.copy()
+    for positions in model.diag_positions.values():
+        tiny = positions[(np.abs(theta[positions]) < 1e-7) & (theta[positions] != 0)]
+        snapped[tiny] = 0.0
+    if np.array_equal(snapped, theta):
+        return x, value
+    candidate = snapped[model.free]
+    candidate_value = fun(candidate)
+    if candidate_value <= value + 1e-10:
+        return candidate, min(value, candidate_value)
+    return x, value
+
+
+def _polish_and_verify(fun: _Criterion, candidates, attempts, escalated: bool):
+    model = fun.model
+    finite = [c for c in candidates if np.isfinite(c[0])]
+    if not finite:
+        raise np.linalg.LinAlgError("the criterion is not finite at any start")
+    value, winner, x = min(finite, key=lambda c: c[0])
+    before = fun.count
+    polished, polished_value, derivatives = optimize._newton_polish(fun, x, value)
+    if polished_value < value - 1e-9:
+        value, x, winner = polished_value, fun.canonical(polished), f"{winner} + Newton polish"
+    elif np.isnan(polished_value) and not optimize._settled(derivatives):
+        polished = fun.canonical(optimize._run("Nelder-Mead", x, fun, tight=True))
+        polished_value = fun(polished)
+        if polished_value < value - 1e-9:
+            value, x, winner = polished_value, polished, f"{winner} + Nelder-Mead polish"
+    x, value = _snap_to_boundary(fun, x, value)
+    grad, hess = fun.derivatives(x)
+    gain = optimize._best_neighbour_gain(fun, x, value)
+    judged = optimize.verdict(value, grad, hess, gain, winner, fun.count - before, escalated)
+    attempts.append(judged.attempt)
+    return model.full(x), value, winner, judged, judged.verified
