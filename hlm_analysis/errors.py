@@ -4,7 +4,8 @@
 - `ToolError`, exit 3: a tool we drive (pandoc, Typst, Quarto, git, the Jupyter kernel, the SMTP
   setup) failed; the message names the tool.
 - anything else is a bug in hlm-report: exit 1, the traceback goes to an error.log.
-Each message is one line: the CLI prints it as it is.
+Each message is one line (several problems found at once: a count, then one line each; see
+`problems_error`): the CLI prints it as it is.
 """
 
 
@@ -14,3 +15,13 @@ class InputError(Exception):
 
 class ToolError(Exception):
     """An external tool failed or is missing; the message starts with the tool's name."""
+
+
+def problems_error(where: str, problems: list[str]) -> InputError:
+    """Every problem one check found, at once: a single one as the usual one line; several as a
+    first line with their count and then one line each, so that one run shows them all."""
+    problems = list(dict.fromkeys(problems))  # one cause reached by two checks is said once
+    if len(problems) == 1:
+        return InputError(f"{where}: {problems[0]}")
+    lines = [f"{len(problems)} problems in {where}:", *(f"  {where}: {p}" for p in problems)]
+    return InputError("\n".join(lines))

@@ -7,6 +7,7 @@ is reported here with the file and the key named, before any data is read.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 import unicodedata
 from pathlib import Path
@@ -23,7 +24,7 @@ from pydantic import (
 )
 
 from . import addresses, yaml_config
-from .errors import InputError
+from .errors import InputError, problems_error
 
 # Relative paths in a config resolve as in a Quarto project: against the nearest folder above the
 # config that holds this file, else against the config's own folder.
@@ -275,8 +276,10 @@ class Spec(BaseModel):
         """A column plays one role: the outcome, the grouping variable and predictors are
         distinct, and no list names a column twice (the design would hold the column twice)."""
         outcome, levels = self.outcome, self._level_structure()
+        # every problem, not the first: load_spec prints them all in one run
+        problems: list[str] = []
         if outcome in levels:
-            raise ValueError(f"outcome {quoted(outcome)} is also the grouping variable")
+            problems.append(f"outcome {quoted(outcome)} is also the grouping variable")
         slope_lists = (
             {f"random_slopes.{k}": v for k, v in self.random_slopes.items()}
             if isinstance(self.random_slopes, dict)
@@ -293,52 +296,61 @@ class Spec(BaseModel):
             seen: set[str] = set()
             for name in names:
                 if name in seen:
-                    raise ValueError(f"{key}: {quoted(name)} is listed twice")
+                    problems.append(f"{key}: {quoted(name)} is listed twice")
                 seen.add(name)
         if outcome in self.predictors:
-            raise ValueError(f"outcome {quoted(outcome)} is also listed as a predictor")
+            problems.append(f"outcome {quoted(outcome)} is also listed as a predictor")
         for group in levels:
             if group in self.predictors:
                 role = "time variable" if group == self.time else "predictor"
-                raise ValueError(f"grouping variable {quoted(group)} is also listed as a {role}")
+                problems.append(f"grouping variable {quoted(group)} is also listed as a {role}")
         for slope in self.slope_variables:
             if slope not in self.predictors:
-                raise ValueError(
+                problems.append(
                     f"random slope {quoted(slope)} must also be listed under predictors"
                 )
         for lever in self.levers:
             if lever not in self.predictors:
-                raise ValueError(f"levers: {quoted(lever)} is not a predictor")
+                problems.append(
+                    f"levers: {quoted(lever)} is not a predictor"
+                    + did_you_mean(lever, self.predictors)
+                )
         used = {*self.predictors, *(v for t in self.interactions for v in t.split(":"))}
         for column in self.reference:
             if column not in used:
-                raise ValueError(f"reference: {quoted(column)} is not a predictor")
+                problems.append(
+                    f"reference: {quoted(column)} is not a predictor" + did_you_mean(column, used)
+                )
         for term in self.interactions:
             for part in term.split(":"):
                 if part == outcome or part in levels:
                     role = "outcome" if part == outcome else "grouping variable"
-                    raise ValueError(f"interaction {quoted(term)} uses the {role} {quoted(part)}")
+                    problems.append(f"interaction {quoted(term)} uses the {role} {quoted(part)}")
         for column in self.level_labels:
             if column not in used:
-                raise ValueError(f"level_labels: {quoted(column)} is not a predictor")
+                problems.append(
+                    f"level_labels: {quoted(column)} is not a predictor"
+                    + did_you_mean(column, used)
+                )
         if self.question is not None:
             parts = self.question.split(":")
             if len(parts) > 1 and not any(
                 set(parts) == set(term.split(":")) for term in self.interactions
             ):
-                raise ValueError(
-                    f"question: {quoted(self.question)} is not one of the interactions"
-                )
+                problems.append(f"question: {quoted(self.question)} is not one of the interactions")
             if len(parts) == 1 and self.question not in used:
-                raise ValueError(f"question: {quoted(self.question)} is not a predictor")
+                problems.append(
+                    f"question: {quoted(self.question)} is not a predictor"
+                    + did_you_mean(self.question, used)
+                )
         if self.family == "gaussian" and self.event_label is not None:
-            raise ValueError("event_label: is for binary outcomes; add 'family: binomial'")
+            problems.append("event_label: is for binary outcomes; add 'family: binomial'")
         if self.family == "gaussian" and self.event is not None:
-            raise ValueError("event: is for binary outcomes; add 'family: binomial'")
+            problems.append("event: is for binary outcomes; add 'family: binomial'")
         if self.family == "gaussian" and self.nagq != 1:
-            raise ValueError("nagq: is for binary outcomes; add 'family: binomial'")
+            problems.append("nagq: is for binary outcomes; add 'family: binomial'")
         if self.nagq > 1 and self.slope_variables:
-            raise ValueError(
+            problems.append(
                 f"nagq: {self.nagq} quadrature points need a random intercept alone; with "
                 "random slopes use nagq: 1 (the Laplace approximation, as glmer)"
             )
@@ -346,9 +358,11 @@ class Spec(BaseModel):
             for name in names:
                 if name == outcome or name in levels:
                     role = "outcome" if name == outcome else "grouping variable"
-                    raise ValueError(f"{key}: {quoted(name)} is the {role}")
+                    problems.append(f"{key}: {quoted(name)} is the {role}")
         if self.time is not None and self.time == outcome:
-            raise ValueError(f"time: {quoted(self.time)} is the outcome")
+            problems.append(f"time: {quoted(self.time)} is the outcome")
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     def _level_structure(self) -> tuple[str, ...]:
@@ -417,15 +431,42 @@ class Spec(BaseModel):
         return out
 
 
+def did_you_mean(name: object, options) -> str:
+    """' (did you mean 'x'?)' for the closest of `options` to a mistyped name (case ignored),
+    else ''."""
+    options = [str(o) for o in options]
+    by_fold = {o.casefold(): o for o in options}
+    close = difflib.get_close_matches(str(name).casefold(), list(by_fold), n=1, cutoff=0.6)
+    return f" (did you mean {quoted(by_fold[close[0]])}?)" if close else ""
+
+
+def _keys_at(loc: tuple) -> list[str]:
+    """The keys the model at `loc` (a pydantic error location, the unknown key last) accepts."""
+    model: type[BaseModel] = Spec
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        inner = [field.annotation] if field is not None else []
+        while inner and getattr(inner[0], "__args__", None) and not isinstance(inner[0], type):
+            inner = list(inner[0].__args__)
+        found = [t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)]
+        if not found:
+            return []
+        model = found[0]
+    return list(model.model_fields)
+
+
 def _describe(error: dict) -> str:
     where = shown(".".join(str(p) for p in error["loc"]))
     message = shown(error["msg"].removeprefix("Value error, "))
     if error["type"] == "extra_forbidden":
-        return f"unknown key '{where}'"
+        return f"unknown key '{where}'" + did_you_mean(error["loc"][-1], _keys_at(error["loc"]))
     if error["type"] == "missing":
         return f"missing required key '{where}'"
-    if not where:  # a check across keys (Spec._roles_are_consistent) names its keys itself
-        return message
+    if not where:  # checks across keys (Spec._roles_are_consistent) name their keys; one a line
+        text = error["msg"].removeprefix("Value error, ")
+        return "\n".join(shown(line) for line in text.split("\n"))
     value = error.get("input")
     if error["type"] == "string_type" and isinstance(value, bool | dt.date):
         # YAML 1.1 typed it (yes/No/on/off, 2024-01-01) in a key yaml_config does not keep as text
@@ -502,11 +543,46 @@ def load_spec(path: str | Path, overrides: dict | None = None) -> Spec:
     if overrides:
         raw = _merged(raw, overrides)
         where += f" with -P {', '.join(sorted(overrides))}"
-    try:
-        spec = Spec.model_validate(raw)
-    except ValidationError as exc:
-        raise InputError(f"{where}: {_describe(exc.errors()[0])}") from None
+    problems = _problems(raw)
+    if problems:
+        raise problems_error(where, problems)
+    spec = Spec.model_validate(raw)
     return spec.model_copy(update={"data": resolve_path(path, spec.data)})
+
+
+# Keys no check across keys reads: with an error in one of these alone, the config is validated
+# again without them, so the cross-key problems show in the same run. A key not listed here
+# (a new one) is assumed to be read across keys, where leaving it out could invent a problem.
+_STANDALONE_KEYS = frozenset(
+    {"title", "subtitle", "author", "data", "stakeholders", "labels", "missing_values", "unit",
+     "unit_plural", "effect_sizes", "name", "engine", "min_cell", "profiles"}
+)  # fmt: skip
+
+
+def _problems(raw: dict) -> list[str]:
+    """Every problem of the config, one line each: all of pydantic's (it checks every key), and
+    the checks across keys as well when the keys in error are ones those checks do not read."""
+    try:
+        Spec.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+    else:
+        return []
+    lines = [line for error in errors for line in _describe(error).split("\n")]
+    bad = {error["loc"][0] for error in errors if error["loc"]}
+    # (no key in error: the checks across keys ran and spoke, the keys being valid)
+    if bad and all(key in _STANDALONE_KEYS or key not in Spec.model_fields for key in bad):
+        rest = {k: v for k, v in raw.items() if k not in bad}
+        try:
+            Spec.model_validate(rest)
+        except ValidationError as exc:
+            lines += [
+                line
+                for error in exc.errors()
+                if not error["loc"] or error["loc"][0] not in bad
+                for line in _describe(error).split("\n")
+            ]
+    return lines
 
 
 def project_root(start: Path) -> Path | None:
@@ -516,6 +592,19 @@ def project_root(start: Path) -> Path | None:
         if (folder / PROJECT_MARKER).is_file():
             return folder
     return None
+
+
+def resolution_hint(path: Path) -> str:
+    """For a data path that is not there: how a relative `data:` resolved, when through a
+    project root (a config in report/configs/ beside its CSV trips on this), else ''."""
+    existing = next((p for p in (path, *path.parents) if p.is_dir()), None)
+    root = project_root(existing) if existing is not None else None
+    if root is None:
+        return ""
+    return (
+        f" (a relative data: path resolves from the project root {shown(root)}, the folder "
+        f"holding {PROJECT_MARKER}, not from the config's folder)"
+    )
 
 
 def resolve_path(config: Path, value: Path) -> Path:

@@ -36,7 +36,13 @@ import pandas as pd
 from ..errors import InputError
 from ..spec import Spec, quoted, reads_as_number, shown
 from . import group_means
-from .columns import check_columns_exist, columns_used, contextual_name, id_order
+from .columns import (
+    check_columns_exist,
+    columns_used,
+    contextual_name,
+    id_order,
+    refuse_missing_codes,
+)
 from .engines import Engine
 from .load import judge_text_column
 from .outcome import SHOWN_VALUES, BinaryCoding, choose_event
@@ -285,6 +291,16 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             columns, terms_of, categorical, design = build_design(
                 spec, predictors, levels_of, binary, algebra
             )
+                refuse_missing_codes(  # -99 among words: a missing-value code, as in memory
+                    var,
+                    levels_of[var],
+                    lambda v, var=var: int(
+                        engine.frame(
+                            f"SELECT COUNT(*) AS n FROM analysis WHERE {complete} "
+                            f"AND {alias[var]} = {engine.literal(v)}"
+                        )["n"].iloc[0]
+                    ),
+                )
         except InputError:  # what is wrong with the groups is said first, as in memory
             if totals is None:
                 counted()

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, problems_error
 from ..results import INTERCEPT
-from ..spec import Spec, quoted, shown
+from ..spec import Spec, did_you_mean, quoted, reads_as_number, shown
 from .files import case_hint, nfc
 
 
@@ -106,14 +106,22 @@ def columns_used(spec: Spec) -> list[str]:
 
 def check_columns_exist(spec: Spec, columns: list[str]) -> None:
     where = f"data file {shown(spec.data.name)}"
+    # every missing column and every label of no column at once, each with its likely fix
+    problems = []
+    listed = ", ".join(shown(c) for c in columns[:12]) + (", ..." if len(columns) > 12 else "")
     for column in columns_used(spec):
         if column not in columns:
-            listed = ", ".join(shown(c) for c in columns[:12])
-            more = ", ..." if len(columns) > 12 else ""
-            raise InputError(
-                f"{where}: column {quoted(column)} not found (columns: {listed}{more})"
-                + case_hint(column, columns)
+            hint = case_hint(column, columns) or did_you_mean(column, columns)
+            problems.append(f"column {quoted(column)} not found (columns: {listed}){hint}")
+    used = columns_used(spec)
+    for column in spec.labels:
+        if column not in used:
+            problems.append(
+                f"labels: {quoted(column)} is not a column the config uses"
+                + did_you_mean(column, used)
             )
+    if problems:
+        raise problems_error(where, problems)
     # The model names its intercept term INTERCEPT; a column of that name would be the same term.
     # A column called "Intercept" (or anything else) is fine.
     for column in columns_used(spec):
@@ -128,6 +136,40 @@ def check_columns_exist(spec: Spec, columns: list[str]) -> None:
             raise InputError(
                 f"contextual: the group mean of {quoted(column)} would be named {quoted(name)}, "
                 "which is already a column the model uses; rename that column"
+            )
+
+
+# Codes that data exports (SPSS, Stata, survey tools) use for "missing". Among words they are a
+# category no one meant: "-99" would become a level of its own with its own coefficient.
+MISSING_CODES = ("-9", "-99", "-999", "-9999", "99", "999", "9999")
+
+
+def refuse_missing_codes(column: str, levels, count) -> None:
+    """Refuse (exit 2) a text predictor holding a missing-value code beside other values: among
+    words (Public, Catholic, -99), or beside numbers all on the other side of zero or far below
+    it (1, 2, 3, -99). `count(level)` gives its rows, asked only when refusing."""
+    levels = [str(v) for v in levels]
+    codes = [v for v in levels if v.strip() in MISSING_CODES]
+    others = [v for v in levels if v.strip() not in MISSING_CODES]
+    if not codes or not others:
+        return
+    words = [v for v in others if not reads_as_number(v)]
+    for code in codes:
+        value = float(code)
+        numbers = [float(v) for v in others if reads_as_number(v)]
+        far = bool(numbers) and (
+            (value < 0 and min(numbers) >= 0) or (value > 0 and max(numbers) * 3 < value)
+        )
+        if words or far:
+            n = count(code)
+            shown_others = ", ".join(shown(v) for v in others[:4]) + (
+                ", ..." if len(others) > 4 else ""
+            )
+            raise InputError(
+                f"column {quoted(column)}: {n:,} {'row holds' if n == 1 else 'rows hold'} "
+                f"{quoted(code)} among the values {shown_others}, which looks like a "
+                f'missing-value code; if it means missing, add "{shown(code.strip())}" to '
+                "missing_values: (in quotes), else recode it"
             )
 
 

@@ -17,7 +17,14 @@ import numpy as np
 from ..errors import InputError
 from ..results import INTERCEPT, Design, Term, TermKind, Variable, VariableKind
 from ..spec import Spec, quoted, shown
-from .columns import Columns, Factor, check_columns_exist, columns_used, contextual_name
+from .columns import (
+    Columns,
+    Factor,
+    check_columns_exist,
+    columns_used,
+    contextual_name,
+    refuse_missing_codes,
+)
 from .files import too_large
 from .read_arrow import arrow_columns
 from .sums import DesignSums, from_rows
@@ -676,6 +683,15 @@ def code_columns(spec: Spec, table: Columns, coding: BinaryCoding | None = None)
         spec, built, predictors, levels, sums, rows, table.n_rows, dropped, coding=coding
     )
 
+    for column in [*spec.predictors, *(v for t in spec.interactions for v in t.split(":"))]:
+        if column in clean.texts:  # -99 among words: a missing-value code, not a category
+            factor = clean.texts[column]
+            counts = np.bincount(factor.codes, minlength=len(factor.levels))
+            refuse_missing_codes(
+                column,
+                factor.levels,
+                lambda v, f=factor, c=counts: int(c[[str(x) for x in f.levels].index(v)]),
+            )
 
 def numeric_variables(spec: Spec, predictors: list[str], categorical: dict) -> list[str]:
     """The outcome and every numeric variable of the models, in config order."""

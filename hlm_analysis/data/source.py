@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from ..errors import InputError
 from ..layout import MARKER
 from ..results import RESULTS_FILE, SAMPLE_FILE
-from ..spec import quoted, shown
+from ..spec import quoted, resolution_hint, shown
 from .files import (
     CSV,
     PARQUET,
@@ -201,9 +201,9 @@ def discover(path: Path) -> Found:
         root, pattern = _glob_root(path)
         found = _discover(root, pattern) if root.is_dir() else Found([])
         if not found.files:
-            raise InputError(f"data: no file matches {shown(text)}")
+            raise InputError(f"data: no file matches {shown(text)}" + resolution_hint(path))
         return found
-    raise InputError(f"data file not found: {shown(path)}")
+    raise InputError(f"data file not found: {shown(path)}" + resolution_hint(path))
 
 
 def resolve(path: Path) -> list[Path]:

@@ -62,8 +62,8 @@ class Crossed:
         Mf = np.eye(self.q[f]) + np.einsum("ba,gbc,cd->gad", lf, self.ZtZ[f], lf)
         Lf = np.linalg.cholesky(Mf)
         logdet = 2.0 * float(np.log(np.diagonal(Lf, axis1=1, axis2=2)).sum())
-        cF = blocks.forward(Lf, np.einsum("ba,gbm->gam", lf, self.ZtXy[f]))
-        Wc = blocks.forward(Lf[self.codes[f]], np.einsum("ba,gbc,cd->gad", lf, self.ZfZs, ls))
+        cF = blocks.forward_stack(Lf, np.einsum("ba,gbm->gam", lf, self.ZtXy[f]))
+        Wc = blocks.forward_stack(Lf[self.codes[f]], np.einsum("ba,gbc,cd->gad", lf, self.ZfZs, ls))
         W = sp.csr_matrix((Wc.ravel(), (self.W_rows, self.W_cols)), shape=self.W_shape)
         Ms = np.eye(self.q[s]) + np.einsum("ba,gbc,cd->gad", ls, self.ZtZ[s], ls)
         D = sla.block_diag(*Ms) if len(Ms) < 64 else _block_diag(Ms)
@@ -90,7 +90,7 @@ class Crossed:
         uS = sla.solve_triangular(LD, cS @ v, lower=True, trans="T")
         rF = (cF @ v).ravel() - W @ uS
         qf, qs = self.q[f], self.q[s]
-        uF = blocks.backward(Lf, rF.reshape(-1, qf, 1))[:, :, 0]
+        uF = blocks.backward_stack(Lf, rF.reshape(-1, qf, 1))[:, :, 0]
         modes = [None, None]
         covs = [None, None]
         modes[f] = uF @ lams[f].T
@@ -116,8 +116,8 @@ class Crossed:
             Yb = Y.reshape(len(LD), stop - start, qf).transpose(1, 0, 2)
             inner = np.einsum("gra,grb->gab", Yb, Yb)
             # Lf'^-1 inner Lf^-1
-            left = blocks.backward(Lf[start:stop], inner)
-            extra[start:stop] = blocks.backward(Lf[start:stop], left.transpose(0, 2, 1))
+            left = blocks.backward_stack(Lf[start:stop], inner)
+            extra[start:stop] = blocks.backward_stack(Lf[start:stop], left.transpose(0, 2, 1))
         covs[f] = sigma2 * np.einsum("ab,gbc,dc->gad", lams[f], Minv + extra, lams[f])
         return modes, covs
 

@@ -55,8 +55,10 @@ class _Criterion:
         return out
 
     def derivatives(self, x) -> tuple[np.ndarray, np.ndarray]:
-        """Gradient and Hessian by central differences sharing their points (1 + 2k + 2k(k-1)
-        evaluations for k parameters)."""
+        """Central-difference gradient and a Hessian from the same points (its off-diagonal
+        entries one-sided: 1 + 2k + k(k-1)/2 evaluations for k parameters). The Hessian only
+        steers Newton's steps and scales the verification's decrement, where an O(h) error in
+        the curvature is immaterial; the gradient, which decides, is central."""
         x = np.asarray(x, float)
         k = len(x)
         h = self._steps(x)
@@ -70,11 +72,9 @@ class _Criterion:
         H = np.diag((plus - 2 * f0 + minus) / h**2)
         for i in range(k):
             for j in range(i + 1, k):
-                ei, ej = np.zeros(k), np.zeros(k)
-                ei[i], ej[j] = h[i], h[j]
-                H[i, j] = H[j, i] = (
-                    self(x + ei + ej) - self(x + ei - ej) - self(x - ei + ej) + self(x - ei - ej)
-                ) / (4 * h[i] * h[j])
+                e = np.zeros(k)
+                e[i], e[j] = h[i], h[j]
+                H[i, j] = H[j, i] = (self(x + e) - plus[i] - plus[j] + f0) / (h[i] * h[j])
         if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(H))):
             return np.full(k, np.nan), np.full((k, k), np.nan)
         return grad, H
@@ -305,6 +305,7 @@ def _polish_and_verify(fun: _Criterion, candidates, attempts, escalated: bool):
     value, winner, x = min(finite, key=lambda c: c[0])
     before = fun.count
     polished, polished_value, derivatives = optimize._newton_polish(fun, x, value)
+    newton_point = polished  # where `derivatives` (when not None) were computed
     if polished_value < value - 1e-9:
         value, x, winner = polished_value, fun.canonical(polished), f"{winner} + Newton polish"
     elif np.isnan(polished_value) and not optimize._settled(derivatives):
@@ -312,8 +313,12 @@ def _polish_and_verify(fun: _Criterion, candidates, attempts, escalated: bool):
         polished_value = fun(polished)
         if polished_value < value - 1e-9:
             value, x, winner = polished_value, polished, f"{winner} + Nelder-Mead polish"
-    x, value = _snap_to_boundary(fun, x, value)
-    grad, hess = fun.derivatives(x)
+    kept = derivatives if np.array_equal(x, newton_point) else None
+    snapped, value = _snap_to_boundary(fun, x, value)
+    if kept is None or not np.array_equal(snapped, x):
+        kept = fun.derivatives(snapped)
+    x = snapped
+    grad, hess = kept
     gain = optimize._best_neighbour_gain(fun, x, value)
     judged = optimize.verdict(value, grad, hess, gain, winner, fun.count - before, escalated)
     attempts.append(judged.attempt)

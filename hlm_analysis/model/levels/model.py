@@ -116,8 +116,8 @@ class LevelsModel:
         beta = np.linalg.solve(chol[:p, :p].T, chol[p, :p])
         return C[:p, :p], beta, float(diag[p] ** 2), 2.0 * float(np.log(diag[:p]).sum())
 
-    def solve(self, theta: np.ndarray, reml: bool = True):
-        """(beta, sigma2, deviance, cov_beta) at theta, sigma^2 profiled out."""
+    def solve(self, theta: np.ndarray, reml: bool = True, covariance: bool = True):
+        """(beta, sigma2, deviance, cov_beta or None) at theta, sigma^2 profiled out."""
         C, logdet = self.pieces(theta)
         A, beta, pwrss, logdet_A = self.fixed_part(C)
         if not pwrss > 0:
@@ -127,13 +127,14 @@ class LevelsModel:
         if reml:
             deviance += logdet_A
         sigma2 = pwrss / dof
-        return beta, float(sigma2), float(deviance), sigma2 * np.linalg.inv(A)
+        cov_beta = sigma2 * np.linalg.inv(A) if covariance else None
+        return beta, float(sigma2), float(deviance), cov_beta
 
     def deviance(self, theta: np.ndarray, reml: bool = True) -> float:
         """The profiled criterion; +inf where it is not defined (never chosen as a minimum)."""
         try:
             with np.errstate(all="ignore"):
-                value = self.solve(theta, reml)[2]
+                value = self.solve(theta, reml, covariance=False)[2]
         except (np.linalg.LinAlgError, FloatingPointError, ValueError):
             return np.inf
         return value if np.isfinite(value) else np.inf

@@ -26,21 +26,13 @@ import scipy.sparse as sp
 from . import blocks
 
 
-def indicator(parent: np.ndarray, n_parents: int) -> sp.csr_matrix:
-    """(n_parents, G) 0/1 matrix summing groups into their parents."""
-    G = len(parent)
-    return sp.csr_matrix((np.ones(G), (parent, np.arange(G))), shape=(n_parents, G))
-
-
 def parents_of(inner: np.ndarray, outer: np.ndarray, n_inner: int) -> np.ndarray:
-    """Each inner group's outer group, from the cells' codes at both levels; ValueError when an
-    inner group's cells lie in two outer groups (the levels are not nested)."""
+    """Each inner group's outer group, from the cells' codes at both levels (-1 for a group
+    without cells); ValueError when an inner group's cells lie in two outer groups."""
     parent = np.full(n_inner, -1, dtype=np.int64)
     parent[inner] = outer
     if np.any(parent[inner] != outer):
         raise ValueError("levels are not nested: a group lies in two groups of the level above")
-    # a group without cells (a code never used) has no data; any parent serves
-    parent[parent < 0] = 0
     return parent
 
 
@@ -49,7 +41,12 @@ class Nested:
 
     cross: (C, k, k) per-cell sums of products of the design columns; z: per level (outermost
     first) the column indices of its random effects; x: indices of the fixed-effect columns; y:
-    index of the outcome. codes/n_groups: per level, each cell's group."""
+    index of the outcome. codes/n_groups: per level, each cell's group.
+
+    Internally the innermost groups are sorted by their ancestors, so that every level's groups
+    are contiguous runs of their children and a sum into parents is one np.add.reduceat over
+    the (last, contiguous) group axis; `users[l]` maps a level's internal groups to the caller's
+    codes (codes without cells have no data and get their prior in `conditional`)."""
 
     def __init__(self, cross, counts, z, x, y, codes, n_groups):
         self.n_levels = len(z)
@@ -59,73 +56,94 @@ class Nested:
         self.n_groups = [int(g) for g in n_groups]
         last = self.n_levels - 1
         codes = [np.asarray(c, dtype=np.int64) for c in codes]
-        # the innermost groups' sums (cells and innermost groups coincide when nested, but a
-        # finer cell split is summed here)
-        inner = indicator(codes[last], self.n_groups[last])
-        flat = cross.reshape(len(cross), -1)
-        cross_inner = np.asarray(inner @ flat).reshape(self.n_groups[last], *cross.shape[1:])
-        self.parents = [None] + [
-            parents_of(codes[lv], codes[lv - 1], self.n_groups[lv]) for lv in range(1, last + 1)
+        present = np.unique(codes[last])
+        ancestors = [None] * self.n_levels
+        ancestors[last] = present
+        for level in reversed(range(last)):
+            parent = parents_of(codes[level + 1], codes[level], self.n_groups[level + 1])
+            ancestors[level] = parent[ancestors[level + 1]]
+        order = np.lexsort(ancestors[::-1])
+        chain = [a[order] for a in ancestors]
+        self.starts = [
+            np.flatnonzero(np.r_[True, c[1:] != c[:-1]]) for c in chain
+        ]  # per level: the innermost positions where its groups begin
+        self.users = [c[s] for c, s in zip(chain, self.starts, strict=True)]
+        # summing level l's groups into level l - 1: where each parent's children begin
+        self.child_starts = [None] + [
+            np.searchsorted(self.starts[lv], self.starts[lv - 1]) for lv in range(1, last + 1)
         ]
-        self.sum_into = [None] + [
-            indicator(self.parents[lv], self.n_groups[lv - 1]) for lv in range(1, last + 1)
+        self.parent_index = [None] + [
+            np.searchsorted(self.starts[lv - 1], self.starts[lv], side="right") - 1
+            for lv in range(1, last + 1)
         ]
+        # the innermost groups' sums in internal order (cells and innermost groups coincide
+        # when nested, but a finer cell split is summed here)
+        internal = np.empty(self.n_groups[last], dtype=np.int64)
+        internal[chain[last]] = np.arange(len(present))
+        C = len(cross)
+        ind = sp.csr_matrix(
+            (np.ones(C), (internal[codes[last]], np.arange(C))), shape=(len(present), C)
+        )
         cols = [i for lv in reversed(range(self.n_levels)) for i in z[lv]] + list(x) + [y]
-        self.S_inner = cross_inner[:, cols][:, :, cols]
+        picked = cross[:, cols][:, :, cols]
+        m = len(cols)
+        S = np.asarray(ind @ picked.reshape(C, m * m)).reshape(len(present), m, m)
+        self.S_inner = np.ascontiguousarray(S.transpose(1, 2, 0))  # (m, m, G)
         self.R, self.E, W0 = blocks.reduce_rows(self.S_inner, self.q[last])
-        self.det_R = np.prod(np.diagonal(self.R, axis1=1, axis2=2), axis=1)
-        if last == 0:
-            self.W0_up = W0.sum(axis=0)
-        else:
-            self.W0_up = self._sum_up(W0, last)
+        self.det_R = np.prod([self.R[i, i] for i in range(self.q[last])], axis=0)
+        self.W0_up = W0.sum(axis=2) if last == 0 else self._sum_up(W0, last)
 
     def _sum_up(self, T: np.ndarray, level: int) -> np.ndarray:
-        """Children's (G, m, m) blocks summed into their parents' at level - 1."""
-        m = T.shape[1]
-        out = self.sum_into[level] @ T.reshape(len(T), m * m)
-        return np.asarray(out).reshape(-1, m, m)
+        """Level `level`'s blocks (..., G) summed into their parents' (level - 1)."""
+        return np.add.reduceat(T, self.child_starts[level], axis=-1)
 
     def evaluate(self, lams: list[np.ndarray], keep: bool = False):
         """(C, log|V|, Grams per level or None) at the relative factors `lams` (outermost
         first). The Grams (what each level's groups see before their own effects are
-        integrated out) are kept for the conditional modes."""
+        integrated out, (m, m, G)) are kept for the conditional modes."""
         last = self.n_levels - 1
         kept = [None] * self.n_levels
         if keep:
             kept[last] = self.S_inner
         lam = lams[last]
-        B = self.R @ lam
+        B = blocks.times_lower(self.R, lam)
         L, logk = blocks.chol_identity_plus(B, self.det_R * np.prod(np.diag(lam)))
         logdet = float(logk.sum())
-        F = blocks.forward(L, self.E)
+        F = blocks.solve_lower(L, self.E)
         if last == 0:
-            return self.W0_up + blocks.gram(F).sum(axis=0), logdet, kept
-        S = self.W0_up + self._sum_up(blocks.gram(F), last)
+            return self.W0_up + blocks.gram_last(F).sum(axis=2), logdet, kept
+        m = F.shape[1]
+        S = self.W0_up + blocks.unpack(self._sum_up(blocks.gram_packed(F), last), m)
         for level in reversed(range(last)):
             if keep:
                 kept[level] = S
             lam = lams[level]
-            R, E, W0 = blocks.reduce_rows(S, self.q[level])
-            det_R = np.prod(np.diagonal(R, axis1=1, axis2=2), axis=1)
-            L, logk = blocks.chol_identity_plus(R @ lam, det_R * np.prod(np.diag(lam)))
+            q = self.q[level]
+            R, E, W0 = blocks.reduce_rows(S, q)
+            det_R = np.prod([R[i, i] for i in range(q)], axis=0)
+            L, logk = blocks.chol_identity_plus(
+                blocks.times_lower(R, lam), det_R * np.prod(np.diag(lam))
+            )
             logdet += float(logk.sum())
-            T = W0 + blocks.gram(blocks.forward(L, E))
-            S = T.sum(axis=0) if level == 0 else self._sum_up(T, level)
+            T = W0 + blocks.gram_last(blocks.solve_lower(L, E))
+            S = T.sum(axis=2) if level == 0 else self._sum_up(T, level)
         return S, logdet, kept
 
     def conditional(self, lams, beta: np.ndarray, sigma2: float):
         """Conditional modes (G_l, q_l) and conditional covariances (G_l, q_l, q_l) of every
-        level's effects given the data (at beta), outermost first.
+        level's effects given the data (at beta), outermost first, in the caller's codes.
 
         Top down: a level's effects given its ancestors' are normal with mean m0 - G b_anc and
         covariance sigma^2 Lambda M^-1 Lambda' (M = I + Lambda'S_zz Lambda, from the level's
         Gram S); the ancestors' joint posterior is carried along, so the variances are the exact
-        diagonal blocks of sigma^2 Lambda (Lambda'Z'Z Lambda + I)^-1 Lambda'."""
+        diagonal blocks of sigma^2 Lambda (Lambda'Z'Z Lambda + I)^-1 Lambda'. A group without
+        data keeps its prior: mode 0, covariance sigma^2 Lambda Lambda'."""
         _, _, grams = self.evaluate(lams, keep=True)
         modes, covs = [], []
         joint_mean = joint_cov = None
         for level in range(self.n_levels):
-            S, q, lam = grams[level], self.q[level], lams[level]
+            S = grams[level].transpose(2, 0, 1)  # groups first from here on
+            q, lam = self.q[level], lams[level]
             m = S.shape[1]
             a = m - q - self.p - 1
             v = np.zeros(m)
@@ -141,7 +159,8 @@ class Nested:
                 joint_mean, joint_cov = mean, cov
             else:
                 Gm = H @ S_za  # (G, q, a): how the effects move with the ancestors'
-                pm, pc = joint_mean[self.parents[level]], joint_cov[self.parents[level]]
+                parent = self.parent_index[level]
+                pm, pc = joint_mean[parent], joint_cov[parent]
                 mean = mean - np.einsum("gab,gb->ga", Gm, pm)
                 cross = -(Gm @ pc)  # Cov(b, b_anc)
                 cov = cov + cross @ -Gm.transpose(0, 2, 1)
@@ -149,6 +168,10 @@ class Nested:
                 bottom = np.concatenate([cross.transpose(0, 2, 1), pc], axis=2)
                 joint_mean = np.concatenate([mean, pm], axis=1)
                 joint_cov = np.concatenate([top, bottom], axis=1)
-            modes.append(mean)
-            covs.append(cov)
+            full_mean = np.zeros((self.n_groups[level], q))
+            full_cov = np.broadcast_to(sigma2 * lam @ lam.T, (self.n_groups[level], q, q)).copy()
+            full_mean[self.users[level]] = mean
+            full_cov[self.users[level]] = cov
+            modes.append(full_mean)
+            covs.append(full_cov)
         return modes, covs
