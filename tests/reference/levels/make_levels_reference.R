@@ -6,8 +6,8 @@
 # Each model is fitted by REML and by ML. R 4.2.2, lme4 1.1-31, lmerTest 3.1-3, performance
 # 0.10.2, mlmRev 1.0-8 (Debian bookworm).
 # Run from tests/reference/levels:  Rscript make_levels_reference.R
-# (writes egsingle.csv, scotssec.csv, three_level.csv, three_level_singular.csv and
-# levels_reference.json; the structure of the JSON is described in /work/notes/LEVELS.md and at
+# (writes egsingle.csv, scotssec.csv, three_level.csv, three_level_singular.csv,
+# levels_reference.json and the example data ../../../data/{egsingle,scotssec,pupils}.csv; the structure of the JSON is described in /work/notes/LEVELS.md and at
 # the end of this script)
 suppressPackageStartupMessages({library(lmerTest); library(mlmRev); library(performance)
   library(jsonlite)})
@@ -215,6 +215,13 @@ ts <- prepare(ts)
 singular <- case("three_level_singular.csv", c("school", "class"), FALSE, data = ts, list(
   null = model("score ~ 1", list(school = "1", class = "1"), g_3),
   random_intercept = model("score ~ prior + fsm", list(school = "1", class = "1"), g_3)))
+
+# Example data for the reports (data/, described in data/README.md): the same files, egsingle
+# with grade (0-5; year is mostly grade - 1.5, not for pupils held back) and retained (0/1) besides.
+eg_data <- cbind(eg, grade = egsingle$grade, retained = as.integer(egsingle$retained == "1"))
+write.csv(eg_data, "../../../data/egsingle.csv", row.names = FALSE)
+file.copy("scotssec.csv", "../../../data/scotssec.csv", overwrite = TRUE)
+file.copy("three_level.csv", "../../../data/pupils.csv", overwrite = TRUE)
 
 out <- list(
   meta = list(r = R.version.string, lme4 = as.character(packageVersion("lme4")),
