@@ -57,8 +57,11 @@ def _comparisons(models: dict[ModelName, ModelResult]) -> list[Comparison]:
         df = mb.n_parameters - ma.n_parameters
         la, lb = (ma.loglik_ml, mb.loglik_ml) if refit else (ma.loglik, mb.loglik)
         stat, naive = stats.lrt(la, lb, df)
-        p = stats.chibar_p(stat, df)
-        out.append(Comparison(a, b, stat, df, p, Reference.CHI_BAR, refit, naive, ma.aic, mb.aic))
+        if not ma.is_mixed and mb.levels:  # one random intercept per level, all at zero under H0
+            p, reference = stats.chibar_levels_p(stat, df), Reference.CHI_BAR_LEVELS
+        else:
+            p, reference = stats.chibar_p(stat, df), Reference.CHI_BAR
+        out.append(Comparison(a, b, stat, df, p, reference, refit, naive, ma.aic, mb.aic))
 
     single = next(n for n in models if not models[n].is_mixed)
     variance_test(single, ModelName.RANDOM_INTERCEPT, refit=True)
@@ -122,7 +125,37 @@ def _binary_health(prepared: Prepared, models: dict[ModelName, ModelResult]) -> 
     return out
 
 
+def _levels_health(models: dict[ModelName, ModelResult]) -> list[HealthCheck]:
+    """Several levels: the optimum per model, and per level the singular terms, the number of
+    groups and a variance share near zero (null model), each naming its level."""
+    out = []
+    for m in models.values():
+        if not m.is_mixed:
+            continue
+        status = Status.OK if m.converged else Status.PROBLEM
+        out.append(HealthCheck(m.name, Check.OPTIMUM, status, value=m.newton_decrement))
+        for lv in m.levels:
+            if lv.singular_terms:
+                out.append(HealthCheck(m.name, Check.SINGULAR, Status.WARNING,
+                                       terms=lv.singular_terms, level=lv.level))  # fmt: skip
+    for lv in models[ModelName.NULL].levels:
+        band = rules.groups_band(lv.n_groups)
+        out.append(HealthCheck(ALL_MODELS, Check.GROUPS, _GROUPS_STATUS[band],
+                               value=lv.n_groups, band=band, level=lv.level))  # fmt: skip
+        if lv.variance_share is not None and rules.icc_near_zero(lv.variance_share):
+            out.append(HealthCheck(ModelName.NULL, Check.ICC_NEAR_ZERO, Status.WARNING,
+                                   value=lv.variance_share, level=lv.level))  # fmt: skip
+    return out
+
+
 def _health(models: dict[ModelName, ModelResult], data: DataSummary) -> list[HealthCheck]:
+    if models[ModelName.NULL].levels:
+        out = _levels_health(models)
+        if data.n_tiny_groups:
+            out.append(
+                HealthCheck(ALL_MODELS, Check.TINY_GROUPS, Status.WARNING, value=data.n_tiny_groups)
+            )
+        return out
     out = []
     for m in models.values():
         if not m.is_mixed:
@@ -197,6 +230,21 @@ def write_sample(prepared: Prepared, models: dict[ModelName, ModelResult], path:
     model's fitted values: the data path's seeded sample when the data are large."""
     sample = prepared.sample
     spec = prepared.spec
+    if spec.multilevel:
+        from .multilevel import fitted_values as levels_fitted
+
+        # one column per level, each row's group there (labels as written)
+        columns = list(dict.fromkeys([spec.outcome, *spec.levels, *numeric_variables(prepared)]))
+        groups = {
+            lv.name: np.array(lv.labels, dtype=object)[lv.codes[sample.group_codes]]
+            for lv in prepared.levels.levels
+        }
+        frame = {c: groups[c] if c in groups else sample.measured[c] for c in columns}
+        for name, model in models.items():
+            if model.is_mixed:
+                frame[RowSample.fitted_column(name)] = levels_fitted(model, prepared, sample)
+        atomic.write_parquet(path, frame)
+        return RowSample(path.name, len(sample), prepared.n_obs, SAMPLE_SEED, tuple(columns))
     columns = list(dict.fromkeys([spec.outcome, spec.group, *numeric_variables(prepared)]))
     # as measured: the figures show data before centring
     labels = np.array(prepared.group_labels, dtype=object)[sample.group_codes]
@@ -233,6 +281,11 @@ def _software() -> dict[str, str]:
 
 def validated(spec: Spec) -> Prepared:
     """Read and check the data and every model's design; raises InputError before any output."""
+    if spec.family == "binomial" and spec.multilevel:
+        raise InputError(
+            "family: binomial: binary outcomes with several grouping levels "
+            f"({', '.join(spec.levels)}) are not supported yet; group by one level"
+        )
     prepared = prepare(spec)
     if spec.family == "binomial" and prepared.rows is None:
         raise InputError(
@@ -288,6 +341,8 @@ def run_analysis(
         liberal_cross_level_tests=fitted.liberal_cross_level_tests,
         slope_variance_explained=tuple(
             final.slope_variance_explained(prepared, models, fitted.final)
+            if not spec.multilevel
+            else ()
         ),
         joint_tests=fitted.joint_tests,
         intercept_variance_explained=fitted.intercept_variance_explained,

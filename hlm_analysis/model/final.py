@@ -440,7 +440,7 @@ def liberal_tests(spec, slope_dropped: bool) -> tuple[str, ...]:
     slope of their level-1 variable could not stay in the final model (Heisig & Schaeffer 2019)."""
     if not slope_dropped:
         return ()
-    slopes = set(spec.random_slopes)
+    slopes = set(spec.slope_variables)
     return tuple(i for i in spec.interactions if slopes & set(i.split(":")))
 
 

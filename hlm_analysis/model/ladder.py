@@ -62,10 +62,22 @@ class ModelDef:
     random: list[str]  # empty for OLS
     # the uncorrelated form (1 + x || g): random effects independent, no covariances estimated
     diagonal: bool = False
+    # several grouping levels: (level column, its random terms, the intercept first) per level,
+    # outermost first; `random` is then every level's terms once. Empty for one level.
+    levels: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # several levels: the levels whose random effects are uncorrelated (1 + x || g)
+    diagonal_levels: frozenset[str] = frozenset()
+
+    def random_at(self, level: str) -> list[str]:
+        return next((list(terms) for name, terms in self.levels if name == level), [])
 
 
 def ladder(prepared: Prepared) -> list[ModelDef]:
     spec = prepared.spec
+    if spec.multilevel:
+        from .multilevel import ladder as levels_ladder
+
+        return levels_ladder(prepared)
     main = [INTERCEPT, *prepared.expand(prepared.predictors)]
     slopes = [INTERCEPT, *prepared.expand(spec.random_slopes)]
     single, clustered = SINGLE_LEVEL[spec.family]
@@ -97,7 +109,13 @@ def formula(prepared: Prepared, mdef: ModelDef) -> str:
     spec = prepared.spec
     fixed = " + ".join(_display(t) for t in mdef.fixed)
     text = f"{spec.outcome} ~ {fixed}"
-    if mdef.random:
+    if mdef.levels:
+        # lme4's syntax: an inner nested level is named by its chain (school:class)
+        for i, (level, terms) in enumerate(mdef.levels):
+            bar = "||" if level in mdef.diagonal_levels else "|"
+            factor = level if spec.crossed else ":".join(spec.levels[: i + 1])
+            text += f" + ({' + '.join(_display(t) for t in terms)} {bar} {factor})"
+    elif mdef.random:
         bar = "||" if mdef.diagonal else "|"
         text += f" + ({' + '.join(_display(t) for t in mdef.random)} {bar} {spec.group})"
     return text
@@ -186,14 +204,20 @@ def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:
     res = least_squares(prepared.sums, mdef.fixed)
     robust_se = None
     cov = res.cov
+    n_groups, clusters, row_codes = prepared.n_groups, prepared.sums, None
+    if prepared.spec.multilevel:  # clustered on the outermost level (a crossed design's first)
+        from .multilevel import outer_clusters
+
+        n_groups, clusters, row_codes = outer_clusters(prepared)
     if mdef.name == ModelName.OLS_CLUSTER:
-        cov_cr1 = cluster_cr1(prepared.sums, mdef.fixed, res.beta)
+        cov_cr1 = cluster_cr1(clusters, mdef.fixed, res.beta)
         cr1 = np.sqrt(np.diag(cov_cr1))
         rows = prepared.rows
-        if rows is not None and prepared.n_groups <= CR2_MAX_GROUPS:
+        if rows is not None and n_groups <= CR2_MAX_GROUPS:
             X = rows.matrix(mdef.fixed)
+            codes = rows.group_codes if row_codes is None else row_codes(rows.group_codes)
             cr2 = robust.cr2(
-                rows.y, X, np.empty((len(X), 0)), rows.group_codes, np.empty(0), res.beta
+                rows.y, X, np.empty((len(X), 0)), codes, np.empty(0), res.beta
             )  # no random effects: CR2 for OLS, df as Bell & McCaffrey
             cov, bse, df = cr2.cov, cr2.std_error, cr2.df
             df_method = "Bell-McCaffrey (CR2)"
@@ -202,7 +226,7 @@ def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:
                 "the small-sample correction for few clusters; CR1 (Stata's) beside them.",
             )
         else:
-            cov, bse, df = cov_cr1, cr1, np.full(len(mdef.fixed), prepared.n_groups - 1.0)
+            cov, bse, df = cov_cr1, cr1, np.full(len(mdef.fixed), n_groups - 1.0)
             df_method = "cluster (G - 1)"
             notes = (
                 "CR1 cluster-robust standard errors with G - 1 degrees of freedom "
@@ -227,7 +251,7 @@ def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:
         optimizer="least squares (normal equations)",
         loglik=res.loglik,
         n_obs=prepared.n_obs,
-        n_groups=prepared.n_groups,
+        n_groups=n_groups,
         fixed_effects=_fixed_effects(mdef.fixed, res.beta, bse, df),
         df_method=df_method,
         **stats.likelihood_fields(res.loglik, k, prepared.n_obs),
@@ -543,6 +567,10 @@ class Ladder:
 def fit_ladder(prepared: Prepared, progress: Progress = lambda message: None) -> Ladder:
     """Fit every model, choose the final one by the rule in final.py, then build each result
     (the null model first: the others are measured against it)."""
+    if prepared.spec.multilevel:
+        from .multilevel import fit_levels_ladder
+
+        return fit_levels_ladder(prepared, progress)
     definitions = ladder(prepared)
     progress(
         f"hlm-report: fitting {len(definitions)} models of {prepared.spec.name} "

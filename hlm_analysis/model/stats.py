@@ -66,13 +66,23 @@ def satterthwaite_f(
     Wald statistic over its rank; the rows of L are rotated to the eigenvectors of L V L', each
     rotated contrast gets its own Satterthwaite df nu_m, and the denominator df is 2E / (E - q)
     with E = sum nu_m / (nu_m - 2) (2 when any nu_m <= 2; nu itself when they are all equal)."""
+    return f_from_df(
+        beta, cov_beta, L, lambda PtL: satterthwaite_df(theta, sigma2, sums, PtL, diagonal)
+    )
+
+
+def f_from_df(
+    beta: np.ndarray, cov_beta: np.ndarray, L: np.ndarray, df_of
+) -> tuple[float, int, float]:
+    """satterthwaite_f's combination for any model whose Satterthwaite df of contrasts
+    `df_of(rows) -> (m,)` is known (the levels engine's, for several grouping levels)."""
     L = np.atleast_2d(np.asarray(L, float))
     values, vectors = np.linalg.eigh(L @ cov_beta @ L.T)
     positive = values > 1e-8 * max(float(values.max()), 0.0)
     d, PtL = values[positive], vectors[:, positive].T @ L
     q = int(positive.sum())
     F = float(np.sum((PtL @ beta) ** 2 / d) / q)
-    nu = satterthwaite_df(theta, sigma2, sums, PtL, diagonal)
+    nu = df_of(PtL)
     if q == 1 or np.all(np.abs(nu - nu[0]) < 1e-8):
         ddf = float(nu[0])
     elif np.any(~(nu > 2)):
@@ -165,6 +175,18 @@ def chibar_p(statistic: float, df: int) -> float:
     upper = distributions.chi2_sf(statistic, df)
     lower = distributions.chi2_sf(statistic, df - 1) if df > 1 else float(statistic <= 0)
     return float(0.5 * upper + 0.5 * lower)
+
+
+def chibar_levels_p(statistic: float, k: int) -> float:
+    """p value for adding k independent variances at once, each on its boundary under H0 (a
+    random intercept at each of k levels): the mixture of chi2(0), ..., chi2(k) with binomial
+    weights C(k, i) / 2^k (Self & Liang 1987). k = 1 is chibar_p's 50:50 mixture."""
+    from math import comb
+
+    total = float(statistic <= 0) * comb(k, 0)
+    for i in range(1, k + 1):
+        total += comb(k, i) * distributions.chi2_sf(statistic, i)
+    return float(total / 2**k)
 
 
 def akaike_weights(aics: dict[str, float]) -> dict[str, float]:

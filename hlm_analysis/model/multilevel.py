@@ -1,0 +1,659 @@
+"""The model ladder for several grouping levels (issue 22): three-level, growth and crossed data.
+
+The rungs are the two-level ladder's (ladder.py): OLS, OLS clustered on the outermost level, the
+null model (an intercept at every level), the random intercepts, random slopes at the levels the
+config names, and the interaction models. Every mixed model is fitted by the levels engine
+(model/levels: exact REML and ML from the cell sums, verified optima, lmerTest's Satterthwaite
+df); this module turns the fits into results per level and applies the final-model rule per level:
+a singular slope at one level is first made uncorrelated at that level and only then dropped
+there, and the reason names the level.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .. import rules
+from ..data import Prepared
+from ..data.sums import DesignSums
+from ..results import (
+    INTERCEPT,
+    MODEL_ORDER,
+    SINGLE_LEVEL,
+    ComponentTest,
+    GroupEffects,
+    Icc,
+    LevelResult,
+    Method,
+    ModelName,
+    ModelResult,
+    VarianceComponent,
+)
+from . import final, lmm, optimize, robust, stats
+from .ladder import Ladder, ModelDef, Progress, _finite, _fixed_effects, fit_ols, formula
+from .ladder import variance_components as level_components
+
+NOT_COMPUTED_NOTES = (
+    "With several grouping levels these are not computed yet: profile intervals of the variance "
+    "components, contextual effects of an inner level's variables at an outer level, and the "
+    "groups' own regression lines.",
+)
+ICC_INTERVAL = "Wald on the logit scale (delta method, REML curvature), 95%"
+
+
+def _levels(prepared: Prepared):
+    return prepared.levels.levels
+
+
+def outer_clusters(prepared: Prepared):
+    """(groups, DesignSums of the outermost level's groups, cell codes -> outer codes) for the
+    cluster-robust OLS: clusters are the outermost level's groups (a crossed design's first)."""
+    outer = _levels(prepared)[0]
+    n_outer = len(outer.labels)
+    return n_outer, prepared.sums.collapse(outer.codes, n_outer), lambda cells: outer.codes[cells]
+
+
+def ladder(prepared: Prepared) -> list[ModelDef]:
+    spec = prepared.spec
+    names = spec.levels
+    main = [INTERCEPT, *prepared.expand(prepared.predictors)]
+    slopes = {level: (INTERCEPT, *prepared.expand(spec.slopes_at(level))) for level in names}
+    intercepts = tuple((level, (INTERCEPT,)) for level in names)
+    with_slopes = tuple((level, slopes[level]) for level in names)
+    has_slopes = any(len(terms) > 1 for terms in slopes.values())
+
+    def mdef(name: ModelName, fixed: list[str], levels) -> ModelDef:
+        random = list(dict.fromkeys(t for _, terms in levels for t in terms))
+        return ModelDef(name, fixed, random, levels=levels)
+
+    single, clustered = SINGLE_LEVEL[spec.family]
+    models = [
+        ModelDef(single, main, []),
+        ModelDef(clustered, main, []),
+        mdef(ModelName.NULL, [INTERCEPT], intercepts),
+        mdef(ModelName.RANDOM_INTERCEPT, main, intercepts),
+    ]
+    if has_slopes:
+        models.append(mdef(ModelName.RANDOM_SLOPE, main, with_slopes))
+    if spec.interactions:
+        extra = [v for t in spec.interactions for v in t.split(":") if v not in prepared.predictors]
+        fixed = list(
+            dict.fromkeys([*main, *prepared.expand(extra), *prepared.expand(spec.interactions)])
+        )
+        if has_slopes:
+            models.append(mdef(ModelName.INTERACTION_INTERCEPT, fixed, intercepts))
+        models.append(mdef(ModelName.INTERACTION, fixed, with_slopes if has_slopes else intercepts))
+    return models
+
+
+def _with_levels(mdef: ModelDef, levels, diagonal: frozenset[str]) -> ModelDef:
+    random = list(dict.fromkeys(t for _, terms in levels for t in terms))
+    return replace(mdef, random=random, levels=tuple(levels), diagonal_levels=frozenset(diagonal))
+
+
+# ---------------------------------------------------------------------------------------------
+# Fitting
+
+
+def _engine(prepared: Prepared, mdef: ModelDef, reml: bool, start=None):
+    from .levels import fit_levels
+
+    levels = _levels(prepared)
+    keep = [lv for lv in levels if mdef.random_at(lv.name)]
+    return fit_levels(
+        prepared.sums,
+        [lv.codes for lv in keep],
+        [len(lv.labels) for lv in keep],
+        [lv.name for lv in keep],
+        crossed=prepared.levels.crossed and len(keep) == 2,
+        fixed=list(mdef.fixed),
+        random={lv.name: [t for t in mdef.random_at(lv.name) if t != INTERCEPT] for lv in keep},
+        reml=reml,
+        diagonal=set(mdef.diagonal_levels & {lv.name for lv in keep}) or False,
+        start=start,
+    )
+
+
+@dataclass(frozen=True)
+class LevelsMixed:
+    """A mixed model's verified REML fit and its ML refit (AIC, BIC, LRTs)."""
+
+    mdef: ModelDef
+    reml: object  # levels.LevelsFit
+    ml: object
+    notes: tuple[str, ...] = ()
+
+    def singular_at(self, level: str) -> tuple[str, ...]:
+        terms = self.mdef.random_at(level)
+        return tuple(terms[i] for i in self.reml.singular.get(level, ()))
+
+
+def fit_mixed(prepared: Prepared, mdef: ModelDef) -> LevelsMixed:
+    reml = _engine(prepared, mdef, True)
+    # the ML refit starts at the REML optimum, which is close
+    ml = _engine(prepared, mdef, False, start=reml.theta)
+    return LevelsMixed(mdef, reml, ml)
+
+
+def _deviance_without(prepared: Prepared, mdef: ModelDef, levels) -> float | None:
+    """The REML deviance of `mdef` with the random part `levels` (some terms or levels left
+    out); None when that fit cannot be verified. One level left: the two-level engine on the
+    cell sums collapsed to that level's groups (the same criterion, lme4's)."""
+    levels = [(name, terms) for name, terms in levels if terms]
+    if not levels:
+        return None
+    if len(levels) == 1:
+        name, terms = levels[0]
+        level = next(lv for lv in _levels(prepared) if lv.name == name)
+        sums = lmm.model_sums(
+            prepared.sums.collapse(level.codes, len(level.labels)), mdef.fixed, list(terms)
+        )
+        found = optimize.find_optimum(sums, True, diagonal=name in mdef.diagonal_levels)
+        return found.deviance if found.verified else None
+    fit = _engine(prepared, _with_levels(mdef, levels, mdef.diagonal_levels), True)
+    return fit.deviance if fit.verified else None
+
+
+def _n_variance(mdef: ModelDef) -> int:
+    """Variance parameters of the random part (covariances included) and the residual."""
+    return 1 + sum(
+        len(stats.variance_parameters(len(terms), name in mdef.diagonal_levels)) - 1
+        for name, terms in mdef.levels
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+def _noun(prepared: Prepared, level: str) -> str:
+    return prepared.spec.noun_at(level) or prepared.spec.label(level)
+
+
+def _icc_interval(fit, shares_of) -> list[tuple[float, float]]:
+    """Each level's ICC with a Wald interval on the logit scale: the null model's ICCs depend
+    on theta alone (sigma cancels), so the curvature of the profiled REML deviance in theta
+    gives their covariance (2 H^-1) and the delta method their SEs. A variance at zero has no
+    interval (NaN)."""
+    from . import numderiv
+
+    theta = np.asarray(fit.theta, float)
+    estimates = shares_of(theta)
+    out = [(float("nan"), float("nan"))] * len(estimates)
+    if np.any(np.abs(theta) < 1e-4):
+        return out
+    try:
+        H = numderiv.hessian_richardson(lambda t: fit.model.deviance(t, True), theta)
+        cov = 2.0 * np.linalg.inv(H)
+        if np.any(np.linalg.eigvalsh(cov) <= 0):
+            return out
+    except (np.linalg.LinAlgError, ValueError):
+        return out
+
+    def logit(x):
+        return np.log(x / (1 - x))
+
+    jac = numderiv.jacobian(lambda t: logit(shares_of(t)), theta)
+    se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", jac, cov, jac), 0, None))
+    z = 1.959963984540054
+    for i, icc in enumerate(estimates):
+        if 0 < icc < 1 and np.isfinite(se[i]):
+            centre = logit(icc)
+            out[i] = (float(1 / (1 + np.exp(-(centre - z * se[i])))),
+                      float(1 / (1 + np.exp(-(centre + z * se[i])))))  # fmt: skip
+    return out
+
+
+def _null_level_stats(prepared: Prepared, fit: LevelsMixed, tau: dict, sigma2: float):
+    """Variance shares, ICCs (with intervals), the design effect and each level's LRT."""
+    names = [name for name, _ in fit.mdef.levels]
+    crossed = prepared.levels.crossed
+    total = sum(tau.values()) + sigma2
+    shares = [tau[name] / total for name in names]
+    iccs = shares if crossed else list(np.cumsum(shares))
+
+    def iccs_of(theta):  # null model: theta_l = sqrt(tau_l) / sigma, one per level
+        t2 = np.asarray(theta, float) ** 2
+        s = t2 / (t2.sum() + 1)
+        return s if crossed else np.cumsum(s)
+
+    intervals = _icc_interval(fit.reml, iccs_of)
+    design = None
+    if not crossed:  # Kish's design effect of a multistage sample with the mean group sizes
+        sizes = [prepared.n_obs / len(lv.labels) for lv in _levels(prepared)] + [1.0]
+        design = 1.0 + sum((sizes[i] - sizes[i + 1]) * iccs[i] for i in range(len(names)))
+    tests = []
+    for name in names:
+        kept = [(n, t) for n, t in fit.mdef.levels if n != name]
+        reduced = _deviance_without(prepared, fit.mdef, kept)
+        if reduced is None:
+            tests.append(None)
+            continue
+        stat = max(reduced - fit.reml.deviance, 0.0)
+        tests.append(
+            ComponentTest(
+                INTERCEPT,
+                float(stat),
+                1,
+                stats.chibar_p(stat, 1),
+                f"the null model without differences between {_noun(prepared, name)} groups",
+                level=name,
+            )
+        )
+    method = ICC_INTERVAL
+    iccs_out = [
+        Icc(float(e), lo, hi, method if np.isfinite(lo) else "no interval (a variance at zero)")
+        for e, (lo, hi) in zip(iccs, intervals, strict=True)
+    ]
+    return shares, iccs_out, design, tests, sigma2 / total
+
+
+def levels_result(
+    prepared: Prepared, fit: LevelsMixed, null: ModelResult | None, extras: FinalExtras | None
+) -> ModelResult:
+    """The ModelResult of a mixed model with several levels; the model-wide fields keep their
+    two-level meaning for the outermost level (LEVELS.md, "Model stage")."""
+    mdef, reml, ml = fit.mdef, fit.reml, fit.ml
+    levels = [lv for lv in _levels(prepared) if mdef.random_at(lv.name)]
+    sigma2 = float(reml.sigma2)
+    cov_beta = np.asarray(reml.cov_beta)
+    se = np.sqrt(np.diag(cov_beta))
+    df = np.asarray(reml.df(), float)
+    modes, cond = reml.modes(), reml.cond_var()
+    components: list[VarianceComponent] = []
+    tau: dict[str, float] = {}
+    sums = prepared.sums
+    re_var, mean_zz = [], []
+    per_level = []
+    for lv in levels:
+        terms = mdef.random_at(lv.name)
+        cov = np.asarray(reml.re_cov[lv.name])
+        components += level_components(
+            lv.name, terms, cov, None, None, lv.name in mdef.diagonal_levels
+        )
+        tau[lv.name] = float(cov[0, 0])
+        re_var.append(cov)
+        mean_zz.append(sums.total_block(terms, terms) / sums.n)
+        variances = np.clip(np.diag(cov), 0, None)
+        cvar = np.diagonal(np.asarray(cond[lv.name]), axis1=1, axis2=2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lam = np.where(variances > 0, 1 - cvar / variances, 0.0)
+        reliability = {t: float(r) for t, r in zip(terms, lam.mean(axis=0), strict=True)}
+        per_level.append((lv, terms, modes[lv.name], np.sqrt(np.clip(cvar, 0, None)), lam,
+                          reliability))  # fmt: skip
+    components.append(VarianceComponent("Residual", None, None, sigma2, float(np.sqrt(sigma2))))
+
+    def block_diag(blocks):
+        size = sum(len(b) for b in blocks)
+        out, at = np.zeros((size, size)), 0
+        for b in blocks:
+            out[at : at + len(b), at : at + len(b)] = b
+            at += len(b)
+        return out
+
+    var_fixed = sums.quadratic_variance(mdef.fixed, reml.beta)
+    r2 = stats.nakagawa_r2(var_fixed, block_diag(re_var), block_diag(mean_zz), sigma2)
+    k = len(mdef.fixed) + _n_variance(mdef)
+    notes = list(fit.notes)
+    if not reml.verified:
+        notes.append(
+            "The REML optimum could not be verified; treat these estimates as provisional."
+        )
+    if not ml.verified:
+        notes.append(
+            "The ML refit used for AIC, BIC and likelihood-ratio tests could not be verified."
+        )
+
+    is_null = mdef.name == ModelName.NULL
+    null_stats = _null_level_stats(prepared, fit, tau, sigma2) if is_null else None
+    null_tau = tau if null is None else {lv.level: lv_tau for lv, lv_tau in _null_taus(null)}
+    sigma_null = sigma2 if null is None else null.residual_variance
+    results = []
+    for i, (lv, terms, m, cse, lam, reliability) in enumerate(per_level):
+        before = null_tau.get(lv.name)
+        results.append(
+            LevelResult(
+                level=lv.name,
+                n_groups=len(lv.labels),
+                terms=tuple(terms),
+                variance_share=float(null_stats[0][i]) if null_stats else None,
+                icc=null_stats[1][i] if null_stats else None,
+                variance_explained=(before - tau[lv.name]) / before
+                if before is not None and before > 0
+                else None,
+                reliability=reliability,
+                reliability_mean=reliability.get(INTERCEPT),
+                singular_terms=fit.singular_at(lv.name),
+                group_effects=GroupEffects(
+                    terms=tuple(terms),
+                    groups=tuple(lv.labels),
+                    estimate=tuple(map(tuple, np.asarray(m).tolist())),
+                    std_error=tuple(map(tuple, cse.tolist())),
+                    reliability=tuple(float(r) for r in lam[:, 0]),
+                ),
+                parents=()
+                if lv.parents is None or prepared.levels.crossed
+                else tuple(int(p) for p in lv.parents),
+                lrt=null_stats[3][i] if null_stats else None,
+            )
+        )
+    outer = results[0]
+    total_tau = sum(tau.values())
+    singular_terms = tuple(dict.fromkeys(t for r in results for t in r.singular_terms))
+    return ModelResult(
+        name=mdef.name,
+        formula=formula(prepared, mdef),
+        method=Method.REML,
+        converged=bool(reml.verified),
+        optimizer=reml.optimizer,
+        loglik=float(reml.loglik),
+        n_obs=prepared.n_obs,
+        n_groups=outer.n_groups,
+        fixed_effects=_fixed_effects(mdef.fixed, reml.beta, se, df, extras),
+        df_method="Satterthwaite",
+        variance_components=tuple(components),
+        attempts=tuple(reml.attempts),
+        singular=bool(singular_terms),
+        singular_terms=singular_terms,
+        max_gradient=_finite(reml.max_gradient),
+        newton_decrement=_finite(getattr(reml, "decrement", None)),
+        ml_verified=bool(ml.verified),
+        **stats.likelihood_fields(float(ml.loglik), k, prepared.n_obs),
+        r2_marginal=r2["r2_marginal"],
+        r2_conditional=r2["r2_conditional"],
+        icc=null_stats[1][0] if null_stats else None,
+        icc_adjusted=r2["icc_adjusted"],
+        variance_explained_level1=(sigma_null - sigma2) / sigma_null,
+        variance_explained_level2=outer.variance_explained,
+        reliability_mean=outer.reliability_mean,
+        reliability=dict(outer.reliability),
+        icc_residual=float(tau[outer.level] / (total_tau + sigma2)),
+        design_effect=null_stats[2] if null_stats else None,
+        fixed_cov=tuple(map(tuple, cov_beta)),
+        random_terms=tuple(mdef.random),
+        group_effects=outer.group_effects,
+        notes=tuple(notes) + (extras.notes if extras is not None else ()),
+        uncorrelated=bool(mdef.diagonal_levels),
+        levels=tuple(results),
+        residual_share=null_stats[4] if null_stats else None,
+    )
+
+
+def _null_taus(null: ModelResult):
+    for lv in null.levels:
+        yield (
+            lv,
+            next(
+                vc.estimate
+                for vc in null.variance_components
+                if vc.group == lv.level and vc.term1 == INTERCEPT and vc.term2 is None
+            ),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The final model's extras: Satterthwaite df, cluster-robust SEs on the outermost level
+
+
+@dataclass(frozen=True)
+class FinalExtras:
+    std_estimate: list[float | None]
+    robust: robust.Robust | None
+    notes: tuple[str, ...]
+    intervals: None = None
+
+
+def cr1_levels(prepared: Prepared, fit: LevelsMixed) -> robust.Robust:
+    """CR1 on the outermost level from the cell sums: with W = (V / sigma2)^-1 the working
+    weights, W e = e - Z b (b: every level's conditional modes), so each cluster's score
+    X_j'W_j e_j is a sum over its cells of X'y - X'X beta - sum_l X'Z_l b_l, and the bread
+    (X'WX)^-1 is cov(beta) / sigma2. No row is needed; nested levels only (a crossed factor's
+    random effects span clusters)."""
+    mdef, reml = fit.mdef, fit.reml
+    design: DesignSums = prepared.sums
+    fixed = list(mdef.fixed)
+    beta = np.asarray(reml.beta)
+    scores = design.block(fixed, [design.outcome])[:, :, 0] - design.block(fixed, fixed) @ beta
+    modes = reml.modes()
+    for lv in _levels(prepared):
+        terms = mdef.random_at(lv.name)
+        if terms:
+            b = np.asarray(modes[lv.name])[lv.codes]  # (cells, q)
+            scores -= np.einsum("cpq,cq->cp", design.block(fixed, terms), b)
+    outer = _levels(prepared)[0]
+    G = len(outer.labels)
+    per_cluster = np.zeros((G, len(fixed)))
+    np.add.at(per_cluster, outer.codes, scores)
+    bread = np.asarray(reml.cov_beta) / float(reml.sigma2)
+    cov = bread @ (per_cluster.T @ per_cluster) @ bread * G / (G - 1)
+    return robust._tested(beta, cov, np.full(len(beta), float(G - 1)))
+
+
+def final_extras(prepared: Prepared, fit: LevelsMixed) -> FinalExtras:
+    notes = list(NOT_COMPUTED_NOTES)
+    outer = _levels(prepared)[0]
+    noun = _noun(prepared, outer.name)
+    G = len(outer.labels)
+    cr = None
+    if prepared.levels.crossed:
+        notes.append(
+            "Cluster-robust standard errors were not computed: with crossed groups no level "
+            "holds the other's groups, so there are no independent clusters."
+        )
+    elif G < rules.GROUPS_STRONG_WARNING.value:
+        notes.append(
+            f"Cluster-robust standard errors were not computed: {G} {noun} groups are too few "
+            "for any cluster-robust variance to be trusted."
+        )
+    else:
+        cr = cr1_levels(prepared, fit)
+        notes.append(
+            f"The cluster-robust standard errors are CR1 clustered on the outermost level "
+            f"({noun}) with G - 1 degrees of freedom, computed from the data's cell sums."
+        )
+    std = final.std_estimates(prepared, fit.mdef.fixed, fit.reml.beta)
+    return FinalExtras(std, cr, tuple(notes))
+
+
+# ---------------------------------------------------------------------------------------------
+# The final-model rule, per level
+
+
+def _phrase(prepared: Prepared, levels) -> str:
+    names = [f"the {_noun(prepared, lv)} level ({lv})" for lv in levels]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _slope_singular_levels(fit: LevelsMixed) -> list[str]:
+    return [
+        name
+        for name, terms in fit.mdef.levels
+        if len(terms) > 1 and any(t != INTERCEPT for t in fit.singular_at(name))
+    ]
+
+
+def choose(
+    prepared: Prepared, fits: dict[ModelName, LevelsMixed], progress: Progress
+) -> tuple[dict[ModelName, LevelsMixed], ModelName, str, bool]:
+    """The final model and the reason (final.py's rule per level); returns the fits with any
+    rung refitted in the form the final model takes, and whether a slope was dropped."""
+    full = final.full_model(set(fits))
+    slope_rungs = [n for n, f in fits.items() if any(len(t) > 1 for _, t in f.mdef.levels)]
+    what = final._what(full, final.Estimability(True, (), tuple(fits[full].mdef.random)))
+    singular = _slope_singular_levels(fits[full])
+    reason_parts: list[str] = []
+    dropped = False
+    if singular:
+        where = _phrase(prepared, singular)
+        diagonal = fits[full].mdef.diagonal_levels | set(singular)
+
+        def refit(mdef: ModelDef, levels, note: str) -> LevelsMixed:
+            started = time.perf_counter()
+            out = replace(fit_mixed(prepared, _with_levels(mdef, levels, diagonal)), notes=(note,))
+            progress(
+                f"  {mdef.name.label + ', refitted':<28} {time.perf_counter() - started:6.2f} s"
+            )
+            return out
+
+        note = f"Fitted with uncorrelated random effects (1 + x || g) at {where}: the correlated form was singular there."
+        trial = {n: refit(fits[n].mdef, fits[n].mdef.levels, note) for n in slope_rungs}
+        still = [lv for lv in _slope_singular_levels(trial[full]) if lv in singular]
+        if trial[full].reml.verified and not still:
+            fits = {**fits, **trial}
+            reason_parts.append(
+                f"The random slopes at {where} are fitted uncorrelated with the intercept "
+                "(lme4's 1 + x || g): with the correlation estimated the fit was singular there; "
+                "without it every part could be estimated, so the slopes stay in."
+            )
+        else:
+            drop = still or singular
+            kept_form = {n: f.mdef for n, f in trial.items()}
+            note = f"The random slopes at {_phrase(prepared, drop)} were left out: their variance is at zero even uncorrelated."
+            new = {}
+            for n in slope_rungs:
+                levels = [
+                    (lv, terms if lv not in drop else (INTERCEPT,))
+                    for lv, terms in kept_form[n].levels
+                ]
+                if any(len(t) > 1 for _, t in levels):
+                    new[n] = refit(kept_form[n], levels, note)
+            dropped = True
+            reason_parts.append(
+                f"The random slopes at {_phrase(prepared, drop)} could not be estimated (their "
+                "variance is at zero or their correlation at +-1, with and without the "
+                "correlation), so they are left out there; the fixed part, with every predictor "
+                "and interaction, is kept."
+            )
+            if new:
+                fits = {**fits, **new}
+            else:  # no slope left anywhere: the same fixed part with random intercepts
+                reduced = final.reduced_model(full)
+                full = reduced if reduced in fits else full
+    state = fits[full]
+    if not state.reml.verified:
+        reason = (
+            f"The report rests on {what}, but its optimum could not be verified: its numbers "
+            "are provisional."
+        )
+    else:
+        zero = [lv for lv, _ in state.mdef.levels if INTERCEPT in state.singular_at(lv)]
+        reason = f"The report rests on {what}."
+        if zero:
+            reason += (
+                f" The variance between groups at {_phrase(prepared, zero)} is estimated at zero "
+                "(a singular fit): those groups do not differ detectably once the predictors "
+                "are in."
+            )
+        elif not reason_parts:
+            reason += " Every part of it could be estimated."
+    return fits, full, " ".join([reason, *reason_parts]), dropped
+
+
+# ---------------------------------------------------------------------------------------------
+# The ladder
+
+
+def component_tests(prepared: Prepared, fit: LevelsMixed) -> list[ComponentTest]:
+    """REML LRTs of the final model's random part, per level: each slope (with its covariances)
+    and each level's whole random term, chi-bar-square 50:50."""
+    mdef, deviance = fit.mdef, fit.reml.deviance
+    out = []
+    for level, terms in mdef.levels:
+        diagonal = level in mdef.diagonal_levels
+        for term in terms[1:]:
+            kept = [
+                (lv, tuple(t for t in ts if not (lv == level and t == term)))
+                for lv, ts in mdef.levels
+            ]
+            reduced = _deviance_without(prepared, mdef, kept)
+            if reduced is None:
+                continue
+            df = len(stats.variance_parameters(len(terms), diagonal)) - len(
+                stats.variance_parameters(len(terms) - 1, diagonal)
+            )
+            stat = max(reduced - deviance, 0.0)
+            out.append(ComponentTest(term, float(stat), df, stats.chibar_p(stat, df),
+                                     "the same model without this random slope at this level",
+                                     level=level))  # fmt: skip
+        kept = [(lv, ts) for lv, ts in mdef.levels if lv != level]
+        reduced = _deviance_without(prepared, mdef, kept)
+        if reduced is None:
+            continue
+        df = len(stats.variance_parameters(len(terms), diagonal)) - 1
+        stat = max(reduced - deviance, 0.0)
+        out.append(ComponentTest(INTERCEPT, float(stat), df, stats.chibar_p(stat, df),
+                                 "the same model without this level's random effects",
+                                 level=level))  # fmt: skip
+    return out
+
+
+def fit_levels_ladder(prepared: Prepared, progress: Progress = lambda message: None) -> Ladder:
+    definitions = ladder(prepared)
+    sizes = ", ".join(f"{len(lv.labels):,} {lv.name}" for lv in _levels(prepared))
+    progress(
+        f"hlm-report: fitting {len(definitions)} models of {prepared.spec.name} "
+        f"({prepared.n_obs:,} rows; {sizes})"
+    )
+    fits: dict[ModelName, LevelsMixed] = {}
+    models: dict[ModelName, ModelResult] = {}
+    for mdef in definitions:
+        started = time.perf_counter()
+        if mdef.random:
+            fits[mdef.name] = fit_mixed(prepared, mdef)
+            verified = fits[mdef.name].reml.verified
+        else:
+            models[mdef.name] = fit_ols(prepared, mdef)
+            verified = True
+        status = "" if verified else " (optimum NOT verified)"
+        progress(f"  {mdef.name.label:<28} {time.perf_counter() - started:6.2f} s{status}")
+    fits, name, reason, dropped = choose(prepared, fits, progress)
+    chosen = fits[name]
+    started = time.perf_counter()
+    extras = final_extras(prepared, chosen)
+    tests = component_tests(prepared, chosen)
+    progress(f"  {'final-model statistics':<24} {time.perf_counter() - started:6.2f} s")
+    models[ModelName.NULL] = levels_result(prepared, fits[ModelName.NULL], None, None)
+    for model_name, fit in fits.items():
+        if model_name != ModelName.NULL:
+            models[model_name] = levels_result(
+                prepared, fit, models[ModelName.NULL], extras if model_name == name else None
+            )
+    if name == ModelName.NULL:
+        models[name] = levels_result(prepared, fits[name], None, extras)
+    cov = np.array(models[name].fixed_cov)
+    beta = np.asarray(chosen.reml.beta)
+    df_of = chosen.reml.df
+    slopes, regions = final.simple_slopes(
+        prepared, chosen.mdef.fixed, beta, cov, df_of, list(prepared.spec.interactions)
+    )
+    joint = final.joint_tests(
+        prepared, chosen.mdef.fixed, beta, cov, lambda L: stats.f_from_df(beta, cov, L, df_of)
+    )
+    ordered = {n: models[n] for n in MODEL_ORDER if n in models}
+    return Ladder(
+        ordered,
+        name,
+        reason,
+        tuple(tests),
+        tuple(slopes),
+        tuple(regions),
+        final.liberal_tests(prepared.spec, dropped),
+        tuple(joint),
+        None,
+    )
+
+
+def fitted_values(model: ModelResult, prepared: Prepared, rows) -> np.ndarray:
+    """Fitted values of a mixed model with several levels at `rows`: the fixed part plus each
+    level's conditional modes of the row's group at that level."""
+    beta = np.array([fe.estimate for fe in model.fixed_effects])
+    out = rows.matrix([fe.term for fe in model.fixed_effects]) @ beta
+    codes = {lv.name: lv.codes for lv in _levels(prepared)}
+    for level in model.levels:
+        effects = level.group_effects
+        modes = np.array(effects.estimate)[codes[level.level][rows.group_codes]]
+        out = out + np.einsum("nq,nq->n", rows.matrix(list(effects.terms)), modes)
+    return out
