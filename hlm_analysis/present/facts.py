@@ -16,6 +16,7 @@ from .. import distributions, rules
 from ..results import INTERCEPT, ModelName, Results, TermKind, VariableKind
 from . import equation, fmt, levels, lexicon
 from .labels import TermLabels, labels_for
+from .level_facts import level_facts
 
 Escape = Callable[[object], str]
 
@@ -85,6 +86,11 @@ def effect_fact(
     else:
         level_phrase = reference_phrase = ""
     lever = term.variable in results.spec.levers if term.variable else False
+    # who can act on it: the groups of the level it is constant at (several levels), else the
+    # innermost groups, as for two levels
+    at = levels.variable_column(results, term.variable) if term.variable else None
+    actor = lex.tier(at) if at and levels.multilevel(results) else lex.tiers[-1]
+    acts = levels.multilevel(results) and at is not None
     return {
         "term": fe.term,
         "variable_name": term.variable,  # the column (None for interactions): not for display
@@ -127,6 +133,13 @@ def effect_fact(
         "robust_p": fmt.pvalue(fe.robust_p) if fe.robust_p is not None else None,
         "robust_significant": rules.significant(fe.robust_p),
         "lever": lever,
+        "actor_many": escape(actor.noun.many),
+        "actor_named": actor.named,
+        "changeable": escape(actor.changeable),
+        # several levels: the level it acts at ("at the class level"), "" for a row's own
+        "acts_at": escape(actor.at) if acts else "",
+        "acts_a": escape(actor.noun.a) if acts else "",
+        "acts_many": escape(actor.noun.many) if acts else "",
         "outcome": outcome,
         # a main effect of a variable in an interaction holds only where the other is 0
         "condition": escape(_condition(results, fe.term, labels, lex))
@@ -166,23 +179,39 @@ def _odds_facts(fe) -> dict:
 _CI_METHODS = {"profile": "profile", "wald": "Wald"}
 
 
-def _slope(results: Results, labels: TermLabels, escape: Escape) -> dict | None:
+def _slope(
+    results: Results, labels: TermLabels, escape: Escape, lex: lexicon.Lexicon | None = None
+) -> dict | None:
     """The random slope(s) of the final model: their size, the final model's test of them, and
-    how reliably each group's own slope is estimated."""
+    how reliably each group's own slope is estimated. With several levels, one entry per slope
+    and level, in the nouns of that level."""
     final = results.final
-    terms = final.random_terms[1:]
-    if not terms:
+    lex = lex or lexicon.build(results.spec, results.design, labels.raw)
+    multilevel = levels.multilevel(results)
+    per_level = levels.random_terms(final, results)
+    by_level = levels.level_results(final)
+    pairs = [(column, t) for column, terms in per_level.items() for t in terms if t != INTERCEPT]
+    if not pairs:
         return None
-    tests = {t.term: t for t in results.component_tests}
-    rows = {(vc.term1, vc.term2): vc for vc in final.variance_components}
+    tests = {(getattr(t, "level", None), t.term): t for t in results.component_tests}
+    rows = {(vc.group, vc.term1, vc.term2): vc for vc in final.variance_components}
     items = []
-    for term in terms:
-        vc = rows[(term, None)]
-        test = tests.get(term)
-        reliability = final.reliability.get(term)
+    for column, term in pairs:
+        vc = rows[(column, term, None)]
+        test = tests.get((column, term)) or tests.get((None, term))
+        if multilevel and column in by_level:
+            reliability = by_level[column].reliability.get(term)
+        else:
+            reliability = final.reliability.get(term)
+        words = lex.tier(column)
         items.append(
             {
                 "label": escape(labels.term(term, with_reference=False)),
+                "one": escape(words.noun.one),
+                "many": escape(words.noun.many),
+                # the heading's and the SD's word: "groups" for two levels, as always
+                "group_word": escape(words.noun.one) if multilevel else "group",
+                "groups_word": escape(words.noun.many) if multilevel else "groups",
                 "sd": fmt.sig(vc.sdcor, 3),
                 "sd_ci": _ci(vc.ci_low, vc.ci_high) if vc.ci_low is not None else None,
                 # the label names the method the interval actually used
@@ -550,12 +579,17 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         else None,
         "title": escape(spec.title),
         "outcome": outcome,
-        "group": escape(labels.variable(spec.group)),
+        "group": escape(labels.variable(levels.columns(results)[-1])),
+        # several levels (three-level, growth, crossed): per-level facts; None for two levels
+        "multilevel": levels.multilevel(results),
+        "levels": level_facts(results, lex, labels, escape),
         # every noun phrase comes from the lexicon (present/lexicon.py)
         "groups": escape(lex.groups_counted),  # "schools", or "groups (SchoolID)" in counts
         "group_many": escape(lex.group.many),  # "schools", or "groups"
         "Group_many": escape(lex.group.Many),
         "group_one": escape(lex.group.one),  # "school", or "group"
+        # the groups of every level: "schools and classes" (two levels: "schools")
+        "between_many": escape(_listed_names([t.noun.many for t in lex.tiers])),
         "group_a": escape(lex.group.a),  # "a school", "an agency"
         "unit": escape(lex.unit.one),  # what one row is: "student"
         "unit_a": escape(lex.unit.a),
@@ -625,7 +659,7 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         "reliability_high": rules.reliability_high(
             final.reliability.get(INTERCEPT, final.reliability_mean)
         ),
-        "slope": _slope(results, labels, escape),
+        "slope": _slope(results, labels, escape, lex),
         "slopes_configured": bool(spec.random_slopes),
         "questions": questions,
         "question": _focus(results, effects, questions, labels, escape),

@@ -63,6 +63,8 @@ class TermLabels:
 
 
 def labels_for(results: Results) -> TermLabels:
-    return TermLabels(
-        results.spec.labels, results.design, getattr(results.spec, "group_noun", None)
-    )
+    noun = getattr(results.spec, "group_noun", None)
+    if isinstance(noun, dict):  # several levels: the tables' "group" is the innermost level
+        levels = results.spec.levels
+        noun = noun.get(levels[-1])
+    return TermLabels(results.spec.labels, results.design, noun)

@@ -84,12 +84,21 @@ def term_level(results: Results, design: Design, term: str) -> int:
     return variable_level(results, t.variable)
 
 
+def level_results(model: ModelResult) -> dict[str, object]:
+    """The model's per-level results (`ModelResult.levels`), by column; empty for two levels."""
+    return {lv.level: lv for lv in getattr(model, "levels", ())}
+
+
 def random_terms(model: ModelResult, results: Results) -> dict[str, list[str]]:
-    """The random terms of each grouping column, outermost first, read from the variance
-    components (a variance row per term); a two-level model's are its `random_terms`."""
+    """The random terms of each grouping column, outermost first: the model's per-level terms,
+    else read from the variance components (a variance row per term); a two-level model's are
+    its `random_terms`."""
     cols = columns(results)
     if len(cols) == 1:
         return {cols[0]: list(model.random_terms)}
+    given = level_results(model)
+    if given:
+        return {c: list(given[c].terms) if c in given else [] for c in cols}
     out: dict[str, list[str]] = {c: [] for c in cols}
     for vc in model.variance_components:
         if vc.group in out and vc.term2 is None and vc.term1 is not None:
@@ -112,9 +121,10 @@ class Share:
 
 
 def shares(results: Results) -> list[Share]:
-    """The null model's variance at each level, outermost first, the residual last. Read from
-    the null model's intercept variances; the ICC of "same X" sums the shares of X and the
-    levels above it (nested) or is X's own share (crossed); intervals when results hold them."""
+    """The null model's variance at each level, outermost first, the residual last: the model
+    stage's shares and ICCs (with intervals) where it wrote them, else from the null model's
+    intercept variances (the ICC of "same X" sums the shares of X and the levels above it when
+    nested, is X's own share when crossed)."""
     null = results.models.get("null")
     if null is None:
         return []
@@ -127,46 +137,56 @@ def shares(results: Results) -> list[Share]:
     if any(c not in variances for c in cols) or RESIDUAL not in variances:
         return []
     total = sum(variances[c] for c in cols) + variances[RESIDUAL]
-    given = {s["level"]: s for s in _given_shares(null)}
+    given = level_results(null)
     out, above = [], 0.0
     for c in cols:
         share = variances[c] / total if total > 0 else 0.0
+        lv = given.get(c)
+        if lv is not None and lv.variance_share is not None:
+            share = lv.variance_share
         above = share if crossed(results) else above + share
-        g = given.get(c, {})
+        icc = lv.icc if lv is not None else None
         out.append(
             Share(
                 c,
                 variances[c],
                 share,
-                g.get("icc", above),
-                g.get("icc_ci_low"),
-                g.get("icc_ci_high"),
+                icc.estimate if icc is not None else above,
+                icc.ci_low if icc is not None else None,
+                icc.ci_high if icc is not None else None,
             )
         )
-    resid = variances[RESIDUAL]
-    out.append(Share(RESIDUAL, resid, resid / total if total > 0 else 0.0, None))
+    resid = getattr(null, "residual_share", None)
+    if resid is None:
+        resid = variances[RESIDUAL] / total if total > 0 else 0.0
+    out.append(Share(RESIDUAL, variances[RESIDUAL], resid, None))
     return out
 
 
-def _given_shares(null: ModelResult) -> list[dict]:
-    """Per-level ICCs the model stage wrote (with intervals), when it wrote them."""
-    rows = getattr(null, "variance_shares", None) or getattr(null, "level_icc", None) or ()
-    out = []
-    for r in rows:
-        get = r.get if isinstance(r, dict) else lambda k, r=r: getattr(r, k, None)
-        level = get("level") or get("group")
-        if level is None:
-            continue
-        out.append(
-            {
-                k: v
-                for k, v in {
-                    "level": level,
-                    "icc": get("icc"),
-                    "icc_ci_low": get("icc_ci_low") or get("ci_low"),
-                    "icc_ci_high": get("icc_ci_high") or get("ci_high"),
-                }.items()
-                if v is not None
-            }
+@dataclass(frozen=True)
+class Size:
+    """How many groups a level has and how many rows each holds."""
+
+    column: str
+    n_groups: int
+    size_min: int | None = None
+    size_mean: float | None = None
+    size_max: int | None = None
+
+
+def sizes(results: Results) -> list[Size]:
+    """Each grouping level's groups and rows per group, outermost first (`data.levels`; the
+    final model's group counts when the data summary has none)."""
+    cols = columns(results)
+    given = getattr(results.data, "levels", None) or ()
+    by_name = {}
+    for lv in given:
+        get = lv.get if isinstance(lv, dict) else lambda k, lv=lv: getattr(lv, k, None)
+        by_name[get("name")] = Size(
+            get("name"), get("n_groups"), get("size_min"), get("size_mean"), get("size_max")
         )
-    return out
+    if len(cols) == 1:
+        g = results.data.group_size
+        return [Size(cols[0], results.data.n_groups, g.min, g.mean, g.max)]
+    counted = level_results(results.final)
+    return [by_name.get(c) or Size(c, counted[c].n_groups if c in counted else 0) for c in cols]

@@ -26,6 +26,7 @@ from .lexicon import upfirst
 class Finding(StrEnum):
     FOCUS = "focus"  # the answer to the config's `question:`, first whatever its p
     ICC = "icc"
+    GROWTH = "growth"  # growth data: the average growth per unit of time and the initial status
     QUESTION = "question"
     EFFECT = "effect"
     LEVER = "lever"  # a reliable association of a predictor the config marks as a lever
@@ -137,6 +138,10 @@ def findings(f: dict) -> list[dict]:
     if f["too_few_groups"]:
         out.append({"kind": Finding.TOO_FEW_GROUPS})
     out.append({"kind": Finding.ICC})
+    growth = f["levels"]["growth"] if f.get("levels") else None
+    if growth is not None:
+        out.append({"kind": Finding.GROWTH})
+        named.add(growth["variable_name"])
     for q in f["questions"][:2]:
         if focus is not None and focus["interaction"] == q["interaction"]:
             continue

@@ -1,0 +1,166 @@
+"""Finished facts about the grouping levels of a model with several (three levels, growth data,
+crossed factors): each level's nouns, group counts and sizes, its share of the variance, the
+ICC of rows sharing its groups, what the predictors explain at each level, and for growth
+data the average growth and initial status. None for a two-level model, whose words stay as
+they are.
+
+Every phrase is built here from the lexicon and handed to the templates finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .. import rules
+from ..results import INTERCEPT, Results
+from . import fmt, levels, lexicon
+from .labels import TermLabels
+
+Escape = Callable[[object], str]
+
+
+def _count(words: lexicon.LevelWords, n: int) -> str:
+    return f"{fmt.integer(n)} {words.noun.one if n == 1 else words.counted}"
+
+
+def level_facts(
+    results: Results, lex: lexicon.Lexicon, labels: TermLabels, escape: Escape
+) -> dict | None:
+    if not levels.multilevel(results):
+        return None
+    cols = levels.columns(results)
+    crossed = levels.crossed(results)
+    sizes = {s.column: s for s in levels.sizes(results)}
+    shares = {s.column: s for s in levels.shares(results)}
+    final_levels = levels.level_results(results.final)
+    unit = lex.unit
+    tiers = []
+    for i, column in enumerate(cols):
+        words = lex.tier(column)
+        noun = words.noun
+        parent = None if crossed or i == 0 else lex.tier(cols[i - 1]).noun
+        size = sizes[column]
+        share = shares.get(column)
+        explained = getattr(final_levels.get(column), "variance_explained", None)
+        if crossed:
+            where = f"between {noun.many}"
+            same = f"in the same {noun.one}"
+        elif parent is None:
+            where = f"between {noun.many}"
+            same = f"in the same {noun.one}"
+        else:
+            where = f"between {noun.many} within {parent.many}"
+            same = f"in the same {noun.one} (and so the same {parent.one})"
+        tiers.append(
+            {
+                "column": column,
+                "label": escape(labels.raw(column)),
+                "one": escape(noun.one),
+                "many": escape(noun.many),
+                "Many": escape(noun.Many),
+                "a": escape(noun.a),
+                "named": words.named,
+                "at": escape(words.at),
+                "count": escape(_count(words, size.n_groups)),
+                "sizes": None
+                if size.size_min is None
+                else {
+                    "min": fmt.integer(size.size_min),
+                    "max": fmt.integer(size.size_max),
+                    "mean": fmt.num(size.size_mean, 1),
+                    "equal": size.size_min == size.size_max,
+                },
+                "where": escape(where),
+                "share": fmt.pct(share.share) if share else None,
+                "share_value": share.share if share else 0.0,
+                "share_text": escape(f"{fmt.pct(share.share)} {where}") if share else None,
+                "same": escape(same),
+                "icc": fmt.num(share.icc, 3) if share and share.icc is not None else None,
+                "icc_ci": f"{fmt.num(share.icc_ci_low, 3)} to {fmt.num(share.icc_ci_high, 3)}"
+                if share and share.icc_ci_low is not None and share.icc_ci_high is not None
+                else None,
+                "explained": fmt.pct(max(explained, 0.0)) if explained is not None else None,
+                "explained_grew": explained is not None and explained < 0,
+            }
+        )
+    innermost = lex.tiers[-1].noun
+    if crossed:
+        within = f"within the combinations of {lex.tiers[0].noun.one} and {lex.tiers[1].noun.one}"
+    else:
+        within = f"within {innermost.many}"
+    residual = shares.get(levels.RESIDUAL)
+    shared = [t for t in tiers if t["share"] is not None]
+    largest = max(shared, key=lambda t: t["share_value"]) if shared else None
+    between_total = sum(t["share_value"] for t in shared)
+    return {
+        "crossed": crossed,
+        "tiers": tiers,
+        "outermost": tiers[0],
+        "innermost": tiers[-1],
+        "within": escape(within),
+        "residual_share": fmt.pct(residual.share) if residual else None,
+        # "12% between schools, 8% between classes within schools and 80% within classes"
+        "shares": [t["share_text"] for t in shared]
+        + ([escape(f"{fmt.pct(residual.share)} {within}")] if residual else []),
+        "largest": largest,
+        "between_total": fmt.pct(between_total),
+        "between_matter": rules.between_groups_matter(between_total),
+        "within_dominate": rules.within_groups_dominate(between_total),
+        "n_cells": fmt.integer(results.data.n_groups),
+        "counts": escape(
+            _listed([t["count"] for t in tiers], " crossed with " if crossed else " in ")
+        ),
+        "growth": _growth(results, lex, labels, escape),
+        "explained_any": any(t["explained"] is not None for t in tiers),
+        "level1_explained": fmt.pct(results.final.variance_explained_level1),
+        "unit": escape(unit.one),
+    }
+
+
+def _listed(items: list[str], joint: str) -> str:
+    """Counts from the innermost level outwards: "600 classes in 30 schools"."""
+    return joint.join(items[::-1]) if " in " in joint else joint.join(items)
+
+
+def _growth(results: Results, lex: lexicon.Lexicon, labels: TermLabels, escape: Escape):
+    """Growth data (`time:`): the average growth per unit of time, the initial status (the
+    intercept: the outcome at time 0), and how much growth differs at each level."""
+    time = levels.time_column(results)
+    if time is None:
+        return None
+    final = results.final
+    try:
+        slope = final.effect(time)
+    except KeyError:
+        return None
+    label = labels.raw(time)
+    word = lexicon.derived_group_noun(label)
+    per = f"per {word}" if word else f"per unit of {label}"
+    intercept = final.effect(INTERCEPT)
+    varies = []
+    random = levels.random_terms(final, results)
+    sd = {(vc.group, vc.term1): vc.sdcor for vc in final.variance_components if vc.term2 is None}
+    for t in lex.tiers:
+        if time in random.get(t.column, []) and (t.column, time) in sd:
+            varies.append(
+                {
+                    "many": escape(t.noun.many),
+                    "one": escape(t.noun.one),
+                    "sd": fmt.sig(sd[(t.column, time)], 3),
+                }
+            )
+    return {
+        "variable_name": time,  # the column: not for display
+        "time": escape(label),
+        "per": escape(per),
+        "estimate": fmt.sig(slope.estimate, 3),
+        "size": fmt.sig(abs(slope.estimate), 3),
+        "direction": "grows" if slope.estimate > 0 else "falls",
+        "ci": f"{fmt.sig(slope.ci_low, 3)} to {fmt.sig(slope.ci_high, 3)}",
+        "p": fmt.pvalue(slope.p_value),
+        "significant": rules.significant(slope.p_value),
+        "initial": fmt.sig(intercept.estimate, 3),
+        "initial_ci": f"{fmt.sig(intercept.ci_low, 3)} to {fmt.sig(intercept.ci_high, 3)}",
+        "varies": varies,
+        "alone": len(results.design.predictors) == 1,
+    }
