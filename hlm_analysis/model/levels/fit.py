@@ -22,6 +22,7 @@ from . import blocks
 from .model import LevelsModel
 
 SINGULAR_TOLERANCE = optimize.SINGULAR_TOLERANCE
+SNAP_TOLERANCE = 1e-8  # deviance a snap to the boundary may cost (loglik 5e-9)
 
 
 class _Criterion:
@@ -280,20 +281,22 @@ def _candidates(fun: _Criterion, runs, attempts: list, candidates: list) -> None
 
 
 def _snap_to_boundary(fun: _Criterion, x: np.ndarray, value: float):
-    """A diagonal entry of Lambda that converged to a rounding-level value is put exactly on the
-    boundary, as lme4's bounded optimizer leaves it, when the criterion does not get worse."""
+    """Diagonal entries of Lambda below the singularity tolerance are put exactly on the
+    boundary, as lme4's bounded optimizer leaves them, when the criterion gets no worse than
+    SNAP_TOLERANCE: near a boundary optimum the criterion is flat, and a Newton method stops at a
+    rounding-level distance from it (a school SD of 1e-6 instead of 0)."""
     model = fun.model
     theta = model.full(x)
     snapped = theta.copy()
     for positions in model.diag_positions.values():
-        tiny = positions[(np.abs(theta[positions]) < 1e-7) & (theta[positions] != 0)]
+        tiny = positions[(np.abs(theta[positions]) < SINGULAR_TOLERANCE) & (theta[positions] != 0)]
         snapped[tiny] = 0.0
     if np.array_equal(snapped, theta):
         return x, value
     candidate = snapped[model.free]
     candidate_value = fun(candidate)
-    if candidate_value <= value + 1e-10:
-        return candidate, min(value, candidate_value)
+    if candidate_value <= value + SNAP_TOLERANCE:
+        return candidate, candidate_value
     return x, value
 
 
