@@ -123,7 +123,9 @@ lock:
 
 # Times whole processes against statsmodels, the mixedlm package (installed here as the bench
 # extra) and lme4 (when Rscript with lme4 is on PATH). One section: BENCH_FLAGS="--only scale"
-# (ladder, scale, binary, render or profiles); --repeat N gives medians of N scale runs.
+# (ladder, scale, levels, levels-scale, binary, render or profiles); --repeat N gives medians of N
+# scale runs; --small runs the three-level sections at a hundredth of their size (a check, not
+# timings). A section whose fit failed says FAILED and the bench exits 1.
 bench: $(STAMP)
 	@$(BIN)/python -m pip install $(PIP_QUIET) --require-hashes --no-deps -r requirements/bench.txt
 	@$(BYTECODE)

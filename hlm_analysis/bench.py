@@ -102,7 +102,9 @@ def _ours(config: Path, out: Path, *extra: str) -> tuple[float, float, dict]:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
-        raise SystemExit(f"bench: hlm-report fit failed: {proc.stderr.strip().splitlines()[-1]}")
+        # hlm-report's own last line, not the peak line the wrapper prints after it
+        said = [s for s in proc.stderr.strip().splitlines() if not s.startswith("peak-rss-kb ")]
+        raise SystemExit(f"bench: hlm-report fit failed: {said[-1] if said else proc.returncode}")
     # the last such line (a JVM may write after it); the peak is this process's, not Spark's JVM
     peak = [line for line in proc.stderr.splitlines() if line.startswith("peak-rss-kb ")][-1]
     peak_mb = int(peak.split()[1]) / 1024
@@ -327,7 +329,7 @@ def _spark_line(tmp: Path, n: int, groups: int, repeat: int = 1) -> None:
     shutil.rmtree(lake)
 
 
-SECTIONS = ("ladder", "scale", "binary", "render", "profiles")
+SECTIONS = ("ladder", "scale", "levels", "levels-scale", "binary", "render", "profiles")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -338,14 +340,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=1, help="scale section: runs of each fit and floor"
     )
+    parser.add_argument(
+        "--small",
+        action="store_true",
+        help="levels sections at a hundredth of their size (checks that they run; not timings)",
+    )
     args = parser.parse_args(argv)
     sections = args.only or list(SECTIONS)
+    failed = []
     print("hlm-report bench (2 cores here; times in seconds, log-likelihoods REML)")
     with tempfile.TemporaryDirectory() as tmp:
         if "ladder" in sections:
             _ladder_section(Path(tmp))
         if "scale" in sections:
             _scale_section(Path(tmp), repeat=max(args.repeat, 1))
+        if "levels" in sections or "levels-scale" in sections:
+            from . import bench_levels
+
+            if "levels" in sections:
+                rows = (10, 20, 25) if args.small else bench_levels.ROWS
+                if not bench_levels.levels_section(Path(tmp), rows):
+                    failed.append("levels")
+            if "levels-scale" in sections:
+                lakes = [(10, 20, 250), (20, 20, 1_250)] if args.small else bench_levels.LAKES
+                if not bench_levels.levels_scale_section(
+                    Path(tmp), lakes, repeat=max(args.repeat, 1)
+                ):
+                    failed.append("levels-scale")
         if "binary" in sections:
             from .bench_binary import binary_section  # it reuses _ours from this module
 
@@ -359,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
             f"\nwarm render of hsb2 (HTML + PDF + Word, one execution): {render:.1f} s "
             "(target < 15 s)"
         )
+    if failed:
+        print(f"\nbench: FAILED sections: {', '.join(failed)}")
+        return 1
     return 0
 
 

@@ -44,6 +44,7 @@ from .columns import (
     refuse_missing_codes,
 )
 from .engines import Engine
+from .levels import key_sql, single_group
 from .load import judge_text_column
 from .outcome import SHOWN_VALUES, BinaryCoding, choose_event
 from .prepare import (
@@ -117,9 +118,9 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
 
     def cleaned(column: str) -> str:
         ref, kind = f"s{used.index(column)}", kinds[column]
-        if column == spec.group and kind == "number":
+        if column in spec.levels and kind == "number":
             return ref  # an id: grouped by its own type (faster than text), named as text later
-        if column == spec.group:
+        if column in spec.levels:
             kind = "text"
         if kind == "bool":
             return f"(CASE WHEN {ref} IS NULL THEN NULL WHEN {ref} THEN 'True' ELSE 'False' END)"
@@ -131,7 +132,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         if not tokens:
             return text
         missing = f"{text} IN ({token_list})"
-        if numeric_tokens and column != spec.group:
+        if numeric_tokens and column not in spec.levels:
             # as pandas reads a number column: a token -99 also makes -99.0 and -99.00 missing
             missing += f" OR TRY_CAST({text} AS DOUBLE) IN ({numeric_tokens})"
         return f"(CASE WHEN {missing} THEN NULL ELSE {text} END)"
@@ -159,12 +160,12 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         {
             c: alias[c]
             for c in used
-            if c not in numeric and not (c == spec.group and kinds[c] == "number")
+            if c not in numeric and not (c in spec.levels and kinds[c] == "number")
         },
         "raw",
     )
     if source.format == "csv":
-        spelled = [c for c in used if c not in numeric and c not in (spec.group, spec.outcome)]
+        spelled = [c for c in used if c not in numeric and c not in (*spec.levels, spec.outcome)]
         texts |= _booleans(engine, spelled, alias)
     engine.execute(
         "CREATE OR REPLACE TEMPORARY VIEW analysis AS SELECT "
@@ -172,11 +173,14 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             f"{as_number[c] if c in numeric else texts.get(c, alias[c])} AS {alias[c]}"
             for c in used
         )
+        # several levels: rows are grouped by their cell, the ids joined (levels.py)
+        + (f", {key_sql([texts.get(c, alias[c]) for c in spec.levels], engine.text_type)} AS gk"
+           if spec.multilevel else "")
         + " FROM raw"
-    )
+    )  # fmt: skip
     complete = " AND ".join(f"{alias[c]} IS NOT NULL" for c in used)
-    g, a = alias[spec.group], alias
-    model_numeric = [c for c in used if c in numeric and c != spec.group]
+    g, a = "gk" if spec.multilevel else alias[spec.group], alias
+    model_numeric = [c for c in used if c in numeric and c not in spec.levels]
     predictors = list(spec.predictors) + [contextual_name(c) for c in spec.contextual]
     mean_predictors = {contextual_name(c) for c in spec.contextual}
     variables = design_variables(spec, predictors)
@@ -744,10 +748,7 @@ def _ordered_groups(
     labels = [str(v) for v in groups["g"]]
     ordered = id_order(labels)
     if len(ordered) < 2:
-        raise InputError(
-            f"grouping variable {quoted(spec.group)} has a single group ({quoted(ordered[0])}); "
-            "a multilevel model needs at least two"
-        )
+        raise single_group(spec, ordered[0])
     code_of = {label: i for i, label in enumerate(ordered)}
     groups = groups.assign(code=[code_of[label] for label in labels])
     groups = groups.sort_values("code").reset_index(drop=True)
@@ -788,8 +789,8 @@ def _numeric_columns(
 ) -> set[str]:
     """Which used columns are numbers: typed numbers, and text columns whose every cell is one
     (pass 1). A text column of numbers with a few stray tokens is refused as in memory."""
-    numeric = {c for c in used if kinds[c] == "number" and c != spec.group}
-    text = [c for c in used if kinds[c] == "text" and c != spec.group]
+    numeric = {c for c in used if kinds[c] == "number" and c not in spec.levels}
+    text = [c for c in used if kinds[c] == "text" and c not in spec.levels]
     if not text:
         return numeric
     counts = engine.frame(

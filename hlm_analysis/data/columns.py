@@ -96,7 +96,7 @@ def id_order(labels) -> list[str]:
 
 
 def columns_used(spec: Spec) -> list[str]:
-    used = [spec.outcome, spec.group, *spec.predictors, *spec.random_slopes]
+    used = [spec.outcome, *spec.levels, *spec.predictors, *spec.slope_variables]
     for term in spec.interactions:
         used.extend(term.split(":"))
     used.extend(spec.centering)
@@ -125,7 +125,7 @@ def check_columns_exist(spec: Spec, columns: list[str]) -> None:
     # The model names its intercept term INTERCEPT; a column of that name would be the same term.
     # A column called "Intercept" (or anything else) is fine.
     for column in columns_used(spec):
-        if column == INTERCEPT and column not in (spec.outcome, spec.group):
+        if column == INTERCEPT and column != spec.outcome and column not in spec.levels:
             raise InputError(
                 f"column {quoted(column)} has the name the model gives its intercept term; "
                 "rename the column (e.g. to 'Intercept')"

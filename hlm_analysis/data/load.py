@@ -28,6 +28,7 @@ from .files import (
     nfc_names,
     refuse_duplicates,
 )
+from .levels import cell_factor
 from .outcome import BinaryCoding, code_binary
 
 # A text column is "numbers with stray tokens" (and refused) rather than genuinely text when at
@@ -229,7 +230,7 @@ def _factor(series: pd.Series, as_text: bool) -> Factor:
 def read_columns(spec: Spec, path: Path, used: list[str]) -> tuple[Columns, BinaryCoding | None]:
     """The used columns of any file pandas reads, judged by its rules: a binary outcome coded,
     text columns of numbers converted or refused (numeric_columns)."""
-    frame = read_table(path, spec.missing_values, used, ids=[spec.group])
+    frame = read_table(path, spec.missing_values, used, ids=list(spec.levels))
     check_columns_exist(spec, list(frame.columns))
     coding = None
     if spec.family == "binomial":
@@ -238,7 +239,7 @@ def read_columns(spec: Spec, path: Path, used: list[str]) -> tuple[Columns, Bina
     # the group is an id (text or number alike); every other column used may need to be a number
     frame = numeric_columns(
         frame,
-        [c for c in used if c != spec.group],
+        [c for c in used if c not in spec.levels],
         required=[spec.outcome, *spec.centering, *spec.contextual],
     )
     numbers: dict[str, np.ndarray] = {}
@@ -249,4 +250,6 @@ def read_columns(spec: Spec, path: Path, used: list[str]) -> tuple[Columns, Bina
             numbers[name] = series.to_numpy(dtype=float, na_value=np.nan)
         else:
             texts[name] = _factor(series, as_text=True)
-    return Columns(numbers, texts, _factor(frame[spec.group], as_text=False), len(frame)), coding
+    factors = [_factor(frame[g], as_text=False) for g in spec.levels]
+    group = cell_factor(factors) if spec.multilevel else factors[0]  # levels.py: cells
+    return Columns(numbers, texts, group, len(frame)), coding

@@ -26,6 +26,13 @@ from .columns import (
     refuse_missing_codes,
 )
 from .files import too_large
+from .levels import (
+    Levels,
+    arrange_cells,
+    refuse_group_level_parameters,
+    refuse_slopes_constant_within,
+    single_group,
+)
 from .read_arrow import arrow_columns
 from .sums import DesignSums, from_rows
 
@@ -99,6 +106,9 @@ class Prepared:
     # how many files discovery read, and passed over (hidden, `_` or output folders, repeats)
     files_read: int = 1
     files_skipped: int = 0
+    # several grouping levels (issue 22): `sums`, `group_labels` and the rows' group codes are
+    # then per cell (levels.py) and this says which group of each level each cell is in
+    levels: Levels | None = None
 
     @property
     def n_obs(self) -> int:
@@ -237,7 +247,7 @@ def build_design(
             terms.append(Term(name, TermKind.INTERACTION, parts=parts))
     design = Design(
         outcome=spec.outcome,
-        group=spec.group,
+        group=spec.levels[-1],  # several levels: the innermost (what group-level means)
         predictors=tuple(predictors),
         variables=tuple(variables),
         terms=tuple(terms),
@@ -378,16 +388,21 @@ def largest_fixed(prepared: Prepared) -> list[str]:
 
 def check_groups(spec: Spec, sizes: np.ndarray) -> None:
     """A random effect is told apart from the residual by rows that share a group: with at most
-    one group of two or more rows, the between-group variance is not identified."""
+    one group of two or more rows, the between-group variance is not identified. `sizes` are
+    per cell: nested levels' innermost groups (crossed factors are checked per level, in
+    levels.py, since their cells need not share rows)."""
+    if spec.crossed:
+        return
+    group = spec.levels[-1]
     shared = int((sizes >= 2).sum())
     if shared == 0:
         raise InputError(
-            f"every group of {quoted(spec.group)} has a single row: a random effect cannot be "
+            f"every group of {quoted(group)} has a single row: a random effect cannot be "
             "told apart from the residual"
         )
     if shared < 2:
         raise InputError(
-            f"every group of {quoted(spec.group)} but one has a single row: a random effect "
+            f"every group of {quoted(group)} but one has a single row: a random effect "
             "cannot be told apart from the residual"
         )
 
@@ -396,6 +411,11 @@ def _check_group_level_count(prepared: Prepared, fixed: list[str]) -> None:
     # Group-level columns (and the intercept) take their values from the groups alone: with as
     # many of them as groups they reproduce every group mean, and the random intercept's
     # variance is left without information (with more, they are collinear as well).
+    if prepared.levels is not None:  # per level, each over its own groups
+        refuse_group_level_parameters(
+            prepared.spec, prepared.levels, prepared.sums, fixed, INTERCEPT
+        )
+        return
     level2 = [t for t in fixed if t != INTERCEPT and prepared.sums.constant_within_groups(t)]
     q = 1 + len(level2)
     if level2 and q >= prepared.n_groups:
@@ -457,6 +477,9 @@ def assemble(
     _, terms_of, categorical, design = built
     if coding is not None:
         design = replace(design, event=coding.event, non_event=coding.non_event)
+    levels = None
+    if spec.multilevel:  # cells ordered by their groups, and each level's groups
+        levels, group_labels, sums, rows = arrange_cells(spec, group_labels, sums, rows)
     sample = rows.take(sample_index(len(rows))) if keep_rows else rows
     numeric = numeric_variables(spec, predictors, categorical)
     return finish(
@@ -473,19 +496,21 @@ def assemble(
             n_rows_read=n_rows_read,
             dropped=dropped,
             rows=rows if keep_rows else None,
+            levels=levels,
         )
     )
 
 
 def _refuse_group_centring_a_group_level(prepared: Prepared) -> None:
     """A column constant within every group is all zeros once centred on the group means (and
-    rounding noise, which the collinearity check may or may not catch): say so instead."""
+    rounding noise, which the collinearity check may or may not catch): say so instead.
+    With several (nested) levels the groups are the innermost level's (the cells)."""
     spec = prepared.spec
     for column, how in spec.centering.items():
         if how == "group" and prepared.sums.constant_within_groups(MEASURED + column):
             raise InputError(
                 f"centering: {quoted(column)} is constant within every group of "
-                f"{quoted(spec.group)}, so centring it on the group means leaves only zeros; "
+                f"{quoted(spec.levels[-1])}, so centring it on the group means leaves only zeros; "
                 "centre it on the grand mean (grand) instead, or not at all"
             )
 
@@ -496,6 +521,9 @@ def _refuse_random_slope_of_a_group_level(prepared: Prepared) -> None:
     it anyway, as a variance the data cannot inform). A categorical slope is refused when any
     of its level columns is constant within every group."""
     spec = prepared.spec
+    if prepared.levels is not None:  # per level, over that level's groups
+        refuse_slopes_constant_within(spec, prepared.levels, prepared.sums, prepared.terms_of)
+        return
     for variable in spec.random_slopes:
         terms = prepared.terms_of.get(variable, [])
         if terms and any(prepared.sums.constant_within_groups(t) for t in terms):
@@ -555,7 +583,7 @@ def prepare_in_memory(spec: Spec, path: Path) -> Prepared:
 
 def _refuse_too_large(spec: Spec, table: Columns) -> None:
     for column in columns_used(spec):
-        if column == spec.group or column not in table.numbers:
+        if column in spec.levels or column not in table.numbers:
             continue
         bad = int(too_large(table.numbers[column], TOO_LARGE).sum())
         if bad:
@@ -572,7 +600,7 @@ def _in_nfc(spec: Spec, table: Columns) -> Columns:
         for c, f in table.texts.items()
     }
     group = Factor.of_labels(table.group.codes, table.group.labels(), ids=True)
-    if spec.group in texts:
+    if not spec.multilevel and spec.group in texts:
         texts[spec.group] = group
     return Columns(table.numbers, texts, group, table.n_rows)
 
@@ -662,9 +690,7 @@ def code_columns(spec: Spec, table: Columns, coding: BinaryCoding | None = None)
         )
     levels = clean.group.labels()
     if len(levels) < 2:
-        raise InputError(
-            f"grouping variable {quoted(spec.group)} has a single group ({quoted(levels[0])}); a multilevel model needs at least two"
-        )
+        raise single_group(spec, levels[0])
     codes = clean.group.codes
     counts = np.bincount(codes, minlength=len(levels))
     check_groups(spec, counts)

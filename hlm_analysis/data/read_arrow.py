@@ -23,6 +23,7 @@ from .. import arrow_arrays
 from ..spec import Spec, reads_as_number
 from .columns import Columns, Factor
 from .files import CSV, PARQUET, check_parquet_schema, csv_header, nfc_names
+from .levels import cell_factor
 
 
 def _utf8(data: bytes, chunk: int = 1 << 23) -> bool:
@@ -73,7 +74,7 @@ def _read(spec: Spec, path: Path, used: list[str]) -> pa.Table | None:
         convert_options=pcsv.ConvertOptions(
             include_columns=[raw[c] for c in used],
             # group ids are text as written, on every path: 0100 and 100 are two groups
-            column_types={raw[spec.group]: pa.string()},
+            column_types={raw[g]: pa.string() for g in spec.levels},
             null_values=tokens,
             strings_can_be_null=True,
             quoted_strings_can_be_null=True,
@@ -105,7 +106,7 @@ def arrow_columns(spec: Spec, path: Path, used: list[str]) -> Columns | None:
             if np.count_nonzero(~np.isfinite(values)) > column.null_count:
                 return None  # NaN or infinite cells: pandas' reading decides what they are
             numbers[name] = values
-        elif name == spec.group and (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        elif name in spec.levels and (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
             texts[name] = _id_factor(column, spec.missing_values)
         elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
             factor = _text_factor(column, spec.missing_values)
@@ -114,9 +115,10 @@ def arrow_columns(spec: Spec, path: Path, used: list[str]) -> Columns | None:
             texts[name] = factor
         else:
             return None  # booleans, dates, all-missing columns, dictionaries: the pandas reader
-    group = texts.get(spec.group) or _group_factor(table.column(spec.group), numbers[spec.group])
-    if group is None:
+    factors = [texts.get(g) or _group_factor(table.column(g), numbers[g]) for g in spec.levels]
+    if any(f is None for f in factors):
         return None
+    group = cell_factor(factors) if spec.multilevel else factors[0]  # levels.py: cells
     return Columns(numbers, texts, group, table.num_rows)
 
 

@@ -88,6 +88,30 @@ class DesignSums:
         centred = self.total[i, i] - self.total[i, 1] ** 2 / n
         return float(np.sqrt(max(centred, 0.0) / (n - 1)))
 
+    def collapse(self, codes: np.ndarray, n_groups: int) -> DesignSums:
+        """The sums of groups made of these groups: `codes[g]` is group g's new group (cells
+        into the groups of one level, issue 22). Cross products and counts add; the low and
+        high values are the smallest and largest over the parts. A new group without parts has
+        zero counts and sums and NaN bounds."""
+        codes = np.asarray(codes, dtype=np.int64)
+        order = np.argsort(codes, kind="stable")
+        parts = np.bincount(codes, minlength=n_groups)
+        present = parts > 0
+        starts = np.concatenate([[0], np.cumsum(parts)[:-1]])[present]
+        k = len(self.names)
+        counts = np.zeros(n_groups, dtype=self.counts.dtype)
+        cross = np.zeros((n_groups, k, k))
+        low = np.full((n_groups, k), np.nan)
+        high = np.full((n_groups, k), np.nan)
+        if len(order):
+            counts[present] = np.add.reduceat(self.counts[order], starts)
+            cross[present] = np.add.reduceat(self.cross[order], starts, axis=0)
+            low[present] = np.minimum.reduceat(self.group_low[order], starts, axis=0)
+            high[present] = np.maximum.reduceat(self.group_high[order], starts, axis=0)
+        return DesignSums(
+            names=self.names, counts=counts, cross=cross, group_low=low, group_high=high
+        )
+
     def quadratic_variance(self, names: list[str], weights: np.ndarray) -> float:
         """Sample variance (n - 1) of the linear combination sum_t w_t x_t over all rows."""
         idx = self.index(names)
