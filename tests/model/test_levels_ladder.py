@@ -1,0 +1,283 @@
+"""`hlm-report fit` of configs with several grouping levels (issue 22), end to end, against lme4
+and lmerTest (tests/reference/levels/: make_levels_reference.R wrote levels_reference.json):
+a three-level file with repeated inner ids, mlmRev's egsingle growth data (years in children in
+schools, random year slopes at both levels) and ScotsSec's crossed primary and secondary schools.
+
+Tolerances are the issue's: fixed effects within 1% of lme4's SE, SEs 2%, Satterthwaite df 1%,
+variance components 2%, the REML log-likelihood never more than 1e-4 below lme4's.
+"""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import numpy as np
+import pytest
+from helpers import REFERENCE, fit, write_config
+
+from hlm_analysis.cli import main
+from hlm_analysis.data.aggregate import prepare_in_engine
+from hlm_analysis.data.engines import open_engine
+from hlm_analysis.data.prepare import columns_used
+from hlm_analysis.data.route import prepare
+from hlm_analysis.data.source import open_source
+from hlm_analysis.model import multilevel
+from hlm_analysis.results import INTERCEPT, ModelName, Reference, TermKind, read_json
+from hlm_analysis.schema import results_schema
+from hlm_analysis.spec import load_spec
+
+LEVELS = REFERENCE / "levels"
+LME4 = json.loads((LEVELS / "levels_reference.json").read_text())
+
+CONFIGS = {
+    "three_level": {
+        "data": LEVELS / "three_level.csv",
+        "outcome": "score",
+        "predictors": ["prior", "fsm"],
+        "group": ["school", "class"],
+        "random_slopes": {"class": ["prior"]},
+    },
+    "growth": {
+        "data": LEVELS / "egsingle.csv",
+        "outcome": "math",
+        "time": "year",
+        "predictors": ["female", "black", "hispanic", "lowinc"],
+        "group": ["schoolid", "childid"],
+        "random_slopes": {"schoolid": ["year"], "childid": ["year"]},
+    },
+    "crossed": {
+        "data": LEVELS / "scotssec.csv",
+        "outcome": "attain",
+        "predictors": ["verbal", "sex"],
+        "reference": {"sex": "M"},  # as the R script's sexF
+        "group": ["primary", "second"],
+        "crossed": True,
+    },
+}
+# our rung -> the lme4 model of the same formula
+RUNGS = {
+    "three_level": {"null": "null", "random_intercept": "random_intercept",
+                    "random_slope": "random_slope"},
+    "growth": {"null": "null", "random_intercept": "random_intercept",
+               "random_slope": "random_slope"},
+    "crossed": {"null": "null", "random_intercept": "predictors"},
+}  # fmt: skip
+FINAL = {"three_level": "random_slope", "growth": "random_slope", "crossed": "random_intercept"}
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    cache = {}
+
+    def get(case: str):
+        if case not in cache:
+            directory = tmp_path_factory.mktemp(case)
+            config = write_config(directory, case, **CONFIGS[case])
+            out = directory / "out"
+            # the command line, as an analyst runs it
+            assert main(["fit", str(config), "--out", str(out)]) == 0
+            cache[case] = (read_json(out / "results.json"), out)
+        return cache[case]
+
+    return get
+
+
+def _r_name(results, term: str) -> str:
+    """lme4's coefficient name of one of our design terms (a dummy is variable + level)."""
+    t = results.design.term(term)
+    return t.variable + t.level if t.kind == TermKind.DUMMY else term
+
+
+@pytest.mark.parametrize(
+    "case,rung", [(c, r) for c, rungs in RUNGS.items() for r in rungs], ids=lambda v: str(v)
+)
+def test_every_rung_matches_lme4_and_lmertest(fitted, case, rung):
+    results, _ = fitted(case)
+    model = results.model(rung)
+    ref = LME4[case]["models"][RUNGS[case][rung]]["reml"]
+    # lme4: logLik(lmer(formula, REML = TRUE)); ours is never worse than lme4's optimum
+    assert model.loglik >= ref["loglik"] - 1e-4
+    assert model.converged
+    # lmerTest: summary(m)$coefficients (Satterthwaite df)
+    for fe in model.fixed_effects:
+        r = ref["coefficients"][_r_name(results, fe.term)]
+        assert abs(fe.estimate - r["estimate"]) <= 0.01 * r["se"], fe.term
+        assert fe.std_error == pytest.approx(r["se"], rel=0.02), fe.term
+        assert fe.df == pytest.approx(r["df"], rel=0.01), fe.term
+    # as.data.frame(VarCorr(m)): each level's rows named by the level's column
+    ours = {(vc.group, vc.term1, vc.term2): vc.estimate for vc in model.variance_components}
+    assert len(ours) == len(ref["varcorr"])
+    for row in ref["varcorr"]:
+        key = (row["level"], row["var1"], row["var2"])
+        scale = max(abs(row["vcov"]), 1e-8)
+        # a covariance is held to 2% of the variances' geometric mean (it can be near zero)
+        if row["var2"] is not None:
+            variances = [r["vcov"] for r in ref["varcorr"] if r["level"] == row["level"]
+                         and r["var2"] is None and r["var1"] in (row["var1"], row["var2"])]  # fmt: skip
+            scale = float(np.sqrt(np.prod(variances)))
+        assert abs(ours[key] - row["vcov"]) <= 0.02 * scale, key
+    # ML refit: logLik(refitML(m)) for AIC, BIC and the likelihood-ratio tests
+    ml = LME4[case]["models"][RUNGS[case][rung]]["ml"]
+    assert model.loglik_ml >= ml["loglik"] - 1e-4
+    assert model.loglik_ml == pytest.approx(ml["loglik"], abs=1e-3)
+    assert model.formula.count("|") == len(results.spec.levels)
+
+
+@pytest.mark.parametrize("case", list(CONFIGS))
+def test_null_model_variance_shares_iccs_and_level_lrts(fitted, case):
+    results, _ = fitted(case)
+    null = results.model("null")
+    ref = LME4[case]["models"]["null"]["reml"]
+    shares = ref["variance_shares"]
+    assert [lv.level for lv in null.levels] == list(results.spec.levels)
+    for lv in null.levels:
+        # VarCorr shares: tau_l / (sum tau + sigma2)
+        assert lv.variance_share == pytest.approx(shares["vpc"][lv.level], rel=0.01)
+        assert lv.variance_share == pytest.approx(
+            shares["performance_icc_by_group"][lv.level], rel=0.01
+        )
+        # nested: same group here and above (cumulative); crossed: this factor's own share
+        expected = shares["vpc"][lv.level] if results.spec.crossed else shares["icc_same"][lv.level]
+        assert lv.icc.estimate == pytest.approx(expected, rel=0.01)
+        assert lv.icc.ci_low < lv.icc.estimate < lv.icc.ci_high
+        # anova(refit-free REML fits): the null model without this level
+        lrt = ref["lrt"][lv.level]["term"]
+        assert lv.lrt.level == lv.level and lv.lrt.df == 1
+        assert lv.lrt.statistic == pytest.approx(lrt["statistic"], rel=1e-4, abs=2e-3)
+        assert lv.lrt.p_value == pytest.approx(lrt["p_mixture"], rel=0.01)
+        assert lv.variance_explained == 0.0
+        assert len(lv.group_effects.groups) == lv.n_groups == ref["ngrps"][lv.level]
+    assert null.residual_share == pytest.approx(shares["vpc"]["Residual"], rel=0.01)
+    # models.null.icc keeps its two-level meaning: the outermost level's
+    assert null.icc == null.levels[0].icc
+    assert null.n_groups == null.levels[0].n_groups
+    # the first comparison tests every level's intercept variance at once
+    first = results.comparisons[0]
+    assert first.model_b == ModelName.RANDOM_INTERCEPT and first.df == len(results.spec.levels)
+    assert first.p_value_method == Reference.CHI_BAR_LEVELS
+    assert first.p_value <= first.p_value_naive
+
+
+def test_final_model_component_tests_per_level(fitted):
+    """lme4's anova of the final three-level model against it without each level's term and
+    without the class slope (REML, not refitted), chi-bar-square 50:50."""
+    results, _ = fitted("three_level")
+    assert results.final_model == ModelName.RANDOM_SLOPE
+    ref = LME4["three_level"]["models"]["random_slope"]["reml"]["lrt"]
+    tests = {(t.level, t.term): t for t in results.component_tests}
+    expected = {
+        ("school", INTERCEPT): ref["school"]["term"],
+        ("class", INTERCEPT): ref["class"]["term"],
+        ("class", "prior"): ref["class"]["slopes"],
+    }
+    assert set(tests) == set(expected)
+    for key, r in expected.items():
+        assert tests[key].df == r["df"], key
+        # our final model is at least as good as lme4's (which stopped at max|grad| 0.09)
+        assert tests[key].statistic >= r["statistic"] - 2e-4, key
+        assert tests[key].statistic == pytest.approx(r["statistic"], rel=1e-3), key
+        assert tests[key].p_value == pytest.approx(r["p_mixture"], rel=0.05), key
+
+
+@pytest.mark.parametrize("case", list(CONFIGS))
+def test_final_model_statistics_and_results_json(fitted, case):
+    results, out = fitted(case)
+    assert results.final_model == FINAL[case]
+    final = results.final
+    # Satterthwaite df on every fixed effect, CR1 on the outermost level (nested only)
+    assert all(fe.df is not None and fe.df > 0 for fe in final.fixed_effects)
+    robust = [fe.robust_se for fe in final.fixed_effects]
+    if results.spec.crossed:
+        assert robust == [None] * len(robust)
+        assert any("crossed" in note for note in final.notes)
+    else:
+        G = final.levels[0].n_groups
+        assert all(se > 0 for se in robust)
+        assert all(fe.robust_df == G - 1 for fe in final.fixed_effects)
+    # notes say what is not computed for several levels, not silently
+    assert any("contextual effects" in note for note in final.notes)
+    for lv in final.levels:
+        effects = lv.group_effects
+        assert len(effects.estimate) == lv.n_groups and len(effects.terms) == len(lv.terms)
+        assert all(0 <= r <= 1 for r in lv.reliability.values())
+        assert lv.variance_explained is not None
+    # the published schema holds a multilevel results.json
+    raw = json.loads((out / "results.json").read_text())
+    jsonschema.Draft202012Validator(results_schema()).validate(raw)
+    # per-level health rows name their level
+    groups = [h for h in results.health if h.check.value == "groups"]
+    assert [h.level for h in groups] == list(results.spec.levels)
+
+
+def test_conditional_modes_match_lme4(fitted):
+    """ranef(m, condVar = TRUE) of the growth model: the first groups' modes and SDs."""
+    results, _ = fitted("growth")
+    model = results.model("random_slope")
+    blups = LME4["growth"]["models"]["random_slope"]["reml"]["blups"]
+    for lv in model.levels:
+        ref = blups[lv.level]
+        effects = lv.group_effects
+        index = {}
+        for g, label in enumerate(effects.groups):
+            parent = model.levels[0].group_effects.groups[lv.parents[g]] if lv.parents else None
+            index[(label, parent)] = g
+        for row in ref["first"]:
+            ids = row["ids"]
+            key = (ids[lv.level], ids["schoolid"] if lv.level != "schoolid" else None)
+            g = index[key]
+            for t, term in enumerate(effects.terms):
+                sd = ref["mode_sd"][term]
+                assert abs(effects.estimate[g][t] - row["mode"][term]) <= 0.02 * sd, (key, term)
+                assert effects.std_error[g][t] == pytest.approx(row["cond_sd"][term], rel=0.02)
+
+
+def test_data_paths_give_the_same_log_likelihoods(tmp_path):
+    """In memory, DuckDB and Spark reduce the rows to the same cell sums: every model's REML and
+    ML log-likelihoods agree within 1e-8."""
+    spec = load_spec(write_config(tmp_path, "three", **CONFIGS["three_level"]))
+    memory = prepare(spec)
+    duckdb, spark = open_engine("duckdb"), open_engine("spark")
+    try:
+        paths = [memory] + [
+            prepare_in_engine(spec, open_source(spec.data, columns_used(spec)), engine)
+            for engine in (duckdb, spark)
+        ]
+    finally:
+        duckdb.close()
+    logliks = []
+    for prepared in paths:
+        fits = [
+            multilevel.fit_mixed(prepared, mdef)
+            for mdef in multilevel.ladder(prepared)
+            if mdef.random
+        ]
+        logliks.append([(f.reml.loglik, f.ml.loglik) for f in fits])
+    for other in logliks[1:]:
+        np.testing.assert_allclose(np.array(other), np.array(logliks[0]), rtol=0, atol=1e-8)
+
+
+def test_binary_outcomes_with_several_levels_are_refused(tmp_path, capsys):
+    frame_config = {**CONFIGS["three_level"], "outcome": "fsm", "predictors": ["prior"]}
+    frame_config.pop("random_slopes")
+    config = write_config(tmp_path, "binary", family="binomial", event="yes", **frame_config)
+    code = main(["fit", str(config), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "binary outcomes with several grouping levels" in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_single_level_fit_is_unchanged_by_the_levels_keys(tmp_path):
+    """A one-level config writes none of the keys added for several levels."""
+    config = write_config(
+        tmp_path, "one", data=REFERENCE / "exam.csv", outcome="normexam",
+        predictors=["standLRT"], group=["school"],
+    )  # fmt: skip
+    results = fit(config, tmp_path / "out")
+    raw = json.loads((tmp_path / "out" / "results.json").read_text())
+    for model in raw["models"].values():
+        assert "levels" not in model and "residual_share" not in model
+    for row in raw["health"] + raw["component_tests"]:
+        assert "level" not in row
+    assert all(not m.levels for m in results.models.values())
