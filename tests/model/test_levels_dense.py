@@ -229,3 +229,27 @@ def test_satterthwaite_contrast_rows_agree_with_coefficients():
     df = fit.df()
     assert np.allclose(fit.df(np.eye(3)[[2, 0]]), df[[2, 0]], rtol=1e-10)
     assert np.all((df > 1) & (df < fit.n))
+
+
+def test_crossed_sparse_schur_complement_equals_dense(monkeypatch):
+    """Many groups in both factors: the Schur complement is factored sparse (SuperLU), with the
+    same criterion, modes and conditional variances as the dense Cholesky."""
+    from hlm_analysis.model.levels import crossed
+
+    sums, codes, groups, (A, B, x, w, y) = crossed_case(n=400, groups=(40, 30))
+    model = LevelsModel(sums, codes, groups, ["a", "b"], True, TERMS, {"b": ["x"]})
+    theta = np.random.default_rng(1).normal(size=model.n_theta)
+    beta, sigma2, dev, _ = model.solve(theta)
+    modes, covs = model.conditional(theta, beta, sigma2)
+    calls = []
+    monkeypatch.setattr(crossed, "DENSE_LIMIT", 10)
+    splu = crossed.spla.splu
+    monkeypatch.setattr(crossed.spla, "splu", lambda D: calls.append(1) or splu(D))
+    sparse_beta, _, sparse_dev, _ = model.solve(theta)
+    sparse_modes, sparse_covs = model.conditional(theta, sparse_beta, sigma2)
+    assert calls
+    assert sparse_dev == pytest.approx(dev, rel=1e-12)
+    assert np.allclose(sparse_beta, beta, rtol=1e-10)
+    for name in ("a", "b"):
+        assert np.allclose(sparse_modes[name], modes[name], rtol=1e-8, atol=1e-12)
+        assert np.allclose(sparse_covs[name], covs[name], rtol=1e-8, atol=1e-12)

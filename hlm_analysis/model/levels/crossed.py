@@ -5,7 +5,8 @@ diagonal part for the factor with more groups (F: one q_F x q_F block per group)
 part for the other (S), and the cross blocks Lambda_F' Z_F'Z_S Lambda_S of the observed cells. The
 F blocks are factored all at once (batched small Cholesky); the Schur complement on S,
 D = I + Lambda_S'Z_S'Z_S Lambda_S - W'W with W = L_F^-1 (cross blocks), is dense (G_S q_S square)
-and factored by LAPACK. This is lme4's sparse Cholesky with the fill-reducing order that puts
+and factored by LAPACK (or, when the smaller factor has thousands of groups, kept sparse and
+factored by SuperLU). This is lme4's sparse Cholesky with the fill-reducing order that puts
 the larger factor first; C = [X y]'[X y] - c_F'c_F - c_S'c_S as lme4 computes it.
 """
 
@@ -14,8 +15,13 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 
 from . import blocks
+
+# Above this many Schur-complement columns (groups x terms of the smaller factor) D is held
+# sparse and factored by a sparse LU (a dense 4,000 x 4,000 Cholesky already takes ~0.3 s)
+DENSE_LIMIT = 4000
 
 
 class Crossed:
@@ -57,6 +63,8 @@ class Crossed:
         self.W_shape = (self.n_groups[f] * qf, self.n_groups[s] * qs)
 
     def _parts(self, lams):
+        """Lf (F blocks' factors), cF = Lf^-1 Lambda_F'Z_F'[X y], W, solve (b -> D^-1 b),
+        rhs = Lambda_S'Z_S'[X y] - W'cF, log|Lambda'Z'Z Lambda + I|."""
         f, s = self.f, self.s
         lf, ls = lams[f], lams[s]
         Mf = np.eye(self.q[f]) + np.einsum("ba,gbc,cd->gad", lf, self.ZtZ[f], lf)
@@ -66,28 +74,40 @@ class Crossed:
         Wc = blocks.forward_stack(Lf[self.codes[f]], np.einsum("ba,gbc,cd->gad", lf, self.ZfZs, ls))
         W = sp.csr_matrix((Wc.ravel(), (self.W_rows, self.W_cols)), shape=self.W_shape)
         Ms = np.eye(self.q[s]) + np.einsum("ba,gbc,cd->gad", ls, self.ZtZ[s], ls)
-        D = sla.block_diag(*Ms) if len(Ms) < 64 else _block_diag(Ms)
-        D -= (W.T @ W).toarray()
         rhs = np.einsum("ba,gbm->gam", ls, self.ZtXy[s]).reshape(self.W_shape[1], -1)
         rhs -= W.T @ cF.reshape(self.W_shape[0], -1)
-        LD = np.linalg.cholesky(D)
-        logdet += 2.0 * float(np.log(np.diag(LD)).sum())
-        cS = sla.solve_triangular(LD, rhs, lower=True)
-        return Lf, cF, W, LD, cS, logdet
+        if self.W_shape[1] <= DENSE_LIMIT:
+            D = _block_diag(Ms) - (W.T @ W).toarray()
+            factor = sla.cho_factor(D, lower=True)
+            logdet += 2.0 * float(np.log(np.diag(factor[0])).sum())
+
+            def solve(b):
+                return sla.cho_solve(factor, b)
+
+        else:  # many groups in both factors: a sparse LU of the Schur complement (SPD, so
+            # log|D| is the sum of log|U_ii|)
+            D = (sp.block_diag(Ms, format="csc") - (W.T @ W)).tocsc()
+            lu = spla.splu(D)
+            logdet += float(np.log(np.abs(lu.U.diagonal())).sum())
+
+            def solve(b):
+                return lu.solve(np.asarray(b, float))
+
+        return Lf, cF, W, solve, rhs, logdet
 
     def evaluate(self, lams, keep: bool = False):
-        _, cF, _, _, cS, logdet = self._parts(lams)
+        _, cF, _, solve, rhs, logdet = self._parts(lams)
         flat = cF.reshape(-1, cF.shape[2])
-        C = self.XyXy - flat.T @ flat - cS.T @ cS
+        C = self.XyXy - flat.T @ flat - rhs.T @ solve(rhs)
         return (C + C.T) / 2, logdet, None
 
     def conditional(self, lams, beta: np.ndarray, sigma2: float):
         """Conditional modes and covariances (exact diagonal blocks of sigma^2 Lambda M^-1
         Lambda') of both factors, in the caller's order."""
         f, s = self.f, self.s
-        Lf, cF, W, LD, cS, _ = self._parts(lams)
+        Lf, cF, W, solve, rhs, _ = self._parts(lams)
         v = np.append(-beta, 1.0)
-        uS = sla.solve_triangular(LD, cS @ v, lower=True, trans="T")
+        uS = solve(rhs @ v)
         rF = (cF @ v).ravel() - W @ uS
         qf, qs = self.q[f], self.q[s]
         uF = blocks.backward_stack(Lf, rF.reshape(-1, qf, 1))[:, :, 0]
@@ -95,27 +115,28 @@ class Crossed:
         covs = [None, None]
         modes[f] = uF @ lams[f].T
         modes[s] = uS.reshape(-1, qs) @ lams[s].T
-        # M^-1 blocks: S: D^-1; F: Mf^-1 + (Lf'^-1 W) D^-1 (W' Lf^-1), the latter through
-        # Y = LD^-1 W' in chunks of F groups (its dense form can be large)
-        LDinv = sla.solve_triangular(LD, np.eye(len(LD)), lower=True)
-        Dinv = LDinv.T @ LDinv
-        GS = self.n_groups[s]
-        idx = np.arange(GS)[:, None] * qs + np.arange(qs)[None, :]
-        blocks_s = Dinv[idx[:, :, None], idx[:, None, :]]
+        # M^-1 blocks: S: those of D^-1; F: Mf^-1 + Lf'^-1 (W_f D^-1 W_f') Lf^-1, both from
+        # solves with D in chunks of columns (D^-1 itself may be too large to hold)
+        n_s, GS, GF = self.W_shape[1], self.n_groups[s], self.n_groups[f]
+        chunk = max(1, 2_000_000 // max(1, n_s))
+        blocks_s = np.empty((GS, qs, qs))
+        for start in range(0, GS, chunk):
+            stop = min(GS, start + chunk)
+            unit = np.zeros((n_s, (stop - start) * qs))
+            unit[start * qs : stop * qs] = np.eye((stop - start) * qs)
+            cols = solve(unit)[start * qs : stop * qs].reshape(stop - start, qs, stop - start, qs)
+            blocks_s[start:stop] = np.einsum("gagb->gab", cols)
         covs[s] = sigma2 * np.einsum("ab,gbc,dc->gad", lams[s], blocks_s, lams[s])
-        GF = self.n_groups[f]
         Minv = np.linalg.inv(Lf @ Lf.transpose(0, 2, 1))
         extra = np.empty_like(Minv)
         Wt = W.T.tocsc()
-        chunk = max(1, 200_000 // max(1, len(LD)))
         for start in range(0, GF, chunk):
             stop = min(GF, start + chunk)
-            cols = Wt[:, start * qf : stop * qf].toarray()  # (GS qs, chunk qf)
-            Y = LDinv @ cols
-            # (W D^-1 W') block (g, g) for each g in the chunk
-            Yb = Y.reshape(len(LD), stop - start, qf).transpose(1, 0, 2)
-            inner = np.einsum("gra,grb->gab", Yb, Yb)
-            # Lf'^-1 inner Lf^-1
+            cols = Wt[:, start * qf : stop * qf].toarray()  # (n_s, chunk qf)
+            Y = solve(cols)
+            a = cols.reshape(n_s, stop - start, qf)
+            b = Y.reshape(n_s, stop - start, qf)
+            inner = np.einsum("rga,rgb->gab", a, b)  # W_f D^-1 W_f'
             left = blocks.backward_stack(Lf[start:stop], inner)
             extra[start:stop] = blocks.backward_stack(Lf[start:stop], left.transpose(0, 2, 1))
         covs[f] = sigma2 * np.einsum("ab,gbc,dc->gad", lams[f], Minv + extra, lams[f])

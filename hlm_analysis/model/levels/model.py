@@ -36,6 +36,13 @@ class LevelsModel:
         unknown = set(random) - set(names)
         if unknown:
             raise ValueError(f"random slopes at unknown level(s): {sorted(unknown)}")
+        missing = [
+            t
+            for t in [*fixed, *(v for vs in random.values() for v in vs)]
+            if t not in sums.names[1:]
+        ]
+        if missing:
+            raise ValueError(f"columns not in the design sums: {sorted(set(missing))}")
         self.names = list(names)
         self.crossed = bool(crossed)
         self.fixed = list(fixed)
