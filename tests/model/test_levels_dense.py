@@ -253,3 +253,23 @@ def test_crossed_sparse_schur_complement_equals_dense(monkeypatch):
     for name in ("a", "b"):
         assert np.allclose(sparse_modes[name], modes[name], rtol=1e-8, atol=1e-12)
         assert np.allclose(sparse_covs[name], covs[name], rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_one_level_equals_the_two_level_engine(reml):
+    """A single level (e.g. a reduced model of an LRT that drops every other level) is the
+    two-level engine's model: same criterion, beta and conditional modes."""
+    from hlm_analysis.model import lmm
+
+    _, _, _, _, (sums, codes, n_groups, names) = nested_case((6, 4), {"L1": ["x"]}, False)
+    model = LevelsModel(sums, codes[1:], n_groups[1:], names[1:], False, TERMS, {"L1": ["x"]})
+    theta = np.array([0.7, -0.2, 0.4])
+    two = lmm.model_sums(sums, TERMS, ["one", "x"])
+    sol = lmm.solve(theta, two, reml)
+    beta, sigma2, dev, _ = model.solve(theta, reml)
+    assert dev == pytest.approx(sol.deviance, rel=1e-12)
+    assert np.allclose(beta, sol.beta, rtol=1e-10)
+    modes, covs = model.conditional(theta, beta, sigma2)
+    ref_modes, ref_cov = lmm.random_effects(sol, two)
+    assert np.allclose(modes["L1"], ref_modes, rtol=1e-8, atol=1e-12)
+    assert np.allclose(covs["L1"], ref_cov, rtol=1e-8, atol=1e-12)
