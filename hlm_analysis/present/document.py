@@ -81,7 +81,9 @@ class ReportDocument:
             final=self.final,
             robust_noted=any("cluster-robust" in n.lower() for n in notes),
             intervals_noted=any(
-                "intervals for the variance components" in n.lower() for n in notes
+                "intervals for the variance components" in n.lower()
+                or "intervals of the variance components" in n.lower()
+                for n in notes
             ),
             final_notes=fmt.md_escape(" ".join(notes)),
         )

@@ -507,6 +507,13 @@ def _legend(results: Results, lex: lexicon.Lexicon, escape: Escape, labels) -> s
     )
 
 
+def _icc_method(method: str) -> str:
+    """The ICC interval's method as a clause: "Wald intervals on the logit scale (delta
+    method, REML curvature)" from the model stage's "Wald on the logit scale (...), 95%"."""
+    text = method.removesuffix(", 95%")
+    return text.replace("Wald on", "Wald intervals on", 1) if text.startswith("Wald on") else text
+
+
 def _icc(estimate: float, n_groups: int) -> dict:
     return {
         "value": fmt.num(estimate, 3),
@@ -582,6 +589,9 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         "group": escape(labels.variable(levels.columns(results)[-1])),
         # several levels (three-level, growth, crossed): per-level facts; None for two levels
         "multilevel": levels.multilevel(results),
+        # the clusters of cluster-robust SEs: the outermost level
+        "cluster": escape(labels.variable(levels.columns(results)[0])),
+        "icc_method": escape(_icc_method(null.icc.method)),
         "levels": level_facts(results, lex, labels, escape),
         # every noun phrase comes from the lexicon (present/lexicon.py)
         "groups": escape(lex.groups_counted),  # "schools", or "groups (SchoolID)" in counts

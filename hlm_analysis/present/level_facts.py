@@ -42,15 +42,16 @@ def level_facts(
         size = sizes[column]
         share = shares.get(column)
         explained = getattr(final_levels.get(column), "variance_explained", None)
-        if crossed:
-            where = f"between {noun.many}"
-            same = f"in the same {noun.one}"
-        elif parent is None:
-            where = f"between {noun.many}"
-            same = f"in the same {noun.one}"
-        else:
-            where = f"between {noun.many} within {parent.many}"
-            same = f"in the same {noun.one} (and so the same {parent.one})"
+        child = None if crossed or i == len(cols) - 1 else lex.tier(cols[i + 1]).noun
+        many, one = escape(noun.many), escape(noun.one)
+        where = f"between {many}"
+        same = f"in the same {one}"
+        if parent is not None:
+            where += f" within {escape(parent.many)}"
+            same += f" (and so the same {escape(parent.one)})"
+        if child is not None:
+            same += f" but different {escape(child.many)}"
+        reliability = getattr(final_levels.get(column), "reliability_mean", None)
         tiers.append(
             {
                 "column": column,
@@ -70,11 +71,13 @@ def level_facts(
                     "mean": fmt.num(size.size_mean, 1),
                     "equal": size.size_min == size.size_max,
                 },
-                "where": escape(where),
+                "where": where,
                 "share": fmt.pct(share.share) if share else None,
                 "share_value": share.share if share else 0.0,
-                "share_text": escape(f"{fmt.pct(share.share)} {where}") if share else None,
-                "same": escape(same),
+                "share_text": f"{fmt.pct(share.share)} {where}" if share else None,
+                "same": same,
+                "reliability": fmt.num(reliability, 2) if reliability is not None else None,
+                "reliable": rules.reliability_high(reliability),
                 "icc": fmt.num(share.icc, 3) if share and share.icc is not None else None,
                 "icc_ci": f"{fmt.num(share.icc_ci_low, 3)} to {fmt.num(share.icc_ci_high, 3)}"
                 if share and share.icc_ci_low is not None and share.icc_ci_high is not None
@@ -83,12 +86,23 @@ def level_facts(
                 "explained_grew": explained is not None and explained < 0,
             }
         )
+    _after(results, tiers, escape)
     innermost = lex.tiers[-1].noun
     if crossed:
         within = f"within the combinations of {lex.tiers[0].noun.one} and {lex.tiers[1].noun.one}"
     else:
         within = f"within {innermost.many}"
     residual = shares.get(levels.RESIDUAL)
+    after_total = (
+        sum(t["after_value"] for t in tiers) if all(t["after_text"] for t in tiers) else None
+    )
+    # "19% lies between schools", "7% between classes within schools", "74% within classes"
+    shares_said = [t["share_text"] for t in tiers if t["share_text"]]
+    if residual:
+        shares_said.append(f"{fmt.pct(residual.share)} {escape(within)}")
+    if shares_said:
+        pct, rest = shares_said[0].split(" ", 1)
+        shares_said[0] = f"{pct} lies {rest}"
     shared = [t for t in tiers if t["share"] is not None]
     largest = max(shared, key=lambda t: t["share_value"]) if shared else None
     between_total = sum(t["share_value"] for t in shared)
@@ -100,11 +114,12 @@ def level_facts(
         "within": escape(within),
         "residual_share": fmt.pct(residual.share) if residual else None,
         # "12% between schools, 8% between classes within schools and 80% within classes"
-        "shares": [t["share_text"] for t in shared]
-        + ([escape(f"{fmt.pct(residual.share)} {within}")] if residual else []),
+        "shares": shares_said,
         "largest": largest,
         "between_total": fmt.pct(between_total),
         "between_matter": rules.between_groups_matter(between_total),
+        "between_after_matter": after_total is not None
+        and rules.between_groups_matter(after_total),
         "within_dominate": rules.within_groups_dominate(between_total),
         "n_cells": fmt.integer(results.data.n_groups),
         "counts": escape(
@@ -112,9 +127,44 @@ def level_facts(
         ),
         "growth": _growth(results, lex, labels, escape),
         "explained_any": any(t["explained"] is not None for t in tiers),
+        # after the predictors (final model without random slopes): each level's share of the
+        # remaining variance, the largest, and their sum (None with random slopes, where the
+        # intercept variances hold only where the slope variables are zero)
+        "after": [t["after_text"] for t in tiers if t["after_text"]] or None,
+        "after_total": fmt.pct(sum(t["after_value"] for t in tiers))
+        if all(t["after_text"] for t in tiers)
+        else None,
+        "after_total_value": sum(t["after_value"] for t in tiers)
+        if all(t["after_text"] for t in tiers)
+        else None,
+        "largest_after": max(tiers, key=lambda t: t["after_value"])
+        if all(t["after_text"] for t in tiers)
+        else None,
         "level1_explained": fmt.pct(results.final.variance_explained_level1),
         "unit": escape(unit.one),
     }
+
+
+def _after(results: Results, tiers: list[dict], escape: Escape) -> None:
+    """Each level's share of the variance the final model leaves, when it has no random slope."""
+    final = results.final
+    per_level = levels.random_terms(final, results)
+    plain = all(terms == [INTERCEPT] for terms in per_level.values())
+    variances = {
+        vc.group: vc.estimate
+        for vc in final.variance_components
+        if vc.term2 is None and (vc.term1 == INTERCEPT or vc.group == levels.RESIDUAL)
+    }
+    known = plain and all(t["column"] in variances for t in tiers)
+    total = sum(variances.values()) if known else 0.0
+    for t in tiers:
+        if known and total > 0:
+            value = variances[t["column"]] / total
+            t["after_value"] = value
+            t["after_text"] = f"{fmt.pct(value)} {t['where']}"
+        else:
+            t["after_value"] = 0.0
+            t["after_text"] = None
 
 
 def _listed(items: list[str], joint: str) -> str:

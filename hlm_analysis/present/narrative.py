@@ -15,9 +15,10 @@ from enum import StrEnum
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from .. import resources, rules
+from .. import rules as rules_module
 from ..results import Check, Results, Status
 from ..rules import GroupsBand
-from . import fmt
+from . import fmt, lexicon
 from .facts import facts
 from .labels import labels_for
 from .lexicon import upfirst
@@ -209,7 +210,21 @@ def recommendations(f: dict) -> list[dict]:
     elif f["few_groups"]:
         out.append({"kind": Advice.FEW_GROUPS, "trigger": groups, "rule": rules["groups"]})
     after = f["icc_after"]
-    if not f["too_few_groups"] and after is not None:
+    lv = f.get("levels")
+    if lv is not None and not f["too_few_groups"]:
+        # several levels: the share of the remaining variance between groups of any level
+        total = lv["after_total_value"]
+        if total is not None:
+            trigger = f"share between groups after the predictors = {lv['after_total']}"
+            if rules_module.between_groups_matter(total):
+                out.append(
+                    {"kind": Advice.BETWEEN_GROUPS, "trigger": trigger, "rule": rules["icc_medium"]}
+                )
+            elif rules_module.within_groups_dominate(total):
+                out.append(
+                    {"kind": Advice.WITHIN_GROUPS, "trigger": trigger, "rule": rules["icc_small"]}
+                )
+    elif not f["too_few_groups"] and after is not None:
         icc = f"ICC after the predictors = {after['value']}"
         if after["between_groups_matter"]:
             out.append({"kind": Advice.BETWEEN_GROUPS, "trigger": icc, "rule": rules["icc_medium"]})
@@ -313,9 +328,15 @@ def health_section(results: Results, f: dict) -> str:
 def health_checks(results: Results) -> list[dict]:
     """Each model-health check with its statistic formatted for the health box."""
     labels = labels_for(results)
+    lex = lexicon.build(results.spec, results.design, labels.raw)
     out = []
     for h in results.health:
         item = {"check": h.check, "status": h.status, "band": h.band}
+        # several levels: a check about one level's groups names them ("100 schools")
+        level = getattr(h, "level", None)
+        tier = next((t for t in lex.tiers if t.column == level), None) if level else None
+        item["groups"] = fmt.md_escape(tier.counted) if tier else "groups"
+        item["group_word"] = fmt.md_escape(tier.noun.one) if tier else "group"
         item["model_label"] = (
             results.models[h.model].label if h.model in results.models else "All models"
         )
