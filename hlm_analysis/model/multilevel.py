@@ -91,7 +91,9 @@ def ladder(prepared: Prepared) -> list[ModelDef]:
 
 def _with_levels(mdef: ModelDef, levels, diagonal: frozenset[str]) -> ModelDef:
     random = list(dict.fromkeys(t for _, terms in levels for t in terms))
-    return replace(mdef, random=random, levels=tuple(levels), diagonal_levels=frozenset(diagonal))
+    # an intercept alone has no correlation to leave out
+    diagonal = frozenset(lv for lv, terms in levels if lv in diagonal and len(terms) > 1)
+    return replace(mdef, random=random, levels=tuple(levels), diagonal_levels=diagonal)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -463,7 +465,11 @@ def final_extras(prepared: Prepared, fit: LevelsMixed) -> FinalExtras:
 
 
 def _phrase(prepared: Prepared, levels) -> str:
-    names = [f"the {_noun(prepared, lv)} level ({lv})" for lv in levels]
+    def one(level: str) -> str:
+        noun = _noun(prepared, level)
+        return f"the {noun} level" + ("" if noun == level else f" ({level})")
+
+    names = [one(lv) for lv in levels]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
@@ -475,6 +481,17 @@ def _slope_singular_levels(fit: LevelsMixed) -> list[str]:
     ]
 
 
+def _what(prepared: Prepared, name: ModelName, mdef: ModelDef, full_form: bool) -> str:
+    """The final model in words: which fixed part, and at which levels it has random slopes."""
+    interactions = name in (ModelName.INTERACTION, ModelName.INTERACTION_INTERCEPT)
+    fixed = "all predictors and interactions" if interactions else "all predictors"
+    sloped = [lv for lv, terms in mdef.levels if len(terms) > 1]
+    which = "the full configured model" if full_form else "the configured model"
+    if not sloped:
+        return f"{which} ({fixed}, random intercepts at every level)"
+    return f"{which} ({fixed}, with random slopes at {_phrase(prepared, sloped)})"
+
+
 def choose(
     prepared: Prepared, fits: dict[ModelName, LevelsMixed], progress: Progress
 ) -> tuple[dict[ModelName, LevelsMixed], ModelName, str, bool]:
@@ -482,9 +499,8 @@ def choose(
     rung refitted in the form the final model takes, and whether a slope was dropped."""
     full = final.full_model(set(fits))
     slope_rungs = [n for n, f in fits.items() if any(len(t) > 1 for _, t in f.mdef.levels)]
-    what = final._what(full, final.Estimability(True, (), tuple(fits[full].mdef.random)))
     singular = _slope_singular_levels(fits[full])
-    reason_parts: list[str] = []
+    why = ""
     dropped = False
     if singular:
         where = _phrase(prepared, singular)
@@ -498,20 +514,26 @@ def choose(
             )
             return out
 
-        note = f"Fitted with uncorrelated random effects (1 + x || g) at {where}: the correlated form was singular there."
+        note = (
+            f"Fitted with uncorrelated random effects (1 + x || g) at {where}: the correlated "
+            "form was singular there."
+        )
         trial = {n: refit(fits[n].mdef, fits[n].mdef.levels, note) for n in slope_rungs}
         still = [lv for lv in _slope_singular_levels(trial[full]) if lv in singular]
         if trial[full].reml.verified and not still:
             fits = {**fits, **trial}
-            reason_parts.append(
-                f"The random slopes at {where} are fitted uncorrelated with the intercept "
-                "(lme4's 1 + x || g): with the correlation estimated the fit was singular there; "
-                "without it every part could be estimated, so the slopes stay in."
+            why = (
+                f" The random slopes at {where} are uncorrelated with the intercept (lme4's "
+                "1 + x || g): with the correlation estimated the fit was singular there; without "
+                "it every part could be estimated, so the slopes stay in."
             )
         else:
             drop = still or singular
             kept_form = {n: f.mdef for n, f in trial.items()}
-            note = f"The random slopes at {_phrase(prepared, drop)} were left out: their variance is at zero even uncorrelated."
+            note = (
+                f"The random slopes at {_phrase(prepared, drop)} were left out: their variance "
+                "is at zero even uncorrelated."
+            )
             new = {}
             for n in slope_rungs:
                 levels = [
@@ -521,11 +543,10 @@ def choose(
                 if any(len(t) > 1 for _, t in levels):
                     new[n] = refit(kept_form[n], levels, note)
             dropped = True
-            reason_parts.append(
-                f"The random slopes at {_phrase(prepared, drop)} could not be estimated (their "
+            why = (
+                f": the random slopes at {_phrase(prepared, drop)} could not be estimated (their "
                 "variance is at zero or their correlation at +-1, with and without the "
-                "correlation), so they are left out there; the fixed part, with every predictor "
-                "and interaction, is kept."
+                "correlation), so they are left out there. The fixed part is kept whole."
             )
             if new:
                 fits = {**fits, **new}
@@ -533,23 +554,19 @@ def choose(
                 reduced = final.reduced_model(full)
                 full = reduced if reduced in fits else full
     state = fits[full]
+    reason = f"The report rests on {_what(prepared, full, state.mdef, not dropped)}"
+    reason += why if why.startswith(":") else "." + why
     if not state.reml.verified:
-        reason = (
-            f"The report rests on {what}, but its optimum could not be verified: its numbers "
-            "are provisional."
+        reason += " Its optimum could not be verified: its numbers are provisional."
+    zero = [lv for lv, _ in state.mdef.levels if INTERCEPT in state.singular_at(lv)]
+    if zero:
+        reason += (
+            f" The variance between groups at {_phrase(prepared, zero)} is estimated at zero "
+            "(a singular fit): those groups do not differ detectably once the predictors are in."
         )
-    else:
-        zero = [lv for lv, _ in state.mdef.levels if INTERCEPT in state.singular_at(lv)]
-        reason = f"The report rests on {what}."
-        if zero:
-            reason += (
-                f" The variance between groups at {_phrase(prepared, zero)} is estimated at zero "
-                "(a singular fit): those groups do not differ detectably once the predictors "
-                "are in."
-            )
-        elif not reason_parts:
-            reason += " Every part of it could be estimated."
-    return fits, full, " ".join([reason, *reason_parts]), dropped
+    elif not why and state.reml.verified:
+        reason += " Every part of it could be estimated."
+    return fits, full, reason, dropped
 
 
 # ---------------------------------------------------------------------------------------------

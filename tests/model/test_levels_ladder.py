@@ -281,3 +281,70 @@ def test_single_level_fit_is_unchanged_by_the_levels_keys(tmp_path):
     for row in raw["health"] + raw["component_tests"]:
         assert "level" not in row
     assert all(not m.levels for m in results.models.values())
+
+
+def _three_levels(path, seed: int = 1):
+    """Pupils in classes in schools (class ids repeat across schools), a class-level random
+    slope of x and none at the school level."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(30):
+        school, w = rng.normal(0, 1.0), rng.normal()
+        for c in range(rng.integers(3, 7)):
+            klass, slope = rng.normal(0, 0.7), rng.normal(0, 0.3)
+            for _ in range(rng.integers(4, 12)):
+                x = rng.normal()
+                y = 1 + 0.5 * x + 0.3 * w + school + klass + slope * x + rng.normal()
+                rows.append({"school": f"s{s}", "klass": str(c + 1), "x": x, "w": w, "y": y})
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_a_slope_singular_at_one_level_is_dropped_there_only(tmp_path):
+    """Random slopes of x at both levels where only classes differ in it: the school slope is
+    at zero (correlated and uncorrelated), so the final model keeps the class slope, drops the
+    school one, and the reason names the level."""
+    data = _three_levels(tmp_path / "three.csv")
+    config = write_config(
+        tmp_path, "both", data=data, outcome="y", predictors=["x", "w"],
+        group=["school", "klass"], random_slopes={"school": ["x"], "klass": ["x"]},
+    )  # fmt: skip
+    results = fit(config, tmp_path / "out")
+    assert results.final_model == ModelName.RANDOM_SLOPE
+    final = results.final
+    assert final.formula == "y ~ 1 + x + w + (1 | school) + (1 + x | school:klass)"
+    assert [lv.terms for lv in final.levels] == [(INTERCEPT,), (INTERCEPT, "x")]
+    assert "random slopes at the school level could not be estimated" in (
+        results.final_model_reason
+    )
+    assert "with random slopes at the klass level" in results.final_model_reason
+    assert any("left out" in note for note in final.notes)
+    # the slope's variance test is at the level it stays at
+    tests = {(t.level, t.term) for t in results.component_tests}
+    assert tests == {("school", INTERCEPT), ("klass", "x"), ("klass", INTERCEPT)}
+
+
+def test_slopes_singular_at_every_level_leave_random_intercepts(tmp_path):
+    """The singular three-level file: slopes of prior at both levels are at zero, so the
+    interaction model stands with random intercepts and the cross-level interaction's
+    model-based test is flagged as too liberal."""
+    config = write_config(
+        tmp_path, "singular", data=LEVELS / "three_level_singular.csv", outcome="score",
+        predictors=["prior", "fsm", "sector"], group=["school", "class"],
+        random_slopes={"school": ["prior"], "class": ["prior"]},
+        interactions=["prior:sector"],
+    )  # fmt: skip
+    results = fit(config, tmp_path / "out")
+    assert results.final_model == ModelName.INTERACTION_INTERCEPT
+    assert "random intercepts at every level" in results.final_model_reason
+    assert "the school level and the class level could not be estimated" in (
+        results.final_model_reason
+    )
+    assert results.liberal_cross_level_tests == ("prior:sector",)
+    assert [s.moderator_value for s in results.simple_slopes] == ["academy", "maintained"]
+    # the school variance is at zero: said per level in the health checks
+    singular = [h for h in results.health if h.check.value == "singular"]
+    assert {h.level for h in singular if h.model == results.final_model} == {"school"}
+    assert {h.level for h in singular if h.model == ModelName.RANDOM_SLOPE} == {"school", "class"}
