@@ -161,6 +161,9 @@ class Variable:
     terms: tuple[str, ...] = ()  # its design terms (a categorical variable: one per level)
     group_level: bool = False  # constant within every group: a level-2 variable
     binary: bool = False  # a numeric 0/1 indicator (read as "with" / "without")
+    # several levels: the outermost level (config column) within whose groups it is constant;
+    # None when it varies within the innermost groups (a level-1 variable)
+    level: str | None = extension(None)
 
     @property
     def reference(self) -> str | None:
@@ -250,6 +253,21 @@ class GroupTable:
 
 
 @dataclass(frozen=True)
+class DataLevel:
+    """One grouping level of the data (several levels): its groups and rows per group."""
+
+    name: str  # the config's column
+    n_groups: int
+    size_min: int
+    size_mean: float
+    size_max: int
+    # nested levels above the innermost: groups of the next level per group
+    groups_min: int | None = extension(None)
+    groups_mean: float | None = extension(None)
+    groups_max: int | None = extension(None)
+
+
+@dataclass(frozen=True)
 class DataSummary:
     n_rows_read: int
     n_obs: int
@@ -272,6 +290,10 @@ class DataSummary:
     # of groups at each level. They stay in `numeric` and `categorical` per row as well.
     group_level: dict[str, NumericSummary] = field(default_factory=dict)
     group_level_counts: dict[str, tuple[LevelCount, ...]] = field(default_factory=dict)
+    # several grouping levels (issue 22), outermost first; then n_groups, group_size and groups
+    # are per cell (an innermost group; crossed: an observed pair of groups)
+    levels: tuple[DataLevel, ...] = extension(factory=tuple)
+    crossed: bool = extension(False)
 
 
 @dataclass(frozen=True)

@@ -384,6 +384,15 @@ class Spec(BaseModel):
             raise ValueError(
                 f"crossed: true needs exactly two levels in group, not {len(levels)} ({where})"
             )
+        # a row of crossed factors is in two groups that do not nest: there is no one group
+        # mean to centre on (the data stage centres on the innermost level's, the cells')
+        centred = [c for c, how in self.centering.items() if how == "group"]
+        if self.crossed and (centred or self.contextual):
+            key, name = ("centering", centred[0]) if centred else ("contextual", self.contextual[0])
+            raise ValueError(
+                f"{key}: {quoted(name)}: group means are not supported with crossed levels (a row "
+                "belongs to two groups that do not nest); centre on the grand mean instead"
+            )
         for key in ("random_slopes", "group_noun", "group_plural"):
             mapping = getattr(self, key)
             for level in mapping if isinstance(mapping, dict) else ():
@@ -428,6 +437,10 @@ class Spec(BaseModel):
     def to_json(self) -> dict:
         out = self.model_dump(mode="json")
         out["data"] = str(self.data)
+        # keys of several levels (issue 22) only when set: a one-level config's JSON is unchanged
+        for key, default in (("crossed", False), ("time", None)):
+            if out.get(key) == default:
+                del out[key]
         return out
 
 

@@ -16,6 +16,7 @@ from ..results import (
     LevelCount,
     NumericSummary,
 )
+from .levels import cell_names, level_summaries
 from .prepare import Prepared
 from .prepare import numeric_variables as _numeric_variables
 
@@ -98,6 +99,10 @@ def describe(prepared: Prepared) -> DataSummary:
     with np.errstate(invalid="ignore", divide="ignore"):
         y_sd = np.where(sizes > 1, np.sqrt(y_ss / np.maximum(sizes - 1, 1)), 0.0)
     level2, level2_counts = group_level(prepared)
+    levels = prepared.levels
+    # several levels: the cells are named by their ids for people ('A / 1'), and each level
+    # described (data.levels); one level writes neither
+    labels = prepared.group_labels if levels is None else cell_names(levels)
     return DataSummary(
         n_rows_read=prepared.n_rows_read,
         files_read=prepared.files_read,
@@ -112,11 +117,13 @@ def describe(prepared: Prepared) -> DataSummary:
         categorical=categorical,
         correlations=Correlations(tuple(names), tuple(map(tuple, corr.tolist()))),
         groups=GroupTable(
-            labels=tuple(prepared.group_labels),
+            labels=tuple(labels),
             n=tuple(int(n) for n in sizes),
             outcome_mean=tuple(y_mean.tolist()),
             outcome_sd=tuple(y_sd.tolist()),
         ),
         group_level=level2,
         group_level_counts=level2_counts,
+        levels=() if levels is None else level_summaries(levels, sizes),
+        crossed=levels is not None and levels.crossed,
     )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InputError
+from ..results import DataLevel, Design, Variable
 from ..spec import Spec, quoted
 from .columns import Factor, id_order
 from .sums import DesignSums
@@ -261,3 +262,58 @@ def single_group(spec: Spec, label: str) -> InputError:
         f"grouping variable {quoted(name)} has a single group ({quoted(found)}); a multilevel "
         "model needs at least two"
     )
+
+
+def with_variable_levels(design: Design, levels: Levels, sums: DesignSums) -> Design:
+    """Each variable's level: the outermost level within whose groups all its columns are
+    constant (None: it varies within the innermost groups); `group_level` keeps meaning
+    constant within the innermost level's groups."""
+    at = {name: levels.sums_at(sums, name) for name in levels.names}
+
+    def constant(v: Variable, name: str) -> bool:
+        return bool(v.terms) and all(at[name].constant_within_groups(t) for t in v.terms)
+
+    def level_of(v: Variable) -> str | None:
+        return next((name for name in levels.names if constant(v, name)), None)
+
+    return replace(
+        design,
+        variables=tuple(
+            replace(v, group_level=constant(v, levels.names[-1]), level=level_of(v))
+            for v in design.variables
+        ),
+    )
+
+
+def level_summaries(levels: Levels, counts: np.ndarray) -> tuple[DataLevel, ...]:
+    """results.json's `data.levels`: per level, groups and rows per group; nested levels above
+    the innermost also the groups of the next level per group."""
+    out = []
+    for i, level in enumerate(levels.levels):
+        sizes = levels.sizes(counts, level.name)
+        inner = levels.levels[i + 1] if i + 1 < len(levels.levels) else None
+        per = (
+            np.bincount(inner.parents, minlength=level.n_groups)
+            if inner is not None and inner.parents is not None
+            else None
+        )
+        out.append(
+            DataLevel(
+                name=level.name,
+                n_groups=level.n_groups,
+                size_min=int(sizes.min()),
+                size_mean=float(sizes.mean()),
+                size_max=int(sizes.max()),
+                groups_min=None if per is None else int(per.min()),
+                groups_mean=None if per is None else float(per.mean()),
+                groups_max=None if per is None else int(per.max()),
+            )
+        )
+    return tuple(out)
+
+
+def cell_names(levels: Levels) -> list[str]:
+    """Each cell's ids for people to read, outermost first ('A / 1'): results.json's group
+    labels (the joined labels hold a control character)."""
+    parts = [[level.labels[c] for c in level.codes] for level in levels.levels]
+    return [" / ".join(ids) for ids in zip(*parts, strict=True)]

@@ -32,6 +32,7 @@ from .levels import (
     refuse_group_level_parameters,
     refuse_slopes_constant_within,
     single_group,
+    with_variable_levels,
 )
 from .read_arrow import arrow_columns
 from .sums import DesignSums, from_rows
@@ -485,7 +486,9 @@ def assemble(
     return finish(
         Prepared(
             spec=spec,
-            design=with_group_levels(design, sums),
+            design=with_group_levels(design, sums)
+            if levels is None
+            else with_variable_levels(design, levels, sums),
             terms_of=terms_of,
             categorical=categorical,
             predictors=predictors,

@@ -318,3 +318,41 @@ def test_three_levels_and_time(tmp_path, duck):
     np.testing.assert_array_equal(np.bincount(child.parents), [2, 3, 4] * 2)
     assert memory.sums.counts.tolist() == [3] * child.n_groups
     assert_same_cells(memory, in_engine(parts_spec(tmp_path, frame, "g", **keys), duck))
+
+
+def test_data_levels_and_variable_levels(tmp_path):
+    """results.json's data.levels (per level: groups, rows per group, and for a nested level
+    above the innermost the groups of the next level per group), and each variable's level."""
+    from hlm_analysis.data.describe import describe
+
+    frame = nested_frame()
+    prepared = prepare_in_memory(spec := spec_for(tmp_path, frame, "d", **NESTED), spec.data)
+    summary = describe(prepared)
+    school, klass = summary.levels
+    per_school = frame.groupby("school").size()
+    per_class = frame.groupby(["school", "klass"]).size()
+    assert (school.name, school.n_groups) == ("school", 4)
+    assert (school.size_min, school.size_max) == (per_school.min(), per_school.max())
+    assert school.size_mean == pytest.approx(per_school.mean())
+    classes = frame.groupby("school")["klass"].nunique()
+    assert (school.groups_min, school.groups_max) == (classes.min(), classes.max())
+    assert school.groups_mean == pytest.approx(classes.mean())
+    assert (klass.n_groups, klass.size_min, klass.size_max) == (
+        len(per_class),
+        per_class.min(),
+        per_class.max(),
+    )
+    assert klass.groups_min is None
+    assert summary.crossed is False
+    assert summary.n_groups == len(per_class)
+    assert summary.groups.labels[:2] == ("7 / 1", "7 / 2")
+    # size is constant within classes (not schools); x varies within classes
+    assert prepared.design.variable("size").level == "klass"
+    assert prepared.design.variable("size").group_level
+    assert prepared.design.variable("x").level is None
+    # a one-level config writes neither key
+    one = prepare_in_memory(
+        spec := spec_for(tmp_path, frame, "one", outcome="y", predictors=["x"], group="school"),
+        spec.data,
+    )
+    assert describe(one).levels == () and one.design.variable("x").level is None
