@@ -291,10 +291,6 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                     )
                     refuse_many_levels(var, int(counted_levels["n"].iloc[0]))
                 levels_of[var] = tuple(sorted(str(v) for v in found["level"]))
-        try:
-            columns, terms_of, categorical, design = build_design(
-                spec, predictors, levels_of, binary, algebra
-            )
                 refuse_missing_codes(  # -99 among words: a missing-value code, as in memory
                     var,
                     levels_of[var],
@@ -305,6 +301,10 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                         )["n"].iloc[0]
                     ),
                 )
+        try:
+            columns, terms_of, categorical, design = build_design(
+                spec, predictors, levels_of, binary, algebra
+            )
         except InputError:  # what is wrong with the groups is said first, as in memory
             if totals is None:
                 counted()

@@ -686,6 +686,15 @@ def code_columns(spec: Spec, table: Columns, coding: BinaryCoding | None = None)
     table = _in_nfc(spec, table)
     _refuse_too_large(spec, table)
     clean, dropped = _complete(spec, table)
+    for column in [*spec.predictors, *(v for t in spec.interactions for v in t.split(":"))]:
+        if column in clean.texts:  # -99 among words: a missing-value code, not a category
+            factor = clean.texts[column]
+            counts = np.bincount(factor.codes, minlength=len(factor.levels))
+            refuse_missing_codes(
+                column,
+                factor.levels,
+                lambda v, f=factor, c=counts: int(c[[str(x) for x in f.levels].index(v)]),
+            )
     y = clean.numbers[spec.outcome]
     if np.ptp(y) == 0:
         raise InputError(
@@ -712,15 +721,6 @@ def code_columns(spec: Spec, table: Columns, coding: BinaryCoding | None = None)
         spec, built, predictors, levels, sums, rows, table.n_rows, dropped, coding=coding
     )
 
-    for column in [*spec.predictors, *(v for t in spec.interactions for v in t.split(":"))]:
-        if column in clean.texts:  # -99 among words: a missing-value code, not a category
-            factor = clean.texts[column]
-            counts = np.bincount(factor.codes, minlength=len(factor.levels))
-            refuse_missing_codes(
-                column,
-                factor.levels,
-                lambda v, f=factor, c=counts: int(c[[str(x) for x in f.levels].index(v)]),
-            )
 
 def numeric_variables(spec: Spec, predictors: list[str], categorical: dict) -> list[str]:
     """The outcome and every numeric variable of the models, in config order."""
