@@ -14,9 +14,65 @@ from .nested import Nested
 LOG_2PI = np.log(2.0 * np.pi)
 
 
-class LevelsModel:
+class ThetaLayout:
     """theta: levels in `names` order (outermost first), each level's lower-triangular Lambda_l
-    column-major (its Z columns: the intercept, then its slopes)."""
+    column-major (its Z columns: the intercept, then its slopes). The optimizer's parameters are
+    the free entries of a full vector of `n_params` (theta, then anything a subclass appends)."""
+
+    def __init__(self, names: list[str], q: list[int], diagonal=False):
+        self.names, self.q = list(names), list(q)
+        if isinstance(diagonal, bool):
+            self.diagonal = set(names) if diagonal else set()
+        else:
+            self.diagonal = set(diagonal)
+        sizes = [blocks.n_theta(k) for k in self.q]
+        ends = np.cumsum(sizes)
+        self.slices = {
+            name: slice(int(e - k), int(e)) for name, e, k in zip(names, ends, sizes, strict=True)
+        }
+        self.n_theta = self.n_params = int(ends[-1])
+        # free entries: the uncorrelated (||) levels keep only their diagonal
+        free = []
+        self.diag_positions = {}  # each level's diagonal of Lambda (the variances' factors)
+        for name, k in zip(names, self.q, strict=True):
+            rows, cols = blocks.theta_positions(k)
+            keep = (rows == cols) if name in self.diagonal else np.ones(len(rows), bool)
+            free.extend(self.slices[name].start + np.flatnonzero(keep))
+            self.diag_positions[name] = self.slices[name].start + np.flatnonzero(rows == cols)
+        self.free = np.asarray(free, dtype=np.int64)
+
+    def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
+        theta = np.asarray(theta, float)
+        return [
+            blocks.lambda_of(theta[self.slices[n]], k)
+            for n, k in zip(self.names, self.q, strict=True)
+        ]
+
+    def start(self) -> np.ndarray:
+        """lme4's start: every Lambda_l the identity."""
+        theta = np.zeros(self.n_params)
+        for name in self.names:
+            theta[self.diag_positions[name]] = 1.0
+        return theta
+
+    def canonical(self, theta: np.ndarray) -> np.ndarray:
+        """Column signs flipped so every diagonal is non-negative (Lambda Lambda' unchanged)."""
+        out = np.asarray(theta, float).copy()
+        for name, k in zip(self.names, self.q, strict=True):
+            lam = blocks.lambda_of(out[self.slices[name]], k)
+            lam = lam * np.where(np.diag(lam) < 0, -1.0, 1.0)[None, :]
+            rows, cols = blocks.theta_positions(k)
+            out[self.slices[name]] = lam[rows, cols]
+        return out
+
+    def full(self, free_values: np.ndarray) -> np.ndarray:
+        theta = np.zeros(self.n_params)
+        theta[self.free] = free_values
+        return theta
+
+
+class LevelsModel(ThetaLayout):
+    """The linear model's exact criterion (see ThetaLayout for theta's layout)."""
 
     def __init__(
         self,
@@ -43,34 +99,11 @@ class LevelsModel:
         ]
         if missing:
             raise ValueError(f"columns not in the design sums: {sorted(set(missing))}")
-        self.names = list(names)
         self.crossed = bool(crossed)
         self.fixed = list(fixed)
         intercept = sums.names[1]
         self.terms = {name: [intercept, *random.get(name, [])] for name in names}
-        self.q = [len(self.terms[name]) for name in names]
-        if isinstance(diagonal, bool):
-            self.diagonal = set(names) if diagonal else set()
-        else:
-            self.diagonal = set(diagonal)
-        sizes = [blocks.n_theta(q) for q in self.q]
-        ends = np.cumsum(sizes)
-        self.slices = {
-            name: slice(int(e - k), int(e)) for name, e, k in zip(names, ends, sizes, strict=True)
-        }
-        self.n_theta = int(ends[-1])
-        # free entries: the uncorrelated (||) levels keep only their diagonal
-        free = []
-        for name, q in zip(names, self.q, strict=True):
-            rows, cols = blocks.theta_positions(q)
-            keep = (rows == cols) if name in self.diagonal else np.ones(len(rows), bool)
-            free.extend(self.slices[name].start + np.flatnonzero(keep))
-        self.free = np.asarray(free, dtype=np.int64)
-        # the position in theta of each level's diagonal entries (the variances' factors)
-        self.diag_positions = {}
-        for name, q in zip(names, self.q, strict=True):
-            rows, cols = blocks.theta_positions(q)
-            self.diag_positions[name] = self.slices[name].start + np.flatnonzero(rows == cols)
+        super().__init__(names, [len(self.terms[name]) for name in names], diagonal)
         z = [sums.index(self.terms[name]) for name in names]
         x = sums.index(self.fixed)
         engine = Crossed if crossed else Nested
@@ -78,36 +111,6 @@ class LevelsModel:
         self.n = float(sums.n)
         self.p = len(x)
         self.n_groups = {name: int(g) for name, g in zip(names, n_groups, strict=True)}
-
-    # theta <-> per-level factors
-    def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
-        theta = np.asarray(theta, float)
-        return [
-            blocks.lambda_of(theta[self.slices[n]], q)
-            for n, q in zip(self.names, self.q, strict=True)
-        ]
-
-    def start(self) -> np.ndarray:
-        """lme4's start: every Lambda_l the identity."""
-        theta = np.zeros(self.n_theta)
-        for name in self.names:
-            theta[self.diag_positions[name]] = 1.0
-        return theta
-
-    def canonical(self, theta: np.ndarray) -> np.ndarray:
-        """Column signs flipped so every diagonal is non-negative (Lambda Lambda' unchanged)."""
-        out = np.asarray(theta, float).copy()
-        for name, q in zip(self.names, self.q, strict=True):
-            lam = blocks.lambda_of(out[self.slices[name]], q)
-            lam = lam * np.where(np.diag(lam) < 0, -1.0, 1.0)[None, :]
-            rows, cols = blocks.theta_positions(q)
-            out[self.slices[name]] = lam[rows, cols]
-        return out
-
-    def full(self, free_values: np.ndarray) -> np.ndarray:
-        theta = np.zeros(self.n_theta)
-        theta[self.free] = free_values
-        return theta
 
     # the criterion
     def pieces(self, theta: np.ndarray):

@@ -81,14 +81,21 @@ class Nested:
         internal = np.empty(self.n_groups[last], dtype=np.int64)
         internal[chain[last]] = np.arange(len(present))
         C = len(cross)
-        ind = sp.csr_matrix(
+        self._ind = sp.csr_matrix(
             (np.ones(C), (internal[codes[last]], np.arange(C))), shape=(len(present), C)
         )
-        cols = [i for lv in reversed(range(self.n_levels)) for i in z[lv]] + list(x) + [y]
+        self._cols = [i for lv in reversed(range(self.n_levels)) for i in z[lv]] + list(x) + [y]
+        self.set_cross(cross)
+
+    def set_cross(self, cross: np.ndarray) -> None:
+        """(Re)compute the theta-free innermost reduction from per-cell sums of the same cells
+        and columns (a logistic model's weighted sums change at every step of its modes)."""
+        cols, C = self._cols, len(cross)
         picked = cross[:, cols][:, :, cols]
         m = len(cols)
-        S = np.asarray(ind @ picked.reshape(C, m * m)).reshape(len(present), m, m)
+        S = np.asarray(self._ind @ picked.reshape(C, m * m)).reshape(self._ind.shape[0], m, m)
         self.S_inner = np.ascontiguousarray(S.transpose(1, 2, 0))  # (m, m, G)
+        last = self.n_levels - 1
         self.R, self.E, W0 = blocks.reduce_rows(self.S_inner, self.q[last])
         self.det_R = np.prod([self.R[i, i] for i in range(self.q[last])], axis=0)
         self.W0_up = W0.sum(axis=2) if last == 0 else self._sum_up(W0, last)
@@ -129,7 +136,7 @@ class Nested:
             S = T.sum(axis=2) if level == 0 else self._sum_up(T, level)
         return S, logdet, kept
 
-    def conditional(self, lams, beta: np.ndarray, sigma2: float):
+    def conditional(self, lams, beta: np.ndarray, sigma2: float, spherical: bool = False):
         """Conditional modes (G_l, q_l) and conditional covariances (G_l, q_l, q_l) of every
         level's effects given the data (at beta), outermost first, in the caller's codes.
 
@@ -137,9 +144,11 @@ class Nested:
         covariance sigma^2 Lambda M^-1 Lambda' (M = I + Lambda'S_zz Lambda, from the level's
         Gram S); the ancestors' joint posterior is carried along, so the variances are the exact
         diagonal blocks of sigma^2 Lambda (Lambda'Z'Z Lambda + I)^-1 Lambda'. A group without
-        data keeps its prior: mode 0, covariance sigma^2 Lambda Lambda'."""
+        data keeps its prior: mode 0, covariance sigma^2 Lambda Lambda'. With `spherical`, also
+        the modes of u (b = Lambda u), per level in internal order (what a penalty ||u||^2
+        needs when Lambda is singular)."""
         _, _, grams = self.evaluate(lams, keep=True)
-        modes, covs = [], []
+        modes, covs, spherical_modes = [], [], []
         joint_mean = joint_cov = None
         for level in range(self.n_levels):
             S = grams[level].transpose(2, 0, 1)  # groups first from here on
@@ -152,8 +161,10 @@ class Nested:
             S_zr = S[:, :q, :] @ v  # (G, q): Z'(y - X beta) in the level's whitened rows
             S_zz, S_za = S[:, :q, :q], S[:, :q, q : q + a]
             M = np.eye(q) + np.einsum("ba,gbc,cd->gad", lam, S_zz, lam)
-            H = np.einsum("ab,gbc,dc->gad", lam, np.linalg.inv(M), lam)  # Lambda M^-1 Lambda'
+            Hu = np.einsum("gab,cb->gac", np.linalg.inv(M), lam)  # M^-1 Lambda'
+            H = np.einsum("ab,gbc->gac", lam, Hu)  # Lambda M^-1 Lambda'
             mean = np.einsum("gab,gb->ga", H, S_zr)
+            u = np.einsum("gab,gb->ga", Hu, S_zr)
             cov = sigma2 * H
             if level == 0:
                 joint_mean, joint_cov = mean, cov
@@ -162,6 +173,7 @@ class Nested:
                 parent = self.parent_index[level]
                 pm, pc = joint_mean[parent], joint_cov[parent]
                 mean = mean - np.einsum("gab,gb->ga", Gm, pm)
+                u = u - np.einsum("gab,gbc,gc->ga", Hu, S_za, pm)
                 cross = -(Gm @ pc)  # Cov(b, b_anc)
                 cov = cov + cross @ -Gm.transpose(0, 2, 1)
                 top = np.concatenate([cov, cross], axis=2)
@@ -174,4 +186,7 @@ class Nested:
             full_cov[self.users[level]] = cov
             modes.append(full_mean)
             covs.append(full_cov)
+            spherical_modes.append(u)
+        if spherical:
+            return modes, covs, spherical_modes
         return modes, covs
