@@ -434,6 +434,45 @@ def cr1_levels(prepared: Prepared, fit: LevelsMixed) -> robust.Robust:
     return robust._tested(beta, cov, np.full(len(beta), float(G - 1)))
 
 
+# CR2 forms n x r matrices, r the columns of every random effect in one outer cluster; beyond
+# this many numbers (n r) CR1 stands in (the correction matters with few, small clusters).
+CR2_MAX_CELLS = 10_000_000
+
+
+def wide_factor(prepared: Prepared, fit: LevelsMixed) -> np.ndarray:
+    """Z Lambda row by row, laid out per outer cluster for CR2 (robust.cr2's `factor`): the
+    outermost level's q_1 columns, then for each inner level K_l blocks of q_l columns (K_l the
+    most groups of that level in one outer cluster), a row filling the block of its own group's
+    rank within its cluster. Within a cluster Z Lambda Lambda' Z' is then V / sigma2 - I."""
+    rows, levels, mdef = prepared.rows, _levels(prepared), fit.mdef
+    cells = rows.group_codes
+    outer = levels[0].codes
+    n = len(cells)
+    blocks = []
+    for i, lv in enumerate(levels):
+        terms = mdef.random_at(lv.name)
+        if not terms:
+            continue
+        lam = lmm.psd_factor(np.asarray(fit.reml.re_cov[lv.name]) / float(fit.reml.sigma2))
+        zl = rows.matrix(terms) @ lam
+        if i == 0:
+            blocks.append(zl)
+            continue
+        G = len(lv.labels)
+        parent = np.zeros(G, dtype=np.int64)
+        parent[lv.codes] = outer
+        order = np.lexsort((np.arange(G), parent))
+        first = np.searchsorted(parent[order], parent[order])
+        local = np.empty(G, dtype=np.int64)
+        local[order] = np.arange(G) - first
+        q, width = len(terms), (int(local.max()) + 1) * len(terms)
+        wide = np.zeros((n, width))
+        columns = local[lv.codes[cells]][:, None] * q + np.arange(q)[None, :]
+        wide[np.arange(n)[:, None], columns] = zl
+        blocks.append(wide)
+    return np.hstack(blocks)
+
+
 def final_extras(prepared: Prepared, fit: LevelsMixed) -> FinalExtras:
     notes = list(NOT_COMPUTED_NOTES)
     outer = _levels(prepared)[0]
@@ -451,11 +490,35 @@ def final_extras(prepared: Prepared, fit: LevelsMixed) -> FinalExtras:
             "for any cluster-robust variance to be trusted."
         )
     else:
-        cr = cr1_levels(prepared, fit)
-        notes.append(
-            f"The cluster-robust standard errors are CR1 clustered on the outermost level "
-            f"({noun}) with G - 1 degrees of freedom, computed from the data's cell sums."
-        )
+        rows = prepared.rows
+        width = sum(
+            len(fit.mdef.random_at(lv.name)) * len(lv.labels) for lv in _levels(prepared)
+        )  # an upper bound of the factor's columns, before building it
+        if rows is not None and G <= robust.CR2_MAX_GROUPS:
+            factor = wide_factor(prepared, fit)
+            width = factor.shape[1]
+        if rows is not None and G <= robust.CR2_MAX_GROUPS and len(rows) * width <= CR2_MAX_CELLS:
+            X = rows.matrix(list(fit.mdef.fixed))
+            codes = _levels(prepared)[0].codes[rows.group_codes]
+            cr = robust.cr2(
+                rows.y, X, np.empty((len(X), 0)), codes, np.empty(0), fit.reml.beta, factor
+            )
+            notes.append(
+                f"The cluster-robust standard errors are CR2 clustered on the outermost level "
+                f"({noun}), with the model's own covariance as the working model and "
+                "clubSandwich's Satterthwaite degrees of freedom."
+            )
+        else:
+            cr = cr1_levels(prepared, fit)
+            why = (
+                "the data were reduced to cell sums by the data engine, and CR2 needs every row"
+                if rows is None
+                else f"with {G:,} {noun} clusters of this size the CR2 correction is immaterial"
+            )
+            notes.append(
+                f"The cluster-robust standard errors are CR1 clustered on the outermost level "
+                f"({noun}) with G - 1 degrees of freedom, from the cell sums: {why}."
+            )
     std = final.std_estimates(prepared, fit.mdef.fixed, fit.reml.beta)
     return FinalExtras(std, cr, tuple(notes))
 

@@ -97,15 +97,17 @@ def cr2(
     codes: np.ndarray,
     theta: np.ndarray,
     beta: np.ndarray,
+    factor: np.ndarray | None = None,
 ) -> Robust:
-    """CR2 in O(n_j (p + q)^2) per cluster. A_j does not depend on which square root of Theta_j
+    """CR2 in O(n_j (p + q)^2) per cluster. `factor` (n, r), when given, stands for Z Lambda
+    row by row (several nested levels: see multilevel.wide_factor), Z and theta then unused. A_j does not depend on which square root of Theta_j
     the formula uses; with the symmetric one, S = Theta_j^(1/2),
       E_j = X_j'W_j A_j = X_j' Theta^(-1/2) B^(-1/2) Theta^(1/2),  B = S (Theta - X M X') S,
     and B = I + (a symmetric matrix of rank <= p + q, in the span Q of U and Theta^(1/2) X_j), so
     B^(-1/2) = I + Q [(I + K)^(-1/2) - I] Q' from an r x r eigenproblem (r = p + q; zero
     eigenvalues pseudo-inverted as before). Only p x n and n x r matrices are formed."""
     q = Z.shape[1]
-    lam = lmm.lambda_of(theta, q)
+    lam = lmm.lambda_of(theta, q) if factor is None else None
     order = np.argsort(codes, kind="stable")
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
     clusters = np.split(order, bounds)
@@ -119,7 +121,8 @@ def cr2(
 
     def stack(members: list[int]):
         rows = np.stack([clusters[j] for j in members])  # (k, n)
-        return rows, X[rows], _Covariance(Z[rows] @ lam)  # X (k, n, p)
+        Zt = Z[rows] @ lam if factor is None else factor[rows]
+        return rows, X[rows], _Covariance(Zt)  # X (k, n, p)
 
     def t(a: np.ndarray) -> np.ndarray:
         return a.transpose(0, 2, 1)
