@@ -1,0 +1,305 @@
+"""Binary outcomes (logit link) with nested random-effect levels, by the Laplace approximation
+as lme4::glmer (nAGQ = 1) defines it.
+
+y_i ~ Bernoulli(mu_i), logit(mu_i) = x_i'beta + sum_l z_il' b_l[g_l(i)], b_l = Lambda_l u_l,
+u ~ N(0, I). For given (theta, beta) the conditional modes u minimise the penalised deviance
+d(u) = sum_i -2 log p(y_i | eta_i) + ||u||^2; the Laplace deviance is d(u*) + log|Lambda'Z'W Z
+Lambda + I| at the mode (W the binomial weights there), which is glmer's criterion, so logLik =
+-deviance / 2 as glmer reports it for 0/1 data.
+
+The modes are found by penalised IRLS: each step is the solution of a weighted linear mixed
+model system with the working response, which is exactly what the nested criterion's block
+recursion solves (nested.Nested with the rows' weighted sums of products per innermost group,
+no fixed columns): the same vectorised per-level algebra, the same exact log-determinant.
+Steps are halved until d(u) does not increase. The outer optimisation over (theta, beta) jointly
+(glmer's second stage) and its verification are fit.py's, with difference derivatives.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...results import Attempt
+from .. import numderiv, optimize
+from . import blocks
+from .fit import _candidates, _Criterion, _polish_and_verify
+from .model import ThetaLayout
+from .nested import Nested
+
+MODE_TOLERANCE = 1e-10  # largest change of a spherical mode when the modes are final
+MODE_MAX_ITER = 100
+
+
+class BinaryLevels(ThetaLayout):
+    """The Laplace criterion over (theta, beta) of rows in memory.
+
+    y (n,) 0/1; X (n, p); Z: per level (outermost first) its random-effect columns (n, q_l),
+    intercept first; codes: per level each row's group (inner levels scoped); n_groups."""
+
+    def __init__(self, y, X, Z, codes, n_groups, names, diagonal=False):
+        y, X = np.asarray(y, float), np.asarray(X, float)
+        if not np.all((y == 0) | (y == 1)):
+            raise ValueError("a binary outcome must be 0 or 1")
+        super().__init__(names, [np.atleast_2d(z.T).shape[0] for z in Z], diagonal)
+        self.p = X.shape[1]
+        self.n_params = self.n_theta + self.p
+        self.free = np.concatenate([self.free, self.n_theta + np.arange(self.p)])
+        order = np.argsort(codes[-1], kind="stable")  # rows grouped by innermost group
+        self.y, self.X = y[order], X[order]
+        self.Z = [np.asarray(z, float).reshape(len(y), -1)[order] for z in Z]
+        self.codes = [np.asarray(c, np.int64)[order] for c in codes]
+        self.n, self.n_groups = len(y), {n: int(g) for n, g in zip(names, n_groups, strict=True)}
+        inner = self.codes[-1]
+        self.starts = np.flatnonzero(np.r_[True, inner[1:] != inner[:-1]])
+        cell_codes = [c[self.starts] for c in self.codes]
+        cell_codes[-1] = np.arange(len(self.starts))
+        # the working system's columns: [working response, Z_0, Z_1, ...]
+        self.Zall = np.hstack(self.Z)
+        widths = np.cumsum([0, *self.q])
+        z_index = [list(1 + np.arange(widths[lv], widths[lv + 1])) for lv in range(len(names))]
+        k = 1 + int(widths[-1])
+        self.k = k
+        self.engine = Nested(
+            np.zeros((len(self.starts), k, k)),
+            np.diff(np.r_[self.starts, self.n]),
+            z_index,
+            [],
+            0,
+            cell_codes,
+            [*n_groups[:-1], len(self.starts)],
+        )
+        self.inner_users = self.codes[-1][self.starts]  # innermost cells -> caller's codes
+        self._modes = None  # last converged spherical modes (warm start)
+
+    def split(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        phi = np.asarray(phi, float)
+        return phi[: self.n_theta], phi[self.n_theta :]
+
+    def start(self) -> np.ndarray:
+        """Lambda = I and beta from an ordinary logistic regression (glmer's start)."""
+        from ..glmm import logistic
+
+        phi = super().start()
+        phi[self.n_theta :] = logistic(self.y, self.X).beta
+        return phi
+
+    # penalised IRLS for the modes
+    def _random_part(self, b: list[np.ndarray]) -> np.ndarray:
+        eta = np.zeros(self.n)
+        for z, code, modes in zip(self.Z, self.codes, b, strict=True):
+            eta += np.einsum("iq,iq->i", z, modes[code])
+        return eta
+
+    def _b_of(self, u: list[np.ndarray], lams) -> list[np.ndarray]:
+        return [ui @ lam.T for ui, lam in zip(u, lams, strict=True)]
+
+    def _penalised(self, u, lams, offset) -> tuple[float, np.ndarray]:
+        eta = offset + self._random_part(self._b_of(u, lams))
+        dev = 2.0 * np.where(self.y > 0, np.logaddexp(0.0, -eta), np.logaddexp(0.0, eta))
+        return float(dev.sum() + sum(float((ui * ui).sum()) for ui in u)), eta
+
+    def _weighted_sums(self, eta: np.ndarray, offset: np.ndarray) -> np.ndarray:
+        """Per innermost group sums of W v v' for v = [working response, Z], without dividing
+        by W (it underflows where |eta| is large): Z'W Z, and Z'(W (eta - offset) + y - mu); the
+        working response's own square is not needed and left 0."""
+        mu = 0.5 * (1.0 + np.tanh(0.5 * eta))
+        W = mu * (1.0 - mu)
+        r = W * (eta - offset) + (self.y - mu)
+        Zw = self.Zall * W[:, None]
+        k, G = self.k, len(self.starts)
+        cross = np.zeros((G, k, k))
+        zz = np.add.reduceat(Zw[:, :, None] * self.Zall[:, None, :], self.starts, axis=0)
+        zr = np.add.reduceat(self.Zall * r[:, None], self.starts, axis=0)
+        cross[:, 1:, 1:] = zz
+        cross[:, 0, 1:] = cross[:, 1:, 0] = zr
+        return cross
+
+    def _to_users(self, u_internal: list[np.ndarray]) -> list[np.ndarray]:
+        out = []
+        for level, (ui, users) in enumerate(zip(u_internal, self.engine.users, strict=True)):
+            if level == len(u_internal) - 1:
+                users = self.inner_users[users]
+            full = np.zeros((self.n_groups[self.names[level]], self.q[level]))
+            full[users] = ui
+            out.append(full)
+        return out
+
+    def modes(self, theta: np.ndarray, beta: np.ndarray, start=None):
+        """(penalised deviance, log|Lambda'Z'WZ Lambda + I|, spherical modes per level (caller's
+        codes), conditional covariances of b per level) at the converged modes."""
+        lams = self.lambdas(theta)
+        offset = self.X @ beta
+        u = start if start is not None else [np.zeros((g, q)) for g, q in self._shapes()]
+        value, eta = self._penalised(u, lams, offset)
+        for _ in range(MODE_MAX_ITER):
+            self.engine.set_cross(self._weighted_sums(eta, offset))
+            _, _, target = self.engine.conditional(lams, np.zeros(0), 1.0, spherical=True)
+            target = self._to_users(target)
+            step = [t - ui for t, ui in zip(target, u, strict=True)]
+            size = max(float(np.max(np.abs(s))) if s.size else 0.0 for s in step)
+            t = 1.0
+            while True:
+                trial = [ui + t * s for ui, s in zip(u, step, strict=True)]
+                trial_value, trial_eta = self._penalised(trial, lams, offset)
+                if trial_value <= value + 1e-12 * abs(value) or t < 1e-8:
+                    break
+                t /= 2
+            u, value, eta = trial, trial_value, trial_eta
+            if size * t < MODE_TOLERANCE:
+                break
+        self.engine.set_cross(self._weighted_sums(eta, offset))
+        _, logdet, _ = self.engine.evaluate(lams)
+        return value, logdet, u
+
+    def _shapes(self):
+        return [(self.n_groups[n], q) for n, q in zip(self.names, self.q, strict=True)]
+
+    def deviance(self, phi: np.ndarray, reml: bool = False) -> float:
+        """The Laplace deviance at (theta, beta) (`reml` is ignored: there is none); +inf where
+        it is not defined."""
+        theta, beta = self.split(phi)
+        try:
+            with np.errstate(all="ignore"):
+                value, logdet, u = self.modes(theta, beta, self._modes)
+        except (np.linalg.LinAlgError, FloatingPointError, ValueError):
+            return np.inf
+        total = value + logdet
+        if not np.isfinite(total):
+            return np.inf
+        self._modes = u
+        return float(total)
+
+    def conditional(self, phi: np.ndarray):
+        """Conditional modes of b and their covariances (Lambda (Lambda'Z'WZ Lambda + I)^-1
+        Lambda' blocks, lme4's condVar) per level, caller's codes."""
+        theta, beta = self.split(phi)
+        lams = self.lambdas(theta)
+        _, _, u = self.modes(theta, beta, self._modes)
+        offset = self.X @ beta
+        _, eta = self._penalised(u, lams, offset)
+        self.engine.set_cross(self._weighted_sums(eta, offset))
+        _, covs = self.engine.conditional(lams, np.zeros(0), 1.0)
+        b = self._b_of(u, lams)
+        inner = len(self.names) - 1
+        # the innermost level's covariances are in cell order: to the caller's codes
+        full = np.broadcast_to(
+            lams[inner] @ lams[inner].T, (self.n_groups[self.names[inner]], *lams[inner].shape)
+        ).copy()
+        full[self.inner_users] = covs[inner][: len(self.inner_users)]
+        covs[inner] = full
+        return (
+            {n: m for n, m in zip(self.names, b, strict=True)},
+            {n: c for n, c in zip(self.names, covs, strict=True)},
+        )
+
+
+@dataclass(frozen=True)
+class BinaryLevelsFit:
+    model: BinaryLevels = field(repr=False)
+    theta: np.ndarray
+    beta: np.ndarray
+    cov_beta: np.ndarray
+    cov_method: str
+    deviance: float
+    verified: bool
+    singular: dict[str, tuple[int, ...]]
+    attempts: tuple[Attempt, ...]
+    optimizer: str
+    max_gradient: float
+    decrement: float
+    evaluations: int
+    seconds: float
+
+    @property
+    def loglik(self) -> float:
+        return -self.deviance / 2
+
+    @property
+    def names(self) -> list[str]:
+        return self.model.names
+
+    @property
+    def is_singular(self) -> bool:
+        return any(self.singular.values())
+
+    @property
+    def re_cov(self) -> dict[str, np.ndarray]:
+        """Each level's random-effect covariance Lambda_l Lambda_l' (logit scale)."""
+        lams = self.model.lambdas(self.theta)
+        return {n: lam @ lam.T for n, lam in zip(self.names, lams, strict=True)}
+
+    def se(self) -> np.ndarray:
+        return np.sqrt(np.diag(self.cov_beta))
+
+    def conditional(self):
+        return self.model.conditional(np.concatenate([self.theta, self.beta]))
+
+
+def fit_binary_levels(y, X, Z, codes, n_groups, names, diagonal=False) -> BinaryLevelsFit:
+    """The verified Laplace optimum over (theta, beta), from glmer's start."""
+    began = time.perf_counter()
+    model = BinaryLevels(y, X, Z, codes, n_groups, names, diagonal)
+    fun = _Criterion(model, reml=False)
+    start = model.start()
+    small = start.copy()
+    small[: model.n_theta] *= 0.1
+    attempts: list[Attempt] = []
+    candidates: list = []
+    _candidates(fun, [(optimize.NEWTON, "identity, logistic beta", start)], attempts, candidates)
+    best = _polish_and_verify(fun, candidates, attempts, escalated=False)
+    if not best[4]:
+        later = [
+            ("L-BFGS-B", "identity, logistic beta", start),
+            ("Nelder-Mead", "identity, logistic beta", start),
+            (optimize.NEWTON, "0.1 * identity", small),
+        ]
+        _candidates(fun, later, attempts, candidates)
+        best = _polish_and_verify(fun, candidates, attempts, escalated=True)
+    phi, value, winner, judged, verified = best
+    theta, beta = model.split(phi)
+    model.deviance(phi)  # the modes at the optimum, for what follows
+    cov_beta, method = _beta_covariance(model, phi)
+    singular = {}
+    for name, q in zip(model.names, model.q, strict=True):
+        diag = np.diag(blocks.lambda_of(theta[model.slices[name]], q))
+        singular[name] = tuple(int(i) for i in np.flatnonzero(diag < optimize.SINGULAR_TOLERANCE))
+    return BinaryLevelsFit(
+        model=model,
+        theta=theta,
+        beta=beta,
+        cov_beta=cov_beta,
+        cov_method=method,
+        deviance=float(value),
+        verified=verified,
+        singular=singular,
+        attempts=tuple(attempts),
+        optimizer=winner,
+        max_gradient=judged.max_gradient,
+        decrement=judged.decrement,
+        evaluations=fun.count,
+        seconds=time.perf_counter() - began,
+    )
+
+
+def _beta_covariance(model: BinaryLevels, phi: np.ndarray):
+    """vcov(glmer)'s default (use.hessian = TRUE): the beta block of 2 H^-1, H the Hessian of
+    the Laplace deviance over the free (theta, beta); the beta block of H alone (theta held
+    fixed) when H is not positive definite (a variance at its boundary)."""
+    free = model.free
+    x = phi[free]
+
+    def dev(values):
+        return model.deviance(model.full(values))
+
+    H = numderiv.hessian_richardson(dev, x, rel_step=1e-2)
+    H = (H + H.T) / 2
+    p = model.p
+    try:
+        if np.all(np.linalg.eigvalsh(H) > 0):
+            return 2.0 * np.linalg.inv(H)[-p:, -p:], "Hessian of the Laplace deviance"
+    except np.linalg.LinAlgError:
+        pass
+    return 2.0 * np.linalg.inv(H[-p:, -p:]), "Hessian of the Laplace deviance, theta held fixed"
