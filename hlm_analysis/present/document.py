@@ -22,6 +22,7 @@ _TABLES = {
     "descriptives": tables.descriptives,
     "categorical": tables.categorical,
     "groups": tables.groups,
+    "levels": tables.levels_table,
     "ladder": tables.ladder,
     "comparisons": tables.comparisons,
     "selection": tables.selection,

@@ -207,6 +207,7 @@ def _slope(
         items.append(
             {
                 "label": escape(labels.term(term, with_reference=False)),
+                "is_time": term == levels.time_column(results),
                 "one": escape(words.noun.one),
                 "many": escape(words.noun.many),
                 # the heading's and the SD's word: "groups" for two levels, as always

@@ -210,6 +210,8 @@ def _growth(results: Results, lex: lexicon.Lexicon, labels: TermLabels, escape: 
         "p": fmt.pvalue(slope.p_value),
         "significant": rules.significant(slope.p_value),
         "initial": fmt.sig(intercept.estimate, 3),
+        # the intercept is the initial status only when time counts from the first measurement
+        "initial_status": time in results.data.numeric and results.data.numeric[time].min == 0,
         "initial_ci": f"{fmt.sig(intercept.ci_low, 3)} to {fmt.sig(intercept.ci_high, 3)}",
         "varies": varies,
         "alone": len(results.design.predictors) == 1,

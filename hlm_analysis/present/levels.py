@@ -188,5 +188,65 @@ def sizes(results: Results) -> list[Size]:
     if len(cols) == 1:
         g = results.data.group_size
         return [Size(cols[0], results.data.n_groups, g.min, g.mean, g.max)]
-    counted = level_results(results.final)
-    return [by_name.get(c) or Size(c, counted[c].n_groups if c in counted else 0) for c in cols]
+    out = []
+    for c in cols:
+        if c in by_name and by_name[c].size_min is not None:
+            out.append(by_name[c])
+            continue
+        n = group_summary(results, c).n  # summed from the cells
+        out.append(Size(c, len(n), min(n), sum(n) / len(n), max(n)))
+    return out
+
+
+SEPARATOR = "\x1f"  # between the level ids of a cell's label (data/levels: cells)
+
+
+@dataclass(frozen=True)
+class GroupSummary:
+    """Each group of one level: its label, rows, outcome mean and SD, summed exactly from the
+    cells (a cell's sum of squares is (n - 1) sd^2 + n mean^2)."""
+
+    labels: tuple[str, ...]
+    n: tuple[int, ...]
+    mean: tuple[float, ...]
+    sd: tuple[float, ...]
+
+
+def cell_parts(label: str) -> list[str]:
+    return label.split(SEPARATOR)
+
+
+def shown_label(label: str) -> str:
+    """A cell's or inner group's label for a reader: the level ids joined by " / "."""
+    return " / ".join(cell_parts(label))
+
+
+def group_summary(results: Results, column: str) -> GroupSummary:
+    """The groups of one level, from the data's per-cell sizes, means and SDs: nested levels
+    keep the ids of every level above them (class 1 of school S001 is "S001 / 1"), a crossed
+    factor its own id."""
+    import math
+
+    g = results.data.groups
+    cols = columns(results)
+    if len(cols) == 1:
+        return GroupSummary(g.labels, g.n, g.outcome_mean, g.outcome_sd)
+    k = cols.index(column)
+    keep = slice(k, k + 1) if crossed(results) else slice(0, k + 1)
+    sums: dict[str, list[float]] = {}
+    for label, n, mean, sd in zip(g.labels, g.n, g.outcome_mean, g.outcome_sd, strict=True):
+        key = " / ".join(cell_parts(label)[keep])
+        s = sums.setdefault(key, [0, 0.0, 0.0])
+        sd = 0.0 if n < 2 or not math.isfinite(sd) else sd
+        s[0] += n
+        s[1] += n * mean
+        s[2] += (n - 1) * sd * sd + n * mean * mean
+    labels, ns, means, sds = [], [], [], []
+    for key, (n, total, squares) in sums.items():
+        mean = total / n
+        var = (squares - n * mean * mean) / (n - 1) if n > 1 else float("nan")
+        labels.append(key)
+        ns.append(int(n))
+        means.append(mean)
+        sds.append(math.sqrt(max(var, 0.0)) if n > 1 else float("nan"))
+    return GroupSummary(tuple(labels), tuple(ns), tuple(means), tuple(sds))

@@ -162,8 +162,13 @@ def findings(f: dict) -> list[dict]:
     if rows:
         out.append({"kind": Finding.CONTEXT, "rows": rows})
     out.append({"kind": Finding.R2})
+    # growth data: the growth finding speaks for the slopes of time
+    slopes = [
+        s for s in (f["slope"] or {}).get("entries", []) if growth is None or not s["is_time"]
+    ]
     if f["slope"] is not None and not f["too_few_groups"]:
-        out.append({"kind": Finding.SLOPE, "slope": f["slope"]["entries"][0]})
+        if slopes:
+            out.append({"kind": Finding.SLOPE, "slope": slopes[0]})
     elif f["slopes_configured"] and f["slope"] is None and not f["too_few_groups"]:
         out.append({"kind": Finding.SLOPE_DROPPED})
     # the other levels of a factor one of whose levels a finding stated stay in this list

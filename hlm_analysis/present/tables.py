@@ -10,7 +10,7 @@ import re
 
 from .. import rules
 from ..results import INTERCEPT, MODEL_ORDER, ModelResult, Reference, Results
-from . import fmt
+from . import fmt, levels, lexicon
 from .labels import labels_for, plural
 
 # A '|' preceded by an even number of backslashes (none, or escaped backslashes) ends a cell.
@@ -180,7 +180,68 @@ def suppressed_note(results: Results, count: int) -> str:
     )
 
 
+def levels_table(results: Results, label: str) -> str:
+    """Several levels: one row per level (its groups, rows per group, and the null model's
+    share of the variance and ICC), the rows within the innermost groups last."""
+    if not levels.multilevel(results):
+        return ""
+    labels = labels_for(results)
+    lex = lexicon.build(results.spec, results.design, labels.raw)
+    shares = {s.column: s for s in levels.shares(results)}
+    rows = []
+    for size in levels.sizes(results):
+        share = shares.get(size.column)
+        rows.append(
+            [
+                fmt.md_escape(labels.raw(size.column)),
+                fmt.integer(size.n_groups),
+                ""
+                if size.size_min is None
+                else f"{fmt.integer(size.size_min)}–{fmt.integer(size.size_max)} "
+                f"({fmt.num(size.size_mean, 1)})",
+                fmt.pct(share.share) if share else "",
+                fmt.num(share.icc, 3) if share and share.icc is not None else "",
+            ]
+        )
+    residual = shares.get(levels.RESIDUAL)
+    if residual is not None:
+        within = lex.tiers[-1].noun.many
+        rows.append(
+            [
+                f"Within {fmt.md_escape(within)}" if not levels.crossed(results) else "Residual",
+                fmt.integer(results.data.n_obs),
+                "",
+                fmt.pct(residual.share),
+                "",
+            ]
+        )
+    crossed = levels.crossed(results)
+    return pipe_table(
+        [
+            "Level",
+            "Groups",
+            f"{fmt.md_escape(lex.unit.Many)} per group (mean)",
+            "Variance share",
+            "ICC",
+        ],
+        rows,
+        "lrrrr",
+        "The grouping levels, outermost first"
+        + (" (crossed, not nested)" if crossed else "")
+        + ": groups, rows per group, and the null model's share of the variance at each level; "
+        + (
+            "ICC: the correlation of two rows in the same group of that factor"
+            if crossed
+            else "ICC: the correlation of two rows in the same group of that level "
+            "(and so of every level above it)"
+        ),
+        label,
+    )
+
+
 def groups(results: Results, label: str, limit: int = 25) -> str:
+    if levels.multilevel(results):
+        return _level_groups(results, levels.columns(results)[0], label, limit)
     g = results.data.groups
     spec = results.spec
     labels = labels_for(results)
@@ -218,6 +279,38 @@ def groups(results: Results, label: str, limit: int = 25) -> str:
     return pipe_table(["Group", "N", "Mean", "SD"], rows, "lrrr", caption, label)
 
 
+def _level_groups(results: Results, column: str, label: str, limit: int) -> str:
+    """One level's groups: size and outcome mean and SD (summed from the cells), the largest
+    first; groups below min_cell are left out."""
+    g = levels.group_summary(results, column)
+    labels = labels_for(results)
+    cut = min_cell(results)
+    shown = [i for i in range(len(g.labels)) if g.n[i] >= cut]
+    order = sorted(shown, key=lambda i: -g.n[i])[:limit]
+    d = fmt.decimals_for(results.data.numeric[results.spec.outcome].sd)
+    rows = [
+        [
+            fmt.md_escape(g.labels[i]),
+            fmt.integer(g.n[i]),
+            fmt.num(g.mean[i], d),
+            fmt.num(g.sd[i], d),
+        ]
+        for i in order
+    ]
+    caption = (
+        f"{fmt.md_escape(labels.raw(column))}: size and mean "
+        f"{fmt.md_escape(labels.variable(results.spec.outcome))}"
+    )
+    if len(shown) > len(order):
+        caption += f" (the {len(order)} largest of {fmt.integer(len(shown))})"
+    note = suppressed_note(results, len(g.labels) - len(shown))
+    if not rows:
+        return f"{note}\n" if note else ""
+    if note:
+        caption += f". {note}"
+    return pipe_table(["Group", "N", "Mean", "SD"], rows, "lrrr", caption, label)
+
+
 def _ladder_models(results: Results) -> list[ModelResult]:
     return [results.models[n] for n in MODEL_ORDER if n in results.models]
 
@@ -251,8 +344,29 @@ def ladder(results: Results, label: str) -> str:
     def stat_row(name, getter):
         rows.append([name, *[getter(m) for m in models]])
 
+    multilevel = levels.multilevel(results)
+
+    def level_variance(m, column, term):
+        for vc in m.variance_components:
+            if vc.group == column and vc.term1 == term and vc.term2 is None:
+                return fmt.sig(vc.estimate, 3)
+        return ""
+
     random_terms = list(dict.fromkeys(t for m in models for t in m.random_terms))
-    for term in random_terms:
+    # several levels: one variance row per level and term ("Variance: Intercept (School)")
+    for column in levels.columns(results) if multilevel else ():
+        per_level = list(
+            dict.fromkeys(
+                t for m in models for t in levels.random_terms(m, results).get(column, [])
+            )
+        )
+        for term in per_level:
+            stat_row(
+                f"Variance: {fmt.md_escape(labels.term(term, with_reference=False))} "
+                f"({fmt.md_escape(labels.raw(column))})",
+                lambda m, c=column, t=term: level_variance(m, c, t),
+            )
+    for term in random_terms if not multilevel else ():
         stat_row(
             f"Variance: {fmt.md_escape(labels.term(term, with_reference=False))}",
             lambda m, t=term: fmt.sig(m.variance(t), 3) if m.variance(t) is not None else "",
@@ -296,9 +410,17 @@ def ladder(results: Results, label: str) -> str:
     stat_row("AIC (ML)", lambda m: fmt.num(m.aic, 1) if m.robust is None else "")
     stat_row("BIC (ML)", lambda m: fmt.num(m.bic, 1) if m.robust is None else "")
     stat_row("Observations", lambda m: fmt.integer(m.n_obs))
-    stat_row(
-        "Groups", lambda m: fmt.integer(m.n_groups) if m.is_mixed or m.robust is not None else ""
-    )
+    if multilevel:
+        for lv in levels.sizes(results):
+            stat_row(
+                f"Groups: {fmt.md_escape(labels.raw(lv.column))}",
+                lambda m, n=lv.n_groups: fmt.integer(n) if m.is_mixed else "",
+            )
+    else:
+        stat_row(
+            "Groups",
+            lambda m: fmt.integer(m.n_groups) if m.is_mixed or m.robust is not None else "",
+        )
     stat_row(
         "Optimum verified", lambda m: ("yes" if m.converged else "**no**") if m.is_mixed else ""
     )
@@ -423,6 +545,13 @@ def variance_components(results: Results, model: ModelResult, label: str) -> str
         digits = fmt.num if vc.term2 is not None else fmt.sig
         return fmt.keep_together(f"[{digits(vc.ci_low, 3)}, {digits(vc.ci_high, 3)}]")
 
+    multilevel = levels.multilevel(results)
+    by_level = levels.level_results(model)
+    if multilevel:
+        tests = {
+            (getattr(t, "level", None), t.term): t
+            for t in (results.component_tests if model.name == results.final_model else ())
+        }
     for vc in model.variance_components:
         if vc.group == "Residual":
             rows.append(
@@ -430,7 +559,7 @@ def variance_components(results: Results, model: ModelResult, label: str) -> str
             )
             continue
         if vc.term2 is None:
-            test = tests.get(vc.term1)
+            test = tests.get((vc.group, vc.term1)) if multilevel else tests.get(vc.term1)
             rows.append(
                 [
                     fmt.md_escape(labels.term(vc.term1, with_reference=False)),
@@ -438,7 +567,12 @@ def variance_components(results: Results, model: ModelResult, label: str) -> str
                     fmt.sig(vc.sdcor, 3),
                     "",
                     ci(vc),
-                    fmt.num(model.reliability.get(vc.term1), 2),
+                    fmt.num(
+                        by_level[vc.group].reliability.get(vc.term1)
+                        if multilevel and vc.group in by_level
+                        else model.reliability.get(vc.term1),
+                        2,
+                    ),
                     f"χ²({test.df}) = {fmt.num(test.statistic, 2)}, {fmt.pvalue(test.p_value)}"
                     if test
                     else "",
@@ -457,6 +591,35 @@ def variance_components(results: Results, model: ModelResult, label: str) -> str
                     "",
                 ]
             )
+    if multilevel:
+        # the level in front of each row: the level's label, the residual's own
+        shown = [
+            fmt.md_escape(labels.raw(vc.group)) if vc.group != "Residual" else ""
+            for vc in model.variance_components
+        ]
+        for row, level in zip(rows, shown, strict=True):
+            row.insert(0, level)
+        header = [
+            "Level",
+            "Term",
+            "Variance / covariance",
+            "SD",
+            "Correlation",
+            "95% CI",
+            "Reliability",
+            "Test",
+        ]
+        keep = [i for i in range(len(header)) if i != 5 or any(r[5] for r in rows)]
+        return pipe_table(
+            [header[i] for i in keep],
+            [[r[i] for i in keep] for r in rows],
+            "".join("llrrrrrl"[i] for i in keep),
+            f"Variance components of the {model.label.lower()} model at each level, outermost "
+            "first (reliability: the average over a level's groups of each random coefficient's "
+            "reliability; test: REML likelihood ratio for dropping the term at that level, "
+            "50:50 chi-bar-square)",
+            label,
+        )
     if model.is_binomial:
         return pipe_table(
             ["Term", "Variance / covariance", "SD", "Correlation"],
