@@ -38,8 +38,9 @@ from .ladder import variance_components as level_components
 
 NOT_COMPUTED_NOTES = (
     "With several grouping levels these are not computed yet: profile intervals of the variance "
-    "components, contextual effects of an inner level's variables at an outer level, and the "
-    "groups' own regression lines.",
+    "components, the groups' own regression lines, and contextual effects at levels above the "
+    "innermost (a group-mean centred or contextual variable's group mean is its mean in the "
+    "innermost groups, so its contextual effect is at that level).",
 )
 ICC_INTERVAL = "Wald on the logit scale (delta method, REML curvature), 95%"
 
