@@ -157,3 +157,13 @@ def test_a_one_element_list_fits_as_the_plain_name(tmp_path, capsys):
     assert "crossed" not in raw["spec"] and "time" not in raw["spec"]
     assert "levels" not in raw["data"] and "crossed" not in raw["data"]
     assert all("level" not in v for v in raw["design"]["variables"])
+
+
+def test_a_text_time_variable(tmp_path, capsys):
+    data = frame().assign(wave=lambda f: np.where(np.arange(len(f)) % 2, "fall", "spring"))
+    refused(
+        tmp_path,
+        capsys,
+        config(tmp_path, data, time="wave"),
+        "time: 'wave' is text, not a number",
+    )

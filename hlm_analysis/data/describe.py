@@ -39,9 +39,20 @@ def _summary(prepared: Prepared, name: str, median: float) -> NumericSummary:
     )
 
 
+def _innermost(prepared: Prepared):
+    """The sums and group count of the groups `group_level` speaks of: the cells, which are
+    the innermost groups of nested levels; crossed, the second factor's groups."""
+    levels = prepared.levels
+    if levels is None or not levels.crossed:
+        return prepared.sums, prepared.n_groups
+    name = levels.names[-1]
+    return levels.sums_at(prepared.sums, name), levels.level(name).n_groups
+
+
 def _group_values(prepared: Prepared, name: str) -> np.ndarray:
     """One value per group of a column constant within groups (its smallest = its largest)."""
-    return prepared.sums.group_low[:, prepared.sums.index([name])[0]]
+    sums, _ = _innermost(prepared)
+    return sums.group_low[:, sums.index([name])[0]]
 
 
 def group_level(prepared: Prepared) -> tuple[dict, dict]:
@@ -68,7 +79,7 @@ def group_level(prepared: Prepared) -> tuple[dict, dict]:
         at = [int(round(_group_values(prepared, t).sum())) for t in prepared.terms_of[var]]
         counts[var] = tuple(
             LevelCount(level, n)
-            for level, n in zip(levels, [prepared.n_groups - sum(at), *at], strict=True)
+            for level, n in zip(levels, [_innermost(prepared)[1] - sum(at), *at], strict=True)
         )
     return numeric, counts
 

@@ -144,6 +144,11 @@ def require_numbers(spec: Spec, is_number) -> None:
     for column in [*spec.centering, *spec.contextual]:
         if not is_number(column):
             raise InputError(f"cannot centre {quoted(column)}: it is text, not a number")
+    if spec.time is not None and not is_number(spec.time):
+        raise InputError(
+            f"time: {quoted(spec.time)} is text, not a number; the time variable must be numeric "
+            "(a year, a wave number, months since the start)"
+        )
 
 
 def claim(columns: dict[str, np.ndarray], name: str, source: str) -> None:

@@ -356,3 +356,23 @@ def test_data_levels_and_variable_levels(tmp_path):
         spec.data,
     )
     assert describe(one).levels == () and one.design.variable("x").level is None
+
+
+def test_crossed_group_level_variables_are_described_per_group_of_their_factor(tmp_path):
+    from hlm_analysis.data.describe import describe
+
+    frame = crossed_frame()
+    frame["intake"] = frame["second"].str[1:].astype(float) * 10.0  # constant within seconds
+    frame["fee"] = frame["primary"].str[1:].astype(float)  # constant within primaries
+    keys = {**CROSSED, "predictors": ["x", "intake", "fee"]}
+    prepared = prepare_in_memory(spec := spec_for(tmp_path, frame, "cg", **keys), spec.data)
+    design = prepared.design
+    assert design.variable("intake").level == "second" and design.variable("intake").group_level
+    assert design.variable("fee").level == "primary" and not design.variable("fee").group_level
+    assert design.variable("x").level is None
+    summary = describe(prepared)
+    assert summary.crossed and [lv.name for lv in summary.levels] == ["primary", "second"]
+    assert summary.levels[0].groups_min is None  # crossed: no groups within groups
+    intake = summary.group_level["intake"]  # one value per secondary school, not per pair
+    assert intake.n == 5
+    assert intake.mean == pytest.approx(np.mean([0.0, 10.0, 20.0, 30.0, 40.0]))
