@@ -17,16 +17,14 @@ TERMS = ["one", "x", "w"]
 
 
 def nested_rows(seed: int, sizes=(5, 4, 3)):
-    """Rows of up to three nested levels (outermost first); inner ids repeat in every parent
+    """Rows of two to four nested levels (outermost first); inner ids repeat in every parent
     (the caller scopes them). Unbalanced: each innermost group has 1..3 rows."""
     rng = np.random.default_rng(seed)
     ids, rows = [], []
-    for a in range(sizes[0]):
-        for b in range(sizes[1]):
-            for c in range(sizes[2] if len(sizes) > 2 else 1):
-                for _ in range(rng.integers(1, 4)):
-                    ids.append((a, b, c)[: len(sizes)])
-                    rows.append(rng.normal(size=2))
+    for path in np.ndindex(*sizes):
+        for _ in range(rng.integers(1, 4)):
+            ids.append(path)
+            rows.append(rng.normal(size=2))
     ids, xw = np.array(ids), np.array(rows)
     x, w = xw[:, 0], xw[:, 1] + 0.3 * ids[:, 0]
     y = 1 + 0.5 * x - 0.2 * w + rng.normal(size=len(x))
@@ -101,6 +99,8 @@ NESTED = [
     ((4, 3, 3), {"L2": ["x"]}, False),
     ((4, 3, 3), {"L0": ["x"], "L1": ["x"], "L2": ["x"]}, False),
     ((3, 3, 2), {"L0": ["x", "w"], "L2": ["x"]}, ["L0"]),
+    ((3, 2, 2, 3), {"L1": ["x"], "L3": ["x"]}, False),
+    ((2, 3, 2, 2), {"L0": ["x"], "L2": ["x", "w"]}, ["L2"]),
 ]
 
 
@@ -273,3 +273,26 @@ def test_one_level_equals_the_two_level_engine(reml):
     ref_modes, ref_cov = lmm.random_effects(sol, two)
     assert np.allclose(modes["L1"], ref_modes, rtol=1e-8, atol=1e-12)
     assert np.allclose(covs["L1"], ref_cov, rtol=1e-8, atol=1e-12)
+
+
+def test_groups_without_rows_keep_their_prior():
+    """Codes of a level that no cell uses (a group without rows) change nothing in the criterion;
+    their modes are 0 and their conditional covariance is the prior sigma^2 Lambda Lambda'."""
+    model, y, X, Zs, (sums, codes, n_groups, names) = nested_case((4, 3), {"L1": ["x"]}, False)
+    wider = LevelsModel(
+        sums,
+        [codes[0] + 1, codes[1]],
+        [n_groups[0] + 2, n_groups[1]],
+        names,
+        False,
+        TERMS,
+        {"L1": ["x"]},
+    )
+    theta = np.array([0.8, 0.6, 0.2, 0.5])
+    beta, sigma2, dev, _ = model.solve(theta)
+    assert wider.solve(theta)[2] == pytest.approx(dev, rel=1e-13)
+    modes, covs = model.conditional(theta, beta, sigma2)
+    wide_modes, wide_covs = wider.conditional(theta, beta, sigma2)
+    assert np.allclose(wide_modes["L0"][1:-1], modes["L0"], rtol=1e-10)
+    assert np.all(wide_modes["L0"][[0, -1]] == 0)
+    assert np.allclose(wide_covs["L0"][[0, -1]], sigma2 * 0.8**2)
