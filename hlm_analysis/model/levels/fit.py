@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -209,8 +210,13 @@ class LevelsFit:
             out = 2.0 * v**2 / denom
         return np.where(np.isfinite(out) & (out > 0), out, np.nan)
 
-    def conditional(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    @cached_property
+    def _conditional(self):
         return self.model.conditional(self.theta, self.beta, self.sigma2)
+
+    def conditional(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(modes, conditional covariances) per level; computed once per fit."""
+        return self._conditional
 
     def modes(self) -> dict[str, np.ndarray]:
         """Conditional modes (BLUPs) per level, (G_l, q_l) in the level's group codes."""
