@@ -38,7 +38,8 @@ from .ladder import variance_components as level_components
 
 NOT_COMPUTED_NOTES = (
     "With several grouping levels these are not computed yet: profile intervals of the variance "
-    "components, the groups' own regression lines, and contextual effects at levels above the "
+    "components (Wald intervals stand in), the groups' own regression lines, and contextual "
+    "effects at levels above the "
     "innermost (a group-mean centred or contextual variable's group mean is its mean in the "
     "innermost groups, so its contextual effect is at that level).",
 )
@@ -275,7 +276,12 @@ def levels_result(
         terms = mdef.random_at(lv.name)
         cov = np.asarray(reml.re_cov[lv.name])
         components += level_components(
-            lv.name, terms, cov, None, None, lv.name in mdef.diagonal_levels
+            lv.name,
+            terms,
+            cov,
+            None,
+            None if extras is None or extras.intervals is None else extras.intervals[lv.name],
+            lv.name in mdef.diagonal_levels,
         )
         tau[lv.name] = float(cov[0, 0])
         re_var.append(cov)
@@ -287,7 +293,18 @@ def levels_result(
         reliability = {t: float(r) for t, r in zip(terms, lam.mean(axis=0), strict=True)}
         per_level.append((lv, terms, modes[lv.name], np.sqrt(np.clip(cvar, 0, None)), lam,
                           reliability))  # fmt: skip
-    components.append(VarianceComponent("Residual", None, None, sigma2, float(np.sqrt(sigma2))))
+    residual = (
+        extras.intervals["Residual"][0]
+        if extras is not None and extras.intervals is not None
+        else None
+    )
+    components.append(
+        VarianceComponent(
+            "Residual", None, None, sigma2, float(np.sqrt(sigma2)),
+            *((_finite(residual.low), _finite(residual.high), residual.method, residual.note)
+              if residual is not None else ()),
+        )
+    )  # fmt: skip
 
     def block_diag(blocks):
         size = sum(len(b) for b in blocks)
@@ -406,7 +423,81 @@ class FinalExtras:
     std_estimate: list[float | None]
     robust: robust.Robust | None
     notes: tuple[str, ...]
-    intervals: None = None
+    # per level (SDs, correlations), then the residual SD: profile.Interval each
+    intervals: dict[str, list] | None = None
+
+
+def wald_intervals(fit: LevelsMixed) -> dict[str, list]:
+    """Wald intervals of every SD (log scale) and correlation (atanh scale) and of the residual
+    SD, from the curvature of the ML deviance with sigma free at the ML optimum (lme4 profiles
+    the ML deviance too; the profile itself is not run for several levels). Keys: each level,
+    and "Residual". An SD at zero or a correlation at +-1 gets none (its scale is infinite)."""
+    from . import numderiv, profile
+
+    ml, mdef = fit.ml, fit.mdef
+    model = ml.model
+    sigma = float(np.sqrt(ml.sigma2))
+    parts, is_cor, free = [], [], []
+    for name, terms in mdef.levels:
+        q = len(terms)
+        phi = profile.parameters(lmm.theta_of(lmm.psd_factor(ml.re_cov[name] / ml.sigma2)),
+                                 sigma, q)[:-1]  # fmt: skip
+        parts.append(phi)
+        is_cor += [False] * q + [True] * (len(phi) - q)
+        free += [True] * q + [name not in mdef.diagonal_levels] * (len(phi) - q)
+    best = np.concatenate([*parts, [sigma]])
+    is_cor, free = np.array(is_cor + [False]), np.array(free + [True])
+    usable = free & np.where(is_cor, np.abs(best) < 1 - 1e-6, best > 1e-6 * sigma)
+
+    def theta_of(values: np.ndarray) -> np.ndarray | None:
+        out, at = [], 0
+        for (_, terms), phi in zip(mdef.levels, parts, strict=True):
+            th = profile._theta(np.append(values[at : at + len(phi)], values[-1]), len(terms))
+            if th is None:
+                return None
+            out.append(th)
+            at += len(phi)
+        return np.concatenate(out)
+
+    z_best = profile._to_free(best, is_cor)
+
+    def deviance(z_free: np.ndarray) -> float:
+        z = z_best.copy()
+        z[usable] = z_free
+        values = profile._from_free(z, is_cor)
+        theta = theta_of(values)
+        return np.inf if theta is None else model.full_deviance(theta, values[-1], False)
+
+    bounds = np.full((len(best), 2), np.nan)
+    note = (
+        "Wald on the log-SD / atanh scale (ML curvature): the profile is not run for several levels"
+    )
+    try:
+        H = numderiv.hessian(deviance, z_best[usable], rel_step=1e-3)
+        cov = 2.0 * np.linalg.inv(H)
+        se = np.sqrt(np.diag(cov))
+        if np.all(np.isfinite(se)) and np.all(np.linalg.eigvalsh(cov) > 0):
+            z = z_best[usable]
+            for k, (lo, hi) in zip(np.flatnonzero(usable), zip(z - 1.959963984540054 * se,
+                                   z + 1.959963984540054 * se, strict=True), strict=True):  # fmt: skip
+                bounds[k] = profile._from_free(np.array([lo, hi]), np.array([is_cor[k]] * 2))
+    except (np.linalg.LinAlgError, ValueError):
+        pass
+
+    def interval(k: int):
+        if not free[k]:
+            return profile.Interval(None, None, None, profile.NOT_A_PARAMETER)
+        if np.all(np.isfinite(bounds[k])):
+            return profile.Interval(float(bounds[k, 0]), float(bounds[k, 1]), profile.WALD, note)
+        why = "no Wald interval: the estimate is at the edge of its range or the curvature is flat"
+        return profile.Interval(None, None, None, why)
+
+    out, at = {}, 0
+    for (name, _), phi in zip(mdef.levels, parts, strict=True):
+        out[name] = [interval(at + i) for i in range(len(phi))]
+        at += len(phi)
+    out["Residual"] = [interval(len(best) - 1)]
+    return out
 
 
 def cr1_levels(prepared: Prepared, fit: LevelsMixed) -> robust.Robust:
@@ -521,7 +612,13 @@ def final_extras(prepared: Prepared, fit: LevelsMixed) -> FinalExtras:
                 f"({noun}) with G - 1 degrees of freedom, from the cell sums: {why}."
             )
     std = final.std_estimates(prepared, fit.mdef.fixed, fit.reml.beta)
-    return FinalExtras(std, cr, tuple(notes))
+    intervals = wald_intervals(fit) if fit.ml.verified else None
+    if intervals is None:
+        notes.append(
+            "Intervals for the variance components were not computed: the ML refit they rest "
+            "on could not be verified."
+        )
+    return FinalExtras(std, cr, tuple(notes), intervals)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -198,6 +198,9 @@ def test_final_model_statistics_and_results_json(fitted, case):
         assert all(0 < fe.robust_df < G - 1 for fe in final.fixed_effects)
         assert any(note.startswith("The cluster-robust standard errors are CR2") for note in
                    final.notes)  # fmt: skip
+    # Wald intervals of every SD and correlation (the estimate inside), saying their method
+    for vc in final.variance_components:
+        assert vc.ci_method == "wald" and vc.ci_low < vc.sdcor < vc.ci_high, vc
     # notes say what is not computed for several levels, not silently
     assert any("contextual effects" in note for note in final.notes)
     for lv in final.levels:
@@ -396,3 +399,28 @@ def test_cr2_of_nested_levels_is_the_dense_definition(tmp_path):
     cr1 = multilevel.cr1_levels(prepared, fit)
     np.testing.assert_allclose(cr1.cov, M @ (S.T @ S) @ M * G / (G - 1), rtol=1e-8)
     assert p == 3
+
+
+def test_wald_intervals_of_one_level_are_the_two_level_engines(tmp_path):
+    """The variance components' Wald intervals (log SD, atanh correlation, from the ML
+    curvature) of a model with the class level alone equal those the two-level code computes
+    with its analytic Hessian on the class sums (profile.wald_intervals)."""
+    from dataclasses import replace
+
+    from hlm_analysis.model import lmm, profile
+
+    config = write_config(tmp_path, "three", **CONFIGS["three_level"])
+    prepared = prepare(load_spec(config))
+    mdef = next(m for m in multilevel.ladder(prepared) if m.name == ModelName.RANDOM_SLOPE)
+    one = replace(mdef, levels=(("class", (INTERCEPT, "prior")),), random=[INTERCEPT, "prior"])
+    fit = multilevel.fit_mixed(prepared, one)
+    ours = multilevel.wald_intervals(fit)
+    inner = prepared.levels.levels[1]
+    sums = lmm.model_sums(
+        prepared.sums.collapse(inner.codes, len(inner.labels)), list(one.fixed), list(one.random)
+    )
+    theta = lmm.theta_of(lmm.psd_factor(fit.ml.re_cov["class"] / fit.ml.sigma2))
+    expected = profile.wald_intervals(theta, float(np.sqrt(fit.ml.sigma2)), sums)
+    got = [(i.low, i.high) for i in ours["class"] + ours["Residual"]]
+    np.testing.assert_allclose(np.array(got, float), expected, rtol=2e-4)
+    assert all(i.method == "wald" for i in ours["class"])
