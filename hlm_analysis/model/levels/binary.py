@@ -49,6 +49,7 @@ class BinaryLevels(ThetaLayout):
         self.free = np.concatenate([self.free, self.n_theta + np.arange(self.p)])
         order = np.argsort(codes[-1], kind="stable")  # rows grouped by innermost group
         self.y, self.X = y[order], X[order]
+        self.sign = 2.0 * self.y - 1.0
         self.Z = [np.asarray(z, float).reshape(len(y), -1)[order] for z in Z]
         self.codes = [np.asarray(c, np.int64)[order] for c in codes]
         self.n, self.n_groups = len(y), {n: int(g) for n, g in zip(names, n_groups, strict=True)}
@@ -98,8 +99,9 @@ class BinaryLevels(ThetaLayout):
 
     def _penalised(self, u, lams, offset) -> tuple[float, np.ndarray]:
         eta = offset + self._random_part(self._b_of(u, lams))
-        dev = 2.0 * np.where(self.y > 0, np.logaddexp(0.0, -eta), np.logaddexp(0.0, eta))
-        return float(dev.sum() + sum(float((ui * ui).sum()) for ui in u)), eta
+        # -log p(y | eta) = log(1 + exp(-s eta)), s = +1 for y = 1 and -1 for y = 0
+        dev = 2.0 * float(np.logaddexp(0.0, -self.sign * eta).sum())
+        return dev + sum(float((ui * ui).sum()) for ui in u), eta
 
     def _weighted_sums(self, eta: np.ndarray, offset: np.ndarray) -> np.ndarray:
         """Per innermost group sums of W v v' for v = [working response, Z], without dividing
