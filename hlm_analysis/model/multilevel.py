@@ -38,8 +38,7 @@ from .ladder import variance_components as level_components
 
 NOT_COMPUTED_NOTES = (
     "With several grouping levels these are not computed yet: profile intervals of the variance "
-    "components (Wald intervals stand in), the groups' own regression lines, and contextual "
-    "effects at levels above the "
+    "components (Wald intervals stand in) and contextual effects at levels above the "
     "innermost (a group-mean centred or contextual variable's group mean is its mean in the "
     "innermost groups, so its contextual effect is at that level).",
 )
@@ -332,6 +331,7 @@ def levels_result(
     null_tau = tau if null is None else {lv.level: lv_tau for lv, lv_tau in _null_taus(null)}
     sigma_null = sigma2 if null is None else null.residual_variance
     results = []
+    order = {lv.name: k for k, lv in enumerate(_levels(prepared))}
     for i, (lv, terms, m, cse, lam, reliability) in enumerate(per_level):
         before = null_tau.get(lv.name)
         results.append(
@@ -353,6 +353,9 @@ def levels_result(
                     estimate=tuple(map(tuple, np.asarray(m).tolist())),
                     std_error=tuple(map(tuple, cse.tolist())),
                     reliability=tuple(float(r) for r in lam[:, 0]),
+                    lines=level_lines(prepared, mdef, reml.beta, modes, order[lv.name])
+                    if extras is not None
+                    else (),
                 ),
                 parents=()
                 if lv.parents is None or prepared.levels.crossed
@@ -400,6 +403,37 @@ def levels_result(
         levels=tuple(results),
         residual_share=null_stats[4] if null_stats else None,
     )
+
+
+def level_lines(prepared: Prepared, mdef: ModelDef, beta, modes: dict, index: int) -> tuple:
+    """Each group's own line at level `index` for that level's first random slope (final.
+    group_lines per level): the fixed part at the group's values, averaged over its cells by
+    rows, plus its random effects and (nested) those of the groups it is in. Levels below are
+    left out (their effects average zero within the group). () without a slope there."""
+    levels = _levels(prepared)
+    level = levels[index]
+    terms = mdef.random_at(level.name)
+    if len(terms) < 2:
+        return ()
+    slope = terms[1]
+    chain = [level] if prepared.levels.crossed else levels[: index + 1]
+    cell_modes = np.zeros((len(prepared.group_labels), 2))
+    for lv in chain:
+        own = mdef.random_at(lv.name)
+        values = np.asarray(modes[lv.name])[lv.codes]
+        for j, term in enumerate((INTERCEPT, slope)):
+            if term in own:
+                cell_modes[:, j] += values[:, own.index(term)]
+    lines = np.array(
+        final.group_lines(prepared, list(mdef.fixed), np.asarray(beta), [INTERCEPT, slope],
+                          cell_modes)
+    )  # fmt: skip
+    weights = prepared.sums.counts.astype(float)
+    G = len(level.labels)
+    total = np.zeros((G, 2))
+    np.add.at(total, level.codes, lines * weights[:, None])
+    rows = np.bincount(level.codes, weights, G)
+    return tuple((float(a), float(b)) for a, b in total / rows[:, None])
 
 
 def _null_taus(null: ModelResult):

@@ -424,3 +424,27 @@ def test_wald_intervals_of_one_level_are_the_two_level_engines(tmp_path):
     got = [(i.low, i.high) for i in ours["class"] + ours["Residual"]]
     np.testing.assert_allclose(np.array(got, float), expected, rtol=2e-4)
     assert all(i.method == "wald" for i in ours["class"])
+
+
+def test_growth_lines_per_level_add_the_effects_of_the_groups_a_child_is_in(fitted):
+    """Each child's own growth per year is the fixed year slope plus its school's and its own
+    random year effects; each school's line has its own effect only."""
+    results, _ = fitted("growth")
+    final = results.final
+    year = final.effect("year").estimate
+    school, child = final.levels
+    t_school, t_child = (
+        school.group_effects.terms.index("year"),
+        child.group_effects.terms.index("year"),
+    )
+    for g, (_, slope) in enumerate(school.group_effects.lines):
+        assert slope == pytest.approx(year + school.group_effects.estimate[g][t_school], abs=1e-10)
+    for g, (_, slope) in enumerate(child.group_effects.lines):
+        parent = child.parents[g]
+        expected = (
+            year
+            + school.group_effects.estimate[parent][t_school]
+            + child.group_effects.estimate[g][t_child]
+        )
+        assert slope == pytest.approx(expected, abs=1e-10)
+    assert len(child.group_effects.lines) == child.n_groups
