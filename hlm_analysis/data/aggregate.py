@@ -174,7 +174,8 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             for c in used
         )
         # several levels: rows are grouped by their cell, the ids joined (levels.py)
-        + (f", {key_sql([texts.get(c, alias[c]) for c in spec.levels], engine.text_type)} AS gk"
+        + (", " + key_sql([(texts.get(c, alias[c]), c not in texts) for c in spec.levels],
+                          engine.text_type) + " AS gk"
            if spec.multilevel else "")
         + " FROM raw"
     )  # fmt: skip

@@ -105,11 +105,14 @@ def cell_factor(factors: list[Factor]) -> Factor:
     return Factor(out, tuple(labels))
 
 
-def key_sql(parts: list[str], text_type: str) -> str:
-    """The cell's label in SQL (DuckDB and Spark alike) from each level's expression (text, or
-    a number id cast to text as the in-memory path names it)."""
-    joined = ", ".join(f"CAST({p} AS {text_type})" for p in parts)
-    return f"concat_ws(chr(31), {joined})"
+def key_sql(parts: list[tuple[str, bool]], text_type: str) -> str:
+    """The cell's label in SQL (DuckDB and Spark alike) from each level's expression and
+    whether it is a number id (cast to text, as the in-memory path names it). `||` rather than
+    concat_ws: as fast to group by as the columns themselves (concat_ws costs DuckDB ~20%); a
+    row missing an id has no label, and is not complete anyway."""
+    return " || chr(31) || ".join(
+        f"CAST({sql} AS {text_type})" if number else f"({sql})" for sql, number in parts
+    )
 
 
 def split_cells(spec: Spec, labels: list[str]) -> list[list[str]]:
