@@ -150,6 +150,7 @@ class ReportDocument:
             ),
             "diagnostics": lambda: figures.plot_diagnostics(r, self.rows, self.final),
             "caterpillar": lambda: figures.plot_caterpillar(r, self.final),
+            "trajectories": lambda: figures.plot_trajectories(r, self.rows, self.final),
             "calibration": lambda: figures.plot_calibration(r, self.rows, self.final),
             "binned_residuals": lambda: figures.plot_binned_residuals(r, self.rows, self.final),
             "probabilities": lambda: figures.plot_probabilities(r, self.final),

@@ -17,14 +17,17 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from ..results import ModelResult, Results, RowSample
-from . import fmt, fonts
+from . import fmt, fonts, levels
 from .labels import labels_for
 from .predictions import (
+    _baseline,
+    _row,
     binned_residuals,
     calibration,
     group_probabilities,
     group_slope_lines,
     interaction_lines,
+    linear_prediction,
     predictor_probabilities,
     probability_curve,
     qq_points,
@@ -112,9 +115,8 @@ def plot_distributions(results: Results, rows: pd.DataFrame) -> Figure:
         ax = fig.add_subplot(n_rows, cols, i + 1)
         per_group = var in getattr(results.data, "group_level", {})
         # a group's own value once, not once per row (the groups in the row sample)
-        column = (
-            rows.groupby(results.spec.group, sort=False)[var].first() if per_group else rows[var]
-        )
+        keys = list(levels.columns(results))  # nested inner ids repeat: group by every level
+        column = rows.groupby(keys, sort=False)[var].first() if per_group else rows[var]
         values = column.dropna()
         if i == 0 and results.spec.family == "binomial":  # a yes/no outcome: two bars
             design = results.design
@@ -170,16 +172,20 @@ def plot_group_boxes(results: Results, rows: pd.DataFrame) -> Figure | None:
     """Every student's outcome by group, for up to 30 groups (None for more)."""
     spec = results.spec
     labels = labels_for(results)
-    n_groups = len(results.data.groups.labels)
+    # several levels: the outermost level's groups (their rows' own column)
+    column = levels.columns(results)[0]
+    summary = levels.group_summary(results, column)
+    n_groups = len(summary.labels)
     if n_groups > 30 or results.spec.family == "binomial":  # boxes of 0s and 1s say nothing
         return None
     fig = _figure(8, 3.2 if n_groups <= 12 else 4.2)
     ax = fig.add_subplot()
     # Privacy: a small group's points and box are its members' own scores.
-    small = small_groups(results)
-    keep = ~rows[spec.group].astype(str).isin(small)
+    cut = min_cell(results)
+    small = {g for g, n in zip(summary.labels, summary.n, strict=True) if n < cut}
+    keep = ~rows[column].astype(str).isin(small)
     data = pd.DataFrame(
-        {"group": rows[spec.group][keep].astype(str).map(_literal), "y": rows[spec.outcome][keep]}
+        {"group": rows[column][keep].astype(str).map(_literal), "y": rows[spec.outcome][keep]}
     )
     _suppression_title(ax, results, len(small))
     order = data.groupby("group")["y"].mean().sort_values().index.tolist()
@@ -194,7 +200,7 @@ def plot_group_boxes(results: Results, rows: pd.DataFrame) -> Figure | None:
     ax.scatter(
         position + jitter, data["y"], s=4, alpha=0.35, color=PALETTE, linewidths=0, zorder=3
     )  # above the boxes, so no student is hidden
-    ax.set_xlabel(_wrapped(labels.raw(spec.group) + " (ordered by mean)", 80, 2))
+    ax.set_xlabel(_wrapped(labels.raw(column) + " (ordered by mean)", 80, 2))
     if n_groups > 12:
         ax.tick_params(axis="x", rotation=90, labelsize=7)
     ax.set_ylabel(_wrapped(labels.raw(spec.outcome), 30, 2))
@@ -205,6 +211,8 @@ def plot_group_means(results: Results) -> Figure | None:
     """Each group's mean outcome against its size, for more than 30 groups (None for fewer)."""
     spec = results.spec
     labels = labels_for(results)
+    if levels.multilevel(results):
+        return plot_level_sizes(results)
     groups = results.data.groups
     n_groups = len(groups.labels)
     if n_groups <= 30:
@@ -376,8 +384,67 @@ def plot_diagnostics(results: Results, rows: pd.DataFrame, model: ModelResult) -
     return fig
 
 
+def plot_level_sizes(results: Results) -> Figure:
+    """Several levels: for each level, its groups' mean outcome against their size (rows per
+    group, log scale when sizes spread): means of small groups scatter more by chance."""
+    labels = labels_for(results)
+    cols = levels.columns(results)
+    fig = _figure(8, 2.9)
+    axes = fig.subplots(1, len(cols), squeeze=False)[0]
+    cut = min_cell(results)
+    for ax, column in zip(axes, cols, strict=True):
+        g = levels.group_summary(results, column)
+        sizes = np.array(g.n)
+        shown = sizes >= cut  # privacy: no mean of a group below min_cell
+        many = len(sizes) > 500
+        jitter = np.random.default_rng(2).uniform(-0.15, 0.15, int(shown.sum()))
+        ax.scatter(
+            sizes[shown] * (1 + 0.1 * jitter)
+            if sizes.min() != sizes.max()
+            else sizes[shown] + jitter,
+            np.array(g.mean)[shown],
+            s=6 if many else 10,
+            alpha=0.35 if many else 0.75,
+            color=PALETTE,
+            linewidths=0,
+        )
+        if sizes.max() > 3 * max(sizes.min(), 1):
+            ax.set_xscale("log")
+            _plain_log_axis(ax.xaxis)
+        title = f"{labels.raw(column)}: {len(sizes):,} groups"
+        hidden = int((~shown).sum())
+        if hidden:
+            title += f"\n{hidden:,} with fewer than {cut} rows not shown"
+        ax.set_title(_wrapped(title, 40, 3), fontsize=9)
+        ax.set_xlabel("Rows per group", fontsize=8)
+    axes[0].set_ylabel(_wrapped(f"Mean {labels.raw(results.spec.outcome)}", 30, 2))
+    return fig
+
+
+def _level_effects(results: Results, model: ModelResult):
+    """Each level's group effects with readable labels ("S001 / 1" for class 1 of school
+    S001), outermost first; a two-level model's one level."""
+    if not levels.multilevel(results):
+        return [(levels.columns(results)[0], model.group_effects, list(model.group_effects.groups))]
+    out = []
+    named: list[str] = []
+    for lv in getattr(model, "levels", ()):
+        effects = lv.group_effects
+        if effects is None:
+            continue
+        names = [str(g) for g in effects.groups]
+        if lv.parents and named and len(lv.parents) == len(names):
+            names = [f"{named[p]} / {n}" for p, n in zip(lv.parents, names, strict=True)]
+        out.append((lv.level, effects, names))
+        named = names
+    return out
+
+
 def plot_caterpillar(results: Results, model: ModelResult) -> Figure:
-    """Group effects sorted, with 95% intervals; named groups when few, a ranked band when many."""
+    """Group effects sorted, with 95% intervals; named groups when few, a ranked band when many.
+    With several levels, one row of panels per level, outermost first."""
+    if levels.multilevel(results):
+        return _caterpillar_levels(results, model)
     effects = model.group_effects
     labels = labels_for(results)
     est = np.array(effects.estimate)
@@ -436,6 +503,110 @@ def plot_caterpillar(results: Results, model: ModelResult) -> Figure:
     if hidden:
         note = f"{hidden:,} {'group' if hidden == 1 else 'groups'} with fewer than {min_cell(results)} rows not shown"
         fig.supxlabel(note, fontsize=8)
+    return fig
+
+
+def _caterpillar_levels(results: Results, model: ModelResult) -> Figure:
+    labels = labels_for(results)
+    per_level = _level_effects(results, model)
+    width = max(len(e.terms) for _, e, _ in per_level)
+    cut = min_cell(results)
+    heights = []
+    for _column, _effects, names in per_level:
+        n = len(names)
+        heights.append(min(6.0, 1.0 + 0.14 * n) if n <= LABELLED_GROUPS else 2.4)
+    fig = _figure(8 if width > 1 else 6, sum(heights) + 0.4)
+    grid = fig.add_gridspec(len(per_level), width, height_ratios=heights)
+    for row, (column, effects, names_all) in enumerate(per_level):
+        est = np.array(effects.estimate)
+        se = np.array(effects.std_error)
+        sizes = dict(
+            zip(*(lambda g: (g.labels, g.n))(levels.group_summary(results, column)), strict=True)
+        )
+        hidden = 0
+        if len(names_all) <= LABELLED_GROUPS:
+            # Privacy: named rows of groups below min_cell would publish their members' scores.
+            keep = np.array([sizes.get(name, cut) >= cut for name in names_all], dtype=bool)
+            hidden = int((~keep).sum())
+            est, se = est[keep], se[keep]
+            names_all = [name for name, kept in zip(names_all, keep, strict=True) if kept]
+        n = est.shape[0]
+        for j, term in enumerate(effects.terms):
+            ax = fig.add_subplot(grid[row, j])
+            order = np.argsort(est[:, 0] if n <= LABELLED_GROUPS else est[:, j])
+            e, s = est[order, j], se[order, j]
+            rank = np.arange(n)
+            if n <= LABELLED_GROUPS:
+                ax.errorbar(e, rank, xerr=1.96 * s, fmt="o", color=PALETTE, ecolor="#9fb3c8",
+                            markersize=4, capsize=0)  # fmt: skip
+                names = [_short(names_all[i], 18) for i in order]
+                ax.set_yticks(rank, names if j == 0 else [""] * n, fontsize=7)
+                ax.axvline(0, color="#b3471d", linewidth=1)
+            else:
+                ax.fill_between(rank, e - 1.96 * s, e + 1.96 * s, color="#9fb3c8", alpha=0.6,
+                                linewidth=0, label="95% interval")  # fmt: skip
+                ax.plot(rank, e, color=PALETTE, linewidth=1.2, label="estimate")
+                ax.axhline(0, color="#b3471d", linewidth=1)
+                ax.set_xlabel(f"Ranked by effect (n = {n:,})", fontsize=8)
+                if row == 0 and j == 0:
+                    ax.legend(fontsize=7, frameon=False, loc="upper left")
+            title = f"{labels.raw(column)}: {labels.term(term, with_reference=False)}"
+            if hidden and j == 0:
+                title += f" ({hidden:,} small groups not shown)"
+            ax.set_title(_wrapped(title, 44, 2), fontsize=9)
+    return fig
+
+
+def plot_trajectories(results: Results, rows: pd.DataFrame, model: ModelResult) -> Figure | None:
+    """Growth data (`time:`): the observed trajectories of a sample of individuals (the
+    innermost level) around the average curve with its 95% band; then the average curve with the
+    own curves of a few groups of the outermost level (lowest, middle and highest effects)."""
+    time = levels.time_column(results)
+    if time is None or time not in rows or model.is_binomial:
+        return None
+    labels = labels_for(results)
+    spec = results.spec
+    cols = list(levels.columns(results))
+    terms = [fe.term for fe in model.fixed_effects]
+    beta = np.array([fe.estimate for fe in model.fixed_effects])
+    cov = np.array(model.fixed_cov)
+    base = _baseline(results)
+    t = rows[time].to_numpy(float)
+    grid = np.linspace(np.nanmin(t), np.nanmax(t), 40)
+    design = np.array([_row(results.design, terms, {**base, time: x}) for x in grid])
+    fit, low, high = linear_prediction(design, beta, cov)
+    fig = _figure(8, 3.4)
+    ax1, ax2 = fig.subplots(1, 2, sharey=True)
+    # individuals: every level's id together names one (nested inner ids repeat)
+    who = rows[cols].astype(str).agg("\x1f".join, axis=1) if len(cols) > 1 else rows[cols[0]]
+    ids = pd.unique(who)
+    chosen = set(np.random.default_rng(3).choice(ids, size=min(40, len(ids)), replace=False))
+    for _, one in rows[who.isin(chosen)].assign(_who=who).groupby("_who", sort=False):
+        one = one.sort_values(time)
+        ax1.plot(one[time], one[spec.outcome], color="#9fb3c8", linewidth=0.8, alpha=0.8)
+    ax1.plot(grid, fit, color=PALETTE, linewidth=2.5, label="average (95% band)")
+    ax1.fill_between(grid, low, high, color=PALETTE, alpha=0.2, linewidth=0)
+    ax1.plot([], [], color="#9fb3c8", label=f"{len(chosen)} individuals (observed)")
+    ax1.legend(fontsize=7, frameon=False, loc="upper left")
+    ax1.set_title(f"{labels.raw(cols[-1])}: a random sample", fontsize=9)
+    ax1.set_xlabel(_wrapped(labels.raw(time), 40, 2))
+    ax1.set_ylabel(_wrapped(labels.raw(spec.outcome), 30, 2))
+    # groups of the outermost level: their own intercept and growth around the average
+    column, effects, names = _level_effects(results, model)[0]
+    ax2.plot(grid, fit, color=PALETTE, linewidth=2.5, label="average")
+    if effects is not None and len(cols) > 1:
+        est = np.array(effects.estimate)
+        slope = list(effects.terms).index(time) if time in effects.terms else None
+        order = np.argsort(est[:, 0])
+        picks = [order[0], order[len(order) // 4], order[len(order) // 2],
+                 order[3 * len(order) // 4], order[-1]]  # fmt: skip
+        colours = sns.color_palette("deep", len(picks))
+        for g, colour in zip(dict.fromkeys(picks), colours, strict=False):
+            line = fit + est[g, 0] + (est[g, slope] * grid if slope is not None else 0.0)
+            ax2.plot(grid, line, color=colour, linewidth=1.2, label=_short(names[g], 16))
+        ax2.legend(fontsize=7, frameon=False, loc="upper left", ncol=2)
+    ax2.set_title(f"{labels.raw(column)}: five, lowest to highest effect", fontsize=9)
+    ax2.set_xlabel(_wrapped(labels.raw(time), 40, 2))
     return fig
 
 
