@@ -20,7 +20,7 @@ from ...data.sums import DesignSums
 from ...results import Attempt
 from .. import numderiv, optimize
 from . import blocks
-from .model import LevelsModel
+from .model import LevelsModel, ThetaLayout
 
 SINGULAR_TOLERANCE = optimize.SINGULAR_TOLERANCE
 SNAP_TOLERANCE = 1e-8  # deviance a snap to the boundary may cost (loglik 5e-9)
@@ -252,15 +252,19 @@ def fit_model(
 ) -> LevelsFit:
     began = time.perf_counter() if began is None else began
     fun = _Criterion(model, reml)
-    identity = model.start()
-    plan = [(optimize.NEWTON, "identity", identity)]
+    identity = ThetaLayout.start(model)
+    scaled = model.start()
     if start is not None:
-        plan.insert(0, (optimize.NEWTON, "given start", np.asarray(start, float)))
-    later = [
+        plan = [(optimize.NEWTON, "given start", np.asarray(start, float))]
+        later = [(optimize.NEWTON, "slopes scaled", scaled)]
+    else:
+        plan = [(optimize.NEWTON, "slopes scaled", scaled)]
+        later = []
+    later += [
         ("L-BFGS-B", "identity", identity),
         ("Nelder-Mead", "identity", identity),
         ("L-BFGS-B", "0.1 * identity", 0.1 * identity),
-        (optimize.NEWTON, "0.1 * identity", 0.1 * identity),
+        (optimize.NEWTON, "identity", identity),
     ]
     attempts: list[Attempt] = []
     candidates: list[tuple[float, str, np.ndarray]] = []

@@ -111,6 +111,20 @@ class LevelsModel(ThetaLayout):
         self.n = float(sums.n)
         self.p = len(x)
         self.n_groups = {name: int(g) for name, g in zip(names, n_groups, strict=True)}
+        self.slope_sd = {t: sums.sd(t) for name in names for t in self.terms[name][1:]}
+
+    def start(self) -> np.ndarray:
+        """lme4's start (every Lambda_l the identity) with each slope's diagonal entry divided by
+        its variable's SD: a slope's variance then starts on the scale of the intercept's (a
+        prior score in points has SD 10: its slope's SD is a tenth of the intercept's, not the
+        same), which saves Newton steps."""
+        theta = super().start()
+        for name in self.names:
+            for k, term in enumerate(self.terms[name][1:], start=1):
+                sd = self.slope_sd[term]
+                if sd > 0 and np.isfinite(sd):
+                    theta[self.diag_positions[name][k]] = 1.0 / sd
+        return theta
 
     # the criterion
     def pieces(self, theta: np.ndarray):
