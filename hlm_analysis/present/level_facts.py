@@ -122,9 +122,7 @@ def level_facts(
         and rules.between_groups_matter(after_total),
         "within_dominate": rules.within_groups_dominate(between_total),
         "n_cells": fmt.integer(results.data.n_groups),
-        "counts": escape(
-            _listed([t["count"] for t in tiers], " crossed with " if crossed else " in ")
-        ),
+        "counts": _listed([t["count"] for t in tiers], " crossed with " if crossed else " in "),
         "growth": _growth(results, lex, labels, escape),
         "explained_any": any(t["explained"] is not None for t in tiers),
         # after the predictors (final model without random slopes): each level's share of the

@@ -1,7 +1,8 @@
 """The sentence catalogue: every template rendered over a grid of fact combinations (linear and
 binary outcomes, levers or none, a question or none, an interaction or none, random slopes that
-vary, are imprecise, constant, dropped or singular, too few groups) and three domains (students
-in schools, women in districts, pupils in classes). The result is tests/snapshots/catalogue.md,
+vary, are imprecise, constant, dropped or singular, too few groups) and the domains (students
+in schools, women in districts, pupils in classes; pupils in classes in schools, test scores in
+children in schools (growth), pupils in crossed primary and secondary schools). The result is tests/snapshots/catalogue.md,
 which a reviewer reads top to bottom; this test fails when the text changes unintentionally
 (UPDATE_SNAPSHOTS=1 rewrites it) and on any grammatical slip in any scenario: number
 disagreement ("1 schools"), "a" before a vowel sound, doubled words, empty phrases, "None",
@@ -285,6 +286,29 @@ def scenarios():
         with_spec(graduation, **WOMEN_BINARY),
         contextual(False),
     )
+    # several levels: pupils in classes in schools, growth (scores in children in schools) and
+    # crossed primary and secondary schools, each fitted from its example config
+    pupils, growth, crossed = (
+        fixture_results(n) for n in ("levels_pupils", "levels_growth", "levels_scotssec")
+    )
+    yield "pupils in classes in schools, three levels, lever, question", pupils, None
+    yield (
+        "pupils in classes in schools, no lever, default nouns",
+        with_spec(pupils, levers=[], question=None, group_noun=None, level_labels={}),
+        None,
+    )
+    yield "test scores in children in schools, growth", growth, None
+    yield (
+        "measurements in children in schools, growth, default unit",
+        with_spec(growth, unit=None),
+        None,
+    )
+    yield "pupils in crossed primary and secondary schools", crossed, None
+    yield (
+        "crossed levels without nouns",
+        with_spec(crossed, group_noun=None, labels={"primary": "PrimaryID", "second": "SecondID"}),
+        None,
+    )
     hsb2_facts = facts(hsb2)
     yield (
         "students in schools, binary, an interaction",
@@ -391,7 +415,7 @@ def slips(text: str, lex: lexicon.Lexicon) -> list[str]:
         right = lexicon.article(word).split(" ", 1)[0]
         if right != m.group(1).lower():
             found.append(f"article {m.group(0)!r}")
-    for noun in (lex.unit, lex.group, lexicon.noun("group")):
+    for noun in (lex.unit, lex.group, lexicon.noun("group"), *(t.noun for t in lex.tiers)):
         if re.search(rf"(?<![\d.,]){re.escape('1 ' + noun.many)}\b", prose):
             found.append(f"'1 {noun.many}'")
         for m in re.finditer(rf"\b(\d[\d,]*) {re.escape(noun.one)}\b(?!-)", prose):

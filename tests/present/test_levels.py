@@ -103,3 +103,69 @@ def test_single_level_equations_are_unchanged():
     d = equation.describe(r, labels_for(r), str)
     assert [x["level"] for x in d["rows"]] == ["1", "2", "2", "2", "2"][: len(d["rows"])]
     assert d["rows"][0]["equation"] == d["level1"]
+
+
+def _facts(name: str):
+    from hlm_analysis.present.facts import facts
+
+    return facts(fixture_results(name))
+
+
+def test_three_level_report_says_where_the_variation_lies():
+    from hlm_analysis.present import narrative
+
+    f = _facts("levels_pupils")
+    text = narrative.executive_summary(f)
+    assert "7,200 pupils in 600 classes in 100 schools" in text
+    # the null model's shares: school, class within school, within class; they add to 100%
+    assert (
+        "19% lies between schools, 7% between classes within schools and 74% within classes" in text
+    )
+    assert "two pupils in the same school but different classes correlate at 0.191" in text
+    assert "Two pupils in the same class (and so the same school) correlate at 0.260" in text
+    assert "- 100 schools: enough" in narrative.health_section(fixture_results("levels_pupils"), f)
+
+
+def test_a_lever_acts_at_the_level_it_is_constant_at():
+    from hlm_analysis.present import narrative
+
+    f = _facts("levels_pupils")
+    (lever,) = f["levers"]
+    at = lever["acts_at"]
+    assert at in ("at the class level", "at the school level")
+    text = narrative.recommendations_section(f)
+    assert f"so it acts {at}" in text
+
+
+def test_growth_report_speaks_of_growth_per_unit_of_time():
+    from hlm_analysis.present import narrative
+
+    f = _facts("levels_growth")
+    g = f["levels"]["growth"]
+    assert g["per"] == "per year" and not g["initial_status"]  # year runs -2.5 to 2.5
+    text = narrative.executive_summary(f)
+    assert "grows by 0.764 per year" in text
+    assert "The growth per year differs between schools (SD 0.107) and between children" in text
+    # the slope of time is the growth finding, not a second "does the effect differ" item
+    assert "Does the effect differ" not in text
+
+
+def test_crossed_report_names_both_factors():
+    f = _facts("levels_scotssec")
+    assert f["levels"]["counts"] == "148 primary schools crossed with 19 secondary schools"
+    assert f["levels"]["shares"][-1].endswith(
+        "within the combinations of primary school and secondary school"
+    )
+
+
+def test_levels_table_and_group_summaries_add_up():
+    from hlm_analysis.present import tables
+
+    r = fixture_results("levels_pupils")
+    schools = levels.group_summary(r, "school")
+    assert len(schools.labels) == 100 and sum(schools.n) == 7200
+    classes = levels.group_summary(r, "class")
+    assert len(classes.labels) == 600 and classes.labels[0] == "S001 / 1"
+    table = tables.levels_table(r, "tbl-levels")
+    assert "| Within classes | 7,200 |" in table and "{#tbl-levels}" in table
+    assert tables.levels_table(fixture_results("schools"), "tbl-levels") == ""
