@@ -93,6 +93,12 @@ _GROUPS_STATUS = {
 }
 
 
+def _expit(eta: np.ndarray) -> np.ndarray:
+    from .binomial import expit  # binary outcomes only: it imports scipy
+
+    return expit(eta)
+
+
 def _fitted_probabilities(model: ModelResult, sample) -> np.ndarray:
     from .binomial import fitted_probabilities  # binary outcomes only: it imports scipy
 
@@ -242,7 +248,8 @@ def write_sample(prepared: Prepared, models: dict[ModelName, ModelResult], path:
         frame = {c: groups[c] if c in groups else sample.measured[c] for c in columns}
         for name, model in models.items():
             if model.is_mixed:
-                frame[RowSample.fitted_column(name)] = levels_fitted(model, prepared, sample)
+                eta = levels_fitted(model, prepared, sample)
+                frame[RowSample.fitted_column(name)] = _expit(eta) if model.is_binomial else eta
         atomic.write_parquet(path, frame)
         return RowSample(path.name, len(sample), prepared.n_obs, SAMPLE_SEED, tuple(columns))
     columns = list(dict.fromkeys([spec.outcome, spec.group, *numeric_variables(prepared)]))
@@ -281,10 +288,10 @@ def _software() -> dict[str, str]:
 
 def validated(spec: Spec) -> Prepared:
     """Read and check the data and every model's design; raises InputError before any output."""
-    if spec.family == "binomial" and spec.multilevel:
+    if spec.family == "binomial" and spec.multilevel and spec.crossed:
         raise InputError(
-            "family: binomial: binary outcomes with several grouping levels "
-            f"({', '.join(spec.levels)}) are not supported yet; group by one level"
+            "family: binomial: binary outcomes with crossed grouping levels "
+            f"({', '.join(spec.levels)}) are not supported yet; nested levels are"
         )
     prepared = prepare(spec)
     if spec.family == "binomial" and prepared.rows is None:
@@ -309,7 +316,11 @@ def run_analysis(
     prepared = prepared or validated(spec)
     data = describe(prepared)
     binary = spec.family == "binomial"
-    if binary:
+    if binary and spec.multilevel:
+        from .multilevel_binary import fit_binary_levels_ladder
+
+        fitted = fit_binary_levels_ladder(prepared, progress)
+    elif binary:
         from .binomial import fit_binomial_ladder  # its engine imports scipy.optimize (~0.3 s)
 
         fitted = fit_binomial_ladder(prepared, progress)

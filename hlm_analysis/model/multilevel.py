@@ -688,10 +688,11 @@ def _what(prepared: Prepared, name: ModelName, mdef: ModelDef, full_form: bool) 
 
 
 def choose(
-    prepared: Prepared, fits: dict[ModelName, LevelsMixed], progress: Progress
+    prepared: Prepared, fits: dict[ModelName, LevelsMixed], progress: Progress, fitter=None
 ) -> tuple[dict[ModelName, LevelsMixed], ModelName, str, bool]:
     """The final model and the reason (final.py's rule per level); returns the fits with any
     rung refitted in the form the final model takes, and whether a slope was dropped."""
+    fitter = fitter or fit_mixed  # a binary outcome's: multilevel_binary.fit_binary
     full = final.full_model(set(fits))
     slope_rungs = [n for n, f in fits.items() if any(len(t) > 1 for _, t in f.mdef.levels)]
     singular = _slope_singular_levels(fits[full])
@@ -703,7 +704,7 @@ def choose(
 
         def refit(mdef: ModelDef, levels, note: str) -> LevelsMixed:
             started = time.perf_counter()
-            out = replace(fit_mixed(prepared, _with_levels(mdef, levels, diagonal)), notes=(note,))
+            out = replace(fitter(prepared, _with_levels(mdef, levels, diagonal)), notes=(note,))
             progress(
                 f"  {mdef.name.label + ', refitted':<28} {time.perf_counter() - started:6.2f} s"
             )

@@ -263,15 +263,63 @@ def test_data_paths_give_the_same_log_likelihoods(tmp_path):
         np.testing.assert_allclose(np.array(other), np.array(logliks[0]), rtol=0, atol=1e-8)
 
 
-def test_binary_outcomes_with_several_levels_are_refused(tmp_path, capsys):
-    frame_config = {**CONFIGS["three_level"], "outcome": "fsm", "predictors": ["prior"]}
-    frame_config.pop("random_slopes")
-    config = write_config(tmp_path, "binary", family="binomial", event="yes", **frame_config)
+def test_binary_outcomes_with_crossed_levels_are_refused(tmp_path, capsys):
+    keys = {**CONFIGS["crossed"], "outcome": "sex", "predictors": ["verbal"]}
+    keys.pop("reference")
+    config = write_config(tmp_path, "binary", family="binomial", event="F", **keys)
     code = main(["fit", str(config), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
-    assert "binary outcomes with several grouping levels" in err[0]
+    assert "binary outcomes with crossed grouping levels" in err[0]
     assert not (tmp_path / "out").exists()
+
+
+BINARY = REFERENCE / "levels_binary"
+GLMER = json.loads((BINARY / "levels_binary_reference.json").read_text())
+
+
+def test_binary_outcome_with_nested_levels_matches_glmer(tmp_path):
+    """`family: binomial` with pupils in classes in schools: each mixed rung against glmer
+    (nAGQ = 1; make_levels_binary_reference.R): log-likelihood, fixed effects within 1% of an
+    SE, SEs 2%, variance components 2%; odds ratios, latent variance shares and ICCs, LRTs per
+    level, and a valid results.json."""
+    config = write_config(
+        tmp_path, "binary", data=BINARY / "three_level_binary.csv", outcome="y",
+        family="binomial", predictors=["x", "w"], group=["school", "class"],
+        random_slopes={"class": ["x"]},
+    )  # fmt: skip
+    out = tmp_path / "out"
+    assert main(["fit", str(config), "--out", str(out)]) == 0
+    results = read_json(out / "results.json")
+    assert results.final_model == ModelName.RANDOM_SLOPE
+    for rung in ("random_intercept", "random_slope"):
+        model, ref = results.model(rung), GLMER["models"][rung]
+        assert model.loglik >= ref["loglik"] - 1e-4 and model.converged
+        for fe in model.fixed_effects:
+            r = ref["coefficients"][fe.term]
+            assert abs(fe.estimate - r["estimate"]) <= 0.01 * r["se"], fe.term
+            assert fe.std_error == pytest.approx(r["se"], rel=0.02), fe.term
+            assert fe.odds_ratio == pytest.approx(np.exp(fe.estimate), rel=1e-12)
+        ours = {(vc.group, vc.term1, vc.term2): vc.estimate for vc in model.variance_components}
+        assert len(ours) == len(ref["varcorr"])  # no residual row, as glmer
+        for row in ref["varcorr"]:
+            key = (row.get("level", row["grp"].split(":")[0]), row["var1"], row["var2"])
+            if row["var2"] is None:
+                assert ours[key] == pytest.approx(row["vcov"], rel=0.02), key
+            else:
+                assert abs(ours[key] - row["vcov"]) <= 0.02 * max(abs(row["vcov"]), 0.01), key
+    null = results.model("null")
+    taus = [null.variance_components[i].estimate for i in range(2)]
+    total = sum(taus) + np.pi**2 / 3
+    assert [lv.variance_share for lv in null.levels] == pytest.approx([t / total for t in taus])
+    assert null.levels[1].icc.estimate == pytest.approx(sum(taus) / total)
+    assert all(lv.lrt.statistic > 0 and lv.lrt.df == 1 for lv in null.levels)
+    assert {(t.level, t.term) for t in results.component_tests} == {
+        ("school", INTERCEPT), ("class", "x"), ("class", INTERCEPT),
+    }  # fmt: skip
+    assert results.final.average_predictions
+    raw = json.loads((out / "results.json").read_text())
+    jsonschema.Draft202012Validator(results_schema()).validate(raw)
 
 
 def test_single_level_fit_is_unchanged_by_the_levels_keys(tmp_path):
