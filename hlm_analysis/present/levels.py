@@ -212,8 +212,14 @@ class GroupSummary:
     sd: tuple[float, ...]
 
 
-def cell_parts(label: str) -> list[str]:
-    return label.split(SEPARATOR)
+def cell_parts(label: str, n_levels: int | None = None) -> list[str]:
+    """A cell label's ids, outermost first: results.json writes them joined by " / " (data
+    helpers' cell names), the data layer by SEPARATOR."""
+    if SEPARATOR in label:
+        return label.split(SEPARATOR)
+    if n_levels is None:
+        return label.split(" / ")
+    return label.split(" / ", n_levels - 1)
 
 
 def shown_label(label: str) -> str:
@@ -235,7 +241,7 @@ def group_summary(results: Results, column: str) -> GroupSummary:
     keep = slice(k, k + 1) if crossed(results) else slice(0, k + 1)
     sums: dict[str, list[float]] = {}
     for label, n, mean, sd in zip(g.labels, g.n, g.outcome_mean, g.outcome_sd, strict=True):
-        key = " / ".join(cell_parts(label)[keep])
+        key = " / ".join(cell_parts(label, len(cols))[keep])
         s = sums.setdefault(key, [0, 0.0, 0.0])
         sd = 0.0 if n < 2 or not math.isfinite(sd) else sd
         s[0] += n
