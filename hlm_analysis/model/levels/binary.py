@@ -58,7 +58,7 @@ class BinaryLevels(ThetaLayout):
         cell_codes = [c[self.starts] for c in self.codes]
         cell_codes[-1] = np.arange(len(self.starts))
         # the working system's columns: [working response, Z_0, Z_1, ...]
-        self.Zall = np.hstack(self.Z)
+        self.Zall = np.asfortranarray(np.hstack(self.Z))  # columns contiguous
         widths = np.cumsum([0, *self.q])
         z_index = [list(1 + np.arange(widths[lv], widths[lv + 1])) for lv in range(len(names))]
         k = 1 + int(widths[-1])
@@ -91,7 +91,8 @@ class BinaryLevels(ThetaLayout):
     def _random_part(self, b: list[np.ndarray]) -> np.ndarray:
         eta = np.zeros(self.n)
         for z, code, modes in zip(self.Z, self.codes, b, strict=True):
-            eta += np.einsum("iq,iq->i", z, modes[code])
+            for j in range(z.shape[1]):
+                eta += z[:, j] * modes[code, j]
         return eta
 
     def _b_of(self, u: list[np.ndarray], lams) -> list[np.ndarray]:
@@ -110,13 +111,16 @@ class BinaryLevels(ThetaLayout):
         mu = 0.5 * (1.0 + np.tanh(0.5 * eta))
         W = mu * (1.0 - mu)
         r = W * (eta - offset) + (self.y - mu)
-        Zw = self.Zall * W[:, None]
-        k, G = self.k, len(self.starts)
+        k, G, Z = self.k, len(self.starts), self.Zall
         cross = np.zeros((G, k, k))
-        zz = np.add.reduceat(Zw[:, :, None] * self.Zall[:, None, :], self.starts, axis=0)
-        zr = np.add.reduceat(self.Zall * r[:, None], self.starts, axis=0)
-        cross[:, 1:, 1:] = zz
-        cross[:, 0, 1:] = cross[:, 1:, 0] = zr
+        # one pair of columns at a time: n-vectors, no (n, k, k) temporary
+        for a in range(k - 1):
+            weighted = W * Z[:, a]
+            cross[:, 0, a + 1] = cross[:, a + 1, 0] = np.add.reduceat(r * Z[:, a], self.starts)
+            for b in range(a, k - 1):
+                cross[:, a + 1, b + 1] = cross[:, b + 1, a + 1] = np.add.reduceat(
+                    weighted * Z[:, b], self.starts
+                )
         return cross
 
     def _to_users(self, u_internal: list[np.ndarray]) -> list[np.ndarray]:
@@ -138,8 +142,7 @@ class BinaryLevels(ThetaLayout):
         value, eta = self._penalised(u, lams, offset)
         for _ in range(MODE_MAX_ITER):
             self.engine.set_cross(self._weighted_sums(eta, offset))
-            _, _, target = self.engine.conditional(lams, np.zeros(0), 1.0, spherical=True)
-            target = self._to_users(target)
+            target = self._to_users(self.engine.spherical_modes(lams, np.zeros(0)))
             step = [t - ui for t, ui in zip(target, u, strict=True)]
             size = max(float(np.max(np.abs(s))) if s.size else 0.0 for s in step)
             t = 1.0

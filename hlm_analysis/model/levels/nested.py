@@ -190,3 +190,31 @@ class Nested:
         if spherical:
             return modes, covs, spherical_modes
         return modes, covs
+
+    def spherical_modes(self, lams, beta: np.ndarray) -> list[np.ndarray]:
+        """The conditional means of u (b = Lambda u) per level in internal order, without the
+        covariances: what each step of a logistic model's penalised IRLS needs. Top down, a
+        level's mean given its ancestors' means is M^-1 Lambda'(S_zr - S_za b_anc)."""
+        _, _, grams = self.evaluate(lams, keep=True)
+        out, b_chain = [], None
+        for level in range(self.n_levels):
+            S = grams[level]  # (m, m, G), groups last
+            q, lam = self.q[level], lams[level]
+            m = S.shape[0]
+            a = m - q - self.p - 1
+            # right-hand side: Z'(y - X beta) minus what the ancestors' effects explain
+            rhs = S[:q, -1].copy()
+            for j in range(self.p):
+                rhs -= S[:q, q + a + j] * beta[j]
+            if level:
+                b_chain = b_chain[:, self.parent_index[level]]
+                for j in range(a):
+                    rhs -= S[:q, q + j] * b_chain[j]
+            # M = I + Lambda' S_zz Lambda and its solve, entry by entry over groups
+            St = np.einsum("ba,bcg,cd->adg", lam, S[:q, :q], lam)
+            M = St + np.eye(q)[:, :, None]
+            u = np.linalg.solve(M.transpose(2, 0, 1), (lam.T @ rhs).T[:, :, None])[:, :, 0].T
+            b = lam @ u
+            out.append(u.T)
+            b_chain = b if level == 0 else np.concatenate([b, b_chain], axis=0)
+        return out
