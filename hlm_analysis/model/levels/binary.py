@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...results import Attempt
-from .. import numderiv, optimize
+from .. import optimize
 from . import blocks
-from .fit import _candidates, _Criterion, _polish_and_verify
+from .fit import _candidates, _central_hessian, _Criterion, _polish_and_verify
 from .model import ThetaLayout
 from .nested import Nested
 
@@ -299,7 +299,7 @@ def _beta_covariance(model: BinaryLevels, phi: np.ndarray):
     def dev(values):
         return model.deviance(model.full(values))
 
-    H = numderiv.hessian_richardson(dev, x, rel_step=1e-2)
+    H = _central_hessian(dev, x)  # as lme4's deriv12: central differences, no extrapolation
     H = (H + H.T) / 2
     p = model.p
     try:
