@@ -149,6 +149,15 @@ def test_null_model_variance_shares_iccs_and_level_lrts(fitted, case):
         assert lv.variance_explained == 0.0
         assert len(lv.group_effects.groups) == lv.n_groups == ref["ngrps"][lv.level]
     assert null.residual_share == pytest.approx(shares["vpc"]["Residual"], rel=0.01)
+    # Kish's design effect of a multistage sample (nested): 1 + sum (m_l - m_{l+1}) ICC_l
+    if results.spec.crossed:
+        assert null.design_effect is None
+    else:
+        sizes = [null.n_obs / lv.n_groups for lv in null.levels] + [1.0]
+        expected = 1 + sum(
+            (sizes[i] - sizes[i + 1]) * lv.icc.estimate for i, lv in enumerate(null.levels)
+        )
+        assert null.design_effect == pytest.approx(expected, rel=1e-12)
     # models.null.icc keeps its two-level meaning: the outermost level's
     assert null.icc == null.levels[0].icc
     assert null.n_groups == null.levels[0].n_groups
@@ -238,21 +247,25 @@ def test_conditional_modes_match_lme4(fitted):
                 assert effects.std_error[g][t] == pytest.approx(row["cond_sd"][term], rel=0.02)
 
 
-def test_data_paths_give_the_same_log_likelihoods(tmp_path):
-    """In memory, DuckDB and Spark reduce the rows to the same cell sums: every model's REML and
-    ML log-likelihoods agree within 1e-8."""
-    spec = load_spec(write_config(tmp_path, "three", **CONFIGS["three_level"]))
-    memory = prepare(spec)
+@pytest.fixture(scope="module")
+def engines():
     duckdb, spark = open_engine("duckdb"), open_engine("spark")
-    try:
-        paths = [memory] + [
-            prepare_in_engine(spec, open_source(spec.data, columns_used(spec)), engine)
-            for engine in (duckdb, spark)
-        ]
-    finally:
-        duckdb.close()
+    yield {"duckdb": duckdb, "spark": spark}
+    duckdb.close()
+
+
+@pytest.mark.parametrize("case", list(CONFIGS))
+def test_data_paths_give_the_same_log_likelihoods(tmp_path, engines, case):
+    """In memory, DuckDB and Spark reduce the rows to the same cell sums: every mixed model's
+    REML and ML log-likelihoods agree within 1e-8 (nested, growth and crossed)."""
+    spec = load_spec(write_config(tmp_path, case, **CONFIGS[case]))
+    paths = [prepare(spec)] + [
+        prepare_in_engine(spec, open_source(spec.data, columns_used(spec)), engine)
+        for engine in engines.values()
+    ]
     logliks = []
     for prepared in paths:
+        assert prepared.levels is not None
         fits = [
             multilevel.fit_mixed(prepared, mdef)
             for mdef in multilevel.ladder(prepared)
