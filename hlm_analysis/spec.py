@@ -207,7 +207,17 @@ class Spec(BaseModel):
         value = dict(value)
         group = value.get("group")
         if isinstance(group, list) and len(group) == 1 and isinstance(group[0], str | int):
-            value["group"] = str(group[0])
+            value["group"] = group = str(group[0])
+        if isinstance(group, str | int) and not isinstance(group, bool):
+            # one level: `{school: [ses]}` is `[ses]` (and a noun mapping its noun), so the
+            # one-level code reads a plain list as it always has
+            nfc = unicodedata.normalize
+            for key in ("random_slopes", "group_noun", "group_plural"):
+                given = value.get(key)
+                if isinstance(given, dict) and [nfc("NFC", str(k)) for k in given] == [
+                    nfc("NFC", str(group))
+                ]:
+                    value[key] = next(iter(given.values()))
         time = value.get("time")
         predictors = value.get("predictors", [])
         if isinstance(time, str) and isinstance(predictors, list):

@@ -167,3 +167,16 @@ def test_a_text_time_variable(tmp_path, capsys):
         config(tmp_path, data, time="wave"),
         "time: 'wave' is text, not a number",
     )
+
+
+def test_a_one_level_mapping_of_slopes_is_its_list(tmp_path, capsys):
+    keys = {
+        "group": "school",
+        "random_slopes": {"school": ["x"]},
+        "group_noun": {"school": "campus"},
+    }
+    code, err, out = fit(tmp_path, capsys, config(tmp_path, **keys))
+    assert code == 0, err
+    raw = json.loads((out / "results.json").read_text())
+    assert raw["spec"]["random_slopes"] == ["x"] and raw["spec"]["group_noun"] == "campus"
+    assert "random_slope" in raw["models"]
