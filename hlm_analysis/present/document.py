@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..results import Results, read_json
-from . import figures, fmt, narrative, tables
+from . import alt_text, figures, fmt, narrative, tables
 from .facts import facts
 
 _TABLES = {
@@ -155,4 +155,8 @@ class ReportDocument:
             "binned_residuals": lambda: figures.plot_binned_residuals(r, self.rows, self.final),
             "probabilities": lambda: figures.plot_probabilities(r, self.final),
         }
-        return builders[name]()
+        figure = builders[name]()
+        if figure is None:
+            return None
+        # shown as PNG with the alt text that states what it shows and its key numbers
+        return alt_text.Described(figure, alt_text.describe(name, r, self.final, self.rows))

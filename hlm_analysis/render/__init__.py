@@ -57,7 +57,12 @@ def _front_matter(doc_front: dict, spec) -> dict:
         front["author"] = clean_text(md_escape(spec.author))
     front["date"] = report_date().strftime("%-d %B %Y")
     front.setdefault("lang", "en")
+    # the PDF's page, by Typst's name for it (config `paper:`; results of old configs: A4)
+    front["papersize"] = TYPST_PAPER[getattr(spec, "paper", "a4")]
     return front
+
+
+TYPST_PAPER = {"a4": "a4", "letter": "us-letter"}
 
 
 def source_date_epoch() -> int:
@@ -121,7 +126,19 @@ def _quarto(config: Path, spec, work: Path, out: Path, steps: _Steps) -> None:
     formats = dict(doc.front_matter.get("format", {}))
     # Quarto's Typst gets the Noto faces too (CJK, emoji): see present/fonts.py.
     typst_options = formats.get("typst") if isinstance(formats.get("typst"), dict) else {}
-    formats["typst"] = {**typst_options, "font-paths": list(fonts.font_dirs())}
+    # one h1 on the HTML page (the title), as the built-in engine writes it
+    html_options = formats.get("html") if isinstance(formats.get("html"), dict) else {}
+    formats["html"] = {
+        **html_options,
+        "shift-heading-level-by": 1,
+        "toc-depth": int(front.get("toc-depth", 2)) + 1,
+    }
+    formats["typst"] = {
+        **typst_options,
+        "font-paths": list(fonts.font_dirs()),
+        # the config's paper:, over the document's default
+        "papersize": front.get("papersize", typst_options.get("papersize", "a4")),
+    }
     front = {
         **front,
         "format": formats,

@@ -82,7 +82,7 @@ def _escape_caption(text: str) -> str:
     return text.replace("[", "\\[").replace("]", "\\]")
 
 
-def _figure(cell: Cell, png_b64: str, figures_dir: Path, count: int) -> str:
+def _figure(cell: Cell, png_b64: str, figures_dir: Path, count: int, alt: str | None = None) -> str:
     figures_dir.mkdir(parents=True, exist_ok=True)
     name = f"{cell.label}{'' if count == 0 else f'-{count}'}.png"
     (figures_dir / name).write_bytes(base64.b64decode(png_b64))
@@ -90,8 +90,10 @@ def _figure(cell: Cell, png_b64: str, figures_dir: Path, count: int) -> str:
     attrs = []
     if cell.label.startswith("fig-") and count == 0:
         attrs.append(f"#{cell.label}")
-    if cell.options.get("fig-alt"):
-        alt = str(cell.options["fig-alt"]).replace('"', "'")
+    # the figure's own alt text with its numbers (present/alt_text.py), else the cell's fig-alt
+    alt = alt if isinstance(alt, str) and alt.strip() else cell.options.get("fig-alt")
+    if alt:
+        alt = clean_text(str(alt)).replace("\\", "\\\\").replace('"', "'")
         attrs.append(f'alt="{alt}"')  # pandoc's name for Quarto's fig-alt
     attr = f"{{{' '.join(attrs)}}}" if attrs else ""
     return f"![{caption}]({figures_dir.name}/{name}){attr}"
@@ -126,7 +128,8 @@ def cell_markdown(cell: Cell, outputs: list, figures_dir: Path, echo_default: bo
         elif kind in ("display_data", "execute_result"):
             data = out.get("data", {})
             if "image/png" in data:
-                chunks.append(_figure(cell, data["image/png"], figures_dir, figure_count))
+                alt = out.get("metadata", {}).get("image/png", {}).get("alt")
+                chunks.append(_figure(cell, data["image/png"], figures_dir, figure_count, alt))
                 figure_count += 1
             elif "text/markdown" in data:
                 chunks.append(data["text/markdown"])

@@ -31,11 +31,15 @@ def to_html(markdown: Path, out: Path, front: dict) -> None:
     # CJK and emoji glyphs the report uses, carried in the page (see fonts.web_font_css).
     web_fonts = markdown.parent / "web-fonts.css"
     web_fonts.write_text(fonts.web_font_css(markdown.read_text(encoding="utf-8")), encoding="utf-8")
-    args = _common(front) + [
+    # One h1 on the page (the title): sections one level down, the contents one level deeper.
+    depth = int(front.get("toc-depth", 2)) + 1
+    args = _common({**front, "toc-depth": depth}) + [
         "--embed-resources",
         f"--css={ASSETS / 'report.css'}",
         f"--css={web_fonts}",
         "--section-divs",
+        "--shift-heading-level-by=1",
+        f"--lua-filter={ASSETS / 'html-tables.lua'}",
         f"--include-in-header={ASSETS / 'head.html'}",  # an empty favicon: no 404 in the console
     ]
     _convert(markdown, "html5", out, args)
@@ -75,7 +79,7 @@ def to_pdf(markdown: Path, out: Path, front: dict) -> None:
         TYPST_TEXT_FILTER,  # after callouts.lua: escapes the callout titles it makes, too
         f"--include-in-header={header}",
         "-V",
-        "papersize=a4",
+        f"papersize={front.get('papersize', 'a4')}",  # a4 or us-letter (config paper:)
         "-V",
         "fontsize=10.5pt",
         "-V",

@@ -1,0 +1,247 @@
+"""Alt text of the report's figures: what each shows, with its key numbers, for a reader who
+cannot see it (a screen reader, an image that did not load). From results alone, in the
+lexicon's words; the static `fig-alt` of the .qmd stays the fallback (Quarto's path, and any
+figure without a sentence here).
+
+The text travels with the figure: `Described` shows the figure as PNG and puts the sentence in
+the PNG output's metadata (`alt`), which the built-in engine writes as the image's alt.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+
+from ..results import INTERCEPT, ModelResult, Results
+from . import fmt, lexicon
+from .labels import labels_for
+
+# The PNG's resolution, as the notebook's inline backend draws figures (render/execute.py).
+DPI = 144
+
+
+class Described:
+    """A matplotlib Figure displayed as PNG with its alt text in the output's metadata."""
+
+    def __init__(self, figure, alt: str | None):
+        self.figure = figure
+        self.alt = alt
+
+    def _repr_png_(self):
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+        data = buffer.getvalue()
+        return (data, {"alt": self.alt}) if self.alt else data
+
+
+def _range(values, digits: int = 1) -> str:
+    return f"{fmt.num(min(values), digits)} to {fmt.num(max(values), digits)}"
+
+
+def _words(results: Results):
+    labels = labels_for(results)
+    lex = lexicon.build(results.spec, results.design, labels.raw)
+    return labels, lex
+
+
+def describe(name: str, results: Results, model: ModelResult | None, rows=None) -> str | None:
+    """The alt text of figure `name` (document.figure's names), or None to keep the static one."""
+    builder = _BUILDERS.get(name)
+    if builder is None:
+        return None
+    labels, lex = _words(results)
+    text = builder(results, model, rows, labels, lex)
+    return " ".join(text.split()) if text else None
+
+
+def _distributions(results, model, rows, labels, lex) -> str:
+    outcome = results.spec.outcome
+    numeric = results.data.numeric
+    parts = []
+    for column, s in numeric.items():
+        parts.append(
+            f"{labels.raw(column)}: mean {fmt.sig(s.mean)}, SD {fmt.sig(s.sd)}, "
+            f"from {fmt.sig(s.min)} to {fmt.sig(s.max)}"
+        )
+    head = f"Histograms of {len(numeric)} numeric variable{'s' if len(numeric) != 1 else ''}"
+    first = f" ({labels.raw(outcome)} first)" if outcome in numeric else ""
+    return f"{head}{first}. " + "; ".join(parts[:6]) + ("; ..." if len(parts) > 6 else "") + "."
+
+
+def _correlations(results, model, rows, labels, lex) -> str | None:
+    c = results.data.correlations
+    if c is None or len(c.variables) < 2:
+        return None
+    k = len(c.variables)
+    pairs = [
+        (abs(c.matrix[i][j]), c.matrix[i][j], c.variables[i], c.variables[j])
+        for i in range(k)
+        for j in range(i)
+        if c.matrix[i][j] is not None and not math.isnan(c.matrix[i][j])
+    ]
+    if not pairs:
+        return None
+    _, r, a, b = max(pairs)
+    if len(pairs) == 1:
+        return (
+            f"Heatmap of the Pearson correlation between {labels.raw(a)} and {labels.raw(b)}: "
+            f"r = {fmt.num(r)}."
+        )
+    _, r_low, a_low, b_low = min(pairs)
+    return (
+        f"Heatmap of the Pearson correlations between {k} numeric variables. The strongest is "
+        f"r = {fmt.num(r)} between {labels.raw(a)} and {labels.raw(b)}; the weakest "
+        f"r = {fmt.num(r_low)} between {labels.raw(a_low)} and {labels.raw(b_low)}."
+    )
+
+
+def _group_boxes(results, model, rows, labels, lex) -> str | None:
+    g = results.data.groups
+    means = [m for m in g.outcome_mean if m is not None and not math.isnan(m)]
+    if not means:
+        return None
+    return (
+        f"Box plots of {labels.raw(results.spec.outcome)} in each of {fmt.integer(len(g.n))} "
+        f"{lex.group.many}, ordered by their mean; the {lex.group.one} means range from "
+        f"{_range(means)}."
+    )
+
+
+def _group_means(results, model, rows, labels, lex) -> str | None:
+    g = results.data.groups
+    means = [m for m in g.outcome_mean if m is not None and not math.isnan(m)]
+    if not means:
+        return None
+    sizes = (
+        f"{fmt.integer(min(g.n))} {lex.unit.many} each"
+        if min(g.n) == max(g.n)
+        else f"{fmt.integer(min(g.n))} to {fmt.integer(max(g.n))} {lex.unit.many}"
+    )
+    return (
+        f"Scatter of each {lex.group.one}'s mean {labels.raw(results.spec.outcome)} against its "
+        f"size: {fmt.integer(len(g.n))} {lex.group.many} of {sizes}, with means from "
+        f"{_range(means)}."
+    )
+
+
+def _random_sd(model: ModelResult, term: str = INTERCEPT) -> float | None:
+    for vc in model.variance_components:
+        if vc.group != "Residual" and vc.term1 == term and vc.term2 is None:
+            return vc.sdcor
+    return None
+
+
+def _caterpillar(results, model, rows, labels, lex) -> str | None:
+    effects = getattr(model, "group_effects", None) if model is not None else None
+    if effects is None or not effects.groups:
+        return None
+    column = list(effects.terms).index(INTERCEPT) if INTERCEPT in effects.terms else 0
+    values = [row[column] for row in effects.estimate]
+    sd = _random_sd(model)
+    # several levels: these may be another level's groups than the lexicon's innermost noun
+    one, many = (
+        (lex.group.one, lex.group.many)
+        if len(values) == results.data.n_groups
+        else ("group", "groups")
+    )
+    spread = f" (standard deviation of the {one} effects {fmt.num(sd)})" if sd else ""
+    scale = " on the log-odds scale" if results.spec.family == "binomial" else ""
+    return (
+        f"Estimated effects of the {fmt.integer(len(values))} {many}{scale}, sorted, "
+        f"each with a 95% interval: from {_range(values, 2)}{spread}."
+    )
+
+
+def _actual_vs_predicted(results, model, rows, labels, lex) -> str | None:
+    return (
+        f"Scatter of observed against predicted {labels.raw(results.spec.outcome)} for the "
+        f"{fmt.integer(results.data.n_obs)} {lex.unit.many}, with the identity line"
+        + (f"; the model's conditional R² is {fmt.num(model.r2_conditional)}." if model and
+           model.r2_conditional is not None else ".")
+    )  # fmt: skip
+
+
+def _diagnostics(results, model, rows, labels, lex) -> str | None:
+    if model is None:
+        return None
+    residual = next((vc.sdcor for vc in model.variance_components if vc.group == "Residual"), None)
+    sd = _random_sd(model)
+    parts = ["Three panels: residuals against fitted values, a normal QQ plot of the residuals"]
+    if residual is not None:
+        parts[0] += f" (residual SD {fmt.num(residual)})"
+    parts.append(
+        f"and a normal QQ plot of the {fmt.integer(results.data.n_groups)} {lex.group.one} "
+        "intercepts" + (f" (SD {fmt.num(sd)})" if sd else "")
+    )
+    return ", ".join(parts) + "."
+
+
+def _interaction(results, model, rows, labels, lex) -> str | None:
+    slopes = results.simple_slopes
+    if not slopes:
+        return None
+    first = slopes[0].interaction
+    chosen = [s for s in slopes if s.interaction == first][:5]
+    focal, moderator = labels.raw(chosen[0].focal), labels.raw(chosen[0].moderator)
+    listed = "; ".join(
+        f"{fmt.sig(s.estimate)} at {moderator} = "
+        + (
+            fmt.sig(s.moderator_value)
+            if isinstance(s.moderator_value, int | float)
+            else str(s.moderator_value)
+        )
+        for s in chosen
+    )
+    return (
+        f"Predicted {labels.raw(results.spec.outcome)} against {focal}, one line per value of "
+        f"{moderator}, with 95% bands. Slopes of {focal}: {listed}."
+    )
+
+
+def _group_slopes(results, model, rows, labels, lex) -> str | None:
+    if model is None:
+        return None
+    terms = [
+        vc
+        for vc in model.variance_components
+        if vc.group != "Residual" and vc.term1 != INTERCEPT and vc.term2 is None
+    ]
+    if not terms:
+        return None
+    vc = terms[0]
+    fixed = next((fe for fe in model.fixed_effects if fe.term == vc.term1), None)
+    average = f" around an average slope of {fmt.sig(fixed.estimate)}" if fixed else ""
+    return (
+        f"One line per {lex.group.one} for {labels.term(vc.term1)}{average}; the slopes "
+        f"vary between {lex.group.many} with a standard deviation of {fmt.num(vc.sdcor)}."
+    )
+
+
+def _probabilities(results, model, rows, labels, lex) -> str | None:
+    effects = getattr(model, "group_effects", None) if model is not None else None
+    probs = getattr(effects, "average_probability", None) if effects is not None else None
+    if not probs:
+        return None
+    values = np.asarray([p for p in probs if p is not None], dtype=float)
+    return (
+        f"Predicted probabilities from the final model: the {fmt.integer(len(values))} "
+        f"{lex.group.many} ranked, each with every row placed in it, from "
+        f"{fmt.pct(values.min(), 1)} to {fmt.pct(values.max(), 1)}; then the average "
+        "probability at each value of up to three predictors."
+    )
+
+
+_BUILDERS = {
+    "distributions": _distributions,
+    "correlations": _correlations,
+    "group_boxes": _group_boxes,
+    "group_means": _group_means,
+    "caterpillar": _caterpillar,
+    "actual_vs_predicted": _actual_vs_predicted,
+    "diagnostics": _diagnostics,
+    "interaction": _interaction,
+    "group_slopes": _group_slopes,
+    "probabilities": _probabilities,
+}
