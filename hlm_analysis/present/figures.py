@@ -397,6 +397,16 @@ def plot_level_sizes(results: Results) -> Figure:
         sizes = np.array(g.n)
         shown = sizes >= cut  # privacy: no mean of a group below min_cell
         many = len(sizes) > 500
+        if sizes.min() == sizes.max():  # one size: the spread of the means is the picture
+            means = np.array(g.mean)[shown]
+            sns.histplot(means, ax=ax, color=PALETTE, bins=_bins(means))
+            ax.set_title(
+                _wrapped(f"{labels.raw(column)}: {len(sizes):,} groups of {sizes[0]:,}", 40, 3),
+                fontsize=9,
+            )
+            ax.set_xlabel(_wrapped(f"Mean {labels.raw(results.spec.outcome)}", 40, 2), fontsize=8)
+            ax.set_ylabel("Groups", fontsize=8)
+            continue
         jitter = np.random.default_rng(2).uniform(-0.15, 0.15, int(shown.sum()))
         ax.scatter(
             sizes[shown] * (1 + 0.1 * jitter)
@@ -417,7 +427,8 @@ def plot_level_sizes(results: Results) -> Figure:
             title += f"\n{hidden:,} with fewer than {cut} rows not shown"
         ax.set_title(_wrapped(title, 40, 3), fontsize=9)
         ax.set_xlabel("Rows per group", fontsize=8)
-    axes[0].set_ylabel(_wrapped(f"Mean {labels.raw(results.spec.outcome)}", 30, 2))
+    if any(len(set(levels.group_summary(results, c).n)) > 1 for c in cols[:1]):
+        axes[0].set_ylabel(_wrapped(f"Mean {labels.raw(results.spec.outcome)}", 30, 2))
     return fig
 
 

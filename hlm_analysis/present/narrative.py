@@ -342,6 +342,11 @@ def health_checks(results: Results) -> list[dict]:
         tier = next((t for t in lex.tiers if t.column == level), None) if level else None
         item["groups"] = fmt.md_escape(tier.counted) if tier else "groups"
         item["group_word"] = fmt.md_escape(tier.noun.one) if tier else "group"
+        # small groups are cells, the innermost level's groups, when there are several levels
+        inner = lex.tiers[-1] if len(lex.tiers) > 1 else None
+        item["tiny_one"] = f"{fmt.md_escape(inner.noun.one)} has" if inner else "group has"
+        item["tiny_many"] = f"{fmt.md_escape(inner.noun.many)} have" if inner else "groups have"
+        item["members"] = fmt.md_escape(lex.unit.many) if inner else "members"
         item["model_label"] = (
             results.models[h.model].label if h.model in results.models else "All models"
         )

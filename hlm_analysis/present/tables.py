@@ -197,6 +197,8 @@ def levels_table(results: Results, label: str) -> str:
                 fmt.integer(size.n_groups),
                 ""
                 if size.size_min is None
+                else fmt.integer(size.size_min)
+                if size.size_min == size.size_max
                 else f"{fmt.integer(size.size_min)}–{fmt.integer(size.size_max)} "
                 f"({fmt.num(size.size_mean, 1)})",
                 fmt.pct(share.share) if share else "",
