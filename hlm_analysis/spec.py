@@ -173,6 +173,8 @@ class Spec(BaseModel):
     # or figure (the models still use every row)
     min_cell: int = Field(default=5, ge=1)
     profiles: Profiles = Field(default_factory=Profiles)
+    # the PDF's page size: a4, or letter (what US districts print on)
+    paper: Literal["a4", "letter"] = "a4"
 
     @model_validator(mode="before")
     @classmethod
@@ -578,7 +580,7 @@ def load_spec(path: str | Path, overrides: dict | None = None) -> Spec:
 # (a new one) is assumed to be read across keys, where leaving it out could invent a problem.
 _STANDALONE_KEYS = frozenset(
     {"title", "subtitle", "author", "data", "stakeholders", "labels", "missing_values", "unit",
-     "unit_plural", "effect_sizes", "name", "engine", "min_cell", "profiles"}
+     "unit_plural", "effect_sizes", "name", "engine", "min_cell", "profiles", "paper"}
 )  # fmt: skip
 
 

@@ -32,6 +32,7 @@ from .. import atomic, layout, resources
 from ..errors import InputError, ToolError
 from ..present import fmt, fonts, lexicon
 from ..present import profiles as facts
+from ..render import TYPST_PAPER
 from ..render.markdown import clean_text
 from ..results import RESULTS_FILE, SAMPLE_FILE, Results, read_json
 from ..spec import load_spec
@@ -191,6 +192,7 @@ def write_profiles(
                 # one panel (no rows to draw) at the width of one: full width made it a page
                 figure_width=Markup("100%" if figure.hist_ax is not None else "62%"),
                 font_setting=font_setting,
+                paper=Markup(typst_string(TYPST_PAPER[spec.paper])),  # config paper:
                 title_string=Markup(typst_string(f"{words.group.One} {group}")),
             )
             source = work / f"{stem}.typ"

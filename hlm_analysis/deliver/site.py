@@ -9,7 +9,9 @@ only when complete. `publish()` pushes it to a gh-pages branch of any git remote
 from __future__ import annotations
 
 import datetime as dt
+import html
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -17,18 +19,54 @@ from pathlib import Path
 from urllib.parse import quote
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .. import atomic, layout
-from ..errors import InputError, ToolError
+from .. import atomic, layout, resources, yaml_config
+from ..errors import InputError, ToolError, problems_error
 from ..present import fmt, narrative
-from ..render import render_report
+from ..render import cache, render_report
 from ..results import RESULTS_FILE, read_json
-from ..spec import load_spec
+from ..spec import PROJECT_MARKER, did_you_mean, load_spec, project_root, shown
 from . import profiles as group_profiles
 
+# Findings that say what the report found about its predictors or its question, in the order
+# the summary ranks them; where the variation lies (the ICC) is the fallback, not the headline.
+_LEADS = (
+    narrative.Finding.FOCUS,
+    narrative.Finding.GROWTH,
+    narrative.Finding.QUESTION,
+    narrative.Finding.LEVER,
+    narrative.Finding.EFFECT,
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 
-def _card(name: str, folder: Path) -> dict:
-    results = read_json(folder / RESULTS_FILE)
+
+def main_finding(results) -> str:
+    """The report's main finding in one plain sentence: the lead sentence of the first
+    summary finding about a predictor, the question or growth (the summary's own words, from
+    the lexicon), else the first key finding of the email and cards (where the variation lies,
+    or that no predictor is linked)."""
+    facts = narrative.plain_facts(results)  # user text literal: the page autoescapes
+    items = narrative.findings(facts)
+    lead = next((item for item in items if item["kind"] in _LEADS), None)
+    if lead is not None:
+        terms = {"sd": False, "reliability": False}  # the plain lines explaining terms: not here
+        text = narrative.render("executive_summary.md.j2", f=facts, findings=[lead], terms=terms)
+        bullet = next((line for line in text.splitlines() if line.startswith("- **")), None)
+        if bullet is not None:
+            _, _, body = bullet.removeprefix("- **").partition("**")  # past the heading
+            sentence = _SENTENCE_END.split(body.strip(), maxsplit=1)[0].replace("**", "")
+            if sentence:
+                return sentence
+    findings = narrative.key_findings(facts)
+    # "None of the predictors is reliably linked ..." says more than where the variation lies
+    return findings[1] if len(findings) > 1 and not facts["significant"] else findings[0]
+
+
+def _card(name: str, folder: Path, source: Path) -> dict:
+    """A report's card; `source` is the folder the published copy comes from (folder itself, or
+    its public copy with small groups suppressed)."""
+    results = read_json(source / RESULTS_FILE)
     built = dt.datetime.fromtimestamp((folder / layout.HTML).stat().st_mtime)
     facts = narrative.plain_facts(results)  # the report's own words (present/lexicon.py)
     return {
@@ -39,10 +77,11 @@ def _card(name: str, folder: Path) -> dict:
         "n_groups": fmt.integer(results.data.n_groups),
         "units": facts["units"],  # "students", "women"
         "groups": facts["groups"],  # "schools", or "groups (SchoolID)"
-        "headline": narrative.key_findings(facts)[0],
+        "headline": main_finding(results),
         # A name may hold '#', '%', '?', spaces or any letter: the link is percent-encoded.
         "html": f"reports/{quote(name)}/{layout.HTML}",
         "pdf": f"reports/{quote(name)}/{layout.PDF}",
+        "docx": f"reports/{quote(name)}/{layout.DOCX}",
     }
 
 
@@ -52,18 +91,25 @@ def build_site(
     site_dir: Path = Path("_site"),
     render: bool = True,
     progress=print,
-    title: str = "Multilevel-model reports",
+    title: str | None = None,
 ) -> Path:
+    """Render what changed, then assemble `_site/`. `title` overrides `site: title:`."""
     site_dir = site_dir.resolve()
     if not configs:
         raise InputError("no configs to put on the site (report/configs/*.yml)")
     _check_names(configs)
     for config in configs:
         load_spec(config)  # every config is checked before anything is rendered
+    settings, logo = site_settings(configs)
+    if title is not None:
+        settings = settings.model_copy(update={"title": title})
     check_site_dir(site_dir)
-    if render:
-        for config in configs:
-            render_report(config, output_root=output_root, progress=progress)
+    sources = {}
+    for config in configs:
+        folder = layout.report_dir(output_root, config)
+        if render:
+            _render_if_changed(config, output_root, None, progress)
+        sources[config] = _public_copy(config, folder, output_root, render, progress)
     with atomic.staging_dir(site_dir.parent, ".site-") as staging:
         cards = []
         for config in configs:
@@ -72,26 +118,36 @@ def build_site(
             if not (folder / layout.HTML).is_file():
                 raise InputError(f"no rendered report for {config} in {folder}")
             layout.check_owner(folder, config)  # never another config's report under this card
+            source = sources[config]
             target = staging / "reports" / name
             target.mkdir(parents=True)
             for file in layout.REPORT_FILES:
-                shutil.copy2(folder / file, target / file)
-            card = _card(name, folder)
+                shutil.copy2(source / file, target / file)
+            page = target / layout.HTML
+            page.write_text(
+                with_site_nav(page.read_text(encoding="utf-8"), settings.title), encoding="utf-8"
+            )
+            card = _card(name, folder, source)
             # its group profiles (`hlm-report profiles`), when written from these results
             card["profiles"] = group_profiles.publish(
                 folder, target, f"reports/{quote(name)}", progress
             )
             cards.append(card)
         context = {
-            "site_title": title,
+            "site_title": settings.title,
+            "site_description": settings.description,
+            "logo": None,
             "cards": cards,
             "updated": dt.date.today().strftime("%-d %B %Y"),
         }
+        if logo is not None:
+            context["logo"] = f"logo{logo.suffix.lower()}"
+            shutil.copyfile(logo, staging / context["logo"])
         if shutil.which("quarto"):
             built = _quarto_website(staging, context)
         else:
-            html = narrative.environment().get_template("site_index.html.j2").render(**context)
-            (staging / "index.html").write_text(html, encoding="utf-8")
+            index = narrative.environment().get_template("site_index.html.j2").render(**context)
+            (staging / "index.html").write_text(index, encoding="utf-8")
             built = staging
         (built / ".nojekyll").write_text("")  # GitHub Pages: serve files as they are
         (built / layout.MARKER).write_text('{"tool": "hlm-report", "kind": "site"}\n')
@@ -99,6 +155,159 @@ def build_site(
         atomic.replace_dir(built, site_dir)
     progress(f"hlm-report: site with {len(configs)} report(s) in {site_dir}/")
     return site_dir
+
+
+class SiteSettings(BaseModel):
+    """`site:` in the project's _quarto.yml: what the index says about the whole site."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    title: str = Field(default="Multilevel-model reports", min_length=1, max_length=120)
+    description: str | None = Field(default=None, min_length=1, max_length=500)
+    logo: Path | None = None  # an image file, relative to the project root
+
+
+LOGO_TYPES = (".png", ".svg", ".jpg", ".jpeg", ".webp", ".gif")
+
+
+def site_settings(configs: list[Path]) -> tuple[SiteSettings, Path | None]:
+    """The `site:` mapping of the _quarto.yml of the configs' project (else of the working
+    directory's), validated (exit 2 naming the key, with the nearest right one), and the logo
+    file resolved from that project root."""
+    root = project_root(configs[0].resolve().parent) or project_root(Path.cwd())
+    if root is None:
+        return SiteSettings(), None
+    where = f"{shown(root / PROJECT_MARKER)}: site"
+    try:
+        raw = yaml_config.load(
+            (root / PROJECT_MARKER).read_text(encoding="utf-8"), shown(root / PROJECT_MARKER)
+        )
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return SiteSettings(), None  # Quarto's own file: its problems are Quarto's to report
+    given = raw.get("site") if isinstance(raw, dict) else None
+    if given is None:
+        return SiteSettings(), None
+    if not isinstance(given, dict):
+        raise InputError(f"{where}: expected a mapping of title, description, logo")
+    try:
+        settings = SiteSettings.model_validate(given)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = ".".join(str(p) for p in error["loc"])
+            if error["type"] == "extra_forbidden":
+                problems.append(
+                    f"unknown key '{shown(key)}'" + did_you_mean(key, SiteSettings.model_fields)
+                )
+            else:
+                problems.append(f"key '{shown(key)}': {shown(error['msg'])}")
+        raise problems_error(where, problems) from None
+    logo = None
+    if settings.logo is not None:
+        logo = settings.logo if settings.logo.is_absolute() else root / settings.logo
+        if not logo.is_file():
+            raise InputError(f"{where}.logo: no file {shown(logo)}")
+        if logo.suffix.lower() not in LOGO_TYPES:
+            raise InputError(
+                f"{where}.logo: {shown(logo.name)} is not an image ({', '.join(LOGO_TYPES)})"
+            )
+    return settings, logo
+
+
+def up_to_date(config: Path, folder: Path, overrides: dict | None = None) -> bool:
+    """Whether the report in `folder` is what rendering `config` (with `overrides`) would give
+    now: rendered from this config as it is (the marker's inputs), its fit reusable (the
+    render's own key: config as parsed, data files, fitting code), every format there and
+    newer than the code and templates that write reports."""
+    spec = load_spec(config, overrides)
+    record = layout.read_marker(folder)
+    if not record or record.get("inputs") != layout.inputs_hash(spec.to_json()):
+        return False
+    if not cache.reusable(folder, cache.fit_key(spec)):
+        return False
+    files = [folder / name for name in layout.REPORT_FILES]
+    if not all(f.is_file() for f in files):
+        return False
+    return min(f.stat().st_mtime_ns for f in files) > _report_code_time()
+
+
+def _report_code_time() -> int:
+    """The latest change to what turns results into a report (render/, present/, the report
+    document and its templates): a report older than that is rendered again."""
+    package = Path(__file__).resolve().parent.parent
+    paths = [
+        *(package / "render").rglob("*"),
+        *(package / "present").rglob("*.py"),
+        *resources.templates_dir().rglob("*"),
+        resources.report_document(),
+    ]
+    return max((p.stat().st_mtime_ns for p in paths if p.is_file()), default=0)
+
+
+def _render_if_changed(config: Path, output_root: Path, overrides: dict | None, progress) -> None:
+    folder = layout.report_dir(output_root, config)
+    if up_to_date(config, folder, overrides):
+        progress(f"hlm-report: {config} unchanged since its report was rendered; kept")
+        return
+    render_report(config, output_root=output_root, progress=progress, overrides=overrides)
+
+
+# Copies rendered for the public site, below the output root (a report name never starts with
+# a dot, so no report folder can be this one).
+PUBLIC_DIR = ".public"
+
+
+def _public_copy(config: Path, folder: Path, output_root: Path, render: bool, progress) -> Path:
+    """The folder whose report goes on the site: `folder` itself, or, when its report shows
+    groups below the profiles' `min_size` (published profiles' threshold, at least
+    `min_cell`), a copy rendered with `min_cell` raised to it, so the public site shows no
+    per-group number of a group that small."""
+    spec = load_spec(config)
+    if not (folder / RESULTS_FILE).is_file():
+        return folder  # build_site says there is no report
+    results = read_json(folder / RESULTS_FILE)
+    cut = max(spec.min_cell, spec.profiles.min_size)
+    sizes = [int(n) for n in results.data.groups.n]
+    if not any(spec.min_cell <= n < cut for n in sizes):
+        return folder
+    overrides = {"min_cell": cut}
+    public_root = output_root / PUBLIC_DIR
+    public = layout.report_dir(public_root, config)
+    if render:
+        _render_if_changed(config, public_root, overrides, progress)
+    elif not up_to_date(config, public, overrides):
+        raise InputError(
+            f"{config}: its report shows groups of fewer than {cut} rows (profiles: min_size), "
+            f"which the public site leaves out; run `hlm-report site` without --no-render to "
+            "render the public copy"
+        )
+    return public
+
+
+_BODY = re.compile(r"<body[^>]*>", re.IGNORECASE)
+_NAV = """<style>
+nav.hlm-site-nav {{ display: flex; flex-wrap: wrap; gap: .4rem 1rem; align-items: center;
+  font-size: .92rem; padding: .5rem 0 .7rem; margin-bottom: 1rem; border-bottom: 1px solid #d9e2ec; }}
+nav.hlm-site-nav a {{ color: #0b5cad; font-weight: 600; text-decoration: none; }}
+nav.hlm-site-nav a:hover {{ text-decoration: underline; }}
+nav.hlm-site-nav .home {{ margin-right: auto; }}
+@media print {{ nav.hlm-site-nav {{ display: none; }} }}
+</style>
+<nav class="hlm-site-nav" aria-label="Site">
+<a class="home" href="../../index.html">&larr; {title}</a>
+<a href="{pdf}">PDF</a>
+<a href="{docx}">Word</a>
+</nav>
+"""
+
+
+def with_site_nav(page: str, site_title: str) -> str:
+    """A published report page with a bar at its top: back to the site's index, and the same
+    report as PDF and Word (the files beside it)."""
+    nav = _NAV.format(title=html.escape(site_title), pdf=layout.PDF, docx=layout.DOCX)
+    found = _BODY.search(page)
+    if found is None:
+        return page
+    return page[: found.end()] + "\n" + nav + page[found.end() :]
 
 
 def _check_names(configs: list[Path]) -> None:
@@ -143,7 +352,11 @@ def _quarto_website(project: Path, context: dict) -> Path:
     """
     config = {
         "project": {"type": "website", "output-dir": "_built", "resources": ["reports/**"]},
-        "website": {"title": context["site_title"]},
+        "website": {
+            "title": context["site_title"],
+            **({"description": context["site_description"]} if context["site_description"] else {}),
+            **({"navbar": {"logo": context["logo"]}} if context["logo"] else {}),
+        },
         "format": {"html": {"page-layout": "full"}},
     }
     (project / "_quarto.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

@@ -344,10 +344,14 @@ def test_profiles_refuse_a_stakeholder_group_not_in_the_data(rendered, written, 
 
 
 def test_the_site_gets_a_page_per_published_profile_and_no_suppressed_group(
-    rendered, written, tmp_path
+    rendered, written, tmp_path, monkeypatch
 ):
+    from hlm_analysis.deliver import site as site_module
     from hlm_analysis.deliver.site import build_site
 
+    # the report files here are stand-ins with no group in them: published as they are (the
+    # public copy that hides groups below min_size is tested in test_site_product.py)
+    monkeypatch.setattr(site_module, "_public_copy", lambda config, folder, *a: folder)
     config, root = _emailable(rendered, written, tmp_path, [])
     (root / "district" / "report.html").write_text("<html><body>report</body></html>")
     (root / "district" / "report.docx").write_bytes(b"PK")
@@ -368,9 +372,12 @@ def test_the_site_gets_a_page_per_published_profile_and_no_suppressed_group(
             assert not any(gid in text for gid in SMALL), path
 
 
-def test_profiles_of_other_results_stay_off_the_site(rendered, written, tmp_path):
+def test_profiles_of_other_results_stay_off_the_site(rendered, written, tmp_path, monkeypatch):
+    from hlm_analysis.deliver import site as site_module
     from hlm_analysis.deliver.site import build_site
 
+    # stand-in report files, published as they are (see the test above)
+    monkeypatch.setattr(site_module, "_public_copy", lambda config, folder, *a: folder)
     config, root = _emailable(rendered, written, tmp_path, [])
     (root / "district" / "report.html").write_text("<html><body>report</body></html>")
     (root / "district" / "report.docx").write_bytes(b"PK")

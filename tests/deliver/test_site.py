@@ -96,12 +96,16 @@ def test_site_in_chromium(served, site, tmp_path):
         assert SCRIPT in page.inner_text("body")  # shown as text
         page.screenshot(path=str(tmp_path / "site-index.png"), full_page=True)
         links = page.eval_on_selector_all("a", "els => els.map(e => e.getAttribute('href'))")
-        assert len(links) == 4
+        assert len(links) == 6  # per card: the report, its PDF and its Word file
         for href in links:
             url = f"{served}/{href}"
             if href.endswith(".pdf"):
                 response = page.request.get(url)
                 assert response.status == 200 and response.body()[:5] == b"%PDF-", href
+                continue
+            if href.endswith(".docx"):
+                response = page.request.get(url)
+                assert response.status == 200 and response.body()[:2] == b"PK", href
                 continue
             response = page.goto(url)
             assert response.status == 200, href
@@ -115,6 +119,9 @@ def test_site_in_chromium(served, site, tmp_path):
                 alt and not alt.startswith("Figure") for _, alt in images
             )  # fig-alt, not the caption
             assert "Figure 1:" in page.inner_text("body")
+            # the site's bar: back to the index, which lists every report
+            page.click("nav.hlm-site-nav a.home")
+            assert page.locator("article.card").count() == 2
         browser.close()
     assert (tmp_path / "site-index.png").stat().st_size > 10_000
     assert not problems, problems

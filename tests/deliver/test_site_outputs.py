@@ -78,7 +78,7 @@ def test_links_to_reports_are_url_encoded_and_lead_to_the_files(tmp_path, capsys
     assert code == 0, out
     index = (tmp_path / "_site" / "index.html").read_text()
     links = re.findall(r'href="(reports/[^"]+)"', index)
-    assert len(links) == 2 * len(NAMES)
+    assert len(links) == 3 * len(NAMES)  # the report, its PDF and its Word file
     for link in links:
         assert re.fullmatch(r"[A-Za-z0-9%._~/-]+", link), link  # nothing left unencoded
         target = tmp_path / "_site" / unquote(link)
