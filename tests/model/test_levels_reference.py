@@ -180,3 +180,29 @@ def test_conditional_modes_and_variances(case, name, crit):
                     row["mode"][term], abs=0.01 * row["cond_sd"][term] + 1e-8
                 )
                 assert sd[k] == pytest.approx(row["cond_sd"][term], rel=0.01, abs=1e-8)
+
+
+CONTRAST = json.loads(
+    (REFERENCE.parent / "levels_contrast" / "levels_contrast_reference.json").read_text()
+)
+
+
+def test_contrasts_and_joint_test_against_lmertest():
+    """Satterthwaite df of contrast rows (lmerTest's contest1D) and the F test of two rows
+    (contestMD) on the three-level file with a class slope and a school-level predictor."""
+    fixed = CONTRAST["coefficients"]
+    sums, codes, n_groups, levels, crossed, _ = cells("three_level", fixed)
+    fit = fit_levels(sums, codes, n_groups, levels, crossed, fixed, {"class": ["prior"]})
+    assert fit.loglik >= CONTRAST["loglik"] - 1e-4
+    L = np.array([row["L"] for row in CONTRAST["contrasts"]], float)
+    se = np.sqrt(np.einsum("ip,pq,iq->i", L, fit.cov_beta, L))
+    for row, estimate, s, df in zip(
+        CONTRAST["contrasts"], L @ fit.beta, se, fit.df(L), strict=True
+    ):
+        assert abs(estimate - row["estimate"]) <= 0.01 * row["se"]
+        assert s == pytest.approx(row["se"], rel=0.02)
+        assert df == pytest.approx(row["df"], rel=0.01)
+    F, numdf, dendf = fit.f_test(np.array(CONTRAST["joint"]["L"], float))
+    assert numdf == CONTRAST["joint"]["numdf"]
+    assert F == pytest.approx(CONTRAST["joint"]["F"], rel=0.02)
+    assert dendf == pytest.approx(CONTRAST["joint"]["dendf"], rel=0.01)

@@ -210,6 +210,26 @@ class LevelsFit:
             out = 2.0 * v**2 / denom
         return np.where(np.isfinite(out) & (out > 0), out, np.nan)
 
+    def f_test(self, L: np.ndarray) -> tuple[float, int, float]:
+        """(F, numerator df, denominator df) for H0: L beta = 0, as lmerTest's contestMD (the
+        rule stats.satterthwaite_f applies for two levels): the rows of L rotated to the
+        eigenvectors of L cov L', each rotated row with its own Satterthwaite df nu_m, and the
+        denominator df 2E / (E - q) with E = sum nu_m / (nu_m - 2) (2 when some nu_m <= 2; nu
+        itself when they are all equal)."""
+        L = np.atleast_2d(np.asarray(L, float))
+        values, vectors = np.linalg.eigh(L @ self.cov_beta @ L.T)
+        positive = values > 1e-8 * max(float(values.max()), 0.0)
+        d, rotated = values[positive], vectors[:, positive].T @ L
+        q = int(positive.sum())
+        F = float(np.sum((rotated @ self.beta) ** 2 / d) / q)
+        nu = self.df(rotated)
+        if q == 1 or np.all(np.abs(nu - nu[0]) < 1e-8):
+            return F, q, float(nu[0])
+        if np.any(~(nu > 2)):
+            return F, q, 2.0
+        E = float(np.sum(nu / (nu - 2)))
+        return F, q, 2 * E / (E - q)
+
     @cached_property
     def _conditional(self):
         return self.model.conditional(self.theta, self.beta, self.sigma2)
