@@ -296,3 +296,30 @@ def test_groups_without_rows_keep_their_prior():
     assert np.allclose(wide_modes["L0"][1:-1], modes["L0"], rtol=1e-10)
     assert np.all(wide_modes["L0"][[0, -1]] == 0)
     assert np.allclose(wide_covs["L0"][[0, -1]], sigma2 * 0.8**2)
+
+
+def test_escalation_when_the_first_optimum_is_not_verified(monkeypatch):
+    """When verification fails, the other methods and starts run (L-BFGS-B with the difference
+    gradient, Nelder-Mead, a second start) and the best is polished and verified again."""
+    from dataclasses import replace
+
+    from hlm_analysis.model import optimize
+
+    _, _, _, _, (sums, codes, n_groups, names) = nested_case((6, 4, 3), {"L2": ["x"]}, False)
+    plain = fit_levels(sums, codes, n_groups, names, False, TERMS, {"L2": ["x"]})
+    verdict, calls = optimize.verdict, []
+
+    def first_fails(*args, **kwargs):
+        judged = verdict(*args, **kwargs)
+        calls.append(judged.verified)
+        return replace(judged, verified=False) if len(calls) == 1 else judged
+
+    monkeypatch.setattr(optimize, "verdict", first_fails)
+    fit = fit_levels(sums, codes, n_groups, names, False, TERMS, {"L2": ["x"]})
+    assert calls == [True, True]
+    assert fit.verified
+    methods = [a.optimizer for a in fit.attempts]
+    assert "profiled L-BFGS-B" in methods and "profiled Nelder-Mead" in methods
+    assert fit.attempts[-1].optimizer == "polish and verification (after escalation)"
+    assert fit.loglik == pytest.approx(plain.loglik, abs=1e-7)
+    assert fit.evaluations > plain.evaluations
