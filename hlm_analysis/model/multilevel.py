@@ -596,7 +596,23 @@ def wide_factor(prepared: Prepared, fit: LevelsMixed) -> np.ndarray:
         columns = local[lv.codes[cells]][:, None] * q + np.arange(q)[None, :]
         wide[np.arange(n)[:, None], columns] = zl
         blocks.append(wide)
-    return np.hstack(blocks)
+    factor = np.hstack(blocks)
+    assert factor.shape[1] == _factor_width(prepared, mdef)
+    return factor
+
+
+def _factor_width(prepared: Prepared, mdef: ModelDef) -> int:
+    """wide_factor's number of columns, without building it: q_1 plus, per inner level, q_l
+    times the most groups of that level in one outer cluster."""
+    levels = _levels(prepared)
+    outer = levels[0]
+    width = len(mdef.random_at(outer.name))
+    for lv in levels[1:]:
+        parent = np.zeros(len(lv.labels), dtype=np.int64)
+        parent[lv.codes] = outer.codes
+        most = int(np.bincount(parent, minlength=len(outer.labels)).max())
+        width += most * len(mdef.random_at(lv.name))
+    return width
 
 
 def final_extras(prepared: Prepared, fit: LevelsMixed) -> FinalExtras:
@@ -617,13 +633,9 @@ def final_extras(prepared: Prepared, fit: LevelsMixed) -> FinalExtras:
         )
     else:
         rows = prepared.rows
-        width = sum(
-            len(fit.mdef.random_at(lv.name)) * len(lv.labels) for lv in _levels(prepared)
-        )  # an upper bound of the factor's columns, before building it
-        if rows is not None and G <= robust.CR2_MAX_GROUPS:
-            factor = wide_factor(prepared, fit)
-            width = factor.shape[1]
+        width = _factor_width(prepared, fit.mdef)
         if rows is not None and G <= robust.CR2_MAX_GROUPS and len(rows) * width <= CR2_MAX_CELLS:
+            factor = wide_factor(prepared, fit)
             X = rows.matrix(list(fit.mdef.fixed))
             codes = _levels(prepared)[0].codes[rows.group_codes]
             cr = robust.cr2(
