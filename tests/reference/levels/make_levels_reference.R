@@ -4,13 +4,13 @@
 # in schools whose class ids repeat in every school (class "1" in each), with a class-level random
 # slope, a school-level predictor and a file whose school variance is at the boundary.
 # Each model is fitted by REML and by ML. R 4.2.2, lme4 1.1-31, lmerTest 3.1-3, performance
-# 0.10.2, mlmRev 1.0-8 (Debian bookworm).
+# 0.10.2, mlmRev 1.0-8, clubSandwich 0.5.8 (Debian bookworm).
 # Run from tests/reference/levels:  Rscript make_levels_reference.R
 # (writes egsingle.csv, scotssec.csv, three_level.csv, three_level_singular.csv,
 # levels_reference.json and the example data ../../../data/{egsingle,scotssec,pupils}.csv; the structure of the JSON is described in /work/notes/LEVELS.md and at
 # the end of this script)
 suppressPackageStartupMessages({library(lmerTest); library(mlmRev); library(performance)
-  library(jsonlite)})
+  library(clubSandwich); library(jsonlite)})
 
 N_BLUPS <- 5  # conditional modes recorded per level (lme4's order: sorted ids)
 
@@ -110,7 +110,17 @@ lrt_of <- function(m, mod, data, reml) {
   }
   out
 }
-summarise <- function(m, mod, data, reml, null = FALSE) {
+# Cluster-robust SEs clustered on the outermost level (nested cases, REML fits): clubSandwich's
+# CR2 with its Satterthwaite df, and CR1 (its SE; df are G - 1 by definition).
+robust_of <- function(m, cluster, level) {
+  ct <- coef_test(m, vcov = "CR2", cluster = cluster, test = "Satterthwaite")
+  cr1 <- sqrt(diag(as.matrix(vcovCR(m, cluster = cluster, type = "CR1"))))
+  list(cluster = level, n_clusters = length(unique(cluster)),
+       cr2 = setNames(lapply(seq_len(nrow(ct)), function(i) list(se = ct$SE[i],
+         df = ct$df_Satt[i], p = ct$p_Satt[i])), ct$Coef),
+       cr1_se = as.list(cr1))
+}
+summarise <- function(m, mod, data, reml, null = FALSE, cluster = NULL) {
   V <- as.matrix(vcov(m))
   th <- getME(m, "theta")
   out <- list(
@@ -130,13 +140,15 @@ summarise <- function(m, mod, data, reml, null = FALSE) {
     blups = blups_of(m, mod),
     lrt = lrt_of(m, mod, data, reml))
   if (null) out$variance_shares <- variance_shares(m, mod)
+  if (reml && !is.null(cluster)) out$robust <- robust_of(m, data[[cluster]], cluster)
   out
 }
 case <- function(file, levels, crossed, models, data, time = NULL) {
   fits <- lapply(names(models), function(name) {
     mod <- models[[name]]
     list(formula = formula_of(mod), grp = mod$grp,
-         reml = summarise(fit(mod, data, TRUE), mod, data, TRUE, null = name == "null"),
+         reml = summarise(fit(mod, data, TRUE), mod, data, TRUE, null = name == "null",
+                          cluster = if (crossed) NULL else levels[1]),
          ml = summarise(fit(mod, data, FALSE), mod, data, FALSE, null = name == "null"))
   })
   list(data = file, levels = levels, crossed = crossed, time = time,
@@ -227,7 +239,9 @@ out <- list(
   meta = list(r = R.version.string, lme4 = as.character(packageVersion("lme4")),
               lmerTest = as.character(packageVersion("lmerTest")),
               performance = as.character(packageVersion("performance")),
-              mlmRev = as.character(packageVersion("mlmRev")), blups_per_level = N_BLUPS),
+              mlmRev = as.character(packageVersion("mlmRev")),
+              clubSandwich = as.character(packageVersion("clubSandwich")),
+              blups_per_level = N_BLUPS),
   growth = growth, crossed = crossed, three_level = synthetic, three_level_singular = singular)
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, na = "null", null = "null"),
            "levels_reference.json")
