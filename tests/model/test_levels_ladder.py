@@ -158,6 +158,8 @@ def test_null_model_variance_shares_iccs_and_level_lrts(fitted, case):
             (sizes[i] - sizes[i + 1]) * lv.icc.estimate for i, lv in enumerate(null.levels)
         )
         assert null.design_effect == pytest.approx(expected, rel=1e-12)
+    # performance::icc(m)$ICC_adjusted: every level's variance over the total
+    assert null.icc_adjusted == pytest.approx(shares["performance_icc_adjusted"], rel=0.01)
     # models.null.icc keeps its two-level meaning: the outermost level's
     assert null.icc == null.levels[0].icc
     assert null.n_groups == null.levels[0].n_groups
