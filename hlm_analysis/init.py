@@ -226,7 +226,11 @@ def draft(data: Path, config: Path, group: str | None, outcome: str | None) -> s
         "effect_sizes: cohen  # or kraft (education benchmarks)",
         "engine: duckdb",
         "min_cell: 5  # privacy: groups with fewer rows get no row, mean or SD in tables",
+        "profiles: {min_size: 10}  # groups below this get no profile and no number on the site",
+        "paper: a4  # the PDF's page: a4 or letter",
         "stakeholders: []  # [{name: ..., email: ...}] for `hlm-report email`",
+        "# from: Research Office <research@district.org>  # email sender (SMTP_FROM wins)",
+        "# signature: Research Office  # ends every email (default: Kind regards, hlm-report)",
     ]
     if level2:
         lines.insert(

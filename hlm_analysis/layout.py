@@ -132,10 +132,12 @@ def profiles_version(folder: Path) -> str | None:
 
 
 def inputs_hash(spec_json: dict) -> str:
-    """The config as parsed (Spec.to_json), less what does not change the report: who gets it,
-    which engine read the data and the group profiles' settings (`hlm-report profiles` reads
-    those from the config as it is now). `email` compares it with the config as it is now."""
-    kept = {k: v for k, v in spec_json.items() if k not in ("stakeholders", "engine", "profiles")}
+    """The config as parsed (Spec.to_json), less what does not change the report: who gets it
+    and from whom with which signature, which engine read the data and the group profiles'
+    settings (`hlm-report profiles` reads those from the config as it is now). `email`
+    compares it with the config as it is now."""
+    left_out = ("stakeholders", "engine", "profiles", "sender", "signature")
+    kept = {k: v for k, v in spec_json.items() if k not in left_out}
     text = json.dumps(kept, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -830,6 +830,8 @@ def published_spec(spec: Spec) -> dict[str, Any]:
 
     out = spec.to_json()
     out["stakeholders"] = []
+    for key in ("sender", "signature"):  # email's: an address, a name, a phone number
+        out.pop(key, None)
     for key in [k for k, v in out.items() if isinstance(v, str) and _ADDRESS.fullmatch(v)]:
         del out[key]
     data = Path(spec.data)

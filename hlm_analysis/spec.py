@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import email.utils
 import re
 import unicodedata
 from pathlib import Path
@@ -175,6 +176,27 @@ class Spec(BaseModel):
     profiles: Profiles = Field(default_factory=Profiles)
     # the PDF's page size: a4, or letter (what US districts print on)
     paper: Literal["a4", "letter"] = "a4"
+    # email: the sender ("Research Office <research@district.org>"; SMTP_FROM, when set, wins)
+    # and the lines that end each message (default "Kind regards, hlm-report")
+    sender: str | None = Field(default=None, alias="from")
+    signature: str | None = Field(default=None, min_length=1, max_length=500)
+
+    @field_validator("sender")
+    @classmethod
+    def _valid_sender(cls, value: str | None) -> str | None:
+        # found at load, not when the first message is built
+        if value is None:
+            return value
+        if any(ch in value for ch in "\r\n"):
+            raise ValueError("a sender is one line: 'Name <address>' or an address")
+        name, address = email.utils.parseaddr(value)
+        if not EMAIL.fullmatch(address or ""):
+            raise ValueError(f"{quoted(value)} is not an email address ('Name <address>')")
+        try:
+            addresses.checked(address)
+        except ValueError as exc:
+            raise ValueError(f"{quoted(value)} cannot be sent from: {exc}") from None
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -479,7 +501,7 @@ def _keys_at(loc: tuple) -> list[str]:
         if not found:
             return []
         model = found[0]
-    return list(model.model_fields)
+    return [field.alias or name for name, field in model.model_fields.items()]
 
 
 def _describe(error: dict) -> str:
@@ -580,7 +602,8 @@ def load_spec(path: str | Path, overrides: dict | None = None) -> Spec:
 # (a new one) is assumed to be read across keys, where leaving it out could invent a problem.
 _STANDALONE_KEYS = frozenset(
     {"title", "subtitle", "author", "data", "stakeholders", "labels", "missing_values", "unit",
-     "unit_plural", "effect_sizes", "name", "engine", "min_cell", "profiles", "paper"}
+     "unit_plural", "effect_sizes", "name", "engine", "min_cell", "profiles", "paper", "from",
+     "signature"}
 )  # fmt: skip
 
 

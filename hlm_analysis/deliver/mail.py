@@ -111,7 +111,9 @@ def parse_sender(value: str) -> Address:
         raise refused from None
 
 
-def smtp_settings(environ=os.environ) -> SmtpSettings:
+def smtp_settings(environ=os.environ, config_sender: str | None = None) -> SmtpSettings:
+    """SMTP_* from the environment; the sender is SMTP_FROM, else the config's `from:`, else
+    SMTP_USER."""
     host = environ.get("SMTP_HOST")
     if not host:
         raise InputError(
@@ -125,9 +127,11 @@ def smtp_settings(environ=os.environ) -> SmtpSettings:
     ca_file = environ.get("SMTP_CA_FILE")
     if ca_file and not os.path.isfile(ca_file):  # found before connecting, not as a TLS failure
         raise InputError(f"SMTP_CA_FILE: {_shown(ca_file)} is not a file")
-    sender = environ.get("SMTP_FROM") or environ.get("SMTP_USER")
+    sender = environ.get("SMTP_FROM") or config_sender or environ.get("SMTP_USER")
     if not sender:
-        raise InputError("SMTP_FROM must be set to the sender's email address")
+        raise InputError(
+            "SMTP_FROM must be set to the sender's email address (or from: in the config)"
+        )
     return SmtpSettings(
         host,
         port,
@@ -208,9 +212,15 @@ def report_filename(results) -> str:
 
 
 def build_message(
-    results, person: Stakeholder, pdf: Path, sender: Address | str, files: list | None = None
+    results,
+    person: Stakeholder,
+    pdf: Path,
+    sender: Address | str,
+    files: list | None = None,
+    signature: str | None = None,
 ) -> EmailMessage:
-    """`files`: (path, name) pairs to attach instead of the report (group profiles)."""
+    """`files`: (path, name) pairs to attach instead of the report (group profiles);
+    `signature`: the config's lines that end the message."""
     f = narrative.plain_facts(results)
     findings = narrative.key_findings(f)
     env = narrative.environment()
@@ -230,6 +240,9 @@ def build_message(
     message["Message-ID"] = make_msgid(domain="hlm-report.local")
     context = {"f": f, "findings": findings, "name": one_line(person.name), "title": title}
     context.update(profile_of=None, with_report=False)
+    # the config's signature, one line each (autoescaped in the HTML part)
+    lines = [one_line(line) for line in (signature or "").splitlines() if line.strip()]
+    context["signature"] = lines or ["Kind regards,", "hlm-report"]
     group = getattr(person, "group", None)
     if files is not None and group is not None:  # a group's profile (deliver/profiles.py)
         noun = lexicon.build(results.spec, results.design).group.One
@@ -530,19 +543,30 @@ def email_report(
     )
 
     if dry_run:
-        sender = parse_sender(os.environ["SMTP_FROM"]) if os.environ.get("SMTP_FROM") else None
+        sender, where = None, ""
+        if os.environ.get("SMTP_FROM"):
+            sender, where = parse_sender(os.environ["SMTP_FROM"]), "SMTP_FROM"
+        elif spec.sender:
+            sender, where = parse_sender(spec.sender), "from: in the config"
         if sender is None:
             progress(
                 f"hlm-report: dry run; sender {_DRY_RUN_SENDER.addr_spec} stands in "
-                "(SMTP_FROM is not set: set it before sending)"
+                "(SMTP_FROM is not set, nor from: in the config: set one before sending)"
             )
         else:
-            progress(f"hlm-report: dry run; sender {sender} (SMTP_FROM)")
+            progress(f"hlm-report: dry run; sender {sender} ({where})")
         return _write_outbox(
-            results, people, pdf, sender or _DRY_RUN_SENDER, folder, progress, files
+            results,
+            people,
+            pdf,
+            sender or _DRY_RUN_SENDER,
+            folder,
+            progress,
+            files,
+            spec.signature,
         )
 
-    settings = smtp_settings()
+    settings = smtp_settings(config_sender=spec.sender)
     international = [p.email for p in people if addresses.needs_smtputf8(p.email)]
     if addresses.needs_smtputf8(settings.sender.addr_spec):
         international.append(settings.sender.addr_spec)
@@ -569,7 +593,9 @@ def email_report(
                 progress(f"  {person.email}: already has this version of the report; skipped")
                 continue
             try:
-                message = build_message(results, person, pdf, settings.sender, attached)
+                message = build_message(
+                    results, person, pdf, settings.sender, attached, spec.signature
+                )
                 envelope = addresses.checked(person.email)
                 _send_with_retries(settings, message, envelope, timeout, backoff, progress)
             except (InputError, ToolError):
@@ -636,7 +662,7 @@ def _attachment_name(message: EmailMessage) -> str:
 
 
 def _write_outbox(
-    results, people, pdf: Path, sender: Address, folder: Path, progress, files=None
+    results, people, pdf: Path, sender: Address, folder: Path, progress, files=None, signature=None
 ) -> bool:
     outbox = folder / layout.OUTBOX
     outbox.mkdir(exist_ok=True)
@@ -646,7 +672,7 @@ def _write_outbox(
     for person, attached in zip(people, files, strict=True):
         size = sum(p.stat().st_size for p, _ in attached) if attached else pdf.stat().st_size
         try:
-            message = build_message(results, person, pdf, sender, attached)
+            message = build_message(results, person, pdf, sender, attached, signature)
             data = bytes(message)
             target = outbox / eml_name(person.email, taken)
             _write_bytes(target, data)

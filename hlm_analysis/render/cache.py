@@ -53,7 +53,11 @@ def fit_key(spec) -> str | None:
         return None
     record = {
         # who gets the report is not in results.json (results.published_spec): no refit for it
-        "spec": {k: v for k, v in spec.to_json().items() if k != "stakeholders"},
+        "spec": {
+            k: v
+            for k, v in spec.to_json().items()
+            if k not in ("stakeholders", "sender", "signature")  # email's, not the fit's
+        },
         "data": [(p.name, *_stat(p)) for p in files],
         "schema_version": SCHEMA_VERSION,
         "package": _package_fingerprint(),
