@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from .. import distributions, rules
@@ -90,6 +91,8 @@ def effect_fact(
     # innermost groups, as for two levels
     at = levels.variable_column(results, term.variable) if term.variable else None
     actor = lex.tier(at) if at and levels.multilevel(results) else lex.tiers[-1]
+    if levels.crossed(results) and not at:  # a row's own variable: neither factor acts on it
+        actor = replace(actor, named=False)
     acts = levels.multilevel(results) and at is not None
     return {
         "term": fe.term,
@@ -551,7 +554,10 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
     significant = sorted(
         [e for e in unconditional if e["significant"]], key=lambda e: -e["abs_std"]
     )
-    band = rules.groups_band(n_groups)
+    # the band of the level with the fewest groups (several levels); two levels: the groups
+    fewest = min(levels.sizes(results), key=lambda size: size.n_groups)
+    fewest_words = lex.tier(fewest.column)
+    band = rules.groups_band(fewest.n_groups if levels.multilevel(results) else n_groups)
     questions = _research_questions(results, labels, escape)
     icc = {
         **_icc(null.icc.estimate, n_groups),
@@ -608,7 +614,10 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         "Units": escape(lex.unit.Many),
         # "students'", "women's": the apostrophe is the report's, not user text to escape
         "units_possessive": lexicon.possessive(escape(lex.unit.many)),
-        "changeable": escape(lex.changeable),  # "something schools can change"
+        # crossed factors: neither factor's groups are the actor of everything
+        "changeable": escape(lex.changeable)
+        if not levels.crossed(results)
+        else "something that can be changed",  # "something schools can change"
         "group_named": lex.group_named,
         "has_interactions": bool(spec.interactions),
         "n_obs": fmt.integer(data.n_obs),
@@ -632,6 +641,18 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         "design_effect": fmt.num(null.design_effect, 2),
         "design_effect_large": rules.design_effect_large(null.design_effect),
         "too_few_groups": band == rules.GroupsBand.TOO_FEW,
+        # the groups a "few groups" caution is about: "20 schools", or the level with fewest
+        "fewest_count": f"{fmt.integer(fewest.n_groups)} {escape(fewest_words.counted)}"
+        if levels.multilevel(results)
+        else f"{fmt.integer(n_groups)} {escape(lex.groups_counted)}",
+        "fewest_label": escape(labels.variable(fewest.column)),
+        # the rows' groups in a count: "20 schools", "600 classes in 100 schools"
+        "counts": f"{fmt.integer(n_groups)} {escape(lex.groups_counted)}"
+        if not levels.multilevel(results)
+        else level_facts(results, lex, labels, escape)["counts"],
+        "fewest_trigger": f"{fmt.integer(fewest.n_groups)} {escape(fewest_words.counted)}"
+        if levels.multilevel(results)
+        else f"{fmt.integer(n_groups)} groups",
         "few_groups": band == rules.GroupsBand.FEW,
         "enough_groups": band == rules.GroupsBand.ENOUGH,
         "final": {

@@ -207,7 +207,7 @@ def recommendations(f: dict) -> list[dict]:
     out = []
     if f["unverified"]:
         out.append({"kind": Advice.UNVERIFIED, "trigger": ", ".join(f["unverified"])})
-    groups = f"{f['n_groups']} groups"
+    groups = f["fewest_trigger"]
     if f["too_few_groups"]:
         out.append(
             {"kind": Advice.TOO_FEW_GROUPS, "trigger": groups, "rule": rules["groups_strong"]}
@@ -344,8 +344,12 @@ def health_checks(results: Results) -> list[dict]:
         item["group_word"] = fmt.md_escape(tier.noun.one) if tier else "group"
         # small groups are cells, the innermost level's groups, when there are several levels
         inner = lex.tiers[-1] if len(lex.tiers) > 1 else None
-        item["tiny_one"] = f"{fmt.md_escape(inner.noun.one)} has" if inner else "group has"
-        item["tiny_many"] = f"{fmt.md_escape(inner.noun.many)} have" if inner else "groups have"
+        one, many = (inner.noun.one, inner.noun.many) if inner else ("group", "groups")
+        if inner and getattr(results.spec, "crossed", False):  # cells are the observed pairs
+            pair = f"of {lex.tiers[0].noun.one} and {lex.tiers[1].noun.one}"
+            one, many = f"combination {pair}", f"combinations {pair}"
+        item["tiny_one"] = f"{fmt.md_escape(one)} has"
+        item["tiny_many"] = f"{fmt.md_escape(many)} have"
         item["members"] = fmt.md_escape(lex.unit.many) if inner else "members"
         item["model_label"] = (
             results.models[h.model].label if h.model in results.models else "All models"
