@@ -86,13 +86,16 @@ def report_date() -> dt.date:
     return dt.date.today()
 
 
-def _execute(config: Path, spec, work: Path, out: Path, steps: _Steps):
-    """Run the .qmd's cells once; both engines build every format from this one execution."""
-    from . import execute, qmd
+def _execute(config: Path, spec, work: Path, out: Path, steps: _Steps, kernel: bool = True):
+    """Run the .qmd's cells once; both engines build every format from this one execution.
+    `kernel`: in a Jupyter kernel (what Quarto reads), else in this process (inprocess.py:
+    no kernel start, and a second render finds everything imported)."""
+    from . import execute, inprocess, qmd
 
     doc = qmd.parse(resources.report_document())
     params = {"results_path": str((out / RESULTS_FILE).resolve())}
-    outputs = steps.run("execute report cells", execute.execute, doc, params, work)
+    run = execute.execute if kernel or not inprocess.available() else inprocess.execute
+    outputs = steps.run("execute report cells", run, doc, params, work)
     return doc, outputs, _front_matter(doc.front_matter, spec)
 
 
@@ -103,7 +106,7 @@ FORMATS = {"html": layout.HTML, "docx": layout.DOCX, "pdf": layout.PDF}
 def _builtin(config: Path, spec, work: Path, out: Path, steps: _Steps) -> None:
     from . import markdown, pandoc
 
-    doc, outputs, front = _execute(config, spec, work, out, steps)
+    doc, outputs, front = _execute(config, spec, work, out, steps, kernel=False)
     body = markdown.assemble(doc, outputs, work / "figures")
     source = work / "report.md"
     header = "---\n" + yaml.safe_dump(front, allow_unicode=True, sort_keys=False) + "---\n\n"
