@@ -98,6 +98,8 @@ class ReportDocument:
             return tables.coefficients(r, self.final, label)
         if name == "variance":
             return tables.variance_components(r, self.final, label)
+        if name == "descriptives" and len(getattr(r.spec, "levels", ())) > 1:
+            return tables.descriptives(r, label, self.rows)  # outer levels' own variables
         if name == "categorical" and not r.data.categorical:
             return ""
         return _TABLES[name](r, label)

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from ..results import ModelResult, Results, RowSample
-from . import fmt, fonts, levels
+from . import fmt, fonts, levels, lexicon
 from .labels import labels_for
 from .predictions import (
     _baseline,
@@ -114,8 +114,15 @@ def plot_distributions(results: Results, rows: pd.DataFrame) -> Figure:
     for i, var in enumerate(variables):
         ax = fig.add_subplot(n_rows, cols, i + 1)
         per_group = var in getattr(results.data, "group_level", {})
-        # a group's own value once, not once per row (the groups in the row sample)
-        keys = list(levels.columns(results))  # nested inner ids repeat: group by every level
+        # a group's own value once, not once per row (the groups in the row sample); several
+        # levels: once per group of the level it is constant at (nested ids: with the parents')
+        keys = list(levels.columns(results))
+        noun = labels.group_in_sentence()
+        at = levels.variable_column(results, var) if levels.multilevel(results) else None
+        if at is not None:
+            per_group = True
+            keys = [at] if levels.crossed(results) else keys[: keys.index(at) + 1]
+            noun = lexicon.build(results.spec, results.design, labels.raw).tier(at).noun.one
         column = rows.groupby(keys, sort=False)[var].first() if per_group else rows[var]
         values = column.dropna()
         if i == 0 and results.spec.family == "binomial":  # a yes/no outcome: two bars
@@ -132,7 +139,7 @@ def plot_distributions(results: Results, rows: pd.DataFrame) -> Figure:
             )
         title = labels.raw(var) + (" (outcome)" if i == 0 else "")
         if per_group:
-            title += f" (one value per {labels.group_in_sentence()})"
+            title += f" (one value per {noun})"
         ax.set_title(_wrapped(title, {1: 60, 2: 40}.get(cols, 26), 2), fontsize=9)
         ax.set_xlabel("")
         ax.set_ylabel("Count" if i % cols == 0 else "")

@@ -100,18 +100,59 @@ def described(results: Results) -> dict:
     return {var: level2.get(var, s) for var, s in results.data.numeric.items()}
 
 
-def descriptives(results: Results, label: str) -> str:
+def at_levels(results: Results, sample) -> dict:
+    """Several levels: each numeric variable constant within an outer level's groups described
+    over that level's groups, one value each, from the row sample when it holds every row
+    (else as the data summary gives it, per innermost group). {variable: (summary, noun)}."""
+    import numpy as np
+
+    from ..results import NumericSummary
+
+    if sample is None or not levels.multilevel(results) or results.sample.is_sample:
+        return {}
+    cols = levels.columns(results)
+    lex = lexicon.build(results.spec, results.design, labels_for(results).raw)
+    out = {}
+    for var in results.data.numeric:
+        column = levels.variable_column(results, var)
+        if column is None or var not in sample or column == cols[-1]:
+            continue
+        keys = [column] if levels.crossed(results) else list(cols[: cols.index(column) + 1])
+        values = sample.groupby(keys, sort=False)[var].first().to_numpy(float)
+        values = values[np.isfinite(values)]
+        if not len(values):
+            continue
+        out[var] = (
+            NumericSummary(
+                n=len(values),
+                mean=float(values.mean()),
+                sd=float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                min=float(values.min()),
+                median=float(np.median(values)),
+                max=float(values.max()),
+            ),
+            lex.tier(column).noun,
+        )
+    return out
+
+
+def descriptives(results: Results, label: str, sample=None) -> str:
     labels = labels_for(results)
     rows = []
     shown = described(results)
     suffix, clause = _per_group(results)
     level2 = getattr(results.data, "group_level", {})
+    outer = at_levels(results, sample)
     # One number of decimals per table, enough for the variable with the smallest spread.
     d = fmt.decimals_for(min(s.sd for s in shown.values()))
     for var, s in shown.items():
+        own = suffix if var in level2 else ""
+        if var in outer:  # described at its own level: one value per school
+            s, noun = outer[var]
+            own = f" (one value per {noun.one})"
         rows.append(
             [
-                fmt.md_escape(labels.raw(var) + (suffix if var in level2 else "")),
+                fmt.md_escape(labels.raw(var) + own),
                 fmt.integer(s.n),
                 *(fmt.num(v, d) for v in (s.mean, s.sd, s.min, s.median, s.max)),
             ]
@@ -120,7 +161,14 @@ def descriptives(results: Results, label: str) -> str:
         ["Variable", "N", "Mean", "SD", "Min", "Median", "Max"],
         rows,
         "lrrrrrr",
-        "Numeric variables in the analysis sample" + (clause if level2 else ""),
+        "Numeric variables in the analysis sample"
+        + (clause if level2 and set(level2) - set(outer) else "")
+        + (
+            "; a variable constant within the groups of an outer level is described over "
+            "those groups, one value each"
+            if outer
+            else ""
+        ),
         label,
     )
 

@@ -169,3 +169,16 @@ def test_levels_table_and_group_summaries_add_up():
     table = tables.levels_table(r, "tbl-levels")
     assert "| Within classes | 7,200 |" in table and "{#tbl-levels}" in table
     assert tables.levels_table(fixture_results("schools"), "tbl-levels") == ""
+
+
+def test_outer_level_variables_are_described_over_their_own_groups():
+    from helpers import FIXTURES
+
+    from hlm_analysis.present.document import ReportDocument
+
+    doc = ReportDocument(FIXTURES / "levels_growth" / "results.json")
+    table = doc.table("descriptives")
+    # the school's share of low-income students: one value per school (60), not per child
+    row = next(line for line in table.splitlines() if line.startswith("| Low"))
+    assert "| 60 |" in row and "one value per school" in table
+    assert "| Year | 7,230 |" in table
