@@ -2,8 +2,9 @@
 
 Four tidy tables from results.json alone, with fixed column names: `ladder` (one row per model),
 `fixed_effects` and `variance_components` (one row per model and term, every field results.json
-holds) and `group_effects` (the final model's per-group random effects). Groups with fewer rows
-than `min_cell` are left out of `group_effects`, as the report's tables leave them out (the
+holds) and `group_effects` (the final model's per-group random effects; with several levels
+every level's, a `level` column first). Groups with fewer rows than `min_cell` are left out of
+`group_effects`, as the report's tables leave them out (the
 exported files sit beside the published report). CSV: one file per table; xlsx: one workbook
 with one sheet per table (needs openpyxl).
 """
@@ -15,8 +16,10 @@ from dataclasses import fields
 from pathlib import Path
 
 from .errors import InputError, ToolError
-from .present.tables import small_groups
-from .results import FixedEffect, Results, VarianceComponent
+from .present import levels
+from .present.profiles import profile_level
+from .present.tables import min_cell, small_groups
+from .results import INTERCEPT, FixedEffect, Results, VarianceComponent
 
 FORMATS = ("csv", "xlsx")
 TABLES_DIR = "tables"  # inside the report folder
@@ -60,7 +63,10 @@ def tables(results: Results) -> dict[str, tuple[tuple[str, ...], list[tuple]]]:
         ]
     groups = []
     effects = results.final.group_effects
-    if effects is not None:
+    group_header: tuple[str, ...] = ("group", "n", "term", "estimate", "std_error")
+    if levels.multilevel(results):
+        group_header, groups = ("level", *group_header), _level_groups(results)
+    elif effects is not None:
         hidden = small_groups(results)
         sizes = dict(zip(results.data.groups.labels, results.data.groups.n, strict=True))
         for i, group in enumerate(effects.groups):
@@ -80,8 +86,39 @@ def tables(results: Results) -> dict[str, tuple[tuple[str, ...], list[tuple]]]:
         "ladder": (_LADDER, ladder),
         "fixed_effects": (("model", *fixed_cols), fixed),
         "variance_components": (("model", *variance_cols), variance),
-        "group_effects": (("group", "n", "term", "estimate", "std_error"), groups),
+        "group_effects": (group_header, groups),
     }
+
+
+def _level_groups(results: Results) -> list[tuple]:
+    """Several levels: every level's groups (outermost first), an inner group named with its
+    parents' ids ("S001 / 1", as the report names it), its rows at that level, and groups with
+    fewer rows than min_cell left out as the report leaves them out."""
+    cut = min_cell(results)
+    out = []
+    for lv in results.final.levels:
+        if lv.group_effects is None:
+            continue
+        at = profile_level(results, lv.level) if INTERCEPT in lv.group_effects.terms else None
+        ids = at.ids if at is not None else lv.group_effects.groups
+        sizes = at.n if at is not None else {}
+        effects = lv.group_effects
+        for i, group in enumerate(ids):
+            n = sizes.get(group)
+            if n is not None and n < cut:
+                continue
+            for j, term in enumerate(effects.terms):
+                out.append(
+                    (
+                        lv.level,
+                        group,
+                        n,
+                        term,
+                        _value(effects.estimate[i][j]),
+                        _value(effects.std_error[i][j]),
+                    )
+                )
+    return out
 
 
 def _workbook():

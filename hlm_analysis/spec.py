@@ -70,6 +70,8 @@ class Profiles(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     # groups with fewer rows get no profile and no numbers in profiles/index.json
     min_size: int = Field(default=10, ge=1, strict=True)
+    # several levels: whose groups get profiles (a `group:` column; default the outermost)
+    level: str | None = Field(default=None, min_length=1)
 
 
 class Stakeholder(BaseModel):
@@ -475,6 +477,8 @@ class Spec(BaseModel):
         for key, default in (("crossed", False), ("time", None)):
             if out.get(key) == default:
                 del out[key]
+        if out.get("profiles", {}).get("level", "") is None:
+            del out["profiles"]["level"]
         return out
 
 

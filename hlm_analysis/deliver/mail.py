@@ -39,7 +39,7 @@ from pathlib import Path
 
 from .. import addresses, atomic, layout
 from ..errors import InputError, ToolError
-from ..present import lexicon, narrative
+from ..present import narrative
 from ..results import RESULTS_FILE, read_json
 from ..spec import EMAIL, Stakeholder, load_spec
 from . import profiles as group_profiles
@@ -245,8 +245,8 @@ def build_message(
     context["signature"] = lines or ["Kind regards,", "hlm-report"]
     group = getattr(person, "group", None)
     if files is not None and group is not None:  # a group's profile (deliver/profiles.py)
-        noun = lexicon.build(results.spec, results.design).group.One
-        context.update(profile_of=one_line(f"{noun} {group}"), with_report=len(files) > 1)
+        title = group_profiles.group_title(results, group)  # its level's noun: "School S001"
+        context.update(profile_of=one_line(title), with_report=len(files) > 1)
     message.set_content(env.get_template("email.txt.j2").render(**context))
     message.add_alternative(env.get_template("email.html.j2").render(**context), subtype="html")
     for path, name in files if files is not None else [(pdf, f"{report_filename(results)}.pdf")]:

@@ -89,21 +89,36 @@ def _environment(finalize) -> Environment:
     return env
 
 
-def _rows(folder: Path, results: Results) -> tuple[np.ndarray, np.ndarray] | None:
-    """The sample rows' outcome and group id, or None when the report has no row sample (or a
-    yes/no outcome, whose distribution the profile states as a share instead)."""
+def _rows(
+    folder: Path, results: Results, level: facts.Level | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The sample rows' outcome and group id at the profiled level (a nested inner group's id
+    holds its parents' ids, "S001 / 1", as the profiles name it), or None when the report has
+    no row sample (or a yes/no outcome, whose distribution the profile states as a share)."""
     path = folder / SAMPLE_FILE
     spec = results.spec
     if results.final.is_binomial or not path.is_file():
         return None
     import pyarrow.parquet as pq
 
+    if level is None or not level.multilevel:
+        columns = [results.design.group]
+    elif level.crossed:
+        columns = [level.column]
+    else:  # rows.parquet holds one column per level, ids as written
+        columns = list(spec.levels[: level.position + 1])
     try:
-        table = pq.read_table(path, columns=[spec.outcome, spec.group])
+        table = pq.read_table(path, columns=[spec.outcome, *columns])
     except Exception:  # noqa: BLE001 - an unreadable sample only costs the figure's right panel
         return None
     y = np.asarray(table.column(spec.outcome).to_numpy(zero_copy_only=False), dtype=float)
-    g = np.asarray(table.column(spec.group).cast("string").to_numpy(zero_copy_only=False))
+    parts = [
+        np.asarray(table.column(c).cast("string").to_numpy(zero_copy_only=False)).astype(str)
+        for c in columns
+    ]
+    g = parts[0]
+    for part in parts[1:]:
+        g = np.char.add(np.char.add(g, " / "), part)
     return y, g.astype(str)
 
 
@@ -137,13 +152,14 @@ def write_profiles(
         )
     layout.check_owner(folder, Path(config))
     results = read_json(folder / RESULTS_FILE)
-    entries, settings = facts.index_entries(results, spec.profiles.min_size)
-    check_stakeholder_groups(spec.stakeholders, entries, config)
+    level = facts.profile_level(results, getattr(spec.profiles, "level", None))
+    entries, settings = facts.index_entries(results, spec.profiles.min_size, level.column)
+    check_stakeholder_groups(spec.stakeholders, entries, config, settings.get("level"))
     # which results these profiles show: `email` attaches them only to the same version
     settings["results_version"] = layout.report_version(folder / RESULTS_FILE)
-    effects = results.final.group_effects
-    words = lexicon.build(results.spec, results.design)
-    rows = _rows(folder, results)
+    effects = level.effects
+    words = facts.level_words(lexicon.build(results.spec, results.design), level)
+    rows = _rows(folder, results, level)
     published = [e for e in entries if not e["suppressed"]]
 
     est = np.array([row[effects.terms.index(facts.INTERCEPT)] for row in effects.estimate])
@@ -163,7 +179,7 @@ def write_profiles(
     html_page = html_env.get_template("profile.html.j2")
     typst_page = typst_env.get_template("profile.typ.j2")
     font_setting = Markup(fonts.typst_font_setting())
-    position = {g: j for j, g in enumerate(effects.groups)}
+    position = {g: j for j, g in enumerate(level.ids)}
 
     with atomic.staging_dir(folder, ".profiles-") as scratch:
         built = scratch / FOLDER
@@ -181,6 +197,7 @@ def write_profiles(
                 words,
                 draws=settings["rank_draws"],
                 has_rows=rows is not None,
+                level=level,
             )
             svg = figure.svg(position[group], by_group.get(group))
             (work / f"{stem}.svg").write_text(svg, encoding="utf-8")
@@ -217,14 +234,32 @@ def write_profiles(
     return final
 
 
-def check_stakeholder_groups(people, entries: list[dict], config) -> None:
-    """A stakeholder's `group:` must name a group of the data (exit 2, one line)."""
+def group_title(results: Results, group: str) -> str:
+    """'School S001': a profile's group named with its level's noun (the profiled level's, the
+    outermost by default, not the innermost's)."""
+    spec = results.spec
+    level = facts.profile_level(results, getattr(spec.profiles, "level", None))
+    words = facts.level_words(lexicon.build(spec, results.design), level)
+    return f"{words.group.One} {group}"
+
+
+def check_stakeholder_groups(people, entries: list[dict], config, level: str | None = None) -> None:
+    """A stakeholder's `group:` must name a group of the data (exit 2, one line); with several
+    levels, a group of the profiled level (an inner group written with its parents' ids,
+    "S001 / 1")."""
     known = {e["id"] for e in entries}
     for person in people:
         if person.group is not None and person.group not in known:
+            where = (
+                f"a group of the {level} level, which the profiles are for (profiles: "
+                "{level: ...} chooses another; an inner group is written with its parents' "
+                "ids, 'A / 1')"
+                if level is not None
+                else "a group of the data"
+            )
             raise InputError(
-                f"{config}: stakeholder {person.email}: group {person.group!r} is not a group "
-                f"of the data ({len(known):,} groups)"
+                f"{config}: stakeholder {person.email}: group {person.group!r} is not "
+                f"{where} ({len(known):,} groups)"
             )
 
 
@@ -250,7 +285,7 @@ def attachments(folder: Path, people, version: str, config, report: Path, name: 
             f"`make profiles CONFIG={config}` again"
         )
     entries = {e["id"]: e for e in index.get("groups", [])}
-    check_stakeholder_groups(grouped, list(entries.values()), config)
+    check_stakeholder_groups(grouped, list(entries.values()), config, index.get("level"))
     out = []
     for person in people:
         files = [(report, f"{name}.pdf")] if person.gets_report else []

@@ -14,13 +14,13 @@ its index entry carries its id and `suppressed: true` and no number, and no prof
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..errors import InputError
-from ..results import INTERCEPT, Results
-from . import fmt, lexicon, ranks
+from ..results import INTERCEPT, GroupEffects, Results
+from . import fmt, levels, lexicon, ranks
 from .tables import min_cell
 
 DEFAULT_MIN_SIZE = 10
@@ -40,16 +40,121 @@ INDEX_FIELDS = (
 )
 
 
-def group_effects(results: Results):
-    """The final model's group effects, refused (exit 2) when it has no random intercept."""
+@dataclass(frozen=True)
+class Level:
+    """The grouping level whose groups get profiles: one level, or with several the outermost
+    by default (a school's principal reads a school's page) or `profiles: {level: ...}`.
+
+    `ids` are the groups as the report names them: an inner level's with its parents' ids
+    ("S001 / 1", class 1 of school S001, the ids a stakeholder's `group:` gives), `n` and `mean`
+    their rows and raw outcome means (summed from the cells), `inner` how many groups of the
+    next level each holds (nested) or how many groups of the other factor its rows meet
+    (crossed), None for the innermost level of nested data."""
+
+    column: str
+    position: int  # 0 = outermost
+    effects: GroupEffects
+    ids: tuple[str, ...]
+    n: dict[str, int]
+    mean: dict[str, float]
+    inner: dict[str, int] | None = None
+    inner_column: str | None = None
+    within: str | None = None  # nested inner level: the column of the level just outside it
+    multilevel: bool = False
+    crossed: bool = False
+
+
+def _no_intercept(results: Results, where: str = "") -> InputError:
+    return InputError(
+        f"the final model ({results.final.name}) has no random intercept{where}, so there are "
+        "no group effects to profile"
+    )
+
+
+def profile_level(results: Results, column: str | None = None) -> Level:
+    """The level to profile (`column`, default the outermost) with its groups' effects, ids,
+    sizes and means; an unknown level or one without a random intercept: exit 2."""
     model = results.final
-    effects = model.group_effects
-    if effects is None or INTERCEPT not in effects.terms:
-        raise InputError(
-            f"the final model ({model.name}) has no random intercept, so there are no group "
-            "effects to profile"
+    columns = levels.columns(results)
+    if not levels.multilevel(results):
+        effects = model.group_effects
+        if effects is None or INTERCEPT not in effects.terms:
+            raise _no_intercept(results)
+        if column is not None and column != columns[0]:
+            raise InputError(
+                f"profiles: level {column!r} is not the grouping column {columns[0]!r}"
+            )
+        g = results.data.groups
+        return Level(
+            columns[0],
+            0,
+            effects,
+            tuple(effects.groups),
+            dict(zip(g.labels, g.n, strict=True)),
+            dict(zip(g.labels, g.outcome_mean, strict=True)),
         )
-    return effects
+    column = columns[0] if column is None else column
+    if column not in columns:
+        raise InputError(
+            f"profiles: level {column!r} is not a grouping level ({', '.join(columns)})"
+        )
+    k = columns.index(column)
+    crossed = levels.crossed(results)
+    by_level = {lv.level: lv for lv in model.levels}
+    result = by_level.get(column)
+    effects = result.group_effects if result is not None else None
+    if effects is None or INTERCEPT not in effects.terms:
+        raise _no_intercept(results, f" at the {column} level")
+    # an inner group is named with its parents' ids, as the report names it
+    ids = list(effects.groups) if crossed else _named(by_level, columns, k)
+    summary = levels.group_summary(results, column)
+    inner, inner_column = None, None
+    if crossed:
+        inner_column = columns[1 - k]
+        inner = _crossed_partners(results, k)
+    elif k + 1 < len(columns):
+        inner_column = columns[k + 1]
+        inner = {}
+        for label in levels.group_summary(results, inner_column).labels:
+            key = label.rsplit(" / ", 1)[0]
+            inner[key] = inner.get(key, 0) + 1
+    return Level(
+        column,
+        k,
+        effects,
+        tuple(ids),
+        dict(zip(summary.labels, summary.n, strict=True)),
+        dict(zip(summary.labels, summary.mean, strict=True)),
+        inner,
+        inner_column,
+        within=columns[k - 1] if k > 0 and not crossed else None,
+        multilevel=True,
+        crossed=crossed,
+    )
+
+
+def _named(by_level, columns, j: int) -> list[str]:
+    """Level j's groups with every outer id ("S001 / 1")."""
+    names = list(by_level[columns[j]].group_effects.groups)
+    if j == 0:
+        return names
+    outer = _named(by_level, columns, j - 1)
+    return [f"{outer[p]} / {n}" for p, n in zip(by_level[columns[j]].parents, names, strict=True)]
+
+
+def _crossed_partners(results: Results, k: int) -> dict[str, int]:
+    """Crossed factors: how many groups of the other factor each group's rows meet."""
+    seen: dict[str, set[str]] = {}
+    for label in results.data.groups.labels:
+        parts = levels.cell_parts(label, 2)
+        seen.setdefault(parts[k], set()).add(parts[1 - k])
+    return {key: len(value) for key, value in seen.items()}
+
+
+def group_effects(results: Results, column: str | None = None) -> GroupEffects:
+    """The final model's group effects at the profiled level, refused (exit 2) without a
+    random intercept there."""
+    return profile_level(results, column).effects
 
 
 def threshold(results: Results, min_size: int) -> int:
@@ -57,19 +162,22 @@ def threshold(results: Results, min_size: int) -> int:
     return max(int(min_size), min_cell(results))
 
 
-def index_entries(results: Results, min_size: int = DEFAULT_MIN_SIZE) -> tuple[list[dict], dict]:
-    """One entry per group (the order of results.json) with the index.json fields (`files`
-    left empty: the writer fills it), and the settings the numbers depend on."""
-    effects = group_effects(results)
+def index_entries(
+    results: Results, min_size: int = DEFAULT_MIN_SIZE, level: str | None = None
+) -> tuple[list[dict], dict]:
+    """One entry per group of the profiled level (the order of results.json) with the
+    index.json fields (`files` left empty: the writer fills it), and the settings the numbers
+    depend on."""
+    at = profile_level(results, level)
+    effects = at.effects
     k = effects.terms.index(INTERCEPT)
     estimate = [row[k] for row in effects.estimate]
     std_error = [row[k] for row in effects.std_error]
-    sizes = dict(zip(results.data.groups.labels, results.data.groups.n, strict=True))
     ranked = ranks.rank_intervals(np.array(estimate), np.array(std_error))
     cut = threshold(results, min_size)
     entries = []
-    for j, group in enumerate(effects.groups):
-        n = int(sizes.get(group, 0))
+    for j, group in enumerate(at.ids):
+        n = int(at.n.get(group, 0))
         entry = dict.fromkeys(INDEX_FIELDS)
         entry.update(id=group, suppressed=n < cut, files=[])
         if n >= cut:
@@ -95,6 +203,8 @@ def index_entries(results: Results, min_size: int = DEFAULT_MIN_SIZE) -> tuple[l
         "interval": "95%",
         "model": results.final.name,
     }
+    if at.multilevel:  # which level's groups these are (one level: the only one)
+        settings["level"] = at.column
     return entries, settings
 
 
@@ -138,6 +248,16 @@ class Profile:
     slopes: list[Slope] = field(default_factory=list)
     has_rows: bool = False  # the figure shows the group's rows against all
     sampled: bool = False  # ... from a sample of the rows
+    # several levels: which level this page is about and what its groups hold
+    levels: str = ""  # "pupils in classes in schools" ("" with one level)
+    inner: str = ""  # ", in 6 classes" / ", in school S001" / ", spread over 3 secondary schools"
+    within: str = ""  # an inner level's parent noun ("school"): compared within it
+    crossed_with: str = ""  # crossed: the other factor's plural noun
+    # who the rows are about: the unit, or with growth data (`time:`) the individuals whose
+    # measurements the rows are ("children"), so the page never says "whose test scores are"
+    people: str = ""
+    People: str = ""
+    at_time: str = ""  # growth: where the intercept difference is measured (" where Year is 0")
 
 
 def _decimals(results: Results) -> int:
@@ -152,28 +272,32 @@ def profile(
     words: lexicon.Lexicon | None = None,
     draws: int = ranks.DRAWS,
     has_rows: bool = False,
+    level: Level | None = None,
 ) -> Profile:
-    """The profile of one published group (an entry of `index_entries`)."""
+    """The profile of one published group (an entry of `index_entries`) of the profiled
+    level (`level`, default the outermost)."""
     if entry["suppressed"]:
         raise ValueError("a suppressed group has no profile")
-    words = words or lexicon.build(results.spec, results.design)
+    level = level or profile_level(results)
+    words = level_words(words or lexicon.build(results.spec, results.design), level)
     model = results.final
-    effects = model.group_effects
-    j = effects.groups.index(entry["id"])
+    effects = level.effects
+    j = level.ids.index(entry["id"])
     table = results.data.groups
-    i = table.labels.index(entry["id"])
     n = np.array(table.n, dtype=float)
     means = np.array([np.nan if m is None else m for m in table.outcome_mean], dtype=float)
     known = np.isfinite(means)
     mean_all = float(np.sum(n[known] * means[known]) / np.sum(n[known]))
+    own_mean = level.mean.get(entry["id"])
+    own_mean = np.nan if own_mean is None else float(own_mean)
     binomial = model.is_binomial
     digits = _decimals(results)
     if binomial:  # shares as percentages, the effect as an odds ratio
-        mean, overall = fmt.pct(means[i], 0), fmt.pct(mean_all, 0)
+        mean, overall = fmt.pct(own_mean, 0), fmt.pct(mean_all, 0)
         difference = fmt.sig(math.exp(entry["estimate"]), 3)
         low, high = fmt.sig(math.exp(entry["ci_low"]), 3), fmt.sig(math.exp(entry["ci_high"]), 3)
     else:
-        mean, overall = fmt.num(means[i], digits), fmt.num(mean_all, digits)
+        mean, overall = fmt.num(own_mean, digits), fmt.num(mean_all, digits)
         signed = "+" if round(entry["estimate"], digits) > 0 else ""
         difference = signed + fmt.num(entry["estimate"], digits)
         low, high = fmt.num(entry["ci_low"], digits), fmt.num(entry["ci_high"], digits)
@@ -200,13 +324,64 @@ def profile(
         rank_low=entry["rank_low"],
         rank_high=entry["rank_high"],
         rank_share=fmt.pct(width / g),
-        adjusted_for=_listed([results.spec.label(v) for v in results.spec.predictors]),
+        # growth: time is where the difference is read (at_time), not an intake to match on
+        adjusted_for=_listed(
+            [
+                results.spec.label(v)
+                for v in results.spec.predictors
+                if v != getattr(results.spec, "time", None)
+            ]
+        ),
         model=model.label,
         draws=fmt.integer(draws),
-        slopes=_slopes(results, j, digits),
+        slopes=_slopes(results, effects, j, digits),
         has_rows=has_rows,
         sampled=has_rows and results.sample is not None and results.sample.is_sample,
+        **_level_words(results, words, level, entry["id"]),
     )
+
+
+def level_words(words: lexicon.Lexicon, level: Level) -> lexicon.Lexicon:
+    """The lexicon with `group` the profiled level's noun (the school, not the class), so every
+    sentence and the figure name the level the page is about."""
+    if not level.multilevel:
+        return words
+    tier = words.tier(level.column)
+    return replace(words, group=tier.noun, group_named=tier.named, groups_counted=tier.counted)
+
+
+def _level_words(
+    results: Results, words: lexicon.Lexicon, level: Level, group: str
+) -> dict[str, str]:
+    out = {"people": words.unit.many, "People": words.unit.Many}
+    if not level.multilevel:
+        return out
+    tiers = words.tiers
+    time = getattr(results.spec, "time", None)
+    if time and not level.crossed and level.position < len(tiers) - 1:
+        person = tiers[-1].noun  # the innermost groups are the individuals measured over time
+        out.update(people=person.many, People=person.Many)
+    if time:
+        out["at_time"] = f" (where {results.spec.label(time)} is 0)"
+    if level.crossed:
+        chain = f"{words.unit.many} in {tiers[0].noun.many} and in {tiers[1].noun.many} (crossed)"
+    else:
+        chain = " in ".join([words.unit.many, *(t.noun.many for t in reversed(tiers))])
+    out["levels"] = chain
+    if level.inner_column is not None and level.inner is not None:
+        other = words.tier(level.inner_column).noun
+        count = level.inner.get(group, 0)
+        noun = other.one if count == 1 else other.many
+        spread = "spread over " if level.crossed else "from " if time else "in "
+        out["inner"] = f", {spread}{fmt.integer(count)} {noun}"
+        if level.crossed:
+            out["crossed_with"] = other.many
+    if level.within is not None:
+        parent = words.tier(level.within).noun
+        out["within"] = parent.one
+        if "inner" not in out:
+            out["inner"] = f", in {parent.one} {group.rsplit(' / ', 1)[0]}"
+    return out
 
 
 def _listed(items: list[str]) -> str:
@@ -215,9 +390,8 @@ def _listed(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _slopes(results: Results, j: int, digits: int) -> list[Slope]:
+def _slopes(results: Results, effects: GroupEffects, j: int, digits: int) -> list[Slope]:
     model = results.final
-    effects = model.group_effects
     out = []
     for k, term in enumerate(effects.terms):
         if term == INTERCEPT:
