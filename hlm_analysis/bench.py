@@ -181,17 +181,19 @@ def _mixedlm(config: Path) -> tuple[float, float, float] | None:
     return elapsed, ri, rs
 
 
-def _render_time() -> float | None:
+def _render_time() -> tuple[float, float]:
+    """hsb2 rendered twice in one process: the first render (fit, imports), then the cached
+    re-render (the fit reused, the cells run in-process with everything imported)."""
     from .render import render_report
 
     with tempfile.TemporaryDirectory() as tmp:
         config = Path("report/configs/hsb2.yml")  # make bench runs in the repository root
-        render_report(
-            config, output_root=Path(tmp), engine="builtin", progress=lambda m: None
-        )  # warm-up
         started = time.perf_counter()
         render_report(config, output_root=Path(tmp), engine="builtin", progress=lambda m: None)
-        return time.perf_counter() - started
+        first = time.perf_counter() - started
+        started = time.perf_counter()
+        render_report(config, output_root=Path(tmp), engine="builtin", progress=lambda m: None)
+        return first, time.perf_counter() - started
 
 
 SCALE = [(5_000_000, 20_000), (50_000_000, 20_000)]
@@ -375,10 +377,10 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             _profiles_section(Path(tmp))
     if "render" in sections:
-        render = _render_time()
+        first, warm = _render_time()
         print(
-            f"\nwarm render of hsb2 (HTML + PDF + Word, one execution): {render:.1f} s "
-            "(target < 15 s)"
+            f"\nrender of hsb2 (HTML + PDF + Word, one execution): first {first:.1f} s; "
+            f"warm, the fit reused (cached re-render): {warm:.1f} s (target < 2 s)"
         )
     if failed:
         print(f"\nbench: FAILED sections: {', '.join(failed)}")

@@ -55,7 +55,7 @@ def _run(source: str, namespace: dict) -> list[dict]:
     """One cell: statements executed, the last expression displayed, output captured."""
     outputs: list[dict] = []
     stdout, stderr = io.StringIO(), io.StringIO()
-    result = None
+    result = shown = None
     error = None
     tree = ast.parse(source, mode="exec")
     last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
@@ -73,6 +73,9 @@ def _run(source: str, namespace: dict) -> list[dict]:
             if last is not None:
                 expression = ast.Expression(last.value)
                 result = eval(compile(expression, "<cell>", "eval"), namespace)  # noqa: S307
+            # drawn here, inside the cell: what drawing says (matplotlib's font messages) goes
+            # to the cell's stderr, and a failure is the cell's
+            shown = _display(result)
         except Exception as exc:  # noqa: BLE001 - a cell's failure is reported as a kernel's
             error = exc
     for name, buffer in (("stdout", stdout), ("stderr", stderr)):
@@ -88,7 +91,6 @@ def _run(source: str, namespace: dict) -> list[dict]:
             }
         )
         return outputs
-    shown = _display(result)
     if shown is not None:
         outputs.append(shown)
     return outputs
