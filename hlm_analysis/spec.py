@@ -344,6 +344,7 @@ class Spec(BaseModel):
             if slope not in self.predictors:
                 problems.append(
                     f"random slope {quoted(slope)} must also be listed under predictors"
+                    + did_you_mean(slope, self.predictors)
                 )
         for lever in self.levers:
             if lever not in self.predictors:

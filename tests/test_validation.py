@@ -74,6 +74,18 @@ def test_problems_across_keys_are_all_listed_with_the_names_they_meant(tmp_path,
     ]
 
 
+def test_a_misspelled_random_slope_names_the_predictor(tmp_path, capsys):
+    config = hsb2_config(
+        tmp_path, "outcome: write\npredictors: [read, math]\ngroup: ses\nrandom_slopes: [mth]\n"
+    )
+    code, err, written = run_fit(tmp_path, capsys, config)
+    assert code == 2 and not written
+    assert err == [
+        f"{PREFIX}{config}: random slope 'mth' must also be listed under predictors "
+        "(did you mean 'math'?)"
+    ]
+
+
 def test_a_bad_standalone_key_does_not_hide_the_problems_across_keys(tmp_path, capsys):
     config = hsb2_config(
         tmp_path,
