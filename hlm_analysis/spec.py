@@ -171,10 +171,10 @@ class Spec(BaseModel):
     event: str | None = None
     # quadrature points per group for binomial models: 1 is the Laplace approximation (glmer's
     # default); more (adaptive Gauss-Hermite) only with a random intercept alone
-    nagq: int = Field(default=1, ge=1, le=25)
+    nagq: int = Field(default=1, ge=1, le=25, strict=True)  # strict: `nagq: on` is no 1
     # privacy: groups with fewer rows than this get no row, mean or SD in any published table
     # or figure (the models still use every row)
-    min_cell: int = Field(default=5, ge=1)
+    min_cell: int = Field(default=5, ge=1, strict=True)  # strict: `min_cell: yes` is no 1
     profiles: Profiles = Field(default_factory=Profiles)
     # the PDF's page size: a4, or letter (what US districts print on)
     paper: Literal["a4", "letter"] = "a4"
@@ -523,6 +523,8 @@ def _describe(error: dict) -> str:
     if error["type"] == "string_type" and isinstance(value, bool | dt.date):
         # YAML 1.1 typed it (yes/No/on/off, 2024-01-01) in a key yaml_config does not keep as text
         return f"key '{where}': {message}; YAML reads it as {value!r}: write it in quotes"
+    if error["type"] == "int_type" and isinstance(value, bool):
+        return f"key '{where}': {message}; YAML reads it as {value!r}: write a number"
     return f"key '{where}': {message}"
 
 

@@ -242,3 +242,22 @@ def test_a_relative_data_path_that_is_not_there_says_how_it_resolved(tmp_path, c
         f"from the project root {tmp_path}, the folder holding _quarto.yml, not from the "
         "config's folder)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ("min_cell: yes", "min_cell"),
+        ("nagq: on", "nagq"),
+        ("profiles: {min_size: no}", "profiles.min_size"),
+    ],
+)
+def test_a_yaml_boolean_for_a_number_is_refused_with_the_reason(tmp_path, capsys, extra, key):
+    # YAML 1.1 reads yes/on/no as booleans, which a lax integer would take as 1 or 0
+    config = hsb2_config(tmp_path, f"outcome: write\npredictors: [read]\ngroup: ses\n{extra}\n")
+    code, err, written = run_fit(tmp_path, capsys, config)
+    assert code == 2 and not written and len(err) == 1, err
+    assert err[0].startswith(f"{PREFIX}{config}: key '{key}': Input should be a valid integer")
+    assert err[0].endswith("YAML reads it as True: write a number") or err[0].endswith(
+        "YAML reads it as False: write a number"
+    )
