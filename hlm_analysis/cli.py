@@ -246,7 +246,15 @@ def build_parser() -> argparse.ArgumentParser:
     profiles.add_argument("config", help="report/configs/NAME.yml (rendered first)")
     profiles.add_argument("--output-root", default="_output")
     profiles.set_defaults(func=_cmd_profiles)
-    site = sub.add_parser("site", help="render every config and build _site/ with an index")
+    site = sub.add_parser(
+        "site",
+        help="render every config that changed and build _site/ with an index",
+        description="Render the configs whose config, data or report code changed since their "
+        "last render, then build _site/: an index of cards (each headlined by its report's main "
+        "finding) and the reports with their PDF and Word files. The index's title, description "
+        "and logo come from `site:` in the project's _quarto.yml (title:, description:, logo:). "
+        "Groups smaller than profiles: min_size are left off the public site.",
+    )
     site.add_argument("configs", nargs="*", help="configs (default: report/configs/*.yml)")
     site.add_argument("--output-root", default="_output")
     site.add_argument("--site-dir", default="_site")
