@@ -550,10 +550,13 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
     # A variable in an interaction has no single effect (its main effect is conditional on the
     # other variable): the research-question finding speaks for it, not "the largest association".
     in_interactions = {v for term in spec.interactions for v in term.split(":")}
+    # growth data: time's slope is the growth (its own finding), never a context or lever
+    in_interactions.add(levels.time_column(results))
     unconditional = [e for e in main_effects if e["variable_name"] not in in_interactions]
     significant = sorted(
         [e for e in unconditional if e["significant"]], key=lambda e: -e["abs_std"]
     )
+    people = lex.tiers[-1].noun if levels.time_column(results) and lex.tiers else lex.unit
     # the band of the level with the fewest groups (several levels); two levels: the groups
     fewest = min(levels.sizes(results), key=lambda size: size.n_groups)
     fewest_words = lex.tier(fewest.column)
@@ -614,10 +617,17 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         "Units": escape(lex.unit.Many),
         # "students'", "women's": the apostrophe is the report's, not user text to escape
         "units_possessive": lexicon.possessive(escape(lex.unit.many)),
-        # crossed factors: neither factor's groups are the actor of everything
+        # crossed factors and growth data: neither level's groups are the actor of everything
         "changeable": escape(lex.changeable)
-        if not levels.crossed(results)
-        else "something that can be changed",  # "something schools can change"
+        if not (levels.crossed(results) or levels.time_column(results))
+        else "something that can be changed",
+        # the people the report is about: the rows, or in growth data the individuals whose
+        # measurements the rows are ("children", not "test scores")
+        "people": escape(people.many),
+        "person": escape(people.one),
+        "people_possessive": lexicon.possessive(
+            escape(people.many)
+        ),  # "something schools can change"
         "group_named": lex.group_named,
         "has_interactions": bool(spec.interactions),
         "n_obs": fmt.integer(data.n_obs),

@@ -248,6 +248,13 @@ def recommendations(f: dict) -> list[dict]:
                 # their groups (group means), or neither (other group-level measures)
                 "background": any(not e["group_mean"] and not e["group_level"] for e in context),
                 "composition": any(e["group_mean"] for e in context),
+                # the groups whose characteristics these are: each at its own level
+                "holders": _listed(
+                    dict.fromkeys(
+                        e["actor_many"] for e in context if e["group_level"] or e["group_mean"]
+                    )
+                    or [f["group_many"]]
+                ),
                 "trigger": "; ".join(f"{e['label']} {e['p']}" for e in context),
                 "rule": rules["alpha"],
             }
