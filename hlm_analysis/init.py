@@ -96,6 +96,36 @@ def _group_candidates(frame) -> list[str]:
     return sorted(out, key=lambda c: (not _GROUP_NAMES.search(str(c)), -frame[c].nunique()))
 
 
+def nested_levels(frame, outer: str, candidates: list[str], depth: int = 4) -> list[str]:
+    """The grouping columns whose groups sit inside `outer`'s, outermost first (`outer` itself
+    first; at most `depth` levels): a column B is an inner level of A when the (A, B) pairs
+    hold at least two B groups per A group on average and at least two rows each, and B's ids
+    either belong to one A group each (a child id in one school) or repeat across A groups
+    under a grouping name (class 1, 2, ... in every school, scoped by it as `group: [A, B]`
+    reads them); a 0/1 or yes/no predictor also splits every school, but has no grouping name
+    and repeats its values everywhere."""
+    chain = [outer]
+    n = len(frame)
+    while len(chain) < depth:
+        groups = frame.groupby(chain, dropna=True).ngroups
+        best, best_cells = None, 0
+        for name in candidates:
+            if name in chain:
+                continue
+            cells = frame.groupby([*chain, name], dropna=True).ngroups
+            if cells < 2 * groups or n < 2 * cells:
+                continue
+            own = frame.groupby(name, dropna=True)[chain[-1]].nunique().max() == 1
+            if not own and not _GROUP_NAMES.search(str(name)):
+                continue
+            if cells > best_cells:
+                best, best_cells = name, cells
+        if best is None:
+            break
+        chain.append(best)
+    return chain
+
+
 def _outcome_candidates(frame, exclude: set[str]) -> list[str]:
     out = []
     for name in frame.columns:
@@ -152,13 +182,17 @@ def draft(data: Path, config: Path, group: str | None, outcome: str | None) -> s
                 f"(columns: {', '.join(columns)})"
             )
     groups = _group_candidates(frame)
+    given = group is not None
     group = group or (groups[0] if groups else None)
     if group is None:
         raise InputError(
             f"init: no column of {shown(data.name)} repeats enough to group rows "
             "(several rows per value); name one with --group"
         )
-    outcomes = _outcome_candidates(frame, {group})
+    # columns whose groups sit inside the group's (classes in schools, children in schools)
+    chain = nested_levels(frame, group, [g for g in groups if g != outcome])
+    levels = [group] if given else chain
+    outcomes = _outcome_candidates(frame, set(chain))
     outcome = outcome or (outcomes[0] if outcomes else None)
     if outcome is None:
         raise InputError(
@@ -166,9 +200,11 @@ def draft(data: Path, config: Path, group: str | None, outcome: str | None) -> s
         )
     if outcome == group:
         raise InputError("init: --outcome and --group name the same column")
-    ids = [c for c in columns if _is_id(frame[c], len(frame)) and c not in (group, outcome)]
+    if outcome in levels:
+        levels = levels[: levels.index(outcome)]
+    ids = [c for c in columns if _is_id(frame[c], len(frame)) and c not in (*levels, outcome)]
     constant = [c for c in columns if frame[c].nunique(dropna=True) < 2]
-    predictors = [c for c in columns if c not in {group, outcome, *ids, *constant}]
+    predictors = [c for c in columns if c not in {*levels, outcome, *ids, *constant}]
     level2 = [c for c in _group_level(frame, group) if c in predictors]
     codes = {c: sentinels(frame[c]) for c in columns}
     codes = {c: v for c, v in codes.items() if v}
@@ -191,6 +227,9 @@ def draft(data: Path, config: Path, group: str | None, outcome: str | None) -> s
     ]
     for c in columns:
         notes = [kind(c)]
+        if c in levels[1:]:
+            k = levels.index(c)
+            notes.append(f"groups inside {levels[k - 1]}: a grouping level")
         if c in level2:
             notes.append(f"constant within {group}: group-level")
         if c in ids:
@@ -200,7 +239,7 @@ def draft(data: Path, config: Path, group: str | None, outcome: str | None) -> s
         if c in codes:
             notes.append(f"holds {', '.join(map(str, codes[c]))}: a missing-value code?")
         lines.append(f"#   {c}: {'; '.join(notes)}")
-    others = [g for g in groups if g != group and frame[g].nunique() >= 5][:3]
+    others = [g for g in groups if g not in chain and frame[g].nunique() >= 5][:3]
     lines += [
         "",
         f"title: {_yaml(f'{outcome} across {n_groups} {group} groups')}",
@@ -209,8 +248,7 @@ def draft(data: Path, config: Path, group: str | None, outcome: str | None) -> s
         f"outcome: {_yaml(outcome)}"
         + ("  # two values: a yes/no outcome (family: binomial below)" if binary else ""),
         f"predictors: {_yaml(predictors)}",
-        f"group: {_yaml(group)}  # {n_groups} groups, {len(frame) / n_groups:.1f} rows each on "
-        f"average" + (f"; other candidates: {', '.join(others)}" if others else ""),
+        _group_line(frame, group, levels, chain, others),
         "random_slopes: []  # predictors whose effect may differ between groups",
         'interactions: []  # e.g. ["a:b"]; a level-1 x group-level pair is cross-level',
         "contextual: []  # add group means of level-1 predictors (within/between effects)",
@@ -238,6 +276,26 @@ def draft(data: Path, config: Path, group: str | None, outcome: str | None) -> s
             f"# group-level predictors: {', '.join(level2)}",
         )
     return "\n".join(lines) + "\n"
+
+
+def _group_line(frame, group: str, levels: list[str], chain: list[str], others) -> str:
+    """The `group:` line: one column, or several levels outermost first, with their sizes."""
+    n_groups = frame[group].nunique()
+    if len(levels) == 1:
+        line = (
+            f"group: {_yaml(group)}  # {n_groups} groups, {len(frame) / n_groups:.1f} rows each "
+            "on average"
+        )
+        if len(chain) > 1:  # --group given: the inner levels found are only suggested
+            line += f"; groups inside it: {', '.join(chain[1:])} (group: {_yaml(chain)})"
+    else:
+        counts = [frame.groupby(levels[: k + 1]).ngroups for k in range(len(levels))]
+        said = ", ".join(f"{c:,} {name}" for c, name in zip(counts, levels, strict=True))
+        line = (
+            f"group: {_yaml(levels)}  # levels, outermost first, each inside the one before "
+            f"({said}; an inner id may repeat across outer groups); one column for two levels"
+        )
+    return line + (f"; other candidates: {', '.join(others)}" if others else "")
 
 
 def default_config_path(data: Path) -> Path:

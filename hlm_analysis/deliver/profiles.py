@@ -243,6 +243,23 @@ def group_title(results: Results, group: str) -> str:
     return f"{words.group.One} {group}"
 
 
+def level_count(results: Results) -> tuple[int, str] | None:
+    """Several levels: the profiled level's groups and their plural noun (100, "schools"), for
+    a site card ("7,200 pupils in 100 schools": the cells' count under the innermost noun would
+    misname the groups) and its profiles link; None with one level."""
+    from ..present import levels
+
+    if not levels.multilevel(results):
+        return None
+    spec = results.spec
+    column = getattr(spec.profiles, "level", None) or levels.columns(results)[0]
+    words = lexicon.build(spec, results.design)
+    counts = {lv.name: lv.n_groups for lv in getattr(results.data, "levels", ()) or ()}
+    if column not in counts:
+        return None
+    return counts[column], words.tier(column).noun.many
+
+
 def check_stakeholder_groups(people, entries: list[dict], config, level: str | None = None) -> None:
     """A stakeholder's `group:` must name a group of the data (exit 2, one line); with several
     levels, a group of the profiled level (an inner group written with its parents' ids,

@@ -82,7 +82,15 @@ def _card(name: str, folder: Path, source: Path) -> dict:
         "html": f"reports/{quote(name)}/{layout.HTML}",
         "pdf": f"reports/{quote(name)}/{layout.PDF}",
         "docx": f"reports/{quote(name)}/{layout.DOCX}",
-    }
+    } | _level_card(results)
+
+
+def _level_card(results) -> dict:
+    """Several levels: the card counts the profiled (outermost) level's groups by its noun."""
+    counted = group_profiles.level_count(results)
+    if counted is None:
+        return {}
+    return {"n_groups": fmt.integer(counted[0]), "groups": counted[1]}
 
 
 def build_site(
