@@ -171,11 +171,15 @@ def test_site_cards_count_the_outer_level(tmp_path, capsys):
                 (folder / file).write_text(f"{file} of {which}")
         mark_rendered(folder, config)
         configs.append(config)
+    assert run(capsys, "profiles", configs[0], "--output-root", tmp_path / "_output")[0] == 0
     code, _, err = run(
         capsys, "site", *configs, "--no-render", "--output-root", tmp_path / "_output",
         "--site-dir", tmp_path / "_site",
     )  # fmt: skip
     assert code == 0, err
+    listed = (tmp_path / "_site" / "reports" / "pupils" / "profiles" / "index.html").read_text()
+    assert "One page per school" in listed and "School S012</a>" in listed
+    assert "Class " not in listed and "per class" not in listed
     index = re.sub(r"\s+", " ", (tmp_path / "_site" / "index.html").read_text())
     assert "864 pupils in 12 schools" in index
     crossed = pd.read_csv(tmp_path / "crossed_small.csv", dtype=str)

@@ -338,6 +338,8 @@ def publish(folder: Path, target: Path, link_base: str, progress=print) -> str |
         return None
     results = read_json(folder / RESULTS_FILE)
     words = lexicon.build(results.spec, results.design)
+    if index.get("level"):  # several levels: the profiled level's noun, not the innermost's
+        words = facts.level_words(words, facts.profile_level(results, index["level"]))
     (target / FOLDER).mkdir(parents=True)
     links = []
     for entry in sorted(index["groups"], key=lambda e: e["id"]):
