@@ -128,7 +128,11 @@ def level_facts(
         # after the predictors (final model without random slopes): each level's share of the
         # remaining variance, the largest, and their sum (None with random slopes, where the
         # intercept variances hold only where the slope variables are zero)
-        "after": [t["after_text"] for t in tiers if t["after_text"]] or None,
+        "after": _with_verb(
+            [t["after_text"] for t in tiers if t["after_text"]]
+            + ([f"{fmt.pct(1 - after_total)} {escape(within)}"] if after_total is not None else [])
+        )
+        or None,
         "after_total": fmt.pct(sum(t["after_value"] for t in tiers))
         if all(t["after_text"] for t in tiers)
         else None,
@@ -163,6 +167,14 @@ def _after(results: Results, tiers: list[dict], escape: Escape) -> None:
         else:
             t["after_value"] = 0.0
             t["after_text"] = None
+
+
+def _with_verb(texts: list[str] | None) -> list[str] | None:
+    """'5% lies between schools', then the rest as they are."""
+    if not texts:
+        return texts
+    pct, rest = texts[0].split(" ", 1)
+    return [f"{pct} lies {rest}", *texts[1:]]
 
 
 def _listed(items: list[str], joint: str) -> str:
