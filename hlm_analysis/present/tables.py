@@ -426,16 +426,25 @@ def ladder(results: Results, label: str) -> str:
         stat_row(
             "Residual variance", lambda m: fmt.sig(m.residual_variance, 3) if m.is_mixed else ""
         )
-    stat_row(
-        "Latent ICC [95% CI]" if binary else "ICC [95% CI]",
-        lambda m: (
-            fmt.keep_together(
-                f"{fmt.num(m.icc.estimate, 3)} [{fmt.num(m.icc.ci_low, 3)}, {fmt.num(m.icc.ci_high, 3)}]"
+
+    def icc_cell(icc) -> str:
+        if icc is None:
+            return ""
+        return fmt.keep_together(
+            f"{fmt.num(icc.estimate, 3)} [{fmt.num(icc.ci_low, 3)}, {fmt.num(icc.ci_high, 3)}]"
+        )
+
+    if multilevel:  # the ICC of rows sharing each level's group (nested: and those above)
+        for column in levels.columns(results):
+            stat_row(
+                f"ICC: {fmt.md_escape(labels.raw(column))} [95% CI]",
+                lambda m, c=column: icc_cell(getattr(levels.level_results(m).get(c), "icc", None)),
             )
-            if m.icc is not None
-            else ""
-        ),
-    )
+    else:
+        stat_row(
+            "Latent ICC [95% CI]" if binary else "ICC [95% CI]",
+            lambda m: icc_cell(m.icc),
+        )
     stat_row(
         "ICC after predictors",
         lambda m: fmt.num(m.icc_after, 3) if m.icc is None and m.is_mixed else "",

@@ -182,3 +182,22 @@ def test_outer_level_variables_are_described_over_their_own_groups():
     row = next(line for line in table.splitlines() if line.startswith("| Low"))
     assert "| 60 |" in row and "one value per school" in table
     assert "| Year | 7,230 |" in table
+
+
+def test_ladder_and_variance_tables_name_each_level():
+    from hlm_analysis.present import tables
+
+    r = fixture_results("levels_pupils")
+    ladder = tables.ladder(r, "tbl-ladder")
+    for row in (
+        "| Variance: Intercept (School) |",
+        "| Variance: Intercept (Class) |",
+        "| ICC: School [95% CI] |",
+        "| ICC: Class [95% CI] |",
+        "| Groups: School |",
+        "| Groups: Class |",
+    ):
+        assert row in ladder, row
+    variance = tables.variance_components(r, r.final, "tbl-variance")
+    assert variance.splitlines()[0].startswith("| Level | Term |")
+    assert "| School | Intercept |" in variance and "| Class | Prior attainment" in variance
