@@ -15,6 +15,7 @@ from helpers import fit
 from levels_configs import write
 
 from hlm_analysis import cli
+from hlm_analysis.deliver import profiles as writer
 from hlm_analysis.present import profiles as facts
 from hlm_analysis.results import read_json
 
@@ -91,6 +92,10 @@ def test_class_profiles_compare_within_the_school(tmp_path):
     assert "12 pupils here, in school S001, of 216 in all 18 classes" in text
     assert "an average class of the same school" in text
     assert "its difference from its school's average" in text.replace("\u2019", "'")
+    # the figure's right panel: this class's own rows (found by school and class together)
+    assert "Right: Attainment score of the pupils here" in text
+    rows = writer._split_rows(writer._rows(folder, results, facts.profile_level(results, "class")))
+    assert sorted(rows) == sorted(ids) and all(len(v) == 12 for v in rows.values())
 
 
 def test_crossed_profiles_name_the_other_factor(tmp_path):
