@@ -62,6 +62,9 @@ class Level:
     within: str | None = None  # nested inner level: the column of the level just outside it
     multilevel: bool = False
     crossed: bool = False
+    # the level's intercept variance is estimated at zero (a singular fit): every group's
+    # effect is 0 with no uncertainty, so there is no difference to state and no order to rank
+    singular: bool = False
 
 
 def _no_intercept(results: Results, where: str = "") -> InputError:
@@ -92,6 +95,7 @@ def profile_level(results: Results, column: str | None = None) -> Level:
             tuple(effects.groups),
             dict(zip(g.labels, g.n, strict=True)),
             dict(zip(g.labels, g.outcome_mean, strict=True)),
+            singular=INTERCEPT in (model.singular_terms or ()),
         )
     column = columns[0] if column is None else column
     if column not in columns:
@@ -130,6 +134,7 @@ def profile_level(results: Results, column: str | None = None) -> Level:
         within=columns[k - 1] if k > 0 and not crossed else None,
         multilevel=True,
         crossed=crossed,
+        singular=INTERCEPT in (result.singular_terms or ()),
     )
 
 
@@ -188,10 +193,13 @@ def index_entries(
                 std_error=se,
                 ci_low=est - Z95 * se,
                 ci_high=est + Z95 * se,
-                rank=int(ranked.rank[j]),
-                rank_low=int(ranked.low[j]),
-                rank_high=int(ranked.high[j]),
             )
+            if not at.singular:  # a singular level's groups are all tied at 0: no order
+                entry.update(
+                    rank=int(ranked.rank[j]),
+                    rank_low=int(ranked.low[j]),
+                    rank_high=int(ranked.high[j]),
+                )
         entries.append(entry)
     settings = {
         "min_size": int(min_size),
@@ -205,6 +213,8 @@ def index_entries(
     }
     if at.multilevel:  # which level's groups these are (one level: the only one)
         settings["level"] = at.column
+    if at.singular:
+        settings["singular"] = True  # the level's variance is estimated at zero: no ranks
     return entries, settings
 
 
@@ -258,6 +268,7 @@ class Profile:
     people: str = ""
     People: str = ""
     at_time: str = ""  # growth: where the intercept difference is measured (" where Year is 0")
+    singular: bool = False  # the level's variance is estimated at zero: no difference, no rank
 
 
 def _decimals(results: Results) -> int:
@@ -303,7 +314,8 @@ def profile(
         low, high = fmt.num(entry["ci_low"], digits), fmt.num(entry["ci_high"], digits)
     verdict = "above" if entry["ci_low"] > 0 else "below" if entry["ci_high"] < 0 else ""
     g = len(effects.groups)
-    width = entry["rank_high"] - entry["rank_low"] + 1
+    singular = entry["rank"] is None
+    width = g if singular else entry["rank_high"] - entry["rank_low"] + 1
     return Profile(
         group_id=str(entry["id"]),
         words=words,
@@ -320,9 +332,10 @@ def profile(
         binomial=binomial,
         no_difference="1" if binomial else "0",
         verdict=verdict,
-        rank=entry["rank"],
-        rank_low=entry["rank_low"],
-        rank_high=entry["rank_high"],
+        rank=entry["rank"] or 0,
+        rank_low=entry["rank_low"] or 0,
+        rank_high=entry["rank_high"] or 0,
+        singular=singular,
         rank_share=fmt.pct(width / g),
         # growth: time is where the difference is read (at_time), not an intake to match on
         adjusted_for=_listed(

@@ -79,17 +79,19 @@ def test_school_page_names_its_level_and_its_classes(schools):
 
 def test_class_profiles_compare_within_the_school(tmp_path):
     index, folder, results = _profiled(
-        tmp_path, "pupils", schools=3, profiles={"min_size": 10, "level": "class"}
+        tmp_path, "pupils", schools=4, profiles={"min_size": 10, "level": "class"}
     )
-    assert index["level"] == "class" and index["n_groups"] == 18
+    assert not results.final.levels[1].singular_terms  # (with 3 schools the classes' are)
+    assert index["level"] == "class" and index["n_groups"] == 24
     ids = [e["id"] for e in index["groups"]]
-    assert ids[:2] == ["S001 / 1", "S001 / 2"] and len(set(ids)) == 18
+    assert ids[:2] == ["S001 / 1", "S001 / 2"] and len(set(ids)) == 24
     effects = results.final.levels[1].group_effects
     assert [e["estimate"] for e in index["groups"]] == [row[0] for row in effects.estimate]
     assert all(e["n"] == 12 for e in index["groups"])
+    assert all(isinstance(e["rank"], int) for e in index["groups"])
     text = _page(folder, index["groups"][0])
     assert "Class S001 / 1" in text
-    assert "12 pupils here, in school S001, of 216 in all 18 classes" in text
+    assert "12 pupils here, in school S001, of 288 in all 24 classes" in text
     assert "an average class of the same school" in text
     assert "its difference from its school's average" in text.replace("\u2019", "'")
     # the figure's right panel: this class's own rows (found by school and class together)
@@ -161,3 +163,33 @@ def test_unknown_profile_level_and_a_group_of_another_level_exit_2(tmp_path, cap
     assert run("profiles", config, "--output-root", tmp_path / "_output") == 2
     err = capsys.readouterr().err.strip()
     assert "'S001 / 1' is not a group of the school level" in err and err.count("\n") == 0
+
+
+def test_a_level_whose_variance_is_zero_gets_no_ranks(tmp_path):
+    """The R reference's singular three-level file: the school variance is exactly 0, so every
+    school's effect is 0 with no uncertainty; a rank '1 of 30, anywhere from 1 to 1' would be
+    false, so none is given and the page says why."""
+    from helpers import REFERENCE, write_config
+
+    config = write_config(
+        tmp_path,
+        "singular",
+        title="Singular schools",
+        data=REFERENCE / "levels" / "three_level_singular.csv",
+        outcome="score",
+        predictors=["prior", "fsm"],
+        group=["school", "class"],
+        unit="pupil",
+        group_noun={"school": "school", "class": "class"},
+    )
+    folder = tmp_path / "_output" / "singular"
+    results = fit(config, folder)
+    assert "(Intercept)" in results.final.levels[0].singular_terms
+    mark_rendered(folder, config)
+    assert run("profiles", config, "--output-root", tmp_path / "_output") == 0
+    index = json.loads((folder / "profiles" / "index.json").read_text())
+    assert index["singular"] is True and index["n_groups"] == 30
+    assert all(e["rank"] is None and e["rank_low"] is None for e in index["groups"])
+    text = _page(folder, index["groups"][0])
+    assert "no rank is given" in text and "would rank" not in text
+    assert "their variance is estimated at zero" in text
