@@ -656,6 +656,9 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         if levels.multilevel(results)
         else f"{fmt.integer(n_groups)} {escape(lex.groups_counted)}",
         "fewest_label": escape(labels.variable(fewest.column)),
+        # the median odds ratio's groups: the outermost level's (the null model's tau00)
+        "mor_many": escape(lex.tiers[0].noun.many),
+        "mor_one": escape(lex.tiers[0].noun.one),
         # the rows' groups in a count: "20 schools", "600 classes in 100 schools"
         "counts": f"{fmt.integer(n_groups)} {escape(lex.groups_counted)}"
         if not levels.multilevel(results)

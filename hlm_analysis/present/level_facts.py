@@ -9,6 +9,7 @@ Every phrase is built here from the lexicon and handed to the templates finished
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from .. import rules
@@ -157,6 +158,8 @@ def _after(results: Results, tiers: list[dict], escape: Escape) -> None:
         for vc in final.variance_components
         if vc.term2 is None and (vc.term1 == INTERCEPT or vc.group == levels.RESIDUAL)
     }
+    if levels.RESIDUAL not in variances and final.is_binomial:
+        variances[levels.RESIDUAL] = math.pi**2 / 3  # the latent scale's level-1 variance
     known = plain and all(t["column"] in variances for t in tiers)
     total = sum(variances.values()) if known else 0.0
     for t in tiers:

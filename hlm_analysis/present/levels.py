@@ -10,6 +10,7 @@ Levels are numbered as Raudenbush and Bryk number them: 1 is the row (a pupil, a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..results import INTERCEPT, Design, ModelResult, Results, TermKind
@@ -134,6 +135,8 @@ def shares(results: Results) -> list[Share]:
         for vc in null.variance_components
         if vc.term2 is None and (vc.term1 == INTERCEPT or vc.group == RESIDUAL)
     }
+    if RESIDUAL not in variances and null.is_binomial:
+        variances[RESIDUAL] = math.pi**2 / 3  # the logistic level-1 variance, latent scale
     if any(c not in variances for c in cols) or RESIDUAL not in variances:
         return []
     total = sum(variances[c] for c in cols) + variances[RESIDUAL]

@@ -305,6 +305,11 @@ def scenarios():
     )
     yield "pupils in crossed primary and secondary schools", crossed, None
     yield (
+        "pupils in classes in schools, binary (free school meals)",
+        fixture_results("levels_binary"),
+        None,
+    )
+    yield (
         "crossed levels without nouns",
         with_spec(crossed, group_noun=None, labels={"primary": "PrimaryID", "second": "SecondID"}),
         None,
