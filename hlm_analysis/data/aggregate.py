@@ -9,7 +9,7 @@ it keeps per group), and only when it must does any other:
    largest magnitude, complete rows, which numeric columns hold only 0 and 1, and the sums
    grand means need. When Parquet footers say no column used has a null (and no grand mean
    is taken) it waits for pass 3, whose counts, minima and maxima say the same when every row
-   is complete; then only the columns that may be 0/1 get a plain pass of their own;
+   is complete; then only the columns that may be 0/1 get a plain pass (after pass 3);
 3. per group: every sum of products of two design columns (the DesignSums), with minima and
    maxima (group-level variables, constant predictors), none for a column constant in each
    group (the intercept, a group mean). With group means (group-mean centring, contextual
@@ -19,7 +19,16 @@ it keeps per group), and only when it must does any other:
    cancellation) does a second GROUP BY run with the means joined on;
 4. the figures' sample: a seeded hash of each row's values picks the same rows on every run
    and engine-independently of file order (all rows when they fit in memory, which also keeps
-   CR2).
+   CR2). It rides along with a scan that reads every row anyway and has no GROUP BY: pass 2
+   when the Parquet footers give the number of rows, else the 0/1 pass after pass 3 (which
+   runs anyway when a column may be 0/1). That scan keeps the rows whose hash is below a
+   threshold (about 4x the sample) and the sample is then drawn from those few rows.
+So a model over Parquet parts without centring reads the data twice: pass 3's GROUP BY and
+one plain scan (pass 2, or the 0/1 check, with the sample). Folding that plain scan into the
+GROUP BY as well was measured (DuckDB 2.0, 5M and 50M rows, 20k groups): every aggregate
+kept per group costs about as much as a plain scan of the Parquet parts does, so the one-scan
+query took twice the CPU of the two scans. Each scan runs inside `engine.scan(label)`, which
+times it (`make bench --only scale` prints them).
 The design itself (terms, reference levels, interactions) is build_design's, with SQL
 expressions for columns (and polynomials in them for the algebra); only the group table
 (groups x group means) goes back in, for the figures' rows.
@@ -180,6 +189,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         + " FROM raw"
     )  # fmt: skip
     complete = " AND ".join(f"{alias[c]} IS NOT NULL" for c in used)
+    # the group key: the one SQL expression rows are grouped by (several levels: their cell)
     g, a = "gk" if spec.multilevel else alias[spec.group], alias
     model_numeric = [c for c in used if c in numeric and c not in spec.levels]
     predictors = list(spec.predictors) + [contextual_name(c) for c in spec.contextual]
@@ -198,7 +208,41 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
 
     def refuse_too_large(column: str) -> None:
         query = f"SELECT COUNT(*) AS bad FROM analysis WHERE abs({a[column]}) > {TOO_LARGE!r}"
-        refuse_large_values(column, int(engine.frame(query)["bad"].iloc[0]))
+        with engine.scan("too-large values"):
+            refuse_large_values(column, int(engine.frame(query)["bad"].iloc[0]))
+
+    # the figures' sample (pass 4): the rows with the smallest seeded hash of their values
+    row_hash = engine.row_hash([alias[c] for c in used], SAMPLE_SEED)
+    analysis_columns = [alias[c] for c in used] + (["gk"] if spec.multilevel else [])
+    candidates: list[str] = []  # a relation holding the rows a plain scan kept for the sample
+
+    def plain_scan(label: str, parts: dict[str, str], fraction: float | None) -> pd.Series:
+        """One scan without GROUP BY: the aggregates `parts` (name -> SQL) over every row and,
+        given a `fraction`, the complete rows whose hash is below it, kept for the sample."""
+        if fraction is None:
+            with engine.scan(label):
+                return engine.frame(
+                    "SELECT " + ", ".join(f"{sql} AS {name}" for name, sql in parts.items())
+                    + " FROM analysis"
+                ).iloc[0]  # fmt: skip
+        below = engine.hash_threshold(fraction)
+        kept = engine.collect_rows([*analysis_columns, "h"], f"h < {below} AND {complete}")
+        selected = [f"{sql} AS {name}" for name, sql in parts.items()] + [f"{kept} AS sample_rows"]
+        with engine.scan(label + " and the sample's rows"):
+            engine.keep(
+                "hlm_checks",
+                f"SELECT {', '.join(selected)} FROM (SELECT *, {row_hash} AS h FROM analysis) "
+                "analysis",
+            )
+        candidates[:] = [f"({engine.unnest_rows('hlm_checks', 'sample_rows')})"]
+        if not parts:
+            return pd.Series(dtype=float)
+        return engine.frame(f"SELECT {', '.join(parts)} FROM hlm_checks").iloc[0]
+
+    def sample_fraction(rows: int | None) -> float | None:
+        """What share of `rows` (at least the complete rows) a plain scan keeps for the sample:
+        none when every row comes back or the rows are not known."""
+        return None if rows is None or rows <= IN_MEMORY_ROWS else 4 * SAMPLE_ROWS / rows
 
     # pass 2, one row for all the data (no GROUP BY, so about a plain scan): rows read, cells
     # present, each numeric column's largest magnitude, complete rows, whether a column holds
@@ -211,18 +255,19 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         nonlocal totals
         if totals is not None:
             return totals
-        parts = ["COUNT(*) AS n_read", f"COUNT(CASE WHEN {complete} THEN 1 END) AS n"]
-        parts += [f"COUNT({a[c]}) AS has_{a[c]}" for c in used]
-        parts += [f"MAX(abs({a[c]})) AS top_{a[c]}" for c in model_numeric]
-        parts += [
-            f"MAX(CASE WHEN {complete} THEN abs({a[c]} * (1.0 - {a[c]})) END) AS off_{a[c]}"
+        parts = {"n_read": "COUNT(*)", "n": f"COUNT(CASE WHEN {complete} THEN 1 END)"}
+        parts |= {f"has_{a[c]}": f"COUNT({a[c]})" for c in used}
+        parts |= {f"top_{a[c]}": f"MAX(abs({a[c]}))" for c in model_numeric}
+        parts |= {
+            f"off_{a[c]}": f"MAX(CASE WHEN {complete} THEN abs({a[c]} * (1.0 - {a[c]})) END)"
             for c in maybe_binary
-        ]
-        parts += [
-            f"SUM(CASE WHEN {complete} THEN {a[c]} END) AS sum_{a[c]}"
+        }
+        parts |= {
+            f"sum_{a[c]}": f"SUM(CASE WHEN {complete} THEN {a[c]} END)"
             for c in dict.fromkeys([*grand_of, *means_of])
-        ]
-        totals = engine.frame(f"SELECT {', '.join(parts)} FROM analysis").iloc[0]
+        }
+        # the Parquet footers' row count bounds the complete rows: the sample's rows come along
+        totals = plain_scan("counts and checks", parts, sample_fraction(source.rows))
         if int(totals["n_read"]) == 0:
             raise InputError(f"data file has no rows: {shown(source.label)}")
         for c in model_numeric:
@@ -256,9 +301,10 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         ordered: list[str] = []
 
         def counted_groups() -> pd.DataFrame:
-            return engine.frame(
-                f"SELECT {g} AS g, COUNT(*) AS n FROM analysis WHERE {complete} GROUP BY {g}"
-            )
+            with engine.scan("groups counted"):
+                return engine.frame(
+                    f"SELECT {g} AS g, COUNT(*) AS n FROM analysis WHERE {complete} GROUP BY {g}"
+                )
 
         for c, how in spec.centering.items():
             if how == "group":
@@ -282,14 +328,17 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                 binary.setdefault(var, False)
             else:
                 # no more than a design may hold come back (an id column has millions)
-                found = engine.frame(
-                    f"SELECT DISTINCT {alias[var]} AS level FROM analysis WHERE {complete} "
-                    f"LIMIT {MAX_TERMS + 2}"
-                )
-                if len(found) > MAX_TERMS + 1:
-                    counted_levels = engine.frame(
-                        f"SELECT COUNT(DISTINCT {alias[var]}) AS n FROM analysis WHERE {complete}"
+                with engine.scan(f"levels of {var}"):
+                    found = engine.frame(
+                        f"SELECT DISTINCT {alias[var]} AS level FROM analysis WHERE {complete} "
+                        f"LIMIT {MAX_TERMS + 2}"
                     )
+                if len(found) > MAX_TERMS + 1:
+                    with engine.scan(f"levels of {var} counted"):
+                        counted_levels = engine.frame(
+                            f"SELECT COUNT(DISTINCT {alias[var]}) AS n FROM analysis "
+                            f"WHERE {complete}"
+                        )
                     refuse_many_levels(var, int(counted_levels["n"].iloc[0]))
                 levels_of[var] = tuple(sorted(str(v) for v in found["level"]))
                 refuse_missing_codes(  # -99 among words: a missing-value code, as in memory
@@ -314,7 +363,10 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         expressions = {**columns, **{MEASURED + c: alias[c] for c in spec.centering}}
         names = design_names(spec, columns)
         if len(names) > WIDE:  # per group a square of the columns comes back: count groups
-            found = engine.frame(f"SELECT COUNT(DISTINCT {g}) AS n FROM analysis WHERE {complete}")
+            with engine.scan("groups counted"):
+                found = engine.frame(
+                    f"SELECT COUNT(DISTINCT {g}) AS n FROM analysis WHERE {complete}"
+                )
             refuse_wide_design(spec, predictors, levels_of, groups=int(found["n"].iloc[0]))
         measured_numeric = numeric_variables(spec, predictors, categorical)
         measured_expr = {c: alias.get(c, expressions.get(c)) for c in measured_numeric}
@@ -366,10 +418,11 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                 extra = "".join(f", {a[c]} AS r{i}" for i, c in enumerate(unseen))
                 top_of = {c: aggregate(f"MAX(abs(r{i}))") for i, c in enumerate(unseen)}
             selected = ", ".join(f"{sql} AS {name}" for sql, name in aggregates.items())
-            agg = engine.frame(
-                f"SELECT gv, COUNT(*) AS n, {selected} "
-                f"FROM ({design_select('analysis', extra)}) t GROUP BY gv"
-            )
+            with engine.scan("design sums" + (" (group means joined)" if means_of else "")):
+                agg = engine.frame(
+                    f"SELECT gv, COUNT(*) AS n, {selected} "
+                    f"FROM ({design_select('analysis', extra)}) t GROUP BY gv"
+                )
             if totals is None and int(agg["n"].sum()) != source.rows:
                 counted()  # incomplete rows after all (NaN): pass 2 as without footers
             if table is None:
@@ -425,9 +478,10 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             polynomial = _polynomial_design(
                 spec, names, predictors, levels_of, binary, algebra, shift, unseen
             )
-            agg = engine.frame(
-                _monomial_query(polynomial.monomials, polynomial.ranged, g, complete)
-            )
+            with engine.scan("design sums (group means by algebra)"):
+                agg = engine.frame(
+                    _monomial_query(polynomial.monomials, polynomial.ranged, g, complete)
+                )
             if totals is None and int(agg["n"].sum()) != source.rows:
                 counted()  # incomplete rows after all (NaN): pass 2 as without footers
             ordered, found = _ordered_groups(spec, kinds, agg.rename(columns={"gv": "g"}))
@@ -461,7 +515,17 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                 if top > TOO_LARGE:
                     refuse_too_large(c)
             n_rows_read, dropped = int(source.rows), {}
-            binary |= _binary_from_sums(engine, alias, sums, maybe_binary)
+            settled, unsure = _binary_from_sums(sums, maybe_binary)
+            binary |= settled
+            fraction = sample_fraction(sums.n)
+            if unsure or fraction is not None:  # the 0/1 check, and the sample's rows with it
+                # x(1 - x) is 0 only at 0 and 1, and never underflows to 0
+                off = plain_scan(
+                    "0/1 columns",
+                    {f"off_{a[v]}": f"MAX(abs({a[v]} * (1.0 - {a[v]})))" for v in unsure},
+                    fraction,
+                )
+                binary |= {v: float(off[f"off_{a[v]}"]) == 0.0 for v in unsure}
         else:
             n_rows_read, dropped = int(totals["n_read"]), dropped_in(totals)
             binary |= {v: off_01(totals, v) for v in maybe_binary}
@@ -491,23 +555,33 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
     n = sums.n
     keep_all = n <= IN_MEMORY_ROWS
     if keep_all:  # a stable order, whatever order the engine's threads or files return rows in
-        select = f"SELECT * FROM ({design_select('analysis')}) t ORDER BY gv, " + ", ".join(
-            f"d{i}" for i in range(k)
-        )
+        with engine.scan("every row"):
+            fetched = engine.frame(
+                f"SELECT * FROM ({design_select('analysis')}) t ORDER BY gv, "
+                + ", ".join(f"d{i}" for i in range(k))
+            )
     else:
         # The rows with the smallest seeded hash of their values: the same rows on every run,
         # whatever the file order. A cheap filter first keeps about 4x the sample, so only
-        # those rows are coded and sorted.
-        row_hash = engine.row_hash([alias[c] for c in used], SAMPLE_SEED)
+        # those rows are coded and sorted; a plain scan before kept those (or more) already.
+        # When fewer than the sample are below a threshold (improbable), the smallest hashes
+        # are not all among them: all rows are read.
         below = engine.hash_threshold(4 * SAMPLE_ROWS / n)
-        hashed = f"(SELECT * FROM (SELECT *, {row_hash} AS h FROM analysis) x WHERE h < {below})"
-        select = (
-            f"SELECT * FROM ({design_select(hashed, ', analysis.h AS h')}) t "
-            f"ORDER BY h, gv LIMIT {SAMPLE_ROWS}"
-        )
-    fetched = engine.frame(select)
-    if not keep_all and len(fetched) < SAMPLE_ROWS:  # the filter kept too few (improbable)
-        fetched = engine.frame(select.replace(f"h < {below}", "1 = 1"))
+
+        def sampled(relation: str, condition: str) -> str:
+            hashed = f"(SELECT * FROM {relation} x WHERE {condition})"
+            return (
+                f"SELECT * FROM ({design_select(hashed, ', analysis.h AS h')}) t "
+                f"ORDER BY h, gv LIMIT {SAMPLE_ROWS}"
+            )
+
+        every = f"(SELECT *, {row_hash} AS h FROM analysis)"
+        fetched = engine.frame(sampled(candidates[0], "1 = 1")) if candidates else None
+        for condition in (f"h < {below}", "1 = 1"):
+            if fetched is not None and len(fetched) >= SAMPLE_ROWS:
+                break
+            with engine.scan("the sample's rows"):
+                fetched = engine.frame(sampled(every, condition))
     fetched["code"] = pd.Categorical(fetched["gv"], categories=table["g"]).codes
     if not keep_all:
         fetched = fetched.sort_values(["code", "d0"], kind="stable").reset_index(drop=True)
@@ -667,15 +741,12 @@ def _monomial_sums(found: pd.DataFrame, monomials: list[tuple[str, ...]]):
     )
 
 
-def _binary_from_sums(
-    engine: Engine, alias: dict[str, str], sums: DesignSums, variables: list[str]
-) -> dict[str, bool]:
+def _binary_from_sums(sums: DesignSums, variables: list[str]) -> tuple[dict[str, bool], list[str]]:
     """Which numeric variables hold only 0 and 1, when every row is complete, as far as the
     design sums tell: one below 0 or above 1, or whose sum differs from its sum of squares in
-    a group (equal for 0s and 1s, whatever the order of the additions), does not. One plain
-    pass over those columns alone settles the rest (1e-20 among ones vanishes from both sums):
-    x(1 - x) is 0 only at 0 and 1 and never underflows to 0. (An aggregate of it in the design
-    sums' GROUP BY would cost more than this pass.)"""
+    a group (equal for 0s and 1s, whatever the order of the additions), does not; and those
+    the sums cannot settle (1e-20 among ones vanishes from both sums), for a plain pass. (An
+    aggregate per group in the design sums' GROUP BY would cost more than that pass.)"""
     binary, unsure = {}, []
     for v in variables:
         i = sums.index([v])[0]
@@ -687,16 +758,7 @@ def _binary_from_sums(
             binary[v] = False
         else:
             unsure.append(v)
-    if unsure:
-        found = engine.frame(
-            "SELECT "
-            + ", ".join(
-                f"MAX(abs({alias[v]} * (1.0 - {alias[v]}))) AS off_{alias[v]}" for v in unsure
-            )
-            + " FROM analysis"
-        ).iloc[0]
-        binary |= {v: float(found[f"off_{alias[v]}"]) == 0.0 for v in unsure}
-    return binary
+    return binary, unsure
 
 
 def _binary_outcome(
@@ -705,9 +767,11 @@ def _binary_outcome(
     """The SQL expression of the outcome coded 0/1, from its distinct values (at most a few are
     fetched: more than two is an error however many there are)."""
     column, kind = alias[spec.outcome], kinds[spec.outcome]
-    found = engine.frame(
-        f"SELECT DISTINCT {column} AS v FROM raw WHERE {column} IS NOT NULL LIMIT {SHOWN_VALUES + 1}"
-    )["v"].tolist()
+    with engine.scan("the outcome's values"):
+        found = engine.frame(
+            f"SELECT DISTINCT {column} AS v FROM raw WHERE {column} IS NOT NULL "
+            f"LIMIT {SHOWN_VALUES + 1}"
+        )["v"].tolist()
     if kind == "bool":  # raw holds booleans as the text 'True' / 'False'
         found = [value == "True" for value in found]
     elif csv and found and all(v in (*_TRUE, *_FALSE) for v in found):
@@ -767,15 +831,16 @@ def _booleans(engine: Engine, columns: list[str], alias: dict[str, str]) -> dict
     if not columns:
         return {}
     spellings = ", ".join(engine.literal(v) for v in (*_TRUE, *_FALSE))
-    counts = engine.frame(
-        "SELECT "
-        + ", ".join(
-            f"COUNT({alias[c]}) AS p{i}, COUNT(CASE WHEN {alias[c]} IN ({spellings}) THEN 1 END) "
-            f"AS b{i}"
-            for i, c in enumerate(columns)
-        )
-        + " FROM raw"
-    ).iloc[0]
+    with engine.scan("yes/no text columns"):
+        counts = engine.frame(
+            "SELECT "
+            + ", ".join(
+                f"COUNT({alias[c]}) AS p{i}, "
+                f"COUNT(CASE WHEN {alias[c]} IN ({spellings}) THEN 1 END) AS b{i}"
+                for i, c in enumerate(columns)
+            )
+            + " FROM raw"
+        ).iloc[0]
     trues = ", ".join(engine.literal(v) for v in _TRUE)
     return {
         c: f"(CASE WHEN {alias[c]} IN ({trues}) THEN 'True' WHEN {alias[c]} IS NOT NULL "
@@ -794,15 +859,16 @@ def _numeric_columns(
     text = [c for c in used if kinds[c] == "text" and c not in spec.levels]
     if not text:
         return numeric
-    counts = engine.frame(
-        "SELECT "
-        + ", ".join(
-            f"COUNT({alias[c]}) AS present_{alias[c]}, "
-            f"COUNT({_number(engine, alias[c])}) AS ok_{alias[c]}"
-            for c in text
-        )
-        + " FROM raw"
-    ).iloc[0]
+    with engine.scan("text columns as numbers"):
+        counts = engine.frame(
+            "SELECT "
+            + ", ".join(
+                f"COUNT({alias[c]}) AS present_{alias[c]}, "
+                f"COUNT({_number(engine, alias[c])}) AS ok_{alias[c]}"
+                for c in text
+            )
+            + " FROM raw"
+        ).iloc[0]
     required = {spec.outcome, *spec.centering, *spec.contextual}
     for c in text:
         present, ok = int(counts[f"present_{alias[c]}"]), int(counts[f"ok_{alias[c]}"])
@@ -811,11 +877,12 @@ def _numeric_columns(
             continue
         if ok == 0:
             continue
-        bad = engine.frame(
-            f"SELECT {alias[c]} AS token, COUNT(*) AS n FROM raw WHERE {alias[c]} IS NOT NULL "
-            f"AND {_number(engine, alias[c])} IS NULL GROUP BY {alias[c]} "
-            f"ORDER BY COUNT(*) DESC, {alias[c]} LIMIT 2"
-        )
+        with engine.scan(f"stray tokens in {c}"):
+            bad = engine.frame(
+                f"SELECT {alias[c]} AS token, COUNT(*) AS n FROM raw WHERE {alias[c]} IS NOT NULL "
+                f"AND {_number(engine, alias[c])} IS NULL GROUP BY {alias[c]} "
+                f"ORDER BY COUNT(*) DESC, {alias[c]} LIMIT 2"
+            )
         total_bad = present - ok
         tokens = list(zip(bad["token"].astype(str), bad["n"].astype(int), strict=True))
         if len(tokens) == 1 and tokens[0][1] < total_bad:

@@ -1,7 +1,12 @@
 """SQL engines the data stage can hand the reading to: DuckDB (embedded, the default) and Spark
 (a cluster, or `local[*]`). Both run the same queries (aggregate.py writes them once); what
 differs between their SQL dialects is here and only here: identifier and string quoting, the
-row hash of the figures' sample, and how files become the `src` view.
+row hash of the figures' sample, how a scan's answer is kept for the queries after it (a
+temporary table, a checkpointed DataFrame), and how files become the `src` view.
+
+Every query that reads the data (a scan of the files) runs inside `Engine.scan(label)`, which
+notes its label and seconds in `Engine.scans` and, when HLM_SCAN_LOG names a file, appends them
+there (how `make bench` counts a fit's scans from outside its process).
 """
 
 from __future__ import annotations
@@ -9,7 +14,10 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 
@@ -23,10 +31,29 @@ ENGINES = ("duckdb", "spark")
 NO_NULL = "\x01hlm-report: no cell is null\x01"
 # DuckDB spills to disk beyond this; what it holds is group-level, so 1 GB is generous.
 DUCKDB_MEMORY = os.environ.get("HLM_DUCKDB_MEMORY", "1GB")
+# a file each scan's label and seconds are appended to, one tab-separated line per scan
+SCAN_LOG = "HLM_SCAN_LOG"
 
 
 class Engine:
     name = ""
+
+    def __init__(self) -> None:
+        self.scans: list[tuple[str, float]] = []
+
+    @contextmanager
+    def scan(self, label: str) -> Iterator[None]:
+        """Mark the queries inside as one scan of the data (one Spark job each), timed."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            seconds = time.perf_counter() - started
+            self.scans.append((label, seconds))
+            log = os.environ.get(SCAN_LOG)
+            if log:
+                with open(log, "a", encoding="utf-8") as out:
+                    out.write(f"{label}\t{seconds:.6f}\n")
 
     def load(self, source: Source, used: list[str]) -> dict[str, str]:
         """Make the files the `src` view, whose column s{i} is used[i] matched by name (in NFC)
@@ -46,6 +73,11 @@ class Engine:
     def frame(self, sql: str) -> pd.DataFrame:
         raise NotImplementedError
 
+    def keep(self, name: str, sql: str) -> None:
+        """Run `sql` now and keep its (small) answer as the relation `name`, so that several
+        queries read what one scan gave."""
+        raise NotImplementedError
+
     def register(self, name: str, frame: pd.DataFrame) -> None:
         raise NotImplementedError
 
@@ -62,6 +94,14 @@ class Engine:
     text_type = "VARCHAR"
 
     def row_hash(self, columns: list[str], seed: int) -> str:
+        raise NotImplementedError
+
+    def collect_rows(self, columns: list[str], condition: str) -> str:
+        """An aggregate: the rows where `condition` holds, as a list of structs of `columns`."""
+        raise NotImplementedError
+
+    def unnest_rows(self, relation: str, column: str) -> str:
+        """A query giving collect_rows' list in `relation`.`column` back as rows."""
         raise NotImplementedError
 
     # the row hash is uniform on [hash_low, hash_low + 2^64)
@@ -97,6 +137,7 @@ class DuckDB(Engine):
     def __init__(self) -> None:
         import duckdb  # imported here: only the engine path needs it
 
+        super().__init__()
         check_memory_size(DUCKDB_MEMORY)
         self._spill = tempfile.mkdtemp(prefix="hlm-duckdb-")
         self.con = duckdb.connect(
@@ -147,6 +188,9 @@ class DuckDB(Engine):
     def frame(self, sql: str) -> pd.DataFrame:
         return self._run(sql).df()
 
+    def keep(self, name: str, sql: str) -> None:
+        self._run(f"CREATE OR REPLACE TEMPORARY TABLE {name} AS {sql}")
+
     def _run(self, sql: str):
         try:
             return self.con.execute(sql)
@@ -169,6 +213,13 @@ class DuckDB(Engine):
     def row_hash(self, columns: list[str], seed: int) -> str:
         return f"hash({', '.join(columns)}, {int(seed)})"
 
+    def collect_rows(self, columns: list[str], condition: str) -> str:
+        fields = ", ".join(f"{c} := {c}" for c in columns)
+        return f"list(struct_pack({fields})) FILTER (WHERE {condition})"
+
+    def unnest_rows(self, relation: str, column: str) -> str:
+        return f"SELECT unnest({column}, recursive := true) FROM {relation}"
+
 
 class Spark(Engine):
     name = "spark"
@@ -176,6 +227,7 @@ class Spark(Engine):
     hash_low = -(2**63)
 
     def __init__(self) -> None:
+        super().__init__()
         try:
             from pyspark.sql import SparkSession
         except ImportError:
@@ -261,15 +313,16 @@ class Spark(Engine):
         those that NFC changes are mapped in a CASE."""
         if not refs:
             return {}
-        found = self.frame(
-            "SELECT "
-            + ", ".join(
-                f"collect_set(CASE WHEN octet_length({ref}) <> length({ref}) THEN {ref} END) "
-                f"AS n{i}"
-                for i, ref in enumerate(refs.values())
-            )
-            + f" FROM {relation}"
-        ).iloc[0]
+        with self.scan("text in NFC"):
+            found = self.frame(
+                "SELECT "
+                + ", ".join(
+                    f"collect_set(CASE WHEN octet_length({ref}) <> length({ref}) THEN {ref} END) "
+                    f"AS n{i}"
+                    for i, ref in enumerate(refs.values())
+                )
+                + f" FROM {relation}"
+            ).iloc[0]
         out = {}
         for i, (c, ref) in enumerate(refs.items()):
             pairs = [(v, nfc(v)) for v in found[f"n{i}"] if nfc(v) != v]
@@ -298,6 +351,14 @@ class Spark(Engine):
         except Exception as exc:  # noqa: BLE001
             raise _read_error(exc) from None
 
+    def keep(self, name: str, sql: str) -> None:
+        try:  # one job now; the queries after it read the checkpoint, not the files
+            self._run(sql).localCheckpoint(eager=True).createOrReplaceTempView(name)
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise _read_error(exc) from None
+
     def register(self, name: str, frame: pd.DataFrame) -> None:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", module="pyspark")  # its pandas notices, its calls
@@ -314,6 +375,13 @@ class Spark(Engine):
 
     def row_hash(self, columns: list[str], seed: int) -> str:
         return f"xxhash64({', '.join(columns)}, {int(seed)})"
+
+    def collect_rows(self, columns: list[str], condition: str) -> str:
+        fields = ", ".join(f"'{c}', {c}" for c in columns)
+        return f"collect_list(named_struct({fields})) FILTER (WHERE {condition})"
+
+    def unnest_rows(self, relation: str, column: str) -> str:
+        return f"SELECT inline({column}) FROM {relation}"
 
 
 def _first_line(exc: BaseException) -> str:
