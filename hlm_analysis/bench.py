@@ -7,8 +7,9 @@ alternating with the mixedlm package's) and its peak memory, fits the
 random-intercept and random-slope models with statsmodels MixedLM on the two smaller sizes, and
 with lme4 through Rscript where R is installed; prints time ratios and log-likelihood differences.
 Then the scale section: seeded Parquet lakes of 5 and 50 million rows (10 parts), `hlm-report fit`
-time and peak memory (a plain model and the contextual model: group-mean centring, the group mean,
-a cross-level interaction) beside the floor, one bare DuckDB query computing the same per-group sums;
+time, CPU time and peak memory (a plain model and the contextual model: group-mean centring, the
+group mean, a cross-level interaction) beside the floor, one bare DuckDB query computing the same
+per-group sums, with the fit's scans of the data (how many, and the seconds of each);
 and 1 million rows fitted with DuckDB and with Spark (local mode), their times and how far their
 log-likelihoods and fixed effects are apart. Then binary outcomes (bench_binary.py: 200,000 rows,
 logistic RI + RS against glmer and mixedlm). Ends with the warm render time of the hsb2 report in
@@ -32,11 +33,13 @@ import sys
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from .data import synth
+from .data.engines import SCAN_LOG
 
 SIZES = [(5_000, 100), (50_000, 1_000), (500_000, 10_000)]
 STATSMODELS_LIMIT = 50_000
@@ -85,7 +88,9 @@ def _ours_and_mixedlm(config: Path, out: Path):
     return elapsed, peak, ours[-1][2], mixed
 
 
-def _ours(config: Path, out: Path, *extra: str) -> tuple[float, float, dict]:
+def _ours(
+    config: Path, out: Path, *extra: str, env: dict[str, str] | None = None
+) -> tuple[float, float, dict]:
     cmd = [
         sys.executable,
         "-c",
@@ -99,7 +104,9 @@ def _ours(config: Path, out: Path, *extra: str) -> tuple[float, float, dict]:
         *extra,
     ]
     started = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env={**os.environ, **env} if env else None
+    )
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
         # hlm-report's own last line, not the peak line the wrapper prints after it
@@ -201,6 +208,48 @@ SPARK_ROWS = (1_000_000, 20_000)  # Spark against DuckDB (target: within 1e-8 re
 SCALE_COLUMNS = ["math", "ses", "female", "minority", "sector"]
 
 
+def _children_cpu() -> float:
+    """CPU seconds of the finished child processes so far (user and system): on a shared
+    machine a process's CPU time varies far less than its wall time."""
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+@dataclass(frozen=True)
+class Fit:
+    seconds: float
+    cpu: float  # CPU seconds, all threads
+    peak_mb: float
+    models: dict
+    scans: list[tuple[str, float]]  # each scan of the data: its label and seconds
+
+
+def _scanned_fit(config: Path, out: Path, *extra: str) -> Fit:
+    """hlm-report fit as a whole process, with the scans of the data it made (HLM_SCAN_LOG)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".scans") as log:
+        cpu = _children_cpu()
+        elapsed, peak, models = _ours(config, out, *extra, env={SCAN_LOG: log.name})
+        cpu = _children_cpu() - cpu
+        scans = [line.rsplit("\t", 1) for line in log.read().splitlines() if line]
+    return Fit(elapsed, cpu, peak, models, [(label, float(s)) for label, s in scans])
+
+
+def _scan_summary(fits: list[Fit]) -> str:
+    """How many scans a fit made, and each one's median seconds over the runs."""
+    scans = fits[0].scans
+    if any([label for label, _ in f.scans] != [label for label, _ in scans] for f in fits):
+        return "scans differ between runs: " + "; ".join(
+            ", ".join(label for label, _ in f.scans) for f in fits
+        )
+    each = [
+        f"{label} {statistics.median(f.scans[i][1] for f in fits):.2f} s"
+        for i, (label, _) in enumerate(scans)
+    ]
+    return f"{len(scans)} scan{'s' if len(scans) != 1 else ''}: " + ", ".join(each)
+
+
 def _bare_duckdb(glob: str) -> float:
     """The floor: one DuckDB query computing every per-group product sum of the columns (the
     numbers the engine needs), as a whole process."""
@@ -274,29 +323,32 @@ def _scale_section(tmp: Path, sizes=SCALE, repeat: int = 1) -> None:
     if repeat > 1:
         print(f"(medians of {repeat} runs, fit and floor alternating)")
     print(
-        f"{'rows':>12} {'groups':>7} {'model':>10} {'fit s':>7} {'peak MB':>8} {'floor s':>8} "
-        f"{'fit/floor':>9}"
+        f"{'rows':>12} {'groups':>7} {'model':>10} {'fit s':>7} {'cpu s':>7} {'peak MB':>8} "
+        f"{'floor s':>8} {'cpu s':>7} {'fit/floor':>9} {'cpu/cpu':>8}"
     )
     for n, groups in sizes:
         lake, config = _lake(tmp, n, groups)
         centred = _lake_config(tmp, lake, n, **CENTRED)
-        fits, centred_fits, peaks, floors = [], [], [], []
+        runs: dict[str, list[Fit]] = {"plain": [], "contextual": []}
+        floors, floor_cpus = [], []
         for _ in range(repeat):
-            elapsed, peak, _ = _ours(config, tmp / f"lake_out_{n}")
-            fits.append(elapsed)
-            peaks.append(peak)
-            elapsed, peak, _ = _ours(centred, tmp / f"lake_out_{n}")
-            centred_fits.append(elapsed)
-            peaks.append(peak)
+            runs["plain"].append(_scanned_fit(config, tmp / f"lake_out_{n}"))
+            runs["contextual"].append(_scanned_fit(centred, tmp / f"lake_out_{n}"))
+            cpu = _children_cpu()
             floors.append(_bare_duckdb(f"{lake}/part-*.parquet"))
-        floor = statistics.median(floors)
-        for model, times in (("plain", fits), ("contextual", centred_fits)):
-            elapsed = statistics.median(times)
+            floor_cpus.append(_children_cpu() - cpu)
+        floor, floor_cpu = statistics.median(floors), statistics.median(floor_cpus)
+        peak = max(f.peak_mb for fits in runs.values() for f in fits)
+        for model, fits in runs.items():
+            elapsed = statistics.median(f.seconds for f in fits)
+            cpu = statistics.median(f.cpu for f in fits)
             print(
-                f"{n:>12,} {groups:>7,} {model:>10} {elapsed:>7.2f} {max(peaks):>8.0f} "
-                f"{floor:>8.2f} {elapsed / floor:>9.1f}",
+                f"{n:>12,} {groups:>7,} {model:>10} {elapsed:>7.2f} {cpu:>7.2f} {peak:>8.0f} "
+                f"{floor:>8.2f} {floor_cpu:>7.2f} {elapsed / floor:>9.2f} {cpu / floor_cpu:>8.2f}",
                 flush=True,
             )
+        for model, fits in runs.items():
+            print(f"{'':>12} {model} fit, {_scan_summary(fits)} (floor: 1 scan)", flush=True)
         shutil.rmtree(lake)
     _spark_line(tmp, *SPARK_ROWS, repeat=repeat)
 
@@ -315,12 +367,13 @@ def _spark_line(tmp: Path, n: int, groups: int, repeat: int = 1) -> None:
     lake, config = _lake(tmp, n, groups)
     times: dict[str, list[float]] = {"duckdb": [], "spark": []}
     models = {}
+    runs: dict[str, list[Fit]] = {"duckdb": [], "spark": []}
     for _ in range(repeat):
         for engine in times:
-            elapsed, _, models[engine] = _ours(
-                config, tmp / f"lake_out_{engine}", "--engine", engine
-            )
-            times[engine].append(elapsed)
+            fit = _scanned_fit(config, tmp / f"lake_out_{engine}", "--engine", engine)
+            models[engine] = fit.models
+            times[engine].append(fit.seconds)
+            runs[engine].append(fit)
     loglik, fixed = _max_relative_difference(models["duckdb"], models["spark"])
     duckdb_s, spark_s = (statistics.median(times[e]) for e in ("duckdb", "spark"))
     print(
@@ -328,6 +381,8 @@ def _spark_line(tmp: Path, n: int, groups: int, repeat: int = 1) -> None:
         f"log-likelihoods {loglik:.1e}, fixed effects {fixed:.1e} (target 1e-8)",
         flush=True,
     )
+    for engine, fits in runs.items():  # Spark: one job per scan
+        print(f"  {engine}: {_scan_summary(fits)}", flush=True)
     shutil.rmtree(lake)
 
 
@@ -343,6 +398,13 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=int, default=1, help="scale section: runs of each fit and floor"
     )
     parser.add_argument(
+        "--rows",
+        type=int,
+        action="append",
+        help="scale section: lakes of this many rows in 20,000 groups (repeatable; default "
+        "5 and 50 million)",
+    )
+    parser.add_argument(
         "--small",
         action="store_true",
         help="levels sections at a hundredth of their size (checks that they run; not timings)",
@@ -355,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
         if "ladder" in sections:
             _ladder_section(Path(tmp))
         if "scale" in sections:
-            _scale_section(Path(tmp), repeat=max(args.repeat, 1))
+            sizes = [(n, 20_000) for n in args.rows] if args.rows else SCALE
+            _scale_section(Path(tmp), sizes, repeat=max(args.repeat, 1))
         if "levels" in sections or "levels-scale" in sections:
             from . import bench_levels
 

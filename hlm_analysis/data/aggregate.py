@@ -228,7 +228,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         below = engine.hash_threshold(fraction)
         kept = engine.collect_rows([*analysis_columns, "h"], f"h < {below} AND {complete}")
         selected = [f"{sql} AS {name}" for name, sql in parts.items()] + [f"{kept} AS sample_rows"]
-        with engine.scan(label + " and the sample's rows"):
+        with engine.scan(f"{label} and the sample's rows" if label else "the sample's rows"):
             engine.keep(
                 "hlm_checks",
                 f"SELECT {', '.join(selected)} FROM (SELECT *, {row_hash} AS h FROM analysis) "
@@ -294,6 +294,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
     deferred = bool(source.rows) and not grand_of and set(used) <= source.footers.null_free
     if not deferred:
         counted()
+    checked_in_rows: list[str] = []  # 0/1 columns the rows fetched for the figures settle
     try:
         centred: dict[str, str] = {}
         mean_column = {c: f"m{i}" for i, c in enumerate(means_of)}
@@ -518,10 +519,12 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             settled, unsure = _binary_from_sums(sums, maybe_binary)
             binary |= settled
             fraction = sample_fraction(sums.n)
-            if unsure or fraction is not None:  # the 0/1 check, and the sample's rows with it
+            if unsure and fraction is None:  # every row comes back: they answer, no scan
+                checked_in_rows = unsure
+            elif unsure or fraction is not None:  # the 0/1 check, and the sample's rows with it
                 # x(1 - x) is 0 only at 0 and 1, and never underflows to 0
                 off = plain_scan(
-                    "0/1 columns",
+                    "0/1 columns" if unsure else "",
                     {f"off_{a[v]}": f"MAX(abs({a[v]} * (1.0 - {a[v]})))" for v in unsure},
                     fraction,
                 )
@@ -582,6 +585,13 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                 break
             with engine.scan("the sample's rows"):
                 fetched = engine.frame(sampled(every, condition))
+    if checked_in_rows:  # every row, all complete: x(1 - x) is 0 only at 0 and 1
+        for v in checked_in_rows:
+            x = fetched[f"d{sums.index([v])[0]}"].to_numpy(float)
+            binary[v] = bool(np.all(x * (1.0 - x) == 0.0))
+        columns, terms_of, categorical, design = build_design(
+            spec, predictors, levels_of, binary, algebra
+        )
     fetched["code"] = pd.Categorical(fetched["gv"], categories=table["g"]).codes
     if not keep_all:
         fetched = fetched.sort_values(["code", "d0"], kind="stable").reset_index(drop=True)

@@ -147,6 +147,10 @@ class _Spy:
         self.queries.append(sql)
         return self.engine.frame(sql)
 
+    def keep(self, name, sql):
+        self.queries.append(sql)
+        return self.engine.keep(name, sql)
+
 
 def _complete_parquet(tmp_path, frame: pd.DataFrame, name: str = "complete.parquet"):
     frame = frame.replace({"NA": None, ".": None}).dropna()
@@ -190,8 +194,15 @@ def test_parquet_without_nulls_but_with_nan_or_0_1_columns(tmp_path, duckdb_engi
         spy = _Spy(duckdb_engine)
         _same(memory, _in_engine(spec, spy))
         assert not any("AS n_read" in q for q in spy.queries)
-        (zero_one,) = [q for q in spy.queries if "AS off_" in q]
-        assert zero_one.count("AS off_") == unsure
+        # every row comes back for the figures (small data): they settle the 0/1 columns
+        assert not any("AS off_" in q for q in spy.queries)
+        # beyond memory a plain pass does, for the columns the sums leave open, with the sample
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(aggregate, "IN_MEMORY_ROWS", 1000)
+            patch.setattr(aggregate, "SAMPLE_ROWS", 300)
+            spy = _Spy(duckdb_engine)
+            _same(memory, _in_engine(spec, spy))
+            assert sum(q.count("AS off_") for q in spy.queries) == unsure
     # a NaN is no null in the footers: the design sums count fewer rows, and pass 2 runs
     nan = frame.assign(normexam=lambda d: d["normexam"].where(d.index % 50 != 3, np.nan))
     data = tmp_path / "nan.parquet"
@@ -389,6 +400,77 @@ def test_binary_data_too_large_for_memory_are_refused_in_one_line(tmp_path, caps
     assert not (tmp_path / "out").exists()
 
 
+class _ScanSpy(_Spy):
+    """Also notes the scans of the data the engine made, and can keep no row for the sample
+    in a plain scan (then the sample's own scan draws it)."""
+
+    def __init__(self, engine, keep_no_rows=False):
+        super().__init__(engine)
+        self.keep_no_rows, self.first_scan = keep_no_rows, len(engine.scans)
+
+    def collect_rows(self, columns, condition):
+        return self.engine.collect_rows(columns, "1 = 0" if self.keep_no_rows else condition)
+
+    @property
+    def labels(self):
+        return [label for label, _ in self.engine.scans[self.first_scan :]]
+
+
+LAKE_SCANS = {  # config, and the scans of a lake beyond memory
+    # no nulls: the design sums, then the 0/1 check (girl) with the sample's rows
+    "plain": (
+        {"predictors": ["girl", "almost", "standLRT"], "random_slopes": ["girl"]},
+        ["design sums", "0/1 columns and the sample's rows"],
+    ),
+    # group means by algebra, no 0/1 column: the sample's rows in a plain scan of their own
+    "contextual": (
+        {
+            "predictors": ["standLRT", "score"],
+            "centering": {"standLRT": "group"},
+            "contextual": ["standLRT"],
+            "random_slopes": ["standLRT"],
+        },
+        ["design sums (group means by algebra)", "the sample's rows"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", [*LAKE_SCANS, "nulls"])
+def test_a_lake_is_read_in_two_scans_and_the_sample_is_the_full_scans(
+    tmp_path, duckdb_engine, monkeypatch, case
+):
+    # Parquet parts beyond memory: the design sums' GROUP BY and one plain scan, which keeps the
+    # rows below a hash threshold; the sample drawn from those is the one a scan of every row
+    # draws (the smallest hashes), and the sums are the in-memory ones.
+    monkeypatch.setattr(aggregate, "IN_MEMORY_ROWS", 1000)
+    monkeypatch.setattr(aggregate, "SAMPLE_ROWS", 300)
+    frame = pd.read_parquet(_complete_parquet(tmp_path, _variant_frame()))
+    frame["score"] = 500 + 100 * np.random.default_rng(5).normal(size=len(frame))
+    if case == "nulls":  # pass 2 counts first; the footers' row count sets its threshold
+        frame.loc[frame.index % 40 == 1, "standLRT"] = None
+        config = LAKE_SCANS["plain"][0]
+        expected = ["counts and checks and the sample's rows", "design sums"]
+    else:
+        config, expected = LAKE_SCANS[case]
+    lake = _parts(frame, tmp_path / "lake")
+    keys = {"outcome": "normexam", "group": "school", **config}
+    spec = load_spec(write_config(tmp_path, case, data=lake, **keys))
+    spy = _ScanSpy(duckdb_engine)
+    kept = _in_engine(spec, spy)
+    assert spy.labels == expected
+    assert kept.rows is None and len(kept.sample) == 300
+    single = tmp_path / "single.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), single)
+    _same(prepare_in_memory(spec.model_copy(update={"data": single}), single), kept)
+    every = _ScanSpy(duckdb_engine, keep_no_rows=True)
+    drawn = _in_engine(spec, every)
+    assert every.labels[-1] == "the sample's rows"
+    np.testing.assert_array_equal(kept.sample.y, drawn.sample.y)
+    np.testing.assert_array_equal(kept.sample.group_codes, drawn.sample.group_codes)
+    for name, column in kept.sample.columns.items():  # group means: summed in any order
+        np.testing.assert_allclose(column, drawn.sample.columns[name], rtol=1e-12, atol=1e-12)
+
+
 def test_large_data_keep_only_group_sums_and_a_reproducible_sample(tmp_path, monkeypatch):
     # Beyond IN_MEMORY_ROWS no row comes back but the sample: every estimate is still exact,
     # the robust SEs say they are CR1 from group sums, and the same rows are drawn every time.
@@ -462,6 +544,22 @@ def test_spark_gives_the_duckdb_sums(tmp_path, duckdb_engine):
     ):
         spec = load_spec(write_config(tmp_path, name, data=data, **keys, **VARIANTS[name]))
         _same(_in_engine(spec, duckdb_engine), _in_engine(spec, spark), rel=1e-10)
+    # beyond memory: a plain scan keeps the sample's rows (Spark: a checkpoint of one job), and
+    # Spark draws the same sample as DuckDB would from Spark's row hash
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(aggregate, "IN_MEMORY_ROWS", 1000)
+        patch.setattr(aggregate, "SAMPLE_ROWS", 300)
+        spec = load_spec(
+            write_config(tmp_path, "lake", data=_parts(nan.dropna(), tmp_path / "lake"), **keys,
+                         **LAKE_SCANS["plain"][0])
+        )  # fmt: skip
+        first = len(spark.scans)
+        kept = _in_engine(spec, spark)
+        assert [label for label, _ in spark.scans[first:]] == LAKE_SCANS["plain"][1]
+        _same(_in_engine(spec, duckdb_engine), kept, rel=1e-10)
+        drawn = _in_engine(spec, _ScanSpy(spark, keep_no_rows=True))
+        np.testing.assert_array_equal(kept.sample.y, drawn.sample.y)
+        assert len(kept.sample) == 300
 
 
 def _refused(tmp_path, capsys, *expected, **keys):
