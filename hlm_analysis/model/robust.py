@@ -104,8 +104,9 @@ def cr2(
     the formula uses; with the symmetric one, S = Theta_j^(1/2),
       E_j = X_j'W_j A_j = X_j' Theta^(-1/2) B^(-1/2) Theta^(1/2),  B = S (Theta - X M X') S,
     and B = I + (a symmetric matrix of rank <= p + q, in the span Q of U and Theta^(1/2) X_j), so
-    B^(-1/2) = I + Q [(I + K)^(-1/2) - I] Q' from an r x r eigenproblem (r = p + q; zero
-    eigenvalues pseudo-inverted as before). Only p x n and n x r matrices are formed."""
+    B^(-1/2) comes from r x r problems (r = p + q; null directions pseudo-inverted), solved as a
+    polar decomposition so that huge variance ratios keep their precision (see the loop). Only
+    p x n and n x r matrices are formed."""
     q = Z.shape[1]
     lam = lmm.lambda_of(theta, q) if factor is None else None
     order = np.argsort(codes, kind="stable")
@@ -142,23 +143,38 @@ def cr2(
         inv_root = theta_j.power(-0.5, Xs)  # Theta^(-1/2) X
         root = theta_j.power(0.5, Xs)  # Theta^(1/2) X
         Q = np.linalg.qr(np.concatenate([theta_j.U, root], axis=2))[0]  # (k, n, r)
-        QU, QY = t(Q) @ theta_j.U, t(Q) @ root
-        squared = np.expm1(2.0 * np.log1p(theta_j.s2))  # Theta^2 = I + U diag(.) U'
-        K = (QU * squared[:, None, :]) @ t(QU) - QY @ M @ t(QY)
-        values, vectors = np.linalg.eigh(np.eye(K.shape[-1]) + (K + t(K)) / 2)
-        # B's null directions (a coefficient only this cluster identifies, e.g. a level-2
-        # category held by one group) are pseudo-inverted: zero to rounding, which is relative
-        # to B's scale (up to (1 + n theta^2)^2), so the cut is relative too
-        floor = np.maximum(1e-12, 1e-10 * values.max(axis=-1, keepdims=True))
-        inv = np.where(values > floor, 1.0 / np.sqrt(np.maximum(values, floor)), 0.0)
-        change = (vectors * inv[:, None, :]) @ t(vectors) - np.eye(K.shape[-1])
-        T = t(inv_root) + (t(inv_root) @ Q) @ change @ t(Q)  # X' Theta^(-1/2) B^(-1/2)
-        E = t(theta_j.power(0.5, t(T)))  # (k, p, n)
-        u = np.einsum("kpn,kn->kp", E, resid[rows])
+        # Everything lives in span(Q) (identity outside), where, with Xt = Q'Theta^(-1/2) X,
+        # C = I - Xt M Xt' and Theta_r = Q'Theta Q, B = Theta_r C Theta_r. B's eigenvalues run
+        # to (1 + n tau / sigma2)^2, so an eigenproblem of B itself loses its O(1) eigenvalues
+        # (ICC near 1, large clusters: a robust SE a million times too small). Instead, with
+        # C = Lc Lc', B = K K' for K = Theta_r Lc, and B^(-1/2) Theta_r = O Lc^-1
+        # with O = W V' the orthogonal polar factor of K (K = W S V'): only K's SVD meets the
+        # large scale, and O, Lc^-1 and Theta^(-1/2) are all O(1).
+        QU, Xt = t(Q) @ theta_j.U, t(Q) @ inv_root
+        eye = np.eye(Q.shape[-1])
+        theta_r = eye + (QU * theta_j.s2[:, None, :]) @ t(QU)  # Q'Theta Q
+        C = eye - Xt @ M @ t(Xt)
+        c, Vc = np.linalg.eigh((C + t(C)) / 2)
+        # C's null directions (a coefficient only this cluster identifies, e.g. a level-2
+        # category held by one group) are pseudo-inverted; C's eigenvalues lie in [0, 1]
+        kept = c > 1e-10
+        Lc = Vc * np.sqrt(np.where(kept, c, 0.0))[:, None, :]
+        W, sv, Vt = np.linalg.svd(theta_r @ Lc)
+        full = kept.all(axis=-1)
+        # R = B^(+1/2) Theta_r: W V' Lc^-1 when C is regular, else W S^+ W' Theta_r
+        inv_c = np.where(kept, 1.0 / np.sqrt(np.where(kept, c, 1.0)), 0.0)
+        R_regular = W @ Vt @ t(Vc * inv_c[:, None, :])
+        big = sv.max(axis=-1, keepdims=True, initial=0.0)
+        inv_sv = np.where(sv > 1e-12 * np.maximum(big, 1.0), 1.0 / np.where(sv > 0, sv, 1.0), 0.0)
+        R_pseudo = (W * inv_sv[:, None, :]) @ t(W) @ theta_r
+        R = np.where(full[:, None, None], R_regular, R_pseudo)
+        XR = t(Xt) @ R  # (k, p, r): X_j'W_j A_j = XR Q' Theta^(-1/2)
+        whitened = theta_j.power(-0.5, resid[rows][:, :, None])  # Theta^(-1/2) e_j
+        u = (XR @ (t(Q) @ whitened))[:, :, 0]
         meat += u.T @ u
-        ME = M @ E
-        H[members] = ME @ Xs @ L
-        D[members] = (ME**2).sum(axis=2) + ((ME @ theta_j.Zt) ** 2).sum(axis=2)
+        ME = M @ XR
+        H[members] = ME @ Xt @ L
+        D[members] = (ME**2).sum(axis=2)
     cov = M @ meat @ M
     df = np.empty(p)
     for i in range(p):

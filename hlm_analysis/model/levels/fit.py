@@ -179,11 +179,21 @@ class LevelsFit:
         Richardson extrapolation; at these steps the truncation error is already ~1e-7 of the
         curvature, and the extrapolation would triple the cost)."""
         model, reml = self.model, self.reml
+        unit = self._sigma_unit()
 
-        def dev(phi):
-            return model.full_deviance(model.full(phi[:-1]), phi[-1], reml)
+        def dev(u):  # sigma in units of its estimate (see _sigma_unit)
+            return model.full_deviance(model.full(u[:-1]), u[-1] * unit[-1], reml)
 
-        return _central_hessian(dev, self.variance_parameters())
+        H = _central_hessian(dev, self.variance_parameters() / unit)
+        return H / np.outer(unit, unit)
+
+    def _sigma_unit(self) -> np.ndarray:
+        """Divisors making the variance parameters scale-free for finite differences: theta is
+        relative already, sigma is in the outcome's units; with an absolute step floor an
+        outcome measured in thousandths stepped sigma to zero (df of 7e8, or none)."""
+        unit = np.ones(len(self.model.free) + 1)
+        unit[-1] = np.sqrt(self.sigma2)
+        return unit
 
     def df(self, contrasts: np.ndarray | None = None) -> np.ndarray:
         """Satterthwaite df for each coefficient, or for each row c of `contrasts` (the df of
@@ -198,7 +208,8 @@ class LevelsFit:
             return model.contrast_variances(model.full(values[:-1]), values[-1], L)
 
         v = variances(phi)
-        jac = numderiv.jacobian(variances, phi, rel_step=1e-4)
+        unit = self._sigma_unit()
+        jac = numderiv.jacobian(lambda u: variances(u * unit), phi / unit, rel_step=1e-4) / unit
         try:
             if np.any(np.linalg.eigvalsh(H) <= 0):
                 raise np.linalg.LinAlgError

@@ -1,0 +1,32 @@
+# R reference values for tests/model/test_levels_fuzz.py (verifier's fuzz cases of issue 22).
+# Run here: Rscript make_levels_fuzz_reference.R  -> levels_fuzz_reference.json
+# Each case: a CSV (ids read as text), one formula; lmerTest REML fit (Satterthwaite df),
+# clubSandwich CR2 on the outermost level (Satterthwaite df) and CR1.
+suppressPackageStartupMessages({
+  library(jsonlite); library(lme4); library(lmerTest); library(clubSandwich)
+})
+cases <- list(
+  # school variance 9e6 times the residual's: an ICC of 0.99999 (CR2 lost its precision here)
+  large_ratio = list(csv = "large_ratio.csv", ids = c("school", "klass"), cluster = "school",
+                     formula = "y ~ 1 + x + (1 | school) + (1 | school:klass)")
+)
+out <- list(meta = list(R = R.version.string, lme4 = as.character(packageVersion("lme4")),
+  lmerTest = as.character(packageVersion("lmerTest")),
+  clubSandwich = as.character(packageVersion("clubSandwich"))))
+for (nm in names(cases)) {
+  cs <- cases[[nm]]
+  cc <- setNames(rep("character", length(cs$ids)), cs$ids)
+  d <- read.csv(cs$csv, colClasses = cc, na.strings = "")
+  m <- lmerTest::lmer(as.formula(cs$formula), data = d, REML = TRUE)
+  co <- coef(summary(m))
+  coefs <- lapply(setNames(seq_len(nrow(co)), rownames(co)), function(i)
+    list(estimate = co[i, 1], se = co[i, 2], df = co[i, "df"]))
+  vc <- as.data.frame(VarCorr(m))
+  ct <- coef_test(m, vcov = "CR2", cluster = d[[cs$cluster]], test = "Satterthwaite")
+  cr2 <- lapply(setNames(seq_len(nrow(ct)), ct$Coef), function(i) list(se = ct$SE[i], df = ct$df_Satt[i]))
+  out[[nm]] <- list(formula = cs$formula, loglik = as.numeric(logLik(m)), coefficients = coefs,
+    varcorr = lapply(seq_len(nrow(vc)), function(i) list(grp = vc$grp[i], var1 = vc$var1[i],
+      vcov = vc$vcov[i])), singular = isSingular(m), cr2 = cr2)
+}
+writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, null = "null"),
+           "levels_fuzz_reference.json")
