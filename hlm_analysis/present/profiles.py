@@ -377,7 +377,7 @@ def _level_words(
     if time:
         out["at_time"] = f" (where {results.spec.label(time)} is 0)"
     if level.crossed:
-        chain = f"{words.unit.many} in {tiers[0].noun.many} and in {tiers[1].noun.many} (crossed)"
+        chain = f"{words.unit.many} in {tiers[0].noun.many} crossed with {tiers[1].noun.many}"
     else:
         chain = " in ".join([words.unit.many, *(t.noun.many for t in reversed(tiers))])
     out["levels"] = chain

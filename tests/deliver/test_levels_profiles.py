@@ -113,6 +113,7 @@ def test_crossed_profiles_name_the_other_factor(tmp_path):
     assert f"Primary school {entry['id']}" in text
     assert f"{len(mine)} pupils here, spread over {k} {noun}" in text
     assert "allowing for the secondary schools its pupils are also in" in text
+    assert "(pupils in primary schools crossed with secondary schools)" in text
     # groups below min_size: an id and nothing else
     small = data.groupby("primary").size()
     for e in index["groups"]:
