@@ -540,8 +540,11 @@ class ModelResult:
         """The share of the remaining variance between groups, once the predictors are in: with
         random slopes the intercept variance is the variance where the slope variables are
         zero, so the share averaged over the data (Nakagawa's adjusted ICC) stands in for
-        tau00 / (tau00 + sigma2)."""
-        if len(self.random_terms) > 1 and self.icc_adjusted is not None:
+        tau00 / (tau00 + sigma2). With several grouping levels the adjusted ICC sums every
+        level's variance (performance::icc), as the null model's ICC of the innermost level does;
+        icc_residual is the outermost level's share alone."""
+        several = len(self.random_terms) > 1 or len(self.levels) > 1
+        if several and self.icc_adjusted is not None:
             return self.icc_adjusted
         return self.icc_residual
 

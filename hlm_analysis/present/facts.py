@@ -646,7 +646,9 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         ],
         "icc": icc,
         "icc_after": _icc(after, n_groups) if after is not None else None,
-        "icc_after_averaged": after is not None and after is not final.icc_residual,
+        # averaged over the rows only when random slopes make the share depend on them (several
+        # levels' random intercepts alone sum to one share, no averaging)
+        "icc_after_averaged": len(final.random_terms) > 1 and final.icc_adjusted is not None,
         "after_scale": "of the latent variation" if binary else "of the remaining variation",
         "design_effect": fmt.num(null.design_effect, 2),
         "design_effect_large": rules.design_effect_large(null.design_effect),

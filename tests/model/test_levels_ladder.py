@@ -511,3 +511,19 @@ def test_growth_lines_per_level_add_the_effects_of_the_groups_a_child_is_in(fitt
         )
         assert slope == pytest.approx(expected, abs=1e-10)
     assert len(child.group_effects.lines) == child.n_groups
+
+
+@pytest.mark.parametrize("case", list(CONFIGS))
+def test_icc_after_predictors_sums_every_level(fitted, case):
+    """The ladder table's 'ICC after predictors' of the random-intercept rung is performance::icc's
+    adjusted ICC, every level's intercept variance over the total (it printed the outermost
+    level's share alone: growth 0.077 where R gives 0.685)."""
+    results, _ = fitted(case)
+    model = results.model("random_intercept")
+    varcorr = LME4[case]["models"][RUNGS[case]["random_intercept"]]["reml"]["varcorr"]
+    between = sum(r["vcov"] for r in varcorr if r["level"] != "Residual")
+    residual = next(r["vcov"] for r in varcorr if r["level"] == "Residual")
+    expected = between / (between + residual)
+    assert model.icc_after == pytest.approx(expected, rel=0.01)
+    # the outermost level's share alone is a different, smaller figure
+    assert model.icc_residual < expected and model.icc_residual != pytest.approx(expected, rel=0.01)
