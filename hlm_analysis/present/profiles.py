@@ -6,6 +6,10 @@ number results.json holds) with its conditional SE and 95% interval, its rank am
 with a simulated rank interval (ranks.py), and its own slope for each random slope. The words
 come from the report's lexicon; the templates only arrange them.
 
+Several levels: the groups of one level get profiles (`profile_level`: the outermost by
+default, `profiles: {level: ...}` another), each with that level's own sizes, means and effects
+and words naming the level, what its groups hold, and for an inner level its parent.
+
 Privacy: a group with fewer rows than `min_size` (or than the report's `min_cell`, whichever is
 larger: a profile shows a raw mean, which min_cell forbids for smaller groups) is suppressed:
 its index entry carries its id and `suppressed: true` and no number, and no profile is written.
@@ -154,12 +158,6 @@ def _crossed_partners(results: Results, k: int) -> dict[str, int]:
         parts = levels.cell_parts(label, 2)
         seen.setdefault(parts[k], set()).add(parts[1 - k])
     return {key: len(value) for key, value in seen.items()}
-
-
-def group_effects(results: Results, column: str | None = None) -> GroupEffects:
-    """The final model's group effects at the profiled level, refused (exit 2) without a
-    random intercept there."""
-    return profile_level(results, column).effects
 
 
 def threshold(results: Results, min_size: int) -> int:
