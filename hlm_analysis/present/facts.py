@@ -556,6 +556,24 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
     significant = sorted(
         [e for e in unconditional if e["significant"]], key=lambda e: -e["abs_std"]
     )
+    # the variables of the configured interactions that are reliably tied to the outcome (their
+    # own term or a product term with p < .05): "none is reliable" must not be said of them
+    reliable_in_interactions = {
+        v
+        for e in effects
+        if e["significant"]
+        for v in (_variables(results, e["term"]) if e["is_interaction"] else [e["variable_name"]])
+        if v in {w for term in spec.interactions for w in term.split(":")}
+        and v != levels.time_column(results)  # growth: time's slope is its own finding
+    }
+    conditional = [
+        {
+            "variable": escape(labels.variable(v)),
+            "lever": v in spec.levers,
+        }
+        for v in dict.fromkeys(w for term in spec.interactions for w in term.split(":"))
+        if v in reliable_in_interactions
+    ]
     people = lex.tiers[-1].noun if levels.time_column(results) and lex.tiers else lex.unit
     # the band of the level with the fewest groups (several levels); two levels: the groups
     fewest = min(levels.sizes(results), key=lambda size: size.n_groups)
@@ -685,6 +703,7 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         "not_significant": [e for e in unconditional if not e["significant"]],
         "levers": [e for e in significant if e["lever"]],
         "context": [e for e in significant if not e["lever"]],
+        "conditional": conditional,
         "lever_names": [escape(labels.variable(v)) for v in spec.levers],
         "has_group_level_predictors": bool(group_level),
         "r2_marginal": fmt.pct(final.r2_marginal),

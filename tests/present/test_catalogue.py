@@ -223,6 +223,11 @@ def scenarios():
     )
     yield "interaction whose slope could not stay (CR2 leads)", hsb2, liberal
     yield (
+        "students in groups, every reliable predictor in an interaction",
+        with_spec(hsb2, interactions=["read:math", "science:socst"]),
+        None,
+    )
+    yield (
         "women in districts, binary, configured words",
         with_spec(graduation, **WOMEN_BINARY),
         None,

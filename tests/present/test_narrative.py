@@ -167,3 +167,17 @@ def test_names_are_listed_as_a_sentence():
     assert template.render(names=["Age"]) == "Age"
     assert template.render(names=["Days absent", "Free lunch"]) == "Days absent and Free lunch"
     assert template.render(names=("a", "b", "c")) == "a, b and c"
+
+
+def test_practice_does_not_deny_reliable_predictors_that_sit_in_interactions(hsb2):
+    """hsb82: every predictor sits in an interaction and all are p < .001; "For practice" said
+    none is reliably tied to the outcome. Here science and socst (p = .008, < .001) are put in an
+    interaction, as read and math are."""
+    results = replace(
+        hsb2, spec=hsb2.spec.model_copy(update={"interactions": ["read:math", "science:socst"]})
+    )
+    text = section(results, "implications_section")
+    practice = text.split("**For practice.**")[1].split("- **")[0]
+    assert "None of the measured predictors is reliably tied" not in practice
+    assert "Science" in practice and "Social studies" in practice
+    assert "interaction" in practice
