@@ -155,7 +155,9 @@ def _deviance_without(prepared: Prepared, mdef: ModelDef, levels) -> float | Non
             prepared.sums.collapse(level.codes, len(level.labels)), mdef.fixed, list(terms)
         )
         found = optimize.find_optimum(sums, True, diagonal=name in mdef.diagonal_levels)
-        return found.deviance if found.verified else None
+        if found.verified:
+            return found.deviance
+        # (e.g. a slope on calendar years, which the levels engine fits centred)
     fit = _engine(prepared, _with_levels(mdef, levels, mdef.diagonal_levels), True)
     return fit.deviance if fit.verified else None
 
@@ -506,7 +508,13 @@ def wald_intervals(fit: LevelsMixed) -> dict[str, list]:
     note = (
         "Wald on the log-SD / atanh scale (ML curvature): the profile is not run for several levels"
     )
+    # a slope far from zero (calendar years) is fitted centred by the engine (fit.centred);
+    # the curvature in x's own terms, with the intercept at x = 0 correlating -0.999999 with
+    # the slope, is rounding noise (a slope SD's interval 0.2326-0.2331 around 0.243)
+    far = getattr(ml, "centred", None) is not None
     try:
+        if far:
+            raise ValueError("not in these coordinates")
         H = numderiv.hessian(deviance, z_best[usable], rel_step=1e-3)
         cov = 2.0 * np.linalg.inv(H)
         se = np.sqrt(np.diag(cov))
@@ -524,6 +532,11 @@ def wald_intervals(fit: LevelsMixed) -> dict[str, list]:
         if np.all(np.isfinite(bounds[k])):
             return profile.Interval(float(bounds[k, 0]), float(bounds[k, 1]), profile.WALD, note)
         why = "no Wald interval: the estimate is at the edge of its range or the curvature is flat"
+        if far:
+            why = (
+                "no Wald interval: a random slope's variable is far from zero (e.g. calendar "
+                "years), where the curvature cannot be measured; centre it for intervals"
+            )
         return profile.Interval(None, None, None, why)
 
     out, at = {}, 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from helpers import REFERENCE, fit, write_config
@@ -62,3 +63,79 @@ def test_satterthwaite_df_do_not_depend_on_the_outcomes_scale(tmp_path):
         assert other == pytest.approx(dfs[0], rel=1e-3)
     assert dfs[0][0] == pytest.approx(29.0, abs=0.01)
     assert dfs[0][1] == pytest.approx(R["large_ratio"]["coefficients"]["x"]["df"], rel=0.01)
+
+
+def test_growth_on_calendar_years_is_fitted_as_if_time_were_centred(tmp_path):
+    # years 2015-2021 with year slopes at both levels: the intercept's variance at year 0 is
+    # ~1e6 and correlates -0.999999 with the slope's. The engine fitted it 0.28 log-likelihood
+    # short of the optimum, unverified, in 106 s (lme4 fails too: the reference is lme4 on
+    # year - 2015 in the random part, the same model). Now the slope is centred inside the engine.
+    ref = R["growth_calendar_years"]
+    config = write_config(
+        tmp_path, "growth", data=FUZZ / "growth_calendar_years.csv", outcome="score",
+        time="year", group=["school", "child"],
+        random_slopes={"school": ["year"], "child": ["year"]},
+    )  # fmt: skip
+    results = fit(config, tmp_path / "out")
+    final = _final(results)
+    assert results.final_model == "random_slope"
+    assert final.converged
+    assert final.loglik >= ref["loglik"] - 1e-4
+    for fe in final.fixed_effects:
+        r = ref["coefficients"][fe.term]
+        assert fe.estimate == pytest.approx(r["estimate"], abs=0.01 * r["se"])
+        assert fe.std_error == pytest.approx(r["se"], rel=0.02)
+        assert fe.df == pytest.approx(r["df"], rel=0.01)
+    slopes = {
+        (v.group, v.term1): v.estimate
+        for v in final.variance_components
+        if v.term1 == "year" and v.term2 is None
+    }
+    r_slopes = {v["grp"].split(":")[-1]: v["vcov"] for v in ref["varcorr"] if v["var1"] == "yc"
+                and v.get("var2") is None}  # fmt: skip
+    for level in ("school", "child"):
+        assert slopes[(level, "year")] == pytest.approx(r_slopes[level], rel=0.02)
+    tests = {(t.level, t.term): t.statistic for t in results.component_tests}
+    expected = {("school", "(Intercept)"): "school", ("child", "(Intercept)"): "child",
+                ("school", "year"): "school_slope", ("child", "year"): "child_slope"}  # fmt: skip
+    for key, name in expected.items():
+        assert tests[key] == pytest.approx(ref["lrt"][name]["statistic"], rel=1e-3, abs=1e-3)
+
+
+def test_growth_on_calendar_years_ml_refit_and_intervals(tmp_path):
+    # the ML refit (AIC, BIC, LRTs between rungs) starts from the REML theta: mapped into the
+    # centred coordinates it is verified and at lme4's ML optimum (-1240.5024 on year - 2015);
+    # the Wald intervals of the variance components, whose curvature cannot be measured in
+    # calendar years, are left out with a note rather than printed as 0.2326-0.2331 around 0.243
+    config = write_config(
+        tmp_path, "growth", data=FUZZ / "growth_calendar_years.csv", outcome="score",
+        time="year", group=["school", "child"],
+        random_slopes={"school": ["year"], "child": ["year"]},
+    )  # fmt: skip
+    final = _final(fit(config, tmp_path / "out"))
+    assert final.ml_verified
+    assert final.loglik_ml == pytest.approx(R["growth_calendar_years"]["loglik_ml"], abs=1e-4)
+    for v in final.variance_components:
+        if v.group != "Residual":
+            assert v.ci_low is None and "far from zero" in v.ci_note
+
+
+def test_a_slope_in_large_units_far_from_zero(tmp_path):
+    # x ~ 50,000 +- 1,000 with a class-level slope: its theta (3e-4) was differentiated with an
+    # absolute step floor of 1e-4 (the optimizer fell back to Nelder-Mead, x's df 126.7 for
+    # lmerTest's 128.1), and far from zero it is fitted centred. The reference (lme4 on
+    # xs = (x - 50000) / 1000) has the same t and df, and a REML log-likelihood log(1000) higher.
+    ref = R["slope_units"]
+    config = write_config(
+        tmp_path, "units", data=FUZZ / "slope_units.csv", outcome="y", predictors=["x"],
+        group=["school", "klass"], random_slopes={"klass": ["x"]},
+    )  # fmt: skip
+    results = fit(config, tmp_path / "out")
+    model = results.models["random_slope"]
+    assert model.converged
+    assert model.loglik + np.log(1000.0) >= ref["loglik"] - 1e-4
+    x = next(fe for fe in model.fixed_effects if fe.term == "x")
+    r = ref["coefficients"]["xs"]
+    assert x.df == pytest.approx(r["df"], rel=0.01)
+    assert x.statistic == pytest.approx(r["estimate"] / r["se"], rel=0.01)
+    assert x.std_error * 1000 == pytest.approx(r["se"], rel=0.02)

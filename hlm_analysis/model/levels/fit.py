@@ -32,6 +32,8 @@ class _Criterion:
 
     def __init__(self, model: LevelsModel, reml: bool):
         self.model, self.reml, self.count = model, reml, 0
+        # (the binary model's layout has no slope SDs: its entries keep the plain floor)
+        self.units = model.theta_units() if hasattr(model, "theta_units") else 1.0
         self._last = None  # (x, derivatives): Newton's last step and the polish share a point
 
     def __call__(self, x) -> float:
@@ -41,11 +43,11 @@ class _Criterion:
     def canonical(self, x) -> np.ndarray:
         return self.model.canonical(self.model.full(x))[self.model.free]
 
-    @staticmethod
-    def _steps(x: np.ndarray) -> np.ndarray:
+    def _steps(self, x: np.ndarray) -> np.ndarray:
         # ~ the cube/fourth root of the criterion's relative rounding (1e-13 of values in the
-        # millions at 500,000 rows) times its scale: truncation and rounding errors balance
-        return 1e-3 * np.maximum(np.abs(x), 0.1)
+        # millions at 500,000 rows) times its scale: truncation and rounding errors balance; the
+        # floor in each entry's own unit (a slope's theta scales as 1 / its variable's SD)
+        return 1e-3 * np.maximum(np.abs(x), 0.1 * self.units)
 
     def grad(self, x) -> np.ndarray:
         x = np.asarray(x, float)
@@ -122,6 +124,11 @@ class LevelsFit:
     decrement: float
     evaluations: int
     seconds: float
+    # the same model fitted with its far-from-zero slopes centred (see _centred_fit), whose
+    # well-scaled theta the finite differences of Satterthwaite's df use (the df do not depend
+    # on how the variance parameters are written, at the optimum)
+    centred: LevelsFit | None = field(default=None, repr=False)
+    to_centred: np.ndarray | None = field(default=None, repr=False)  # beta = to_centred @ beta_c
 
     @property
     def names(self) -> list[str]:
@@ -178,27 +185,31 @@ class LevelsFit:
         differences with steps of 1e-3 of each parameter's size (lmerTest's numDeriv adds
         Richardson extrapolation; at these steps the truncation error is already ~1e-7 of the
         curvature, and the extrapolation would triple the cost)."""
+        if self.centred is not None:
+            return self.centred.curvature()
         model, reml = self.model, self.reml
         unit = self._sigma_unit()
 
-        def dev(u):  # sigma in units of its estimate (see _sigma_unit)
-            return model.full_deviance(model.full(u[:-1]), u[-1] * unit[-1], reml)
+        def dev(u):  # each parameter in its own unit (see _sigma_unit)
+            return model.full_deviance(model.full(u[:-1] * unit[:-1]), u[-1] * unit[-1], reml)
 
         H = _central_hessian(dev, self.variance_parameters() / unit)
         return H / np.outer(unit, unit)
 
     def _sigma_unit(self) -> np.ndarray:
-        """Divisors making the variance parameters scale-free for finite differences: theta is
-        relative already, sigma is in the outcome's units; with an absolute step floor an
-        outcome measured in thousandths stepped sigma to zero (df of 7e8, or none)."""
-        unit = np.ones(len(self.model.free) + 1)
-        unit[-1] = np.sqrt(self.sigma2)
-        return unit
+        """Divisors making the variance parameters scale-free for finite differences: sigma is
+        in the outcome's units, a slope's row of theta in 1 / its variable's units; with an
+        absolute step floor an outcome measured in thousandths stepped sigma to zero (df of 7e8,
+        or none), and a slope on a variable with SD 1000 (theta 3e-4) moved by 30% (df 1% off)."""
+        return np.append(self.model.theta_units(), np.sqrt(self.sigma2))
 
     def df(self, contrasts: np.ndarray | None = None) -> np.ndarray:
         """Satterthwaite df for each coefficient, or for each row c of `contrasts` (the df of
         c'beta), as lmerTest: 2 Var(c'beta)^2 / (g' 2 H^-1 g), g the gradient of Var(c'beta) in
         the variance parameters (theta, sigma), H the Hessian of the deviance in them."""
+        if self.centred is not None:
+            L = np.eye(self.model.p) if contrasts is None else np.atleast_2d(contrasts)
+            return self.centred.df(np.asarray(L, float) @ self.to_centred)
         model = self.model
         L = np.eye(model.p) if contrasts is None else np.atleast_2d(np.asarray(contrasts, float))
         phi = self.variance_parameters()
@@ -275,7 +286,107 @@ def fit_levels(
     began = time.perf_counter()
     fixed = list(sums.names[1:]) if fixed is None else list(fixed)
     model = LevelsModel(sums, codes, n_groups, names, crossed, fixed, random or {}, diagonal)
+    mapped = _centred_fit(model, sums, codes, n_groups, names, crossed, fixed, random or {},
+                          diagonal, reml, began, start)  # fmt: skip
+    if mapped is not None:
+        return mapped
     return fit_model(model, reml, start, began)
+
+
+# A slope variable whose mean is this many SDs from zero (calendar years 2015-2021, a test
+# score of 500 +- 10) makes the intercept's Lambda describe the groups at x = 0, far outside the
+# data: intercept and slope correlate at -1 to many digits, the criterion's valleys are
+# needle-thin, and the optimizer stopped 0.3 log-likelihood short after 100 s (df 426 for 19).
+# The random part is the same model with the slope centred (Z [1, x - c] = Z [1, x] T), so that
+# well-scaled model is fitted and verified, and its optimum is written back in x's own terms
+# (Sigma = T Sigma_c T'); the fixed part keeps x as it is, so beta and its covariance are the same.
+CENTRE_FROM_SDS = 3.0
+
+
+def _moved(theta, model, shifts, sign):
+    """theta of the same Sigma after moving each level's slopes' origin by sign * shift: Lambda'
+    = the lower-triangular factor of T Lambda Lambda' T' (exact when singular: (T Lambda)' =
+    Q R, Lambda' = R')."""
+    out = np.zeros(len(theta))
+    for name, q in zip(model.names, model.q, strict=True):
+        move = np.eye(q)  # b = T b_c: the intercept at x = 0 is b0_c - c b1_c
+        for j, term in enumerate(model.terms[name][1:], start=1):
+            move[0, j] = sign * shifts.get(term, 0.0)
+        lam = move @ blocks.lambda_of(np.asarray(theta)[model.slices[name]], q)
+        r = np.linalg.qr(lam.T)[1]
+        lower = (r * np.where(np.diag(r) < 0, -1.0, 1.0)[:, None]).T
+        rows, cols = blocks.theta_positions(q)
+        out[model.slices[name]] = lower[rows, cols]
+    return out
+
+
+def _centred_fit(model, sums, codes, n_groups, names, crossed, fixed, random, diagonal, reml,
+                 began, start=None):  # fmt: skip
+    shifts = {}
+    for vs in random.values():
+        for v in vs:
+            sd, mean = sums.sd(v), sums.mean(v)
+            if sd > 0 and abs(mean) > CENTRE_FROM_SDS * sd:
+                shifts[v] = mean
+    if not shifts or diagonal is True or (diagonal and set(diagonal) & set(random)):
+        return None  # (a diagonal covariance is not invariant under the shift)
+    names_c = list(sums.names)
+    index = {n: i for i, n in enumerate(names_c)}
+    one = index[sums.names[1]]
+    k = len(names_c)
+    T = np.eye(k)
+    for v, c in shifts.items():
+        names_c.append(f"{v} (centred)")
+        col = np.zeros(k)
+        col[index[v]], col[one] = 1.0, -c
+        T = np.column_stack([T, col])
+    cross = np.einsum("ak,gab,bl->gkl", T, sums.cross, T)
+    low, high = sums.group_low, sums.group_high
+    low = np.column_stack([low, *[low[:, index[v]] - c for v, c in shifts.items()]])
+    high = np.column_stack([high, *[high[:, index[v]] - c for v, c in shifts.items()]])
+    centred = DesignSums(tuple(names_c), sums.counts, cross, low, high)
+    random_c = {
+        lv: [f"{v} (centred)" if v in shifts else v for v in vs] for lv, vs in random.items()
+    }
+    # the fixed part centred too when it has the intercept (the same columns' span): forming
+    # X'V^-1 X with x near 2015 squares its conditioning, and the df's finite differences of
+    # the REML term then drift (19.8 for lmerTest's 18.4)
+    to_centred = np.eye(len(fixed))
+    fixed_c = list(fixed)
+    if sums.names[1] in fixed:
+        for j, term in enumerate(fixed):
+            if term in shifts:
+                fixed_c[j] = f"{term} (centred)"
+                to_centred[fixed.index(sums.names[1]), j] = -shifts[term]
+    try:
+        model_c = LevelsModel(centred, codes, n_groups, names, crossed, fixed_c, random_c, diagonal)
+        start_c = None if start is None else _moved(start, model, shifts, +1.0)
+        fit_c = fit_model(model_c, reml, start_c)
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    theta = _moved(fit_c.theta, model, shifts, -1.0)
+    deviance = model.deviance(theta, reml)  # the same criterion: a check of the mapping
+    if not np.isfinite(deviance) or abs(deviance - fit_c.deviance) > 1e-6 * max(1.0, abs(deviance)):
+        return None
+    return LevelsFit(
+        model=model,
+        reml=reml,
+        theta=theta,
+        beta=to_centred @ fit_c.beta,
+        sigma2=fit_c.sigma2,
+        cov_beta=to_centred @ fit_c.cov_beta @ to_centred.T,
+        deviance=fit_c.deviance,
+        verified=fit_c.verified,
+        singular=fit_c.singular,
+        attempts=fit_c.attempts,
+        optimizer=f"{fit_c.optimizer} (slopes centred)",
+        max_gradient=fit_c.max_gradient,
+        decrement=fit_c.decrement,
+        evaluations=fit_c.evaluations,
+        seconds=time.perf_counter() - began,
+        centred=fit_c,
+        to_centred=to_centred,
+    )
 
 
 def fit_model(

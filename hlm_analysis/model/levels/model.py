@@ -126,6 +126,18 @@ class LevelsModel(ThetaLayout):
                     theta[self.diag_positions[name][k]] = 1.0 / sd
         return theta
 
+    def theta_units(self) -> np.ndarray:
+        """Each free theta entry's natural size: 1 / the SD of its row's term (Lambda's row for
+        a slope scales as 1 / the slope variable's units; the intercept's row as 1)."""
+        units = np.ones(self.n_params)
+        for name, k in zip(self.names, self.q, strict=True):
+            rows, _ = blocks.theta_positions(k)
+            for at, row in zip(range(self.slices[name].start, self.slices[name].stop), rows,
+                               strict=True):  # fmt: skip
+                sd = self.slope_sd.get(self.terms[name][row], 1.0) if row > 0 else 1.0
+                units[at] = 1.0 / sd if sd > 0 and np.isfinite(sd) else 1.0
+        return units[self.free]
+
     # the criterion
     def pieces(self, theta: np.ndarray):
         """(C = [X y]'V^-1[X y] sigma^2, log|V|)."""
