@@ -32,14 +32,13 @@ from ..results import (
     ModelResult,
     VarianceComponent,
 )
-from . import final, lmm, optimize, robust, stats
+from . import final, levels_profile, lmm, optimize, profile, robust, stats
 from .ladder import Ladder, ModelDef, Progress, _finite, _fixed_effects, fit_ols, formula
 from .ladder import variance_components as level_components
 
 NOT_COMPUTED_NOTES = (
-    "With several grouping levels these are not computed yet: profile intervals of the variance "
-    "components (Wald intervals stand in) and contextual effects at levels above the "
-    "innermost (a group-mean centred or contextual variable's group mean is its mean in the "
+    "With several grouping levels these are not computed yet: contextual effects at levels "
+    "above the innermost (a group-mean centred or contextual variable's group mean is its mean in the "
     "innermost groups, so its contextual effect is at that level).",
 )
 ICC_INTERVAL = "Wald on the logit scale (delta method, REML curvature), 95%"
@@ -466,9 +465,10 @@ class FinalExtras:
 def wald_intervals(fit: LevelsMixed) -> dict[str, list]:
     """Wald intervals of every SD (log scale) and correlation (atanh scale) and of the residual
     SD, from the curvature of the ML deviance with sigma free at the ML optimum (lme4 profiles
-    the ML deviance too; the profile itself is not run for several levels). Keys: each level,
-    and "Residual". An SD at zero or a correlation at +-1 gets none (its scale is infinite)."""
-    from . import numderiv, profile
+    the ML deviance too; levels_profile profiles it and these stand in where it cannot). Keys:
+    each level, and "Residual". An SD at zero or a correlation at +-1 gets none (its scale is
+    infinite)."""
+    from . import numderiv
 
     ml, mdef = fit.ml, fit.mdef
     model = ml.model
@@ -505,9 +505,7 @@ def wald_intervals(fit: LevelsMixed) -> dict[str, list]:
         return np.inf if theta is None else model.full_deviance(theta, values[-1], False)
 
     bounds = np.full((len(best), 2), np.nan)
-    note = (
-        "Wald on the log-SD / atanh scale (ML curvature): the profile is not run for several levels"
-    )
+    note = "Wald on the log-SD / atanh scale (ML curvature)"
     # a slope far from zero (calendar years) is fitted centred by the engine (fit.centred);
     # the curvature in x's own terms, with the intercept at x = 0 correlating -0.999999 with
     # the slope, is rounding noise (a slope SD's interval 0.2326-0.2331 around 0.243)
@@ -671,7 +669,20 @@ def final_extras(prepared: Prepared, fit: LevelsMixed) -> FinalExtras:
                 f"({noun}) with G - 1 degrees of freedom, from the cell sums: {why}."
             )
     std = final.std_estimates(prepared, fit.mdef.fixed, fit.reml.beta)
-    intervals = wald_intervals(fit) if fit.ml.verified else None
+    intervals = None
+    if fit.ml.verified:
+        # lme4's confint(method = "profile"); Wald rows stand in where a bound cannot be profiled
+        intervals = levels_profile.levels_intervals(
+            fit, wald_intervals(fit), len(prepared.sums.counts)
+        )
+        wald_notes = [
+            i.note for rows in intervals.values() for i in rows if i.method == profile.WALD
+        ]
+        if wald_notes:
+            notes.append(
+                "Some intervals for the variance components are Wald intervals on the log-SD / "
+                f"atanh scale, not profile-likelihood intervals: {wald_notes[0].split(': ', 1)[-1]}."
+            )
     if intervals is None:
         notes.append(
             "Intervals for the variance components were not computed: the ML refit they rest "

@@ -1,0 +1,376 @@
+"""Profile-likelihood intervals for the variance components of a model with several grouping
+levels (nested or crossed), as lme4's confint(method = "profile") gives them.
+
+The parameters are those a reader sees, per level (outermost first): each random effect's SD and
+each correlation, then the residual SD. As lme4 does, the criterion is the ML deviance with the
+fixed effects profiled out and sigma free (the levels engine's `full_deviance`); for one
+parameter held at a value it is minimised over the others, and the 95% limits are where the
+signed root of the excess crosses +-1.96 (the excess reaches 3.84). The bracketing, the edges (an
+SD's 0, a correlation's +-1: the bound is the edge when the profile is still inside there) and
+the root finding are profile.py's, shared with the two-level intervals.
+
+What differs is the constrained fit at each profile point: the levels engine has no analytic
+derivatives, so each point is a quasi-Newton minimisation over the other parameters' free
+coordinates (log SDs, atanh correlations) with central-difference gradients, started from the
+curvature at the optimum (computed once) and from the nearest point already profiled, moved
+along the optimum's regression of the others on the held parameter. A point then costs a few
+gradients, each 2m criterion evaluations (m parameters), whatever the row count.
+
+Parameters at an edge at the optimum (an SD at zero, a correlation at +-1, the correlations of a
+level whose SD is zero) are held at their estimate while the others are profiled; an SD at zero
+gets the lower limit 0 and a profiled upper limit. A bound that cannot be found falls back to
+the Wald interval (log-SD / atanh scale) when there is one, and each row says why.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import numderiv, profile
+from .profile import CHI2_95, Interval
+
+# Each criterion evaluation passes once over the cells (about 1.2 ms for 20,000 cells with a
+# random slope) and a model's profile takes about a thousand of them: beyond this many cells the
+# profile would add more than a few seconds to the fit; Wald intervals, which that many groups
+# make close to the profile, stand in and the rows say so.
+MAX_PROFILE_CELLS = 20_000
+_STEP = 1e-4  # central-difference step in the free coordinates (log SD, atanh correlation)
+_MAX_ITERATIONS = 40
+_SETTLED = 1e-6  # deviance a quasi-Newton step may still be predicted to gain at a point
+EDGE_SD = 1e-6  # an SD below this fraction of its natural scale counts as zero
+
+
+class _Layout:
+    """phi = per level (outermost first) SDs then correlations (lower triangle, as
+    profile.parameters), then sigma; and phi -> the engine's theta."""
+
+    def __init__(self, mdef, model):
+        self.levels = [(name, len(terms)) for name, terms in mdef.levels]
+        self.model = model
+        self.diagonal = set(mdef.diagonal_levels)
+
+    def theta(self, phi: np.ndarray) -> np.ndarray | None:
+        theta = np.zeros(self.model.n_theta)
+        at, sigma = 0, float(phi[-1])
+        for name, q in self.levels:
+            size = q + q * (q - 1) // 2
+            th = profile._theta(np.append(phi[at : at + size], sigma), q)
+            if th is None:
+                return None
+            theta[self.model.slices[name]] = th
+            at += size
+        return theta
+
+    def deviance(self, phi: np.ndarray) -> float:
+        if not phi[-1] > 0:
+            return np.inf
+        theta = self.theta(phi)
+        if theta is None:
+            return np.inf
+        with np.errstate(all="ignore"):
+            value = self.model.full_deviance(theta, float(phi[-1]), False)
+        return float(value) if np.isfinite(value) else np.inf
+
+
+class _Profile:
+    """One parameter's profile for profile._bound: `best`, `k`, and the excess of the
+    constrained deviance over the optimum's minus 3.84 at a value."""
+
+    def __init__(self, layout, best, base, k, moving, is_cor, hessian):
+        self.layout, self.best, self.base, self.k, self.is_cor = layout, best, base, k, is_cor
+        self.others = np.array([i for i in moving if i != k], dtype=int)
+        self.evaluations = 0
+        at = {int(i): j for j, i in enumerate(moving)}
+        o = [at[int(i)] for i in self.others]
+        self.H = hessian[np.ix_(o, o)] if len(o) else np.zeros((0, 0))
+        # how the others move with the held parameter at the optimum (its free coordinate)
+        if k in at and len(o):
+            try:
+                self.slope = -np.linalg.solve(self.H, hessian[o, at[k]])
+            except np.linalg.LinAlgError:
+                self.slope = np.zeros(len(o))
+        else:
+            self.slope = np.zeros(len(o))
+        start = profile._to_free(best[self.others], is_cor[self.others])
+        self.points: dict[float, tuple[float, np.ndarray]] = {float(best[k]): (-CHI2_95, start)}
+
+    def _free_k(self, value: float) -> float:
+        if self.is_cor[self.k]:
+            return float(np.arctanh(value)) if abs(value) < 1 else np.nan
+        return float(np.log(value)) if value > 0 else np.nan
+
+    def _value(self, value: float, z: np.ndarray) -> float:
+        self.evaluations += 1
+        phi = self.best.copy()
+        phi[self.k] = value
+        phi[self.others] = profile._from_free(z, self.is_cor[self.others])
+        return self.layout.deviance(phi)
+
+    def _gradient(self, value: float, z: np.ndarray) -> np.ndarray:
+        g = np.empty(len(z))
+        for i in range(len(z)):
+            e = np.zeros(len(z))
+            e[i] = _STEP
+            g[i] = (self._value(value, z + e) - self._value(value, z - e)) / (2 * _STEP)
+        return g
+
+    def _minimise(self, value: float, z: np.ndarray) -> tuple[float, np.ndarray]:
+        """BFGS from the optimum's curvature; stops when a step is predicted to gain less than
+        _SETTLED (the bound then moves by a negligible fraction of the interval's width)."""
+        current = self._value(value, z)
+        if not len(z) or not np.isfinite(current):
+            return current, z
+        H = self.H.copy()
+        g = self._gradient(value, z)
+        for _ in range(_MAX_ITERATIONS):
+            if not np.all(np.isfinite(g)):
+                break
+            try:
+                step = -np.linalg.solve(H, g)
+            except np.linalg.LinAlgError:
+                step = -g
+            if not -g @ step > 0:  # not a descent direction: a steepest-descent step instead
+                H = np.eye(len(z)) * max(float(np.max(np.abs(np.diag(H)))), 1.0)
+                step = -g / H[0, 0]
+            if -0.5 * g @ step < _SETTLED:
+                break
+            t, moved = 1.0, False
+            for _ in range(12):
+                candidate = self._value(value, z + t * step)
+                if candidate < current:
+                    moved = True
+                    break
+                t /= 2
+            if not moved:
+                break
+            s = t * step
+            gain = current - candidate
+            z, current = z + s, candidate
+            g_new = self._gradient(value, z)
+            y = g_new - g
+            g = g_new
+            if s @ y > 1e-12:
+                Hs = H @ s
+                H = H + np.outer(y, y) / (y @ s) - np.outer(Hs, Hs) / (s @ Hs)
+            if gain < 0.1 * _SETTLED:
+                break
+        return current, z
+
+    def __call__(self, value: float) -> float:
+        value = float(value)
+        if value in self.points:
+            return self.points[value][0]
+        nearest = min(self.points, key=lambda v: abs(v - value))
+        start = self.points[nearest][1].copy()
+        shift = self._free_k(value) - self._free_k(nearest)
+        if np.isfinite(shift) and abs(shift) < 5:
+            start = start + self.slope * shift
+        deviance, z = self._minimise(value, start)
+        if not np.isfinite(deviance) and not np.array_equal(start, self.points[nearest][1]):
+            deviance, z = self._minimise(value, self.points[nearest][1].copy())
+        excess = deviance - self.base - CHI2_95 if np.isfinite(deviance) else profile._BEYOND
+        self.points[value] = (float(excess), z)
+        return float(excess)
+
+
+def _zeta(profile_: _Profile, value: float) -> float:
+    """The signed root's size at a value: sqrt(excess over the optimum), 1.96 at a bound."""
+    return float(np.sqrt(max(profile_(value) + CHI2_95, 0.0)))
+
+
+def _bound(prof: _Profile, sign: float, edge: tuple[float, float], guess: float) -> tuple:
+    """(bound, at_edge) on one side of the estimate. Unlike profile._bound, which looks at the
+    edge first, the first point is the Wald guess and each next one extrapolates the signed
+    root linearly to 1.96 (it is close to linear in the parameter): an edge is evaluated only
+    when the walk reaches it (a correlation's +-1 costs ten times an ordinary point), and the
+    root is then bracketed tightly."""
+    best = float(prof.best[prof.k])
+    limit = edge[0] if sign < 0 else edge[1]
+    if np.isfinite(limit) and best == limit:
+        return float(limit), True
+    scale = max(abs(best), guess if np.isfinite(guess) else 0.0, 1e-3)
+    step = guess if np.isfinite(guess) and guess > 0 else 0.5 * scale
+    inside = best
+    for _ in range(profile._WALK_STEPS):
+        candidate = inside + sign * step
+        if np.isfinite(limit) and sign * (candidate - limit) >= 0:
+            candidate = float(limit)
+        elif candidate <= 0 and not np.isfinite(limit):  # the residual SD towards zero
+            candidate = inside / 2
+        zeta = _zeta(prof, candidate)
+        if zeta >= np.sqrt(CHI2_95):
+            return _root(prof, inside, candidate, scale), False
+        if candidate == limit:
+            return float(limit), True
+        distance = abs(candidate - best)
+        # the signed root is nearly linear: aim a little beyond where it would reach 1.96
+        if zeta > 0.2:
+            step = max(1.1 * distance * np.sqrt(CHI2_95) / zeta - distance, 0.02 * distance)
+        else:
+            step = 2.0 * max(step, distance)
+        inside = candidate
+    raise profile._NoBound("the profile stays flat: the data do not bound this parameter")
+
+
+def _root(prof: _Profile, inside: float, outside: float, scale: float) -> float:
+    """The crossing between a point inside the 95% region and one beyond it, to 1e-6 of the
+    parameter's scale (lme4 interpolates a spline through its profile points)."""
+
+    def signed(v: float) -> float:
+        return _zeta(prof, v) - float(np.sqrt(CHI2_95))
+
+    a, b = sorted((inside, outside))
+    try:
+        return float(numderiv.find_root(signed, a, b, xtol=1e-6 * scale))
+    except ValueError:
+        raise profile._NoBound(
+            "the profile is not monotone between the estimate and the bound"
+        ) from None
+
+
+def _parameters(fit):
+    """(best phi, is_cor, free, natural scale of each SD) of the ML fit, as wald_intervals."""
+    from . import lmm
+
+    ml, mdef = fit.ml, fit.mdef
+    sigma = float(np.sqrt(ml.sigma2))
+    parts, is_cor, free, scale = [], [], [], []
+    for name, terms in mdef.levels:
+        q = len(terms)
+        lam = lmm.psd_factor(ml.re_cov[name] / ml.sigma2)
+        phi = profile.parameters(lmm.theta_of(lam), sigma, q)[:-1]
+        parts.append(phi)
+        is_cor += [False] * q + [True] * (len(phi) - q)
+        free += [True] * q + [name not in mdef.diagonal_levels] * (len(phi) - q)
+        # an SD's natural size: sigma in the units of its term (a slope: per unit of x)
+        sd_of = ml.model.slope_sd
+        scale += [sigma / (sd_of.get(t, 1.0) or 1.0) if i else sigma for i, t in enumerate(terms)]
+        scale += [1.0] * (len(phi) - q)
+    best = np.concatenate([*parts, [sigma]])
+    return best, np.array(is_cor + [False]), np.array(free + [True]), np.array(scale + [sigma])
+
+
+def _pinned(best, is_cor, free, scale, levels) -> np.ndarray:
+    """Parameters at an edge at the optimum: SDs at zero, correlations at +-1 and correlations
+    of a level with an SD at zero (undefined there)."""
+    pinned = np.where(is_cor, np.abs(best) > 1 - 1e-6, best < EDGE_SD * scale) & free
+    at = 0
+    for _, q in levels:
+        size = q + q * (q - 1) // 2
+        if np.any(pinned[at : at + q]):
+            pinned[at + q : at + size] = free[at + q : at + size]
+        at += size
+    return pinned
+
+
+def _split(fit, rows: list[Interval]) -> dict[str, list[Interval]]:
+    out, at = {}, 0
+    for name, terms in fit.mdef.levels:
+        size = len(terms) + len(terms) * (len(terms) - 1) // 2
+        out[name] = rows[at : at + size]
+        at += size
+    out["Residual"] = rows[at:]
+    return out
+
+
+def _flat(fit, wald: dict[str, list[Interval]]) -> list[Interval]:
+    return [i for name, _ in fit.mdef.levels for i in wald[name]] + list(wald["Residual"])
+
+
+def _wald_with(note: str, wald_rows: list[Interval]) -> list[Interval]:
+    """The Wald rows with `note` saying why the profile was not run."""
+    out = []
+    for w in wald_rows:
+        if w.method == profile.WALD:
+            out.append(
+                Interval(w.low, w.high, w.method, f"Wald on the log-SD / atanh scale: {note}")
+            )
+        elif w.note == profile.NOT_A_PARAMETER:
+            out.append(w)
+        else:
+            out.append(Interval(None, None, None, f"{w.note}; {note}" if w.note else note))
+    return out
+
+
+def levels_intervals(fit, wald: dict[str, list[Interval]], n_cells: int) -> dict[str, list]:
+    """Profile intervals of every SD, correlation and the residual SD of a LevelsMixed `fit`
+    (its ML refit), keyed as `wald` (multilevel.wald_intervals: each level, then "Residual"),
+    whose rows stand in where a bound cannot be profiled."""
+    wald_rows = _flat(fit, wald)
+    if n_cells > MAX_PROFILE_CELLS:
+        return _split(fit, _wald_with(
+            f"with {n_cells:,} cells (more than {MAX_PROFILE_CELLS:,}) the profile is not run; "
+            "so many groups make the two agree", wald_rows))  # fmt: skip
+    if getattr(fit.ml, "centred", None) is not None:
+        return _split(fit, _wald_with(
+            "the profile is not run for a random slope on a variable far from zero (e.g. "
+            "calendar years); centre it for intervals", wald_rows))  # fmt: skip
+    layout = _Layout(fit.mdef, fit.ml.model)
+    best, is_cor, free, scale = _parameters(fit)
+    best[~free] = 0.0
+    pinned = _pinned(best, is_cor, free, scale, layout.levels)
+    best[pinned & ~is_cor] = 0.0  # an SD at the edge: exactly there, as lme4 leaves it
+    base = layout.deviance(best)
+    moving = np.flatnonzero(free & ~pinned)
+    z_best = profile._to_free(best[moving], is_cor[moving])
+
+    def deviance_z(z: np.ndarray) -> float:
+        phi = best.copy()
+        phi[moving] = profile._from_free(z, is_cor[moving])
+        return layout.deviance(phi)
+
+    hessian = None
+    if np.isfinite(base):
+        try:
+            H = numderiv.hessian(deviance_z, z_best, rel_step=1e-3)
+            if np.all(np.isfinite(H)) and np.all(np.linalg.eigvalsh(H) > 0):
+                hessian = H
+        except (np.linalg.LinAlgError, ValueError):
+            hessian = None
+    if hessian is None:
+        return _split(fit, _wald_with(
+            "the profile could not be run (the deviance is not curved upwards at the optimum)",
+            wald_rows))  # fmt: skip
+    # where to look first: the Wald half-width on the parameter's own scale
+    wald_arr = np.array([[np.nan, np.nan] if w.low is None else [w.low, w.high]
+                         for w in wald_rows], float)  # fmt: skip
+    cov = 2.0 * np.linalg.inv(hessian)
+    guesses = np.full(len(best), np.nan)
+    # the delta method back from log SD (d SD = SD dz) and atanh (d r = (1 - r^2) dz)
+    slope = np.where(is_cor[moving], 1 - best[moving] ** 2, best[moving])
+    guesses[moving] = np.abs(slope) * 1.96 * np.sqrt(np.diag(cov))
+    guesses[pinned & ~is_cor] = scale[pinned & ~is_cor] * 0.1
+    edges = [(-1.0, 1.0) if c else (0.0, np.inf) for c in is_cor[:-1]] + [(-np.inf, np.inf)]
+
+    profiled = []
+    for k in range(len(best)):
+        if not free[k]:
+            profiled.append((np.nan, np.nan, profile.NOT_A_PARAMETER))
+            continue
+        if pinned[k] and is_cor[k]:
+            why = (
+                "no interval: the correlation is at +-1 or belongs to an SD estimated at zero, "
+                "where it is not identified"
+            )
+            profiled.append((np.nan, np.nan, why))
+            continue
+        prof = _Profile(layout, best, base, k, moving, is_cor, hessian)
+        bounds, notes, reached = [], [], []
+        for sign in (-1.0, 1.0):
+            try:
+                bound, at_edge = _bound(prof, sign, edges[k], guesses[k])
+            except profile._NoBound as why:
+                bound, at_edge = np.nan, False
+                notes.append(str(why))
+            except (ArithmeticError, ValueError, np.linalg.LinAlgError) as error:
+                bound, at_edge = np.nan, False
+                notes.append(f"the profile could not be evaluated ({type(error).__name__})")
+            bounds.append(bound)
+            if at_edge and bound != best[k]:
+                reached.append("zero" if bound == 0 else f"{bound:+g}")
+            if at_edge and bound == best[k] and bound == 0:
+                notes.append("the SD is estimated at zero; its lower limit is zero")
+        if reached:
+            notes.append("the profile stays within the 95% region up to " + " and ".join(reached))
+        profiled.append((bounds[0], bounds[1], "; ".join(dict.fromkeys(notes)) or None))
+    return _split(fit, profile._merge(profiled, wald_arr, free))
