@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -135,6 +136,9 @@ class Spec(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     centering: dict[str, Literal["group", "grand"]] = Field(default_factory=dict)
     contextual: list[str] = Field(default_factory=list)
+    # `contextual: {level: [vars]}`: the innermost level's entry becomes `contextual` (the list
+    # form's meaning); the outer levels' means are kept here, out of the echoed config
+    _contextual_outer: dict[str, list[str]] = PrivateAttr(default_factory=dict)
     # cells of the data file that mean "missing" (CSV, and text columns of Parquet)
     missing_values: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING_VALUES))
     # predictors a school or district can act on (a subset of predictors)
@@ -222,6 +226,49 @@ class Spec(BaseModel):
                  "levers", "question", "event", "labels", "centering", "reference",
                  "level_labels", "time")  # fmt: skip
         return {k: nfc(v) if k in names else v for k, v in value.items()}
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _contextual_by_level(cls, value, handler):
+        # the mapping form of `contextual:` (issue 22): the innermost level's variables are the
+        # list form; the outer levels' ride beside the validated config (a private attribute)
+        outer: dict[str, list[str]] = {}
+        if isinstance(value, dict) and isinstance(value.get("contextual"), dict):
+            value, mapping = dict(value), value["contextual"]
+            group = value.get("group")
+            levels = [str(g) for g in (group if isinstance(group, list) else [group])]
+            nfc = unicodedata.normalize
+            levels = [nfc("NFC", g) for g in levels]
+            where = ", ".join(quoted(g) for g in levels)
+            chosen: dict[str, list[str]] = {}
+            for level, names in mapping.items():
+                level = nfc("NFC", str(level))
+                if level not in levels:
+                    raise ValueError(
+                        f"contextual: {quoted(level)} is not a level of group ({where})"
+                    )
+                if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                    raise ValueError(f"contextual: {quoted(level)}: expected a list of predictors")
+                chosen[level] = [nfc("NFC", n) for n in names]
+            value["contextual"] = chosen.pop(levels[-1], [])
+            outer = {level: names for level, names in chosen.items() if names}
+        spec = handler(value)
+        for level, names in outer.items():
+            if spec.crossed:
+                raise ValueError(
+                    f"contextual: {quoted(level)}: group means are not supported with crossed "
+                    "levels (a row belongs to two groups that do not nest)"
+                )
+            for name in names:
+                if name not in spec.predictors:
+                    raise ValueError(
+                        f"contextual: {quoted(level)}: {quoted(name)} is not a predictor (a "
+                        "contextual effect is the between-group slope beside its within slope)"
+                    )
+            if len(set(names)) < len(names):
+                raise ValueError(f"contextual: {quoted(level)}: a variable is listed twice")
+        spec._contextual_outer = outer
+        return spec
 
     @model_validator(mode="before")
     @classmethod
@@ -446,6 +493,20 @@ class Spec(BaseModel):
     def multilevel(self) -> bool:
         """Whether there are several grouping levels (three-level, growth, crossed)."""
         return len(self.levels) > 1
+
+    def contextual_at(self, level: str) -> list[str]:
+        """The variables whose means over `level`'s groups are predictors (`contextual:`); the
+        list form means the innermost level."""
+        if level == self.levels[-1]:
+            return list(self.contextual)
+        return list(self._contextual_outer.get(level, []))
+
+    @property
+    def contextual_outer(self) -> dict[str, list[str]]:
+        """Contextual means at levels above the innermost, {level: [variables]}, outermost
+        first."""
+        return {lv: list(self._contextual_outer[lv]) for lv in self.levels
+                if lv in self._contextual_outer}  # fmt: skip
 
     def slopes_at(self, level: str) -> list[str]:
         """The random slopes at one level: a plain list means the innermost level."""

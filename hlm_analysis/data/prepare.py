@@ -34,6 +34,7 @@ from .levels import (
     single_group,
     with_variable_levels,
 )
+from .outer_means import add_outer_means
 from .read_arrow import arrow_columns
 from .sums import DesignSums, from_rows
 
@@ -480,12 +481,17 @@ def assemble(
     design); `rows` holds every row, or only the figures' sample (keep_rows False). The
     medians come from the sample, which the report says when it is one. `coding` names a
     binary outcome's event in the design."""
-    _, terms_of, categorical, design = built
-    if coding is not None:
-        design = replace(design, event=coding.event, non_event=coding.non_event)
     levels = None
     if spec.multilevel:  # cells ordered by their groups, and each level's groups
         levels, group_labels, sums, rows = arrange_cells(spec, group_labels, sums, rows)
+        # means over outer levels' groups, from the cell sums (the same on every data path)
+        built, predictors, sums, rows = add_outer_means(
+            spec, built, predictors, levels, sums, rows,
+            lambda c: MEASURED + c if c in spec.centering else c,
+        )  # fmt: skip
+    _, terms_of, categorical, design = built
+    if coding is not None:
+        design = replace(design, event=coding.event, non_event=coding.non_event)
     sample = rows.take(sample_index(len(rows))) if keep_rows else rows
     numeric = numeric_variables(spec, predictors, categorical)
     return finish(
