@@ -1,0 +1,120 @@
+"""Profile-likelihood intervals of the variance components with several grouping levels
+(model/levels_profile.py) against lme4's confint(m, method = "profile", oldNames = FALSE) on the
+ML fits of the three-level pupils data, the growth data (year slopes at both levels) and the
+crossed primary x secondary design (tests/reference/levels_profile: make_levels_profile_reference.R
+wrote levels_profile_reference.json). Limits within 2%, or 1e-3 absolute near zero."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import write_config
+
+from hlm_analysis.data.route import prepare
+from hlm_analysis.model import levels_profile, multilevel, profile
+from hlm_analysis.results import INTERCEPT, ModelName
+from hlm_analysis.spec import load_spec
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+REFERENCE = Path(__file__).resolve().parents[1] / "reference" / "levels_profile"
+LME4 = json.loads((REFERENCE / "levels_profile_reference.json").read_text())["cases"]
+
+CONFIGS = {
+    "three_level": {
+        "data": DATA / "pupils.csv",
+        "outcome": "score",
+        "predictors": ["prior", "fsm"],
+        "group": ["school", "class"],
+        "random_slopes": {"class": ["prior"]},
+    },
+    "growth": {
+        "data": DATA / "egsingle.csv",
+        "outcome": "math",
+        "time": "year",
+        "predictors": ["female", "black", "hispanic", "lowinc"],
+        "group": ["schoolid", "childid"],
+        "random_slopes": {"schoolid": ["year"], "childid": ["year"]},
+    },
+    "crossed": {
+        "data": DATA / "scotssec.csv",
+        "outcome": "attain",
+        "predictors": ["verbal", "sex"],
+        "reference": {"sex": "M"},
+        "group": ["primary", "second"],
+        "crossed": True,
+    },
+}
+RUNG = {
+    "three_level": ModelName.RANDOM_SLOPE,
+    "growth": ModelName.RANDOM_SLOPE,
+    "crossed": ModelName.RANDOM_INTERCEPT,
+}
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    cache = {}
+
+    def get(case: str):
+        if case not in cache:
+            config = write_config(tmp_path_factory.mktemp(case), case, **CONFIGS[case])
+            prepared = prepare(load_spec(config))
+            mdef = next(m for m in multilevel.ladder(prepared) if m.name == RUNG[case])
+            cache[case] = (prepared, multilevel.fit_mixed(prepared, mdef))
+        return cache[case]
+
+    return get
+
+
+def _row(intervals: dict, fit, ref: dict) -> profile.Interval:
+    """Our interval of lme4's row: per level the SDs in the term order, then the correlation."""
+    if ref["level"] == "Residual":
+        return intervals["Residual"][0]
+    terms = list(dict(fit.mdef.levels)[ref["level"]])
+    if ref["kind"] == "sd":
+        return intervals[ref["level"]][terms.index(ref["var1"])]
+    assert len(terms) == 2 and {ref["var1"], ref["var2"]} == {INTERCEPT, terms[1]}
+    return intervals[ref["level"]][2]
+
+
+@pytest.mark.parametrize("case", list(CONFIGS))
+def test_profile_intervals_match_lme4_confint(fitted, case):
+    prepared, fit = fitted(case)
+    ref = LME4[case]
+    # the ML optimum the profile starts from is lme4's (or better)
+    assert fit.ml.loglik >= ref["loglik"] - 1e-4
+    intervals = multilevel.final_extras(prepared, fit).intervals
+    assert len(ref["rows"]) == sum(len(rows) for rows in intervals.values())
+    for r in ref["rows"]:
+        ours = _row(intervals, fit, r)
+        assert ours.method == profile.PROFILE, (r["parm"], ours)
+        for got, want in ((ours.low, r["low"]), (ours.high, r["high"])):
+            assert abs(got - want) <= max(0.02 * abs(want), 1e-3), (r["parm"], got, want)
+        assert ours.low <= r["estimate"] <= ours.high
+
+
+def test_an_sd_whose_profile_stays_inside_at_zero_gets_zero_and_says_so(fitted):
+    """ScotsSec's secondary-school SD (0.10): lme4's lower limit is 0, and so is ours, with the
+    two-level code's note; its Wald interval (log scale) would have been 0.015-0.76."""
+    _, fit = fitted("crossed")
+    ours = levels_profile.levels_intervals(fit, multilevel.wald_intervals(fit), 303)
+    second = ours["second"][0]
+    assert second.low == 0.0 and second.method == profile.PROFILE
+    assert "up to zero" in second.note
+    assert second.high == pytest.approx(0.288794, rel=1e-3)
+
+
+def test_beyond_the_cell_limit_wald_stands_in_and_says_why(fitted, monkeypatch):
+    prepared, fit = fitted("crossed")
+    monkeypatch.setattr(levels_profile, "MAX_PROFILE_CELLS", 100)
+    extras = multilevel.final_extras(prepared, fit)
+    rows = [i for r in extras.intervals.values() for i in r]
+    wald = multilevel.wald_intervals(fit)
+    assert [(i.low, i.high) for i in rows] == [(w.low, w.high) for r in wald.values() for w in r]
+    assert all("303 cells" in i.note for i in rows)
+    assert all(i.method == profile.WALD for i in rows if i.low is not None)
+    # the final model's notes say the variance intervals are Wald (the methods sentence then
+    # does not claim profile intervals)
+    assert any("intervals for the variance components are Wald" in n for n in extras.notes)
