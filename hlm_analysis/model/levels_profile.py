@@ -292,6 +292,41 @@ def _wald_with(note: str, wald_rows: list[Interval]) -> list[Interval]:
     return out
 
 
+class _CentredFit:
+    """The engine's centred twin of a fit (a slope far from zero, see levels.fit._centred_fit)
+    in the shape levels_intervals reads."""
+
+    def __init__(self, fit):
+        self.ml, self.mdef = fit.ml.centred, fit.mdef
+
+
+def _centred(fit, wald: dict[str, list[Interval]]) -> dict[str, list]:
+    """A slope on a variable far from zero (calendar years) is fitted centred by the engine.
+    Moving a slope's zero changes only the intercept's SD and its correlations at that level
+    (Sigma = T Sigma_c T'); every other parameter, and the profile of it (a minimum over the
+    others, which the move maps one to one), is the same in the centred model, which is
+    profiled instead. The intercept's rows at such a level get no interval: they describe the
+    groups at the variable's zero, far outside the data."""
+    out = levels_intervals(_CentredFit(fit), wald, 0)
+    why = (
+        "no interval: a random slope's variable is far from zero (e.g. calendar years), so the "
+        "intercept describes the groups far outside the data; centre it for intervals"
+    )
+    for name, terms in fit.mdef.levels:
+        moved = [t for t in fit.ml.centred.model.terms[name][1:] if t not in terms]
+        if not moved:
+            continue
+        q = len(terms)
+        pairs = list(zip(*np.tril_indices(q, -1), strict=True))
+        rows = list(out[name])
+        rows[0] = Interval(None, None, None, why)
+        for j, (a, b) in enumerate(pairs):
+            if a == 0 or b == 0:
+                rows[q + j] = Interval(None, None, None, why)
+        out[name] = rows
+    return out
+
+
 def levels_intervals(fit, wald: dict[str, list[Interval]], n_cells: int) -> dict[str, list]:
     """Profile intervals of every SD, correlation and the residual SD of a LevelsMixed `fit`
     (its ML refit), keyed as `wald` (multilevel.wald_intervals: each level, then "Residual"),
@@ -302,9 +337,7 @@ def levels_intervals(fit, wald: dict[str, list[Interval]], n_cells: int) -> dict
             f"with {n_cells:,} cells (more than {MAX_PROFILE_CELLS:,}) the profile is not run; "
             "so many groups make the two agree", wald_rows))  # fmt: skip
     if getattr(fit.ml, "centred", None) is not None:
-        return _split(fit, _wald_with(
-            "the profile is not run for a random slope on a variable far from zero (e.g. "
-            "calendar years); centre it for intervals", wald_rows))  # fmt: skip
+        return _centred(fit, wald)
     layout = _Layout(fit.mdef, fit.ml.model)
     best, is_cor, free, scale = _parameters(fit)
     best[~free] = 0.0

@@ -679,9 +679,11 @@ def final_extras(prepared: Prepared, fit: LevelsMixed) -> FinalExtras:
             i.note for rows in intervals.values() for i in rows if i.method == profile.WALD
         ]
         if wald_notes:
+            every = len(wald_notes) == sum(len(rows) for rows in intervals.values())
             notes.append(
-                "Some intervals for the variance components are Wald intervals on the log-SD / "
-                f"atanh scale, not profile-likelihood intervals: {wald_notes[0].split(': ', 1)[-1]}."
+                f"{'The' if every else 'Some'} intervals for the variance components are Wald "
+                "intervals on the log-SD / atanh scale, not profile-likelihood intervals: "
+                f"{wald_notes[0].split(': ', 1)[-1]}."
             )
     if intervals is None:
         notes.append(

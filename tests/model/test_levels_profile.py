@@ -117,4 +117,31 @@ def test_beyond_the_cell_limit_wald_stands_in_and_says_why(fitted, monkeypatch):
     assert all(i.method == profile.WALD for i in rows if i.low is not None)
     # the final model's notes say the variance intervals are Wald (the methods sentence then
     # does not claim profile intervals)
-    assert any("intervals for the variance components are Wald" in n for n in extras.notes)
+    assert any("The intervals for the variance components are Wald" in n for n in extras.notes)
+
+
+def test_a_slope_far_from_zero_profiles_what_does_not_depend_on_its_origin(fitted, tmp_path):
+    """Growth on calendar years (year + 2015): the engine fits it centred; the slope SDs, the
+    residual SD and their profiles do not depend on where the slope's zero lies, so they equal
+    lme4's on the original years; the intercepts' SDs and correlations (the groups at year 0,
+    two thousand years before the data) get none, saying why."""
+    import pandas as pd
+
+    data = pd.read_csv(DATA / "egsingle.csv", dtype={"schoolid": str, "childid": str})
+    data["year"] = data["year"] + 2015
+    data.to_csv(tmp_path / "calendar.csv", index=False)
+    config = write_config(tmp_path, "calendar", **(CONFIGS["growth"] | {"data": tmp_path /
+                                                                        "calendar.csv"}))  # fmt: skip
+    prepared = prepare(load_spec(config))
+    mdef = next(m for m in multilevel.ladder(prepared) if m.name == ModelName.RANDOM_SLOPE)
+    fit = multilevel.fit_mixed(prepared, mdef)
+    assert fit.ml.centred is not None
+    intervals = multilevel.final_extras(prepared, fit).intervals
+    for r in LME4["growth"]["rows"]:
+        ours = _row(intervals, fit, r)
+        if INTERCEPT in (r["var1"], r["var2"]) and r["level"] != "Residual":
+            assert ours.low is None and ours.method is None and "far from zero" in ours.note
+            continue
+        assert ours.method == profile.PROFILE, (r["parm"], ours)
+        for got, want in ((ours.low, r["low"]), (ours.high, r["high"])):
+            assert abs(got - want) <= max(0.02 * abs(want), 1e-3), (r["parm"], got, want)
