@@ -642,6 +642,8 @@ class Selection:
 class Effect:
     estimate: float
     std_error: float
+    # Satterthwaite df of the contrast (several levels: the levels engine's, lmerTest's)
+    df: float | None = extension(None)
 
 
 @dataclass(frozen=True)
@@ -655,6 +657,9 @@ class ContextualEffect:
     contextual: Effect
     moderator: str | None = None  # set when the variable's slope depends on an interaction
     moderator_value: str | None = None  # the level (or "mean + 1 SD") these effects hold at
+    # several levels: the level whose group means give `between` (config column); within is
+    # the slope inside its groups (issue 22: contextual effects at every level)
+    level: str | None = extension(None)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ import numpy as np
 
 from .. import atomic, provenance, rules
 from ..data import Prepared, check_full_rank, describe, prepare
+from ..data.columns import contextual_name
 from ..data.describe import numeric_variables
+from ..data.outer_means import outer_mean_name
 from ..data.prepare import SAMPLE_SEED
 from ..data.source import IN_MEMORY_ROWS
 from ..errors import InputError
@@ -184,28 +186,44 @@ def _health(models: dict[ModelName, ModelResult], data: DataSummary) -> list[Hea
     return out
 
 
-def _contextual(prepared: Prepared, model: ModelResult) -> list[ContextualEffect]:
+def _contextual(prepared: Prepared, model: ModelResult, df_of=None) -> list[ContextualEffect]:
     """Within, between and contextual effects (Raudenbush & Bryk 2002, table 5.11) with SEs.
 
     With x group-mean centred and its group mean in the model, b_x is the within effect and
     b_mean the between effect; otherwise b_mean is already the contextual effect. When x (or its
     mean) interacts with a moderator, its slope depends on the moderator, so every effect is
-    given at each moderator value (each level, or the mean and one SD either side)."""
-    design = prepared.design
+    given at each moderator value (each level, or the mean and one SD either side).
+
+    Several levels (`contextual: {school: [x], class: [x]}`): S_k, the slope when a whole group
+    of level k moves by one unit, is x's coefficient (unless x is group-centred: it does not
+    move then) plus the coefficients of x's means at level k and every level inside it. At each
+    level with a mean, between = S_k, within = S of the next level inside that has a mean (or
+    the row's slope, x's coefficient), contextual = between - within, which is the coefficient
+    of the level's own mean whenever an inner mean or an uncentred x carries the rest. One
+    level reads exactly as before. `df_of` (contrasts -> Satterthwaite df) gives each its df."""
+    design, spec = prepared.design, prepared.spec
     terms = [fe.term for fe in model.fixed_effects]
     index = {t: i for i, t in enumerate(terms)}
     estimates = np.array([fe.estimate for fe in model.fixed_effects])
     cov = np.array(model.fixed_cov)
     interactions = [i for i in prepared.spec.interactions if all(
         t in index for t in prepared.terms_of[i])]  # fmt: skip
+    outer = spec.contextual_outer if spec.multilevel else {}
+    variables = list(dict.fromkeys([*spec.contextual, *(v for vs in outer.values() for v in vs)]))
     out = []
-    for var in prepared.spec.contextual:
-        mean = design.group_mean_of(var)
+    for var in variables:
+        # x's means in the model, innermost level first: (level, mean column)
+        chain = [(spec.levels[-1], contextual_name(var))] if var in spec.contextual else []
+        chain += [(level, outer_mean_name(var, level)) for level in reversed(spec.levels[:-1])
+                  if var in outer.get(level, [])]  # fmt: skip
+        chain = [(level, mean) for level, mean in chain if mean in index]
+        if not chain:
+            continue
         group_centred = design.variable(var).centering == "group"
         moderators = list(
             dict.fromkeys(
                 final.moderators_of(design, var, interactions)
-                + final.moderators_of(design, mean, interactions)
+                + final.moderators_of(design, chain[0][1], interactions)
             )
         )
         settings = (
@@ -215,19 +233,28 @@ def _contextual(prepared: Prepared, model: ModelResult) -> list[ContextualEffect
                   final.moderator_settings(prepared, moderators[0])]
         )  # fmt: skip
         for moderator, label, values in settings:
-            within = final.slope_contrast(design, index, var, values)
-            slope_of_mean = final.slope_contrast(design, index, mean, values)
-            contrasts = {
-                "within": within,
-                "between": slope_of_mean if group_centred else within + slope_of_mean,
-                "contextual": slope_of_mean - within if group_centred else slope_of_mean,
-            }
-            effects = {
-                name: Effect(float(c @ estimates), float(np.sqrt(c @ cov @ c)))
-                for name, c in contrasts.items()
-            }
-            out.append(ContextualEffect(var, model.name, **effects, moderator=moderator,
-                                        moderator_value=label))  # fmt: skip
+            row = final.slope_contrast(design, index, var, values)
+            whole = np.zeros_like(row) if group_centred else row.copy()
+            inside = row  # the slope within the groups of the level being read
+            for level, mean in chain:
+                whole = whole + final.slope_contrast(design, index, mean, values)
+                contrasts = {"within": inside, "between": whole, "contextual": whole - inside}
+                inside = whole
+                if df_of is not None:
+                    df = df_of(np.array(list(contrasts.values())))
+                else:
+                    df = [None] * 3
+                effects = {
+                    name: Effect(
+                        float(c @ estimates),
+                        float(np.sqrt(c @ cov @ c)),
+                        None if d is None else float(d),
+                    )
+                    for (name, c), d in zip(contrasts.items(), df, strict=True)
+                }
+                out.append(ContextualEffect(var, model.name, **effects, moderator=moderator,
+                                            moderator_value=label,
+                                            level=level if spec.multilevel else None))  # fmt: skip
     return out
 
 
@@ -341,7 +368,7 @@ def run_analysis(
         comparisons=tuple(_comparisons(models)),
         health=tuple(_health(models, data) + (_binary_health(prepared, models) if binary else [])),
         selection=tuple(_selection(models)),
-        contextual_effects=tuple(_contextual(prepared, main)),
+        contextual_effects=tuple(_contextual(prepared, main, fitted.df_of)),
         sample=sample,
         software=_software(),
         final_model=fitted.final,

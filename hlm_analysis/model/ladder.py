@@ -562,6 +562,9 @@ class Ladder:
     liberal_cross_level_tests: tuple[str, ...] = ()
     joint_tests: tuple[JointTest, ...] = ()
     intercept_variance_explained: InterceptVarianceExplained | None = None
+    # Satterthwaite df of contrasts of the final model's beta (several levels; for the
+    # contextual effects' df), None where the ladder gives none
+    df_of: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 def fit_ladder(prepared: Prepared, progress: Progress = lambda message: None) -> Ladder:
