@@ -607,6 +607,7 @@ def variance_components(results: Results, model: ModelResult, label: str) -> str
     multilevel = levels.multilevel(results)
     by_level = levels.level_results(model)
     if multilevel:
+        lex = lexicon.build(results.spec, results.design, labels.raw)
         tests = {
             (getattr(t, "level", None), t.term): t
             for t in (results.component_tests if model.name == results.final_model else ())
@@ -619,6 +620,16 @@ def variance_components(results: Results, model: ModelResult, label: str) -> str
             continue
         if vc.term2 is None:
             test = tests.get((vc.group, vc.term1)) if multilevel else tests.get(vc.term1)
+            # several levels: the Intercept row's test drops the level's whole random term, so
+            # when the level has slopes too the row says so (the statistic is not the
+            # intercept's alone)
+            whole = (
+                multilevel
+                and test is not None
+                and vc.term1 == INTERCEPT
+                and len(getattr(by_level.get(vc.group), "terms", ())) > 1
+            )
+            scope = f"whole {fmt.md_escape(lex.tier(vc.group).noun.one)} level: " if whole else ""
             rows.append(
                 [
                     fmt.md_escape(labels.term(vc.term1, with_reference=False)),
@@ -632,7 +643,8 @@ def variance_components(results: Results, model: ModelResult, label: str) -> str
                         else model.reliability.get(vc.term1),
                         2,
                     ),
-                    f"χ²({test.df}) = {fmt.num(test.statistic, 2)}, {fmt.pvalue(test.p_value)}"
+                    f"{scope}χ²({test.df}) = {fmt.num(test.statistic, 2)}, "
+                    f"{fmt.pvalue(test.p_value)}"
                     if test
                     else "",
                 ]
@@ -675,8 +687,9 @@ def variance_components(results: Results, model: ModelResult, label: str) -> str
             "".join("llrrrrrl"[i] for i in keep),
             f"Variance components of the {model.label.lower()} model at each level, outermost "
             "first (reliability: the average over a level's groups of each random coefficient's "
-            "reliability; test: REML likelihood ratio for dropping the term at that level, "
-            "50:50 chi-bar-square)",
+            "reliability; test: REML likelihood ratio for dropping a slope with its "
+            "covariances, or on an Intercept row the level's whole random term, p from a 50:50 "
+            "mixture of χ²(df − 1) and χ²(df))",
             label,
         )
     if model.is_binomial:

@@ -201,3 +201,20 @@ def test_ladder_and_variance_tables_name_each_level():
     variance = tables.variance_components(r, r.final, "tbl-variance")
     assert variance.splitlines()[0].startswith("| Level | Term |")
     assert "| School | Intercept |" in variance and "| Class | Prior attainment" in variance
+
+
+def test_an_intercept_rows_test_that_drops_the_whole_level_says_so():
+    """The class level holds an intercept, a slope and their covariance: the test on its Intercept
+    row drops all three (lme4's anova without (1 + prior | class:school): 273.52 on 3 df), so the
+    row says 'whole level' and the caption names the mixture, chi2(df - 1):chi2(df)."""
+    from hlm_analysis.present import tables
+
+    r = fixture_results("levels_pupils")
+    variance = tables.variance_components(r, r.final, "tbl-variance")
+    row = next(line for line in variance.splitlines() if line.startswith("| Class | Intercept |"))
+    assert "whole class level: χ²(3) = 273.52" in row
+    # the school level has its intercept only: dropping it is dropping the level, plainly
+    row = next(line for line in variance.splitlines() if line.startswith("| School | Intercept |"))
+    assert "χ²(1) = 212.93" in row and "whole" not in row
+    assert "χ²(df − 1) and χ²(df)" in variance
+    assert "50:50 chi-bar-square)" not in variance
