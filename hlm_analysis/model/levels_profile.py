@@ -72,12 +72,35 @@ class _Layout:
         return float(value) if np.isfinite(value) else np.inf
 
 
+class _Coordinates:
+    """Each parameter's free coordinate in the constrained fits: log SD, atanh correlation, and
+    for an SD at zero at the optimum SD = |s| * its natural scale (smooth through zero, where a
+    log cannot go), so that it may leave zero while another parameter is held (a school SD of 0
+    grows as the class SD is held low, as in lme4's profile)."""
+
+    def __init__(self, is_cor: np.ndarray, linear: np.ndarray, scale: np.ndarray):
+        self.is_cor, self.linear, self.scale = is_cor, linear, scale
+
+    def to_free(self, values: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        out = profile._to_free(values, self.is_cor[idx])
+        lin = self.linear[idx]
+        out[lin] = values[lin] / self.scale[idx][lin]
+        return out
+
+    def from_free(self, z: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        out = profile._from_free(z, self.is_cor[idx])
+        lin = self.linear[idx]
+        out[lin] = np.abs(z[lin]) * self.scale[idx][lin]
+        return out
+
+
 class _Profile:
     """One parameter's profile for profile._bound: `best`, `k`, and the excess of the
     constrained deviance over the optimum's minus 3.84 at a value."""
 
-    def __init__(self, layout, best, base, k, moving, is_cor, hessian):
-        self.layout, self.best, self.base, self.k, self.is_cor = layout, best, base, k, is_cor
+    def __init__(self, layout, best, base, k, moving, coords: _Coordinates, hessian):
+        self.layout, self.best, self.base, self.k = layout, best, base, k
+        self.coords, self.is_cor = coords, coords.is_cor
         self.others = np.array([i for i in moving if i != k], dtype=int)
         self.evaluations = 0
         at = {int(i): j for j, i in enumerate(moving)}
@@ -91,10 +114,12 @@ class _Profile:
                 self.slope = np.zeros(len(o))
         else:
             self.slope = np.zeros(len(o))
-        start = profile._to_free(best[self.others], is_cor[self.others])
+        start = coords.to_free(best[self.others], self.others)
         self.points: dict[float, tuple[float, np.ndarray]] = {float(best[k]): (-CHI2_95, start)}
 
     def _free_k(self, value: float) -> float:
+        if self.coords.linear[self.k]:
+            return float(value / self.coords.scale[self.k])
         if self.is_cor[self.k]:
             return float(np.arctanh(value)) if abs(value) < 1 else np.nan
         return float(np.log(value)) if value > 0 else np.nan
@@ -103,15 +128,23 @@ class _Profile:
         self.evaluations += 1
         phi = self.best.copy()
         phi[self.k] = value
-        phi[self.others] = profile._from_free(z, self.is_cor[self.others])
+        phi[self.others] = self.coords.from_free(z, self.others)
         return self.layout.deviance(phi)
 
     def _gradient(self, value: float, z: np.ndarray) -> np.ndarray:
+        """Central differences; an SD's linear coordinate (kept >= 0) at zero one-sided, as
+        the deviance is symmetric in it there and a central difference would read 0."""
+        lin = self.coords.linear[self.others]
         g = np.empty(len(z))
         for i in range(len(z)):
             e = np.zeros(len(z))
             e[i] = _STEP
-            g[i] = (self._value(value, z + e) - self._value(value, z - e)) / (2 * _STEP)
+            if lin[i] and z[i] < _STEP:
+                at = z.copy()
+                at[i] = 0.0
+                g[i] = (self._value(value, at + e) - self._value(value, at)) / _STEP
+            else:
+                g[i] = (self._value(value, z + e) - self._value(value, z - e)) / (2 * _STEP)
         return g
 
     def _minimise(self, value: float, z: np.ndarray) -> tuple[float, np.ndarray]:
@@ -146,6 +179,7 @@ class _Profile:
             s = t * step
             gain = current - candidate
             z, current = z + s, candidate
+            z = np.where(self.coords.linear[self.others], np.abs(z), z)  # the same phi
             g_new = self._gradient(value, z)
             y = g_new - g
             g = g_new
@@ -344,18 +378,27 @@ def levels_intervals(fit, wald: dict[str, list[Interval]], n_cells: int) -> dict
     pinned = _pinned(best, is_cor, free, scale, layout.levels)
     best[pinned & ~is_cor] = 0.0  # an SD at the edge: exactly there, as lme4 leaves it
     base = layout.deviance(best)
-    moving = np.flatnonzero(free & ~pinned)
-    z_best = profile._to_free(best[moving], is_cor[moving])
+    # SDs at zero move too (linear coordinate); correlations at an edge stay where they are
+    linear = pinned & ~is_cor
+    coords = _Coordinates(is_cor, linear, scale)
+    moving = np.flatnonzero(free & ~(pinned & is_cor))
+    z_best = coords.to_free(best[moving], moving)
 
     def deviance_z(z: np.ndarray) -> float:
         phi = best.copy()
-        phi[moving] = profile._from_free(z, is_cor[moving])
+        phi[moving] = coords.from_free(z, moving)
         return layout.deviance(phi)
 
     hessian = None
     if np.isfinite(base):
         try:
             H = numderiv.hessian(deviance_z, z_best, rel_step=1e-3)
+            # an SD at zero: its curvature in |s| is one-sided; keep it apart and positive
+            lin = linear[moving]
+            if np.any(lin):
+                diag = np.where(lin, np.maximum(np.diag(H), 1.0), np.diag(H))
+                H = np.where(lin[:, None] | lin[None, :], 0.0, H)
+                H[np.diag_indices_from(H)] = diag
             if np.all(np.isfinite(H)) and np.all(np.linalg.eigvalsh(H) > 0):
                 hessian = H
         except (np.linalg.LinAlgError, ValueError):
@@ -372,7 +415,7 @@ def levels_intervals(fit, wald: dict[str, list[Interval]], n_cells: int) -> dict
     # the delta method back from log SD (d SD = SD dz) and atanh (d r = (1 - r^2) dz)
     slope = np.where(is_cor[moving], 1 - best[moving] ** 2, best[moving])
     guesses[moving] = np.abs(slope) * 1.96 * np.sqrt(np.diag(cov))
-    guesses[pinned & ~is_cor] = scale[pinned & ~is_cor] * 0.1
+    guesses[linear] = scale[linear] * 0.1
     edges = [(-1.0, 1.0) if c else (0.0, np.inf) for c in is_cor[:-1]] + [(-np.inf, np.inf)]
 
     profiled = []
@@ -387,7 +430,7 @@ def levels_intervals(fit, wald: dict[str, list[Interval]], n_cells: int) -> dict
             )
             profiled.append((np.nan, np.nan, why))
             continue
-        prof = _Profile(layout, best, base, k, moving, is_cor, hessian)
+        prof = _Profile(layout, best, base, k, moving, coords, hessian)
         bounds, notes, reached = [], [], []
         for sign in (-1.0, 1.0):
             try:

@@ -1,7 +1,8 @@
 """Profile-likelihood intervals of the variance components with several grouping levels
 (model/levels_profile.py) against lme4's confint(m, method = "profile", oldNames = FALSE) on the
 ML fits of the three-level pupils data, the growth data (year slopes at both levels) and the
-crossed primary x secondary design (tests/reference/levels_profile: make_levels_profile_reference.R
+crossed primary x secondary design, and a three-level file whose school SD is estimated at zero
+(tests/reference/levels_profile: make_levels_profile_reference.R
 wrote levels_profile_reference.json). Limits within 2%, or 1e-3 absolute near zero."""
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ CONFIGS = {
         "group": ["schoolid", "childid"],
         "random_slopes": {"schoolid": ["year"], "childid": ["year"]},
     },
+    # the school variance is estimated at zero (lme4: singular); its lower limit is 0
+    "three_level_singular": {
+        "data": REFERENCE.parent / "levels" / "three_level_singular.csv",
+        "outcome": "score",
+        "predictors": ["prior", "fsm"],
+        "group": ["school", "class"],
+    },
     "crossed": {
         "data": DATA / "scotssec.csv",
         "outcome": "attain",
@@ -49,6 +57,7 @@ CONFIGS = {
 RUNG = {
     "three_level": ModelName.RANDOM_SLOPE,
     "growth": ModelName.RANDOM_SLOPE,
+    "three_level_singular": ModelName.RANDOM_INTERCEPT,
     "crossed": ModelName.RANDOM_INTERCEPT,
 }
 
@@ -93,6 +102,11 @@ def test_profile_intervals_match_lme4_confint(fitted, case):
         for got, want in ((ours.low, r["low"]), (ours.high, r["high"])):
             assert abs(got - want) <= max(0.02 * abs(want), 1e-3), (r["parm"], got, want)
         assert ours.low <= r["estimate"] <= ours.high
+    if case == "three_level_singular":
+        # held at zero it still moves while the class SD is profiled (lme4's class lower
+        # limit 2.263 needs the school SD to grow; held at 0 it was 2.304)
+        school = intervals["school"][0]
+        assert school.low == 0.0 and "estimated at zero" in school.note
 
 
 def test_an_sd_whose_profile_stays_inside_at_zero_gets_zero_and_says_so(fitted):

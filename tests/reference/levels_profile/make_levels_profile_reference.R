@@ -6,7 +6,7 @@
 # are where the signed root crosses +-1.96 (an SD whose profile stays inside down to 0 gets 0).
 # R 4.2.2, lme4 1.1-31 (Debian bookworm).
 # Run from tests/reference/levels_profile:  Rscript make_levels_profile_reference.R
-# (reads ../../../data/{pupils,egsingle,scotssec}.csv; writes levels_profile_reference.json)
+# (reads ../../../data/{pupils,egsingle,scotssec}.csv and ../levels/three_level_singular.csv; writes levels_profile_reference.json)
 # JSON: {meta, cases: {name: {data, formula, levels (outermost first), grp {level: lme4 grouping
 # expression}, loglik (ML), seconds (confint's), rows: [{parm (lme4 name with oldNames = FALSE),
 # level (plain column or "Residual"), kind ("sd" | "cor"), var1, var2, estimate, low, high}]}}}
@@ -23,6 +23,11 @@ cases <- list(
     formula = paste("math ~ year + female + black + hispanic + lowinc +",
                     "(1 + year | schoolid) + (1 + year | childid:schoolid)"),
     grp = list(schoolid = "schoolid", childid = "childid:schoolid")),
+  # the school variance is estimated at zero (lme4: singular): its lower limit is 0
+  three_level_singular = list(
+    data = "../tests/reference/levels/three_level_singular.csv",
+    formula = "score ~ prior + fsm + (1 | school) + (1 | class:school)",
+    grp = list(school = "school", class = "class:school")),
   crossed = list(
     data = "scotssec.csv",
     formula = "attain ~ verbal + sex + (1 | primary) + (1 | second)",
