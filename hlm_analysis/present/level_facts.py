@@ -83,7 +83,9 @@ def level_facts(
                 "icc_ci": f"{fmt.num(share.icc_ci_low, 3)} to {fmt.num(share.icc_ci_high, 3)}"
                 if share and share.icc_ci_low is not None and share.icc_ci_high is not None
                 else None,
-                "explained": fmt.pct(max(explained, 0.0)) if explained is not None else None,
+                # the size of the change; explained_grew says which way (a variance can grow:
+                # with time in a growth model the intercept becomes the status at time 0)
+                "explained": fmt.pct(abs(explained)) if explained is not None else None,
                 "explained_grew": explained is not None and explained < 0,
             }
         )
@@ -126,6 +128,7 @@ def level_facts(
         "counts": _listed([t["count"] for t in tiers], " crossed with " if crossed else " in "),
         "growth": _growth(results, lex, labels, escape),
         "explained_any": any(t["explained"] is not None for t in tiers),
+        "explained_grew_any": any(t["explained_grew"] for t in tiers),
         # after the predictors (final model without random slopes): each level's share of the
         # remaining variance, the largest, and their sum (None with random slopes, where the
         # intercept variances hold only where the slope variables are zero)

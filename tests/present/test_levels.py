@@ -3,9 +3,11 @@ level-1/2/3 equations of Raudenbush & Bryk and the lme4 formula, crossed factors
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
-from helpers import fixture_results
+import pytest
+from helpers import REFERENCE, fixture_results
 
 from hlm_analysis.present import equation, levels, lexicon
 from hlm_analysis.present.labels import labels_for
@@ -218,3 +220,30 @@ def test_an_intercept_rows_test_that_drops_the_whole_level_says_so():
     assert "χ²(1) = 212.93" in row and "whole" not in row
     assert "χ²(df − 1) and χ²(df)" in variance
     assert "50:50 chi-bar-square)" not in variance
+
+
+def test_a_variance_that_grew_is_said_to_grow_not_to_fall_by_zero():
+    """egsingle: the child intercept variance is 0.570 in the null model and 0.640 in the final
+    one (lme4: 0.5705 -> 0.6401), 12% more; the report said it fell 'by 0%'."""
+    from hlm_analysis.present import fmt, narrative
+
+    ref = json.loads((REFERENCE / "levels" / "levels_reference.json").read_text())["growth"]
+    null = next(
+        r["vcov"]
+        for r in ref["models"]["null"]["reml"]["varcorr"]
+        if r["level"] == "childid" and r["var1"] == "(Intercept)" and r["var2"] is None
+    )
+    results = fixture_results("levels_growth")
+    assert results.model("null").variance_components[1].estimate == pytest.approx(null, rel=1e-3)
+    # the report's final model (year + lowinc; the R reference's adds pupil dummies)
+    final = next(
+        vc.estimate
+        for vc in results.final.variance_components
+        if vc.group == "childid" and vc.term1 == INTERCEPT and vc.term2 is None
+    )
+    grew = fmt.pct((final - null) / null)
+    assert grew == "12%"
+    text = narrative.interpretation(_facts("levels_growth"))
+    assert f"increases the (intercept) variance between children within schools by {grew}" in text
+    assert "within schools by 0%" not in text
+    assert "expected when time enters the model" in text
