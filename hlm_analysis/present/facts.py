@@ -466,6 +466,9 @@ def _contextual(
 ) -> list[dict]:
     out = []
     for row in results.contextual_effects:
+        # several levels: each row is at one level (its mean over that level's groups), named
+        # by that level's noun; one level: the group noun as always
+        noun = lex.tier(row.level).noun if row.level and lex.tiers else lex.group
         z = row.contextual.estimate / row.contextual.std_error if row.contextual.std_error else 0.0
         p = float(2 * distributions.norm_sf(abs(z)))  # Wald, as the contrast's SE is asymptotic
         out.append(
@@ -474,8 +477,11 @@ def _contextual(
                 if row.moderator
                 else "",
                 "variable": escape(labels.raw(row.variable)),
-                "group": escape(lex.group.one),
-                "groups": escape(lex.group.many),
+                "group": escape(noun.one),
+                "groups": escape(noun.many),
+                "group_a": escape(noun.a),
+                # the level's noun when there are several levels (the sentences name it)
+                "level": escape(noun.one) if row.level else "",
                 "moderator": escape(labels.raw(row.moderator)) if row.moderator else "",
                 # the by-moderator rows follow from the model's form unless the group mean
                 # itself interacts with the moderator

@@ -826,11 +826,13 @@ def contextual(results: Results, label: str) -> str:
     labels = labels_for(results)
     rows = []
     for row in results.contextual_effects:
+        # several levels: the level whose averages the row is about, e.g. "prior (school)"
+        level = f" ({labels.raw(row.level)})" if row.level else ""
         for kind in ("within", "between", "contextual"):
             e = getattr(row, kind)
             rows.append(
                 [
-                    fmt.md_escape(labels.raw(row.variable)) if kind == "within" else "",
+                    fmt.md_escape(labels.raw(row.variable) + level) if kind == "within" else "",
                     kind,
                     fmt.sig(e.estimate, 3),
                     fmt.sig(e.std_error, 2),
