@@ -541,6 +541,9 @@ class Spec(BaseModel):
                 del out[key]
         if out.get("profiles", {}).get("level", "") is None:
             del out["profiles"]["level"]
+        if self._contextual_outer:  # the mapping form as written, so reading it back keeps it
+            every = {**self.contextual_outer, self.levels[-1]: list(self.contextual)}
+            out["contextual"] = {level: every[level] for level in self.levels if every.get(level)}
         return out
 
 

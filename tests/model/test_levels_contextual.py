@@ -13,6 +13,7 @@ import pytest
 from helpers import write_config
 
 from hlm_analysis.model.analysis import run_analysis
+from hlm_analysis.results import read_json
 from hlm_analysis.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,11 +50,11 @@ def case(request, tmp_path_factory):
     keys, _ = CASES[name]
     tmp = tmp_path_factory.mktemp(name)
     results = run_analysis(load_spec(write_config(tmp, name, **BASE, **keys)), tmp / "out")
-    return name, results
+    return name, results, tmp / "out"
 
 
 def test_fixed_effects_as_lmer(case):
-    name, results = case
+    name, results, _ = case
     reference = REFERENCE[name]["coefficients"]
     names = SAME | CASES[name][1]
     model = results.models[results.final_model]
@@ -68,7 +69,7 @@ def test_fixed_effects_as_lmer(case):
 
 
 def test_contextual_effects_as_contest(case):
-    name, results = case
+    name, results, _ = case
     rows = REFERENCE[name]["contrasts"]
     got = {c.level: c for c in results.contextual_effects}
     assert sorted(got) == sorted({r["level"] for r in rows})
@@ -85,6 +86,18 @@ def test_contextual_effects_as_contest(case):
 
 
 def test_outer_mean_is_at_its_level(case):
-    _, results = case
+    _, results, _ = case
     variable = results.design.variable("prior_school_mean")
     assert variable.mean_of == "prior" and variable.level == "school"
+
+
+def test_results_json_keeps_the_mapping(case):
+    """results.json echoes `contextual:` as the mapping, so the config read back from it has the
+    outer levels' means too (and the level and df of every contextual effect)."""
+    name, results, out = case
+    back = read_json(out / "results.json")
+    assert back.spec.contextual_outer == results.spec.contextual_outer == {"school": ["prior"]}
+    assert back.spec.contextual == results.spec.contextual
+    assert [(c.level, c.contextual.df) for c in back.contextual_effects] == [
+        (c.level, c.contextual.df) for c in results.contextual_effects
+    ]
