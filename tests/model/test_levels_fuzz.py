@@ -105,8 +105,8 @@ def test_growth_on_calendar_years_is_fitted_as_if_time_were_centred(tmp_path):
 def test_growth_on_calendar_years_ml_refit_and_intervals(tmp_path):
     # the ML refit (AIC, BIC, LRTs between rungs) starts from the REML theta: mapped into the
     # centred coordinates it is verified and at lme4's ML optimum (-1240.5024 on year - 2015);
-    # the Wald intervals of the variance components, whose curvature cannot be measured in
-    # calendar years, are left out with a note rather than printed as 0.2326-0.2331 around 0.243
+    # Wald intervals of the variance components, whose curvature cannot be measured in
+    # calendar years, would have been 0.2326-0.2331 around 0.243
     config = write_config(
         tmp_path, "growth", data=FUZZ / "growth_calendar_years.csv", outcome="score",
         time="year", group=["school", "child"],
@@ -115,9 +115,14 @@ def test_growth_on_calendar_years_ml_refit_and_intervals(tmp_path):
     final = _final(fit(config, tmp_path / "out"))
     assert final.ml_verified
     assert final.loglik_ml == pytest.approx(R["growth_calendar_years"]["loglik_ml"], abs=1e-4)
+    # profile intervals (model/levels_profile.py) of what does not depend on the slope's origin
+    # (slope SDs, residual SD: profiled in the centred model); the intercepts' rows, which
+    # describe the groups at year 0, get none (checked against lme4: test_levels_profile.py)
     for v in final.variance_components:
-        if v.group != "Residual":
+        if v.group != "Residual" and "(Intercept)" in (v.term1, v.term2):
             assert v.ci_low is None and "far from zero" in v.ci_note
+        else:
+            assert v.ci_method == "profile" and v.ci_low < v.sdcor < v.ci_high, v
 
 
 def test_a_slope_in_large_units_far_from_zero(tmp_path):
