@@ -343,7 +343,10 @@ def health_checks(results: Results) -> list[dict]:
     lex = lexicon.build(results.spec, results.design, labels.raw)
     out = []
     for h in results.health:
-        item = {"check": h.check, "status": h.status, "band": h.band}
+        if h.check == Check.TINY_GROUPS and len(lex.tiers) > 1 and results.spec.crossed:
+            out.extend(_crossed_tiny_groups(results, lex, h))
+            continue
+        item = {"check": h.check, "status": h.status, "band": h.band, "among": None}
         # several levels: a check about one level's groups names them ("100 schools")
         level = getattr(h, "level", None)
         tier = next((t for t in lex.tiers if t.column == level), None) if level else None
@@ -378,6 +381,37 @@ def health_checks(results: Results) -> list[dict]:
             # a few small groups among many are a note, not a warning (rules.tiny_groups_matter)
             item["note"] = not rules.tiny_groups_matter(int(h.value), results.data.n_groups)
         out.append(item)
+    return out
+
+
+def _crossed_tiny_groups(results: Results, lex, h) -> list[dict]:
+    """Crossed factors: the model has an effect per group of each factor, none per combination
+    (the cells), so small groups are counted per factor, each among its own groups."""
+    from . import levels
+
+    out = []
+    for tier in lex.tiers:
+        sizes = levels.group_summary(results, tier.column).n
+        n_tiny = sum(1 for n in sizes if n < rules.TINY_GROUP.value)
+        if not n_tiny:
+            continue
+        out.append(
+            {
+                "check": h.check,
+                "status": h.status,
+                "band": h.band,
+                "groups": fmt.md_escape(tier.counted),
+                "group_word": fmt.md_escape(tier.noun.one),
+                "tiny_one": f"{fmt.md_escape(tier.noun.one)} has",
+                "tiny_many": f"{fmt.md_escape(tier.noun.many)} have",
+                "members": fmt.md_escape(lex.unit.many),
+                "model_label": "All models",
+                "value": fmt.integer(n_tiny),
+                "one": n_tiny == 1,
+                "among": fmt.integer(len(sizes)),
+                "note": not rules.tiny_groups_matter(n_tiny, len(sizes)),
+            }
+        )
     return out
 
 

@@ -247,3 +247,21 @@ def test_a_variance_that_grew_is_said_to_grow_not_to_fall_by_zero():
     assert f"increases the (intercept) variance between children within schools by {grew}" in text
     assert "within schools by 0%" not in text
     assert "expected when time enters the model" in text
+
+
+def test_crossed_small_groups_are_counted_per_factor_not_per_combination():
+    """(1 | primary) + (1 | second) has no effect per combination to shrink: the health box
+    counts each factor's groups with fewer than 5 pupils (20 primary schools in ScotsSec)."""
+    from hlm_analysis import rules
+    from hlm_analysis.present import narrative
+
+    r = fixture_results("levels_scotssec")
+    text = narrative.health_section(r, _facts("levels_scotssec"))
+    assert "combination" not in text
+    small = {
+        column: sum(n < rules.TINY_GROUP.value for n in levels.group_summary(r, column).n)
+        for column in ("primary", "second")
+    }
+    assert small["primary"] == 20 and small["second"] == 0
+    assert "20 primary schools have fewer than 5 pupils" in text
+    assert "secondary schools have fewer" not in text
