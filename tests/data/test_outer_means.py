@@ -128,3 +128,12 @@ def test_outer_mean_of_group_centred_x_is_of_x_as_measured(tmp_path, duck):
 def test_bad_contextual_levels(tmp_path, keys, message):
     with pytest.raises(InputError, match=message):
         spec_for(tmp_path, nested_frame(), "bad", **{**CONTEXT, **keys})
+
+
+def test_text_variable_has_no_outer_mean(tmp_path):
+    frame = nested_frame()
+    frame["kind"] = np.where(frame["x"] > 0, "a", "b")
+    keys = {**CONTEXT, "predictors": ["x", "kind"], "contextual": {"school": ["kind"]}}
+    spec = spec_for(tmp_path, frame, "text", **keys)
+    with pytest.raises(InputError, match="'kind' is not a numeric predictor"):
+        prepare_in_memory(spec, spec.data)
