@@ -333,11 +333,11 @@ def _centred_binary(y, X, Z, codes, n_groups, names, diagonal, began):
                 zc[:, j] -= c
         Bs.append(B)
         Zc.append(zc)
+    if diagonal:  # a diagonal covariance is not invariant under a slope's shift: X only
+        Bs, Zc = [np.eye(z.shape[1]) for z in Z], Z
     moved_z = any(not np.array_equal(B, np.eye(len(B))) for B in Bs)
     if np.array_equal(A, np.eye(len(A))) and not moved_z:
         return None
-    if moved_z and diagonal:
-        return None  # (a diagonal covariance is not invariant under the shift)
     fit_c = fit_binary_levels(y, Xc, Zc, codes, n_groups, names, diagonal, centre=False)
     model = BinaryLevels(y, X, Z, codes, n_groups, names, diagonal)
     theta = np.zeros(model.n_theta)
