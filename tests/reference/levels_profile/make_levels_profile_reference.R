@@ -23,6 +23,12 @@ cases <- list(
     formula = paste("math ~ year + female + black + hispanic + lowinc +",
                     "(1 + year | schoolid) + (1 + year | childid:schoolid)"),
     grp = list(schoolid = "schoolid", childid = "childid:schoolid")),
+  # the class level uncorrelated (lme4 splits `||` into one term per column, grp "class:school"
+  # and "class:school.1"): its correlation is no parameter, no row
+  three_level_uncorrelated = list(
+    data = "pupils.csv",
+    formula = "score ~ prior + fsm + (1 | school) + (1 + prior || class:school)",
+    grp = list(school = "school", class = "class:school")),
   # the school variance is estimated at zero (lme4: singular): its lower limit is 0
   three_level_singular = list(
     data = "../tests/reference/levels/three_level_singular.csv",
@@ -36,6 +42,10 @@ cases <- list(
 
 level_of <- function(grp, case) {
   if (grp == "Residual") return("Residual")
+  if (!(grp %in% unlist(case$grp))) {
+    # a `||` model's terms: as.data.frame(VarCorr) names them "class.school", "class.school.1"
+    grp <- gsub(".", ":", sub("\\.[0-9]+$", "", grp), fixed = TRUE)
+  }
   names(case$grp)[match(grp, unlist(case$grp))]
 }
 
