@@ -76,10 +76,19 @@ def group_level(prepared: Prepared) -> tuple[dict, dict]:
     for var, levels in prepared.categorical.items():
         if not design.variable(var).group_level:
             continue
-        at = [int(round(_group_values(prepared, t).sum())) for t in prepared.terms_of[var]]
+        own = getattr(design.variable(var), "level", None)
+        if prepared.levels is not None and own:
+            # several levels: counted over the groups of the outermost level it is constant
+            # within (sector: 100 schools, not their 600 classes)
+            sums = prepared.levels.sums_at(prepared.sums, own)
+            n_groups = prepared.levels.level(own).n_groups
+            at = [int(round(sums.group_low[:, sums.index([t])[0]].sum())) for t in
+                  prepared.terms_of[var]]  # fmt: skip
+        else:
+            n_groups = _innermost(prepared)[1]
+            at = [int(round(_group_values(prepared, t).sum())) for t in prepared.terms_of[var]]
         counts[var] = tuple(
-            LevelCount(level, n)
-            for level, n in zip(levels, [_innermost(prepared)[1] - sum(at), *at], strict=True)
+            LevelCount(level, n) for level, n in zip(levels, [n_groups - sum(at), *at], strict=True)
         )
     return numeric, counts
 

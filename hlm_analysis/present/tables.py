@@ -178,10 +178,17 @@ def categorical(results: Results, label: str) -> str:
     level2 = getattr(results.data, "group_level_counts", {})
     suffix, clause = _per_group(results)
     rows = []
+    multilevel = len(getattr(results.data, "levels", ())) > 1
+    lex = lexicon.build(results.spec, results.design, labels.raw) if multilevel else None
     for var, per_row in results.data.categorical.items():
         levels = level2.get(var, per_row)
         n = results.data.n_groups if var in level2 else results.data.n_obs
         name = labels.raw(var) + (suffix if var in level2 else "")
+        own = getattr(results.design.variable(var), "level", None) if multilevel else None
+        if var in level2 and own:
+            # several levels: counted over the groups of its own level (data/describe.py)
+            n = next(lv.n_groups for lv in results.data.levels if lv.name == own)
+            name = labels.raw(var) + f" (one value per {lex.tier(own).noun.one})"
         for i, level in enumerate(levels):
             rows.append(
                 [
@@ -195,7 +202,15 @@ def categorical(results: Results, label: str) -> str:
         ["Variable", "Level", "N", "Share"],
         rows,
         "llrr",
-        "Categorical variables (the first level is the reference)" + (clause if level2 else ""),
+        "Categorical variables (the first level is the reference)"
+        + (
+            "; a variable constant within the groups of a level is described over those "
+            "groups, one value each"
+            if level2 and multilevel
+            else clause
+            if level2
+            else ""
+        ),
         label,
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from helpers import REFERENCE, fixture_results
@@ -265,3 +266,34 @@ def test_crossed_small_groups_are_counted_per_factor_not_per_combination():
     assert small["primary"] == 20 and small["second"] == 0
     assert "20 primary schools have fewer than 5 pupils" in text
     assert "secondary schools have fewer" not in text
+
+
+def test_outer_level_categories_are_counted_over_their_own_groups():
+    """pupils: sector is constant within schools: 42 academies and 58 maintained schools among
+    the 100 schools, not 252 and 348 of the 600 classes."""
+    import pandas as pd
+    from helpers import FIXTURES
+
+    from hlm_analysis.present.document import ReportDocument
+
+    doc = ReportDocument(FIXTURES / "levels_pupils" / "results.json")
+    # data/pupils.csv is the R reference's three_level.csv
+    rows = pd.read_csv(REFERENCE / "levels" / "three_level.csv")
+    per_school = rows.groupby("school")["sector"].first().value_counts()
+    assert per_school.sum() == 100
+    table = doc.table("categorical")
+    assert f"| academy | {per_school['academy']} | 42.0% |" in table
+    assert f"| maintained | {per_school['maintained']} | 58.0% |" in table
+    assert "one value per school" in table and "one value per class" not in table
+
+
+def test_outer_level_category_counts_come_from_the_fit(tmp_path):
+    """results.json's group_level_counts of a school variable count schools (data/describe.py)."""
+    import pandas as pd
+    from helpers import fit
+
+    results = fit(Path(__file__).parents[2] / "report" / "configs" / "pupils.yml", tmp_path)
+    rows = pd.read_csv(REFERENCE / "levels" / "three_level.csv")
+    per_school = rows.groupby("school")["sector"].first().value_counts()
+    counts = {c.level: c.n for c in results.data.group_level_counts["sector"]}
+    assert counts == {"academy": per_school["academy"], "maintained": per_school["maintained"]}
