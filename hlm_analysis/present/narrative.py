@@ -53,6 +53,7 @@ class Advice(StrEnum):
     SLOPE_CONSTANT = "slope_constant"
     SLOPE_DROPPED = "slope_dropped"
     SINGULAR = "singular"
+    RANK_GROUPS = "rank_groups"
 
 
 class Implication(StrEnum):
@@ -229,6 +230,30 @@ def recommendations(f: dict) -> list[dict]:
                 out.append(
                     {"kind": Advice.WITHIN_GROUPS, "trigger": trigger, "rule": rules["icc_small"]}
                 )
+    if lv is not None and not f["too_few_groups"]:
+        # several levels: groups whose own intercepts are too imprecise to tell apart are not to
+        # be ranked (league tables of them order noise); a level whose variance is at zero
+        # (reliability 0) finds no differences at all: the singular advice speaks for it
+        shaky = [
+            t
+            for t in lv["tiers"]
+            if t["reliability"] not in (None, fmt.num(0.0, 2)) and not t["reliable"]
+        ]
+        if shaky:
+            many = [t["many"] for t in shaky]
+            names = many[0] if len(many) == 1 else ", ".join(many[:-1]) + " or " + many[-1]
+            out.append(
+                {
+                    "kind": Advice.RANK_GROUPS,
+                    "names": names,
+                    "reliabilities": _listed([t["reliability"] for t in shaky]),
+                    "trigger": "; ".join(
+                        f"average reliability of the {t['one']} intercepts {t['reliability']}"
+                        for t in shaky
+                    ),
+                    "rule": rules["reliability"],
+                }
+            )
     elif not f["too_few_groups"] and after is not None:
         icc = f"ICC after the predictors = {after['value']}"
         if after["between_groups_matter"]:
