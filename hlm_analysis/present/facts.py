@@ -70,10 +70,16 @@ def effect_fact(
     dummy = labels.dummy_parts(fe.term)
     variable = design.variable(term.variable) if term.variable else None
     binary = variable is not None and variable.binary
-    size = rules.effect_size(
-        fe.std_estimate,
-        difference=dummy is not None or binary,
-        scheme=getattr(results.spec, "effect_sizes", "cohen"),
+    # growth data: time's slope is growth per unit of time; a size per SD of time means nothing
+    is_time = term.variable is not None and term.variable == levels.time_column(results)
+    size = (
+        None
+        if is_time
+        else rules.effect_size(
+            fe.std_estimate,
+            difference=dummy is not None or binary,
+            scheme=getattr(results.spec, "effect_sizes", "cohen"),
+        )
     )
     # the rows at the level and at the reference, as the lexicon words them
     if dummy is not None:
@@ -123,7 +129,7 @@ def effect_fact(
         "t": fmt.num(fe.statistic, 2),
         "df": fmt.df(fe.df),
         "significant": rules.significant(fe.p_value),
-        "std": fmt.num(fe.std_estimate, 2) if fe.std_estimate is not None else None,
+        "std": fmt.num(fe.std_estimate, 2) if fe.std_estimate is not None and not is_time else None,
         # how findings are ranked: the standardized size, or for a logistic model (which has
         # none comparable across predictors) the strength of evidence, |z|
         "abs_std": abs(fe.std_estimate)

@@ -188,6 +188,29 @@ def _listed(items: list[str], joint: str) -> str:
     return joint.join(items[::-1]) if " in " in joint else joint.join(items)
 
 
+def _time_zero(summary, label: str) -> str | None:
+    """Where time 0 lies against the observed times (None when it is the first of them)."""
+    if summary is None or summary.min == 0:
+        return None
+
+    def short(value: float) -> str:  # -2.5, not -2.50
+        return f"{value:.4g}".replace("-", fmt.MINUS)
+
+    observed = f"({short(summary.min)} to {short(summary.max)})"
+    if summary.min < 0 < summary.max:
+        where = f"lies inside the observed range {observed}"
+    elif summary.max < 0:
+        where = f"lies after the last observed time {observed}"
+    elif summary.max == 0:
+        where = f"is the last observed time {observed}"
+    else:
+        where = f"lies before the first observed time {observed}"
+    return (
+        f"{label} = 0 {where}, so the intercept is the status there, not the status at the "
+        "first measurement"
+    )
+
+
 def _growth(results: Results, lex: lexicon.Lexicon, labels: TermLabels, escape: Escape):
     """Growth data (`time:`): the average growth per unit of time, the initial status (the
     intercept: the outcome at time 0), and how much growth differs at each level."""
@@ -229,6 +252,9 @@ def _growth(results: Results, lex: lexicon.Lexicon, labels: TermLabels, escape: 
         # the intercept is the initial status only when time counts from the first measurement
         "initial_status": time in results.data.numeric and results.data.numeric[time].min == 0,
         "initial_ci": f"{fmt.sig(intercept.ci_low, 3)} to {fmt.sig(intercept.ci_high, 3)}",
+        # what time 0 is when it is not the first measurement: the intercept, its variances
+        # and their correlations with growth all refer to that point
+        "zero": _time_zero(results.data.numeric.get(time), escape(label)),
         "varies": varies,
         "alone": len(results.design.predictors) == 1,
     }

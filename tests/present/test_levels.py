@@ -316,3 +316,19 @@ def test_crossed_summary_says_where_differences_lie_after_intake_and_not_to_rank
     # growth: schools 0.71, children 0.87, reliable enough: no such advice
     growth = narrative.recommendations_section(_facts("levels_growth"))
     assert "on these data.**" not in growth
+
+
+def test_growth_says_what_time_zero_is_and_gives_no_cohen_label_to_growth():
+    """egsingle's year runs -2.5 to 2.5 (year of study minus 3.5): the intercept is the average
+    score midway, not at the start, and the report says so; a Cohen label per SD of time means
+    nothing, so the growth per year carries none."""
+    from hlm_analysis.present import narrative
+
+    f = _facts("levels_growth")
+    summary = narrative.executive_summary(f)
+    assert "Year = 0 lies inside the observed range (−2.5 to 2.5)" in summary
+    assert "not the status at the first measurement" in summary
+    line = next(
+        x for x in narrative.interpretation(f).splitlines() if x.startswith("- Year: 0.764")
+    )
+    assert "SD, large" not in line and " SD" not in line
