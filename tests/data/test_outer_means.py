@@ -137,3 +137,17 @@ def test_text_variable_has_no_outer_mean(tmp_path):
     spec = spec_for(tmp_path, frame, "text", **keys)
     with pytest.raises(InputError, match="'kind' is not a numeric predictor"):
         prepare_in_memory(spec, spec.data)
+
+
+def test_mapping_of_the_innermost_level_is_the_list_form(tmp_path):
+    """{klass: [x]} with levels [school, klass] and {school: [x]} with one level both mean the
+    list form [x]: no outer means, the config's JSON unchanged."""
+    frame = nested_frame()
+    nested = spec_for(tmp_path, frame, "inner", **{**CONTEXT, "contextual": {"klass": ["x"]}})
+    assert nested.contextual == ["x"] and nested.contextual_outer == {}
+    assert nested.to_json()["contextual"] == ["x"]
+    one = spec_for(
+        tmp_path, frame, "one", outcome="y", predictors=["x"], group="school",
+        contextual={"school": ["x"]},
+    )  # fmt: skip
+    assert one.contextual == ["x"] and one.contextual_outer == {}
