@@ -181,3 +181,12 @@ def test_practice_does_not_deny_reliable_predictors_that_sit_in_interactions(hsb
     assert "None of the measured predictors is reliably tied" not in practice
     assert "Science" in practice and "Social studies" in practice
     assert "interaction" in practice
+
+
+def test_methods_cite_cohen_once():
+    """Both benchmarks come from Cohen (1988): the methods said "(Cohen (1988); Cohen (1988))"."""
+    from hlm_analysis.present.document import ReportDocument
+
+    text = ReportDocument(FIXTURES / "schools" / "results.json").methods()
+    assert "Cohen's benchmarks (Cohen (1988)):" in text
+    assert "Cohen (1988); Cohen (1988)" not in text
