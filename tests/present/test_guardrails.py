@@ -60,7 +60,7 @@ def test_significant_non_levers_are_described_as_equity_questions(schools):
     items = recommendations(with_levers(schools, []))
     context = next(i for i in items if "as context, not as levers" in i)
     assert "School quality rating" in context and "Age (years)" in context
-    assert "no predictor is marked as a lever" in context and "equity question" in context
+    assert "the analyst listed no predictor as a lever" in context and "equity question" in context
 
 
 def test_school_level_advice_uses_the_icc_after_predictors(schools):

@@ -332,3 +332,16 @@ def test_growth_says_what_time_zero_is_and_gives_no_cohen_label_to_growth():
         x for x in narrative.interpretation(f).splitlines() if x.startswith("- Year: 0.764")
     )
     assert "SD, large" not in line and " SD" not in line
+
+
+def test_context_advice_names_no_wrong_actor_and_no_configuration_jargon():
+    """pupils: free school meals (a pupil's) and school type (a school's) are context; the advice
+    said 'the configuration does not mark them as something classes can change'."""
+    from hlm_analysis.present import narrative
+
+    text = narrative.recommendations_section(_facts("levels_pupils"))
+    context = text.split("as context, not as levers.**")[1].split("\n1. ")[0]
+    assert "configuration" not in context and "something classes can change" not in context
+    assert "the analyst did not list them as something that can be changed" in context
+    summary = narrative.executive_summary(_facts("levels_pupils"))
+    assert "It is marked as" not in summary
