@@ -291,8 +291,11 @@ def levels_table(results: Results, label: str) -> str:
         ],
         rows,
         "lrrrr",
-        "The grouping levels, outermost first"
-        + (" (crossed, not nested)" if crossed else "")
+        (
+            "The two crossed grouping factors (neither inside the other)"
+            if crossed
+            else "The grouping levels, outermost first"
+        )
         + ": groups, rows per group, and the null model's share of the variance at each level; "
         + (
             "ICC: the correlation of two rows in the same group of that factor"
@@ -700,8 +703,13 @@ def variance_components(results: Results, model: ModelResult, label: str) -> str
             [header[i] for i in keep],
             [[r[i] for i in keep] for r in rows],
             "".join("llrrrrrl"[i] for i in keep),
-            f"Variance components of the {model.label.lower()} model at each level, outermost "
-            "first (reliability: the average over a level's groups of each random coefficient's "
+            f"Variance components of the {model.label.lower()} model "
+            + (
+                "for each crossed factor"
+                if levels.crossed(results)
+                else "at each level, outermost first"
+            )
+            + " (reliability: the average over a level's groups of each random coefficient's "
             "reliability; test: REML likelihood ratio for dropping a slope with its "
             "covariances, or on an Intercept row the level's whole random term, p from a 50:50 "
             "mixture of χ²(df − 1) and χ²(df))",

@@ -345,3 +345,15 @@ def test_context_advice_names_no_wrong_actor_and_no_configuration_jargon():
     assert "the analyst did not list them as something that can be changed" in context
     summary = narrative.executive_summary(_facts("levels_pupils"))
     assert "It is marked as" not in summary
+
+
+def test_crossed_tables_do_not_speak_of_outer_and_inner_levels():
+    from hlm_analysis.present import tables
+
+    r = fixture_results("levels_scotssec")
+    for table in (
+        tables.levels_table(r, "tbl-levels"),
+        tables.variance_components(r, r.final, "tbl-variance"),
+    ):
+        caption = table.splitlines()[-1]
+        assert "outermost" not in caption and "crossed" in caption
