@@ -106,6 +106,13 @@ def effect_fact(
         "group_level": variable is not None and variable.group_level,
         "binary": variable is not None and variable.binary,
         "label": escape(labels.term(fe.term)),
+        # a category in the config's words when level_labels give both ("Sex: boys (vs girls)")
+        "words": escape(f"{dummy[0]}: {level_phrase} (vs {reference_phrase})")
+        if dummy is not None
+        and level_phrase
+        and reference_phrase
+        and term.variable in (getattr(results.spec, "level_labels", None) or {})
+        else escape(labels.term(fe.term)),
         "variable": escape(dummy[0]) if dummy else escape(labels.term(fe.term)),
         "is_dummy": dummy is not None,
         "is_interaction": term.kind == TermKind.INTERACTION,

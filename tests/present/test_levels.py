@@ -357,3 +357,15 @@ def test_crossed_tables_do_not_speak_of_outer_and_inner_levels():
     ):
         caption = table.splitlines()[-1]
         assert "outermost" not in caption and "crossed" in caption
+
+
+def test_summary_and_advice_use_the_configured_words_for_categories():
+    """scotssec's level_labels say {F: girls, M: boys}: 'Sex: boys (vs girls)', not 'Sex: M (vs F)'."""
+    from hlm_analysis.present import narrative
+
+    f = _facts("levels_scotssec")
+    summary = narrative.executive_summary(f)
+    # Markdown-escaped parentheses
+    assert "Sex\\: boys \\(vs girls\\) (−0.143 points" in summary and "M \\(vs F\\)" not in summary
+    advice = narrative.recommendations_section(f)
+    assert "Sex\\: boys \\(vs girls\\): −0.143" in advice
