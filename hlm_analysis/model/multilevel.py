@@ -632,13 +632,13 @@ def final_extras(prepared: Prepared, fit: LevelsMixed) -> FinalExtras:
     cr = None
     if prepared.levels.crossed:
         notes.append(
-            "Cluster-robust standard errors were not computed: with crossed groups no level "
-            "holds the other's groups, so there are no independent clusters."
+            "Cluster-robust standard errors of the final model were not computed: with crossed "
+            "groups no level holds the other's groups, so there are no independent clusters."
         )
     elif G < rules.GROUPS_STRONG_WARNING.value:
         notes.append(
-            f"Cluster-robust standard errors were not computed: {G} {noun} groups are too few "
-            "for any cluster-robust variance to be trusted."
+            f"Cluster-robust standard errors of the final model were not computed: {G} {noun} "
+            "groups are too few for any cluster-robust variance to be trusted."
         )
     else:
         rows = prepared.rows
