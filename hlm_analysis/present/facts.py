@@ -518,6 +518,8 @@ def _legend(results: Results, lex: lexicon.Lexicon, escape: Escape, labels) -> s
     """What the equations' subscripts stand for: "i: student, j: School group", or one index
     per level ("i: pupil, j: class, k: school")."""
     if not levels.multilevel(results):
+        if lex.group_named:  # the config's group_noun ("school")
+            return f"i: {escape(lex.unit.one)}, j: {escape(lex.group.one)}"
         return (
             f"i: {escape(lex.unit.one)}, j: {escape(labels.variable(results.design.group))} group"
         )

@@ -190,3 +190,10 @@ def test_methods_cite_cohen_once():
     text = ReportDocument(FIXTURES / "schools" / "results.json").methods()
     assert "Cohen's benchmarks (Cohen (1988)):" in text
     assert "Cohen (1988); Cohen (1988)" not in text
+
+
+def test_equation_legend_uses_the_configured_group_noun(schools, hsb2):
+    """group_noun: school gives 'j: school', not 'j: School group' (review of hsb82, Section 4);
+    without a noun the grouping column still names the groups."""
+    assert facts(schools)["equation_legend"] == "i: student, j: school"
+    assert facts(hsb2)["equation_legend"] == "i: student, j: Socioeconomic status group"
