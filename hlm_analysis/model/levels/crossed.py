@@ -86,7 +86,11 @@ class Crossed:
 
         else:  # many groups in both factors: a sparse LU of the Schur complement (SPD, so
             # log|D| is the sum of log|U_ii|)
-            D = (sp.block_diag(Ms, format="csc") - (W.T @ W)).tocsc()
+            # block-diagonal part built as block sparse rows (scipy's block_diag of dense
+            # blocks is changing its return type and warns about it)
+            G, q = Ms.shape[0], Ms.shape[1]
+            blocks_diag = sp.bsr_matrix((Ms, np.arange(G), np.arange(G + 1)), shape=(G * q, G * q))
+            D = (blocks_diag.tocsc() - (W.T @ W)).tocsc()
             lu = spla.splu(D)
             logdet += float(np.log(np.abs(lu.U.diagonal())).sum())
 
