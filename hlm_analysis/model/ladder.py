@@ -12,6 +12,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -567,6 +568,30 @@ class Ladder:
     df_of: Callable[[np.ndarray], np.ndarray] | None = None
 
 
+def fit_rungs(
+    definitions: list[ModelDef],
+    fit_mixed: Callable[[ModelDef], Any],
+    fit_single: Callable[[ModelDef], ModelResult],
+    progress: Progress,
+) -> tuple[dict[ModelName, Any], dict[ModelName, ModelResult]]:
+    """Fit every rung in order, one timed progress line each: the mixed models by `fit_mixed`
+    (flagged when their REML optimum is not verified), the single-level ones by `fit_single`
+    (flagged when they did not converge). Returns (mixed fits, single-level results) by name."""
+    fits: dict[ModelName, Any] = {}
+    models: dict[ModelName, ModelResult] = {}
+    for mdef in definitions:
+        started = time.perf_counter()
+        if mdef.random:
+            fits[mdef.name] = fit_mixed(mdef)
+            verified = fits[mdef.name].reml.verified
+        else:
+            models[mdef.name] = fit_single(mdef)
+            verified = models[mdef.name].converged
+        status = "" if verified else " (optimum NOT verified)"
+        progress(f"  {mdef.name.label:<28} {time.perf_counter() - started:6.2f} s{status}")
+    return fits, models
+
+
 def fit_ladder(prepared: Prepared, progress: Progress = lambda message: None) -> Ladder:
     """Fit every model, choose the final one by the rule in final.py, then build each result
     (the null model first: the others are measured against it)."""
@@ -579,18 +604,12 @@ def fit_ladder(prepared: Prepared, progress: Progress = lambda message: None) ->
         f"hlm-report: fitting {len(definitions)} models of {prepared.spec.name} "
         f"({prepared.n_obs:,} rows in {prepared.n_groups:,} groups)"
     )
-    fits: dict[ModelName, MixedFit] = {}
-    models: dict[ModelName, ModelResult] = {}
-    for mdef in definitions:
-        started = time.perf_counter()
-        if mdef.random:
-            fits[mdef.name] = optimize_mixed(prepared, mdef)
-            verified = fits[mdef.name].reml.verified
-        else:
-            models[mdef.name] = fit_ols(prepared, mdef)
-            verified = True
-        status = "" if verified else " (optimum NOT verified)"
-        progress(f"  {mdef.name.label:<28} {time.perf_counter() - started:6.2f} s{status}")
+    fits, models = fit_rungs(
+        definitions,
+        lambda mdef: optimize_mixed(prepared, mdef),
+        lambda mdef: fit_ols(prepared, mdef),
+        progress,
+    )
 
     estimability = {n: f.estimability for n, f in fits.items()}
     uncorrelated: dict[ModelName, MixedFit] = {}

@@ -33,13 +33,33 @@ from ..results import (
     VarianceComponent,
 )
 from . import final, levels_profile, lmm, optimize, profile, robust, stats
-from .ladder import Ladder, ModelDef, Progress, _finite, _fixed_effects, fit_ols, formula
+from .ladder import (
+    Ladder,
+    ModelDef,
+    Progress,
+    _finite,
+    _fixed_effects,
+    fit_ols,
+    fit_rungs,
+    formula,
+)
 from .ladder import variance_components as level_components
 
 # Everything issue 22 asks for is computed (contextual effects at every level since the
 # mapping form of `contextual:`); kept for what a later gap would say
 NOT_COMPUTED_NOTES: tuple[str, ...] = ()
 ICC_INTERVAL = "Wald on the logit scale (delta method, REML curvature), 95%"
+
+
+def block_diag(blocks) -> np.ndarray:
+    """The square blocks (one per level) on the diagonal of one matrix, zeros elsewhere: the
+    random-effect covariance and mean Z'Z over all levels for Nakagawa's R²."""
+    size = sum(len(b) for b in blocks)
+    out, at = np.zeros((size, size)), 0
+    for b in blocks:
+        out[at : at + len(b), at : at + len(b)] = b
+        at += len(b)
+    return out
 
 
 def _levels(prepared: Prepared):
@@ -303,14 +323,6 @@ def levels_result(
               if residual is not None else ()),
         )
     )  # fmt: skip
-
-    def block_diag(blocks):
-        size = sum(len(b) for b in blocks)
-        out, at = np.zeros((size, size)), 0
-        for b in blocks:
-            out[at : at + len(b), at : at + len(b)] = b
-            at += len(b)
-        return out
 
     var_fixed = sums.quadratic_variance(mdef.fixed, reml.beta)
     r2 = stats.nakagawa_r2(var_fixed, block_diag(re_var), block_diag(mean_zz), sigma2)
@@ -846,18 +858,12 @@ def fit_levels_ladder(prepared: Prepared, progress: Progress = lambda message: N
         f"hlm-report: fitting {len(definitions)} models of {prepared.spec.name} "
         f"({prepared.n_obs:,} rows; {sizes})"
     )
-    fits: dict[ModelName, LevelsMixed] = {}
-    models: dict[ModelName, ModelResult] = {}
-    for mdef in definitions:
-        started = time.perf_counter()
-        if mdef.random:
-            fits[mdef.name] = fit_mixed(prepared, mdef)
-            verified = fits[mdef.name].reml.verified
-        else:
-            models[mdef.name] = fit_ols(prepared, mdef)
-            verified = True
-        status = "" if verified else " (optimum NOT verified)"
-        progress(f"  {mdef.name.label:<28} {time.perf_counter() - started:6.2f} s{status}")
+    fits, models = fit_rungs(
+        definitions,
+        lambda mdef: fit_mixed(prepared, mdef),
+        lambda mdef: fit_ols(prepared, mdef),
+        progress,
+    )
     fits, name, reason, dropped = choose(prepared, fits, progress)
     chosen = fits[name]
     started = time.perf_counter()

@@ -14,7 +14,6 @@ of the linear predictor.
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 import numpy as np
@@ -33,7 +32,7 @@ from ..results import (
     ModelResult,
 )
 from . import binomial, final, glmm, stats
-from .ladder import Ladder, ModelDef, Progress, _fixed_effects, formula
+from .ladder import Ladder, ModelDef, Progress, _fixed_effects, fit_rungs, formula
 from .ladder import variance_components as level_components
 from .multilevel import (
     NOT_COMPUTED_NOTES,
@@ -42,6 +41,7 @@ from .multilevel import (
     _n_variance,
     _noun,
     _with_levels,
+    block_diag,
     choose,
     ladder,
     level_lines,
@@ -144,14 +144,6 @@ def binary_result(prepared: Prepared, fit: LevelsMixed, null: ModelResult | None
         blocks.append(np.asarray(re_cov[lv.name]))
         Z = rows.matrix(terms)
         zz.append(Z.T @ Z / len(Z))
-
-    def block_diag(parts):
-        size = sum(len(b) for b in parts)
-        out, at = np.zeros((size, size)), 0
-        for b in parts:
-            out[at : at + len(b), at : at + len(b)] = b
-            at += len(b)
-        return out
 
     var_fixed = prepared.sums.quadratic_variance(list(mdef.fixed), beta)
     r2 = stats.nakagawa_r2(var_fixed, block_diag(blocks), block_diag(zz), LATENT)
@@ -320,18 +312,12 @@ def fit_binary_levels_ladder(prepared: Prepared, progress: Progress = lambda m: 
         f"({prepared.n_obs:,} rows; {sizes})"
     )
     single = _outer_view(prepared)
-    fits: dict[ModelName, LevelsMixed] = {}
-    models: dict[ModelName, ModelResult] = {}
-    for mdef in definitions:
-        started = time.perf_counter()
-        if mdef.random:
-            fits[mdef.name] = fit_binary(prepared, mdef)
-            verified = fits[mdef.name].reml.verified
-        else:
-            models[mdef.name] = binomial.fit_logistic(single, mdef)
-            verified = models[mdef.name].converged
-        status = "" if verified else " (optimum NOT verified)"
-        progress(f"  {mdef.name.label:<28} {time.perf_counter() - started:6.2f} s{status}")
+    fits, models = fit_rungs(
+        definitions,
+        lambda mdef: fit_binary(prepared, mdef),
+        lambda mdef: binomial.fit_logistic(single, mdef),
+        progress,
+    )
     fits, name, reason, dropped = choose(prepared, fits, progress, fitter=fit_binary)
     chosen = fits[name]
     models[ModelName.NULL] = binary_result(prepared, fits[ModelName.NULL], None, False)
