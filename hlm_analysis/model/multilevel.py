@@ -352,9 +352,7 @@ def levels_result(
                 terms=tuple(terms),
                 variance_share=float(null_stats[0][i]) if null_stats else None,
                 icc=null_stats[1][i] if null_stats else None,
-                variance_explained=(before - tau[lv.name]) / before
-                if before is not None and before > 0
-                else None,
+                variance_explained=variance_explained(before, tau[lv.name]),
                 reliability=reliability,
                 reliability_mean=reliability.get(INTERCEPT),
                 singular_terms=fit.singular_at(lv.name),
@@ -817,11 +815,11 @@ def choose(
 # The ladder
 
 
-def component_tests(prepared: Prepared, fit: LevelsMixed) -> list[ComponentTest]:
-    """REML LRTs of the final model's random part, per level: each slope (with its covariances)
-    and each level's whole random term, chi-bar-square 50:50."""
-    mdef, deviance = fit.mdef, fit.reml.deviance
-    out = []
+def random_part_reductions(mdef: ModelDef):
+    """The smaller random parts the final model's component tests compare it with, in report
+    order: at each level, each slope dropped (with its covariances), then the level's whole
+    term. Yields (level, term tested, the levels kept, df of the test, the reduced model's
+    description)."""
     for level, terms in mdef.levels:
         diagonal = level in mdef.diagonal_levels
         for term in terms[1:]:
@@ -829,25 +827,32 @@ def component_tests(prepared: Prepared, fit: LevelsMixed) -> list[ComponentTest]
                 (lv, tuple(t for t in ts if not (lv == level and t == term)))
                 for lv, ts in mdef.levels
             ]
-            reduced = _deviance_without(prepared, mdef, kept)
-            if reduced is None:
-                continue
             df = len(stats.variance_parameters(len(terms), diagonal)) - len(
                 stats.variance_parameters(len(terms) - 1, diagonal)
             )
+            yield level, term, kept, df, "the same model without this random slope at this level"
+        kept = [(lv, ts) for lv, ts in mdef.levels if lv != level]
+        df = len(stats.variance_parameters(len(terms), diagonal)) - 1
+        yield level, INTERCEPT, kept, df, "the same model without this level's random effects"
+
+
+def variance_explained(before: float | None, after: float) -> float | None:
+    """A level's proportional reduction in variance from the null model's (None without a
+    positive null variance to measure against)."""
+    return (before - after) / before if before is not None and before > 0 else None
+
+
+def component_tests(prepared: Prepared, fit: LevelsMixed) -> list[ComponentTest]:
+    """REML LRTs of the final model's random part, per level: each slope (with its covariances)
+    and each level's whole random term, chi-bar-square 50:50."""
+    mdef, deviance = fit.mdef, fit.reml.deviance
+    out = []
+    for level, term, kept, df, reduced_model in random_part_reductions(mdef):
+        reduced = _deviance_without(prepared, mdef, kept)
+        if reduced is not None:
             stat = max(reduced - deviance, 0.0)
             out.append(ComponentTest(term, float(stat), df, stats.chibar_p(stat, df),
-                                     "the same model without this random slope at this level",
-                                     level=level))  # fmt: skip
-        kept = [(lv, ts) for lv, ts in mdef.levels if lv != level]
-        reduced = _deviance_without(prepared, mdef, kept)
-        if reduced is None:
-            continue
-        df = len(stats.variance_parameters(len(terms), diagonal)) - 1
-        stat = max(reduced - deviance, 0.0)
-        out.append(ComponentTest(INTERCEPT, float(stat), df, stats.chibar_p(stat, df),
-                                 "the same model without this level's random effects",
-                                 level=level))  # fmt: skip
+                                     reduced_model, level=level))  # fmt: skip
     return out
 
 

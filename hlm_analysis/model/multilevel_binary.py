@@ -45,6 +45,8 @@ from .multilevel import (
     choose,
     ladder,
     level_lines,
+    random_part_reductions,
+    variance_explained,
 )
 
 LATENT = binomial.LATENT_VARIANCE
@@ -184,9 +186,7 @@ def binary_result(prepared: Prepared, fit: LevelsMixed, null: ModelResult | None
                 icc=Icc(float(iccs[i]), float("nan"), float("nan"), NO_INTERVAL)
                 if is_null
                 else None,
-                variance_explained=(before - tau[lv.name]) / before
-                if before is not None and before > 0
-                else None,
+                variance_explained=variance_explained(before, tau[lv.name]),
                 reliability=reliability,
                 reliability_mean=reliability.get(INTERCEPT),
                 singular_terms=fit.singular_at(lv.name),
@@ -281,26 +281,10 @@ def _component_tests(prepared: Prepared, fit: LevelsMixed) -> list[ComponentTest
     slope and each level's whole term, chi-bar-square 50:50, as multilevel.component_tests."""
     mdef, loglik = fit.mdef, fit.reml.loglik
     out = []
-    for level, terms in mdef.levels:
-        diagonal = level in mdef.diagonal_levels
-        for term in terms[1:]:
-            kept = [
-                (lv, tuple(t for t in ts if not (lv == level and t == term)))
-                for lv, ts in mdef.levels
-            ]
-            reduced = _loglik_without(prepared, mdef, kept)
-            if reduced is not None:
-                df = len(stats.variance_parameters(len(terms), diagonal)) - len(
-                    stats.variance_parameters(len(terms) - 1, diagonal)
-                )
-                out.append(_lrt(2 * (loglik - reduced), df, level,
-                                "the same model without this random slope at this level", term))  # fmt: skip
-        kept = [(lv, ts) for lv, ts in mdef.levels if lv != level]
+    for level, term, kept, df, reduced_model in random_part_reductions(mdef):
         reduced = _loglik_without(prepared, mdef, kept)
         if reduced is not None:
-            df = len(stats.variance_parameters(len(terms), diagonal)) - 1
-            out.append(_lrt(2 * (loglik - reduced), df, level,
-                            "the same model without this level's random effects"))  # fmt: skip
+            out.append(_lrt(2 * (loglik - reduced), df, level, reduced_model, term))
     return out
 
 

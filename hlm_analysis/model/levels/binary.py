@@ -25,7 +25,13 @@ import numpy as np
 from ...results import Attempt
 from .. import optimize
 from . import blocks
-from .fit import _candidates, _central_hessian, _Criterion, _polish_and_verify
+from .fit import (
+    _candidates,
+    _central_hessian,
+    _Criterion,
+    _polish_and_verify,
+    singular_terms,
+)
 from .model import ThetaLayout
 from .nested import Nested
 
@@ -273,10 +279,7 @@ def fit_binary_levels(
     theta, beta = model.split(phi)
     model.deviance(phi)  # the modes at the optimum, for what follows
     cov_beta, method = _beta_covariance(model, phi)
-    singular = {}
-    for name, q in zip(model.names, model.q, strict=True):
-        diag = np.diag(blocks.lambda_of(theta[model.slices[name]], q))
-        singular[name] = tuple(int(i) for i in np.flatnonzero(diag < optimize.SINGULAR_TOLERANCE))
+    singular = singular_terms(model, theta)
     return BinaryLevelsFit(
         model=model,
         theta=theta,

@@ -417,10 +417,7 @@ def fit_model(
         best = _polish_and_verify(fun, candidates, attempts, escalated=True)
     theta, value, winner, judged, verified = best
     beta, sigma2, deviance, cov_beta = model.solve(theta, reml)
-    singular = {}
-    for name, q in zip(model.names, model.q, strict=True):
-        diag = np.diag(blocks.lambda_of(theta[model.slices[name]], q))
-        singular[name] = tuple(int(i) for i in np.flatnonzero(diag < SINGULAR_TOLERANCE))
+    singular = singular_terms(model, theta)
     return LevelsFit(
         model=model,
         reml=reml,
@@ -438,6 +435,16 @@ def fit_model(
         evaluations=fun.count,
         seconds=time.perf_counter() - began,
     )
+
+
+def singular_terms(model, theta: np.ndarray) -> dict[str, tuple[int, ...]]:
+    """Per level, the positions of the random terms whose relative scale (Lambda's diagonal)
+    is at the boundary, for the linear and the binary levels models alike."""
+    singular = {}
+    for name, q in zip(model.names, model.q, strict=True):
+        diag = np.diag(blocks.lambda_of(theta[model.slices[name]], q))
+        singular[name] = tuple(int(i) for i in np.flatnonzero(diag < SINGULAR_TOLERANCE))
+    return singular
 
 
 def _candidates(fun: _Criterion, runs, attempts: list, candidates: list) -> None:
