@@ -43,6 +43,7 @@ def extension(default: Any = None, *, factory: Callable[[], Any] | None = None) 
         return field(default_factory=factory, metadata={OMIT_DEFAULT: True})
     return field(default=default, metadata={OMIT_DEFAULT: True})
 
+
 RESULTS_FILE = "results.json"
 SAMPLE_FILE = "rows.parquet"  # the row sample beside results.json (figures that need rows)
 INTERCEPT = "(Intercept)"  # one spelling, as lme4 prints it, in fixed and random terms alike
