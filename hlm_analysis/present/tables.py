@@ -334,7 +334,7 @@ def groups(results: Results, label: str, limit: int = 25) -> str:
         f"{fmt.md_escape(labels.variable(spec.outcome))}"
     )
     if more:
-        caption += f" (the {len(order)} largest of {fmt.integer(len(shown))} groups)"
+        caption += _first_of(len(order), [g.n[i] for i in shown], " groups")
     if binary:
         caption += f" (share: {fmt.md_escape(results.design.event)})"
     note = suppressed_note(results, len(small))
@@ -345,6 +345,14 @@ def groups(results: Results, label: str, limit: int = 25) -> str:
     if binary:
         return pipe_table(["Group", "N", "Share"], [row[:3] for row in rows], "lrr", caption, label)
     return pipe_table(["Group", "N", "Mean", "SD"], rows, "lrrr", caption, label)
+
+
+def _first_of(k: int, sizes: list, noun: str = "") -> str:
+    """Which groups a cut table shows: the largest, unless every group has one size (a balanced
+    design), where "the largest" would be false."""
+    if len(set(sizes)) == 1:
+        return f" ({k} of {fmt.integer(len(sizes))}{noun}, all of one size)"
+    return f" (the {k} largest of {fmt.integer(len(sizes))}{noun})"
 
 
 def _level_groups(results: Results, column: str, label: str, limit: int) -> str:
@@ -370,7 +378,7 @@ def _level_groups(results: Results, column: str, label: str, limit: int) -> str:
         f"{fmt.md_escape(labels.variable(results.spec.outcome))}"
     )
     if len(shown) > len(order):
-        caption += f" (the {len(order)} largest of {fmt.integer(len(shown))})"
+        caption += _first_of(len(order), [g.n[i] for i in shown])
     note = suppressed_note(results, len(g.labels) - len(shown))
     if not rows:
         return f"{note}\n" if note else ""

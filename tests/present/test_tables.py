@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import pypandoc
 import pytest
+from helpers import fixture_results
 
 from hlm_analysis import rules
 from hlm_analysis.present import fmt, tables
@@ -219,7 +220,18 @@ def test_groups_largest_first_with_a_limit(schools):
         i = g.labels.index(row[0].replace("\\", ""))
         assert number(row[1]) == g.n[i]
         assert_shows(row[2], g.outcome_mean[i])
-    assert f"the 5 largest of {len(g.labels)} groups" in caption
+    # a balanced design has no "largest" groups: the caption says so instead of claiming it
+    assert len(set(g.n)) == 1
+    assert f"(5 of {len(g.labels)} groups, all of one size)" in caption
+    assert "largest" not in caption
+
+
+def test_level_groups_cut_to_the_largest_when_sizes_differ():
+    growth = fixture_results("levels_growth")
+    _, _, body, caption = parse_table(tables.groups(growth, "tbl-g", limit=5))
+    sizes = [number(row[1]) for row in body]
+    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) > 1
+    assert "(the 5 largest of 60)" in caption
 
 
 # ---------------------------------------------------------------------------------------------
