@@ -535,6 +535,7 @@ def _caterpillar_levels(results: Results, model: ModelResult) -> Figure:
         heights.append(min(6.0, 1.0 + 0.14 * n) if n <= LABELLED_GROUPS else 2.4)
     fig = _figure(8 if width > 1 else 6, sum(heights) + 0.4)
     grid = fig.add_gridspec(len(per_level), width, height_ratios=heights)
+    effect_axes: dict[str, list] = {}  # term -> (panel, its effect axis) at every level
     for row, (column, effects, names_all) in enumerate(per_level):
         est = np.array(effects.estimate)
         se = np.array(effects.std_error)
@@ -560,7 +561,9 @@ def _caterpillar_levels(results: Results, model: ModelResult) -> Figure:
                 names = [_short(names_all[i], 18) for i in order]
                 ax.set_yticks(rank, names if j == 0 else [""] * n, fontsize=7)
                 ax.axvline(0, color="#b3471d", linewidth=1)
+                effect_axes.setdefault(term, []).append((ax, "x"))
             else:
+                effect_axes.setdefault(term, []).append((ax, "y"))
                 ax.fill_between(rank, e - 1.96 * s, e + 1.96 * s, color="#9fb3c8", alpha=0.6,
                                 linewidth=0, label="95% interval")  # fmt: skip
                 ax.plot(rank, e, color=PALETTE, linewidth=1.2, label="estimate")
@@ -572,6 +575,13 @@ def _caterpillar_levels(results: Results, model: ModelResult) -> Figure:
             if hidden and j == 0:
                 title += f" ({hidden:,} small groups not shown)"
             ax.set_title(_wrapped(title, 44, 2), fontsize=9)
+    # One scale per term across levels: on free scales a level with little variation (SD 0.08)
+    # looks as spread as one with much (SD 0.6), and the figure is read level against level.
+    for panels in effect_axes.values():
+        limits = [ax.get_xlim() if axis == "x" else ax.get_ylim() for ax, axis in panels]
+        low, high = min(lo for lo, _ in limits), max(hi for _, hi in limits)
+        for ax, axis in panels:
+            (ax.set_xlim if axis == "x" else ax.set_ylim)(low, high)
     return fig
 
 

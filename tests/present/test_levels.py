@@ -369,3 +369,26 @@ def test_summary_and_advice_use_the_configured_words_for_categories():
     assert "Sex\\: boys \\(vs girls\\) (−0.143 points" in summary and "M \\(vs F\\)" not in summary
     advice = narrative.recommendations_section(f)
     assert "Sex\\: boys \\(vs girls\\): −0.143" in advice
+
+
+@pytest.mark.parametrize("name", ["levels_scotssec", "levels_pupils", "levels_growth"])
+def test_caterpillar_levels_share_one_scale_per_term(name):
+    """The caterpillars of the levels are read against each other: one term's panels share the
+    effect axis (scotssec's secondary schools vary far less than its primary schools, and free
+    scales drew both equally spread)."""
+    import matplotlib.pyplot as plt
+
+    from hlm_analysis.present import figures
+
+    results = fixture_results(name)
+    fig = figures.plot_caterpillar(results, results.final)
+    by_term: dict[str, set] = {}
+    for ax in fig.axes:
+        term = ax.get_title().split(": ", 1)[1].split(" (")[0]
+        ranked = ax.get_xlabel().startswith("Ranked")
+        by_term.setdefault(term, set()).add(
+            tuple(round(v, 9) for v in (ax.get_ylim() if ranked else ax.get_xlim()))
+        )
+    plt.close(fig)
+    assert len(fig.axes) >= 2
+    assert all(len(limits) == 1 for limits in by_term.values()), by_term
