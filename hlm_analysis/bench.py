@@ -171,21 +171,28 @@ print(*out)
 """
 
 
-def _mixedlm(config: Path) -> tuple[float, float, float] | None:
-    """The mixedlm package (a Rust port of lme4; `pip install '.[bench]'`) fitting RI and RS as
-    one whole process, reading the same CSV: (seconds, RI loglik, RS loglik)."""
+def run_mixedlm(script: str, data: str) -> tuple[float, float, float] | str:
+    """The mixedlm package (a Rust port of lme4; `pip install '.[bench]'`) running `script` on
+    the CSV `data` as one whole process, the script printing the RI and RS logliks:
+    (seconds, RI loglik, RS loglik), or why not."""
     import importlib.util
 
     if importlib.util.find_spec("mixedlm") is None:
-        return None
-    data = yaml.safe_load(config.read_text())["data"]
+        return "not installed (pip install '.[bench]')"
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _MIXEDLM, data], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", script, data], capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
-        return None
+        lines = proc.stderr.strip().splitlines()
+        return f"cannot fit it ({lines[-1] if lines else proc.returncode})"
     ri, rs = map(float, proc.stdout.split()[-2:])
     return elapsed, ri, rs
+
+
+def _mixedlm(config: Path) -> tuple[float, float, float] | None:
+    """mixedlm fitting RI and RS of the two-level ladder on the config's CSV (None: it cannot)."""
+    timed = run_mixedlm(_MIXEDLM, yaml.safe_load(config.read_text())["data"])
+    return None if isinstance(timed, str) else timed
 
 
 def _render_time() -> tuple[float, float]:

@@ -184,22 +184,9 @@ print(*out)
 def _mixedlm(data: Path) -> tuple[float, float, float] | str:
     """The mixedlm package fitting the same two models as one whole process: (seconds, RI
     loglik, RS loglik), or why not."""
-    import importlib.util
+    from .bench import run_mixedlm
 
-    if importlib.util.find_spec("mixedlm") is None:
-        return "not installed (pip install '.[bench]')"
-    started = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", _MIXEDLM.format(fixed=FIXED), str(data)],
-        capture_output=True,
-        text=True,
-    )
-    elapsed = time.perf_counter() - started
-    if proc.returncode != 0:
-        lines = proc.stderr.strip().splitlines()
-        return f"cannot fit it ({lines[-1] if lines else proc.returncode})"
-    ri, rs = map(float, proc.stdout.split()[-2:])
-    return elapsed, ri, rs
+    return run_mixedlm(_MIXEDLM.format(fixed=FIXED), str(data))
 
 
 def levels_section(tmp: Path, rows: tuple[int, int, int] = ROWS, repeats: int = REPEATS) -> bool:
