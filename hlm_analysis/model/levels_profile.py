@@ -432,22 +432,11 @@ def levels_intervals(fit, wald: dict[str, list[Interval]], n_cells: int) -> dict
             profiled.append((np.nan, np.nan, why))
             continue
         prof = _Profile(layout, best, base, k, moving, coords, hessian)
-        bounds, notes, reached = [], [], []
-        for sign in (-1.0, 1.0):
-            try:
-                bound, at_edge = _bound(prof, sign, edges[k], guesses[k])
-            except profile._NoBound as why:
-                bound, at_edge = np.nan, False
-                notes.append(str(why))
-            except (ArithmeticError, ValueError, np.linalg.LinAlgError) as error:
-                bound, at_edge = np.nan, False
-                notes.append(f"the profile could not be evaluated ({type(error).__name__})")
-            bounds.append(bound)
-            if at_edge and bound != best[k]:
-                reached.append("zero" if bound == 0 else f"{bound:+g}")
-            if at_edge and bound == best[k] and bound == 0:
-                notes.append("the SD is estimated at zero; its lower limit is zero")
-        if reached:
-            notes.append("the profile stays within the 95% region up to " + " and ".join(reached))
-        profiled.append((bounds[0], bounds[1], "; ".join(dict.fromkeys(notes)) or None))
+        profiled.append(
+            profile.profiled_limits(
+                lambda sign, p=prof, k=k: _bound(p, sign, edges[k], guesses[k]),
+                best[k],
+                at_zero="the SD is estimated at zero; its lower limit is zero",
+            )
+        )
     return _split(fit, profile._merge(profiled, wald_arr, free))

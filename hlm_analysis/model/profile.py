@@ -364,24 +364,36 @@ def _profile_all(
             out.append((np.nan, np.nan, "the deviance cannot be evaluated at the estimate"))
             continue
         profile = _Profile(crit, best, base, k, free, is_cor)
-        bounds, notes, reached = [], [], []
-        for sign in (-1.0, 1.0):
-            try:
-                bound, at_edge = _bound(profile, sign, edges[k], guesses[k])
-            except _NoBound as why:
-                bound, at_edge = np.nan, False
-                notes.append(str(why))
-            except (ArithmeticError, ValueError, np.linalg.LinAlgError) as error:
-                # numerical trouble in a constrained fit costs this bound, never the run
-                bound, at_edge = np.nan, False
-                notes.append(f"the profile could not be evaluated ({type(error).__name__})")
-            bounds.append(bound)
-            if at_edge and bound != best[k]:
-                reached.append("zero" if bound == 0 else f"{bound:+g}")
-        if reached:
-            notes.append("the profile stays within the 95% region up to " + " and ".join(reached))
-        out.append((bounds[0], bounds[1], "; ".join(dict.fromkeys(notes)) or None))
+        out.append(
+            profiled_limits(lambda sign, p=profile, k=k: _bound(p, sign, edges[k], guesses[k]),
+                            best[k])
+        )  # fmt: skip
     return out
+
+
+def profiled_limits(search, estimate: float, at_zero: str | None = None):
+    """Both 95% limits of one parameter, (low, high, note): `search(sign)` walks the profile
+    from `estimate` down (-1) or up (+1) and gives (limit, whether it stopped at an edge of the
+    parameter space). `at_zero` is said when a search stops at an estimate of zero."""
+    bounds, notes, reached = [], [], []
+    for sign in (-1.0, 1.0):
+        try:
+            bound, at_edge = search(sign)
+        except _NoBound as why:
+            bound, at_edge = np.nan, False
+            notes.append(str(why))
+        except (ArithmeticError, ValueError, np.linalg.LinAlgError) as error:
+            # numerical trouble in a constrained fit costs this bound, never the run
+            bound, at_edge = np.nan, False
+            notes.append(f"the profile could not be evaluated ({type(error).__name__})")
+        bounds.append(bound)
+        if at_edge and bound != estimate:
+            reached.append("zero" if bound == 0 else f"{bound:+g}")
+        if at_zero and at_edge and bound == estimate == 0:
+            notes.append(at_zero)
+    if reached:
+        notes.append("the profile stays within the 95% region up to " + " and ".join(reached))
+    return bounds[0], bounds[1], "; ".join(dict.fromkeys(notes)) or None
 
 
 def _merge(profiled, wald: np.ndarray, free: np.ndarray) -> list[Interval]:
