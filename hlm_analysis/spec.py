@@ -83,7 +83,8 @@ class Stakeholder(BaseModel):
     # a group id: this person gets that group's profile (`hlm-report profiles`) instead of the
     # report, and the report too with `report: true`
     group: str | None = Field(default=None, min_length=1)
-    report: bool | None = None
+    # strict: a quoted "yes" or a 1 is text or a number, not a flag (refused, not read as true)
+    report: bool | None = Field(default=None, strict=True)
 
     @field_validator("group", mode="before")
     @classmethod
@@ -126,7 +127,7 @@ class Spec(BaseModel):
     # scoped by the outer ones. A one-element list is read as the plain name.
     group: str | list[str]
     # two levels whose groups are crossed (a pupil's primary and secondary school), not nested
-    crossed: bool = False
+    crossed: bool = Field(default=False, strict=True)  # strict: `crossed: "no"` is no flag
     # a list: slopes at the innermost level; a mapping {level column: [variables]}
     random_slopes: list[str] | dict[str, list[str]] = Field(default_factory=list)
     # the level-1 time variable of growth data (numeric); a predictor, added first if not listed
@@ -573,6 +574,18 @@ def _keys_at(loc: tuple) -> list[str]:
     return [field.alias or name for name, field in model.model_fields.items()]
 
 
+def _not_a_flag(value: object) -> str:
+    """What a flag's value is instead of true or false, in words for the one-line message."""
+    if isinstance(value, str):
+        return f"the text {quoted(value)} (write true or false without quotes)"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if value is None:
+        return "an empty value"
+    kind = {list: "a list", dict: "a mapping"}.get(type(value))
+    return kind or f"{quoted(value)}"
+
+
 def _describe(error: dict) -> str:
     where = shown(".".join(str(p) for p in error["loc"]))
     message = shown(error["msg"].removeprefix("Value error, "))
@@ -589,6 +602,8 @@ def _describe(error: dict) -> str:
         return f"key '{where}': {message}; YAML reads it as {value!r}: write it in quotes"
     if error["type"] == "int_type" and isinstance(value, bool):
         return f"key '{where}': {message}; YAML reads it as {value!r}: write a number"
+    if error["type"] == "bool_type":  # the flags are strict: only YAML's true and false
+        return f"key '{where}': wants true or false, not {_not_a_flag(value)}"
     return f"key '{where}': {message}"
 
 

@@ -261,3 +261,76 @@ def test_a_yaml_boolean_for_a_number_is_refused_with_the_reason(tmp_path, capsys
     assert err[0].endswith("YAML reads it as True: write a number") or err[0].endswith(
         "YAML reads it as False: write a number"
     )
+
+
+def _fields_of(kind: type) -> list[tuple[str, str]]:
+    """(dotted key, a YAML line setting it) for every config key of type `kind`, found in the
+    models themselves, so a flag or number added later is held to the same rule."""
+    from hlm_analysis.spec import Profiles, Spec, Stakeholder
+
+    def typed(model) -> list[str]:
+        return [
+            name
+            for name, field in model.model_fields.items()
+            if field.annotation in (kind, kind | None)
+        ]
+
+    # "VALUE" stands for the value
+    found = [(name, f"{name}: VALUE") for name in typed(Spec)]
+    found += [(f"profiles.{name}", f"profiles: {{{name}: VALUE}}") for name in typed(Profiles)]
+    found += [
+        (f"stakeholders.0.{name}", f"stakeholders: [{{name: D, email: d@x.org, {name}: VALUE}}]")
+        for name in typed(Stakeholder)
+    ]
+    return found
+
+
+def test_the_flags_and_numbers_are_found_in_the_models():
+    assert {"crossed", "stakeholders.0.report"} <= {key for key, _ in _fields_of(bool)}
+    assert {"min_cell", "nagq", "profiles.min_size"} <= {key for key, _ in _fields_of(int)}
+
+
+@pytest.mark.parametrize(("key", "line"), _fields_of(bool))
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ('"yes"', "the text 'yes' (write true or false without quotes)"),
+        ('"true"', "the text 'true' (write true or false without quotes)"),
+        ('"no"', "the text 'no' (write true or false without quotes)"),
+        ("'1'", "the text '1' (write true or false without quotes)"),
+        ("1", "the number 1"),
+        ("0", "the number 0"),
+        ("1.0", "the number 1.0"),
+        ("[true]", "a list"),
+    ],
+)
+def test_a_flag_given_as_text_a_number_or_a_list_is_refused(
+    tmp_path, capsys, key, line, value, said
+):
+    # `crossed: "yes"` was read as true (pydantic's lax bool takes "yes", "1", 1)
+    body = "outcome: write\npredictors: [read]\ngroup: [ses, prog]\n" + line.replace("VALUE", value)
+    config = hsb2_config(tmp_path, body + "\n")
+    code, err, written = run_fit(tmp_path, capsys, config)
+    assert code == 2 and not written, err
+    assert err == [f"{PREFIX}{config}: key '{key}': wants true or false, not {said}"]
+
+
+@pytest.mark.parametrize("value", ["true", "false", "yes", "no", "on", "off", "True", "NO"])
+def test_a_yaml_boolean_is_a_flag(tmp_path, value):
+    from hlm_analysis.spec import load_spec
+
+    body = "outcome: write\npredictors: [read]\ngroup: [ses, prog]\n"
+    body += f"crossed: {value}\nstakeholders: [{{name: D, email: d@x.org, report: {value}}}]\n"
+    spec = load_spec(hsb2_config(tmp_path, body))
+    truth = value.lower() in ("true", "yes", "on")
+    assert spec.crossed is truth and spec.stakeholders[0].report is truth
+
+
+@pytest.mark.parametrize(("key", "line"), _fields_of(int))
+@pytest.mark.parametrize("value", ["yes", "off", '"5"', "5.0", "[5]"])
+def test_every_number_key_refuses_flags_text_and_fractions(tmp_path, capsys, key, line, value):
+    body = "outcome: write\npredictors: [read]\ngroup: ses\nfamily: binomial\n"
+    config = hsb2_config(tmp_path, body + line.replace("VALUE", value) + "\n")
+    code, err, written = run_fit(tmp_path, capsys, config)
+    assert code == 2 and not written and len(err) == 1, err
+    assert err[0].startswith(f"{PREFIX}{config}: key '{key}': Input should be a valid integer")
