@@ -181,6 +181,16 @@ def _only_own_files(folder: Path) -> bool:
     return names <= {*OUTPUTS, *_OWN_EXTRAS}
 
 
+def user_entries(folder: Path) -> list[str]:
+    """What a user put into a report folder (names the tool never writes), sorted: a re-render
+    carries these into the new folder rather than deleting them with the old one."""
+    try:
+        names = {entry.name for entry in os.scandir(folder)}
+    except OSError:
+        return []
+    return sorted(names - {*OUTPUTS, *_OWN_EXTRAS})
+
+
 def check_replaceable(final: Path, config: Path) -> None:
     """Refuse (exit 2) to replace `final` unless it is this config's report folder."""
     if final.is_symlink() or (final.exists() and not final.is_dir()):

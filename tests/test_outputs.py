@@ -291,3 +291,24 @@ def test_fit_out_inside_the_data_folder_is_refused(tmp_path, capsys, inside):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--out" in err[0] and "data" in err[0], err
     assert snapshot(root) == before
+
+
+def test_files_a_user_added_to_the_report_folder_survive_a_re_render(tmp_path, capsys, fake_render):
+    """The folder carries the tool's marker, so it is replaced; what the user put in it since
+    (notes, a folder of their own, a link) is not the tool's to delete (verify round 31)."""
+    root = project(tmp_path)
+    config = write_config(root, name="report", data="data/scores.csv", outcome="y", group="g")
+    out = root / "_output"
+    assert render(config, out, capsys)[0] == 0
+    folder = out / "report"
+    (folder / "notes.txt").write_text("mine")
+    (folder / "mine").mkdir()
+    (folder / "mine" / "deep.txt").write_text("deep")
+    (folder / "link").symlink_to(root / "data")
+    code, err = render(config, out, capsys)
+    assert code == 0, err
+    assert (folder / "notes.txt").read_text() == "mine"
+    assert (folder / "mine" / "deep.txt").read_text() == "deep"
+    assert (folder / "link").is_symlink() and (folder / "link" / "scores.csv").is_file()
+    assert any("kept" in line and "notes.txt" in line for line in err), err
+    assert (folder / layout.MARKER).is_file() and (folder / "report.pdf").is_file()

@@ -233,6 +233,7 @@ def render_report(
         # The email send log outlives re-renders: it is what makes delivery exactly-once.
         if (final / layout.SEND_LOG).is_file():
             shutil.copy2(final / layout.SEND_LOG, out / layout.SEND_LOG)
+        _keep_user_files(final, out, progress)
         # Group profiles (`hlm-report profiles`) outlive a re-render of the same results (the
         # site renders every report first); written from other results they are stale and go.
         if layout.profiles_version(final) == layout.report_version(out / RESULTS_FILE):
@@ -251,6 +252,21 @@ def render_report(
         f"hlm-report: wrote {final}/ ({', '.join(written)}) in {time.perf_counter() - steps.started:.1f} s"
     )
     return final
+
+
+def _keep_user_files(final: Path, out: Path, progress) -> None:
+    """Files and folders a user added to the report folder since the last render are not the
+    tool's: copied into the new folder (links as links) before the old one is removed."""
+    kept = [name for name in layout.user_entries(final) if not (out / name).exists()]
+    for name in kept:
+        source = final / name
+        if source.is_dir() and not source.is_symlink():
+            shutil.copytree(source, out / name, symlinks=True)
+        else:
+            shutil.copy2(source, out / name, follow_symlinks=False)
+    if kept:
+        shown = ", ".join(kept[:5]) + (f" and {len(kept) - 5:,} more" if len(kept) > 5 else "")
+        progress(f"hlm-report: kept what you added to {final.name}/: {shown}")
 
 
 def _carry_over(final: Path, out: Path, wanted: tuple[str, ...], progress) -> None:
