@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -350,22 +350,65 @@ class MixedFit:
     ml: optimize.Optimum
     sol: lmm.Solution
     notes: tuple[str, ...] = ()  # said in the model's notes (why it has this form)
+    # A slope far from zero (lmm.recentred): the fit of the centred model, whose optimum `reml`,
+    # `ml` and `sol` carry in x's own terms; beta = to_centred @ centred beta. Fixed effects,
+    # their covariance and df come from the centred fit, where they keep their digits.
+    centred: MixedFit | None = field(default=None, repr=False)
+    to_centred: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def estimability(self) -> final.Estimability:
         singular = tuple(self.mdef.random[i] for i in self.reml.singular_terms)
         return final.Estimability(self.reml.verified, singular, tuple(self.mdef.random))
 
+    @property
+    def beta(self) -> np.ndarray:
+        if self.centred is not None:
+            return self.to_centred @ self.centred.beta
+        return self.sol.beta
+
+    @property
+    def cov_beta(self) -> np.ndarray:
+        if self.centred is not None:
+            return self.to_centred @ self.centred.cov_beta @ self.to_centred.T
+        return self.sol.sigma2 * np.linalg.inv(self.sol.A)
+
+    def df_of(self, contrasts: np.ndarray | None = None) -> np.ndarray:
+        """Satterthwaite df of each coefficient, or of each row of `contrasts` (L beta)."""
+        if self.centred is not None:
+            L = np.eye(len(self.mdef.fixed)) if contrasts is None else np.atleast_2d(contrasts)
+            return self.centred.df_of(np.asarray(L, float) @ self.to_centred)
+        sol = self.sol
+        return stats.satterthwaite_df(sol.theta, sol.sigma2, self.sums, contrasts,
+                                      self.mdef.diagonal)  # fmt: skip
+
 
 def optimize_mixed(prepared: Prepared, mdef: ModelDef) -> MixedFit:
     """Fit one mixed model by REML (and by ML for likelihood comparisons); verify both optima."""
     sums = lmm.model_sums(prepared.sums, mdef.fixed, mdef.random)
-    reml = optimize.find_optimum(
-        sums,
-        True,
-        escalation=lambda: _statsmodels_candidates(prepared, mdef, True),
-        diagonal=mdef.diagonal,
-    )
+    # (a diagonal covariance is not the same model once the slope's origin moves)
+    far = None if mdef.diagonal else lmm.recentred(prepared.sums, mdef.fixed, mdef.random)
+    if far is None:
+        return _optimized(sums, mdef, lambda: _statsmodels_candidates(prepared, mdef, True))
+    back = np.linalg.inv(far.move)  # statsmodels' candidates are in x's terms
+
+    def candidates():
+        return [(attempt, None if theta is None else lmm.moved_theta(theta, back))
+                for attempt, theta in _statsmodels_candidates(prepared, mdef, True)]  # fmt: skip
+
+    centred = _optimized(far.sums, mdef, candidates)
+    reml = replace(centred.reml, theta=lmm.moved_theta(centred.reml.theta, far.move),
+                   optimizer=f"{centred.reml.optimizer} (slopes centred)")  # fmt: skip
+    ml = replace(centred.ml, theta=lmm.moved_theta(centred.ml.theta, far.move))
+    # modes and conditional variances in x's terms at the mapped optimum; beta and sigma2 as
+    # fitted (the centred fit's, mapped)
+    sol = replace(lmm.solve(reml.theta, sums, reml=True), sigma2=centred.sol.sigma2,
+                  beta=far.to_centred @ centred.sol.beta)  # fmt: skip
+    return MixedFit(mdef, sums, reml, ml, sol, centred=centred, to_centred=far.to_centred)
+
+
+def _optimized(sums: lmm.GroupSums, mdef: ModelDef, escalation) -> MixedFit:
+    reml = optimize.find_optimum(sums, True, escalation=escalation, diagonal=mdef.diagonal)
     # The ML refit (for AIC, BIC and LRTs) starts at the REML optimum, which is close: Newton
     # steps from there suffice, and the result is verified just the same.
     ml = optimize.find_optimum(
@@ -393,8 +436,7 @@ def final_extras(prepared: Prepared, fit: MixedFit) -> FinalExtras:
     sol, sums, mdef = fit.sol, fit.sums, fit.mdef
     notes = []
 
-    def df_of(contrasts: np.ndarray) -> np.ndarray:
-        return stats.satterthwaite_df(sol.theta, sol.sigma2, sums, contrasts, mdef.diagonal)
+    df_of = fit.df_of
 
     cr2 = None
     if prepared.n_groups < rules.GROUPS_STRONG_WARNING.value:
@@ -419,7 +461,9 @@ def final_extras(prepared: Prepared, fit: MixedFit) -> FinalExtras:
             f"freedom: {why}."
         )
     m = sums.q + sums.q * (sums.q - 1) // 2 + 1
-    if fit.ml.verified:
+    if fit.ml.verified and fit.centred is not None:
+        intervals = _centred_intervals(fit.centred)
+    elif fit.ml.verified:
         ml = lmm.solve(fit.ml.theta, sums, reml=False)
         sigma = float(np.sqrt(ml.sigma2))
         intervals = profile.linear_intervals(ml.theta, sigma, sums, fit.mdef.diagonal)
@@ -431,6 +475,27 @@ def final_extras(prepared: Prepared, fit: MixedFit) -> FinalExtras:
     return FinalExtras(std, df_of, cr2, intervals, tuple(notes))
 
 
+# the intercept's variance at x = 0 when a slope is fitted centred (lmm.recentred)
+FAR_INTERCEPT_NOTE = (
+    "not computed: the intercept's variance is that of the groups at a slope variable of 0, far "
+    "outside the data; the model was fitted with that variable centred"
+)
+
+
+def _centred_intervals(centred: MixedFit) -> list[profile.Interval]:
+    """Profile intervals of a model whose far slopes were fitted centred. The slopes' SDs, the
+    correlations among slopes and sigma are the same in the centred model (moving the origin
+    changes only the intercept), so they are profiled there; the intercept's SD and its
+    correlations describe the groups at x = 0 and get none (as levels/fit.py's fits)."""
+    sums, q = centred.sums, centred.sums.q
+    ml = lmm.solve(centred.ml.theta, sums, reml=False)
+    found = profile.linear_intervals(ml.theta, float(np.sqrt(ml.sigma2)), sums)
+    none = profile.Interval(None, None, None, FAR_INTERCEPT_NOTE)
+    rows, cols = np.tril_indices(q, -1)
+    with_intercept = [0, *(q + i for i, c in enumerate(cols) if c == 0)]
+    return [none if i in with_intercept else interval for i, interval in enumerate(found)]
+
+
 def mixed_result(
     prepared: Prepared, fit: MixedFit, null: ModelResult | None, extras: FinalExtras | None
 ) -> ModelResult:
@@ -440,9 +505,9 @@ def mixed_result(
     q = len(mdef.random)
     lam = lmm.lambda_of(sol.theta, q)
     re_cov = sol.sigma2 * lam @ lam.T
-    cov_beta = sol.sigma2 * np.linalg.inv(sol.A)
+    cov_beta = fit.cov_beta
     se = np.sqrt(np.diag(cov_beta))
-    df = stats.satterthwaite_df(sol.theta, sol.sigma2, sums, diagonal=mdef.diagonal)
+    df = fit.df_of()
     modes, cond_cov = lmm.random_effects(sol, sums)
     cond_se = np.sqrt(np.clip(np.diagonal(cond_cov, axis1=1, axis2=2), 0, None))
     tau00 = re_cov[0, 0]
@@ -668,9 +733,7 @@ def fit_ladder(prepared: Prepared, progress: Progress = lambda message: None) ->
         chosen.mdef.fixed,
         sol.beta,
         cov,
-        lambda L: stats.satterthwaite_f(
-            sol.theta, sol.sigma2, sums, sol.beta, cov, L, chosen.mdef.diagonal
-        ),
+        lambda L: stats.f_from_df(sol.beta, cov, L, chosen.df_of),
     )
     ordered = {n: models[n] for n in MODEL_ORDER if n in models}
 

@@ -506,3 +506,77 @@ def random_effects(sol: Solution, s: GroupSums) -> tuple[np.ndarray, np.ndarray]
     modes = u @ lam.T
     cond_cov = sol.sigma2 * (lam @ Minv @ lam.T)
     return modes, cond_cov
+
+
+# A random slope on a variable whose mean is this many SDs from zero (calendar years, an id-like
+# number near 100,000) puts the intercept's variance at x = 0, far outside the data: intercept and
+# slope correlate at -1 to six digits, the criterion's valley is needle-thin, and the optimizer
+# stopped 5e-4 log-likelihood short of lme4's centred refit yet passed verification (df 177.0
+# for lmerTest's 176.2). The same model with the slope centred (Z [1, x - c] = Z [1, x] T) is
+# well scaled; it is fitted, and its optimum written back in x's own terms. levels/fit.py does
+# the same for several grouping levels.
+CENTRE_FROM_SDS = 3.0
+CENTRED = " (centred)"  # the suffix of a centred column's name in the recentred design
+
+
+@dataclass(frozen=True)
+class Recentred:
+    """One model with its far-from-zero slope variables centred: `sums` (fixed columns centred
+    too when the model has an intercept, so X'V^-1 X is not squared-badly conditioned), `move`
+    (q, q) with b = move @ b_c, and `to_centred` (p, p) with beta = to_centred @ beta_c."""
+
+    sums: GroupSums
+    move: np.ndarray
+    to_centred: np.ndarray
+
+
+def far_from_zero(design: DesignSums, random: list[str]) -> dict[str, float]:
+    """{slope variable: its mean} for the random slopes CENTRE_FROM_SDS or more SDs from zero."""
+    out = {}
+    for term in random[1:]:
+        sd, mean = design.sd(term), design.mean(term)
+        if sd > 0 and abs(mean) > CENTRE_FROM_SDS * sd:
+            out[term] = mean
+    return out
+
+
+def recentred(design: DesignSums, fixed: list[str], random: list[str]) -> Recentred | None:
+    """The model (fixed, random) with its far slopes centred, or None when none is far or the
+    random part has no intercept to absorb the shift."""
+    shifts = far_from_zero(design, random)
+    if not shifts or not random or random[0] != design.names[1]:
+        return None
+    names = list(design.names)
+    one = names.index(design.names[1])
+    T = np.eye(len(names))
+    for term, centre in shifts.items():  # a new column x - c beside x, from the same sums
+        column = np.zeros(len(names))
+        column[names.index(term)], column[one] = 1.0, -centre
+        T = np.column_stack([T, column])
+    cross = np.einsum("ak,gab,bl->gkl", T, design.cross, T)
+    low = np.column_stack([design.group_low, *(design.group_low[:, names.index(t)] - c
+                                                for t, c in shifts.items())])  # fmt: skip
+    high = np.column_stack([design.group_high, *(design.group_high[:, names.index(t)] - c
+                                                  for t, c in shifts.items())])  # fmt: skip
+    wide = DesignSums((*names, *(t + CENTRED for t in shifts)), design.counts, cross, low, high)
+    random_c = [t + CENTRED if t in shifts else t for t in random]
+    move = np.eye(len(random))
+    for j, term in enumerate(random):
+        if term in shifts:
+            move[0, j] = -shifts[term]  # the intercept at x = 0 is b0_c - c b1_c
+    to_centred = np.eye(len(fixed))
+    fixed_c = list(fixed)
+    if design.names[1] in fixed:
+        for j, term in enumerate(fixed):
+            if term in shifts:
+                fixed_c[j] = term + CENTRED
+                to_centred[fixed.index(design.names[1]), j] = -shifts[term]
+    return Recentred(model_sums(wide, fixed_c, random_c), move, to_centred)
+
+
+def moved_theta(theta: np.ndarray, move: np.ndarray) -> np.ndarray:
+    """theta of the same random-effect covariance after b = move @ b': the lower-triangular
+    factor of (move Lambda)(move Lambda)', by a QR of (move Lambda)' (exact when singular)."""
+    q = move.shape[0]
+    r = np.linalg.qr((move @ lambda_of(np.asarray(theta, float), q)).T)[1]
+    return theta_of((r * np.where(np.diag(r) < 0, -1.0, 1.0)[:, None]).T)
