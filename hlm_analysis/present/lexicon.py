@@ -40,6 +40,16 @@ def plural(noun: str) -> str:
     """The plural of a noun or noun phrase ("class" -> "classes", "woman" -> "women",
     "staff member" -> "staff members"), by inflect's rules and exceptions."""
     noun = " ".join(noun.split())
+    last = noun.split(" ")[-1] if noun else ""
+    end = last[-1:]
+    # inflect reads a word without lower-case letters as written in capitals ("TAS", "학교S",
+    # "Aufgabe 1S"): a noun ending in a letter without case (Korean, Chinese), an emoji, a digit
+    # or a bracket has no English plural ending, so it stays (unit_plural: gives another) ...
+    if not end or not (end.isalpha() and (end.isupper() or end.islower())):
+        return noun
+    # ... and an acronym (capitals, up to five) takes a lower-case s ("TAs", "SENCOs")
+    if last.isupper() and len(last) <= 5:
+        return noun + "s"
     return _engine().plural_noun(noun) or noun
 
 

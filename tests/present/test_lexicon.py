@@ -27,6 +27,27 @@ def test_plurals_come_from_inflect_not_suffix_rules(one, many):
     assert lexicon.noun(one).many == many
 
 
+@pytest.mark.parametrize(
+    ("one", "many"),
+    [
+        ("TA", "TAs"),  # an acronym takes a lower-case s (inflect wrote "TAS")
+        ("GP", "GPs"),
+        ("CEO", "CEOs"),
+        ("SENCO", "SENCOs"),
+        ("NHS trust", "NHS trusts"),
+        ("학교", "학교"),  # no plural ending in Korean, Chinese or Japanese (was "학교S")
+        ("学校", "学校"),
+        ("school 🏫", "school 🏫"),  # an emoji or a digit at the end takes no "S"
+        ("Aufgabe 1", "Aufgabe 1"),
+        ("pupil (KS2)", "pupil (KS2)"),
+    ],
+)
+def test_a_noun_inflect_cannot_read_gets_no_capital_s(one, many):
+    """inflect keeps a word's case and treats what it cannot read as capitals: "TAS",
+    "학교S", "Aufgabe 1S" (verify round 31). Set unit_plural:/group_plural: for others."""
+    assert lexicon.plural(one) == many
+
+
 def test_articles_follow_the_sound():
     assert lexicon.article("interaction") == "an interaction"
     assert lexicon.article("hour") == "an hour"
