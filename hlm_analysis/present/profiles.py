@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .. import rules
 from ..errors import InputError
 from ..results import INTERCEPT, GroupEffects, Results
 from . import fmt, levels, lexicon, ranks
@@ -69,6 +70,9 @@ class Level:
     # the level's intercept variance is estimated at zero (a singular fit): every group's
     # effect is 0 with no uncertainty, so there is no difference to state and no order to rank
     singular: bool = False
+    # the average reliability of the level's intercepts (HLM's lambda): below the rule's .7 the
+    # report calls rankings of these groups noise, so no page may state a point rank
+    reliability: float | None = None
 
 
 def _no_intercept(results: Results, where: str = "") -> InputError:
@@ -100,6 +104,7 @@ def profile_level(results: Results, column: str | None = None) -> Level:
             dict(zip(g.labels, g.n, strict=True)),
             dict(zip(g.labels, g.outcome_mean, strict=True)),
             singular=INTERCEPT in (model.singular_terms or ()),
+            reliability=(model.reliability or {}).get(INTERCEPT),
         )
     column = columns[0] if column is None else column
     if column not in columns:
@@ -139,6 +144,7 @@ def profile_level(results: Results, column: str | None = None) -> Level:
         multilevel=True,
         crossed=crossed,
         singular=INTERCEPT in (result.singular_terms or ()),
+        reliability=(result.reliability or {}).get(INTERCEPT),
     )
 
 
@@ -225,6 +231,9 @@ class Slope:
     own: str
     average: str
     verdict: str  # "steeper", "flatter" or "" (its deviation's interval holds zero)
+    # the final model's test rejects one common slope; else the page may not say it differs
+    # between groups (the report says "no clear evidence that it varies")
+    varies: bool = True
 
 
 @dataclass(frozen=True)
@@ -267,6 +276,10 @@ class Profile:
     People: str = ""
     at_time: str = ""  # growth: where the intercept difference is measured (" where Year is 0")
     singular: bool = False  # the level's variance is estimated at zero: no difference, no rank
+    # the level's intercepts are reliable enough to order groups (rules.RELIABILITY); else the
+    # page gives the rank interval only, and says why
+    rankable: bool = True
+    reliability: str = ""
 
 
 def _decimals(results: Results) -> int:
@@ -334,6 +347,10 @@ def profile(
         rank_low=entry["rank_low"] or 0,
         rank_high=entry["rank_high"] or 0,
         singular=singular,
+        rankable=level.reliability is None or rules.reliability_high(level.reliability),
+        reliability=""
+        if level.reliability is None
+        else f"{fmt.num(level.reliability, 2)}, below {rules.RELIABILITY.value}",
         rank_share=fmt.pct(width / g),
         # growth: time is where the difference is read (at_time), not an intake to match on
         adjusted_for=_listed(
@@ -345,7 +362,7 @@ def profile(
         ),
         model=model.label,
         draws=fmt.integer(draws),
-        slopes=_slopes(results, effects, j, digits),
+        slopes=_slopes(results, effects, j, digits, level),
         has_rows=has_rows,
         sampled=has_rows and results.sample is not None and results.sample.is_sample,
         **_level_words(results, words, level, entry["id"]),
@@ -401,8 +418,12 @@ def _listed(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _slopes(results: Results, effects: GroupEffects, j: int, digits: int) -> list[Slope]:
+def _slopes(
+    results: Results, effects: GroupEffects, j: int, digits: int, level: Level
+) -> list[Slope]:
     model = results.final
+    # the final model's test of each slope, at this level (one level: tests carry no level)
+    tests = {(t.level, t.term): t for t in results.component_tests}
     out = []
     for k, term in enumerate(effects.terms):
         if term == INTERCEPT:
@@ -419,6 +440,7 @@ def _slopes(results: Results, effects: GroupEffects, j: int, digits: int) -> lis
                 verdict = "steeper" if average >= 0 else "flatter"
             elif deviation + Z95 * se < 0:
                 verdict = "flatter" if average >= 0 else "steeper"
+        test = tests.get((level.column, term)) or tests.get((None, term))
         out.append(
             Slope(
                 label=_term_label(results, term),
@@ -426,6 +448,7 @@ def _slopes(results: Results, effects: GroupEffects, j: int, digits: int) -> lis
                 own=fmt.num(own, digits + 1),
                 average=fmt.num(average, digits + 1),
                 verdict=verdict,
+                varies=rules.slopes_vary(test.p_value if test else None),
             )
         )
     return out

@@ -93,7 +93,11 @@ def test_class_profiles_compare_within_the_school(tmp_path):
     assert "Class S001 / 1" in text
     assert "12 pupils here, in school S001, of 288 in all 24 classes" in text
     assert "an average class of the same school" in text
-    assert "its difference from its school's average" in text.replace("\u2019", "'")
+    # below reliability .7 no place is given, only the interval, in the same terms
+    ranked = results.final.levels[1].reliability["(Intercept)"] >= 0.7
+    within = "its difference from its" if ranked else "their differences from their"
+    assert f"{within} school's average" in text.replace("\u2019", "'")
+    assert ("it would rank" in text) == ranked
     # the figure's right panel: this class's own rows (found by school and class together)
     assert "Right: Attainment score of the pupils here" in text
     rows = writer._split_rows(writer._rows(folder, results, facts.profile_level(results, "class")))

@@ -1,0 +1,97 @@
+"""Verifier's findings on profiles and the analyst's workflow (issues 23 and 24): each test failed
+before its fix. The data are made here, so each case says what it is about."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from deliver.mailserver import mark_rendered
+from helpers import fit, write_config
+
+from hlm_analysis import cli
+
+
+def _school_data(
+    root, groups: int, size: int, intercept_sd: float, slope_sd: float, seed: int = 3
+) -> object:
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k in range(groups):
+        x = rng.normal(0, 1, size)
+        u0, u1 = rng.normal(0, intercept_sd), rng.normal(0, slope_sd)
+        y = 50 + (2 + u1) * x + u0 + rng.normal(0, 5, size)
+        frames.append(pd.DataFrame({"school": f"S{k:03d}", "ses": x, "score": y}))
+    path = root / "scores.csv"
+    pd.concat(frames).to_csv(path, index=False)
+    return path
+
+
+def _profiles(tmp_path, **data) -> tuple[dict[str, str], object]:
+    """Fit and profile a synthetic district; each profile's HTML as plain text, and the fit."""
+    data_path = _school_data(tmp_path, **data)
+    config = write_config(
+        tmp_path,
+        "district",
+        data=data_path,
+        outcome="score",
+        predictors=["ses"],
+        group="school",
+        random_slopes=["ses"],
+        unit="student",
+        group_noun="school",
+    )
+    folder = tmp_path / "_output" / "district"
+    results = fit(config, folder)
+    mark_rendered(folder, config)
+    assert cli.main(["profiles", str(config), "--output-root", str(tmp_path / "_output")]) == 0
+    pages = {}
+    for page in (folder / "profiles").glob("*.html"):
+        text = re.sub(r"<style.*?</style>|<svg.*?</svg>", " ", page.read_text(), flags=re.S)
+        pages[page.stem] = " ".join(re.sub(r"<[^>]+>", " ", text).split())
+    return pages, results
+
+
+def test_a_slope_without_evidence_of_varying_is_not_said_to_differ(tmp_path):
+    """The report says "no clear evidence that it varies" (component test p = .94); every profile
+    said "The link between ses and score differs between schools" all the same."""
+    pages, results = _profiles(tmp_path, groups=40, size=20, intercept_sd=3.0, slope_sd=0.0, seed=7)
+    (test,) = [t for t in results.component_tests if t.term == "ses"]
+    assert test.p_value > 0.05  # the premise: no evidence the slope varies
+    for text in pages.values():
+        assert "differs between schools. Here" not in text
+        assert "no clear evidence" in text
+
+
+def test_a_slope_that_varies_is_said_to_differ(tmp_path):
+    pages, results = _profiles(tmp_path, groups=40, size=30, intercept_sd=3.0, slope_sd=2.0, seed=4)
+    (test,) = [t for t in results.component_tests if t.term == "ses"]
+    assert test.p_value < 0.05
+    for text in pages.values():
+        assert "The link between ses and score differs between schools." in text
+
+
+def test_no_rank_is_stated_where_reliability_is_too_low(tmp_path):
+    """Average reliability below .7 (the report: rankings uncertain; several levels: "Do not
+    rank individual classes"): a profile gave its point rank all the same ("it would rank 316
+    of 600 classes"). The rank interval stays; the point rank goes."""
+    pages, results = _profiles(tmp_path, groups=40, size=10, intercept_sd=1.0, slope_sd=0.0, seed=3)
+    assert results.final.reliability["(Intercept)"] < 0.7
+    for text in pages.values():
+        assert "it would rank" not in text
+        assert "too imprecise to rank" in text
+        assert "could plausibly be anywhere from" in text
+
+
+def test_a_rank_is_stated_where_reliability_allows(tmp_path):
+    pages, results = _profiles(tmp_path, groups=40, size=30, intercept_sd=4.0, slope_sd=0.0, seed=6)
+    assert results.final.reliability["(Intercept)"] >= 0.7
+    for text in pages.values():
+        assert "it would rank" in text
+        assert "too imprecise to rank" not in text
+
+
+if __name__ == "__main__":  # pragma: no cover
+    pytest.main([__file__])
