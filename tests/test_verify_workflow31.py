@@ -93,5 +93,33 @@ def test_a_rank_is_stated_where_reliability_allows(tmp_path):
         assert "too imprecise to rank" not in text
 
 
-if __name__ == "__main__":  # pragma: no cover
-    pytest.main([__file__])
+def test_profile_file_names_avoid_windows_device_names():
+    """A school 'CON' or 'nul' got CON.html / nul.pdf: on Windows those name devices (with any
+    extension), so a district copying the folder there lost the page or hung the copy."""
+    from hlm_analysis.deliver.profiles import file_stem
+
+    taken: set[str] = set()
+    ids = ["CON", "nul", "Aux", "com1", "LPT9", "prn.x", "CONSOLE", "S001"]
+    stems = {g: file_stem(g, taken) for g in ids}
+    devices = re.compile(r"(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?", re.I)
+    assert not [s for s in stems.values() if devices.fullmatch(s)]
+    assert stems["CONSOLE"] == "CONSOLE" and stems["S001"] == "S001"  # plain ids stay as they are
+    assert len({s.lower() for s in stems.values()}) == len(ids)
+
+
+def test_a_stakeholder_group_left_out_of_the_fit_is_named_as_such():
+    """A principal of a school whose every row lacks the outcome was told its group "is not a
+    group of the data" (it is; the fit dropped its rows), and 'ONE' for 'one' got no hint."""
+    from types import SimpleNamespace
+
+    from hlm_analysis.deliver.profiles import check_stakeholder_groups
+    from hlm_analysis.errors import InputError
+
+    entries = [{"id": "one"}, {"id": "S001"}]
+    for group, says in [
+        ("allmiss", "every row lacks the outcome or a predictor"),
+        ("ONE", "did you mean 'one'?"),
+    ]:
+        person = SimpleNamespace(group=group, email="p@x.org")
+        with pytest.raises(InputError, match=re.escape(says)):
+            check_stakeholder_groups([person], entries, "d.yml")

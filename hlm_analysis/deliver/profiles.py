@@ -35,19 +35,24 @@ from ..present import profiles as facts
 from ..render import TYPST_PAPER
 from ..render.markdown import clean_text
 from ..results import RESULTS_FILE, SAMPLE_FILE, Results, read_json
-from ..spec import load_spec
+from ..spec import did_you_mean, load_spec
 
 FOLDER = "profiles"
 INDEX = "index.json"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# Windows reserves these names for devices whatever the extension ("CON.html", "nul.x.pdf")
+_DEVICE = re.compile(r"(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?", re.IGNORECASE)
 
 
 def file_stem(group_id: str, taken: set[str]) -> str:
-    """A file name for a group: its id where that is plain (letters, digits, '.', '_', '-'),
-    else a plain rendering plus a short hash of the id, so two ids never share a file and no id
-    can name a path (no separator, no leading dot)."""
+    """A file name for a group: its id where that is plain (letters, digits, '.', '_', '-')
+    and not a Windows device name, else a plain rendering plus a short hash of the id, so two
+    ids never share a file and no id can name a path (no separator, no leading dot)."""
     plain = _SAFE.sub("_", group_id).strip("._")[:60]
-    stem = plain if plain == group_id and plain else None
+    device = _DEVICE.fullmatch(plain)
+    if device:  # "prn.x": the part before the first dot names the device
+        plain = plain.replace(".", "_", 1)
+    stem = plain if plain == group_id and plain and not device else None
     if stem is None or stem.lower() in taken:
         digest = hashlib.sha256(group_id.encode("utf-8")).hexdigest()[:8]
         stem = f"{plain or 'group'}-{digest}"
@@ -272,11 +277,13 @@ def check_stakeholder_groups(people, entries: list[dict], config, level: str | N
                 "{level: ...} chooses another; an inner group is written with its parents' "
                 "ids, 'A / 1')"
                 if level is not None
-                else "a group of the data"
+                else "a group of the data the model was fitted on"
             )
+            # a group can be in the file and still not in the fit: its rows all dropped
             raise InputError(
                 f"{config}: stakeholder {person.email}: group {person.group!r} is not "
-                f"{where} ({len(known):,} groups)"
+                f"{where} ({len(known):,} groups; a group whose every row lacks the outcome or "
+                f"a predictor is left out){did_you_mean(person.group, known)}"
             )
 
 
