@@ -79,19 +79,25 @@ class _Coordinates:
     log cannot go), so that it may leave zero while another parameter is held (a school SD of 0
     grows as the class SD is held low, as in lme4's profile)."""
 
-    def __init__(self, is_cor: np.ndarray, linear: np.ndarray, scale: np.ndarray):
+    def __init__(self, is_cor, linear, scale, identity=None):
         self.is_cor, self.linear, self.scale = is_cor, linear, scale
+        # parameters free on the whole line (a binary model's fixed effects) are their own
+        self.identity = np.zeros(len(is_cor), bool) if identity is None else identity
 
     def to_free(self, values: np.ndarray, idx: np.ndarray) -> np.ndarray:
         out = profile._to_free(values, self.is_cor[idx])
         lin = self.linear[idx]
         out[lin] = values[lin] / self.scale[idx][lin]
+        same = self.identity[idx]
+        out[same] = values[same]
         return out
 
     def from_free(self, z: np.ndarray, idx: np.ndarray) -> np.ndarray:
         out = profile._from_free(z, self.is_cor[idx])
         lin = self.linear[idx]
         out[lin] = np.abs(z[lin]) * self.scale[idx][lin]
+        same = self.identity[idx]
+        out[same] = z[same]
         return out
 
 
@@ -375,13 +381,39 @@ def levels_intervals(fit, wald: dict[str, list[Interval]], n_cells: int) -> dict
         return _centred(fit, wald)
     layout = _Layout(fit.mdef, fit.ml.model)
     best, is_cor, free, scale = _parameters(fit)
+    # where to look first: the Wald half-width on the parameter's own scale
+    wald_arr = np.array([[np.nan, np.nan] if w.low is None else [w.low, w.high]
+                         for w in wald_rows], float)  # fmt: skip
+    # the residual SD has no usable edge (the deviance is infinite at zero): walked both ways
+    edges = [(-1.0, 1.0) if c else (0.0, np.inf) for c in is_cor[:-1]] + [(-np.inf, np.inf)]
+    done = _profile_parameters(
+        layout, best, is_cor, free, scale, layout.levels, range(len(best)), edges
+    )
+    if done is None:
+        return _split(fit, _wald_with(
+            "the profile could not be run (the deviance is not curved upwards at the optimum)",
+            wald_rows))  # fmt: skip
+    return _split(fit, profile._merge(done[0], wald_arr, free))
+
+
+def _profile_parameters(
+    layout, best, is_cor, free, scale, levels, targets, edges, identity=None, curvature=None
+):
+    """The profiles of the parameters `targets` of `layout.deviance(phi)` at its optimum `best`:
+    ([(low, high, note)] per target, (len(best), 2) Wald intervals from the curvature there on
+    the log-SD / atanh scale), or None when the deviance is not curved upwards at the optimum.
+    `identity`: parameters free on the whole line (re-optimised, never profiled);
+    `curvature(best, moving, coords, z)`: the Hessian in the free coordinates when the caller
+    has it (else central differences of the deviance)."""
+    identity = np.zeros(len(best), bool) if identity is None else np.asarray(identity, bool)
+    best = np.asarray(best, float).copy()
     best[~free] = 0.0
-    pinned = _pinned(best, is_cor, free, scale, layout.levels)
+    pinned = _pinned(best, is_cor, free, scale, levels) & ~identity
     best[pinned & ~is_cor] = 0.0  # an SD at the edge: exactly there, as lme4 leaves it
     base = layout.deviance(best)
     # SDs at zero move too (linear coordinate); correlations at an edge stay where they are
     linear = pinned & ~is_cor
-    coords = _Coordinates(is_cor, linear, scale)
+    coords = _Coordinates(is_cor, linear, scale, identity)
     moving = np.flatnonzero(free & ~(pinned & is_cor))
     z_best = coords.to_free(best[moving], moving)
 
@@ -393,7 +425,10 @@ def levels_intervals(fit, wald: dict[str, list[Interval]], n_cells: int) -> dict
     hessian = None
     if np.isfinite(base):
         try:
-            H = numderiv.hessian(deviance_z, z_best, rel_step=1e-3)
+            if curvature is None:
+                H = numderiv.hessian(deviance_z, z_best, rel_step=1e-3)
+            else:
+                H = curvature(best, moving, coords, z_best)
             # an SD at zero: its curvature in |s| is one-sided; keep it apart and positive
             lin = linear[moving]
             if np.any(lin):
@@ -405,22 +440,24 @@ def levels_intervals(fit, wald: dict[str, list[Interval]], n_cells: int) -> dict
         except (np.linalg.LinAlgError, ValueError):
             hessian = None
     if hessian is None:
-        return _split(fit, _wald_with(
-            "the profile could not be run (the deviance is not curved upwards at the optimum)",
-            wald_rows))  # fmt: skip
-    # where to look first: the Wald half-width on the parameter's own scale
-    wald_arr = np.array([[np.nan, np.nan] if w.low is None else [w.low, w.high]
-                         for w in wald_rows], float)  # fmt: skip
+        return None
     cov = 2.0 * np.linalg.inv(hessian)
+    se = np.sqrt(np.diag(cov))
+    wald = np.full((len(best), 2), np.nan)
+    for j, k in enumerate(moving):
+        if not (linear[k] or identity[k]):
+            z = np.array(
+                [z_best[j] - 1.959963984540054 * se[j], z_best[j] + 1.959963984540054 * se[j]]
+            )
+            wald[k] = coords.from_free(z, np.array([k, k]))
     guesses = np.full(len(best), np.nan)
     # the delta method back from log SD (d SD = SD dz) and atanh (d r = (1 - r^2) dz)
     slope = np.where(is_cor[moving], 1 - best[moving] ** 2, best[moving])
-    guesses[moving] = np.abs(slope) * 1.96 * np.sqrt(np.diag(cov))
+    guesses[moving] = np.abs(slope) * 1.96 * se
     guesses[linear] = scale[linear] * 0.1
-    edges = [(-1.0, 1.0) if c else (0.0, np.inf) for c in is_cor[:-1]] + [(-np.inf, np.inf)]
 
     profiled = []
-    for k in range(len(best)):
+    for k in targets:
         if not free[k]:
             profiled.append((np.nan, np.nan, profile.NOT_A_PARAMETER))
             continue
@@ -439,4 +476,244 @@ def levels_intervals(fit, wald: dict[str, list[Interval]], n_cells: int) -> dict
                 at_zero="the SD is estimated at zero; its lower limit is zero",
             )
         )
-    return _split(fit, profile._merge(profiled, wald_arr, free))
+    return profiled, wald
+
+
+# ---------------------------------------------------------------------------------------------
+# Binary outcomes: glmer's profile (lme4's devfun2: the Laplace deviance over the SDs and
+# correlations and the fixed effects, each point minimised over all but the held parameter)
+
+# Each profile point re-fits the modes over every row (penalised IRLS) for each deviance: about
+# 3 ms at 3,600 rows, some thousand evaluations for a model with a slope. Beyond this many rows
+# the profile would add more than about a minute; Wald intervals on the log-SD / atanh scale from
+# the fit's own curvature (no extra evaluation) stand in and say so, as beyond MAX_PROFILE_CELLS
+# for a linear model.
+MAX_BINARY_PROFILE_ROWS = 100_000
+LATENT = np.pi**2 / 3  # the level-1 variance on the latent scale (binomial.LATENT_VARIANCE)
+
+
+class _BinaryLayout:
+    """phi = per level (outermost first) SDs then correlations (logit scale), then beta."""
+
+    def __init__(self, model):
+        self.model = model
+        self.levels = list(zip(model.names, model.q, strict=True))
+        self.n_var = sum(q + q * (q - 1) // 2 for q in model.q)
+
+    def theta(self, phi: np.ndarray) -> np.ndarray | None:
+        theta = np.zeros(self.model.n_theta)
+        at = 0
+        for name, q in self.levels:
+            size = q + q * (q - 1) // 2
+            th = profile._theta(phi[at : at + size], q, sigma=1.0)
+            if th is None:
+                return None
+            theta[self.model.slices[name]] = th
+            at += size
+        return theta
+
+    def deviance(self, phi: np.ndarray) -> float:
+        theta = self.theta(phi)
+        if theta is None:
+            return np.inf
+        return _laplace(self.model, theta, phi[self.n_var :])
+
+
+def _laplace(model, theta: np.ndarray, beta: np.ndarray) -> float:
+    with np.errstate(all="ignore"):
+        value = model.deviance(np.concatenate([theta, beta]))
+    return float(value) if np.isfinite(value) else np.inf
+
+
+def _fit_curvature(fit, layout):
+    """The Hessian in a layout's free coordinates from the fit's own (central differences over
+    the free (theta, beta), as vcov's): at the optimum the chain rule needs only the map's
+    Jacobian, J'HJ, no further deviance."""
+    H = getattr(fit, "hessian", None)
+    if H is None:
+        return None
+    model = fit.model
+
+    def curvature(best, moving, coords, z_best):
+        def x_of(z):
+            phi = best.copy()
+            phi[moving] = coords.from_free(z, moving)
+            theta = layout.theta(phi)
+            if theta is None:
+                return np.full(len(model.free), np.nan)
+            return np.concatenate([theta, phi[layout.n_var :]])[model.free]
+
+        J = numderiv.jacobian(x_of, z_best)
+        out = J.T @ H @ J
+        return (out + out.T) / 2
+
+    return curvature
+
+
+def _binary_parameters(fit):
+    """(best phi, is_cor, free, natural scale, identity) of a binary levels fit."""
+    model = fit.model
+    parts, is_cor, free, scale = [], [], [], []
+    for name, q, Z in zip(model.names, model.q, model.Z, strict=True):
+        phi = profile.parameters(fit.theta[model.slices[name]], 1.0, q)[:-1]
+        parts.append(phi)
+        is_cor += [False] * q + [True] * (len(phi) - q)
+        free += [True] * q + [name not in model.diagonal] * (len(phi) - q)
+        # an SD's natural size: 1 on the logit scale, per unit of x for a slope
+        scale += [1.0 / (float(np.std(Z[:, j])) or 1.0) if j else 1.0 for j in range(q)]
+        scale += [1.0] * (len(phi) - q)
+    p = len(fit.beta)
+    best = np.concatenate([*parts, fit.beta])
+    identity = np.r_[np.zeros(len(best) - p, bool), np.ones(p, bool)]
+    return (best, np.array(is_cor + [False] * p), np.array(free + [True] * p),
+            np.array(scale + [1.0] * p), identity)  # fmt: skip
+
+
+def _binary_split(layout, rows: list[Interval]) -> dict[str, list[Interval]]:
+    out, at = {}, 0
+    for name, q in layout.levels:
+        size = q + q * (q - 1) // 2
+        out[name] = rows[at : at + size]
+        at += size
+    return out
+
+
+def binary_levels_intervals(fit, n_rows: int) -> dict[str, list[Interval]]:
+    """glmer's confint(method = "profile") for every SD and correlation of a binary levels fit
+    (levels.binary.BinaryLevelsFit), keyed by level (SDs, then correlations, as
+    ladder.variance_components reads them); Wald rows (log SD / atanh, from the fit's curvature)
+    beyond MAX_BINARY_PROFILE_ROWS and where a bound cannot be profiled."""
+    layout = _BinaryLayout(fit.model)
+    m = layout.n_var
+    if not fit.verified or fit.hessian is None:
+        why = (
+            "no interval: the optimum the profile starts from could not be verified"
+            if not fit.verified
+            else "no interval: a variable far from zero is fitted centred; centre it for intervals"
+        )
+        return _binary_split(layout, [Interval(None, None, None, why)] * m)
+    best, is_cor, free, scale, identity = _binary_parameters(fit)
+    edges = [(-1.0, 1.0) if c else (0.0, np.inf) for c in is_cor[:m]]
+    edges += [(-np.inf, np.inf)] * (len(best) - m)
+    big = n_rows > MAX_BINARY_PROFILE_ROWS
+    done = _profile_parameters(
+        layout, best, is_cor, free, scale, layout.levels, [] if big else range(m), edges,
+        identity, _fit_curvature(fit, layout),
+    )  # fmt: skip
+    if done is None:
+        why = "no interval: the deviance is not curved upwards at the optimum (a boundary fit)"
+        rows = [Interval(None, None, None, why if f else profile.NOT_A_PARAMETER)
+                for f in free[:m]]  # fmt: skip
+        return _binary_split(layout, rows)
+    profiled, wald = done
+    if big:
+        note = (
+            f"with {n_rows:,} rows (more than {MAX_BINARY_PROFILE_ROWS:,}) the profile (every "
+            "point a fit over all rows) is not run; so many rows make the two agree"
+        )
+        profiled = [(np.nan, np.nan, note if free[k] else profile.NOT_A_PARAMETER)
+                    for k in range(m)]  # fmt: skip
+    return _binary_split(layout, profile._merge(profiled, wald[:m], free[:m]))
+
+
+class _ShareLayout:
+    """A null model's deviance with one variance share held: phi = (c, the SDs of the levels
+    outside the share, angles splitting the share's variance among its levels, beta).
+
+    The share is sum_{l in A} tau_l / (sum_l tau_l + pi^2/3) for a set A of levels (a level's own
+    share, or the cumulative ICC: the level and every level outside it); held at c, the levels
+    in A together have c (pi^2/3 + the others' variance) / (1 - c), which the angles divide
+    (hyperspherical: cos^2, sin^2 cos^2, ...), so every point is in the parameter space."""
+
+    def __init__(self, model, inside: list[int]):
+        self.model = model
+        L = len(model.names)
+        self.inside = list(inside)
+        self.outside = [k for k in range(L) if k not in inside]
+        self.n_angles = len(self.inside) - 1
+        self.n_var = 1 + len(self.outside) + self.n_angles
+        self.levels: list = []
+
+    def taus(self, phi: np.ndarray) -> np.ndarray | None:
+        c = float(phi[0])
+        if not 0.0 <= c < 1.0:
+            return None
+        tau = np.zeros(len(self.model.names))
+        tau[self.outside] = phi[1 : 1 + len(self.outside)] ** 2
+        total = c * (LATENT + tau[self.outside].sum()) / (1.0 - c)
+        angles = phi[1 + len(self.outside) : self.n_var]
+        left = 1.0
+        for k, level in enumerate(self.inside):
+            if k < self.n_angles:
+                tau[level] = total * left * np.cos(angles[k]) ** 2
+                left *= np.sin(angles[k]) ** 2
+            else:
+                tau[level] = total * left
+        return tau
+
+    def theta(self, phi: np.ndarray) -> np.ndarray | None:
+        tau = self.taus(phi)
+        return None if tau is None else np.sqrt(tau)  # one intercept per level: Lambda = SD
+
+    def deviance(self, phi: np.ndarray) -> float:
+        theta = self.theta(phi)
+        return np.inf if theta is None else _laplace(self.model, theta, phi[self.n_var :])
+
+    def best(self, tau: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        share = tau[self.inside].sum()
+        angles, left = [], share
+        for level in self.inside[:-1]:
+            ratio = tau[level] / left if left > 0 else 1.0
+            angles.append(float(np.arccos(np.sqrt(np.clip(ratio, 0.0, 1.0)))))
+            left -= tau[level]
+        c = share / (tau.sum() + LATENT)
+        return np.concatenate([[c], np.sqrt(tau[self.outside]), angles, beta])
+
+
+def binary_share_intervals(fit, sets: list[list[int]], n_rows: int) -> list[tuple]:
+    """Profile-likelihood 95% intervals of latent-scale variance shares of a binary null model
+    (random intercepts only): for each set A of level indices, sum_{l in A} tau_l / (sum tau +
+    pi^2/3) held at each value, the Laplace deviance minimised over everything else (as the
+    one-level ICC's profile). (low, high, note) per set; NaN bounds with the reason where there
+    is none (a variance at zero; beyond MAX_BINARY_PROFILE_ROWS Wald on the logit scale)."""
+    model = fit.model
+    tau = np.asarray(fit.theta, float) ** 2
+    out = []
+    if not fit.verified or fit.hessian is None:
+        return [(np.nan, np.nan, "no interval (the optimum could not be verified)")] * len(sets)
+    if np.any(np.sqrt(tau) < EDGE_SD):
+        return [(np.nan, np.nan, "no interval (a variance at zero)")] * len(sets)
+    big = n_rows > MAX_BINARY_PROFILE_ROWS
+    for inside in sets:
+        layout = _ShareLayout(model, inside)
+        best = layout.best(tau, np.asarray(fit.beta, float))
+        n = len(best)
+        is_cor = np.zeros(n, bool)
+        identity = np.zeros(n, bool)
+        identity[1 + len(layout.outside) :] = True  # the angles and beta
+        edges = [(0.0, 1.0)] + [(0.0, np.inf)] * len(layout.outside)
+        edges += [(-np.inf, np.inf)] * (n - len(edges))
+        done = _profile_parameters(
+            layout, best, is_cor, np.ones(n, bool), np.ones(n), [], [] if big else [0], edges,
+            identity, _fit_curvature(fit, layout),
+        )  # fmt: skip
+        if done is None:
+            out.append((np.nan, np.nan, "no interval (the deviance is not curved at the optimum)"))
+        elif big:
+            low, high = _logit_wald(best[0], done[1][0])
+            out.append((low, high, f"Wald on the logit scale: with {n_rows:,} rows the profile "
+                        "is not run"))  # fmt: skip
+        else:
+            out.append(done[0][0])
+    return out
+
+
+def _logit_wald(c: float, log_bounds: np.ndarray) -> tuple[float, float]:
+    """A share's Wald interval on the logit scale from its log-scale interval's SE."""
+    if not np.all(np.isfinite(log_bounds)) or not 0 < c < 1:
+        return np.nan, np.nan
+    se = (np.log(log_bounds[1]) - np.log(log_bounds[0])) / (2 * 1.959963984540054)
+    se_logit = se / (1 - c)  # d logit(c) / d log(c) = 1 / (1 - c)
+    centre = np.log(c / (1 - c))
+    lo, hi = centre - 1.959963984540054 * se_logit, centre + 1.959963984540054 * se_logit
+    return float(1 / (1 + np.exp(-lo))), float(1 / (1 + np.exp(-hi)))

@@ -10,7 +10,9 @@ Lambda + I| at the mode (W the binomial weights there), which is glmer's criteri
 The modes are found by penalised IRLS: each step is the solution of a weighted linear mixed
 model system with the working response, which is exactly what the nested criterion's block
 recursion solves (nested.Nested with the rows' weighted sums of products per innermost group,
-no fixed columns): the same vectorised per-level algebra, the same exact log-determinant.
+no fixed columns): the same vectorised per-level algebra, the same exact log-determinant. Two
+crossed factors take crossed.Crossed instead (the cells are the observed pairs; its block
+elimination of the larger factor and dense or sparse Schur complement on the other).
 Steps are halved until d(u) does not increase. The outer optimisation over (theta, beta) jointly
 (glmer's second stage) and its verification are fit.py's, with difference derivatives.
 """
@@ -25,6 +27,7 @@ import numpy as np
 from ...results import Attempt
 from .. import optimize
 from . import blocks
+from .crossed import Crossed
 from .fit import (
     _candidates,
     _central_hessian,
@@ -37,15 +40,18 @@ from .nested import Nested
 
 MODE_TOLERANCE = 1e-10  # largest change of a spherical mode when the modes are final
 MODE_MAX_ITER = 100
+HESSIAN = "Hessian of the Laplace deviance"
+HESSIAN_THETA_FIXED = "Hessian of the Laplace deviance, theta held fixed"
 
 
 class BinaryLevels(ThetaLayout):
     """The Laplace criterion over (theta, beta) of rows in memory.
 
     y (n,) 0/1; X (n, p); Z: per level (outermost first) its random-effect columns (n, q_l),
-    intercept first; codes: per level each row's group (inner levels scoped); n_groups."""
+    intercept first; codes: per level each row's group (inner levels scoped); n_groups;
+    `crossed`: two crossed factors (cells are the observed pairs)."""
 
-    def __init__(self, y, X, Z, codes, n_groups, names, diagonal=False):
+    def __init__(self, y, X, Z, codes, n_groups, names, diagonal=False, crossed=False):
         y, X = np.asarray(y, float), np.asarray(X, float)
         if not np.all((y == 0) | (y == 1)):
             raise ValueError("a binary outcome must be 0 or 1")
@@ -53,32 +59,36 @@ class BinaryLevels(ThetaLayout):
         self.p = X.shape[1]
         self.n_params = self.n_theta + self.p
         self.free = np.concatenate([self.free, self.n_theta + np.arange(self.p)])
-        order = np.argsort(codes[-1], kind="stable")  # rows grouped by innermost group
+        self.crossed = bool(crossed)
+        if self.crossed and len(codes) != 2:
+            raise ValueError("crossed binary levels need exactly two factors")
+        # rows grouped by cell: the innermost group, or the observed pair of crossed factors
+        cell = np.asarray(codes[-1], np.int64)
+        if self.crossed:
+            cell = np.asarray(codes[0], np.int64) * int(n_groups[1]) + cell
+        order = np.argsort(cell, kind="stable")
         self.y, self.X = y[order], X[order]
         self.sign = 2.0 * self.y - 1.0
         self.Z = [np.asarray(z, float).reshape(len(y), -1)[order] for z in Z]
         self.codes = [np.asarray(c, np.int64)[order] for c in codes]
         self.n, self.n_groups = len(y), {n: int(g) for n, g in zip(names, n_groups, strict=True)}
-        inner = self.codes[-1]
-        self.starts = np.flatnonzero(np.r_[True, inner[1:] != inner[:-1]])
+        cell = cell[order]
+        self.starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
         cell_codes = [c[self.starts] for c in self.codes]
-        cell_codes[-1] = np.arange(len(self.starts))
+        counts = np.diff(np.r_[self.starts, self.n])
         # the working system's columns: [working response, Z_0, Z_1, ...]
         self.Zall = np.asfortranarray(np.hstack(self.Z))  # columns contiguous
         widths = np.cumsum([0, *self.q])
         z_index = [list(1 + np.arange(widths[lv], widths[lv + 1])) for lv in range(len(names))]
         k = 1 + int(widths[-1])
         self.k = k
-        self.engine = Nested(
-            np.zeros((len(self.starts), k, k)),
-            np.diff(np.r_[self.starts, self.n]),
-            z_index,
-            [],
-            0,
-            cell_codes,
-            [*n_groups[:-1], len(self.starts)],
-        )
         self.inner_users = self.codes[-1][self.starts]  # innermost cells -> caller's codes
+        if self.crossed:
+            self.engine = _CrossedCells(counts, z_index, cell_codes, list(n_groups))
+        else:
+            cell_codes[-1] = np.arange(len(self.starts))
+            self.engine = Nested(np.zeros((len(self.starts), k, k)), counts, z_index, [], 0,
+                                 cell_codes, [*n_groups[:-1], len(self.starts)])  # fmt: skip
         self._modes = None  # last converged spherical modes (warm start)
 
     def split(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -130,6 +140,8 @@ class BinaryLevels(ThetaLayout):
         return cross
 
     def _to_users(self, u_internal: list[np.ndarray]) -> list[np.ndarray]:
+        if self.crossed:  # Crossed works in the caller's codes
+            return [np.asarray(u, float) for u in u_internal]
         out = []
         for level, (ui, users) in enumerate(zip(u_internal, self.engine.users, strict=True)):
             if level == len(u_internal) - 1:
@@ -194,6 +206,8 @@ class BinaryLevels(ThetaLayout):
         self.engine.set_cross(self._weighted_sums(eta, offset))
         _, covs = self.engine.conditional(lams, np.zeros(0), 1.0)
         b = self._b_of(u, lams)
+        if self.crossed:
+            return dict(zip(self.names, b, strict=True)), dict(zip(self.names, covs, strict=True))
         inner = len(self.names) - 1
         # the innermost level's covariances are in cell order: to the caller's codes
         full = np.broadcast_to(
@@ -205,6 +219,28 @@ class BinaryLevels(ThetaLayout):
             {n: m for n, m in zip(self.names, b, strict=True)},
             {n: c for n, c in zip(self.names, covs, strict=True)},
         )
+
+
+class _CrossedCells:
+    """crossed.Crossed over the cells' weighted sums, the interface BinaryLevels uses of
+    nested.Nested: Crossed keeps per-group sums of the cells it is built from, so each step of
+    the modes (new weights) builds it anew (two sparse sums over the cells)."""
+
+    def __init__(self, counts, z_index, codes, n_groups):
+        self.counts, self.z_index, self.codes, self.n_groups = counts, z_index, codes, n_groups
+        self.current: Crossed | None = None
+
+    def set_cross(self, cross: np.ndarray) -> None:
+        self.current = Crossed(cross, self.counts, self.z_index, [], 0, self.codes, self.n_groups)
+
+    def spherical_modes(self, lams, beta):
+        return self.current.spherical_modes(lams, beta)
+
+    def evaluate(self, lams):
+        return self.current.evaluate(lams)
+
+    def conditional(self, lams, beta, sigma2):
+        return self.current.conditional(lams, beta, sigma2)
 
 
 @dataclass(frozen=True)
@@ -223,6 +259,9 @@ class BinaryLevelsFit:
     decrement: float
     evaluations: int
     seconds: float
+    # the central Hessian of the Laplace deviance over the free (theta, beta) at the optimum
+    # (vcov's), which the profile intervals start from; None for a fit mapped from a centred one
+    hessian: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def loglik(self) -> float:
@@ -250,15 +289,16 @@ class BinaryLevelsFit:
 
 
 def fit_binary_levels(
-    y, X, Z, codes, n_groups, names, diagonal=False, centre=True
+    y, X, Z, codes, n_groups, names, diagonal=False, centre=True, crossed=False
 ) -> BinaryLevelsFit:
-    """The verified Laplace optimum over (theta, beta), from glmer's start."""
+    """The verified Laplace optimum over (theta, beta), from glmer's start; `crossed`: the two
+    levels are crossed factors."""
     began = time.perf_counter()
     if centre:
-        mapped = _centred_binary(y, X, Z, codes, n_groups, names, diagonal, began)
+        mapped = _centred_binary(y, X, Z, codes, n_groups, names, diagonal, began, crossed)
         if mapped is not None:
             return mapped
-    model = BinaryLevels(y, X, Z, codes, n_groups, names, diagonal)
+    model = BinaryLevels(y, X, Z, codes, n_groups, names, diagonal, crossed)
     fun = _Criterion(model, reml=False)
     start = model.start()
     small = start.copy()
@@ -278,7 +318,7 @@ def fit_binary_levels(
     phi, value, winner, judged, verified = best
     theta, beta = model.split(phi)
     model.deviance(phi)  # the modes at the optimum, for what follows
-    cov_beta, method = _beta_covariance(model, phi)
+    cov_beta, method, hessian = _beta_covariance(model, phi)
     singular = singular_terms(model, theta)
     return BinaryLevelsFit(
         model=model,
@@ -295,6 +335,7 @@ def fit_binary_levels(
         decrement=judged.decrement,
         evaluations=fun.count,
         seconds=time.perf_counter() - began,
+        hessian=hessian,
     )
 
 
@@ -307,7 +348,7 @@ def fit_binary_levels(
 CENTRE_FROM_SDS = 3.0
 
 
-def _centred_binary(y, X, Z, codes, n_groups, names, diagonal, began):
+def _centred_binary(y, X, Z, codes, n_groups, names, diagonal, began, crossed=False):
     X = np.asarray(X, float)
     Z = [np.asarray(z, float).reshape(len(X), -1) for z in Z]
     ones = [j for j in range(X.shape[1]) if np.all(X[:, j] == 1.0)]
@@ -341,8 +382,8 @@ def _centred_binary(y, X, Z, codes, n_groups, names, diagonal, began):
     moved_z = any(not np.array_equal(B, np.eye(len(B))) for B in Bs)
     if np.array_equal(A, np.eye(len(A))) and not moved_z:
         return None
-    fit_c = fit_binary_levels(y, Xc, Zc, codes, n_groups, names, diagonal, centre=False)
-    model = BinaryLevels(y, X, Z, codes, n_groups, names, diagonal)
+    fit_c = fit_binary_levels(y, Xc, Zc, codes, n_groups, names, diagonal, False, crossed)
+    model = BinaryLevels(y, X, Z, codes, n_groups, names, diagonal, crossed)
     theta = np.zeros(model.n_theta)
     for name, q, B in zip(model.names, model.q, Bs, strict=True):
         lam = B @ blocks.lambda_of(fit_c.theta[model.slices[name]], q)
@@ -387,7 +428,7 @@ def _beta_covariance(model: BinaryLevels, phi: np.ndarray):
     p = model.p
     try:
         if np.all(np.linalg.eigvalsh(H) > 0):
-            return 2.0 * np.linalg.inv(H)[-p:, -p:], "Hessian of the Laplace deviance"
+            return 2.0 * np.linalg.inv(H)[-p:, -p:], HESSIAN, H
     except np.linalg.LinAlgError:
         pass
-    return 2.0 * np.linalg.inv(H[-p:, -p:]), "Hessian of the Laplace deviance, theta held fixed"
+    return 2.0 * np.linalg.inv(H[-p:, -p:]), HESSIAN_THETA_FIXED, H

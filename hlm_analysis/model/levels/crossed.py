@@ -105,6 +105,20 @@ class Crossed:
         C = self.XyXy - flat.T @ flat - rhs.T @ solve(rhs)
         return (C + C.T) / 2, logdet, None
 
+    def spherical_modes(self, lams, beta: np.ndarray) -> list[np.ndarray]:
+        """The conditional means of u (b = Lambda u) of both factors, (G_l, q_l) in the
+        caller's order, without the covariances: what each step of a logistic model's penalised
+        IRLS needs (the back substitution of `conditional`)."""
+        f, s = self.f, self.s
+        Lf, cF, W, solve, rhs, _ = self._parts(lams)
+        v = np.append(-beta, 1.0)
+        uS = solve(rhs @ v)
+        rF = (cF @ v).ravel() - W @ uS
+        out = [None, None]
+        out[f] = blocks.backward_stack(Lf, rF.reshape(-1, self.q[f], 1))[:, :, 0]
+        out[s] = uS.reshape(-1, self.q[s])
+        return out
+
     def conditional(self, lams, beta: np.ndarray, sigma2: float):
         """Conditional modes and covariances (exact diagonal blocks of sigma^2 Lambda M^-1
         Lambda') of both factors, in the caller's order."""
