@@ -135,7 +135,14 @@ class Spec(BaseModel):
     interactions: list[str] = Field(default_factory=list)
     stakeholders: list[Stakeholder] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
-    centering: dict[str, Literal["group", "grand"]] = Field(default_factory=dict)
+    # {variable: how}: "grand" (the overall mean), "group" (the innermost level's groups), or a
+    # level column of `group` (that level's groups' means, e.g. {ses: school}). A level form is
+    # kept in `_centering_levels` and read by `centering_level()`; here it becomes the data
+    # stage's first step: "group" for the innermost level of nested levels, else "grand" (the
+    # level's means are then taken off the grand-centred column from the cell sums,
+    # data/outer_means.centre_at_levels)
+    centering: dict[str, str] = Field(default_factory=dict)
+    _centering_levels: dict[str, str] = PrivateAttr(default_factory=dict)
     contextual: list[str] = Field(default_factory=list)
     # `contextual: {level: [vars]}`: the innermost level's entry becomes `contextual` (the list
     # form's meaning); the outer levels' means are kept here, out of the echoed config
@@ -269,6 +276,50 @@ class Spec(BaseModel):
             if len(set(names)) < len(names):
                 raise ValueError(f"contextual: {quoted(level)}: a variable is listed twice")
         spec._contextual_outer = outer
+        return spec
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _centering_by_level(cls, value, handler):
+        # `centering: {x: school}` (issue 22 follow-up): a level column names whose groups' mean
+        # is taken off; see the `centering` field for what the rest of the code then sees
+        chosen: dict[str, str] = {}
+        if isinstance(value, dict) and isinstance(value.get("centering"), dict):
+            nfc = unicodedata.normalize
+            group, crossed = value.get("group"), value.get("crossed") is True
+            levels = [nfc("NFC", str(g)) for g in (group if isinstance(group, list) else [group])]
+            where = ", ".join(quoted(g) for g in levels)
+            given = {nfc("NFC", str(k)): v for k, v in value["centering"].items()}
+            internal = {}
+            for name, how in given.items():
+                how = nfc("NFC", how) if isinstance(how, str) else how
+                if not isinstance(how, str) or how in ("group", "grand"):
+                    internal[name] = how
+                elif how not in levels:
+                    raise ValueError(
+                        f"centering: {quoted(name)}: {quoted(how)} is not 'group', 'grand' or a "
+                        f"level of group ({where})"
+                    )
+                elif len(levels) == 1:
+                    internal[name] = "group"  # the one level: the plain form
+                else:
+                    chosen[name] = how
+                    inner = how == levels[-1] and not crossed  # the cells' own means
+                    internal[name] = "group" if inner else "grand"
+            value = {**value, "centering": internal}
+        spec = handler(value)
+        spec._centering_levels = chosen
+        means = {**spec.contextual_outer, spec.levels[-1]: list(spec.contextual)} if chosen else {}
+        for level, names in means.items():
+            for name in names:
+                at = chosen.get(name)
+                if at is not None and spec.levels.index(level) > spec.levels.index(at):
+                    raise ValueError(
+                        f"contextual: {quoted(level)}: {quoted(name)} is centred at "
+                        f"{quoted(at)}, an outer level, so its {quoted(level)} mean has no "
+                        f"clean within/between reading; centre it at {quoted(level)} or list its "
+                        f"mean at {quoted(at)} or above"
+                    )
         return spec
 
     @model_validator(mode="before")
@@ -509,6 +560,23 @@ class Spec(BaseModel):
         return {lv: list(self._contextual_outer[lv]) for lv in self.levels
                 if lv in self._contextual_outer}  # fmt: skip
 
+    def centering_level(self, variable: str) -> str | None:
+        """The level column whose groups' mean `variable` is centred on (several levels; the
+        innermost for `group`); None for one level, grand-mean centring or none."""
+        if not self.multilevel:
+            return None
+        if variable in self._centering_levels:
+            return self._centering_levels[variable]
+        return self.levels[-1] if self.centering.get(variable) == "group" else None
+
+    @property
+    def centering_outer(self) -> dict[str, str]:
+        """{variable: level} centred at a level whose groups are not the cells (an outer level
+        of nested levels, either crossed factor): the data stage takes those means off from the
+        cell sums."""
+        return {name: level for name, level in self._centering_levels.items()
+                if self.crossed or level != self.levels[-1]}  # fmt: skip
+
     def slopes_at(self, level: str) -> list[str]:
         """The random slopes at one level: a plain list means the innermost level."""
         if isinstance(self.random_slopes, dict):
@@ -542,6 +610,9 @@ class Spec(BaseModel):
                 del out[key]
         if out.get("profiles", {}).get("level", "") is None:
             del out["profiles"]["level"]
+        if self._centering_levels:  # a level form as written (the data stage's step is internal)
+            out["centering"] = {name: self._centering_levels.get(name, how)
+                                for name, how in self.centering.items()}  # fmt: skip
         if self._contextual_outer:  # the mapping form as written, so reading it back keeps it
             every = {**self.contextual_outer, self.levels[-1]: list(self.contextual)}
             out["contextual"] = {level: every[level] for level in self.levels if every.get(level)}

@@ -34,7 +34,7 @@ from .levels import (
     single_group,
     with_variable_levels,
 )
-from .outer_means import add_outer_means
+from .outer_means import add_outer_means, centre_at_levels
 from .read_arrow import arrow_columns
 from .sums import DesignSums, from_rows
 
@@ -484,10 +484,12 @@ def assemble(
     levels = None
     if spec.multilevel:  # cells ordered by their groups, and each level's groups
         levels, group_labels, sums, rows = arrange_cells(spec, group_labels, sums, rows)
+        measured = lambda c: MEASURED + c if c in spec.centering else c  # noqa: E731
+        # centring at a level other than the cells' (`centering: {x: school}`), from the cells
+        built, sums, rows = centre_at_levels(spec, built, levels, sums, rows, measured)
         # means over outer levels' groups, from the cell sums (the same on every data path)
         built, predictors, sums, rows = add_outer_means(
-            spec, built, predictors, levels, sums, rows,
-            lambda c: MEASURED + c if c in spec.centering else c,
+            spec, built, predictors, levels, sums, rows, measured
         )  # fmt: skip
     _, terms_of, categorical, design = built
     if coding is not None:

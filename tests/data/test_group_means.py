@@ -4,9 +4,17 @@ monomials, against the same sums computed row by row; and the two cases that mus
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
+import pytest
 
 from hlm_analysis.data import group_means as gm
+from hlm_analysis.data.engines import open_engine
+from hlm_analysis.data.prepare import prepare_in_memory
+from hlm_analysis.errors import InputError
 
 
 def _monomial_sums(rows: dict[str, np.ndarray], monomials, codes, G) -> gm.MonomialSums:
@@ -116,3 +124,120 @@ def test_products_multiply_coefficients_of_means():
         (): {("m",): -2.0},
     }
     assert gm.ranged_monomials([p]) == {("x",), ("z",)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Centring at a level (`centering: {x: school}`, data/outer_means.centre_at_levels): the design
+# sums of x - m_school (and of its products) follow from the cell sums of the grand-centred x;
+# they equal the sums of the column made row by row, and memory, DuckDB and Spark agree.
+
+_levels_spec = importlib.util.spec_from_file_location(
+    "levels_data_helpers", Path(__file__).with_name("test_levels_data.py")
+)
+_levels = importlib.util.module_from_spec(_levels_spec)
+_levels_spec.loader.exec_module(_levels)
+
+LEVEL_CENTRED = {
+    "outcome": "y",
+    "predictors": ["x", "size", "kind"],
+    "group": ["school", "klass"],
+    "centering": {"x": "school", "size": "school"},
+    "interactions": ["x:kind", "x:size"],
+    "random_slopes": {"klass": ["x"]},
+}
+
+
+def _level_frame():
+    frame = _levels.nested_frame()
+    frame["kind"] = np.where(frame["x"] > 0.2, "b", "a")  # a dummy beside x in a product
+    return frame
+
+
+def _joined(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Every design column made row by row from the file (the memory path keeps the rows in
+    file order), x and size minus their school means."""
+    x = frame["x"] - frame.groupby("school")["x"].transform("mean")
+    size = frame["size"] - frame.groupby("school")["size"].transform("mean")
+    kind = (frame["kind"] == "b").astype(float)
+    return {"y": frame["y"], "(Intercept)": np.ones(len(frame)), "x": x, "size": size,
+            "kind[T.b]": kind, "x:kind[T.b]": x * kind, "x:size": x * size}  # fmt: skip
+
+
+def test_level_centred_sums_are_the_joined_columns(tmp_path):
+    frame = _level_frame()
+    spec = _levels.spec_for(tmp_path, frame, "lc", **LEVEL_CENTRED)
+    prepared = prepare_in_memory(spec, spec.data)
+    assert prepared.design.variable("x").centering == "group"
+    assert spec.centering_level("x") == "school" and spec.centering_outer == {
+        "x": "school", "size": "school"}  # fmt: skip
+    rows = prepared.rows
+    joined = _joined(frame)
+    for name, column in joined.items():
+        if name != "y":
+            np.testing.assert_allclose(np.sort(rows.columns[name]), np.sort(column), atol=1e-12)
+    names = list(prepared.sums.names)
+    cells = rows.group_codes
+    for a, first in joined.items():
+        for b, second in joined.items():
+            want = np.bincount(cells, weights=np.asarray(first * second),
+                               minlength=len(prepared.group_labels))  # fmt: skip
+            got = prepared.sums.cross[:, names.index(a), names.index(b)]
+            np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+    # size is constant within classes: its school-centred column is too, and is a class variable
+    assert prepared.design.variable("size").level == "klass"
+    # a product's range per cell holds its values; exact where the dummy is constant in the
+    # cell (one part varies), the corners of the parts' ranges where both vary
+    k, kind = names.index("x:kind[T.b]"), np.asarray(joined["kind[T.b]"])
+    exact = 0
+    for cell in range(len(prepared.group_labels)):
+        values = np.asarray(joined["x:kind[T.b]"])[cells == cell]
+        low, high = prepared.sums.group_low[cell, k], prepared.sums.group_high[cell, k]
+        assert low <= values.min() + 1e-12 and high >= values.max() - 1e-12
+        if np.ptp(kind[cells == cell]) == 0:
+            exact += 1
+            assert (low, high) == pytest.approx((values.min(), values.max()), abs=1e-12)
+    assert exact >= 2
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "spark"])
+def test_level_centred_sums_alike_on_every_path(tmp_path, engine):
+    frame = _level_frame()
+    spec = _levels.spec_for(tmp_path, frame, "m", **LEVEL_CENTRED)
+    memory = prepare_in_memory(spec, spec.data)
+    sql = open_engine(engine)
+    try:
+        other = _levels.in_engine(_levels.parts_spec(tmp_path, frame, "m", **LEVEL_CENTRED), sql)
+    finally:
+        if engine == "duckdb":
+            sql.close()
+    assert memory.group_labels == other.group_labels and memory.sums.names == other.sums.names
+    np.testing.assert_allclose(memory.sums.cross, other.sums.cross, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(memory.sums.group_low, other.sums.group_low, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(memory.sums.group_high, other.sums.group_high, rtol=1e-12,
+                               atol=1e-12)  # fmt: skip
+    assert other.design.variable("x").centering == "group"
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ({"centering": {"x": "district"}},
+         r"centering: 'x': 'district' is not 'group', 'grand' or a level of group \('school', "
+         r"'klass'\)"),
+        ({"centering": {"lowinc": "school"}, "predictors": ["x", "lowinc"]},
+         "centering: 'lowinc' is constant within every group of 'school', so centring it on the "
+         "'school' means leaves only zeros"),
+        ({"centering": {"x": "school"}, "contextual": ["x"]},
+         "contextual: 'klass': 'x' is centred at 'school', an outer level"),
+        ({"centering": {"x": "school"}, "interactions": ["x:size:kind"]},
+         "centering: 'x' at 'school' in the interaction 'x:size:kind\\[T.b\\]' needs "
+         "'size:kind\\[T.b\\]'"),
+    ],
+)  # fmt: skip
+def test_bad_level_centring_is_one_line(tmp_path, keys, message):
+    frame = _level_frame()
+    frame["lowinc"] = frame["school"].map({"100": 1.0, "0100": 2.0, "7": 3.0, "12": 4.0})
+    base = {k: v for k, v in LEVEL_CENTRED.items() if k not in ("centering", "interactions")}
+    with pytest.raises(InputError, match=message):
+        spec = _levels.spec_for(tmp_path, frame, "bad", **{**base, **keys})
+        prepare_in_memory(spec, spec.data)
