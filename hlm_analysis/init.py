@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from . import atomic
+from .data.files import separator_hint
 from .errors import InputError
 from .spec import load_spec, project_root, shown
 
@@ -33,6 +34,11 @@ DEFAULT_MISSING = ["", "NA", "N/A", "NaN", "."]
 def _read(data: Path):
     import pandas as pd
 
+    if data.is_dir():
+        raise InputError(
+            f"init: {shown(data)} is a folder; init drafts a config from one .csv or .parquet "
+            "file of it (the config's data: may then name the folder)"
+        )
     if not data.is_file():
         raise InputError(f"init: data file not found: {shown(data)}")
     suffix = data.suffix.lower()
@@ -49,6 +55,9 @@ def _read(data: Path):
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         first = (str(exc).strip().splitlines() or ["unreadable"])[0]
         raise InputError(f"init: {shown(data)} cannot be read: {first}") from None
+    separator = separator_hint([str(c) for c in frame.columns])
+    if separator:
+        raise InputError(f"init: {shown(data)}: {separator}")
     if frame.empty or len(frame.columns) < 2:
         raise InputError(f"init: {shown(data)} has no rows or fewer than two columns")
     return frame

@@ -123,3 +123,30 @@ def test_a_stakeholder_group_left_out_of_the_fit_is_named_as_such():
         person = SimpleNamespace(group=group, email="p@x.org")
         with pytest.raises(InputError, match=re.escape(says)):
             check_stakeholder_groups([person], entries, "d.yml")
+
+
+# --- init and the reader on odd files --------------------------------------------------------
+
+
+def test_a_semicolon_file_is_named_as_such(tmp_path, capsys):
+    """A ';'-separated export (Excel in much of Europe) read as one column: init said "has no
+    rows or fewer than two columns" and render "column 'score' not found (columns:
+    school;score;ses)", neither naming the separator."""
+    data = tmp_path / "semi.csv"
+    data.write_text("school;score;ses\nA;1,5;2\nA;2,5;3\nB;3;1\nB;4;2\n", encoding="utf-8")
+    assert cli.main(["init", str(data), "--output", str(tmp_path / "semi.yml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "separated by ';'" in err
+    config = write_config(
+        tmp_path, "semi", data=data, outcome="score", predictors=["ses"], group="school"
+    )
+    assert cli.main(["fit", str(config), "--out", str(tmp_path / "fit")]) == 2
+    err = capsys.readouterr().err
+    assert "separated by ';'" in err and "Traceback" not in err
+
+
+def test_init_on_a_folder_says_it_is_a_folder(tmp_path, capsys):
+    """`init DIR` said "data file not found: DIR" of a folder that is there."""
+    assert cli.main(["init", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "not found" not in err and "folder" in err

@@ -91,6 +91,20 @@ def case_hint(column: str, names: Iterable[str]) -> str:
     return f"; names match exactly, with case: the file has {quoted(near[0])}"
 
 
+def separator_hint(names: list[str]) -> str:
+    """'the file looks separated by ';' ...' when a CSV's header read as one column holds
+    another separator (a ';' export of a European Excel, a tab file named .csv), else ''."""
+    if len(names) != 1:
+        return ""
+    for sep in (";", "\t", "|"):
+        if sep in names[0]:
+            return (
+                f"the file looks separated by {sep!r}: hlm-report reads comma-separated CSV "
+                "(save it with ',' between the columns)"
+            )
+    return ""
+
+
 def unusable_type(kind: pa.DataType) -> bool:
     """Arrow types that do not hold one number or one piece of text per cell."""
     if pa.types.is_dictionary(kind):
