@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-from ..spec import Spec
+from ..errors import InputError
+from ..spec import Spec, quoted
 from .columns import columns_used
 from .files import check_memory_size
 from .prepare import Prepared, prepare_in_memory
@@ -28,8 +29,37 @@ def fits_in_memory(source: Source) -> bool:
     return source.bytes <= IN_MEMORY_CSV_BYTES
 
 
+def _refuse_padded_twins(prepared: Prepared) -> Prepared:
+    """Ids and text levels are read as written, so 'S3' and 'S3 ' (a spreadsheet export pads
+    some cells) would be two schools, or two levels, and every estimate would move without a
+    word: refused on every path, naming both. Ids padded alike everywhere are read as they are."""
+    # (column, [(parent group or None, id or level)]): a nested id is compared within its parent
+    named: list[tuple[str, list]] = []
+    if prepared.levels is not None:
+        for lv in prepared.levels.levels:
+            parents = [None] * lv.n_groups if lv.parents is None else [int(p) for p in lv.parents]
+            named.append((lv.name, list(zip(parents, lv.labels, strict=True))))
+    elif isinstance(prepared.spec.group, str):
+        named.append((prepared.spec.group, [(None, g) for g in prepared.group_labels]))
+    named += [(c, [(None, v) for v in values]) for c, values in prepared.categorical.items()]
+    for column, values in named:
+        seen: dict[tuple, str] = {}
+        for parent, value in values:
+            other = seen.setdefault((parent, value.strip()), value)
+            if other != value:
+                raise InputError(
+                    f"column {quoted(column)}: {quoted(other)} and {quoted(value)} differ only in "
+                    "spaces at their ends and would be read as two; remove the spaces in the data"
+                )
+    return prepared
+
+
 def prepare(spec: Spec, engine: str | None = None) -> Prepared:
     """The analysis sample of a spec; `engine` overrides the config's `engine:`."""
+    return _refuse_padded_twins(_prepare(spec, engine))
+
+
+def _prepare(spec: Spec, engine: str | None) -> Prepared:
     engine = engine or spec.engine
     # a bad setting is named before any data is read, whichever path the data then take
     check_memory_size(os.environ.get("HLM_DUCKDB_MEMORY", "1GB"))

@@ -1,0 +1,92 @@
+"""Verify round 31: inputs nobody had tried, each class found silently wrong, on every path.
+
+Group ids and text levels that differ only in spaces at their ends ('S3' and 'S3 ', as a
+spreadsheet export pads some cells) were two groups, or two levels, on every data path with
+exit 0: 30 schools reported as 60 and every estimate moved. Such data are refused (exit 2, one
+line naming the column and both spellings) on the memory and the DuckDB paths alike.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import write_config
+
+from hlm_analysis.cli import main
+
+
+def _frame(seed: int = 4) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for g in range(12):
+        u = rng.normal(0, 1)
+        for i in range(10):
+            x = rng.normal()
+            kind = ["Public", "Private"][i % 2]
+            rows.append({"school": f"S{g}", "x": x, "kind": kind, "y": u + 2 * x + rng.normal()})
+    return pd.DataFrame(rows)
+
+
+def _write(tmp_path, frame: pd.DataFrame, path: str) -> str:
+    if path == "lake":
+        (tmp_path / "lake").mkdir()
+        for i in range(3):
+            frame.iloc[i::3].to_csv(tmp_path / "lake" / f"part-{i}.csv", index=False)
+        return "lake"
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    return "data.csv"
+
+
+@pytest.mark.parametrize("path", ["memory", "lake"])
+@pytest.mark.parametrize(
+    ("column", "raw", "padded"),
+    [("school", "S3", "S3 "), ("school", "S5", " S5"), ("kind", "Public", "Public\t")],
+)
+def test_ids_and_levels_that_differ_only_in_end_spaces_are_refused(
+    tmp_path, capsys, path, column, raw, padded
+):
+    frame = _frame()
+    rows = frame.index[frame[column] == raw][::2]
+    frame.loc[rows, column] = padded
+    data = _write(tmp_path, frame, path)
+    config = write_config(
+        tmp_path, data=data, outcome="y", predictors=["x", "kind"], group="school"
+    )
+    code = main(["fit", str(config), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    assert len(err) == 1 and column in err[0] and "spaces" in err[0], err
+    assert repr(padded).strip("'") in err[0] or f"'{padded}'" in err[0], err
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+@pytest.mark.parametrize("path", ["memory", "lake"])
+def test_ids_padded_alike_everywhere_are_still_read(tmp_path, capsys, path):
+    """Only a collision is refused: ids that carry the same spaces in every row are one group
+    each, as written."""
+    frame = _frame()
+    frame["school"] = " " + frame["school"]
+    data = _write(tmp_path, frame, path)
+    config = write_config(tmp_path, data=data, outcome="y", predictors=["x"], group="school")
+    assert main(["fit", str(config), "--out", str(tmp_path / "out")]) == 0
+    import json
+
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["data"]["n_groups"] == 12
+
+
+@pytest.mark.parametrize("path", ["memory", "lake"])
+def test_a_padded_inner_id_is_refused_within_its_outer_group(tmp_path, capsys, path):
+    """With several levels, class '1' and '1 ' of one school are compared within the school."""
+    frame = _frame()
+    frame["class"] = [str(i % 2 + 1) for i in range(len(frame))]
+    rows = frame.index[(frame["school"] == "S2") & (frame["class"] == "1")][::2]
+    frame.loc[rows, "class"] = "1 "
+    data = _write(tmp_path, frame, path)
+    config = write_config(
+        tmp_path, data=data, outcome="y", predictors=["x"], group=["school", "class"]
+    )
+    code = main(["fit", str(config), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "'class'" in err[0] and "'1 '" in err[0], err
