@@ -134,6 +134,9 @@ class Reference(StrEnum):
     # several levels' intercept variances at once (OLS against the random-intercept model): the
     # binomial mixture of chi2(0..k), k independent variances on their boundary
     CHI_BAR_LEVELS = "chi-bar-square binomial mixture over levels (boundary-corrected)"
+    # several variances added at once (slopes at two levels, two slopes): no simple mixture is
+    # the null distribution, and the naive chi2(df) p is an upper bound (conservative)
+    CHI_SQUARE_CONSERVATIVE = "chi-square (naive; conservative for variances at the boundary)"
 
 
 class TermKind(StrEnum):

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from ..results import INTERCEPT, ModelResult, Results
-from . import fmt, lexicon
+from . import fmt, levels, lexicon
 from .labels import labels_for
 
 # The PNG's resolution, as the notebook's inline backend draws figures (render/execute.py).
@@ -23,17 +23,23 @@ DPI = 144
 
 
 class Described:
-    """A matplotlib Figure displayed as PNG with its alt text in the output's metadata."""
+    """A matplotlib Figure displayed as PNG with its alt text and its caption (markdown, from
+    present/captions.py) in the output's metadata: the engines write them in place of the
+    .qmd's static fig-alt and fig-cap."""
 
-    def __init__(self, figure, alt: str | None):
+    def __init__(self, figure, alt: str | None, caption: str | None = None):
         self.figure = figure
         self.alt = alt
+        self.caption = caption
 
     def _repr_png_(self):
         buffer = io.BytesIO()
         self.figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
         data = buffer.getvalue()
-        return (data, {"alt": self.alt}) if self.alt else data
+        meta = {
+            key: value for key, value in (("alt", self.alt), ("caption", self.caption)) if value
+        }
+        return (data, meta) if meta else data
 
 
 def _range(values, digits: int = 1) -> str:
@@ -98,18 +104,36 @@ def _correlations(results, model, rows, labels, lex) -> str | None:
 
 
 def _group_boxes(results, model, rows, labels, lex) -> str | None:
-    g = results.data.groups
-    means = [m for m in g.outcome_mean if m is not None and not math.isnan(m)]
+    # several levels: the boxes are the outermost level's groups (figures.plot_group_boxes)
+    column = levels.columns(results)[0]
+    g = levels.group_summary(results, column)
+    noun = lex.tier(column).noun
+    means = [m for m in g.mean if m is not None and not math.isnan(m)]
     if not means:
         return None
     return (
         f"Box plots of {labels.raw(results.spec.outcome)} in each of {fmt.integer(len(g.n))} "
-        f"{lex.group.many}, ordered by their mean; the {lex.group.one} means range from "
+        f"{noun.many}, ordered by their mean; the {noun.one} means range from "
         f"{_range(means)}."
     )
 
 
 def _group_means(results, model, rows, labels, lex) -> str | None:
+    if levels.multilevel(results):  # one panel per level
+        parts = []
+        for column in levels.columns(results):
+            g = levels.group_summary(results, column)
+            means = [m for m in g.mean if m is not None and not math.isnan(m)]
+            if means:
+                parts.append(
+                    f"{fmt.integer(len(g.n))} {lex.tier(column).noun.many}, means from "
+                    f"{_range(means)}"
+                )
+        return (
+            f"Mean {labels.raw(results.spec.outcome)} per group, one panel per level: "
+            + "; ".join(parts)
+            + "."
+        )
     g = results.data.groups
     means = [m for m in g.outcome_mean if m is not None and not math.isnan(m)]
     if not means:
@@ -140,12 +164,9 @@ def _caterpillar(results, model, rows, labels, lex) -> str | None:
     column = list(effects.terms).index(INTERCEPT) if INTERCEPT in effects.terms else 0
     values = [row[column] for row in effects.estimate]
     sd = _random_sd(model)
-    # several levels: these may be another level's groups than the lexicon's innermost noun
-    one, many = (
-        (lex.group.one, lex.group.many)
-        if len(values) == results.data.n_groups
-        else ("group", "groups")
-    )
+    # several levels: the model's group effects are the outermost level's
+    noun = lex.tier(levels.columns(results)[0]).noun
+    one, many = noun.one, noun.many
     spread = f" (standard deviation of the {one} effects {fmt.num(sd)})" if sd else ""
     scale = " on the log-odds scale" if results.spec.family == "binomial" else ""
     return (
@@ -171,8 +192,10 @@ def _diagnostics(results, model, rows, labels, lex) -> str | None:
     parts = ["Three panels: residuals against fitted values, a normal QQ plot of the residuals"]
     if residual is not None:
         parts[0] += f" (residual SD {fmt.num(residual)})"
+    column = levels.columns(results)[0]  # several levels: the outermost level's intercepts
+    n = len(model.group_effects.groups) if model.group_effects is not None else 0
     parts.append(
-        f"and a normal QQ plot of the {fmt.integer(results.data.n_groups)} {lex.group.one} "
+        f"and a normal QQ plot of the {fmt.integer(n)} {lex.tier(column).noun.one} "
         "intercepts" + (f" (SD {fmt.num(sd)})" if sd else "")
     )
     return ", ".join(parts) + "."
@@ -210,12 +233,16 @@ def _group_slopes(results, model, rows, labels, lex) -> str | None:
     ]
     if not terms:
         return None
+    # the lines are the model's group effects: several levels, the outermost level's
+    column = levels.columns(results)[0]
+    terms = [vc for vc in terms if vc.group in (column, results.spec.group)] or terms
     vc = terms[0]
+    noun = lex.tier(column).noun
     fixed = next((fe for fe in model.fixed_effects if fe.term == vc.term1), None)
     average = f" around an average slope of {fmt.sig(fixed.estimate)}" if fixed else ""
     return (
-        f"One line per {lex.group.one} for {labels.term(vc.term1)}{average}; the slopes "
-        f"vary between {lex.group.many} with a standard deviation of {fmt.num(vc.sdcor)}."
+        f"One line per {noun.one} for {labels.term(vc.term1)}{average}; the slopes "
+        f"vary between {noun.many} with a standard deviation of {fmt.num(vc.sdcor)}."
     )
 
 

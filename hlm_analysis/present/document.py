@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..results import Results, read_json
-from . import alt_text, figures, fmt, narrative, tables
+from . import alt_text, captions, figures, fmt, narrative, tables
 from .facts import facts
 
 _TABLES = {
@@ -160,5 +160,10 @@ class ReportDocument:
         figure = builders[name]()
         if figure is None:
             return None
-        # shown as PNG with the alt text that states what it shows and its key numbers
-        return alt_text.Described(figure, alt_text.describe(name, r, self.final, self.rows))
+        # shown as PNG with the alt text that states what it shows and its key numbers, and the
+        # caption that says what this report's figure shows (levels, nouns, outcome type)
+        return alt_text.Described(
+            figure,
+            alt_text.describe(name, r, self.final, self.rows),
+            captions.caption(name, r, self.final),
+        )

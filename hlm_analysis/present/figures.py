@@ -325,7 +325,13 @@ def plot_group_slopes(results: Results, model: ModelResult) -> Figure | None:
     ax.set_ylabel(_wrapped(slopes["y_label"], 30, 2))
     shown = slopes["n_groups_shown"]
     note = "" if shown == slopes["n_groups"] else f" ({shown} of {slopes['n_groups']:,} shown)"
-    ax.plot([], [], color="#9fb3c8", label=f"one line per group{note}")
+    # the model's group effects: with several levels, the outermost level's groups
+    noun = (
+        lexicon.build(results.spec, results.design, labels_for(results).raw)
+        .tier(levels.columns(results)[0])
+        .noun
+    )
+    ax.plot([], [], color="#9fb3c8", label=f"one line per {_literal(noun.one)}{note}")
     ax.legend(fontsize=8, frameon=False)
     return fig
 
@@ -407,12 +413,15 @@ def plot_level_sizes(results: Results) -> Figure:
         if sizes.min() == sizes.max():  # one size: the spread of the means is the picture
             means = np.array(g.mean)[shown]
             sns.histplot(means, ax=ax, color=PALETTE, bins=_bins(means))
+            noun = lexicon.build(results.spec, results.design, labels.raw).tier(column).noun
             ax.set_title(
-                _wrapped(f"{labels.raw(column)}: {len(sizes):,} groups of {sizes[0]:,}", 40, 3),
+                _wrapped(
+                    f"{labels.raw(column)}: {len(sizes):,} {noun.many} of {sizes[0]:,}", 40, 3
+                ),
                 fontsize=9,
             )
             ax.set_xlabel(_wrapped(f"Mean {labels.raw(results.spec.outcome)}", 40, 2), fontsize=8)
-            ax.set_ylabel("Groups", fontsize=8)
+            ax.set_ylabel(_literal(noun.Many), fontsize=8)
             continue
         jitter = np.random.default_rng(2).uniform(-0.15, 0.15, int(shown.sum()))
         ax.scatter(
@@ -428,11 +437,19 @@ def plot_level_sizes(results: Results) -> Figure:
         if sizes.max() > 3 * max(sizes.min(), 1):
             ax.set_xscale("log")
             _plain_log_axis(ax.xaxis)
-        title = f"{labels.raw(column)}: {len(sizes):,} groups"
+        noun = lexicon.build(results.spec, results.design, labels.raw).tier(column).noun
+        title = f"{labels.raw(column)}: {len(sizes):,} {noun.many}"
         hidden = int((~shown).sum())
         if hidden:
-            title += f"\n{hidden:,} with fewer than {cut} rows not shown"
-        ax.set_title(_wrapped(title, 40, 3), fontsize=9)
+            # its own line: _wrapped joins lines, so "148 groups 20 with ..." ran together
+            title = (
+                _wrapped(title, 40, 2)
+                + "\n"
+                + _wrapped(f"({hidden:,} with fewer than {cut} rows not shown)", 40, 2)
+            )
+        else:
+            title = _wrapped(title, 40, 3)
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("Rows per group", fontsize=8)
     if any(len(set(levels.group_summary(results, c).n)) > 1 for c in cols[:1]):
         axes[0].set_ylabel(_wrapped(f"Mean {labels.raw(results.spec.outcome)}", 30, 2))
@@ -513,7 +530,8 @@ def plot_caterpillar(results: Results, model: ModelResult) -> Figure:
             )
             ax.plot(rank, e, color=PALETTE, linewidth=1.2, label="estimate")
             ax.axhline(0, color="#b3471d", linewidth=1)
-            ax.set_xlabel(f"Groups ranked by effect (n = {n:,})")
+            noun = lexicon.build(results.spec, results.design, labels.raw).group
+            ax.set_xlabel(f"{_literal(noun.Many)} ranked by effect (n = {n:,})")
             ax.legend(fontsize=8, frameon=False, loc="upper left")
         ax.set_title(
             _wrapped(labels.term(effects.terms[j], with_reference=False), 36, 2), fontsize=9
@@ -614,7 +632,8 @@ def plot_trajectories(results: Results, rows: pd.DataFrame, model: ModelResult) 
         ax1.plot(one[time], one[spec.outcome], color="#9fb3c8", linewidth=0.8, alpha=0.8)
     ax1.plot(grid, fit, color=PALETTE, linewidth=2.5, label="average (95% band)")
     ax1.fill_between(grid, low, high, color=PALETTE, alpha=0.2, linewidth=0)
-    ax1.plot([], [], color="#9fb3c8", label=f"{len(chosen)} individuals (observed)")
+    inner = lexicon.build(spec, results.design, labels.raw).tier(cols[-1]).noun
+    ax1.plot([], [], color="#9fb3c8", label=f"{len(chosen)} {_literal(inner.many)} (observed)")
     ax1.legend(fontsize=7, frameon=False, loc="upper left")
     ax1.set_title(f"{labels.raw(cols[-1])}: a random sample", fontsize=9)
     ax1.set_xlabel(_wrapped(labels.raw(time), 40, 2))

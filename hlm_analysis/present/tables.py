@@ -53,7 +53,8 @@ def pipe_table(
         "| " + " | ".join(_UNESCAPED_PIPE.sub(r"\1\\|", c) for c in row) + " |" for row in rows
     ]
     table = "\n".join(lines) + f"\n\n: {caption} {{#{label}}}\n"
-    return table + (f"\n{key}\n" if key else "")
+    # the key as the table's note: kept with the table on the PDF page (table-notes.lua)
+    return table + (f"\n::: {{.table-note}}\n{key}\n:::\n" if key else "")
 
 
 # A text cell longer than this (a 464-character label) is cut with an ellipsis and a numbered
@@ -235,7 +236,9 @@ def suppressed_note(results: Results, count: int) -> str:
     """The sentence that says what privacy suppression left out (empty when nothing was)."""
     if not count:
         return ""
-    groups_word = "group" if count == 1 else "groups"
+    # the configured noun ("3 schools"), "group" when none is known
+    noun = lexicon.noun(labels_for(results).group_in_sentence())
+    groups_word = fmt.md_escape(noun.one if count == 1 else noun.many)
     verb = "is" if count == 1 else "are"
     return (
         f"{fmt.integer(count)} {groups_word} with fewer than {min_cell(results)} rows {verb} "
@@ -329,12 +332,17 @@ def groups(results: Results, label: str, limit: int = 25) -> str:
     more = len(shown) - len(order)
     binary = results.spec.family == "binomial"  # a 0/1 outcome's mean is the share of events
     what = "share with" if binary else "mean"
+    noun = labels.group_in_sentence()
+    named = noun != lexicon.GROUP  # "Schools (School ID)", else "School ID groups"
+    column = labels.variable(spec.group)
     caption = (
-        f"{fmt.md_escape(labels.variable(spec.group))} groups: size and {what} "
-        f"{fmt.md_escape(labels.variable(spec.outcome))}"
-    )
+        fmt.md_escape(lexicon.upfirst(plural(noun)))
+        + ("" if column.lower() == noun.lower() else f" ({fmt.md_escape(column)})")
+        if named
+        else f"{fmt.md_escape(column)} groups"
+    ) + f": size and {what} {fmt.md_escape(labels.variable(spec.outcome))}"
     if more:
-        caption += _first_of(len(order), [g.n[i] for i in shown], " groups")
+        caption += _first_of(len(order), [g.n[i] for i in shown], f" {fmt.md_escape(plural(noun))}")
     if binary:
         caption += f" (share: {fmt.md_escape(results.design.event)})"
     note = suppressed_note(results, len(small))
@@ -575,7 +583,8 @@ def odds_coefficients(results: Results, model: ModelResult, label: str) -> str:
         f"Fixed effects of the {model.label.lower()} model for {fmt.md_escape(_event(results))} "
         "(z tests; AME: the average change in the probability, in percentage points, per unit "
         "of a numeric predictor or for the category against its reference, averaged over the "
-        f"{fmt.md_escape(plural(results.spec.unit))} with their own group's effect)"
+        f"{fmt.md_escape(plural(results.spec.unit))} with their own "
+        f"{fmt.md_escape(labels_for(results).group_in_sentence())}'s effect)"
     )
     return pipe_table(header, rows, "lrrrrr", caption, label)
 
@@ -729,7 +738,7 @@ def variance_components(results: Results, model: ModelResult, label: str) -> str
             [row[:4] for row in rows],
             "lrrr",
             f"Variance components of the {model.label.lower()} model on the log-odds scale, "
-            f"groups: {fmt.md_escape(labels.variable(results.spec.group))} (the level-1 variance "
+            f"{_between(results)} (the level-1 variance "
             "is fixed at π²/3 ≈ 3.29 on the latent scale)",
             label,
         )
@@ -737,12 +746,22 @@ def variance_components(results: Results, model: ModelResult, label: str) -> str
         ["Term", "Variance / covariance", "SD", "Correlation", "95% CI", "Reliability", "Test"],
         rows,
         "lrrrrrl",
-        f"Variance components of the {model.label.lower()} model, groups: "
-        f"{fmt.md_escape(labels.variable(results.spec.group))} (95% CI: profile likelihood, of "
-        "the SD or correlation; reliability: HLM's average lambda of each group's own "
-        "coefficient; test: REML likelihood ratio for dropping the term, 50:50 chi-bar-square)",
+        f"Variance components of the {model.label.lower()} model, {_between(results)} (95% CI: "
+        "profile likelihood, of the SD or correlation; reliability: HLM's average lambda of "
+        f"each {fmt.md_escape(labels.group_in_sentence())}'s own coefficient; test: REML "
+        "likelihood ratio for dropping the term, 50:50 chi-bar-square)",
         label,
     )
+
+
+def _between(results: Results) -> str:
+    """Whose variance a one-level table shows: "between schools (School ID)", "between groups
+    (SES)"."""
+    labels = labels_for(results)
+    noun = labels.group_in_sentence()
+    column = labels.variable(results.spec.group)
+    shown = "" if column.lower() == noun.lower() else f" ({fmt.md_escape(column)})"
+    return f"between {fmt.md_escape(plural(noun))}{shown}"
 
 
 def simple_slopes(results: Results, label: str) -> str:
@@ -778,29 +797,61 @@ def simple_slopes(results: Results, label: str) -> str:
     )
 
 
-_SHORT_METHOD = {Reference.CHI_BAR: "χ̄² 50:50 mixture", Reference.CHI_SQUARE_ML: "χ²"}
+def reference_label(method: Reference | str, df: int) -> str:
+    """The reference distribution a comparison's p was computed from, in the table's words
+    (model/analysis.py picks it: the label says what was computed, for each case)."""
+    if method == Reference.CHI_BAR:
+        # one variance at its boundary; with df - 1 covariances, Stram & Lee's approximation
+        mixture = f"50:50 χ²({df - 1}) and χ²({df})"
+        return mixture if df <= 1 else f"{mixture} (Stram & Lee)"
+    if method == Reference.CHI_BAR_LEVELS:
+        return f"χ²(0) to χ²({df}), binomial weights"
+    if method == Reference.CHI_SQUARE_CONSERVATIVE:
+        return f"naive χ²({df}), conservative"
+    if method == Reference.CHI_SQUARE_ML:
+        return f"χ²({df})"
+    return str(method)
+
+
+_REFERENCE_NOTES = {
+    Reference.CHI_BAR: "50:50: a 50:50 mixture of the two χ² distributions, for one added "
+    "variance at its boundary of zero (with its covariances, Stram & Lee's usual approximation)",
+    Reference.CHI_BAR_LEVELS: "binomial weights: the mixture of χ²(0) to χ²(k) with weights "
+    "C(k, i)/2^k, for k independent intercept variances added at once, each at its boundary",
+    Reference.CHI_SQUARE_CONSERVATIVE: "naive χ²: several variances added at once, for which "
+    "no simple mixture holds; the naive p is larger than the true one (conservative)",
+}
 
 
 def comparisons(results: Results, label: str) -> str:
     rows = []
     for c in results.comparisons:
-        naive = f" (naive {fmt.pvalue(c.p_value_naive)})" if c.p_value_naive is not None else ""
+        # the naive p beside a mixture's: the reader sees what the boundary correction changed
+        naive = (
+            f" (naive {fmt.pvalue(c.p_value_naive)})"
+            if c.p_value_naive is not None
+            and c.p_value_method in _REFERENCE_NOTES
+            and c.p_value_method != Reference.CHI_SQUARE_CONSERVATIVE
+            else ""
+        )
         rows.append(
             [
                 f"{results.models[c.model_a].label} vs {results.models[c.model_b].label}",
                 fmt.num(c.statistic, 2),
                 str(c.df),
                 fmt.pvalue(c.p_value) + naive,
-                _SHORT_METHOD.get(c.p_value_method, c.p_value_method),
+                reference_label(c.p_value_method, c.df),
                 "ML" if c.refit or results.spec.family == "binomial" else "REML",
             ]
         )
+    used = dict.fromkeys(c.p_value_method for c in results.comparisons)
+    notes = [_REFERENCE_NOTES[m] for m in used if m in _REFERENCE_NOTES]
     return pipe_table(
         ["Comparison", "χ²", "df", "p", "Reference distribution", "Fitted by"],
         rows,
         "lrrlll",
-        "Likelihood-ratio tests between neighbouring models (χ̄²: the boundary-corrected mixture "
-        "for adding a variance, with the naive p beside it)",
+        "Likelihood-ratio tests between neighbouring models"
+        + (f" (reference distributions: {'; '.join(notes)})" if notes else ""),
         label,
     )
 

@@ -39,6 +39,27 @@ def _clean_values(value):
     return value
 
 
+def _with_figure_options(raw: str, outputs: list) -> str:
+    """The cell's `#| fig-cap` and `#| fig-alt` replaced by the caption and alt text its figure
+    carries (present/captions.py, present/alt_text.py): Quarto reads them from the cell."""
+    meta = next(
+        (
+            o.get("metadata", {}).get("image/png", {})
+            for o in outputs
+            if "image/png" in o.get("data", {})
+        ),
+        {},
+    )
+    lines = raw.splitlines()
+    for key, value in (("fig-cap", meta.get("caption")), ("fig-alt", meta.get("alt"))):
+        if not (isinstance(value, str) and value.strip()):
+            continue
+        dumped = yaml.safe_dump(clean_text(value), allow_unicode=True, width=10**6).strip()
+        dumped = dumped.removesuffix("\n...").strip()
+        lines = [f"#| {key}: {dumped}" if line.startswith(f"#| {key}:") else line for line in lines]
+    return "\n".join(lines)
+
+
 def executed_notebook(doc: Document, outputs: list[list], front: dict) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {
@@ -52,8 +73,11 @@ def executed_notebook(doc: Document, outputs: list[list], front: dict) -> nbform
     cell_outputs = iter(outputs)
     for part in doc.parts:
         if isinstance(part, Cell):
-            code = nbformat.v4.new_code_cell(part.raw or part.source)
-            code.outputs = [nbformat.from_dict(_cleaned(o)) for o in next(cell_outputs)]
+            produced = next(cell_outputs)
+            code = nbformat.v4.new_code_cell(
+                _with_figure_options(part.raw or part.source, produced)
+            )
+            code.outputs = [nbformat.from_dict(_cleaned(o)) for o in produced]
             nb.cells.append(code)
         else:
             nb.cells.append(nbformat.v4.new_markdown_cell(_markdown(part.strip("\n"))))

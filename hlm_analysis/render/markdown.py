@@ -82,11 +82,22 @@ def _escape_caption(text: str) -> str:
     return text.replace("[", "\\[").replace("]", "\\]")
 
 
-def _figure(cell: Cell, png_b64: str, figures_dir: Path, count: int, alt: str | None = None) -> str:
+def _figure(
+    cell: Cell,
+    png_b64: str,
+    figures_dir: Path,
+    count: int,
+    alt: str | None = None,
+    caption: str | None = None,
+) -> str:
     figures_dir.mkdir(parents=True, exist_ok=True)
     name = f"{cell.label}{'' if count == 0 else f'-{count}'}.png"
     (figures_dir / name).write_bytes(base64.b64decode(png_b64))
-    caption = _escape_caption(str(cell.options.get("fig-cap", "")))
+    # the figure's own caption (present/captions.py, markdown already), else the cell's fig-cap
+    if isinstance(caption, str) and caption.strip():
+        caption = clean_text(caption).replace("\n", " ")
+    else:
+        caption = _escape_caption(str(cell.options.get("fig-cap", "")))
     attrs = []
     if cell.label.startswith("fig-") and count == 0:
         attrs.append(f"#{cell.label}")
@@ -128,8 +139,17 @@ def cell_markdown(cell: Cell, outputs: list, figures_dir: Path, echo_default: bo
         elif kind in ("display_data", "execute_result"):
             data = out.get("data", {})
             if "image/png" in data:
-                alt = out.get("metadata", {}).get("image/png", {}).get("alt")
-                chunks.append(_figure(cell, data["image/png"], figures_dir, figure_count, alt))
+                meta = out.get("metadata", {}).get("image/png", {})
+                chunks.append(
+                    _figure(
+                        cell,
+                        data["image/png"],
+                        figures_dir,
+                        figure_count,
+                        meta.get("alt"),
+                        meta.get("caption"),
+                    )
+                )
                 figure_count += 1
             elif "text/markdown" in data:
                 chunks.append(data["text/markdown"])

@@ -77,6 +77,7 @@ def to_pdf(markdown: Path, out: Path, front: dict) -> None:
     )
     args = _common(front) + [
         TYPST_TEXT_FILTER,  # after callouts.lua: escapes the callout titles it makes, too
+        f"--lua-filter={ASSETS / 'table-notes.lua'}",  # a table's note inside its figure
         f"--include-in-header={header}",
         "-V",
         f"papersize={front.get('papersize', 'a4')}",  # a4 or us-letter (config paper:)

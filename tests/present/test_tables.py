@@ -16,7 +16,7 @@ import pytest
 from helpers import fixture_results
 
 from hlm_analysis import rules
-from hlm_analysis.present import fmt, tables
+from hlm_analysis.present import fmt, lexicon, tables
 from hlm_analysis.present.labels import labels_for
 from hlm_analysis.results import MODEL_ORDER, ModelName
 
@@ -222,7 +222,7 @@ def test_groups_largest_first_with_a_limit(schools):
         assert_shows(row[2], g.outcome_mean[i])
     # a balanced design has no "largest" groups: the caption says so instead of claiming it
     assert len(set(g.n)) == 1
-    assert f"(5 of {len(g.labels)} groups, all of one size)" in caption
+    assert f"(5 of {len(g.labels)} schools, all of one size)" in caption  # the lexicon's noun
     assert "largest" not in caption
 
 
@@ -428,7 +428,7 @@ def test_hostile_labels_reach_pandoc_as_plain_text(hsb2):
     assert table["kinds"] <= {"Plain", "Str", "Space"}  # no emphasis, link, math, code, raw HTML
     # The interaction's name is longer than a cell holds: cut, and given in full in the key.
     text = tables.ladder(results, "tbl-l")
-    ladder = pandoc_table(text.split("\n\nNames shortened")[0])
+    ladder = pandoc_table(text.split("\n\n::: {.table-note}")[0])
     full = f"{HOSTILE['read']} × {HOSTILE['math']}"
     cut = [row[0][:-2] for row in ladder["rows"] if row[0].endswith("…¹")]
     assert len(cut) == 1 and full.startswith(cut[0]) and len(cut[0]) == tables.CELL_LIMIT - 1
@@ -513,7 +513,8 @@ def test_groups_below_min_cell_have_no_row_mean_or_sd_and_the_note_says_so(name,
         _, _, body, caption = parse_table(text)
         names = [row[0].replace("\\", "") for row in body]
         assert sorted(names) == sorted(g.labels[i] for i in shown)
-    groups_word = "group" if len(small) == 1 else "groups"
+    noun = lexicon.noun(labels_for(results).group_in_sentence())  # the configured noun
+    groups_word = noun.one if len(small) == 1 else noun.many
     assert f"{len(small)} {groups_word} with fewer than {min_cell} rows" in text
     for i in small:
         assert f"| {fmt.md_escape(g.labels[i])} |" not in text
@@ -535,7 +536,7 @@ def test_long_labels_are_cut_in_cells_and_given_in_full_in_a_key(hsb2, length):
     results = with_labels(hsb2, {**hsb2.spec.labels, "read": long})
     for builder in (tables.ladder, tables.descriptives):
         text = builder(results, "tbl-x")
-        table = pandoc_table(text.split("\n\nNames shortened")[0])
+        table = pandoc_table(text.split("\n\n::: {.table-note}")[0])
         cells = [c for row in table["rows"] for c in row]
         assert all(len(c.replace("\u200b", "")) <= tables.CELL_LIMIT + 1 for c in cells), cells
         cut = [c for c in cells if "…" in c]

@@ -26,8 +26,8 @@ function Div(el)
     if el.classes:includes("callout-" .. kind) then
       local title, content = split_title(el, style[1])
       if FORMAT:match("typst") then
-        local open = string.format(
-          '#block(width: 100%%, inset: 9pt, radius: 3pt, fill: rgb("%s"), stroke: (left: 3pt + rgb("%s")), breakable: true)[',
+        -- callout-box (typst-header.typ): kept on one page unless taller than a page
+        local open = string.format('#callout-box(fill: rgb("%s"), accent: rgb("%s"))[',
           style[3], style[2])
         local blocks = {pandoc.RawBlock("typst", open),
           pandoc.RawBlock("typst", string.format('#text(fill: rgb("%s"), weight: "bold")[', style[2])),
