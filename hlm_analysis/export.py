@@ -5,8 +5,9 @@ Four tidy tables from results.json alone, with fixed column names: `ladder` (one
 holds) and `group_effects` (the final model's per-group random effects; with several levels
 every level's, a `level` column first). Groups with fewer rows than `min_cell` are left out of
 `group_effects`, as the report's tables leave them out (the
-exported files sit beside the published report). CSV: one file per table; xlsx: one workbook
-with one sheet per table (needs openpyxl).
+exported files sit beside the published report). CSV: one file per table, a text cell that a
+spreadsheet would run as a formula (= + - @ first) written with a leading apostrophe; xlsx: one
+workbook with one sheet per table (needs openpyxl), text as text cells, exactly as written.
 """
 
 from __future__ import annotations
@@ -37,6 +38,18 @@ def _value(value):
         return None
     if hasattr(value, "value"):  # enums by their value
         return value.value
+    return value
+
+
+# A spreadsheet opening a CSV runs a cell that starts with one of these as a formula (CSV
+# injection: a group id "=HYPERLINK(...)" or "@x"); such a text cell gets a leading apostrophe,
+# OWASP's advice, which spreadsheets show as text. Numbers are written as numbers.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value):
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
     return value
 
 
@@ -154,7 +167,7 @@ def write(results: Results, folder: Path, fmt: str) -> list[Path]:
             with open(path, "w", newline="", encoding="utf-8") as handle:
                 out = csv.writer(handle)
                 out.writerow(header)
-                out.writerows(rows)
+                out.writerows([_inert(v) for v in row] for row in rows)
             written.append(path)
         return written
     Workbook = _workbook()

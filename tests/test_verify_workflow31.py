@@ -150,3 +150,50 @@ def test_init_on_a_folder_says_it_is_a_folder(tmp_path, capsys):
     assert cli.main(["init", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "not found" not in err and "folder" in err
+
+
+# --- export: no cell of an exported table may become a live formula ----------------------------
+
+FORMULA_IDS = ["=SUM(A1)", "+1", "@x", "-2+3", '=HYPERLINK("http://x")', "S001", "학교"]
+
+
+def test_exported_csv_cells_never_start_a_formula(tmp_path):
+    """Group ids '=SUM(A1)', '+1', '@x', '-2+3' went into group_effects.csv as written: a
+    spreadsheet opening the CSV runs them as formulas (CSV injection). Text cells that start
+    with = + - @ (or a tab / carriage return) now carry a leading apostrophe, as OWASP advises;
+    numbers are untouched."""
+    import csv
+
+    from hlm_analysis import export
+
+    rng = np.random.default_rng(11)
+    frames = []
+    for k, school in enumerate(FORMULA_IDS * 3):
+        x = rng.normal(0, 1, 12)
+        y = 50 + 2 * x + rng.normal(0, 2) + rng.normal(0, 3, 12)
+        frames.append(
+            pd.DataFrame({"school": f"{school}{k // len(FORMULA_IDS) or ''}", "x": x, "y": y})
+        )
+    pd.concat(frames).to_csv(tmp_path / "d.csv", index=False)
+    config = write_config(
+        tmp_path, "inj", data=tmp_path / "d.csv", outcome="y", predictors=["x"], group="school"
+    )
+    results = fit(config, tmp_path / "out")
+    (path,) = [p for p in export.write(results, tmp_path / "t", "csv") if p.stem == "group_effects"]
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    cells = [c for row in rows[1:] for c in row]
+    assert "'=SUM(A1)" in cells and "'-2+3" in cells and "학교" in cells  # kept, made inert
+    for cell in cells:
+        try:
+            float(cell)
+            continue  # a number, negative ones included
+        except ValueError:
+            assert not cell or cell[0] not in "=+-@\t\r", cell
+    # the workbook keeps the ids exactly, as text cells (never formulas)
+    from openpyxl import load_workbook
+
+    (book,) = export.write(results, tmp_path / "x", "xlsx")
+    sheet = load_workbook(book)["group_effects"]
+    ids = {row[0].value for row in sheet.iter_rows(min_row=2)}
+    assert "=SUM(A1)" in ids and all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
