@@ -141,7 +141,11 @@ class Spec(BaseModel):
     # stage's first step: "group" for the innermost level of nested levels, else "grand" (the
     # level's means are then taken off the grand-centred column from the cell sums,
     # data/outer_means.centre_at_levels)
-    centering: dict[str, str] = Field(default_factory=dict)
+    centering: dict[str, str] = Field(
+        default_factory=dict,
+        description="{variable: 'grand' | 'group' | a level column of group}: centred on the "
+        "overall mean, the innermost level's group means, or that level's group means",
+    )
     _centering_levels: dict[str, str] = PrivateAttr(default_factory=dict)
     contextual: list[str] = Field(default_factory=list)
     # `contextual: {level: [vars]}`: the innermost level's entry becomes `contextual` (the list

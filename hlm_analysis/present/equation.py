@@ -257,8 +257,9 @@ def _mixed_levels(results: Results, random: dict[str, list[str]]) -> str:
         at = levels.variable_column(results, name) or cols[-1]
         if v.mean_of is not None:
             return f"ave({v.mean_of}, {', '.join(scope(at))})"
-        if v.centering == "group":
-            return f"I({name} - ave({name}, {', '.join(scope(cols[-1]))}))"
+        if v.centering == "group":  # at its level (`centering: {x: school}`), else the cells'
+            centred_at = spec.centering_level(name) or cols[-1]
+            return f"I({name} - ave({name}, {', '.join(scope(centred_at))}))"
         if v.centering == "grand":
             return f"I({name} - mean({name}))"
         return name

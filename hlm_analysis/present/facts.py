@@ -47,8 +47,9 @@ def _condition(results: Results, term: str, labels: TermLabels, lex: lexicon.Lex
             v = design.variable(other)
             if v.kind == VariableKind.CATEGORICAL:
                 parts.append(f"for {labels.raw(other)} = {v.reference}")
-            elif v.centering == "group":
-                parts.append(f"for {lex.unit.a} at the {lex.group.one} mean of {labels.raw(other)}")
+            elif v.centering == "group":  # at its level's mean (several levels), else the group's
+                noun = labels.centred_at.get(other) or lex.group.one
+                parts.append(f"for {lex.unit.a} at the {noun} mean of {labels.raw(other)}")
             elif v.centering == "grand":
                 parts.append(f"at the overall mean of {labels.raw(other)}")
             else:

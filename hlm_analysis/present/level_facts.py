@@ -148,7 +148,24 @@ def level_facts(
         else None,
         "level1_explained": fmt.pct(results.final.variance_explained_level1),
         "unit": escape(unit.one),
+        "centring": _centring(results, lex, labels, escape),
     }
+
+
+def _centring(results: Results, lex: lexicon.Lexicon, labels: TermLabels, escape: Escape):
+    """The methods' clause per centred predictor, naming the level whose mean is taken off
+    ("Prior attainment (points) on the mean of its school"); [] when none is centred."""
+    spec, out = results.spec, []
+    for v in results.design.variables:
+        if v.mean_of is not None or v.centering not in ("group", "grand"):
+            continue
+        if v.centering == "grand":
+            out.append(f"{escape(labels.raw(v.name))} on its overall mean")
+            continue
+        level = spec.centering_level(v.name) or levels.columns(results)[-1]
+        noun = lex.tier(level).noun
+        out.append(f"{escape(labels.raw(v.name))} on the mean of its {escape(noun.one)}")
+    return out
 
 
 def _after(results: Results, tiers: list[dict], escape: Escape) -> None:

@@ -58,9 +58,13 @@ def _fit(tmp, case: str, data=None, **extra):
 
 
 @pytest.fixture(scope="module")
-def fitted(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("centring")
-    return {case: _fit(tmp, case) for case in RUNG}
+def fitted_in(tmp_path_factory):
+    return tmp_path_factory.mktemp("centring")
+
+
+@pytest.fixture(scope="module")
+def fitted(fitted_in):
+    return {case: _fit(fitted_in, case) for case in RUNG}
 
 
 @pytest.mark.parametrize("case", list(RUNG))
@@ -153,3 +157,28 @@ def test_bad_level_centring_exits_2_with_one_line(tmp_path, capsys, keys, piece)
     assert code == 2 and len(err) == 1, err
     assert piece in err[0] and "Traceback" not in err[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_report_says_the_level_each_variable_is_centred_at(fitted, fitted_in):
+    from hlm_analysis.present import equation
+    from hlm_analysis.present.document import ReportDocument
+    from hlm_analysis.present.labels import labels_for
+
+    doc = ReportDocument(fitted_in / "out_school_context" / "results.json")
+    methods = doc.methods()
+    assert "Predictors centred before fitting: prior on the mean of its school." in methods
+    results = doc.results
+    eq = equation.describe_levels(results, labels_for(results), str)
+    # the lme4 formula refits the same model: the mean over the school's rows
+    assert "I(prior - ave(prior, school))" in eq["mixed"]
+    assert "ave(prior, school, class)" not in eq["mixed"]
+    level1 = eq["rows"][0]["equation"]
+    assert "(prior relative to the school mean)" in level1
+    assert any("(prior (school mean))" in r["equation"] for r in eq["rows"][1:])
+    # growth: the innermost level by name is the cells' means; the outer one its own
+    growth = ReportDocument(fitted_in / "out_growth" / "results.json")
+    text = growth.methods()
+    assert "year on the mean of its" in text and "female on the mean of its" in text
+    mixed = equation.describe_levels(growth.results, labels_for(growth.results), str)["mixed"]
+    assert "I(female - ave(female, schoolid))" in mixed
+    assert "I(year - ave(year, schoolid, childid))" in mixed
