@@ -399,6 +399,63 @@ def test_fewer_group_level_parameters_than_groups_fit(tmp_path, capsys):
     )
 
 
+def _as_folder(tmp_path, frame: pd.DataFrame, **keys):
+    """The rows as a folder of two CSV parts: the DuckDB path (per-group sums from SQL)."""
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    frame.iloc[:100].to_csv(folder / "part-0.csv", index=False)
+    frame.iloc[100:].to_csv(folder / "part-1.csv", index=False)
+    return write_config(tmp_path, data=folder, **{**GOOD, **keys})
+
+
+@pytest.mark.parametrize("path", ["memory", "duckdb"])
+def test_an_outcome_constant_within_every_group(tmp_path, capsys, path):
+    # a group mean copied onto its rows: exited 0 with numbers marked provisional
+    frame = hsb2()
+    frame["write"] = frame.groupby("ses")["write"].transform("mean").round(2)
+    config = csv_config(tmp_path, frame) if path == "memory" else _as_folder(tmp_path, frame)
+    refused(
+        tmp_path,
+        capsys,
+        config,
+        "outcome 'write' is constant within every group of 'ses' (a value of the group, not of "
+        "its rows), so the variance within those groups would be zero; analyse one row per "
+        "group of 'ses', or choose an outcome that varies within them",
+    )
+
+
+@pytest.mark.parametrize("path", ["memory", "duckdb"])
+def test_a_binary_outcome_constant_within_every_group(tmp_path, capsys, path):
+    frame = hsb2().assign(write=lambda f: (f["ses"] == "middle").astype(int))
+    write = csv_config if path == "memory" else _as_folder
+    config = write(tmp_path, frame, family="binomial")
+    refused(
+        tmp_path,
+        capsys,
+        config,
+        "outcome 'write' is constant within every group of 'ses' (each group all events or all "
+        "non-events)",
+    )
+
+
+@pytest.mark.parametrize("path", ["memory", "duckdb"])
+@pytest.mark.parametrize(
+    ("column", "value", "keys", "expected"),
+    [
+        ("write", 50.0, {}, "outcome 'write' is constant (50) in the analysis sample"),
+        ("write", 1, {"family": "binomial"}, "outcome 'write' has one value only ('1')"),
+        ("write", 0, {"family": "binomial"}, "outcome 'write' has one value only ('0')"),
+        ("math", 3.5, {}, "predictor 'math' is constant in the analysis sample; remove it"),
+        ("math", 0, {}, "predictor 'math' is constant in the analysis sample; remove it"),
+        ("race", "white", {"predictors": ["read", "race"]}, "predictor 'race' has a single value"),
+    ],
+)
+def test_a_column_with_no_variation_at_all(tmp_path, capsys, path, column, value, keys, expected):
+    frame = hsb2().assign(**{column: value})
+    config = (csv_config if path == "memory" else _as_folder)(tmp_path, frame, **keys)
+    refused(tmp_path, capsys, config, expected)
+
+
 # ---------------------------------------------------------------------------------------------
 # 6. a column named like the intercept
 

@@ -180,3 +180,86 @@ def test_a_one_level_mapping_of_slopes_is_its_list(tmp_path, capsys):
     raw = json.loads((out / "results.json").read_text())
     assert raw["spec"]["random_slopes"] == ["x"] and raw["spec"]["group_noun"] == "campus"
     assert "random_slope" in raw["models"]
+
+
+def as_parts(tmp_path, data: pd.DataFrame):
+    """The rows as a folder of two CSV parts: the DuckDB path (sums from SQL, no rows kept)."""
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    half = len(data) // 2
+    data.iloc[:half].to_csv(folder / "part-0.csv", index=False)
+    data.iloc[half:].to_csv(folder / "part-1.csv", index=False)
+    return folder
+
+
+def outcome_as(data: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """The outcome replaced by its mean over `by`'s groups: constant within each."""
+    return data.assign(y=data.groupby(by)["y"].transform("mean").round(3))
+
+
+@pytest.mark.parametrize("path", ["memory", "duckdb"])
+@pytest.mark.parametrize(
+    ("by", "keys", "expected"),
+    [
+        (
+            ["school"],
+            {},
+            "outcome 'y' is constant within every group of 'school' (a value of the group, not "
+            "of its rows), so the variance within those groups would be zero; analyse one row "
+            "per group of 'school', or choose an outcome that varies within them",
+        ),
+        (
+            ["school", "klass"],
+            {},
+            "outcome 'y' is constant within every group of 'klass', so the residual variance "
+            "would be zero; if it is a mean or total of each group, analyse one row per group "
+            "with group: [school], else choose an outcome measured on each row",
+        ),
+        (  # centred on group means: DuckDB derives the sums by algebra (group_means.py)
+            ["school", "klass"],
+            {"predictors": ["x", "w"], "centering": {"w": "group"}},
+            "outcome 'y' is constant within every group of 'klass', so the residual variance",
+        ),
+        (  # crossed: class ids 1-3 shared by every school; constant within each class id
+            ["klass"],
+            {"crossed": True},
+            "outcome 'y' is constant within every group of 'klass' (a value of the group",
+        ),
+    ],
+)
+def test_an_outcome_constant_within_a_levels_groups(tmp_path, capsys, path, by, keys, expected):
+    # was: a numerical error (exit 1) or numbers marked provisional (exit 0)
+    data = outcome_as(frame(), by).assign(w=lambda f: np.arange(len(f)) % 7)
+    if path == "duckdb":
+        config_ = write_config(tmp_path, data=as_parts(tmp_path, data), **{**BASE, **keys})
+    else:
+        config_ = config(tmp_path, data, **keys)
+    refused(tmp_path, capsys, config_, expected)
+
+
+@pytest.mark.parametrize("path", ["memory", "duckdb"])
+def test_a_binary_outcome_constant_within_a_levels_groups(tmp_path, capsys, path):
+    data = frame()
+    data["y"] = data["school"].isin(["A", "C"]).astype(int)  # every school all 0 or all 1
+    keys = {**BASE, "family": "binomial"}
+    folder = as_parts(tmp_path, data) if path == "duckdb" else None
+    if folder is None:
+        config_ = config(tmp_path, data, family="binomial")
+    else:
+        config_ = write_config(tmp_path, data=folder, **keys)
+    refused(
+        tmp_path,
+        capsys,
+        config_,
+        "outcome 'y' is constant within every group of 'school' (each group all events or all "
+        "non-events), so the variance between those groups has no finite estimate; choose an "
+        "outcome that varies within groups, or remove 'school' from group",
+    )
+
+
+def test_an_outcome_varying_within_one_group_only_is_not_constant(tmp_path, capsys):
+    # constant within every class but one (where two rows differ): the check is not "mostly"
+    data = outcome_as(frame(), ["school", "klass"])
+    data.loc[0, "y"] += 1.0
+    code, err, _ = fit(tmp_path, capsys, config(tmp_path, data))
+    assert not any("is constant within" in line for line in err), err

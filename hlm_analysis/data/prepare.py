@@ -37,6 +37,7 @@ from .levels import (
 from .outer_means import add_outer_means, centre_at_levels
 from .read_arrow import arrow_columns
 from .sums import DesignSums, from_rows
+from .variation import refuse_outcome_constant_within
 
 if TYPE_CHECKING:
     from .outcome import BinaryCoding
@@ -553,6 +554,8 @@ def _refuse_random_slope_of_a_group_level(prepared: Prepared) -> None:
 
 def finish(prepared: Prepared) -> Prepared:
     """Checks every data path ends with: the largest model must be estimable."""
+    # the outcome must vary within the groups of every level (from the sums' ranges)
+    refuse_outcome_constant_within(prepared.spec, prepared.sums, prepared.levels)
     _refuse_group_centring_a_group_level(prepared)
     _refuse_random_slope_of_a_group_level(prepared)
     fixed = largest_fixed(prepared)

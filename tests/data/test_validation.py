@@ -371,3 +371,49 @@ def test_variables_constant_within_groups_are_marked_group_level(tmp_path):
         "sex": False,
         p.design.group_mean_of("x"): True,
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# an outcome constant within every group of a level, on Spark (memory and DuckDB: the CLI tests
+# in test_bad_input.py and test_levels_input.py)
+
+
+def test_an_outcome_constant_within_groups_is_refused_on_spark(tmp_path):
+    from hlm_analysis.data.aggregate import prepare_in_engine
+    from hlm_analysis.data.columns import columns_used
+    from hlm_analysis.data.engines import open_engine
+    from hlm_analysis.data.source import open_source
+
+    rng = np.random.default_rng(4)
+    rows = pd.DataFrame(
+        {
+            "school": np.repeat([f"S{i}" for i in range(6)], 12),
+            "klass": np.tile(np.repeat(["1", "2", "3"], 4), 6),
+            "x": rng.normal(size=72).round(3),
+        }
+    )
+    rows["y"] = rows["x"] + rng.normal(size=72).round(3)
+    cases = {
+        "school": (["school"], "school", "constant within every group of 'school' (a value of"),
+        "class": (["school", "klass"], ["school", "klass"], "every group of 'klass', so the res"),
+        "binary": (["school"], "school", "'school' (each group all events or all non-events)"),
+    }
+    engine = open_engine("spark")
+    try:
+        for name, (by, group, expected) in cases.items():
+            data = rows.assign(y=rows.groupby(by)["y"].transform("mean"))
+            keys = {"family": "binomial"} if name == "binary" else {}
+            if name == "binary":
+                data["y"] = data["school"].isin(["S1", "S4"]).astype(int)
+            folder = tmp_path / name
+            folder.mkdir()
+            data.to_csv(folder / "part-0.csv", index=False)
+            config = write_config(
+                tmp_path, name, data=folder, outcome="y", predictors=["x"], group=group, **keys
+            )
+            spec = load_spec(config)
+            with pytest.raises(InputError) as info:
+                prepare_in_engine(spec, open_source(spec.data, columns_used(spec)), engine)
+            assert expected in str(info.value) and "\n" not in str(info.value)
+    finally:
+        engine.close()
