@@ -197,3 +197,28 @@ def test_exported_csv_cells_never_start_a_formula(tmp_path):
     sheet = load_workbook(book)["group_effects"]
     ids = {row[0].value for row in sheet.iter_rows(min_row=2)}
     assert "=SUM(A1)" in ids and all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
+
+
+# --- render's fit reuse ---------------------------------------------------------------------
+
+
+def test_a_data_edit_that_keeps_size_and_time_is_not_reused(tmp_path):
+    """The fit key read only each data file's name, size and modification time: one digit
+    changed (53.067 -> 93.067) in a save that kept the size and the time stamp (a file system
+    with whole-second or 2-second times, `cp -p`, an archive) reused the old fit, and the report
+    showed numbers of data that were no longer there."""
+    import os
+
+    from hlm_analysis.render.cache import fit_key
+    from hlm_analysis.spec import load_spec
+
+    data = tmp_path / "d.csv"
+    data.write_bytes(b"school,x,y\nA,1,53.067\nA,2,50.1\nB,1,40.2\nB,3,41.0\n")
+    config = write_config(tmp_path, "c", data=data, outcome="y", predictors=["x"], group="school")
+    before = fit_key(load_spec(config))
+    stamp = os.stat(data)
+    data.write_bytes(data.read_bytes().replace(b"53.067", b"93.067"))
+    os.utime(data, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert os.stat(data).st_size == stamp.st_size
+    assert fit_key(load_spec(config)) != before
+    assert fit_key(load_spec(config)) == fit_key(load_spec(config))  # unchanged: the same key

@@ -1,7 +1,9 @@
 """Reusing a fit (Quarto's freeze): `render` refits only when what the fit depends on changed.
 
 The key is a SHA-256 over the config as parsed (with any `-P` overrides), each data file's name,
-size and modification time (stat only: a 50-million-row lake is not read to decide), the
+size and modification time, and, up to CONTENT_LIMIT bytes of data in all, the SHA-256 of its
+bytes (a same-size edit within one tick of a coarse file clock, or a copy that kept the time,
+changes nothing a stat sees; a 50-million-row lake is not read to decide), the
 results schema version, and the package: its version and the size and modification time of
 every module the fit runs (all but render/, present/, deliver/ and the command line), so a changed
 model stage in a source checkout (same version number) refits too, a changed report does not. It is
@@ -24,6 +26,8 @@ FIT_KEY = ".hlm-report-fit"  # beside the outputs; one line: the key of the fit 
 _PACKAGE = Path(__file__).resolve().parent.parent
 # What turns results into a report, not data into results: a change here reuses the fit.
 _NOT_THE_FIT = frozenset({"render", "present", "deliver", "cli.py", "bench.py", "bench_binary.py"})
+CONTENT_LIMIT = 64 << 20  # data up to this size is hashed by content too (about 0.1 s)
+_BLOCK = 1 << 20
 
 
 def _package_fingerprint() -> list:
@@ -58,12 +62,30 @@ def fit_key(spec) -> str | None:
             for k, v in spec.to_json().items()
             if k not in ("stakeholders", "sender", "signature")  # email's, not the fit's
         },
-        "data": [(p.name, *_stat(p)) for p in files],
+        "data": _data_record(files),
         "schema_version": SCHEMA_VERSION,
         "package": _package_fingerprint(),
     }
     text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _data_record(files: list[Path]) -> list:
+    """Each file's name, size and time; with its content's SHA-256 when the data are small."""
+    stats = [(p.name, *_stat(p)) for p in files]
+    if sum(size for _, size, _ in stats) > CONTENT_LIMIT:
+        return stats
+    out = []
+    for path, stat in zip(files, stats, strict=True):
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as handle:
+                while block := handle.read(_BLOCK):
+                    digest.update(block)
+        except OSError:
+            return stats  # unreadable: the fit's own read says so, as without a cache
+        out.append((*stat, digest.hexdigest()))
+    return out
 
 
 def reusable(final: Path, key: str | None) -> bool:
