@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import os
 import re
 import shutil
@@ -158,8 +159,12 @@ def build_site(
             (staging / "index.html").write_text(index, encoding="utf-8")
             built = staging
         (built / ".nojekyll").write_text("")  # GitHub Pages: serve files as they are
-        (built / layout.MARKER).write_text('{"tool": "hlm-report", "kind": "site"}\n')
+        # what the tool wrote at the top, so that the next build knows what else is the user's
+        wrote = sorted(entry.name for entry in os.scandir(built))
+        record = {"tool": "hlm-report", "kind": "site", "wrote": wrote}
+        (built / layout.MARKER).write_text(json.dumps(record) + "\n")
         check_site_dir(site_dir)  # again: just before the swap
+        _keep_user_files(site_dir, built, progress)
         atomic.replace_dir(built, site_dir)
     progress(f"hlm-report: site with {len(configs)} report(s) in {site_dir}/")
     return site_dir
@@ -330,6 +335,44 @@ def _check_names(configs: list[Path]) -> None:
                 f"{other} and {config} would both be the report '{layout.report_name(config)}'; "
                 "rename one of them"
             )
+
+
+# What a site built before its marker listed its files held at the top (the built-in page or
+# Quarto's website, the logo aside).
+_SITE_NAMES = {"index.html", "reports", ".nojekyll", "search.json", "site_libs", layout.MARKER}
+
+
+def _keep_user_files(site_dir: Path, built: Path, progress) -> None:
+    """What a user added to the site folder since it was built (a CNAME, robots.txt, a page of
+    their own) is copied into the new site rather than deleted with the old one. Only names the
+    tool never wrote there: a report taken off the site does not come back."""
+    if not site_dir.is_dir():
+        return
+    # no marker: a site from before markers, which check_site_dir let through
+    wrote = (layout.read_marker(site_dir) or {}).get("wrote")
+    ours = set(wrote) if isinstance(wrote, list) else _SITE_NAMES
+    try:
+        names = sorted(entry.name for entry in os.scandir(site_dir))
+    except OSError:
+        return
+    kept = [
+        name
+        for name in names
+        if name not in ours | {layout.MARKER}
+        and not (wrote is None and name.startswith("logo."))
+        and not (built / name).exists()
+    ]
+    for name in kept:
+        source = site_dir / name
+        if source.is_dir() and not source.is_symlink():
+            shutil.copytree(source, built / name, symlinks=True)
+        else:
+            shutil.copy2(source, built / name, follow_symlinks=False)
+    if kept:
+        shown_names = ", ".join(kept[:5]) + (
+            f" and {len(kept) - 5:,} more" if len(kept) > 5 else ""
+        )
+        progress(f"hlm-report: kept what you added to {site_dir.name}/: {shown_names}")
 
 
 def check_site_dir(site_dir: Path) -> None:

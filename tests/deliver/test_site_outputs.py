@@ -135,3 +135,33 @@ def test_publish_to_a_folder_that_is_no_repository_says_so(tmp_path, capsys):
     out = capsys.readouterr().err
     assert code == 2 and one_line(out) and "not a git repository" in out, out
     assert "repository exists" not in out and list(plain.iterdir()) == []
+
+
+def test_files_a_user_added_to_the_built_site_survive_a_rebuild(tmp_path, capsys):
+    """The site folder carries the tool's marker, so it is rebuilt; a CNAME, robots.txt or a
+    folder the user put in it since is not the tool's to delete (verify round 31). A report
+    taken off the site does not come back as if it were the user's."""
+    configs = [rendered(tmp_path, "report"), rendered(tmp_path, "other")]
+    assert site(tmp_path, capsys, *configs)[0] == 0
+    built = tmp_path / "_site"
+    (built / "CNAME").write_text("reports.district.example.org\n")
+    (built / "extra").mkdir()
+    (built / "extra" / "page.html").write_text("mine")
+    code, out = site(tmp_path, capsys, configs[0])
+    assert code == 0, out
+    assert (built / "CNAME").read_text() == "reports.district.example.org\n"
+    assert (built / "extra" / "page.html").read_text() == "mine"
+    assert "CNAME" in out
+    assert sorted(p.name for p in (built / "reports").iterdir()) == ["report"]
+
+
+def test_a_cname_in_a_site_from_before_markers_survives_the_rebuild(tmp_path, capsys):
+    config = rendered(tmp_path, "report")
+    old = tmp_path / "_site"
+    (old / "reports").mkdir(parents=True)
+    (old / "index.html").write_text("old")
+    (old / "CNAME").write_text("reports.example.org\n")
+    code, out = site(tmp_path, capsys, config)
+    assert code == 0, out
+    assert (old / "CNAME").read_text() == "reports.example.org\n"
+    assert (old / "index.html").read_text() != "old"
