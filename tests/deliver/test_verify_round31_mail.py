@@ -59,6 +59,7 @@ def test_a_message_over_the_servers_size_limit_is_named_and_not_logged(
     code, out = run_email(config, root, capsys)
     assert code != 0 and not handler.messages, out
     assert "552" in out or "size" in out.lower(), out
+    assert "retrying" not in out, out  # a permanent refusal is not tried again
     assert not (root / "analysis" / layout.SEND_LOG).exists() or _sent(root) == []
 
 
