@@ -36,3 +36,9 @@ def test_growth_report_speaks_per_level(rendered):
         assert f'id="{anchor}"' in html, anchor
     assert "@tbl-" not in text and "@fig-" not in text
     assert (rendered / "report.pdf").stat().st_size > 50_000
+
+
+def test_every_table_caption_shares_a_page_with_its_first_row(rendered, table_pages, tmp_path):
+    # review-levels #9 (growth: Table 8's caption at the foot of p. 5, its rows on p. 6)
+    count, apart = table_pages(rendered, tmp_path)
+    assert count >= 8 and not apart, apart

@@ -154,6 +154,10 @@ def test_quarto_engine_renders_the_executed_notebook_once_per_format(tmp_path, m
         "assert nb['cells'][0]['cell_type'] == 'raw' and head.startswith('---') and 'title:' in head\n"
         "assert 'typst-text.lua' in head  # user text stays text in Quarto's Typst too\n"
         "assert any(c.get('outputs') for c in nb['cells'] if c['cell_type'] == 'code')\n"
+        # the figure's computed caption replaces the .qmd's fallback: Quarto reads it from there
+        "code = [''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'code']\n"
+        "cap = next(s for s in code if 'label: fig-distributions' in s)\n"
+        "assert '#| fig-cap: Distributions of Writing score (first panel)' in cap, cap\n"
         "ext = {'html': '.html', 'typst': '.pdf', 'docx': '.docx'}[fmt]\n"
         "(out / ('report' + ext)).write_text('rendered by fake quarto')\n"
     )
@@ -201,3 +205,9 @@ def test_rerender_keeps_the_email_send_log(rendered):
         HSB2, output_root=rendered.parent, engine="builtin", progress=lambda m: None
     )
     assert "a@example.org" in (final / "sent.json").read_text()
+
+
+def test_every_table_caption_shares_a_page_with_its_first_row(rendered, table_pages, tmp_path):
+    # review-levels #9: a caption at one page's foot with its rows on the next
+    count, apart = table_pages(rendered, tmp_path)
+    assert count >= 8 and not apart, apart
