@@ -458,6 +458,13 @@ def check_target(remote: str, branch: str) -> None:
         )
     if any(ch in remote for ch in "\r\n\0"):
         raise InputError(f"git remote {remote!r} contains a line break or NUL character")
+    local = "://" not in remote and not re.match(r"[^/\\]+:", remote)  # not host:path
+    if local and not Path(remote).exists():
+        # git would say only "does not appear to be a git repository": the path is the user's
+        raise InputError(
+            f"--remote {remote}: no such folder; create the repository with "
+            f"`git init --bare {remote}`, or give the right path or URL"
+        )
     valid = _git("check-ref-format", f"refs/heads/{branch}", cwd=Path("."), allowed=(0, 1))
     if branch.startswith("-") or valid.returncode != 0:
         raise InputError(f"--branch {branch!r} is not a valid git branch name")

@@ -105,5 +105,14 @@ def test_a_local_remote_whose_name_starts_with_a_dash_works_as_dot_slash(
 
 
 def test_an_unreachable_remote_is_a_git_tool_error(site_dir, tmp_path, capsys):
-    code, out = publish_cli(capsys, site_dir, f"--remote={tmp_path / 'missing.git'}")
+    # a URL git cannot reach (a local path that is not there is the user's: see below)
+    code, out = publish_cli(capsys, site_dir, f"--remote=file://{tmp_path / 'missing.git'}")
     assert code == 3 and out.startswith("hlm-report: tool failed: git ls-remote failed"), out
+
+
+def test_a_local_remote_that_is_not_there_is_bad_input(site_dir, tmp_path, capsys):
+    """A mistyped local path was "tool failed: git ls-remote failed" (exit 3): git works, the
+    path is wrong, so exit 2 and one line saying how to make the repository."""
+    code, out = publish_cli(capsys, site_dir, f"--remote={tmp_path / 'missing.git'}")
+    assert code == 2 and out.count("\n") == 1, out
+    assert "missing.git" in out and "git init --bare" in out
