@@ -34,7 +34,12 @@ def _column_width(header: str, cells: list[str]) -> int:
 
 
 def pipe_table(
-    header: list[str], rows: list[list[str]], align: str, caption: str, label: str
+    header: list[str],
+    rows: list[list[str]],
+    align: str,
+    caption: str,
+    label: str,
+    limit: int | None = None,
 ) -> str:
     """align: one letter per column, 'l' or 'r'. Cells arrive formatted; a '|' that is not
     already escaped (user text passed through fmt.md_escape is) gets its backslash here, once.
@@ -42,7 +47,7 @@ def pipe_table(
     The dashes under each header set its share of the width when pandoc wraps the table (HTML,
     PDF and Word alike): each column gets what its longest header word and its typical cell
     need, so headers never break inside a word and short numbers get narrow columns."""
-    rows, key = _shortened(rows, align)
+    rows, key = _shortened(rows, align, limit or CELL_LIMIT)
     widths = [_column_width(h, [row[j] for row in rows]) for j, h in enumerate(header)]
     rule = [
         (":" + "-" * (w - 1)) if a == "l" else ("-" * (w - 1) + ":")
@@ -62,19 +67,24 @@ def pipe_table(
 # over six lines. 44 characters wrap onto at most three lines of the first column of the
 # widest table (the model ladder at A4).
 CELL_LIMIT = 44
+# The data table's first column has six narrow numeric columns beside it: a label with its level
+# ("Low-income students in the school (%) (one value per school)") fits on two lines uncut.
+WIDE_CELL_LIMIT = 64
 _SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
-def _shortened(rows: list[list[str]], align: str) -> tuple[list[list[str]], str]:
+def _shortened(
+    rows: list[list[str]], align: str, limit: int = CELL_LIMIT
+) -> tuple[list[list[str]], str]:
     """Rows with long text cells (left-aligned columns) cut, and the key that names them."""
     full: dict[str, int] = {}
     out = []
     for row in rows:
         cells = []
         for cell, a in zip(row, align, strict=True):
-            if a == "l" and fmt.shorten(cell, CELL_LIMIT) != cell:
+            if a == "l" and fmt.shorten(cell, limit) != cell:
                 number = full.setdefault(cell, len(full) + 1)
-                cell = fmt.shorten(cell, CELL_LIMIT) + str(number).translate(_SUPERSCRIPT)
+                cell = fmt.shorten(cell, limit) + str(number).translate(_SUPERSCRIPT)
             cells.append(cell)
         out.append(cells)
     if not full:
@@ -171,6 +181,7 @@ def descriptives(results: Results, label: str, sample=None) -> str:
             else ""
         ),
         label,
+        WIDE_CELL_LIMIT,
     )
 
 
@@ -273,10 +284,12 @@ def levels_table(results: Results, label: str) -> str:
         )
     residual = shares.get(levels.RESIDUAL)
     if residual is not None:
+        # the rows themselves (pupils, test scores), counted: they are no groups
         within = lex.tiers[-1].noun.many
+        where = "residual" if levels.crossed(results) else f"within {within}"
         rows.append(
             [
-                f"Within {fmt.md_escape(within)}" if not levels.crossed(results) else "Residual",
+                fmt.md_escape(f"{lex.unit.Many} ({where})"),
                 fmt.integer(results.data.n_obs),
                 "",
                 fmt.pct(residual.share),
@@ -287,7 +300,7 @@ def levels_table(results: Results, label: str) -> str:
     return pipe_table(
         [
             "Level",
-            "Groups",
+            "Number",
             f"{fmt.md_escape(lex.unit.Many)} per group (mean)",
             "Variance share",
             "ICC",
@@ -299,7 +312,9 @@ def levels_table(results: Results, label: str) -> str:
             if crossed
             else "The grouping levels, outermost first"
         )
-        + ": groups, rows per group, and the null model's share of the variance at each level; "
+        + f": the number of groups ({fmt.md_escape(lex.unit.many)} on the last line), "
+        f"{fmt.md_escape(lex.unit.many)} per group, and the null model's share of the variance "
+        "at each level; "
         + (
             "ICC: the correlation of two rows in the same group of that factor"
             if crossed

@@ -170,7 +170,11 @@ def test_levels_table_and_group_summaries_add_up():
     classes = levels.group_summary(r, "class")
     assert len(classes.labels) == 600 and classes.labels[0] == "S001 / 1"
     table = tables.levels_table(r, "tbl-levels")
-    assert "| Within classes | 7,200 |" in table and "{#tbl-levels}" in table
+    # the pupils are counted on their own line, not as groups (review-levels #16)
+    assert "| Pupils \\(within classes\\) | 7,200 |" in table and "{#tbl-levels}" in table
+    assert "| Level | Number |" in table
+    crossed = tables.levels_table(fixture_results("levels_scotssec"), "tbl-levels")
+    assert "| Pupils \\(residual\\) | 3,435 |" in crossed
     assert tables.levels_table(fixture_results("schools"), "tbl-levels") == ""
 
 
