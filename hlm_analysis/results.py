@@ -468,6 +468,9 @@ class LevelResult:
     # null model: REML likelihood-ratio test of this level's variance (the null model without
     # this level's random intercept), chi-bar-square 50:50
     lrt: ComponentTest | None = None
+    # binary outcomes: the median odds ratio between two groups of this level (Merlo et al.
+    # 2006, from its intercept SD) with the interval from that SD's profile limits
+    median_odds_ratio: Icc | None = extension(None)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
-"""The ladder for a yes/no outcome with several nested grouping levels (issue 22).
+"""The ladder for a yes/no outcome with several grouping levels, nested or crossed (issue 22).
 
 The rungs and the final-model rule are multilevel.py's; the mixed models are fitted by the levels
 engine's Laplace criterion (model/levels/binary.py, glmer's nAGQ = 1) from every row held in
 memory, inference by z as glmer's summary, estimates on the logit scale with odds ratios and
-average marginal effects as for one level (binomial.py). Crossed factors are refused earlier
-(analysis.validated).
+average marginal effects as for one level (binomial.py). Two crossed factors are fitted by the
+same criterion over the crossed block system (the logistic rungs cluster on the first factor,
+as the linear ladder's cluster-robust OLS).
 
 binomial.py's row-wise helpers (marginal effects, average predictions, fitted probabilities) take
 one group code per row; here a row's code is its cell (one group at every level), and a cell's
@@ -31,9 +32,10 @@ from ..results import (
     ModelName,
     ModelResult,
 )
-from . import binomial, final, glmm, stats
+from . import binomial, final, glmm, levels_profile, profile, stats
 from .ladder import Ladder, ModelDef, Progress, _fixed_effects, fit_rungs, formula
 from .ladder import variance_components as level_components
+from .levels.binary import HESSIAN_THETA_FIXED
 from .multilevel import (
     NOT_COMPUTED_NOTES,
     LevelsMixed,
@@ -50,7 +52,9 @@ from .multilevel import (
 )
 
 LATENT = binomial.LATENT_VARIANCE
-NO_INTERVAL = "latent scale; no interval for several levels"
+ICC_PROFILE = "latent scale, profile likelihood, 95%"
+ICC_WALD = "latent scale, Wald on the logit scale, 95%"
+MOR_METHOD = "Merlo et al. (2006), from the intercept SD's {} interval"
 
 
 def _outer_view(prepared: Prepared) -> Prepared:
@@ -74,6 +78,7 @@ def fit_binary(prepared: Prepared, mdef: ModelDef) -> LevelsMixed:
         [len(lv.labels) for lv in levels],
         [lv.name for lv in levels],
         diagonal=set(mdef.diagonal_levels & {lv.name for lv in levels}) or False,
+        crossed=prepared.levels.crossed and len(levels) == 2,
     )
     return LevelsMixed(mdef, fit, fit)  # one criterion: ML (Laplace)
 
@@ -124,6 +129,14 @@ def binary_result(prepared: Prepared, fit: LevelsMixed, null: ModelResult | None
     rows = prepared.rows
     levels = [lv for lv in _levels(prepared) if mdef.random_at(lv.name)]
     order = {lv.name: k for k, lv in enumerate(_levels(prepared))}
+    is_null = mdef.name == ModelName.NULL
+    # glmer's profile intervals of the SDs and correlations: the final model's variance
+    # components, and the null model's (each level's median odds ratio, with its ICCs)
+    intervals = (
+        levels_profile.binary_levels_intervals(bfit, prepared.n_obs)
+        if is_final or is_null
+        else None
+    )
     cov_beta = np.asarray(bfit.cov_beta)
     beta = np.asarray(bfit.beta)
     se = np.sqrt(np.diag(cov_beta))
@@ -136,13 +149,13 @@ def binary_result(prepared: Prepared, fit: LevelsMixed, null: ModelResult | None
     re_cov = bfit.re_cov
     tau = {lv.name: float(re_cov[lv.name][0, 0]) for lv in levels}
     total = sum(tau.values()) + LATENT
-    is_null = mdef.name == ModelName.NULL
     components, blocks, zz = [], [], []
     for lv in levels:
         terms = mdef.random_at(lv.name)
         components += level_components(
-            lv.name, terms, np.asarray(re_cov[lv.name]), None, None, lv.name in mdef.diagonal_levels
-        )
+            lv.name, terms, np.asarray(re_cov[lv.name]), None,
+            None if intervals is None else intervals[lv.name], lv.name in mdef.diagonal_levels,
+        )  # fmt: skip
         blocks.append(np.asarray(re_cov[lv.name]))
         Z = rows.matrix(terms)
         zz.append(Z.T @ Z / len(Z))
@@ -159,7 +172,9 @@ def binary_result(prepared: Prepared, fit: LevelsMixed, null: ModelResult | None
         }
     )
     shares = [tau[lv.name] / total for lv in levels]
-    iccs = list(np.cumsum(shares))
+    crossed = prepared.levels.crossed
+    iccs = shares if crossed else list(np.cumsum(shares))
+    icc_rows = _null_iccs(bfit, iccs, crossed, prepared.n_obs) if is_null else None
     results = []
     for i, lv in enumerate(levels):
         terms = mdef.random_at(lv.name)
@@ -183,9 +198,7 @@ def binary_result(prepared: Prepared, fit: LevelsMixed, null: ModelResult | None
                 n_groups=len(lv.labels),
                 terms=tuple(terms),
                 variance_share=float(shares[i]) if is_null else None,
-                icc=Icc(float(iccs[i]), float("nan"), float("nan"), NO_INTERVAL)
-                if is_null
-                else None,
+                icc=icc_rows[i] if icc_rows is not None else None,
                 variance_explained=variance_explained(before, tau[lv.name]),
                 reliability=reliability,
                 reliability_mean=reliability.get(INTERCEPT),
@@ -202,6 +215,9 @@ def binary_result(prepared: Prepared, fit: LevelsMixed, null: ModelResult | None
                 ),
                 parents=() if lv.parents is None else tuple(int(p) for p in lv.parents),
                 lrt=lrt,
+                median_odds_ratio=_median_odds_ratio(
+                    tau[lv.name], None if intervals is None else intervals[lv.name][0]
+                ),
             )
         )
     outer = results[0]
@@ -211,7 +227,7 @@ def binary_result(prepared: Prepared, fit: LevelsMixed, null: ModelResult | None
             "The maximum-likelihood optimum could not be verified; treat these estimates as "
             "provisional."
         )
-    if bfit.cov_method != "hessian":
+    if bfit.cov_method == HESSIAN_THETA_FIXED:
         notes.append(
             "Standard errors hold the variance parameters fixed: the Hessian over all parameters "
             "was not positive definite (a boundary fit)."
@@ -219,10 +235,7 @@ def binary_result(prepared: Prepared, fit: LevelsMixed, null: ModelResult | None
     averages = ()
     if is_final:
         notes += list(NOT_COMPUTED_NOTES)
-        notes.append(
-            "Cluster-robust standard errors and intervals for the variance components are not "
-            "computed for binary outcomes with several levels."
-        )
+        notes += _interval_notes(intervals)
         averages = binomial.average_predictions(
             prepared, rows, list(mdef.fixed), beta, cov_beta, random, cell_modes
         )
@@ -263,17 +276,68 @@ def binary_result(prepared: Prepared, fit: LevelsMixed, null: ModelResult | None
         notes=fit.notes + tuple(notes),
         family="binomial",
         nagq=1,
-        median_odds_ratio=Icc(
-            binomial.median_odds_ratio(tau[outer.level]),
-            float("nan"),
-            float("nan"),
-            "Merlo et al. (2006), the outermost level's",
-        ),  # fmt: skip
+        median_odds_ratio=outer.median_odds_ratio,
         uncorrelated=bool(mdef.diagonal_levels),
         average_predictions=averages,
         levels=tuple(results),
         residual_share=float(LATENT / total) if is_null else None,
     )
+
+
+def _null_iccs(bfit, iccs: list[float], crossed: bool, n_rows: int) -> list[Icc]:
+    """Each level's latent ICC (nested: the level and every level outside it; crossed: its own
+    share) with the profile-likelihood interval of that share, as the one-level ICC's."""
+    k = len(iccs)
+    sets = [[i] for i in range(k)] if crossed else [list(range(i + 1)) for i in range(k)]
+    out = []
+    for estimate, (low, high, note) in zip(
+        iccs, levels_profile.binary_share_intervals(bfit, sets, n_rows), strict=True
+    ):
+        if np.isfinite(low) and np.isfinite(high):
+            method = ICC_WALD if note and note.startswith("Wald") else ICC_PROFILE
+        else:
+            method = f"latent scale; {note}"
+        out.append(Icc(float(estimate), float(low), float(high), method))
+    return out
+
+
+def _median_odds_ratio(tau00: float, interval: profile.Interval | None) -> Icc:
+    """Merlo et al.'s MOR of a level, exp(sqrt(2 tau00) z_0.75), monotone in the intercept SD,
+    so its limits are those of the SD's interval carried over."""
+    mor = binomial.median_odds_ratio(tau00)
+    if interval is None or interval.method is None:
+        return Icc(mor, float("nan"), float("nan"), "Merlo et al. (2006)")
+    return Icc(
+        mor,
+        binomial.median_odds_ratio(interval.low**2),
+        binomial.median_odds_ratio(interval.high**2),
+        MOR_METHOD.format("profile-likelihood" if interval.method == profile.PROFILE else "Wald"),
+    )
+
+
+def _interval_notes(intervals: dict | None) -> list[str]:
+    """What the final model's notes say about its variance-component intervals, as for linear
+    models with several levels (Wald stand-ins) and for one level (rows without one)."""
+    if intervals is None:
+        return []
+    rows = [i for level in intervals.values() for i in level]
+    notes = []
+    wald = [i.note for i in rows if i.method == profile.WALD]
+    if wald:
+        every = len(wald) == sum(i.note != profile.NOT_A_PARAMETER for i in rows)
+        notes.append(
+            f"{'The' if every else 'Some'} intervals for the variance components are Wald "
+            "intervals on the log-SD / atanh scale, not profile-likelihood intervals: "
+            f"{wald[0].split(': ', 1)[-1]}."
+        )
+    missing = [i.note for i in rows if i.method is None and i.note != profile.NOT_A_PARAMETER]
+    if missing:
+        notes.append(
+            "Some intervals for the variance components could not be computed: "
+            + "; ".join(dict.fromkeys(n.removeprefix("no interval: ") for n in missing))
+            + "."
+        )
+    return notes
 
 
 def _component_tests(prepared: Prepared, fit: LevelsMixed) -> list[ComponentTest]:

@@ -281,17 +281,6 @@ def test_data_paths_give_the_same_log_likelihoods(tmp_path, engines, case):
         np.testing.assert_allclose(np.array(other), np.array(logliks[0]), rtol=0, atol=1e-8)
 
 
-def test_binary_outcomes_with_crossed_levels_are_refused(tmp_path, capsys):
-    keys = {**CONFIGS["crossed"], "outcome": "sex", "predictors": ["verbal"]}
-    keys.pop("reference")
-    config = write_config(tmp_path, "binary", family="binomial", event="F", **keys)
-    code = main(["fit", str(config), "--out", str(tmp_path / "out")])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1, err
-    assert "binary outcomes with crossed grouping levels" in err[0]
-    assert not (tmp_path / "out").exists()
-
-
 BINARY = REFERENCE / "levels_binary"
 GLMER = json.loads((BINARY / "levels_binary_reference.json").read_text())
 
