@@ -90,3 +90,31 @@ def test_a_padded_inner_id_is_refused_within_its_outer_group(tmp_path, capsys, p
     code = main(["fit", str(config), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "'class'" in err[0] and "'1 '" in err[0], err
+
+
+@pytest.mark.parametrize("packed", ["part-2.csv.gz", "part-2.CSV.zst", "part-2.parquet.bz2"])
+def test_a_compressed_part_in_a_data_folder_is_refused_not_dropped(tmp_path, capsys, packed):
+    """A folder of parts where one was gzipped (Spark writes part-*.csv.gz) lost that part's
+    rows with exit 0 ('read 2 files'): refused, naming the file."""
+    import gzip
+
+    frame = _frame()
+    _write(tmp_path, frame, "lake")
+    part = tmp_path / "lake" / "part-2.csv"
+    (tmp_path / "lake" / packed).write_bytes(gzip.compress(part.read_bytes()))
+    part.unlink()
+    config = write_config(tmp_path, data="lake", outcome="y", predictors=["x"], group="school")
+    code = main(["fit", str(config), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and packed in err[0] and "compressed" in err[0], err
+
+
+def test_other_files_in_a_data_folder_are_counted_as_passed_over(tmp_path, capsys):
+    frame = _frame()
+    _write(tmp_path, frame, "lake")
+    (tmp_path / "lake" / "README.md").write_text("codebook")
+    (tmp_path / "lake" / "scores.xlsx").write_bytes(b"PK")
+    config = write_config(tmp_path, data="lake", outcome="y", predictors=["x"], group="school")
+    assert main(["fit", str(config), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "read 3 files, passed over 2" in err, err

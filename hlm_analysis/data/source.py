@@ -48,6 +48,9 @@ class Footers:
     # the midpoint of each numeric column's range over every row group (where all say): a
     # number near its centre, to shift a column by before its group means are taken
     centre: dict[str, float] = field(default_factory=dict)
+    # that range itself (smallest and largest value, NaN aside, as the writer recorded them):
+    # the range of the analysis sample once the design sums have counted every row as complete
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,19 @@ class Source:
 def _format_of(path: Path) -> str | None:
     suffix = path.suffix.lower()
     return "parquet" if suffix in PARQUET else "csv" if suffix in CSV else None
+
+
+_COMPRESSED = {".gz", ".gzip", ".bz2", ".xz", ".zst", ".zstd", ".lz4", ".zip", ".snappy", ".br"}
+
+
+def _compressed_data(path: Path) -> bool:
+    """part.csv.gz, part.parquet.zst: a data file's name with a compression suffix after it."""
+    suffixes = [s.lower() for s in path.suffixes]
+    return (
+        len(suffixes) >= 2
+        and suffixes[-1] in _COMPRESSED
+        and bool(_format_of(Path(f"x{suffixes[-2]}")))
+    )
 
 
 @dataclass
@@ -193,7 +209,17 @@ def discover(path: Path) -> Found:
         return Found([path])
     if path.is_dir():
         found = _discover(path, ["**", "*"])
-        found.files = [f for f in found.files if _format_of(f)]
+        # A compressed part (Spark writes part-*.csv.gz) is data that cannot be read here:
+        # passing over it would lose its rows without a word.
+        packed = [f for f in found.files if _compressed_data(f)]
+        if packed:
+            raise InputError(
+                f"data: {shown(packed[0])} is a compressed data file, which is not read; "
+                f"decompress it, or move it out of {shown(text)}"
+            )
+        data = [f for f in found.files if _format_of(f)]
+        found.skipped += len(found.files) - len(data)  # a README, a spreadsheet: said, not read
+        found.files = data
         if not found.files:
             raise InputError(f"data: directory {shown(text)} holds no .parquet or .csv files")
         return found
@@ -318,8 +344,9 @@ def _check_parquet_parts(
         _refuse_partly_missing(
             column, [first[column][1]] if column in first else [], lacking[column], names_of
         )
-    centre = {c: (b[0] + b[1]) / 2 for c, b in bounds.items() if b is not None}
-    return rows, Footers(frozenset(c for c, n in nulls.items() if n == 0), centre)
+    known = {c: b for c, b in bounds.items() if b is not None}
+    centre = {c: (b[0] + b[1]) / 2 for c, b in known.items()}
+    return rows, Footers(frozenset(c for c, n in nulls.items() if n == 0), centre, known)
 
 
 def _check_csv_parts(
