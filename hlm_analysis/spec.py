@@ -153,6 +153,10 @@ class Spec(BaseModel):
     _contextual_outer: dict[str, list[str]] = PrivateAttr(default_factory=dict)
     # cells of the data file that mean "missing" (CSV, and text columns of Parquet)
     missing_values: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING_VALUES))
+    # values of a numeric column that look like missing-value codes (-99, 999 far outside its
+    # other values) but are real, {column: [values]}: the data stage refuses such a code unless
+    # it is listed here (a value) or in missing_values (a missing cell)
+    not_missing: dict[str, list[float]] = Field(default_factory=dict)
     # predictors a school or district can act on (a subset of predictors)
     levers: list[str] = Field(default_factory=list)
     # the reference level of text predictors (default: the first level in sorted order, as R)
@@ -236,7 +240,7 @@ class Spec(BaseModel):
 
         names = ("outcome", "group", "predictors", "random_slopes", "interactions", "contextual",
                  "levers", "question", "event", "labels", "centering", "reference",
-                 "level_labels", "time")  # fmt: skip
+                 "level_labels", "time", "not_missing")  # fmt: skip
         return {k: nfc(v) if k in names else v for k, v in value.items()}
 
     @model_validator(mode="wrap")
@@ -301,8 +305,8 @@ class Spec(BaseModel):
                     internal[name] = how
                 elif how not in levels:
                     raise ValueError(
-                        f"centering: {quoted(name)}: {quoted(how)} is not 'group', 'grand' or a "
-                        f"level of group ({where})"
+                        f"key 'centering.{shown(name)}': {quoted(how)} is not 'group', 'grand' "
+                        f"or a level of group ({where})"
                     )
                 elif len(levels) == 1:
                     internal[name] = "group"  # the one level: the plain form
@@ -609,7 +613,7 @@ class Spec(BaseModel):
         out = self.model_dump(mode="json")
         out["data"] = str(self.data)
         # keys of several levels (issue 22) only when set: a one-level config's JSON is unchanged
-        for key, default in (("crossed", False), ("time", None)):
+        for key, default in (("crossed", False), ("time", None), ("not_missing", {})):
             if out.get(key) == default:
                 del out[key]
         if out.get("profiles", {}).get("level", "") is None:
@@ -764,7 +768,7 @@ def load_spec(path: str | Path, overrides: dict | None = None) -> Spec:
 _STANDALONE_KEYS = frozenset(
     {"title", "subtitle", "author", "data", "stakeholders", "labels", "missing_values", "unit",
      "unit_plural", "effect_sizes", "name", "engine", "min_cell", "profiles", "paper", "from",
-     "signature"}
+     "signature", "not_missing"}
 )  # fmt: skip
 
 

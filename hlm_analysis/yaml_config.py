@@ -25,6 +25,7 @@ TEXT_KEYS = frozenset(
         "labels", "centering", "reference", "unit", "unit_plural", "group_noun",
         "group_plural", "name", "engine", "family", "time", "question", "level_labels",
         "event_label", "effect_sizes", "paper", "stakeholders", "site", "from", "signature",
+        "not_missing",
     }
 )  # fmt: skip
 TYPED_INSIDE_TEXT = frozenset({"report"})

@@ -457,6 +457,98 @@ def test_a_column_with_no_variation_at_all(tmp_path, capsys, path, column, value
 
 
 # ---------------------------------------------------------------------------------------------
+# 5b. a missing-value code among numbers (-99, 999 far outside the column's other values)
+
+
+def _coded(column: str, code: float, rows: int = 6) -> pd.DataFrame:
+    frame = hsb2()
+    frame.loc[: rows - 1, column] = code
+    return frame
+
+
+def _lake(tmp_path, frame: pd.DataFrame, fmt: str, **keys):
+    folder = tmp_path / "lake"
+    folder.mkdir()
+    for i, part in enumerate((frame.iloc[:100], frame.iloc[100:])):
+        if fmt == "csv":
+            part.to_csv(folder / f"part-{i}.csv", index=False)
+        else:
+            part.to_parquet(folder / f"part-{i}.parquet", index=False)
+    return write_config(tmp_path, data=folder, **{**GOOD, **keys})
+
+
+def _written(tmp_path, frame: pd.DataFrame, how: str, **keys):
+    if how == "csv":
+        return csv_config(tmp_path, frame, **keys)
+    if how == "parquet":
+        return parquet_config(tmp_path, frame, **keys)
+    return _lake(tmp_path, frame, how.removesuffix(" lake"), **keys)
+
+
+WAYS = ["csv", "parquet", "csv lake", "parquet lake"]  # in memory (2), DuckDB (2)
+
+
+@pytest.mark.parametrize("how", WAYS)
+@pytest.mark.parametrize(
+    ("column", "code", "others"),
+    [("math", -99, "33 to 75"), ("write", 999, "31 to 67"), ("read", -9, "28 to 76")],
+)
+def test_a_missing_value_code_among_numbers_is_refused(tmp_path, capsys, how, column, code, others):
+    # was read as a number and averaged into every mean and slope
+    config = _written(tmp_path, _coded(column, code), how)
+    line = refused(tmp_path, capsys, config)
+    assert line == (
+        f"{PREFIX}column '{column}': 6 rows hold {code}, far outside its other values "
+        f"({others}), which looks like a missing-value code; if it means missing, add "
+        f'"{code}" to missing_values: (in quotes); if it is a real value, add not_missing: '
+        f"{{{column}: [{code}]}}"
+    )
+
+
+@pytest.mark.parametrize("how", WAYS)
+def test_a_code_declared_a_value_is_kept(tmp_path, capsys, how):
+    config = _written(tmp_path, _coded("math", -99), how, not_missing={"math": [-99]})
+    assert '"n_obs": 200' in fitted(tmp_path, capsys, config)
+
+
+@pytest.mark.parametrize("how", ["csv", "parquet", "csv lake"])
+def test_a_code_listed_under_missing_values_is_missing(tmp_path, capsys, how):
+    # a Parquet number column too (its -99 are numbers, which the tokens did not touch)
+    config = _written(tmp_path, _coded("math", -99), how, missing_values=["", "NA", "-99"])
+    results = fitted(tmp_path, capsys, config)
+    assert '"n_obs": 194' in results and '"math": 6' in results
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "rows"),
+    [
+        ("math", 99, 6),  # math 33-75: 99 is not beyond the range by its width (42)
+        ("math", -99, 2),  # two rows: a code is used again and again
+        ("write", 9, 6),  # single digits are not codes
+    ],
+)
+def test_values_that_only_look_like_codes_fit(tmp_path, capsys, column, value, rows):
+    fitted(tmp_path, capsys, csv_config(tmp_path, _coded(column, value, rows)))
+
+
+def test_a_real_99_among_scores_of_0_to_100_fits(tmp_path, capsys):
+    frame = hsb2().assign(math=lambda f: (f["math"] * 1.6 - 20).clip(0, 100).round())
+    frame.loc[:9, "math"] = 99
+    frame.loc[10:12, "math"] = 98
+    fitted(tmp_path, capsys, csv_config(tmp_path, frame))
+
+
+def test_not_missing_of_a_column_the_config_does_not_use(tmp_path, capsys):
+    config = csv_config(tmp_path, hsb2(), not_missing={"socst": [-99]})
+    refused(tmp_path, capsys, config, "not_missing: 'socst' is not a column the config uses")
+
+
+def test_not_missing_wants_numbers(tmp_path, capsys):
+    config = csv_config(tmp_path, hsb2(), not_missing={"math": ["minus ninety-nine"]})
+    refused(tmp_path, capsys, config, "key 'not_missing.math.0'")
+
+
+# ---------------------------------------------------------------------------------------------
 # 6. a column named like the intercept
 
 

@@ -187,8 +187,9 @@ def test_listing_the_code_under_missing_values_fits_without_those_rows(tmp_path,
     "levels", [["A", "B", "99"], ["10", "20", "30", "99"], ["A", "B", "C", "Room 99"]]
 )
 def test_ordinary_levels_are_not_taken_for_missing_value_codes(tmp_path, capsys, levels):
-    # a Parquet text column: 99 among words is a code; among numbers it is a number (the column
-    # is read as numbers); inside a longer text it is part of a name
+    # a Parquet text column: 99 among words is a code; among numbers the column is read as
+    # numbers, where 99 far beyond 10-30 is a code too (the numeric rule, columns.py); inside a
+    # longer text it is part of a name
     rng = np.random.default_rng(5)
     n = 200
     frame = pd.DataFrame(
@@ -205,10 +206,12 @@ def test_ordinary_levels_are_not_taken_for_missing_value_codes(tmp_path, capsys,
         "group: school\n"
     )
     code, err, _ = run_fit(tmp_path, capsys, config)
-    flagged = levels == ["A", "B", "99"]
+    flagged = levels != ["A", "B", "C", "Room 99"]
     assert (code == 2) == flagged, err
-    if flagged:
+    if levels == ["A", "B", "99"]:
         assert "'99' among the values A, B, which looks like a missing-value code" in err[0]
+    elif flagged:
+        assert "hold 99, far outside its other values (10 to 30), which looks like a" in err[0]
 
 
 def test_a_number_column_holding_a_text_code_says_to_list_it(tmp_path, capsys):

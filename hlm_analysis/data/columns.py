@@ -8,6 +8,7 @@ both readers give the same design, sums and labels by construction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +16,9 @@ from ..errors import InputError, problems_error
 from ..results import INTERCEPT
 from ..spec import Spec, did_you_mean, quoted, reads_as_number, shown
 from .files import case_hint, nfc, separator_hint
+
+if TYPE_CHECKING:
+    from .sums import DesignSums
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,12 @@ def check_columns_exist(spec: Spec, columns: list[str]) -> None:
                 f"labels: {quoted(column)} is not a column the config uses"
                 + did_you_mean(column, used)
             )
+    for column in spec.not_missing:
+        if column not in used:
+            problems.append(
+                f"not_missing: {quoted(column)} is not a column the config uses"
+                + did_you_mean(column, used)
+            )
     if problems:
         raise problems_error(where, problems)
     # The model names its intercept term INTERCEPT; a column of that name would be the same term.
@@ -174,6 +184,105 @@ def refuse_missing_codes(column: str, levels, count) -> None:
                 f'missing-value code; if it means missing, add "{shown(code.strip())}" to '
                 "missing_values: (in quotes), else recode it"
             )
+
+
+# The same codes among numbers: a numeric column read as numbers keeps -99 as a value, and a mean
+# or a slope then averages it in. A code is flagged only when it is far outside the column's
+# other values (see numeric_missing_code), so a real 99 among scores of 0-100 never is.
+NUMERIC_CODES = (-9, -99, -999, -9999, -8, -88, -888, -98, -97,
+                 99, 999, 9999, 98, 998, 9998, 97, 997, 9997, 88, 888, 8888)  # fmt: skip
+# "At least a few rows": one odd value may be a real outlier; a code is used again and again.
+MIN_CODE_ROWS = 3
+
+
+@dataclass(frozen=True)
+class NumericCode:
+    code: float
+    rows: int  # rows holding it (estimated when `sampled`)
+    low: float  # the column's other values lie within low..high
+    high: float
+    sampled: bool = False
+
+
+def numeric_missing_code(
+    values: np.ndarray,
+    accepted=(),
+    scale: float = 1.0,
+    cell_low: np.ndarray | None = None,
+    cell_high: np.ndarray | None = None,
+) -> NumericCode | None:
+    """The missing-value code that `values` (no NaN) hold, if any: a NUMERIC_CODES value not
+    `accepted`, in at least MIN_CODE_ROWS rows, beside other values and far outside them: beyond
+    their range by more than its own width (-99 among 1-5, 999 among ages 5-18), or negative
+    where no other value is (-9 among scores 0-100). The most frequent such code.
+    When `values` are a sample, its counts are scaled by `scale`, and each group's smallest and
+    largest value (`cell_low`, `cell_high`, exact from the sums) count the groups holding a
+    code as its lowest or highest value: at least that many rows, whether sampled or not."""
+    taken = {float(a) for a in accepted}
+    codes = np.array([c for c in NUMERIC_CODES if float(c) not in taken], dtype=float)
+    hit = np.isin(values, codes)
+    at_extremes = cell_low is not None and bool(
+        np.isin(cell_low, codes).any() or np.isin(cell_high, codes).any()
+    )
+    if not hit.any() and not at_extremes:
+        return None
+    rest = values[~hit]
+    if rest.size == 0:
+        return None
+    low, high = float(rest.min()), float(rest.max())
+    width = high - low
+    found = []
+    for code in codes:
+        rows = round(int(np.count_nonzero(values == code)) * scale)
+        if cell_low is not None:
+            holding = (cell_low == code) | (cell_high == code)
+            rows = max(rows, int(np.count_nonzero(holding)))
+        far = code < low - width or code > high + width or (code < 0 <= low)
+        if rows >= MIN_CODE_ROWS and far:
+            found.append(NumericCode(float(code), rows, low, high, sampled=scale != 1.0))
+    return max(found, key=lambda c: c.rows) if found else None
+
+
+def check_numeric_codes(
+    spec: Spec, measured: dict, sums: DesignSums, every_row: bool, name_in_sums
+) -> None:
+    """Refuse a numeric column the config uses (outcome, predictors, time) that holds a
+    missing-value code. `measured` holds the columns as measured over every row (`every_row`:
+    counts are exact) or over the figures' sample; the sums' per-group bounds (of the column
+    named `name_in_sums(column)`, as measured) then add what the sample may miss, so no row is
+    read again."""
+    for column in columns_used(spec):
+        if column not in measured or column in spec.levels:
+            continue
+        if column == spec.outcome and spec.family == "binomial":
+            continue  # coded 0/1 from its values; a code there is a third value, refused there
+        values = np.asarray(measured[column], dtype=float)
+        if not len(values):
+            continue
+        accepted = spec.not_missing.get(column, [])
+        if every_row:
+            found = numeric_missing_code(values, accepted)
+        else:
+            i = sums.index([name_in_sums(column)])[0]
+            found = numeric_missing_code(
+                values, accepted, sums.n / len(values), sums.group_low[:, i], sums.group_high[:, i]
+            )
+        if found is not None:
+            refuse_numeric_code(column, found)
+
+
+def refuse_numeric_code(column: str, found: NumericCode) -> None:
+    """Exit 2 for a numeric column holding a missing-value code, with both ways out."""
+    code = f"{found.code:g}"
+    rows = f"{found.rows:,} rows"
+    if found.sampled:
+        rows = f"about {rows} (from the figures' sample)"
+    raise InputError(
+        f"column {quoted(column)}: {rows} hold {code}, far outside its other values "
+        f"({found.low:g} to {found.high:g}), which looks like a missing-value code; if it means "
+        f'missing, add "{code}" to missing_values: (in quotes); if it is a real value, add '
+        f"not_missing: {{{shown(column)}: [{code}]}}"
+    )
 
 
 def contextual_name(column: str) -> str:

@@ -16,11 +16,12 @@ import numpy as np
 
 from ..errors import InputError
 from ..results import INTERCEPT, Design, Term, TermKind, Variable, VariableKind
-from ..spec import Spec, quoted, shown
+from ..spec import Spec, quoted, reads_as_number, shown
 from .columns import (
     Columns,
     Factor,
     check_columns_exist,
+    check_numeric_codes,
     columns_used,
     contextual_name,
     refuse_missing_codes,
@@ -482,6 +483,10 @@ def assemble(
     design); `rows` holds every row, or only the figures' sample (keep_rows False). The
     medians come from the sample, which the report says when it is one. `coding` names a
     binary outcome's event in the design."""
+    # -99 among numbers: a missing-value code, from the rows at hand and the sums' bounds
+    check_numeric_codes(
+        spec, rows.measured, sums, keep_rows, lambda c: MEASURED + c if c in spec.centering else c
+    )
     levels = None
     if spec.multilevel:  # cells ordered by their groups, and each level's groups
         levels, group_labels, sums, rows = arrange_cells(spec, group_labels, sums, rows)
@@ -609,6 +614,20 @@ def _refuse_too_large(spec: Spec, table: Columns) -> None:
             refuse_large_values(column, bad)
 
 
+def _numeric_tokens_missing(spec: Spec, table: Columns) -> Columns:
+    """A number equal to a numeric missing_values token ("-99") is missing, as the CSV reader
+    makes it: a Parquet number column arrives as numbers, which the tokens did not touch."""
+    tokens = [float(t) for t in spec.missing_values if reads_as_number(t)]
+    tokens = [t for t in tokens if np.isfinite(t)]
+    if not tokens:
+        return table
+    numbers = {
+        c: np.where(np.isin(v, tokens), np.nan, v) if c not in spec.levels else v
+        for c, v in table.numbers.items()
+    }
+    return Columns(numbers, table.texts, table.group, table.n_rows)
+
+
 def _in_nfc(spec: Spec, table: Columns) -> Columns:
     """Text levels and group ids in NFC and the id order of every path (as the engines give
     them): one school written composed and decomposed is one group."""
@@ -700,6 +719,7 @@ def code_columns(spec: Spec, table: Columns, coding: BinaryCoding | None = None)
     design and its per-group sums, every row kept (for CR2)."""
     require_numbers(spec, lambda column: column in table.numbers)
     table = _in_nfc(spec, table)
+    table = _numeric_tokens_missing(spec, table)
     _refuse_too_large(spec, table)
     clean, dropped = _complete(spec, table)
     for column in [*spec.predictors, *(v for t in spec.interactions for v in t.split(":"))]:

@@ -417,3 +417,99 @@ def test_an_outcome_constant_within_groups_is_refused_on_spark(tmp_path):
             assert expected in str(info.value) and "\n" not in str(info.value)
     finally:
         engine.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# a missing-value code among numbers (columns.numeric_missing_code): the rule on its own, and
+# how a sample with the sums' per-group bounds stands in for every row
+
+
+def test_a_code_far_outside_the_other_values_is_found():
+    from hlm_analysis.data.columns import numeric_missing_code
+
+    likert = np.array([1, 2, 3, 4, 5] * 20 + [-99] * 4 + [999] * 3, dtype=float)
+    found = numeric_missing_code(likert)
+    assert (found.code, found.rows, found.low, found.high) == (-99, 4, 1, 5)
+    assert numeric_missing_code(likert, accepted=[-99]).code == 999  # the next one
+    ages = np.array(list(range(5, 19)) * 5 + [99] * 3, dtype=float)
+    assert numeric_missing_code(ages).code == 99
+    scores = np.arange(0, 101, dtype=float)
+    assert numeric_missing_code(np.concatenate([scores, [-9] * 3])).code == -9  # below 0
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.concatenate([np.arange(0, 101), [99] * 10, [98] * 5]),  # real 99s among 0-100
+        np.concatenate([np.arange(60, 97), [98, 99] * 4]),  # ages of 60-99
+        np.concatenate([np.arange(1, 6), [-99] * 2]),  # two rows only
+        np.concatenate([np.arange(-50, 51), [-99] * 5]),  # within twice the range of -50..50
+        np.array([-99.0] * 5),  # nothing else: no code among values
+        np.arange(1000, 2000, dtype=float),  # no code at all
+    ],
+)
+def test_values_that_only_look_like_codes_are_not_found(values):
+    from hlm_analysis.data.columns import numeric_missing_code
+
+    assert numeric_missing_code(np.asarray(values, dtype=float)) is None
+
+
+def test_a_sample_scales_its_count_and_the_sums_bounds_find_a_code_it_missed():
+    from hlm_analysis.data.columns import numeric_missing_code
+
+    sample = np.array([1, 2, 3, 4, 5] * 100 + [-99] * 2, dtype=float)  # 502 of 100,400 rows
+    found = numeric_missing_code(sample, scale=200.0)
+    assert found.sampled and found.rows == 400 and found.code == -99
+    # a code the sample does not hold, at the low end of 5 groups (exact, from the sums)
+    plain = np.array([1, 2, 3, 4, 5] * 100, dtype=float)
+    low = np.array([1, -99, -99, 1, -99, -99, -99, 2], dtype=float)
+    high = np.full(8, 5.0)
+    found = numeric_missing_code(plain, scale=200.0, cell_low=low, cell_high=high)
+    assert found.code == -99 and found.rows == 5
+    assert numeric_missing_code(plain, scale=200.0, cell_low=low[:3], cell_high=high[:3]) is None
+
+
+def test_not_missing_is_in_the_published_schema():
+    from hlm_analysis.schema import results_schema
+
+    spec = results_schema()["$defs"]["Spec"]["properties"]
+    assert spec["not_missing"]["type"] == "object"
+    assert spec["not_missing"]["additionalProperties"]["items"]["type"] == "number"
+
+
+def test_a_code_is_found_on_duckdb_from_a_sample_of_rows(tmp_path, monkeypatch):
+    # the path of data too large for memory (the figures' sample and the sums), made small
+    from hlm_analysis.data import aggregate
+    from hlm_analysis.data.columns import columns_used
+    from hlm_analysis.data.engines import open_engine
+    from hlm_analysis.data.source import open_source
+
+    monkeypatch.setattr(aggregate, "IN_MEMORY_ROWS", 100)
+    monkeypatch.setattr(aggregate, "SAMPLE_ROWS", 150)
+    rng = np.random.default_rng(8)
+    frame = pd.DataFrame(
+        {
+            "school": np.repeat(np.arange(40), 25).astype(str),
+            "x": rng.integers(1, 6, 1000).astype(float),
+            "y": rng.normal(50, 10, 1000).round(2),
+        }
+    )
+    frame.loc[::10, "x"] = -99.0  # 100 rows, one school in ten... every school holds some
+    (tmp_path / "lake").mkdir()
+    frame.to_csv(tmp_path / "lake" / "part-0.csv", index=False)
+    config = write_config(tmp_path, data=tmp_path / "lake", outcome="y", predictors=["x"],
+                          group="school")  # fmt: skip
+    spec = load_spec(config)
+    engine = open_engine("duckdb")
+    try:
+        with pytest.raises(InputError) as info:
+            aggregate.prepare_in_engine(spec, open_source(spec.data, columns_used(spec)), engine)
+    finally:
+        engine.close()
+    message = str(info.value)
+    rows = int(re.search(r"about ([\d,]+) rows", message).group(1).replace(",", ""))
+    assert (
+        message.startswith("column 'x': about ")
+        and "(from the figures' sample) hold -99" in message
+    )
+    assert 40 <= rows <= 250  # 100 in truth; at least the 40 schools whose lowest value it is
