@@ -105,6 +105,44 @@ def _group_candidates(frame) -> list[str]:
     return sorted(out, key=lambda c: (not _GROUP_NAMES.search(str(c)), -frame[c].nunique()))
 
 
+# Crossed factors (a pupil's primary and secondary school): many of each column's groups share
+# rows with two or more of the other's (a primary school sends pupils to several secondaries
+# and a secondary takes them from several primaries), and neither column's ids are labels local
+# to the other's groups: there are many more of them than any one group of the other holds.
+# Class ids 1-6 repeated in every school are the opposite: every school holds nearly all of
+# them (nested, scoped by the school); a 0/1 predictor likewise. And the observed pairs hold
+# rows (pupils sharing both schools): two measurements (math and write scores) also meet many of
+# each other's values, but nearly every pair of them is one row.
+CROSSED_SHARED = 0.25  # the least share of each column's groups that meet several of the other's
+CROSSED_LOCAL = 2.0  # how many times more ids than the most any one group of the other holds
+CROSSED_MIN_GROUPS = 5  # fewer groups cannot be told from a small fully crossed or nested table
+
+
+def crossing(frame, a: str, b: str) -> tuple[float, float] | None:
+    """Whether the groups of `a` and `b` cross: each column's share of groups that meet two or
+    more of the other's, or None when they do not cross (see CROSSED_SHARED, CROSSED_LOCAL)."""
+    rows = frame[[a, b]].dropna()
+    pairs = rows.drop_duplicates()
+    per_a = pairs.groupby(a)[b].size()  # b groups each a group meets
+    per_b = pairs.groupby(b)[a].size()
+    if min(len(per_a), len(per_b)) < CROSSED_MIN_GROUPS or len(rows) < 2 * len(pairs):
+        return None
+    shared_a, shared_b = float((per_a >= 2).mean()), float((per_b >= 2).mean())
+    local = min(len(per_b) / per_a.max(), len(per_a) / per_b.max())
+    if min(shared_a, shared_b) < CROSSED_SHARED or local < CROSSED_LOCAL:
+        return None
+    return shared_a, shared_b
+
+
+def crossed_with(frame, group: str, candidates: list[str]) -> str | None:
+    """The column among `candidates` whose groups cross `group`'s; of several, the one making
+    the most observed pairs."""
+    found = [c for c in candidates if c != group and crossing(frame, group, c) is not None]
+    if not found:
+        return None
+    return max(found, key=lambda c: frame.groupby([group, c], dropna=True).ngroups)
+
+
 def nested_levels(frame, outer: str, candidates: list[str], depth: int = 4) -> list[str]:
     """The grouping columns whose groups sit inside `outer`'s, outermost first (`outer` itself
     first; at most `depth` levels): a column B is an inner level of A when the (A, B) pairs
@@ -127,6 +165,8 @@ def nested_levels(frame, outer: str, candidates: list[str], depth: int = 4) -> l
             own = frame.groupby(name, dropna=True)[chain[-1]].nunique().max() == 1
             if not own and not _GROUP_NAMES.search(str(name)):
                 continue
+            if not own and crossing(frame, chain[-1], name) is not None:
+                continue  # crossed, not nested (a pupil's primary and secondary school)
             if cells > best_cells:
                 best, best_cells = name, cells
         if best is None:
@@ -200,6 +240,11 @@ def draft(data: Path, config: Path, group: str | None, outcome: str | None) -> s
         )
     # columns whose groups sit inside the group's (classes in schools, children in schools)
     chain = nested_levels(frame, group, [g for g in groups if g != outcome])
+    # or a column whose groups cross the group's (a pupil's primary and secondary school)
+    others_ = [g for g in groups if g != outcome]
+    crossed = crossed_with(frame, group, others_) if len(chain) == 1 else None
+    if crossed is not None:
+        chain = [group, crossed]
     levels = [group] if given else chain
     outcomes = _outcome_candidates(frame, set(chain))
     outcome = outcome or (outcomes[0] if outcomes else None)
@@ -236,7 +281,9 @@ def draft(data: Path, config: Path, group: str | None, outcome: str | None) -> s
     ]
     for c in columns:
         notes = [kind(c)]
-        if c in levels[1:]:
+        if c in levels[1:] and crossed is not None:
+            notes.append(f"groups crossed with {group}'s: a grouping level")
+        elif c in levels[1:]:
             k = levels.index(c)
             notes.append(f"groups inside {levels[k - 1]}: a grouping level")
         if c in level2:
@@ -257,7 +304,7 @@ def draft(data: Path, config: Path, group: str | None, outcome: str | None) -> s
         f"outcome: {_yaml(outcome)}"
         + ("  # two values: a yes/no outcome (family: binomial below)" if binary else ""),
         f"predictors: {_yaml(predictors)}",
-        _group_line(frame, group, levels, chain, others),
+        *_group_lines(frame, group, levels, chain, others, crossed),
         "random_slopes: []  # predictors whose effect may differ between groups",
         'interactions: []  # e.g. ["a:b"]; a level-1 x group-level pair is cross-level',
         "contextual: []  # add group means of level-1 predictors (within/between effects)",
@@ -285,6 +332,30 @@ def draft(data: Path, config: Path, group: str | None, outcome: str | None) -> s
             f"# group-level predictors: {', '.join(level2)}",
         )
     return "\n".join(lines) + "\n"
+
+
+def _group_lines(
+    frame, group: str, levels: list[str], chain: list[str], others, crossed: str | None
+) -> list[str]:
+    """The `group:` line, and with crossed factors the `crossed: true` line saying why."""
+    if crossed is None:
+        return [_group_line(frame, group, levels, chain, others)]
+    if len(levels) == 1:  # --group given: the crossing is only suggested
+        line = _group_line(frame, group, levels, [group], others)
+        return [line + f"; crossed with {crossed} (group: {_yaml(chain)} with crossed: true)"]
+    shared_a, shared_b = crossing(frame, group, crossed)
+    pairs = frame.groupby([group, crossed], dropna=True).ngroups
+    line = (
+        f"group: {_yaml(levels)}  # two crossed levels: {frame[group].nunique():,} {group} and "
+        f"{frame[crossed].nunique():,} {crossed} groups in {pairs:,} observed pairs"
+    )
+    why = (
+        f"crossed: true  # not nested: {shared_a:.0%} of {group} groups share rows with two or "
+        f"more {crossed} groups and {shared_b:.0%} of {crossed} groups with two or more {group} "
+        "groups, and neither's ids repeat inside the other's as labels (class 1-6 in every "
+        "school would)"
+    )
+    return [line + (f"; other candidates: {', '.join(others)}" if others else ""), why]
 
 
 def _group_line(frame, group: str, levels: list[str], chain: list[str], others) -> str:

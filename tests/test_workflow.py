@@ -792,3 +792,82 @@ def test_init_flags_missing_value_codes_and_not_ordinary_values(values, codes):
     from hlm_analysis.init import sentinels
 
     assert sentinels(pd.Series(values)) == codes
+
+
+# ---------------------------------------------------------------------------------------------
+# init: crossed grouping columns (a pupil's primary and secondary school) told from nested ones
+
+
+def _drafted(capsys, tmp_path, frame, *args):
+    import yaml
+
+    data = tmp_path / "data.csv"
+    frame.to_csv(data, index=False)
+    out = tmp_path / f"draft{len(list(tmp_path.glob('draft*.yml')))}.yml"
+    code, err = _init(capsys, data, "--output", out, *args)
+    assert code == 0, err
+    text = out.read_text()
+    return yaml.safe_load(text), text
+
+
+def _scotssec():
+    import pandas as pd
+
+    return pd.read_csv(FIXTURES.parent.parent / "data" / "scotssec.csv")
+
+
+def test_init_suggests_crossed_factors_and_says_why(tmp_path, capsys):
+    keys, text = _drafted(capsys, tmp_path, _scotssec(), "--outcome", "attain")
+    assert keys["group"] == ["primary", "second"] and keys["crossed"] is True
+    assert "primary" not in keys["predictors"] and "second" not in keys["predictors"]
+    assert (
+        "group: [primary, second]  # two crossed levels: 148 primary and 19 second groups in "
+        "303 observed pairs" in text
+    )
+    assert (
+        "crossed: true  # not nested: 61% of primary groups share rows with two or more second "
+        "groups and 100% of second groups with two or more primary groups" in text
+    )
+    assert "#   second: number; groups crossed with primary's: a grouping level" in text
+
+
+def test_init_does_not_nest_crossed_factors_with_grouping_names(tmp_path, capsys):
+    # under school names, repeated inner ids used to be read as nested (scoped by the outer)
+    frame = _scotssec().rename(columns={"primary": "primary_school", "second": "sec_school"})
+    keys, _ = _drafted(capsys, tmp_path, frame, "--outcome", "attain")
+    assert keys["crossed"] is True
+    assert sorted(keys["group"]) == ["primary_school", "sec_school"]
+
+
+def test_init_with_group_given_only_suggests_the_crossing(tmp_path, capsys):
+    keys, text = _drafted(capsys, tmp_path, _scotssec(), "--outcome", "attain", "--group", "second")
+    assert keys["group"] == "second" and "crossed" not in keys
+    assert "crossed with primary (group: [second, primary] with crossed: true)" in text
+
+
+def test_init_keeps_repeated_class_ids_nested(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    # class ids 1..k in every school, k from 2 to 30: ids local to each school, not crossed
+    rng = np.random.default_rng(3)
+    rows = [
+        {"school": f"S{s}", "class": c, "score": float(rng.normal(50, 10))}
+        for s, k in enumerate(rng.integers(2, 31, 40))
+        for c in range(1, int(k) + 1)
+        for _ in range(3)
+    ]
+    keys, _ = _drafted(capsys, tmp_path, pd.DataFrame(rows))
+    assert keys["group"] == ["school", "class"] and "crossed" not in keys
+    pupils = pd.read_csv(FIXTURES.parent.parent / "data" / "pupils.csv")
+    keys, _ = _drafted(capsys, tmp_path, pupils, "--outcome", "score")
+    assert keys["group"] == ["school", "class"] and "crossed" not in keys
+
+
+def test_init_does_not_cross_two_measurements(tmp_path, capsys):
+    import pandas as pd
+
+    # math and write scores meet many of each other's values, but nearly every pair is one row
+    hsb2 = pd.read_csv(FIXTURES.parent / "reference" / "hsb2.csv")
+    keys, _ = _drafted(capsys, tmp_path, hsb2)
+    assert "crossed" not in keys and isinstance(keys["group"], str)
