@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError
-from ..results import Results, read_json
+from ..results import Reference, Results, read_json
 from . import alt_text, captions, figures, fmt, narrative, tables
 from .facts import facts
 
@@ -87,6 +87,11 @@ class ReportDocument:
                 for n in notes
             ),
             final_notes=fmt.md_escape(" ".join(notes)),
+            # a ladder step tested against the naive chi2 (several variances added at once)
+            conservative_lrt=any(
+                c.p_value_method == Reference.CHI_SQUARE_CONSERVATIVE
+                for c in self.results.comparisons
+            ),
         )
 
     # Tables --------------------------------------------------------------------------------

@@ -368,6 +368,7 @@ def render_all(results, patch) -> dict[str, str]:
                 robust_noted=False,
                 intervals_noted=False,
                 final_notes="",
+                conservative_lrt=False,
             )
         elif name == "email_findings":
             out[name] = "\n".join(f"- {line}" for line in narrative.key_findings(plain)) + "\n"

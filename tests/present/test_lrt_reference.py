@@ -83,3 +83,22 @@ def test_the_caption_explains_only_the_references_used():
     caption = tables.comparisons(fixture_results("schools"), "tbl-c")
     assert "Stram & Lee" in caption and "binomial weights" not in caption
     assert "conservative" not in caption
+
+
+def test_the_methods_say_when_a_step_used_the_naive_chi2(tmp_path):
+    from helpers import FIXTURES
+
+    from hlm_analysis.present.document import ReportDocument
+    from hlm_analysis.results import write_json
+
+    for name, naive in (("levels_growth", True), ("levels_pupils", False)):
+        results = fixture_results(name)
+        # the comparisons as the fit step makes them now (the fixtures predate the naive case)
+        results = dataclasses.replace(results, comparisons=tuple(_comparisons(results.models)))
+        folder = tmp_path / name
+        folder.mkdir()
+        write_json(results, folder / "results.json")
+        (folder / "rows.parquet").write_bytes((FIXTURES / name / "rows.parquet").read_bytes())
+        text = ReportDocument(folder / "results.json").methods()
+        assert ("several variances at once" in text) is naive, name
+        assert "50:50 chi-bar-square reference" in text
