@@ -828,14 +828,31 @@ def reference_label(method: Reference | str, df: int) -> str:
     return str(method)
 
 
-_REFERENCE_NOTES = {
-    Reference.CHI_BAR: "50:50: a 50:50 mixture of the two χ² distributions, for one added "
-    "variance at its boundary of zero (with its covariances, Stram & Lee's usual approximation)",
-    Reference.CHI_BAR_LEVELS: "binomial weights: the mixture of χ²(0) to χ²(k) with weights "
-    "C(k, i)/2^k, for k independent intercept variances added at once, each at its boundary",
-    Reference.CHI_SQUARE_CONSERVATIVE: "naive χ²: several variances added at once, for which "
-    "no simple mixture holds; the naive p is larger than the true one (conservative)",
-}
+def _reference_note(method: Reference | str, df: int) -> str | None:
+    """What a reference distribution of the table is, for its caption."""
+    if method == Reference.CHI_BAR:
+        if df <= 1:
+            return (
+                "50:50 χ²(0) and χ²(1): one added variance, at its boundary of zero under the null"
+            )
+        return (
+            f"50:50 χ²({df - 1}) and χ²({df}): a slope's variance with its covariances, "
+            "Stram & Lee's usual approximation"
+        )
+    if method == Reference.CHI_BAR_LEVELS:
+        return (
+            f"χ²(0) to χ²({df}), binomial weights: {df} independent intercept variances added at "
+            "once, each at its boundary"
+        )
+    if method == Reference.CHI_SQUARE_CONSERVATIVE:
+        return (
+            f"naive χ²({df}): several variances added at once, for which no simple mixture "
+            "holds; the naive p is larger than the true one (conservative)"
+        )
+    return None
+
+
+_MIXTURES = (Reference.CHI_BAR, Reference.CHI_BAR_LEVELS)
 
 
 def comparisons(results: Results, label: str) -> str:
@@ -844,9 +861,7 @@ def comparisons(results: Results, label: str) -> str:
         # the naive p beside a mixture's: the reader sees what the boundary correction changed
         naive = (
             f" (naive {fmt.pvalue(c.p_value_naive)})"
-            if c.p_value_naive is not None
-            and c.p_value_method in _REFERENCE_NOTES
-            and c.p_value_method != Reference.CHI_SQUARE_CONSERVATIVE
+            if c.p_value_naive is not None and c.p_value_method in _MIXTURES
             else ""
         )
         rows.append(
@@ -859,14 +874,19 @@ def comparisons(results: Results, label: str) -> str:
                 "ML" if c.refit or results.spec.family == "binomial" else "REML",
             ]
         )
-    used = dict.fromkeys(c.p_value_method for c in results.comparisons)
-    notes = [_REFERENCE_NOTES[m] for m in used if m in _REFERENCE_NOTES]
+    notes = dict.fromkeys(
+        note
+        for c in results.comparisons
+        if (note := _reference_note(c.p_value_method, c.df)) is not None
+    )
     return pipe_table(
         ["Comparison", "χ²", "df", "p", "Reference distribution", "Fitted by"],
         rows,
         "lrrlll",
         "Likelihood-ratio tests between neighbouring models"
-        + (f" (reference distributions: {'; '.join(notes)})" if notes else ""),
+        + "".join(
+            f". {note[:1].upper()}{note[1:]}" if note[0] != "χ" else f". {note}" for note in notes
+        ),
         label,
     )
 

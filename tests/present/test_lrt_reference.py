@@ -83,6 +83,9 @@ def test_the_caption_explains_only_the_references_used():
     caption = tables.comparisons(fixture_results("schools"), "tbl-c")
     assert "Stram & Lee" in caption and "binomial weights" not in caption
     assert "conservative" not in caption
+    # hsb2 adds one variance at a time: no slope, so no Stram & Lee
+    caption = tables.comparisons(fixture_results("hsb2"), "tbl-c")
+    assert "50:50 χ²(0) and χ²(1): one added variance" in caption and "Stram" not in caption
 
 
 def test_the_methods_say_when_a_step_used_the_naive_chi2(tmp_path):
