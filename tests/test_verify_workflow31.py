@@ -222,3 +222,26 @@ def test_a_data_edit_that_keeps_size_and_time_is_not_reused(tmp_path):
     assert os.stat(data).st_size == stamp.st_size
     assert fit_key(load_spec(config)) != before
     assert fit_key(load_spec(config)) == fit_key(load_spec(config))  # unchanged: the same key
+
+
+# --- broken tools: exit 3 and one line --------------------------------------------------------
+
+
+def test_no_pandoc_is_a_tool_error_not_a_bug(tmp_path, monkeypatch):
+    """pypandoc without its binary (or PYPANDOC_PANDOC naming none) raises OSError "No pandoc
+    was found": render said "internal error (a bug)", exit 1, and wrote error.log."""
+    import pypandoc
+
+    from hlm_analysis.errors import ToolError
+    from hlm_analysis.render import pandoc
+
+    def missing(*args, **kwargs):
+        raise OSError("No pandoc was found: either install pandoc and add it\nto your PATH")
+
+    monkeypatch.setattr(pypandoc, "convert_text", missing)
+    source = tmp_path / "report.md"
+    source.write_text("# Title\n\ntext\n", encoding="utf-8")
+    with pytest.raises(
+        ToolError, match=r"^pandoc could not write report.docx: No pandoc was found"
+    ):
+        pandoc.to_docx(source, tmp_path / "report.docx", {})

@@ -118,6 +118,6 @@ def _convert(markdown: Path, to: str, out: Path, args: list[str]) -> None:
             extra_args=args,
             cworkdir=str(markdown.parent),
         )
-    except RuntimeError as exc:
+    except (RuntimeError, OSError) as exc:  # OSError: no pandoc binary found (pypandoc)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "pandoc failed"
         raise ToolError(f"pandoc could not write {out.name}: {first}") from None
