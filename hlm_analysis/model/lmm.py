@@ -540,16 +540,13 @@ def far_from_zero(design: DesignSums, random: list[str]) -> dict[str, float]:
     return out
 
 
-def recentred(design: DesignSums, fixed: list[str], random: list[str]) -> Recentred | None:
-    """The model (fixed, random) with its far slopes centred, or None when none is far or the
-    random part has no intercept to absorb the shift."""
-    shifts = far_from_zero(design, random)
-    if not shifts or not random or random[0] != design.names[1]:
-        return None
+def with_centred_columns(design: DesignSums, shifts: dict[str, float]) -> DesignSums:
+    """The design with a column `x (centred)` = x - c beside each x of `shifts` ({x: c}), its
+    sums from the same sums (columns [x, 1] mapped by T: no pass over the rows)."""
     names = list(design.names)
     one = names.index(design.names[1])
     T = np.eye(len(names))
-    for term, centre in shifts.items():  # a new column x - c beside x, from the same sums
+    for term, centre in shifts.items():
         column = np.zeros(len(names))
         column[names.index(term)], column[one] = 1.0, -centre
         T = np.column_stack([T, column])
@@ -558,7 +555,16 @@ def recentred(design: DesignSums, fixed: list[str], random: list[str]) -> Recent
                                                 for t, c in shifts.items())])  # fmt: skip
     high = np.column_stack([design.group_high, *(design.group_high[:, names.index(t)] - c
                                                   for t, c in shifts.items())])  # fmt: skip
-    wide = DesignSums((*names, *(t + CENTRED for t in shifts)), design.counts, cross, low, high)
+    return DesignSums((*names, *(t + CENTRED for t in shifts)), design.counts, cross, low, high)
+
+
+def recentred(design: DesignSums, fixed: list[str], random: list[str]) -> Recentred | None:
+    """The model (fixed, random) with its far slopes centred, or None when none is far or the
+    random part has no intercept to absorb the shift."""
+    shifts = far_from_zero(design, random)
+    if not shifts or not random or random[0] != design.names[1]:
+        return None
+    wide = with_centred_columns(design, shifts)
     random_c = [t + CENTRED if t in shifts else t for t in random]
     move = np.eye(len(random))
     for j, term in enumerate(random):

@@ -222,7 +222,7 @@ def test_level_centred_sums_alike_on_every_path(tmp_path, engine):
     ("keys", "message"),
     [
         ({"centering": {"x": "district"}},
-         r"centering: 'x': 'district' is not 'group', 'grand' or a level of group \('school', "
+         r"key 'centering.x': 'district' is not 'group', 'grand' or a level of group \('school', "
          r"'klass'\)"),
         ({"centering": {"lowinc": "school"}, "predictors": ["x", "lowinc"]},
          "centering: 'lowinc' is constant within every group of 'school', so centring it on the "

@@ -130,7 +130,7 @@ def test_memory_duckdb_and_spark_agree(fitted, tmp_path, case, engine):
     [
         # a level not in group
         ({"centering": {"prior": "district"}},
-         "centering: 'prior': 'district' is not 'group', 'grand' or a level of group"),
+         "key 'centering.prior': 'district' is not 'group', 'grand' or a level of group"),
         # sector is the school's: centred at the school it is all zeros
         ({"centering": {"sector_code": "school"}},
          "centering: 'sector_code' is constant within every group of 'school'"),
@@ -182,3 +182,17 @@ def test_report_says_the_level_each_variable_is_centred_at(fitted, fitted_in):
     mixed = equation.describe_levels(growth.results, labels_for(growth.results), str)["mixed"]
     assert "I(female - ave(female, schoolid))" in mixed
     assert "I(year - ave(year, schoolid, childid))" in mixed
+
+
+def test_results_json_with_a_level_form_meets_the_published_schema(fitted, fitted_in):
+    import jsonschema
+
+    from hlm_analysis.schema import results_schema
+
+    raw = json.loads((fitted_in / "out_growth" / "results.json").read_text())
+    assert raw["spec"]["centering"] == {"year": "childid", "female": "schoolid"}
+    jsonschema.Draft202012Validator(results_schema()).validate(raw)
+    bad = json.loads(json.dumps(raw))
+    bad["spec"]["centering"] = {"year": 3}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(results_schema()).validate(bad)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ...data.sums import DesignSums
 from ...results import Attempt
-from .. import numderiv, optimize
+from .. import lmm, numderiv, optimize
 from . import blocks
 from .model import LevelsModel, ThetaLayout
 
@@ -330,23 +330,9 @@ def _centred_fit(model, sums, codes, n_groups, names, crossed, fixed, random, di
                 shifts[v] = mean
     if not shifts or diagonal is True or (diagonal and set(diagonal) & set(random)):
         return None  # (a diagonal covariance is not invariant under the shift)
-    names_c = list(sums.names)
-    index = {n: i for i, n in enumerate(names_c)}
-    one = index[sums.names[1]]
-    k = len(names_c)
-    T = np.eye(k)
-    for v, c in shifts.items():
-        names_c.append(f"{v} (centred)")
-        col = np.zeros(k)
-        col[index[v]], col[one] = 1.0, -c
-        T = np.column_stack([T, col])
-    cross = np.einsum("ak,gab,bl->gkl", T, sums.cross, T)
-    low, high = sums.group_low, sums.group_high
-    low = np.column_stack([low, *[low[:, index[v]] - c for v, c in shifts.items()]])
-    high = np.column_stack([high, *[high[:, index[v]] - c for v, c in shifts.items()]])
-    centred = DesignSums(tuple(names_c), sums.counts, cross, low, high)
+    centred = lmm.with_centred_columns(sums, shifts)  # the two-level engine's own step
     random_c = {
-        lv: [f"{v} (centred)" if v in shifts else v for v in vs] for lv, vs in random.items()
+        lv: [v + lmm.CENTRED if v in shifts else v for v in vs] for lv, vs in random.items()
     }
     # the fixed part centred too when it has the intercept (the same columns' span): forming
     # X'V^-1 X with x near 2015 squares its conditioning, and the df's finite differences of
@@ -356,7 +342,7 @@ def _centred_fit(model, sums, codes, n_groups, names, crossed, fixed, random, di
     if sums.names[1] in fixed:
         for j, term in enumerate(fixed):
             if term in shifts:
-                fixed_c[j] = f"{term} (centred)"
+                fixed_c[j] = term + lmm.CENTRED
                 to_centred[fixed.index(sums.names[1]), j] = -shifts[term]
     try:
         model_c = LevelsModel(centred, codes, n_groups, names, crossed, fixed_c, random_c, diagonal)
