@@ -374,11 +374,11 @@ def test_variables_constant_within_groups_are_marked_group_level(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# an outcome constant within every group of a level, on Spark (memory and DuckDB: the CLI tests
-# in test_bad_input.py and test_levels_input.py)
+# an outcome constant within every group of a level, and a missing-value code among numbers, on
+# Spark (memory and DuckDB: the CLI tests in test_bad_input.py and test_levels_input.py)
 
 
-def test_an_outcome_constant_within_groups_is_refused_on_spark(tmp_path):
+def test_an_outcome_constant_within_groups_and_a_code_are_refused_on_spark(tmp_path):
     from hlm_analysis.data.aggregate import prepare_in_engine
     from hlm_analysis.data.columns import columns_used
     from hlm_analysis.data.engines import open_engine
@@ -397,11 +397,14 @@ def test_an_outcome_constant_within_groups_is_refused_on_spark(tmp_path):
         "school": (["school"], "school", "constant within every group of 'school' (a value of"),
         "class": (["school", "klass"], ["school", "klass"], "every group of 'klass', so the res"),
         "binary": (["school"], "school", "'school' (each group all events or all non-events)"),
+        "code": (None, "school", "column 'x': 4 rows hold -99, far outside its other values"),
     }
     engine = open_engine("spark")
     try:
         for name, (by, group, expected) in cases.items():
-            data = rows.assign(y=rows.groupby(by)["y"].transform("mean"))
+            data = rows.assign(y=rows.groupby(by)["y"].transform("mean")) if by else rows.copy()
+            if name == "code":  # one session for both checks (a Spark session takes long)
+                data.loc[[3, 20, 41, 60], "x"] = -99
             keys = {"family": "binomial"} if name == "binary" else {}
             if name == "binary":
                 data["y"] = data["school"].isin(["S1", "S4"]).astype(int)
