@@ -234,10 +234,14 @@ def plot_group_means(results: Results) -> Figure | None:
     ax.set_xscale("log")
     _plain_log_axis(ax.xaxis)
     ax.set_xlabel(_wrapped(f"{labels.raw(spec.group)} size (log scale)", 80, 2))
-    title = f"Mean per group ({int(shown.sum()):,} groups): small groups scatter more"
+    noun = lexicon.build(spec, results.design, labels.raw).group
+    many = _literal(noun.many)
+    title = (
+        f"Mean per {_literal(noun.one)} ({int(shown.sum()):,} {many}): small {many} scatter more"
+    )
     hidden = n_groups - int(shown.sum())
     if hidden:
-        title += f"\n{hidden:,} {'group' if hidden == 1 else 'groups'} with fewer than {min_cell(results)} rows not shown"
+        title += f"\n{hidden:,} {_literal(noun.one if hidden == 1 else noun.many)} with fewer than {min_cell(results)} rows not shown"
     ax.set_title(title, fontsize=9)
     ax.set_ylabel(_wrapped(labels.raw(spec.outcome), 30, 2))
     return fig
