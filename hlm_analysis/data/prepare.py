@@ -362,11 +362,34 @@ def check_full_rank(prepared: Prepared, terms: list[str]) -> None:
     for j in range(k):
         pivot = scaled[j, j] - L[j, :j] @ L[j, :j]
         if pivot < DEPENDENT_PIVOT:
+            far = _too_far_from_zero(prepared.sums, terms[j])
+            if far is not None:
+                raise InputError(far)
             raise InputError(
                 f"predictor {quoted(terms[j])} is perfectly collinear with the other predictors (or constant); remove it"
             )
         L[j, j] = np.sqrt(pivot)
         L[j + 1 :, j] = (scaled[j + 1 :, j] - L[j + 1 :, :j] @ L[j, :j]) / L[j, j]
+
+
+# A column whose mean is this many SDs from zero keeps too few digits of its spread in sums of
+# squares (x^2 ~ mean^2): the rank check sees it as the intercept again.
+FAR_FROM_ZERO_SDS = 1e5
+
+
+def _too_far_from_zero(sums: DesignSums, term: str) -> str | None:
+    """The message for a numeric column that is no copy of the intercept but varies too little
+    for its size (mean 1e6, SD 1), else None: centring it first keeps the digits."""
+    if term == INTERCEPT or sums.names[1] != INTERCEPT:
+        return None
+    mean, sd = sums.mean(term), sums.sd(term)
+    if not (sd > 0 and abs(mean) > FAR_FROM_ZERO_SDS * sd):
+        return None
+    return (
+        f"predictor {quoted(term)} varies too little for its size (mean {mean:.6g}, SD {sd:.3g}) "
+        f"for its sums of squares to keep its spread; centre it (centering: {{{term}: grand}}) "
+        "or subtract a round number from it in the data"
+    )
 
 
 def _check_parameter_count(p: int, n: int) -> None:

@@ -73,13 +73,28 @@ def test_intervals_of_the_intercept_at_zero_are_not_computed(tmp_path):
         assert rows[key].ci_low < rows[key].sdcor < rows[key].ci_high
 
 
-def test_a_variable_a_million_sds_from_zero_is_refused_not_fitted_wrongly(tmp_path):
+def test_a_variable_a_million_sds_from_zero_is_refused_with_the_fix_that_works(tmp_path):
     # mean 1e6, SD 1: the per-group sums of x^2 (~1e12 each) keep only ~4 digits of x's
     # within-group variation, so no fit from them can match lmerTest's (which works on the
-    # rows); the data stage refuses x as collinear with the intercept (exit 2) rather than
-    # report numbers 1e-4 off. Centring such a column before the sums is not done (see the
-    # reference script's `million` case for lmerTest's values).
+    # rows): exit 2 naming the cause and the fix (it read "perfectly collinear" before)
     from hlm_analysis.errors import InputError
 
-    with pytest.raises(InputError, match="'x' is perfectly collinear"):
+    with pytest.raises(InputError, match=r"'x' varies too little for its size \(mean 1e\+06, "
+                       r"SD 1.03\).*centering: \{x: grand\}"):  # fmt: skip
         _slope_model(tmp_path, "million")
+    # the fix it names: x centred on its mean by the data stage, row by row, keeps the digits;
+    # slope and z then match lmerTest's (the intercept is then the one at the mean of x)
+    ref = R["million"]["centred"]
+    config = write_config(
+        tmp_path, "grand", data=LEVELS / R["million"]["data"], outcome="y", predictors=["x", "z"],
+        group="grp", random_slopes=["x"], centering={"x": "grand"},
+    )  # fmt: skip
+    model = fit(config, tmp_path / "grand").models["random_slope"]
+    assert model.loglik == pytest.approx(ref["loglik"], rel=LOGLIK)
+    for fe in model.fixed_effects:
+        if fe.term == "(Intercept)":
+            continue
+        want = ref["coefficients"][fe.term]
+        assert abs(fe.estimate - want["estimate"]) <= ESTIMATE * want["se"], fe.term
+        assert fe.std_error == pytest.approx(want["se"], rel=SE), fe.term
+        assert fe.df == pytest.approx(want["df"], rel=DF), fe.term

@@ -9,8 +9,8 @@
 # with children as the one level (grp = school/child), y ~ x + (1 + x | grp): there hlm-report stopped 5e-4 log-likelihood short of the
 # optimum and called it verified (df 177.0 for 176.2). R 4.2.2, lme4 1.1-31, lmerTest 3.1-3.
 # Run from tests/reference/levels:  Rscript make_far_slope_reference.R
-# (writes far_slope_{years,ids,million,calendar}.csv and far_slope_reference.json; the million
-# case is not in the tests: hlm-report refuses it, see tests/model/test_far_slope.py)
+# (writes far_slope_{years,ids,million,calendar}.csv and far_slope_reference.json; hlm-report
+# refuses the million case as written, and with x grand-centred its slope and z rows are tested)
 suppressPackageStartupMessages({library(lmerTest); library(jsonlite)})
 
 make <- function(seed, draw, slope_sd) {
