@@ -231,9 +231,11 @@ def numeric_missing_code(
         return None
     low, high = float(rest.min()), float(rest.max())
     width = high - low
+    held, times = np.unique(values[hit], return_counts=True)  # one pass, not one per code
+    count = dict(zip(held.tolist(), times.tolist(), strict=True))
     found = []
     for code in codes:
-        rows = round(int(np.count_nonzero(values == code)) * scale)
+        rows = round(count.get(float(code), 0) * scale)
         if cell_low is not None:
             holding = (cell_low == code) | (cell_high == code)
             rows = max(rows, int(np.count_nonzero(holding)))
