@@ -23,7 +23,8 @@ def refuse_outcome_constant_within(spec: Spec, sums: DesignSums, levels: Levels 
     """Refuse (exit 2) an outcome constant within every group of some level, the outermost such
     level named (constant within a school is constant within its classes too). A level whose
     groups all hold a single row says nothing either way (check_groups and the levels' checks
-    refuse those)."""
+    refuse those). Crossed factors: each factor's groups; their cells (observed pairs) are no
+    level, and an outcome constant within each pair still varies around the two effects' sum."""
     if levels is None:
         by_level = [(spec.levels[-1], sums)]
     else:
