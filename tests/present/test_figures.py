@@ -165,7 +165,7 @@ def test_group_means_figure_leaves_out_groups_below_min_cell(graduation):
     offsets = fig.axes[0].collections[0].get_offsets()
     assert len(offsets) == len(graduation.data.groups.n) - 3
     assert min(offsets[:, 0]) >= 5
-    assert "3 groups with fewer than 5 rows not shown" in fig.axes[0].get_title()
+    assert "3 schools with fewer than 5 rows not shown" in fig.axes[0].get_title()
 
 
 @pytest.mark.parametrize("long", ["L" * 464, "Socio-economic status of the family " * 8])
