@@ -243,12 +243,17 @@ def small_groups(results: Results) -> set[str]:
     return {name for name, n in zip(g.labels, g.n, strict=True) if n < cut}
 
 
-def suppressed_note(results: Results, count: int) -> str:
-    """The sentence that says what privacy suppression left out (empty when nothing was)."""
+def suppressed_note(results: Results, count: int, column: str | None = None) -> str:
+    """The sentence that says what privacy suppression left out (empty when nothing was);
+    `column`: the grouping level whose groups were left out (default: the one level)."""
     if not count:
         return ""
     # the configured noun ("3 schools"), "group" when none is known
-    noun = lexicon.noun(labels_for(results).group_in_sentence())
+    if column is not None and levels.multilevel(results):
+        noun = lexicon.build(results.spec, results.design, labels_for(results).raw)
+        noun = noun.tier(column).noun
+    else:
+        noun = lexicon.noun(labels_for(results).group_in_sentence())
     groups_word = fmt.md_escape(noun.one if count == 1 else noun.many)
     verb = "is" if count == 1 else "are"
     return (
@@ -396,13 +401,16 @@ def _level_groups(results: Results, column: str, label: str, limit: int) -> str:
         ]
         for i in order
     ]
+    noun = lexicon.build(results.spec, results.design, labels.raw).tier(column).noun
+    named = labels.raw(column)
     caption = (
-        f"{fmt.md_escape(labels.raw(column))}: size and mean "
-        f"{fmt.md_escape(labels.variable(results.spec.outcome))}"
+        fmt.md_escape(noun.Many)
+        + ("" if named.lower() == noun.one.lower() else f" ({fmt.md_escape(named)})")
+        + f": size and mean {fmt.md_escape(labels.variable(results.spec.outcome))}"
     )
     if len(shown) > len(order):
-        caption += _first_of(len(order), [g.n[i] for i in shown])
-    note = suppressed_note(results, len(g.labels) - len(shown))
+        caption += _first_of(len(order), [g.n[i] for i in shown], f" {fmt.md_escape(noun.many)}")
+    note = suppressed_note(results, len(g.labels) - len(shown), column)
     if not rows:
         return f"{note}\n" if note else ""
     if note:
@@ -787,7 +795,7 @@ def simple_slopes(results: Results, label: str) -> str:
     for s in results.simple_slopes:
         at = (
             s.moderator_value
-            if s.moderator_number is None
+            if s.moderator_number is None or s.moderator_value == f"{s.moderator_number:g}"
             else (f"{s.moderator_value} ({fmt.sig(s.moderator_number, 3)})")
         )
         rows.append(

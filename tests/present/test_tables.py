@@ -231,7 +231,16 @@ def test_level_groups_cut_to_the_largest_when_sizes_differ():
     _, _, body, caption = parse_table(tables.groups(growth, "tbl-g", limit=5))
     sizes = [number(row[1]) for row in body]
     assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) > 1
-    assert "(the 5 largest of 60)" in caption
+    assert "(the 5 largest of 60 schools)" in caption
+    assert caption.startswith(": Schools: size and mean")  # the level's noun
+
+
+def test_a_level_s_hidden_groups_are_named_by_that_level_s_noun():
+    # ScotsSec: 20 primary schools (not secondary schools) have fewer than 5 pupils
+    scotssec = fixture_results("levels_scotssec")
+    _, _, _, caption = parse_table(tables.groups(scotssec, "tbl-g"))
+    assert "20 primary schools with fewer than 5 rows are not shown" in caption
+    assert "(the 25 largest of 128 primary schools)" in caption
 
 
 # ---------------------------------------------------------------------------------------------
