@@ -35,6 +35,8 @@ _REFUSED = {
     errno.EEXIST,  # a file where a folder should be
     errno.EISDIR,
     errno.ENAMETOOLONG,
+    # inside a write: the folder cannot be made there (/proc, a path removed meanwhile)
+    errno.ENOENT,
 }
 
 

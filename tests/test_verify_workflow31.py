@@ -245,3 +245,23 @@ def test_no_pandoc_is_a_tool_error_not_a_bug(tmp_path, monkeypatch):
         ToolError, match=r"^pandoc could not write report.docx: No pandoc was found"
     ):
         pandoc.to_docx(source, tmp_path / "report.docx", {})
+
+
+def test_an_output_folder_that_cannot_be_made_is_bad_input(tmp_path, capsys):
+    """`render --output-root /proc/x` (a file system where no folder can be made) was
+    "internal error (a bug): FileNotFoundError", exit 1; `site --site-dir /proc/y` too."""
+    config = write_config(
+        tmp_path,
+        "c",
+        data=_school_data(tmp_path, groups=5, size=4, intercept_sd=1.0, slope_sd=0.0),
+        outcome="score",
+        predictors=["ses"],
+        group="school",
+    )
+    for args in (
+        ["render", str(config), "--to", "html", "--output-root", "/proc/hlm-verify"],
+        ["site", "--site-dir", "/proc/hlm-verify", "--no-render", str(config)],
+    ):
+        assert cli.main(args) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "cannot write to /proc" in err, err
