@@ -42,7 +42,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import InputError, ToolError
+from ..results import TermKind
 from ..spec import Spec, quoted, reads_as_number, shown
 from . import group_means
 from .columns import (
@@ -78,7 +79,7 @@ from .prepare import (
     require_numbers,
 )
 from .source import IN_MEMORY_ROWS, Source
-from .sums import DesignSums
+from .sums import CONSTANT_SPREAD, DesignSums
 
 # Designs wider than this count their groups first (one more pass), so that the per-group
 # sums of a wide design over many groups are refused before the engine returns them.
@@ -227,14 +228,21 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                 ).iloc[0]  # fmt: skip
         below = engine.hash_threshold(fraction)
         kept = engine.collect_rows([*analysis_columns, "h"], f"h < {below} AND {complete}")
-        selected = [f"{sql} AS {name}" for name, sql in parts.items()] + [f"{kept} AS sample_rows"]
+        selected = [f"{sql} AS {name}" for name, sql in (parts | kept).items()]
         with engine.scan(f"{label} and the sample's rows" if label else "the sample's rows"):
             engine.keep(
                 "hlm_checks",
                 f"SELECT {', '.join(selected)} FROM (SELECT *, {row_hash} AS h FROM analysis) "
                 "analysis",
             )
-        candidates[:] = [f"({engine.unnest_rows('hlm_checks', 'sample_rows')})"]
+        rows = f"({engine.unnest_rows('hlm_checks', [*analysis_columns, 'h'])})"
+        mismatched = engine.frame(
+            f"SELECT COUNT(*) AS bad FROM {rows} kept WHERE h <> "
+            + engine.row_hash([f"kept.{a[c]}" for c in used], SAMPLE_SEED)
+        )
+        if int(mismatched["bad"].iloc[0]):  # never seen: a row's values and hash apart
+            raise ToolError("the engine returned the sample's rows out of step with each other")
+        candidates[:] = [rows]
         if not parts:
             return pd.Series(dtype=float)
         return engine.frame(f"SELECT {', '.join(parts)} FROM hlm_checks").iloc[0]
@@ -258,6 +266,13 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         parts = {"n_read": "COUNT(*)", "n": f"COUNT(CASE WHEN {complete} THEN 1 END)"}
         parts |= {f"has_{a[c]}": f"COUNT({a[c]})" for c in used}
         parts |= {f"top_{a[c]}": f"MAX(abs({a[c]}))" for c in model_numeric}
+        # each numeric column's range in the complete rows: beyond memory the design sums read
+        # no per-group minimum and maximum of a column that varies within groups (_bounds)
+        parts |= {
+            f"{side}_{a[c]}": f"{fn}(CASE WHEN {complete} THEN {a[c]} END)"
+            for c in model_numeric
+            for side, fn in (("lo", "MIN"), ("hi", "MAX"))
+        }
         parts |= {
             f"off_{a[c]}": f"MAX(CASE WHEN {complete} THEN abs({a[c]} * (1.0 - {a[c]})) END)"
             for c in maybe_binary
@@ -292,8 +307,28 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
     # would say follows from the design sums' counts, minima and maxima (and a plain pass
     # over the 0/1 columns only). Otherwise (or with grand means to take) it runs first.
     deferred = bool(source.rows) and not grand_of and set(used) <= source.footers.null_free
+    # Beyond memory a lean pass 2 comes first instead (its checks over every row, no counts:
+    # the design sums count, and a NaN they reveal brings the whole pass 2 after all), with
+    # the sample's rows: its 0/1 answers and ranges let the design sums leave out the
+    # per-group minima and maxima and a 0/1 column's square, each as dear as a sum of products
+    # in a GROUP BY, where pass 2's aggregates over all rows cost far less.
+    lean: pd.Series | None = None
+    if deferred and source.rows > IN_MEMORY_ROWS:
+        # a column's range: the footers' when they all give it (every row then complete)
+        ranged = [c for c in model_numeric if c not in source.footers.bounds]
+        parts = {f"lo_{a[c]}": f"MIN({a[c]})" for c in ranged}
+        parts |= {f"hi_{a[c]}": f"MAX({a[c]})" for c in ranged}
+        parts |= {f"off_{a[c]}": f"MAX(abs({a[c]} * (1.0 - {a[c]})))" for c in maybe_binary}
+        parts["n"] = "COUNT(*)"
+        lean = plain_scan("checks", parts, sample_fraction(source.rows))
     if not deferred:
         counted()
+
+    def checked() -> pd.Series | None:
+        """Pass 2's answers: whole, or the lean pass's over every row (a superset of the
+        complete rows: a column 0/1 there is 0/1 in them)."""
+        return totals if totals is not None else lean
+
     checked_in_rows: list[str] = []  # 0/1 columns the rows fetched for the figures settle
     try:
         centred: dict[str, str] = {}
@@ -320,7 +355,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             engine, alias | {contextual_name(c): mean_column[c] for c in spec.contextual}, centred
         )
         levels_of: dict[str, tuple[str, ...] | None] = {}
-        binary = {v: totals is not None and off_01(totals, v) for v in maybe_binary}
+        binary = {v: checked() is not None and off_01(checked(), v) for v in maybe_binary}
         for var in variables:
             if var in mean_predictors:  # a group mean: a number, never only 0 and 1 in general
                 levels_of[var], binary[var] = None, False
@@ -390,6 +425,26 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                 + f" FROM {relation} analysis{join} WHERE {complete}"
             )
 
+        def read_range(sql: str) -> tuple[float, float] | None:
+            """A column's smallest and largest value in the complete rows, when pass 2 gave
+            them: a column as read, or one less its grand mean (rounding keeps the order)."""
+            # (the lean pass's ranges are the complete rows' once the design sums counted
+            # every row: this is asked after they did)
+            facts = checked()
+            if facts is None:
+                return None
+            for c in model_numeric:
+                if totals is None and c in source.footers.bounds:
+                    lo, hi = source.footers.bounds[c]
+                else:
+                    lo, hi = float(facts[f"lo_{a[c]}"]), float(facts[f"hi_{a[c]}"])
+                if sql == a[c]:
+                    return lo, hi
+                if c in grand_of and sql == centred.get(c):
+                    grand = np.float64(float(counted()[f"sum_{a[c]}"]) / int(counted()["n"]))
+                    return float(np.float64(lo) - grand), float(np.float64(hi) - grand)
+            return None
+
         def _joined_sums() -> tuple[DesignSums, dict[str, float]]:
             """Pass 4 over the design's own SQL (group means joined on when there are any).
             A column constant in each group (the intercept's ones, a group mean) needs no
@@ -405,15 +460,21 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             def aggregate(sql: str) -> str:
                 return aggregates.setdefault(sql, f"a{len(aggregates)}")
 
+            # beyond memory (pass 2 ran): a 0/1 column's square is itself, and no minimum or
+            # maximum per group unless the sums cannot settle it (_bounds)
+            slim = checked() is not None and int(checked()["n"]) > IN_MEMORY_ROWS
+            zero_one_names = _zero_one_terms(design) if slim else set()
+            zero_one = [name in zero_one_names for name in (None, *names)]
             sum_of = {x: aggregate(f"SUM(d{x})") for x in range(k) if not constant[x]}
             cross_of = {
                 (x, y): aggregate(f"SUM(d{x} * d{y})")
                 for x in range(k)
                 for y in range(x, k)
-                if not (constant[x] or constant[y])
+                if not (constant[x] or constant[y] or (x == y and zero_one[x]))
             }
-            low_of = {x: aggregate(f"MIN(d{x})") for x in range(k) if not constant[x]}
-            high_of = {x: aggregate(f"MAX(d{x})") for x in range(k) if not constant[x]}
+            ranged = [x for x in range(k) if not (constant[x] or slim)]
+            low_of = {x: aggregate(f"MIN(d{x})") for x in ranged}
+            high_of = {x: aggregate(f"MAX(d{x})") for x in ranged}
             extra, top_of = "", {}
             if totals is None:
                 extra = "".join(f", {a[c]} AS r{i}" for i, c in enumerate(unseen))
@@ -448,19 +509,48 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                         cross[:, x, y] = agg[cross_of[x, y]].to_numpy(float)
                     elif constant[x]:
                         cross[:, x, y] = value(x) * column_sum(y)
+                    elif x == y:  # a 0/1 column: its sum, an exact count of ones
+                        cross[:, x, x] = column_sum(x)
                     else:
                         cross[:, x, y] = value(y) * column_sum(x)
                     cross[:, y, x] = cross[:, x, y]
 
-            def bound(side: dict[int, str], x: int) -> np.ndarray:
-                return value(x) if constant[x] else agg[side[x]].to_numpy(float)
+            low, high = np.empty((G, k)), np.empty((G, k))
+            unsettled = []
+            for x in range(k):
+                if constant[x]:
+                    low[:, x] = high[:, x] = value(x)
+                elif x in low_of:
+                    low[:, x] = agg[low_of[x]].to_numpy(float)
+                    high[:, x] = agg[high_of[x]].to_numpy(float)
+                else:
+                    found = _bounds(
+                        counts, column_sum(x), cross[:, x, x], zero_one[x],
+                        read_range(column_sql[x]),
+                    )  # fmt: skip
+                    if found is None:
+                        unsettled.append(x)
+                    else:
+                        low[:, x], high[:, x] = found
+            if unsettled:  # a column that may be constant within groups: its own minima, maxima
+                with engine.scan("group ranges"):
+                    ranges = engine.frame(
+                        "SELECT gv, "
+                        + ", ".join(f"MIN(d{x}) AS lo{x}, MAX(d{x}) AS hi{x}" for x in unsettled)
+                        + f" FROM ({design_select('analysis')}) t GROUP BY gv"
+                    )
+                ranges["code"] = pd.Categorical(ranges["gv"], categories=table["g"]).codes
+                ranges = ranges.sort_values("code")
+                for x in unsettled:
+                    low[:, x] = ranges[f"lo{x}"].to_numpy(float)
+                    high[:, x] = ranges[f"hi{x}"].to_numpy(float)
 
             joined = DesignSums(
                 names=(spec.outcome, *names),
                 counts=counts,
                 cross=cross,
-                group_low=np.column_stack([bound(low_of, x) for x in range(k)]),
-                group_high=np.column_stack([bound(high_of, x) for x in range(k)]),
+                group_low=low,
+                group_high=high,
             )
             return joined, {c: float(agg[top_of[c]].max()) for c in top_of}
 
@@ -479,14 +569,53 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             polynomial = _polynomial_design(
                 spec, names, predictors, levels_of, binary, algebra, shift, unseen
             )
+            # beyond memory (pass 2 ran) as in _joined_sums: 0/1 monomials' squares and
+            # ranges follow from their sums, other ranges from the sums and pass 2 (_bounds);
+            # a shifted column's ranges stay asked for (the cancellation check reads them)
+            slim = checked() is not None and int(checked()["n"]) > IN_MEMORY_ROWS
+            zero_one_sql = {columns[t] for t in _zero_one_terms(design, products=False)}
+            zero_one = {
+                m for m in polynomial.monomials if slim and all(f in zero_one_sql for f in m)
+            }
+            asked = {
+                m for m in polynomial.ranged
+                if not slim or m in polynomial.shifted.values()
+            }  # fmt: skip
             with engine.scan("design sums (group means by algebra)"):
                 agg = engine.frame(
-                    _monomial_query(polynomial.monomials, polynomial.ranged, g, complete)
+                    _monomial_query(polynomial.monomials, asked, g, complete, zero_one)
                 )
             if totals is None and int(agg["n"].sum()) != source.rows:
                 counted()  # incomplete rows after all (NaN): pass 2 as without footers
             ordered, found = _ordered_groups(spec, kinds, agg.rename(columns={"gv": "g"}))
-            monomial_sums = _monomial_sums(found, polynomial.monomials)
+            monomial_sums = _monomial_sums(found, polynomial.monomials, zero_one)
+            settle = [m for m in polynomial.ranged if m not in asked]
+            unsettled = []
+            for m in settle:
+                i = polynomial.monomials.index(m)
+                found_bounds = _bounds(
+                    monomial_sums.counts, monomial_sums.sums[:, i], monomial_sums.cross[:, i, i],
+                    m in zero_one, read_range(m[0]) if len(m) == 1 else None,
+                )  # fmt: skip
+                if found_bounds is None:
+                    unsettled.append(i)
+                else:
+                    monomial_sums.low[:, i], monomial_sums.high[:, i] = found_bounds
+            if unsettled:  # perhaps constant within groups: their own minima and maxima
+                expressions = _monomial_sql(polynomial.monomials)
+                with engine.scan("group ranges"):
+                    ranges = engine.frame(
+                        "SELECT gv, "
+                        + ", ".join(f"MIN(e{i}) AS lo{i}, MAX(e{i}) AS hi{i}" for i in unsettled)
+                        + f" FROM (SELECT analysis.{g} AS gv, "
+                        + ", ".join(f"{expressions[i]} AS e{i}" for i in unsettled)
+                        + f" FROM analysis WHERE {complete}) t GROUP BY gv"
+                    )
+                ranges["code"] = pd.Categorical(ranges["gv"], categories=found["g"]).codes
+                ranges = ranges.sort_values("code")
+                for i in unsettled:
+                    monomial_sums.low[:, i] = ranges[f"lo{i}"].to_numpy(float)
+                    monomial_sums.high[:, i] = ranges[f"hi{i}"].to_numpy(float)
             means = group_means.means(monomial_sums, polynomial.shifted)
             table = found[["g", "code"]].astype({"code": "int64"})
             for c in means_of:
@@ -516,12 +645,13 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                 if top > TOO_LARGE:
                     refuse_too_large(c)
             n_rows_read, dropped = int(source.rows), {}
-            settled, unsure = _binary_from_sums(sums, maybe_binary)
+            # the lean pass settled the 0/1 columns and kept the sample's rows already
+            settled, unsure = _binary_from_sums(sums, [] if lean is not None else maybe_binary)
             binary |= settled
             fraction = sample_fraction(sums.n)
             if unsure and fraction is None:  # every row comes back: they answer, no scan
                 checked_in_rows = unsure
-            elif unsure or fraction is not None:  # the 0/1 check, and the sample's rows with it
+            elif unsure or (fraction is not None and lean is None):  # 0/1 check, sample's rows
                 # x(1 - x) is 0 only at 0 and 1, and never underflows to 0
                 off = plain_scan(
                     "0/1 columns" if unsure else "",
@@ -713,16 +843,29 @@ def _polynomial_design(
     return _PolynomialDesign(ordered, monomials, shifted, magnitude_of, ranged)
 
 
+def _monomial_sql(monomials: list[tuple[str, ...]]) -> list[str]:
+    return [" * ".join(f"({f})" for f in m) if len(m) > 1 else m[0] for m in monomials]
+
+
 def _monomial_query(
-    monomials: list[tuple[str, ...]], ranged: set[tuple[str, ...]], g: str, complete: str
+    monomials: list[tuple[str, ...]],
+    ranged: set[tuple[str, ...]],
+    g: str,
+    complete: str,
+    zero_one: set[tuple[str, ...]] = frozenset(),
 ) -> str:
-    """One GROUP BY: per group, rows and each monomial's sum, sums of products, and the minimum
-    and maximum of the `ranged` ones."""
-    expressions = [" * ".join(f"({f})" for f in m) if len(m) > 1 else m[0] for m in monomials]
+    """One GROUP BY: per group, rows and each monomial's sum, sums of products (not the square
+    of a `zero_one` one: its sum), and the minimum and maximum of the `ranged` ones."""
+    expressions = _monomial_sql(monomials)
     K = len(monomials)
     parts = [f"SUM(e{i}) AS s{i}" for i in range(K)]
     parts += [f"MIN(e{i}) AS lo{i}, MAX(e{i}) AS hi{i}" for i in range(K) if monomials[i] in ranged]
-    parts += [f"SUM(e{i} * e{j}) AS c{i}_{j}" for i in range(K) for j in range(i, K)]
+    parts += [
+        f"SUM(e{i} * e{j}) AS c{i}_{j}"
+        for i in range(K)
+        for j in range(i, K)
+        if not (i == j and monomials[i] in zero_one)
+    ]
     inner = ", ".join(f"{sql} AS e{i}" for i, sql in enumerate(expressions))
     return (
         f"SELECT gv, COUNT(*) AS n, {', '.join(parts)} FROM "
@@ -730,17 +873,75 @@ def _monomial_query(
     )
 
 
+def _zero_one_terms(design, products: bool = True) -> set[str]:
+    """Design columns holding only 0 and 1: dummies, 0/1 variables (pass 2 checked every
+    complete row) and (with `products`) products of these."""
+    out = {
+        t.name
+        for t in design.terms
+        if t.kind == TermKind.DUMMY
+        or (t.kind == TermKind.NUMERIC and design.variable(t.variable).binary)
+    }
+    if not products:
+        return out
+    return out | {
+        t.name for t in design.terms if t.kind == TermKind.INTERACTION and set(t.parts) <= out
+    }
+
+
+# unit roundoff of a double
+_U = 2.0**-53
+
+
+def _bounds(
+    counts: np.ndarray,
+    total: np.ndarray,
+    square: np.ndarray,
+    zero_one: bool,
+    overall: tuple[float, float] | None,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """A column's per-group minimum and maximum without a MIN and a MAX per group (each as
+    dear as a sum of products), or None when only those can tell.
+    - A 0/1 column: 0 and 1 where the group has both, else the one value (its sum is a count).
+    - A column whose sums prove it varies in some group by more than constant_within_groups
+      allows: its range over all rows in every group. Those bounds are not the group's own,
+      but the two things read of them are what the group's own would give: the range, and
+      that the column is not constant within groups. The proof: a group's values span at
+      least 2 sqrt(SS / n), SS its within sum of squares, sum(x^2) - sum(x)^2 / n less the
+      rounding of both sums (below 3 n u sum(x^2) in any order of addition; 8 (n + 4) u
+      sum(x^2) is allowed).
+    Otherwise (a column perhaps constant within groups) None."""
+    if zero_one:
+        return np.where(total == counts, 1.0, 0.0), np.where(total > 0, 1.0, 0.0)
+    if overall is None:
+        return None
+    low, high = overall
+    n = counts.astype(float)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        within = square - total * total / n - 8.0 * (n + 4.0) * _U * square
+        spread = 2.0 * np.sqrt(np.maximum(within, 0.0) / n)
+    scale = max(abs(low), abs(high), 1.0)
+    if not np.any(spread > 2 * CONSTANT_SPREAD * scale):  # twice the tolerance: no doubt
+        return None
+    return np.full(len(counts), low), np.full(len(counts), high)
+
+
 def _or_nan(found: pd.DataFrame, column: str) -> np.ndarray:
     return found[column].to_numpy(float) if column in found else np.full(len(found), np.nan)
 
 
-def _monomial_sums(found: pd.DataFrame, monomials: list[tuple[str, ...]]):
+def _monomial_sums(
+    found: pd.DataFrame,
+    monomials: list[tuple[str, ...]],
+    zero_one: set[tuple[str, ...]] = frozenset(),
+):
     """The monomial query's answer (one row per group, in the groups' code order) as arrays."""
     K = len(monomials)
     cross = np.empty((len(found), K, K))
     for i in range(K):
         for j in range(i, K):
-            cross[:, i, j] = cross[:, j, i] = found[f"c{i}_{j}"].to_numpy(float)
+            column = f"s{i}" if i == j and monomials[i] in zero_one else f"c{i}_{j}"
+            cross[:, i, j] = cross[:, j, i] = found[column].to_numpy(float)
     return group_means.MonomialSums(
         monomials=monomials,
         counts=found["n"].to_numpy(np.int64),

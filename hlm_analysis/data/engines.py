@@ -96,12 +96,12 @@ class Engine:
     def row_hash(self, columns: list[str], seed: int) -> str:
         raise NotImplementedError
 
-    def collect_rows(self, columns: list[str], condition: str) -> str:
-        """An aggregate: the rows where `condition` holds, as a list of structs of `columns`."""
+    def collect_rows(self, columns: list[str], condition: str) -> dict[str, str]:
+        """Aggregates (name -> SQL) keeping the rows where `condition` holds."""
         raise NotImplementedError
 
-    def unnest_rows(self, relation: str, column: str) -> str:
-        """A query giving collect_rows' list in `relation`.`column` back as rows."""
+    def unnest_rows(self, relation: str, columns: list[str]) -> str:
+        """A query giving the rows collect_rows' aggregates kept in `relation` back."""
         raise NotImplementedError
 
     # the row hash is uniform on [hash_low, hash_low + 2^64)
@@ -213,12 +213,20 @@ class DuckDB(Engine):
     def row_hash(self, columns: list[str], seed: int) -> str:
         return f"hash({', '.join(columns)}, {int(seed)})"
 
-    def collect_rows(self, columns: list[str], condition: str) -> str:
-        fields = ", ".join(f"{c} := {c}" for c in columns)
-        return f"list(struct_pack({fields})) FILTER (WHERE {condition})"
+    def collect_rows(self, columns: list[str], condition: str) -> dict[str, str]:
+        # a list per column, not one list of structs: at 5M rows that list cost 0.48 s of CPU
+        # against 0.32 s. The lists of one ungrouped aggregation are filled from the same
+        # chunks in the same order, so the i-th entries are one row (prepare_in_engine checks
+        # each row's hash against its values).
+        return {f"kept_{c}": f"list({c}) FILTER (WHERE {condition})" for c in columns}
 
-    def unnest_rows(self, relation: str, column: str) -> str:
-        return f"SELECT unnest({column}, recursive := true) FROM {relation}"
+    def unnest_rows(self, relation: str, columns: list[str]) -> str:
+        # several unnest() in one SELECT run side by side, entry i of each forming row i
+        return (
+            "SELECT "
+            + ", ".join(f"unnest(kept_{c}) AS {c}" for c in columns)
+            + (f" FROM {relation}")
+        )
 
 
 class Spark(Engine):
@@ -376,12 +384,12 @@ class Spark(Engine):
     def row_hash(self, columns: list[str], seed: int) -> str:
         return f"xxhash64({', '.join(columns)}, {int(seed)})"
 
-    def collect_rows(self, columns: list[str], condition: str) -> str:
+    def collect_rows(self, columns: list[str], condition: str) -> dict[str, str]:
         fields = ", ".join(f"'{c}', {c}" for c in columns)
-        return f"collect_list(named_struct({fields})) FILTER (WHERE {condition})"
+        return {"kept_rows": f"collect_list(named_struct({fields})) FILTER (WHERE {condition})"}
 
-    def unnest_rows(self, relation: str, column: str) -> str:
-        return f"SELECT inline({column}) FROM {relation}"
+    def unnest_rows(self, relation: str, columns: list[str]) -> str:
+        return f"SELECT inline(kept_rows) FROM {relation}"
 
 
 def _first_line(exc: BaseException) -> str:

@@ -15,14 +15,22 @@ from functools import cached_property
 
 import numpy as np
 
+# A column whose values in every group lie within this fraction of its largest magnitude (or of
+# 1) is constant within groups: a group-level variable.
+CONSTANT_SPREAD = 1e-12
+
 
 @dataclass(frozen=True)
 class DesignSums:
     names: tuple[str, ...]  # the outcome first, then every design term (the intercept included)
     counts: np.ndarray  # (G,) rows per group
     cross: np.ndarray  # (G, k, k): sum over the group's rows of column a times column b
-    group_low: np.ndarray  # (G, k) smallest value of each column in each group
-    group_high: np.ndarray  # (G, k) largest value of each column in each group
+    # (G, k) smallest and largest value of each column in each group. Beyond memory, for a
+    # column the per-group sums show to vary within some group (so not constant within groups),
+    # they may instead be its smallest and largest value over all groups (aggregate._bounds):
+    # what constant_within_groups and range read of them is the same either way.
+    group_low: np.ndarray
+    group_high: np.ndarray
 
     @cached_property
     def _index(self) -> dict[str, int]:
@@ -65,7 +73,7 @@ class DesignSums:
         scale = float(
             max(np.max(np.abs(self.group_low[:, i])), np.max(np.abs(self.group_high[:, i])))
         )
-        return spread <= 1e-12 * max(scale, 1.0)
+        return spread <= CONSTANT_SPREAD * max(scale, 1.0)
 
     def correlation(self, names: list[str]) -> np.ndarray:
         idx = self.index(names)

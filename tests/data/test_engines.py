@@ -49,8 +49,19 @@ def _same(a, b, rel=1e-12):
     np.testing.assert_array_equal(a.sums.counts, b.sums.counts)
     scale = np.abs(a.sums.cross).max()
     assert np.abs(a.sums.cross - b.sums.cross).max() <= rel * scale
-    np.testing.assert_allclose(a.sums.group_low, b.sums.group_low, rtol=rel, atol=rel * scale)
-    np.testing.assert_allclose(a.sums.group_high, b.sums.group_high, rtol=rel, atol=rel * scale)
+    if b.rows is not None:
+        np.testing.assert_allclose(a.sums.group_low, b.sums.group_low, rtol=rel, atol=rel * scale)
+        np.testing.assert_allclose(a.sums.group_high, b.sums.group_high, rtol=rel, atol=rel * scale)
+        return
+    # beyond memory a column varying within groups may carry its overall range as each group's
+    # bounds (aggregate._bounds): what is read of them must be the same
+    for i, name in enumerate(a.sums.names):
+        np.testing.assert_allclose(a.sums.range(name), b.sums.range(name), rtol=rel, atol=0)
+        constant = a.sums.constant_within_groups(name)
+        assert b.sums.constant_within_groups(name) == constant, name
+        if constant:
+            np.testing.assert_allclose(a.sums.group_low[:, i], b.sums.group_low[:, i], rtol=rel)
+            np.testing.assert_allclose(a.sums.group_high[:, i], b.sums.group_high[:, i], rtol=rel)
 
 
 @pytest.fixture(scope="module")
@@ -181,12 +192,13 @@ def test_parquet_without_nulls_but_with_nan_or_0_1_columns(tmp_path, duckdb_engi
     frame["half"] = np.where(frame["almost"] > 0.5, 0.5, 0.0)  # in [0, 1], not 0/1
     frame["group_0_1"] = (frame["school"] % 2).astype(float)  # 0/1 and constant in groups
     keys = {"outcome": "normexam", "group": "school", "random_slopes": ["girl"]}
-    cases = {  # predictors, and how many of them the design sums cannot tell from 0/1 ones
-        "only_0_1": (["girl", "group_0_1", "standLRT"], 2),  # the 0/1 ones: a plain pass says
-        "half": (["girl", "half", "standLRT"], 1),  # 0 and 0.5: sum and sum of squares differ
-        "almost": (["girl", "almost", "standLRT"], 2),  # 1e-20 among ones: in neither sum
+    cases = {  # predictors, and the columns beyond memory whose per-group ranges need a scan
+        "only_0_1": (["girl", "group_0_1", "standLRT"], 0),  # 0/1: ranges from the sums
+        "half": (["girl", "half", "standLRT"], 0),  # 0 and 0.5 vary within schools
+        "almost": (["girl", "almost", "standLRT"], 0),  # 1e-20 among ones: not 0/1
+        "school_level": (["girl", "schavg", "standLRT"], 1),  # constant in each school
     }
-    for name, (predictors, unsure) in cases.items():
+    for name, (predictors, ranged) in cases.items():
         data = tmp_path / f"{name}.parquet"
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), data)
         spec = load_spec(write_config(tmp_path, name, data=data, predictors=predictors, **keys))
@@ -196,13 +208,20 @@ def test_parquet_without_nulls_but_with_nan_or_0_1_columns(tmp_path, duckdb_engi
         assert not any("AS n_read" in q for q in spy.queries)
         # every row comes back for the figures (small data): they settle the 0/1 columns
         assert not any("AS off_" in q for q in spy.queries)
-        # beyond memory a plain pass does, for the columns the sums leave open, with the sample
+        # beyond memory a plain pass before the design sums says which columns are 0/1 (for
+        # every numeric predictor: a column is, or is not, 0/1 in all rows), with the sample;
+        # the design sums then ask no per-group minimum or maximum, but for a column that may
+        # be constant within groups, in a GROUP BY of its own
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(aggregate, "IN_MEMORY_ROWS", 1000)
             patch.setattr(aggregate, "SAMPLE_ROWS", 300)
             spy = _Spy(duckdb_engine)
             _same(memory, _in_engine(spec, spy))
-            assert sum(q.count("AS off_") for q in spy.queries) == unsure
+            assert sum(q.count("AS off_") for q in spy.queries) == 3
+            sums, *rest = [q for q in spy.queries if "GROUP BY gv" in q and "SUM(" in q]
+            assert "MIN(" not in sums and "MAX(" not in sums and not rest
+            grouped = [q for q in spy.queries if "GROUP BY gv" in q and "MIN(" in q]
+            assert sum(q.count("MIN(") for q in grouped) == ranged
     # a NaN is no null in the footers: the design sums count fewer rows, and pass 2 runs
     nan = frame.assign(normexam=lambda d: d["normexam"].where(d.index % 50 != 3, np.nan))
     data = tmp_path / "nan.parquet"
@@ -417,12 +436,12 @@ class _ScanSpy(_Spy):
 
 
 LAKE_SCANS = {  # config, and the scans of a lake beyond memory
-    # no nulls: the design sums, then the 0/1 check (girl) with the sample's rows
+    # no nulls: the 0/1 checks and ranges with the sample's rows, then the design sums
     "plain": (
-        {"predictors": ["girl", "almost", "standLRT"], "random_slopes": ["girl"]},
-        ["design sums", "0/1 columns and the sample's rows"],
+        {"predictors": ["girl", "standLRT"], "random_slopes": ["girl"]},
+        ["checks and the sample's rows", "design sums"],
     ),
-    # group means by algebra, no 0/1 column: the sample's rows in a plain scan of their own
+    # group means by algebra
     "contextual": (
         {
             "predictors": ["standLRT", "score"],
@@ -430,7 +449,12 @@ LAKE_SCANS = {  # config, and the scans of a lake beyond memory
             "contextual": ["standLRT"],
             "random_slopes": ["standLRT"],
         },
-        ["design sums (group means by algebra)", "the sample's rows"],
+        ["checks and the sample's rows", "design sums (group means by algebra)"],
+    ),
+    # a school's average may be constant within groups (it is): its per-group ranges
+    "perhaps_constant": (
+        {"predictors": ["girl", "schavg", "standLRT"], "random_slopes": ["girl"]},
+        ["checks and the sample's rows", "design sums", "group ranges"],
     ),
 }
 
