@@ -100,6 +100,7 @@ def test_kraft_benchmarks_label_the_sizes_and_methods_say_so(schools, tmp_path):
         robust_noted=False,
         intervals_noted=False,
         final_notes="",
+        conservative_lrt=False,
     )
     assert "labelled by Kraft's benchmarks" in methods and "Cohen's benchmarks" not in methods
 
@@ -181,6 +182,7 @@ def test_methods_name_the_reference_level_actually_used(hsb82):
         robust_noted=False,
         intervals_noted=False,
         final_notes="",
+        conservative_lrt=False,
     )
     assert "Sector against Public (set by `reference:` in the configuration)" in methods
     assert "first level in sorted order" not in methods
