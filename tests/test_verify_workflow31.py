@@ -265,3 +265,53 @@ def test_an_output_folder_that_cannot_be_made_is_bad_input(tmp_path, capsys):
         assert cli.main(args) == 2, args
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and "cannot write to /proc" in err, err
+
+
+# --- profiles with a random slope on a variable far from zero ---------------------------------
+
+
+def test_no_verdict_or_rank_from_an_intercept_far_outside_the_data(tmp_path):
+    """Ages 15-18 with a random slope of age: each school's intercept effect is its difference
+    at age 0. School S26 (raw mean 54.0 against 50.0, +3.5 at the average age) was told it
+    "differs by -39.58 ... is below similar schools" and ranked 38 of 40; 11 of 40 schools got a
+    verdict of the wrong sign for every age in the data."""
+    rng = np.random.default_rng(2)
+    frames = []
+    for k in range(40):
+        age = rng.uniform(15, 18, 30)
+        u0, u1 = rng.normal(0, 2), rng.normal(0, 1.5)
+        y = 50 + u0 + (1 + u1) * (age - 16.5) + rng.normal(0, 2, 30)
+        frames.append(pd.DataFrame({"school": f"S{k:02d}", "age": age.round(2), "score": y}))
+    pd.concat(frames).to_csv(tmp_path / "age.csv", index=False)
+    config = write_config(
+        tmp_path,
+        "age",
+        data=tmp_path / "age.csv",
+        outcome="score",
+        predictors=["age"],
+        group="school",
+        random_slopes=["age"],
+        unit="student",
+        group_noun="school",
+    )
+    folder = tmp_path / "_output" / "age"
+    results = fit(config, folder)
+    assert results.final_model.value == "random_slope"
+    mark_rendered(folder, config)
+    assert cli.main(["profiles", str(config), "--output-root", str(tmp_path / "_output")]) == 0
+    for page in (folder / "profiles").glob("*.html"):
+        text = re.sub(r"<style.*?</style>|<svg.*?</svg>", " ", page.read_text(), flags=re.S)
+        text = " ".join(re.sub(r"<[^>]+>", " ", text).split())
+        assert "similar schools." not in text  # no "above / below similar schools"
+        assert "it would rank" not in text
+        assert "where age is 0" in text and "None of the data lie at age 0" in text
+
+
+def test_the_intercept_difference_names_where_it_holds_with_a_random_slope(tmp_path):
+    """With a random slope a school's difference changes with the slope's variable; the page
+    said "differs by +7.94" as if it held for every student. It holds where ses is 0."""
+    pages, results = _profiles(tmp_path, groups=40, size=30, intercept_sd=3.0, slope_sd=2.0, seed=4)
+    assert results.final_model.value == "random_slope"
+    for text in pages.values():
+        assert re.search(r"score here \(where ses is 0\) differs by", text), text[:600]
+        assert "None of the data lie" not in text  # ses is centred near 0: a verdict may be given

@@ -276,6 +276,9 @@ class Profile:
     People: str = ""
     at_time: str = ""  # growth: where the intercept difference is measured (" where Year is 0")
     singular: bool = False  # the level's variance is estimated at zero: no difference, no rank
+    # a random slope's variable whose 0 lies outside the data ("Age 0 (they span 15.0 to 18.0)"):
+    # the intercept difference is an extrapolation there, so no verdict, no rank
+    far: str = ""
     # the level's intercepts are reliable enough to order groups (rules.RELIABILITY); else the
     # page gives the rank interval only, and says why
     rankable: bool = True
@@ -324,6 +327,9 @@ def profile(
         difference = signed + fmt.num(entry["estimate"], digits)
         low, high = fmt.num(entry["ci_low"], digits), fmt.num(entry["ci_high"], digits)
     verdict = "above" if entry["ci_low"] > 0 else "below" if entry["ci_high"] < 0 else ""
+    where, far = _intercept_point(results, effects, level)
+    if far:
+        verdict = ""
     g = len(effects.groups)
     singular = entry["rank"] is None
     width = g if singular else entry["rank_high"] - entry["rank_low"] + 1
@@ -366,6 +372,8 @@ def profile(
         has_rows=has_rows,
         sampled=has_rows and results.sample is not None and results.sample.is_sample,
         **_level_words(results, words, level, entry["id"]),
+        **({"at_time": where} if where else {}),
+        far=far,
     )
 
 
@@ -410,6 +418,40 @@ def _level_words(
         if "inner" not in out:
             out["inner"] = f", in {parent.one} {group.rsplit(' / ', 1)[0]}"
     return out
+
+
+def _intercept_point(results: Results, effects: GroupEffects, level: Level) -> tuple[str, str]:
+    """Where a group's intercept difference holds when the level has random slopes (it changes
+    with their variables: " (where Age is 0)", a category's reference " (where Gender is
+    Female)"), and, when a numeric one's 0 lies outside its observed values, that point ("Age 0
+    (they span 15 to 18)"); ("", "") without random slopes."""
+    spec, design = results.spec, results.design
+    time = getattr(spec, "time", None)
+    points, far = ([f"{spec.label(time)} is 0"] if time else []), []
+    for term in effects.terms:
+        if term == INTERCEPT:
+            continue
+        try:
+            t = design.term(term)
+            v = design.variable(t.variable) if t.variable is not None else None
+        except (KeyError, ValueError):
+            continue
+        if v is None:
+            continue
+        name = spec.label(v.name)
+        if t.level is not None and v.reference is not None:
+            point = f"{name} is {v.reference}"
+        else:
+            point = f"{name} is 0"
+            data = results.data
+            seen = data.model_scale.get(v.name) or data.numeric.get(v.name)
+            if seen is not None and not seen.min <= 0 <= seen.max:
+                far.append(f"{name} 0 (they span {fmt.sig(seen.min)} to {fmt.sig(seen.max)})")
+        if point not in points:
+            points.append(point)
+    if len(points) == int(bool(time)):  # no random slope: growth keeps its time point
+        return "", ""
+    return f" (where {_listed(points)})", " or ".join(far)
 
 
 def _listed(items: list[str]) -> str:
