@@ -92,7 +92,8 @@ def level_facts(
     _after(results, tiers, escape)
     innermost = lex.tiers[-1].noun
     if crossed:
-        within = f"within the combinations of {lex.tiers[0].noun.one} and {lex.tiers[1].noun.one}"
+        # no effect per combination in the model: the rest is the rows' own (residual) variance
+        within = f"between {lex.unit.many} (the residual)"
     else:
         within = f"within {innermost.many}"
     residual = shares.get(levels.RESIDUAL)

@@ -156,9 +156,9 @@ def test_growth_report_speaks_of_growth_per_unit_of_time():
 def test_crossed_report_names_both_factors():
     f = _facts("levels_scotssec")
     assert f["levels"]["counts"] == "148 primary schools crossed with 19 secondary schools"
-    assert f["levels"]["shares"][-1].endswith(
-        "within the combinations of primary school and secondary school"
-    )
+    # no effect per combination of the two factors in the model: the rest is the residual
+    assert f["levels"]["shares"][-1].endswith(r"between pupils \(the residual\)")
+    assert "combinations" not in " ".join(f["levels"]["shares"])
 
 
 def test_levels_table_and_group_summaries_add_up():
