@@ -161,6 +161,24 @@ def _caterpillar(results, model, rows, labels, lex) -> str | None:
     effects = getattr(model, "group_effects", None) if model is not None else None
     if effects is None or not effects.groups:
         return None
+    scale = " on the log-odds scale" if results.spec.family == "binomial" else ""
+    if levels.multilevel(results):  # one row of panels per level: each level's range
+        parts = []
+        for lv in model.levels:
+            e = lv.group_effects
+            if e is None or not e.groups:
+                continue
+            j = list(e.terms).index(INTERCEPT) if INTERCEPT in e.terms else 0
+            parts.append(
+                f"{fmt.integer(len(e.groups))} {lex.tier(lv.level).noun.many}, intercepts from "
+                f"{_range([row[j] for row in e.estimate], 2)}"
+            )
+        return (
+            f"Estimated effects{scale}, sorted, each with a 95% interval, one row of panels per "
+            + ("crossed factor: " if levels.crossed(results) else "level: ")
+            + "; ".join(parts)
+            + "."
+        )
     column = list(effects.terms).index(INTERCEPT) if INTERCEPT in effects.terms else 0
     values = [row[column] for row in effects.estimate]
     sd = _random_sd(model)
@@ -168,7 +186,6 @@ def _caterpillar(results, model, rows, labels, lex) -> str | None:
     noun = lex.tier(levels.columns(results)[0]).noun
     one, many = noun.one, noun.many
     spread = f" (standard deviation of the {one} effects {fmt.num(sd)})" if sd else ""
-    scale = " on the log-odds scale" if results.spec.family == "binomial" else ""
     return (
         f"Estimated effects of the {fmt.integer(len(values))} {many}{scale}, sorted, "
         f"each with a 95% interval: from {_range(values, 2)}{spread}."

@@ -80,3 +80,18 @@ def test_the_engine_writes_the_figures_own_alt_over_the_cells(tmp_path):
     assert 'alt="Static."' in cell_markdown(cell, [own], tmp_path, False)
     text = cell_markdown(cell, [described], tmp_path, False)
     assert "alt=\"Means from 1.0 to '2.0'.\"" in text and "Static." not in text
+
+
+def test_alt_text_of_several_levels_names_each_level_the_figure_shows():
+    from helpers import fixture_results
+
+    growth = fixture_results("levels_growth")
+    cat = alt_text.describe("caterpillar", growth, growth.final)
+    assert "one row of panels per level: 60 schools" in cat and "1,721 children" in cat
+    # the lines and QQ intercepts are the model's effects of the outermost level: schools
+    assert alt_text.describe("group_slopes", growth, growth.final).startswith("One line per school")
+    assert "of the 60 school intercepts" in alt_text.describe("diagnostics", growth, growth.final)
+    crossed = fixture_results("levels_scotssec")
+    text = alt_text.describe("caterpillar", crossed, crossed.final)
+    assert "per crossed factor: 148 primary schools" in text and "19 secondary schools" in text
+    assert "group" not in alt_text.describe("group_boxes", crossed, crossed.final)
