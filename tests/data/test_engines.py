@@ -191,12 +191,14 @@ def test_parquet_without_nulls_but_with_nan_or_0_1_columns(tmp_path, duckdb_engi
     frame = pd.read_parquet(frame)
     frame["half"] = np.where(frame["almost"] > 0.5, 0.5, 0.0)  # in [0, 1], not 0/1
     frame["group_0_1"] = (frame["school"] % 2).astype(float)  # 0/1 and constant in groups
+    frame["girl_int"] = (frame["almost"] > 0.5).astype("int64")  # another 0/1, as integers
     keys = {"outcome": "normexam", "group": "school", "random_slopes": ["girl"]}
     cases = {  # predictors, and the columns beyond memory whose per-group ranges need a scan
         "only_0_1": (["girl", "group_0_1", "standLRT"], 0),  # 0/1: ranges from the sums
         "half": (["girl", "half", "standLRT"], 0),  # 0 and 0.5 vary within schools
         "almost": (["girl", "almost", "standLRT"], 0),  # 1e-20 among ones: not 0/1
         "school_level": (["girl", "schavg", "standLRT"], 1),  # constant in each school
+        "stored_as_int": (["girl", "girl_int", "standLRT"], 0),  # 0/1 as integers
     }
     for name, (predictors, ranged) in cases.items():
         data = tmp_path / f"{name}.parquet"
@@ -222,6 +224,9 @@ def test_parquet_without_nulls_but_with_nan_or_0_1_columns(tmp_path, duckdb_engi
             assert "MIN(" not in sums and "MAX(" not in sums and not rest
             grouped = [q for q in spy.queries if "GROUP BY gv" in q and "MIN(" in q]
             assert sum(q.count("MIN(") for q in grouped) == ranged
+        for v in ("girl_int", "half"):  # the design says which are 0/1, as in memory
+            if v in predictors:
+                assert memory.design.variable(v).binary == (v == "girl_int")
     # a NaN is no null in the footers: the design sums count fewer rows, and pass 2 runs
     nan = frame.assign(normexam=lambda d: d["normexam"].where(d.index % 50 != 3, np.nan))
     data = tmp_path / "nan.parquet"
@@ -459,7 +464,7 @@ LAKE_SCANS = {  # config, and the scans of a lake beyond memory
 }
 
 
-@pytest.mark.parametrize("case", [*LAKE_SCANS, "nulls"])
+@pytest.mark.parametrize("case", [*LAKE_SCANS, "nulls", "csv", "no_statistics"])
 def test_a_lake_is_read_in_two_scans_and_the_sample_is_the_full_scans(
     tmp_path, duckdb_engine, monkeypatch, case
 ):
@@ -474,9 +479,23 @@ def test_a_lake_is_read_in_two_scans_and_the_sample_is_the_full_scans(
         frame.loc[frame.index % 40 == 1, "standLRT"] = None
         config = LAKE_SCANS["plain"][0]
         expected = ["counts and checks and the sample's rows", "design sums"]
+    elif case == "csv":  # text first; no row count: estimated from the bytes, sample as above
+        config = LAKE_SCANS["plain"][0]
+        expected = ["text columns as numbers", "counts and checks and the sample's rows"]
+        expected.append("design sums")
+    elif case == "no_statistics":  # footers that say nothing: pass 2 counts first
+        config = LAKE_SCANS["plain"][0]
+        expected = ["counts and checks and the sample's rows", "design sums"]
     else:
         config, expected = LAKE_SCANS[case]
     lake = _parts(frame, tmp_path / "lake")
+    if case == "no_statistics":
+        for part in sorted(lake.glob("*.parquet")):
+            pq.write_table(pq.read_table(part), part, write_statistics=False)
+    if case == "csv":
+        for part in sorted(lake.glob("*.parquet")):
+            pd.read_parquet(part).to_csv(part.with_suffix(".csv"), index=False)
+            part.unlink()
     keys = {"outcome": "normexam", "group": "school", **config}
     spec = load_spec(write_config(tmp_path, case, data=lake, **keys))
     spy = _ScanSpy(duckdb_engine)
