@@ -14,6 +14,7 @@ from ..results import ModelResult, Results
 from . import fmt, levels
 from .labels import labels_for
 from .lexicon import Lexicon, build
+from .tables import min_cell, small_groups
 
 # figures.py's limits: named caterpillar rows up to this many groups, lines per group up to this
 LABELLED_GROUPS = 40
@@ -250,11 +251,19 @@ def _caterpillar(results, model, labels, lex) -> str | None:
             else "ranked, as a band of 95% intervals"
         )
         text = (
-            f"The {fmt.integer(n)} {_e(noun.many)}' effects in the final model (conditional "
+            f"The {fmt.integer(n)} {_e(noun.possessive)} effects in the final model (conditional "
             f"modes{scale}), {shape}{panels}"
         )
+        if n <= LABELLED_GROUPS:  # named rows: small groups are left out (privacy)
+            hidden = len(small_groups(results) & {str(g) for g in effects.groups})
+            text += _hidden(results, hidden, noun)
     else:
-        names = [f"{fmt.integer(len(e.groups))} {_e(lex.tier(c).noun.many)}" for c, e in per_level]
+        names = []
+        for c, e in per_level:
+            n = len(e.groups)
+            small = sum(1 for k in levels.group_summary(results, c).n if k < min_cell(results))
+            hidden = _hidden(results, small if n <= LABELLED_GROUPS else 0, lex.tier(c).noun)
+            names.append(f"{fmt.integer(n)} {_e(lex.tier(c).noun.many)}{hidden}")
         order = (
             "one row of panels per crossed factor"
             if levels.crossed(results)
@@ -268,6 +277,16 @@ def _caterpillar(results, model, labels, lex) -> str | None:
     return (
         text + ". Intervals are not adjusted for comparing many at once: read the picture as "
         "the spread, not as a ranking."
+    )
+
+
+def _hidden(results: Results, count: int, noun) -> str:
+    """ " (3 schools with fewer than 5 rows not shown)", or nothing."""
+    if not count:
+        return ""
+    return (
+        f" ({_e(noun.count(fmt.integer(count)))} with fewer than {min_cell(results)} rows not "
+        "shown)"
     )
 
 

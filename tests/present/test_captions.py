@@ -8,6 +8,7 @@ schools), growth and crossed factors (ScotsSec)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -126,3 +127,13 @@ def test_without_a_noun_the_report_says_group():
     # hsb2 groups by "ses" (label "Socioeconomic status"): no noun, so "groups" is right
     found = _figure_captions("hsb2")
     assert "groups" in found["caterpillar"]
+
+
+def test_the_caterpillar_caption_counts_the_groups_left_out_for_privacy():
+    results = fixture_results("schools")
+    g = results.data.groups
+    shrunk = dataclasses.replace(g, n=tuple(2 if i in (0, 3, 7) else k for i, k in enumerate(g.n)))
+    results = dataclasses.replace(results, data=dataclasses.replace(results.data, groups=shrunk))
+    text = captions.caption("caterpillar", results, results.final)
+    assert text.startswith("The 20 schools\\' effects")
+    assert "(3 schools with fewer than 5 rows not shown)" in text
