@@ -315,3 +315,45 @@ def test_the_intercept_difference_names_where_it_holds_with_a_random_slope(tmp_p
     for text in pages.values():
         assert re.search(r"score here \(where ses is 0\) differs by", text), text[:600]
         assert "None of the data lie" not in text  # ses is centred near 0: a verdict may be given
+
+
+def test_suppressed_groups_leave_no_mark_in_other_profiles_figure(tmp_path, monkeypatch):
+    """Every profile's figure drew every group's interval, unnamed, those below min_size too, and
+    the profiles go on the public site: a one-pupil school's effect (about that pupil's score),
+    recognisable as the widest interval. The public report leaves such groups out of its
+    figures; the profiles now draw only the groups that have a profile, and say so."""
+    from hlm_analysis.present import profile_figure
+
+    drawn = []
+
+    class Recording(profile_figure.ProfileFigure):
+        def __init__(self, estimate, *args, **kwargs):
+            drawn.append(len(estimate))
+            super().__init__(estimate, *args, **kwargs)
+
+    monkeypatch.setattr(profile_figure, "ProfileFigure", Recording)
+    rng = np.random.default_rng(12)
+    frames = []
+    for k in range(24):
+        n = 3 if k < 4 else 20  # four schools below min_size
+        x = rng.normal(0, 1, n)
+        y = 50 + 2 * x + rng.normal(0, 3) + rng.normal(0, 3, n)
+        frames.append(pd.DataFrame({"school": f"S{k:02d}", "x": x, "y": y}))
+    pd.concat(frames).to_csv(tmp_path / "d.csv", index=False)
+    config = write_config(
+        tmp_path,
+        "small",
+        data=tmp_path / "d.csv",
+        outcome="y",
+        predictors=["x"],
+        group="school",
+        group_noun="school",
+        min_cell=2,
+    )
+    folder = tmp_path / "_output" / "small"
+    fit(config, folder)
+    mark_rendered(folder, config)
+    assert cli.main(["profiles", str(config), "--output-root", str(tmp_path / "_output")]) == 0
+    assert drawn == [20]
+    text = (folder / "profiles" / "S10.html").read_text()
+    assert "each of the 20 schools with a profile" in " ".join(text.split())

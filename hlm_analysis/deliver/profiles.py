@@ -21,6 +21,7 @@ import shutil
 import textwrap
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -169,6 +170,10 @@ def write_profiles(
 
     est = np.array([row[effects.terms.index(facts.INTERCEPT)] for row in effects.estimate])
     se = np.array([row[effects.terms.index(facts.INTERCEPT)] for row in effects.std_error])
+    # only groups with a profile are drawn: the pages go on the public site, and a suppressed
+    # group's interval (the widest, its few rows' scores) would be a number of that group
+    shown = np.array([level.ids.index(e["id"]) for e in published], dtype=int)
+    est, se = est[shown], se[shown]
     by_group = _split_rows(rows)
     figure = ProfileFigure(
         est,
@@ -184,7 +189,8 @@ def write_profiles(
     html_page = html_env.get_template("profile.html.j2")
     typst_page = typst_env.get_template("profile.typ.j2")
     font_setting = Markup(fonts.typst_font_setting())
-    position = {g: j for j, g in enumerate(level.ids)}
+    position = {e["id"]: j for j, e in enumerate(published)}
+    drawn = fmt.integer(len(published)) if len(published) < len(entries) else ""
 
     with atomic.staging_dir(folder, ".profiles-") as scratch:
         built = scratch / FOLDER
@@ -204,6 +210,7 @@ def write_profiles(
                 has_rows=rows is not None,
                 level=level,
             )
+            p = replace(p, n_drawn=drawn)
             svg = figure.svg(position[group], by_group.get(group))
             (work / f"{stem}.svg").write_text(svg, encoding="utf-8")
             html = html_page.render(p=p, svg=Markup(svg))

@@ -279,6 +279,8 @@ class Profile:
     # a random slope's variable whose 0 lies outside the data ("Age 0 (they span 15.0 to 18.0)"):
     # the intercept difference is an extrapolation there, so no verdict, no rank
     far: str = ""
+    # groups drawn in the figure when some have no profile (suppressed: left out), else ""
+    n_drawn: str = ""
     # the level's intercepts are reliable enough to order groups (rules.RELIABILITY); else the
     # page gives the rank interval only, and says why
     rankable: bool = True
