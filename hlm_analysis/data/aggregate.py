@@ -38,9 +38,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..errors import InputError, ToolError
 from ..results import TermKind
@@ -80,6 +80,9 @@ from .prepare import (
 )
 from .source import IN_MEMORY_ROWS, Source
 from .sums import CONSTANT_SPREAD, DesignSums
+
+if TYPE_CHECKING:  # pandas is imported when a frame first comes back (route.py starts it early)
+    import pandas as pd
 
 # Designs wider than this count their groups first (one more pass), so that the per-group
 # sums of a wide design over many groups are refused before the engine returns them.
@@ -244,6 +247,8 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             raise ToolError("the engine returned the sample's rows out of step with each other")
         candidates[:] = [rows]
         if not parts:
+            import pandas as pd
+
             return pd.Series(dtype=float)
         return engine.frame(f"SELECT {', '.join(parts)} FROM hlm_checks").iloc[0]
 
@@ -498,7 +503,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                 counted()  # incomplete rows after all (NaN): pass 2 as without footers
             if table is None:
                 ordered, table = _ordered_groups(spec, kinds, agg.rename(columns={"gv": "g"}))
-            agg["code"] = pd.Categorical(agg["gv"], categories=table["g"]).codes
+            agg["code"] = _codes(agg["gv"], table["g"])
             agg = agg.sort_values("code")
             G = len(ordered)
             counts = agg["n"].to_numpy(np.int64)
@@ -548,7 +553,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                         + ", ".join(f"MIN(d{x}) AS lo{x}, MAX(d{x}) AS hi{x}" for x in unsettled)
                         + f" FROM ({design_select('analysis')}) t GROUP BY gv"
                     )
-                ranges["code"] = pd.Categorical(ranges["gv"], categories=table["g"]).codes
+                ranges["code"] = _codes(ranges["gv"], table["g"])
                 ranges = ranges.sort_values("code")
                 for x in unsettled:
                     low[:, x] = ranges[f"lo{x}"].to_numpy(float)
@@ -620,7 +625,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                         + ", ".join(f"{expressions[i]} AS e{i}" for i in unsettled)
                         + f" FROM analysis WHERE {complete}) t GROUP BY gv"
                     )
-                ranges["code"] = pd.Categorical(ranges["gv"], categories=found["g"]).codes
+                ranges["code"] = _codes(ranges["gv"], found["g"])
                 ranges = ranges.sort_values("code")
                 for i in unsettled:
                     monomial_sums.low[:, i] = ranges[f"lo{i}"].to_numpy(float)
@@ -731,7 +736,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         columns, terms_of, categorical, design = build_design(
             spec, predictors, levels_of, binary, algebra
         )
-    fetched["code"] = pd.Categorical(fetched["gv"], categories=table["g"]).codes
+    fetched["code"] = _codes(fetched["gv"], table["g"])
     if not keep_all:
         fetched = fetched.sort_values(["code", "d0"], kind="stable").reset_index(drop=True)
     codes = fetched["code"].to_numpy(np.int64)
@@ -880,6 +885,13 @@ def _monomial_query(
         f"SELECT gv, COUNT(*) AS n, {', '.join(parts)} FROM "
         f"(SELECT analysis.{g} AS gv, {inner} FROM analysis WHERE {complete}) t GROUP BY gv"
     )
+
+
+def _codes(values, categories) -> np.ndarray:
+    """Each value's position among `categories` (-1 when not there)."""
+    import pandas as pd
+
+    return pd.Categorical(values, categories=categories).codes
 
 
 def _csv_rows(source: Source) -> int | None:

@@ -18,12 +18,14 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..errors import InputError, ToolError
 from .files import check_memory_size, nfc
 from .source import Source
+
+if TYPE_CHECKING:  # frames come back as pandas; it is imported when the first does
+    import pandas as pd
 
 ENGINES = ("duckdb", "spark")
 # What a CSV reader is told a null looks like: no cell is, so an empty cell is the text ''

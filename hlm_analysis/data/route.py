@@ -7,7 +7,9 @@ them on the reference data).
 
 from __future__ import annotations
 
+import importlib
 import os
+import threading
 from dataclasses import replace
 
 from ..errors import InputError
@@ -67,7 +69,10 @@ def _prepare(spec: Spec, engine: str | None) -> Prepared:
     read = {"files_read": len(source.files), "files_skipped": source.skipped}
     if engine == "duckdb" and fits_in_memory(source):
         return replace(prepare_in_memory(spec, source.files[0]), **read)
-    # the SQL engines (and pandas, which they return frames in) load only for this path
+    # the SQL engines (and pandas, which they return frames in) load only for this path;
+    # pandas in a thread of its own, while the engine starts and its first scan runs (DuckDB
+    # lets go of the GIL): that scan returns no frame, and the import (~0.3 s) is then done
+    threading.Thread(target=importlib.import_module, args=("pandas",), daemon=True).start()
     from .aggregate import prepare_in_engine
     from .engines import open_engine
 
