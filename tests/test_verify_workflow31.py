@@ -357,3 +357,24 @@ def test_suppressed_groups_leave_no_mark_in_other_profiles_figure(tmp_path, monk
     assert drawn == [20]
     text = (folder / "profiles" / "S10.html").read_text()
     assert "each of the 20 schools with a profile" in " ".join(text.split())
+
+
+def test_an_interval_above_zero_never_prints_a_zero_bound():
+    """An interval of 0.004 to 4.2 printed as "0.00 to 4.20" beside "The whole interval lies
+    above 0": the bound is written with the digits that show it is not 0 (odds ratios too)."""
+    from helpers import fixture_results
+
+    from hlm_analysis.present import profiles as facts
+
+    for name in ("schools", "graduation"):
+        results = fixture_results(name)
+        entries, _ = facts.index_entries(results, 1)
+        entry = {**entries[0], "estimate": 0.5, "ci_low": 0.004, "ci_high": 1.0}
+        p = facts.profile(results, entry)
+        assert p.verdict == "above"
+        shown = float(p.ci_low.replace("\u2212", "-"))
+        assert shown != (1.0 if p.binomial else 0.0), p.ci_low
+        entry = {**entries[0], "estimate": -0.5, "ci_low": -1.0, "ci_high": -0.003}
+        p = facts.profile(results, entry)
+        assert p.verdict == "below"
+        assert float(p.ci_high.replace("\u2212", "-")) != (1.0 if p.binomial else 0.0), p.ci_high

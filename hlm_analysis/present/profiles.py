@@ -322,12 +322,12 @@ def profile(
     if binomial:  # shares as percentages, the effect as an odds ratio
         mean, overall = fmt.pct(own_mean, 0), fmt.pct(mean_all, 0)
         difference = fmt.sig(math.exp(entry["estimate"]), 3)
-        low, high = fmt.sig(math.exp(entry["ci_low"]), 3), fmt.sig(math.exp(entry["ci_high"]), 3)
+        low, high = (_off_zero(math.exp(entry[k]), 3, 1.0, fmt.sig) for k in ("ci_low", "ci_high"))
     else:
         mean, overall = fmt.num(own_mean, digits), fmt.num(mean_all, digits)
         signed = "+" if round(entry["estimate"], digits) > 0 else ""
         difference = signed + fmt.num(entry["estimate"], digits)
-        low, high = fmt.num(entry["ci_low"], digits), fmt.num(entry["ci_high"], digits)
+        low, high = (_off_zero(entry[k], digits, 0.0, fmt.num) for k in ("ci_low", "ci_high"))
     verdict = "above" if entry["ci_low"] > 0 else "below" if entry["ci_high"] < 0 else ""
     where, far = _intercept_point(results, effects, level)
     if far:
@@ -377,6 +377,16 @@ def profile(
         **({"at_time": where} if where else {}),
         far=far,
     )
+
+
+def _off_zero(value: float, digits: int, zero: float, write) -> str:
+    """`value` written with `digits`, or more when that would print the no-difference value
+    (0, or 1 for an odds ratio) for a bound that is not it: "0.004", never "0.00" beside "the
+    whole interval lies above 0"."""
+    shown = digits
+    while value != zero and write(value, shown) == write(zero, shown) and shown < digits + 5:
+        shown += 1
+    return write(value, shown)
 
 
 def level_words(words: lexicon.Lexicon, level: Level) -> lexicon.Lexicon:
