@@ -257,6 +257,12 @@ def _scan_summary(fits: list[Fit]) -> str:
     return f"{len(scans)} scan{'s' if len(scans) != 1 else ''}: " + ", ".join(each)
 
 
+def _load() -> str:
+    """The 1- and 5-minute load averages (2 cores here): how busy the machine was."""
+    one, five, _ = os.getloadavg()
+    return f"{one:.1f} (1 min), {five:.1f} (5 min)"
+
+
 def _bare_duckdb(glob: str) -> float:
     """The floor: one DuckDB query computing every per-group product sum of the columns (the
     numbers the engine needs), as a whole process."""
@@ -329,6 +335,7 @@ def _scale_section(tmp: Path, sizes=SCALE, repeat: int = 1) -> None:
     )
     if repeat > 1:
         print(f"(medians of {repeat} runs, fit and floor alternating)")
+    print(f"load average at the start: {_load()}", flush=True)
     print(
         f"{'rows':>12} {'groups':>7} {'model':>10} {'fit s':>7} {'cpu s':>7} {'peak MB':>8} "
         f"{'floor s':>8} {'cpu s':>7} {'fit/floor':>9} {'cpu/cpu':>8}"
@@ -356,6 +363,7 @@ def _scale_section(tmp: Path, sizes=SCALE, repeat: int = 1) -> None:
             )
         for model, fits in runs.items():
             print(f"{'':>12} {model} fit, {_scan_summary(fits)} (floor: 1 scan)", flush=True)
+        print(f"{'':>12} load average after these runs: {_load()}", flush=True)
         shutil.rmtree(lake)
     _spark_line(tmp, *SPARK_ROWS, repeat=repeat)
 

@@ -17,6 +17,7 @@ number is never printed for a model that was not fitted.
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import subprocess
@@ -279,6 +280,8 @@ def levels_scale_section(tmp: Path, lakes=LAKES, repeat: int = 1) -> bool:
     )
     if repeat > 1:
         print(f"(medians of {repeat} runs, fit and floor alternating)")
+    one, five, _ = os.getloadavg()
+    print(f"load average at the start: {one:.1f} (1 min), {five:.1f} (5 min)")
     print(
         f"{'rows':>12} {'schools':>8} {'classes':>8} {'fit s':>7} {'peak MB':>8} {'floor s':>8} "
         f"{'fit/floor':>9}"
