@@ -732,3 +732,33 @@ def test_running_out_of_memory_is_the_machine_not_the_data():
     assert isinstance(error, ToolError)
     assert "HLM_DUCKDB_MEMORY" in str(error) and "ulimit -v" in str(error)
     assert isinstance(engines._read_error(duckdb.ParserException("syntax")), InputError)
+
+
+@pytest.mark.parametrize("case", ["plain", "contextual", "perhaps_constant"])
+def test_a_lake_beyond_memory_fits_the_in_memory_models(tmp_path, duckdb_engine, monkeypatch, case):
+    # The design sums beyond memory (no per-group minimum or maximum asked of a column that
+    # varies within groups, a 0/1 column's square from its sum) give the in-memory ladder:
+    # log-likelihoods within 1e-12, the same estimates and standardized estimates (a 0/1
+    # predictor's differs: divided by the outcome's SD only).
+    from hlm_analysis.model.ladder import fit_ladder
+
+    monkeypatch.setattr(aggregate, "IN_MEMORY_ROWS", 1000)
+    monkeypatch.setattr(aggregate, "SAMPLE_ROWS", 300)
+    frame = pd.read_parquet(_complete_parquet(tmp_path, _variant_frame()))
+    frame["score"] = 500 + 100 * np.random.default_rng(5).normal(size=len(frame))
+    lake = _parts(frame, tmp_path / "lake")
+    keys = {"outcome": "normexam", "group": "school", **LAKE_SCANS[case][0]}
+    spec = load_spec(write_config(tmp_path, case, data=lake, **keys))
+    single = tmp_path / "single.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), single)
+    memory = fit_ladder(prepare_in_memory(spec.model_copy(update={"data": single}), single))
+    engine = fit_ladder(_in_engine(spec, duckdb_engine))
+    assert memory.models.keys() == engine.models.keys()
+    for name, model in memory.models.items():
+        other = engine.models[name]
+        assert other.loglik == pytest.approx(model.loglik, rel=1e-12, abs=0)
+        for a, b in zip(model.fixed_effects, other.fixed_effects, strict=True):
+            assert a.term == b.term
+            assert b.estimate == pytest.approx(a.estimate, rel=1e-9, abs=1e-12)
+            if a.std_estimate is not None:
+                assert b.std_estimate == pytest.approx(a.std_estimate, rel=1e-9, abs=1e-12)
