@@ -138,9 +138,11 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         if kind == "bool":
             return f"(CASE WHEN {ref} IS NULL THEN NULL WHEN {ref} THEN 'True' ELSE 'False' END)"
         if kind == "number":
-            return (
-                f"(CASE WHEN isnan(CAST({ref} AS DOUBLE)) THEN NULL ELSE CAST({ref} AS DOUBLE) END)"
-            )
+            value = f"CAST({ref} AS DOUBLE)"
+            missing = f"isnan({value})"
+            if numeric_tokens:  # missing_values: ["-99"] empties -99 in a number column too
+                missing += f" OR {value} IN ({numeric_tokens})"
+            return f"(CASE WHEN {missing} THEN NULL ELSE {value} END)"
         text = f"CAST({ref} AS {engine.text_type})"
         if not tokens:
             return text
