@@ -118,3 +118,91 @@ def test_other_files_in_a_data_folder_are_counted_as_passed_over(tmp_path, capsy
     assert main(["fit", str(config), "--out", str(tmp_path / "out")]) == 0
     err = capsys.readouterr().err
     assert "read 3 files, passed over 2" in err, err
+
+
+def _moderated(tmp_path, path: str):
+    """Girls score higher in both sectors (coded 1 and 2), more so in sector 2: Girl's own
+    coefficient is its slope at Sector = 0, a sector no school is in."""
+    rng = np.random.default_rng(11)
+    rows = []
+    for g in range(40):
+        u, sector = rng.normal(0, 2), 1 + g % 2
+        for _ in range(25):
+            female = int(rng.random() < 0.5)
+            y = u + 3 * female + 1.5 * female * (sector - 1) - 2 * sector + rng.normal(0, 3)
+            rows.append({"school": f"S{g}", "female": female, "sector": sector, "y": y})
+    data = _write(tmp_path, pd.DataFrame(rows), path)
+    config = write_config(
+        tmp_path,
+        data=data,
+        outcome="y",
+        predictors=["female", "sector"],
+        group="school",
+        interactions=["female:sector"],
+        question="female",
+    )
+    assert main(["fit", str(config), "--out", str(tmp_path / "out")]) == 0
+    from hlm_analysis.results import read_json
+
+    return read_json(tmp_path / "out" / "results.json")
+
+
+@pytest.mark.parametrize("path", ["memory", "lake"])
+def test_a_two_valued_moderator_gives_simple_slopes_at_its_two_values(tmp_path, path):
+    """A moderator coded 1/2 had simple slopes at mean ± 1 SD (0.99, 2.01): values no school
+    has. They are at 1 and 2, on every path."""
+    results = _moderated(tmp_path, path)
+    slopes = results.simple_slopes
+    assert [s.moderator_number for s in slopes] == [1.0, 2.0]
+    assert [s.moderator_value for s in slopes] == ["1", "2"]
+    assert not results.johnson_neyman  # two values: there is no region to find
+
+
+def test_a_main_effect_held_at_a_value_outside_the_data_says_so(tmp_path):
+    """The summary answered the question with Girl's coefficient 'at Sector = 0' as if it were
+    a finding ('cannot distinguish this from no difference'), though no school has sector 0."""
+    from hlm_analysis.present import narrative
+    from hlm_analysis.present.facts import facts
+
+    results = _moderated(tmp_path, "memory")
+    text = narrative.reflow(narrative.executive_summary(facts(results)))
+    first = next(line for line in text.splitlines() if line.startswith("- **The question"))
+    assert "at sector = 0, outside the observed range 1 to 2" in first, first
+    assert "cannot distinguish this from no difference" not in first, first
+    # the simple slopes that follow name the moderator's two values, not "at 1 (1)"
+    assert "at sector = 1," in text and "at sector = 2 " in text and "(1)" not in text, text
+
+
+def test_a_lever_tied_through_an_interaction_is_not_said_to_be_no_lever(tmp_path):
+    """'None of the reliable associations involves something schools can change' was written
+    while the lever (sector, p < .001) was in an interaction and a context variable was
+    reliable too."""
+    from hlm_analysis.present import narrative
+    from hlm_analysis.present.facts import facts
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for g in range(40):
+        u, sector = rng.normal(0, 1), g % 2
+        for _ in range(25):
+            female, ses = int(rng.random() < 0.5), rng.normal()
+            y = u + 2 * ses + female - 3 * sector + 1.5 * female * sector + rng.normal(0, 2)
+            rows.append({"school": f"S{g}", "female": female, "ses": ses, "sector": sector, "y": y})
+    data = _write(tmp_path, pd.DataFrame(rows), "memory")
+    config = write_config(
+        tmp_path,
+        data=data,
+        outcome="y",
+        predictors=["female", "ses", "sector"],
+        group="school",
+        interactions=["female:sector"],
+        levers=["sector"],
+    )
+    assert main(["fit", str(config), "--out", str(tmp_path / "out")]) == 0
+    from hlm_analysis.results import read_json
+
+    f = facts(read_json(tmp_path / "out" / "results.json"))
+    text = narrative.reflow(narrative.implications_section(f))
+    practice = next(line for line in text.splitlines() if "For practice" in line)
+    assert "None of the reliable associations" not in practice, practice
+    assert "sector is a lever reliably tied to" in practice, practice

@@ -194,6 +194,19 @@ def std_estimates(prepared: Prepared, terms: list[str], beta: np.ndarray) -> lis
     return out
 
 
+def two_values(sums, name: str) -> tuple[float, float] | None:
+    """The two values of a numeric column that takes only two (low, high), else None; from the
+    sums alone, so every data path agrees: with a and b its smallest and largest values, each
+    row's (x - a)(x - b) is <= 0, and their sum is 0 exactly when every row is a or b."""
+    a, b = sums.range(name)
+    if not b > a:
+        return None
+    i, one = sums.index([name, sums.names[1]])
+    total = sums.total
+    spread = total[i, i] - (a + b) * total[i, one] + sums.n * a * b
+    return (a, b) if abs(spread) <= 1e-9 * sums.n * (b - a) ** 2 else None
+
+
 def moderator_settings(prepared: Prepared, moderator: str) -> list[tuple[str, float | None, dict]]:
     """(label, number, {moderator term: value}) for each moderator value the slopes are shown at."""
     variable = prepared.design.variable(moderator)
@@ -202,6 +215,9 @@ def moderator_settings(prepared: Prepared, moderator: str) -> list[tuple[str, fl
         for level, term in zip(variable.levels[1:], variable.terms, strict=True):
             out.append((level, None, {t: float(t == term) for t in variable.terms}))
         return out
+    two = two_values(prepared.sums, moderator)
+    if two is not None:  # coded 1/2 (or any two numbers): mean ± 1 SD would be values no row has
+        return [(f"{v:g}", v, {moderator: v}) for v in two]
     m, sd = prepared.sums.mean(moderator), prepared.sums.sd(moderator)
     return [
         ("mean − 1 SD", m - sd, {moderator: m - sd}),

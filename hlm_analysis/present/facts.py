@@ -52,9 +52,40 @@ def _condition(results: Results, term: str, labels: TermLabels, lex: lexicon.Lex
                 parts.append(f"for {lex.unit.a} at the {noun} mean of {labels.raw(other)}")
             elif v.centering == "grand":
                 parts.append(f"at the overall mean of {labels.raw(other)}")
+            elif outside_zero(results, other):
+                low, high = (f"{x:.4g}" for x in outside_zero(results, other))
+                parts.append(
+                    f"at {labels.raw(other)} = 0, outside the observed range {low} to {high}"
+                )
             else:
                 parts.append(f"at {labels.raw(other)} = 0")
     return "; ".join(dict.fromkeys(parts))
+
+
+def outside_zero(results: Results, variable: str) -> tuple[float, float] | None:
+    """(min, max) of a numeric variable as measured when 0 lies outside it (a moderator coded
+    1/2, a year 2019 to 2024): a main effect held at its 0 is then read where there are no
+    data, and says so. None otherwise."""
+    summary = results.data.numeric.get(variable)
+    if summary is None or summary.min <= 0 <= summary.max:
+        return None
+    return summary.min, summary.max
+
+
+def held_outside_data(results: Results, term: str) -> bool:
+    """Whether a main effect in an uncentred numeric interaction holds only at a 0 of the other
+    variable that the data do not reach."""
+    variable = results.design.term(term).variable
+    for interaction in results.spec.interactions:
+        names = interaction.split(":")
+        if variable not in names:
+            continue
+        for other in names:
+            v = results.design.variable(other)
+            if other != variable and v.kind == VariableKind.NUMERIC and not v.centering:
+                if outside_zero(results, other):
+                    return True
+    return False
 
 
 def effect_fact(
@@ -162,6 +193,10 @@ def effect_fact(
         "condition": escape(_condition(results, fe.term, labels, lex))
         if term.kind != TermKind.INTERACTION and term.variable
         else "",
+        # held at a 0 of its moderator that no row has: no verdict on it in the summary
+        "outside": term.kind != TermKind.INTERACTION
+        and bool(term.variable)
+        and held_outside_data(results, fe.term),
         **_odds_facts(fe),
     }
 
@@ -320,6 +355,14 @@ def _joint(results: Results, labels: TermLabels, escape: Escape) -> list[dict]:
     return out
 
 
+def _slope_at(s, labels: TermLabels, escape: Escape) -> str:
+    """Where a simple slope of a numeric moderator is read: "mean − 1 SD (0.921)", or, for a
+    moderator with two values (1/2), "Sector = 1" rather than a bare "1 (1)"."""
+    if s.moderator_number is not None and s.moderator_value == f"{s.moderator_number:g}":
+        return escape(f"{labels.variable(s.moderator)} = {s.moderator_value}")
+    return escape(s.moderator_value) + f" ({fmt.sig(s.moderator_number, 3)})"
+
+
 def _average_by(results: Results, term: str, labels: TermLabels, escape: Escape) -> str:
     """The average slope at each moderator value, when the slope variable is in an interaction:
     its own coefficient alone is the slope at the reference level only."""
@@ -365,8 +408,9 @@ def _research_questions(results: Results, labels: TermLabels, escape: Escape) ->
                         "focal": escape(labels.term(s.focal, with_reference=False))
                         if len(focal_terms) > 1
                         else "",
-                        "at": escape(s.moderator_value)
-                        + (f" ({fmt.sig(s.moderator_number, 3)})" if not categorical else ""),
+                        "at": _slope_at(s, labels, escape)
+                        if not categorical
+                        else escape(s.moderator_value),
                         "estimate": fmt.sig(s.estimate, 3),
                         "odds_ratio": fmt.sig(math.exp(s.estimate), 3),
                         "ci": _ci(s.ci_low, s.ci_high),
