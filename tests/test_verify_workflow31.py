@@ -378,3 +378,16 @@ def test_an_interval_above_zero_never_prints_a_zero_bound():
         p = facts.profile(results, entry)
         assert p.verdict == "below"
         assert float(p.ci_high.replace("\u2212", "-")) != (1.0 if p.binomial else 0.0), p.ci_high
+
+
+def test_no_profile_file_name_starts_with_a_dash():
+    """Schools '-dash' and '-2+3' got '-dash.pdf' and '-2_3-c219381f.html': shell tools read
+    such a name as an option (`ls *.pdf`, `tail`, `lp`), so the district's own scripts over
+    the folder broke on them."""
+    from hlm_analysis.deliver.profiles import file_stem
+
+    taken: set[str] = set()
+    stems = [file_stem(g, taken) for g in ["-dash", "-2+3", "--help", "-", "a-b", "S-1"]]
+    assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", s) for s in stems), stems
+    assert stems[-2:] == ["a-b", "S-1"]  # a dash inside an id stays
+    assert len({s.lower() for s in stems}) == len(stems)

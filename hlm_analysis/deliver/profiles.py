@@ -48,8 +48,9 @@ _DEVICE = re.compile(r"(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?", re.IGNORECAS
 def file_stem(group_id: str, taken: set[str]) -> str:
     """A file name for a group: its id where that is plain (letters, digits, '.', '_', '-')
     and not a Windows device name, else a plain rendering plus a short hash of the id, so two
-    ids never share a file and no id can name a path (no separator, no leading dot)."""
-    plain = _SAFE.sub("_", group_id).strip("._")[:60]
+    ids never share a file and no id can name a path (no separator, no leading dot or dash)."""
+    # no leading dot (a hidden file) or dash (read as an option by shell tools: `ls -dash.pdf`)
+    plain = _SAFE.sub("_", group_id).lstrip("._-").rstrip("._")[:60]
     device = _DEVICE.fullmatch(plain)
     if device:  # "prn.x": the part before the first dot names the device
         plain = plain.replace(".", "_", 1)
