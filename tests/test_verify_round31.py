@@ -206,3 +206,11 @@ def test_a_lever_tied_through_an_interaction_is_not_said_to_be_no_lever(tmp_path
     practice = next(line for line in text.splitlines() if "For practice" in line)
     assert "None of the reliable associations" not in practice, practice
     assert "sector is a lever reliably tied to" in practice, practice
+
+
+def test_the_interaction_figure_draws_a_two_valued_moderator_at_its_values(tmp_path):
+    from hlm_analysis.present.predictions import interaction_lines
+
+    results = _moderated(tmp_path, "memory")
+    lines = interaction_lines(results, results.final, "female:sector")
+    assert [line["name"] for line in lines["lines"]] == ["sector = 1", "sector = 2"]

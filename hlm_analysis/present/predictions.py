@@ -86,7 +86,19 @@ def interaction_lines(results: Results, model: ModelResult, term: str) -> dict |
     labels = labels_for(results)
     base = _baseline(results)
     xs = np.linspace(numeric[x_var].min, numeric[x_var].max, _POINTS)
-    if moderator in numeric:
+    # a moderator with two values (coded 1/2): its lines at those values, as the simple slopes
+    two = [
+        s.moderator_number
+        for s in results.simple_slopes
+        if s.interaction == term
+        and s.moderator == moderator
+        and s.moderator_number is not None
+        and s.moderator_value == f"{s.moderator_number:g}"
+    ]
+    if moderator in numeric and two:
+        name = labels.variable(moderator)
+        settings = [(f"{name} = {v:g}", {moderator: v}) for v in dict.fromkeys(two)]
+    elif moderator in numeric:
         m, sd = numeric[moderator].mean, numeric[moderator].sd
         settings = [
             (f"mean − 1 SD ({m - sd:.3g})", {moderator: m - sd}),
