@@ -206,7 +206,20 @@ def _group_level(frame, group: str) -> list[str]:
 
 def _yaml(value) -> str:
     text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10**6)
-    return text.strip().removesuffix("...").strip()
+    text = text.strip().removesuffix("...").strip()
+    if _BREAKS.search(text):  # a name with a line break: one line, "\n" escaped
+        text = yaml.safe_dump(value, default_flow_style=True, default_style='"', width=10**6)
+        text = text.strip().removesuffix("...").strip()
+    return text
+
+
+# What ends a line for YAML. A column name holding one would end a comment early, and the rest
+# of the name would be read as a key ("x<newline>title: pwned").
+_BREAKS = re.compile("[\r\n\x85\u2028\u2029]")
+
+
+def _one_line(line: str) -> str:
+    return _BREAKS.sub(lambda m: repr(m.group())[1:-1], line)
 
 
 def _data_path(data: Path, config: Path) -> str:
@@ -331,7 +344,8 @@ def draft(data: Path, config: Path, group: str | None, outcome: str | None) -> s
             lines.index("random_slopes: []  # predictors whose effect may differ between groups"),
             f"# group-level predictors: {', '.join(level2)}",
         )
-    return "\n".join(lines) + "\n"
+    # values are one line (_yaml); what breaks a line now can only be a name in a comment
+    return "\n".join(_one_line(line) for line in lines) + "\n"
 
 
 def _group_lines(

@@ -391,3 +391,31 @@ def test_no_profile_file_name_starts_with_a_dash():
     assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", s) for s in stems), stems
     assert stems[-2:] == ["a-b", "S-1"]  # a dash inside an id stays
     assert len({s.lower() for s in stems}) == len(stems)
+
+
+def test_init_keeps_a_header_with_a_line_break_inside_its_comments(tmp_path, capsys):
+    """A header "multi<newline>line" (a spreadsheet cell with Alt+Enter) broke out of its
+    '#   name: number' comment line: init failed "unknown key 'line'" naming its own scratch
+    file, and a header "x<newline>title: pwned" set the draft's title."""
+    import yaml
+
+    from hlm_analysis.spec import load_spec
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(
+        {
+            "school": [f"S{k % 6}" for k in range(60)],
+            "score": rng.normal(50, 5, 60),
+            "multi\nline": rng.random(60),
+            "x\ntitle: pwned": rng.random(60),
+        }
+    )
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    out = tmp_path / "d.yml"
+    assert cli.main(["init", str(tmp_path / "d.csv"), "--output", str(out)]) == 0, (
+        capsys.readouterr().err
+    )
+    config = yaml.safe_load(out.read_text(encoding="utf-8"))
+    assert config["title"] != "pwned" and "pwned" not in str(config.get("unit"))
+    assert "multi\nline" in config["predictors"] and "x\ntitle: pwned" in config["predictors"]
+    load_spec(out)  # the draft is a valid config
