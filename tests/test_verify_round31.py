@@ -214,3 +214,35 @@ def test_the_interaction_figure_draws_a_two_valued_moderator_at_its_values(tmp_p
     results = _moderated(tmp_path, "memory")
     lines = interaction_lines(results, results.final, "female:sector")
     assert [line["name"] for line in lines["lines"]] == ["sector = 1", "sector = 2"]
+
+
+def test_a_link_is_not_said_to_depend_on_a_moderator_the_data_do_not_show(tmp_path):
+    """With ses × region at p > .3, the practice implication said 'each link depends on another
+    predictor': the model lets it vary, the data do not say that it does."""
+    from hlm_analysis.present import narrative
+    from hlm_analysis.present.facts import facts
+    from hlm_analysis.results import read_json
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for g in range(40):
+        u, region = rng.normal(0, 1), ["North", "South", "East"][g % 3]
+        for _ in range(20):
+            ses = rng.normal()
+            y = u + 1.5 * ses + rng.normal(0, 3)
+            rows.append({"school": f"S{g}", "ses": ses, "region": region, "y": y})
+    data = _write(tmp_path, pd.DataFrame(rows), "memory")
+    config = write_config(
+        tmp_path,
+        data=data,
+        outcome="y",
+        predictors=["ses", "region"],
+        group="school",
+        interactions=["ses:region"],
+    )
+    assert main(["fit", str(config), "--out", str(tmp_path / "out")]) == 0
+    f = facts(read_json(tmp_path / "out" / "results.json"))
+    text = narrative.reflow(narrative.implications_section(f))
+    practice = next(line for line in text.splitlines() if "For practice" in line)
+    assert "depends on another predictor" not in practice, practice
+    assert "the model lets each link vary with another predictor" in practice, practice
