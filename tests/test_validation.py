@@ -166,8 +166,28 @@ def test_a_missing_value_code_among_words_is_refused_with_the_fix(
     assert err == [
         f"{PREFIX}column 'sector': {rows} {noun} '{code}' among the values Catholic, Public, "
         f'which looks like a missing-value code; if it means missing, add "{code}" to '
-        "missing_values: (in quotes), else recode it"
+        f"missing_values: (in quotes); if it is a real value, add not_missing: {{sector: [{code}]}}"
     ]
+
+
+@pytest.mark.parametrize("as_directory", [False, True], ids=["in memory", "duckdb parts"])
+def test_a_code_among_words_declared_not_missing_is_kept_as_a_category(
+    tmp_path, capsys, as_directory
+):
+    # not_missing: works for a text column as for a number column, on both paths
+    folder = tmp_path / "lake"
+    folder.mkdir()
+    _sector_data(folder / "part-1.csv")
+    data = folder if as_directory else folder / "part-1.csv"
+    config = tmp_path / "c.yml"
+    config.write_text(
+        f"title: t\ndata: {data}\noutcome: score\npredictors: [sector]\ngroup: school\n"
+        "not_missing: {sector: [-99]}\n"
+    )
+    code, err, _ = run_fit(tmp_path, capsys, config)
+    assert code == 0, err
+    results = (tmp_path / "out" / "results.json").read_text()
+    assert '"n_obs": 240' in results and '{"level": "-99", "n": 6}' in results
 
 
 def test_listing_the_code_under_missing_values_fits_without_those_rows(tmp_path, capsys):

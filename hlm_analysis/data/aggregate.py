@@ -402,6 +402,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
                             f"AND {alias[var]} = {engine.literal(v)}"
                         )["n"].iloc[0]
                     ),
+                    spec.not_missing.get(var, ()),
                 )
         try:
             columns, terms_of, categorical, design = build_design(
@@ -763,6 +764,13 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         dropped,
         keep_rows=keep_all,
         coding=coding,
+        # a missing-value code the sample found, counted over every row (refusal path only)
+        count_code=lambda c, code: int(
+            engine.frame(
+                f"SELECT COUNT(*) AS n FROM analysis WHERE {complete} "
+                f"AND {alias[c]} = CAST('{code!r}' AS DOUBLE)"
+            )["n"].iloc[0]
+        ),
     )
 
 

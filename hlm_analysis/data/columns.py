@@ -157,12 +157,14 @@ def check_columns_exist(spec: Spec, columns: list[str]) -> None:
 MISSING_CODES = ("-9", "-99", "-999", "-9999", "99", "999", "9999")
 
 
-def refuse_missing_codes(column: str, levels, count) -> None:
+def refuse_missing_codes(column: str, levels, count, accepted=()) -> None:
     """Refuse (exit 2) a text predictor holding a missing-value code beside other values: among
     words (Public, Catholic, -99), or beside numbers all on the other side of zero or far below
-    it (1, 2, 3, -99). `count(level)` gives its rows, asked only when refusing."""
+    it (1, 2, 3, -99). `count(level)` gives its rows, asked only when refusing. A code among
+    `accepted` (the column's not_missing: values) is a real category."""
     levels = [str(v) for v in levels]
-    codes = [v for v in levels if v.strip() in MISSING_CODES]
+    taken = {float(a) for a in accepted}
+    codes = [v for v in levels if v.strip() in MISSING_CODES and float(v) not in taken]
     others = [v for v in levels if v.strip() not in MISSING_CODES]
     if not codes or not others:
         return
@@ -182,7 +184,8 @@ def refuse_missing_codes(column: str, levels, count) -> None:
                 f"column {quoted(column)}: {n:,} {'row holds' if n == 1 else 'rows hold'} "
                 f"{quoted(code)} among the values {shown_others}, which looks like a "
                 f'missing-value code; if it means missing, add "{shown(code.strip())}" to '
-                "missing_values: (in quotes), else recode it"
+                "missing_values: (in quotes); if it is a real value, add not_missing: "
+                f"{{{shown(column)}: [{value:g}]}}"
             )
 
 
@@ -246,13 +249,14 @@ def numeric_missing_code(
 
 
 def check_numeric_codes(
-    spec: Spec, measured: dict, sums: DesignSums, every_row: bool, name_in_sums
+    spec: Spec, measured: dict, sums: DesignSums, every_row: bool, name_in_sums, count=None
 ) -> None:
     """Refuse a numeric column the config uses (outcome, predictors, time) that holds a
     missing-value code. `measured` holds the columns as measured over every row (`every_row`:
     counts are exact) or over the figures' sample; the sums' per-group bounds (of the column
     named `name_in_sums(column)`, as measured) then add what the sample may miss, so no row is
-    read again."""
+    read again. A code the sample found is then counted over every row by `count(column,
+    code)` (one query, on the refusal path only: the message states the exact number)."""
     for column in columns_used(spec):
         if column not in measured or column in spec.levels:
             continue
@@ -269,6 +273,11 @@ def check_numeric_codes(
             found = numeric_missing_code(
                 values, accepted, sums.n / len(values), sums.group_low[:, i], sums.group_high[:, i]
             )
+        if found is not None and found.sampled and count is not None:
+            rows = count(column, found.code)
+            if rows < MIN_CODE_ROWS:  # the sample's scaled count overstated a stray value
+                continue
+            found = NumericCode(found.code, rows, found.low, found.high)
         if found is not None:
             refuse_numeric_code(column, found)
 

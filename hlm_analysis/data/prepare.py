@@ -501,14 +501,21 @@ def assemble(
     dropped: dict[str, int],
     keep_rows: bool = True,
     coding: BinaryCoding | None = None,
+    count_code=None,
 ) -> Prepared:
     """How every data path ends: `built` is build_design's (columns, terms_of, categorical,
     design); `rows` holds every row, or only the figures' sample (keep_rows False). The
     medians come from the sample, which the report says when it is one. `coding` names a
-    binary outcome's event in the design."""
+    binary outcome's event in the design. `count_code(column, code)` counts a code's rows
+    when only the sample found it."""
     # -99 among numbers: a missing-value code, from the rows at hand and the sums' bounds
     check_numeric_codes(
-        spec, rows.measured, sums, keep_rows, lambda c: MEASURED + c if c in spec.centering else c
+        spec,
+        rows.measured,
+        sums,
+        keep_rows,
+        lambda c: MEASURED + c if c in spec.centering else c,
+        count_code,
     )
     levels = None
     if spec.multilevel:  # cells ordered by their groups, and each level's groups
@@ -753,6 +760,7 @@ def code_columns(spec: Spec, table: Columns, coding: BinaryCoding | None = None)
                 column,
                 factor.levels,
                 lambda v, f=factor, c=counts: int(c[[str(x) for x in f.levels].index(v)]),
+                spec.not_missing.get(column, ()),
             )
     y = clean.numbers[spec.outcome]
     if np.ptp(y) == 0:
