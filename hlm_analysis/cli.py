@@ -21,7 +21,10 @@ from .errors import InputError, ToolError
 
 
 def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    try:
+        print(message, file=sys.stderr, flush=True)
+    except OSError:  # the reader left (`2>&1 | head`) or the device is full: work on unseen
+        pass
 
 
 @contextlib.contextmanager
@@ -158,7 +161,13 @@ def _cmd_init(args) -> int:
 def _cmd_schema(args) -> int:
     from .schema import schema_text
 
-    sys.stdout.write(schema_text())
+    try:
+        sys.stdout.write(schema_text())
+        sys.stdout.flush()
+    except BrokenPipeError:  # `schema | head`: the reader had what it wanted
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - no second error at exit's flush
+    except OSError as exc:  # > /dev/full, a closed stdout: the user's to fix, not a bug
+        raise InputError(f"cannot write the schema: {exc.strerror or exc}") from None
     return 0
 
 

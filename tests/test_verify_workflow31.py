@@ -419,3 +419,51 @@ def test_init_keeps_a_header_with_a_line_break_inside_its_comments(tmp_path, cap
     assert config["title"] != "pwned" and "pwned" not in str(config.get("unit"))
     assert "multi\nline" in config["predictors"] and "x\ntitle: pwned" in config["predictors"]
     load_spec(out)  # the draft is a valid config
+
+
+# --- the command line's own streams --------------------------------------------------------
+
+
+def test_a_closed_progress_stream_does_not_stop_the_work(tmp_path, monkeypatch):
+    """`hlm-report render x.yml 2>&1 | head -n 1`: once head closed the pipe, the next progress
+    line raised BrokenPipeError and the render stopped, "internal error (a bug)", exit 1.
+    Progress is for the reader; a reader who left does not stop the work."""
+    import sys
+
+    class Closed:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    config = write_config(
+        tmp_path,
+        "c",
+        data=_school_data(tmp_path, groups=12, size=8, intercept_sd=2.0, slope_sd=0.0),
+        outcome="score",
+        predictors=["ses"],
+        group="school",
+    )
+    monkeypatch.setattr(sys, "stderr", Closed())
+    assert cli.main(["fit", str(config), "--out", str(tmp_path / "fit")]) == 0
+    assert (tmp_path / "fit" / "results.json").is_file()
+
+
+def test_schema_to_a_full_device_is_not_a_bug(monkeypatch, capsys):
+    """`hlm-report schema > /dev/full`: "internal error (a bug): OSError: No space left on
+    device", exit 1, and an _output/error.log made in the working folder for it."""
+    import errno
+    import sys
+
+    class Full:
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(sys, "stdout", Full())
+    assert cli.main(["schema"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "No space left on device" in err
