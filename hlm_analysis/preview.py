@@ -153,13 +153,13 @@ def preview(
     def once():
         return render(config, output_root=output_root, progress=progress, formats=["html"])
 
-    once()  # the first render's input errors stop here: exit 2, one line
     state = State(folder)
-    state.bump()
-    server = start_server(state, port)
-    host, bound = server.server_address[:2]
-    progress(f"hlm-report: preview of {config} at http://{host}:{bound}/ (Ctrl-C stops)")
+    server = start_server(state, port)  # a busy port stops here, before a render's wait
     try:
+        once()  # the first render's input errors stop here: exit 2, one line
+        state.bump()
+        host, bound = server.server_address[:2]
+        progress(f"hlm-report: preview of {config} at http://{host}:{bound}/ (Ctrl-C stops)")
         watch(config, once, state, progress, interval, stop)
     finally:
         server.shutdown()

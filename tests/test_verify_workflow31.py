@@ -467,3 +467,27 @@ def test_schema_to_a_full_device_is_not_a_bug(monkeypatch, capsys):
     assert cli.main(["schema"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "No space left on device" in err
+
+
+def test_preview_on_a_busy_port_stops_before_rendering(tmp_path):
+    """`preview --port N` with N taken rendered the whole report first (12 s on hsb2 here), then
+    said "Address already in use"."""
+    import socket
+
+    from hlm_analysis import preview
+    from hlm_analysis.errors import InputError
+
+    rendered = []
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(InputError, match="cannot listen"):
+            preview.preview(
+                tmp_path / "c.yml",
+                output_root=tmp_path / "_output",
+                port=port,
+                progress=lambda m: None,
+                render=lambda *a, **k: rendered.append(1),
+            )
+    assert rendered == []
