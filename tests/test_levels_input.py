@@ -169,6 +169,25 @@ def test_a_text_time_variable(tmp_path, capsys):
     )
 
 
+@pytest.mark.parametrize("path", ["memory", "duckdb"])
+def test_a_constant_time_column_is_named_as_the_time_column(tmp_path, capsys, path):
+    # every row measured at the same wave: the time column, not 'predictor', is named
+    data = frame().assign(wave=3.0)
+    path_config = config(tmp_path, data, time="wave")
+    if path == "duckdb":
+        folder = tmp_path / "parts"
+        folder.mkdir()
+        data.iloc[:20].to_csv(folder / "part-0.csv", index=False)
+        data.iloc[20:].to_csv(folder / "part-1.csv", index=False)
+        path_config = write_config(tmp_path, data=folder, **{**BASE, "time": "wave"})
+    line = refused(tmp_path, capsys, path_config)
+    assert line.endswith(
+        "time: 'wave' is constant (3) in the analysis sample (every row at the same time), so "
+        "there is no change over time to model; remove time:, or set it to the column that "
+        "records when each row was measured"
+    ), line
+
+
 def test_a_one_level_mapping_of_slopes_is_its_list(tmp_path, capsys):
     keys = {
         "group": "school",

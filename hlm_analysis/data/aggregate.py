@@ -44,7 +44,7 @@ import numpy as np
 
 from ..errors import InputError, ToolError
 from ..results import TermKind
-from ..spec import Spec, quoted, reads_as_number, shown
+from ..spec import Spec, reads_as_number, shown
 from . import group_means
 from .columns import (
     check_columns_exist,
@@ -80,6 +80,7 @@ from .prepare import (
 )
 from .source import IN_MEMORY_ROWS, Source
 from .sums import CONSTANT_SPREAD, DesignSums
+from .variation import refuse_outcome_constant
 
 if TYPE_CHECKING:  # pandas is imported when a frame first comes back (route.py starts it early)
     import pandas as pd
@@ -689,12 +690,10 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         raise
     low, high = sums.range(spec.outcome)
     if low == high:
-        raise InputError(
-            f"outcome {quoted(spec.outcome)} is constant ({low:g}) in the analysis sample"
-        )
+        refuse_outcome_constant(spec, low, sums.n)
     for var in design_variables(spec, predictors):
         if levels_of[var] is None and sums.range(var)[0] == sums.range(var)[1]:
-            refuse_constant(var)
+            refuse_constant(spec, var, sums.range(var)[0])
     for interaction in spec.interactions:
         for name in terms_of[interaction]:
             lo, hi = sums.range(name)

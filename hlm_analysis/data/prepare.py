@@ -38,7 +38,7 @@ from .levels import (
 from .outer_means import add_outer_means, centre_at_levels
 from .read_arrow import arrow_columns
 from .sums import DesignSums, from_rows
-from .variation import refuse_outcome_constant_within
+from .variation import refuse_outcome_constant, refuse_outcome_constant_within
 
 if TYPE_CHECKING:
     from .outcome import BinaryCoding
@@ -320,7 +320,13 @@ def refuse_many_levels(var: str, levels: int) -> None:
     )
 
 
-def refuse_constant(var: str) -> None:
+def refuse_constant(spec: Spec, var: str, value: float) -> None:
+    if var == spec.time:  # a predictor too, but the user named it as the time column
+        raise InputError(
+            f"time: {quoted(var)} is constant ({value:g}) in the analysis sample (every row at the "
+            "same time), so there is no change over time to model; remove time:, or set it to "
+            "the column that records when each row was measured"
+        )
     raise InputError(f"predictor {quoted(var)} is constant in the analysis sample; remove it")
 
 
@@ -728,7 +734,7 @@ def _build_columns(
         if var in numbers:
             values = numbers[var]  # complete rows: no NaN here
             if values.min() == values.max():
-                refuse_constant(var)
+                refuse_constant(spec, var, values[0])
             levels_of[var] = None
             binary[var] = bool(np.all((values == 0.0) | (values == 1.0)))
         else:
@@ -764,9 +770,7 @@ def code_columns(spec: Spec, table: Columns, coding: BinaryCoding | None = None)
             )
     y = clean.numbers[spec.outcome]
     if np.ptp(y) == 0:
-        raise InputError(
-            f"outcome {quoted(spec.outcome)} is constant ({y[0]:g}) in the analysis sample"
-        )
+        refuse_outcome_constant(spec, y[0], len(y))
     levels = clean.group.labels()
     if len(levels) < 2:
         raise single_group(spec, levels[0])

@@ -19,6 +19,16 @@ from .levels import Levels
 from .sums import DesignSums
 
 
+def refuse_outcome_constant(spec: Spec, value: float, n: int) -> None:
+    """Refuse (exit 2) an outcome with one value in all `n` rows of the analysis sample: there is
+    nothing to model (every path calls this, so the line is the same on each)."""
+    raise InputError(
+        f"outcome {quoted(spec.outcome)} is constant ({value:g}) in all {n:,} rows of the "
+        "analysis sample, so there is no variation to model; set outcome: to a column whose "
+        "values differ between rows"
+    )
+
+
 def refuse_outcome_constant_within(spec: Spec, sums: DesignSums, levels: Levels | None) -> None:
     """Refuse (exit 2) an outcome constant within every group of some level, the outermost such
     level named (constant within a school is constant within its classes too). A level whose

@@ -430,6 +430,20 @@ def test_an_outcome_constant_within_groups_and_a_code_are_refused_on_spark(tmp_p
         spec = load_spec(config)
         prepared = prepare_in_engine(spec, open_source(spec.data, columns_used(spec)), engine)
         assert prepared.design.variable("sector").levels == ("-99", "Catholic", "Public")
+        # no variation at all: the outcome, and the time column named as such (one line each)
+        for name, keys, expected in [
+            ("flat", {}, "outcome 'y' is constant (50) in all 72 rows of the analysis sample, so"),
+            ("wave", {"time": "wave"}, "time: 'wave' is constant (2) in the analysis sample (ev"),
+        ]:
+            data = rows.assign(y=50.0) if name == "flat" else rows.assign(wave=2.0)
+            (tmp_path / name).mkdir()
+            data.to_csv(tmp_path / name / "part-0.csv", index=False)
+            config = write_config(tmp_path, name, data=tmp_path / name, outcome="y",
+                                  predictors=["x"], group="school", **keys)  # fmt: skip
+            spec = load_spec(config)
+            with pytest.raises(InputError) as info:
+                prepare_in_engine(spec, open_source(spec.data, columns_used(spec)), engine)
+            assert str(info.value).startswith(expected), str(info.value)
         # beyond memory (made small): a code the figures' sample found is counted exactly
         monkeypatch.setattr(aggregate, "IN_MEMORY_ROWS", 100)
         monkeypatch.setattr(aggregate, "SAMPLE_ROWS", 150)
