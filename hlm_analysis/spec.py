@@ -12,10 +12,11 @@ import email.utils
 import re
 import unicodedata
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -64,6 +65,19 @@ def reads_as_number(text: str) -> bool:
 
 MAX_LEVELS = 4  # grouping levels in `group:` (issue 22)
 
+BLANK = "is empty or only spaces, which would leave a gap wherever it is shown; write the text"
+
+
+def _not_blank(text: str) -> str:
+    # `unit: " "` passes a length check and leaves 'the 40 s' in every sentence that uses it
+    if not text.strip():
+        raise ValueError(BLANK)
+    return text
+
+
+# the text of a noun, label, title or email line: at least one visible character
+ShownText = Annotated[str, AfterValidator(_not_blank)]
+
 
 class Profiles(BaseModel):
     """`profiles:` settings of `hlm-report profiles` (one page per group)."""
@@ -77,9 +91,9 @@ class Profiles(BaseModel):
 
 class Stakeholder(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    name: str
+    name: ShownText
     email: str
-    role: str | None = None
+    role: ShownText | None = None
     # a group id: this person gets that group's profile (`hlm-report profiles`) instead of the
     # report, and the report too with `report: true`
     group: str | None = Field(default=None, min_length=1)
@@ -117,9 +131,9 @@ class Spec(BaseModel):
     # YAML reads a column named 2019 or a missing-value token -99 as a number; both mean the text
     model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
-    title: str
-    subtitle: str | None = None
-    author: str | None = None
+    title: ShownText
+    subtitle: ShownText | None = None
+    author: ShownText | None = None
     data: Path
     outcome: str
     predictors: list[str] = Field(default_factory=list)
@@ -134,7 +148,7 @@ class Spec(BaseModel):
     time: str | None = None
     interactions: list[str] = Field(default_factory=list)
     stakeholders: list[Stakeholder] = Field(default_factory=list)
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, ShownText] = Field(default_factory=dict)
     # {variable: how}: "grand" (the overall mean), "group" (the innermost level's groups), or a
     # level column of `group` (that level's groups' means, e.g. {ses: school}). A level form is
     # kept in `_centering_levels` and read by `centering_level()`; here it becomes the data
@@ -163,9 +177,9 @@ class Spec(BaseModel):
     reference: dict[str, str] = Field(default_factory=dict)
     # what one row is, in the report's sentences ("student", "pupil", "woman", ...); the default
     # invents no domain
-    unit: str = Field(default="observation", min_length=1, max_length=40)
+    unit: ShownText = Field(default="observation", min_length=1, max_length=40)
     # the plural when inflect's is not the one wanted ("staff" for "staff")
-    unit_plural: str | None = Field(default=None, min_length=1, max_length=40)
+    unit_plural: ShownText | None = Field(default=None, min_length=1, max_length=40)
     # what one group is ("school", "district"), and its plural; default: the group column's
     # label when that is one plain word, else "group"
     # with several levels: a mapping {level column: noun}; a plain noun names the innermost level
@@ -175,12 +189,12 @@ class Spec(BaseModel):
     question: str | None = None
     # {column: {level: phrase}}: words for the rows at each level of a categorical or 0/1
     # predictor ("minority students"); unnamed levels read "students with Minority = Yes"
-    level_labels: dict[str, dict[str, str]] = Field(default_factory=dict)
+    level_labels: dict[str, dict[str, ShownText]] = Field(default_factory=dict)
     # the event of a yes/no outcome as a predicate of one row ("uses contraception")
-    event_label: str | None = Field(default=None, min_length=1, max_length=80)
+    event_label: ShownText | None = Field(default=None, min_length=1, max_length=80)
     # effect-size benchmarks: Cohen (1988) or Kraft (2020, education interventions)
     effect_sizes: Literal["cohen", "kraft"] = "cohen"
-    name: str = "report"
+    name: ShownText = "report"
     # where the data are read and reduced: DuckDB in this process (the default), or Spark
     # (SPARK_MASTER, default local[*]) for data on a cluster
     engine: Literal["duckdb", "spark"] = "duckdb"
@@ -201,7 +215,7 @@ class Spec(BaseModel):
     # email: the sender ("Research Office <research@district.org>"; SMTP_FROM, when set, wins)
     # and the lines that end each message (default "Kind regards, hlm-report")
     sender: str | None = Field(default=None, alias="from")
-    signature: str | None = Field(default=None, min_length=1, max_length=500)
+    signature: ShownText | None = Field(default=None, min_length=1, max_length=500)
 
     @field_validator("sender")
     @classmethod
@@ -401,6 +415,7 @@ class Spec(BaseModel):
         for noun in value.values() if isinstance(value, dict) else [value] if value else []:
             if not 1 <= len(noun) <= 40:
                 raise ValueError("a noun must be 1 to 40 characters")
+            _not_blank(noun)
         if value == "":
             raise ValueError("a noun must be 1 to 40 characters")
         return value

@@ -357,3 +357,48 @@ def test_every_number_key_refuses_flags_text_and_fractions(tmp_path, capsys, key
     code, err, written = run_fit(tmp_path, capsys, config)
     assert code == 2 and not written and len(err) == 1, err
     assert err[0].startswith(f"{PREFIX}{config}: key '{key}': Input should be a valid integer")
+
+
+# every key whose text is shown in the report (nouns, labels, titles, the email's words): blank
+# text (spaces only) left a gap in every sentence that uses it ('the 40 s', 'per  ')
+BLANKABLE = [
+    ("title", 'title: " "'),
+    ("subtitle", 'subtitle: " "'),
+    ("author", 'author: "  "'),
+    ("unit", 'unit: " "'),
+    ("unit_plural", 'unit_plural: " "'),
+    ("group_noun", 'group_noun: " "'),
+    ("group_noun", 'group_noun: {ses: " ", prog: programme}'),
+    ("group_plural", 'group_plural: "\\t"'),
+    ("group_plural", 'group_plural: {prog: " "}'),
+    ("event_label", 'event_label: " "'),
+    ("labels.read", 'labels: {read: " "}'),
+    ("level_labels.ses.low", 'level_labels: {ses: {low: " "}}'),
+    ("name", 'name: " "'),
+    ("signature", 'signature: " "'),
+    ("stakeholders.0.name", 'stakeholders: [{name: " ", email: d@x.org}]'),
+    ("stakeholders.0.role", 'stakeholders: [{name: D, email: d@x.org, role: " "}]'),
+]
+
+
+@pytest.mark.parametrize(("key", "line"), BLANKABLE)
+def test_blank_text_in_a_noun_label_or_title_is_refused(tmp_path, capsys, key, line):
+    config = tmp_path / "c.yml"
+    title = "" if key == "title" else "title: t\n"
+    config.write_text(
+        f"{title}data: {REFERENCE / 'hsb2.csv'}\noutcome: write\npredictors: [read, ses]\n"
+        f"group: [prog, schtyp]\n{line}\n"
+    )
+    code, err, written = run_fit(tmp_path, capsys, config)
+    assert code == 2 and not written, err
+    assert err == [
+        f"{PREFIX}{config}: key '{key}': is empty or only spaces, which would leave a gap "
+        "wherever it is shown; write the text"
+    ]
+
+
+def test_text_with_spaces_around_words_is_kept():
+    from hlm_analysis.spec import Spec
+
+    spec = Spec(title="t", data="d.csv", outcome="y", group="g", unit="pupil ", labels={"x": "X"})
+    assert spec.unit == "pupil "
