@@ -293,3 +293,14 @@ def test_a_binary_main_effect_in_an_interaction_keeps_its_average_and_its_odds_r
     assert "averaged over the observations in the data" in first, first
     assert "its odds ratio at ptr = 0, outside the observed range" in first, first
     assert "cannot distinguish this from no difference" not in first, first
+
+
+def test_an_office_owner_file_in_a_data_folder_is_passed_over(tmp_path, capsys):
+    """Excel and Word leave '~$name' owner files beside a file they hold open (binary, a few
+    bytes): one among the parts stopped the fit as a part without the columns."""
+    frame = _frame()
+    _write(tmp_path, frame, "lake")
+    (tmp_path / "lake" / "~$part-0.csv").write_bytes(b"\x05user      \x00\x00")
+    config = write_config(tmp_path, data="lake", outcome="y", predictors=["x"], group="school")
+    assert main(["fit", str(config), "--out", str(tmp_path / "out")]) == 0
+    assert "read 3 files, passed over 1" in capsys.readouterr().err

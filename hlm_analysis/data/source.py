@@ -124,7 +124,8 @@ def _own_files(names: set[str]) -> set[str] | None:
 
 
 def _hidden(name: str) -> bool:
-    return name.startswith((".", "_"))
+    # "~$name": the owner file Excel and Word leave beside a file they hold open
+    return name.startswith((".", "_", "~$"))
 
 
 def _match(parts: Sequence[str], pattern: Sequence[str]) -> bool:
