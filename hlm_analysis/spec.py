@@ -744,6 +744,12 @@ def load_spec(path: str | Path, overrides: dict | None = None) -> Spec:
     """Read and validate a config file; raise InputError naming the file and the key.
     `overrides` (render -P) are merged in first and validated with the rest."""
     path = Path(path)
+    if path.is_dir():  # it exists: "not found" would send the user looking for it
+        configs = sorted(p.name for p in path.glob("*.y*ml") if p.is_file())[:3]
+        held = f" (the folder holds {', '.join(shown(c) for c in configs)})" if configs else ""
+        raise InputError(
+            f"config {shown(path)} is a folder, not a file; give the config file's path{held}"
+        )
     if not path.is_file():
         raise InputError(f"config file not found: {shown(path)}")
     text = _config_text(path)

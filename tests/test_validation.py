@@ -402,3 +402,20 @@ def test_text_with_spaces_around_words_is_kept():
 
     spec = Spec(title="t", data="d.csv", outcome="y", group="g", unit="pupil ", labels={"x": "X"})
     assert spec.unit == "pupil "
+
+
+@pytest.mark.parametrize("command", ["fit", "render"])
+def test_a_folder_given_as_the_config_is_named_a_folder(tmp_path, capsys, command):
+    # `render dir.yml` (a folder of that name) said "config file not found" of a path that exists
+    folder = tmp_path / "dir.yml"
+    folder.mkdir()
+    (folder / "analysis.yml").write_text("title: t\n")
+    (folder / "notes.txt").write_text("x")
+    extra = ["--out", str(tmp_path / "out")] if command == "fit" else []
+    code = main([command, str(folder), *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err == [
+        f"{PREFIX}config {folder} is a folder, not a file; give the config file's path "
+        "(the folder holds analysis.yml)"
+    ]
