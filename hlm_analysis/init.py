@@ -175,7 +175,7 @@ def nested_levels(frame, outer: str, candidates: list[str], depth: int = 4) -> l
     return chain
 
 
-def _outcome_candidates(frame, exclude: set[str]) -> list[str]:
+def _outcome_candidates(frame, exclude: set[str], group: str) -> list[str]:
     out = []
     for name in frame.columns:
         column = frame[name].dropna()
@@ -184,9 +184,23 @@ def _outcome_candidates(frame, exclude: set[str]) -> list[str]:
         if _is_id(column, len(frame)):
             continue  # a row id
         out.append(name)
+    made = {c for c in out if _made_from_groups(frame, c, group)}
     return sorted(
-        out, key=lambda c: (not _OUTCOME_NAMES.search(str(c)), -frame[c].nunique(), str(c))
+        out,
+        key=lambda c: (c in made, not _OUTCOME_NAMES.search(str(c)), -frame[c].nunique(), str(c)),
     )
+
+
+def _made_from_groups(frame, name: str, group: str) -> bool:
+    """Whether a numeric column is a value of its group (one per group: a school's mean or size)
+    or centred on its group's mean (every group's mean 0, as hsb82's cses): a predictor made
+    from the groups, which the model could not take as its outcome (no variation within groups)
+    or which is not a measurement (the most distinct values, so it was drafted first)."""
+    by = frame.groupby(group, dropna=True)[name]
+    if bool((by.nunique(dropna=True) <= 1).all()):
+        return True
+    spread = float(frame[name].std())
+    return spread > 0 and bool((by.mean().abs() <= 1e-9 * spread).all())
 
 
 def _is_id(column, n: int) -> bool:
@@ -259,7 +273,7 @@ def draft(data: Path, config: Path, group: str | None, outcome: str | None) -> s
     if crossed is not None:
         chain = [group, crossed]
     levels = [group] if given else chain
-    outcomes = _outcome_candidates(frame, set(chain))
+    outcomes = _outcome_candidates(frame, set(chain), group)
     outcome = outcome or (outcomes[0] if outcomes else None)
     if outcome is None:
         raise InputError(
@@ -308,7 +322,8 @@ def draft(data: Path, config: Path, group: str | None, outcome: str | None) -> s
         if c in codes:
             notes.append(f"holds {', '.join(map(str, codes[c]))}: a missing-value code?")
         lines.append(f"#   {c}: {'; '.join(notes)}")
-    others = [g for g in groups if g not in chain and frame[g].nunique() >= 5][:3]
+    # the drafted outcome is no grouping candidate (scotssec offered 'verbal', its outcome)
+    others = [g for g in groups if g not in (*chain, outcome) and frame[g].nunique() >= 5][:3]
     lines += [
         "",
         f"title: {_yaml(f'{outcome} across {n_groups} {group} groups')}",

@@ -871,3 +871,26 @@ def test_init_does_not_cross_two_measurements(tmp_path, capsys):
     hsb2 = pd.read_csv(FIXTURES.parent / "reference" / "hsb2.csv")
     keys, _ = _drafted(capsys, tmp_path, hsb2)
     assert "crossed" not in keys and isinstance(keys["group"], str)
+
+
+def test_init_lists_the_chosen_outcome_nowhere_else(tmp_path, capsys):
+    # scotssec: 'other candidates: verbal, attain' offered the drafted outcome as a grouping column
+    keys, text = _drafted(capsys, tmp_path, _scotssec())
+    group_line = next(line for line in text.splitlines() if line.startswith("group:"))
+    assert keys["outcome"] not in group_line.partition("#")[2].split("other candidates: ")[-1]
+    assert keys["outcome"] not in keys["predictors"]
+
+
+def test_init_does_not_draft_a_centred_or_group_level_column_as_the_outcome(tmp_path, capsys):
+    # hsb82: cses (SES centred on each school's mean: every school's mean is 0) has the most
+    # distinct values and was drafted as the outcome over mAch; meanses is one value per school
+    import pandas as pd
+
+    frame = pd.read_csv(FIXTURES.parent.parent / "data" / "hsb82.csv")
+    keys, _ = _drafted(capsys, tmp_path, frame)
+    assert keys["group"] == "school" and keys["outcome"] == "mAch"
+    assert {"cses", "meanses"} <= set(keys["predictors"])
+    # the same columns renamed, so no name gives the outcome away
+    plain = frame.rename(columns={"mAch": "v1", "cses": "v2", "meanses": "v3"})
+    keys, _ = _drafted(capsys, tmp_path, plain)
+    assert keys["outcome"] == "v1"
