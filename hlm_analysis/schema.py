@@ -63,7 +63,8 @@ class _Builder:
         if tp is bool:
             return {"type": "boolean"}
         if tp is int:
-            return {"type": "integer"}
+            # every integer of results.json is a count, a size, a df or a seed: none is negative
+            return {"type": "integer", "minimum": 0}
         if tp is float:
             # non-finite floats are written as null (results._plain); readers turn null into NaN
             return {"type": ["number", "null"]}
@@ -85,6 +86,9 @@ class _Builder:
         self.defs[name] = {}  # placeholder first: a recursive type would find itself
         hints = typing.get_type_hints(tp)
         props = {f.name: self.of(hints[f.name]) for f in fields(tp)}
+        for field in props:
+            if field.endswith("_sha256"):  # a SHA-256 digest as hashlib's hexdigest() writes it
+                props[field] = {**props[field], "pattern": "^[0-9a-f]{64}$"}
         required = [
             f.name for f in fields(tp) if f.default is MISSING and f.default_factory is MISSING
         ]

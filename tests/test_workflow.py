@@ -894,3 +894,22 @@ def test_init_does_not_draft_a_centred_or_group_level_column_as_the_outcome(tmp_
     plain = frame.rename(columns={"mAch": "v1", "cses": "v2", "meanses": "v3"})
     keys, _ = _drafted(capsys, tmp_path, plain)
     assert keys["outcome"] == "v1"
+
+
+@pytest.mark.parametrize("path", FIXTURE_RESULTS[:1], ids=lambda p: p.parent.name)
+def test_schema_refuses_a_negative_count_and_a_digest_that_is_no_sha256(path):
+    # every integer of results.json is a count, a size, a df or a seed; digests are 64 hex digits
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(results_schema())
+    model = next(iter(raw["models"]))
+    breakages = {
+        "negative n_obs": lambda r: r["data"].update(n_obs=-1),
+        "negative groups": lambda r: r["models"][model].update(n_groups=-3),
+        "digest not hex": lambda r: r["provenance"].update(data_sha256="not-a-digest"),
+        "digest too short": lambda r: r["provenance"].update(config_sha256="ab12"),
+    }
+    for label, breakage in breakages.items():
+        broken = copy.deepcopy(raw)
+        breakage(broken)
+        assert not validator.is_valid(broken), label
+    assert validator.is_valid(raw)
