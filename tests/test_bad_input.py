@@ -775,3 +775,24 @@ def test_a_binary_data_file(tmp_path, capsys, suffix):
     (tmp_path / f"d{suffix}").write_bytes(bytes(range(256)) * 16)
     config = write_config(tmp_path, data=tmp_path / f"d{suffix}", **GOOD)
     refused(tmp_path, capsys, config, "data file")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_column_held_only_in_partition_folder_names_is_named_so(tmp_path, capsys, fmt):
+    # school=S01/part.parquet (as Spark and Hive write a partitioned table): the files lack the
+    # column, which was refused as 'not found' with no word about the folders
+    frame = hsb2()
+    folder = tmp_path / "lake"
+    for ses, part in frame.groupby("ses"):
+        (folder / f"ses={ses}").mkdir(parents=True)
+        rows = part.drop(columns="ses")
+        if fmt == "csv":
+            rows.to_csv(folder / f"ses={ses}" / "part-0.csv", index=False)
+        else:
+            rows.to_parquet(folder / f"ses={ses}" / "part-0.parquet", index=False)
+    config = write_config(tmp_path, data=folder, **GOOD)
+    line = refused(tmp_path, capsys, config, "column 'ses' not found")
+    assert line.endswith(
+        "; the data folder holds it only in folder names (ses=high/), which are not read as "
+        "a column: write ses into the files"
+    ), line

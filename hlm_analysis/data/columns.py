@@ -108,6 +108,21 @@ def columns_used(spec: Spec) -> list[str]:
     return list(dict.fromkeys(used))
 
 
+def _partition_hint(spec: Spec, column: str) -> str:
+    """When a data folder names a missing column only in its subfolders (school=S01/, as Spark
+    and Hive write a partitioned table), say so: the readers take columns from the files alone.
+    Looked for only when refusing."""
+    if not spec.data.is_dir():
+        return ""
+    found = next((p for p in sorted(spec.data.rglob(f"{column}=*")) if p.is_dir()), None)
+    if found is None:
+        return ""
+    return (
+        f"; the data folder holds it only in folder names ({shown(found.name)}/), which are not "
+        f"read as a column: write {shown(column)} into the files"
+    )
+
+
 def check_columns_exist(spec: Spec, columns: list[str]) -> None:
     where = f"data file {shown(spec.data.name)}"
     separator = separator_hint(columns)
@@ -119,6 +134,7 @@ def check_columns_exist(spec: Spec, columns: list[str]) -> None:
     for column in columns_used(spec):
         if column not in columns:
             hint = case_hint(column, columns) or did_you_mean(column, columns)
+            hint = hint or _partition_hint(spec, column)
             problems.append(f"column {quoted(column)} not found (columns: {listed}){hint}")
     used = columns_used(spec)
     for column in spec.labels:
