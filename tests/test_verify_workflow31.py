@@ -491,3 +491,19 @@ def test_preview_on_a_busy_port_stops_before_rendering(tmp_path):
                 render=lambda *a, **k: rendered.append(1),
             )
     assert rendered == []
+
+
+def test_no_pandoc_while_assembling_tables_is_a_tool_error(monkeypatch):
+    """The built-in engine turns a cell's HTML table into markdown with pypandoc as well; without
+    a pandoc binary that OSError was "internal error (a bug)", exit 1."""
+    import pypandoc
+
+    from hlm_analysis.errors import ToolError
+    from hlm_analysis.render import markdown
+
+    def missing(*args, **kwargs):
+        raise OSError("No pandoc was found: either install pandoc and add it\nto your PATH")
+
+    monkeypatch.setattr(pypandoc, "convert_text", missing)
+    with pytest.raises(ToolError, match=r"^pandoc could not convert a table: No pandoc was found"):
+        markdown._html_table("<table><tr><td>1</td></tr></table>")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pypandoc
 
+from ..errors import ToolError
 from .errors import ReportError, cell_failure
 from .qmd import Cell, Document
 
@@ -111,7 +112,13 @@ def _figure(
 
 
 def _html_table(html: str) -> str:
-    return pypandoc.convert_text(html, "markdown-raw_html-native_divs-native_spans", format="html")
+    try:
+        return pypandoc.convert_text(
+            html, "markdown-raw_html-native_divs-native_spans", format="html"
+        )
+    except (RuntimeError, OSError) as exc:  # OSError: no pandoc binary (a broken tool, exit 3)
+        first = (str(exc).strip().splitlines() or ["pandoc failed"])[0]
+        raise ToolError(f"pandoc could not convert a table: {first}") from None
 
 
 def cell_markdown(cell: Cell, outputs: list, figures_dir: Path, echo_default: bool) -> str:
