@@ -730,6 +730,14 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         ],
         "icc": icc,
         "icc_after": _icc(after, n_groups) if after is not None else None,
+        # the group-level predictors took a real share of the differences between groups: the
+        # ICC shrank by a quarter or more, and by a percentage point at least (linear models
+        # only: a logistic model's latent scale changes with its predictors, so its two ICCs
+        # cannot be compared)
+        "groups_explained": spec.family != "binomial"
+        and after is not None
+        and after <= 0.75 * null.icc.estimate
+        and null.icc.estimate - after >= 0.01,
         # averaged over the rows only when random slopes make the share depend on them (several
         # levels' random intercepts alone sum to one share, no averaging)
         "icc_after_averaged": len(final.random_terms) > 1 and final.icc_adjusted is not None,
