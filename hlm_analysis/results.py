@@ -433,11 +433,14 @@ class ComponentTest:
     term: str
     statistic: float
     df: int
-    p_value: float  # chi-bar-square 50:50 mixture
+    p_value: float  # by p_value_method
     reduced: str  # what the model was compared with, in words
     # several levels: the level (config column) of the component; with term "(Intercept)" the
     # test drops that level's whole random term (every variance and covariance at the level)
     level: str | None = extension(None)
+    # CHI_BAR for one variance (with its covariances) at its boundary; a level's whole term with
+    # slopes drops several variances at once: the naive chi2(df), conservative
+    p_value_method: Reference = extension(Reference.CHI_BAR)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from ..results import (
     Method,
     ModelName,
     ModelResult,
+    Reference,
     VarianceComponent,
 )
 from . import final, levels_profile, lmm, optimize, profile, robust, stats
@@ -842,17 +843,30 @@ def variance_explained(before: float | None, after: float) -> float | None:
     return (before - after) / before if before is not None and before > 0 else None
 
 
+def component_test(stat: float, df: int, level: str, reduced: str, term: str) -> ComponentTest:
+    """One test of the final model's random part. A slope (with its covariances) or a level
+    holding only an intercept puts one variance on its boundary: the 50:50 chi2(df - 1):chi2(df)
+    mixture (Self & Liang 1987; Stram & Lee 1994). A level's whole term with slopes puts
+    several variances on their boundary at once, whose null distribution is a mixture with
+    weights that depend on the information matrix (Shapiro 1985), no simple 50:50; the naive
+    chi2(df) p is an upper bound of it (conservative), as the ladder's steps use."""
+    stat = max(float(stat), 0.0)
+    if term == INTERCEPT and df > 1:
+        p, reference = stats.chi_square_p(stat, df), Reference.CHI_SQUARE_CONSERVATIVE
+    else:
+        p, reference = stats.chibar_p(stat, df), Reference.CHI_BAR
+    return ComponentTest(term, stat, df, p, reduced, level=level, p_value_method=reference)
+
+
 def component_tests(prepared: Prepared, fit: LevelsMixed) -> list[ComponentTest]:
     """REML LRTs of the final model's random part, per level: each slope (with its covariances)
-    and each level's whole random term, chi-bar-square 50:50."""
+    and each level's whole random term (component_test says which reference each uses)."""
     mdef, deviance = fit.mdef, fit.reml.deviance
     out = []
     for level, term, kept, df, reduced_model in random_part_reductions(mdef):
         reduced = _deviance_without(prepared, mdef, kept)
         if reduced is not None:
-            stat = max(reduced - deviance, 0.0)
-            out.append(ComponentTest(term, float(stat), df, stats.chibar_p(stat, df),
-                                     reduced_model, level=level))  # fmt: skip
+            out.append(component_test(reduced - deviance, df, level, reduced_model, term))
     return out
 
 

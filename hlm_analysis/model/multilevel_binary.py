@@ -45,6 +45,7 @@ from .multilevel import (
     _with_levels,
     block_diag,
     choose,
+    component_test,
     ladder,
     level_lines,
     random_part_reductions,
@@ -120,8 +121,7 @@ def _cell_modes(prepared: Prepared, mdef: ModelDef, modes: dict) -> tuple[list[s
 
 
 def _lrt(stat: float, df: int, level: str, reduced: str, term: str = INTERCEPT) -> ComponentTest:
-    stat = max(stat, 0.0)
-    return ComponentTest(term, float(stat), df, stats.chibar_p(stat, df), reduced, level=level)
+    return component_test(stat, df, level, reduced, term)
 
 
 def binary_result(prepared: Prepared, fit: LevelsMixed, null: ModelResult | None, is_final: bool):
@@ -342,7 +342,7 @@ def _interval_notes(intervals: dict | None) -> list[str]:
 
 def _component_tests(prepared: Prepared, fit: LevelsMixed) -> list[ComponentTest]:
     """Likelihood-ratio tests (Laplace ML) of the final model's random part per level: each
-    slope and each level's whole term, chi-bar-square 50:50, as multilevel.component_tests."""
+    slope and each level's whole term, with multilevel.component_test's references."""
     mdef, loglik = fit.mdef, fit.reml.loglik
     out = []
     for level, term, kept, df, reduced_model in random_part_reductions(mdef):

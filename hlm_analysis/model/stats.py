@@ -169,6 +169,11 @@ def lrt(loglik_small: float, loglik_big: float, df: int) -> tuple[float, float]:
     return statistic, float(distributions.chi2_sf(statistic, df))
 
 
+def chi_square_p(statistic: float, df: int) -> float:
+    """The naive chi2(df) p value."""
+    return float(distributions.chi2_sf(statistic, df))
+
+
 def chibar_p(statistic: float, df: int) -> float:
     """p value of the 50:50 mixture of chi2(df-1) and chi2(df) (Self & Liang 1987; Stram & Lee
     1994) for adding a variance (and its covariances) that sits on the boundary under H0."""

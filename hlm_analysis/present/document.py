@@ -92,6 +92,11 @@ class ReportDocument:
                 c.p_value_method == Reference.CHI_SQUARE_CONSERVATIVE
                 for c in self.results.comparisons
             ),
+            # a whole level with slopes dropped in the variance table's test (naive chi2 too)
+            conservative_level=any(
+                t.p_value_method == Reference.CHI_SQUARE_CONSERVATIVE
+                for t in self.results.component_tests
+            ),
         )
 
     # Tables --------------------------------------------------------------------------------

@@ -262,9 +262,9 @@ def _slope(
                 "is_time": term == levels.time_column(results),
                 "one": escape(words.noun.one),
                 "many": escape(words.noun.many),
-                # the heading's and the SD's word: "groups" for two levels, as always
-                "group_word": escape(words.noun.one) if multilevel else "group",
-                "groups_word": escape(words.noun.many) if multilevel else "groups",
+                # the SD's and the ranking's noun: the level's ("school"), "group" when unnamed
+                "group_word": escape(words.noun.one),
+                "groups_word": escape(words.noun.many),
                 "sd": fmt.sig(vc.sdcor, 3),
                 "sd_ci": _ci(vc.ci_low, vc.ci_high) if vc.ci_low is not None else None,
                 # the label names the method the interval actually used

@@ -647,6 +647,19 @@ def coefficients(results: Results, model: ModelResult, label: str) -> str:
     return pipe_table(header, rows, "l" + "r" * (len(header) - 1), caption + ")", label)
 
 
+def _component_references(tests) -> str:
+    """The variance table's words for the p values its tests use (ComponentTest.p_value_method)."""
+    used = {getattr(t, "p_value_method", Reference.CHI_BAR) for t in tests}
+    mixture = "a 50:50 mixture of χ²(df − 1) and χ²(df)"
+    if Reference.CHI_SQUARE_CONSERVATIVE not in used:
+        return f", p from {mixture}"
+    naive = (
+        "a whole level with slopes (several variances at once, no simple mixture): "
+        "p from the naive χ²(df), conservative (too large)"
+    )
+    return f"; {naive}; otherwise p from {mixture}" if Reference.CHI_BAR in used else f"; {naive}"
+
+
 def variance_components(results: Results, model: ModelResult, label: str) -> str:
     """Variances with SDs, correlations, 95% profile intervals, the reliability of each random
     coefficient and the final model's test of each slope, as HLM 8 and lme4 report them."""
@@ -665,7 +678,6 @@ def variance_components(results: Results, model: ModelResult, label: str) -> str
     multilevel = levels.multilevel(results)
     by_level = levels.level_results(model)
     if multilevel:
-        lex = lexicon.build(results.spec, results.design, labels.raw)
         tests = {
             (getattr(t, "level", None), t.term): t
             for t in (results.component_tests if model.name == results.final_model else ())
@@ -687,7 +699,8 @@ def variance_components(results: Results, model: ModelResult, label: str) -> str
                 and vc.term1 == INTERCEPT
                 and len(getattr(by_level.get(vc.group), "terms", ())) > 1
             )
-            scope = f"whole {fmt.md_escape(lex.tier(vc.group).noun.one)} level: " if whole else ""
+            # the Level column names the level already; "whole level" keeps the cell short
+            scope = "whole level: " if whole else ""
             rows.append(
                 [
                     fmt.md_escape(labels.term(vc.term1, with_reference=False)),
@@ -751,8 +764,9 @@ def variance_components(results: Results, model: ModelResult, label: str) -> str
             )
             + " (reliability: the average over a level's groups of each random coefficient's "
             "reliability; test: REML likelihood ratio for dropping a slope with its "
-            "covariances, or on an Intercept row the level's whole random term, p from a 50:50 "
-            "mixture of χ²(df − 1) and χ²(df))",
+            "covariances, or on an Intercept row the level's whole random term"
+            + _component_references(tests.values())
+            + ")",
             label,
         )
     if model.is_binomial:

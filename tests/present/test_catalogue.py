@@ -21,6 +21,7 @@ from helpers import SNAPSHOTS, fixture_results
 from hlm_analysis.present import lexicon, narrative
 from hlm_analysis.present.facts import facts
 from hlm_analysis.present.labels import labels_for
+from hlm_analysis.results import Reference
 
 CATALOGUE = SNAPSHOTS / "catalogue.md"
 
@@ -369,6 +370,10 @@ def render_all(results, patch) -> dict[str, str]:
                 intervals_noted=False,
                 final_notes="",
                 conservative_lrt=False,
+                conservative_level=any(
+                    t.p_value_method == Reference.CHI_SQUARE_CONSERVATIVE
+                    for t in results.component_tests
+                ),
             )
         elif name == "email_findings":
             out[name] = "\n".join(f"- {line}" for line in narrative.key_findings(plain)) + "\n"

@@ -213,17 +213,22 @@ def test_ladder_and_variance_tables_name_each_level():
 def test_an_intercept_rows_test_that_drops_the_whole_level_says_so():
     """The class level holds an intercept, a slope and their covariance: the test on its Intercept
     row drops all three (lme4's anova without (1 + prior | class:school): 273.52 on 3 df), so the
-    row says 'whole level' and the caption names the mixture, chi2(df - 1):chi2(df)."""
+    row says 'whole level'. Two variances leave at once, so its p is the naive chi2(3)'s
+    (conservative; R: pchisq(273.52, 3, lower.tail = FALSE) = 5.36e-59), and the caption says so
+    beside the 50:50 chi2(df - 1):chi2(df) mixture of the other rows."""
     from hlm_analysis.present import tables
 
     r = fixture_results("levels_pupils")
     variance = tables.variance_components(r, r.final, "tbl-variance")
     row = next(line for line in variance.splitlines() if line.startswith("| Class | Intercept |"))
-    assert "whole class level: χ²(3) = 273.52" in row
+    assert "whole level: χ²(3) = 273.52" in row
+    test = next(t for t in r.component_tests if (t.level, t.term) == ("class", INTERCEPT))
+    assert test.p_value == pytest.approx(5.355e-59, rel=1e-3)
     # the school level has its intercept only: dropping it is dropping the level, plainly
     row = next(line for line in variance.splitlines() if line.startswith("| School | Intercept |"))
     assert "χ²(1) = 212.93" in row and "whole" not in row
     assert "χ²(df − 1) and χ²(df)" in variance
+    assert "a whole level with slopes" in variance and "naive χ²(df), conservative" in variance
     assert "50:50 chi-bar-square)" not in variance
 
 

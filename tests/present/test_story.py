@@ -101,6 +101,7 @@ def test_kraft_benchmarks_label_the_sizes_and_methods_say_so(schools, tmp_path):
         intervals_noted=False,
         final_notes="",
         conservative_lrt=False,
+        conservative_level=False,
     )
     assert "labelled by Kraft's benchmarks" in methods and "Cohen's benchmarks" not in methods
 
@@ -183,6 +184,7 @@ def test_methods_name_the_reference_level_actually_used(hsb82):
         intervals_noted=False,
         final_notes="",
         conservative_lrt=False,
+        conservative_level=False,
     )
     assert "Sector against Public (set by `reference:` in the configuration)" in methods
     assert "first level in sorted order" not in methods
