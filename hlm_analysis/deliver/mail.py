@@ -664,27 +664,35 @@ def _attachment_name(message: EmailMessage) -> str:
 def _write_outbox(
     results, people, pdf: Path, sender: Address, folder: Path, progress, files=None, signature=None
 ) -> bool:
+    # The outbox shows this run's messages only: built beside the old one and swapped in, so a
+    # stakeholder taken off the list leaves no message that looks as if it were still going out.
     outbox = folder / layout.OUTBOX
-    outbox.mkdir(exist_ok=True)
     taken: set[str] = set()
     failed = []
+    lines = []
     files = files or [None] * len(people)
-    for person, attached in zip(people, files, strict=True):
-        size = sum(p.stat().st_size for p, _ in attached) if attached else pdf.stat().st_size
-        try:
-            message = build_message(results, person, pdf, sender, attached, signature)
-            data = bytes(message)
-            target = outbox / eml_name(person.email, taken)
-            _write_bytes(target, data)
-        except Exception as exc:  # noqa: BLE001 - one recipient's failure must not stop the rest
-            progress(f"  {person.email}: not written ({_reason(exc, None)})")
-            failed.append(person.email)
-            continue
-        # Who gets what: the To header as sent, the subject, the attachment and its size.
-        progress(
-            f"  to {message['To']}: subject {_shown(str(message['Subject']), 200)}, "
-            f"{_attachment_name(message)} ({_size(size)}) -> {target}"
-        )
+    with atomic.staging_dir(folder, ".outbox-") as scratch:
+        built = scratch / layout.OUTBOX
+        built.mkdir()
+        for person, attached in zip(people, files, strict=True):
+            size = sum(p.stat().st_size for p, _ in attached) if attached else pdf.stat().st_size
+            try:
+                message = build_message(results, person, pdf, sender, attached, signature)
+                data = bytes(message)
+                name = eml_name(person.email, taken)
+                _write_bytes(built / name, data)
+            except Exception as exc:  # noqa: BLE001 - one recipient's failure must not stop the rest
+                lines.append(f"  {person.email}: not written ({_reason(exc, None)})")
+                failed.append(person.email)
+                continue
+            # Who gets what: the To header as sent, the subject, the attachment and its size.
+            lines.append(
+                f"  to {message['To']}: subject {_shown(str(message['Subject']), 200)}, "
+                f"{_attachment_name(message)} ({_size(size)}) -> {outbox / name}"
+            )
+        atomic.replace_dir(built, outbox)
+    for line in lines:
+        progress(line)
     if failed:
         progress(f"hlm-report: {len(failed)} of {len(people)} not written: {', '.join(failed)}")
     return not failed

@@ -7,7 +7,7 @@ import json
 from email import policy
 
 from aiosmtpd.smtp import AuthResult
-from deliver.mailserver import PASSWORD, Recorder, run_email, smtp_env
+from deliver.mailserver import PASSWORD, STAKEHOLDERS, Recorder, run_email, smtp_env
 
 from hlm_analysis.deliver import mail as deliver
 
@@ -132,6 +132,19 @@ def test_dry_run_writes_eml_files(report_dir, capsys):
     assert code == 0 and [f.name for f in files] == ["ada@example.org.eml", "bo@example.org.eml"]
     msg = email.message_from_bytes(files[0].read_bytes(), policy=policy.default)
     assert msg["To"] == "Ada Board <ada@example.org>"
+
+
+def test_a_dry_run_outbox_holds_this_run_only(report_dir, tmp_path, capsys):
+    """A stakeholder removed from the config kept their .eml from an earlier dry run in the
+    outbox, beside this run's messages, as if it were still going out."""
+    from deliver.mailserver import with_stakeholders
+
+    config, root = report_dir
+    assert run_email(config, root, capsys, "--dry-run")[0] == 0
+    config = with_stakeholders(tmp_path, STAKEHOLDERS[:1])  # Bo is taken off the list
+    assert run_email(config, root, capsys, "--dry-run")[0] == 0
+    files = sorted(p.name for p in (root / "analysis" / "outbox").iterdir())
+    assert files == ["ada@example.org.eml"]
 
 
 def test_user_text_in_email_html_is_escaped(report_dir, tmp_path):
