@@ -336,3 +336,43 @@ def test_group_level_predictors_are_not_said_to_explain_differences_that_did_not
     f = facts(read_json(tmp_path / "out" / "results.json"))
     text = narrative.reflow(narrative.implications_section(f))
     assert "much of what separated" not in text, text
+
+
+def test_a_yes_no_slope_test_without_power_is_not_read_as_a_common_effect(tmp_path):
+    """Yes/no outcome, random slope with reliability 0.60 and p = .355: the summary said 'the
+    average odds ratio of 2.38 per unit describes the districts adequately' while the
+    recommendations said a common effect was 'untested rather than confirmed' (the linear
+    summary already said 'The data cannot tell')."""
+    from hlm_analysis.present import narrative
+    from hlm_analysis.present.facts import facts
+    from hlm_analysis.results import read_json
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for g in range(30):
+        u, s = rng.normal(0, 0.7), rng.normal(0, 0.3)
+        for _ in range(30):
+            x = rng.normal()
+            eta = u + (0.8 + s) * x
+            y = "yes" if rng.random() < 1 / (1 + np.exp(-eta)) else "no"
+            rows.append({"district": f"D{g}", "x": x, "y": y})
+    data = _write(tmp_path, pd.DataFrame(rows), "memory")
+    config = write_config(
+        tmp_path,
+        data=data,
+        outcome="y",
+        family="binomial",
+        predictors=["x"],
+        group="district",
+        random_slopes=["x"],
+        group_noun="district",
+    )
+    assert main(["fit", str(config), "--out", str(tmp_path / "out")]) == 0
+    results = read_json(tmp_path / "out" / "results.json")
+    f = facts(results)
+    slope = f["slope"]["entries"][0]
+    assert not slope["reliable"] and slope["sd_high"], slope  # the case: an underpowered test
+    text = narrative.reflow(narrative.executive_summary(f))
+    line = next(x for x in text.splitlines() if "Does the effect differ" in x)
+    assert "adequately" not in line, line
+    assert "little power" in line and f"SD of {slope['sd_high']}" in line, line
