@@ -216,19 +216,12 @@ class DuckDB(Engine):
         return f"hash({', '.join(columns)}, {int(seed)})"
 
     def collect_rows(self, columns: list[str], condition: str) -> dict[str, str]:
-        # a list per column, not one list of structs: at 5M rows that list cost 0.48 s of CPU
-        # against 0.32 s. The lists of one ungrouped aggregation are filled from the same
-        # chunks in the same order, so the i-th entries are one row (prepare_in_engine checks
-        # each row's hash against its values).
-        return {f"kept_{c}": f"list({c}) FILTER (WHERE {condition})" for c in columns}
+        # one list of structs (a list per column measured dearer: each evaluates the FILTER)
+        fields = ", ".join(f"{c} := {c}" for c in columns)
+        return {"kept_rows": f"list(struct_pack({fields})) FILTER (WHERE {condition})"}
 
     def unnest_rows(self, relation: str, columns: list[str]) -> str:
-        # several unnest() in one SELECT run side by side, entry i of each forming row i
-        return (
-            "SELECT "
-            + ", ".join(f"unnest(kept_{c}) AS {c}" for c in columns)
-            + (f" FROM {relation}")
-        )
+        return f"SELECT unnest(kept_rows, recursive := true) FROM {relation}"
 
 
 class Spark(Engine):
