@@ -188,6 +188,11 @@ def effect_fact(
         "acts_at": escape(actor.at) if acts else "",
         "acts_a": escape(actor.noun.a) if acts else "",
         "acts_many": escape(actor.noun.many) if acts else "",
+        # whom its differences lie between: the groups of the level it is constant at (growth's
+        # lowinc: schools, not children), "" for a row's own variable (the people)
+        "between": escape(actor.noun.many)
+        if acts or (variable is not None and variable.group_level and not levels.crossed(results))
+        else "",
         "outcome": outcome,
         # a main effect of a variable in an interaction holds only where the other is 0
         "condition": escape(_condition(results, fe.term, labels, lex))

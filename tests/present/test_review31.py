@@ -67,3 +67,16 @@ def test_the_policy_line_with_random_slopes_says_why_no_share_is_given_in_plain_
     growth = fixture_results("levels_growth")
     text = narrative.implications_section(facts(growth))
     assert "the effect of Year itself differs between schools and between children" in text
+
+
+def test_differences_by_a_group_level_variable_lie_between_the_groups():
+    """egsingle's lowinc is one value per school: its differences lie between schools, not
+    'between children' (growth, For practice); pupils' free school meals stay between pupils."""
+    growth = fixture_results("levels_growth")
+    text = narrative.implications_section(facts(growth))
+    assert "describe where Mathematics score differs between schools, not why" in text
+    assert "differs between children" not in text
+    pupils = fixture_results("levels_pupils")
+    f = facts(pupils)
+    between = {e["variable"]: e["between"] for e in f["context"]}
+    assert between["Free school meals"] == "" and between["Prior attainment \\(points\\)"] == ""
