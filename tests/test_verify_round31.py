@@ -376,3 +376,20 @@ def test_a_yes_no_slope_test_without_power_is_not_read_as_a_common_effect(tmp_pa
     line = next(x for x in text.splitlines() if "Does the effect differ" in x)
     assert "adequately" not in line, line
     assert "little power" in line and f"SD of {slope['sd_high']}" in line, line
+
+
+@pytest.mark.parametrize("path", ["memory", "lake"])
+def test_integer_ids_written_as_decimals_in_some_rows_are_refused(tmp_path, capsys, path):
+    """A part written from a float column ('7.0') beside parts with '7': 30 schools were read
+    as 60 with exit 0. Ids are text as written ('0100' is not '100'), but a trailing '.0' is a
+    number format, not an id: refused naming both spellings."""
+    frame = _frame()
+    frame["school"] = [s.removeprefix("S") for s in frame["school"]]
+    rows = frame.index[1::2]
+    frame.loc[rows, "school"] = [f"{float(s):.1f}" for s in frame.loc[rows, "school"]]
+    data = _write(tmp_path, frame, path)
+    config = write_config(tmp_path, data=data, outcome="y", predictors=["x"], group="school")
+    code = main(["fit", str(config), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "'school'" in err[0] and "'0'" in err[0] and "'0.0'" in err[0], err

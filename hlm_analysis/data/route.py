@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import threading
 from dataclasses import replace
 
@@ -31,10 +32,14 @@ def fits_in_memory(source: Source) -> bool:
     return source.bytes <= IN_MEMORY_CSV_BYTES
 
 
+_WHOLE = re.compile(r"^([+-]?\d+)\.0+$")  # an integer written as a decimal: 7.0, 12.00
+
+
 def _refuse_padded_twins(prepared: Prepared) -> Prepared:
     """Ids and text levels are read as written, so 'S3' and 'S3 ' (a spreadsheet export pads
     some cells) would be two schools, or two levels, and every estimate would move without a
-    word: refused on every path, naming both. Ids padded alike everywhere are read as they are."""
+    word: refused on every path, naming both. Ids padded alike everywhere are read as they are.
+    So are group ids '7' and '7.0' (a part written from a float column)."""
     # (column, [(parent group or None, id or level)]): a nested id is compared within its parent
     named: list[tuple[str, list]] = []
     if prepared.levels is not None:
@@ -44,14 +49,25 @@ def _refuse_padded_twins(prepared: Prepared) -> Prepared:
     elif isinstance(prepared.spec.group, str):
         named.append((prepared.spec.group, [(None, g) for g in prepared.group_labels]))
     named += [(c, [(None, v) for v in values]) for c, values in prepared.categorical.items()]
-    for column, values in named:
+    ids = len(named) - len(prepared.categorical)  # the grouping columns come first
+    for i, (column, values) in enumerate(named):
         seen: dict[tuple, str] = {}
+        whole: dict[tuple, str] = {}
         for parent, value in values:
             other = seen.setdefault((parent, value.strip()), value)
             if other != value:
                 raise InputError(
                     f"column {quoted(column)}: {quoted(other)} and {quoted(value)} differ only in "
                     "spaces at their ends and would be read as two; remove the spaces in the data"
+                )
+            # '7' in one part and '7.0' in another (written from a float column) are one id;
+            # '0100' and '100' stay two (leading zeros can be part of an id)
+            other = whole.setdefault((parent, _WHOLE.sub(r"\1", value)), value)
+            if i < ids and other != value:
+                raise InputError(
+                    f"column {quoted(column)}: ids {quoted(other)} and {quoted(value)} differ "
+                    "only by a decimal .0 (some rows written as decimals) and would be two "
+                    "groups; write the ids one way in the data"
                 )
     return prepared
 
