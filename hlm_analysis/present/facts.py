@@ -755,6 +755,7 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         if levels.multilevel(results)
         else f"{fmt.integer(n_groups)} {escape(lex.groups_counted)}",
         "fewest_label": escape(labels.variable(fewest.column)),
+        "fewest_many": escape(fewest_words.noun.many),  # "secondary schools", or "groups"
         # the median odds ratio's groups: the outermost level's (the null model's tau00)
         "mor_many": escape(lex.tiers[0].noun.many),
         "mor_one": escape(lex.tiers[0].noun.one),
@@ -764,7 +765,7 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         else level_facts(results, lex, labels, escape)["counts"],
         "fewest_trigger": f"{fmt.integer(fewest.n_groups)} {escape(fewest_words.counted)}"
         if levels.multilevel(results)
-        else f"{fmt.integer(n_groups)} groups",
+        else f"{fmt.integer(n_groups)} {escape(lex.groups_counted)}",
         "few_groups": band == rules.GroupsBand.FEW,
         "enough_groups": band == rules.GroupsBand.ENOUGH,
         "final": {

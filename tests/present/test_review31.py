@@ -80,3 +80,25 @@ def test_differences_by_a_group_level_variable_lie_between_the_groups():
     f = facts(pupils)
     between = {e["variable"]: e["between"] for e in f["context"]}
     assert between["Free school meals"] == "" and between["Prior attainment \\(points\\)"] == ""
+
+
+def test_few_groups_advice_and_next_step_name_the_groups():
+    """ScotsSec: 'estimates of how much groups differ' with 19 secondary schools; hsb82's next
+    step 'what happens inside groups'; the methods named only slopes for the 50:50 reference
+    that the intercept tests of Table 7 use too."""
+    crossed = fixture_results("levels_scotssec")
+    f = facts(crossed)
+    text = narrative.recommendations_section(copy.deepcopy(f))
+    assert "estimates of how much secondary schools differ are imprecise" in text
+    methods = narrative.render(
+        "methods.md.j2",
+        f=f,
+        versions="x",
+        final=crossed.final,
+        robust_noted=False,
+        intervals_noted=False,
+        final_notes="",
+        conservative_lrt=False,
+        conservative_level=False,
+    )
+    assert "tests of a random slope or of a level's random intercept compare REML fits" in methods
