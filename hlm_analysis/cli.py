@@ -326,9 +326,28 @@ def _report_bug(args, exc: BaseException) -> None:
     print(f"hlm-report: internal error (a bug): {summary}; {where}", file=sys.stderr)
 
 
+def _dash_names(argv: list[str]) -> list[str]:
+    """A config named `-x.yml` given bare is a file, not an option: no option's name ends in
+    .yml, and argparse would refuse it ("arguments are required: config"). It is passed on as
+    `./-x.yml` (the same path). A token with '=' may be an option's value (-Ptitle=a.yml,
+    --out=-x.yml): left alone unless such a file exists."""
+    out = []
+    for i, token in enumerate(argv):
+        if token == "--":  # after it argparse takes every token as positional already
+            return out + argv[i:]
+        if (
+            token.startswith("-")
+            and token.lower().endswith((".yml", ".yaml"))
+            and ("=" not in token or Path(token).is_file())
+        ):
+            token = "./" + token
+        out.append(token)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_dash_names(sys.argv[1:] if argv is None else argv))
     try:
         return args.func(args)
     except InputError as exc:
