@@ -236,6 +236,18 @@ def _odds_facts(fe) -> dict:
 _CI_METHODS = {"profile": "profile", "wald": "Wald"}
 
 
+def _between(results: Results, lex: lexicon.Lexicon, name: str) -> str:
+    """Whom a variable's differences lie between: the groups of the level it is constant at
+    (hsb82's sector: schools), "" for a row's own variable (the people), as the effects' "between"."""
+    at = levels.variable_column(results, name)
+    if at and levels.multilevel(results):
+        return lex.tier(at).noun.many
+    variable = results.design.variable(name)
+    if variable.group_level and not levels.crossed(results):
+        return lex.tiers[-1].noun.many
+    return ""
+
+
 def _slope(
     results: Results, labels: TermLabels, escape: Escape, lex: lexicon.Lexicon | None = None
 ) -> dict | None:
@@ -641,6 +653,7 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         {
             "variable": escape(labels.variable(v)),
             "lever": v in spec.levers,
+            "between": escape(_between(results, lex, v)),
         }
         for v in dict.fromkeys(w for term in spec.interactions for w in term.split(":"))
         if v in reliable_in_interactions

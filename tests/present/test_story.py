@@ -211,3 +211,15 @@ def test_technical_terms_of_the_summary_are_explained(schools, graduation):
             assert "Reliability (0 to 1)" in plain
         if " SD" in text.split("*In plain words.*")[0]:
             assert "standard deviation" in plain
+
+
+def test_a_school_variable_in_an_interaction_lies_between_schools(hsb82):
+    """Review 31: hsb82's practice line said the differences by Sector 'describe where
+    Mathematics achievement differs between students'; Sector is one value per school."""
+    f = facts(hsb82)
+    between = {c["variable"]: c["between"] for c in f["conditional"]}
+    assert between["Sector"] == "schools"
+    assert "" in between.values()  # SES varies within schools: its differences are the students'
+    # the school mean of SES (contextual) is a school variable too
+    text = narrative.implications_section(f)
+    assert "describe where Maths achievement differs between schools, not why" in text
