@@ -330,6 +330,12 @@ def attachments(folder: Path, people, version: str, config, report: Path, name: 
                     "(profiles: min_size)"
                 )
             pdf = next(f for f in entry["files"] if f.endswith(".pdf"))
+            if not (folder / FOLDER / pdf).is_file():  # deleted, or a folder copied in part
+                raise InputError(
+                    f"{config}: stakeholder {person.email}: the profile {pdf} of group "
+                    f"{person.group!r} is missing from {folder / FOLDER}; run `make profiles "
+                    f"CONFIG={config}` again"
+                )
             files.append((folder / FOLDER / pdf, f"{name}-{pdf}"))
         out.append(files)
     return out

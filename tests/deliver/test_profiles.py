@@ -337,6 +337,18 @@ def test_profiles_of_other_results_are_not_sent(rendered, written, tmp_path, cap
     assert "make profiles" in capsys.readouterr().err
 
 
+def test_a_profile_pdf_that_is_gone_is_exit_2(rendered, written, tmp_path, capsys):
+    """A profile PDF deleted (or a folder copied in part) was "internal error (a bug):
+    FileNotFoundError", exit 1; it is the user's to fix: run profiles again."""
+    config, root = _emailable(rendered, written, tmp_path, PRINCIPALS[:1])
+    index = json.loads((root / "district" / "profiles" / "index.json").read_text())
+    (entry,) = [e for e in index["groups"] if e["id"] == PRINCIPALS[0]["group"]]
+    (root / "district" / "profiles" / entry["files"][1]).unlink()
+    assert run("email", config, "--dry-run", "--output-root", root) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "make profiles" in err[0] and entry["files"][1] in err[0], err
+
+
 def test_profiles_refuse_a_stakeholder_group_not_in_the_data(rendered, written, tmp_path, capsys):
     people = [{"name": "X", "email": "x@district.example.org", "group": 4711}]  # YAML number
     config, root = _emailable(rendered, written, tmp_path, people)
