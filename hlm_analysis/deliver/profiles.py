@@ -357,6 +357,11 @@ def publish(folder: Path, target: Path, link_base: str, progress=print) -> str |
     if index.get("results_version") != layout.report_version(folder / RESULTS_FILE):
         progress(f"  {folder / FOLDER} is older than the report; run `profiles` again to publish")
         return None
+    listed = [n for e in index["groups"] if not e["suppressed"] for n in e["files"]]
+    gone = [n for n in listed if not (folder / FOLDER / n).is_file()]
+    if gone:  # deleted, or a folder copied in part: a list page linking to nothing is worse
+        progress(f"  {folder / FOLDER} is missing {gone[0]}; run `profiles` again to publish")
+        return None
     results = read_json(folder / RESULTS_FILE)
     words = lexicon.build(results.spec, results.design)
     if index.get("level"):  # several levels: the profiled level's noun, not the innermost's

@@ -388,6 +388,27 @@ def test_the_site_gets_a_page_per_published_profile_and_no_suppressed_group(
             assert not any(gid in text for gid in SMALL), path
 
 
+def test_profiles_with_a_file_gone_stay_off_the_site(rendered, written, tmp_path, monkeypatch):
+    """`site` with one profile PDF deleted: "internal error (a bug): FileNotFoundError", exit 1,
+    and no site; the profiles now stay off it with a line saying to write them again."""
+    from hlm_analysis.deliver import site as site_module
+    from hlm_analysis.deliver.site import build_site
+
+    monkeypatch.setattr(site_module, "_public_copy", lambda config, folder, *a: folder)
+    config, root = _emailable(rendered, written, tmp_path, [])
+    (root / "district" / "report.html").write_text("<html><body>report</body></html>")
+    (root / "district" / "report.docx").write_bytes(b"PK")
+    index = json.loads((root / "district" / "profiles" / "index.json").read_text())
+    gone = next(e for e in index["groups"] if e["files"])["files"][1]
+    (root / "district" / "profiles" / gone).unlink()
+    said = []
+    site = build_site(
+        [config], output_root=root, site_dir=tmp_path / "_site", render=False, progress=said.append
+    )
+    assert not (site / "reports" / "district" / "profiles").exists()
+    assert any(gone in line and "profiles" in line for line in said), said
+
+
 def test_profiles_of_other_results_stay_off_the_site(rendered, written, tmp_path, monkeypatch):
     from hlm_analysis.deliver import site as site_module
     from hlm_analysis.deliver.site import build_site
