@@ -128,6 +128,12 @@ def build_site(
                 raise InputError(f"no rendered report for {config} in {folder}")
             layout.check_owner(folder, config)  # never another config's report under this card
             source = sources[config]
+            missing = [f for f in layout.REPORT_FILES if not (source / f).is_file()]
+            if missing:  # rendered `--to` fewer formats, or a file deleted: the card links all
+                raise InputError(
+                    f"no {missing[0]} for {config} in {source}: render it with every format "
+                    f"(`hlm-report render {config}`), or run `site` without --no-render"
+                )
             target = staging / "reports" / name
             target.mkdir(parents=True)
             for file in layout.REPORT_FILES:

@@ -409,6 +409,21 @@ def test_profiles_with_a_file_gone_stay_off_the_site(rendered, written, tmp_path
     assert any(gone in line and "profiles" in line for line in said), said
 
 
+def test_site_without_a_report_format_is_exit_2(rendered, written, tmp_path, monkeypatch, capsys):
+    """`site --no-render` of a report rendered `--to html,pdf` (no Word file): "internal error
+    (a bug): FileNotFoundError: ... report.docx", exit 1."""
+    from hlm_analysis.deliver import site as site_module
+
+    monkeypatch.setattr(site_module, "_public_copy", lambda config, folder, *a: folder)
+    config, root = _emailable(rendered, written, tmp_path, [])
+    (root / "district" / "report.html").write_text("<html><body>report</body></html>")
+    site = tmp_path / "_site"
+    args = ["site", "--no-render", "--output-root", root, "--site-dir", site, config]
+    assert run(*args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "report.docx" in err[0] and not site.exists(), err
+
+
 def test_profiles_of_other_results_stay_off_the_site(rendered, written, tmp_path, monkeypatch):
     from hlm_analysis.deliver import site as site_module
     from hlm_analysis.deliver.site import build_site
