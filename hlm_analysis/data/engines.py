@@ -18,9 +18,11 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError, ToolError
+from ..spec import quoted, shown
 from .files import check_memory_size, nfc
 from .source import Source
 
@@ -35,6 +37,8 @@ NO_NULL = "\x01hlm-report: no cell is null\x01"
 DUCKDB_MEMORY = os.environ.get("HLM_DUCKDB_MEMORY", "1GB")
 # a file each scan's label and seconds are appended to, one tab-separated line per scan
 SCAN_LOG = "HLM_SCAN_LOG"
+# a file Spark's JVM writes its own output to (its log4j lines); default: a temporary file
+SPARK_LOG = "HLM_SPARK_LOG"
 
 
 class Engine:
@@ -247,65 +251,89 @@ class Spark(Engine):
             raise InputError(
                 f"HLM_SPARK_PARTITIONS={partitions!r} is not a positive whole number of partitions"
             )
+        settings = {
+            "spark.ui.enabled": "false",
+            # its console progress bar would interleave with hlm-report's own progress lines
+            "spark.ui.showConsoleProgress": "false",
+            "spark.sql.shuffle.partitions": partitions,
+            "spark.driver.memory": os.environ.get("HLM_SPARK_DRIVER_MEMORY", "2g"),
+        }
+        log = None
         try:
-            self.spark = (
-                SparkSession.builder.master(master)
-                .appName("hlm-report")
-                .config("spark.ui.enabled", "false")
-                # its console progress bar would interleave with hlm-report's own progress lines
-                .config("spark.ui.showConsoleProgress", "false")
-                .config("spark.sql.shuffle.partitions", partitions)
-                .config("spark.driver.memory", os.environ.get("HLM_SPARK_DRIVER_MEMORY", "2g"))
-                .getOrCreate()
-            )
-            self.spark.sparkContext.setLogLevel("ERROR")
-            # a Parquet part may hold `Y` beside `y`: two columns, as in memory and DuckDB (every
-            # query here names columns by its own aliases, so case is never relied on)
-            self.spark.conf.set("spark.sql.caseSensitive", "true")
+            with warnings.catch_warnings():
+                # pyspark imports its test helpers on the first call that hands the JVM a value,
+                # and that import warns that pandas 3 is not yet fully supported (printed before
+                # any line of hlm-report's); its calls here are tested on pandas 3
+                warnings.filterwarnings(
+                    "ignore", "PySpark does not yet fully support pandas", FutureWarning
+                )
+                log = _jvm_log()
+                if log is not None:
+                    _launch_jvm(master, settings, log)
+                builder = SparkSession.builder.master(master).appName("hlm-report")
+                self.spark = builder.config(map=settings).getOrCreate()
+                self.spark.sparkContext.setLogLevel("ERROR")
+                # a Parquet part may hold `Y` beside `y`: two columns, as in memory and DuckDB
+                # (every query here names columns by its own aliases: case is never relied on)
+                self.spark.conf.set("spark.sql.caseSensitive", "true")
         except Exception as exc:  # noqa: BLE001 - a JVM that does not start is a broken tool
-            raise ToolError(f"Spark did not start (master {master}): {_first_line(exc)}") from None
+            raise ToolError(
+                f"Spark did not start (master {master}): {_first_line(exc)}{_jvm_said(log)}"
+            ) from None
+        finally:
+            if log is not None:  # the JVM writes through a descriptor of its own
+                log.close()
 
     def load(self, source: Source, used: list[str]) -> dict[str, str]:
         from pyspark.sql.functions import coalesce, lit
-        from pyspark.sql.types import StringType, StructField, StructType
 
-        df = None
+        parts = []  # each read (a DataFrame of s0, s1, ...) with its first file, for messages
         try:
             for positions, files in source.positions(used):
                 width = len(source.headers[source.files.index(files[0])])
                 names = [f"h{j}" for j in range(width)]
-                if source.format == "parquet":
-                    part = self.spark.read.parquet(*map(str, files)).toDF(*names)
-                else:
-                    # the header line is skipped and columns taken by position in it (own names:
-                    # Spark matches names without case); cells quoted as RFC 4180 and DuckDB
-                    # read them (a doubled quote is a quote, a newline inside quotes is part of
-                    # the cell); no cell is null: `missing_values:` decides, as in memory
-                    part = (
-                        self.spark.read.schema(
-                            StructType([StructField(n, StringType()) for n in names])
-                        )
-                        .option("header", True)
-                        .option("enforceSchema", True)
-                        .option("sep", "\t" if files[0].suffix.lower() == ".tsv" else ",")
-                        .option("quote", '"')
-                        .option("escape", '"')
-                        .option("multiLine", True)
-                        .option("nullValue", NO_NULL)
-                        .option("emptyValue", "")
-                        .option("encoding", "UTF-8")
-                        .csv([str(f) for f in files])
-                    )
-                columns = [part[names[j]] for j in positions]
-                if source.format == "csv":  # Spark reads an unquoted empty cell as null
-                    columns = [coalesce(c, lit("")) for c in columns]
-                part = part.select(*(c.alias(f"s{i}") for i, c in enumerate(columns)))
-                df = part if df is None else df.unionAll(part)
+                # Spark reads every file of one read as the type one footer gives: a part storing
+                # a column as decimal where another stores double fails mid-scan; one read per
+                # set of types, cast to one type below
+                batches = _by_types(files, positions) if source.format == "parquet" else [files]
+                for batch in batches:
+                    part = self._read(batch, names, source.format)
+                    columns = [part[names[j]] for j in positions]
+                    if source.format == "csv":  # Spark reads an unquoted empty cell as null
+                        columns = [coalesce(c, lit("")) for c in columns]
+                    part = part.select(*(c.alias(f"s{i}") for i, c in enumerate(columns)))
+                    parts.append((part, batch[0]))
+            df = _union(parts, used)
+        except InputError:
+            raise
         except Exception as exc:  # noqa: BLE001 - Spark raises its own exception classes
             raise InputError(f"data {source.label} could not be read: {_first_line(exc)}") from None
         df.createOrReplaceTempView("src")
         kinds = {f.name: _kind_of(f.dataType.simpleString()) for f in df.schema.fields}
         return {c: kinds[f"s{i}"] for i, c in enumerate(used)}
+
+    def _read(self, files: list[Path], names: list[str], form: str):
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        if form == "parquet":
+            return self.spark.read.parquet(*map(str, files)).toDF(*names)
+        # the header line is skipped and columns taken by position in it (own names:
+        # Spark matches names without case); cells quoted as RFC 4180 and DuckDB
+        # read them (a doubled quote is a quote, a newline inside quotes is part of
+        # the cell); no cell is null: `missing_values:` decides, as in memory
+        return (
+            self.spark.read.schema(StructType([StructField(n, StringType()) for n in names]))
+            .option("header", True)
+            .option("enforceSchema", True)
+            .option("sep", "\t" if files[0].suffix.lower() == ".tsv" else ",")
+            .option("quote", '"')
+            .option("escape", '"')
+            .option("multiLine", True)
+            .option("nullValue", NO_NULL)
+            .option("emptyValue", "")
+            .option("encoding", "UTF-8")
+            .csv([str(f) for f in files])
+        )
 
     def execute(self, sql: str) -> None:
         self._run(sql)
@@ -385,6 +413,95 @@ class Spark(Engine):
 
     def unnest_rows(self, relation: str, columns: list[str]) -> str:
         return f"SELECT inline(kept_rows) FROM {relation}"
+
+
+def _jvm_log():
+    """Where the JVM's own output goes when this process starts one (None: it runs already):
+    HLM_SPARK_LOG's file when it names one, else an unnamed temporary file. Open, so that a JVM
+    that fails to start can be quoted."""
+    from pyspark import SparkContext
+
+    if SparkContext._gateway is not None:  # a session of this process: reused
+        return None
+    named = os.environ.get(SPARK_LOG)
+    return open(named, "ab") if named else tempfile.TemporaryFile()  # noqa: SIM115 - kept open
+
+
+def _launch_jvm(master: str, settings: dict[str, str], log) -> None:
+    """Start this process's JVM with its stdout and stderr in `log`: it prints log4j lines and
+    notices ('Using incubator modules', the default log4j profile, the host's address) before
+    any log level can be set, and the user's stderr holds hlm-report's lines only."""
+    from pyspark import SparkConf, SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    conf = SparkConf().setMaster(master).setAppName("hlm-report").setAll(settings.items())
+    gateway = launch_gateway(conf, popen_kwargs={"stdout": log, "stderr": log})
+    SparkContext(conf=conf, gateway=gateway)
+
+
+def _jvm_said(log) -> str:
+    """What the JVM wrote of why it did not start: its first line naming an error or exception
+    (spark-class's own complaint follows it), else its last line that is no stack frame."""
+    if log is None:
+        return ""
+    try:
+        log.seek(0, os.SEEK_END)
+        log.seek(max(0, log.tell() - 8192))
+        lines = log.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return ""
+    said = [line.strip() for line in lines if line.strip() and not line[:1].isspace()]
+    errors = [line for line in said if "Error" in line or "Exception" in line]
+    return f" (Java: {(errors or said[-1:])[0][:300]})" if said else ""
+
+
+def _by_types(files: list[Path], positions: list[int]) -> list[list[Path]]:
+    """Parquet parts split by the types their footers give the used columns (in order)."""
+    import pyarrow.parquet as pq
+
+    batches: dict[tuple[str, ...], list[Path]] = {}
+    for f in files:
+        schema = pq.read_schema(f)
+        batches.setdefault(tuple(str(schema.field(j).type) for j in positions), []).append(f)
+    return list(batches.values())
+
+
+def _union(parts: list, used: list[str]):
+    """The reads as one DataFrame, each column cast to one type where the parts differ: whole
+    numbers of any width as 64-bit integers, numbers of which some are not whole (float, decimal)
+    as doubles (the in-memory reader's values); an all-null part takes the others' type. Any
+    other difference (text in one part, a number in another) is named."""
+    from pyspark.sql.types import DoubleType, IntegralType, LongType, NullType, NumericType
+
+    targets = []
+    for i, column in enumerate(used):
+        seen = [(p.schema[i].dataType, f) for p, f in parts]
+        seen = [(t, f) for t, f in seen if not isinstance(t, NullType)]
+        types = {t for t, _ in seen}
+        if len(types) <= 1:
+            targets.append(types.pop() if types else None)
+        elif all(isinstance(t, IntegralType) for t in types):
+            targets.append(LongType())
+        elif all(isinstance(t, NumericType) for t in types):
+            targets.append(DoubleType())
+        else:
+            (a, first), (b, other) = seen[0], next(x for x in seen if x[0] != seen[0][0])
+            raise InputError(
+                f"data: column {quoted(column)} is {a.simpleString()} in {shown(first.name)} but "
+                f"{b.simpleString()} in {shown(other.name)}; every part must give it one type"
+            )
+    df = None
+    for part, _ in parts:
+        fields = part.schema.fields
+        part = part.select(
+            *(
+                part[f.name].cast(t).alias(f.name) if t is not None and f.dataType != t
+                else part[f.name]
+                for f, t in zip(fields, targets, strict=True)
+            )
+        )  # fmt: skip
+        df = part if df is None else df.unionAll(part)
+    return df
 
 
 def _first_line(exc: BaseException) -> str:

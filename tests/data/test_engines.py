@@ -4,6 +4,7 @@ and bad input about parts and engines."""
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
@@ -606,6 +607,47 @@ def test_spark_gives_the_duckdb_sums(tmp_path, duckdb_engine):
         assert len(kept.sample) == 300
 
 
+def test_a_spark_run_prints_only_its_own_line_on_stderr(tmp_path):
+    # the JVM's log4j lines and its incubator-module notice, and pyspark's FutureWarning about
+    # pandas, came before the one error line; a process of its own: a session started anew
+    lake = tmp_path / "ids"
+    lake.mkdir()
+    (lake / "a.csv").write_text("school,y,x\n7,1.0,2\n7,2.0,3\n8,1.5,1\n8,2.5,2\n")
+    (lake / "b.csv").write_text("school,y,x\n7.0,1.0,2\n8,2.0,3\n")  # ids 7 and 7.0
+    config = write_config(tmp_path, "ids", data=lake, outcome="y", predictors=["x"], group="school")
+    run = subprocess.run(
+        [sys.executable, "-m", "hlm_analysis.cli", "fit", str(config), "--out",
+         str(tmp_path / "out"), "--engine", "spark"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    assert run.stdout == ""
+    lines = run.stderr.splitlines()
+    assert len(lines) == 1, run.stderr
+    assert lines[0].startswith("hlm-report: error: column 'school'") and "'7.0'" in lines[0]
+
+
+def test_a_jvm_that_does_not_start_is_quoted_in_the_one_line(tmp_path):
+    # its output goes to a file of its own, so the reason is read back from there (exit 3)
+    java = tmp_path / "jdk" / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text("#!/bin/sh\necho 'Error: no room for the heap (a test JVM)' >&2\nexit 1\n")
+    java.chmod(0o755)
+    config = write_config(
+        tmp_path, "exam", data=REFERENCE / "exam.csv", **REFERENCE_CONFIGS["exam"]
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "hlm_analysis.cli", "fit", str(config), "--out",
+         str(tmp_path / "out"), "--engine", "spark"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "JAVA_HOME": str(java.parent.parent)},
+    )  # fmt: skip
+    assert run.returncode == 3, run.stderr
+    lines = run.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hlm-report: tool failed: Spark did not start")
+    assert lines[0].endswith("(Java: Error: no room for the heap (a test JVM))"), lines[0]
+
+
 def _refused(tmp_path, capsys, *expected, **keys):
     keys = {**REFERENCE_CONFIGS["exam"], **keys}
     config = write_config(tmp_path, "bad", **keys)
@@ -638,9 +680,11 @@ def test_parts_that_do_not_fit_together_are_refused(tmp_path, capsys):
     lake = _parts(frame, tmp_path / "types")
     odd = frame.head(50).assign(normexam=lambda d: d["normexam"].astype(str))
     pq.write_table(pa.Table.from_pandas(odd, preserve_index=False), lake / "part-9.parquet")
-    _refused(
-        tmp_path, capsys, "'normexam'", "number in part-0.parquet but text in part-9", data=lake
-    )
+    for engine in ("duckdb", "spark"):  # refused before either engine starts, naming both
+        _refused(
+            tmp_path, capsys, "'normexam'", "number in part-0.parquet but text in part-9",
+            data=lake, engine=engine,
+        )  # fmt: skip
     lake = _parts(frame, tmp_path / "mixed")
     frame.head(50).to_csv(lake / "extra.csv", index=False)
     _refused(tmp_path, capsys, "mixes Parquet and CSV", data=lake)

@@ -588,3 +588,47 @@ def test_a_yes_no_outcome_is_coded_and_named_alike_in_memory_and_in_parts(tmp_pa
         outcomes.append((p.design.event, p.design.non_event, p.dropped, p.sums.cross.sum()))
     assert outcomes[0][:3] == outcomes[1][:3]
     assert outcomes[0][3] == pytest.approx(outcomes[1][3], rel=1e-12)
+
+
+def _typed_parts(folder, frame: pd.DataFrame, types: list[dict[str, pa.DataType]]) -> None:
+    """One Parquet part per entry of `types`, each storing the named columns as that type."""
+    folder.mkdir(parents=True)
+    for i, part in enumerate(np.array_split(np.arange(len(frame)), len(types))):
+        table = pa.Table.from_pandas(frame.iloc[part], preserve_index=False)
+        for column, kind in types[i].items():
+            at = table.schema.get_field_index(column)
+            table = table.set_column(at, column, table[column].cast(kind))
+        pq.write_table(table, folder / f"p{i}.parquet")
+
+
+def test_parts_storing_a_number_column_as_different_types_read_alike(tmp_path, duck, spark):
+    # decimal128 beside double (Spark failed: 'An error occurred while calling o108.getResult'
+    # and a Java stack trace), int32 / int64 / float / double beside each other, integer group
+    # ids int32 in one part and int64 in the others; the first part holds the widest type
+    # (DuckDB reads every part as the first part's type)
+    rng = np.random.default_rng(7)
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "school": rng.integers(1, 21, n),
+            "x": rng.integers(-40, 40, n),
+            "z": rng.integers(0, 9, n),
+            "y": np.round(rng.normal(50, 10, n), 2),  # exact as decimal(10, 2) too
+        }
+    )
+    frame["y"] += 0.5 * frame["x"]
+    frame.to_parquet(tmp_path / "one.parquet", index=False)
+    types = [
+        {"y": pa.float64(), "x": pa.float64()},
+        {"y": pa.decimal128(10, 2), "x": pa.int32(), "school": pa.int32(), "z": pa.int8()},
+        {"x": pa.int64(), "z": pa.float32()},
+        {"y": pa.decimal128(12, 3), "x": pa.int16()},
+    ]
+    _typed_parts(tmp_path / "lake", frame, types)
+    keys = {"outcome": "y", "predictors": ["x", "z"], "group": "school"}
+    one = load_spec(write_config(tmp_path, "one", data=tmp_path / "one.parquet", **keys))
+    lake = load_spec(write_config(tmp_path, "lake", data=tmp_path / "lake", **keys))
+    memory = prepare_in_memory(one, tmp_path / "one.parquet")
+    assert memory.group_labels == [str(g) for g in range(1, 21)]  # integer ids, not 1.0
+    _same(memory, _engine_sums(lake, duck))
+    _same(memory, _engine_sums(lake, spark))
