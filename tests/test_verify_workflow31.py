@@ -507,3 +507,22 @@ def test_no_pandoc_while_assembling_tables_is_a_tool_error(monkeypatch):
     monkeypatch.setattr(pypandoc, "convert_text", missing)
     with pytest.raises(ToolError, match=r"^pandoc could not convert a table: No pandoc was found"):
         markdown._html_table("<table><tr><td>1</td></tr></table>")
+
+
+def test_a_damaged_results_file_is_fitted_again_not_reused(tmp_path, monkeypatch):
+    """results.json cut short beside the outputs (a full disk while someone copied the folder
+    back, an editor) with the fit key unchanged: render reused it and stopped, exit 2, "results
+    file .../.NAME.building-.../out/results.json is not valid JSON", naming a scratch folder.
+    The key now records the bytes it was written with; anything else is fitted again."""
+    from hlm_analysis import layout
+    from hlm_analysis.render import cache
+
+    monkeypatch.setattr(layout, "read_marker", lambda final: {"config": "c.yml"})
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "results.json").write_text('{"a": 1}', encoding="utf-8")
+    (folder / "rows.parquet").write_bytes(b"PAR1")
+    cache.record(folder, "k" * 64)
+    assert cache.reusable(folder, "k" * 64)
+    (folder / "results.json").write_text('{"a": ', encoding="utf-8")  # cut short
+    assert not cache.reusable(folder, "k" * 64)

@@ -213,7 +213,7 @@ def render_report(
         else:
             steps.run("fit the model ladder", run_analysis, spec, out, progress, prepared)
         if key is not None:
-            (out / cache.FIT_KEY).write_text(key + "\n", encoding="utf-8")
+            cache.record(out, key)  # the key and the bytes of the fit it describes
         if export is not None:
             from ..results import read_json
 

@@ -22,7 +22,7 @@ from ..data.source import discover
 from ..errors import InputError
 from ..results import RESULTS_FILE, SAMPLE_FILE, SCHEMA_VERSION
 
-FIT_KEY = ".hlm-report-fit"  # beside the outputs; one line: the key of the fit they hold
+FIT_KEY = ".hlm-report-fit"  # beside the outputs: the key of the fit they hold, and their digest
 _PACKAGE = Path(__file__).resolve().parent.parent
 # What turns results into a report, not data into results: a change here reuses the fit.
 _NOT_THE_FIT = frozenset({"render", "present", "deliver", "cli.py", "bench.py", "bench_binary.py"})
@@ -88,14 +88,35 @@ def _data_record(files: list[Path]) -> list:
     return out
 
 
+def _outputs_digest(folder: Path) -> str | None:
+    """SHA-256 over the fit's files as written (results and row sample); None if one is gone."""
+    digest = hashlib.sha256()
+    try:
+        for name in (RESULTS_FILE, SAMPLE_FILE):
+            with open(folder / name, "rb") as handle:
+                while block := handle.read(_BLOCK):
+                    digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def record(folder: Path, key: str) -> None:
+    """Write FIT_KEY: the key, and the digest of the fit's files it describes, so a results.json
+    damaged or edited since (cut short by a full disk, an editor) is fitted again, not reused."""
+    digest = _outputs_digest(folder) or ""
+    (folder / FIT_KEY).write_text(f"{key}\n{digest}\n", encoding="utf-8")
+
+
 def reusable(final: Path, key: str | None) -> bool:
-    """Whether `final` holds a complete fit made with this key (results and row sample)."""
+    """Whether `final` holds a complete fit made with this key (results and row sample), its
+    files as they were written."""
     if key is None:
         return False
     try:
-        recorded = (final / FIT_KEY).read_text(encoding="utf-8").strip()
+        recorded = (final / FIT_KEY).read_text(encoding="utf-8").split()
     except (OSError, UnicodeDecodeError):
         return False
-    if recorded != key or layout.read_marker(final) is None:
+    if recorded[:1] != [key] or layout.read_marker(final) is None:
         return False
-    return all((final / name).is_file() for name in (RESULTS_FILE, SAMPLE_FILE))
+    return len(recorded) == 2 and recorded[1] == _outputs_digest(final)
