@@ -258,7 +258,7 @@ class Spark(Engine):
             "spark.sql.shuffle.partitions": partitions,
             "spark.driver.memory": os.environ.get("HLM_SPARK_DRIVER_MEMORY", "2g"),
         }
-        log = None
+        log = _jvm_log()
         try:
             with warnings.catch_warnings():
                 # pyspark imports its test helpers on the first call that hands the JVM a value,
@@ -267,7 +267,6 @@ class Spark(Engine):
                 warnings.filterwarnings(
                     "ignore", "PySpark does not yet fully support pandas", FutureWarning
                 )
-                log = _jvm_log()
                 if log is not None:
                     _launch_jvm(master, settings, log)
                 builder = SparkSession.builder.master(master).appName("hlm-report")
@@ -424,7 +423,14 @@ def _jvm_log():
     if SparkContext._gateway is not None:  # a session of this process: reused
         return None
     named = os.environ.get(SPARK_LOG)
-    return open(named, "ab") if named else tempfile.TemporaryFile()  # noqa: SIM115 - kept open
+    if not named:
+        return tempfile.TemporaryFile()  # noqa: SIM115 - open while the JVM starts
+    try:
+        return open(named, "a+b")  # noqa: SIM115 - open while the JVM starts; read back
+    except OSError as exc:
+        raise InputError(
+            f"{SPARK_LOG}={named!r} cannot be written: {exc.strerror or exc}"
+        ) from None
 
 
 def _launch_jvm(master: str, settings: dict[str, str], log) -> None:

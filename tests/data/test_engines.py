@@ -636,16 +636,23 @@ def test_a_jvm_that_does_not_start_is_quoted_in_the_one_line(tmp_path):
     config = write_config(
         tmp_path, "exam", data=REFERENCE / "exam.csv", **REFERENCE_CONFIGS["exam"]
     )
-    run = subprocess.run(
-        [sys.executable, "-m", "hlm_analysis.cli", "fit", str(config), "--out",
-         str(tmp_path / "out"), "--engine", "spark"],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "JAVA_HOME": str(java.parent.parent)},
-    )  # fmt: skip
-    assert run.returncode == 3, run.stderr
-    lines = run.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("hlm-report: tool failed: Spark did not start")
-    assert lines[0].endswith("(Java: Error: no room for the heap (a test JVM))"), lines[0]
+    command = [sys.executable, "-m", "hlm_analysis.cli", "fit", str(config), "--out",
+               str(tmp_path / "out"), "--engine", "spark"]  # fmt: skip
+    env = {**os.environ, "JAVA_HOME": str(java.parent.parent)}
+    for log in (None, tmp_path / "jvm.log"):  # HLM_SPARK_LOG names a file: it is written there
+        if log is not None:
+            env["HLM_SPARK_LOG"] = str(log)
+        run = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+        assert run.returncode == 3, run.stderr
+        lines = run.stderr.splitlines()
+        assert len(lines) == 1, run.stderr
+        assert lines[0].startswith("hlm-report: tool failed: Spark did not start")
+        assert lines[0].endswith("(Java: Error: no room for the heap (a test JVM))"), lines[0]
+    assert "no room for the heap" in log.read_text()
+    env["HLM_SPARK_LOG"] = str(tmp_path / "no such folder" / "jvm.log")  # the user's setting
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 2 and len(run.stderr.splitlines()) == 1, run.stderr
+    assert "HLM_SPARK_LOG=" in run.stderr and "cannot be written" in run.stderr
 
 
 def _refused(tmp_path, capsys, *expected, **keys):
