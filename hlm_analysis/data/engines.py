@@ -162,7 +162,15 @@ class DuckDB(Engine):
 
     def load(self, source: Source, used: list[str]) -> dict[str, str]:
         selects = []
-        for positions, files in source.positions(used):
+        reads = [  # DuckDB reads every file of one read_parquet as the type the first gives
+            (positions, types, files)
+            for positions, group in source.positions(used)
+            for types, files in (
+                _by_types(group, positions).items() if source.format == "parquet" else [((), group)]
+            )
+        ]
+        casts = _duckdb_casts([types for _, types, _ in reads], len(used))
+        for positions, _, files in reads:
             listed = "[" + ", ".join(self.literal(str(f)) for f in files) + "]"
             if source.format == "parquet":
                 reader = f"read_parquet({listed})"
@@ -173,7 +181,10 @@ class DuckDB(Engine):
                     f"read_csv({listed}, header = true, all_varchar = true, names = [{names}], "
                     f"nullstr = {self.literal(NO_NULL)})"
                 )
-            columns = ", ".join(f"#{j + 1} AS s{i}" for i, j in enumerate(positions))
+            columns = ", ".join(
+                f"CAST(#{j + 1} AS {casts[i]}) AS s{i}" if casts[i] else f"#{j + 1} AS s{i}"
+                for i, j in enumerate(positions)
+            )
             selects.append(f"SELECT {columns} FROM {reader}")
         try:
             self.con.execute(
@@ -294,7 +305,11 @@ class Spark(Engine):
                 # Spark reads every file of one read as the type one footer gives: a part storing
                 # a column as decimal where another stores double fails mid-scan; one read per
                 # set of types, cast to one type below
-                batches = _by_types(files, positions) if source.format == "parquet" else [files]
+                batches = (
+                    list(_by_types(files, positions).values())
+                    if source.format == "parquet"
+                    else [files]
+                )
                 for batch in batches:
                     part = self._read(batch, names, source.format)
                     columns = [part[names[j]] for j in positions]
@@ -461,7 +476,7 @@ def _jvm_said(log) -> str:
     return f" (Java: {(errors or said[-1:])[0][:300]})" if said else ""
 
 
-def _by_types(files: list[Path], positions: list[int]) -> list[list[Path]]:
+def _by_types(files: list[Path], positions: list[int]) -> dict[tuple[str, ...], list[Path]]:
     """Parquet parts split by the types their footers give the used columns (in order)."""
     import pyarrow.parquet as pq
 
@@ -469,7 +484,28 @@ def _by_types(files: list[Path], positions: list[int]) -> list[list[Path]]:
     for f in files:
         schema = pq.read_schema(f)
         batches.setdefault(tuple(str(schema.field(j).type) for j in positions), []).append(f)
-    return list(batches.values())
+    return batches
+
+
+def _duckdb_casts(reads: list[tuple[str, ...]], width: int) -> list[str | None]:
+    """Per used column, the type every read is cast to where the reads' Parquet types differ:
+    whole numbers of any width as BIGINT, numbers some of which are not whole (float, decimal) as
+    DOUBLE (the in-memory reader's values; DuckDB's union would keep FLOAT for int64 beside
+    float32); None where they agree or differ otherwise (source.py names number against text)."""
+    casts: list[str | None] = []
+    for i in range(width):
+        types = {r[i] for r in reads if r and r[i] != "null"}
+        if len(types) <= 1:
+            casts.append(None)
+        elif all(t.startswith(("int", "uint")) for t in types):
+            casts.append("BIGINT")
+        elif all(
+            t.startswith(("int", "uint", "float", "double", "halffloat", "decimal")) for t in types
+        ):
+            casts.append("DOUBLE")
+        else:
+            casts.append(None)
+    return casts
 
 
 def _union(parts: list, used: list[str]):

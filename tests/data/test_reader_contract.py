@@ -632,3 +632,34 @@ def test_parts_storing_a_number_column_as_different_types_read_alike(tmp_path, d
     assert memory.group_labels == [str(g) for g in range(1, 21)]  # integer ids, not 1.0
     _same(memory, _engine_sums(lake, duck))
     _same(memory, _engine_sums(lake, spark))
+
+
+def test_parts_whose_first_holds_the_narrowest_type_keep_every_value(tmp_path, duck, spark):
+    # DuckDB reads every file of one read_parquet as the first file's type: int32 first made a
+    # later part's 2.5 into 2 and 0.001 into 0, decimal(10, 2) first made 1.123456789 into 1.12,
+    # float32 first rounded doubles (exit 0); each set of types is now read on its own and cast
+    rng = np.random.default_rng(11)
+    n = 600
+    frame = pd.DataFrame(
+        {
+            "school": rng.integers(1, 25, n),
+            "x": rng.normal(0, 3, n),
+            "z": rng.normal(0, 1, n),
+            "y": rng.normal(50, 10, n),
+        }
+    )
+    first = np.array_split(np.arange(n), 3)[0]  # the first part's values fit its narrow types
+    frame.loc[first, "x"] = np.round(frame.loc[first, "x"])
+    frame.loc[first, "y"] = np.round(frame.loc[first, "y"], 2)
+    frame.loc[first, "z"] = np.round(frame.loc[first, "z"] * 4) / 4
+    frame["y"] += 0.5 * frame["x"]
+    frame.loc[first, "y"] = np.round(frame.loc[first, "y"], 2)
+    frame.to_parquet(tmp_path / "one.parquet", index=False)
+    narrow = {"x": pa.int32(), "y": pa.decimal128(10, 2), "z": pa.float32()}
+    _typed_parts(tmp_path / "lake", frame, [narrow, {}, {"school": pa.int32()}])
+    keys = {"outcome": "y", "predictors": ["x", "z"], "group": "school"}
+    one = load_spec(write_config(tmp_path, "one", data=tmp_path / "one.parquet", **keys))
+    lake = load_spec(write_config(tmp_path, "lake", data=tmp_path / "lake", **keys))
+    memory = prepare_in_memory(one, tmp_path / "one.parquet")
+    _same(memory, _engine_sums(lake, duck))
+    _same(memory, _engine_sums(lake, spark))
