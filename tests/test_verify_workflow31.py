@@ -526,3 +526,24 @@ def test_a_damaged_results_file_is_fitted_again_not_reused(tmp_path, monkeypatch
     assert cache.reusable(folder, "k" * 64)
     (folder / "results.json").write_text('{"a": ', encoding="utf-8")  # cut short
     assert not cache.reusable(folder, "k" * 64)
+
+
+def test_a_school_level_predictor_is_not_said_of_the_students():
+    """Graduation's profiles said "an average school whose students are alike in Mentoring
+    programme, Free lunch and Days absent": the programme is the school's, not its students'."""
+    from helpers import fixture_results
+
+    from hlm_analysis.deliver.profiles import _environment, _html_value
+    from hlm_analysis.present import profiles as facts
+
+    results = fixture_results("graduation")
+    entries, _ = facts.index_entries(results, 1)
+    p = facts.profile(results, entries[0])
+    assert p.adjusted_group == "Mentoring programme"
+    assert p.adjusted_for == "Free lunch and Days absent"
+    macros = _environment(_html_value).get_template("profile_text.j2").module
+    text = " ".join(str(macros.difference(p)).split())
+    assert text.startswith(
+        "Compared with an average school like this one in Mentoring programme, "
+        "whose students are alike in Free lunch and Days absent, the odds here"
+    ), text

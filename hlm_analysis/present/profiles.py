@@ -281,6 +281,9 @@ class Profile:
     far: str = ""
     # groups drawn in the figure when some have no profile (suppressed: left out), else ""
     n_drawn: str = ""
+    # predictors constant within the profiled groups (a school's programme): said of the group,
+    # not of its rows; adjusted_for then lists the rows' own
+    adjusted_group: str = ""
     # the level's intercepts are reliable enough to order groups (rules.RELIABILITY); else the
     # page gives the rank interval only, and says why
     rankable: bool = True
@@ -330,6 +333,7 @@ def profile(
         low, high = (_off_zero(entry[k], digits, 0.0, fmt.num) for k in ("ci_low", "ci_high"))
     verdict = "above" if entry["ci_low"] > 0 else "below" if entry["ci_high"] < 0 else ""
     where, far = _intercept_point(results, effects, level)
+    own, of_group = _adjusted(results, level)
     if far:
         verdict = ""
     g = len(effects.groups)
@@ -361,13 +365,8 @@ def profile(
         else f"{fmt.num(level.reliability, 2)}, below {rules.RELIABILITY.value}",
         rank_share=fmt.pct(width / g),
         # growth: time is where the difference is read (at_time), not an intake to match on
-        adjusted_for=_listed(
-            [
-                results.spec.label(v)
-                for v in results.spec.predictors
-                if v != getattr(results.spec, "time", None)
-            ]
-        ),
+        adjusted_for=_listed([results.spec.label(v) for v in own]),
+        adjusted_group=_listed([results.spec.label(v) for v in of_group]),
         model=model.label,
         draws=fmt.integer(draws),
         slopes=_slopes(results, effects, j, digits, level),
@@ -430,6 +429,29 @@ def _level_words(
         if "inner" not in out:
             out["inner"] = f", in {parent.one} {group.rsplit(' / ', 1)[0]}"
     return out
+
+
+def _adjusted(results: Results, level: Level) -> tuple[list[str], list[str]]:
+    """The predictors the comparison holds alike: the rows' own, and those constant within the
+    profiled level's groups (one level: group-level; several: constant within this level or an
+    outer one), which describe the group, not its rows. Time is neither (where it is read)."""
+    columns = levels.columns(results)
+    own, of_group = [], []
+    for name in results.spec.predictors:
+        if name == getattr(results.spec, "time", None):
+            continue
+        try:
+            v = results.design.variable(name)
+        except (KeyError, ValueError):
+            own.append(name)
+            continue
+        if level.multilevel:
+            at = columns.index(v.level) if v.level in columns else None
+            group_level = at is not None and at <= level.position and not level.crossed
+        else:
+            group_level = v.group_level
+        (of_group if group_level else own).append(name)
+    return own, of_group
 
 
 def _intercept_point(results: Results, effects: GroupEffects, level: Level) -> tuple[str, str]:

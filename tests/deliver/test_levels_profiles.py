@@ -132,7 +132,8 @@ def test_growth_profiles_speak_of_children_and_time_zero(tmp_path):
     text = _page(folder, entry)
     assert f"{len(mine)} test scores here, from {mine['childid'].nunique()} children" in text
     assert "(where Year is 0) differs by" in text
-    assert "whose children are alike in" in text and "whose test scores" not in text
+    # lowinc (a school's share of low-income pupils) is the school's: said of it, not its rows
+    assert "an average school like this one in lowinc" in text and "whose test scores" not in text
     assert "alike in Year" not in text  # time is where the difference is read, not an intake
     # its own growth per year: the fixed slope plus its school's effect on it
     assert "The link between Year and Mathematics score differs between schools" in text
