@@ -166,7 +166,9 @@ class DuckDB(Engine):
             (positions, types, files)
             for positions, group in source.positions(used)
             for types, files in (
-                _by_types(group, positions).items() if source.format == "parquet" else [((), group)]
+                source.by_types(group, positions).items()
+                if source.format == "parquet"
+                else [((), group)]
             )
         ]
         casts = _duckdb_casts([types for _, types, _ in reads], len(used))
@@ -306,7 +308,7 @@ class Spark(Engine):
                 # a column as decimal where another stores double fails mid-scan; one read per
                 # set of types, cast to one type below
                 batches = (
-                    list(_by_types(files, positions).values())
+                    list(source.by_types(files, positions).values())
                     if source.format == "parquet"
                     else [files]
                 )
@@ -474,17 +476,6 @@ def _jvm_said(log) -> str:
     said = [line.strip() for line in lines if line.strip() and not line[:1].isspace()]
     errors = [line for line in said if "Error" in line or "Exception" in line]
     return f" (Java: {(errors or said[-1:])[0][:300]})" if said else ""
-
-
-def _by_types(files: list[Path], positions: list[int]) -> dict[tuple[str, ...], list[Path]]:
-    """Parquet parts split by the types their footers give the used columns (in order)."""
-    import pyarrow.parquet as pq
-
-    batches: dict[tuple[str, ...], list[Path]] = {}
-    for f in files:
-        schema = pq.read_schema(f)
-        batches.setdefault(tuple(str(schema.field(j).type) for j in positions), []).append(f)
-    return batches
 
 
 def _duckdb_casts(reads: list[tuple[str, ...]], width: int) -> list[str | None]:

@@ -65,6 +65,9 @@ class Source:
     # parts may list the columns in any order and names differing only in case stay apart)
     headers: tuple[tuple[str, ...], ...] = ()
     skipped: int = 0  # files and folders discovery passed over (Found.skipped)
+    # Parquet: each file's column types as its footer gives them, in header order (engines read
+    # parts of one set of types together: DuckDB reads a list of files as the first one's types)
+    types: tuple[tuple[str, ...], ...] = ()
 
     @property
     def columns(self) -> list[str]:
@@ -81,6 +84,16 @@ class Source:
             names = nfc_names(files[0], header)
             out.append(([names.index(c) for c in used], files))
         return out
+
+    def by_types(self, files: Sequence[Path], positions: Sequence[int]) -> dict:
+        """`files` (Parquet parts of one header) split by the types of the columns at
+        `positions`, in order: {types: files}."""
+        batches: dict[tuple[str, ...], list[Path]] = {}
+        kinds_of = dict(zip(self.files, self.types, strict=True))
+        for f in files:
+            kinds = kinds_of[f]
+            batches.setdefault(tuple(kinds[j] for j in positions), []).append(f)
+        return batches
 
     @property
     def single_file(self) -> bool:
@@ -306,7 +319,10 @@ def _widen(bounds: dict[str, tuple[float, float] | None], column: str, stats) ->
 
 
 def _check_parquet_parts(
-    files: list[Path], columns: Sequence[str], headers: list[tuple[str, ...]]
+    files: list[Path],
+    columns: Sequence[str],
+    headers: list[tuple[str, ...]],
+    types: list[tuple[str, ...]],
 ) -> tuple[int, Footers]:
     rows = 0
     names_of: dict[Path, list[str]] = {}
@@ -324,6 +340,7 @@ def _check_parquet_parts(
             ) from None
         refuse_duplicates(f, schema.names)
         headers.append(tuple(schema.names))
+        types.append(tuple(str(kind) for kind in schema.types))
         names = names_of[f] = nfc_names(f, schema.names)
         rows += meta.num_rows
         raw = dict(zip(names, schema.names, strict=True))
@@ -386,9 +403,20 @@ def open_source(path: Path, columns: Sequence[str]) -> Source:
         raise InputError(f"data file is empty: {shown(empty)}")
     rows, footers = None, Footers()
     headers: list[tuple[str, ...]] = []
+    types: list[tuple[str, ...]] = []
     if fmt == "parquet":
-        rows, footers = _check_parquet_parts(files, columns, headers)
+        rows, footers = _check_parquet_parts(files, columns, headers, types)
     else:
         _check_csv_parts(files, columns, headers)
     size = sum(f.stat().st_size for f in files)
-    return Source(tuple(files), fmt, str(path), rows, size, footers, tuple(headers), found.skipped)
+    return Source(
+        tuple(files),
+        fmt,
+        str(path),
+        rows,
+        size,
+        footers,
+        tuple(headers),
+        found.skipped,
+        tuple(types),
+    )
