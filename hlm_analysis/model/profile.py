@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -61,12 +62,24 @@ class Interval:
     note: str | None = None  # why the method is not the profile, or what its bounds mean
 
 
+@cache
+def _cor_positions(q: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of each correlation in phi (the lower triangle, row-major); cached, as the
+    profile's chain rule unpacks phi thousands of times (np.tril_indices each time was a third
+    of the intervals' cost)."""
+    rows, cols = np.tril_indices(q, -1)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
+
+
 def _unpack(phi: np.ndarray, q: int):
     """(SDs, correlation matrix, sigma) from phi = SDs, correlations (lower triangle), sigma."""
     sds = phi[:q]
     corr = np.eye(q)
-    corr[np.tril_indices(q, -1)] = phi[q : q + q * (q - 1) // 2]
-    corr = corr + np.tril(corr, -1).T
+    rows, cols = _cor_positions(q)
+    cors = phi[q : q + len(rows)]
+    corr[rows, cols] = cors
+    corr[cols, rows] = cors
     return sds, corr, phi[-1]
 
 
@@ -241,12 +254,15 @@ class _BinaryFixed:
         return g0, (H + H.T) / 2
 
 
-def _minimise(fun: _Fixed, z: np.ndarray, steps: int) -> tuple[np.ndarray, float]:
+def _minimise(
+    fun: _Fixed, z: np.ndarray, steps: int, value: float | None = None
+) -> tuple[np.ndarray, float]:
     """Trust-region Newton (optimize's step) from a warm start, stopping as soon as a step
     predicted or achieved to gain less than GAIN_TOLERANCE has been tried: a profile point needs
     its deviance to ~1e-6 (a bound then moves by ~1e-7 of the interval's width), not the fit's
-    verification, so the last confirming derivatives are not computed."""
-    value = fun(z)
+    verification, so the last confirming derivatives are not computed. `value`: fun(z), when
+    the caller has it."""
+    value = fun(z) if value is None else value
     if not np.isfinite(value):
         return z, value
     radius = 1.0
@@ -290,17 +306,36 @@ class _Profile:
         value = float(value)
         if value in self.points:
             return self.points[value][0]
-        nearest = min(self.points, key=lambda v: abs(v - value))
-        start = self.points[nearest][1]
+        nearest = sorted(self.points, key=lambda v: abs(v - value))
+        start = self.points[nearest[0]][1]
         kind = _Fixed if self.crit.problem is None else _BinaryFixed
         fixed = kind(self.crit, self.best, self.k, value, self.others, self.is_cor)
         if len(start):
-            z, deviance = _minimise(fixed, start, self.crit.newton_steps)
+            start, start_value = self._start(fixed, value, nearest, start)
+            z, deviance = _minimise(fixed, start, self.crit.newton_steps, start_value)
         else:
             z, deviance = start, fixed(start)
         excess = deviance - self.base - CHI2_95 if np.isfinite(deviance) else _BEYOND
         self.points[value] = (float(excess), z)
         return float(excess)
+
+    def _start(self, fixed, value: float, nearest: list[float], start: np.ndarray):
+        """(start, its deviance): the nearest point's optimum, or, for a linear model, the line
+        through the two nearest points' optima carried to `value` when that starts lower. The
+        optima move smoothly along the profile, so the line starts within a Newton step or so
+        of the answer (a third fewer derivative evaluations, each ~5 ms at 20,000 groups)."""
+        start_value = fixed(start)
+        if self.crit.problem is not None or len(nearest) < 2:
+            return start, start_value
+        (e1, z1), (e2, z2) = self.points[nearest[0]], self.points[nearest[1]]
+        if max(e1, e2) >= _BEYOND or nearest[0] == nearest[1]:
+            return start, start_value
+        with np.errstate(all="ignore"):  # a line carried far out: an infinite SD, refused
+            line = z1 + (value - nearest[0]) / (nearest[1] - nearest[0]) * (z2 - z1)
+            line_value = fixed(line) if np.all(np.isfinite(line)) else np.inf
+        if np.isfinite(line_value) and not line_value >= start_value:
+            return line, line_value
+        return start, start_value
 
 
 class _NoBound(Exception):
@@ -332,20 +367,38 @@ def _bound(profile: _Profile, sign: float, edge: tuple[float, float], guess: flo
         # still inside the 95% region there, else the crossing lies between
         if best == limit:
             return float(limit), True
+        # first just past the Wald distance towards the edge (many groups make it within ~1%
+        # of the bound): beyond the cutoff there, the crossing lies between, and the edge's
+        # constrained fit (near a singular covariance, up to 26 Newton steps) is not needed;
+        # inside, it narrows the bracket
+        inside = best
+        probe = best + sign * 1.05 * guess if np.isfinite(guess) and guess > 0 else limit
+        if sign * (limit - probe) > 0:
+            if profile(probe) >= 0:
+                return _root(profile, best, probe, scale), False
+            inside = probe
         if profile(limit) < 0:
             return float(limit), True
-        return _root(profile, best, float(limit), scale), False
+        return _root(profile, inside, float(limit), scale), False
     # no edge (an SD upwards, the residual SD downwards): walk out until it brackets
-    step = guess if np.isfinite(guess) and guess > 0 else 0.5 * scale
+    step = 1.05 * guess if np.isfinite(guess) and guess > 0 else 0.5 * scale
     inside = best
     for _ in range(_WALK_STEPS):
         candidate = inside + sign * step
         if candidate <= 0:  # towards zero (the residual SD): halve the distance instead
             candidate = inside / 2
-        if profile(candidate) >= 0:
+        excess = profile(candidate)
+        if excess >= 0:
             return _root(profile, inside, candidate, scale), False
         inside = candidate
-        step *= 2.0
+        # sqrt(excess + 3.84) grows near linearly with the distance from the estimate: aim 5%
+        # past where that line reaches sqrt(3.84) when it is nearer than doubling the step, so
+        # the bracket is tight and its far end not a costly fit far out (at 20,000 groups the
+        # Wald guess lands within 1% of the bound, doubling 3 times as far)
+        reach = abs(inside - best)
+        rise = np.sqrt(max(excess + CHI2_95, 0.0))
+        aim = 1.05 * reach * np.sqrt(CHI2_95) / rise if rise > 0 else np.inf
+        step = min(2.0 * step, aim - reach)
     raise _NoBound("the profile stays flat: the data do not bound this parameter")
 
 
