@@ -762,8 +762,12 @@ def variance_components(results: Results, model: ModelResult, label: str) -> str
                 if levels.crossed(results)
                 else "at each level, outermost first"
             )
+            + (" on the log-odds scale" if model.is_binomial else "")
             + " (reliability: the average over a level's groups of each random coefficient's "
-            "reliability; test: REML likelihood ratio for dropping a slope with its "
+            "reliability; test: "
+            # a yes/no outcome's models are fitted by the Laplace likelihood (glmer's), not REML
+            + ("Laplace likelihood ratio" if model.is_binomial else "REML likelihood ratio")
+            + " for dropping a slope with its "
             "covariances, or on an Intercept row the level's whole random term"
             + _component_references(tests.values())
             + ")",
