@@ -395,6 +395,9 @@ class GroupEffects:
     # if every row were in that group (the same mix of rows in every group), with the 95%
     # interval of the group's intercept effect mapped through: (estimate, low, high) per group
     average_probability: tuple[tuple[float, float, float], ...] = ()
+    # each group's conditional covariance matrix of its effects, [group][term][term] (lme4's
+    # condVar): the SE of a difference at another point of a slope's variable needs it
+    covariance: tuple[tuple[tuple[float, ...], ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -796,6 +799,23 @@ def _float_array(value: list | tuple) -> np.ndarray | None:
 LARGE_ARRAY = 1_000
 
 
+def _small_float_rows(value: tuple | list) -> list | None:
+    """A few short rows of plain floats (a group's 1 x 1 or 2 x 2 covariance) as lists, NaN and
+    inf as None, without numpy: 60,000 of them at 20,000 groups cost 0.2 s through np.asarray.
+    None for anything else, which _float_array then decides."""
+    if not value or len(value) > 8 or type(value[0]) is not tuple:
+        return None
+    width = len(value[0])
+    if not 0 < width <= 8 or len(value) * width >= LARGE_ARRAY:  # large ones: formatted apart
+        return None
+    out = []
+    for row in value:
+        if type(row) is not tuple or len(row) != width or not all(type(v) is float for v in row):
+            return None
+        out.append([v if math.isfinite(v) else None for v in row])
+    return out
+
+
 def _plain(value: Any, hold: Callable[[np.ndarray], str] | None = None) -> Any:
     """Dataclasses, enums, tuples and numpy scalars to JSON types in one pass; NaN and inf become
     null (JSON has neither). dataclasses.asdict deep-copies first, which is slow at 10,000 groups.
@@ -811,6 +831,9 @@ def _plain(value: Any, hold: Callable[[np.ndarray], str] | None = None) -> Any:
     if isinstance(value, list | tuple):
         # per-group columns and rows (thousands of floats: random effects, their SEs, the groups'
         # lines) go through numpy in one step; labels as they are
+        rows = _small_float_rows(value)
+        if rows is not None:
+            return rows
         numbers = _float_array(value)
         if numbers is not None:
             if hold is not None and numbers.size >= LARGE_ARRAY:

@@ -87,3 +87,25 @@ def test_large_arrays_written_apart_read_back_the_same(hsb2, monkeypatch):
     assert json.loads(text) == to_dict(fake)
     assert from_dict(json.loads(text)).spec.title == 'x:0" "0123abcd:0'
     assert any(a.ndim == 2 for a in formatted) and len(formatted) > 10
+
+
+def test_small_float_rows_match_the_numpy_path(monkeypatch):
+    # a group's 2 x 2 covariance takes a plain-Python path (60,000 of them at 20,000 groups);
+    # it must give what the numpy path gives: NaN and inf as null, ints and ragged rows left to
+    # numpy's rules
+    from hlm_analysis import results
+
+    cases = [
+        ((1.5, float("nan")), (float("inf"), -2.0)),
+        ((0.25,),),
+        ((1.0, 2),),
+        ((1.0, 2.0), (3.0,)),
+        ((),),
+    ]
+    assert results._small_float_rows(cases[0]) is not None  # the fast path is the one taken
+    fast = [results._plain(c) for c in cases]
+    monkeypatch.setattr(results, "_small_float_rows", lambda value: None)
+    slow = [results._plain(c) for c in cases]
+    assert fast == slow
+    assert fast[0] == [[1.5, None], [None, -2.0]]
+    assert fast[2] == [[1.0, 2.0]]  # numpy's path: the int becomes a float
