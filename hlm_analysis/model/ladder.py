@@ -592,6 +592,7 @@ def mixed_result(
             # lists of Python floats: numpy scalars take results.json's slow path
             estimate=tuple(map(tuple, modes.tolist())),
             std_error=tuple(map(tuple, cond_se.tolist())),
+            covariance=tuple(tuple(map(tuple, c)) for c in cond_cov.tolist()),
             reliability=tuple(float(r) for r in reliability),
             lines=final.group_lines(prepared, mdef.fixed, sol.beta, mdef.random, modes)
             if extras is not None

@@ -11,7 +11,7 @@ The words are user text (labels, nouns) and go through fmt.md_escape.
 from __future__ import annotations
 
 from ..results import ModelResult, Results
-from . import fmt, levels
+from . import fmt, level_facts, levels
 from .labels import labels_for
 from .lexicon import Lexicon, build
 from .tables import min_cell, small_groups
@@ -254,6 +254,9 @@ def _caterpillar(results, model, labels, lex) -> str | None:
             f"The {fmt.integer(n)} {_e(noun.possessive)} effects in the final model (conditional "
             f"modes{scale}), {shape}{panels}"
         )
+        where = level_facts.effects_in_data(results, effects)[1]
+        if where:  # the intercept differs with the slope's variable: say where it is shown
+            text += f"; the intercept is each {_e(noun.one)}'s difference at {_e(where)}"
         if n <= LABELLED_GROUPS:  # named rows: small groups are left out (privacy)
             hidden = len(small_groups(results) & {str(g) for g in effects.groups})
             text += _hidden(results, hidden, noun)
@@ -274,6 +277,9 @@ def _caterpillar(results, model, labels, lex) -> str | None:
             f"{_and(names)}; each coefficient is drawn on one scale in every row, so the rows "
             "show where the effects vary more"
         )
+        points = {level_facts.effects_in_data(results, e)[1] for _, e in per_level} - {""}
+        if points:  # a slope's variable far from 0: say where the intercepts are drawn
+            text += f"; the intercepts are the differences at {_e(_and(sorted(points)))}"
     return (
         text + ". Intervals are not adjusted for comparing many at once: read the picture as "
         "the spread, not as a ranking."

@@ -16,6 +16,7 @@ from typing import Any
 from .. import distributions, rules
 from ..results import INTERCEPT, ModelName, Results, TermKind, VariableKind
 from . import equation, fmt, levels, lexicon
+from . import level_facts as level_facts_module
 from .labels import TermLabels, labels_for
 from .level_facts import level_facts
 
@@ -671,6 +672,16 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
     group_level = [v for v in results.design.variables if v.group_level]
     binary = spec.family == "binomial"
     after = final.icc_after
+    reliability = final.reliability.get(INTERCEPT, final.reliability_mean)
+    reliability_at = ""
+    if not levels.multilevel(results) and final.group_effects is not None:
+        # a random slope's variable far from 0: the intercepts' reliability where the data are
+        # (at age 0 the between-group variance is an extrapolation and lambda near 1 regardless)
+        moved, where = level_facts_module.intercept_reliability_in_data(
+            results, final, levels.columns(results)[0]
+        )
+        if moved is not None:
+            reliability, reliability_at = moved, escape(where)
     return {
         "binary": binary,
         # binary outcomes: the event in words ("passed = yes"), its share in the data, and the
@@ -814,10 +825,9 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         "level2_explained": fmt.pct(final.variance_explained_level2)
         if final.variance_explained_level2 is not None
         else None,
-        "reliability": fmt.num(final.reliability.get(INTERCEPT, final.reliability_mean), 2),
-        "reliability_high": rules.reliability_high(
-            final.reliability.get(INTERCEPT, final.reliability_mean)
-        ),
+        "reliability": fmt.num(reliability, 2),
+        "reliability_high": rules.reliability_high(reliability),
+        "reliability_at": reliability_at,
         "slope": _slope(results, labels, escape, lex),
         "slopes_configured": bool(spec.random_slopes),
         "questions": questions,

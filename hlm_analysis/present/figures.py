@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from ..results import ModelResult, Results, RowSample
-from . import fmt, fonts, levels, lexicon
+from . import fmt, fonts, level_facts, levels, lexicon
 from .labels import labels_for
 from .predictions import (
     _baseline,
@@ -464,11 +464,13 @@ def _level_effects(results: Results, model: ModelResult):
     """Each level's group effects with readable labels ("S001 / 1" for class 1 of school
     S001), outermost first; a two-level model's one level."""
     if not levels.multilevel(results):
-        return [(levels.columns(results)[0], model.group_effects, list(model.group_effects.groups))]
+        effects = level_facts.effects_in_data(results, model.group_effects)[0]
+        return [(levels.columns(results)[0], effects, list(effects.groups))]
     out = []
     named: list[str] = []
     for lv in getattr(model, "levels", ()):
-        effects = lv.group_effects
+        # a slope's variable far from 0: intercepts at its mean, as in plot_caterpillar
+        effects = level_facts.effects_in_data(results, lv.group_effects)[0]
         if effects is None:
             continue
         names = [str(g) for g in effects.groups]
@@ -484,7 +486,8 @@ def plot_caterpillar(results: Results, model: ModelResult) -> Figure:
     With several levels, one row of panels per level, outermost first."""
     if levels.multilevel(results):
         return _caterpillar_levels(results, model)
-    effects = model.group_effects
+    # intercepts where the data are (age 16.5, the average), not at a slope variable's far 0
+    effects, where = level_facts.effects_in_data(results, model.group_effects)
     labels = labels_for(results)
     est = np.array(effects.estimate)
     se = np.array(effects.std_error)
@@ -537,9 +540,10 @@ def plot_caterpillar(results: Results, model: ModelResult) -> Figure:
             noun = lexicon.build(results.spec, results.design, labels.raw).group
             ax.set_xlabel(f"{_literal(noun.Many)} ranked by effect (n = {n:,})")
             ax.legend(fontsize=8, frameon=False, loc="upper left")
-        ax.set_title(
-            _wrapped(labels.term(effects.terms[j], with_reference=False), 36, 2), fontsize=9
-        )
+        title = labels.term(effects.terms[j], with_reference=False)
+        if j == 0 and where:
+            title = f"{title} (at {where})"
+        ax.set_title(_wrapped(title, 36, 2), fontsize=9)
     if hidden:
         note = f"{hidden:,} {'group' if hidden == 1 else 'groups'} with fewer than {min_cell(results)} rows not shown"
         fig.supxlabel(note, fontsize=8)

@@ -9,8 +9,11 @@ Every phrase is built here from the lexicon and handed to the templates finished
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
+
+import numpy as np
 
 from .. import rules
 from ..results import INTERCEPT, Results
@@ -276,3 +279,83 @@ def _growth(results: Results, lex: lexicon.Lexicon, labels: TermLabels, escape: 
         "varies": varies,
         "alone": len(results.design.predictors) == 1,
     }
+
+
+def effects_in_data(results: Results, effects):
+    """A level's group effects with the intercept's column moved to a point inside the data when
+    a random slope's numeric variable has its 0 outside its observed values (ages 15-18): the
+    intercept effect u0 is then each group's difference at age 0, an extrapolation; at the
+    variable's mean m it is u0 + u1*m, with variance from the group's conditional covariance.
+    Returns (effects, where): where says the point ("age 16.5, the average"), or, for results
+    without the covariances, which point the unchanged effects hold at ("age 0, outside the
+    data"); "" when the intercept's 0 lies in the data (centred or near-zero variables)."""
+    if effects is None or len(effects.terms) < 2:
+        return effects, ""
+    a, means, zeros = _point(results, effects)
+    if not means:
+        return effects, ""
+    if len(effects.covariance) != len(effects.groups):
+        return effects, f"{' and '.join(zeros)}, outside the data"
+    est = np.array(effects.estimate, float)
+    cov = np.array(effects.covariance, float)
+    se = np.array(effects.std_error, float)
+    est[:, 0] = est @ a
+    se[:, 0] = np.sqrt(np.clip(np.einsum("i,gij,j->g", a, cov, a), 0, None))
+    moved = dataclasses.replace(
+        effects,
+        estimate=tuple(map(tuple, est.tolist())),
+        std_error=tuple(map(tuple, se.tolist())),
+    )
+    return moved, f"{' and '.join(means)}, the average"
+
+
+def intercept_reliability_in_data(results: Results, model, column: str):
+    """HLM's average lambda of the intercepts at the point effects_in_data moves them to:
+    mean over groups of 1 - var_j / tau(m), tau(m) = a'Ta the between-group variance there
+    (at age 0 the variance is huge and lambda near 1 whatever the data); (None, "") when the
+    intercepts are not moved."""
+    effects = model.group_effects
+    moved, where = effects_in_data(results, effects)
+    if moved is effects or not where:
+        return None, ""
+    a = _point(results, effects)[0]
+    terms = list(effects.terms)
+    tau = np.zeros((len(terms), len(terms)))
+    for vc in model.variance_components:
+        if vc.group != column or vc.term1 not in terms:
+            continue
+        i = terms.index(vc.term1)
+        j = i if vc.term2 is None else terms.index(vc.term2) if vc.term2 in terms else None
+        if j is not None:
+            tau[i, j] = tau[j, i] = vc.estimate
+    between = float(a @ tau @ a)
+    if not between > 0:
+        return None, ""
+    se = np.array(moved.std_error, float)[:, 0]
+    return float(np.mean(np.clip(1 - se**2 / between, 0, 1))), where
+
+
+def _point(results: Results, effects):
+    """The point inside the data for each of the effects' terms (1 for the intercept, a numeric
+    random slope's mean where its 0 lies outside the data, else 0), and the words for it."""
+    a = np.zeros(len(effects.terms))
+    a[0] = 1.0
+    means, zeros = [], []
+    for k, term in enumerate(effects.terms):
+        if term == INTERCEPT:
+            continue
+        try:
+            t = results.design.term(term)
+            v = results.design.variable(t.variable) if t.variable is not None else None
+        except (KeyError, ValueError):
+            continue
+        if v is None or t.level is not None:
+            continue
+        seen = results.data.model_scale.get(v.name) or results.data.numeric.get(v.name)
+        if seen is None or seen.min <= 0 <= seen.max:
+            continue
+        a[k] = seen.mean
+        name = results.spec.label(v.name)
+        means.append(f"{name} {fmt.sig(seen.mean)}")
+        zeros.append(f"{name} 0")
+    return a, means, zeros

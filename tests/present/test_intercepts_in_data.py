@@ -1,0 +1,93 @@
+"""A random slope on a variable whose 0 lies outside the data (ages 15-18): the report shows each
+group's difference at the variable's mean, not its intercept effect at age 0."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import fit, write_config
+
+from hlm_analysis.present import captions, figures, level_facts
+from hlm_analysis.present.facts import facts
+
+
+def _data(tmp_path):
+    rng = np.random.default_rng(2)
+    frames = []
+    for k in range(40):
+        age = rng.uniform(15, 18, 30)
+        u0, u1 = rng.normal(0, 2), rng.normal(0, 1.5)
+        y = 50 + u0 + (1 + u1) * (age - 16.5) + rng.normal(0, 2, 30)
+        frames.append(pd.DataFrame({"school": f"S{k:02d}", "age": age.round(2), "score": y}))
+    data = pd.concat(frames)
+    data["age_c"] = data["age"] - data["age"].mean()
+    data.to_csv(tmp_path / "age.csv", index=False)
+    return data
+
+
+def _fit(tmp_path, slope):
+    config = write_config(
+        tmp_path,
+        slope,
+        data=tmp_path / "age.csv",
+        outcome="score",
+        predictors=[slope],
+        group="school",
+        random_slopes=[slope],
+        unit="student",
+        group_noun="school",
+    )
+    results = fit(config, tmp_path / "_output" / slope)
+    assert results.final_model.value == "random_slope"
+    return results
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("age")
+    data = _data(tmp_path)
+    return data, _fit(tmp_path, "age"), _fit(tmp_path, "age_c")
+
+
+def test_the_figure_shows_each_schools_difference_at_the_mean_age(fitted):
+    data, results, centred = fitted
+    effects = results.final.group_effects
+    u = np.array(effects.estimate)
+    m = results.data.numeric["age"].mean
+    assert m == pytest.approx(data["age"].mean())
+    expected = u[:, 0] + u[:, 1] * m
+    moved, where = level_facts.effects_in_data(results, effects)
+    assert where == "age 16.5, the average"
+    assert np.allclose(np.array(moved.estimate)[:, 0], expected)
+    assert np.allclose(np.array(moved.estimate)[:, 1], u[:, 1])  # slopes untouched
+    # the same model with age centred at its mean: its intercept modes and conditional SEs are
+    # the differences at the mean, computed by the fit itself
+    other = centred.final.group_effects
+    assert other.groups == effects.groups
+    assert np.allclose(np.array(moved.estimate)[:, 0], np.array(other.estimate)[:, 0], atol=2e-3)
+    assert np.allclose(np.array(moved.std_error)[:, 0], np.array(other.std_error)[:, 0], rtol=2e-3)
+    assert level_facts.effects_in_data(centred, other) == (other, "")  # centred: unchanged
+    # the drawn points are those differences (named rows, sorted by them)
+    fig = figures.plot_caterpillar(results, results.final)
+    ax = fig.axes[0]
+    drawn = np.sort(ax.lines[0].get_xdata()) if ax.lines else None
+    assert drawn is not None and np.allclose(drawn, np.sort(expected))
+    assert "age 16.5, the average" in ax.get_title()
+    # at age 0 the intercepts span a range many times wider than at the mean
+    assert np.ptp(u[:, 0]) > 5 * np.ptp(expected)
+
+
+def test_the_caption_and_reliability_name_the_point(fitted):
+    _, results, centred = fitted
+    text = captions.caption("caterpillar", results, results.final)
+    text = text.replace("\\", "")  # markdown escapes ("16\\.5")
+    assert "the intercept is each school's difference at age 16.5, the average" in text
+    assert "difference at" not in captions.caption("caterpillar", centred, centred.final)
+    f = facts(results)
+    assert f["reliability_at"].replace("\\", "") == "age 16.5, the average"
+    # reliability at the mean, from the centred fit's own lambda
+    assert float(f["reliability"]) == pytest.approx(
+        centred.final.reliability["(Intercept)"], abs=0.01
+    )
+    assert facts(centred)["reliability_at"] == ""
