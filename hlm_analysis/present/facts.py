@@ -313,6 +313,25 @@ def _slope(
     }
 
 
+def _intercept_reduction_in_data(results: Results, final, column: str) -> float | None:
+    """Raudenbush & Bryk's proportional reduction of the intercept variance against the null
+    model, with the final model's intercepts read at the point inside the data that
+    level_facts.effects_in_data moves them to (None when either variance is not there)."""
+    null = results.models[ModelName.NULL]
+    tau_null = next(
+        (
+            vc.estimate
+            for vc in null.variance_components
+            if vc.group == column and vc.term1 == INTERCEPT and vc.term2 is None
+        ),
+        None,
+    )
+    between = level_facts_module.intercept_variance_in_data(results, final, column)
+    if not tau_null or between is None:
+        return None
+    return (tau_null - between) / tau_null
+
+
 def _explained(results: Results, term: str, labels: TermLabels, escape: Escape) -> dict:
     """How much of the slope's variance its cross-level interactions explain (tau11 reduction),
     and the test of the slope in the model without them: slopes may vary there and the
@@ -674,14 +693,17 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
     after = final.icc_after
     reliability = final.reliability.get(INTERCEPT, final.reliability_mean)
     reliability_at = ""
+    level2 = final.variance_explained_level2
     if not levels.multilevel(results) and final.group_effects is not None:
         # a random slope's variable far from 0: the intercepts' reliability where the data are
         # (at age 0 the between-group variance is an extrapolation and lambda near 1 regardless)
-        moved, where = level_facts_module.intercept_reliability_in_data(
-            results, final, levels.columns(results)[0]
-        )
+        column = levels.columns(results)[0]
+        moved, where = level_facts_module.intercept_reliability_in_data(results, final, column)
         if moved is not None:
             reliability, reliability_at = moved, escape(where)
+            # and the intercept variance's reduction against the null model at that point (at
+            # age 0 it 'fell by -13,871%': a variance far outside the data set beside the null's)
+            level2 = _intercept_reduction_in_data(results, final, column)
     return {
         "binary": binary,
         # binary outcomes: the event in words ("passed = yes"), its share in the data, and the
@@ -818,13 +840,11 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         else "n/a",
         "level1_explained": fmt.pct(final.variance_explained_level1),
         "variance_grew": any(
-            v is not None and v < 0
-            for v in (final.variance_explained_level1, final.variance_explained_level2)
+            v is not None and v < 0 for v in (final.variance_explained_level1, level2)
         ),
         "group_level_names": [escape(labels.raw(v.name)) for v in group_level],
-        "level2_explained": fmt.pct(final.variance_explained_level2)
-        if final.variance_explained_level2 is not None
-        else None,
+        "level2_explained": fmt.pct(level2) if level2 is not None else None,
+        "level2_at": reliability_at,
         "reliability": fmt.num(reliability, 2),
         "reliability_high": rules.reliability_high(reliability),
         "reliability_at": reliability_at,

@@ -318,7 +318,24 @@ def intercept_reliability_in_data(results: Results, model, column: str):
     moved, where = effects_in_data(results, effects)
     if moved is effects or not where:
         return None, ""
-    a = _point(results, effects)[0]
+    between = intercept_variance_in_data(results, model, column)
+    if between is None:
+        return None, ""
+    se = np.array(moved.std_error, float)[:, 0]
+    return float(np.mean(np.clip(1 - se**2 / between, 0, 1))), where
+
+
+def intercept_variance_in_data(results: Results, model, column: str) -> float | None:
+    """The between-group variance of the intercepts at the point effects_in_data moves them to,
+    a'Ta (None where they are not moved or it is not positive): the final model's intercept
+    variance at age 0 is no quantity to set beside the null model's (Raudenbush & Bryk's
+    proportional reduction compares the two at one point)."""
+    effects = model.group_effects
+    if effects is None or len(effects.terms) < 2:
+        return None
+    a, means, _ = _point(results, effects)
+    if not means:
+        return None
     terms = list(effects.terms)
     tau = np.zeros((len(terms), len(terms)))
     for vc in model.variance_components:
@@ -329,10 +346,7 @@ def intercept_reliability_in_data(results: Results, model, column: str):
         if j is not None:
             tau[i, j] = tau[j, i] = vc.estimate
     between = float(a @ tau @ a)
-    if not between > 0:
-        return None, ""
-    se = np.array(moved.std_error, float)[:, 0]
-    return float(np.mean(np.clip(1 - se**2 / between, 0, 1))), where
+    return between if between > 0 else None
 
 
 def _point(results: Results, effects):
