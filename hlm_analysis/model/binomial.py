@@ -456,6 +456,9 @@ def mixed_result(
             groups=tuple(prepared.group_labels),
             estimate=tuple(map(tuple, fit.modes.tolist())),
             std_error=tuple(map(tuple, fit.cond_se.tolist())),
+            covariance=()
+            if fit.cond_cov is None
+            else tuple(tuple(map(tuple, c)) for c in fit.cond_cov.tolist()),
             lines=lines,
             average_probability=group_averages,
         ),

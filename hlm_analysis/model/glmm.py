@@ -772,6 +772,9 @@ class GlmmFit:
     # columns of X that separate the outcome (logistic regression's check): the likelihood then
     # has no maximum (the fixed effects run away as in glm), so the fit is never verified
     separated: tuple[int, ...] = ()
+    # G x q x q conditional covariances (cond_se is their diagonal's root): a group's difference
+    # at a slope variable's mean needs the intercept-slope covariance too
+    cond_cov: np.ndarray | None = None
 
     @property
     def std_errors(self) -> np.ndarray:
@@ -1117,6 +1120,7 @@ def fit_glmm(y, X, Z, groups, nagq: int = 1, plan=None, diagonal: bool = False) 
         nagq=problem.nagq,
         hessian=best.hess,
         separated=glm.separated,
+        cond_cov=cond_cov,
     )
 
 

@@ -311,7 +311,7 @@ def levels_result(
             lam = np.where(variances > 0, 1 - cvar / variances, 0.0)
         reliability = {t: float(r) for t, r in zip(terms, lam.mean(axis=0), strict=True)}
         per_level.append((lv, terms, modes[lv.name], np.sqrt(np.clip(cvar, 0, None)), lam,
-                          reliability))  # fmt: skip
+                          reliability, np.asarray(cond[lv.name])))  # fmt: skip
     residual = (
         extras.intervals["Residual"][0]
         if extras is not None and extras.intervals is not None
@@ -344,7 +344,7 @@ def levels_result(
     sigma_null = sigma2 if null is None else null.residual_variance
     results = []
     order = {lv.name: k for k, lv in enumerate(_levels(prepared))}
-    for i, (lv, terms, m, cse, lam, reliability) in enumerate(per_level):
+    for i, (lv, terms, m, cse, lam, reliability, ccov) in enumerate(per_level):
         before = null_tau.get(lv.name)
         results.append(
             LevelResult(
@@ -362,6 +362,8 @@ def levels_result(
                     groups=tuple(lv.labels),
                     estimate=tuple(map(tuple, np.asarray(m).tolist())),
                     std_error=tuple(map(tuple, cse.tolist())),
+                    # the whole blocks: a difference at a slope variable's mean needs u0-u1 covariance
+                    covariance=tuple(tuple(map(tuple, c)) for c in ccov.tolist()),
                     reliability=tuple(float(r) for r in lam[:, 0]),
                     lines=level_lines(prepared, mdef, reml.beta, modes, order[lv.name])
                     if extras is not None

@@ -208,6 +208,10 @@ def binary_result(prepared: Prepared, fit: LevelsMixed, null: ModelResult | None
                     groups=tuple(lv.labels),
                     estimate=tuple(map(tuple, np.asarray(modes[lv.name]).tolist())),
                     std_error=tuple(map(tuple, np.sqrt(np.clip(cvar, 0, None)).tolist())),
+                    # the whole blocks: a difference at a slope variable's mean needs u0-u1 covariance
+                    covariance=tuple(
+                        tuple(map(tuple, c)) for c in np.asarray(cond[lv.name]).tolist()
+                    ),
                     reliability=tuple(float(r) for r in lam[:, 0]),
                     lines=level_lines(prepared, mdef, beta, modes, order[lv.name])
                     if is_final
