@@ -191,6 +191,23 @@ def user_entries(folder: Path) -> list[str]:
     return sorted(names - {*OUTPUTS, *_OWN_EXTRAS})
 
 
+def carry_user_entries(old: Path, new: Path, names: list[str], progress) -> None:
+    """Copy what a user added (`names`, entries of `old`) into `new`, the folder that replaces
+    `old`: folders whole and links as links, so nothing of theirs goes with the old folder; and
+    say what was kept."""
+    import shutil  # only when replacing a folder
+
+    for name in names:
+        source = old / name
+        if source.is_dir() and not source.is_symlink():
+            shutil.copytree(source, new / name, symlinks=True)
+        else:
+            shutil.copy2(source, new / name, follow_symlinks=False)
+    if names:
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5:,} more" if len(names) > 5 else "")
+        progress(f"hlm-report: kept what you added to {old.name}/: {shown}")
+
+
 def check_replaceable(final: Path, config: Path) -> None:
     """Refuse (exit 2) to replace `final` unless it is this config's report folder."""
     if final.is_symlink() or (final.exists() and not final.is_dir()):

@@ -368,17 +368,7 @@ def _keep_user_files(site_dir: Path, built: Path, progress) -> None:
         and not (wrote is None and name.startswith("logo."))
         and not (built / name).exists()
     ]
-    for name in kept:
-        source = site_dir / name
-        if source.is_dir() and not source.is_symlink():
-            shutil.copytree(source, built / name, symlinks=True)
-        else:
-            shutil.copy2(source, built / name, follow_symlinks=False)
-    if kept:
-        shown_names = ", ".join(kept[:5]) + (
-            f" and {len(kept) - 5:,} more" if len(kept) > 5 else ""
-        )
-        progress(f"hlm-report: kept what you added to {site_dir.name}/: {shown_names}")
+    layout.carry_user_entries(site_dir, built, kept, progress)
 
 
 def check_site_dir(site_dir: Path) -> None:

@@ -258,15 +258,7 @@ def _keep_user_files(final: Path, out: Path, progress) -> None:
     """Files and folders a user added to the report folder since the last render are not the
     tool's: copied into the new folder (links as links) before the old one is removed."""
     kept = [name for name in layout.user_entries(final) if not (out / name).exists()]
-    for name in kept:
-        source = final / name
-        if source.is_dir() and not source.is_symlink():
-            shutil.copytree(source, out / name, symlinks=True)
-        else:
-            shutil.copy2(source, out / name, follow_symlinks=False)
-    if kept:
-        shown = ", ".join(kept[:5]) + (f" and {len(kept) - 5:,} more" if len(kept) > 5 else "")
-        progress(f"hlm-report: kept what you added to {final.name}/: {shown}")
+    layout.carry_user_entries(final, out, kept, progress)
 
 
 def _carry_over(final: Path, out: Path, wanted: tuple[str, ...], progress) -> None:
