@@ -41,6 +41,21 @@ _SETTLED = 1e-6  # deviance a quasi-Newton step may still be predicted to gain a
 EDGE_SD = 1e-6  # an SD below this fraction of its natural scale counts as zero
 
 
+def _levels_theta(model, levels, phi: np.ndarray, sigma: float) -> np.ndarray | None:
+    """lme4's theta of every level from phi (each level's SDs and correlations in turn, relative
+    to `sigma`); None outside the parameter space."""
+    theta = np.zeros(model.n_theta)
+    at = 0
+    for name, q in levels:
+        size = q + q * (q - 1) // 2
+        th = profile._theta(phi[at : at + size], q, sigma=sigma)
+        if th is None:
+            return None
+        theta[model.slices[name]] = th
+        at += size
+    return theta
+
+
 class _Layout:
     """phi = per level (outermost first) SDs then correlations (lower triangle, as
     profile.parameters), then sigma; and phi -> the engine's theta."""
@@ -51,16 +66,7 @@ class _Layout:
         self.diagonal = set(mdef.diagonal_levels)
 
     def theta(self, phi: np.ndarray) -> np.ndarray | None:
-        theta = np.zeros(self.model.n_theta)
-        at, sigma = 0, float(phi[-1])
-        for name, q in self.levels:
-            size = q + q * (q - 1) // 2
-            th = profile._theta(np.append(phi[at : at + size], sigma), q)
-            if th is None:
-                return None
-            theta[self.model.slices[name]] = th
-            at += size
-        return theta
+        return _levels_theta(self.model, self.levels, phi, float(phi[-1]))
 
     def deviance(self, phi: np.ndarray) -> float:
         if not phi[-1] > 0:
@@ -502,16 +508,7 @@ class _BinaryLayout:
         self.n_var = sum(q + q * (q - 1) // 2 for q in model.q)
 
     def theta(self, phi: np.ndarray) -> np.ndarray | None:
-        theta = np.zeros(self.model.n_theta)
-        at = 0
-        for name, q in self.levels:
-            size = q + q * (q - 1) // 2
-            th = profile._theta(phi[at : at + size], q, sigma=1.0)
-            if th is None:
-                return None
-            theta[self.model.slices[name]] = th
-            at += size
-        return theta
+        return _levels_theta(self.model, self.levels, phi, 1.0)  # Lambda itself: no residual
 
     def deviance(self, phi: np.ndarray) -> float:
         theta = self.theta(phi)
