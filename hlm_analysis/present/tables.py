@@ -370,9 +370,11 @@ def groups(results: Results, label: str, limit: int = 25) -> str:
         return f"{note}\n" if note else ""
     if note:
         caption += f". {note}"
+    # the first column is headed by the configured noun ("School"), else by the id column's label
+    head = fmt.md_escape(lexicon.upfirst(noun) if named else column)
     if binary:
-        return pipe_table(["Group", "N", "Share"], [row[:3] for row in rows], "lrr", caption, label)
-    return pipe_table(["Group", "N", "Mean", "SD"], rows, "lrrr", caption, label)
+        return pipe_table([head, "N", "Share"], [row[:3] for row in rows], "lrr", caption, label)
+    return pipe_table([head, "N", "Mean", "SD"], rows, "lrrr", caption, label)
 
 
 def _first_of(k: int, sizes: list, noun: str = "") -> str:
@@ -415,7 +417,7 @@ def _level_groups(results: Results, column: str, label: str, limit: int) -> str:
         return f"{note}\n" if note else ""
     if note:
         caption += f". {note}"
-    return pipe_table(["Group", "N", "Mean", "SD"], rows, "lrrr", caption, label)
+    return pipe_table([fmt.md_escape(noun.One), "N", "Mean", "SD"], rows, "lrrr", caption, label)
 
 
 def _ladder_models(results: Results) -> list[ModelResult]:
