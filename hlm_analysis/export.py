@@ -6,7 +6,10 @@ holds) and `group_effects` (the final model's per-group random effects; with sev
 every level's, a `level` column first). Groups with fewer rows than `min_cell` are left out of
 `group_effects`, as the report's tables leave them out (the
 exported files sit beside the published report). CSV: one file per table, a text cell that a
-spreadsheet would run as a formula (= + - @ first) written with a leading apostrophe; xlsx: one
+spreadsheet would run as a formula (= + - @ first) written with a leading apostrophe, UTF-8 with a
+byte-order mark (Excel on Windows reads a CSV without one in the local code page, so Korean or
+Arabic ids come out garbled; pandas, readr, data.table and R's read.csv in a UTF-8 locale skip
+the mark, as does Python's csv module opened with encoding="utf-8-sig"); xlsx: one
 workbook with one sheet per table (needs openpyxl), text as text cells, exactly as written.
 """
 
@@ -25,6 +28,7 @@ from .results import INTERCEPT, FixedEffect, Results, VarianceComponent
 FORMATS = ("csv", "xlsx")
 TABLES_DIR = "tables"  # inside the report folder
 WORKBOOK = "tables.xlsx"
+CSV_ENCODING = "utf-8-sig"  # UTF-8 behind a byte-order mark (see above)
 
 _LADDER = (
     "model", "final", "formula", "method", "family", "converged", "singular", "n_obs",
@@ -164,7 +168,7 @@ def write(results: Results, folder: Path, fmt: str) -> list[Path]:
         written = []
         for name, (header, rows) in made.items():
             path = folder / f"{name}.csv"
-            with open(path, "w", newline="", encoding="utf-8") as handle:
+            with open(path, "w", newline="", encoding=CSV_ENCODING) as handle:
                 out = csv.writer(handle)
                 out.writerow(header)
                 out.writerows([_inert(v) for v in row] for row in rows)

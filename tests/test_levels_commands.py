@@ -86,11 +86,11 @@ def test_render_html_with_a_setting_and_csv_export(tmp_path, capsys):
     folder = out / config.stem
     assert (folder / "report.html").is_file() and not (folder / "report.pdf").exists()
     assert "Draft levels" in (folder / "report.html").read_text(encoding="utf-8")
-    with open(folder / "tables" / "group_effects.csv", encoding="utf-8") as handle:
+    with open(folder / "tables" / "group_effects.csv", encoding="utf-8-sig") as handle:
         table = list(csv.DictReader(handle))
     assert {r["level"] for r in table} == {"school", "class"}
     assert sum(r["level"] == "class" and r["term"] == "(Intercept)" for r in table) == 24
-    with open(folder / "tables" / "ladder.csv", encoding="utf-8") as handle:
+    with open(folder / "tables" / "ladder.csv", encoding="utf-8-sig") as handle:
         ladder = list(csv.DictReader(handle))
     null = next(r for r in ladder if r["model"] == "null")
     assert null["formula"] == "score ~ 1 + (1 | school) + (1 | school:class)"

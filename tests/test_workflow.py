@@ -538,7 +538,7 @@ def test_exported_tables_hold_results_json_numbers(tmp_path, name):
     ]
 
     def rows(table):
-        with open(tmp_path / "tables" / f"{table}.csv", encoding="utf-8", newline="") as handle:
+        with open(tmp_path / "tables" / f"{table}.csv", encoding="utf-8-sig", newline="") as handle:
             return list(csv.DictReader(handle))
 
     ladder = rows("ladder")
@@ -582,7 +582,7 @@ def test_group_effects_of_groups_below_min_cell_are_not_exported(tmp_path):
     assert small
     hidden = dataclasses.replace(results, spec=results.spec.model_copy(update={"min_cell": cut}))
     export.write(hidden, tmp_path, "csv")
-    with open(tmp_path / "group_effects.csv", encoding="utf-8", newline="") as handle:
+    with open(tmp_path / "group_effects.csv", encoding="utf-8-sig", newline="") as handle:
         shown_groups = {r["group"] for r in csv.DictReader(handle)}
     assert shown_groups and not shown_groups & small
 
