@@ -334,7 +334,7 @@ def test_the_small_school_is_in_the_report_but_not_on_the_public_site(journey):
     published = (project / "_site" / "reports" / "students" / "report.html").read_text()
     assert SMALL in report  # 7 students: above min_cell (5), shown to the analyst
     assert SMALL not in published  # below profiles' min_size (10): not on the public site
-    assert "fewer than 10 rows" in published
+    assert "fewer than 10 students" in published  # the config's unit
     pdf = project / "_site" / "reports" / "students" / "report.pdf"
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
     assert SMALL not in text

@@ -14,7 +14,7 @@ from ..results import ModelResult, Results
 from . import fmt, level_facts, levels
 from .labels import labels_for
 from .lexicon import Lexicon, build
-from .tables import min_cell, small_groups
+from .tables import fewer_than, min_cell, small_groups
 
 # figures.py's limits: named caterpillar rows up to this many groups, lines per group up to this
 LABELLED_GROUPS = 40
@@ -290,10 +290,7 @@ def _hidden(results: Results, count: int, noun) -> str:
     """ " (3 schools with fewer than 5 rows not shown)", or nothing."""
     if not count:
         return ""
-    return (
-        f" ({_e(noun.count(fmt.integer(count)))} with fewer than {min_cell(results)} rows not "
-        "shown)"
-    )
+    return f" ({_e(noun.count(fmt.integer(count)))} with {_e(fewer_than(results))} not shown)"
 
 
 def _probabilities(results, model, labels, lex) -> str | None:

@@ -32,7 +32,7 @@ from .predictions import (
     probability_curve,
     qq_points,
 )
-from .tables import min_cell, small_groups
+from .tables import fewer_than, min_cell, small_groups
 
 PALETTE = "#0b5cad"
 MANY_POINTS = 3000  # above this, scatter plots become hexbin densities
@@ -79,7 +79,7 @@ def _suppression_title(ax, results: Results, hidden: int) -> None:
     if hidden:
         word = "group" if hidden == 1 else "groups"
         ax.set_title(
-            f"{hidden:,} {word} with fewer than {min_cell(results)} rows not shown", fontsize=8
+            f"{hidden:,} {word} with {_literal(fewer_than(results))} not shown", fontsize=8
         )
 
 
@@ -241,7 +241,7 @@ def plot_group_means(results: Results) -> Figure | None:
     )
     hidden = n_groups - int(shown.sum())
     if hidden:
-        title += f"\n{hidden:,} {_literal(noun.one if hidden == 1 else noun.many)} with fewer than {min_cell(results)} rows not shown"
+        title += f"\n{hidden:,} {_literal(noun.one if hidden == 1 else noun.many)} with {_literal(fewer_than(results))} not shown"
     ax.set_title(title, fontsize=9)
     ax.set_ylabel(_wrapped(labels.raw(spec.outcome), 30, 2))
     return fig
@@ -449,7 +449,7 @@ def plot_level_sizes(results: Results) -> Figure:
             title = (
                 _wrapped(title, 40, 2)
                 + "\n"
-                + _wrapped(f"({hidden:,} with fewer than {cut} rows not shown)", 40, 2)
+                + _wrapped(f"({hidden:,} with {fewer_than(results)} not shown)", 40, 2)
             )
         else:
             title = _wrapped(title, 40, 3)
@@ -545,7 +545,7 @@ def plot_caterpillar(results: Results, model: ModelResult) -> Figure:
             title = f"{title} (at {where})"
         ax.set_title(_wrapped(title, 36, 2), fontsize=9)
     if hidden:
-        note = f"{hidden:,} {'group' if hidden == 1 else 'groups'} with fewer than {min_cell(results)} rows not shown"
+        note = f"{hidden:,} {'group' if hidden == 1 else 'groups'} with {_literal(fewer_than(results))} not shown"
         fig.supxlabel(note, fontsize=8)
     return fig
 

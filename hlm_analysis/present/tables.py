@@ -235,6 +235,21 @@ def min_cell(results: Results) -> int:
     return int(getattr(results.spec, "min_cell", DEFAULT_MIN_CELL))
 
 
+def members(results: Results) -> str:
+    """What a group's rows are, for the privacy notes ("fewer than 5 students"): the configured
+    `unit:` in the plural, measurements for growth data, else "rows" (the default noun,
+    "observations", says no more than rows do)."""
+    spec = results.spec
+    if not (getattr(spec, "unit", None) or getattr(spec, "time", None)):
+        return "rows"
+    return lexicon.build(spec, results.design, labels_for(results).raw).unit.many
+
+
+def fewer_than(results: Results) -> str:
+    """ "fewer than 5 students": the privacy cut in the rows' own noun (plain text)."""
+    return f"fewer than {min_cell(results)} {members(results)}"
+
+
 def small_groups(results: Results) -> set[str]:
     """Groups with fewer rows than min_cell: no published table or figure shows their rows,
     means or SDs (a group of one student is that student's score). The models use every row."""
@@ -257,8 +272,9 @@ def suppressed_note(results: Results, count: int, column: str | None = None) -> 
     groups_word = fmt.md_escape(noun.one if count == 1 else noun.many)
     verb = "is" if count == 1 else "are"
     return (
-        f"{fmt.integer(count)} {groups_word} with fewer than {min_cell(results)} rows {verb} "
-        "not shown, to protect the privacy of their members (the models use all rows)."
+        f"{fmt.integer(count)} {groups_word} with {fmt.md_escape(fewer_than(results))} {verb} "
+        "not shown, to protect the privacy of their members "
+        f"(the models use all {fmt.md_escape(members(results))})."
     )
 
 

@@ -136,4 +136,4 @@ def test_the_caterpillar_caption_counts_the_groups_left_out_for_privacy():
     results = dataclasses.replace(results, data=dataclasses.replace(results.data, groups=shrunk))
     text = captions.caption("caterpillar", results, results.final)
     assert text.startswith("The 20 schools\\' effects")
-    assert "(3 schools with fewer than 5 rows not shown)" in text
+    assert "(3 schools with fewer than 5 students not shown)" in text

@@ -150,13 +150,13 @@ def test_figures_name_no_group_below_min_cell(schools):
     ticks = {t.get_text() for t in boxes.axes[0].get_xticklabels()}
     assert ticks and not ticks & small
     assert len(ticks) == len(g.labels) - 2
-    assert any("2 groups with fewer than 5 rows not shown" in t for t in texts)
+    assert any("2 groups with fewer than 5 students not shown" in t for t in texts)
     effects = replace(schools.final.group_effects, groups=g.labels)
     final = replace(schools.final, group_effects=effects)
     caterpillar = figures.plot_caterpillar(results, final)
     names = {t.get_text() for t in caterpillar.axes[0].get_yticklabels()}
     assert names and not names & small and len(names) == len(g.labels) - 2
-    assert any("2 groups with fewer than 5 rows not shown" in t for t in _texts(caterpillar))
+    assert any("2 groups with fewer than 5 students not shown" in t for t in _texts(caterpillar))
 
 
 def test_group_means_figure_leaves_out_groups_below_min_cell(graduation):
@@ -165,7 +165,7 @@ def test_group_means_figure_leaves_out_groups_below_min_cell(graduation):
     offsets = fig.axes[0].collections[0].get_offsets()
     assert len(offsets) == len(graduation.data.groups.n) - 3
     assert min(offsets[:, 0]) >= 5
-    assert "3 schools with fewer than 5 rows not shown" in fig.axes[0].get_title()
+    assert "3 schools with fewer than 5 students not shown" in fig.axes[0].get_title()
 
 
 @pytest.mark.parametrize("long", ["L" * 464, "Socio-economic status of the family " * 8])

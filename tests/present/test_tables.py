@@ -239,7 +239,8 @@ def test_a_level_s_hidden_groups_are_named_by_that_level_s_noun():
     # ScotsSec: 20 primary schools (not secondary schools) have fewer than 5 pupils
     scotssec = fixture_results("levels_scotssec")
     _, _, _, caption = parse_table(tables.groups(scotssec, "tbl-g"))
-    assert "20 primary schools with fewer than 5 rows are not shown" in caption
+    assert "20 primary schools with fewer than 5 pupils are not shown" in caption  # unit: pupil
+    assert "(the models use all pupils)" in caption
     assert "(the 25 largest of 128 primary schools)" in caption
 
 
@@ -524,7 +525,7 @@ def test_groups_below_min_cell_have_no_row_mean_or_sd_and_the_note_says_so(name,
         assert sorted(names) == sorted(g.labels[i] for i in shown)
     noun = lexicon.noun(labels_for(results).group_in_sentence())  # the configured noun
     groups_word = noun.one if len(small) == 1 else noun.many
-    assert f"{len(small)} {groups_word} with fewer than {min_cell} rows" in text
+    assert f"{len(small)} {groups_word} with fewer than {min_cell} students" in text  # unit:
     for i in small:
         assert f"| {fmt.md_escape(g.labels[i])} |" not in text
 
