@@ -46,6 +46,10 @@ from . import profiles as group_profiles
 
 RETRIES = 3
 LOCK_TIMEOUT = 600.0  # seconds a run waits for another one sending the same report
+# Seconds to wait for the server's answers once the message is under way: RFC 5321 4.5.3.2
+# gives the end of DATA 10 minutes (servers scan the attachment first). Timing that wait out
+# like a connect made every retry a second copy of a message the server had taken.
+TRANSACTION_TIMEOUT = 600.0
 _DRY_RUN_SENDER = Address("hlm-report", "hlm-report", "localhost")
 
 # Anything that could end a header line or confuse a terminal. A tab is left to whitespace
@@ -373,6 +377,8 @@ def _open(settings: SmtpSettings, timeout: float) -> smtplib.SMTP:
 def _send_one(settings: SmtpSettings, message: EmailMessage, to: str, timeout: float) -> None:
     server = _open(settings, timeout)
     try:
+        if server.sock is not None:
+            server.sock.settimeout(max(timeout, TRANSACTION_TIMEOUT))
         # The envelope is the checked address, never whatever a parser makes of the headers.
         server.send_message(message, from_addr=settings.sender.addr_spec, to_addrs=[to])
     except smtplib.SMTPRecipientsRefused as exc:
