@@ -210,6 +210,7 @@ def write_profiles(
                 draws=settings["rank_draws"],
                 has_rows=rows is not None,
                 level=level,
+                ranked=settings["n_ranked"],
             )
             p = replace(p, n_drawn=drawn)
             svg = figure.svg(position[group], by_group.get(group))

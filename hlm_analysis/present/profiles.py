@@ -182,8 +182,15 @@ def index_entries(
     k = effects.terms.index(INTERCEPT)
     estimate = [row[k] for row in effects.estimate]
     std_error = [row[k] for row in effects.std_error]
-    ranked = ranks.rank_intervals(np.array(estimate), np.array(std_error))
     cut = threshold(results, min_size)
+    shown = [j for j, group in enumerate(at.ids) if int(at.n.get(group, 0)) >= cut]
+    # ranked among the groups with a profile only: ranks among all would leave gaps (rank 6
+    # missing between two published pages) that place each suppressed group's effect among
+    # the published ones, the lowest of all when the last place is missing
+    ranked = ranks.rank_intervals(
+        np.array(estimate)[shown].reshape(-1), np.array(std_error)[shown].reshape(-1)
+    )
+    place = {j: i for i, j in enumerate(shown)}
     entries = []
     for j, group in enumerate(at.ids):
         n = int(at.n.get(group, 0))
@@ -200,15 +207,16 @@ def index_entries(
             )
             if not at.singular:  # a singular level's groups are all tied at 0: no order
                 entry.update(
-                    rank=int(ranked.rank[j]),
-                    rank_low=int(ranked.low[j]),
-                    rank_high=int(ranked.high[j]),
+                    rank=int(ranked.rank[place[j]]),
+                    rank_low=int(ranked.low[place[j]]),
+                    rank_high=int(ranked.high[place[j]]),
                 )
         entries.append(entry)
     settings = {
         "min_size": int(min_size),
         "threshold": cut,
         "n_groups": len(effects.groups),
+        "n_ranked": len(shown),  # ranks are places among the groups with a profile
         "rank_order": "1 = the highest estimate",
         "rank_draws": ranked.draws,
         "rank_seed": ranked.seed,
@@ -259,6 +267,7 @@ class Profile:
     rank_low: int
     rank_high: int
     rank_share: str  # the interval's width as a share of all places
+    n_ranked: str  # the groups ranked (those with a profile): the rank is a place among them
     adjusted_for: str  # the predictors' labels, listed ("" without predictors)
     model: str  # the final model's name
     draws: str  # simulated sets behind the rank interval
@@ -288,6 +297,10 @@ class Profile:
     # page gives the rank interval only, and says why
     rankable: bool = True
     reliability: str = ""
+    # fewer groups than rules.GROUPS_STRONG_WARNING (the report's "too few for a random
+    # effect"): the page says its between-group variance, and so this comparison, is rough
+    few_groups: str = ""
+    few_below: str = fmt.integer(rules.GROUPS_STRONG_WARNING.value)
 
 
 def _decimals(results: Results) -> int:
@@ -303,9 +316,11 @@ def profile(
     draws: int = ranks.DRAWS,
     has_rows: bool = False,
     level: Level | None = None,
+    ranked: int | None = None,
 ) -> Profile:
     """The profile of one published group (an entry of `index_entries`) of the profiled
-    level (`level`, default the outermost)."""
+    level (`level`, default the outermost); `ranked`: the groups its rank is a place among
+    (index.json's `n_ranked`, the groups with a profile; default all)."""
     if entry["suppressed"]:
         raise ValueError("a suppressed group has no profile")
     level = level or profile_level(results)
@@ -337,8 +352,9 @@ def profile(
     if far:
         verdict = ""
     g = len(effects.groups)
+    places = ranked or g
     singular = entry["rank"] is None
-    width = g if singular else entry["rank_high"] - entry["rank_low"] + 1
+    width = places if singular else entry["rank_high"] - entry["rank_low"] + 1
     return Profile(
         group_id=str(entry["id"]),
         words=words,
@@ -363,7 +379,9 @@ def profile(
         reliability=""
         if level.reliability is None
         else f"{fmt.num(level.reliability, 2)}, below {rules.RELIABILITY.value}",
-        rank_share=fmt.pct(width / g),
+        rank_share=fmt.pct(width / places),
+        n_ranked=fmt.integer(places),
+        few_groups=fmt.integer(g) if rules.groups_band(g) == rules.GroupsBand.TOO_FEW else "",
         # growth: time is where the difference is read (at_time), not an intake to match on
         adjusted_for=_listed([results.spec.label(v) for v in own]),
         adjusted_group=_listed([results.spec.label(v) for v in of_group]),

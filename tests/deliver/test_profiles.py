@@ -461,3 +461,12 @@ def test_profiles_outlive_a_rerender_of_the_same_results_only(tmp_path):
     pd.DataFrame({"school": school, "score": y[::-1]}).to_csv(data, index=False)
     render_report(config, output_root=root, engine="builtin", progress=lambda m: None)
     assert not profiles.exists()  # other results: stale profiles go with the old report
+
+
+def test_pages_rank_among_the_published_and_say_so(written):
+    folder, index = written
+    shown = [e for e in index["groups"] if not e["suppressed"]]
+    assert sorted(e["rank"] for e in shown) == list(range(1, len(shown) + 1))
+    top = next(e for e in shown if e["rank"] == 1)
+    text = re.sub(r"\s+", " ", _text(folder / top["files"][0]))
+    assert f"rank 1 of {len(shown)} academies with a profile" in text

@@ -145,3 +145,30 @@ def test_a_yes_no_outcome_speaks_in_odds_ratios_against_1():
     assert float(p.difference) == pytest.approx(np.exp(entry["estimate"]), rel=5e-3)
     assert p.mean.endswith("%") and p.mean_all.endswith("%")
     assert all(s.per.endswith("(in log-odds)") for s in p.slopes)
+
+
+def test_ranks_are_places_among_the_groups_with_a_profile():
+    """Ranked among all, the published pages' ranks had gaps (6 missing between two pages; the
+    last place missing when a suppressed group had the lowest effect) that placed every
+    suppressed group among the published ones on the public site."""
+    results = fixture_results("graduation")  # 40 groups of 32 to 100+ rows
+    everyone, _ = profiles.index_entries(results, min_size=1)
+    cut = sorted(e["n"] for e in everyone)[5] + 1  # some groups below min_size
+    entries, settings = profiles.index_entries(results, min_size=cut)
+    shown = [e for e in entries if not e["suppressed"]]
+    assert 0 < len(shown) < len(entries)
+    assert sorted(e["rank"] for e in shown) == list(range(1, len(shown) + 1))
+    assert max(e["rank_high"] for e in shown) <= len(shown) == settings["n_ranked"]
+    p = profiles.profile(results, shown[0], ranked=settings["n_ranked"])
+    assert p.n_ranked == str(len(shown))
+
+
+def test_too_few_groups_for_a_random_effect_are_said_on_the_page():
+    """hsb2's 3 groups: the report says too few for a random effect; the profiles said
+    'above similar groups' with no word of it."""
+    few = fixture_results("hsb2")
+    entries, _ = profiles.index_entries(few, min_size=1)
+    assert profiles.profile(few, entries[0]).few_groups == "3"
+    many = fixture_results("schools")
+    entries, _ = profiles.index_entries(many, min_size=1)
+    assert profiles.profile(many, entries[0]).few_groups == ""
