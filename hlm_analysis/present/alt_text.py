@@ -16,7 +16,9 @@ import numpy as np
 
 from ..results import INTERCEPT, ModelResult, Results
 from . import fmt, levels, lexicon
+from .figures import LABELLED_GROUPS
 from .labels import labels_for
+from .tables import min_cell, small_groups
 
 # The PNG's resolution, as the notebook's inline backend draws figures (render/execute.py).
 DPI = 144
@@ -103,16 +105,24 @@ def _correlations(results, model, rows, labels, lex) -> str | None:
     )
 
 
+def _shown(n, values, cut: int) -> list:
+    """The values of the groups a figure draws: those with at least min_cell rows (a group
+    of one student's mean is that student's score; the figures leave such groups out, and so
+    must the sentence that reads them out)."""
+    return [v for k, v in zip(n, values, strict=True) if k >= cut]
+
+
 def _group_boxes(results, model, rows, labels, lex) -> str | None:
     # several levels: the boxes are the outermost level's groups (figures.plot_group_boxes)
     column = levels.columns(results)[0]
     g = levels.group_summary(results, column)
     noun = lex.tier(column).noun
-    means = [m for m in g.mean if m is not None and not math.isnan(m)]
+    shown = _shown(g.n, g.mean, min_cell(results))
+    means = [m for m in shown if m is not None and not math.isnan(m)]
     if not means:
         return None
     return (
-        f"Box plots of {labels.raw(results.spec.outcome)} in each of {fmt.integer(len(g.n))} "
+        f"Box plots of {labels.raw(results.spec.outcome)} in each of {fmt.integer(len(shown))} "
         f"{noun.many}, ordered by their mean; the {noun.one} means range from "
         f"{_range(means)}."
     )
@@ -123,10 +133,11 @@ def _group_means(results, model, rows, labels, lex) -> str | None:
         parts = []
         for column in levels.columns(results):
             g = levels.group_summary(results, column)
-            means = [m for m in g.mean if m is not None and not math.isnan(m)]
+            shown = _shown(g.n, g.mean, min_cell(results))
+            means = [m for m in shown if m is not None and not math.isnan(m)]
             if means:
                 parts.append(
-                    f"{fmt.integer(len(g.n))} {lex.tier(column).noun.many}, means from "
+                    f"{fmt.integer(len(shown))} {lex.tier(column).noun.many}, means from "
                     f"{_range(means)}"
                 )
         return (
@@ -135,17 +146,19 @@ def _group_means(results, model, rows, labels, lex) -> str | None:
             + "."
         )
     g = results.data.groups
-    means = [m for m in g.outcome_mean if m is not None and not math.isnan(m)]
+    cut = min_cell(results)
+    n = _shown(g.n, g.n, cut)
+    means = [m for m in _shown(g.n, g.outcome_mean, cut) if m is not None and not math.isnan(m)]
     if not means:
         return None
     sizes = (
-        f"{fmt.integer(min(g.n))} {lex.unit.many} each"
-        if min(g.n) == max(g.n)
-        else f"{fmt.integer(min(g.n))} to {fmt.integer(max(g.n))} {lex.unit.many}"
+        f"{fmt.integer(min(n))} {lex.unit.many} each"
+        if min(n) == max(n)
+        else f"{fmt.integer(min(n))} to {fmt.integer(max(n))} {lex.unit.many}"
     )
     return (
         f"Scatter of each {lex.group.one}'s mean {labels.raw(results.spec.outcome)} against its "
-        f"size: {fmt.integer(len(g.n))} {lex.group.many} of {sizes}, with means from "
+        f"size: {fmt.integer(len(n))} {lex.group.many} of {sizes}, with means from "
         f"{_range(means)}."
     )
 
@@ -181,6 +194,11 @@ def _caterpillar(results, model, rows, labels, lex) -> str | None:
         )
     column = list(effects.terms).index(INTERCEPT) if INTERCEPT in effects.terms else 0
     values = [row[column] for row in effects.estimate]
+    if len(values) <= LABELLED_GROUPS:  # the figure names each group and leaves out the small
+        small = small_groups(results)
+        values = [v for v, name in zip(values, effects.groups, strict=True) if name not in small]
+        if not values:
+            return None
     sd = _random_sd(model)
     # several levels: the model's group effects are the outermost level's
     noun = lex.tier(levels.columns(results)[0]).noun
