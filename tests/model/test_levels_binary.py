@@ -2,7 +2,8 @@
 the two-level logistic engine (one level) and a dense brute-force Laplace approximation (modes by
 Newton on the full system, log|H| by slogdet); the verified fits against glmer
 (tests/reference/levels_binary, make_levels_binary_reference.R): log-likelihood, fixed effects
-within 1% of an SE, SEs 2%, variance components 2%, conditional modes and SDs 1%."""
+within 1% of an SE, SEs 2% (5e-5 against the Hessian of the Laplace deviance with converged
+modes, make_levels_binary_se.R), variance components 2%, conditional modes and SDs 1%."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from hlm_analysis.model.levels.binary import BinaryLevels, fit_binary_levels
 
 REFERENCE = Path(__file__).parent.parent / "reference" / "levels_binary"
 REF = json.loads((REFERENCE / "levels_binary_reference.json").read_text())
+# SEs from the Hessian of the Laplace deviance with converged modes (make_levels_binary_se.R);
+# the 5e-5 is argued in test_levels_binary_intervals
+TIGHT = json.loads((REFERENCE / "levels_binary_se.json").read_text())["cases"]["nested"]
 FIXED = ["(Intercept)", "x", "w"]
 
 
@@ -102,6 +106,8 @@ def test_fit_against_glmer(name):
     se = np.array([ref["coefficients"][t]["se"] for t in FIXED])
     assert np.all(np.abs(fit.beta - estimate) <= 0.01 * se)
     assert np.allclose(fit.se(), se, rtol=0.02)
+    tight = np.array([TIGHT[name]["se"][t] for t in FIXED])
+    assert np.allclose(fit.se(), tight, rtol=5e-5, atol=0)
     assert fit.is_singular == bool(ref["singular"])
     terms = {"school": ["(Intercept)"], "class": ["(Intercept)", "x"][: fit.model.q[1]]}
     for row in ref["varcorr"]:
