@@ -39,3 +39,30 @@ def test_alt_text_leaves_out_the_groups_the_figure_leaves_out(figure):
     assert "means" in text and fmt.num(min(means), 1) in text
     if figure == "group_means":
         assert f"of {fmt.integer(min(g.n[k] for k in kept))} to" in text
+
+
+def test_site_public_copy_counts_outer_groups_not_only_cells(tmp_path):
+    """Three levels: a school of 8 pupils in two classes of 4 (min_cell 5, min_size 10) put its
+    name, size and mean on the public site: the check for a public copy looked at the cells
+    (classes) only. Here classes of 12 fall under min_cell 13 while schools of 72 fall under
+    min_size 100: a public copy is needed."""
+    import shutil
+
+    import yaml
+    from helpers import FIXTURES, TESTS
+
+    from hlm_analysis import layout
+    from hlm_analysis.deliver import site
+    from hlm_analysis.errors import InputError
+
+    repo = TESTS.parent
+    spec = yaml.safe_load((repo / "report/configs/pupils.yml").read_text())
+    spec.update(data=str(repo / "data/pupils.csv"), min_cell=13, profiles={"min_size": 100})
+    spec.pop("stakeholders", None)
+    config = tmp_path / "pupils.yml"
+    config.write_text(yaml.safe_dump(spec))
+    folder = layout.report_dir(tmp_path / "_output", config)
+    folder.mkdir(parents=True)
+    shutil.copy(FIXTURES / "levels_pupils" / "results.json", folder)
+    with pytest.raises(InputError, match="fewer than 100 rows"):
+        site._public_copy(config, folder, tmp_path / "_output", False, print)

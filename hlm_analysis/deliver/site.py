@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import atomic, layout, resources, yaml_config
 from ..errors import InputError, ToolError, problems_error
-from ..present import fmt, narrative
+from ..present import fmt, levels, narrative
 from ..render import cache, render_report
 from ..results import RESULTS_FILE, read_json
 from ..spec import PROJECT_MARKER, did_you_mean, load_spec, project_root, shown
@@ -285,7 +285,7 @@ def _public_copy(config: Path, folder: Path, output_root: Path, render: bool, pr
         return folder  # build_site says there is no report
     results = read_json(folder / RESULTS_FILE)
     cut = max(spec.min_cell, spec.profiles.min_size)
-    sizes = [int(n) for n in results.data.groups.n]
+    sizes = _group_sizes(results)
     if not any(spec.min_cell <= n < cut for n in sizes):
         return folder
     overrides = {"min_cell": cut}
@@ -300,6 +300,19 @@ def _public_copy(config: Path, folder: Path, output_root: Path, render: bool, pr
             "render the public copy"
         )
     return public
+
+
+def _group_sizes(results) -> list[int]:
+    """Rows per group at every level the report shows: with several levels a school of 8
+    pupils in two classes of 4 is a group of 8 (its mean is in the schools' table and figures),
+    while its classes, the cells, are of 4."""
+    if not levels.multilevel(results):
+        return [int(n) for n in results.data.groups.n]
+    return [
+        int(n)
+        for column in levels.columns(results)
+        for n in levels.group_summary(results, column).n
+    ]
 
 
 _BODY = re.compile(r"<body[^>]*>", re.IGNORECASE)
