@@ -360,6 +360,59 @@ def _explained(results: Results, term: str, labels: TermLabels, escape: Escape) 
     }
 
 
+def _singular_words(
+    results: Results, model, labels: TermLabels, lex: lexicon.Lexicon
+) -> tuple[str, int]:
+    """A singular fit's terms as a reader names them, each at its level: "the variance between
+    districts", "the variance of the effect of Wave between children" (was "the Random intercept
+    model's variance for Intercept")."""
+    per_level = levels.level_results(model)
+    if per_level:
+        pairs = [(c, t) for c, lv in per_level.items() for t in (lv.singular_terms or ())]
+    else:
+        pairs = [(lex.tiers[-1].column, t) for t in model.singular_terms]
+    said = []
+    for column, term in pairs:
+        many = lex.tier(column).noun.many
+        if results.design.term(term).kind == TermKind.INTERCEPT:
+            said.append(f"the variance between {many}")
+        else:
+            said.append(f"the variance of the effect of {labels.term(term, False)} between {many}")
+    return (_listed_names(said) if said else "a variance", len(said))
+
+
+def _growth_tested(results: Results, lex, labels: TermLabels, escape: Escape, slope: dict | None):
+    """The growth facts, each level's spread of growth with the final model's test of it: an SD
+    alone was said as "the growth differs between children" at p = .38."""
+    growth = level_facts_module._growth(results, lex, labels, escape)
+    if growth is None:
+        return None
+    entries = [e for e in (slope or {}).get("entries", []) if e["is_time"]]
+    for v in growth["varies"]:
+        e = next((e for e in entries if e["many"] == v["many"]), None)
+        v["varies"] = e["varies"] if e else True
+        v["p"] = e["p"] if e else None
+    return growth
+
+
+def _dropped_slopes(results: Results, labels: TermLabels, lex: lexicon.Lexicon, escape: Escape):
+    """The configured random slopes the final model does not hold, each with the groups it was
+    to vary between: "Wave" between "children" (the summary asked "between groups?")."""
+    random = levels.random_terms(results.final, results)
+    out = []
+    for t in lex.tiers:
+        held = {results.design.term(term).variable for term in random.get(t.column, [])}
+        at = (
+            results.spec.slopes_at(t.column)
+            if hasattr(results.spec, "slopes_at") and getattr(results.spec, "levels", None)
+            else list(results.spec.random_slopes)
+        )
+        for v in at:
+            if v not in held:
+                out.append({"label": escape(labels.variable(v)), "many": escape(t.noun.many)})
+    return out
+
+
 def _listed_names(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
@@ -410,7 +463,41 @@ def _average_by(results: Results, term: str, labels: TermLabels, escape: Escape)
     )
 
 
-def _research_questions(results: Results, labels: TermLabels, escape: Escape) -> list[dict]:
+def _moderator_at(s, categorical: bool, labels: TermLabels, lex: lexicon.Lexicon | None) -> str:
+    """Where a simple slope is read, named with its moderator: "for patients in hospitals with
+    Teaching hospital = no" (a bare "for no" named nothing), "Motivation = −1.02, the mean − 1 SD"."""
+    name = labels.variable(s.moderator)
+    if categorical:
+        phrase = lex.level(s.moderator, s.moderator_value) if lex else ""
+        return phrase or f"{name} = {s.moderator_value}"
+    if s.moderator_number is not None and s.moderator_value == f"{s.moderator_number:g}":
+        return f"{name} = {s.moderator_value}"
+    number = f"{fmt.sig(s.moderator_number, 3)}" if s.moderator_number is not None else ""
+    return (
+        f"{name} = {number}, the {s.moderator_value}" if number else f"{name} {s.moderator_value}"
+    )
+
+
+def _reverses(slopes, categorical: bool, labels: TermLabels, lex, escape: Escape) -> str | None:
+    """A link that changes direction across the moderator: reliably negative at one value and
+    reliably positive at another ("stronger" and "weaker" would misread it). The two ends as a
+    phrase, else None."""
+    neg = [s for s in slopes if rules.significant(s.p_value) and s.estimate < 0]
+    pos = [s for s in slopes if rules.significant(s.p_value) and s.estimate > 0]
+    if not neg or not pos:
+        return None
+    word = "for" if categorical else "at"
+
+    def at(s) -> str:
+        where = escape(_moderator_at(s, categorical, labels, lex))
+        return f"{word} {where} (slope {fmt.sig(s.estimate, 3)})"
+
+    return f"negative {at(neg[0])}, but positive {at(pos[-1])}"
+
+
+def _research_questions(
+    results: Results, labels: TermLabels, escape: Escape, lex: lexicon.Lexicon | None = None
+) -> list[dict]:
     """Each configured interaction answered from the final model: the focal slope at each
     moderator value (simple slopes) and the test of the interaction term(s)."""
     final = results.final
@@ -447,7 +534,7 @@ def _research_questions(results: Results, labels: TermLabels, escape: Escape) ->
                         else "",
                         "at": _slope_at(s, labels, escape)
                         if not categorical
-                        else escape(s.moderator_value),
+                        else escape(_moderator_at(s, True, labels, lex)),
                         "estimate": fmt.sig(s.estimate, 3),
                         "odds_ratio": fmt.sig(math.exp(s.estimate), 3),
                         "ci": _ci(s.ci_low, s.ci_high),
@@ -478,6 +565,10 @@ def _research_questions(results: Results, labels: TermLabels, escape: Escape) ->
                     rules.significant(fe.robust_p if liberal else fe.p_value) for fe in products
                 ),
                 "region": _region(region, labels, escape) if region else None,
+                # one focal term: its link reliably changes sign across the moderator
+                "reverses": _reverses(slopes, categorical, labels, lex, escape)
+                if len(focal_terms) == 1
+                else None,
             }
         )
     return out
@@ -683,7 +774,8 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
     fewest = min(levels.sizes(results), key=lambda size: size.n_groups)
     fewest_words = lex.tier(fewest.column)
     band = rules.groups_band(fewest.n_groups if levels.multilevel(results) else n_groups)
-    questions = _research_questions(results, labels, escape)
+    questions = _research_questions(results, labels, escape, lex)
+    slope = _slope(results, labels, escape, lex)
     icc = {
         **_icc(null.icc.estimate, n_groups),
         "ci": f"{fmt.num(null.icc.ci_low, 3)} to {fmt.num(null.icc.ci_high, 3)}",
@@ -839,6 +931,15 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         if final.r2_conditional is not None
         else "n/a",
         "level1_explained": fmt.pct(final.variance_explained_level1),
+        # the size of each change and which way it went: "increases ... by 2%", never
+        # "reduces ... by −2%"
+        "level1_size": fmt.pct(abs(final.variance_explained_level1))
+        if final.variance_explained_level1 is not None
+        else "n/a",
+        "level1_grew": final.variance_explained_level1 is not None
+        and final.variance_explained_level1 < 0,
+        "level2_size": fmt.pct(abs(level2)) if level2 is not None else None,
+        "level2_grew": level2 is not None and level2 < 0,
         "variance_grew": any(
             v is not None and v < 0 for v in (final.variance_explained_level1, level2)
         ),
@@ -848,8 +949,11 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         "reliability": fmt.num(reliability, 2),
         "reliability_high": rules.reliability_high(reliability),
         "reliability_at": reliability_at,
-        "slope": _slope(results, labels, escape, lex),
+        "slope": slope,
         "slopes_configured": bool(spec.random_slopes),
+        "dropped_slopes": _dropped_slopes(results, labels, lex, escape),
+        # growth data (`time:`), at one grouping level or several: growth per unit of time
+        "growth": _growth_tested(results, lex, labels, escape, slope),
         "questions": questions,
         "question": _focus(results, effects, questions, labels, escape),
         "main_effects": main_effects,
@@ -868,6 +972,8 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
             {
                 "model": m.label,
                 "terms": ", ".join(escape(labels.term(t, False)) for t in m.singular_terms),
+                "what": escape(_singular_words(results, m, labels, lex)[0]),
+                "several": _singular_words(results, m, labels, lex)[1] > 1,
             }
             for m in results.mixed_models
             if m.singular and m.name == results.final_model

@@ -23,6 +23,10 @@ from .labels import TermLabels
 Escape = Callable[[object], str]
 
 
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
 def _count(words: lexicon.LevelWords, n: int) -> str:
     return f"{fmt.integer(n)} {words.noun.one if n == 1 else words.counted}"
 
@@ -82,9 +86,12 @@ def level_facts(
                 "same": same,
                 "reliability": fmt.num(reliability, 2) if reliability is not None else None,
                 "reliable": rules.reliability_high(reliability),
+                # a level whose variance is at zero: every group's effect is 0, none to compare
+                "reliability_zero": reliability is not None and round(reliability, 2) == 0,
                 "icc": fmt.num(share.icc, 3) if share and share.icc is not None else None,
                 "icc_ci": f"{fmt.num(share.icc_ci_low, 3)} to {fmt.num(share.icc_ci_high, 3)}"
-                if share and share.icc_ci_low is not None and share.icc_ci_high is not None
+                # a binary model with several levels has no interval (NaN): none, not "n/a to n/a"
+                if share and _finite(share.icc_ci_low) and _finite(share.icc_ci_high)
                 else None,
                 # the size of the change; explained_grew says which way (a variance can grow:
                 # with time in a growth model the intercept becomes the status at time 0)

@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from .. import resources, rules
 from .. import rules as rules_module
-from ..results import Check, Results, Status
+from ..results import Check, Results, Status, TermKind
 from ..rules import GroupsBand
 from . import fmt, lexicon
 from .facts import facts
@@ -140,7 +140,7 @@ def findings(f: dict) -> list[dict]:
     if f["too_few_groups"]:
         out.append({"kind": Finding.TOO_FEW_GROUPS})
     out.append({"kind": Finding.ICC})
-    growth = f["levels"]["growth"] if f.get("levels") else None
+    growth = f["growth"]  # growth data at one grouping level or several
     if growth is not None:
         out.append({"kind": Finding.GROWTH})
         named.add(growth["variable_name"])
@@ -379,18 +379,30 @@ def health_checks(results: Results) -> list[dict]:
         item["group_word"] = fmt.md_escape(tier.noun.one) if tier else "group"
         # small groups are cells, the innermost level's groups, when there are several levels
         inner = lex.tiers[-1] if len(lex.tiers) > 1 else None
-        one, many = (inner.noun.one, inner.noun.many) if inner else ("group", "groups")
+        one, many = (inner.noun.one, inner.noun.many) if inner else (lex.group.one, lex.group.many)
         if inner and getattr(results.spec, "crossed", False):  # cells are the observed pairs
             pair = f"of {lex.tiers[0].noun.one} and {lex.tiers[1].noun.one}"
             one, many = f"combination {pair}", f"combinations {pair}"
         item["tiny_one"] = f"{fmt.md_escape(one)} has"
         item["tiny_many"] = f"{fmt.md_escape(many)} have"
-        item["members"] = fmt.md_escape(lex.unit.many) if inner else "members"
+        item["members"] = fmt.md_escape(lex.unit.many)
         item["model_label"] = (
             results.models[h.model].label if h.model in results.models else "All models"
         )
+        # the groups a check is about: its level's, else the one grouping level's (never
+        # "groups" or "members" where the config named them)
+        # (a yes/no outcome's uniform groups are the cells: the innermost level's groups)
+        if tier is None and (len(lex.tiers) == 1 or h.check == Check.UNIFORM_GROUPS):
+            tier = lex.tiers[-1]
+        holder = tier.noun if tier else None
+        item["between"] = fmt.md_escape(holder.many) if holder else "groups"
+        if holder and h.check in (Check.GROUPS, Check.UNIFORM_GROUPS):
+            item["groups"] = fmt.md_escape(tier.counted)
+            item["group_word"] = fmt.md_escape(holder.one)
         if h.check == Check.SINGULAR:
-            item["value"] = fmt.md_escape(", ".join(labels.term(t, False) for t in h.terms))
+            item["value"] = fmt.md_escape(
+                ", ".join(_random_term_words(t, holder, labels) for t in h.terms)
+            )
         elif h.check == Check.OPTIMUM:
             item["value"] = f"{h.value:.1e}" if h.value is not None else "n/a"
         elif h.check == Check.ICC_NEAR_ZERO:
@@ -412,6 +424,16 @@ def health_checks(results: Results) -> list[dict]:
             item["note"] = item["note"] or item["reliable"]
         out.append(item)
     return out
+
+
+def _random_term_words(term: str, holder, labels) -> str:
+    """A random term as the health box names it: "the district intercepts", "the effect of
+    Wave between children" (the bare "Intercept" named no level)."""
+    if holder is None:
+        return labels.term(term, False)
+    if labels.design.term(term).kind == TermKind.INTERCEPT:
+        return f"the {holder.one} intercepts"
+    return f"the effect of {labels.term(term, False)} between {holder.many}"
 
 
 def _small_group_reliability(results: Results, column: str | None, n_small: int, many: str):

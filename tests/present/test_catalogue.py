@@ -116,10 +116,21 @@ def slope_dropped(f):
     f["slope"] = None
     f["slopes_configured"] = True
     f["final"]["reason"] = "The random slope's variance is at the boundary, so it was dropped."
+    # the configured slope the final model lost, in the scenario's own words
+    f["dropped_slopes"] = [
+        {"label": e["variable"], "many": f["group_many"]} for e in f["main_effects"][:1]
+    ]
 
 
 def singular(f):
-    f["singular"] = [{"model": "Random slope", "terms": "Gender\\: Male"}]
+    f["singular"] = [
+        {
+            "model": "Random slope",
+            "terms": "Gender\\: Male",
+            "what": f"the variance of the effect of Gender\\: Male between {f['group_many']}",
+            "several": False,
+        }
+    ]
 
 
 def liberal(f):

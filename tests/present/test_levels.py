@@ -148,7 +148,10 @@ def test_growth_report_speaks_of_growth_per_unit_of_time():
     assert g["per"] == "per year" and not g["initial_status"]  # year runs -2.5 to 2.5
     text = narrative.executive_summary(f)
     assert "grows by 0.764 per year" in text
-    assert "The growth per year differs between schools (SD 0.107) and between children" in text
+    assert (
+        "The growth per year differs between schools (SD 0.107, p < .001) and between children"
+        in text
+    )
     # the slope of time is the growth finding, not a second "does the effect differ" item
     assert "Does the effect differ" not in text
 

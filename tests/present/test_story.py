@@ -79,7 +79,7 @@ def test_a_few_tiny_groups_among_many_are_a_note_not_a_warning(graduation):
     base = narrative.health_section(graduation, facts(graduation)).splitlines()[1]
     few = narrative.health_section(tiny(graduation, 2), facts(graduation))
     assert few.splitlines()[1] == base  # the heading does not change
-    assert "2 groups have fewer than 5 members" in few and "leaves the estimates sound" in few
+    assert "2 schools have fewer than 5 students" in few and "leaves the estimates sound" in few
     many = narrative.health_section(tiny(graduation, 12), facts(graduation))
     assert many.splitlines()[1] == "## Model health: warnings"
     assert "leaves the estimates sound" not in many

@@ -1,0 +1,180 @@
+"""Verify 32 (/work/notes/verify32-story.md): sentences that were false, or not in the reader's
+words, on seeded synthetic data no shipped config resembles (fixtures verify32_*, made by
+tests/fixtures/verify32/make_verify32.py; no fit in these tests)."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+from helpers import fixture_results
+
+from hlm_analysis.present import fmt, narrative
+from hlm_analysis.present.facts import facts
+
+
+@pytest.fixture(scope="module")
+def growth():
+    """750 scores of 150 children (time: wave, one grouping level), slope variance ~0."""
+    return fixture_results("verify32_growth")
+
+
+@pytest.fixture(scope="module")
+def patients2():
+    """Patients in hospitals; severity x teaching (yes/no) with no interaction; the random
+    severity slope is singular in both forms, so it is dropped."""
+    return fixture_results("verify32_patients2")
+
+
+@pytest.fixture(scope="module")
+def pupils3():
+    """Pupils in classes in schools; homework's slope changes sign with motivation."""
+    return fixture_results("verify32_pupils3")
+
+
+@pytest.fixture(scope="module")
+def women3():
+    """Women in districts in regions, a 2% yes/no outcome, district variance 0."""
+    return fixture_results("verify32_women3")
+
+
+_SAID: dict[int, dict[str, str]] = {}
+
+
+def sections(results) -> dict[str, str]:
+    """Every section of one fixture's report, rendered once per module run."""
+    if id(results) in _SAID:
+        return _SAID[id(results)]
+    f = facts(results)
+    _SAID[id(results)] = said = {
+        "summary": narrative.executive_summary(copy.deepcopy(f)),
+        "interpretation": narrative.interpretation(copy.deepcopy(f)),
+        "recommendations": narrative.recommendations_section(copy.deepcopy(f)),
+        "implications": narrative.implications_section(copy.deepcopy(f)),
+        "health": narrative.health_section(results, copy.deepcopy(f)),
+        "email": "\n".join(narrative.key_findings(narrative.plain_facts(results))),
+    }
+    return said
+
+
+def test_the_email_does_not_deny_a_reliable_link_of_an_interaction_variable(patients2):
+    """Severity is reliably tied to length of stay at both teaching levels (p < .001), but it
+    sits in the configured interaction, so the email's second finding said 'None of the
+    predictors is reliably linked to Length of stay'."""
+    slopes = [s for s in patients2.simple_slopes if s.focal == "severity"]
+    assert slopes and all(s.p_value < 0.05 for s in slopes)
+    email = sections(patients2)["email"]
+    assert "None of the predictors" not in email
+    assert "Severity is reliably linked to Length of stay" in email
+
+
+def test_one_level_growth_states_the_growth_and_no_section_denies_it(growth):
+    """time: wave with children as the only level: the summary had no growth finding ('Wave
+    (1.93 per unit)'), the practice implication said 'None of the measured predictors is
+    reliably tied to Reading score' and the email the same, while growth had p < .001."""
+    slope = growth.final.effect("wave")
+    assert slope.p_value < 0.001
+    text = sections(growth)
+    size = fmt.sig(slope.estimate, 3)
+    assert f"Reading score grows by {size} per wave" in text["summary"]
+    assert f"Reading score grows by {size} per wave" in text["email"]
+    assert "per unit" not in text["summary"]
+    practice = text["implications"].split("\n")[0]
+    assert practice.startswith("- **For practice.** Apart from the change over Wave itself, none")
+    assert "what changes the growth of children" in text["implications"]
+
+
+def test_growth_is_said_to_differ_between_groups_only_when_the_test_says_so(growth):
+    """The child SD of growth (0.55) was stated as 'The growth per wave differs between
+    children' beside the slope test's p = .38."""
+    test = next(t for t in growth.component_tests if t.term == "wave")
+    assert test.p_value > 0.05
+    summary = sections(growth)["summary"]
+    assert "The growth per wave differs between children" not in summary
+    assert (
+        f"There is no clear evidence that the growth per wave differs between children "
+        f"({fmt.pvalue(test.p_value)})" in summary
+    )
+
+
+def test_a_growth_recommendation_speaks_of_children_not_of_individual_measurements(growth):
+    recommendations = sections(growth)["recommendations"]
+    assert "individual analyses" not in recommendations
+    assert "the circumstances of individual children" in recommendations
+
+
+def test_a_variance_that_grew_is_said_to_increase_not_to_fall_by_a_negative_share(growth):
+    """One level: 'reduces ... the (intercept) variance between children by −2%'."""
+    f = facts(growth)
+    text = narrative.interpretation(f)
+    assert "by −" not in text
+    level2 = growth.final.variance_explained_level2
+    word = "increases" if level2 < 0 else "reduces"
+    assert f"{word} the (intercept) variance between children by {fmt.pct(abs(level2))}" in text
+
+
+def test_the_simple_slopes_of_a_yes_no_moderator_name_the_rows(patients2):
+    """'−1.19 points per unit for no, −1.19 points per unit for yes': the moderator's levels
+    bare, in the summary, the recommendation and the interpretation."""
+    text = sections(patients2)
+    for name in ("summary", "recommendations", "interpretation"):
+        assert "for patients in hospitals with Teaching hospital = no" in text[name], name
+        assert not re.search(r"\b(for|at) (no|yes)\b", text[name]), name
+
+
+def test_a_dropped_slope_is_named_with_its_groups_and_without_lme4_formulas(patients2):
+    assert patients2.final_model != "random_slope"
+    text = sections(patients2)
+    assert "**Does the effect of Severity differ between hospitals?**" in text["summary"]
+    assert "between groups" not in text["summary"]
+    dropped = text["recommendations"].split("**The random slope could not be estimated.**")[1]
+    dropped = dropped.split("\n")[0]
+    assert "||" not in dropped and "(1 + x" not in dropped
+    assert "Whether the effect differs between hospitals cannot be judged" in dropped
+
+
+def test_a_link_that_changes_sign_is_said_to_change_direction(pupils3):
+    """Homework's slope is reliably negative at low motivation and positive at high: the
+    recommendation said 'Where the link is stronger ... what goes with the weaker link' and the
+    summary only 'it differs by Motivation'."""
+    slopes = [s for s in pupils3.simple_slopes if s.interaction == "x:m"]
+    low, high = slopes[0], slopes[-1]
+    assert low.estimate < 0 < high.estimate and max(low.p_value, high.p_value) < 0.05
+    text = sections(pupils3)
+    said = (
+        f"negative at Motivation = {fmt.md_escape(fmt.sig(low.moderator_number, 3))}, the mean − "
+        f"1 SD (slope {fmt.sig(low.estimate, 3)}), but positive at Motivation = "
+    )
+    assert said in text["summary"]
+    assert "The link between Homework time and Test score changes direction" in text["summary"]
+    assert "The link changes direction" in text["recommendations"]
+    assert "Where the link is stronger" not in text["recommendations"]
+
+
+def test_the_health_box_names_the_level_whose_share_is_near_zero(women3):
+    """'The null-model ICC is 0.000: almost no variation lies between groups' while 5% lay
+    between regions (the check is the districts')."""
+    health = sections(women3)["health"]
+    assert "almost no variation lies between groups" not in health
+    assert "the share of the variation between districts is 0.000" in health
+    assert "the variance of the district intercepts is estimated at zero" in health
+    assert "the variance of Intercept" not in health
+    assert re.search(r"\d+ districts have the same outcome for every one of their women", health)
+
+
+def test_binary_levels_give_each_level_its_own_reliability_and_no_empty_interval(women3):
+    """The interpretation gave the outermost level's reliability (0.51, regions) as 'the
+    district intercepts', and intervals as 'n/a to n/a'."""
+    text = sections(women3)["interpretation"]
+    region = next(lv for lv in women3.final.levels if lv.level == "region")
+    assert f"{fmt.num(region.reliability_mean, 2)} for regions, 0.00 for districts" in text
+    assert "districts cannot be told apart" in text
+    assert "reliability of the district intercepts" not in text
+    assert "n/a to n/a" not in text
+
+
+def test_a_singular_variance_is_named_by_its_level_in_the_recommendations(women3):
+    recommendations = sections(women3)["recommendations"]
+    assert "**Do not over-read the variance between districts.**" in recommendations
+    assert "model's variance for Intercept" not in recommendations
