@@ -39,6 +39,7 @@ from ..results import RESULTS_FILE, SAMPLE_FILE, Results, read_json
 from ..spec import did_you_mean, load_spec
 
 FOLDER = "profiles"
+COMPILER_BATCH = 100
 INDEX = "index.json"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 # Windows reserves these names for devices whatever the extension ("CON.html", "nul.x.pdf")
@@ -228,7 +229,11 @@ def write_profiles(
             )
             source = work / f"{stem}.typ"
             source.write_text(typ, encoding="utf-8")
-            compiler = compiler or _compiler(source, work)
+            # a fresh compiler every COMPILER_BATCH pages: one keeps every figure it has read
+            # (0.7 MB a page: 1,351 profiles peaked at 1.1 GB); starting one costs ~15 ms
+            if compiler is None or count % COMPILER_BATCH == 0:
+                compiler = None
+                compiler = _compiler(source, work)
             _typeset(compiler, source, built / f"{stem}.pdf")
             entry["files"] = [f"{stem}.html", f"{stem}.pdf"]
             if count % 40 == 0:

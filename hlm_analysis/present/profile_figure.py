@@ -19,6 +19,7 @@ from . import fonts
 HIGHLIGHT = "#0b5cad"
 OTHERS = "#b9bec5"
 GRID = 160  # points of the density curves
+RASTER_ABOVE = 200  # groups beyond which the others' intervals are drawn as an image
 
 
 class ProfileFigure:
@@ -54,8 +55,13 @@ class ProfileFigure:
         axes = self.figure.subplots(1, panels, width_ratios=[1.25, 1][:panels], squeeze=False)[0]
         ax = self.cat_ax = axes[0]
         x = self.position[self.order]
-        ax.vlines(x, ci_low[self.order], ci_high[self.order], color=OTHERS, linewidth=0.8)
-        ax.plot(x, estimate[self.order], "o", color="#7d848c", markersize=1.8)
+        # many groups: the unnamed intervals as one embedded image, not a vector path each
+        # (1,351 schools made every page's SVG 394 KB; the site holds one per profile)
+        many = len(estimate) > RASTER_ABOVE
+        ax.vlines(
+            x, ci_low[self.order], ci_high[self.order], color=OTHERS, linewidth=0.8, rasterized=many
+        )
+        ax.plot(x, estimate[self.order], "o", color="#7d848c", markersize=1.8, rasterized=many)
         ax.axhline(0, color="#333333", linewidth=0.7, linestyle=(0, (4, 3)))
         ax.set_xlim(0, len(estimate) + 1)
         ax.set_xticks([])
@@ -88,7 +94,8 @@ class ProfileFigure:
                 text.set_family(families)
             self._plain(hx)
         buffer = io.StringIO()
-        self.figure.savefig(buffer, format="svg", metadata={"Date": None})
+        # an image of the intervals (many groups) at 3x the points: sharp when printed
+        self.figure.savefig(buffer, format="svg", metadata={"Date": None}, dpi=216)
         self.figure.set_layout_engine("none")  # the axes stay where the saved drawing has them
         text = buffer.getvalue()
         text = text[text.index("<svg") :]  # no XML prolog: pages carry the figure inline
