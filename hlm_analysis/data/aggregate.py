@@ -55,7 +55,6 @@ from .columns import (
 )
 from .engines import Engine
 from .levels import key_sql, single_group
-from .load import judge_text_column
 from .outcome import SHOWN_VALUES, BinaryCoding, choose_event
 from .prepare import (
     MAX_TERMS,
@@ -1118,6 +1117,9 @@ def _numeric_columns(
     text = [c for c in used if kinds[c] == "text" and c not in spec.levels]
     if not text:
         return numeric
+    # (load.py imports pandas, which route.py imports in a thread while the first scan runs)
+    from .load import judge_text_column
+
     with engine.scan("text columns as numbers"):
         counts = engine.frame(
             "SELECT "

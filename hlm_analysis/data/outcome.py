@@ -9,12 +9,15 @@ Anything that is not exactly two values stops with one line naming the column an
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..errors import InputError
 from ..spec import Spec, quoted
+
+if TYPE_CHECKING:  # pandas loads where it is used: the engine path imports it in a thread
+    import pandas as pd
 
 SHOWN_VALUES = 5  # values listed in an error message
 
@@ -35,6 +38,8 @@ def _written(value) -> str:
 
 
 def _sort_key(value):
+    import pandas as pd
+
     number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
     return (0, float(number), "") if pd.notna(number) else (1, 0.0, str(value))
 
@@ -44,6 +49,8 @@ def _matches(value, event: str) -> bool:
         return True
     if isinstance(value, bool | np.bool_):
         return event.strip().lower() == _written(value)
+    import pandas as pd
+
     number = pd.to_numeric(pd.Series([event]), errors="coerce").iloc[0]
     try:
         return pd.notna(number) and float(value) == float(number)
@@ -86,6 +93,8 @@ def choose_event(spec: Spec, values: list) -> tuple[object, BinaryCoding]:
 
 def code_binary(spec: Spec, series: pd.Series) -> tuple[pd.Series, BinaryCoding]:
     """The outcome as 1.0 (event), 0.0 or NaN (missing), and which value is which."""
+    import pandas as pd
+
     event, coding = choose_event(spec, list(pd.unique(series.dropna())))
     is_event = (series == event).to_numpy(dtype=bool)
     coded = pd.Series(np.where(series.isna(), np.nan, is_event.astype(float)), index=series.index)
