@@ -9,12 +9,14 @@ checked before anything is modelled: a header used twice, a Parquet type no mode
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pcsv
 
 from ..errors import InputError
 from ..spec import DEFAULT_MISSING_VALUES, Spec, quoted, shown
@@ -82,6 +84,7 @@ def read_table(
                     f"data file {shown(path)} is not UTF-8 text (NUL bytes in its header)"
                 )
             refuse_duplicates(path, header)
+            _refuse_short_rows(path, sep, len(header))
             raw = dict(zip(nfc_names(path, header), header, strict=True))
             frame = pd.read_csv(
                 path,
@@ -109,6 +112,35 @@ def read_table(
         raise InputError(f"data file has no rows: {shown(path)}")
     frame.columns = nfc_names(path, [str(c) for c in frame.columns])
     return frame
+
+
+def _refuse_short_rows(path: Path, sep: str, width: int) -> None:
+    """A row with fewer cells than the header is refused: pandas fills the absent cells with
+    missing values (the row then dropped as missing, exit 0) where DuckDB and Spark refuse the
+    file. Arrow's parser counts the cells (the header skipped as a row, so a quoted line break
+    in it is one header); only the first column is converted."""
+    if width < 2:
+        return
+    try:
+        pcsv.read_csv(
+            path,
+            read_options=pcsv.ReadOptions(
+                column_names=[f"c{i}" for i in range(width)], skip_rows_after_names=1
+            ),
+            parse_options=pcsv.ParseOptions(delimiter=sep, newlines_in_values=True),
+            convert_options=pcsv.ConvertOptions(
+                include_columns=["c0"], column_types={"c0": pa.string()}
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        found = re.search(r"Expected (\d+) columns, got (\d+): (.*)", str(exc), re.S)
+        if found and int(found.group(2)) < int(found.group(1)):
+            raise InputError(
+                f"data file {shown(path.name)}: a row holds {found.group(2)} of the header's "
+                f"{found.group(1)} columns ({quoted(_clip(found.group(3)))}); every row needs "
+                "all of them (an empty cell is written as nothing between two commas)"
+            ) from None
+        # anything else (bytes that are not UTF-8, a row too long) is pandas' to name
 
 
 def _is_text(series: pd.Series) -> bool:
