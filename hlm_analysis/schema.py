@@ -23,6 +23,9 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_ID = f"https://hlm-report.invalid/results.schema.v{results.SCHEMA_VERSION}.json"
 
 
+_PROBABILITIES = frozenset({"p_value", "robust_p", "p_value_naive"})
+
+
 class _Builder:
     def __init__(self) -> None:
         self.defs: dict[str, Any] = {}
@@ -89,6 +92,8 @@ class _Builder:
         for field in props:
             if field.endswith("_sha256"):  # a SHA-256 digest as hashlib's hexdigest() writes it
                 props[field] = {**props[field], "pattern": "^[0-9a-f]{64}$"}
+            if field in _PROBABILITIES:  # a p-value of 2 or -1 is no result of this package
+                props[field] = {**props[field], "minimum": 0, "maximum": 1}
         required = [
             f.name for f in fields(tp) if f.default is MISSING and f.default_factory is MISSING
         ]

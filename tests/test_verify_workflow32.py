@@ -118,3 +118,22 @@ def test_profiles_start_a_fresh_typst_compiler_every_batch(tmp_path, monkeypatch
     monkeypatch.setattr(writer, "COMPILER_BATCH", 5)
     writer.write_profiles(config, tmp_path / "_output", progress=lambda _: None)
     assert len(made) == 3  # pages 1, 5 and 10 of 12
+
+
+@pytest.mark.parametrize("fixture", ["levels_scotssec", "levels_binary", "graduation"])
+def test_schema_refuses_a_p_value_outside_0_1(fixture):
+    import copy
+    import json
+
+    import jsonschema
+    from helpers import FIXTURES
+
+    from hlm_analysis.schema import results_schema
+
+    raw = json.loads((FIXTURES / fixture / "results.json").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(results_schema())
+    assert validator.is_valid(raw)
+    for value in (2.0, -0.5):
+        broken = copy.deepcopy(raw)
+        broken["models"][raw["final_model"]]["fixed_effects"][0]["p_value"] = value
+        assert not validator.is_valid(broken), value
