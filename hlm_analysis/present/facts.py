@@ -313,25 +313,6 @@ def _slope(
     }
 
 
-def _intercept_reduction_in_data(results: Results, final, column: str) -> float | None:
-    """Raudenbush & Bryk's proportional reduction of the intercept variance against the null
-    model, with the final model's intercepts read at the point inside the data that
-    level_facts.effects_in_data moves them to (None when either variance is not there)."""
-    null = results.models[ModelName.NULL]
-    tau_null = next(
-        (
-            vc.estimate
-            for vc in null.variance_components
-            if vc.group == column and vc.term1 == INTERCEPT and vc.term2 is None
-        ),
-        None,
-    )
-    between = level_facts_module.intercept_variance_in_data(results, final, column)
-    if not tau_null or between is None:
-        return None
-    return (tau_null - between) / tau_null
-
-
 def _explained(results: Results, term: str, labels: TermLabels, escape: Escape) -> dict:
     """How much of the slope's variance its cross-level interactions explain (tau11 reduction),
     and the test of the slope in the model without them: slopes may vary there and the
@@ -795,7 +776,7 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
             reliability, reliability_at = moved, escape(where)
             # and the intercept variance's reduction against the null model at that point (at
             # age 0 it 'fell by -13,871%': a variance far outside the data set beside the null's)
-            level2 = _intercept_reduction_in_data(results, final, column)
+            level2 = level_facts_module.intercept_reduction_in_data(results, final, column)
     return {
         "binary": binary,
         # binary outcomes: the event in words ("passed = yes"), its share in the data, and the

@@ -60,6 +60,14 @@ def level_facts(
         if child is not None:
             same += f" but different {escape(child.many)}"
         reliability = getattr(final_levels.get(column), "reliability_mean", None)
+        # a random slope on a variable whose 0 lies outside the data (ages 15-18): the level's
+        # intercept reliability and variance reduction at the point its intercepts are shown at
+        intercept_at = ""
+        effects = getattr(final_levels.get(column), "group_effects", None)
+        moved, point = intercept_reliability_in_data(results, results.final, column, effects)
+        if moved is not None:
+            reliability, intercept_at = moved, point
+            explained = intercept_reduction_in_data(results, results.final, column, effects)
         tiers.append(
             {
                 "column": column,
@@ -97,6 +105,8 @@ def level_facts(
                 # with time in a growth model the intercept becomes the status at time 0)
                 "explained": fmt.pct(abs(explained)) if explained is not None else None,
                 "explained_grew": explained is not None and explained < 0,
+                # "age 16.5, the average": where the two above are read ("" at 0, in the data)
+                "intercept_at": escape(intercept_at) if intercept_at else "",
             }
         )
     _after(results, tiers, escape)
@@ -316,28 +326,30 @@ def effects_in_data(results: Results, effects):
     return moved, f"{' and '.join(means)}, the average"
 
 
-def intercept_reliability_in_data(results: Results, model, column: str):
+def intercept_reliability_in_data(results: Results, model, column: str, effects=None):
     """HLM's average lambda of the intercepts at the point effects_in_data moves them to:
     mean over groups of 1 - var_j / tau(m), tau(m) = a'Ta the between-group variance there
     (at age 0 the variance is huge and lambda near 1 whatever the data); (None, "") when the
-    intercepts are not moved."""
-    effects = model.group_effects
+    intercepts are not moved. `effects`: the level's group effects (several levels; default the
+    model's own)."""
+    effects = model.group_effects if effects is None else effects
     moved, where = effects_in_data(results, effects)
     if moved is effects or not where:
         return None, ""
-    between = intercept_variance_in_data(results, model, column)
+    between = intercept_variance_in_data(results, model, column, effects)
     if between is None:
         return None, ""
     se = np.array(moved.std_error, float)[:, 0]
     return float(np.mean(np.clip(1 - se**2 / between, 0, 1))), where
 
 
-def intercept_variance_in_data(results: Results, model, column: str) -> float | None:
+def intercept_variance_in_data(results: Results, model, column: str, effects=None) -> float | None:
     """The between-group variance of the intercepts at the point effects_in_data moves them to,
     a'Ta (None where they are not moved or it is not positive): the final model's intercept
     variance at age 0 is no quantity to set beside the null model's (Raudenbush & Bryk's
-    proportional reduction compares the two at one point)."""
-    effects = model.group_effects
+    proportional reduction compares the two at one point). `column`: the level whose variance
+    rows are read; `effects`: its group effects (default the model's own)."""
+    effects = model.group_effects if effects is None else effects
     if effects is None or len(effects.terms) < 2:
         return None
     a, means, _ = _point(results, effects)
@@ -354,6 +366,25 @@ def intercept_variance_in_data(results: Results, model, column: str) -> float | 
             tau[i, j] = tau[j, i] = vc.estimate
     between = float(a @ tau @ a)
     return between if between > 0 else None
+
+
+def intercept_reduction_in_data(results: Results, model, column: str, effects=None) -> float | None:
+    """Raudenbush & Bryk's proportional reduction of a level's intercept variance against the
+    null model, with the model's intercepts read at the point effects_in_data moves them to
+    (None when either variance is not there)."""
+    null = results.models.get("null")
+    tau_null = next(
+        (
+            vc.estimate
+            for vc in (null.variance_components if null is not None else ())
+            if vc.group == column and vc.term1 == INTERCEPT and vc.term2 is None
+        ),
+        None,
+    )
+    between = intercept_variance_in_data(results, model, column, effects)
+    if not tau_null or between is None:
+        return None
+    return (tau_null - between) / tau_null
 
 
 def _point(results: Results, effects):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from helpers import fit, write_config
 
-from hlm_analysis.present import captions, figures, level_facts
+from hlm_analysis.present import captions, figures, level_facts, narrative
 from hlm_analysis.present.facts import facts
 
 
@@ -140,9 +140,11 @@ def test_a_yes_no_outcome_moves_its_intercepts_to_the_mean_age(tmp_path):
     assert "outside the data" not in text
 
 
-def test_two_levels_move_only_the_level_with_the_slope(tmp_path):
-    # classes within schools, a random age slope between classes only: the class intercepts move
-    # to the mean age, the school intercepts (no slope) stay as they are
+@pytest.fixture(scope="module")
+def classes(tmp_path_factory):
+    """Classes within schools, a random age slope between classes only (ages 15-18): the fit on
+    age and the same model on age centred at its mean."""
+    tmp_path = tmp_path_factory.mktemp("classes")
     rng = np.random.default_rng(7)
     frames = []
     for s in range(15):
@@ -167,7 +169,12 @@ def test_two_levels_move_only_the_level_with_the_slope(tmp_path):
         )  # fmt: skip
         fits[slope] = fit(config, tmp_path / "_output" / slope)
         assert fits[slope].final_model.value == "random_slope"
-    results, centred = fits["age"], fits["age_c"]
+    return fits["age"], fits["age_c"]
+
+
+def test_two_levels_move_only_the_level_with_the_slope(classes):
+    # the class intercepts move to the mean age, the school intercepts (no slope) stay as they are
+    results, centred = classes
     levels_of = {lv.level: lv.group_effects for lv in results.final.levels}
     centred_of = {lv.level: lv.group_effects for lv in centred.final.levels}
     _moved_equals_centred(results, levels_of["class"], centred_of["class"], "age 16.5, the average")
@@ -196,3 +203,38 @@ def test_the_intercept_variance_reduction_is_read_at_the_mean(fitted):
     assert f["level2_explained"] == fmt.pct(expected)
     assert facts(centred)["level2_at"] == ""
     assert facts(centred)["level2_explained"] == fmt.pct(expected)
+
+
+def test_each_levels_reliability_and_reduction_are_read_at_the_mean(classes):
+    # several levels: the class intercepts' reliability and the reduction of their variance were
+    # read at age 0 (the model's own reliability_mean, variance_explained); at the mean age they
+    # are the centred fit's own, and the sentence names the point
+    results, centred = classes
+    by_level = {lv.level: lv for lv in results.final.levels}
+    centred_of = {lv.level: lv for lv in centred.final.levels}
+    cls, own = by_level["class"], centred_of["class"]
+    moved, where = level_facts.intercept_reliability_in_data(
+        results, results.final, "class", cls.group_effects
+    )
+    assert where == "age 16.5, the average"
+    assert moved == pytest.approx(own.reliability_mean, abs=1e-6)  # 4e-12 here
+    assert abs(cls.reliability_mean - own.reliability_mean) > 0.02  # at age 0: another number
+    reduction = level_facts.intercept_reduction_in_data(
+        results, results.final, "class", cls.group_effects
+    )
+    assert reduction == pytest.approx(own.variance_explained, abs=1e-6)  # -11%; 1.5e-11 here
+    assert abs(cls.variance_explained - own.variance_explained) > 0.5
+    f = facts(results)
+    tiers = {t["column"]: t for t in f["levels"]["tiers"]}
+    centred_tiers = {t["column"]: t for t in facts(centred)["levels"]["tiers"]}
+    for key in ("reliability", "explained", "explained_grew"):
+        assert tiers["class"][key] == centred_tiers["class"][key], key
+        assert tiers["school"][key] == centred_tiers["school"][key], key  # no slope: as it was
+    assert tiers["class"]["intercept_at"].replace("\\", "") == "age 16.5, the average"
+    assert tiers["school"]["intercept_at"] == "" and centred_tiers["class"]["intercept_at"] == ""
+    # the sentences (at age 0 they read 'by 30,635%' and a class reliability of 0.95)
+    text = narrative.interpretation(f).replace("\\", "")
+    assert "variance between schools by 11%" in text
+    assert "variance between classes within schools (at age 16.5, the average) by 11%" in text
+    assert "0.89 for schools, 0.76 for classes (at age 16.5, the average):" in text
+
