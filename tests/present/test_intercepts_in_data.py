@@ -238,3 +238,53 @@ def test_each_levels_reliability_and_reduction_are_read_at_the_mean(classes):
     assert "variance between classes within schools (at age 16.5, the average) by 11%" in text
     assert "0.89 for schools, 0.76 for classes (at age 16.5, the average):" in text
 
+
+def test_a_yes_no_outcome_with_several_levels_moves_the_slope_levels_intercepts(tmp_path):
+    # pupils in classes in schools, a yes/no outcome, a random age slope between schools (ages
+    # 15-18): the school intercepts, their SEs and reliability at the mean age equal the fit on
+    # age centred at its mean (Laplace is the same criterion with age shifted); the classes,
+    # without a slope, stay as they are
+    rng = np.random.default_rng(11)
+    frames = []
+    for s in range(30):
+        v0, v1 = rng.normal(0, 0.7), rng.normal(0, 0.8)
+        for c in range(3):
+            age = rng.uniform(15, 18, 20)
+            eta = 0.2 + v0 + rng.normal(0, 0.5) + (0.4 + v1) * (age - 16.5)
+            y = (rng.uniform(size=20) < 1 / (1 + np.exp(-eta))).astype(int)
+            frames.append(
+                pd.DataFrame(
+                    {"school": f"S{s:02d}", "class": f"C{c}", "age": age.round(2), "passed": y}
+                )
+            )
+    data = pd.concat(frames)
+    data["age_c"] = data["age"] - data["age"].mean()
+    data.to_csv(tmp_path / "age.csv", index=False)
+    fits = {}
+    for slope in ("age", "age_c"):
+        config = write_config(
+            tmp_path, slope, data=tmp_path / "age.csv", outcome="passed", family="binomial",
+            predictors=[slope], group=["school", "class"], random_slopes={"school": [slope]},
+        )  # fmt: skip
+        fits[slope] = fit(config, tmp_path / "_output" / slope)
+        assert fits[slope].final_model.value == "random_slope"
+    results, centred = fits["age"], fits["age_c"]
+    by_level = {lv.level: lv for lv in results.final.levels}
+    centred_of = {lv.level: lv for lv in centred.final.levels}
+    school, own = by_level["school"].group_effects, centred_of["school"].group_effects
+    est = _moved_equals_centred(results, school, own, "age 16.5, the average")
+    u, m = np.array(school.estimate), results.data.numeric["age"].mean
+    assert np.allclose(est[:, 0], u[:, 0] + u[:, 1] * m)
+    assert np.ptp(u[:, 0]) > 5 * np.ptp(est[:, 0])  # at age 0: an extrapolation
+    cls = by_level["class"].group_effects
+    assert level_facts.effects_in_data(results, cls) == (cls, "")
+    assert np.allclose(cls.estimate, centred_of["class"].group_effects.estimate, atol=1e-6)
+    moved, where = level_facts.intercept_reliability_in_data(
+        results, results.final, "school", school
+    )
+    assert where == "age 16.5, the average"
+    assert moved == pytest.approx(centred_of["school"].reliability_mean, abs=1e-6)
+    text = narrative.interpretation(facts(results)).replace("\\", "")
+    assert f"{moved:.2f} for schools (at age 16.5, the average)" in text
+    caption = captions.caption("caterpillar", results, results.final).replace("\\", "")
+    assert "age 16.5, the average" in caption
