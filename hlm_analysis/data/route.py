@@ -69,7 +69,34 @@ def _refuse_padded_twins(prepared: Prepared) -> Prepared:
                     "only by a decimal .0 (some rows written as decimals) and would be two "
                     "groups; write the ids one way in the data"
                 )
+    for column, values in prepared.categorical.items():
+        _refuse_two_yes_no_spellings(column, values)
     return prepared
+
+
+# Spellings of yes/no that exports write: Excel TRUE/FALSE, R's 1/0, a form's yes/no.
+_YES_NO = {
+    **dict.fromkeys(("true", "false", "t", "f"), "TRUE/FALSE"),
+    **dict.fromkeys(("yes", "no", "y", "n"), "yes/no"),
+    **dict.fromkeys(("1", "0", "1.0", "0.0"), "1/0"),
+}
+
+
+def _refuse_two_yes_no_spellings(column: str, levels: list[str]) -> None:
+    """A yes/no column whose parts (or exports) wrote it two ways, TRUE/FALSE beside 1/0, would
+    be a factor of four levels with four coefficients and exit 0: refused naming both."""
+    kinds: dict[str, list[str]] = {}
+    for level in levels:
+        kind = _YES_NO.get(level.strip().lower())
+        if kind is None:
+            return  # a level that is no yes/no spelling: a genuinely text column
+        kinds.setdefault(kind, []).append(quoted(level))
+    if len(kinds) > 1:
+        ways = " and ".join(f"{kind} ({', '.join(shown)})" for kind, shown in kinds.items())
+        raise InputError(
+            f"column {quoted(column)} writes yes/no {len(kinds)} ways, {ways}, and would be read "
+            f"as {len(levels)} levels; write it one way in the data"
+        )
 
 
 def prepare(spec: Spec, engine: str | None = None) -> Prepared:
