@@ -16,6 +16,7 @@ workbook with one sheet per table (needs openpyxl), text as text cells, exactly 
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -138,6 +139,18 @@ def _level_groups(results: Results) -> list[tuple]:
     return out
 
 
+# Control characters a worksheet's XML cannot hold (openpyxl refuses them: a group id with a
+# bell or an escape stopped the render as a bug); written as visible "\x07", so two ids that
+# differ only there stay two.
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _xml_safe(value):
+    if isinstance(value, str):
+        return _XML_ILLEGAL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    return value
+
+
 def _workbook():
     try:
         from openpyxl import Workbook
@@ -181,7 +194,7 @@ def write(results: Results, folder: Path, fmt: str) -> list[Path]:
         sheet = book.create_sheet(name)
         sheet.append(list(header))
         for row in rows:
-            sheet.append(list(row))
+            sheet.append([_xml_safe(v) for v in row])
             for cell in sheet[sheet.max_row]:
                 if isinstance(cell.value, str):
                     cell.data_type = "s"  # a group named "=1+1" stays text, not a formula

@@ -137,3 +137,17 @@ def test_schema_refuses_a_p_value_outside_0_1(fixture):
         broken = copy.deepcopy(raw)
         broken["models"][raw["final_model"]]["fixed_effects"][0]["p_value"] = value
         assert not validator.is_valid(broken), value
+
+
+def test_xlsx_export_writes_control_characters_of_an_id_as_visible_escapes(tmp_path, monkeypatch):
+    """A group id with a bell or an escape ('esc\\x1b[31m'): openpyxl refused the cell and
+    `render --export xlsx` stopped as a bug (exit 1)."""
+    import openpyxl
+
+    from hlm_analysis import export
+
+    table = {"group_effects": (("group", "n"), [("bell\x07x", 12), ("esc\x1b[31m", 12)])}
+    monkeypatch.setattr(export, "tables", lambda results: table)
+    (path,) = export.write(None, tmp_path, "xlsx")
+    sheet = openpyxl.load_workbook(path)["group_effects"]
+    assert [c.value for c in sheet["A"]] == ["group", "bell\\x07x", "esc\\x1b[31m"]
