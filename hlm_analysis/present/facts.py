@@ -704,6 +704,18 @@ def _icc(estimate: float, n_groups: int) -> dict:
     }
 
 
+def _icc_after(after: float, before: float, n_groups: int) -> dict:
+    """The ICC after the predictors, and whether the share between groups grew or shrank from
+    the null model's as the report prints them: a share that grew is not what 'remains' (the
+    predictors explained more of the variation within groups than between them)."""
+    same = fmt.pct(after) == fmt.pct(before)
+    return {
+        **_icc(after, n_groups),
+        "rose": not same and after > before,
+        "fell": not same and after < before,
+    }
+
+
 def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
     """Finished strings and flags for the templates. `escape` makes user text literal in the
     target format: markdown escaping for the report, identity for plain-text email and for the
@@ -853,7 +865,7 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
             for c, n in data.dropped_by_column.items()
         ],
         "icc": icc,
-        "icc_after": _icc(after, n_groups) if after is not None else None,
+        "icc_after": _icc_after(after, null.icc.estimate, n_groups) if after is not None else None,
         # the group-level predictors took a real share of the differences between groups: the
         # ICC shrank by a quarter or more, and by a percentage point at least (linear models
         # only: a logistic model's latent scale changes with its predictors, so its two ICCs
