@@ -99,7 +99,9 @@ def describe(results: Results, labels: TermLabels, escape: Callable[[object], st
         if len(final.random_terms) > 1
         else "1"
     )
-    mixed = f"{design.outcome} ~ {fixed} + ({slopes} | {design.group})"
+    # the uncorrelated fallback (a singular correlated slope) is lme4's `||`, not `|`
+    bar = "||" if getattr(final, "uncorrelated", False) and slopes != "1" else "|"
+    mixed = f"{design.outcome} ~ {fixed} + ({slopes} {bar} {design.group})"
     if final.is_binomial:  # the event as R counts it: y == "yes" unless y is already 0/1
         event = design.event
         if event != "1":
@@ -279,7 +281,13 @@ def _mixed_levels(results: Results, random: dict[str, list[str]]) -> str:
                 as_formula(variable_of(t)) for t in random.get(column, []) if t != INTERCEPT
             )
         )
-        bars.append(f"({' + '.join(['1', *slopes])} | {':'.join(scope(column))})")
+        # a level fitted uncorrelated (its correlated slope was singular) has no covariance
+        # rows: lme4 writes it `||`
+        covariances = any(
+            vc.group == column and vc.term2 is not None for vc in results.final.variance_components
+        )
+        bar = "||" if slopes and not covariances else "|"
+        bars.append(f"({' + '.join(['1', *slopes])} {bar} {':'.join(scope(column))})")
     mixed = f"{design.outcome} ~ {fixed} + " + " + ".join(bars)
     if results.final.is_binomial:
         event = design.event

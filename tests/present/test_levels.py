@@ -30,6 +30,8 @@ def three_level(**spec_keys):
     extra = (
         VarianceComponent("District", INTERCEPT, None, 3.0, 3.0**0.5),
         VarianceComponent("District", SLOPE, None, 1.0, 1.0),
+        # correlated, as lme4's (1 + x | g) reports it (a level without it is fitted `||`)
+        VarianceComponent("District", INTERCEPT, SLOPE, 0.0, 0.0),
     )
     final = replace(r.final, variance_components=r.final.variance_components + extra)
     return replace(r, spec=spec, models={**r.models, r.final_model: final})

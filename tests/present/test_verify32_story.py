@@ -178,3 +178,33 @@ def test_a_singular_variance_is_named_by_its_level_in_the_recommendations(women3
     recommendations = sections(women3)["recommendations"]
     assert "**Do not over-read the variance between districts.**" in recommendations
     assert "model's variance for Intercept" not in recommendations
+
+
+def test_the_lme4_formula_of_an_uncorrelated_fallback_has_the_double_bar():
+    """A correlated slope that was singular is refitted as (1 + x || g); the equation's caption
+    still gave (1 + x | g), a model the report did not fit (patients with a +1 correlation)."""
+    from dataclasses import replace
+
+    from hlm_analysis.present import equation
+    from hlm_analysis.present.labels import labels_for
+
+    schools = fixture_results("schools")
+    final = schools.final
+    assert len(final.random_terms) > 1
+    plain = equation.describe(schools, labels_for(schools), str)["mixed"]
+    assert "| SchoolID)" in plain and "||" not in plain
+    flat = replace(
+        schools, models={**schools.models, final.name: replace(final, uncorrelated=True)}
+    )
+    assert (
+        "(1 + StudentGender || SchoolID)" in equation.describe(flat, labels_for(flat), str)["mixed"]
+    )
+    # several levels: the level without covariance rows is the uncorrelated one
+    growth = fixture_results("levels_growth")
+    g = growth.final
+    rows = tuple(
+        vc for vc in g.variance_components if not (vc.group == "schoolid" and vc.term2 is not None)
+    )
+    flat = replace(growth, models={**growth.models, g.name: replace(g, variance_components=rows)})
+    mixed = equation.describe(flat, labels_for(flat), str)["mixed"]
+    assert "(1 + year || schoolid)" in mixed and "(1 + year | schoolid:childid)" in mixed
