@@ -376,6 +376,16 @@ def _growth_tested(results: Results, lex, labels: TermLabels, escape: Escape, sl
     return growth
 
 
+def _changeable(lex: lexicon.Lexicon) -> str:
+    """What the analyst could list as a lever, with every named level as a possible actor."""
+    if len(lex.tiers) < 2:
+        return lex.changeable
+    if not all(t.named for t in lex.tiers):
+        return "something that can be changed"
+    many = [t.noun.many for t in lex.tiers]
+    return f"something {', '.join(many[:-1])} or {many[-1]} can change"
+
+
 def _dropped_slopes(results: Results, labels: TermLabels, lex: lexicon.Lexicon, escape: Escape):
     """The configured random slopes the final model does not hold, each with the groups it was
     to vary between: "Wave" between "children" (the summary asked "between groups?")."""
@@ -837,8 +847,10 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         "Units": escape(lex.unit.Many),
         # "students'", "women's": the apostrophe is the report's, not user text to escape
         "units_possessive": lexicon.possessive(escape(lex.unit.many)),
-        # crossed factors and growth data: neither level's groups are the actor of everything
-        "changeable": escape(lex.changeable)
+        # crossed factors and growth data: neither level's groups are the actor of everything;
+        # nested levels: any of them may be ("something schools or classes can change", not the
+        # innermost alone)
+        "changeable": escape(_changeable(lex))
         if not (levels.crossed(results) or levels.time_column(results))
         else "something that can be changed",
         # the people the report is about: the rows, or in growth data the individuals whose

@@ -208,3 +208,13 @@ def test_the_lme4_formula_of_an_uncorrelated_fallback_has_the_double_bar():
     flat = replace(growth, models={**growth.models, g.name: replace(g, variance_components=rows)})
     mixed = equation.describe(flat, labels_for(flat), str)["mixed"]
     assert "(1 + year || schoolid)" in mixed and "(1 + year | schoolid:childid)" in mixed
+
+
+def test_with_nested_levels_no_single_level_is_named_the_only_actor(pupils3):
+    """No lever, pupils in classes in schools: 'None of the reliable associations involves
+    something classes can change', as if only classes could act."""
+    practice = sections(pupils3)["implications"].split("\n")[0]
+    assert "something classes can change" not in practice
+    assert "None of the reliable associations involves something schools or classes can change" in (
+        practice
+    )
