@@ -151,3 +151,32 @@ def test_xlsx_export_writes_control_characters_of_an_id_as_visible_escapes(tmp_p
     (path,) = export.write(None, tmp_path, "xlsx")
     sheet = openpyxl.load_workbook(path)["group_effects"]
     assert [c.value for c in sheet["A"]] == ["group", "bell\\x07x", "esc\\x1b[31m"]
+
+
+def test_site_keeps_what_the_user_added_inside_reports(tmp_path):
+    """A note beside a published report (_site/reports/a/note.txt), a page of the user's own
+    (_site/reports/mine/) and a note in a report taken off the site were deleted without a
+    word by the next `site`; only the top level's additions were kept."""
+    import json
+
+    from hlm_analysis import layout
+    from hlm_analysis.deliver import site
+
+    old, built = tmp_path / "_site", tmp_path / "built"
+    for folder in (old / "reports" / "a", old / "reports" / "b", built / "reports" / "a"):
+        folder.mkdir(parents=True)
+        (folder / layout.HTML).write_text("report")
+    record = {"tool": "hlm-report", "kind": "site", "wrote": ["index.html", "reports"]}
+    (old / layout.MARKER).write_text(json.dumps({**record, "reports": ["a", "b"]}))
+    (old / "reports" / "a" / "note.txt").write_text("mine")
+    (old / "reports" / "b" / "b-note.txt").write_text("mine too")
+    (old / "reports" / "mine").mkdir()
+    (old / "reports" / "mine" / "page.html").write_text("my page")
+    said = []
+    site._keep_user_files(old, built, said.append)
+    assert (built / "reports" / "a" / "note.txt").read_text() == "mine"
+    assert (built / "reports" / "mine" / "page.html").read_text() == "my page"
+    assert (built / "reports" / "b" / "b-note.txt").is_file()
+    assert not (built / "reports" / "b" / layout.HTML).exists()  # the report stays off
+    assert (built / "reports" / "a" / layout.HTML).read_text() == "report"
+    assert any("note.txt" in line for line in said)

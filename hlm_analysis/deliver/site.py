@@ -167,7 +167,8 @@ def build_site(
         (built / ".nojekyll").write_text("")  # GitHub Pages: serve files as they are
         # what the tool wrote at the top, so that the next build knows what else is the user's
         wrote = sorted(entry.name for entry in os.scandir(built))
-        record = {"tool": "hlm-report", "kind": "site", "wrote": wrote}
+        reports = sorted(layout.report_dir(output_root, c).name for c in configs)
+        record = {"tool": "hlm-report", "kind": "site", "wrote": wrote, "reports": reports}
         (built / layout.MARKER).write_text(json.dumps(record) + "\n")
         check_site_dir(site_dir)  # again: just before the swap
         _keep_user_files(site_dir, built, progress)
@@ -382,6 +383,46 @@ def _keep_user_files(site_dir: Path, built: Path, progress) -> None:
         and not (built / name).exists()
     ]
     layout.carry_user_entries(site_dir, built, kept, progress)
+    _keep_user_report_files(site_dir / "reports", built / "reports", progress)
+
+
+def _keep_user_report_files(old: Path, new: Path, progress) -> None:
+    """Inside reports/: a folder of the user's own, and what they added to a report's folder
+    (a note beside report.html), carried like the top level's; a report taken off the site
+    keeps what was added to it, alone. Both were deleted without a word."""
+    if not old.is_dir() or old.is_symlink():
+        return
+    new.mkdir(exist_ok=True)
+    listed = (layout.read_marker(old.parent) or {}).get("reports")
+    try:
+        entries = sorted(os.scandir(old), key=lambda e: e.name)
+    except OSError:
+        return
+    # a site from before this record: a folder holding report.html is a report the tool wrote
+    ours = (
+        set(listed)
+        if isinstance(listed, list)
+        else {e.name for e in entries if (Path(e.path) / layout.HTML).is_file()}
+    )
+    layout.carry_user_entries(
+        old,
+        new,
+        [e.name for e in entries if e.name not in ours and not (new / e.name).exists()],
+        progress,
+    )
+    tool_files = {*layout.REPORT_FILES, group_profiles.FOLDER}
+    for name in sorted(ours):
+        folder = old / name
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        added = [
+            e.name
+            for e in os.scandir(folder)
+            if e.name not in tool_files and not (new / name / e.name).exists()
+        ]
+        if added:
+            (new / name).mkdir(exist_ok=True)
+            layout.carry_user_entries(folder, new / name, sorted(added), progress)
 
 
 def check_site_dir(site_dir: Path) -> None:
