@@ -15,6 +15,7 @@ ASSETS = Path(__file__).parent / "assets"
 _READER = "markdown+pipe_tables+fenced_divs+bracketed_spans+implicit_figures+link_attributes"
 # Keeps user text that starts with a Typst marker ("= x", "- x", "1. x") text: see the filter.
 TYPST_TEXT_FILTER = f"--lua-filter={ASSETS / 'typst-text.lua'}"
+MARGIN_X, MARGIN_Y = "2.2cm", "2.4cm"  # the PDF's page margins (left/right, top/bottom)
 
 
 def _common(front: dict) -> list[str]:
@@ -75,35 +76,51 @@ def to_pdf(markdown: Path, out: Path, front: dict) -> None:
         fonts.typst_font_setting() + (ASSETS / "typst-header.typ").read_text(encoding="utf-8"),
         encoding="utf-8",
     )
+    # pandoc's Typst template reads `margin` as a map (its pairs): `-V margin.x=...` set a
+    # variable of that literal name, and every page kept the template's 1.25 in margins.
+    metadata = markdown.parent / "typst-metadata.yaml"
+    metadata.write_text(f"margin:\n  x: {MARGIN_X}\n  y: {MARGIN_Y}\n", encoding="utf-8")
     args = _common(front) + [
         TYPST_TEXT_FILTER,  # after callouts.lua: escapes the callout titles it makes, too
         f"--lua-filter={ASSETS / 'table-notes.lua'}",  # a table's note inside its figure
         f"--include-in-header={header}",
+        f"--metadata-file={metadata}",
         "-V",
         f"papersize={front.get('papersize', 'a4')}",  # a4 or us-letter (config paper:)
         "-V",
         "fontsize=10.5pt",
-        "-V",
-        "margin.x=2.2cm",
-        "-V",
-        "margin.y=2.4cm",
     ]
     if front.get("number-sections"):
         args += ["-V", "section-numbering=1.1"]
     _convert(markdown, "typst", typ, args)
+    if not _typeset(typ, out, markdown.parent):
+        # The adaptive placing of tables (typst-header.typ) reads positions from the pass before
+        # and did not settle within Typst's five passes: the layout could hold a caption apart
+        # from its rows. Typeset again with every table that fits on a page kept whole.
+        source = typ.read_text(encoding="utf-8")
+        typ.write_text(source.replace(ADAPTIVE_ON, ADAPTIVE_OFF, 1), encoding="utf-8")
+        _typeset(typ, out, markdown.parent)
+
+
+ADAPTIVE_ON, ADAPTIVE_OFF = "#let adaptive-layout = true", "#let adaptive-layout = false"
+
+
+def _typeset(typ: Path, out: Path, root: Path) -> bool:
+    """Compile `typ` to `out`; False when Typst's layout did not converge."""
     try:
         from . import source_date_epoch  # a fixed stamp: the same report, the same bytes
 
-        typst.compile(
+        _, warnings = typst.compile_with_warnings(
             str(typ),
             output=str(out),
-            root=str(markdown.parent),
+            root=str(root),
             timestamp=source_date_epoch(),
             font_paths=list(fonts.font_dirs()),  # Noto CJK and emoji from their packages
         )
     except Exception as exc:  # noqa: BLE001 - typst raises its own error types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ToolError(f"Typst: PDF typesetting failed: {first}") from None
+    return not any("did not converge" in str(w) for w in warnings)
 
 
 def _convert(markdown: Path, to: str, out: Path, args: list[str]) -> None:

@@ -1,9 +1,11 @@
-"""PDF and HTML layout (issue 21, item 8; review-levels #9): headings stay with what follows, a
-table that fits on a page is never split (its caption, rows and note on one page), a longer one
-breaks with its header repeated, and no line breaks inside "p < .001" or "[a, b]".
+"""PDF and HTML layout (issue 21, item 8; review-levels #9; review-32): headings stay with what
+follows; a table's caption is on the page of its first rows and its note under its last row; a
+long narrow table is set in two halves side by side; a table that does not fit where it starts
+breaks over the page with its header repeated when the page holds a few of its rows, and no
+figure floats between its rows; no line breaks inside "p < .001" or "[a, b]".
 
-The PDF cases move a heading and a table down a page in small steps (filler paragraphs before
-them), so every position at a page's foot is met, and read each page back with pdftotext.
+The PDF cases move a heading and a table down a page in steps (filler paragraphs before them), so
+positions at a page's foot are met, and read each page back with pdftotext.
 """
 
 from __future__ import annotations
@@ -19,26 +21,40 @@ from hlm_analysis.render.markdown import keep_numbers_together
 ROWS = 30  # with its heading, caption and note 0.6 of a page: moved whole, it leaves that empty
 
 
-def _document(filler_lines: int, rows: int = ROWS) -> str:
+# A table too wide to be set in two halves: six columns with long heads.
+WIDE_HEAD = "| Term | Estimate | Standard error | Statistic | p value | Confidence interval |"
+
+
+def _document(filler_lines: int, rows: int = ROWS, wide: bool = False, figure: str = "") -> str:
     filler = "\n\n".join(
         f"Filler paragraph {i} with enough words to fill one line of the page in the report."
         for i in range(filler_lines)
     )
-    body = "\n".join(f"| Row{i:02d} | {i}.5 | < .001 |" for i in range(rows))
-    table = f"| Term | Estimate | p |\n|:--|--:|--:|\n{body}\n\n: The caption {{#tbl-x}}\n"
+    if wide:
+        body = "\n".join(
+            f"| Row{i:02d} | {i}.5 | 0.{i:02d} | {i}.25 | < .001 | [{i}.1, {i}.9] |"
+            for i in range(rows)
+        )
+        table = f"{WIDE_HEAD}\n|:--|--:|--:|--:|--:|--:|\n{body}\n\n: The caption {{#tbl-x}}\n"
+    else:
+        body = "\n".join(f"| Row{i:02d} | {i}.5 | < .001 |" for i in range(rows))
+        table = f"| Term | Estimate | p |\n|:--|--:|--:|\n{body}\n\n: The caption {{#tbl-x}}\n"
     table += "\n::: {.table-note}\nThe note of the table.\n:::\n"
+    if figure:
+        table += f"\n![Figure 1: The figure after the table.]({figure})\n"
     after = "\n\n".join(f"After paragraph {i}." for i in range(30))
     return f"---\ntitle: Layout\n---\n\n{filler}\n\n# Heading Under Test\n\n{table}\n\n{after}\n"
 
 
-def _pages(tmp_path, filler_lines: int, rows: int = ROWS) -> list[str]:
+def _pages(tmp_path, filler_lines: int, rows: int = ROWS, layout: bool = False, **kw) -> list[str]:
     source = tmp_path / f"layout{filler_lines}.md"
-    source.write_text(_document(filler_lines, rows), encoding="utf-8")
+    source.write_text(_document(filler_lines, rows, **kw), encoding="utf-8")
     pdf = tmp_path / f"layout{filler_lines}.pdf"
     pandoc.to_pdf(source, pdf, {"title": "Layout"})
     text = subprocess.run(
-        ["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True, check=True
-    ).stdout
+        ["pdftotext", "-enc", "UTF-8", *(["-layout"] if layout else []), str(pdf), "-"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
     return text.split("\f")
 
 
@@ -72,11 +88,70 @@ def test_heading_caption_rows_and_note_of_a_table_share_a_page(tmp_path, filler_
     assert heading == caption == per_page.index(ROWS) == note, (heading, caption, note, per_page)
     # the note comes right under the last row, not under whatever follows the table
     page = pages[note]
-    assert page.index(f"Row{ROWS - 1:02d}") < page.index("The note") < page.index("After paragraph")
+    assert page.index(f"Row{ROWS - 1:02d}") < page.index("The note")
+    assert "After paragraph" not in page or page.index("The note") < page.index("After paragraph")
     # moved whole, a table leaves at most its own height empty: with its heading, caption and
     # note, 0.6 of a page here (the price of never parting a caption from its rows)
     empty = _empty_below(tmp_path / f"layout{filler_lines}.pdf")
     assert max(empty) < 0.65, [round(e, 2) for e in empty]
+
+
+def test_a_long_narrow_table_is_set_in_two_halves_side_by_side(tmp_path):
+    # 30 rows of three short columns: the first 15 rows beside the last 15, each half headed
+    pages = _pages(tmp_path, 5, layout=True)
+    lines = [line for page in pages for line in page.splitlines()]
+    assert any(re.search(r"Term .*Estimate .*p .*Term .*Estimate .*p", line) for line in lines)
+    assert any("Row00" in line and "Row15" in line for line in lines)
+    assert any("Row14" in line and "Row29" in line for line in lines)
+
+
+# Filler that leaves the wide table's heading at a page's top, its middle and its lower half.
+@pytest.mark.parametrize("filler_lines", [8, 22, 34])
+def test_a_wide_table_breaks_where_the_page_has_room_with_its_header_repeated(
+    tmp_path, filler_lines
+):
+    rows = 34  # about 0.7 of a page with its caption: it cannot fit below the filler
+    pages = _pages(tmp_path, filler_lines, rows, wide=True)
+    per_page = [len(re.findall(r"Row\d\d", p)) for p in pages]
+    holding = [i for i, n in enumerate(per_page) if n]
+    assert sum(per_page) == rows, per_page
+    heading = next(i for i, p in enumerate(pages) if "Heading Under Test" in p)
+    caption = next(i for i, p in enumerate(pages) if "The caption" in p)
+    assert heading == caption == holding[0], (heading, caption, per_page)
+    # every page of rows is headed, holds at least 3 rows, and the note comes under the last one
+    assert all("Standard error" in pages[i] for i in holding)
+    assert min(per_page[i] for i in holding) >= 3, per_page
+    assert "The note of the table" in pages[holding[-1]]
+    # the table started where the filler ended: no page before its last is left a quarter empty
+    # (moved whole, it left 0.3-0.6 of the page before it empty)
+    empty = _empty_below(tmp_path / f"layout{filler_lines}.pdf")
+    assert max(empty[: holding[-1]], default=0) < 0.25, [round(e, 2) for e in empty]
+
+
+@pytest.fixture(scope="module")
+def figure_png(tmp_path_factory):
+    from matplotlib.figure import Figure
+
+    path = tmp_path_factory.mktemp("figure") / "figure.png"
+    fig = Figure(figsize=(6, 3))
+    fig.add_subplot().plot([0, 1], [1, 0])
+    fig.savefig(path, dpi=50)
+    return path
+
+
+@pytest.mark.parametrize("filler_lines", [22, 34])
+def test_no_figure_floats_between_the_rows_of_a_table(tmp_path, filler_lines, figure_png):
+    import shutil
+
+    shutil.copy(figure_png, tmp_path / "figure.png")
+    pages = _pages(tmp_path, filler_lines, 45, wide=True, figure="figure.png")
+    holding = [i for i, p in enumerate(pages) if re.search(r"Row\d\d", p)]
+    for i in holding[1:]:  # a page the table runs on to: its rows come before the figure
+        page = pages[i]
+        if "The figure after" in page:
+            assert page.index("Row") < page.index("The figure after"), page[:300]
+    figure = next(i for i, p in enumerate(pages) if "The figure after" in p)
+    assert figure >= holding[-1]
 
 
 def test_a_table_longer_than_a_page_breaks_with_its_header_repeated(tmp_path):
@@ -134,3 +209,27 @@ def test_the_quarto_path_gets_the_same_text_and_fonts(tmp_path, monkeypatch):
     front = cells[0].source
     assert "font-paths" in front and all(d in front for d in fonts.font_dirs())
     assert "papersize: a4" in front
+
+
+def test_the_pdf_has_the_margins_pandoc_py_sets(tmp_path):
+    # `-V margin.x=...` never reached pandoc's Typst template (it reads a map): pages kept 1.25 in
+    source = tmp_path / "m.md"
+    source.write_text("---\ntitle: M\n---\n\nText.\n", encoding="utf-8")
+    pandoc.to_pdf(source, tmp_path / "m.pdf", {"title": "M"})
+    typ = (tmp_path / "m.typ").read_text(encoding="utf-8")
+    assert f"margin: (x: {pandoc.MARGIN_X},y: {pandoc.MARGIN_Y},)" in typ
+
+
+def test_a_layout_that_does_not_settle_is_typeset_again_with_tables_kept_whole(tmp_path):
+    # A block that grows in every layout pass while the adaptive placing is on: Typst stops
+    # after five passes unsettled, and the PDF is made again with it off.
+    grows = (
+        "```{=typst}\n#context if adaptive-layout {\n"
+        "  for i in range(query(<grows>).len() + 1) { [#metadata(i)<grows>] }\n}\n```\n"
+    )
+    source = tmp_path / "g.md"
+    source.write_text(f"---\ntitle: G\n---\n\nText.\n\n{grows}", encoding="utf-8")
+    pandoc.to_pdf(source, tmp_path / "g.pdf", {"title": "G"})
+    typ = (tmp_path / "g.typ").read_text(encoding="utf-8")
+    assert pandoc.ADAPTIVE_OFF in typ and pandoc.ADAPTIVE_ON not in typ
+    assert (tmp_path / "g.pdf").stat().st_size > 0
