@@ -24,9 +24,9 @@ def _fit(tmp_path, capsys, frame, path):
         (tmp_path / "lake").mkdir()
         for i in range(3):
             frame.iloc[i::3].to_csv(tmp_path / "lake" / f"part-{i}.csv", index=False)
-    else:
+    elif path == "memory":
         frame.to_csv(tmp_path / "lake.csv", index=False)
-    data = "lake" if path == "lake" else "lake.csv"
+    data = "lake.csv" if path == "memory" else "lake"  # "reuse": the lake as the test left it
     config = write_config(tmp_path, data=data, outcome="y", predictors=["flag"], group="school")
     code = main(["fit", str(config), "--out", str(tmp_path / "out")])
     return code, capsys.readouterr().err.strip().splitlines()
@@ -56,3 +56,33 @@ def test_a_yes_no_column_spelled_one_way_is_read(tmp_path, capsys):
     frame["flag"] = np.where(frame["flag"] == 1, "yes", "no")
     code, err = _fit(tmp_path, capsys, frame, "lake")
     assert code == 0, err
+
+
+def test_a_copied_part_is_refused_not_read_twice(tmp_path, capsys):
+    # 'part-1 (copy).csv' (a file manager's copy, a hard link) doubled its rows: every standard
+    # error shrank with exit 0.
+    frame = _frame()
+    code, err = _fit(tmp_path, capsys, frame, "lake")
+    assert code == 0, err
+    lake = tmp_path / "lake"
+    (lake / "part-1 (copy).csv").write_bytes((lake / "part-1.csv").read_bytes())
+    code, err = _fit(tmp_path, capsys, frame, "reuse")
+    assert code == 2 and len(err) == 1, err
+    assert "part-1 (copy).csv" in err[0] and "part-1.csv" in err[0] and "same" in err[0], err
+
+
+def test_empty_parts_alike_are_not_copies(tmp_path, capsys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = _frame()
+    (tmp_path / "lake").mkdir()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / "lake/p0.parquet")
+    empty = pa.Table.from_pandas(frame.iloc[:0], preserve_index=False)
+    pq.write_table(empty, tmp_path / "lake/p1.parquet")
+    pq.write_table(empty, tmp_path / "lake/p2.parquet")  # Spark writes empty partitions alike
+    code, err = _fit(tmp_path, capsys, frame, "reuse")
+    assert code == 0, err
+    (tmp_path / "lake/p0 copy.parquet").hardlink_to(tmp_path / "lake/p0.parquet")
+    code, err = _fit(tmp_path, capsys, frame, "reuse")
+    assert code == 2 and "p0 copy.parquet" in err[0], err

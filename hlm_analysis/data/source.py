@@ -8,7 +8,9 @@ footers and headers, so checking thousands of parts costs no scan of the data.
 
 from __future__ import annotations
 
+import filecmp
 import fnmatch
+import hashlib
 import math
 import os
 from collections.abc import Sequence
@@ -208,6 +210,49 @@ def _discover(root: Path, pattern: list[str]) -> Found:
     return found
 
 
+# bytes read from each end of parts of one size to find copies without reading them whole
+_ENDS = 1 << 13
+
+
+def _has_rows(path: Path) -> bool:
+    if _format_of(path) == "parquet":
+        try:
+            return pq.ParquetFile(path).metadata.num_rows > 0
+        except (OSError, pa.ArrowException):
+            return True  # the reader names a damaged file
+    with path.open("rb") as handle:  # a header line alone: a CSV part with no rows
+        return len([line for line in handle.read(1 << 16).splitlines()[:2] if line.strip()]) > 1
+
+
+def _refuse_copies(files: Sequence[Path]) -> None:
+    """Two parts with the same bytes (a file manager's 'part-1 (copy).csv', a hard link) would
+    read their rows twice and shrink every standard error with exit 0: refused naming both.
+    Only parts of one size are compared, by their ends first; empty parts (Spark writes empty
+    partitions alike) are not copies."""
+    by_size: dict[int, list[Path]] = {}
+    for f in files:
+        try:
+            by_size.setdefault(f.stat().st_size, []).append(f)
+        except OSError:
+            continue
+    for size, same in by_size.items():
+        if len(same) < 2:
+            continue
+        ends: dict[bytes, Path] = {}
+        for f in same:
+            with f.open("rb") as handle:
+                key = hashlib.blake2b(handle.read(_ENDS))
+                if size > 2 * _ENDS:
+                    handle.seek(-_ENDS, os.SEEK_END)
+                    key.update(handle.read())
+            other = ends.setdefault(key.digest(), f)
+            if other is not f and filecmp.cmp(other, f, shallow=False) and _has_rows(f):
+                raise InputError(
+                    f"data: {shown(f.name)} holds the same bytes as {shown(other.name)} (a "
+                    "copy?) and its rows would be read twice; move one of them out of the data"
+                )
+
+
 def _glob_root(path: Path) -> tuple[Path, list[str]]:
     """A glob's folder without glob characters, and the components after it."""
     parts = path.parts
@@ -236,12 +281,14 @@ def discover(path: Path) -> Found:
         found.files = data
         if not found.files:
             raise InputError(f"data: directory {shown(text)} holds no .parquet or .csv files")
+        _refuse_copies(found.files)
         return found
     if _GLOB & set(text):
         root, pattern = _glob_root(path)
         found = _discover(root, pattern) if root.is_dir() else Found([])
         if not found.files:
             raise InputError(f"data: no file matches {shown(text)}" + resolution_hint(path))
+        _refuse_copies(found.files)
         return found
     raise InputError(f"data file not found: {shown(path)}" + resolution_hint(path))
 
