@@ -953,6 +953,8 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         "level2_at": reliability_at,
         "reliability": fmt.num(reliability, 2),
         "reliability_high": rules.reliability_high(reliability),
+        # the variance between groups at zero: every group's effect is 0, none to compare
+        "reliability_zero": reliability is not None and round(reliability, 2) == 0,
         "reliability_at": reliability_at,
         "slope": slope,
         "slopes_configured": bool(spec.random_slopes),

@@ -218,3 +218,26 @@ def test_with_nested_levels_no_single_level_is_named_the_only_actor(pupils3):
     assert "None of the reliable associations involves something schools or classes can change" in (
         practice
     )
+
+
+@pytest.fixture(scope="module")
+def people():
+    """People in counties: no variance between counties (ICC 0, the fits singular)."""
+    return fixture_results("verify32_people")
+
+
+def test_with_no_variance_between_groups_the_words_follow(people):
+    """ICC 0: 'adding group-level measures ... is the natural next step' (nothing lies between
+    counties to explain), 'county effects are shrunk noticeably' for a reliability of 0.00,
+    and 'groups' beside the configured counties."""
+    assert people.models["null"].icc.estimate < 0.005
+    text = sections(people)
+    research = text["implications"].split("**For further analysis.**")[1]
+    assert "adding group-level measures" not in research
+    assert "measures of what differs between people in the same county" in research
+    assert "so counties cannot be told apart" in text["interpretation"]
+    assert "shrunk noticeably" not in text["interpretation"]
+    assert "remaining variance between counties" in text["interpretation"]
+    assert "between groups" not in text["interpretation"]
+    data = narrative.render("data.md.j2", f=facts(people))
+    assert "25 in every county" in data
