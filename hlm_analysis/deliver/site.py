@@ -172,6 +172,10 @@ def build_site(
         (built / layout.MARKER).write_text(json.dumps(record) + "\n")
         check_site_dir(site_dir)  # again: just before the swap
         _keep_user_files(site_dir, built, progress)
+        # the scratch folder's 0700 would keep a web server running as another user out
+        mask = os.umask(0)
+        os.umask(mask)
+        built.chmod(0o777 & ~mask)
         atomic.replace_dir(built, site_dir)
     progress(f"hlm-report: site with {len(configs)} report(s) in {site_dir}/")
     return site_dir
@@ -430,7 +434,13 @@ def check_site_dir(site_dir: Path) -> None:
     marker, or from before markers (index.html and reports/ and nothing but what a site holds)."""
     if site_dir.is_symlink() or (site_dir.exists() and not site_dir.is_dir()):
         raise InputError(f"{site_dir} exists and is not a site folder; move it away")
-    if not site_dir.exists() or (site_dir / layout.MARKER).is_file():
+    record = layout.read_marker(site_dir)
+    if record and "config_id" in record:  # a report's marker, not a site's
+        raise InputError(
+            f"{site_dir} is a report folder (of {record.get('config', 'a config')}), not a "
+            "site folder; it will not be replaced (build with another --site-dir)"
+        )
+    if not site_dir.exists() or record is not None:
         return
     try:
         names = {entry.name for entry in os.scandir(site_dir)}
