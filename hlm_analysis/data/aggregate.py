@@ -222,14 +222,16 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
     analysis_columns = [alias[c] for c in used] + (["gk"] if spec.multilevel else [])
     candidates: list[str] = []  # a relation holding the rows a plain scan kept for the sample
 
-    def plain_scan(label: str, parts: dict[str, str], fraction: float | None) -> pd.Series:
+    def plain_scan(
+        label: str, parts: dict[str, str], fraction: float | None, relation: str = "analysis"
+    ) -> pd.Series:
         """One scan without GROUP BY: the aggregates `parts` (name -> SQL) over every row and,
         given a `fraction`, the complete rows whose hash is below it, kept for the sample."""
         if fraction is None:
             with engine.scan(label):
                 return engine.frame(
                     "SELECT " + ", ".join(f"{sql} AS {name}" for name, sql in parts.items())
-                    + " FROM analysis"
+                    + f" FROM {relation}"
                 ).iloc[0]  # fmt: skip
         below = engine.hash_threshold(fraction)
         kept = engine.collect_rows([*analysis_columns, "h"], f"h < {below} AND {complete}")
@@ -237,7 +239,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         with engine.scan(f"{label} and the sample's rows" if label else "the sample's rows"):
             engine.keep(
                 "hlm_checks",
-                f"SELECT {', '.join(selected)} FROM (SELECT *, {row_hash} AS h FROM analysis) "
+                f"SELECT {', '.join(selected)} FROM (SELECT *, {row_hash} AS h FROM {relation}) "
                 "analysis",
             )
         candidates[:] = [f"({engine.unnest_rows('hlm_checks', [*analysis_columns, 'h'])})"]
@@ -323,6 +325,21 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
     # per-group minima and maxima and a 0/1 column's square, each as dear as a sum of products
     # in a GROUP BY, where pass 2's aggregates over all rows cost far less.
     lean: pd.Series | None = None
+
+    def as_stored() -> str:
+        """The relation the lean pass reads: where every column used is stored as numbers (one
+        level, a linear model), the columns as stored, without the CASE that makes a NaN or a
+        missing-value code NULL (50M rows: 1.78 -> 1.62 CPU s). Once the design sums count
+        every row complete no cell was either, and the rows, hashes, checks and ranges are the
+        analysis view's; else pass 2 runs in full and keeps the sample's rows itself."""
+        if spec.multilevel or binomial or any(kinds[c] != "number" for c in used):
+            return "analysis"
+        stored = ", ".join(
+            f"{ref} AS {alias[c]}" if c in spec.levels else f"CAST({ref} AS DOUBLE) AS {alias[c]}"
+            for c, ref in ((c, f"s{i}") for i, c in enumerate(used))
+        )
+        return f"(SELECT {stored} FROM src)"
+
     if deferred and source.rows > IN_MEMORY_ROWS:
         # a column's range: the footers' when they all give it (every row then complete)
         ranged = [c for c in model_numeric if c not in source.footers.bounds]
@@ -338,7 +355,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             if c not in bounds or (bounds[c][0] >= 0 and bounds[c][1] <= 1)
         }
         parts["n"] = "COUNT(*)"
-        lean = plain_scan("checks", parts, sample_fraction(source.rows))
+        lean = plain_scan("checks", parts, sample_fraction(source.rows), as_stored())
     if not deferred:
         counted()
 

@@ -244,6 +244,16 @@ def test_parquet_without_nulls_but_with_nan_or_0_1_columns(tmp_path, duckdb_engi
         spy = _Spy(duckdb_engine)
         _same(memory, _in_engine(spec, spy))
         assert sum("AS n_read" in q for q in spy.queries) == 1
+        # beyond memory the lean pass reads the columns as stored, NaN and all: the design
+        # sums' count brings pass 2, whose complete rows are the sample's, as a full scan draws
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(aggregate, "IN_MEMORY_ROWS", 1000)
+            patch.setattr(aggregate, "SAMPLE_ROWS", 300)
+            kept = _in_engine(spec, duckdb_engine)
+            _same(memory, kept)
+            drawn = _in_engine(spec, _ScanSpy(duckdb_engine, keep_no_rows=True))
+        assert len(kept.sample) == 300 and not np.isnan(kept.sample.y).any()
+        np.testing.assert_array_equal(kept.sample.y, drawn.sample.y)
 
 
 def _joined_passes(queries: list[str]) -> int:
