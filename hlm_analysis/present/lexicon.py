@@ -14,6 +14,8 @@ never invent a domain word the config did not give, and never turn a level into 
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -54,8 +56,21 @@ def plural(noun: str) -> str:
 
 
 def article(phrase: str) -> str:
-    """The phrase with "a" or "an" by its sound ("an hour", "a university")."""
-    return _engine().a(phrase)
+    """The phrase with "a" or "an" by its sound ("an hour", "a university", "an 8th grader",
+    "an 11-year-old", "an élève")."""
+    if not phrase:
+        return phrase
+    digits = re.match(r"\d[\d,]*", phrase)
+    if digits:
+        # inflect reads numerals as "a": a number sounds with a vowel when it starts with
+        # eight (8, 80, 800, 8,000) or is eleven or eighteen (thousand, million)
+        d = digits.group().replace(",", "")
+        vowel = d.startswith("8") or (len(d) % 3 == 2 and d[:2] in ("11", "18"))
+        return f"{'an' if vowel else 'a'} {phrase}"
+    # an accented first letter sounds as its base letter ("élève" as "eleve")
+    first = unicodedata.normalize("NFD", phrase[:1])[:1]
+    said = _engine().a(first + phrase[1:])
+    return f"{said.split(' ', 1)[0]} {phrase}"
 
 
 def possessive(plural_noun: str) -> str:

@@ -241,3 +241,26 @@ def test_with_no_variance_between_groups_the_words_follow(people):
     assert "between groups" not in text["interpretation"]
     data = narrative.render("data.md.j2", f=facts(people))
     assert "25 in every county" in data
+
+
+@pytest.mark.parametrize(
+    ("noun", "said"),
+    [
+        ("8th grader", "an 8th grader"),
+        ("11-year-old", "an 11-year-old"),
+        ("18-year-old", "an 18-year-old"),
+        ("80-year-old", "an 80-year-old"),
+        ("11,000-pupil district", "an 11,000-pupil district"),
+        ("110-bed hospital", "a 110-bed hospital"),
+        ("2nd grader", "a 2nd grader"),
+        ("élève", "an élève"),
+        ("hour", "an hour"),
+        ("university", "a university"),
+    ],
+)
+def test_the_article_follows_the_sound_of_numbers_and_accented_letters(noun, said):
+    """inflect reads a numeral or an accented vowel as a consonant: 'a 8th grader' (unit:
+    8th grader), 'a 11-year-old', 'a élève'."""
+    from hlm_analysis.present import lexicon
+
+    assert lexicon.noun(noun).a == said
