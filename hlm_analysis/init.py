@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from . import atomic
-from .data.files import separator_hint
+from .data.files import CSV, PARQUET, separator_hint
 from .errors import InputError
 from .spec import load_spec, project_root, shown
 
@@ -29,38 +29,70 @@ _GROUP_NAMES = re.compile(
 )
 _OUTCOME_NAMES = re.compile(r"score|outcome|achiev|exam|test|grade|result|write|math|read", re.I)
 DEFAULT_MISSING = ["", "NA", "N/A", "NaN", "."]
+_GLOB = set("*?[")  # a path with these that is not a file is a glob, as `data:` reads it
 
 
 def _read(data: Path):
+    """The first MAX_ROWS rows of `data`: one file, or the parts of a folder or glob (a
+    Parquet lake) in the order the fit reads them, found the way the fit finds them."""
     import pandas as pd
 
-    if data.is_dir():
-        raise InputError(
-            f"init: {shown(data)} is a folder; init drafts a config from one .csv or .parquet "
-            "file of it (the config's data: may then name the folder)"
-        )
-    if not data.is_file():
+    from .data.source import discover
+
+    if data.is_file():
+        parts = [data]
+    elif data.is_dir() or _GLOB & set(str(data)):
+        try:
+            parts = discover(data).files
+        except InputError as exc:
+            raise InputError(f"init: {exc}") from None
+    else:
         raise InputError(f"init: data file not found: {shown(data)}")
-    suffix = data.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            frame = pd.read_parquet(data)
-            frame = frame.head(MAX_ROWS)
-        elif suffix == ".csv":
-            frame = pd.read_csv(
-                data, nrows=MAX_ROWS, keep_default_na=False, na_values=DEFAULT_MISSING
+    kinds = {_kind(p) for p in parts}
+    if None in kinds:
+        raise InputError(f"init: {shown(data)} is not a .csv, .tsv, .txt or .parquet file")
+    if len(kinds) > 1:
+        raise InputError(f"init: {shown(data)} mixes Parquet and CSV files; point it at one format")
+    frames, rows = [], 0
+    for part in parts:
+        frame = _read_file(part, pd)
+        if frames and list(frame.columns) != list(frames[0].columns):
+            raise InputError(
+                f"init: {shown(part)} has other columns than {shown(parts[0])}; the parts of "
+                "a folder must hold the same columns"
             )
-        else:
-            raise InputError(f"init: {shown(data)} is not a .csv or .parquet file")
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        first = (str(exc).strip().splitlines() or ["unreadable"])[0]
-        raise InputError(f"init: {shown(data)} cannot be read: {first}") from None
+        frames.append(frame)
+        rows += len(frame)
+        if rows >= MAX_ROWS:
+            break
+    frame = pd.concat(frames, ignore_index=True).head(MAX_ROWS) if len(frames) > 1 else frames[0]
     separator = separator_hint([str(c) for c in frame.columns])
     if separator:
         raise InputError(f"init: {shown(data)}: {separator}")
     if frame.empty or len(frame.columns) < 2:
         raise InputError(f"init: {shown(data)} has no rows or fewer than two columns")
     return frame
+
+
+def _kind(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    return "parquet" if suffix in PARQUET else "csv" if suffix in CSV else None
+
+
+def _read_file(data: Path, pd):
+    try:
+        if _kind(data) == "parquet":
+            return pd.read_parquet(data).head(MAX_ROWS)
+        return pd.read_csv(
+            data,
+            nrows=MAX_ROWS,
+            keep_default_na=False,
+            na_values=DEFAULT_MISSING,
+            sep="\t" if data.suffix.lower() == ".tsv" else ",",  # as the fit reads it
+        )
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        first = (str(exc).strip().splitlines() or ["unreadable"])[0]
+        raise InputError(f"init: {shown(data)} cannot be read: {first}") from None
 
 
 def _numeric(column) -> bool:
@@ -409,6 +441,8 @@ def _group_line(frame, group: str, levels: list[str], chain: list[str], others) 
 
 def default_config_path(data: Path) -> Path:
     folder = Path("report/configs")
+    if _GLOB & set(str(data)) and not data.exists():  # lake/*.parquet: named after its folder
+        data = Path(*[part for part in data.parts if not _GLOB & set(part)] or ["analysis"])
     stem = re.sub(r"[^\w.-]+", "_", data.stem).strip("._") or "analysis"
     return (folder if folder.is_dir() else Path(".")) / f"{stem}.yml"
 

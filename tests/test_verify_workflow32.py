@@ -180,3 +180,37 @@ def test_site_keeps_what_the_user_added_inside_reports(tmp_path):
     assert not (built / "reports" / "b" / layout.HTML).exists()  # the report stays off
     assert (built / "reports" / "a" / layout.HTML).read_text() == "report"
     assert any("note.txt" in line for line in said)
+
+
+def test_init_drafts_from_a_folder_or_glob_of_parts(tmp_path, monkeypatch, capsys):
+    """`init lake/` (a Parquet lake, which `data:` reads) was refused ('is a folder'), and
+    `init 'lake/*.parquet'` said 'data file not found'; a folder mixing CSV and Parquet is
+    refused as the fit refuses it."""
+    import numpy as np
+    import pandas as pd
+
+    from hlm_analysis import cli
+    from hlm_analysis.spec import load_spec
+
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame(
+        {
+            "school": np.repeat([f"s{k}" for k in range(20)], 6),
+            "ses": rng.normal(size=120),
+            "score": rng.normal(50, 5, 120),
+        }
+    )
+    (tmp_path / "lake").mkdir()
+    for k in range(3):
+        frame.iloc[40 * k : 40 * (k + 1)].to_parquet(tmp_path / "lake" / f"part-{k}.parquet")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["init", "lake"]) == 0
+    spec = load_spec(tmp_path / "lake.yml")
+    assert spec.data == tmp_path / "lake" and spec.group == "school" and spec.outcome == "score"
+    assert "# 120 rows" in (tmp_path / "lake.yml").read_text()
+    (tmp_path / "lake.yml").unlink()
+    assert cli.main(["init", "lake/*.parquet"]) == 0
+    assert load_spec(tmp_path / "lake.yml").outcome == "score"
+    frame.to_csv(tmp_path / "lake" / "extra.csv", index=False)
+    assert cli.main(["init", "lake", "--output", "mixed.yml"]) == 2
+    assert "mixes Parquet and CSV" in capsys.readouterr().err

@@ -472,11 +472,11 @@ def _init_bad_cases(tmp_path):
     good = _schools_table(tmp_path)
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "ids.csv").write_text("a,b\n1,1.5\n2,2.5\n3,3.5\n")
-    (tmp_path / "notes.txt").write_text("a,b\n")
+    (tmp_path / "notes.docx").write_text("a,b\n")  # .txt and .tsv are CSV, as the fit reads them
     (tmp_path / "taken.yml").write_text("keep me\n")
     return {
         "missing file": ([tmp_path / "nope.csv"], "data file not found"),
-        "not csv or parquet": ([tmp_path / "notes.txt"], "is not a .csv or .parquet file"),
+        "not csv or parquet": ([tmp_path / "notes.docx"], "is not a .csv, .tsv, .txt or .parquet"),
         "empty": ([tmp_path / "empty.csv"], "cannot be read"),
         "no group column": ([tmp_path / "ids.csv"], "name one with --group"),
         "unknown group": ([good, "--group", "schol_id"], "--group 'schol_id': no such column"),
