@@ -230,6 +230,9 @@ def _odds_facts(fe) -> dict:
             "ame_signed": _points(fe.marginal_effect),
             "ame_ci": f"{_points(fe.marginal_effect - half)} to {_points(fe.marginal_effect + half)}",
             "likelier": "more" if fe.marginal_effect > 0 else "less",
+            # its 95% interval excludes zero: averaged over the data, a reliable difference
+            "ame_significant": fe.marginal_effect - half > 0 or fe.marginal_effect + half < 0,
+            "ame_positive": fe.marginal_effect > 0,
         }
     return out
 
@@ -758,7 +761,9 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
     reliable_in_interactions = {
         v
         for e in effects
-        if e["significant"]
+        # a yes/no outcome's main effect is also reliable when its average marginal effect over
+        # the data is, though its log-odds hold at the moderator's 0 (there not distinguishable)
+        if e["significant"] or (e.get("ame_significant") and not e["is_interaction"])
         for v in (_variables(results, e["term"]) if e["is_interaction"] else [e["variable_name"]])
         if v in {w for term in spec.interactions for w in term.split(":")}
         and v != levels.time_column(results)  # growth: time's slope is its own finding

@@ -264,3 +264,34 @@ def test_the_article_follows_the_sound_of_numbers_and_accented_letters(noun, sai
     from hlm_analysis.present import lexicon
 
     assert lexicon.noun(noun).a == said
+
+
+@pytest.fixture(scope="module")
+def women_int():
+    """A yes/no outcome, urban (reference yes) x age with no interaction; age has no effect."""
+    return fixture_results("verify32_women_int")
+
+
+def test_a_yes_no_outcome_states_the_average_effect_of_a_question_variable(women_int):
+    """urban x age, urban's log-odds held at age 0 (outside the data, p = .17) while its average
+    marginal effect is −2.8 points with a CI that excludes 0: the summary never named urban, the
+    practice implication said 'None of the measured predictors is reliably tied', the email
+    'None of the predictors is reliably linked', and the fixed-effects line printed the CI
+    beside 'not distinguishable from zero'."""
+    fe = next(e for e in women_int.final.fixed_effects if e.term.startswith("urban"))
+    low = fe.marginal_effect - 1.96 * fe.marginal_effect_se
+    high = fe.marginal_effect + 1.96 * fe.marginal_effect_se
+    assert fe.p_value > 0.05 and high < 0
+    text = sections(women_int)
+    points = fmt.num(abs(100 * fe.marginal_effect), 1)
+    assert (
+        f"The chance that a woman uses contraception is {points} percentage points lower for "
+        "rural women than for urban women" in text["summary"]
+    )
+    assert "None of the measured predictors" not in text["implications"]
+    assert "Urban residence is reliably tied to the chance" in text["implications"]
+    assert "None of the predictors" not in text["email"]
+    assert "Urban residence is reliably linked" in text["email"]
+    line = next(x for x in text["interpretation"].splitlines() if x.startswith("- Urban residence"))
+    assert f"(95% CI {fmt.num(100 * low, 1)} to {fmt.num(100 * high, 1)})" in line
+    assert "the average marginal effect reliably negative over the data" in line
