@@ -174,6 +174,7 @@ _FIG = re.compile(
 )
 _TBL = re.compile(r"^:[ \t]*(?P<cap>.*?)[ \t]*\{#(?P<id>tbl-[\w-]+)\}[ \t]*$", re.M)
 _REF = re.compile(r"(?<![\w\\])@((?:fig|tbl|sec)-[\w-]*\w)")
+_ALT_VALUE = re.compile(r'( alt="[^"]*")')
 _FENCE = re.compile(r"^```.*?^```", re.M | re.S)
 
 
@@ -222,7 +223,11 @@ def resolve_crossrefs(markdown: str, numbered_sections: bool) -> tuple[str, list
             return f"**?@{label}**"
         return f"[{names[label]}](#{label})"
 
-    return _REF.sub(ref, markdown), unknown
+    # an alt attribute is the figure's description in words (user labels too), never markup:
+    # "x @fig-x" in it is text (cell_markdown leaves no double quote inside one)
+    pieces = _ALT_VALUE.split(markdown)
+    pieces[::2] = [_REF.sub(ref, piece) for piece in pieces[::2]]
+    return "".join(pieces), unknown
 
 
 def assemble(

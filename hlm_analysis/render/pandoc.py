@@ -37,7 +37,9 @@ def to_html(markdown: Path, out: Path, front: dict) -> None:
     args = _common({**front, "toc-depth": depth}) + [
         "--embed-resources",
         f"--css={ASSETS / 'report.css'}",
-        f"--css={web_fonts}",
+        # by name, pandoc running in its folder: a path is read as a URL ('%20' in a report
+        # name decoded to a space, '#' cut it off) and the file was not found
+        f"--css={web_fonts.name}",
         "--section-divs",
         "--shift-heading-level-by=1",
         f"--lua-filter={ASSETS / 'html-tables.lua'}",
@@ -83,8 +85,8 @@ def to_pdf(markdown: Path, out: Path, front: dict) -> None:
     args = _common(front) + [
         TYPST_TEXT_FILTER,  # after callouts.lua: escapes the callout titles it makes, too
         f"--lua-filter={ASSETS / 'table-notes.lua'}",  # a table's note inside its figure
-        f"--include-in-header={header}",
-        f"--metadata-file={metadata}",
+        f"--include-in-header={header.name}",  # by name, as the HTML's web-fonts.css
+        f"--metadata-file={metadata.name}",
         "-V",
         f"papersize={front.get('papersize', 'a4')}",  # a4 or us-letter (config paper:)
         "-V",
