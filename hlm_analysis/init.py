@@ -235,6 +235,16 @@ def _made_from_groups(frame, name: str, group: str) -> bool:
     return spread > 0 and bool((by.mean().abs() <= 1e-9 * spread).all())
 
 
+def _number_like(column) -> bool:
+    """A text column whose every value is a number ("50.3"), with more than one value."""
+    import pandas as pd
+
+    values = column.dropna()
+    if _numeric(column) or values.nunique() < 2:
+        return False
+    return bool(pd.to_numeric(values.astype(str), errors="coerce").notna().all())
+
+
 def _is_id(column, n: int) -> bool:
     """One distinct whole number or text per row: a row id (a measurement such as an age can
     be unique per row too, but has fractions)."""
@@ -308,8 +318,18 @@ def draft(data: Path, config: Path, group: str | None, outcome: str | None) -> s
     outcomes = _outcome_candidates(frame, set(chain), group)
     outcome = outcome or (outcomes[0] if outcomes else None)
     if outcome is None:
+        # a Parquet file of text columns holding "50.3": the fit reads such a column as
+        # numbers, so --outcome works; say which
+        texts = [c for c in columns if c not in chain and _number_like(frame[c])]
+        hint = (
+            f" ({', '.join(shown(c) for c in texts[:3])}: numbers written as text; "
+            f"--outcome {shown(texts[0])} reads them as numbers)"
+            if texts
+            else ""
+        )
         raise InputError(
-            f"init: {shown(data.name)} has no numeric column to model; name one with --outcome"
+            f"init: {shown(data.name)} has no numeric column to model; name one with "
+            f"--outcome{hint}"
         )
     if outcome == group:
         raise InputError("init: --outcome and --group name the same column")

@@ -214,3 +214,20 @@ def test_init_drafts_from_a_folder_or_glob_of_parts(tmp_path, monkeypatch, capsy
     frame.to_csv(tmp_path / "lake" / "extra.csv", index=False)
     assert cli.main(["init", "lake", "--output", "mixed.yml"]) == 2
     assert "mixes Parquet and CSV" in capsys.readouterr().err
+
+
+def test_init_names_a_text_column_of_numbers_as_the_outcome_to_give(tmp_path, capsys):
+    """A Parquet file of text columns ("50.3"): init said 'no numeric column' with no word
+    that `--outcome score` fits (the fit reads such a column as numbers)."""
+    import pandas as pd
+
+    from hlm_analysis import cli
+
+    pd.DataFrame(
+        {
+            "school": [f"s{k % 12}" for k in range(96)],
+            "score": [f"{50 + k % 7}.5" for k in range(96)],
+        }
+    ).to_parquet(tmp_path / "t.parquet")
+    assert cli.main(["init", str(tmp_path / "t.parquet"), "--output", str(tmp_path / "t.yml")]) == 2
+    assert "--outcome score reads them as numbers" in capsys.readouterr().err
