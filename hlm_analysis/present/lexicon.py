@@ -250,6 +250,10 @@ def build(spec, design: Design, label=None) -> Lexicon:
     if spec.family == "binomial":
         event = event_label or f"has {label(design.outcome)} = {design.event}"
     configured = getattr(spec, "level_labels", None) or {}
+    # growth data: a row is a measurement of a person (the innermost level), so a person's or a
+    # group's characteristic is said of the people ("children with Home language = other"), not
+    # of the measurements ("test scores in children with ...", which then "score" points)
+    people = innermost.noun if getattr(spec, "time", None) else unit
     levels: dict[str, dict[str, str]] = {}
     for v in design.variables:
         if v.kind == VariableKind.CATEGORICAL:
@@ -267,8 +271,10 @@ def build(spec, design: Design, label=None) -> Lexicon:
             key = _level_key(given_levels, level)
             if key is not None:
                 phrases[level] = " ".join(given_levels[key].split())
+            elif v.group_level and people is holder:
+                phrases[level] = f"{people.many} with {label(v.name)} = {level}"
             elif v.group_level:
-                phrases[level] = f"{unit.many} in {holder.many} with {label(v.name)} = {level}"
+                phrases[level] = f"{people.many} in {holder.many} with {label(v.name)} = {level}"
             else:
                 phrases[level] = f"{unit.many} with {label(v.name)} = {level}"
         levels[v.name] = phrases

@@ -295,3 +295,20 @@ def test_a_yes_no_outcome_states_the_average_effect_of_a_question_variable(women
     line = next(x for x in text["interpretation"].splitlines() if x.startswith("- Urban residence"))
     assert f"(95% CI {fmt.num(100 * low, 1)} to {fmt.num(100 * high, 1)})" in line
     assert "the average marginal effect reliably negative over the data" in line
+
+
+def test_growth_data_say_a_persons_characteristic_of_the_people(growth):
+    """time: wave, girl constant within each child: the default phrase was 'analyses in
+    children with Girl = 1', so the summary read 'Analyses in children with ... score 2.48
+    points higher' (three-level growth alike: 'Test scores in children with Home language')."""
+    from hlm_analysis.present import lexicon
+    from hlm_analysis.present.labels import labels_for
+
+    lex = lexicon.build(growth.spec, growth.design, labels_for(growth).raw)
+    assert lex.level("female", "1") == "children with Girl = 1"
+    assert lex.level("female", "0") == "children with Girl = 0"
+    # without time the rows stay the subject: "students in schools with ..."
+    schools = fixture_results("schools")
+    plain = lexicon.build(schools.spec, schools.design, labels_for(schools).raw)
+    phrases = [p for v in plain.levels.values() for p in v.values()]
+    assert phrases and all("students" in p for p in phrases)
