@@ -203,6 +203,10 @@ class _Profile:
                 break
         return current, z
 
+    def _stalled_at_edge(self, z: np.ndarray) -> bool:
+        cor = self.is_cor[self.others]
+        return bool(np.any(np.abs(self.coords.from_free(z, self.others)[cor]) > 0.999))
+
     def __call__(self, value: float) -> float:
         value = float(value)
         if value in self.points:
@@ -215,6 +219,19 @@ class _Profile:
         deviance, z = self._minimise(value, start)
         if not np.isfinite(deviance) and not np.array_equal(start, self.points[nearest][1]):
             deviance, z = self._minimise(value, self.points[nearest][1].copy())
+        if self._stalled_at_edge(z) and nearest != float(self.best[self.k]):
+            # a correlation carried to +-1 by the warm start sits where atanh's gradient
+            # vanishes, so the minimisation stops there even when the minimum lies inside: 3
+            # sites' intercept SD, held low, kept the site correlation at -0.99996 (true
+            # minimum -0.81, 0.0043 lower), and the lower limit came out 0.10621 for 0.10601
+            # (lme4's devfun2 minimised by nlminb). Try from the optimum's side as well.
+            again = self.points[float(self.best[self.k])][1].copy()
+            shift = self._free_k(value) - self._free_k(float(self.best[self.k]))
+            if np.isfinite(shift) and abs(shift) < 5:
+                again = again + self.slope * shift
+            other, z_other = self._minimise(value, again)
+            if other < deviance:
+                deviance, z = other, z_other
         excess = deviance - self.base - CHI2_95 if np.isfinite(deviance) else profile._BEYOND
         self.points[value] = (float(excess), z)
         return float(excess)

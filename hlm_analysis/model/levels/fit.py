@@ -135,6 +135,14 @@ class LevelsFit:
         return self.model.names
 
     @property
+    def slopes_centred(self) -> bool:
+        """Whether `centred` moved a random slope's zero (the intercept's variance then differs
+        in the two fits), not only a fixed-only column's (the same theta in both)."""
+        return self.centred is not None and any(
+            t.endswith(lmm.CENTRED) for terms in self.centred.model.terms.values() for t in terms
+        )
+
+    @property
     def fixed(self) -> list[str]:
         return self.model.fixed
 
@@ -301,6 +309,9 @@ def fit_levels(
 # well-scaled model is fitted and verified, and its optimum is written back in x's own terms
 # (Sigma = T Sigma_c T'); the fixed part keeps x as it is, so beta and its covariance are the same.
 CENTRE_FROM_SDS = 3.0
+# a fixed-only column: from this many SDs (X'X's conditioning ~100 times a centred one's), so a
+# common 0/1 dummy (mean 0.9, SD 0.3) stays as it is
+FIXED_CENTRE_FROM_SDS = 10.0
 
 
 def _moved(theta, model, shifts, sign):
@@ -328,11 +339,24 @@ def _centred_fit(model, sums, codes, n_groups, names, crossed, fixed, random, di
             sd, mean = sums.sd(v), sums.mean(v)
             if sd > 0 and abs(mean) > CENTRE_FROM_SDS * sd:
                 shifts[v] = mean
-    if not shifts or diagonal is True or (diagonal and set(diagonal) & set(random)):
-        return None  # (a diagonal covariance is not invariant under the shift)
+    if diagonal is True or (diagonal and set(diagonal) & set(random)):
+        shifts = {}  # (a diagonal covariance is not invariant under the shift)
+    slopes = dict(shifts)
+    if sums.names[1] in fixed:
+        # a fixed-only column far from zero (calendar years, dates as numbers) squares X'V^-1 X's
+        # conditioning as well: on egsingle with year + 1992.5 the df of lowinc came out 64.5,
+        # 64.4 or 64.0 by data path (lmerTest 64.22), with year + 1e5 1370 and a REML loglik
+        # 2.4e-3 too high. Centring it is an exact reparametrisation of the fixed part alone.
+        for term in fixed:
+            if term not in shifts and term != sums.names[1]:
+                sd, mean = sums.sd(term), sums.mean(term)
+                if sd > 0 and abs(mean) > FIXED_CENTRE_FROM_SDS * sd:
+                    shifts[term] = mean
+    if not shifts:
+        return None
     centred = lmm.with_centred_columns(sums, shifts)  # the two-level engine's own step
     random_c = {
-        lv: [v + lmm.CENTRED if v in shifts else v for v in vs] for lv, vs in random.items()
+        lv: [v + lmm.CENTRED if v in slopes else v for v in vs] for lv, vs in random.items()
     }
     # the fixed part centred too when it has the intercept (the same columns' span): forming
     # X'V^-1 X with x near 2015 squares its conditioning, and the df's finite differences of
@@ -346,11 +370,11 @@ def _centred_fit(model, sums, codes, n_groups, names, crossed, fixed, random, di
                 to_centred[fixed.index(sums.names[1]), j] = -shifts[term]
     try:
         model_c = LevelsModel(centred, codes, n_groups, names, crossed, fixed_c, random_c, diagonal)
-        start_c = None if start is None else _moved(start, model, shifts, +1.0)
+        start_c = None if start is None else _moved(start, model, slopes, +1.0)
         fit_c = fit_model(model_c, reml, start_c)
     except (np.linalg.LinAlgError, ValueError):
         return None
-    theta = _moved(fit_c.theta, model, shifts, -1.0)
+    theta = _moved(fit_c.theta, model, slopes, -1.0)
     deviance = model.deviance(theta, reml)  # the same criterion: a check of the mapping
     if not np.isfinite(deviance) or abs(deviance - fit_c.deviance) > 1e-6 * max(1.0, abs(deviance)):
         return None
@@ -365,7 +389,7 @@ def _centred_fit(model, sums, codes, n_groups, names, crossed, fixed, random, di
         verified=fit_c.verified,
         singular=fit_c.singular,
         attempts=fit_c.attempts,
-        optimizer=f"{fit_c.optimizer} (slopes centred)",
+        optimizer=f"{fit_c.optimizer} ({'slopes' if slopes else 'predictors'} centred)",
         max_gradient=fit_c.max_gradient,
         decrement=fit_c.decrement,
         evaluations=fit_c.evaluations,
