@@ -231,3 +231,16 @@ def test_init_names_a_text_column_of_numbers_as_the_outcome_to_give(tmp_path, ca
     ).to_parquet(tmp_path / "t.parquet")
     assert cli.main(["init", str(tmp_path / "t.parquet"), "--output", str(tmp_path / "t.yml")]) == 2
     assert "--outcome score reads them as numbers" in capsys.readouterr().err
+
+
+def test_levels_caterpillar_alt_text_leaves_out_the_small_groups_the_figure_leaves_out():
+    """Three levels on the public site: 'intercepts from -6.15 to 22.05', 22.05 being the
+    effect of a school of 8 pupils that the figure (25 named schools) left out."""
+    from hlm_analysis.present import levels
+
+    results = fixture_results("levels_scotssec")  # 19 secondary schools: named in the figure
+    g = levels.group_summary(results, "second")
+    cut = sorted(g.n)[2] + 1
+    small = _with_min_cell(results, cut)
+    text = alt_text.describe("caterpillar", small, small.final)
+    assert f"{len(g.n) - 3} secondary schools" in text and "19 secondary" not in text

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..results import INTERCEPT, ModelResult, Results
 from . import fmt, levels, lexicon
-from .figures import LABELLED_GROUPS
+from .figures import LABELLED_GROUPS, _level_effects
 from .labels import labels_for
 from .tables import min_cell, small_groups
 
@@ -177,14 +177,25 @@ def _caterpillar(results, model, rows, labels, lex) -> str | None:
     scale = " on the log-odds scale" if results.spec.family == "binomial" else ""
     if levels.multilevel(results):  # one row of panels per level: each level's range
         parts = []
-        for lv in model.levels:
-            e = lv.group_effects
+        cut = min_cell(results)
+        # the figure's own groups per level (named "S001 / 1"), so the sentence reads what is
+        # drawn: up to 40 a level's groups are named, and those below min_cell left out
+        for column, e, names in _level_effects(results, model):
             if e is None or not e.groups:
                 continue
             j = list(e.terms).index(INTERCEPT) if INTERCEPT in e.terms else 0
+            values = [row[j] for row in e.estimate]
+            if len(names) <= LABELLED_GROUPS:
+                g = levels.group_summary(results, column)
+                sizes = dict(zip(g.labels, g.n, strict=True))
+                values = [
+                    v for v, name in zip(values, names, strict=True) if sizes.get(name, cut) >= cut
+                ]
+            if not values:
+                continue
             parts.append(
-                f"{fmt.integer(len(e.groups))} {lex.tier(lv.level).noun.many}, intercepts from "
-                f"{_range([row[j] for row in e.estimate], 2)}"
+                f"{fmt.integer(len(values))} {lex.tier(column).noun.many}, intercepts from "
+                f"{_range(values, 2)}"
             )
         return (
             f"Estimated effects{scale}, sorted, each with a 95% interval, one row of panels per "
