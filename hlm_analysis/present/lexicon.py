@@ -266,14 +266,19 @@ def build(spec, design: Design, label=None) -> Lexicon:
         # the groups a group-level variable describes: those of the level it is constant at
         at = getattr(v, "level", None)
         holder = next((t.noun for t in tiers if t.column == at), group)
+        # crossed factors: a variable constant within one factor's groups is theirs too ("pupils
+        # in primary schools with ..."), though no level is inside the other
+        of_groups = v.group_level or (
+            getattr(spec, "crossed", False) and any(t.column == at for t in tiers)
+        )
         phrases = {}
         for level in names:
             key = _level_key(given_levels, level)
             if key is not None:
                 phrases[level] = " ".join(given_levels[key].split())
-            elif v.group_level and people is holder:
+            elif of_groups and people is holder:
                 phrases[level] = f"{people.many} with {label(v.name)} = {level}"
-            elif v.group_level:
+            elif of_groups:
                 phrases[level] = f"{people.many} in {holder.many} with {label(v.name)} = {level}"
             else:
                 phrases[level] = f"{unit.many} with {label(v.name)} = {level}"

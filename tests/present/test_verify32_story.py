@@ -312,3 +312,26 @@ def test_growth_data_say_a_persons_characteristic_of_the_people(growth):
     plain = lexicon.build(schools.spec, schools.design, labels_for(schools).raw)
     phrases = [p for v in plain.levels.values() for p in v.values()]
     assert phrases and all("students" in p for p in phrases)
+
+
+def test_crossed_a_factors_own_variable_is_said_of_its_groups():
+    """Crossed primary x secondary schools, a yes/no variable constant within primary schools
+    (a library): 'Pupils with School library = yes score ...' (was not said of the schools)."""
+    from dataclasses import replace
+
+    from hlm_analysis.present import lexicon
+    from hlm_analysis.present.labels import labels_for
+
+    r = fixture_results("levels_scotssec")
+    sex = r.design.variable("sex")
+    variables = tuple(
+        replace(v, level="primary") if v.name == "sex" else v for v in r.design.variables
+    )
+    design = replace(r.design, variables=variables)
+    spec = r.spec.model_copy(update={"level_labels": {}})
+    lex = lexicon.build(spec, design, labels_for(r).raw)
+    assert not sex.group_level
+    assert lex.level("sex", "M") == "pupils in primary schools with Sex = M"
+    # a row's own variable stays the rows'
+    lex = lexicon.build(spec, r.design, labels_for(r).raw)
+    assert lex.level("sex", "M") == "pupils with Sex = M"
