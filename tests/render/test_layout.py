@@ -233,3 +233,24 @@ def test_a_layout_that_does_not_settle_is_typeset_again_with_tables_kept_whole(t
     typ = (tmp_path / "g.typ").read_text(encoding="utf-8")
     assert pandoc.ADAPTIVE_OFF in typ and pandoc.ADAPTIVE_ON not in typ
     assert (tmp_path / "g.pdf").stat().st_size > 0
+
+
+def test_a_chapter_begins_after_the_figures_of_the_chapter_before(tmp_path, figure_png):
+    import shutil
+
+    shutil.copy(figure_png, tmp_path / "figure.png")
+    filler = "\n\n".join(f"Filler paragraph {i} of the first chapter." for i in range(30))
+    figures = "\n\n".join(
+        f"![Figure {i}: Figure {i} of the first chapter.](figure.png)" for i in (1, 2)
+    )
+    source = tmp_path / "c.md"
+    source.write_text(
+        f"---\ntitle: C\n---\n\n# First\n\n{filler}\n\n{figures}\n\n# Second Chapter\n\nText.\n",
+        encoding="utf-8",
+    )
+    pandoc.to_pdf(source, tmp_path / "c.pdf", {"title": "C"})
+    text = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(tmp_path / "c.pdf"), "-"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert text.index("Figure 2 of the first") < text.index("Second Chapter")
