@@ -12,6 +12,11 @@ HIGH := .venv-high
 # `make lock` from pyproject.toml), so two machines on two days get the same environment.
 LOCK := requirements/dev.txt
 PIP_QUIET := --quiet --disable-pip-version-check
+# uv installs the locks (pinned with its hashes in requirements/uv.txt, installed by pip from the
+# registry) from a venv of its own, so it never enters a locked environment; `make lock` runs it too.
+UV_VENV := .venv-uv
+UV := $(UV_VENV)/bin/uv
+UV_QUIET := --quiet --no-progress
 # the default example: 7,185 students in 160 schools (hsb2, the seed's, groups 200 students
 # into 3 SES groups: too few for a random effect, as its report says)
 CONFIG ?= report/configs/hsb82.yml
@@ -22,26 +27,32 @@ BYTECODE = $(BIN)/python -m compileall -q hlm_analysis
 
 .PHONY: system-deps setup report reports test test-high check fmt bench clean email site publish profiles lock
 
-# A venv $(1) made by Python $(2) holding exactly lock $(3) and this package (editable): the pinned
-# pip first, then the lock with --require-hashes (a file whose hash differs is refused), then
-# `pip check` (a lock that misses a dependency fails here, not at run time).
+# A venv $(1) made by Python $(2) holding exactly lock $(3), the pinned pip (`make bench` and the
+# packaging test call it) and this package (editable): `uv pip sync` installs the locks'
+# files with --require-hashes (a file whose hash differs is refused), removes anything else and
+# compiles the bytecode as pip did; then `uv pip check` (a lock that misses a dependency fails
+# here, not at run time). uv unpacks each wheel once into its cache and links it into each venv.
 define install_locked
-	@test -x $(1)/bin/python || $(2) -m venv $(1)
-	@$(1)/bin/python -m pip install $(PIP_QUIET) --require-hashes --no-deps -r requirements/pip.txt
-	@$(1)/bin/python -m pip install $(PIP_QUIET) --require-hashes --no-deps -r $(3)
-	@$(1)/bin/python -m pip install $(PIP_QUIET) --no-deps -e .
-	@$(1)/bin/python -m pip check $(PIP_QUIET) >/dev/null
+	@test -x $(1)/bin/python || $(2) -m venv --without-pip $(1)
+	@$(UV) pip sync $(UV_QUIET) --python $(1)/bin/python --require-hashes --compile-bytecode requirements/pip.txt $(3)
+	@$(UV) pip install $(UV_QUIET) --python $(1)/bin/python --no-deps -e .
+	@$(UV) pip check $(UV_QUIET) --python $(1)/bin/python >/dev/null
+	@$(1)/bin/python -m compileall -q hlm_analysis
 endef
 
-# Reinstall whenever pyproject.toml or the lock changes; the stamp keeps repeated runs instant.
-$(STAMP): pyproject.toml $(LOCK) requirements/pip.txt
+$(UV): requirements/uv.txt
 	@test -n "$(PYTHON)" || { echo "make: python3.11 (or python3) is needed on PATH" >&2; exit 2; }
+	@test -x $(UV_VENV)/bin/python || $(PYTHON) -m venv $(UV_VENV)
+	@$(UV_VENV)/bin/python -m pip install $(PIP_QUIET) --require-hashes --no-deps -r requirements/uv.txt
+	@touch $@
+
+# Reinstall whenever pyproject.toml or the lock changes; the stamp keeps repeated runs instant.
+$(STAMP): pyproject.toml $(LOCK) requirements/pip.txt $(UV)
 	@echo "setup: installing hlm-report and its locked dependencies into $(VENV) (first run takes a minute or two)"
 	$(call install_locked,$(VENV),$(PYTHON),$(LOCK))
-	@$(BYTECODE)
 	@touch $(STAMP)
 
-$(HIGH)/.installed: pyproject.toml $(LOCK) requirements/pip.txt
+$(HIGH)/.installed: pyproject.toml $(LOCK) requirements/pip.txt $(UV)
 	@echo "setup: installing the same lock into $(HIGH) for $$($(PYTHON_HIGH) -V)"
 	$(call install_locked,$(HIGH),$(PYTHON_HIGH),$(LOCK))
 	@touch $@
@@ -82,7 +93,8 @@ system-deps:
 # highest the machine has (its output kept in a log and shown after: in full when it failed).
 # Two runs one after the other took 9.5 min on the 2-core machines here; side by side, about 6.
 HIGH_LOG := $(HIGH)/pytest.log
-test: $(STAMP) system-deps $(if $(PYTHON_HIGH),$(HIGH)/.installed)
+test: system-deps
+	@$(MAKE) --no-print-directory -j2 $(STAMP) $(if $(PYTHON_HIGH),$(HIGH)/.installed)
 	@set -u; high=""; \
 	if [ -n "$(PYTHON_HIGH)" ]; then \
 	  $(HIGH)/bin/python -m pytest -q -p no:cacheprovider --basetemp=/tmp/hlm-test-high-$$$$ \
@@ -117,11 +129,9 @@ clean:
 	rm -rf _output _site .pytest_cache build *.egg-info
 
 # Makes the locks in requirements/ again from pyproject.toml (deliberately: the versions the
-# registry serves today), with uv in a venv of its own so it never enters the locked environment.
-UV_VERSION := 0.13.9
-lock:
-	@test -x .venv-lock/bin/uv || { $(PYTHON) -m venv .venv-lock && .venv-lock/bin/python -m pip install $(PIP_QUIET) uv==$(UV_VERSION); }
-	@.venv-lock/bin/python requirements/lock.py .venv-lock/bin/uv
+# registry serves today), with the pinned uv of .venv-uv (its version: UV in requirements/lock.py).
+lock: $(UV)
+	@$(UV_VENV)/bin/python requirements/lock.py $(UV)
 
 # Times whole processes against statsmodels, the mixedlm package (installed here as the bench
 # extra) and lme4 (when Rscript with lme4 is on PATH). One section: BENCH_FLAGS="--only scale"

@@ -7,7 +7,8 @@ supported Python (uv's universal resolution), so two machines on two days instal
   dev.txt    base + the dev extra: what `make report` and `make test` install into .venv
   spark.txt  base + the spark extra
   bench.txt  base + dev + bench: what `make bench` installs
-  pip.txt    the pip that installs them
+  pip.txt    the pip in each venv (`make bench` and the packaging test call it)
+  uv.txt     the uv that installs the venvs from these locks and makes the locks (in .venv-uv)
 
 Each lock starts with the digest of the pyproject tables it was made from; tests/test_lock.py
 fails when pyproject.toml changes and the locks are not made again.
@@ -28,6 +29,8 @@ ROOT = HERE.parent
 PYTHON = "3.11"  # the lowest supported: uv's universal locks cover the higher ones with markers
 LOCKS = {"base": [], "dev": ["dev"], "spark": ["spark"], "bench": ["dev", "bench"]}
 PIP = "pip==26.3"
+UV = "uv==0.13.9"  # tested by tests/test_lock.py against requirements/uv.txt
+INSTALLERS = {"pip": PIP, "uv": UV}
 DIGEST_PREFIX = "# pyproject-digest: "
 
 
@@ -45,7 +48,7 @@ def pyproject_digest(pyproject: Path = ROOT / "pyproject.toml") -> str:
 
 def _compile(uv: str, source: Path, extras: list[str], out: Path) -> None:
     command = [uv, "pip", "compile", str(source), "--quiet", "--generate-hashes", "--universal"]
-    if source.parent != ROOT:  # pip.in lives in a temporary folder: its path would differ each time
+    if source.parent != ROOT:  # pip.in, uv.in live in a temporary folder: the path would differ
         command.append("--no-annotate")
     command += ["--python-version", PYTHON, "--no-header", "--output-file", str(out)]
     for extra in extras:
@@ -56,10 +59,11 @@ def _compile(uv: str, source: Path, extras: list[str], out: Path) -> None:
 def main(uv: str) -> None:
     digest = pyproject_digest()
     with tempfile.TemporaryDirectory() as tmp:
-        pip_in = Path(tmp) / "pip.in"
-        pip_in.write_text(PIP + "\n")
         jobs = [(name, ROOT / "pyproject.toml", extras) for name, extras in LOCKS.items()]
-        jobs.append(("pip", pip_in, []))
+        for name, pin in INSTALLERS.items():
+            source = Path(tmp) / f"{name}.in"
+            source.write_text(pin + "\n")
+            jobs.append((name, source, []))
         for name, source, extras in jobs:
             out = Path(tmp) / f"{name}.txt"  # a fresh file: uv would keep an old lock's pins
             _compile(uv, source, extras, out)

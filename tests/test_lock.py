@@ -44,12 +44,20 @@ def wanted(extras: list[str]) -> list[Requirement]:
     return out
 
 
-@pytest.mark.parametrize("name", [*lock.LOCKS, "pip"])
+@pytest.mark.parametrize("name", [*lock.LOCKS, *lock.INSTALLERS])
 def test_every_lock_was_made_from_the_pyproject_as_it_is(name):
     first = (REQUIREMENTS / f"{name}.txt").read_text(encoding="utf-8").splitlines()[0]
     assert first == lock.DIGEST_PREFIX + lock.pyproject_digest(), (
         f"requirements/{name}.txt is older than pyproject.toml: run `make lock`"
     )
+
+
+@pytest.mark.parametrize(("name", "pin"), list(lock.INSTALLERS.items()))
+def test_each_installer_lock_pins_the_version_lock_py_names(name, pin):
+    # uv's version is not in the digest (the environment does not change with it): a bumped
+    # lock.UV without `make lock` fails here
+    wanted_name, version = pin.split("==")
+    assert pins(REQUIREMENTS / f"{name}.txt") == {wanted_name: [(version, None)]}
 
 
 @pytest.mark.parametrize(("name", "extras"), list(lock.LOCKS.items()))
