@@ -20,9 +20,10 @@ from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
+from pydantic import Field
 
 from . import atomic
 from .errors import InputError
@@ -43,6 +44,13 @@ def extension(default: Any = None, *, factory: Callable[[], Any] | None = None) 
         return field(default_factory=factory, metadata={OMIT_DEFAULT: True})
     return field(default=default, metadata={OMIT_DEFAULT: True})
 
+
+# Bounds a number cannot leave, as pydantic constraints on the float: `hlm-report schema` shows
+# them (minimum, maximum) and read_json refuses a value beyond one (null, for a non-finite value,
+# passes). The model stage writes a boundary exactly (an SD of 0 at a singular fit, a p of 1).
+NonNegative = Annotated[float, Field(ge=0)]  # an SD, a variance, a standard error
+Probability = Annotated[float, Field(ge=0, le=1)]  # a p-value, an ICC, a share, a reliability
+AtLeastOne = Annotated[float, Field(ge=1)]  # a median odds ratio
 
 RESULTS_FILE = "results.json"
 SAMPLE_FILE = "rows.parquet"  # the row sample beside results.json (figures that need rows)
@@ -223,7 +231,7 @@ class Design:
 class NumericSummary:
     n: int
     mean: float
-    sd: float
+    sd: NonNegative
     min: float
     median: float
     max: float
@@ -328,26 +336,26 @@ class RowSample:
 class FixedEffect:
     term: str
     estimate: float
-    std_error: float
+    std_error: NonNegative
     statistic: float
     df: float | None
-    p_value: float
+    p_value: Probability
     ci_low: float
     ci_high: float
     # final model only: the estimate in outcome SDs per predictor SD (see model/final.py)
     std_estimate: float | None = None
     # final model only: CR2 cluster-robust SE with clubSandwich's Satterthwaite df
-    robust_se: float | None = None
+    robust_se: NonNegative | None = None
     robust_df: float | None = None
-    robust_p: float | None = None
+    robust_p: Probability | None = None
     # binary outcomes: exp(estimate) with the exponentiated CI (the odds ratio of the term), and
     # the average marginal effect on the probability scale (a share: 0.05 is 5 percentage points)
     # with its delta-method SE, averaged over the rows with each group's own effect
-    odds_ratio: float | None = None
-    odds_ratio_ci_low: float | None = None
-    odds_ratio_ci_high: float | None = None
+    odds_ratio: NonNegative | None = None
+    odds_ratio_ci_low: NonNegative | None = None
+    odds_ratio_ci_high: NonNegative | None = None
     marginal_effect: float | None = None
-    marginal_effect_se: float | None = None
+    marginal_effect_se: NonNegative | None = None
 
 
 @dataclass(frozen=True)
@@ -356,16 +364,36 @@ class VarianceComponent:
     term1: str | None
     term2: str | None
     estimate: float  # a variance when term2 is None, else a covariance (lme4's vcov column)
-    sdcor: float  # standard deviation or correlation (lme4's sdcor column)
+    sdcor: Annotated[float, Field(ge=-1)]  # standard deviation or correlation (lme4's sdcor)
     # final model only: 95% interval of sdcor, by profile likelihood (lme4's confint(method =
     # "profile"); glmer's for binary models) wherever it can be computed
-    ci_low: float | None = None
-    ci_high: float | None = None
+    ci_low: Annotated[float, Field(ge=-1)] | None = None
+    ci_high: Annotated[float, Field(ge=-1)] | None = None
     # the method the interval actually used: "profile", "wald" (log-SD / atanh scale), or None
     # (no interval); ci_note says why it is not the profile, or that a bound is the parameter's
     # edge (an SD of zero, a correlation of +-1) because the profile stays inside up to it
     ci_method: str | None = None
     ci_note: str | None = None
+
+    # the scale of a row: a variance row's variance, SD and interval are >= 0, a covariance
+    # row's correlation and interval lie in [-1, 1] (the schema's if/then; off_scale for readers)
+    JSON_SCHEMA_RULES: ClassVar[dict[str, Any]] = {
+        "if": {"properties": {"term2": {"type": "null"}}},
+        "then": {
+            "properties": {k: {"minimum": 0} for k in ("estimate", "sdcor", "ci_low", "ci_high")}
+        },
+        "else": {"properties": {k: {"maximum": 1} for k in ("sdcor", "ci_low", "ci_high")}},
+    }
+
+    def off_scale(self) -> str | None:
+        """The first field off its row's scale (JSON_SCHEMA_RULES), None when none is."""
+        low, high = (0.0, math.inf) if self.term2 is None else (-1.0, 1.0)
+        names = ("estimate",) if self.term2 is None else ()
+        for name in (*names, "sdcor", "ci_low", "ci_high"):
+            value = getattr(self, name)
+            if value is not None and not math.isnan(value) and not low <= value <= high:
+                return name
+        return None
 
 
 @dataclass(frozen=True)
@@ -411,15 +439,25 @@ class AveragePrediction:
     variable: str | None
     level: str | None
     value: float | None
-    estimate: float
-    std_error: float
+    estimate: Probability
+    std_error: NonNegative
 
 
 @dataclass(frozen=True)
 class Icc:
-    estimate: float
-    ci_low: float
-    ci_high: float
+    estimate: Probability
+    ci_low: Probability
+    ci_high: Probability
+    method: str
+
+
+@dataclass(frozen=True)
+class MedianOddsRatio:
+    """Merlo et al.'s (2006) median odds ratio with its interval (1: the groups do not differ)."""
+
+    estimate: AtLeastOne
+    ci_low: AtLeastOne
+    ci_high: AtLeastOne
     method: str
 
 
@@ -436,7 +474,7 @@ class ComponentTest:
     term: str
     statistic: float
     df: int
-    p_value: float  # by p_value_method
+    p_value: Probability  # by p_value_method
     reduced: str  # what the model was compared with, in words
     # several levels: the level (config column) of the component; with term "(Intercept)" the
     # test drops that level's whole random term (every variance and covariance at the level)
@@ -457,14 +495,14 @@ class LevelResult:
     # sigma2), the VPC), and the ICC of two rows in the same group of this level: nested, in
     # the same group at this level and so at every level above it (sum of those shares; the
     # innermost level's is "same school, same class"); crossed, this factor's share
-    variance_share: float | None = None
+    variance_share: Probability | None = None
     icc: Icc | None = None
     # proportional reduction of this level's intercept variance against the null model
     variance_explained: float | None = None
     # mean over the level's groups of each random coefficient's reliability, 1 - conditional
     # variance / variance (for a random intercept of two levels this is HLM's lambda_j)
-    reliability: dict[str, float] = field(default_factory=dict)
-    reliability_mean: float | None = None  # the intercept's
+    reliability: dict[str, Probability] = field(default_factory=dict)
+    reliability_mean: Probability | None = None  # the intercept's
     singular_terms: tuple[str, ...] = ()  # terms at the boundary at this level
     # conditional modes and SEs of this level's groups (`groups`: the labels as written: an
     # inner level's may repeat across parents, `parents` tells them apart)
@@ -476,7 +514,7 @@ class LevelResult:
     lrt: ComponentTest | None = None
     # binary outcomes: the median odds ratio between two groups of this level (Merlo et al.
     # 2006, from its intercept SD) with the interval from that SD's profile limits
-    median_odds_ratio: Icc | None = extension(None)
+    median_odds_ratio: MedianOddsRatio | None = extension(None)
 
 
 @dataclass(frozen=True)
@@ -507,13 +545,13 @@ class ModelResult:
     r2_marginal: float | None = None
     r2_conditional: float | None = None
     icc: Icc | None = None
-    icc_adjusted: float | None = None
+    icc_adjusted: Probability | None = None
     variance_explained_level1: float | None = None  # proportional reduction vs the null model
     variance_explained_level2: float | None = None
-    reliability_mean: float | None = None  # HLM 8's average lambda_j of the intercept
+    reliability_mean: Probability | None = None  # HLM 8's average lambda_j of the intercept
     # HLM 8's reliability of each random coefficient (term -> average over groups)
-    reliability: dict[str, float] = field(default_factory=dict)
-    icc_residual: float | None = None  # tau00 / (tau00 + sigma2): the ICC after the predictors
+    reliability: dict[str, Probability] = field(default_factory=dict)
+    icc_residual: Probability | None = None  # tau00 / (tau00 + sigma2): ICC after the predictors
     design_effect: float | None = None
     random_terms: tuple[str, ...] = ()
     group_effects: GroupEffects | None = None
@@ -523,7 +561,7 @@ class ModelResult:
     nagq: int | None = None  # binomial mixed models: quadrature points (1: Laplace)
     # binomial mixed models: Merlo et al.'s (2006) median odds ratio, exp(sqrt(2 tau00) z_0.75),
     # with the interval implied by the ICC's (null model)
-    median_odds_ratio: Icc | None = None
+    median_odds_ratio: MedianOddsRatio | None = None
     # binomial models: terms whose estimates diverge (complete or quasi-complete separation)
     separation: tuple[str, ...] = ()
     # the random effects are uncorrelated, lme4's (1 + x || g): fitted so because the correlated
@@ -538,7 +576,7 @@ class ModelResult:
     # level in `group`; random_terms are every level's terms, once
     levels: tuple[LevelResult, ...] = extension(factory=tuple)
     # null model with several levels: the residual's (level 1's) share of the total variance
-    residual_share: float | None = extension(None)
+    residual_share: Probability | None = extension(None)
 
     @property
     def label(self) -> str:
@@ -595,10 +633,10 @@ class Comparison:
     model_b: ModelName
     statistic: float
     df: int
-    p_value: float
+    p_value: Probability
     p_value_method: Reference
     refit: bool
-    p_value_naive: float | None = None
+    p_value_naive: Probability | None = None
     aic_a: float | None = None
     aic_b: float | None = None
 
@@ -610,11 +648,11 @@ class SimpleSlope:
     moderator: str
     moderator_value: str  # a level, or a number written with its meaning ("mean + 1 SD")
     estimate: float
-    std_error: float
+    std_error: NonNegative
     df: float | None
     ci_low: float
     ci_high: float
-    p_value: float
+    p_value: Probability
     moderator_number: float | None = None  # the numeric moderator value (None: a level)
 
 
@@ -648,13 +686,13 @@ class Selection:
     aic: float
     bic: float
     delta_aic: float
-    akaike_weight: float
+    akaike_weight: Probability
 
 
 @dataclass(frozen=True)
 class Effect:
     estimate: float
-    std_error: float
+    std_error: NonNegative
     # Satterthwaite df of the contrast (several levels: the levels engine's, lmerTest's)
     df: float | None = extension(None)
 
@@ -686,8 +724,8 @@ class SlopeVarianceExplained:
     moderators: tuple[str, ...]  # the variables they pair it with
     model_without: ModelName
     model_with: ModelName
-    tau_without: float
-    tau_with: float
+    tau_without: NonNegative
+    tau_with: NonNegative
     proportion: float | None  # None when tau_without is zero; negative: the variance grew
 
 
@@ -698,8 +736,8 @@ class InterceptVarianceExplained:
     predictors only against the random-intercept model with all of them (linear models)."""
 
     predictors: tuple[str, ...]  # the level-2 predictors, as in the config
-    tau_without: float
-    tau_with: float
+    tau_without: NonNegative
+    tau_with: NonNegative
     proportion: float | None  # None when tau_without is zero; negative: the variance grew
 
 
@@ -714,7 +752,7 @@ class JointTest:
     statistic: float  # F, or chi-square
     df_num: int
     df_den: float | None  # None for the chi-square
-    p_value: float
+    p_value: Probability
     method: str  # "Satterthwaite F" or "Wald chi-square"
 
 
@@ -918,13 +956,23 @@ _HINTS: dict[type, dict[str, Any]] = {}
 
 def _hints(cls: type) -> dict[str, Any]:
     if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
+        _HINTS[cls] = typing.get_type_hints(cls, include_extras=True)
     return _HINTS[cls]
 
 
 def _build(tp: Any, raw: Any, where: str) -> Any:
     """Rebuild a value of type `tp` from its JSON form, naming the path of anything unexpected."""
     origin = typing.get_origin(tp)
+    if origin is Annotated:  # a bounded float (NonNegative, Probability, ...)
+        base, *constraints = typing.get_args(tp)
+        value = _build(base, raw, where)
+        for bound in (b for c in constraints for b in getattr(c, "metadata", [c])):
+            low, high = getattr(bound, "ge", None), getattr(bound, "le", None)
+            if low is not None and value < low:
+                raise SchemaError(f"results.json: '{where}' is {value!r}, below its minimum {low}")
+            if high is not None and value > high:
+                raise SchemaError(f"results.json: '{where}' is {value!r}, above its maximum {high}")
+        return value
     if origin in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(tp) if a is not type(None)]
         if raw is None:
@@ -966,7 +1014,14 @@ def _build(tp: Any, raw: Any, where: str) -> Any:
                     raise SchemaError(f"results.json: missing key '{where}.{name}'")
                 continue
             values[name] = _build(hints[name], raw[name], f"{where}.{name}")
-        return tp(**values)
+        built = tp(**values)
+        off = built.off_scale() if hasattr(built, "off_scale") else None
+        if off is not None:
+            scale = "a variance row's (>= 0)" if built.term2 is None else "a correlation's"
+            raise SchemaError(
+                f"results.json: '{where}.{off}' is {getattr(built, off)!r}, off {scale} scale"
+            )
+        return built
     if tp is float and isinstance(raw, int | float):
         return float(raw)
     return raw

@@ -36,6 +36,15 @@ class _Builder:
     def of(self, tp: Any) -> dict[str, Any]:
         origin = typing.get_origin(tp)
         args = typing.get_args(tp)
+        if origin is typing.Annotated:
+            # results' bounded floats: pydantic's Field(ge=, le=) as JSON Schema's own words
+            out = dict(self.of(args[0]))
+            for bound in (b for c in args[1:] for b in getattr(c, "metadata", [c])):
+                if getattr(bound, "ge", None) is not None:
+                    out["minimum"] = bound.ge
+                if getattr(bound, "le", None) is not None:
+                    out["maximum"] = bound.le
+            return out
         if origin in (typing.Union, types.UnionType):
             options = [self.of(a) for a in args if a is not type(None)]
             allowed = options + ([{"type": "null"}] if type(None) in args else [])
@@ -87,7 +96,7 @@ class _Builder:
         if name in self.defs:
             return self.ref(name)
         self.defs[name] = {}  # placeholder first: a recursive type would find itself
-        hints = typing.get_type_hints(tp)
+        hints = typing.get_type_hints(tp, include_extras=True)
         props = {f.name: self.of(hints[f.name]) for f in fields(tp)}
         for field in props:
             if field.endswith("_sha256"):  # a SHA-256 digest as hashlib's hexdigest() writes it
@@ -109,6 +118,8 @@ class _Builder:
         doc = (tp.__doc__ or "").strip()
         if doc and not doc.startswith(f"{name}("):  # not the dataclass's generated signature
             self.defs[name]["description"] = " ".join(doc.split())
+        # rules across fields (a VarianceComponent's scale depends on its term2)
+        self.defs[name].update(getattr(tp, "JSON_SCHEMA_RULES", {}))
         return self.ref(name)
 
     def spec(self) -> dict[str, str]:

@@ -24,6 +24,7 @@ from ..results import (
     FixedEffect,
     GroupEffects,
     Icc,
+    MedianOddsRatio,
     Method,
     ModelName,
     ModelResult,
@@ -331,7 +332,7 @@ def _null_icc(prepared: Prepared, fit: glmm.GlmmFit, mdef: ModelDef) -> tuple[Ic
     theta = float(fit.theta[0])
     tau00 = theta**2
     icc = Icc(glmm.latent_icc(fit.re_cov), low, high, "latent scale, profile likelihood, 95%")
-    mor = Icc(
+    mor = MedianOddsRatio(
         median_odds_ratio(tau00),
         median_odds_ratio(_tau_of_icc(low)),
         median_odds_ratio(_tau_of_icc(high)),
@@ -398,7 +399,9 @@ def mixed_result(
     if mdef.name == ModelName.NULL:
         icc, mor = _null_icc(prepared, fit, mdef)
     elif q == 1:
-        mor = Icc(median_odds_ratio(tau00), float("nan"), float("nan"), "Merlo et al. (2006)")
+        mor = MedianOddsRatio(
+            median_odds_ratio(tau00), float("nan"), float("nan"), "Merlo et al. (2006)"
+        )
     lines = ()
     intervals = None
     averages = group_averages = ()

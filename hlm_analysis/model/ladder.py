@@ -314,8 +314,9 @@ def variance_components(
     m = q + q * (q - 1) // 2 + (sigma2 is not None)
     ci = intervals if intervals is not None else [profile.Interval(None, None, None)] * m
 
-    def interval(k: int) -> tuple:
-        return _finite(ci[k].low), _finite(ci[k].high), ci[k].method, ci[k].note
+    def interval(k: int, edge: float = np.inf) -> tuple:
+        low, high = (_on_scale(_finite(v), edge) for v in (ci[k].low, ci[k].high))
+        return low, high, ci[k].method, ci[k].note
 
     rows = []
     sd = np.sqrt(np.clip(np.diag(cov), 0, None))
@@ -328,9 +329,10 @@ def variance_components(
         corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else float("nan")
         rows.append(
             VarianceComponent(
-                group, terms[i], terms[j], float(cov[i, j]), float(corr), *interval(q + k)
+                group, terms[i], terms[j], float(cov[i, j]), _on_scale(corr, 1.0),
+                *interval(q + k, 1.0),
             )
-        )
+        )  # fmt: skip
     if sigma2 is not None:
         rows.append(
             VarianceComponent(
@@ -338,6 +340,15 @@ def variance_components(
             )
         )
     return tuple(rows)
+
+
+def _on_scale(value: float | None, edge: float) -> float | None:
+    """An SD's (edge inf) or a correlation's (edge 1) value on its scale: a singular fit's
+    correlation came out -1.0000000000000002 (rounding of cov / (sd sd)), which results.json's
+    schema refuses; NaN and None pass."""
+    if value is None or not np.isfinite(value):
+        return value if value is None else float(value)
+    return float(min(max(value, 0.0 if edge == np.inf else -edge), edge))
 
 
 @dataclass(frozen=True)

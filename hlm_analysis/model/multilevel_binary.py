@@ -28,6 +28,7 @@ from ..results import (
     GroupEffects,
     Icc,
     LevelResult,
+    MedianOddsRatio,
     Method,
     ModelName,
     ModelResult,
@@ -305,13 +306,13 @@ def _null_iccs(bfit, iccs: list[float], crossed: bool, n_rows: int) -> list[Icc]
     return out
 
 
-def _median_odds_ratio(tau00: float, interval: profile.Interval | None) -> Icc:
+def _median_odds_ratio(tau00: float, interval: profile.Interval | None) -> MedianOddsRatio:
     """Merlo et al.'s MOR of a level, exp(sqrt(2 tau00) z_0.75), monotone in the intercept SD,
     so its limits are those of the SD's interval carried over."""
     mor = binomial.median_odds_ratio(tau00)
     if interval is None or interval.method is None:
-        return Icc(mor, float("nan"), float("nan"), "Merlo et al. (2006)")
-    return Icc(
+        return MedianOddsRatio(mor, float("nan"), float("nan"), "Merlo et al. (2006)")
+    return MedianOddsRatio(
         mor,
         binomial.median_odds_ratio(interval.low**2),
         binomial.median_odds_ratio(interval.high**2),
