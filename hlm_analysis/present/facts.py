@@ -281,6 +281,9 @@ def _slope(
             {
                 "label": escape(labels.term(term, with_reference=False)),
                 "is_time": term == levels.time_column(results),
+                # what a group is compared on: growth data's slope of time is growth per unit of
+                # time ("their growth per year"; was "Compare schools on Year")
+                "own": escape(_own_slope(results, term, labels)),
                 "one": escape(words.noun.one),
                 "many": escape(words.noun.many),
                 # the SD's and the ranking's noun: the level's ("school"), "group" when unnamed
@@ -314,6 +317,14 @@ def _slope(
         "any_varies": any(i["varies"] for i in items),
         "compare_groups": any(i["varies"] and i["reliable"] for i in items),
     }
+
+
+def _own_slope(results: Results, term: str, labels: TermLabels) -> str:
+    label = labels.term(term, with_reference=False)
+    if term != levels.time_column(results):
+        return f"effect of {label}"
+    word = lexicon.derived_group_noun(label)
+    return f"growth per {word}" if word else f"growth per unit of {label}"
 
 
 def _explained(results: Results, term: str, labels: TermLabels, escape: Escape) -> dict:

@@ -347,3 +347,12 @@ def test_a_yes_no_lever_compares_the_rows_in_the_readers_words(growth):
         "higher for students in schools with the programme than for students in schools "
         "without it, on average" in text
     )
+
+
+def test_groups_are_compared_on_their_growth_not_on_the_time_variable():
+    """egsingle: 'Compare schools on Year', 'Do not rank individual children by their own
+    effect of Year' (review 31 #10: their growth per year)."""
+    text = narrative.recommendations_section(facts(fixture_results("levels_growth")))
+    assert "**Compare schools on their growth per year.**" in text
+    assert "**Do not rank individual children by their own growth per year.**" in text
+    assert "on Year." not in text and "effect of Year" not in text
