@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
 from importlib import metadata
 
 from .data.source import discover
@@ -25,19 +26,56 @@ def package_version() -> str:
         return "unknown"
 
 
-def build(spec) -> Provenance:
+class DataDigest:
+    """The data's SHA-256 and size, computed in a thread of its own from the moment this is made:
+    the fit that follows runs on one core while the other hashes (reading and hashing let go of
+    the GIL), where hashed after the fit the bytes of a 50-million-row lake (0.9 GB) added half
+    a second to the process."""
+
+    def __init__(self, spec) -> None:
+        self.files = discover(spec.data).files
+        self._found: tuple[str, int] | BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._found = _digest(self.files)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            self._found = exc
+
+    def result(self) -> tuple[str, int]:
+        self._thread.join()
+        if isinstance(self._found, BaseException):
+            raise self._found
+        return self._found
+
+
+def _digest(files) -> tuple[str, int]:
     digest = hashlib.sha256()
-    files = discover(spec.data).files
     size = 0
+    block = bytearray(_BLOCK)  # one buffer for every read: no 1 MiB object per block
+    view = memoryview(block)
     for path in files:
         with open(path, "rb") as handle:
-            while block := handle.read(_BLOCK):
-                digest.update(block)
-                size += len(block)
+            while read := handle.readinto(block):
+                digest.update(view[:read])
+                size += read
+    return digest.hexdigest(), size
+
+
+def build(spec, digest: DataDigest | None = None) -> Provenance:
+    """`digest`: the data's, started earlier (DataDigest); else hashed now."""
+    if digest is None:
+        files = discover(spec.data).files
+        sha, size = _digest(files)
+    else:
+        files = digest.files
+        sha, size = digest.result()
     return Provenance(
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         package_version=package_version(),
-        data_sha256=digest.hexdigest(),
+        data_sha256=sha,
         data_files=len(files),
         data_bytes=size,
         config_sha256=inputs_hash(spec.to_json()),

@@ -346,6 +346,7 @@ def run_analysis(
     """Fit the ladder; write out_dir/results.json and the row sample beside it (each atomic)."""
     started = time.perf_counter()
     prepared = prepared or validated(spec)
+    digest = provenance.DataDigest(spec)  # hashed while the models are fitted
     data = describe(prepared)
     binary = spec.family == "binomial"
     if binary and spec.multilevel:
@@ -389,7 +390,7 @@ def run_analysis(
         ),
         joint_tests=fitted.joint_tests,
         intercept_variance_explained=fitted.intercept_variance_explained,
-        provenance=provenance.build(spec),
+        provenance=provenance.build(spec, digest),
     )
     write_json(results, Path(out_dir) / RESULTS_FILE)
     return results
