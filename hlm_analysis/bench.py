@@ -254,7 +254,12 @@ def _scan_summary(fits: list[Fit]) -> str:
         f"{label} {statistics.median(f.scans[i][1] for f in fits):.2f} s"
         for i, (label, _) in enumerate(scans)
     ]
-    return f"{len(scans)} scan{'s' if len(scans) != 1 else ''}: " + ", ".join(each)
+    # the rest of the process: start-up, imports, the fits, writing (what no scan explains)
+    rest = statistics.median(f.seconds - sum(s for _, s in f.scans) for f in fits)
+    return (
+        f"{len(scans)} scan{'s' if len(scans) != 1 else ''}: " + ", ".join(each)
+        + f"; outside the scans {rest:.2f} s"
+    )  # fmt: skip
 
 
 def _load() -> str:
