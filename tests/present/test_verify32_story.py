@@ -356,3 +356,15 @@ def test_groups_are_compared_on_their_growth_not_on_the_time_variable():
     assert "**Compare schools on their growth per year.**" in text
     assert "**Do not rank individual children by their own growth per year.**" in text
     assert "on Year." not in text and "effect of Year" not in text
+
+
+def test_the_board_text_glosses_or_drops_model_jargon(women3):
+    """The summary and email said 'marginal R² for the logit link' ('logit link' is glossed
+    nowhere); the few-groups recommendation 'fixed effects are still sound with Satterthwaite
+    degrees of freedom'."""
+    text = sections(women3)
+    assert "logit link" not in text["summary"] and "logit link" not in text["email"]
+    assert "(marginal R², on the latent scale)" in text["summary"]
+    assert "fixed effects are still sound" not in text["recommendations"]
+    people = narrative.recommendations_section(facts(fixture_results("levels_scotssec")))
+    assert "the associations with the predictors are still sound" in people
