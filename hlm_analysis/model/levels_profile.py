@@ -219,19 +219,31 @@ class _Profile:
         deviance, z = self._minimise(value, start)
         if not np.isfinite(deviance) and not np.array_equal(start, self.points[nearest][1]):
             deviance, z = self._minimise(value, self.points[nearest][1].copy())
-        if self._stalled_at_edge(z) and nearest != float(self.best[self.k]):
-            # a correlation carried to +-1 by the warm start sits where atanh's gradient
-            # vanishes, so the minimisation stops there even when the minimum lies inside: 3
-            # sites' intercept SD, held low, kept the site correlation at -0.99996 (true
-            # minimum -0.81, 0.0043 lower), and the lower limit came out 0.10621 for 0.10601
-            # (lme4's devfun2 minimised by nlminb). Try from the optimum's side as well.
-            again = self.points[float(self.best[self.k])][1].copy()
+        if self._stalled_at_edge(z):
+            # a correlation carried to +-1 (by the warm start, or by the slope's extrapolation
+            # from the optimum) sits where atanh's gradient vanishes, so the minimisation stops
+            # there even when the minimum lies inside: 3 sites' intercept SD, held low, kept
+            # the site correlation at -0.99996 (true minimum -0.81, 0.0043 lower): lower limit
+            # 0.10621 for 0.10601; a class intercept SD held at 0.549 kept its correlation at
+            # 1 (the deviance 1.3 above the minimum, whose correlation is -0.7): upper limit
+            # 0.549 for 0.683 (lme4's devfun2 minimised by nlminb). Start again with the
+            # correlations inside, at the optimum's values and at their negatives.
+            home = self.points[float(self.best[self.k])][1]
+            cor = self.is_cor[self.others]
+            reset = z.copy()
+            reset[cor] = home[cor]
+            flipped = reset.copy()  # the profile may have a second branch of the other sign
+            flipped[cor] = -home[cor]
+            starts = [reset, home.copy(), flipped]
             shift = self._free_k(value) - self._free_k(float(self.best[self.k]))
             if np.isfinite(shift) and abs(shift) < 5:
-                again = again + self.slope * shift
-            other, z_other = self._minimise(value, again)
-            if other < deviance:
-                deviance, z = other, z_other
+                moved = home + self.slope * shift
+                moved[cor] = home[cor]
+                starts.append(moved)
+            for again in starts:
+                other, z_other = self._minimise(value, again)
+                if other < deviance:
+                    deviance, z = other, z_other
         excess = deviance - self.base - CHI2_95 if np.isfinite(deviance) else profile._BEYOND
         self.points[value] = (float(excess), z)
         return float(excess)

@@ -116,3 +116,25 @@ def test_a_profile_limit_is_not_held_by_a_correlation_stalled_at_minus_one(tmp_p
         fit, multilevel.wald_intervals(fit), len(prepared.sums.counts)
     )
     assert intervals["site"][0].low == pytest.approx(ref["site_sd_profile_low"], rel=1e-4)
+
+
+def test_a_profile_with_two_branches_takes_the_lower_one(tmp_path):
+    # 5 outer x 4 inner groups with an x slope inside: held high, the inner intercept SD's
+    # profile has a branch with the inner correlation near -0.7 and one near +0.96; starting
+    # from the optimum (+0.64) the minimisation ran to +1 and the upper limit came out 0.549
+    # (the deviance there is 1.3 below the 95% line); sigma's lower limit 0.8244 likewise.
+    ref = R["two_branch"]
+    config = write_config(
+        tmp_path, "branches", data=REFERENCE / "levels_verify32" / "two_branch.csv",
+        outcome="y", predictors=["x", "z", "t"], group=["outer", "inner"],
+        random_slopes={"inner": ["x"]},
+    )  # fmt: skip
+    prepared = validated(load_spec(config))
+    mdef = next(d for d in multilevel.ladder(prepared) if d.name == ModelName.RANDOM_SLOPE)
+    fit = multilevel.fit_mixed(prepared, mdef)
+    assert fit.ml.loglik == pytest.approx(ref["ml_loglik"], abs=1e-6)  # logLik(refitML(m))
+    intervals = levels_profile.levels_intervals(
+        fit, multilevel.wald_intervals(fit), len(prepared.sums.counts)
+    )
+    assert intervals["inner"][0].high == pytest.approx(ref["inner_sd_high"], rel=1e-4)
+    assert intervals["Residual"][0].low == pytest.approx(ref["sigma_low"], rel=1e-4)

@@ -56,4 +56,37 @@ out$growth_dropout <- list(
   ml_loglik = as.numeric(logLik(mm)), site_sd_ml = unname(opt[k]),
   site_sd_profile_low = low, site_sd_confint_low = ci[1, 1],
   rise_at = list(value = 0.1062141, rise = rise(0.1062141)))
+# d. two_branch.csv (seeded generator, case fz3301): 147 rows, 5 outer groups x 4 inner, an x
+#    slope at the inner level. Held high, the inner intercept SD's profile has two branches
+#    (inner correlation about -0.7 and about +0.96); the profile is their minimum. Exact limits
+#    as in c, from several starts (correlation drawn in (-1, 1)).
+tb <- read.csv("two_branch.csv", colClasses = c(outer = "character", inner = "character"))
+m <- lmer(y ~ 1 + x + z + t + (1 | outer) + (1 + x | outer:inner), tb, REML = TRUE)
+mm <- refitML(m)
+dev2 <- lme4:::devfun2(mm, useSc = TRUE, signames = FALSE)
+opt <- attr(dev2, "optimum")[1:5]  # sd, cor, sd of outer:inner; sd of outer; sigma
+base <- dev2(opt)
+LO <- c(0, -1, 0, 0, 1e-6); HI <- c(Inf, 1, Inf, Inf, Inf)
+rise2 <- function(k, v) {
+  g <- function(z) { p <- opt; p[-k] <- z; p[k] <- v; r <- dev2(p); if (is.finite(r)) r else 1e10 }
+  best <- Inf
+  set.seed(2)
+  for (s in 1:6) {
+    st <- opt[-k]
+    if (s > 1) st <- st * (1 + 0.3 * rnorm(length(st)))
+    if (s > 3 && k != 2) st[if (k == 1) 1 else 2] <- runif(1, -0.99, 0.99)  # the correlation
+    st <- pmin(pmax(st, LO[-k] + 1e-6), HI[-k] - 1e-6)
+    o <- nlminb(st, g, lower = LO[-k], upper = HI[-k],
+                control = list(rel.tol = 1e-15, eval.max = 5000, iter.max = 3000))
+    best <- min(best, o$objective)
+  }
+  best - base
+}
+ci <- confint(m, parm = c("sd_(Intercept)|outer:inner", "sigma"), method = "profile", oldNames = FALSE)
+out$two_branch <- list(
+  formula = "y ~ 1 + x + z + t + (1 | outer) + (1 + x | outer:inner)",
+  ml_loglik = as.numeric(logLik(mm)),
+  inner_sd_high = uniroot(function(v) rise2(1, v) - qchisq(0.95, 1), c(0.5, 0.8), tol = 1e-10)$root,
+  sigma_low = uniroot(function(v) rise2(5, v) - qchisq(0.95, 1), c(0.7, opt[5]), tol = 1e-10)$root,
+  confint = list(inner_sd_high = ci[1, 2], sigma_low = ci[2, 1]))
 write(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), "levels_verify32_reference.json")
