@@ -368,3 +368,12 @@ def test_the_board_text_glosses_or_drops_model_jargon(women3):
     assert "fixed effects are still sound" not in text["recommendations"]
     people = narrative.recommendations_section(facts(fixture_results("levels_scotssec")))
     assert "the associations with the predictors are still sound" in people
+
+
+def test_the_policy_line_names_the_levels_whose_differences_are_small(women3):
+    """'differences between groups at every level are small beside those within them'."""
+    policy = sections(women3)["implications"].split("**For policy.**")[1].split("\n")[0]
+    assert "between groups" not in policy
+    assert "differences between regions and districts are small beside those within districts" in (
+        policy
+    )
