@@ -17,6 +17,7 @@ from ..errors import InputError
 from ..results import Reference, Results, read_json
 from . import alt_text, captions, figures, fmt, narrative, tables
 from .facts import facts
+from .labels import labels_for
 
 _TABLES = {
     "descriptives": tables.descriptives,
@@ -67,7 +68,18 @@ class ReportDocument:
         return narrative.implications_section(self.facts)
 
     def data_summary(self) -> str:
-        return narrative.render("data.md.j2", f=self.facts)
+        text = narrative.render("data.md.j2", f=self.facts)
+        return text + self._one_correlation()
+
+    def _one_correlation(self) -> str:
+        """With two numeric variables the one correlation is a sentence (figures.plot_correlations
+        draws no heatmap for it)."""
+        corr = self.results.data.correlations
+        if corr is None or len(corr.variables) != 2:
+            return ""
+        a, b = (fmt.md_escape(labels_for(self.results).raw(v)) for v in corr.variables)
+        r = fmt.num(corr.matrix[0][1], 2)
+        return f"{a} and {b} correlate at r = {r} (Pearson).\n"
 
     def methods(self) -> str:
         versions = ", ".join(f"{k} {v}" for k, v in self.results.software.items())

@@ -17,7 +17,7 @@ from .. import distributions, rules
 from ..results import INTERCEPT, ModelName, Results, TermKind, VariableKind
 from . import equation, fmt, levels, lexicon
 from . import level_facts as level_facts_module
-from .labels import TermLabels, labels_for
+from .labels import TermLabels, labels_for, slope_point
 from .level_facts import level_facts
 
 Escape = Callable[[object], str]
@@ -89,6 +89,16 @@ def held_outside_data(results: Results, term: str) -> bool:
     return False
 
 
+def _one_unit(results: Results, labels: TermLabels, variable) -> str:
+    """How one unit of a numeric predictor reads (a group mean: of the variable it averages)."""
+    if variable is None:
+        return "one unit"
+    column = variable.mean_of or variable.name
+    summaries = {**results.data.numeric, **(getattr(results.data, "group_level", None) or {})}
+    largest = summaries[column].max if column in summaries else None
+    return labels.one_unit(column, largest)
+
+
 def effect_fact(
     fe,
     results: Results,
@@ -156,6 +166,9 @@ def effect_fact(
         "mean_of": escape(labels.raw(variable.mean_of))
         if variable is not None and variable.mean_of
         else "",
+        # "one percentage point" for a percentage, else "one unit" (labels.one_unit)
+        "one_unit": _one_unit(results, labels, variable),
+        "unit_step": _one_unit(results, labels, variable).replace(" ", "-"),  # "one-unit increase"
         "level_phrase": escape(level_phrase),
         "reference_phrase": escape(reference_phrase),
         "level": escape(dummy[1]) if dummy else "",
@@ -450,12 +463,14 @@ def _joint(results: Results, labels: TermLabels, escape: Escape) -> list[dict]:
     return out
 
 
-def _slope_at(s, labels: TermLabels, escape: Escape) -> str:
-    """Where a simple slope of a numeric moderator is read: "mean − 1 SD (0.921)", or, for a
-    moderator with two values (1/2), "Sector = 1" rather than a bare "1 (1)"."""
+def _slope_at(s, labels: TermLabels, escape: Escape, results: Results) -> str:
+    """Where a simple slope of a numeric moderator is read: "mean − 1 SD (0.921)", "mean over
+    students (0.000)" (labels.slope_point), or, for a moderator with two values (1/2),
+    "Sector = 1" rather than a bare "1 (1)"."""
     if s.moderator_number is not None and s.moderator_value == f"{s.moderator_number:g}":
         return escape(f"{labels.variable(s.moderator)} = {s.moderator_value}")
-    return escape(s.moderator_value) + f" ({fmt.sig(s.moderator_number, 3)})"
+    where, number = slope_point(results, s)
+    return escape(where) + f" ({number})"
 
 
 def _average_by(results: Results, term: str, labels: TermLabels, escape: Escape) -> str:
@@ -468,7 +483,9 @@ def _average_by(results: Results, term: str, labels: TermLabels, escape: Escape)
     )
 
 
-def _moderator_at(s, categorical: bool, labels: TermLabels, lex: lexicon.Lexicon | None) -> str:
+def _moderator_at(
+    s, categorical: bool, labels: TermLabels, lex: lexicon.Lexicon | None, results=None
+) -> str:
     """Where a simple slope is read, named with its moderator: "for patients in hospitals with
     Teaching hospital = no" (a bare "for no" named nothing), "Motivation = −1.02, the mean − 1 SD"."""
     name = labels.variable(s.moderator)
@@ -477,13 +494,18 @@ def _moderator_at(s, categorical: bool, labels: TermLabels, lex: lexicon.Lexicon
         return phrase or f"{name} = {s.moderator_value}"
     if s.moderator_number is not None and s.moderator_value == f"{s.moderator_number:g}":
         return f"{name} = {s.moderator_value}"
-    number = f"{fmt.sig(s.moderator_number, 3)}" if s.moderator_number is not None else ""
-    return (
-        f"{name} = {number}, the {s.moderator_value}" if number else f"{name} {s.moderator_value}"
+    where, number = (
+        slope_point(results, s)
+        if results is not None
+        else (s.moderator_value, fmt.sig(s.moderator_number, 3))
     )
+    number = number if s.moderator_number is not None else ""
+    return f"{name} = {number}, the {where}" if number else f"{name} {where}"
 
 
-def _reverses(slopes, categorical: bool, labels: TermLabels, lex, escape: Escape) -> str | None:
+def _reverses(
+    slopes, categorical: bool, labels: TermLabels, lex, escape: Escape, results=None
+) -> str | None:
     """A link that changes direction across the moderator: reliably negative at one value and
     reliably positive at another ("stronger" and "weaker" would misread it). The two ends as a
     phrase, else None."""
@@ -494,7 +516,7 @@ def _reverses(slopes, categorical: bool, labels: TermLabels, lex, escape: Escape
     word = "for" if categorical else "at"
 
     def at(s) -> str:
-        where = escape(_moderator_at(s, categorical, labels, lex))
+        where = escape(_moderator_at(s, categorical, labels, lex, results))
         return f"{word} {where} (slope {fmt.sig(s.estimate, 3)})"
 
     return f"negative {at(neg[0])}, but positive {at(pos[-1])}"
@@ -537,7 +559,7 @@ def _research_questions(
                         "focal": escape(labels.term(s.focal, with_reference=False))
                         if len(focal_terms) > 1
                         else "",
-                        "at": _slope_at(s, labels, escape)
+                        "at": _slope_at(s, labels, escape, results)
                         if not categorical
                         else escape(_moderator_at(s, True, labels, lex)),
                         "estimate": fmt.sig(s.estimate, 3),
@@ -571,7 +593,7 @@ def _research_questions(
                 ),
                 "region": _region(region, labels, escape) if region else None,
                 # one focal term: its link reliably changes sign across the moderator
-                "reverses": _reverses(slopes, categorical, labels, lex, escape)
+                "reverses": _reverses(slopes, categorical, labels, lex, escape, results)
                 if len(focal_terms) == 1
                 else None,
             }

@@ -147,11 +147,16 @@ def plot_distributions(results: Results, rows: pd.DataFrame) -> Figure:
     return fig
 
 
-def plot_correlations(results: Results) -> Figure:
+def plot_correlations(results: Results) -> Figure | None:
+    """The lower triangle of the correlations; None for fewer than three variables: one
+    correlation drawn as a heatmap took a third of a PDF page (the data section says it in a
+    sentence instead: document.ReportDocument.data_summary)."""
     labels = labels_for(results)
     corr = results.data.correlations
     names = [_wrapped(labels.raw(v)) for v in corr.variables]
     k = len(names)
+    if k < 3:
+        return None
     fig = _figure(min(8, 2.2 + 0.75 * k), min(6.5, 1.6 + 0.6 * k))
     ax = fig.add_subplot()
     matrix = pd.DataFrame(corr.matrix, index=names, columns=names)
@@ -441,7 +446,8 @@ def plot_level_sizes(results: Results) -> Figure:
         if sizes.max() > 3 * max(sizes.min(), 1):
             ax.set_xscale("log")
             _plain_log_axis(ax.xaxis)
-        noun = lexicon.build(results.spec, results.design, labels.raw).tier(column).noun
+        lex = lexicon.build(results.spec, results.design, labels.raw)
+        noun = lex.tier(column).noun
         title = f"{labels.raw(column)}: {len(sizes):,} {noun.many}"
         hidden = int((~shown).sum())
         if hidden:
@@ -454,7 +460,8 @@ def plot_level_sizes(results: Results) -> Figure:
         else:
             title = _wrapped(title, 40, 3)
         ax.set_title(title, fontsize=9)
-        ax.set_xlabel("Rows per group", fontsize=8)
+        # the configured nouns ("Students per school"), as the text says them
+        ax.set_xlabel(_literal(f"{lex.unit.Many} per {noun.one}"), fontsize=8)
     if any(len(set(levels.group_summary(results, c).n)) > 1 for c in cols[:1]):
         axes[0].set_ylabel(_wrapped(f"Mean {labels.raw(results.spec.outcome)}", 30, 2))
     return fig
@@ -727,18 +734,26 @@ def plot_probabilities(results: Results, model: ModelResult) -> Figure | None:
     fig = _figure(8, 3.4 * n_rows)
     axes = fig.subplots(n_rows, columns, squeeze=False).ravel()
     ax = axes[0]
+    # the configured nouns ("Schools ranked", "all students"), as the text says them
+    lex = lexicon.build(results.spec, results.design, labels_for(results).raw)
+    group, unit = lex.group, lex.unit
     rank = np.arange(len(groups["fit"]))
     ax.fill_between(rank, groups["low"], groups["high"], color="#9fb3c8", alpha=0.6, linewidth=0,
                     label="95% interval")  # fmt: skip
     ax.plot(rank, groups["fit"], "o-" if len(rank) <= LABELLED_GROUPS else "-", color=PALETTE,
-            markersize=3, linewidth=1, label="group")  # fmt: skip
-    average = "average prediction (all rows)" if groups["averaged"] else "average group"
-    ax.axhline(groups["average"], color="#b3471d", linewidth=1, label=average)
-    ax.set(ylim=(0, 1), xlabel=f"Groups ranked (n = {len(rank):,})", ylabel="Probability")
-    title = (
-        "Each group, all rows placed in it"
+            markersize=3, linewidth=1, label=_literal(group.one))  # fmt: skip
+    average = (
+        _literal(f"average prediction (all {unit.many})")
         if groups["averaged"]
-        else "A typical member of each group"
+        else _literal(f"average {group.one}")
+    )
+    ax.axhline(groups["average"], color="#b3471d", linewidth=1, label=average)
+    ax.set(ylim=(0, 1), xlabel=_literal(f"{group.Many} ranked (n = {len(rank):,})"))
+    ax.set_ylabel("Probability")
+    title = _literal(
+        f"Each {group.one}, all {unit.many} placed in it"
+        if groups["averaged"]
+        else f"A typical {unit.one} in each {group.one}"
     )
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, frameon=False, loc="lower right")

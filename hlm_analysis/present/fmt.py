@@ -115,6 +115,15 @@ def decimals_for(spread: float, figures: int = 3) -> int:
     return int(min(4, max(0, figures - 1 - math.floor(math.log10(abs(spread))))))
 
 
+def to_error(value: float | None, error: float | None, figures: int = 2) -> str:
+    """A value at the precision its uncertainty supports (`figures` significant digits of the
+    standard error or SD): an intercept of -0.00259 with SE 0.127 is "0.00", not a three-digit
+    zero that reads as a finding."""
+    if error is None or not math.isfinite(error) or error <= 0:
+        return sig(value, 3)
+    return num(value, decimals_for(error, figures))
+
+
 def integer(value: float) -> str:
     return f"{int(round(value)):,}"
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from ..results import Design, Results, TermKind
+from . import fmt, levels
 from .lexicon import GROUP, build, derived_group_noun
 from .lexicon import plural as plural  # the tables' plural of the unit: one inflection
 
@@ -65,6 +68,16 @@ class TermLabels:
             return f"{self.variable(t.variable)}: {t.level}{suffix}"
         return self.variable(t.variable)
 
+    def one_unit(self, column: str | None, largest: float | None = None) -> str:
+        """How one unit of the variable reads: "one percentage point" for a percentage (its label
+        or name says %, percent or pct, and its values are not shares of 1: `largest` > 1),
+        else "one unit"."""
+        name = f"{column} {self.raw(column)}" if column else ""
+        percent = re.search(r"%|\bper ?cent(age)?\b|\bpct\b", name, re.I)
+        if percent and (largest is None or largest > 1):
+            return "one percentage point"
+        return "one unit"
+
     def dummy_parts(self, term: str) -> tuple[str, str, str] | None:
         """(variable label, level, reference level) for a dummy term, else None."""
         t = self.design.term(term)
@@ -96,3 +109,34 @@ def centred_at(results: Results) -> dict[str, str]:
     label = TermLabels(spec.labels, design).raw
     nouns = {t.column: t.noun.one for t in build(spec, design, label).tiers}
     return {column: nouns[level] for column, level in outer.items() if level in nouns}
+
+
+def per_group(results: Results, column: str) -> bool:
+    """Whether the data table describes the variable with one value per group (its mean there
+    is over the groups, not over the rows)."""
+    if column in (getattr(results.data, "group_level", None) or {}):
+        return True
+    return levels.multilevel(results) and levels.variable_column(results, column) is not None
+
+
+def slope_point(results: Results, s) -> tuple[str, str]:
+    """(where, value) of a simple slope read at a numeric moderator's mean or mean +- 1 SD:
+    ("mean over students", "0.00"). The model's mean and SD are over the rows; for a variable
+    the data table gives one value per group (its mean there over the groups: hsb82's school
+    mean SES, -0.006 over schools, 0.000143 over students) the mean is said to be over the rows.
+    The value is printed to the precision of the moderator's SD (0.000143 with SD 0.414 is
+    0.00: zero at that scale; two figures of the SD, as a mean beside its SD)."""
+    where = s.moderator_value
+    if where == "mean" and per_group(results, s.moderator):
+        unit = build(results.spec, results.design, labels_for(results).raw).unit
+        where = f"mean over {unit.many}"
+    points = {
+        o.moderator_value: o.moderator_number
+        for o in results.simple_slopes
+        if o.interaction == s.interaction and o.moderator_number is not None
+    }
+    mean, high = points.get("mean"), points.get("mean + 1 SD")
+    sd = high - mean if mean is not None and high is not None else None
+    if s.moderator_number is None:
+        return where, ""
+    return where, fmt.to_error(s.moderator_number, sd)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .. import rules
-from ..results import INTERCEPT, Results
+from ..results import INTERCEPT, Results, VariableKind
 from . import fmt, levels, lexicon
 from .labels import TermLabels
 
@@ -249,6 +249,20 @@ def _time_zero(summary, label: str) -> str | None:
     )
 
 
+def _others_at_zero(results: Results, time: str, labels: TermLabels) -> str:
+    """Where the intercept holds for the other predictors, named ("where Low-income students
+    in the school (%) = 0"; "reference values" was jargon); past two, said in general."""
+    others = [v for v in results.design.predictors if v != time]
+    if len(others) > 2:
+        return "with the other predictors at 0 or at their reference levels"
+    said = []
+    for name in others:
+        variable = results.design.variable(name)
+        value = variable.reference if variable.kind == VariableKind.CATEGORICAL else "0"
+        said.append(f"{labels.variable(name)} = {value}")
+    return "where " + " and ".join(said)
+
+
 def _growth(results: Results, lex: lexicon.Lexicon, labels: TermLabels, escape: Escape):
     """Growth data (`time:`): the average growth per unit of time, the initial status (the
     intercept: the outcome at time 0), and how much growth differs at each level."""
@@ -286,10 +300,13 @@ def _growth(results: Results, lex: lexicon.Lexicon, labels: TermLabels, escape: 
         "ci": f"{fmt.sig(slope.ci_low, 3)} to {fmt.sig(slope.ci_high, 3)}",
         "p": fmt.pvalue(slope.p_value),
         "significant": rules.significant(slope.p_value),
-        "initial": fmt.sig(intercept.estimate, 3),
+        # at the precision its SE supports: -0.00259 with SE 0.127 is 0.00, not a finding
+        "initial": fmt.to_error(intercept.estimate, intercept.std_error),
         # the intercept is the initial status only when time counts from the first measurement
         "initial_status": time in results.data.numeric and results.data.numeric[time].min == 0,
-        "initial_ci": f"{fmt.sig(intercept.ci_low, 3)} to {fmt.sig(intercept.ci_high, 3)}",
+        "initial_ci": f"{fmt.to_error(intercept.ci_low, intercept.std_error)} to "
+        f"{fmt.to_error(intercept.ci_high, intercept.std_error)}",
+        "others": escape(_others_at_zero(results, time, labels)),
         # what time 0 is when it is not the first measurement: the intercept, its variances
         # and their correlations with growth all refer to that point
         "zero": _time_zero(results.data.numeric.get(time), escape(label)),

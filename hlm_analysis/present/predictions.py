@@ -9,7 +9,8 @@ import numpy as np
 
 from .. import distributions
 from ..results import Design, ModelResult, Results, TermKind
-from .labels import labels_for
+from . import fmt
+from .labels import labels_for, slope_point
 
 _POINTS = 60
 
@@ -100,10 +101,22 @@ def interaction_lines(results: Results, model: ModelResult, term: str) -> dict |
         settings = [(f"{name} = {v:g}", {moderator: v}) for v in dict.fromkeys(two)]
     elif moderator in numeric:
         m, sd = numeric[moderator].mean, numeric[moderator].sd
+        # the lines named as the text names the simple slopes ("mean over students (0.000)")
+        points = {
+            s.moderator_value: s
+            for s in results.simple_slopes
+            if s.interaction == term and s.moderator == moderator
+        }
+
+        def named(where: str, value: float) -> str:
+            if where in points:
+                return "{} ({})".format(*slope_point(results, points[where]))
+            return f"{where} ({fmt.to_error(value, sd)})"
+
         settings = [
-            (f"mean − 1 SD ({m - sd:.3g})", {moderator: m - sd}),
-            (f"mean ({m:.3g})", {moderator: m}),
-            (f"mean + 1 SD ({m + sd:.3g})", {moderator: m + sd}),
+            (named("mean − 1 SD", m - sd), {moderator: m - sd}),
+            (named("mean", m), {moderator: m}),
+            (named("mean + 1 SD", m + sd), {moderator: m + sd}),
         ]
     else:
         variable = results.design.variable(moderator)

@@ -11,7 +11,7 @@ import re
 from .. import rules
 from ..results import INTERCEPT, MODEL_ORDER, ModelResult, Reference, Results
 from . import fmt, levels, lexicon
-from .labels import labels_for, plural
+from .labels import labels_for, plural, slope_point
 
 # A '|' preceded by an even number of backslashes (none, or escaped backslashes) ends a cell.
 _UNESCAPED_PIPE = re.compile(r"(?<!\\)((?:\\\\)*)\|")
@@ -832,7 +832,7 @@ def simple_slopes(results: Results, label: str) -> str:
         at = (
             s.moderator_value
             if s.moderator_number is None or s.moderator_value == f"{s.moderator_number:g}"
-            else (f"{s.moderator_value} ({fmt.sig(s.moderator_number, 3)})")
+            else "{} ({})".format(*slope_point(results, s))
         )
         rows.append(
             [
