@@ -175,6 +175,9 @@ def plot_correlations(results: Results) -> Figure | None:
         annot_kws={"size": 8},
     )
     ax.tick_params(axis="x", rotation=35)
+    # seaborn turns labels it finds overlapping upright; wrapped names (two or three lines)
+    # then ran into each other ("Low-income students in the school (%)" over "Year")
+    ax.tick_params(axis="y", rotation=0)
     for tick in ax.get_xticklabels():
         tick.set_horizontalalignment("right")
     return fig

@@ -118,3 +118,9 @@ def test_one_correlation_is_a_sentence_not_a_heatmap():
         "correlate at r ="
         not in document.ReportDocument(FIXTURES / "schools" / "results.json").data_summary()
     )
+
+
+def test_the_heatmaps_wrapped_names_stay_level(growth):
+    # seaborn set them upright (90 degrees) and the wrapped names ran into each other
+    ax = figures.plot_correlations(growth).axes[0]
+    assert [t.get_rotation() for t in ax.get_yticklabels()] == [0.0, 0.0, 0.0]
