@@ -427,7 +427,13 @@ def _dropped_slopes(results: Results, labels: TermLabels, lex: lexicon.Lexicon, 
         )
         for v in at:
             if v not in held:
-                out.append({"label": escape(labels.variable(v)), "many": escape(t.noun.many)})
+                out.append(
+                    {
+                        "label": escape(labels.variable(v)),
+                        "many": escape(t.noun.many),
+                        "one": escape(t.noun.one),
+                    }
+                )
     return out
 
 

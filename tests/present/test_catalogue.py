@@ -118,7 +118,8 @@ def slope_dropped(f):
     f["final"]["reason"] = "The random slope's variance is at the boundary, so it was dropped."
     # the configured slope the final model lost, in the scenario's own words
     f["dropped_slopes"] = [
-        {"label": e["variable"], "many": f["group_many"]} for e in f["main_effects"][:1]
+        {"label": e["variable"], "many": f["group_many"], "one": f["group_one"]}
+        for e in f["main_effects"][:1]
     ]
 
 

@@ -378,3 +378,14 @@ def test_the_policy_line_names_the_levels_whose_differences_are_small(women3):
     assert "differences between regions and districts are small beside those within districts" in (
         policy
     )
+
+
+def test_a_slope_dropped_at_an_outer_level_is_set_beside_that_levels_averages(pupils3):
+    """Several levels, the school slope dropped: '... a perfect correlation with the class
+    averages' (the innermost noun) for a school-level variance."""
+    f = facts(pupils3)
+    f["slope"], f["slopes_configured"] = None, True
+    f["dropped_slopes"] = [{"label": "Homework time", "many": "schools", "one": "school"}]
+    text = narrative.recommendations_section(f)
+    assert "a perfect correlation with the school averages" in text
+    assert "class averages" not in text
