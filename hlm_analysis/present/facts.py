@@ -908,12 +908,9 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         "has_interactions": bool(spec.interactions),
         "n_obs": fmt.integer(data.n_obs),
         "n_groups": fmt.integer(n_groups),
-        "group_size": {
-            "min": fmt.integer(data.group_size.min),
-            "max": fmt.integer(data.group_size.max),
-            "mean": fmt.num(data.group_size.mean, 1),
-            "equal": data.group_size.min == data.group_size.max,
-        },
+        "group_size": level_facts_module.sizes_facts(
+            results, None, data.group_size.min, data.group_size.mean, data.group_size.max
+        ),
         "rows_dropped": fmt.integer(data.rows_dropped),
         "dropped_any": data.rows_dropped > 0,
         "dropped_by_column": [

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import rules
 from ..results import INTERCEPT, Results, VariableKind
-from . import fmt, levels, lexicon
+from . import fmt, levels, lexicon, tables
 from .labels import TermLabels
 
 Escape = Callable[[object], str]
@@ -29,6 +29,23 @@ def _finite(value: float | None) -> bool:
 
 def _count(words: lexicon.LevelWords, n: int) -> str:
     return f"{fmt.integer(n)} {words.noun.one if n == 1 else words.counted}"
+
+
+def sizes_facts(results: Results, column: str | None, low: int, mean: float, high: int) -> dict:
+    """Rows per group at a level for the data paragraph. With groups below min_cell, `hidden`
+    counts them and `up_to` is the largest shown size ("" when none is shown): the smallest
+    size, a hidden group's, is not given (the site's public copy raises min_cell)."""
+    hidden, up_to = tables.hidden_sizes(results, column)
+    return {
+        "min": fmt.integer(low),
+        "max": fmt.integer(high),
+        "mean": fmt.num(mean, 1),
+        "equal": low == high,
+        "hidden": fmt.integer(hidden) if hidden else "",
+        "one_hidden": hidden == 1,
+        "up_to": fmt.integer(up_to) if hidden and up_to else "",
+        "cut": fmt.integer(tables.min_cell(results)),
+    }
 
 
 def level_facts(
@@ -81,12 +98,7 @@ def level_facts(
                 "count": escape(_count(words, size.n_groups)),
                 "sizes": None
                 if size.size_min is None
-                else {
-                    "min": fmt.integer(size.size_min),
-                    "max": fmt.integer(size.size_max),
-                    "mean": fmt.num(size.size_mean, 1),
-                    "equal": size.size_min == size.size_max,
-                },
+                else sizes_facts(results, column, size.size_min, size.size_mean, size.size_max),
                 "where": where,
                 "share": fmt.pct(share.share) if share else None,
                 "share_value": share.share if share else 0.0,

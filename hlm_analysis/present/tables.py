@@ -258,6 +258,20 @@ def small_groups(results: Results) -> set[str]:
     return {name for name, n in zip(g.labels, g.n, strict=True) if n < cut}
 
 
+def hidden_sizes(results: Results, column: str | None = None) -> tuple[int, int]:
+    """How many groups of a level (default: the one level) have fewer rows than min_cell, and
+    the largest size a report may give (0 when every group is below the cut). With any hidden,
+    the text says "up to 107": the smallest size would be a hidden group's (the site's public
+    copy raises min_cell to profiles: min_size)."""
+    if column is not None and levels.multilevel(results):
+        sizes = levels.group_summary(results, column).n
+    else:
+        sizes = results.data.groups.n
+    cut = min_cell(results)
+    shown = [int(n) for n in sizes if n >= cut]
+    return len(sizes) - len(shown), max(shown, default=0)
+
+
 def suppressed_note(results: Results, count: int, column: str | None = None) -> str:
     """The sentence that says what privacy suppression left out (empty when nothing was);
     `column`: the grouping level whose groups were left out (default: the one level)."""
@@ -278,6 +292,13 @@ def suppressed_note(results: Results, count: int, column: str | None = None) -> 
     )
 
 
+def _hidden_sizes_cell(results: Results, size: levels.Size) -> str:
+    """A level with groups below min_cell: the largest shown size and the mean, no minimum."""
+    up_to = hidden_sizes(results, size.column)[1]
+    where = f"up to {fmt.integer(up_to)}" if up_to else f"under {min_cell(results)}"
+    return f"{where} ({fmt.num(size.size_mean, 1)})"
+
+
 def levels_table(results: Results, label: str) -> str:
     """Several levels: one row per level (its groups, rows per group, and the null model's
     share of the variance and ICC), the rows within the innermost groups last."""
@@ -295,6 +316,8 @@ def levels_table(results: Results, label: str) -> str:
                 fmt.integer(size.n_groups),
                 ""
                 if size.size_min is None
+                else _hidden_sizes_cell(results, size)
+                if hidden_sizes(results, size.column)[0]
                 else fmt.integer(size.size_min)
                 if size.size_min == size.size_max
                 else f"{fmt.integer(size.size_min)}–{fmt.integer(size.size_max)} "
