@@ -281,14 +281,12 @@ def discover(path: Path) -> Found:
         found.files = data
         if not found.files:
             raise InputError(f"data: directory {shown(text)} holds no .parquet or .csv files")
-        _refuse_copies(found.files)
         return found
     if _GLOB & set(text):
         root, pattern = _glob_root(path)
         found = _discover(root, pattern) if root.is_dir() else Found([])
         if not found.files:
             raise InputError(f"data: no file matches {shown(text)}" + resolution_hint(path))
-        _refuse_copies(found.files)
         return found
     raise InputError(f"data file not found: {shown(path)}" + resolution_hint(path))
 
@@ -448,6 +446,7 @@ def open_source(path: Path, columns: Sequence[str]) -> Source:
     empty = next((f for f in files if f.stat().st_size == 0), None)
     if empty is not None:
         raise InputError(f"data file is empty: {shown(empty)}")
+    _refuse_copies(files)
     rows, footers = None, Footers()
     headers: list[tuple[str, ...]] = []
     types: list[tuple[str, ...]] = []
