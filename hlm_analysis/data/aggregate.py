@@ -368,10 +368,10 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         leaves its row out (and the count that falls short brings pass 2)."""
         stored = as_stored() if lean is not None else "analysis"
         with engine.scan(label):
-            agg = engine.frame(query(stored))
+            agg = _frames(engine, query(stored))
         if stored != "analysis" and np.isnan(agg.drop(columns="gv").to_numpy(float)).any():
             with engine.scan(f"{label}, NaN left out"):
-                agg = engine.frame(query("analysis"))
+                agg = _frames(engine, query("analysis"))
         return agg
 
     def checked() -> pd.Series | None:
@@ -530,13 +530,17 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             if totals is None:
                 extra = "".join(f", {a[c]} AS r{i}" for i, c in enumerate(unseen))
                 top_of = {c: aggregate(f"MAX(abs(r{i}))") for i, c in enumerate(unseen)}
-            selected = ", ".join(f"{sql} AS {name}" for sql, name in aggregates.items())
+            selected = [
+                ", ".join(chunk)
+                for chunk in _in_parts([f"{sql} AS {name}" for sql, name in aggregates.items()])
+            ]
             agg = design_sums(
                 "design sums" + (" (group means joined)" if means_of else ""),
-                lambda relation: (
-                    f"SELECT gv, COUNT(*) AS n, {selected} "
+                lambda relation: [
+                    f"SELECT gv, COUNT(*) AS n, {part} "
                     f"FROM ({design_select(relation, extra)}) t GROUP BY gv"
-                ),
+                    for part in selected
+                ],
             )
             if totals is None and int(agg["n"].sum()) != source.rows:
                 counted()  # incomplete rows after all (NaN): pass 2 as without footers
@@ -914,7 +918,7 @@ def _monomial_query(
     complete: str,
     zero_one: set[tuple[str, ...]] = frozenset(),
     relation: str = "analysis",
-) -> str:
+) -> list[str]:
     """One GROUP BY of `relation` (the analysis view, or its columns as stored): per group,
     rows and each monomial's sum, sums of products (not the square of a `zero_one` one: its
     sum), and the minimum and maximum of the `ranged` ones."""
@@ -929,11 +933,34 @@ def _monomial_query(
         if not (i == j and monomials[i] in zero_one)
     ]
     inner = ", ".join(f"{sql} AS e{i}" for i, sql in enumerate(expressions))
-    return (
-        f"SELECT gv, COUNT(*) AS n, {', '.join(parts)} FROM "
+    return [
+        f"SELECT gv, COUNT(*) AS n, {', '.join(chunk)} FROM "
         f"(SELECT analysis.{g} AS gv, {inner} FROM {relation} analysis WHERE {complete}) t "
         "GROUP BY gv"
-    )
+        for chunk in _in_parts(parts)
+    ]
+
+
+# Aggregates per GROUP BY: DuckDB 2.0 kills the process (SIGFPE, no message) when one group's
+# aggregate states outgrow its 256 KiB block (about 16,000 sums: a text predictor of ~180
+# levels). A design past this many sums is summed in several GROUP BYs of one relation (8,000
+# per query ran past the default 1GB HLM_DUCKDB_MEMORY on a 200-level predictor in 30 groups).
+AGGREGATES_PER_QUERY = 2_000
+
+
+def _in_parts(parts: list[str]) -> list[list[str]]:
+    step = AGGREGATES_PER_QUERY
+    return [parts[i : i + step] for i in range(0, len(parts), step)] or [[]]
+
+
+def _frames(engine, queries: str | list[str]) -> pd.DataFrame:
+    """One frame of per-group sums from one GROUP BY, or from several over one relation
+    (each with its `n`), put side by side by group."""
+    queries = [queries] if isinstance(queries, str) else queries
+    agg = engine.frame(queries[0])
+    for sql in queries[1:]:
+        agg = agg.merge(engine.frame(sql).drop(columns="n"), on="gv", validate="one_to_one")
+    return agg
 
 
 def _codes(values, categories) -> np.ndarray:

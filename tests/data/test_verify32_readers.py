@@ -23,3 +23,48 @@ def test_a_line_break_inside_a_quoted_header_is_one_header_row(tmp_path):
     path = tmp_path / "d.csv"
     path.write_bytes(b'\xef\xbb\xbfg,"x\nnew",y\r\nA,"1",2.5\r\nB,2,\r\n')
     assert read_table(path).columns.tolist() == ["g", "x\nnew", "y"]
+
+
+def _many_levels(tmp_path, levels: int, n: int = 1200):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "school": [f"S{i}" for i in rng.integers(0, 30, n)],
+            "cat": [f"L{i:03d}" for i in np.arange(n) % levels],
+            "x": rng.normal(size=n),
+            "y": rng.normal(size=n),
+        }
+    )
+    frame.to_csv(tmp_path / "one.csv", index=False)
+    (tmp_path / "lake").mkdir()
+    for i in range(2):
+        frame.iloc[i::2].to_csv(tmp_path / "lake" / f"p{i}.csv", index=False)
+
+
+def test_a_design_of_many_columns_is_summed_in_parts_on_the_engine_path(tmp_path, monkeypatch):
+    # A text predictor of 200 levels is about 20,000 sums per group in one GROUP BY, past what
+    # DuckDB 2.0 holds per group (aggregate states beyond a 256 KiB block): the process died of
+    # SIGFPE, no message (exit 136). The sums are now asked for in parts (here parts of 7, so a
+    # small design shows it), and equal memory's.
+    import numpy as np
+    from helpers import write_config
+
+    from hlm_analysis.data import aggregate, route
+    from hlm_analysis.spec import load_spec
+
+    monkeypatch.setattr(aggregate, "AGGREGATES_PER_QUERY", 7)
+    _many_levels(tmp_path, 6, n=240)
+    keys = dict(outcome="y", predictors=["cat", "x"], group="school")
+    lake = route.prepare(load_spec(write_config(tmp_path, name="lake", data="lake", **keys)))
+    one = route.prepare(load_spec(write_config(tmp_path, name="one", data="one.csv", **keys)))
+    assert lake.sums.names == one.sums.names and len(lake.sums.names) == 8
+    assert np.allclose(lake.sums.cross, one.sums.cross, rtol=1e-12, atol=1e-9)
+    assert (lake.sums.counts == one.sums.counts).all()
+    # group means by algebra (a group-centred x) ask for their monomials' sums in parts too
+    keys["centering"] = {"x": "group"}
+    lake = route.prepare(load_spec(write_config(tmp_path, name="lake", data="lake", **keys)))
+    one = route.prepare(load_spec(write_config(tmp_path, name="one", data="one.csv", **keys)))
+    assert np.allclose(lake.sums.cross, one.sums.cross, rtol=1e-10, atol=1e-9)
