@@ -204,6 +204,12 @@ def judge_text_column(name: str, n_ok: int, bad: list[tuple[str, int]], required
         or (n_bad <= FEW_TOKENS and n_ok >= 2 * n_bad)
         or (required and n_ok > n_bad)
     )
+    # A part exported with decimal commas ("0,83") beside parts with points: numbers too, the
+    # column otherwise text (a factor of one level per value); those tokens are then named.
+    comma = sum(count for token, count in bad if _decimal_comma(str(token)))
+    if not mostly_numbers and comma and n_ok + comma >= NUMERIC_SHARE * cells:
+        mostly_numbers = True
+        bad = sorted(bad, key=lambda pair: not _decimal_comma(str(pair[0])))
     if not mostly_numbers:
         return
     token, count = str(bad[0][0]), int(bad[0][1])

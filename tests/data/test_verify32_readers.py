@@ -68,3 +68,19 @@ def test_a_design_of_many_columns_is_summed_in_parts_on_the_engine_path(tmp_path
     lake = route.prepare(load_spec(write_config(tmp_path, name="lake", data="lake", **keys)))
     one = route.prepare(load_spec(write_config(tmp_path, name="one", data="one.csv", **keys)))
     assert np.allclose(lake.sums.cross, one.sums.cross, rtol=1e-10, atol=1e-9)
+
+
+def test_a_part_written_with_decimal_commas_is_refused_not_read_as_text():
+    # One part of three exported by a European Excel ("0,83"): a third of the cells were not
+    # numbers, so the column was text, a factor of one level per value (a misleading "more
+    # parameters than rows" refusal, or with few distinct values a fit with exit 0).
+    import pandas as pd
+
+    from hlm_analysis.data.load import numeric_columns
+
+    values = [f"{i / 10}" for i in range(20)] + [f"{i // 10},{i % 10}" for i in range(10)]
+    with pytest.raises(InputError, match=r"'x': .*'0,0'.*decimal mark"):
+        numeric_columns(pd.DataFrame({"x": values}), ["x"])
+    # genuinely text stays text
+    text = pd.DataFrame({"x": ["a", "b", "1,2"] * 5})
+    assert numeric_columns(text, ["x"])["x"].tolist() == text["x"].tolist()
