@@ -979,15 +979,18 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         "level1_explained": fmt.pct(final.variance_explained_level1),
         # the size of each change and which way it went: "increases ... by 2%", never
         # "reduces ... by −2%"
-        "level1_size": fmt.pct(abs(final.variance_explained_level1))
-        if final.variance_explained_level1 is not None
-        else "n/a",
+        # and a change that rounds to 0% is "changes ... by less than 1%", not "by 0%"
+        "level1_size": fmt.change_size(final.variance_explained_level1),
+        "level1_change": fmt.change_verb(final.variance_explained_level1),
         "level1_grew": final.variance_explained_level1 is not None
-        and final.variance_explained_level1 < 0,
-        "level2_size": fmt.pct(abs(level2)) if level2 is not None else None,
-        "level2_grew": level2 is not None and level2 < 0,
+        and final.variance_explained_level1 < 0
+        and not fmt.tiny_change(final.variance_explained_level1),
+        "level2_size": fmt.change_size(level2) if level2 is not None else None,
+        "level2_change": fmt.change_verb(level2),
+        "level2_grew": level2 is not None and level2 < 0 and not fmt.tiny_change(level2),
         "variance_grew": any(
-            v is not None and v < 0 for v in (final.variance_explained_level1, level2)
+            v is not None and v < 0 and not fmt.tiny_change(v)
+            for v in (final.variance_explained_level1, level2)
         ),
         "group_level_names": [escape(labels.raw(v.name)) for v in group_level],
         "level2_explained": fmt.pct(level2) if level2 is not None else None,

@@ -134,6 +134,25 @@ def pct(value: float | None, digits: int = 0) -> str:
     return f"{num(100 * value, digits)}%"
 
 
+def tiny_change(value: float | None) -> bool:
+    """A proportional change that rounds to 0%: said with no direction, never 'by 0%'."""
+    return value is not None and math.isfinite(value) and round(abs(100 * value)) == 0
+
+
+def change_size(value: float | None) -> str:
+    """The size of a proportional change, without its sign (the verb gives the direction):
+    '12%', or 'less than 1%' where it rounds to 0%."""
+    return "less than 1%" if tiny_change(value) else pct(abs(value) if value is not None else None)
+
+
+def change_verb(value: float | None) -> str:
+    """The verb of a proportional reduction (negative: a rise): 'reduces', 'increases', or
+    'changes' where it rounds to 0% and its direction is noise."""
+    if tiny_change(value):
+        return "changes"
+    return "increases" if value is not None and value < 0 else "reduces"
+
+
 def pvalue(p: float | None) -> str:
     """APA style: 'p < .001', 'p = .032' (no leading zero)."""
     if p is None or not math.isfinite(p):

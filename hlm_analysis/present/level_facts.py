@@ -115,8 +115,11 @@ def level_facts(
                 else None,
                 # the size of the change; explained_grew says which way (a variance can grow:
                 # with time in a growth model the intercept becomes the status at time 0)
-                "explained": fmt.pct(abs(explained)) if explained is not None else None,
-                "explained_grew": explained is not None and explained < 0,
+                "explained": fmt.change_size(explained) if explained is not None else None,
+                "explained_grew": explained is not None
+                and explained < 0
+                and not fmt.tiny_change(explained),
+                "change": fmt.change_verb(explained),
                 # "age 16.5, the average": where the two above are read ("" at 0, in the data)
                 "intercept_at": escape(intercept_at) if intercept_at else "",
             }

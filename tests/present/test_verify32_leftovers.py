@@ -1,0 +1,47 @@
+"""Verify 32's 'found, not fixed' sentences (/work/notes/verify32-story.md), each read from
+stored results (fixtures verify32_*; no fit)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from helpers import fixture_results
+
+from hlm_analysis.present import narrative
+from hlm_analysis.present.facts import facts
+
+
+def _with_final(results, **changes):
+    """The results with the final model's fields changed."""
+    models = dict(results.models)
+    models[results.final_model] = dataclasses.replace(results.final, **changes)
+    return dataclasses.replace(results, models=models)
+
+
+def _variance_paragraph(results) -> str:
+    text = narrative.interpretation(facts(results))
+    return text[text.index("Relative to the null model") :].split("\n\n")[0]
+
+
+def test_a_variance_change_under_half_a_percent_is_not_said_as_zero():
+    """crossed: 'increases the (intercept) variance between 초등학교 by 0%' (a change under
+    0.5%, rounded to 0%, with a direction)."""
+    r = fixture_results("verify32_pupils3")
+    school, cls = r.final.levels
+    levels = (
+        dataclasses.replace(school, variance_explained=0.003),
+        dataclasses.replace(cls, variance_explained=-0.004),
+    )
+    r = _with_final(r, levels=levels)
+    text = _variance_paragraph(r)
+    assert not re.search(r"by [−-]?0%", text)
+    assert "changes the (intercept) variance between schools by less than 1%" in text
+    assert "between classes within schools by less than 1%" in text
+    # two changes too small to matter are no reason to explain why a variance grows
+    assert "can grow" not in text
+    people = fixture_results("verify32_people")
+    people = _with_final(people, variance_explained_level1=-0.002)
+    text = _variance_paragraph(people)
+    assert "changes the variance within counties by less than 1%" in text
+    assert not re.search(r"by [−-]?0%", text)
