@@ -366,6 +366,9 @@ class MixedFit:
     # their covariance and df come from the centred fit, where they keep their digits.
     centred: MixedFit | None = field(default=None, repr=False)
     to_centred: np.ndarray | None = field(default=None, repr=False)
+    # whether a slope's origin moved (the intercept's variance then differs in the two fits),
+    # not only a fixed-only column's (lmm.FIXED_CENTRE_FROM_SDS: theta the same in both)
+    slopes_centred: bool = False
 
     @property
     def estimability(self) -> final.Estimability:
@@ -397,8 +400,9 @@ class MixedFit:
 def optimize_mixed(prepared: Prepared, mdef: ModelDef) -> MixedFit:
     """Fit one mixed model by REML (and by ML for likelihood comparisons); verify both optima."""
     sums = lmm.model_sums(prepared.sums, mdef.fixed, mdef.random)
-    # (a diagonal covariance is not the same model once the slope's origin moves)
-    far = None if mdef.diagonal else lmm.recentred(prepared.sums, mdef.fixed, mdef.random)
+    # (a diagonal covariance is not the same model once the slope's origin moves; a fixed-only
+    # column's may move under any)
+    far = lmm.recentred(prepared.sums, mdef.fixed, mdef.random, slopes=not mdef.diagonal)
     if far is None:
         return _optimized(sums, mdef, lambda: _statsmodels_candidates(prepared, mdef, True))
     back = np.linalg.inv(far.move)  # statsmodels' candidates are in x's terms
@@ -409,13 +413,15 @@ def optimize_mixed(prepared: Prepared, mdef: ModelDef) -> MixedFit:
 
     centred = _optimized(far.sums, mdef, candidates)
     reml = replace(centred.reml, theta=lmm.moved_theta(centred.reml.theta, far.move),
-                   optimizer=f"{centred.reml.optimizer} (slopes centred)")  # fmt: skip
+                   optimizer=f"{centred.reml.optimizer} "
+                             f"({'slopes' if far.slopes else 'predictors'} centred)")  # fmt: skip
     ml = replace(centred.ml, theta=lmm.moved_theta(centred.ml.theta, far.move))
     # modes and conditional variances in x's terms at the mapped optimum; beta and sigma2 as
     # fitted (the centred fit's, mapped)
     sol = replace(lmm.solve(reml.theta, sums, reml=True), sigma2=centred.sol.sigma2,
                   beta=far.to_centred @ centred.sol.beta)  # fmt: skip
-    return MixedFit(mdef, sums, reml, ml, sol, centred=centred, to_centred=far.to_centred)
+    return MixedFit(mdef, sums, reml, ml, sol, centred=centred, to_centred=far.to_centred,
+                    slopes_centred=far.slopes)  # fmt: skip
 
 
 def _optimized(sums: lmm.GroupSums, mdef: ModelDef, escalation) -> MixedFit:
@@ -472,12 +478,15 @@ def final_extras(prepared: Prepared, fit: MixedFit) -> FinalExtras:
             f"freedom: {why}."
         )
     m = sums.q + sums.q * (sums.q - 1) // 2 + 1
-    if fit.ml.verified and fit.centred is not None:
+    if fit.ml.verified and fit.slopes_centred:
         intervals = _centred_intervals(fit.centred)
     elif fit.ml.verified:
-        ml = lmm.solve(fit.ml.theta, sums, reml=False)
+        # a fixed-only column centred: the same theta and sigma, profiled where X'V^-1 X keeps
+        # its digits
+        on = sums if fit.centred is None else fit.centred.sums
+        ml = lmm.solve(fit.ml.theta, on, reml=False)
         sigma = float(np.sqrt(ml.sigma2))
-        intervals = profile.linear_intervals(ml.theta, sigma, sums, fit.mdef.diagonal)
+        intervals = profile.linear_intervals(ml.theta, sigma, on, fit.mdef.diagonal)
     else:
         why = "the ML refit the profile rests on could not be verified"
         intervals = [profile.Interval(None, None, None, why)] * m
