@@ -32,6 +32,7 @@ from .files import (
     nfc_names,
     refuse_duplicates,
     refuse_unusable_type,
+    separator_hint,
 )
 
 _GLOB = set("*?[")
@@ -418,6 +419,9 @@ def _check_csv_parts(
     names_of: dict[Path, list[str]] = {}
     for f in files:
         header = csv_header(f, "\t" if f.suffix.lower() == ".tsv" else ",")
+        hint = separator_hint(header)  # a ';' or tab export among comma parts: say so
+        if hint:
+            raise InputError(f"data file {shown(f.name)}: {hint}")
         refuse_duplicates(f, header)
         headers.append(tuple(header))
         names_of[f] = nfc_names(f, header)

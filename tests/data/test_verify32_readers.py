@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from hlm_analysis.data.load import read_table
@@ -84,3 +86,17 @@ def test_a_part_written_with_decimal_commas_is_refused_not_read_as_text():
     # genuinely text stays text
     text = pd.DataFrame({"x": ["a", "b", "1,2"] * 5})
     assert numeric_columns(text, ["x"])["x"].tolist() == text["x"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [("g;y\n1;2\n", "separated by ';'"), ("g\ty\n1\t2\n", "separated by '\\t'")],
+)
+def test_a_part_with_another_separator_is_named_as_such(tmp_path, text, said):
+    # was "column 'y' is missing from b.csv (present in a.csv)"
+    from hlm_analysis.data.source import open_source
+
+    (tmp_path / "a.csv").write_text("g,y\n1,2\n")
+    (tmp_path / "b.csv").write_text(text)
+    with pytest.raises(InputError, match=rf"b\.csv: the file looks {re.escape(said)}"):
+        open_source(tmp_path, ["g", "y"])
