@@ -168,8 +168,32 @@ def _choose(fits: dict[ModelName, Estimability]) -> Choice:
         )
     return Choice(
         full,
+        # no nouns here (the rule sees fits only); the presentation names the groups
         f"The report rests on {what}. The between-group variance is estimated at zero "
-        "(a singular fit): the groups do not differ detectably once the predictors are in.",
+        "(a singular fit): once the predictors are in, these data cannot tell the groups apart "
+        "(which does not show that they are all alike).",
+    )
+
+
+def zero_variance_words(prepared: Prepared, levels: list[str]) -> str:
+    """The sentence for intercept variances estimated at zero, in the configured nouns. A
+    variance at zero says the data cannot tell the groups apart, not that they are alike (its
+    interval reaches above zero), so it claims no sameness."""
+
+    def noun(level: str) -> str:
+        given = prepared.spec.noun_at(level)
+        if given:
+            return given
+        label = prepared.spec.label(level)
+        # a label as a noun mid-sentence ("Hospital" -> "hospital"); an acronym stays
+        return label[0].lower() + label[1:] if label[1:2].islower() else label
+
+    nouns = [noun(lv) for lv in levels]
+    where = " and ".join(f"the {n} level" for n in nouns)
+    apart = ", nor ".join(f"one {n} from another" for n in nouns)
+    return (
+        f" The variance at {where} is estimated at zero (a singular fit): once the predictors "
+        f"are in, these data cannot tell {apart} (which does not show that they are all alike)."
     )
 
 

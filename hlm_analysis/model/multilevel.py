@@ -810,10 +810,7 @@ def choose(
         reason += " Its optimum could not be verified: its numbers are provisional."
     zero = [lv for lv, _ in state.mdef.levels if INTERCEPT in state.singular_at(lv)]
     if zero:
-        reason += (
-            f" The variance between groups at {_phrase(prepared, zero)} is estimated at zero "
-            "(a singular fit): those groups do not differ detectably once the predictors are in."
-        )
+        reason += final.zero_variance_words(prepared, zero)
     elif not why and state.reml.verified:
         reason += " Every part of it could be estimated."
     return fits, full, reason, dropped

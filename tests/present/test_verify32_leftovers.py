@@ -45,3 +45,29 @@ def test_a_variance_change_under_half_a_percent_is_not_said_as_zero():
     text = _variance_paragraph(people)
     assert "changes the variance within counties by less than 1%" in text
     assert not re.search(r"by [−-]?0%", text)
+
+
+def test_a_variance_at_zero_is_said_in_the_configured_nouns_without_claiming_sameness():
+    """women3: 'The variance between groups at the district level is estimated at zero (a
+    singular fit): those groups do not differ detectably' ('groups' where the config names
+    districts; a variance at zero means the data cannot tell them apart, not that they are
+    alike)."""
+    from types import SimpleNamespace
+
+    from hlm_analysis.model import final
+
+    nouns = {"district": "district", "region": "region"}
+    spec = SimpleNamespace(noun_at=lambda lv, plural=False: nouns.get(lv), label=str.title)
+    prepared = SimpleNamespace(spec=spec)
+    text = final.zero_variance_words(prepared, ["region", "district"])
+    assert "groups" not in text and "do not differ" not in text
+    assert "cannot tell one region from another, nor one district from another" in text
+    assert "the region level and the district level is estimated at zero" in text
+    # no noun configured: the column's label
+    one = final.zero_variance_words(
+        SimpleNamespace(
+            spec=SimpleNamespace(noun_at=lambda lv, plural=False: None, label=lambda c: "Hospital")
+        ),
+        ["hosp"],
+    )
+    assert "cannot tell one hospital from another" in one
