@@ -854,6 +854,24 @@ def facts(results: Results, escape: Escape = fmt.md_escape) -> dict[str, Any]:
         # Graduated = yes"), and with its subject ("a woman uses contraception")
         "event_predicate": escape(lex.event),
         "event_clause": escape(lex.event_clause),
+        # the event named where the text names it: the configured words (`event_label:`)
+        # over the outcome's code ("the event that a woman uses contraception", not "Uses
+        # contraception = Y"); the code stays where none is configured
+        "event_named": binary and lex.event_named,
+        "event_noun": escape(f"the event that {lex.event_clause}")
+        if binary and lex.event_named
+        else (
+            escape(f"{labels.variable(spec.outcome)} = {results.design.event}") if binary else ""
+        ),
+        # groups whose members all share one outcome: "every woman or no woman uses
+        # contraception", else "all Passed = yes or none"
+        "event_all_or_none": escape(f"every {lex.unit.one} or no {lex.unit.one} {lex.event}")
+        if binary and lex.event_named
+        else (
+            escape(f"all {labels.variable(spec.outcome)} = {results.design.event} or none")
+            if binary
+            else ""
+        ),
         # what the report is about, as a phrase: "Exam score", "the chance that a woman uses
         # contraception"
         "outcome_phrase": f"the chance that {escape(lex.event_clause)}" if binary else outcome,

@@ -71,3 +71,26 @@ def test_a_variance_at_zero_is_said_in_the_configured_nouns_without_claiming_sam
         ["hosp"],
     )
     assert "cannot tell one hospital from another" in one
+
+
+def test_the_configured_event_words_replace_the_outcome_code():
+    """women (event_label 'uses contraception'): 'latent propensity for Uses contraception =
+    Y', '(all Uses contraception = Y or none)', 'Uses contraception = Y holds for 3%'."""
+    results = fixture_results("verify32_women_int")
+    assert results.spec.event_label == "uses contraception"
+    f = facts(results)
+    code = f["event"]
+    assert code and "=" in code
+    said = {
+        "interpretation": narrative.interpretation(dict(f)),
+        "health": narrative.health_section(results, dict(f)),
+        "data": narrative.render("data.md.j2", f=dict(f)),
+    }
+    for name, text in said.items():
+        assert f"propensity for {code}" not in text, name
+        assert f"odds of {code}" not in text, name
+        assert f"{code} holds for" not in text, name
+        assert f"(all {code} or none)" not in text, name
+    assert "the event that a woman uses contraception" in said["interpretation"]
+    assert "The outcome is whether a woman uses contraception: yes for" in said["data"]
+    assert "(every woman or no woman uses contraception)" in said["health"]
