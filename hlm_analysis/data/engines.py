@@ -348,6 +348,9 @@ class Spark(Engine):
             .option("nullValue", NO_NULL)
             .option("emptyValue", "")
             .option("encoding", "UTF-8")
+            # a row with fewer or more cells than the header is refused, as memory and DuckDB
+            # refuse it (PERMISSIVE padded it with nulls: the row dropped as missing, exit 0)
+            .option("mode", "FAILFAST")
             .csv([str(f) for f in files])
         )
 

@@ -663,3 +663,20 @@ def test_parts_whose_first_holds_the_narrowest_type_keep_every_value(tmp_path, d
     memory = prepare_in_memory(one, tmp_path / "one.parquet")
     _same(memory, _engine_sums(lake, duck))
     _same(memory, _engine_sums(lake, spark))
+
+
+def test_a_row_cut_short_is_refused_on_every_path(tmp_path, duck, spark):
+    # Spark's CSV reader padded a short row with nulls and the row was dropped as missing, exit
+    # 0, where memory and DuckDB refuse it (verify round 32)
+    folder = tmp_path / "short"
+    folder.mkdir()
+    (folder / "a.csv").write_text(
+        "g,x,y\n" + "".join(f"{i % 5},{i},{i * 0.5}\n" for i in range(20))
+    )
+    (folder / "b.csv").write_text("g,x,y\n1,2,3.5\n2,3\n3,4,1.5\n4,5,2.5\n")
+    spec = load_spec(
+        write_config(tmp_path, "s", data=folder, outcome="y", predictors=["x"], group="g")
+    )
+    for engine in (duck, spark):
+        with pytest.raises(InputError):
+            _engine_sums(spec, engine)
