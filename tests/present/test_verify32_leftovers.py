@@ -94,3 +94,12 @@ def test_the_configured_event_words_replace_the_outcome_code():
     assert "the event that a woman uses contraception" in said["interpretation"]
     assert "The outcome is whether a woman uses contraception: yes for" in said["data"]
     assert "(every woman or no woman uses contraception)" in said["health"]
+
+
+def test_the_board_summary_glosses_the_interaction_estimate():
+    """pupils3: 'the coefficient of Homework time × Motivation is 2.95' ('coefficient' glossed
+    nowhere for a board)."""
+    summary = narrative.executive_summary(facts(fixture_results("verify32_pupils3")))
+    assert "coefficient" not in summary
+    assert re.search(r"the interaction Homework time × Motivation is \d", summary)
+    assert "(how far the link of one with Test score shifts with the other; 95% CI" in summary
