@@ -176,9 +176,24 @@ class LeastSquares:
     r2: float
 
 
+def _far_centred(design: DesignSums, fixed: list[str]):
+    """(design, fixed, A) with the columns far from zero centred as the mixed fits centre them
+    (lmm.far_fixed: calendar years, year + 1e5), beta = A beta_c; the inputs and the identity
+    when none is. With year from its raw sums, y'y - X'y beta cancelled to a residual sum of
+    squares 2e-6 of the log-likelihood off the fit on centred year (egsingle, 7,230 rows)."""
+    shifts = lmm.far_fixed(design, fixed, [])
+    if not shifts:
+        return design, fixed, np.eye(len(fixed))
+    fixed_c, to_centred = lmm.centred_fixed(design, fixed, shifts)
+    return lmm.with_centred_columns(design, shifts), fixed_c, to_centred
+
+
 def least_squares(design: DesignSums, fixed: list[str]) -> LeastSquares:
     """OLS from the design's cross products (the normal equations, solved by Cholesky): X'X,
-    X'y and y'y are all it needs, however many rows there are."""
+    X'y and y'y are all it needs, however many rows there are. Solved with far columns centred
+    (exact: beta = A beta_c, cov = A cov_c A'; the residuals, and so the SEs of the slopes, the
+    same) and reported on their own scale."""
+    design, fixed, to_centred = _far_centred(design, fixed)
     y = [design.outcome]
     XtX, Xty = design.total_block(fixed, fixed), design.total_block(fixed, y)[:, 0]
     yty, n, k = float(design.total[0, 0]), design.n, len(fixed)
@@ -188,17 +203,21 @@ def least_squares(design: DesignSums, fixed: list[str]) -> LeastSquares:
     cov = rss / (n - k) * np.linalg.inv(XtX)
     loglik = -0.5 * n * (np.log(2 * np.pi) + np.log(rss / n) + 1)
     tss = (n - 1) * design.sd(design.outcome) ** 2
+    beta, cov = to_centred @ beta, to_centred @ cov @ to_centred.T
     return LeastSquares(beta, cov, n - k, float(loglik), 1 - rss / tss)
 
 
 def cluster_cr1(design: DesignSums, fixed: list[str], beta: np.ndarray) -> np.ndarray:
     """Stata's CR1 (statsmodels' cov_type="cluster"): the sandwich with G/(G-1) (n-1)/(n-k).
-    Each group's score X_j'e_j = X_j'y_j - X_j'X_j beta comes from its cross products."""
+    Each group's score X_j'e_j = X_j'y_j - X_j'X_j beta comes from its cross products, far
+    columns centred as in least_squares (X_c = X A, so cov = A cov_c A')."""
+    design, fixed, to_centred = _far_centred(design, fixed)
+    beta = np.linalg.solve(to_centred, beta)
     n, k, G = design.n, len(fixed), len(design.counts)
     scores = design.block(fixed, [design.outcome])[:, :, 0] - design.block(fixed, fixed) @ beta
     bread = np.linalg.inv(design.total_block(fixed, fixed))
     scale = G / (G - 1) * (n - 1) / (n - k)
-    return scale * bread @ (scores.T @ scores) @ bread
+    return scale * to_centred @ bread @ (scores.T @ scores) @ bread @ to_centred.T
 
 
 def fit_ols(prepared: Prepared, mdef: ModelDef) -> ModelResult:

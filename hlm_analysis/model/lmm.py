@@ -537,11 +537,11 @@ class Recentred:
     slopes: bool = True  # a random slope's origin moved (False: fixed-only columns alone)
 
 
-def _centre(mean: float, sd: float) -> float:
+def round_centre(mean: float, sd: float) -> float:
     """A centre within SD/2 of the mean with few significant bits (a multiple of the power of 2
     at or below the SD): c * sum(x) and c^2 n are then exact, so integer calendar years are
     centred from their sums without rounding (with the mean, year + 1e5 kept the criterion only
-    to 7e-8 of the log-likelihood)."""
+    to 7e-8 of the log-likelihood). The levels engine and least squares centre with it too."""
     step = 2.0 ** np.floor(np.log2(sd))
     return float(np.round(mean / step) * step)
 
@@ -553,7 +553,7 @@ def far_from_zero(design: DesignSums, random: list[str]) -> dict[str, float]:
     for term in random[1:]:
         sd, mean = design.sd(term), design.mean(term)
         if sd > 0 and abs(mean) > CENTRE_FROM_SDS * sd:
-            out[term] = _centre(mean, sd)
+            out[term] = round_centre(mean, sd)
     return out
 
 
@@ -586,12 +586,7 @@ def recentred(
     if not random or random[0] != design.names[1]:
         shifts = {}
     moved = bool(shifts)
-    if design.names[1] in fixed:
-        for term in fixed:
-            if term not in random and term != design.names[1]:
-                sd, mean = design.sd(term), design.mean(term)
-                if sd > 0 and abs(mean) > FIXED_CENTRE_FROM_SDS * sd:
-                    shifts[term] = _centre(mean, sd)
+    shifts |= far_fixed(design, fixed, random)
     if not shifts:
         return None
     wide = with_centred_columns(design, shifts)
@@ -600,6 +595,29 @@ def recentred(
     for j, term in enumerate(random):
         if term in shifts:
             move[0, j] = -shifts[term]  # the intercept at x = 0 is b0_c - c b1_c
+    fixed_c, to_centred = centred_fixed(design, fixed, shifts)
+    return Recentred(model_sums(wide, fixed_c, random_c), move, to_centred, moved)
+
+
+def far_fixed(design: DesignSums, fixed: list[str], random: list[str]) -> dict[str, float]:
+    """{column: its centre} for the fixed-only columns (not in `random`) FIXED_CENTRE_FROM_SDS or
+    more SDs from zero, when the fixed part has the intercept to absorb the shift (else {})."""
+    out = {}
+    if design.names[1] in fixed:
+        for term in fixed:
+            if term not in random and term != design.names[1]:
+                sd, mean = design.sd(term), design.mean(term)
+                if sd > 0 and abs(mean) > FIXED_CENTRE_FROM_SDS * sd:
+                    out[term] = round_centre(mean, sd)
+    return out
+
+
+def centred_fixed(
+    design: DesignSums, fixed: list[str], shifts: dict[str, float]
+) -> tuple[list[str], np.ndarray]:
+    """The fixed part with the columns of `shifts` centred (their names in
+    with_centred_columns(design, shifts)) and A with beta = A beta_c: only the intercept moves,
+    b0 = b0_c - sum c b_c (det A = 1; the identity without the intercept)."""
     to_centred = np.eye(len(fixed))
     fixed_c = list(fixed)
     if design.names[1] in fixed:
@@ -607,7 +625,7 @@ def recentred(
             if term in shifts:
                 fixed_c[j] = term + CENTRED
                 to_centred[fixed.index(design.names[1]), j] = -shifts[term]
-    return Recentred(model_sums(wide, fixed_c, random_c), move, to_centred, moved)
+    return fixed_c, to_centred
 
 
 def moved_theta(theta: np.ndarray, move: np.ndarray) -> np.ndarray:
