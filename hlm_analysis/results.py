@@ -262,6 +262,11 @@ class GroupTable:
     n: tuple[int, ...]
     outcome_mean: tuple[float, ...]
     outcome_sd: tuple[float, ...]
+    # each numeric variable's (as measured) smallest and largest value in each group, written
+    # only when some group is below the privacy cut: the data table then gives no minimum or
+    # maximum that is a hidden group's own value (present/tables.py)
+    low: dict[str, tuple[float, ...]] = extension(factory=dict)
+    high: dict[str, tuple[float, ...]] = extension(factory=dict)
 
 
 @dataclass(frozen=True)

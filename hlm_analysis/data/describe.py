@@ -123,6 +123,18 @@ def describe(prepared: Prepared) -> DataSummary:
     # several levels: the cells are named by their ids for people ('A / 1'), and each level
     # described (data.levels); one level writes neither
     labels = prepared.group_labels if levels is None else cell_names(levels)
+    # per-group ranges only when some group is below the strictest privacy cut a report may
+    # use (the site's copy raises min_cell to profiles: min_size)
+    spec = prepared.spec
+    cut = max(spec.min_cell, spec.profiles.min_size)
+    ranges = {}
+    if (sizes < cut).any():
+        for v in names:
+            i = sums.index([prepared.measured_name(v)])[0]
+            ranges[v] = (
+                tuple(sums.group_low[:, i].tolist()),
+                tuple(sums.group_high[:, i].tolist()),
+            )
     return DataSummary(
         n_rows_read=prepared.n_rows_read,
         files_read=prepared.files_read,
@@ -141,6 +153,8 @@ def describe(prepared: Prepared) -> DataSummary:
             n=tuple(int(n) for n in sizes),
             outcome_mean=tuple(y_mean.tolist()),
             outcome_sd=tuple(y_sd.tolist()),
+            low={v: r[0] for v, r in ranges.items()},
+            high={v: r[1] for v, r in ranges.items()},
         ),
         group_level=level2,
         group_level_counts=level2_counts,

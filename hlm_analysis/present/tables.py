@@ -147,6 +147,58 @@ def at_levels(results: Results, sample) -> dict:
     return out
 
 
+def _over_shown(results: Results, shown: dict, level2: dict, outer: dict) -> tuple[dict, str]:
+    """With groups below min_cell, no minimum or maximum in the data table is a hidden group's
+    own value: a variable with one value per group is described over the groups shown, and a
+    per-row minimum or maximum that only a hidden group reaches is replaced by the shown groups'
+    (results.data.groups keeps each group's range then). The summaries and the caption clause."""
+    import numpy as np
+
+    from ..results import NumericSummary
+
+    g = results.data.groups
+    n = np.asarray(g.n)
+    keep = n >= min_cell(results)
+    low, high = getattr(g, "low", {}), getattr(g, "high", {})
+    if keep.all() or not low or not keep.any():
+        return shown, ""
+    per_group = not levels.crossed(results)  # crossed: the cells are not the groups described
+    out, grouped, replaced = dict(shown), False, False
+    for var, s in shown.items():
+        if var not in low or var in outer:
+            continue
+        lo, hi = np.asarray(low[var])[keep], np.asarray(high[var])[keep]
+        if var in level2 and per_group:
+            out[var] = NumericSummary(
+                n=len(lo),
+                mean=float(lo.mean()),
+                sd=float(lo.std(ddof=1)) if len(lo) > 1 else 0.0,
+                min=float(lo.min()),
+                median=float(np.median(lo)),
+                max=float(lo.max()),
+            )
+            grouped = True
+        elif var not in level2 and (lo.min() > s.min or hi.max() < s.max):
+            out[var] = NumericSummary(s.n, s.mean, s.sd, float(lo.min()), s.median, float(hi.max()))
+            replaced = True
+    noun = lexicon.noun(labels_for(results).group_in_sentence())
+    hidden = int((~keep).sum())
+    shown_groups = f"the {fmt.integer(int(keep.sum()))} {fmt.md_escape(noun.many)} shown"
+    clause = (
+        f"; {fmt.integer(hidden)} {fmt.md_escape(noun.one if hidden == 1 else noun.many)} with "
+        f"{fmt.md_escape(fewer_than(results))} {'is' if hidden == 1 else 'are'} not shown, so a "
+        f"variable with one value per {fmt.md_escape(noun.one)} is described over {shown_groups}"
+        if grouped
+        else ""
+    ) + (
+        f"; a minimum or maximum that only a hidden {fmt.md_escape(noun.one)} reaches is given "
+        f"over the {fmt.md_escape(members(results))} of {shown_groups}"
+        if replaced
+        else ""
+    )
+    return out, clause
+
+
 def descriptives(results: Results, label: str, sample=None) -> str:
     labels = labels_for(results)
     rows = []
@@ -154,6 +206,7 @@ def descriptives(results: Results, label: str, sample=None) -> str:
     suffix, clause = _per_group(results)
     level2 = getattr(results.data, "group_level", {})
     outer = at_levels(results, sample)
+    shown, hidden_clause = _over_shown(results, shown, level2, outer)
     # One number of decimals per table, enough for the variable with the smallest spread.
     d = fmt.decimals_for(min(s.sd for s in shown.values()))
     for var, s in shown.items():
@@ -179,7 +232,8 @@ def descriptives(results: Results, label: str, sample=None) -> str:
             "those groups, one value each"
             if outer
             else ""
-        ),
+        )
+        + hidden_clause,
         label,
         WIDE_CELL_LIMIT,
     )

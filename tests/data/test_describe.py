@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -153,6 +155,28 @@ def test_group_table(data):
         expected_sd = np.std(scores, ddof=1) if len(scores) > 1 else 0.0
         assert g.outcome_sd[i] == pytest.approx(expected_sd)
     assert g.outcome_sd[g.labels.index("b")] == 0.0  # a group of one has no spread
+
+
+def test_group_ranges_kept_when_a_group_is_below_the_privacy_cut(data):
+    """Groups b, d and e have fewer than 5 rows: each numeric variable's per-group range is
+    kept, so the data table can give minima and maxima over the groups it shows."""
+    _, sample, prepared, summary = data
+    g = summary.groups
+    mean_name = prepared.design.group_mean_of("hours")
+    columns = {"score": "score", "hours": "hours", mean_name: "hours_mean", "age": "age"}
+    assert set(g.low) == set(g.high) == set(columns)
+    for name, column in columns.items():
+        by_group = sample.groupby("school")[column]
+        assert g.low[name] == pytest.approx(tuple(by_group.min()[list(g.labels)]))
+        assert g.high[name] == pytest.approx(tuple(by_group.max()[list(g.labels)]))
+    # no group below the cut (min_cell 1, profiles: min_size 1): nothing more is written
+    spec = prepared.spec.model_copy(
+        update={
+            "min_cell": 1,
+            "profiles": prepared.spec.profiles.model_copy(update={"min_size": 1}),
+        }
+    )
+    assert describe(replace(prepared, spec=spec)).groups.low == {}
 
 
 def test_single_numeric_variable(tmp_path):
