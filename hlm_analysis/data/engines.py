@@ -20,10 +20,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from ..errors import InputError, ToolError
 from ..spec import quoted, shown
-from .files import check_memory_size, nfc
+from .files import check_memory_size, csv_part_problem, nfc
 from .source import Source
 
 if TYPE_CHECKING:  # frames come back as pandas; it is imported when the first does
@@ -46,6 +47,7 @@ class Engine:
 
     def __init__(self) -> None:
         self.scans: list[tuple[str, float]] = []
+        self._source: Source | None = None  # what load() read: to name a part an error is in
 
     @contextmanager
     def scan(self, label: str) -> Iterator[None]:
@@ -161,6 +163,7 @@ class DuckDB(Engine):
         self.con.execute("SET disabled_optimizers = 'statistics_propagation'")
 
     def load(self, source: Source, used: list[str]) -> dict[str, str]:
+        self._source = source
         selects = []
         reads = [  # DuckDB reads every file of one read_parquet as the type the first gives
             (positions, types, files)
@@ -194,7 +197,9 @@ class DuckDB(Engine):
             )
             described = self.con.execute("DESCRIBE src").fetchall()
         except self._error as exc:
-            raise InputError(f"data {source.label} could not be read: {_first_line(exc)}") from None
+            raise _part_error(exc, source) or InputError(
+                f"data {source.label} could not be read: {_first_line(exc)}"
+            ) from None
         kinds = {row[0]: _kind_of(row[1]) for row in described}
         return {c: kinds[f"s{i}"] for i, c in enumerate(used)}
 
@@ -214,7 +219,7 @@ class DuckDB(Engine):
         try:
             return self.con.execute(sql)
         except self._error as exc:
-            raise _read_error(exc) from None
+            raise _read_error(exc, self._source) from None
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
         self.con.register(name, frame)
@@ -299,6 +304,7 @@ class Spark(Engine):
     def load(self, source: Source, used: list[str]) -> dict[str, str]:
         from pyspark.sql.functions import coalesce, lit
 
+        self._source = source
         parts = []  # each read (a DataFrame of s0, s1, ...) with its first file, for messages
         try:
             for positions, files in source.positions(used):
@@ -323,7 +329,9 @@ class Spark(Engine):
         except InputError:
             raise
         except Exception as exc:  # noqa: BLE001 - Spark raises its own exception classes
-            raise InputError(f"data {source.label} could not be read: {_first_line(exc)}") from None
+            raise _part_error(exc, source) or InputError(
+                f"data {source.label} could not be read: {_first_line(exc)}"
+            ) from None
         df.createOrReplaceTempView("src")
         kinds = {f.name: _kind_of(f.dataType.simpleString()) for f in df.schema.fields}
         return {c: kinds[f"s{i}"] for i, c in enumerate(used)}
@@ -373,6 +381,8 @@ class Spark(Engine):
                 )
                 + f" FROM {relation}"
             ).iloc[0]
+        if self._source is not None and self._source.format == "csv":
+            self._refuse_replaced_bytes([v for i in range(len(refs)) for v in found[f"n{i}"]])
         out = {}
         for i, (c, ref) in enumerate(refs.items()):
             pairs = [(v, nfc(v)) for v in found[f"n{i}"] if nfc(v) != v]
@@ -385,6 +395,14 @@ class Spark(Engine):
             )
         return out
 
+    def _refuse_replaced_bytes(self, texts: list[str]) -> None:
+        """Spark reads bytes that are not UTF-8 (a Windows-1252 part) as U+FFFD without a word,
+        where memory and DuckDB refuse the part: a text cell holding one has the part named."""
+        if any("\ufffd" in text for text in texts):
+            problem = _part_error(ValueError(""), self._source)
+            if problem is not None:
+                raise problem
+
     def frame(self, sql: str) -> pd.DataFrame:
         try:  # Spark is lazy: reading errors surface when the rows are collected
             with warnings.catch_warnings():  # pyspark's notice about pandas versions
@@ -393,13 +411,13 @@ class Spark(Engine):
         except InputError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise _read_error(exc) from None
+            raise _read_error(exc, self._source) from None
 
     def _run(self, sql: str):
         try:
             return self.spark.sql(sql)
         except Exception as exc:  # noqa: BLE001
-            raise _read_error(exc) from None
+            raise _read_error(exc, self._source) from None
 
     def keep(self, name: str, sql: str) -> None:
         try:  # one job now; the queries after it read the checkpoint, not the files
@@ -407,7 +425,7 @@ class Spark(Engine):
         except InputError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise _read_error(exc) from None
+            raise _read_error(exc, self._source) from None
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
         with warnings.catch_warnings():
@@ -545,9 +563,37 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
-def _read_error(exc: BaseException) -> InputError | ToolError:
+# a part is read whole to say what is wrong with it only up to this size when the engine's
+# error names no part (then every part is tried, in order)
+_DIAGNOSE_UNNAMED = 1 << 30
+
+
+def _part_error(exc: BaseException, source: Source | None) -> InputError | None:
+    """The in-memory reader's line for what is wrong with the CSV part an engine refused (a
+    short row, bytes that are not UTF-8): DuckDB's 'Schema mismatch between globbed files' and
+    Spark's 'An error occurred while calling o128.getResult.' name no file in their first line.
+    The part is the one the error's full text names (DuckDB 'file = ...', Spark 'reading file
+    file:///...'); None when no part shows a problem. Runs only once the engine has failed."""
+    if source is None or source.format != "csv":
+        return None
+    text = unquote(str(exc))
+    named = [f for f in source.files if str(f) in text or os.path.abspath(f) in text]
+    if not named and source.bytes > _DIAGNOSE_UNNAMED:
+        return None
+    for f in named or source.files:
+        try:
+            problem = csv_part_problem(f, len(source.headers[source.files.index(f)]))
+        except OSError:
+            continue
+        if problem:
+            return InputError(problem)
+    return None
+
+
+def _read_error(exc: BaseException, source: Source | None = None) -> InputError | ToolError:
     """What an engine's error means: memory running out is the machine's limit, not the data's
-    fault (exit 3, saying which knobs there are); anything else is the data (exit 2)."""
+    fault (exit 3, saying which knobs there are); a CSV part's problem is named with the part;
+    anything else is the data (exit 2)."""
     text = _first_line(exc)
     if type(exc).__name__ == "OutOfMemoryException" or text.startswith("Out of Memory"):
         return ToolError(
@@ -555,7 +601,7 @@ def _read_error(exc: BaseException) -> InputError | ToolError:
             f"(now {DUCKDB_MEMORY}) and spills the rest to disk, so the process's memory or "
             "address-space limit (ulimit -v) is below what it needs"
         )
-    return InputError(f"data could not be read: {text}")
+    return _part_error(exc, source) or InputError(f"data could not be read: {text}")
 
 
 def open_engine(name: str) -> Engine:

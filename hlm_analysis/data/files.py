@@ -5,6 +5,7 @@ which pyarrow reads (read_arrow.py); load.py reads the rest with pandas.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 import unicodedata
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from ..errors import InputError
@@ -144,3 +146,90 @@ def too_large(values: np.ndarray, limit: float) -> np.ndarray:
     values = np.asarray(values, dtype=float)
     with np.errstate(invalid="ignore"):
         return np.isinf(values) | (np.abs(values) > limit)
+
+
+NOT_UTF8_BUT_UTF16 = "is not UTF-8 text (it looks like UTF-16): save it as UTF-8"
+
+
+def utf16_hint(head: bytes) -> str:
+    """'is not UTF-8 text (it looks like UTF-16) ...' for a file whose first bytes are UTF-16
+    (Excel's 'Unicode text', PowerShell's default): read as UTF-8 its header holds NULs and no
+    comma, so the part looked like one lacking the columns. '' otherwise."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in head[:4096]:
+        return NOT_UTF8_BUT_UTF16
+    return ""
+
+
+def csv_part_problem(path: Path, width: int) -> str | None:
+    """What is wrong with one CSV part, in the in-memory reader's words, or None: for the
+    message after an engine refused the data (DuckDB's 'Schema mismatch between globbed files',
+    Spark's 'Malformed CSV record'), so it reads the whole part and runs only on that path."""
+    data = path.read_bytes()
+    hint = utf16_hint(data)
+    if hint:
+        return f"data file {shown(path.name)} {hint}"
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    step = 1 << 23
+    try:
+        for start in range(0, len(data), step):
+            decoder.decode(data[start : start + step])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        at = _first_bad_byte(data)
+        line = data.count(b"\n", 0, at) + 1
+        guess = "Windows-1252" if _windows_1252(data) else "another encoding"
+        return (
+            f"data file {shown(path.name)}, line {line}: not UTF-8 text (byte "
+            f"0x{data[at]:02x}; it looks like {guess}): save it as UTF-8"
+        )
+    bad = []
+
+    def keep(row) -> str:
+        if row.actual_columns < row.expected_columns or not bad:
+            bad.append(row)
+        return "skip"
+
+    sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    try:
+        pcsv.read_csv(
+            pa.BufferReader(data),
+            read_options=pcsv.ReadOptions(
+                use_threads=False,  # row numbers are known only when one thread parses
+                column_names=[f"c{i}" for i in range(width)],
+                skip_rows_after_names=1,
+            ),
+            parse_options=pcsv.ParseOptions(
+                delimiter=sep, newlines_in_values=True, invalid_row_handler=keep
+            ),
+            convert_options=pcsv.ConvertOptions(
+                include_columns=["c0"], column_types={"c0": pa.string()}
+            ),
+        )
+    except pa.ArrowException:
+        return None
+    if not bad:
+        return None
+    row = min(bad, key=lambda r: r.actual_columns >= r.expected_columns)
+    where = f", line {row.number}" if row.number is not None else ""
+    cells = "cell" if row.actual_columns == 1 else "cells"
+    return (
+        f"data file {shown(path.name)}{where}: {row.actual_columns} {cells} where the header has "
+        f"{row.expected_columns} ({quoted(row.text[:60])}); every row needs all of them (an empty "
+        "cell is written as nothing between two commas)"
+    )
+
+
+def _first_bad_byte(data: bytes) -> int:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return 0
+
+
+def _windows_1252(data: bytes) -> bool:
+    try:
+        data.decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    return True

@@ -26,6 +26,7 @@ from ..results import RESULTS_FILE, SAMPLE_FILE
 from ..spec import quoted, resolution_hint, shown
 from .files import (
     CSV,
+    NOT_UTF8_BUT_UTF16,
     PARQUET,
     case_hint,
     csv_header,
@@ -419,6 +420,8 @@ def _check_csv_parts(
     names_of: dict[Path, list[str]] = {}
     for f in files:
         header = csv_header(f, "\t" if f.suffix.lower() == ".tsv" else ",")
+        if any("\x00" in name for name in header):  # UTF-16 read as UTF-8: NULs between letters
+            raise InputError(f"data file {shown(f.name)} {NOT_UTF8_BUT_UTF16}")
         hint = separator_hint(header)  # a ';' or tab export among comma parts: say so
         if hint:
             raise InputError(f"data file {shown(f.name)}: {hint}")

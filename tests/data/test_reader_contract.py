@@ -677,6 +677,30 @@ def test_a_row_cut_short_is_refused_on_every_path(tmp_path, duck, spark):
     spec = load_spec(
         write_config(tmp_path, "s", data=folder, outcome="y", predictors=["x"], group="g")
     )
+    for engine in (duck, spark):  # named with the part and its line, as memory names it
+        with pytest.raises(InputError, match=r"^data file b\.csv, line 3: 2 cells where the h"):
+            _engine_sums(spec, engine)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "expected"),
+    [
+        ("cp1252", r"^data file b\.csv, line 3: not UTF-8 text \(byte 0xe9; it looks like Windows"),
+        ("utf-16", r"^data file b\.csv is not UTF-8 text \(it looks like UTF-16\)"),
+    ],
+)
+def test_a_part_in_another_encoding_is_named_on_every_path(
+    tmp_path, duck, spark, encoding, expected
+):
+    # DuckDB said 'CSV Error on Line: 2' (cp1252), source 'column y is missing from b.csv'
+    # (UTF-16), neither naming the encoding (verify round 32)
+    folder = tmp_path / "enc"
+    folder.mkdir()
+    (folder / "a.csv").write_text("g,x,y\n" + "".join(f"{i % 5},{i},{i}.5\n" for i in range(9)))
+    (folder / "b.csv").write_bytes("g,x,y\n1,2,3\nRené,3,4\n".encode(encoding))
+    spec = load_spec(
+        write_config(tmp_path, "e", data=folder, outcome="y", predictors=["x"], group="g")
+    )
     for engine in (duck, spark):
-        with pytest.raises(InputError):
+        with pytest.raises(InputError, match=expected):
             _engine_sums(spec, engine)
