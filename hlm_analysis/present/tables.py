@@ -445,6 +445,11 @@ def groups(results: Results, label: str, limit: int = 25) -> str:
     more = len(shown) - len(order)
     binary = results.spec.family == "binomial"  # a 0/1 outcome's mean is the share of events
     what = "share with" if binary else "mean"
+    outcome = fmt.md_escape(labels.variable(spec.outcome))
+    event_label = getattr(spec, "event_label", None) if binary else None
+    if event_label:  # the configured words: "share of women who use contraception"
+        unit = lexicon.build(spec, results.design, labels.raw).unit.many
+        what, outcome = "share of", fmt.md_escape(f"{unit} who {of_many(event_label)}")
     noun = labels.group_in_sentence()
     named = noun != lexicon.GROUP  # "Schools (School ID)", else "School ID groups"
     column = labels.variable(spec.group)
@@ -453,10 +458,10 @@ def groups(results: Results, label: str, limit: int = 25) -> str:
         + ("" if column.lower() == noun.lower() else f" ({fmt.md_escape(column)})")
         if named
         else f"{fmt.md_escape(column)} groups"
-    ) + f": size and {what} {fmt.md_escape(labels.variable(spec.outcome))}"
+    ) + f": size and {what} {outcome}"
     if more:
         caption += _first_of(len(order), [g.n[i] for i in shown], f" {fmt.md_escape(plural(noun))}")
-    if binary:
+    if binary and not event_label:
         caption += f" (share: {fmt.md_escape(results.design.event)})"
     note = suppressed_note(results, len(small))
     if not rows:  # every group is small: the note alone
@@ -468,6 +473,28 @@ def groups(results: Results, label: str, limit: int = 25) -> str:
     if binary:
         return pipe_table([head, "N", "Share"], [row[:3] for row in rows], "lrr", caption, label)
     return pipe_table([head, "N", "Mean", "SD"], rows, "lrrr", caption, label)
+
+
+# a clause's verb said of one and of many, where the plural is not the singular less its "s"
+_OF_MANY = {"is": "are", "has": "have", "was": "were", "does": "do"}
+
+
+def of_many(clause: str) -> str:
+    """ "uses contraception" said of many ("women who use contraception"): the first word, a
+    verb in the third person singular, in the plural; a past tense ("graduated") is both."""
+    first, _, rest = clause.partition(" ")
+    word = first.lower()
+    if word in _OF_MANY:
+        many = _OF_MANY[word]
+    elif word.endswith("ies") and len(word) > 4:
+        many = first[:-3] + "y"
+    elif word.endswith(("sses", "shes", "ches", "xes", "zes", "oes")):
+        many = first[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        many = first[:-1]
+    else:
+        many = first
+    return f"{many} {rest}".strip()
 
 
 def _first_of(k: int, sizes: list, noun: str = "") -> str:

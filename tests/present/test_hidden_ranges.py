@@ -80,3 +80,26 @@ def test_nothing_hidden_nothing_changes():
     groups = replace(plain.data.groups, low=ranges.low, high=ranges.high)
     results = replace(plain, data=replace(plain.data, groups=groups))
     assert tables.descriptives(results, "tbl-x") == tables.descriptives(plain, "tbl-x")
+
+
+def test_the_groups_table_names_the_configured_event():
+    """event_label 'uses contraception': 'share of women who use contraception', not 'share
+    with Uses contraception ... (share: Y)'; without one the outcome's code stays."""
+    women = tables.groups(fixture_results("verify32_women_int"), "tbl-g").split("\n: ")[1]
+    assert women.startswith("Districts: size and share of women who use contraception (25 of")
+    assert "(share: Y)" not in women
+    graduation = tables.groups(fixture_results("graduation"), "tbl-g").split("\n: ")[1]
+    assert "share of students who graduated on time" in graduation
+    plain = fixture_results("verify32_women_int")
+    plain = replace(plain, spec=plain.spec.model_copy(update={"event_label": None}))
+    caption = tables.groups(plain, "tbl-g").split("\n: ")[1]
+    assert "size and share with Uses contraception" in caption and "(share: Y)" in caption
+
+
+def test_a_clause_about_one_is_said_of_many():
+    assert tables.of_many("uses contraception") == "use contraception"
+    assert tables.of_many("passes the exam") == "pass the exam"
+    assert tables.of_many("studies abroad") == "study abroad"
+    assert tables.of_many("is employed") == "are employed"
+    assert tables.of_many("has children") == "have children"
+    assert tables.of_many("graduated on time") == "graduated on time"
