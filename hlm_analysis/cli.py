@@ -50,7 +50,7 @@ def _cmd_fit(args) -> int:
 
 def _fit(args) -> int:
     from .atomic import ensure_writable_dir
-    from .model.analysis import run_analysis, validated
+    from .model.analysis import validated
     from .results import RESULTS_FILE
     from .spec import load_spec
 
@@ -59,15 +59,35 @@ def _fit(args) -> int:
     if args.engine is not None:
         spec = spec.model_copy(update={"engine": args.engine})
     layout.check_out_dir(Path(args.out), spec.data)
+    layout.check_fit_out(Path(args.out), Path(args.config))  # nothing of the user's replaced
     prepared = validated(spec)  # every input error surfaces before any progress line
     if prepared.files_read > 1 or prepared.files_skipped:
         passed = f", passed over {prepared.files_skipped:,}" if prepared.files_skipped else ""
         _progress(f"hlm-report: data: read {prepared.files_read:,} files{passed}")
     ensure_writable_dir(Path(args.out))
-    run_analysis(spec, Path(args.out), _progress, prepared)
+    _fit_staged(spec, Path(args.config), Path(args.out), prepared)
     path = Path(args.out) / RESULTS_FILE
     _progress(f"hlm-report: wrote {path} in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def _fit_staged(spec, config: Path, out: Path, prepared) -> None:
+    """Fit into a scratch folder inside `out`, then move the files in: a failed or killed run
+    leaves the previous results.json and rows.parquet as they were. The marker goes in first, so
+    a run stopped between the moves is still this config's folder to fit into again."""
+    from . import atomic
+    from .model.analysis import run_analysis
+    from .results import RESULTS_FILE, SAMPLE_FILE
+
+    with atomic.staging_dir(out, ".fit-") as staging:
+        run_analysis(spec, staging, _progress, prepared)
+        layout.check_fit_out(out, config)  # again: the folder may have changed during the fit
+        if layout.read_marker(out) is None:
+            version = layout.report_version(staging / RESULTS_FILE)
+            inputs = layout.inputs_hash(spec.to_json())
+            atomic.write_text(out / layout.MARKER, layout.marker_text(out, config, version, inputs))
+        for name in (SAMPLE_FILE, RESULTS_FILE):  # results.json last: it names the sample
+            os.replace(staging / name, out / name)
 
 
 def _cmd_render(args) -> int:

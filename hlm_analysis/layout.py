@@ -290,3 +290,26 @@ def check_out_dir(out: Path, data: Path) -> None:
             f"--out {out} lies inside the data {data}: its rows.parquet would be read as data; "
             "choose a folder outside it"
         )
+
+
+def check_fit_out(out: Path, config: Path) -> None:
+    """`fit --out`: refuse (exit 2) to replace a results.json or rows.parquet in `out` that this
+    config's fit did not write: the folder is the user's choice and may hold files of theirs by
+    those names. Ours are the ones beside this config's marker (written by `fit` or `render`)."""
+    if not out.is_dir():
+        return
+    record = read_marker(out)
+    if record is not None and record.get("config_id") == config_id(config):
+        return
+    present = [name for name in (RESULTS_FILE, SAMPLE_FILE) if os.path.lexists(out / name)]
+    if record is not None:
+        what = out / (present[0] if present else MARKER)
+        raise InputError(
+            f"--out {out}: {what} belongs to {_named(record, out)}, not to {config}; choose "
+            "another --out"
+        )
+    if present:
+        raise InputError(
+            f"--out {out}: {out / present[0]} was not written by hlm-report for {config}; move "
+            "it away or choose another --out"
+        )
