@@ -114,7 +114,9 @@ def described(results: Results) -> dict:
 def at_levels(results: Results, sample) -> dict:
     """Several levels: each numeric variable constant within an outer level's groups described
     over that level's groups, one value each, from the row sample when it holds every row
-    (else as the data summary gives it, per innermost group). {variable: (summary, noun)}."""
+    (else as the data summary gives it, per innermost group). {variable: (summary, noun,
+    hidden)}: a group with fewer rows than min_cell is left out (its value would be its own
+    minimum or maximum), `hidden` counts them."""
     import numpy as np
 
     from ..results import NumericSummary
@@ -129,8 +131,11 @@ def at_levels(results: Results, sample) -> dict:
         if column is None or var not in sample or column == cols[-1]:
             continue
         keys = [column] if levels.crossed(results) else list(cols[: cols.index(column) + 1])
-        values = sample.groupby(keys, sort=False)[var].first().to_numpy(float)
-        values = values[np.isfinite(values)]
+        grouped = sample.groupby(keys, sort=False)
+        values = grouped[var].first().to_numpy(float)
+        keep = grouped.size().to_numpy() >= min_cell(results)
+        hidden = int((~keep).sum())
+        values = values[np.isfinite(values) & keep]
         if not len(values):
             continue
         out[var] = (
@@ -143,6 +148,7 @@ def at_levels(results: Results, sample) -> dict:
                 max=float(values.max()),
             ),
             lex.tier(column).noun,
+            hidden,
         )
     return out
 
@@ -212,8 +218,16 @@ def descriptives(results: Results, label: str, sample=None) -> str:
     for var, s in shown.items():
         own = suffix if var in level2 else ""
         if var in outer:  # described at its own level: one value per school
-            s, noun = outer[var]
+            s, noun, hidden = outer[var]
             own = f" (one value per {noun.one})"
+            if hidden:
+                hidden_clause += (
+                    f"; {fmt.integer(hidden)} {fmt.md_escape(noun.one if hidden == 1 else noun.many)}"
+                    f" with {fmt.md_escape(fewer_than(results))} "
+                    f"{'is' if hidden == 1 else 'are'} not shown, so "
+                    f"{fmt.md_escape(labels.raw(var))} is described over the "
+                    f"{fmt.integer(s.n)} {fmt.md_escape(noun.many)} shown"
+                )
         rows.append(
             [
                 fmt.md_escape(labels.raw(var) + own),

@@ -103,3 +103,25 @@ def test_a_clause_about_one_is_said_of_many():
     assert tables.of_many("is employed") == "are employed"
     assert tables.of_many("has children") == "have children"
     assert tables.of_many("graduated on time") == "graduated on time"
+
+
+def test_an_outer_levels_variable_leaves_out_its_hidden_groups():
+    """Growth data: lowinc (one value per school) from the rows, over the schools shown."""
+    import pandas as pd
+    from helpers import FIXTURES
+
+    from hlm_analysis.present import levels
+
+    growth = fixture_results("levels_growth")
+    rows = pd.read_parquet(FIXTURES / "levels_growth" / "rows.parquet")
+    assert "| 60 |" in tables.descriptives(growth, "t", rows)  # no school below 5 pupils
+    cut = sorted(levels.group_summary(growth, "schoolid").n)[2]  # hides the two smallest
+    table = tables.descriptives(
+        replace(growth, spec=growth.spec.model_copy(update={"min_cell": cut})), "t", rows
+    )
+    sizes = rows.groupby("schoolid").size()
+    kept = rows.groupby("schoolid")["lowinc"].first()[sizes >= cut]
+    assert len(kept) == 58
+    cells = [c.strip() for c in next(x for x in table.splitlines() if "Low" in x).split("|")]
+    assert cells[2] == "58" and abs(float(cells[3]) - kept.mean()) < 0.006
+    assert f"2 schools with fewer than {cut} test scores are not shown" in table
