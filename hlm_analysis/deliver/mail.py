@@ -300,6 +300,23 @@ class _NotDelivered(Exception):
     pass
 
 
+# getaddrinfo's answers for a name that does not exist (others: no network, resolver down)
+_NO_SUCH_NAME = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+
+
+class _Unreachable(_Transient):
+    """No SMTP session could be opened (refused, timed out, no route, no name lookup): says
+    nothing about the recipient, only that the server is not there."""
+
+    def __init__(self, cause: str):
+        super().__init__(cause)
+        self.cause = cause
+
+
+class _NeverReached(_NotDelivered):
+    """Every try of one recipient failed before a server answered."""
+
+
 def _tls_context() -> ssl.SSLContext:
     context = ssl.create_default_context()
     ca_file = os.environ.get("SMTP_CA_FILE")
@@ -368,10 +385,17 @@ def _open(settings: SmtpSettings, timeout: float) -> smtplib.SMTP:
             f"SMTP TLS handshake with {where} failed ({exc.reason or exc.__class__.__name__}); "
             "check SMTP_SECURITY and SMTP_PORT (ssl: 465, starttls: 587)"
         ) from None
-    except socket.gaierror:
-        raise InputError(f"SMTP_HOST '{settings.host}' cannot be found") from None
-    except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError) as exc:
-        raise _Transient(type(exc).__name__) from None
+    except socket.gaierror as exc:
+        if exc.errno in _NO_SUCH_NAME:
+            # the name does not exist: SMTP_HOST is mistyped, no retry will find it
+            raise InputError(f"SMTP_HOST '{settings.host}' cannot be found") from None
+        raise _Unreachable(exc.strerror or type(exc).__name__) from None
+    except smtplib.SMTPServerDisconnected:
+        raise _Unreachable("SMTPServerDisconnected") from None  # closed before a session began
+    except OSError as exc:  # refused, timed out, no route
+        # smtplib's other errors are OSErrors too, but they are a server's answers
+        kind = _Transient if isinstance(exc, smtplib.SMTPException) else _Unreachable
+        raise kind(type(exc).__name__) from None
 
 
 def _send_one(settings: SmtpSettings, message: EmailMessage, to: str, timeout: float) -> None:
@@ -402,16 +426,30 @@ def _send_one(settings: SmtpSettings, message: EmailMessage, to: str, timeout: f
 
 
 def _send_with_retries(settings, message, to, timeout, backoff, progress) -> None:
+    answered = False  # whether any try reached a server
     for attempt in range(1, RETRIES + 1):
         try:
             _send_one(settings, message, to, timeout)
             return
         except _Transient as exc:
+            answered = answered or not isinstance(exc, _Unreachable)
             if attempt == RETRIES:
-                raise _NotDelivered(f"after {RETRIES} tries: {exc}") from None
+                failure = _NotDelivered if answered else _NeverReached
+                raise failure(f"after {RETRIES} tries: {exc}") from exc
             wait = backoff * 2 ** (attempt - 1)
             progress(f"  {to}: {exc}; retrying in {wait:g} s")
             time.sleep(wait)
+
+
+def _connect_cause(exc: BaseException | None) -> str:
+    """Why a connection failed, in words ('connection refused'), from an _Unreachable."""
+    cause = exc.cause if isinstance(exc, _Unreachable) else ""
+    words = {
+        "ConnectionRefusedError": "connection refused: nothing listens on that port",
+        "TimeoutError": "timed out",
+        "SMTPServerDisconnected": "the server closed the connection",
+    }
+    return words.get(cause, cause[:1].lower() + cause[1:] if cause else "no answer")
 
 
 def _reason(exc: BaseException, secret: str | None) -> str:
@@ -581,6 +619,7 @@ def email_report(
     log_path = folder / layout.SEND_LOG
     timeout_lock = LOCK_TIMEOUT if lock_timeout is None else lock_timeout
     failed = []
+    reached = False  # whether a server has answered in this run
     with _send_lock(log_path, timeout_lock, progress):
         log = _load_log(log_path)  # read under the lock: it holds what a concurrent run sent
         already = {(addresses.key(e["recipient"]), _entry_version(e)) for e in log}
@@ -606,7 +645,18 @@ def email_report(
                 _send_with_retries(settings, message, envelope, timeout, backoff, progress)
             except (InputError, ToolError):
                 raise  # the settings or the server, not this person: everyone would fail alike
+            except _NeverReached as exc:
+                if not reached:  # no server at all: every other recipient would wait the same
+                    where = f"{settings.host}:{settings.port}"
+                    cause = _connect_cause(exc.__cause__)
+                    raise ToolError(
+                        f"SMTP server {where} cannot be reached ({cause}); nothing was sent"
+                    ) from None
+                progress(f"  {person.email}: not delivered ({_reason(exc, settings.password)})")
+                failed.append(person.email)
+                continue
             except Exception as exc:  # noqa: BLE001 - one recipient's failure must not stop the rest
+                reached = reached or isinstance(exc, _NotDelivered | smtplib.SMTPException)
                 progress(f"  {person.email}: not delivered ({_reason(exc, settings.password)})")
                 failed.append(person.email)
                 continue
@@ -614,6 +664,7 @@ def email_report(
             log.append(
                 {"recipient": recipient, "version": version, "checksum": digest, "sent": stamp}
             )
+            reached = True
             # Written after each success: a crash later in the run never causes a resend.
             _save_log(log_path, log, person.email)
             already.add((recipient, version))
@@ -636,6 +687,11 @@ def _require_smtputf8(settings: SmtpSettings, timeout: float, needing: list[str]
     needs nothing)."""
     try:
         server = _open(settings, timeout)
+    except _Unreachable as exc:
+        raise ToolError(
+            f"SMTP server {settings.host}:{settings.port} cannot be reached "
+            f"({_connect_cause(exc)}); nothing was sent"
+        ) from None
     except _Transient as exc:
         raise ToolError(f"SMTP server {settings.host}:{settings.port}: {exc}") from None
     try:
