@@ -18,6 +18,9 @@ from hlm_analysis.results import ModelName
 from hlm_analysis.spec import load_spec
 
 R = json.loads((REFERENCE / "levels_verify32" / "levels_verify32_reference.json").read_text())
+CENTRED = json.loads(
+    (REFERENCE / "levels_verify32" / "levels_calendar_centred_reference.json").read_text()
+)
 TERMS = ["(Intercept)", "year", "female", "black", "lowinc"]
 
 
@@ -48,9 +51,11 @@ def test_a_fixed_only_calendar_year_keeps_the_df_of_the_other_coefficients(shift
         assert df[j] == pytest.approx(c["df"], rel=rel), term  # lmerTest summary(m)
         assert se[j] == pytest.approx(c["se"], rel=1e-5), term
         assert fit.beta[j] == pytest.approx(c["estimate"], abs=1e-4 * c["se"]), term
-    # the sums hold x'x to 16 digits; centring them costs (mean / SD)^2 of that
-    tol = 1e-5 if shift < 1e4 else 2e-2
-    assert fit.loglik == pytest.approx(ref["loglik"], abs=tol)  # logLik(m)
+    # against lme4 on centred year (lme4 on calendar years itself moves 3e-8): centred on the
+    # exact mean, c x'1 and c^2 n rounded and the loglik stayed 1.5e-6 (year + 1992.5) and
+    # 1.8e-3 (year + 1e5) below; on lmm.round_centre 1.6e-10 and 6.8e-9 (x'x's rounding)
+    tol = 1e-9 if shift < 1e4 else 2e-8
+    assert fit.loglik == pytest.approx(CENTRED["reml_loglik"], abs=tol)
     assert not fit.slopes_centred  # theta is the same in both fits: Wald intervals stay
 
 

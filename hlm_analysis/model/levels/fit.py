@@ -309,9 +309,7 @@ def fit_levels(
 # well-scaled model is fitted and verified, and its optimum is written back in x's own terms
 # (Sigma = T Sigma_c T'); the fixed part keeps x as it is, so beta and its covariance are the same.
 CENTRE_FROM_SDS = 3.0
-# a fixed-only column: from this many SDs (X'X's conditioning ~100 times a centred one's), so a
-# common 0/1 dummy (mean 0.9, SD 0.3) stays as it is
-FIXED_CENTRE_FROM_SDS = 10.0
+# (a fixed-only column: from lmm.FIXED_CENTRE_FROM_SDS, chosen by lmm.far_fixed as for two levels)
 
 
 def _moved(theta, model, shifts, sign):
@@ -338,7 +336,7 @@ def _centred_fit(model, sums, codes, n_groups, names, crossed, fixed, random, di
         for v in vs:
             sd, mean = sums.sd(v), sums.mean(v)
             if sd > 0 and abs(mean) > CENTRE_FROM_SDS * sd:
-                shifts[v] = mean
+                shifts[v] = lmm.round_centre(mean, sd)
     if diagonal is True or (diagonal and set(diagonal) & set(random)):
         shifts = {}  # (a diagonal covariance is not invariant under the shift)
     slopes = dict(shifts)
@@ -347,11 +345,10 @@ def _centred_fit(model, sums, codes, n_groups, names, crossed, fixed, random, di
         # conditioning as well: on egsingle with year + 1992.5 the df of lowinc came out 64.5,
         # 64.4 or 64.0 by data path (lmerTest 64.22), with year + 1e5 1370 and a REML loglik
         # 2.4e-3 too high. Centring it is an exact reparametrisation of the fixed part alone.
-        for term in fixed:
-            if term not in shifts and term != sums.names[1]:
-                sd, mean = sums.sd(term), sums.mean(term)
-                if sd > 0 and abs(mean) > FIXED_CENTRE_FROM_SDS * sd:
-                    shifts[term] = mean
+        # On the two-level engine's round centre (lmm.round_centre): with the exact mean, c x'1
+        # and c^2 n rounded, and the REML loglik stayed 1.5e-6 (year + 1992.5) and 1.8e-3
+        # (year + 1e5) below lme4's on centred year.
+        shifts |= lmm.far_fixed(sums, fixed, list(shifts))
     if not shifts:
         return None
     centred = lmm.with_centred_columns(sums, shifts)  # the two-level engine's own step
@@ -361,13 +358,7 @@ def _centred_fit(model, sums, codes, n_groups, names, crossed, fixed, random, di
     # the fixed part centred too when it has the intercept (the same columns' span): forming
     # X'V^-1 X with x near 2015 squares its conditioning, and the df's finite differences of
     # the REML term then drift (19.8 for lmerTest's 18.4)
-    to_centred = np.eye(len(fixed))
-    fixed_c = list(fixed)
-    if sums.names[1] in fixed:
-        for j, term in enumerate(fixed):
-            if term in shifts:
-                fixed_c[j] = term + lmm.CENTRED
-                to_centred[fixed.index(sums.names[1]), j] = -shifts[term]
+    fixed_c, to_centred = lmm.centred_fixed(sums, fixed, shifts)
     try:
         model_c = LevelsModel(centred, codes, n_groups, names, crossed, fixed_c, random_c, diagonal)
         start_c = None if start is None else _moved(start, model, slopes, +1.0)
