@@ -189,7 +189,8 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             for c in used
         )
         # several levels: rows are grouped by their cell, the ids joined (levels.py)
-        + (", " + key_sql([(texts.get(c, alias[c]), c not in texts) for c in spec.levels],
+        + (", " + key_sql([_whole(engine, c, alias[c]) if c in engine.int_and_float
+                           else (texts.get(c, alias[c]), c not in texts) for c in spec.levels],
                           engine.text_type) + " AS gk"
            if spec.multilevel else "")
         + " FROM raw"
@@ -445,7 +446,7 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
         except InputError:  # what is wrong with the groups is said first, as in memory
             if totals is None:
                 counted()
-            _ordered_groups(spec, kinds, counted_groups())
+            _ordered_groups(spec, kinds, engine.int_and_float, counted_groups())
             raise
         expressions = {**columns, **{MEASURED + c: alias[c] for c in spec.centering}}
         names = design_names(spec, columns)
@@ -545,7 +546,9 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             if totals is None and int(agg["n"].sum()) != source.rows:
                 counted()  # incomplete rows after all (NaN): pass 2 as without footers
             if table is None:
-                ordered, table = _ordered_groups(spec, kinds, agg.rename(columns={"gv": "g"}))
+                ordered, table = _ordered_groups(
+                    spec, kinds, engine.int_and_float, agg.rename(columns={"gv": "g"})
+                )
             agg["code"] = _codes(agg["gv"], table["g"])
             agg = agg.sort_values("code")
             G = len(ordered)
@@ -646,7 +649,9 @@ def prepare_in_engine(spec: Spec, source: Source, engine: Engine) -> Prepared:
             )
             if totals is None and int(agg["n"].sum()) != source.rows:
                 counted()  # incomplete rows after all (NaN): pass 2 as without footers
-            ordered, found = _ordered_groups(spec, kinds, agg.rename(columns={"gv": "g"}))
+            ordered, found = _ordered_groups(
+                spec, kinds, engine.int_and_float, agg.rename(columns={"gv": "g"})
+            )
             monomial_sums = _monomial_sums(found, polynomial.monomials, zero_one)
             settle = [m for m in polynomial.ranged if m not in asked]
             unsettled = []
@@ -1125,8 +1130,19 @@ def _binary_outcome(
     return expression, coding
 
 
+def _whole(engine: Engine, column: str, ref: str) -> tuple[str, bool]:
+    """An id stored as integers in some parts and floats in others, as text: a whole number
+    as the integer parts write it ('1', not '1.0')."""
+    whole = f"CAST(CAST({ref} AS BIGINT) AS {engine.text_type})"
+    return (
+        f"CASE WHEN {ref} = floor({ref}) AND abs({ref}) < 9.0e15 THEN {whole} "
+        f"ELSE CAST({ref} AS {engine.text_type}) END",
+        False,
+    )
+
+
 def _ordered_groups(
-    spec: Spec, kinds: dict[str, str], groups: pd.DataFrame
+    spec: Spec, kinds: dict[str, str], int_and_float: frozenset[str], groups: pd.DataFrame
 ) -> tuple[list[str], pd.DataFrame]:
     """The groups' labels in the in-memory path's order, and `groups` (g, n, ...: one row per
     group with complete rows) in that order with their codes; refuses too few groups."""
@@ -1134,7 +1150,17 @@ def _ordered_groups(
         raise InputError(
             f"data: no row is complete in the columns {shown(', '.join(columns_used(spec)))}"
         )
-    labels = [str(v) for v in groups["g"]]
+    values = groups["g"]
+    if (
+        not spec.multilevel
+        and spec.group in int_and_float
+        and values.dtype.kind == "f"
+        and (values == values.round()).all()
+    ):
+        # ids stored as integers in some parts and as floats (1.0) in others: one id, named as
+        # the integer parts name it ('1', as memory reads the data), not '1.0'
+        values = values.astype("int64")
+    labels = [str(v) for v in values]
     ordered = id_order(labels)
     if len(ordered) < 2:
         raise single_group(spec, ordered[0])

@@ -48,6 +48,9 @@ class Engine:
     def __init__(self) -> None:
         self.scans: list[tuple[str, float]] = []
         self._source: Source | None = None  # what load() read: to name a part an error is in
+        # used columns some parts store as integers and others as floats (read as doubles): an
+        # id among them is named as the integer parts write it ('1', not '1.0')
+        self.int_and_float: frozenset[str] = frozenset()
 
     @contextmanager
     def scan(self, label: str) -> Iterator[None]:
@@ -175,6 +178,12 @@ class DuckDB(Engine):
             )
         ]
         casts = _duckdb_casts([types for _, types, _ in reads], len(used))
+        self.int_and_float = frozenset(
+            c
+            for i, c in enumerate(used)
+            if casts[i] == "DOUBLE"
+            and any(t[i].startswith(("int", "uint")) for _, t, _ in reads if t)
+        )
         for positions, _, files in reads:
             listed = "[" + ", ".join(self.literal(str(f)) for f in files) + "]"
             if source.format == "parquet":
@@ -325,7 +334,7 @@ class Spark(Engine):
                         columns = [coalesce(c, lit("")) for c in columns]
                     part = part.select(*(c.alias(f"s{i}") for i, c in enumerate(columns)))
                     parts.append((part, batch[0]))
-            df = _union(parts, used)
+            df, self.int_and_float = _union(parts, used)
         except InputError:
             raise
         except Exception as exc:  # noqa: BLE001 - Spark raises its own exception classes
@@ -520,14 +529,16 @@ def _duckdb_casts(reads: list[tuple[str, ...]], width: int) -> list[str | None]:
     return casts
 
 
-def _union(parts: list, used: list[str]):
+def _union(parts: list, used: list[str]) -> tuple:
     """The reads as one DataFrame, each column cast to one type where the parts differ: whole
     numbers of any width as 64-bit integers, numbers of which some are not whole (float, decimal)
     as doubles (the in-memory reader's values); an all-null part takes the others' type. Any
-    other difference (text in one part, a number in another) is named."""
+    other difference (text in one part, a number in another) is named. With the DataFrame: the
+    columns of integers in some parts and other numbers in others."""
     from pyspark.sql.types import DoubleType, IntegralType, LongType, NullType, NumericType
 
     targets = []
+    mixed = set()
     for i, column in enumerate(used):
         seen = [(p.schema[i].dataType, f) for p, f in parts]
         seen = [(t, f) for t, f in seen if not isinstance(t, NullType)]
@@ -538,6 +549,8 @@ def _union(parts: list, used: list[str]):
             targets.append(LongType())
         elif all(isinstance(t, NumericType) for t in types):
             targets.append(DoubleType())
+            if any(isinstance(t, IntegralType) for t in types):
+                mixed.add(column)
         else:
             (a, first), (b, other) = seen[0], next(x for x in seen if x[0] != seen[0][0])
             raise InputError(
@@ -555,7 +568,7 @@ def _union(parts: list, used: list[str]):
             )
         )  # fmt: skip
         df = part if df is None else df.unionAll(part)
-    return df
+    return df, frozenset(mixed)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -704,3 +704,29 @@ def test_a_part_in_another_encoding_is_named_on_every_path(
     for engine in (duck, spark):
         with pytest.raises(InputError, match=expected):
             _engine_sums(spec, engine)
+
+
+@pytest.mark.parametrize("two_levels", [False, True])
+def test_ids_stored_as_integers_in_some_parts_and_floats_in_another_keep_memory_names(
+    tmp_path, duck, spark, two_levels
+):
+    # DuckDB and Spark read the ids as doubles and named the groups '1.0' where memory (the
+    # same rows in one file of integers) names them '1' (verify round 32)
+    rng = np.random.default_rng(4)
+    n = 240
+    school = rng.integers(1, 13, n)
+    frame = pd.DataFrame(
+        {"district": (school + 1) // 2, "school": school, "x": rng.normal(0, 1, n)}
+    )
+    frame["y"] = frame["x"] + 0.3 * frame["school"] + rng.normal(0, 1, n)
+    frame.to_parquet(tmp_path / "one.parquet", index=False)
+    as_float = {"school": pa.float64(), "district": pa.float64()}
+    _typed_parts(tmp_path / "lake", frame, [{}, as_float, {"school": pa.int32()}])
+    group = ["district", "school"] if two_levels else "school"
+    keys = {"outcome": "y", "predictors": ["x"], "group": group}
+    one = load_spec(write_config(tmp_path, "one", data=tmp_path / "one.parquet", **keys))
+    lake = load_spec(write_config(tmp_path, "lake", data=tmp_path / "lake", **keys))
+    memory = prepare_in_memory(one, tmp_path / "one.parquet")
+    assert "1.0" not in str(memory.group_labels)
+    _same(memory, _engine_sums(lake, duck))
+    _same(memory, _engine_sums(lake, spark))
