@@ -179,9 +179,11 @@ def csv_part_problem(path: Path, width: int) -> str | None:
         line = data.count(b"\n", 0, at) + 1
         guess = "Windows-1252" if _windows_1252(data) else "another encoding"
         return (
-            f"data file {shown(path.name)}, line {line}: not UTF-8 text (byte "
+            f"data file {shown(path.name)} is not UTF-8 text (line {line} holds byte "
             f"0x{data[at]:02x}; it looks like {guess}): save it as UTF-8"
         )
+    if width < 2:  # encoding only (a one-column file has no cells to count)
+        return None
     bad = []
 
     def keep(row) -> str:
@@ -210,13 +212,27 @@ def csv_part_problem(path: Path, width: int) -> str | None:
     if not bad:
         return None
     row = min(bad, key=lambda r: r.actual_columns >= r.expected_columns)
-    where = f", line {row.number}" if row.number is not None else ""
+    line = _line_of(data, row.number, row.text)
+    where = f", line {line}" if line is not None else ""
     cells = "cell" if row.actual_columns == 1 else "cells"
     return (
         f"data file {shown(path.name)}{where}: {row.actual_columns} {cells} where the header has "
         f"{row.expected_columns} ({quoted(row.text[:60])}); every row needs all of them (an empty "
         "cell is written as nothing between two commas)"
     )
+
+
+def _line_of(data: bytes, number: int | None, text: str) -> int | None:
+    """The line a row Arrow numbers `number` (the header being 1) starts on: the same unless a
+    quoted cell before it holds a line break; then the first line from there that is the row."""
+    if number is None or b'"' not in data:
+        return number
+    lines = data.split(b"\n")
+    wanted = text.encode("utf-8")
+    for i in range(number - 1, len(lines)):
+        if lines[i].rstrip(b"\r") == wanted:
+            return i + 1
+    return None
 
 
 def _first_bad_byte(data: bytes) -> int:

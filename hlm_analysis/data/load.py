@@ -23,9 +23,11 @@ from ..spec import DEFAULT_MISSING_VALUES, Spec, quoted, shown
 from .columns import Columns, Factor, check_columns_exist
 from .files import (
     CSV,
+    NOT_UTF8_BUT_UTF16,
     PARQUET,
     check_parquet_schema,
     csv_header,
+    csv_part_problem,
     first_line,
     nfc_names,
     refuse_duplicates,
@@ -80,9 +82,7 @@ def read_table(
             sep = "\t" if suffix == ".tsv" else ","
             header = csv_header(path, sep)
             if any("\x00" in name for name in header):  # UTF-16 text decodes as UTF-8 with NULs
-                raise InputError(
-                    f"data file {shown(path)} is not UTF-8 text (NUL bytes in its header)"
-                )
+                raise InputError(f"data file {shown(path.name)} {NOT_UTF8_BUT_UTF16}")
             refuse_duplicates(path, header)
             _refuse_short_rows(path, sep, len(header))
             raw = dict(zip(nfc_names(path, header), header, strict=True))
@@ -102,8 +102,11 @@ def read_table(
     except InputError:
         raise
     except UnicodeDecodeError as exc:
+        # the line and the encoding it looks like, in the words the engines' path gives
+        said = csv_part_problem(path, 0) if suffix in CSV else None
         raise InputError(
-            f"data file {shown(path)} is not UTF-8 text (it holds byte "
+            said
+            or f"data file {shown(path)} is not UTF-8 text (it holds byte "
             f"0x{exc.object[exc.start]:02x}); save it as UTF-8"
         ) from None
     except (pd.errors.EmptyDataError, ValueError, OSError, pa.ArrowException) as exc:
@@ -135,8 +138,10 @@ def _refuse_short_rows(path: Path, sep: str, width: int) -> None:
     except pa.ArrowInvalid as exc:
         found = re.search(r"Expected (\d+) columns, got (\d+): (.*)", str(exc), re.S)
         if found and int(found.group(2)) < int(found.group(1)):
+            # the line it is on, in the words the engines' path gives
             raise InputError(
-                f"data file {shown(path.name)}: a row holds {found.group(2)} of the header's "
+                csv_part_problem(path, width)
+                or f"data file {shown(path.name)}: a row holds {found.group(2)} of the header's "
                 f"{found.group(1)} columns ({quoted(_clip(found.group(3)))}); every row needs "
                 "all of them (an empty cell is written as nothing between two commas)"
             ) from None

@@ -27,6 +27,7 @@ from hlm_analysis.data import engines
 from hlm_analysis.data.aggregate import prepare_in_engine
 from hlm_analysis.data.columns import columns_used
 from hlm_analysis.data.engines import open_engine
+from hlm_analysis.data.load import read_table
 from hlm_analysis.data.prepare import MAX_TERMS, prepare_in_memory
 from hlm_analysis.data.route import prepare
 from hlm_analysis.data.source import discover, open_source
@@ -685,7 +686,10 @@ def test_a_row_cut_short_is_refused_on_every_path(tmp_path, duck, spark):
 @pytest.mark.parametrize(
     ("encoding", "expected"),
     [
-        ("cp1252", r"^data file b\.csv, line 3: not UTF-8 text \(byte 0xe9; it looks like Windows"),
+        (
+            "cp1252",
+            r"^data file b\.csv is not UTF-8 text \(line 3 holds byte 0xe9; it looks like Wind",
+        ),
         ("utf-16", r"^data file b\.csv is not UTF-8 text \(it looks like UTF-16\)"),
     ],
 )
@@ -704,6 +708,8 @@ def test_a_part_in_another_encoding_is_named_on_every_path(
     for engine in (duck, spark):
         with pytest.raises(InputError, match=expected):
             _engine_sums(spec, engine)
+    with pytest.raises(InputError, match=expected):  # memory reading the part alone: the same
+        read_table(folder / "b.csv")
 
 
 @pytest.mark.parametrize("two_levels", [False, True])

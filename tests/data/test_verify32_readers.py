@@ -15,7 +15,7 @@ def test_a_row_cut_short_is_refused_not_read_as_missing_cells(tmp_path):
     # as "missing y" (exit 0) where DuckDB and Spark's readers refuse the file.
     path = tmp_path / "d.csv"
     path.write_text('g,x,y\nA,1,2.5\nB,"2\n3",1.5\nC,3\nD,4,0.5\n')
-    with pytest.raises(InputError, match=r"d\.csv: a row holds 2 of the header's 3 columns"):
+    with pytest.raises(InputError, match=r"d\.csv, line 5: 2 cells where the header has 3"):
         read_table(path)
     path.write_text("g,x,y\nA,1,2.5\n,,\nC,3,\n")  # empty cells, every row whole: read
     assert read_table(path)["y"].isna().tolist() == [False, True, True]
