@@ -352,7 +352,7 @@ def _scale_section(tmp: Path, sizes=SCALE, repeat: int = 1) -> None:
         floors, floor_cpus = [], []
         for _ in range(repeat):
             runs["plain"].append(_scanned_fit(config, tmp / f"lake_out_{n}"))
-            runs["contextual"].append(_scanned_fit(centred, tmp / f"lake_out_{n}"))
+            runs["contextual"].append(_scanned_fit(centred, tmp / f"lake_out_{n}_contextual"))
             cpu = _children_cpu()
             floors.append(_bare_duckdb(f"{lake}/part-*.parquet"))
             floor_cpus.append(_children_cpu() - cpu)
