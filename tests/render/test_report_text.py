@@ -82,7 +82,7 @@ def _flat(text: str) -> str:
 def test_groups_below_min_cell_are_not_published(report, fmt):
     text = report[fmt]
     assert not [name for name in SMALL if name in text]
-    assert "3 schools with fewer than 5 rows are not shown" in text  # the group's noun
+    assert "3 schools with fewer than 5 observations are not shown" in text  # the nouns
     assert "学校0" in text.replace(" ", "")  # the other groups are
 
 
