@@ -236,6 +236,22 @@ class NumericSummary:
     median: float
     max: float
 
+    @classmethod
+    def of_values(cls, values) -> NumericSummary:
+        """The summary of one value per group (a school-level variable, described over the
+        schools): a single value has SD 0, not NaN."""
+        import numpy as np
+
+        values = np.asarray(values, float)
+        return cls(
+            n=len(values),
+            mean=float(values.mean()),
+            sd=float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            min=float(values.min()),
+            median=float(np.median(values)),
+            max=float(values.max()),
+        )
+
 
 @dataclass(frozen=True)
 class LevelCount:

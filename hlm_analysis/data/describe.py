@@ -65,14 +65,7 @@ def group_level(prepared: Prepared) -> tuple[dict, dict]:
         if not design.variable(name).group_level:
             continue
         values = _group_values(prepared, prepared.measured_name(name))
-        numeric[name] = NumericSummary(
-            n=len(values),
-            mean=float(values.mean()),
-            sd=float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-            min=float(values.min()),
-            median=float(np.median(values)),
-            max=float(values.max()),
-        )
+        numeric[name] = NumericSummary.of_values(values)
     for var, levels in prepared.categorical.items():
         if not design.variable(var).group_level:
             continue

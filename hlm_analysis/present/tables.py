@@ -139,14 +139,7 @@ def at_levels(results: Results, sample) -> dict:
         if not len(values):
             continue
         out[var] = (
-            NumericSummary(
-                n=len(values),
-                mean=float(values.mean()),
-                sd=float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                min=float(values.min()),
-                median=float(np.median(values)),
-                max=float(values.max()),
-            ),
+            NumericSummary.of_values(values),
             lex.tier(column).noun,
             hidden,
         )
@@ -175,14 +168,7 @@ def _over_shown(results: Results, shown: dict, level2: dict, outer: dict) -> tup
             continue
         lo, hi = np.asarray(low[var])[keep], np.asarray(high[var])[keep]
         if var in level2 and per_group:
-            out[var] = NumericSummary(
-                n=len(lo),
-                mean=float(lo.mean()),
-                sd=float(lo.std(ddof=1)) if len(lo) > 1 else 0.0,
-                min=float(lo.min()),
-                median=float(np.median(lo)),
-                max=float(lo.max()),
-            )
+            out[var] = NumericSummary.of_values(lo)
             grouped = True
         elif var not in level2 and (lo.min() > s.min or hi.max() < s.max):
             out[var] = NumericSummary(s.n, s.mean, s.sd, float(lo.min()), s.median, float(hi.max()))
