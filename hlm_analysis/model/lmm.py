@@ -546,13 +546,19 @@ def round_centre(mean: float, sd: float) -> float:
     return float(np.round(mean / step) * step)
 
 
+def is_far(mean: float, sd: float, sds: float = CENTRE_FROM_SDS) -> bool:
+    """Whether a variable's mean lies more than `sds` of its SDs from zero (one rule for the
+    two-level, levels and binary levels engines)."""
+    return sd > 0 and abs(mean) > sds * sd
+
+
 def far_from_zero(design: DesignSums, random: list[str]) -> dict[str, float]:
     """{slope variable: its centre} for the random slopes CENTRE_FROM_SDS or more SDs from
     zero."""
     out = {}
     for term in random[1:]:
         sd, mean = design.sd(term), design.mean(term)
-        if sd > 0 and abs(mean) > CENTRE_FROM_SDS * sd:
+        if is_far(mean, sd):
             out[term] = round_centre(mean, sd)
     return out
 
@@ -607,7 +613,7 @@ def far_fixed(design: DesignSums, fixed: list[str], random: list[str]) -> dict[s
         for term in fixed:
             if term not in random and term != design.names[1]:
                 sd, mean = design.sd(term), design.mean(term)
-                if sd > 0 and abs(mean) > FIXED_CENTRE_FROM_SDS * sd:
+                if is_far(mean, sd, FIXED_CENTRE_FROM_SDS):
                     out[term] = round_centre(mean, sd)
     return out
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...results import Attempt
-from .. import optimize
+from .. import lmm, optimize
 from . import blocks
 from .crossed import Crossed
 from .fit import (
@@ -344,8 +344,8 @@ def fit_binary_levels(
 # the Hessian's central differences over (theta, beta) are rounding noise (300 s, unverified, a
 # year's SE of 0.00056 for glmer's 0.064 on year - 2018). The Laplace deviance is the same for
 # X A and Z B (affine maps of beta and of the random effects), so the centred fit is written back:
-# beta = A beta_c, cov = A cov_c A', Sigma_l = B_l Sigma_c B_l'.
-CENTRE_FROM_SDS = 3.0
+# beta = A beta_c, cov = A cov_c A', Sigma_l = B_l Sigma_c B_l'. Far as for the linear engines
+# (lmm.is_far); the centre is the exact mean (the Laplace criterion is formed from the rows).
 
 
 def _centred_binary(y, X, Z, codes, n_groups, names, diagonal, began, crossed=False):
@@ -358,7 +358,7 @@ def _centred_binary(y, X, Z, codes, n_groups, names, diagonal, began, crossed=Fa
     def far(col):
         sd = float(np.std(col))
         mean = float(np.mean(col))
-        return mean if sd > 0 and abs(mean) > CENTRE_FROM_SDS * sd else None
+        return mean if lmm.is_far(mean, sd) else None
 
     A = np.eye(X.shape[1])
     Xc = X.copy()

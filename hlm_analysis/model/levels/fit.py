@@ -308,8 +308,8 @@ def fit_levels(
 # The random part is the same model with the slope centred (Z [1, x - c] = Z [1, x] T), so that
 # well-scaled model is fitted and verified, and its optimum is written back in x's own terms
 # (Sigma = T Sigma_c T'); the fixed part keeps x as it is, so beta and its covariance are the same.
-CENTRE_FROM_SDS = 3.0
-# (a fixed-only column: from lmm.FIXED_CENTRE_FROM_SDS, chosen by lmm.far_fixed as for two levels)
+# Far means lmm.is_far (lmm.CENTRE_FROM_SDS SDs; a fixed-only column lmm.FIXED_CENTRE_FROM_SDS,
+# chosen by lmm.far_fixed), as for two levels.
 
 
 def _moved(theta, model, shifts, sign):
@@ -335,7 +335,7 @@ def _centred_fit(model, sums, codes, n_groups, names, crossed, fixed, random, di
     for vs in random.values():
         for v in vs:
             sd, mean = sums.sd(v), sums.mean(v)
-            if sd > 0 and abs(mean) > CENTRE_FROM_SDS * sd:
+            if lmm.is_far(mean, sd):
                 shifts[v] = lmm.round_centre(mean, sd)
     if diagonal is True or (diagonal and set(diagonal) & set(random)):
         shifts = {}  # (a diagonal covariance is not invariant under the shift)
